@@ -1,0 +1,174 @@
+"""The one owner of the version format and the bucket layout.
+
+Shipped inside the edge bundle, so it uses the standard library only. The component, the edge
+function, the policy pack and `sitectl` all call it; nothing else spells a key or a version.
+
+Layout of the site bucket:
+
+    <version>/<path>                 the files of one build, immutable once its manifest exists
+    _manifests/<version>.json        that build's manifest, written last: its presence is what
+                                     makes a version complete (releasable)
+
+Manifests live outside every version prefix so that a request rewritten to `/<version>/...` can
+never read one, and so that listing complete versions costs one request per 1,000 versions, however
+many files they hold.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+# A UTC timestamp, optionally followed by a git sha: 20261127T101500Z or 20261127T101500Z-1a2b3c4.
+VERSION_FORMAT = "YYYYMMDDTHHMMSSZ[-<git sha, 7-40 lowercase hex>] (UTC), e.g. 20261127T101500Z-1a2b3c4"
+_VERSION_RE = re.compile(r"^(?P<ts>\d{8}T\d{6}Z)(?:-(?P<sha>[0-9a-f]{7,40}))?$")
+_TIMESTAMP_FORMAT = "%Y%m%dT%H%M%SZ"
+
+# The pointer's value before any version is released. SSM refuses an empty value, and the first
+# `pulumi up` happens before anything is uploaded; the edge answers 503 while the pointer holds it.
+NO_VERSION_RELEASED = "none"
+
+MANIFEST_PREFIX = "_manifests/"
+_MANIFEST_SUFFIX = ".json"
+MANIFEST_FORMAT = 1
+
+
+class InvalidVersionError(ValueError):
+    """A version id that does not follow VERSION_FORMAT."""
+
+
+def is_valid_version(value: object) -> bool:
+    if not isinstance(value, str):
+        return False
+    match = _VERSION_RE.match(value)
+    if match is None:
+        return False
+    try:
+        datetime.strptime(match.group("ts"), _TIMESTAMP_FORMAT)
+    except ValueError:
+        return False
+    return True
+
+
+def validate_version(value: object, what: str = "version") -> str:
+    """Return `value` if it is a valid version id, else raise with the expected format."""
+    if not is_valid_version(value):
+        raise InvalidVersionError(f"{what} {value!r} is not a valid version id: expected {VERSION_FORMAT}")
+    assert isinstance(value, str)
+    return value
+
+
+def new_version(now: datetime | None = None, git_sha: str | None = None) -> str:
+    """A version id for a build made at `now` (default: the current UTC time)."""
+    moment = (now or datetime.now(UTC)).astimezone(UTC)
+    version = moment.strftime(_TIMESTAMP_FORMAT)
+    if git_sha:
+        version = f"{version}-{git_sha.lower()}"
+    return validate_version(version)
+
+
+def version_created_at(version: str) -> datetime:
+    """The UTC time encoded in a version id."""
+    match = _VERSION_RE.match(validate_version(version))
+    assert match is not None
+    return datetime.strptime(match.group("ts"), _TIMESTAMP_FORMAT).replace(tzinfo=UTC)
+
+
+def sort_newest_first(versions: list[str]) -> list[str]:
+    """Version ids sort by their timestamp, then by sha; newest first."""
+    return sorted(versions, reverse=True)
+
+
+def version_prefix(version: str) -> str:
+    """The key prefix under which one version's files live: `<version>/`."""
+    return f"{validate_version(version)}/"
+
+
+def object_key(version: str, path: str) -> str:
+    """The key of the file `path` (relative, `/`-separated) of `version`."""
+    relative = path.lstrip("/")
+    if not relative or any(part in ("", ".", "..") for part in relative.split("/")):
+        raise ValueError(f"file path {path!r} must be relative, without empty, '.' or '..' segments")
+    return version_prefix(version) + relative
+
+
+def manifest_key(version: str) -> str:
+    return f"{MANIFEST_PREFIX}{validate_version(version)}{_MANIFEST_SUFFIX}"
+
+
+def version_from_manifest_key(key: str) -> str | None:
+    """The version a manifest key belongs to, or None for a key that is not a manifest."""
+    if not key.startswith(MANIFEST_PREFIX) or not key.endswith(_MANIFEST_SUFFIX):
+        return None
+    candidate = key[len(MANIFEST_PREFIX) : -len(_MANIFEST_SUFFIX)]
+    return candidate if is_valid_version(candidate) else None
+
+
+def version_from_prefix(prefix: str) -> str | None:
+    """The version of a common prefix such as `20261127T101500Z/`, or None."""
+    candidate = prefix.rstrip("/")
+    return candidate if is_valid_version(candidate) else None
+
+
+@dataclass(frozen=True)
+class ManifestFile:
+    size: int
+    sha256: str
+    content_type: str
+    cache_control: str
+
+
+@dataclass(frozen=True)
+class Manifest:
+    """What a complete version holds: written after every one of its files."""
+
+    version: str
+    created: str  # ISO 8601, UTC, when the upload completed
+    files: dict[str, ManifestFile] = field(default_factory=dict)
+
+    @property
+    def total_bytes(self) -> int:
+        return sum(f.size for f in self.files.values())
+
+    def to_json(self) -> str:
+        return json.dumps(
+            {
+                "format": MANIFEST_FORMAT,
+                "version": self.version,
+                "created": self.created,
+                "file_count": len(self.files),
+                "total_bytes": self.total_bytes,
+                "files": {
+                    path: {
+                        "size": f.size,
+                        "sha256": f.sha256,
+                        "content_type": f.content_type,
+                        "cache_control": f.cache_control,
+                    }
+                    for path, f in sorted(self.files.items())
+                },
+            },
+            indent=1,
+            sort_keys=True,
+        )
+
+    @classmethod
+    def from_json(cls, text: str | bytes) -> Manifest:
+        data = json.loads(text)
+        if not isinstance(data, dict) or data.get("format") != MANIFEST_FORMAT:
+            raise ValueError(f"not a version manifest of format {MANIFEST_FORMAT}")
+        return cls(
+            version=validate_version(data["version"], "manifest version"),
+            created=str(data["created"]),
+            files={
+                path: ManifestFile(
+                    size=int(f["size"]),
+                    sha256=str(f["sha256"]),
+                    content_type=str(f["content_type"]),
+                    cache_control=str(f["cache_control"]),
+                )
+                for path, f in data["files"].items()
+            },
+        )
