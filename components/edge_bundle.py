@@ -1,0 +1,26 @@
+"""The files of the Lambda@Edge bundle: the `edge_lambda` package plus its generated config.json.
+
+Pure Python, no Pulumi: the component turns the result into an archive, and tests run the handler
+from exactly these files to prove the bundle is self-sufficient.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import edge_lambda
+from edge_lambda.settings import CONFIG_FILENAME, EdgeSettings
+
+PACKAGE_DIR = Path(edge_lambda.__file__).resolve().parent
+PACKAGE_NAME = PACKAGE_DIR.name
+
+
+def bundle_files(settings: EdgeSettings) -> dict[str, bytes]:
+    """Zip path -> content: every module of `edge_lambda/` and `edge_lambda/config.json`."""
+    files = {
+        f"{PACKAGE_NAME}/{module.name}": module.read_bytes()
+        for module in sorted(PACKAGE_DIR.glob("*.py"))
+        if not module.name.startswith("test")
+    }
+    files[f"{PACKAGE_NAME}/{CONFIG_FILENAME}"] = settings.to_json().encode()
+    return files
