@@ -1,0 +1,247 @@
+"""Lambda@Edge origin-request handler: serve the live version of the site from its S3 prefix.
+
+CloudFront calls `handler` on each cache miss, before it asks the S3 origin. The function
+1. lets only GET and HEAD through (405) and refuses, with 400, any URI that could escape the version
+   prefix or confuse S3 (`uri_problem`); neither is ever forwarded, nor costs an SSM call;
+2. reads the live version from the SSM pointer parameter at most once per `cache_ttl_seconds` per
+   container (`PointerCache`): if SSM fails it keeps serving the version it has; with none, or while
+   the pointer says no version is released, it answers 503 with Retry-After;
+3. rewrites the URI to `/<version>/...` (`rewrite_uri`), leaving the query string untouched.
+
+For `sitectl serve` and other local callers: `rewrite_request` rewrites a request for a fixed version
+(no SSM), `make_response` builds a generated response, `is_response` tells the two results apart and
+`OriginRequestHandler` runs the whole flow with given settings, SSM client and clock.
+
+Standard library and botocore only, like everything in `edge_lambda/` (the Lambda bundle).
+"""
+
+from __future__ import annotations
+
+import http
+import json
+import re
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Any
+
+from edge_lambda import layout
+from edge_lambda.settings import EdgeSettings, load_settings
+from edge_lambda.ssm_client import PointerFetchError, create_ssm_client, fetch_parameter
+
+if TYPE_CHECKING:
+    from mypy_boto3_ssm import SSMClient
+
+CloudFrontRequest = dict[str, Any]
+"""`event["Records"][0]["cf"]["request"]` of an origin-request event; returned (rewritten) to go on."""
+CloudFrontResponse = dict[str, Any]
+"""A response generated at the edge: CloudFront sends it to the viewer and never calls the origin."""
+
+ALLOWED_METHODS = ("GET", "HEAD")
+INDEX_DOCUMENT = "index.html"
+# S3 keys are at most 1,024 bytes, and the rewrite adds `/<version>` (up to 58) and `/index.html`.
+MAX_URI_BYTES = 900
+
+_CONTROL_CHARACTER = re.compile(r"[\x00-\x1f\x7f]")
+# S3 decodes the key once: an encoded '/', '\' or '.' would become a separator or dot segment there,
+# after the checks here; encoded control characters are refused like raw ones.
+_ENCODED_UNSAFE = re.compile(r"%(?:2[ef]|5c|[01][0-9a-f]|7f)", re.IGNORECASE)
+_MALFORMED_ESCAPE = re.compile(r"%(?![0-9a-fA-F]{2})")
+
+
+def make_response(status: int, body: str, headers: Mapping[str, str] | None = None) -> CloudFrontResponse:
+    """A Lambda@Edge generated response: plain text `body`, plus `headers` named as sent
+    (e.g. {"Retry-After": "5"})."""
+    all_headers = {"Content-Type": "text/plain; charset=utf-8", **(headers or {})}
+    return {
+        "status": str(status),
+        "statusDescription": http.HTTPStatus(status).phrase,
+        "headers": {name.lower(): [{"key": name, "value": value}] for name, value in all_headers.items()},
+        "body": body,
+    }
+
+
+def is_response(result: Mapping[str, Any]) -> bool:
+    """True for a generated response, False for a request to forward to the origin."""
+    return "status" in result
+
+
+def uri_problem(uri: str) -> str | None:
+    """Why `uri` must not reach the origin, or None when it is safe to prefix with a version."""
+    if len(uri.encode("utf-8")) > MAX_URI_BYTES:
+        return f"the path is longer than {MAX_URI_BYTES} bytes"
+    if not uri.startswith("/"):
+        return "the path must start with '/'"
+    if _CONTROL_CHARACTER.search(uri):
+        return "the path contains a control character"
+    if "\\" in uri:
+        return "the path contains a backslash"
+    if _ENCODED_UNSAFE.search(uri):
+        return "the path contains a percent-encoded '/', '\\', '.' or control character"
+    if _MALFORMED_ESCAPE.search(uri):
+        return "the path contains a malformed percent-escape"
+    segments = uri[1:].split("/")
+    # The last segment is empty for a path ending in '/', which serves that folder's index.html.
+    if "" in segments[:-1]:
+        return "the path contains an empty segment ('//')"
+    if "." in segments or ".." in segments:
+        return "the path contains a '.' or '..' segment"
+    return None
+
+
+def rewrite_uri(uri: str, version: str, spa_fallback: bool) -> str:
+    """The key path of `uri` in `version`: `/` and folders get their index.html, files keep their
+    name, other extension-less paths get `<path>/index.html`, or the root index.html for a
+    single-page app. `uri` must have passed `uri_problem`."""
+    prefix = "/" + version
+    if uri.endswith("/"):
+        return prefix + uri + INDEX_DOCUMENT
+    last_segment = uri.rsplit("/", 1)[1]
+    if "." in last_segment.lstrip("."):
+        return prefix + uri
+    if spa_fallback:
+        return f"{prefix}/{INDEX_DOCUMENT}"
+    return f"{prefix}{uri}/{INDEX_DOCUMENT}"
+
+
+def _refusal(request: Mapping[str, Any]) -> CloudFrontResponse | None:
+    if request["method"] not in ALLOWED_METHODS:
+        return make_response(405, "Method Not Allowed\n", {"Allow": ", ".join(ALLOWED_METHODS)})
+    problem = uri_problem(request["uri"])
+    if problem is not None:
+        return make_response(400, f"Bad Request: {problem}\n")
+    return None
+
+
+def rewrite_request(
+    request: CloudFrontRequest, version: str, spa_fallback: bool
+) -> CloudFrontRequest | CloudFrontResponse:
+    """`request` rewritten to `version` (a copy; the query string untouched), or the 400/405 response
+    that refuses it. For a fixed version, e.g. a local preview; InvalidVersionError for a bad id."""
+    layout.validate_version(version)
+    return _refusal(request) or {**request, "uri": rewrite_uri(request["uri"], version, spa_fallback)}
+
+
+def log_event(event: str, **fields: Any) -> None:
+    """One JSON line on stdout, which Lambda sends to CloudWatch Logs in the region that ran it."""
+    print(json.dumps({"event": event, **fields}), flush=True)
+
+
+@dataclass(frozen=True)
+class PointerState:
+    """What one container knows of the pointer until `expires_at` (on the cache's clock)."""
+
+    version: str | None
+    """The version to serve, None when there is none."""
+    unavailable_reason: str | None
+    """Why there is no version to serve, for the 503 body."""
+    expires_at: float
+
+
+class PointerCache:
+    """The live version, read from SSM at most once per TTL window, however many requests ask.
+
+    Thread-safe: the first caller of a window refreshes while the others keep the previous value or,
+    before any, wait for that one call. Failures and bad values keep the previous version
+    (stale-if-error) and are logged once per window. `ssm_client` is created on first use when not
+    given (so that a moto mock started later still applies); `now` is a monotonic clock in seconds.
+    """
+
+    def __init__(
+        self,
+        settings: EdgeSettings,
+        ssm_client: SSMClient | None = None,
+        now: Callable[[], float] = time.monotonic,
+        log: Callable[..., None] = log_event,
+    ) -> None:
+        self._parameter_name = settings.parameter_name
+        self._region = settings.region
+        self._ttl_seconds = settings.cache_ttl_seconds
+        self._ssm_client = ssm_client
+        self._now = now
+        self._log = log
+        self._state: PointerState | None = None
+        self._refresh_lock = threading.Lock()
+
+    def lookup(self) -> PointerState:
+        state = self._state
+        if state is not None and self._now() < state.expires_at:
+            return state
+        if state is None:
+            self._refresh_lock.acquire()
+        elif not self._refresh_lock.acquire(blocking=False):
+            return state  # another thread is refreshing: serve what this container has meanwhile
+        try:
+            state = self._state
+            if state is None or self._now() >= state.expires_at:
+                state = self._state = self._refresh(state)
+            return state
+        finally:
+            self._refresh_lock.release()
+
+    def _refresh(self, previous: PointerState | None) -> PointerState:
+        if self._ssm_client is None:
+            self._ssm_client = create_ssm_client(self._region)
+        try:
+            value = fetch_parameter(self._ssm_client, self._parameter_name)
+        except PointerFetchError as error:
+            return self._keep(previous, str(error))
+        # The window starts when SSM has answered: a slow answer must not leave it already expired.
+        expires_at = self._now() + self._ttl_seconds
+        if value == layout.NO_VERSION_RELEASED:
+            return PointerState(None, "no version released", expires_at)
+        if not layout.is_valid_version(value):
+            return self._keep(
+                previous,
+                f"pointer {self._parameter_name} holds {value!r}: neither a version id "
+                f"({layout.VERSION_FORMAT}) nor {layout.NO_VERSION_RELEASED!r}",
+            )
+        return PointerState(value, None, expires_at)
+
+    def _keep(self, previous: PointerState | None, error: str) -> PointerState:
+        expires_at = self._now() + self._ttl_seconds
+        serving = previous.version if previous is not None else None
+        self._log("pointer-lookup-failed", error=error, serving=serving, retry_in_seconds=self._ttl_seconds)
+        if previous is None:
+            return PointerState(None, "the live version is unavailable", expires_at)
+        return replace(previous, expires_at=expires_at)
+
+
+class OriginRequestHandler:
+    """The whole origin-request flow for one set of settings (see the module docstring)."""
+
+    def __init__(self, settings: EdgeSettings, pointer: PointerCache | None = None) -> None:
+        self.settings = settings
+        self.pointer = pointer or PointerCache(settings)
+
+    def handle_request(self, request: CloudFrontRequest) -> CloudFrontRequest | CloudFrontResponse:
+        refusal = _refusal(request)
+        if refusal is not None:
+            return refusal
+        state = self.pointer.lookup()
+        if state.version is None:
+            return make_response(
+                503,
+                f"Service Unavailable: {state.unavailable_reason}\n",
+                {"Retry-After": str(self.settings.cache_ttl_seconds), "Cache-Control": "no-store"},
+            )
+        return {**request, "uri": rewrite_uri(request["uri"], state.version, self.settings.spa_fallback)}
+
+    def __call__(self, event: Mapping[str, Any], context: object = None) -> dict[str, Any]:
+        return self.handle_request(event["Records"][0]["cf"]["request"])
+
+
+_default_handler: OriginRequestHandler | None = None
+_default_handler_lock = threading.Lock()
+
+
+def handler(event: Mapping[str, Any], context: object) -> dict[str, Any]:
+    """The Lambda entry point (`edge_lambda.handler.handler`): settings from `load_settings()`, read
+    once per container on the first event."""
+    global _default_handler
+    if _default_handler is None:
+        with _default_handler_lock:
+            if _default_handler is None:
+                _default_handler = OriginRequestHandler(load_settings())
+    return _default_handler(event, context)

@@ -1,0 +1,203 @@
+"""Builders for the edge function's tests: CloudFront events, the pointer parameter, the bundle on disk.
+
+Run as a script (`uv run python tests/edge_scaffold.py`) to regenerate `edge_lambda/ssm_model.py`
+from the installed botocore; `test_edge_ssm_client.py` fails when the two disagree.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import sys
+import sysconfig
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from edge_lambda.settings import EdgeSettings  # noqa: E402
+
+PARAMETER_NAME = "/versioned-site/test/live-version"
+REGION = "us-east-1"
+TTL_SECONDS = 5
+V1 = "20261127T101500Z"
+V2 = "20261128T090000Z-1a2b3c4"
+
+# The origin-request example of the Lambda@Edge documentation ("Lambda@Edge event structure"),
+# with an S3 origin.
+_DOCUMENTED_EVENT: dict[str, Any] = {
+    "Records": [
+        {
+            "cf": {
+                "config": {
+                    "distributionDomainName": "d111111abcdef8.cloudfront.net",
+                    "distributionId": "EDFDVBD6EXAMPLE",
+                    "eventType": "origin-request",
+                    "requestId": "4TyzHTaYWb1GX1qTfsHhEqV6HUDd_BzoBZnwfnvQc_1oF26ClkoUSEQ==",
+                },
+                "request": {
+                    "clientIp": "203.0.113.178",
+                    "headers": {
+                        "x-forwarded-for": [{"key": "X-Forwarded-For", "value": "203.0.113.178"}],
+                        "user-agent": [{"key": "User-Agent", "value": "Amazon CloudFront"}],
+                        "via": [
+                            {
+                                "key": "Via",
+                                "value": "2.0 2afae0d44e2540f472c0635ab62c232b.cloudfront.net (CloudFront)",
+                            }
+                        ],
+                        "host": [{"key": "Host", "value": "example-bucket.s3.us-east-1.amazonaws.com"}],
+                        "cache-control": [{"key": "Cache-Control", "value": "no-cache"}],
+                    },
+                    "method": "GET",
+                    "origin": {
+                        "s3": {
+                            "authMethod": "none",
+                            "customHeaders": {},
+                            "domainName": "example-bucket.s3.us-east-1.amazonaws.com",
+                            "path": "",
+                            "region": "us-east-1",
+                        }
+                    },
+                    "querystring": "",
+                    "uri": "/",
+                },
+            }
+        }
+    ]
+}
+
+
+def origin_request_event(uri: str, method: str = "GET", querystring: str = "") -> dict[str, Any]:
+    event = copy.deepcopy(_DOCUMENTED_EVENT)
+    request = event["Records"][0]["cf"]["request"]
+    request.update(uri=uri, method=method, querystring=querystring)
+    return event
+
+
+def request_of(event: Mapping[str, Any]) -> dict[str, Any]:
+    request: dict[str, Any] = event["Records"][0]["cf"]["request"]
+    return request
+
+
+def edge_settings(spa_fallback: bool = False, ttl: int = TTL_SECONDS) -> EdgeSettings:
+    return EdgeSettings(
+        parameter_name=PARAMETER_NAME, region=REGION, cache_ttl_seconds=ttl, spa_fallback=spa_fallback
+    )
+
+
+def put_pointer(ssm: Any, value: str) -> None:
+    ssm.put_parameter(Name=PARAMETER_NAME, Value=value, Type="String", Overwrite=True)
+
+
+class FakeClock:
+    """A monotonic clock that moves only when told to."""
+
+    def __init__(self, start: float = 1000.0) -> None:
+        self.now = start
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+def count_get_parameter_calls(client: Any, on_call: Callable[[], None] | None = None) -> list[int]:
+    """Count the GetParameter calls `client` makes (botocore's own event), optionally running `on_call`."""
+    calls = [0]
+
+    def before_call(**_: Any) -> None:
+        calls[0] += 1
+        if on_call is not None:
+            on_call()
+
+    client.meta.events.register("before-call.ssm.GetParameter", before_call)
+    return calls
+
+
+def write_bundle(files: Mapping[str, bytes], directory: Path) -> Path:
+    """Write `components.edge_bundle.bundle_files(...)` to `directory`, as the Lambda zip would unpack."""
+    for name, content in files.items():
+        target = directory / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(content)
+    return directory
+
+
+def site_packages() -> str:
+    """Where boto3 is installed: the only thing besides the bundle that Lambda's runtime provides."""
+    return sysconfig.get_paths()["purelib"]
+
+
+# --- the trimmed SSM model shipped in the bundle -------------------------------------------------
+
+SSM_MODEL_MODULE = ROOT / "edge_lambda" / "ssm_model.py"
+
+
+def installed_get_parameter_model() -> dict[str, Any]:
+    """GetParameter, its shapes and the service metadata, cut from the installed botocore's SSM model."""
+    from botocore.loaders import Loader
+
+    from edge_lambda.ssm_model import API_VERSION
+
+    full = Loader().load_service_model("ssm", "service-2", API_VERSION)
+    operation = full["operations"]["GetParameter"]
+    pending = [operation["input"]["shape"], operation["output"]["shape"]]
+    pending += [error["shape"] for error in operation.get("errors", [])]
+    shapes: dict[str, Any] = {}
+    while pending:
+        name = pending.pop()
+        if name in shapes:
+            continue
+        shape = shapes[name] = full["shapes"][name]
+        refs = [*shape.get("members", {}).values(), *(shape.get(k, {}) for k in ("member", "key", "value"))]
+        pending += [ref["shape"] for ref in refs if "shape" in ref]
+    model = {
+        "version": full.get("version", "2.0"),
+        "metadata": full["metadata"],
+        "operations": {"GetParameter": operation},
+        "shapes": dict(sorted(shapes.items())),
+    }
+    return _without_documentation(model)
+
+
+def _without_documentation(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _without_documentation(v) for k, v in value.items() if k != "documentation"}
+    if isinstance(value, list):
+        return [_without_documentation(v) for v in value]
+    return value
+
+
+def render_ssm_model_module(model: Mapping[str, Any], api_version: str) -> str:
+    body = json.dumps(model, indent=1, sort_keys=True)
+    return f'''"""Generated by `uv run python tests/edge_scaffold.py` from botocore's SSM model: do not edit.
+
+The edge calls one SSM operation, GetParameter. botocore's full SSM model is about 1 MB of JSON;
+parsing it, and walking botocore's ~450 service directories to find it, cost about 50 ms of each
+cold start (a third of `import boto3`). This is the same model cut down to GetParameter, its shapes
+and the service metadata, without documentation. `edge_lambda.ssm_client` hands it to botocore.
+"""
+
+import json
+from typing import Any
+
+API_VERSION = "{api_version}"
+
+GET_PARAMETER_MODEL: dict[str, Any] = json.loads(
+    """
+{body}
+"""
+)
+'''
+
+
+if __name__ == "__main__":
+    from edge_lambda.ssm_model import API_VERSION
+
+    SSM_MODEL_MODULE.write_text(render_ssm_model_module(installed_get_parameter_model(), API_VERSION))
+    print(f"wrote {SSM_MODEL_MODULE}")
