@@ -1,0 +1,404 @@
+"""VersionedStaticSite: a private bucket of immutable versions behind CloudFront, switched by a pointer."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+import pulumi
+import pulumi_aws as aws
+
+from components import release_guard
+from components.edge_bundle import bundle_files
+from components.switch import VersionSwitch, VersionSwitchArgs
+from edge_lambda import layout
+from edge_lambda.settings import EdgeSettings
+
+TYPE_TOKEN = "versioned-site:index:VersionedStaticSite"
+
+# Lambda@Edge functions, their certificates and the pointer they read all live in us-east-1.
+EDGE_REGION = "us-east-1"
+PRICE_CLASSES = ("PriceClass_100", "PriceClass_200", "PriceClass_All")
+MAX_EDGE_CACHE_TTL_SECONDS = 300
+
+# AWS managed policies: CachingOptimized and SecurityHeadersPolicy.
+MANAGED_CACHING_OPTIMIZED = "658327ea-f89d-4fab-a63d-7e88639e58f6"
+MANAGED_SECURITY_HEADERS = "67f7725c-6f97-4210-82d7-5512b31e9d03"
+
+ReleaseCheck = Callable[[str, str], None]
+"""(bucket name, version) -> None; raises when the version must not be released."""
+
+
+def pointer_parameter_name(project: str, stack: str) -> str:
+    return f"/{project}/{stack}/live-version"
+
+
+@dataclass
+class VersionedStaticSiteArgs:
+    version: str | None
+    """The live version id (layout.VERSION_FORMAT), or None/"" before the first release."""
+    parameter_name: str
+    """Full SSM path of the pointer parameter, e.g. /versioned-site/prod/live-version."""
+    edge_provider: pulumi.ProviderResource
+    """An aws.Provider for us-east-1: Lambda@Edge and the pointer must live there."""
+    edge_cache_ttl_seconds: int = 5
+    """How long each edge container caches the pointer; a release waits this long before invalidating."""
+    spa_fallback: bool = False
+    """Serve the version's index.html for extension-less paths (single-page apps)."""
+    price_class: str = "PriceClass_100"
+    """CloudFront price class."""
+    domain_names: Sequence[str] = field(default_factory=list)
+    """CloudFront aliases; need acm_certificate_arn."""
+    acm_certificate_arn: str | None = None
+    """ACM certificate in us-east-1 covering domain_names."""
+    force_destroy_bucket: bool = False
+    """Let `pulumi destroy` delete every version with the bucket (throw-away stacks only)."""
+    release_check: ReleaseCheck | None = None
+    """Guard run at preview against the existing bucket; default: the version's manifest must exist."""
+
+    def validate(self) -> None:
+        """Check every invariant before anything is created, with the fix in the message."""
+        if self.version:
+            layout.validate_version(self.version, "versioned-site:version")
+        if not self.parameter_name.startswith("/"):
+            raise ValueError(
+                f"parameter_name {self.parameter_name!r} must be a full SSM path starting with '/'"
+            )
+        if not 1 <= self.edge_cache_ttl_seconds <= MAX_EDGE_CACHE_TTL_SECONDS:
+            raise ValueError(
+                f"versioned-site:edgeCacheTtlSeconds is {self.edge_cache_ttl_seconds}: "
+                f"set it between 1 and {MAX_EDGE_CACHE_TTL_SECONDS}"
+            )
+        if self.price_class not in PRICE_CLASSES:
+            raise ValueError(
+                f"versioned-site:priceClass {self.price_class!r} is not one of {', '.join(PRICE_CLASSES)}"
+            )
+        if self.domain_names and not self.acm_certificate_arn:
+            raise ValueError(
+                "versioned-site:domainNames needs versioned-site:acmCertificateArn: CloudFront serves an "
+                "alias only with a certificate covering it"
+            )
+        if self.acm_certificate_arn and not self.acm_certificate_arn.startswith(
+            f"arn:aws:acm:{EDGE_REGION}:"
+        ):
+            raise ValueError(
+                f"versioned-site:acmCertificateArn {self.acm_certificate_arn!r} must be an ACM certificate "
+                f"in {EDGE_REGION}: CloudFront accepts no other region"
+            )
+
+
+class VersionedStaticSite(pulumi.ComponentResource):
+    """A static site whose every build is an immutable version; the pointer selects the live one."""
+
+    bucket_name: pulumi.Output[str]
+    distribution_id: pulumi.Output[str]
+    distribution_domain: pulumi.Output[str]
+    url: pulumi.Output[str]
+    parameter_name: pulumi.Output[str]
+    parameter_region: pulumi.Output[str]
+    live_version: pulumi.Output[str]
+    release_targets: pulumi.Output[list[str]]
+
+    def __init__(self, name: str, args: VersionedStaticSiteArgs, opts: pulumi.ResourceOptions | None = None):
+        args.validate()
+        super().__init__(TYPE_TOKEN, name, None, opts)
+        live_value = args.version or layout.NO_VERSION_RELEASED
+        edge = pulumi.ResourceOptions(parent=self, provider=args.edge_provider)
+
+        # --- Storage: private, owner-enforced, encrypted; never a website endpoint.
+        bucket = aws.s3.Bucket(
+            f"{name}-bucket",
+            force_destroy=args.force_destroy_bucket,
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        in_bucket = pulumi.ResourceOptions(parent=bucket)
+        ownership = aws.s3.BucketOwnershipControls(
+            f"{name}-ownership",
+            bucket=bucket.id,
+            rule=aws.s3.BucketOwnershipControlsRuleArgs(object_ownership="BucketOwnerEnforced"),
+            opts=in_bucket,
+        )
+        public_access_block = aws.s3.BucketPublicAccessBlock(
+            f"{name}-public-access-block",
+            bucket=bucket.id,
+            block_public_acls=True,
+            block_public_policy=True,
+            ignore_public_acls=True,
+            restrict_public_buckets=True,
+            opts=in_bucket,
+        )
+        aws.s3.BucketServerSideEncryptionConfiguration(
+            f"{name}-encryption",
+            bucket=bucket.id,
+            rules=[
+                aws.s3.BucketServerSideEncryptionConfigurationRuleArgs(
+                    # SSE-S3: OAC reads SSE-KMS objects only with a key policy for CloudFront.
+                    apply_server_side_encryption_by_default=aws.s3.BucketServerSideEncryptionConfigurationRuleApplyServerSideEncryptionByDefaultArgs(
+                        sse_algorithm="AES256"
+                    ),
+                    bucket_key_enabled=True,
+                )
+            ],
+            opts=in_bucket,
+        )
+        # An interrupted upload leaves multipart parts that are billed until aborted.
+        aws.s3.BucketLifecycleConfiguration(
+            f"{name}-lifecycle",
+            bucket=bucket.id,
+            rules=[
+                aws.s3.BucketLifecycleConfigurationRuleArgs(
+                    id="abort-incomplete-multipart-uploads",
+                    status="Enabled",
+                    filter=aws.s3.BucketLifecycleConfigurationRuleFilterArgs(prefix=""),
+                    abort_incomplete_multipart_upload=aws.s3.BucketLifecycleConfigurationRuleAbortIncompleteMultipartUploadArgs(
+                        days_after_initiation=7
+                    ),
+                )
+            ],
+            opts=in_bucket,
+        )
+
+        # --- Pointer: the live version, read by every edge container.
+        release_check = args.release_check or _default_release_check()
+        if args.version:
+            version = args.version
+            # Runs at preview whenever the bucket already exists (its name is known), so a version that
+            # was never uploaded fails before the pointer changes. A new bucket has an unknown name at
+            # preview: nothing can have been uploaded to it, and the check runs at update instead.
+            pointer_value: pulumi.Input[str] = bucket.bucket.apply(
+                lambda b: _checked(release_check, b, version)
+            )
+        else:
+            pointer_value = live_value
+        pointer = aws.ssm.Parameter(
+            f"{name}-pointer",
+            name=args.parameter_name,
+            type="String",
+            # A version id is no secret; `value` would make every output derived from it one.
+            insecure_value=pointer_value,
+            description="Live version of the versioned-site; change it with `pulumi config set version`.",
+            opts=edge,
+        )
+
+        # --- Edge function: settings travel in the bundle (Lambda@Edge allows no environment variables).
+        settings = EdgeSettings(
+            parameter_name=args.parameter_name,
+            region=EDGE_REGION,
+            cache_ttl_seconds=args.edge_cache_ttl_seconds,
+            spa_fallback=args.spa_fallback,
+        )
+        role = aws.iam.Role(
+            f"{name}-edge-role",
+            assume_role_policy=json.dumps(
+                {
+                    "Version": "2012-10-17",
+                    "Statement": [
+                        {
+                            "Effect": "Allow",
+                            "Principal": {"Service": ["lambda.amazonaws.com", "edgelambda.amazonaws.com"]},
+                            "Action": "sts:AssumeRole",
+                        }
+                    ],
+                }
+            ),
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        function = aws.lambda_.Function(
+            f"{name}-edge",
+            role=role.arn,
+            runtime="python3.12",
+            handler="edge_lambda.handler.handler",
+            code=pulumi.AssetArchive(
+                {
+                    path: pulumi.StringAsset(content.decode())
+                    for path, content in bundle_files(settings).items()
+                }
+            ),
+            # Lambda@Edge: x86_64 only, origin-request timeout at most 30 s, a published numbered version.
+            architectures=["x86_64"],
+            memory_size=128,
+            timeout=5,
+            publish=True,
+            # Replicas of a Lambda@Edge function linger for hours after the distribution drops it, and
+            # AWS refuses to delete the function meanwhile: on destroy, leave it (it costs nothing idle)
+            # and delete it by hand later (README: "Deleting a stack").
+            skip_destroy=True,
+            opts=pulumi.ResourceOptions(parent=self, provider=args.edge_provider, depends_on=[role]),
+        )
+        aws.iam.RolePolicy(
+            f"{name}-edge-policy",
+            role=role.id,
+            policy=pulumi.Output.all(pointer.arn, function.name).apply(
+                lambda values: json.dumps(
+                    {
+                        "Version": "2012-10-17",
+                        "Statement": [
+                            {"Effect": "Allow", "Action": "ssm:GetParameter", "Resource": values[0]},
+                            {
+                                # Replicas log in the region that runs them, under a us-east-1. prefix.
+                                "Effect": "Allow",
+                                "Action": [
+                                    "logs:CreateLogGroup",
+                                    "logs:CreateLogStream",
+                                    "logs:PutLogEvents",
+                                ],
+                                "Resource": f"arn:aws:logs:*:*:log-group:/aws/lambda/us-east-1.{values[1]}:*",
+                            },
+                        ],
+                    }
+                )
+            ),
+            opts=pulumi.ResourceOptions(parent=role),
+        )
+
+        # --- Edge: CloudFront reads the bucket through Origin Access Control only.
+        origin_access_control = aws.cloudfront.OriginAccessControl(
+            f"{name}-oac",
+            origin_access_control_origin_type="s3",
+            signing_behavior="always",
+            signing_protocol="sigv4",
+            description=f"{name}: CloudFront reads the private site bucket",
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        origin_id = "site-bucket"
+        if args.domain_names:
+            viewer_certificate = aws.cloudfront.DistributionViewerCertificateArgs(
+                acm_certificate_arn=args.acm_certificate_arn,
+                ssl_support_method="sni-only",
+                minimum_protocol_version="TLSv1.2_2021",
+            )
+        else:
+            viewer_certificate = aws.cloudfront.DistributionViewerCertificateArgs(
+                cloudfront_default_certificate=True
+            )
+        distribution = aws.cloudfront.Distribution(
+            f"{name}-cdn",
+            enabled=True,
+            comment=f"versioned-site {name}",
+            is_ipv6_enabled=True,
+            http_version="http2and3",
+            price_class=args.price_class,
+            aliases=list(args.domain_names) or None,
+            origins=[
+                aws.cloudfront.DistributionOriginArgs(
+                    origin_id=origin_id,
+                    domain_name=bucket.bucket_regional_domain_name,
+                    origin_access_control_id=origin_access_control.id,
+                )
+            ],
+            default_cache_behavior=aws.cloudfront.DistributionDefaultCacheBehaviorArgs(
+                target_origin_id=origin_id,
+                viewer_protocol_policy="redirect-to-https",
+                allowed_methods=["GET", "HEAD"],
+                cached_methods=["GET", "HEAD"],
+                compress=True,
+                cache_policy_id=MANAGED_CACHING_OPTIMIZED,
+                response_headers_policy_id=MANAGED_SECURITY_HEADERS,
+                lambda_function_associations=[
+                    aws.cloudfront.DistributionDefaultCacheBehaviorLambdaFunctionAssociationArgs(
+                        event_type="origin-request",
+                        # A numbered version: Lambda@Edge refuses $LATEST and aliases.
+                        lambda_arn=function.qualified_arn,
+                        include_body=False,
+                    )
+                ],
+            ),
+            restrictions=aws.cloudfront.DistributionRestrictionsArgs(
+                geo_restriction=aws.cloudfront.DistributionRestrictionsGeoRestrictionArgs(
+                    restriction_type="none"
+                )
+            ),
+            viewer_certificate=viewer_certificate,
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+
+        # Only this distribution may read, and ListBucket makes a missing key a 404 rather than a 403.
+        aws.s3.BucketPolicy(
+            f"{name}-bucket-policy",
+            bucket=bucket.id,
+            policy=pulumi.Output.all(bucket.arn, distribution.arn).apply(
+                lambda v: _bucket_policy(v[0], v[1])
+            ),
+            # A policy written before the public access block could be judged public and refused.
+            opts=pulumi.ResourceOptions(parent=bucket, depends_on=[public_access_block, ownership]),
+        )
+
+        # --- Switch: after the pointer lands, wait the edge TTL, then invalidate `/*`.
+        switch = VersionSwitch(
+            f"{name}-switch",
+            VersionSwitchArgs(
+                distribution_id=distribution.id,
+                parameter_name=pointer.name,
+                parameter_region=EDGE_REGION,
+                version=pointer.insecure_value,
+                cache_ttl_seconds=args.edge_cache_ttl_seconds,
+            ),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[pointer]),
+        )
+
+        self.bucket_name = bucket.bucket
+        self.distribution_id = distribution.id
+        self.distribution_domain = distribution.domain_name
+        first_domain = args.domain_names[0] if args.domain_names else None
+        self.url = (
+            pulumi.Output.from_input(f"https://{first_domain}")
+            if first_domain
+            else distribution.domain_name.apply(lambda d: f"https://{d}")
+        )
+        self.parameter_name = pointer.name
+        self.parameter_region = pulumi.Output.from_input(EDGE_REGION)
+        self.live_version = pointer.insecure_value
+        self.release_targets = pulumi.Output.all(pointer.urn, switch.urn).apply(lambda urns: list(urns))
+        self.register_outputs(
+            {
+                "bucket_name": self.bucket_name,
+                "distribution_id": self.distribution_id,
+                "distribution_domain": self.distribution_domain,
+                "url": self.url,
+                "parameter_name": self.parameter_name,
+                "parameter_region": self.parameter_region,
+                "live_version": self.live_version,
+                "release_targets": self.release_targets,
+            }
+        )
+
+
+def _bucket_policy(bucket_arn: str, distribution_arn: str) -> str:
+    return json.dumps(
+        {
+            "Version": "2012-10-17",
+            "Statement": [
+                {
+                    "Sid": "CloudFrontReadsThroughOAC",
+                    "Effect": "Allow",
+                    "Principal": {"Service": "cloudfront.amazonaws.com"},
+                    "Action": ["s3:GetObject", "s3:ListBucket"],
+                    "Resource": [bucket_arn, f"{bucket_arn}/*"],
+                    "Condition": {"StringEquals": {"AWS:SourceArn": distribution_arn}},
+                },
+                {
+                    "Sid": "DenyWithoutTLS",
+                    "Effect": "Deny",
+                    "Principal": "*",
+                    "Action": "s3:*",
+                    "Resource": [bucket_arn, f"{bucket_arn}/*"],
+                    "Condition": {"Bool": {"aws:SecureTransport": "false"}},
+                },
+            ],
+        }
+    )
+
+
+def _checked(release_check: ReleaseCheck, bucket: str, version: str) -> str:
+    release_check(bucket, version)
+    return version
+
+
+def _default_release_check() -> ReleaseCheck:
+    region = pulumi.Config("aws").get("region")
+
+    def check(bucket: str, version: str) -> None:
+        release_guard.check_releasable(release_guard.default_s3_client(region), bucket, version)
+
+    return check

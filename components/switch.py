@@ -1,0 +1,126 @@
+"""The switch: after the pointer changes, wait out the edge cache, then invalidate CloudFront.
+
+A Pulumi dynamic provider using boto3. It runs in the engine's provider process, so everything it
+needs travels in its inputs; the clock is injectable for tests.
+
+Order matters. Each Lambda@Edge container may keep the old version for `cache_ttl_seconds` after the
+parameter changes. An invalidation issued before that window closes lets an edge re-fetch an object
+through a container that still rewrites to the old version, and cache it again for the full CloudFront
+TTL. So the switch reads the parameter's LastModifiedDate and invalidates only once
+LastModifiedDate + TTL (+ a margin for clock skew) has passed.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+import pulumi
+import pulumi.dynamic
+
+# A margin for clock skew between SSM, the edge containers and this machine.
+SAFETY_MARGIN_SECONDS = 1.0
+INVALIDATION_PATHS = ["/*"]
+
+
+class SwitchError(RuntimeError):
+    """The switch could not confirm the pointer or invalidate the cache."""
+
+
+class VersionSwitchProvider(pulumi.dynamic.ResourceProvider):
+    """Create/update: confirm the pointer holds the version, wait the edge TTL, invalidate `/*`."""
+
+    def __init__(
+        self,
+        clients: Callable[[str, str], Any] | None = None,
+        now: Callable[[], float] = time.time,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self._clients = clients
+        self._now = now
+        self._sleep = sleep
+
+    def _client(self, service: str, region: str) -> Any:
+        if self._clients is not None:
+            return self._clients(service, region)
+        import boto3  # lazily: the provider process imports this module before credentials matter
+
+        make_client: Any = boto3.client
+        return make_client(service, region_name=region)
+
+    def _switch(self, props: dict[str, Any]) -> dict[str, Any]:
+        ssm = self._client("ssm", props["parameter_region"])
+        parameter = ssm.get_parameter(Name=props["parameter_name"])["Parameter"]
+        if parameter["Value"] != props["version"]:
+            raise SwitchError(
+                f"pointer {props['parameter_name']} holds {parameter['Value']!r}, not {props['version']!r}: "
+                "the parameter update must land before the switch; run `pulumi up` again"
+            )
+        modified: datetime = parameter["LastModifiedDate"]
+        ready_at = modified.timestamp() + float(props["cache_ttl_seconds"]) + SAFETY_MARGIN_SECONDS
+        waited = max(0.0, ready_at - self._now())
+        if waited:
+            self._sleep(waited)
+
+        cloudfront = self._client("cloudfront", "us-east-1")
+        invalidation = cloudfront.create_invalidation(
+            DistributionId=props["distribution_id"],
+            InvalidationBatch={
+                "Paths": {"Quantity": len(INVALIDATION_PATHS), "Items": INVALIDATION_PATHS},
+                # Unique per switch: CloudFront treats a repeated CallerReference as the same request.
+                "CallerReference": f"versioned-site-{props['version']}-{uuid.uuid4().hex}",
+            },
+        )["Invalidation"]
+        return {**props, "invalidation_id": invalidation["Id"], "waited_seconds": round(waited, 3)}
+
+    def create(self, props: dict[str, Any]) -> pulumi.dynamic.CreateResult:
+        outs = self._switch(props)
+        return pulumi.dynamic.CreateResult(id_=f"switch-{props['distribution_id']}", outs=outs)
+
+    def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> pulumi.dynamic.DiffResult:
+        keys = ("version", "distribution_id", "parameter_name", "parameter_region")
+        changed = [key for key in keys if olds.get(key) != news.get(key)]
+        return pulumi.dynamic.DiffResult(changes=bool(changed), replaces=[], delete_before_replace=False)
+
+    def update(self, _id: str, _olds: dict[str, Any], news: dict[str, Any]) -> pulumi.dynamic.UpdateResult:
+        return pulumi.dynamic.UpdateResult(outs=self._switch(news))
+
+    def delete(self, _id: str, _props: dict[str, Any]) -> None:
+        # Nothing to undo: an invalidation is a one-off request and leaves nothing behind.
+        return None
+
+
+class VersionSwitchArgs:
+    def __init__(
+        self,
+        distribution_id: pulumi.Input[str],
+        parameter_name: pulumi.Input[str],
+        parameter_region: pulumi.Input[str],
+        version: pulumi.Input[str],
+        cache_ttl_seconds: pulumi.Input[int],
+    ) -> None:
+        self.distribution_id = distribution_id
+        self.parameter_name = parameter_name
+        self.parameter_region = parameter_region
+        self.version = version
+        self.cache_ttl_seconds = cache_ttl_seconds
+
+
+class VersionSwitch(pulumi.dynamic.Resource):
+    """Invalidates the distribution after each change of the live version."""
+
+    invalidation_id: pulumi.Output[str]
+    waited_seconds: pulumi.Output[float]
+
+    def __init__(
+        self, name: str, args: VersionSwitchArgs, opts: pulumi.ResourceOptions | None = None
+    ) -> None:
+        super().__init__(
+            VersionSwitchProvider(),
+            name,
+            {**vars(args), "invalidation_id": None, "waited_seconds": None},
+            opts,
+        )

@@ -1,0 +1,137 @@
+"""The switch's provider code against moto: order, wait (injected clock), one invalidation per change."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import boto3
+import pytest
+from moto import mock_aws
+
+from components.switch import SAFETY_MARGIN_SECONDS, SwitchError, VersionSwitchProvider
+
+PARAMETER = "/versioned-site/dev/live-version"
+V1 = "20261127T101500Z"
+V2 = "20261128T090000Z"
+
+
+class FakeClock:
+    def __init__(self, start: float) -> None:
+        self.now = start
+        self.sleeps: list[float] = []
+
+    def time(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        self.now += seconds
+
+
+@pytest.fixture
+def aws() -> Iterator[dict[str, Any]]:
+    with mock_aws():
+        ssm = boto3.client("ssm", region_name="us-east-1")
+        cloudfront = boto3.client("cloudfront", region_name="us-east-1")
+        distribution = cloudfront.create_distribution(
+            DistributionConfig={
+                "CallerReference": "test",
+                "Comment": "test",
+                "Enabled": True,
+                "Origins": {
+                    "Quantity": 1,
+                    "Items": [
+                        {
+                            "Id": "o",
+                            "DomainName": "b.s3.amazonaws.com",
+                            "S3OriginConfig": {"OriginAccessIdentity": ""},
+                        }
+                    ],
+                },
+                "DefaultCacheBehavior": {
+                    "TargetOriginId": "o",
+                    "ViewerProtocolPolicy": "redirect-to-https",
+                    "CachePolicyId": "658327ea-f89d-4fab-a63d-7e88639e58f6",
+                },
+            }
+        )["Distribution"]
+        yield {"ssm": ssm, "cloudfront": cloudfront, "distribution_id": distribution["Id"]}
+
+
+def _props(aws: dict[str, Any], version: str, ttl: int = 5) -> dict[str, Any]:
+    return {
+        "distribution_id": aws["distribution_id"],
+        "parameter_name": PARAMETER,
+        "parameter_region": "us-east-1",
+        "version": version,
+        "cache_ttl_seconds": ttl,
+    }
+
+
+def _release(aws: dict[str, Any], version: str) -> float:
+    """Write the pointer as the parameter resource would; return its LastModifiedDate."""
+    aws["ssm"].put_parameter(Name=PARAMETER, Value=version, Type="String", Overwrite=True)
+    return float(aws["ssm"].get_parameter(Name=PARAMETER)["Parameter"]["LastModifiedDate"].timestamp())
+
+
+def _invalidations(aws: dict[str, Any]) -> list[dict[str, Any]]:
+    listed = aws["cloudfront"].list_invalidations(DistributionId=aws["distribution_id"])["InvalidationList"]
+    return list(listed.get("Items", []))
+
+
+def test_waits_out_the_edge_cache_after_the_pointer_then_invalidates_everything(aws: dict[str, Any]) -> None:
+    modified = _release(aws, V1)
+    clock = FakeClock(start=modified + 0.5)
+    provider = VersionSwitchProvider(now=clock.time, sleep=clock.sleep)
+
+    result = provider.create(_props(aws, V1, ttl=5))
+
+    assert clock.sleeps == [pytest.approx(5 + SAFETY_MARGIN_SECONDS - 0.5)]
+    assert clock.now >= modified + 5 + SAFETY_MARGIN_SECONDS, "the invalidation came before the TTL ran out"
+    (invalidation,) = _invalidations(aws)
+    assert result.outs["invalidation_id"] == invalidation["Id"]
+    details = aws["cloudfront"].get_invalidation(DistributionId=aws["distribution_id"], Id=invalidation["Id"])
+    assert details["Invalidation"]["InvalidationBatch"]["Paths"]["Items"] == ["/*"]
+
+
+def test_no_wait_when_the_ttl_has_already_passed(aws: dict[str, Any]) -> None:
+    modified = _release(aws, V1)
+    clock = FakeClock(start=modified + 60)
+    VersionSwitchProvider(now=clock.time, sleep=clock.sleep).create(_props(aws, V1))
+    assert clock.sleeps == []
+    assert len(_invalidations(aws)) == 1
+
+
+def test_refuses_to_invalidate_before_the_pointer_holds_the_version(aws: dict[str, Any]) -> None:
+    _release(aws, V1)
+    clock = FakeClock(start=0)
+    provider = VersionSwitchProvider(now=clock.time, sleep=clock.sleep)
+    with pytest.raises(SwitchError, match=f"holds '{V1}', not '{V2}'"):
+        provider.update("switch", _props(aws, V1), _props(aws, V2))
+    assert _invalidations(aws) == [] and clock.sleeps == []
+
+
+def test_one_invalidation_per_version_change(aws: dict[str, Any]) -> None:
+    clock = FakeClock(start=_release(aws, V1) + 60)
+    provider = VersionSwitchProvider(now=clock.time, sleep=clock.sleep)
+    first = provider.create(_props(aws, V1)).outs
+
+    unchanged = provider.diff("switch", first, _props(aws, V1))
+    assert unchanged.changes is False, "re-running `pulumi up` with the same version must not invalidate"
+
+    clock.now = _release(aws, V2) + 60
+    changed = provider.diff("switch", first, _props(aws, V2))
+    assert changed.changes is True and not changed.replaces
+    second = provider.update("switch", first, _props(aws, V2)).outs
+
+    assert len(_invalidations(aws)) == 2
+    assert second["invalidation_id"] != first["invalidation_id"]
+    assert second["version"] == V2
+
+
+def test_only_identity_fields_count_as_changes(aws: dict[str, Any]) -> None:
+    provider = VersionSwitchProvider()
+    olds = {**_props(aws, V1), "invalidation_id": "I1", "waited_seconds": 3.0}
+    assert provider.diff("switch", olds, _props(aws, V1, ttl=9)).changes is False
+    assert provider.diff("switch", olds, {**_props(aws, V1), "distribution_id": "E2OTHER"}).changes is True
