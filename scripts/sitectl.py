@@ -7,10 +7,15 @@ from __future__ import annotations
 
 import click
 
+from scripts.policy_check import policy_check
+
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 def cli() -> None:
     """Manage the versions of a versioned-site stack."""
+
+
+cli.add_command(policy_check)
 
 
 def main() -> None:

@@ -1,0 +1,42 @@
+"""Every resource type token the policies look at, matched to the pinned pulumi-aws (7.51).
+
+pulumi-aws 7 renamed several S3 resources and kept the old classes as deprecated aliases that still
+register under their own tokens (e.g. `aws.s3.BucketV2` registers `aws:s3/bucketV2:BucketV2`), so each
+group lists the current token first and then every deprecated one a program can still create.
+"""
+
+from __future__ import annotations
+
+BUCKET_TYPES = frozenset({"aws:s3/bucket:Bucket", "aws:s3/bucketV2:BucketV2"})
+
+BUCKET_WEBSITE_CONFIGURATION_TYPES = frozenset(
+    {
+        "aws:s3/bucketWebsiteConfiguration:BucketWebsiteConfiguration",
+        "aws:s3/bucketWebsiteConfigurationV2:BucketWebsiteConfigurationV2",
+    }
+)
+
+BUCKET_PUBLIC_ACCESS_BLOCK_TYPES = frozenset({"aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock"})
+
+BUCKET_ACL_TYPES = frozenset({"aws:s3/bucketAcl:BucketAcl", "aws:s3/bucketAclV2:BucketAclV2"})
+
+# `aws:s3/BucketObject:BucketObject` is the alias pulumi-aws still declares for old state.
+BUCKET_OBJECT_TYPES = frozenset(
+    {
+        "aws:s3/bucketObjectv2:BucketObjectv2",
+        "aws:s3/bucketObject:BucketObject",
+        "aws:s3/BucketObject:BucketObject",
+        "aws:s3/objectCopy:ObjectCopy",
+    }
+)
+
+BUCKET_POLICY_TYPES = frozenset({"aws:s3/bucketPolicy:BucketPolicy"})
+
+CLOUDFRONT_DISTRIBUTION_TYPES = frozenset({"aws:cloudfront/distribution:Distribution"})
+
+SSM_PARAMETER_TYPES = frozenset({"aws:ssm/parameter:Parameter"})
+
+# The project's component, which owns the pointer parameter (see components/site.py).
+VERSIONED_SITE_COMPONENT_TYPE = "versioned-site:index:VersionedStaticSite"
+# The pointer parameter is named `/<project>/<stack>/live-version`.
+POINTER_PARAMETER_NAME_SUFFIX = "/live-version"

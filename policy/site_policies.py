@@ -1,0 +1,506 @@
+"""The policies of the versioned-site CrossGuard pack, importable without starting the pack.
+
+`policy/__main__.py` wraps `POLICIES` in a `PolicyPack` (which starts a gRPC server and blocks);
+`sitectl policy-check` and the tests call the same policy objects directly.
+
+Properties arrive camelCase, as the engine hands them to a pack. During `pulumi preview` some values
+are unknown: pulumi_policy wraps props in a proxy that raises `UnknownValueError` on access (the
+engine then skips the whole policy for that resource). The validators read every value through
+`_get`/`_elements`, which turn an unknown into `UNKNOWN`, so one unknown field neither crashes a
+validator, nor counts as a violation, nor hides a violation in a field that is known.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any
+
+from pulumi_policy import (
+    EnforcementLevel,
+    PolicyResource,
+    ReportViolation,
+    ResourceValidationArgs,
+    ResourceValidationPolicy,
+    StackValidationArgs,
+    StackValidationPolicy,
+)
+from pulumi_policy.proxy import UnknownValueError, _is_unknown
+
+from edge_lambda import layout
+from policy import resource_types as types
+
+PACK_NAME = "versioned-site-policies"
+# Policies without their own level use this one (pulumi_policy would otherwise default to advisory).
+PACK_ENFORCEMENT_LEVEL = EnforcementLevel.MANDATORY
+
+
+class _Unknown:
+    """A value the engine will only know after the update (stands in for pulumi_policy's sentinels)."""
+
+    def __repr__(self) -> str:
+        return "UNKNOWN"
+
+
+UNKNOWN: Any = _Unknown()
+
+
+def _get(container: Any, key: str) -> Any:
+    """`container[key]`; None when absent or when `container` is not a mapping; UNKNOWN when unknown."""
+    if container is UNKNOWN:
+        return UNKNOWN
+    if not isinstance(container, Mapping):
+        return None
+    try:
+        value = container.get(key)
+    except UnknownValueError:
+        return UNKNOWN
+    return UNKNOWN if _is_unknown(value) else value
+
+
+def _elements(value: Any) -> Iterator[Any]:
+    """The items of a list input (a lone object counts as a list of one); unknown items as UNKNOWN."""
+    if value is None or value is UNKNOWN:
+        return
+    if isinstance(value, Mapping | str) or not isinstance(value, Sequence):
+        yield value
+        return
+    for index in range(len(value)):
+        try:
+            item = value[index]
+        except UnknownValueError:
+            item = UNKNOWN
+        yield UNKNOWN if _is_unknown(item) else item
+
+
+def _has_content(value: Any) -> bool:
+    """Whether an optional block input is set (a block with no fields set counts as absent)."""
+    if value is None or value is UNKNOWN:
+        return False
+    if isinstance(value, Mapping | Sequence) and not isinstance(value, str):
+        return len(value) > 0
+    return True
+
+
+def _parent_types(urn: str) -> list[str]:
+    """The types of a resource's ancestors, from its URN (`...::parentType$childType::name`)."""
+    parts = urn.split("::")
+    if len(parts) < 4:
+        return []
+    return parts[2].split("$")[:-1]
+
+
+# ---------------------------------------------------------------------------------------------------
+# No S3 website hosting
+
+
+def no_s3_website_hosting_validator(args: ResourceValidationArgs, report_violation: ReportViolation) -> None:
+    if args.resource_type in types.BUCKET_WEBSITE_CONFIGURATION_TYPES:
+        report_violation(
+            f"'{args.name}' ({args.resource_type}) turns on S3 static website hosting, which serves the "
+            "bucket publicly over plain HTTP and cannot use Origin Access Control. Remove it: CloudFront "
+            "serves the site from the private bucket (index documents are handled at the edge).",
+            None,
+        )
+    elif args.resource_type in types.BUCKET_TYPES and _has_content(_get(args.props, "website")):
+        report_violation(
+            f"Bucket '{args.name}' sets the inline `website` input, which turns on S3 static website "
+            "hosting (public, plain HTTP). Remove `website` and serve the bucket through CloudFront "
+            "with Origin Access Control.",
+            None,
+        )
+
+
+# ---------------------------------------------------------------------------------------------------
+# Every bucket has a public access block with all four settings true
+
+
+PUBLIC_ACCESS_BLOCK_SETTINGS = (
+    "blockPublicAcls",
+    "blockPublicPolicy",
+    "ignorePublicAcls",
+    "restrictPublicBuckets",
+)
+_PYTHON_SETTING_NAMES = {
+    "blockPublicAcls": "block_public_acls",
+    "blockPublicPolicy": "block_public_policy",
+    "ignorePublicAcls": "ignore_public_acls",
+    "restrictPublicBuckets": "restrict_public_buckets",
+}
+
+
+def _urns(resources: Sequence[PolicyResource]) -> set[str]:
+    return {r.urn for r in resources}
+
+
+def _blocks_bucket(block: PolicyResource, bucket: PolicyResource) -> bool:
+    """Whether the public access block `block` applies to `bucket`.
+
+    During preview a new bucket's name and id are unknown, so the link is the dependency the
+    program declared by passing `bucket.id` (or `bucket.bucket`) as the block's `bucket` input;
+    after an update both carry the same known bucket name.
+    """
+    if bucket.urn in _urns(block.property_dependencies.get("bucket", [])):
+        return True
+    target = _get(block.props, "bucket")
+    if isinstance(target, str):
+        return target == _get(bucket.props, "bucket")
+    # An unknown target without recorded property dependencies: fall back to the resource's.
+    return target is UNKNOWN and not block.property_dependencies and bucket.urn in _urns(block.dependencies)
+
+
+def s3_public_access_block_validator(args: StackValidationArgs, report_violation: ReportViolation) -> None:
+    buckets = [r for r in args.resources if r.resource_type in types.BUCKET_TYPES]
+    blocks = [r for r in args.resources if r.resource_type in types.BUCKET_PUBLIC_ACCESS_BLOCK_TYPES]
+
+    for block in blocks:
+        off = [s for s in PUBLIC_ACCESS_BLOCK_SETTINGS if _get(block.props, s) not in (True, UNKNOWN)]
+        if off:
+            fix = ", ".join(f"{_PYTHON_SETTING_NAMES[s]}=True" for s in off)
+            report_violation(
+                f"Public access block '{block.name}' leaves {', '.join(off)} unset or false, so the "
+                f"bucket can still be made public. Set {fix}.",
+                block.urn,
+            )
+
+    for bucket in buckets:
+        if not any(_blocks_bucket(block, bucket) for block in blocks):
+            report_violation(
+                f"Bucket '{bucket.name}' has no public access block. Add "
+                f"aws.s3.BucketPublicAccessBlock(bucket=<bucket>.id, block_public_acls=True, "
+                "block_public_policy=True, ignore_public_acls=True, restrict_public_buckets=True).",
+                bucket.urn,
+            )
+
+
+# ---------------------------------------------------------------------------------------------------
+# No public bucket or object ACL
+
+# Canned ACLs that grant the AllUsers or AuthenticatedUsers group (any AWS account) access.
+PUBLIC_CANNED_ACLS = frozenset({"public-read", "public-read-write", "authenticated-read"})
+PUBLIC_GRANTEE_URIS = frozenset(
+    {
+        "http://acs.amazonaws.com/groups/global/AllUsers",
+        "http://acs.amazonaws.com/groups/global/AuthenticatedUsers",
+    }
+)
+
+
+def _public_grant_uris(grants: Any, grantee_key: str | None) -> list[str]:
+    found = []
+    for grant in _elements(grants):
+        grantee = _get(grant, grantee_key) if grantee_key else grant
+        uri = _get(grantee, "uri")
+        if isinstance(uri, str) and uri in PUBLIC_GRANTEE_URIS:
+            found.append(uri)
+    return found
+
+
+def no_public_acl_validator(args: ResourceValidationArgs, report_violation: ReportViolation) -> None:
+    kind = args.resource_type
+    if kind in types.BUCKET_TYPES:
+        what, grants = f"Bucket '{args.name}'", _get(args.props, "grants")
+        public_uris = _public_grant_uris(grants, None)
+    elif kind in types.BUCKET_ACL_TYPES:
+        what = f"Bucket ACL '{args.name}'"
+        grants = _get(_get(args.props, "accessControlPolicy"), "grants")
+        public_uris = _public_grant_uris(grants, "grantee")
+    elif kind in types.BUCKET_OBJECT_TYPES:
+        what = f"Object '{args.name}'"
+        public_uris = _public_grant_uris(_get(args.props, "grants"), None)
+    else:
+        return
+
+    acl = _get(args.props, "acl")
+    if isinstance(acl, str) and acl in PUBLIC_CANNED_ACLS:
+        report_violation(
+            f"{what} uses the canned ACL '{acl}', which grants access to everyone. Remove `acl` (or use "
+            "'private'): the site is served through CloudFront with Origin Access Control.",
+            None,
+        )
+    for uri in public_uris:
+        report_violation(
+            f"{what} grants access to the group {uri}. Remove that grant: the site is served through "
+            "CloudFront with Origin Access Control.",
+            None,
+        )
+
+
+# ---------------------------------------------------------------------------------------------------
+# No bucket policy statement open to everyone without a source condition
+
+# IAM condition keys are case-insensitive; either one ties a service principal to our resources.
+SOURCE_CONDITION_KEYS = frozenset({"aws:sourcearn", "aws:sourceaccount"})
+
+
+def _is_everyone(principal: Any) -> bool:
+    if principal == "*":
+        return True
+    if isinstance(principal, Mapping):
+        return any(item == "*" for item in _elements(_get(principal, "AWS")))
+    return False
+
+
+def _has_source_condition(condition: Any) -> bool:
+    if not isinstance(condition, Mapping):
+        return False
+    for operator in condition:
+        keys = _get(condition, operator)
+        if isinstance(keys, Mapping) and any(str(key).lower() in SOURCE_CONDITION_KEYS for key in keys):
+            return True
+    return False
+
+
+def _policy_document(value: Any) -> Mapping[str, Any] | None:
+    if isinstance(value, Mapping):
+        return value
+    if isinstance(value, str):
+        try:
+            document = json.loads(value)
+        except ValueError:
+            return None
+        return document if isinstance(document, Mapping) else None
+    return None
+
+
+def open_statements(document: Mapping[str, Any]) -> list[str]:
+    """Labels (Sid or index) of the Allow statements open to everyone without a source condition."""
+    found = []
+    for index, statement in enumerate(_elements(_get(document, "Statement"))):
+        if _get(statement, "Effect") != "Allow":
+            continue
+        principal = _get(statement, "Principal")
+        # `Allow` with `NotPrincipal` grants everyone who is not listed.
+        open_to_all = _is_everyone(principal) or _has_content(_get(statement, "NotPrincipal"))
+        condition = _get(statement, "Condition")
+        if open_to_all and condition is not UNKNOWN and not _has_source_condition(condition):
+            sid = _get(statement, "Sid")
+            found.append(repr(sid) if isinstance(sid, str) and sid else f"#{index}")
+    return found
+
+
+def no_open_bucket_policy_validator(args: ResourceValidationArgs, report_violation: ReportViolation) -> None:
+    if args.resource_type not in types.BUCKET_POLICY_TYPES | types.BUCKET_TYPES:
+        return
+    document = _policy_document(_get(args.props, "policy"))
+    if document is None:
+        return
+    for label in open_statements(document):
+        report_violation(
+            f"Bucket policy of '{args.name}': statement {label} allows Principal \"*\" without an "
+            "AWS:SourceArn or AWS:SourceAccount condition, so anyone can use it. Grant "
+            '{"Service": "cloudfront.amazonaws.com"} instead, with Condition '
+            '{"StringEquals": {"AWS:SourceArn": <distribution ARN>}}.',
+            None,
+        )
+
+
+# ---------------------------------------------------------------------------------------------------
+# CloudFront: S3 origins use Origin Access Control, viewers use HTTPS
+
+_S3_WEBSITE_DOMAIN_RE = re.compile(r"\.s3-website[.-][a-z0-9.-]*amazonaws\.com(\.cn)?$")
+_S3_REST_DOMAIN_RE = re.compile(r"\.s3([.-][a-z0-9-]+)*\.amazonaws\.com(\.cn)?$")
+
+
+def _cache_behaviors(props: Any) -> Iterator[tuple[str, Any]]:
+    yield "default cache behavior", _get(props, "defaultCacheBehavior")
+    for behavior in _elements(_get(props, "orderedCacheBehaviors")):
+        pattern = _get(behavior, "pathPattern")
+        yield f"cache behavior {pattern!r}" if isinstance(pattern, str) else "a cache behavior", behavior
+
+
+def _origin_problem(origin: Any) -> str | None:
+    """What is wrong with one origin of a distribution, or None."""
+    domain = _get(origin, "domainName")
+    custom = _get(origin, "customOriginConfig")
+    s3_config = _get(origin, "s3OriginConfig")
+    if isinstance(domain, str) and _S3_WEBSITE_DOMAIN_RE.search(domain):
+        return (
+            f"uses the S3 website endpoint {domain} as an origin, which needs a public bucket. Use "
+            "the bucket's REST endpoint (bucket_regional_domain_name) as an S3 origin with "
+            "origin_access_control_id"
+        )
+    if custom is UNKNOWN or s3_config is UNKNOWN:
+        return None
+    if custom is not None:
+        if isinstance(domain, str) and _S3_REST_DOMAIN_RE.search(domain):
+            return (
+                f"reaches the S3 endpoint {domain} as a custom origin, so CloudFront cannot sign its "
+                "requests and the bucket must be public. Drop custom_origin_config and set "
+                "origin_access_control_id"
+            )
+        return None
+    # Without a custom origin config the provider sends an S3 origin config, with an empty legacy
+    # identity when none is given.
+    identity = _get(s3_config, "originAccessIdentity")
+    if isinstance(identity, str) and identity:
+        return (
+            "uses a legacy origin access identity. Replace it with an aws.cloudfront.OriginAccessControl "
+            "(origin_access_control_id) and an empty origin_access_identity"
+        )
+    control = _get(origin, "originAccessControlId")
+    if control is UNKNOWN or (isinstance(control, str) and control):
+        return None
+    return (
+        "has no origin access control, so CloudFront reads the bucket anonymously (an empty legacy "
+        "identity). Set origin_access_control_id to an aws.cloudfront.OriginAccessControl with "
+        "origin_access_control_origin_type='s3' and signing_behavior='always'"
+    )
+
+
+def cloudfront_s3_origin_oac_validator(
+    args: ResourceValidationArgs, report_violation: ReportViolation
+) -> None:
+    if args.resource_type not in types.CLOUDFRONT_DISTRIBUTION_TYPES:
+        return
+    for origin in _elements(_get(args.props, "origins")):
+        problem = _origin_problem(origin)
+        if problem:
+            origin_id = _get(origin, "originId")
+            label = repr(origin_id) if isinstance(origin_id, str) else "(unknown id)"
+            report_violation(f"Distribution '{args.name}': origin {label} {problem}.", None)
+
+
+def cloudfront_https_only_validator(args: ResourceValidationArgs, report_violation: ReportViolation) -> None:
+    if args.resource_type not in types.CLOUDFRONT_DISTRIBUTION_TYPES:
+        return
+    for label, behavior in _cache_behaviors(args.props):
+        if _get(behavior, "viewerProtocolPolicy") == "allow-all":
+            report_violation(
+                f"Distribution '{args.name}': the {label} lets viewers use plain HTTP "
+                "(viewer_protocol_policy='allow-all'). Set viewer_protocol_policy='redirect-to-https' "
+                "(or 'https-only').",
+                None,
+            )
+
+
+# ---------------------------------------------------------------------------------------------------
+# Lambda@Edge associations use a numbered version
+
+_NUMBERED_VERSION_ARN_RE = re.compile(
+    r"^arn:aws[a-z-]*:lambda:[a-z0-9-]+:\d{12}:function:[A-Za-z0-9_-]+:\d+$"
+)
+
+
+def _edge_arn_problem(arn: str) -> str | None:
+    if _NUMBERED_VERSION_ARN_RE.match(arn):
+        return None
+    if arn.endswith(":$LATEST"):
+        return "points at $LATEST"
+    if re.match(r"^arn:aws[a-z-]*:lambda:[a-z0-9-]+:\d{12}:function:[A-Za-z0-9_-]+$", arn):
+        return "is an unqualified function ARN"
+    if re.match(r"^arn:aws[a-z-]*:lambda:[a-z0-9-]+:\d{12}:function:[A-Za-z0-9_-]+:[A-Za-z0-9_-]+$", arn):
+        return "points at an alias"
+    return "is not a Lambda function version ARN"
+
+
+def lambda_edge_numbered_version_validator(
+    args: ResourceValidationArgs, report_violation: ReportViolation
+) -> None:
+    if args.resource_type not in types.CLOUDFRONT_DISTRIBUTION_TYPES:
+        return
+    for label, behavior in _cache_behaviors(args.props):
+        for association in _elements(_get(behavior, "lambdaFunctionAssociations")):
+            arn = _get(association, "lambdaArn")
+            if not isinstance(arn, str):
+                continue  # unknown until the function version is published
+            problem = _edge_arn_problem(arn)
+            if problem:
+                event = _get(association, "eventType")
+                event_label = f" {event}" if isinstance(event, str) else ""
+                report_violation(
+                    f"Distribution '{args.name}': the{event_label} Lambda@Edge association of the {label} "
+                    f"{problem} ({arn}); Lambda@Edge needs a numbered version. Create the function with "
+                    "publish=True and pass its qualified_arn.",
+                    None,
+                )
+
+
+# ---------------------------------------------------------------------------------------------------
+# Advisory: the pointer parameter holds a valid version or the "no version released" sentinel
+
+
+def is_pointer_parameter(resource_type: str, urn: str, props: Any) -> bool:
+    """The live-version pointer of a VersionedStaticSite: named `.../live-version`, child of the site."""
+    if resource_type not in types.SSM_PARAMETER_TYPES:
+        return False
+    name = _get(props, "name")
+    return (
+        isinstance(name, str)
+        and name.endswith(types.POINTER_PARAMETER_NAME_SUFFIX)
+        and types.VERSIONED_SITE_COMPONENT_TYPE in _parent_types(urn)
+    )
+
+
+def pointer_value_validator(args: ResourceValidationArgs, report_violation: ReportViolation) -> None:
+    if not is_pointer_parameter(args.resource_type, args.urn, args.props):
+        return
+    value = _get(args.props, "value")
+    if value is None:
+        value = _get(args.props, "insecureValue")
+    if value is UNKNOWN:
+        return
+    if not (value == layout.NO_VERSION_RELEASED or layout.is_valid_version(value)):
+        report_violation(
+            f"Pointer parameter '{args.name}' holds {value!r}, which is neither a version id "
+            f"({layout.VERSION_FORMAT}) nor {layout.NO_VERSION_RELEASED!r} (nothing released); the edge "
+            "function will answer 503. Set versioned-site:version to an uploaded version (`sitectl "
+            "release`) or to an empty string.",
+            None,
+        )
+
+
+# ---------------------------------------------------------------------------------------------------
+
+POLICIES: list[ResourceValidationPolicy | StackValidationPolicy] = [
+    ResourceValidationPolicy(
+        name="s3-no-website-hosting",
+        description="S3 buckets must not use static website hosting (public, plain HTTP, no OAC).",
+        enforcement_level=EnforcementLevel.MANDATORY,
+        validate=no_s3_website_hosting_validator,
+    ),
+    StackValidationPolicy(
+        name="s3-bucket-public-access-block",
+        description="Every S3 bucket has a public access block with all four settings true.",
+        enforcement_level=EnforcementLevel.MANDATORY,
+        validate=s3_public_access_block_validator,
+    ),
+    ResourceValidationPolicy(
+        name="s3-no-public-acl",
+        description="No bucket or object ACL grants access to everyone or to any AWS account.",
+        enforcement_level=EnforcementLevel.MANDATORY,
+        validate=no_public_acl_validator,
+    ),
+    ResourceValidationPolicy(
+        name="s3-no-open-bucket-policy",
+        description='No bucket policy allows Principal "*" without an AWS:SourceArn or AWS:SourceAccount '
+        "condition.",
+        enforcement_level=EnforcementLevel.MANDATORY,
+        validate=no_open_bucket_policy_validator,
+    ),
+    ResourceValidationPolicy(
+        name="cloudfront-s3-origin-oac",
+        description="Every S3 origin of a CloudFront distribution uses Origin Access Control.",
+        enforcement_level=EnforcementLevel.MANDATORY,
+        validate=cloudfront_s3_origin_oac_validator,
+    ),
+    ResourceValidationPolicy(
+        name="cloudfront-https-only",
+        description="CloudFront never serves viewers over plain HTTP.",
+        enforcement_level=EnforcementLevel.MANDATORY,
+        validate=cloudfront_https_only_validator,
+    ),
+    ResourceValidationPolicy(
+        name="lambda-edge-numbered-version",
+        description="Lambda@Edge associations use a numbered function version ARN.",
+        enforcement_level=EnforcementLevel.MANDATORY,
+        validate=lambda_edge_numbered_version_validator,
+    ),
+    ResourceValidationPolicy(
+        name="pointer-parameter-valid-version",
+        description="The live-version pointer holds a version id or the 'no version released' sentinel.",
+        enforcement_level=EnforcementLevel.ADVISORY,
+        validate=pointer_value_validator,
+    ),
+]
