@@ -111,7 +111,11 @@ def run_program(config: dict[str, str], stack: str = "dev", preview: bool = Fals
     settings.SETTINGS.rpc_manager.clear()
     settings.SETTINGS.outputs.clear()
     _ensure_event_loop().set_exception_handler(_ignore_abandoned_futures)
-    _sync_await(run_pulumi_func(lambda: runpy.run_path(str(ROOT / "__main__.py"), run_name="__main__")))
+
+    def program() -> None:
+        runpy.run_path(str(ROOT / "__main__.py"), run_name="__main__")
+
+    _sync_await(run_pulumi_func(program))
     return monitor.registered
 
 

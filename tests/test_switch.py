@@ -59,6 +59,11 @@ def aws() -> Iterator[dict[str, Any]]:
         yield {"ssm": ssm, "cloudfront": cloudfront, "distribution_id": distribution["Id"]}
 
 
+def _outs(result: Any) -> dict[str, Any]:
+    assert result.outs is not None
+    return dict(result.outs)
+
+
 def _props(aws: dict[str, Any], version: str, ttl: int = 5) -> dict[str, Any]:
     return {
         "distribution_id": aws["distribution_id"],
@@ -90,7 +95,7 @@ def test_waits_out_the_edge_cache_after_the_pointer_then_invalidates_everything(
     assert clock.sleeps == [pytest.approx(5 + SAFETY_MARGIN_SECONDS - 0.5)]
     assert clock.now >= modified + 5 + SAFETY_MARGIN_SECONDS, "the invalidation came before the TTL ran out"
     (invalidation,) = _invalidations(aws)
-    assert result.outs["invalidation_id"] == invalidation["Id"]
+    assert _outs(result)["invalidation_id"] == invalidation["Id"]
     details = aws["cloudfront"].get_invalidation(DistributionId=aws["distribution_id"], Id=invalidation["Id"])
     assert details["Invalidation"]["InvalidationBatch"]["Paths"]["Items"] == ["/*"]
 
@@ -115,7 +120,7 @@ def test_refuses_to_invalidate_before_the_pointer_holds_the_version(aws: dict[st
 def test_one_invalidation_per_version_change(aws: dict[str, Any]) -> None:
     clock = FakeClock(start=_release(aws, V1) + 60)
     provider = VersionSwitchProvider(now=clock.time, sleep=clock.sleep)
-    first = provider.create(_props(aws, V1)).outs
+    first = _outs(provider.create(_props(aws, V1)))
 
     unchanged = provider.diff("switch", first, _props(aws, V1))
     assert unchanged.changes is False, "re-running `pulumi up` with the same version must not invalidate"
@@ -123,7 +128,7 @@ def test_one_invalidation_per_version_change(aws: dict[str, Any]) -> None:
     clock.now = _release(aws, V2) + 60
     changed = provider.diff("switch", first, _props(aws, V2))
     assert changed.changes is True and not changed.replaces
-    second = provider.update("switch", first, _props(aws, V2)).outs
+    second = _outs(provider.update("switch", first, _props(aws, V2)))
 
     assert len(_invalidations(aws)) == 2
     assert second["invalidation_id"] != first["invalidation_id"]
