@@ -1,0 +1,314 @@
+"""The pointer cache and the whole handler against moto: TTL, stale-if-error, cold failure, sentinel,
+stampede. Clocks are injected; no test waits for real time to pass."""
+
+from __future__ import annotations
+
+import json
+import queue
+import socket
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+from botocore.config import Config
+from moto import mock_aws
+
+from edge_lambda import handler as handler_module
+from edge_lambda import layout
+from edge_lambda.handler import OriginRequestHandler, PointerCache, is_response
+from edge_lambda.settings import CONFIG_ENV_VAR
+from edge_lambda.ssm_client import create_ssm_client
+from tests.edge_scaffold import (
+    PARAMETER_NAME,
+    REGION,
+    TTL_SECONDS,
+    V1,
+    V2,
+    FakeClock,
+    count_get_parameter_calls,
+    edge_settings,
+    origin_request_event,
+    put_pointer,
+)
+
+
+@pytest.fixture
+def ssm() -> Iterator[Any]:
+    with mock_aws():
+        yield boto3.client("ssm", region_name=REGION)
+
+
+class Logs(list[dict[str, Any]]):
+    def __call__(self, event: str, **fields: Any) -> None:
+        self.append({"event": event, **fields})
+
+
+def edge(
+    ssm_client: Any, clock: FakeClock, logs: Logs | None = None, spa: bool = False
+) -> OriginRequestHandler:
+    settings = edge_settings(spa_fallback=spa)
+    return OriginRequestHandler(
+        settings, PointerCache(settings, ssm_client, now=clock, log=logs if logs is not None else Logs())
+    )
+
+
+def uri_of(result: dict[str, Any]) -> str:
+    assert not is_response(result), result
+    uri: str = result["uri"]
+    return uri
+
+
+def test_serves_the_pointer_version_and_calls_ssm_once_per_window(ssm: Any) -> None:
+    put_pointer(ssm, V1)
+    client = create_ssm_client(REGION)
+    calls = count_get_parameter_calls(client)
+    clock = FakeClock()
+    function = edge(client, clock)
+
+    for _ in range(500):
+        assert uri_of(function(origin_request_event("/about"))) == f"/{V1}/about/index.html"
+    assert calls[0] == 1
+
+    put_pointer(ssm, V2)
+    clock.advance(TTL_SECONDS - 0.001)
+    assert uri_of(function(origin_request_event("/"))) == f"/{V1}/index.html", "still within the window"
+    assert calls[0] == 1
+    clock.advance(0.001)
+    assert uri_of(function(origin_request_event("/"))) == f"/{V2}/index.html", "the window has ended"
+    assert calls[0] == 2
+
+
+def test_ssm_client_is_created_lazily_and_in_the_configured_region(ssm: Any) -> None:
+    put_pointer(ssm, V1)
+    cache = PointerCache(edge_settings(), now=FakeClock())
+    assert cache.lookup().version == V1
+
+
+def test_spa_fallback_comes_from_the_settings(ssm: Any) -> None:
+    put_pointer(ssm, V1)
+    function = edge(ssm, FakeClock(), spa=True)
+    assert uri_of(function(origin_request_event("/docs/guide"))) == f"/{V1}/index.html"
+
+
+def test_refused_requests_cost_no_ssm_call(ssm: Any) -> None:
+    put_pointer(ssm, V1)
+    calls = count_get_parameter_calls(ssm)
+    function = edge(ssm, FakeClock())
+    assert function(origin_request_event("/a/../b"))["status"] == "400"
+    assert function(origin_request_event("/", method="POST"))["status"] == "405"
+    assert calls[0] == 0
+
+
+def assert_unavailable(result: dict[str, Any], reason: str) -> None:
+    assert is_response(result), "the origin must not be called"
+    assert result["status"] == "503"
+    assert result["headers"]["retry-after"] == [{"key": "Retry-After", "value": str(TTL_SECONDS)}]
+    assert result["headers"]["cache-control"] == [{"key": "Cache-Control", "value": "no-store"}]
+    assert reason in result["body"]
+    assert len(result["body"]) < 200
+
+
+def test_sentinel_answers_503_until_a_version_is_released(ssm: Any) -> None:
+    put_pointer(ssm, layout.NO_VERSION_RELEASED)
+    calls = count_get_parameter_calls(ssm)
+    clock, logs = FakeClock(), Logs()
+    function = edge(ssm, clock, logs)
+    for _ in range(10):
+        assert_unavailable(function(origin_request_event("/")), "no version released")
+    assert calls[0] == 1, "the sentinel is cached like a version"
+    assert logs == [], "nothing released is not an error"
+
+    put_pointer(ssm, V1)
+    clock.advance(TTL_SECONDS)
+    assert uri_of(function(origin_request_event("/"))) == f"/{V1}/index.html"
+
+
+def test_cold_failure_answers_503_logs_once_and_retries_next_window(ssm: Any) -> None:
+    calls = count_get_parameter_calls(ssm)
+    clock, logs = FakeClock(), Logs()
+    function = edge(ssm, clock, logs)  # the parameter does not exist: ParameterNotFound
+    for _ in range(20):
+        assert_unavailable(function(origin_request_event("/")), "unavailable")
+    assert calls[0] == 1
+    assert len(logs) == 1
+    assert logs[0]["event"] == "pointer-lookup-failed"
+    assert "ParameterNotFound" in logs[0]["error"]
+    assert logs[0]["serving"] is None
+
+    put_pointer(ssm, V1)
+    clock.advance(TTL_SECONDS)
+    assert uri_of(function(origin_request_event("/"))) == f"/{V1}/index.html"
+    assert calls[0] == 2
+
+
+def test_stale_if_error_keeps_serving_and_logs_once_per_window(ssm: Any) -> None:
+    put_pointer(ssm, V1)
+    calls = count_get_parameter_calls(ssm)
+    clock, logs = FakeClock(), Logs()
+    function = edge(ssm, clock, logs)
+    assert uri_of(function(origin_request_event("/"))) == f"/{V1}/index.html"
+
+    ssm.delete_parameter(Name=PARAMETER_NAME)
+    for window in range(3):
+        clock.advance(TTL_SECONDS)
+        for _ in range(50):
+            assert uri_of(function(origin_request_event("/x.js"))) == f"/{V1}/x.js"
+        assert calls[0] == 2 + window
+        assert len(logs) == 1 + window
+    assert all(log["serving"] == V1 and "ParameterNotFound" in log["error"] for log in logs)
+
+
+@pytest.fixture
+def silent_endpoint() -> Iterator[str]:
+    """An endpoint that accepts connections and never answers."""
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+        yield f"http://127.0.0.1:{listener.getsockname()[1]}"
+
+
+@pytest.fixture
+def refusing_endpoint() -> str:
+    """An endpoint that refuses connections."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    return f"http://127.0.0.1:{port}"
+
+
+def client_for(endpoint: str) -> Any:
+    return boto3.client(
+        "ssm",
+        region_name=REGION,
+        endpoint_url=endpoint,
+        config=Config(connect_timeout=0.1, read_timeout=0.1, retries={"total_max_attempts": 1}),
+    )
+
+
+@pytest.mark.parametrize(
+    ("endpoint", "error"),
+    [("silent_endpoint", "Read timeout"), ("refusing_endpoint", "Could not connect")],
+)
+def test_timeouts_and_connection_errors_fall_back_to_the_cached_version(
+    ssm: Any, request: pytest.FixtureRequest, endpoint: str, error: str
+) -> None:
+    failing = client_for(request.getfixturevalue(endpoint))
+    put_pointer(ssm, V1)
+    clock, logs = FakeClock(), Logs()
+    cache = PointerCache(edge_settings(), ssm, now=clock, log=logs)
+    assert cache.lookup().version == V1
+
+    cache._ssm_client = failing  # SSM becomes unreachable
+    clock.advance(TTL_SECONDS)
+    assert cache.lookup().version == V1
+    assert len(logs) == 1 and error in logs[0]["error"]
+
+    cold = PointerCache(edge_settings(), failing, now=clock, log=logs)
+    assert cold.lookup().version is None
+    assert len(logs) == 2
+
+
+@pytest.mark.parametrize("bad_value", ["latest", "../20261127T101500Z", "20261127T101500Z/", "None"])
+def test_a_pointer_that_is_not_a_version_is_an_error_never_a_prefix(ssm: Any, bad_value: str) -> None:
+    put_pointer(ssm, bad_value)
+    clock, logs = FakeClock(), Logs()
+    function = edge(ssm, clock, logs)
+    assert_unavailable(function(origin_request_event("/")), "unavailable")
+    assert len(logs) == 1 and repr(bad_value) in logs[0]["error"]
+
+    put_pointer(ssm, V1)
+    clock.advance(TTL_SECONDS)
+    assert uri_of(function(origin_request_event("/"))) == f"/{V1}/index.html"
+    put_pointer(ssm, bad_value)
+    clock.advance(TTL_SECONDS)
+    assert uri_of(function(origin_request_event("/"))) == f"/{V1}/index.html", "stale-if-error"
+    assert len(logs) == 2
+
+
+THREADS = 16
+DEADLOCK_GUARD_SECONDS = 10
+
+
+def test_concurrent_cold_misses_make_one_call(ssm: Any) -> None:
+    put_pointer(ssm, V1)
+    in_call, release = threading.Event(), threading.Event()
+
+    def hold_the_call() -> None:
+        in_call.set()
+        assert release.wait(DEADLOCK_GUARD_SECONDS)
+
+    calls = count_get_parameter_calls(ssm, on_call=hold_the_call)
+    cache = PointerCache(edge_settings(), ssm, now=FakeClock())
+    start = threading.Barrier(THREADS)
+    results: queue.Queue[str | None] = queue.Queue()
+
+    def request() -> None:
+        start.wait()
+        results.put(cache.lookup().version)
+
+    threads = [threading.Thread(target=request) for _ in range(THREADS)]
+    for thread in threads:
+        thread.start()
+    assert in_call.wait(DEADLOCK_GUARD_SECONDS)
+    assert results.empty(), "before any value, every caller waits for the one call"
+    release.set()
+    for thread in threads:
+        thread.join(DEADLOCK_GUARD_SECONDS)
+    assert calls[0] == 1
+    assert [results.get_nowait() for _ in range(THREADS)] == [V1] * THREADS
+
+
+def test_concurrent_expired_misses_make_one_call_and_serve_the_previous_version_meanwhile(ssm: Any) -> None:
+    put_pointer(ssm, V1)
+    clock = FakeClock()
+    cache = PointerCache(edge_settings(), ssm, now=clock)
+    assert cache.lookup().version == V1
+
+    in_call, release = threading.Event(), threading.Event()
+
+    def hold_the_call() -> None:
+        in_call.set()
+        assert release.wait(DEADLOCK_GUARD_SECONDS)
+
+    calls = count_get_parameter_calls(ssm, on_call=hold_the_call)
+    put_pointer(ssm, V2)
+    clock.advance(TTL_SECONDS)
+    start = threading.Barrier(THREADS)
+    results: queue.Queue[str | None] = queue.Queue()
+
+    def request() -> None:
+        start.wait()
+        results.put(cache.lookup().version)
+
+    threads = [threading.Thread(target=request) for _ in range(THREADS)]
+    for thread in threads:
+        thread.start()
+    assert in_call.wait(DEADLOCK_GUARD_SECONDS)
+    # While one thread refreshes, every other one answers at once with the version it had.
+    stale = [results.get(timeout=DEADLOCK_GUARD_SECONDS) for _ in range(THREADS - 1)]
+    assert stale == [V1] * (THREADS - 1)
+    release.set()
+    for thread in threads:
+        thread.join(DEADLOCK_GUARD_SECONDS)
+    assert results.get_nowait() == V2
+    assert calls[0] == 1
+    assert cache.lookup().version == V2
+
+
+def test_module_handler_reads_its_settings_file_once(
+    ssm: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    put_pointer(ssm, V1)
+    config = tmp_path / "config.json"
+    config.write_text(edge_settings(spa_fallback=True).to_json())
+    monkeypatch.setenv(CONFIG_ENV_VAR, str(config))
+    monkeypatch.setattr(handler_module, "_default_handler", None)
+
+    result = handler_module.handler(origin_request_event("/app/route", querystring="a=1"), None)
+    assert result["uri"] == f"/{V1}/index.html"
+    assert result["querystring"] == "a=1"
+    config.write_text(json.dumps({"broken": True}))
+    assert handler_module.handler(origin_request_event("/"), None)["uri"] == f"/{V1}/index.html"
