@@ -1,0 +1,26 @@
+"""The edge's SSM client: the GetParameter-only model it ships, and its timeouts."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from edge_lambda import ssm_client
+from edge_lambda.ssm_model import API_VERSION, GET_PARAMETER_MODEL
+from tests.edge_scaffold import REGION, installed_get_parameter_model
+
+
+def test_shipped_model_matches_the_installed_botocore() -> None:
+    assert installed_get_parameter_model() == GET_PARAMETER_MODEL, (
+        "edge_lambda/ssm_model.py is out of date: run `uv run python tests/edge_scaffold.py`"
+    )
+
+
+def test_client_uses_the_shipped_model_short_timeouts_and_one_retry() -> None:
+    client = ssm_client.create_ssm_client(REGION)
+    assert client.meta.region_name == REGION
+    assert client.meta.service_model.api_version == API_VERSION
+    assert client.meta.service_model.operation_names == ["GetParameter"]
+    config: Any = client.meta.config  # botocore sets these attributes dynamically
+    assert config.connect_timeout == ssm_client.CONNECT_TIMEOUT_SECONDS == 1
+    assert config.read_timeout == ssm_client.READ_TIMEOUT_SECONDS == 2
+    assert config.retries == {"mode": "standard", "total_max_attempts": 2}
