@@ -8,14 +8,32 @@ from __future__ import annotations
 import click
 
 from scripts.policy_check import policy_check
+from scripts.prune import prune_command
+from scripts.release import history_command, release_command, rollback_command
+from scripts.site import group_options
+from scripts.status import status_command
+from scripts.upload import upload_command
+from scripts.versions import versions_command
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@group_options
 def cli() -> None:
-    """Manage the versions of a versioned-site stack."""
+    """Manage the versions of a versioned-site stack.
+
+    The bucket comes from --bucket / SITE_BUCKET, else from the outputs of the Pulumi stack given by
+    --stack / SITE_STACK. AWS clients use boto3's standard configuration (AWS_ENDPOINT_URL included).
+    """
 
 
 cli.add_command(policy_check)
+cli.add_command(upload_command)
+cli.add_command(versions_command)
+cli.add_command(release_command)
+cli.add_command(rollback_command)
+cli.add_command(history_command)
+cli.add_command(prune_command)
+cli.add_command(status_command)
 
 
 def main() -> None:

@@ -1,0 +1,53 @@
+"""The errors `sitectl` reports: one clear line and an exit code (2 refused input, 1 AWS or Pulumi)."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from typing import ParamSpec, TypeVar
+
+import click
+from botocore.exceptions import BotoCoreError, ClientError
+
+EXIT_FAILURE = 1
+EXIT_REFUSED = 2
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+class SitectlError(click.ClickException):
+    """A failure of AWS, Pulumi or the network: exit 1. Library callers catch it like any exception."""
+
+    exit_code = EXIT_FAILURE
+
+
+class RefusedError(SitectlError):
+    """A request `sitectl` refuses before changing anything (bad input, incomplete version): exit 2."""
+
+    exit_code = EXIT_REFUSED
+
+
+def describe_aws_error(error: Exception) -> str:
+    if isinstance(error, ClientError):
+        info = error.response.get("Error", {})
+        operation = getattr(error, "operation_name", "request")
+        return f"AWS {operation} failed: {info.get('Code', 'Error')}: {info.get('Message', '')}".rstrip(": ")
+    return f"AWS request failed: {error}"
+
+
+def aws_errors(function: Callable[P, R]) -> Callable[P, R]:
+    """Turn any boto3 error escaping a command into one line and exit 1, instead of a traceback."""
+
+    @functools.wraps(function)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return function(*args, **kwargs)
+        except (ClientError, BotoCoreError) as error:
+            raise SitectlError(describe_aws_error(error)) from error
+
+    return wrapper
+
+
+def error_code(error: ClientError) -> str:
+    return str(error.response.get("Error", {}).get("Code", ""))

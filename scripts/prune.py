@@ -1,0 +1,136 @@
+"""`sitectl prune`: delete old versions, never one that is or may soon be live again.
+
+Protected whatever `--keep` says: the live version (the pointer parameter), the one live before it
+(rollback's target) and the complete version just older than the live one, and every version a
+stack of this bucket points to (its `version` config or `liveVersion` output). Incomplete versions
+newer than the oldest kept one are left alone: they may be uploads in progress.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+import click
+
+from scripts import storage
+from scripts.errors import RefusedError, SitectlError, aws_errors
+from scripts.site import Site, is_released, site_options
+from scripts.versions import format_bytes, render_table
+
+
+@dataclass
+class PrunePlan:
+    keep: dict[str, str] = field(default_factory=dict)  # version -> why it stays
+    delete: list[str] = field(default_factory=list)  # newest first
+
+
+def plan_prune(versions: list[storage.VersionInfo], keep: int, protected: Mapping[str, str]) -> PrunePlan:
+    """Keep the newest `keep` complete versions and every protected one; delete the rest."""
+    plan = PrunePlan()
+    newest_complete = [v.version for v in versions if v.complete][:keep]
+    oldest_kept = newest_complete[-1] if newest_complete else None
+    for info in versions:
+        if info.version in protected:
+            plan.keep[info.version] = protected[info.version]
+        elif info.version in newest_complete:
+            plan.keep[info.version] = f"among the newest {keep}"
+        elif not info.complete and (oldest_kept is None or info.version > oldest_kept):
+            plan.keep[info.version] = "incomplete and recent: may be an upload in progress"
+        else:
+            plan.delete.append(info.version)
+    return plan
+
+
+def protected_versions(
+    site: Site, bucket: str, versions: list[storage.VersionInfo], check_stacks: bool
+) -> dict[str, str]:
+    """Versions prune must never delete, with the reason."""
+    if site.parameter() is None:
+        raise RefusedError(
+            "prune must know the live version: pass --parameter or --stack (or SITE_PARAMETER / SITE_STACK)"
+        )
+    protected: dict[str, str] = {}
+    live = site.live_version()
+    if is_released(live):
+        assert live is not None
+        protected[live] = "live"
+        for change in site.parameter_history():
+            if is_released(change.value) and change.value != live:
+                protected.setdefault(change.value, "live before the current one")
+                break
+        complete = [v.version for v in versions if v.complete]
+        older = [v for v in complete if v < live]
+        if older:
+            protected.setdefault(older[0], "the version before the live one")
+    if check_stacks:
+        for name, version in _stack_versions(site, bucket):
+            protected.setdefault(version, f"stack {name} points to it")
+    return protected
+
+
+def _stack_versions(site: Site, bucket: str) -> list[tuple[str, str]]:
+    found = []
+    try:
+        names = site.deps.stack_lister(site.project_dir)
+    except SitectlError as error:
+        raise SitectlError(
+            f"{error.message}; pass --skip-stack-check to prune without checking stacks"
+        ) from error
+    for name in names:
+        stack = site.deps.stack_factory(name, site.project_dir)
+        outputs = stack.outputs()
+        if outputs.get("bucketName") != bucket:
+            continue
+        for version in (stack.get_version(), outputs.get("liveVersion")):
+            if isinstance(version, str) and is_released(version):
+                found.append((name, version))
+    return found
+
+
+@click.command("prune")
+@click.option(
+    "--keep", type=click.IntRange(0), required=True, help="Complete versions to keep, newest first."
+)
+@click.option("--apply", "apply_changes", is_flag=True, help="Delete for real (default: only show the plan).")
+@click.option(
+    "--skip-stack-check",
+    is_flag=True,
+    help="Do not list the project's Pulumi stacks for versions they point to (when Pulumi is unavailable).",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the plan as JSON.")
+@site_options("bucket", "stack", "parameter", "project_dir")
+@aws_errors
+def prune_command(keep: int, apply_changes: bool, skip_stack_check: bool, as_json: bool, site: Site) -> None:
+    """Delete old versions (objects and manifest), keeping the newest KEEP complete ones, the live
+    one, the one before it and any version a stack of this bucket points to. A dry run unless --apply."""
+    bucket = site.bucket()
+    s3 = site.s3()
+    versions = storage.list_versions(s3, bucket)
+    protected = protected_versions(site, bucket, versions, check_stacks=not skip_stack_check)
+    plan = plan_prune(versions, keep, protected)
+    sizes = {v.version: v.total_bytes for v in versions}
+    if as_json:
+        click.echo(
+            json.dumps(
+                {"bucket": bucket, "keep": plan.keep, "delete": plan.delete, "applied": apply_changes},
+                indent=2,
+            )
+        )
+    else:
+        rows = [[v, "keep", format_bytes(sizes.get(v)), why] for v, why in plan.keep.items()]
+        action = "delete" if apply_changes else "would delete"
+        rows += [[v, action, format_bytes(sizes.get(v)), ""] for v in plan.delete]
+        rows.sort(key=lambda row: row[0], reverse=True)
+        click.echo(render_table([["VERSION", "ACTION", "SIZE", "WHY"], *rows]))
+    if not apply_changes:
+        if plan.delete:
+            click.echo(
+                f"dry run: {len(plan.delete)} versions would be deleted; pass --apply to delete them",
+                err=True,
+            )
+        return
+    for version in plan.delete:
+        deleted = storage.delete_version(s3, bucket, version)
+        click.echo(f"deleted {version} ({deleted} keys)", err=True)

@@ -1,0 +1,286 @@
+"""`sitectl release`, `rollback` and `history`: move the live version through the Pulumi stack.
+
+A release sets the stack config `versioned-site:version` and runs `pulumi up` targeted at the pointer
+parameter and the switch only (the stack output `releaseTargets`), so it never applies unrelated
+infrastructure changes. A version without a manifest is refused before Pulumi is touched; a failed
+`up` puts the previous config value back.
+"""
+
+from __future__ import annotations
+
+import getpass
+import json
+import re
+import sys
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING, Any
+
+import click
+
+from edge_lambda import layout
+from scripts import storage
+from scripts.errors import RefusedError, SitectlError, aws_errors
+from scripts.site import Site, is_released, site_options
+from scripts.stack import SiteStack, StackUpdate
+from scripts.versions import render_table
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client
+else:
+    S3Client = Any
+
+SUCCEEDED = "succeeded"
+_MESSAGE_USER = re.compile(r"\bby (?P<user>\S+)$")
+
+
+@dataclass(frozen=True)
+class ReleaseResult:
+    version: str
+    previous: str | None  # the config value before the release
+    result: str  # the update result, or the preview's change summary
+    dry_run: bool
+
+
+@dataclass(frozen=True)
+class Release:
+    """One past release, from the stack's update history or the parameter's history."""
+
+    version: str
+    when: str
+    by: str | None
+    result: str
+    source: str  # "stack" or "parameter"
+
+    def to_dict(self) -> dict[str, object]:
+        return asdict(self)
+
+
+def _current_user() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return "unknown"
+
+
+def release_targets(stack: SiteStack) -> list[str]:
+    targets = stack.outputs().get("releaseTargets")
+    if not isinstance(targets, list) or not targets or not all(isinstance(t, str) for t in targets):
+        raise SitectlError(
+            f"stack {stack.name!r} has no releaseTargets output (URNs of the pointer and the switch): "
+            "run a full `pulumi up` of the stack once"
+        )
+    return list(targets)
+
+
+def release_version(
+    stack_provider: Callable[[], SiteStack],
+    s3: S3Client,
+    bucket: str,
+    version: str,
+    *,
+    dry_run: bool = False,
+    on_output: Callable[[str], Any] = print,
+    action: str = "release",
+) -> ReleaseResult:
+    """Release a complete version: refuse (RefusedError) anything else before asking for the stack."""
+    try:
+        layout.validate_version(version)
+    except layout.InvalidVersionError as error:
+        raise RefusedError(str(error)) from error
+    if not storage.is_complete(s3, bucket, version):
+        state = (
+            "is incomplete (no manifest)"
+            if storage.version_objects_exist(s3, bucket, version)
+            else "does not exist"
+        )
+        raise RefusedError(f"version {version} {state} in {bucket}: only complete versions can be released")
+
+    stack = stack_provider()
+    targets = release_targets(stack)
+    previous = stack.get_version()
+    message = f"sitectl {action} {version} by {_current_user()}"
+    stack.set_version(version)
+    outcome = ""
+    try:
+        if dry_run:
+            outcome = stack.preview(targets, message, on_output)
+        else:
+            outcome = stack.up(targets, message, on_output)
+    except BaseException as error:
+        _restore(stack, previous, f"pulumi {'preview' if dry_run else 'up'} failed: {_one_line(error)}")
+        raise SitectlError(
+            f"pulumi {'preview' if dry_run else 'up'} of stack {stack.name!r} failed: {_one_line(error)}; "
+            f"config version restored to {previous!r}"
+        ) from error
+    if dry_run:
+        _restore(stack, previous, "after the preview")
+    elif outcome != SUCCEEDED:
+        _restore(stack, previous, f"pulumi up ended {outcome}")
+        raise SitectlError(
+            f"pulumi up of stack {stack.name!r} ended {outcome!r}; config version restored to {previous!r}"
+        )
+    return ReleaseResult(version=version, previous=previous, result=outcome, dry_run=dry_run)
+
+
+def _restore(stack: SiteStack, previous: str | None, why: str) -> None:
+    try:
+        stack.set_version(previous)
+    except Exception as error:
+        raise SitectlError(
+            f"{why}, and restoring config version {previous!r} failed too: {_one_line(error)}; "
+            f"set it by hand: pulumi config set versioned-site:version '{previous or ''}'"
+        ) from error
+
+
+def _one_line(error: BaseException) -> str:
+    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+    return lines[-1] if lines else type(error).__name__
+
+
+def previous_live_version(
+    stack: SiteStack | None, parameter_values: list[str], current: str | None
+) -> str | None:
+    """The version live before `current`: from the stack's successful updates, newest first, else from
+    the parameter's history (newest first)."""
+    if stack is not None:
+        for update in stack.history():
+            released = update.kind == "update" and update.result == SUCCEEDED and is_released(update.version)
+            if released and update.version != current:
+                return update.version
+    for value in parameter_values:
+        if is_released(value) and value != current and layout.is_valid_version(value):
+            return value
+    return None
+
+
+def releases_from_stack(updates: list[StackUpdate]) -> list[Release]:
+    """Updates that changed the version or were run by sitectl, newest first."""
+    releases = []
+    chronological = list(reversed(updates))
+    last_version: str | None = None
+    for update in chronological:
+        if update.kind != "update":
+            continue
+        changed = update.version != last_version
+        if changed or update.message.startswith("sitectl "):
+            match = _MESSAGE_USER.search(update.message)
+            releases.append(
+                Release(
+                    version=update.version or layout.NO_VERSION_RELEASED,
+                    when=update.started.isoformat(timespec="seconds"),
+                    by=update.user or (match.group("user") if match else None),
+                    result=update.result,
+                    source="stack",
+                )
+            )
+        if update.result == SUCCEEDED:
+            last_version = update.version
+    return list(reversed(releases))
+
+
+def releases_from_parameter(site: Site) -> list[Release]:
+    return [
+        Release(
+            version=change.value,
+            when=change.modified.isoformat(timespec="seconds") if change.modified else "-",
+            by=change.user,
+            result="applied",
+            source="parameter",
+        )
+        for change in site.parameter_history()
+    ]
+
+
+def _print_release(result: ReleaseResult) -> None:
+    if result.dry_run:
+        click.echo(
+            f"preview of releasing {result.version} (now {result.previous!r}): {result.result}", err=True
+        )
+    else:
+        click.echo(
+            f"released {result.version} (was {result.previous or layout.NO_VERSION_RELEASED})", err=True
+        )
+
+
+@click.command("release")
+@click.argument("version")
+@click.option("--dry-run", is_flag=True, help="Preview the release instead of applying it.")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@site_options("bucket", "stack", "project_dir")
+@aws_errors
+def release_command(version: str, dry_run: bool, yes: bool, site: Site) -> None:
+    """Release VERSION: set the stack's `version` config and run a `pulumi up` targeted at the
+    pointer and the switch. Refuses (exit 2) a version that is not complete."""
+    if not site.has_stack:
+        raise RefusedError("release needs the Pulumi stack: pass --stack (or set SITE_STACK)")
+    bucket = site.bucket()
+    if not (yes or dry_run) and not _confirmed(f"Release {version} on stack {site.stack_name}?"):
+        raise RefusedError("release cancelled")
+    result = release_version(site.stack, site.s3(), bucket, version, dry_run=dry_run, on_output=_stream)
+    _print_release(result)
+
+
+@click.command("rollback")
+@click.option("--to", "target", help="Version to release (default: the one live before the current one).")
+@click.option("--dry-run", is_flag=True, help="Preview the rollback instead of applying it.")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@site_options("bucket", "stack", "parameter", "project_dir")
+@aws_errors
+def rollback_command(target: str | None, dry_run: bool, yes: bool, site: Site) -> None:
+    """Release the previously live version (from the stack's update history, else the parameter's
+    history), or the one given with --to."""
+    if not site.has_stack:
+        raise RefusedError("rollback needs the Pulumi stack: pass --stack (or set SITE_STACK)")
+    bucket = site.bucket()
+    if target is None:
+        stack = site.stack()
+        current = stack.get_version()
+        values = [change.value for change in site.parameter_history()]
+        target = previous_live_version(stack, values, current)
+        if target is None:
+            raise RefusedError("no earlier release found to roll back to: pass --to VERSION")
+        click.echo(f"rolling back from {current or layout.NO_VERSION_RELEASED} to {target}", err=True)
+    if not (yes or dry_run) and not _confirmed(f"Roll back to {target} on stack {site.stack_name}?"):
+        raise RefusedError("rollback cancelled")
+    result = release_version(
+        site.stack, site.s3(), bucket, target, dry_run=dry_run, on_output=_stream, action="rollback to"
+    )
+    _print_release(result)
+
+
+@click.command("history")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+@click.option("--limit", type=click.IntRange(1), default=20, show_default=True)
+@site_options("stack", "parameter", "project_dir")
+@aws_errors
+def history_command(as_json: bool, limit: int, site: Site) -> None:
+    """Past releases, newest first: version, when, by whom, result (from the stack's update history,
+    else the parameter's history)."""
+    if site.has_stack:
+        releases = releases_from_stack(site.stack().history())
+    elif site.parameter() is not None:
+        releases = releases_from_parameter(site)
+    else:
+        raise RefusedError("history needs --stack or --parameter (or SITE_STACK / SITE_PARAMETER)")
+    releases = releases[:limit]
+    if as_json:
+        click.echo(json.dumps([r.to_dict() for r in releases], indent=2))
+        return
+    if not releases:
+        click.echo("no releases yet")
+        return
+    rows = [["VERSION", "WHEN", "BY", "RESULT"]]
+    rows += [[r.version, r.when, r.by or "-", r.result] for r in releases]
+    click.echo(render_table(rows))
+
+
+def _stream(line: str) -> None:
+    click.echo(line.rstrip("\n"))
+
+
+def _confirmed(question: str) -> bool:
+    # Without a terminal there is nobody to ask: scripts must say --yes.
+    if not sys.stdin.isatty():
+        raise RefusedError(f"{question} needs confirmation: pass --yes when not on a terminal")
+    return click.confirm(question, default=False)

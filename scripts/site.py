@@ -1,0 +1,274 @@
+"""Where a `sitectl` command finds its bucket, parameter, URL and stack, and the clients it uses.
+
+Resolution order for each: the command's option, the group's option (or its environment variable),
+then the outputs of the Pulumi stack given by `--stack`. boto3 reads its standard configuration, so
+`AWS_ENDPOINT_URL` points every client at moto or LocalStack with no extra flag.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import boto3
+import click
+from botocore.config import Config
+from botocore.exceptions import ClientError
+
+from edge_lambda import layout
+from scripts import stack as stack_module
+from scripts.errors import RefusedError, SitectlError, aws_errors, error_code
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client
+    from mypy_boto3_ssm import SSMClient
+else:
+    S3Client = Any
+    SSMClient = Any
+
+# The pointer parameter lives in us-east-1, next to Lambda@Edge, whatever the stack's region.
+DEFAULT_PARAMETER_REGION = "us-east-1"
+HTTP_TIMEOUT_SECONDS = 15
+S3_MAX_CONNECTIONS = 32
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def default_s3_client() -> S3Client:
+    # Standard retry mode retries throttling, 5xx and dropped connections with backoff; the pool
+    # is sized for the upload's parallel workers.
+    config = Config(retries={"mode": "standard", "max_attempts": 8}, max_pool_connections=S3_MAX_CONNECTIONS)
+    return boto3.client("s3", config=config)
+
+
+def default_ssm_client(region: str) -> SSMClient:
+    return boto3.client("ssm", region_name=region, config=Config(retries={"mode": "standard"}))
+
+
+def http_get(url: str) -> bytes:
+    """GET a URL; one line of error for anything but a 200."""
+    request = urllib.request.Request(url, headers={"User-Agent": "sitectl", "Cache-Control": "no-cache"})
+    try:
+        with urllib.request.urlopen(request, timeout=HTTP_TIMEOUT_SECONDS) as response:
+            return bytes(response.read())
+    except urllib.error.HTTPError as error:
+        raise SitectlError(f"GET {url} answered HTTP {error.code}") from error
+    except (urllib.error.URLError, TimeoutError, OSError) as error:
+        raise SitectlError(f"GET {url} failed: {getattr(error, 'reason', error)}") from error
+
+
+@dataclass
+class SiteDeps:
+    """Everything a command reaches outside the process; tests pass their own as `obj`."""
+
+    stack_factory: Callable[[str, Path | None], stack_module.SiteStack] = stack_module.select_stack
+    stack_lister: Callable[[Path | None], list[str]] = stack_module.list_stack_names
+    s3_factory: Callable[[], S3Client] = default_s3_client
+    ssm_factory: Callable[[str], SSMClient] = default_ssm_client
+    http_get: Callable[[str], bytes] = http_get
+
+
+@dataclass(frozen=True)
+class ParameterChange:
+    """One entry of the pointer parameter's history."""
+
+    value: str
+    modified: datetime | None
+    user: str | None
+    version: int
+
+
+@dataclass
+class Site:
+    """The resolved target of one command, with clients created on first use."""
+
+    deps: SiteDeps = field(default_factory=SiteDeps)
+    bucket_option: str | None = None
+    stack_name: str | None = None
+    parameter_option: str | None = None
+    url_option: str | None = None
+    project_dir: Path | None = None
+    _stack: stack_module.SiteStack | None = field(default=None, init=False, repr=False)
+    _outputs: Mapping[str, Any] | None = field(default=None, init=False, repr=False)
+    _s3: S3Client | None = field(default=None, init=False, repr=False)
+
+    @property
+    def has_stack(self) -> bool:
+        return bool(self.stack_name)
+
+    def stack(self) -> stack_module.SiteStack:
+        if not self.stack_name:
+            raise RefusedError("this needs a Pulumi stack: pass --stack (or set SITE_STACK)")
+        if self._stack is None:
+            self._stack = self.deps.stack_factory(self.stack_name, self.project_dir)
+        return self._stack
+
+    def outputs(self) -> Mapping[str, Any]:
+        """The stack's outputs, or nothing when no stack is given."""
+        if not self.stack_name:
+            return {}
+        if self._outputs is None:
+            try:
+                self._outputs = dict(self.stack().outputs())
+            except SitectlError:
+                raise
+            except Exception as error:  # the Automation API raises its own CommandError family
+                raise SitectlError(
+                    f"could not read the outputs of stack {self.stack_name!r}: {error}"
+                ) from error
+        return self._outputs
+
+    def _from_outputs(self, key: str) -> str | None:
+        value = self.outputs().get(key)
+        return str(value) if value else None
+
+    def bucket(self) -> str:
+        bucket = self.bucket_option or self._from_outputs("bucketName")
+        if not bucket:
+            raise RefusedError(
+                "no bucket: pass --bucket, set SITE_BUCKET, or name a deployed stack with --stack"
+            )
+        return bucket
+
+    def parameter(self) -> tuple[str, str] | None:
+        """(name, region) of the pointer parameter, or None when neither option nor stack names it."""
+        name = self.parameter_option or self._from_outputs("parameterName")
+        if not name:
+            return None
+        return name, self._from_outputs("parameterRegion") or DEFAULT_PARAMETER_REGION
+
+    def url(self) -> str | None:
+        return self.url_option or self._from_outputs("url")
+
+    def s3(self) -> S3Client:
+        if self._s3 is None:
+            self._s3 = self.deps.s3_factory()
+        return self._s3
+
+    def ssm(self) -> SSMClient:
+        parameter = self.parameter()
+        return self.deps.ssm_factory(parameter[1] if parameter else DEFAULT_PARAMETER_REGION)
+
+    @aws_errors
+    def live_version(self) -> str | None:
+        """The pointer parameter's value, None when no parameter is known or it does not exist."""
+        parameter = self.parameter()
+        if parameter is None:
+            return None
+        try:
+            return str(self.ssm().get_parameter(Name=parameter[0])["Parameter"]["Value"])
+        except ClientError as error:
+            if error_code(error) == "ParameterNotFound":
+                return None
+            raise
+
+    @aws_errors
+    def parameter_history(self) -> list[ParameterChange]:
+        """Every value the pointer parameter has held, newest first (SSM keeps the last 100)."""
+        parameter = self.parameter()
+        if parameter is None:
+            return []
+        changes = []
+        try:
+            paginator = self.ssm().get_paginator("get_parameter_history")
+            for page in paginator.paginate(Name=parameter[0]):
+                for item in page.get("Parameters", []):
+                    changes.append(
+                        ParameterChange(
+                            value=str(item.get("Value", "")),
+                            modified=item.get("LastModifiedDate"),
+                            user=item.get("LastModifiedUser"),
+                            version=int(item.get("Version", 0)),
+                        )
+                    )
+        except ClientError as error:
+            if error_code(error) == "ParameterNotFound":
+                return []
+            raise
+        return sorted(changes, key=lambda change: change.version, reverse=True)
+
+
+def is_released(version: str | None) -> bool:
+    return bool(version) and version != layout.NO_VERSION_RELEASED
+
+
+# Options shared by the group and the commands; a command's value wins over the group's.
+_OPTIONS: dict[str, tuple[str, str, str]] = {
+    "bucket": ("--bucket", "SITE_BUCKET", "Site bucket (default: the stack output bucketName)."),
+    "stack": ("--stack", "SITE_STACK", "Pulumi stack of the site (its outputs name bucket, parameter, URL)."),
+    "parameter": (
+        "--parameter",
+        "SITE_PARAMETER",
+        "SSM parameter holding the live version (default: the stack output parameterName).",
+    ),
+    "url": ("--url", "SITE_URL", "Public URL of the site (default: the stack output url)."),
+    "project_dir": (
+        "--project-dir",
+        "SITE_PROJECT_DIR",
+        "Directory of Pulumi.yaml (default: found from the working directory).",
+    ),
+}
+_META_KEY = "sitectl.site_options"
+
+
+def group_options(function: F) -> F:
+    """The group's options, each with its environment variable; stored for the commands to read."""
+
+    @functools.wraps(function)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        ctx = click.get_current_context()
+        ctx.meta[_META_KEY] = {name: kwargs.pop(name) for name in _OPTIONS}
+        if not isinstance(ctx.obj, SiteDeps):
+            ctx.obj = SiteDeps()
+        return function(*args, **kwargs)
+
+    for name, (flag, envvar, help_text) in reversed(_OPTIONS.items()):
+        wrapper = click.option(flag, name, envvar=envvar, default=None, show_envvar=True, help=help_text)(
+            wrapper
+        )
+    return wrapper  # type: ignore[return-value]
+
+
+def site_options(*names: str) -> Callable[[F], F]:
+    """Add the named options to a command and pass it a resolved `site: Site` instead."""
+    unknown = set(names) - set(_OPTIONS)
+    if unknown:
+        raise ValueError(f"unknown site options {sorted(unknown)}")
+
+    def decorate(function: F) -> F:
+        @functools.wraps(function)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            ctx = click.get_current_context()
+            if _META_KEY in ctx.meta:
+                inherited: dict[str, Any] = dict(ctx.meta[_META_KEY])
+            else:  # invoked without the group: read the group's environment variables here
+                inherited = {name: os.environ.get(envvar) for name, (_, envvar, _) in _OPTIONS.items()}
+            for name in names:
+                value = kwargs.pop(name)
+                if value is not None:
+                    inherited[name] = value
+            deps = ctx.find_root().obj
+            project_dir = inherited.get("project_dir")
+            kwargs["site"] = Site(
+                deps=deps if isinstance(deps, SiteDeps) else SiteDeps(),
+                bucket_option=inherited.get("bucket"),
+                stack_name=inherited.get("stack"),
+                parameter_option=inherited.get("parameter"),
+                url_option=inherited.get("url"),
+                project_dir=Path(project_dir) if project_dir else None,
+            )
+            return function(*args, **kwargs)
+
+        for name in reversed(names):
+            flag, _envvar, help_text = _OPTIONS[name]
+            wrapper = click.option(flag, name, default=None, help=help_text)(wrapper)
+        return wrapper  # type: ignore[return-value]
+
+    return decorate

@@ -1,0 +1,171 @@
+"""Access to the Pulumi stack through the Automation API, behind a small Protocol.
+
+`sitectl` needs six things from a stack: its outputs, reading and writing the `version` config,
+a targeted `up`, a `preview`, and the update history. Tests inject a fake `SiteStack`; the real
+adapter below stays a thin translation of `pulumi.automation.Stack` (the Pulumi CLI must be on PATH).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Protocol
+
+from scripts.errors import RefusedError, SitectlError
+
+PROJECT_NAME = "versioned-site"
+VERSION_CONFIG_KEY = f"{PROJECT_NAME}:version"
+
+OutputCallback = Callable[[str], Any]
+
+
+@dataclass(frozen=True)
+class StackUpdate:
+    """One entry of a stack's update history."""
+
+    kind: str  # update, preview, refresh, destroy...
+    started: datetime
+    ended: datetime | None
+    result: str  # succeeded, failed, in-progress
+    version: str | None  # the `version` config the update ran with; None when unset
+    user: str | None
+    message: str
+
+
+class SiteStack(Protocol):
+    """What `sitectl` uses of a Pulumi stack."""
+
+    @property
+    def name(self) -> str: ...
+
+    def outputs(self) -> Mapping[str, Any]:
+        """The stack outputs as plain values."""
+        ...
+
+    def get_version(self) -> str | None:
+        """The `versioned-site:version` config value, or None when it is not set."""
+        ...
+
+    def set_version(self, value: str | None) -> None:
+        """Set the `versioned-site:version` config value; None removes it."""
+        ...
+
+    def up(self, targets: list[str], message: str, on_output: OutputCallback) -> str:
+        """`pulumi up --target ...`, streaming output; returns the update result."""
+        ...
+
+    def preview(self, targets: list[str], message: str, on_output: OutputCallback) -> str:
+        """`pulumi preview --target ...`, streaming output; returns a summary of the changes."""
+        ...
+
+    def history(self) -> list[StackUpdate]:
+        """Past updates, newest first."""
+        ...
+
+
+StackFactory = Callable[[str], SiteStack]
+
+# Keys of the update environment the Pulumi CLI records, by preference, to say who ran an update.
+_USER_KEYS = ("git.author", "git.committer", "pulumi.user", "exec.user")
+
+
+class PulumiStack:
+    """A `SiteStack` backed by `pulumi.automation` (needs the Pulumi CLI)."""
+
+    def __init__(self, stack: Any) -> None:
+        self._stack = stack
+
+    @property
+    def name(self) -> str:
+        return str(self._stack.name)
+
+    def outputs(self) -> Mapping[str, Any]:
+        return {key: output.value for key, output in self._stack.outputs().items()}
+
+    def get_version(self) -> str | None:
+        from pulumi.automation import CommandError
+
+        try:
+            return str(self._stack.get_config(VERSION_CONFIG_KEY).value)
+        except CommandError:
+            return None
+
+    def set_version(self, value: str | None) -> None:
+        from pulumi.automation import ConfigValue
+
+        if value is None:
+            self._stack.remove_config(VERSION_CONFIG_KEY)
+        else:
+            self._stack.set_config(VERSION_CONFIG_KEY, ConfigValue(value=value))
+
+    def up(self, targets: list[str], message: str, on_output: OutputCallback) -> str:
+        result = self._stack.up(target=targets, message=message, on_output=on_output)
+        return str(result.summary.result)
+
+    def preview(self, targets: list[str], message: str, on_output: OutputCallback) -> str:
+        result = self._stack.preview(target=targets, message=message, on_output=on_output)
+        return ", ".join(f"{op}: {count}" for op, count in sorted(result.change_summary.items()))
+
+    def history(self) -> list[StackUpdate]:
+        entries = []
+        for summary in self._stack.history():
+            config = summary.config.get(VERSION_CONFIG_KEY)
+            environment = summary.environment or {}
+            user = next((environment[k] for k in _USER_KEYS if environment.get(k)), None)
+            entries.append(
+                StackUpdate(
+                    kind=str(summary.kind),
+                    started=summary.start_time,
+                    ended=summary.end_time,
+                    result=str(summary.result),
+                    version=None if config is None else str(config.value),
+                    user=user,
+                    message=str(summary.message or ""),
+                )
+            )
+        return entries
+
+
+def find_project_root(start: Path | None = None) -> Path:
+    """The nearest directory holding Pulumi.yaml, from `start` (default: the working directory) up,
+    else the directory this package was installed from."""
+    for candidate in [(start or Path.cwd()).resolve(), *(start or Path.cwd()).resolve().parents]:
+        if (candidate / "Pulumi.yaml").is_file():
+            return candidate
+    return Path(__file__).resolve().parent.parent
+
+
+def select_stack(name: str, work_dir: Path | None = None) -> SiteStack:
+    """Select an existing stack of the project with the Automation API."""
+    from pulumi import automation
+
+    root = work_dir or find_project_root()
+    try:
+        return PulumiStack(automation.select_stack(stack_name=name, work_dir=str(root)))
+    except FileNotFoundError as error:
+        raise SitectlError(f"the Pulumi CLI is not installed (needed for stack {name!r}): {error}") from error
+    except automation.StackNotFoundError as error:
+        raise RefusedError(f"Pulumi stack {name!r} does not exist in {root}") from error
+    except automation.CommandError as error:
+        raise SitectlError(f"Pulumi could not select stack {name!r}: {_first_line(error)}") from error
+
+
+def list_stack_names(work_dir: Path | None = None) -> list[str]:
+    """Every stack of the project, as `pulumi stack ls` shows them."""
+    from pulumi import automation
+
+    root = work_dir or find_project_root()
+    try:
+        workspace = automation.LocalWorkspace(work_dir=str(root))
+        return [summary.name for summary in workspace.list_stacks()]
+    except FileNotFoundError as error:
+        raise SitectlError(f"the Pulumi CLI is not installed (needed to list stacks): {error}") from error
+    except automation.CommandError as error:
+        raise SitectlError(f"Pulumi could not list stacks: {_first_line(error)}") from error
+
+
+def _first_line(error: Exception) -> str:
+    text = str(error).strip()
+    return text.splitlines()[-1] if text else type(error).__name__

@@ -1,0 +1,101 @@
+"""`sitectl status`: what the stack says, what the pointer holds, what the URL serves."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass, field
+
+import click
+
+from edge_lambda import layout
+from scripts import storage
+from scripts.errors import SitectlError, aws_errors
+from scripts.site import Site, is_released, site_options
+from scripts.versions import render_table
+
+
+@dataclass
+class SiteStatus:
+    configured: str | None  # the stack config `versioned-site:version`; None without a stack
+    parameter: str | None  # the pointer parameter's value; None when unknown
+    served: str | None  # the version whose index.html the URL serves; None when none matches
+    url: str | None
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def consistent(self) -> bool:
+        return not self.problems
+
+    def to_dict(self) -> dict[str, object]:
+        return {**asdict(self), "consistent": self.consistent}
+
+
+def served_version(site: Site, bucket: str, url: str, preferred: list[str]) -> tuple[str | None, str]:
+    """Which complete version's index.html the URL serves: the preferred versions are checked first,
+    then the others newest first, one manifest read each, stopping at the first match."""
+    body = site.deps.http_get(url.rstrip("/") + "/index.html")
+    digest = hashlib.sha256(body).hexdigest()
+    s3 = site.s3()
+    complete = storage.complete_versions(s3, bucket)
+    ordered = [v for v in preferred if v in complete] + [v for v in complete if v not in preferred]
+    for version in ordered:
+        manifest = storage.read_manifest(s3, bucket, version)
+        index = manifest.files.get("index.html") if manifest else None
+        if index is not None and index.sha256 == digest:
+            return version, digest
+    return None, digest
+
+
+def site_status(site: Site) -> SiteStatus:
+    configured = site.stack().get_version() if site.has_stack else None
+    parameter = site.live_version()
+    url = site.url()
+    status = SiteStatus(configured=configured, parameter=parameter, served=None, url=url)
+    if site.has_stack and site.parameter() is not None:
+        same = (configured or layout.NO_VERSION_RELEASED) == (parameter or layout.NO_VERSION_RELEASED)
+        if not same:
+            status.problems.append(f"stack config says {configured!r} but the parameter holds {parameter!r}")
+    if site.parameter() is None:
+        status.problems.append("no parameter known: pass --parameter or --stack")
+    if url is None:
+        status.problems.append("no URL known: pass --url or --stack")
+        return status
+    preferred = [v for v in (parameter, configured) if v and is_released(v)]
+    served, digest = served_version(site, site.bucket(), url, preferred)
+    status.served = served
+    if served is None:
+        status.problems.append(f"{url}/index.html (sha256 {digest[:12]}) matches no complete version")
+    elif is_released(parameter) and served != parameter:
+        status.problems.append(
+            f"the URL serves {served} but the parameter holds {parameter} (edge and CloudFront caches expire "
+            "within seconds of a release)"
+        )
+    return status
+
+
+@click.command("status")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")
+@click.option("--check", is_flag=True, help="Exit 1 when the three disagree.")
+@site_options("bucket", "stack", "parameter", "url", "project_dir")
+@aws_errors
+def status_command(as_json: bool, check: bool, site: Site) -> None:
+    """Show the stack's configured version, the parameter's value and the version the live URL
+    serves (its index.html matched against the manifests), flagging any disagreement."""
+    status = site_status(site)
+    if as_json:
+        click.echo(json.dumps(status.to_dict(), indent=2))
+    else:
+        rows = [
+            ["stack config", status.configured or "-"],
+            ["parameter", status.parameter or "-"],
+            ["served", status.served or "-"],
+            ["url", status.url or "-"],
+        ]
+        click.echo(render_table(rows))
+        for problem in status.problems:
+            click.echo(f"DISAGREE: {problem}")
+        if status.consistent:
+            click.echo("consistent")
+    if check and not status.consistent:
+        raise SitectlError(f"inconsistent: {status.problems[0]}")
