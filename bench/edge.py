@@ -1,0 +1,292 @@
+"""Benchmark of the edge function (`make bench`), in one run against one in-process moto.
+
+1. Warm path: requests per second of `OriginRequestHandler` versus a naive handler that calls SSM on
+   every request, both against `mock_aws`. Goal: at least 100 times faster.
+2. SSM calls per 10,000 requests spread over 60 simulated seconds (TTL 5 s, so 12 windows), with SSM
+   answering and with SSM failing. Goal: one call per TTL window.
+3. Cold start: import plus first request of the bundle (`components.edge_bundle.bundle_files`) in
+   fresh interpreters, versus `import boto3` alone; median of interleaved runs. Goal: at most 1.3
+   times. The first request goes to the same moto, served by `ThreadedMotoServer` on 127.0.0.1: the
+   fresh interpreter must not import moto, which imports boto3 before the clock starts.
+
+Prints a table and writes bench/results/edge.json.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+import boto3  # noqa: E402
+import botocore  # noqa: E402
+import moto  # noqa: E402
+from moto import mock_aws  # noqa: E402
+from moto.server import ThreadedMotoServer  # noqa: E402
+
+from components.edge_bundle import bundle_files  # noqa: E402
+from edge_lambda.handler import OriginRequestHandler, PointerCache, rewrite_request  # noqa: E402
+from edge_lambda.settings import EdgeSettings  # noqa: E402
+from edge_lambda.ssm_client import create_ssm_client  # noqa: E402
+from tests.edge_scaffold import (  # noqa: E402
+    FakeClock,
+    count_get_parameter_calls,
+    origin_request_event,
+    site_packages,
+    write_bundle,
+)
+
+REGION = "us-east-1"
+SETTINGS = EdgeSettings(
+    parameter_name="/versioned-site/bench/live-version", region=REGION, cache_ttl_seconds=5
+)
+VERSION = "20261127T101500Z-1a2b3c4"
+URIS = ["/", "/docs/", "/css/site.3f2a1b9c.css", "/about", "/js/app.9f8e7d6c.js", "/img/logo.svg"]
+EVENTS = [origin_request_event(uri, querystring="utm_source=bench") for uri in URIS]
+
+WARM_REQUESTS = 50_000
+NAIVE_REQUESTS = 500
+COUNTED_REQUESTS = 10_000
+SIMULATED_SECONDS = 60.0
+COLD_RUNS = 11
+
+FAKE_CREDENTIALS = {
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_CONFIG_FILE": os.devnull,
+    "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
+}
+
+
+def requests_per_second(handle: Callable[[dict[str, Any]], dict[str, Any]], count: int) -> float:
+    expected = f"/{VERSION}/index.html"
+    assert handle(EVENTS[0])["uri"] == expected, "warm up, and check the answer"
+    started = time.perf_counter()
+    for i in range(count):
+        handle(EVENTS[i % len(EVENTS)])
+    return count / (time.perf_counter() - started)
+
+
+def naive_handler(settings: EdgeSettings) -> Callable[[dict[str, Any]], dict[str, Any]]:
+    """The handler without a cache: one GetParameter per request, same rewrite."""
+    ssm = boto3.client("ssm", region_name=settings.region)
+
+    def handle(event: dict[str, Any]) -> dict[str, Any]:
+        version = ssm.get_parameter(Name=settings.parameter_name)["Parameter"]["Value"]
+        return rewrite_request(event["Records"][0]["cf"]["request"], version, settings.spa_fallback)
+
+    return handle
+
+
+def ssm_calls_per_requests(ssm: Any, fail_after: int | None) -> int:
+    """GetParameter calls for COUNTED_REQUESTS spread evenly over SIMULATED_SECONDS; from request
+    `fail_after` on, the parameter is gone (SSM answers ParameterNotFound)."""
+    ssm.put_parameter(Name=SETTINGS.parameter_name, Value=VERSION, Type="String", Overwrite=True)
+    client = create_ssm_client(REGION)
+    calls = count_get_parameter_calls(client)
+    clock = FakeClock()
+    function = OriginRequestHandler(
+        SETTINGS, PointerCache(SETTINGS, client, now=clock, log=lambda *_, **__: None)
+    )
+    step = SIMULATED_SECONDS / COUNTED_REQUESTS
+    for i in range(COUNTED_REQUESTS):
+        if i == fail_after:
+            ssm.delete_parameter(Name=SETTINGS.parameter_name)
+        assert "uri" in function(EVENTS[i % len(EVENTS)]), "stale-if-error keeps serving"
+        clock.advance(step)
+    return calls[0]
+
+
+# The same preamble for every cold-start script; the clock starts after it.
+_PREAMBLE = "import json, sys, time\nsys.path[:0] = [sys.argv[1], sys.argv[2]]\n"
+COLD_BOTO3 = (
+    _PREAMBLE + "t0 = time.perf_counter()\nimport boto3\nprint(json.dumps([time.perf_counter() - t0]))\n"
+)
+COLD_HANDLER = (
+    _PREAMBLE
+    + "event = json.loads(sys.argv[3])\n"
+    + "t0 = time.perf_counter()\n"
+    + "import edge_lambda.handler\n"
+    + "t1 = time.perf_counter()\n"
+    + "result = edge_lambda.handler.handler(event, None)\n"
+    + "t2 = time.perf_counter()\n"
+    + "assert result['uri'] == sys.argv[4], result\n"
+    + "print(json.dumps([t2 - t0, t1 - t0, t2 - t1]))\n"
+)
+COLD_NAIVE = (
+    _PREAMBLE
+    + "t0 = time.perf_counter()\n"
+    + "import boto3\n"
+    + "value = boto3.client('ssm', region_name=sys.argv[3]).get_parameter(Name=sys.argv[4])\n"
+    + "print(json.dumps([time.perf_counter() - t0]))\n"
+)
+
+
+def run_cold(script: str, bundle: Path, endpoint: str, *args: str) -> list[float]:
+    # -I -S: no site processing, so nothing but the bundle and the installed packages, as on Lambda.
+    completed = subprocess.run(
+        [sys.executable, "-I", "-S", "-c", script, str(bundle), site_packages(), *args],
+        capture_output=True,
+        text=True,
+        env={
+            "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+            "AWS_ENDPOINT_URL": endpoint,
+            **FAKE_CREDENTIALS,
+        },
+        cwd=bundle,
+        timeout=120,
+        check=False,
+    )
+    if completed.returncode != 0:
+        raise RuntimeError(f"cold-start run failed:\n{completed.stderr}")
+    timings: list[float] = json.loads(completed.stdout.splitlines()[-1])
+    return [seconds * 1000 for seconds in timings]
+
+
+def cold_start(bundle_root: Path) -> dict[str, float]:
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)  # one access-log line per request
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    try:
+        host, port = server.get_host_and_port()
+        endpoint = f"http://{host}:{port}"
+        ssm = boto3.client("ssm", region_name=REGION, endpoint_url=endpoint)
+        ssm.put_parameter(Name=SETTINGS.parameter_name, Value=VERSION, Type="String", Overwrite=True)
+        bundle = write_bundle(bundle_files(SETTINGS), bundle_root)
+        event = json.dumps(EVENTS[0])
+        boto3_ms, handler_ms, import_ms, first_ms, naive_ms = [], [], [], [], []
+        # Interleaved, so that load from elsewhere on the machine hits every kind of run alike.
+        for _ in range(COLD_RUNS):
+            boto3_ms += run_cold(COLD_BOTO3, bundle, endpoint)
+            total, imported, first = run_cold(COLD_HANDLER, bundle, endpoint, event, f"/{VERSION}/index.html")
+            handler_ms.append(total)
+            import_ms.append(imported)
+            first_ms.append(first)
+            naive_ms += run_cold(COLD_NAIVE, bundle, endpoint, REGION, SETTINGS.parameter_name)
+    finally:
+        server.stop()
+    return {
+        "import_boto3_ms": statistics.median(boto3_ms),
+        "handler_ms": statistics.median(handler_ms),
+        "handler_import_ms": statistics.median(import_ms),
+        "handler_first_request_ms": statistics.median(first_ms),
+        "naive_boto3_client_ms": statistics.median(naive_ms),
+        "runs": COLD_RUNS,
+    }
+
+
+def main() -> None:
+    for name, value in FAKE_CREDENTIALS.items():
+        os.environ[name] = value
+    os.environ.pop("AWS_ENDPOINT_URL", None)
+    os.environ.pop("AWS_PROFILE", None)
+
+    with mock_aws():
+        ssm = boto3.client("ssm", region_name=REGION)
+        ssm.put_parameter(Name=SETTINGS.parameter_name, Value=VERSION, Type="String")
+        edge = OriginRequestHandler(SETTINGS)
+        edge_rps = requests_per_second(edge, WARM_REQUESTS)
+        naive_rps = requests_per_second(naive_handler(SETTINGS), NAIVE_REQUESTS)
+        calls_ok = ssm_calls_per_requests(ssm, fail_after=None)
+        calls_failing = ssm_calls_per_requests(ssm, fail_after=COUNTED_REQUESTS // 2)
+
+    with tempfile.TemporaryDirectory() as bundle_root:
+        cold = cold_start(Path(bundle_root))
+
+    windows = int(SIMULATED_SECONDS / SETTINGS.cache_ttl_seconds)
+    results = {
+        "warm_requests_per_second": {"edge": round(edge_rps), "naive": round(naive_rps)},
+        "warm_speedup": round(edge_rps / naive_rps, 1),
+        "ssm_calls_per_10000_requests": {
+            "ttl_windows": windows,
+            "edge": calls_ok,
+            "edge_ssm_failing_half_the_time": calls_failing,
+            "naive": COUNTED_REQUESTS,
+        },
+        "cold_start": {k: round(v, 1) if isinstance(v, float) else v for k, v in cold.items()},
+        "cold_start_ratio": round(cold["handler_ms"] / cold["import_boto3_ms"], 2),
+        "versions": {
+            "python": platform.python_version(),
+            "boto3": boto3.__version__,
+            "botocore": botocore.__version__,
+            "moto": moto.__version__,
+        },
+    }
+    print_table(results)
+    out = ROOT / "bench" / "results" / "edge.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(results, indent=1) + "\n")
+    print(f"\nwritten to {out.relative_to(ROOT)}")
+
+
+def print_table(r: dict[str, Any]) -> None:
+    calls, cold = r["ssm_calls_per_10000_requests"], r["cold_start"]
+    rows = [
+        ("metric", "edge handler", "naive / baseline", "goal", "result"),
+        (
+            "warm requests per second",
+            f"{r['warm_requests_per_second']['edge']:,}",
+            f"{r['warm_requests_per_second']['naive']:,}",
+            ">= 100x naive",
+            f"{r['warm_speedup']:,}x",
+        ),
+        (
+            f"SSM calls / {COUNTED_REQUESTS:,} requests over {SIMULATED_SECONDS:.0f} s",
+            str(calls["edge"]),
+            f"{calls['naive']:,}",
+            f"1 per {SETTINGS.cache_ttl_seconds} s window ({calls['ttl_windows']})",
+            f"{calls['edge'] / calls['ttl_windows']:.2f} per window",
+        ),
+        (
+            "  the same, SSM failing for the 2nd half",
+            str(calls["edge_ssm_failing_half_the_time"]),
+            f"{calls['naive']:,}",
+            f"1 per window ({calls['ttl_windows']})",
+            f"{calls['edge_ssm_failing_half_the_time'] / calls['ttl_windows']:.2f} per window",
+        ),
+        (
+            f"cold start ms, median of {cold['runs']}",
+            f"{cold['handler_ms']:.1f}",
+            f"{cold['import_boto3_ms']:.1f} (import boto3)",
+            "<= 1.3x import boto3",
+            f"{r['cold_start_ratio']:.2f}x",
+        ),
+        (
+            "  handler: import / first request",
+            f"{cold['handler_import_ms']:.1f} / {cold['handler_first_request_ms']:.1f}",
+            "",
+            "",
+            "",
+        ),
+        (
+            "  boto3.client('ssm') + first request",
+            "",
+            f"{cold['naive_boto3_client_ms']:.1f}",
+            "(for comparison)",
+            f"{cold['naive_boto3_client_ms'] / cold['import_boto3_ms']:.2f}x",
+        ),
+    ]
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    for n, row in enumerate(rows):
+        print("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip())
+        if n == 0:
+            print("  ".join("-" * width for width in widths))
+    v = r["versions"]
+    print(f"\nPython {v['python']}, boto3 {v['boto3']}, botocore {v['botocore']}, moto {v['moto']}")
+
+
+if __name__ == "__main__":
+    main()
