@@ -10,6 +10,7 @@ import click
 from scripts.policy_check import policy_check
 from scripts.prune import prune_command
 from scripts.release import history_command, release_command, rollback_command
+from scripts.serve import serve
 from scripts.site import group_options
 from scripts.status import status_command
 from scripts.upload import upload_command
@@ -34,6 +35,7 @@ cli.add_command(rollback_command)
 cli.add_command(history_command)
 cli.add_command(prune_command)
 cli.add_command(status_command)
+cli.add_command(serve)
 
 
 def main() -> None:

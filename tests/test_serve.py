@@ -1,0 +1,266 @@
+"""`sitectl serve`: the real edge handler in front of the bucket, over HTTP on 127.0.0.1."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+from click.testing import CliRunner
+
+from edge_lambda import layout
+from edge_lambda.settings import EdgeSettings
+from scripts import demo
+from scripts.content_headers import cache_control_for, content_type_for
+from scripts.serve import edge_function_for, origin_request_event, preview_server_running, serve
+from scripts.upload import upload_build
+from tests.edge_scaffold import origin_request_event as documented_event
+from tests.serve_scaffold import (
+    ExampleSite,
+    ManualClock,
+    example_site,
+    live_server,
+    request,
+)
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture
+def example() -> Iterator[ExampleSite]:
+    with example_site() as site:
+        yield site
+
+
+def _keys(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {key: _keys(item) for key, item in value.items() if key != "headers"}
+    if isinstance(value, list):
+        return [_keys(item) for item in value]
+    return type(value).__name__
+
+
+def test_event_has_the_shape_of_cloudfronts_origin_request_event() -> None:
+    ours = origin_request_event("GET", "/about/?a=1", bucket="b", bucket_region="eu-west-1")
+    assert _keys(ours) == _keys(documented_event("/"))
+    request_ = ours["Records"][0]["cf"]["request"]
+    assert (request_["uri"], request_["querystring"]) == ("/about/", "a=1")
+    assert request_["headers"]["host"] == [{"key": "Host", "value": "b.s3.eu-west-1.amazonaws.com"}]
+    assert request_["origin"]["s3"]["region"] == "eu-west-1"
+
+
+def test_nothing_released_is_the_edges_503(example: ExampleSite) -> None:
+    with live_server(example, ManualClock()) as server:
+        answer = request(server, "/")
+    assert answer.status == 503
+    assert "no version released" in answer.text
+    assert answer.headers["retry-after"] == str(example.settings.cache_ttl_seconds)
+    assert answer.headers["cache-control"] == "no-store"
+
+
+def test_serves_each_file_with_the_objects_headers(example: ExampleSite) -> None:
+    example.release(example.version_one)
+    manifest = layout.Manifest.from_json(
+        example.s3.get_object(Bucket=example.bucket, Key=layout.manifest_key(example.version_one))[
+            "Body"
+        ].read()
+    )
+    with live_server(example, ManualClock()) as server:
+        for path in manifest.files:
+            url = "/" + path.removesuffix("index.html")  # folders are asked for as `/about/`
+            answer = request(server, url)
+            stored = example.s3.head_object(
+                Bucket=example.bucket, Key=layout.object_key(example.version_one, path)
+            )
+            source = (demo.EXAMPLE_V1 / path).read_bytes()
+            assert answer.status == 200, url
+            assert answer.body == source, url
+            assert answer.headers["content-type"] == content_type_for(path), url
+            assert answer.headers["cache-control"] == cache_control_for(path), url
+            assert answer.headers["etag"] == stored["ETag"] == f'"{hashlib.md5(source).hexdigest()}"', url
+            assert answer.headers["content-length"] == str(len(source)), url
+
+
+def test_nested_page_without_trailing_slash_and_query_string(example: ExampleSite) -> None:
+    example.release(example.version_one)
+    with live_server(example, ManualClock()) as server:
+        bare = request(server, "/about")
+        queried = request(server, "/about/?utm=1")
+    assert bare.status == queried.status == 200
+    assert bare.body == queried.body == (demo.EXAMPLE_V1 / "about" / "index.html").read_bytes()
+
+
+def test_missing_key_is_404(example: ExampleSite) -> None:
+    example.release(example.version_one)
+    with live_server(example, ManualClock()) as server:
+        answer = request(server, "/assets/missing.css")
+    assert answer.status == 404
+    assert f"{example.version_one}/assets/missing.css" in answer.text
+
+
+def test_head_has_the_headers_and_no_body(example: ExampleSite) -> None:
+    example.release(example.version_one)
+    with live_server(example, ManualClock()) as server:
+        head = request(server, "/", method="HEAD")
+        get = request(server, "/")
+    assert head.status == 200
+    assert head.body == b""
+    for name in ("content-type", "cache-control", "etag", "content-length", "last-modified"):
+        assert head.headers[name] == get.headers[name], name
+
+
+def test_matching_if_none_match_is_304(example: ExampleSite) -> None:
+    example.release(example.version_one)
+    with live_server(example, ManualClock()) as server:
+        etag = request(server, "/").headers["etag"]
+        revalidated = request(server, "/", headers={"If-None-Match": etag})
+        stale = request(server, "/", headers={"If-None-Match": '"0123"'})
+    assert (revalidated.status, revalidated.body) == (304, b"")
+    assert stale.status == 200
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "status"),
+    [
+        ("GET", "/assets/../../other-version/index.html", 400),
+        ("GET", "/%2e%2e/secret", 400),
+        ("GET", "//index.html", 400),
+        ("POST", "/", 405),
+        ("DELETE", "/index.html", 405),
+    ],
+)
+def test_the_edges_refusals_reach_the_viewer(
+    example: ExampleSite, method: str, path: str, status: int
+) -> None:
+    example.release(example.version_one)
+    with live_server(example, ManualClock()) as server:
+        answer = request(server, path, method=method)
+    assert answer.status == status
+    if status == 405:
+        assert answer.headers["allow"] == "GET, HEAD"
+
+
+def test_follows_the_pointer_after_the_edge_cache_ttl(example: ExampleSite) -> None:
+    clock = ManualClock()
+    example.release(example.version_one)
+    with live_server(example, clock) as server:
+        assert "Version one" in request(server, "/").text
+        example.release(example.version_two)
+        clock.advance(example.settings.cache_ttl_seconds - 0.5)
+        assert "Version one" in request(server, "/").text  # still within the container's TTL
+        clock.advance(0.5)
+        assert "Version two" in request(server, "/").text
+        example.release(example.version_one)
+        clock.advance(example.settings.cache_ttl_seconds)
+        assert "Version one" in request(server, "/").text
+
+
+def test_version_preview_ignores_the_pointer_and_needs_no_manifest(example: ExampleSite) -> None:
+    example.release(example.version_one)
+    # Files of a third version without its manifest: incomplete, never releasable, but previewable.
+    incomplete = "20261129T120000Z"
+    for path in ("index.html", "assets/app.3e791ac8.css"):
+        example.s3.put_object(
+            Bucket=example.bucket,
+            Key=layout.object_key(incomplete, path),
+            Body=(demo.EXAMPLE_V2 / path).read_bytes(),
+            ContentType=content_type_for(path),
+        )
+    for version, heading in ((example.version_two, "Version two"), (incomplete, "Version two")):
+        with preview_server_running(
+            example.bucket, example.settings, version=version, s3_client=example.s3
+        ) as server:
+            assert heading in request(server, "/").text
+            assert request(server, "/%2e%2e/x").status == 400  # the same refusals as the live edge
+    # The pointer is never read: a preview works even with the parameter gone.
+    example.site.ssm.delete_parameter(Name=example.settings.parameter_name)
+    with preview_server_running(
+        example.bucket, example.settings, version=example.version_two, s3_client=example.s3
+    ) as server:
+        assert request(server, "/").status == 200
+
+
+def test_edge_function_for_rejects_a_bad_version(example: ExampleSite) -> None:
+    with pytest.raises(layout.InvalidVersionError):
+        edge_function_for("latest", example.settings)
+
+
+def test_cli_refuses_a_bad_version_and_a_missing_pointer(tmp_path: Path) -> None:
+    runner = CliRunner()
+    bad = runner.invoke(serve, ["--bucket", "b", "--version", "latest", "--port", "0"])
+    assert bad.exit_code == 2
+    assert "not a version id" in bad.output
+    nothing = runner.invoke(serve, ["--bucket", "b", "--port", "0"], env={"EDGE_LAMBDA_CONFIG": None})
+    assert nothing.exit_code == 2
+    assert "--edge-config" in nothing.output
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def _wait_for(url: str, process: subprocess.Popen[bytes], deadline_seconds: float = 30) -> str:
+    deadline = time.monotonic() + deadline_seconds
+    while True:
+        try:
+            with urllib.request.urlopen(url, timeout=5) as response:
+                return str(response.read().decode())
+        except urllib.error.URLError:
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise
+            time.sleep(0.1)  # the server process is starting up
+
+
+def test_sitectl_serve_process_against_moto_server(tmp_path: Path) -> None:
+    """The console command, in its own process, against a moto server: as against AWS, through the
+    standard boto3 configuration (here AWS_ENDPOINT_URL)."""
+    from moto.server import ThreadedMotoServer
+
+    moto = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    moto.start()
+    try:
+        host, moto_port = moto.get_host_and_port()
+        endpoint = f"http://{host}:{moto_port}"
+        s3 = boto3.client("s3", region_name=demo.DEMO_BUCKET_REGION, endpoint_url=endpoint)
+        ssm = boto3.client("ssm", region_name="us-east-1", endpoint_url=endpoint)
+        site = demo.create_site(s3, ssm, cache_ttl_seconds=1, bucket="serve-process-test")
+        version = upload_build(s3, site.bucket, demo.EXAMPLE_V1, "20261127T101500Z").version
+        demo.apply_pointer(site, version)
+        config = tmp_path / "config.json"
+        config.write_text(
+            EdgeSettings(site.settings.parameter_name, site.settings.region, cache_ttl_seconds=1).to_json()
+        )
+        port = _free_port()
+        env = {**os.environ, "AWS_ENDPOINT_URL": endpoint, "SITE_BUCKET": site.bucket}
+        command = [
+            sys.executable,
+            "-m",
+            "scripts.sitectl",
+            "serve",
+            "--port",
+            str(port),
+            "--edge-config",
+            str(config),
+        ]
+        process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        try:
+            page = _wait_for(f"http://127.0.0.1:{port}/", process)
+        finally:
+            process.terminate()
+            _, stderr = process.communicate(timeout=10)
+        assert "Version one" in page, stderr.decode()
+        assert f"following the pointer {site.settings.parameter_name}" in stderr.decode()
+    finally:
+        moto.stop()
