@@ -1,0 +1,204 @@
+"""Builders for the sitectl tests: a moto bucket and parameter, build directories, a fake Pulumi stack.
+
+The fake stands in for `pulumi.automation` (the Pulumi CLI cannot run here) and records every call,
+so a test can assert that Pulumi was not touched at all.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import boto3
+import pytest
+from click.testing import CliRunner, Result
+from moto import mock_aws
+
+from edge_lambda import layout
+from scripts.site import SiteDeps
+from scripts.sitectl import cli
+from scripts.stack import StackUpdate
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client
+    from mypy_boto3_ssm import SSMClient
+
+BUCKET = "site-bucket-test"
+PARAMETER = "/versioned-site/test/live-version"
+URL = "https://d111111abcdef8.cloudfront.net"
+POINTER_URN = "urn:pulumi:test::versioned-site::aws:ssm/parameter:Parameter::site-pointer"
+SWITCH_URN = "urn:pulumi:test::versioned-site::versioned-site:index:Switch::site-switch"
+V1 = "20261101T100000Z"
+V2 = "20261102T100000Z"
+V3 = "20261103T100000Z"
+V4 = "20261104T100000Z"
+
+
+@dataclass
+class FakeStack:
+    """A `SiteStack` in memory: config, outputs, history; `up` appends to the history."""
+
+    name: str = "test"
+    version: str | None = ""
+    extra_outputs: dict[str, Any] = field(default_factory=dict)
+    updates: list[StackUpdate] = field(default_factory=list)  # newest first, as Pulumi returns them
+    fail_up: Exception | None = None
+    up_result: str = "succeeded"
+    calls: list[str] = field(default_factory=list)
+    clock: datetime = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
+
+    def outputs(self) -> Mapping[str, Any]:
+        self.calls.append("outputs")
+        return {
+            "bucketName": BUCKET,
+            "parameterName": PARAMETER,
+            "parameterRegion": "us-east-1",
+            "url": URL,
+            "liveVersion": self.version or layout.NO_VERSION_RELEASED,
+            "releaseTargets": [POINTER_URN, SWITCH_URN],
+            **self.extra_outputs,
+        }
+
+    def get_version(self) -> str | None:
+        self.calls.append("get_version")
+        return self.version
+
+    def set_version(self, value: str | None) -> None:
+        self.calls.append(f"set_version {value}")
+        self.version = value
+
+    def up(self, targets: list[str], message: str, on_output: Callable[[str], Any]) -> str:
+        self.calls.append(f"up {','.join(targets)}")
+        on_output(f"Updating ({self.name}): version {self.version}\n")
+        if self.fail_up is not None:
+            raise self.fail_up
+        self.record(self.version, self.up_result, message)
+        return self.up_result
+
+    def preview(self, targets: list[str], message: str, on_output: Callable[[str], Any]) -> str:
+        self.calls.append(f"preview {','.join(targets)}")
+        on_output(f"Previewing update ({self.name}): version {self.version}\n")
+        return "update: 1"
+
+    def history(self) -> list[StackUpdate]:
+        self.calls.append("history")
+        return list(self.updates)
+
+    def record(
+        self, version: str | None, result: str = "succeeded", message: str = "", user: str = "ci"
+    ) -> None:
+        self.clock += timedelta(minutes=10)
+        update = StackUpdate(
+            "update", self.clock, self.clock + timedelta(seconds=30), result, version, user, message
+        )
+        self.updates.insert(0, update)
+
+    @property
+    def mutations(self) -> list[str]:
+        return [c for c in self.calls if c.startswith(("set_version", "up", "preview"))]
+
+
+@dataclass
+class World:
+    """One moto account holding the site bucket and the pointer parameter, plus the fakes."""
+
+    s3: S3Client
+    ssm: SSMClient
+    stack: FakeStack
+    pages: dict[str, bytes] = field(default_factory=dict)  # URL -> body served
+    stacks: dict[str, FakeStack] = field(default_factory=dict)  # every stack of the project
+
+    def deps(self) -> SiteDeps:
+        def http_get(url: str) -> bytes:
+            return self.pages[url]
+
+        return SiteDeps(
+            stack_factory=lambda name, _dir: self.stacks[name],
+            stack_lister=lambda _dir: list(self.stacks),
+            s3_factory=lambda: self.s3,
+            ssm_factory=lambda region: self.ssm,
+            http_get=http_get,
+        )
+
+    def invoke(self, *args: str) -> Result:
+        return CliRunner().invoke(cli, list(args), obj=self.deps())
+
+    def set_live(self, version: str) -> None:
+        self.ssm.put_parameter(Name=PARAMETER, Value=version, Type="String", Overwrite=True)
+
+    def count_requests(self) -> dict[str, int]:
+        """Count the S3 API calls made from now on, by operation."""
+        counts: dict[str, int] = {}
+
+        def count(model: Any, **_: Any) -> None:
+            counts[model.name] = counts.get(model.name, 0) + 1
+
+        self.s3.meta.events.register("before-call.s3", count)
+        return counts
+
+
+# One session for all tests: it caches the service models, which makes creating clients cheap.
+_SESSION = boto3.session.Session()
+
+
+@pytest.fixture
+def world() -> Iterator[World]:
+    with mock_aws():
+        s3 = _SESSION.client("s3", region_name="us-east-1")
+        s3.create_bucket(Bucket=BUCKET)
+        ssm = _SESSION.client("ssm", region_name="us-east-1")
+        ssm.put_parameter(Name=PARAMETER, Value=layout.NO_VERSION_RELEASED, Type="String")
+        stack = FakeStack()
+        yield World(s3=s3, ssm=ssm, stack=stack, stacks={"test": stack})
+
+
+def write_build(root: Path, files: Mapping[str, bytes | str]) -> Path:
+    root.mkdir(parents=True, exist_ok=True)
+    for relative, content in files.items():
+        path = root / relative
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(content.encode() if isinstance(content, str) else content)
+    return root
+
+
+def sample_build(root: Path, marker: str = "v1") -> Path:
+    """A small site: HTML pages, fingerprinted assets, a few other types."""
+    return write_build(
+        root,
+        {
+            "index.html": f"<html><body>home {marker}</body></html>",
+            "about/index.html": "<html><body>about</body></html>",
+            "assets/app.2defdb23.css": "body { color: black }",
+            "assets/app.fa10386f.js": "console.log('app')",
+            "assets/logo.svg": "<svg xmlns='http://www.w3.org/2000/svg'/>",
+            "robots.txt": "User-agent: *",
+            "data/blob.bin": b"\x00\x01\x02",
+        },
+    )
+
+
+def put_version(world: World, version: str, files: Mapping[str, bytes], complete: bool = True) -> None:
+    """Store a version directly (files, then the manifest), bypassing upload."""
+    import hashlib
+
+    entries = {}
+    for path, body in files.items():
+        world.s3.put_object(Bucket=BUCKET, Key=layout.object_key(version, path), Body=body)
+        entries[path] = layout.ManifestFile(
+            len(body), hashlib.sha256(body).hexdigest(), "text/html", "no-cache"
+        )
+    if complete:
+        manifest = layout.Manifest(version=version, created="2026-11-27T12:00:00+00:00", files=entries)
+        world.s3.put_object(Bucket=BUCKET, Key=layout.manifest_key(version), Body=manifest.to_json().encode())
+
+
+def keys(world: World, prefix: str = "") -> list[str]:
+    paginator = world.s3.get_paginator("list_objects_v2")
+    return [
+        o["Key"]
+        for page in paginator.paginate(Bucket=BUCKET, Prefix=prefix)
+        for o in page.get("Contents", [])
+    ]

@@ -1,0 +1,204 @@
+"""release, rollback and history with an injected stack: the refusal of an incomplete version happens
+before Pulumi is touched, a failed `up` restores the config, rollback finds the previous version."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from edge_lambda import layout
+from scripts.errors import RefusedError, SitectlError
+from scripts.release import previous_live_version, release_version, releases_from_stack
+from tests.sitectl_scaffold import (
+    BUCKET,
+    POINTER_URN,
+    SWITCH_URN,
+    V1,
+    V2,
+    V3,
+    FakeStack,
+    World,
+    put_version,
+    world,
+)
+
+__all__ = ["world"]
+
+PAGE = {"index.html": b"<html>v</html>"}
+
+
+def test_release_sets_the_config_and_runs_a_targeted_up(world: World) -> None:
+    put_version(world, V1, PAGE)
+    result = world.invoke("release", V1, "--stack", "test", "--yes")
+    assert result.exit_code == 0, result.output
+    assert world.stack.version == V1
+    assert f"up {POINTER_URN},{SWITCH_URN}" in world.stack.calls
+    assert f"Updating (test): version {V1}" in result.output  # streamed
+    assert world.stack.updates[0].version == V1
+    assert world.stack.updates[0].message.startswith(f"sitectl release {V1} by ")
+
+
+def test_incomplete_version_is_refused_before_pulumi_is_touched(world: World) -> None:
+    put_version(world, V1, PAGE, complete=False)
+    result = world.invoke("--bucket", BUCKET, "release", V1, "--stack", "test", "--yes")
+    assert result.exit_code == 2
+    assert f"version {V1} is incomplete (no manifest)" in result.output
+    assert world.stack.calls == []
+
+
+def test_missing_version_is_refused_before_pulumi_is_touched(world: World) -> None:
+    stack = FakeStack()
+    with pytest.raises(RefusedError, match="does not exist"):
+        release_version(lambda: stack, world.s3, BUCKET, V2)
+    assert stack.calls == []
+
+
+def test_malformed_version_is_refused(world: World) -> None:
+    result = world.invoke("--bucket", BUCKET, "release", "latest", "--stack", "test", "--yes")
+    assert result.exit_code == 2
+    assert "not a valid version id" in result.output
+    assert world.stack.calls == []
+
+
+def test_release_without_yes_off_a_terminal_is_refused(world: World) -> None:
+    put_version(world, V1, PAGE)
+    result = world.invoke("--bucket", BUCKET, "release", V1, "--stack", "test")
+    assert result.exit_code == 2
+    assert "--yes" in result.output
+    assert world.stack.mutations == []
+
+
+def test_failed_up_restores_the_previous_config(world: World) -> None:
+    put_version(world, V1, PAGE)
+    put_version(world, V2, PAGE)
+    world.stack.version = V1
+    world.stack.fail_up = RuntimeError("error: update failed\n  aws:ssm:Parameter: AccessDenied")
+    result = world.invoke("release", V2, "--stack", "test", "--yes")
+    assert result.exit_code == 1
+    assert "AccessDenied" in result.output and f"restored to '{V1}'" in result.output
+    assert world.stack.version == V1
+    assert world.stack.mutations[-1] == f"set_version {V1}"
+
+
+def test_up_that_does_not_succeed_restores_an_unset_config(world: World) -> None:
+    put_version(world, V1, PAGE)
+    world.stack.version = None
+    world.stack.up_result = "failed"
+    with pytest.raises(SitectlError, match="ended 'failed'"):
+        release_version(lambda: world.stack, world.s3, BUCKET, V1, on_output=lambda _: None)
+    assert world.stack.version is None
+
+
+def test_dry_run_previews_and_leaves_the_config(world: World) -> None:
+    put_version(world, V2, PAGE)
+    world.stack.version = V1
+    result = world.invoke("release", V2, "--stack", "test", "--dry-run")
+    assert result.exit_code == 0, result.output
+    assert f"Previewing update (test): version {V2}" in result.output
+    assert world.stack.version == V1
+    assert not any(call.startswith("up") for call in world.stack.calls)
+
+
+def test_release_needs_the_release_targets_output(world: World) -> None:
+    put_version(world, V1, PAGE)
+    world.stack.extra_outputs["releaseTargets"] = []
+    result = world.invoke("release", V1, "--stack", "test", "--yes")
+    assert result.exit_code == 1
+    assert "releaseTargets" in result.output
+    assert world.stack.mutations == []
+
+
+def test_rollback_releases_the_previous_version_from_the_stack_history(world: World) -> None:
+    for version in (V1, V2, V3):
+        put_version(world, version, PAGE)
+    world.stack.record(V1)
+    world.stack.record(V2)
+    world.stack.record(V2)  # an infrastructure update with the same version
+    world.stack.record(V3, result="failed")
+    world.stack.record(V3)
+    world.stack.version = V3
+    result = world.invoke("rollback", "--stack", "test", "--yes")
+    assert result.exit_code == 0, result.output
+    assert f"rolling back from {V3} to {V2}" in result.output
+    assert world.stack.version == V2
+
+
+def test_rollback_falls_back_to_the_parameter_history(world: World) -> None:
+    for version in (V1, V2):
+        put_version(world, version, PAGE)
+    world.set_live(V1)
+    world.set_live(V2)
+    world.stack.version = V2
+    result = world.invoke("rollback", "--stack", "test", "--yes")
+    assert result.exit_code == 0, result.output
+    assert world.stack.version == V1
+
+
+def test_rollback_to_a_given_version(world: World) -> None:
+    put_version(world, V1, PAGE)
+    world.stack.version = V3
+    result = world.invoke("rollback", "--to", V1, "--stack", "test", "--yes")
+    assert result.exit_code == 0, result.output
+    assert world.stack.version == V1
+
+
+def test_rollback_with_nothing_to_go_back_to(world: World) -> None:
+    world.stack.version = V1
+    result = world.invoke("rollback", "--stack", "test", "--yes")
+    assert result.exit_code == 2
+    assert "no earlier release" in result.output
+    assert world.stack.mutations == []
+
+
+def test_previous_live_version_ignores_the_sentinel_and_the_current_version() -> None:
+    stack = FakeStack()
+    stack.record("")
+    stack.record(V1)
+    assert previous_live_version(stack, [], V1) is None
+    assert previous_live_version(None, [V2, layout.NO_VERSION_RELEASED, V1], V2) == V1
+
+
+def test_history_from_the_stack(world: World) -> None:
+    put_version(world, V1, PAGE)
+    put_version(world, V2, PAGE)
+    world.stack.record("")  # the first deployment, nothing released
+    assert world.invoke("release", V1, "--stack", "test", "--yes").exit_code == 0
+    world.stack.record(V1, message="pulumi up by hand")  # unrelated infrastructure change
+    assert world.invoke("release", V2, "--stack", "test", "--yes").exit_code == 0
+    result = world.invoke("history", "--stack", "test", "--json")
+    assert result.exit_code == 0, result.output
+    rows = json.loads(result.output)
+    assert [(r["version"], r["result"], r["source"]) for r in rows] == [
+        (V2, "succeeded", "stack"),
+        (V1, "succeeded", "stack"),
+        (layout.NO_VERSION_RELEASED, "succeeded", "stack"),
+    ]
+    assert rows[0]["by"] == "ci" and rows[0]["when"].startswith("2026-11-27T")
+    table = world.invoke("history", "--stack", "test")
+    assert table.output.splitlines()[0].split() == ["VERSION", "WHEN", "BY", "RESULT"]
+
+
+def test_history_shows_failed_attempts(world: World) -> None:
+    stack = FakeStack()
+    stack.record(V1)
+    stack.record(V2, result="failed", message=f"sitectl release {V2} by alice", user="")
+    releases = releases_from_stack(stack.history())
+    assert [(r.version, r.result, r.by) for r in releases] == [
+        (V2, "failed", "alice"),
+        (V1, "succeeded", "ci"),
+    ]
+
+
+def test_history_from_the_parameter(world: World) -> None:
+    world.set_live(V1)
+    world.set_live(V2)
+    result = world.invoke("history", "--parameter", "/versioned-site/test/live-version", "--json")
+    assert result.exit_code == 0, result.output
+    assert [r["version"] for r in json.loads(result.output)] == [V2, V1, layout.NO_VERSION_RELEASED]
+
+
+def test_history_needs_a_stack_or_a_parameter(world: World) -> None:
+    result = world.invoke("history")
+    assert result.exit_code == 2
+    assert "--stack or --parameter" in result.output

@@ -1,0 +1,318 @@
+"""sitectl upload against moto: headers, manifest last, refusals, dedupe by server-side copy,
+completing an interrupted upload, retries."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import pytest
+from botocore.exceptions import ClientError
+
+from edge_lambda import layout
+from scripts import storage
+from scripts.content_headers import (
+    IMMUTABLE_CACHE_CONTROL,
+    REVALIDATE_CACHE_CONTROL,
+    cache_control_for,
+    content_type_for,
+    is_fingerprinted,
+)
+from scripts.errors import RefusedError, SitectlError
+from scripts.upload import plan_upload, scan_directory, upload_build, upload_directory, with_retries
+from tests.sitectl_scaffold import BUCKET, V1, V2, World, keys, sample_build, world, write_build
+
+__all__ = ["world"]
+
+
+@pytest.mark.parametrize(
+    ("path", "expected"),
+    [
+        ("index.html", "text/html; charset=utf-8"),
+        ("a/b.css", "text/css; charset=utf-8"),
+        ("app.js", "text/javascript; charset=utf-8"),
+        ("mod.MJS", "text/javascript; charset=utf-8"),
+        ("data.json", "application/json"),
+        ("logo.svg", "image/svg+xml"),
+        ("x.wasm", "application/wasm"),
+        ("f.woff2", "font/woff2"),
+        ("site.webmanifest", "application/manifest+json"),
+        ("app.js.map", "application/json"),
+        ("i.avif", "image/avif"),
+        ("i.webp", "image/webp"),
+        ("robots.txt", "text/plain; charset=utf-8"),
+        ("sitemap.xml", "application/xml"),
+        ("LICENSE", "application/octet-stream"),
+        ("archive.xyz", "application/octet-stream"),
+    ],
+)
+def test_content_type_from_extension(path: str, expected: str) -> None:
+    assert content_type_for(path) == expected
+
+
+@pytest.mark.parametrize(
+    ("path", "fingerprinted"),
+    [
+        ("assets/app.2defdb23.css", True),
+        ("assets/app.fa10386f.js", True),
+        ("assets/app.fa10386f.js.map", True),
+        ("assets/index-BjQ8f2Kd.js", True),
+        ("_next/static/chunks/framework-2c79e2a64abdb08b.js", True),
+        ("chunks/8c3f1a2b4d5e6f70.js", True),
+        ("assets/logo.svg", False),
+        ("assets/settings.js", False),
+        ("assets/page-licenses.css", False),
+        ("assets/2024/report.pdf", False),
+        ("fonts/Inter-Regular.woff2", False),
+    ],
+)
+def test_fingerprinted_names(path: str, fingerprinted: bool) -> None:
+    assert is_fingerprinted(path) is fingerprinted
+    expected = IMMUTABLE_CACHE_CONTROL if fingerprinted else REVALIDATE_CACHE_CONTROL
+    assert cache_control_for(path) == expected
+
+
+def test_html_is_revalidated_even_when_fingerprinted() -> None:
+    assert cache_control_for("page.2defdb23.html") == REVALIDATE_CACHE_CONTROL
+
+
+def test_upload_stores_files_with_headers_and_the_manifest(world: World, tmp_path: Path) -> None:
+    build = sample_build(tmp_path / "dist")
+    result = world.invoke("--bucket", BUCKET, "upload", str(build), "--version", V1)
+    assert result.exit_code == 0, result.output
+    assert result.stdout.strip().splitlines()[-1] == V1
+
+    css = world.s3.head_object(Bucket=BUCKET, Key=f"{V1}/assets/app.2defdb23.css")
+    assert css["ContentType"] == "text/css; charset=utf-8"
+    assert css["CacheControl"] == IMMUTABLE_CACHE_CONTROL
+    html = world.s3.get_object(Bucket=BUCKET, Key=f"{V1}/index.html")
+    assert html["ContentType"] == "text/html; charset=utf-8"
+    assert html["CacheControl"] == REVALIDATE_CACHE_CONTROL
+    assert html["Body"].read() == b"<html><body>home v1</body></html>"
+    blob = world.s3.head_object(Bucket=BUCKET, Key=f"{V1}/data/blob.bin")
+    assert blob["ContentType"] == "application/octet-stream"
+
+    manifest = storage.read_manifest(world.s3, BUCKET, V1)
+    assert manifest is not None
+    assert sorted(manifest.files) == sorted(
+        [
+            "index.html",
+            "about/index.html",
+            "assets/app.2defdb23.css",
+            "assets/app.fa10386f.js",
+            "assets/logo.svg",
+            "robots.txt",
+            "data/blob.bin",
+        ]
+    )
+    assert manifest.files["robots.txt"].size == len("User-agent: *")
+    assert manifest.files["assets/app.2defdb23.css"].cache_control == IMMUTABLE_CACHE_CONTROL
+
+
+def test_default_version_is_the_current_utc_time(world: World, tmp_path: Path) -> None:
+    from datetime import UTC, datetime
+
+    now = datetime(2026, 11, 27, 10, 15, 0, tzinfo=UTC)
+    report = upload_build(world.s3, BUCKET, sample_build(tmp_path / "d"), now=now)
+    assert report.version == "20261127T101500Z"
+    assert storage.is_complete(world.s3, BUCKET, report.version)
+
+
+def test_manifest_is_written_after_every_file(world: World, tmp_path: Path) -> None:
+    order: list[str] = []
+
+    def record(params: dict[str, Any], **_: Any) -> None:
+        order.append(params["Key"])
+
+    world.s3.meta.events.register("provide-client-params.s3.PutObject", record)
+    upload_directory(world.s3, BUCKET, sample_build(tmp_path / "d"), V1, workers=4)
+    assert order[-1] == layout.manifest_key(V1)
+    assert len(order) == 8
+
+
+def test_refuses_an_empty_directory(world: World, tmp_path: Path) -> None:
+    (tmp_path / "empty" / "sub").mkdir(parents=True)
+    result = world.invoke("--bucket", BUCKET, "upload", str(tmp_path / "empty"))
+    assert result.exit_code == 2
+    assert "holds no files" in result.output
+    assert keys(world) == []
+
+
+def test_refuses_a_symlink_leading_outside(world: World, tmp_path: Path) -> None:
+    build = sample_build(tmp_path / "dist")
+    (tmp_path / "secret.txt").write_text("do not publish")
+    os.symlink(tmp_path / "secret.txt", build / "leak.txt")
+    result = world.invoke("--bucket", BUCKET, "upload", str(build), "--version", V1)
+    assert result.exit_code == 2
+    assert "symlink leak.txt leads outside" in result.output
+    assert keys(world) == []
+
+
+def test_follows_symlinks_inside_the_directory(tmp_path: Path) -> None:
+    build = sample_build(tmp_path / "dist")
+    os.symlink(build / "about", build / "about-us")
+    os.symlink(build / "index.html", build / "home.html")
+    paths = {f.path for f in scan_directory(build)}
+    assert {"about-us/index.html", "home.html", "about/index.html"} <= paths
+
+
+def test_refuses_a_symlink_loop(tmp_path: Path) -> None:
+    build = sample_build(tmp_path / "dist")
+    os.symlink(build, build / "about" / "again")
+    with pytest.raises(RefusedError, match="loop"):
+        scan_directory(build)
+
+
+def test_refuses_an_existing_complete_version(world: World, tmp_path: Path) -> None:
+    build = sample_build(tmp_path / "dist")
+    assert world.invoke("--bucket", BUCKET, "upload", str(build), "--version", V1).exit_code == 0
+    result = world.invoke("--bucket", BUCKET, "upload", str(build), "--version", V1)
+    assert result.exit_code == 2
+    assert f"version {V1} already exists and is complete" in result.output
+
+
+def test_refuses_a_malformed_version(world: World, tmp_path: Path) -> None:
+    result = world.invoke("--bucket", BUCKET, "upload", str(sample_build(tmp_path / "d")), "--version", "v1")
+    assert result.exit_code == 2
+    assert "not a valid version id" in result.output
+
+
+def test_bucket_from_the_environment_and_from_the_stack(
+    world: World, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    build = sample_build(tmp_path / "dist")
+    monkeypatch.setenv("SITE_BUCKET", BUCKET)
+    assert world.invoke("upload", str(build), "--version", V1).exit_code == 0
+    monkeypatch.delenv("SITE_BUCKET")
+    assert world.invoke("--stack", "test", "upload", str(build), "--version", V2).exit_code == 0
+    assert storage.complete_versions(world.s3, BUCKET) == [V2, V1]
+    result = world.invoke("upload", str(build))
+    assert result.exit_code == 2
+    assert "no bucket" in result.output
+
+
+def test_unchanged_files_are_copied_server_side(world: World, tmp_path: Path) -> None:
+    first = upload_build(world.s3, BUCKET, sample_build(tmp_path / "v1", marker="v1"), V1)
+    assert first.sent_files == 7 and first.copied_files == 0
+
+    second = upload_build(world.s3, BUCKET, sample_build(tmp_path / "v2", marker="v2"), V2)
+    assert second.sent_files == 1  # index.html changed
+    assert second.copied_files == 6
+    assert second.sent_bytes < first.sent_bytes
+    copied = world.s3.head_object(Bucket=BUCKET, Key=f"{V2}/assets/app.2defdb23.css")
+    assert copied["CacheControl"] == IMMUTABLE_CACHE_CONTROL
+    assert copied["ContentType"] == "text/css; charset=utf-8"
+    body = world.s3.get_object(Bucket=BUCKET, Key=f"{V2}/index.html")["Body"].read()
+    assert body == b"<html><body>home v2</body></html>"
+
+
+def test_a_copy_takes_the_headers_of_its_own_name(world: World, tmp_path: Path) -> None:
+    write_build(tmp_path / "v1", {"a.txt": "same bytes"})
+    write_build(tmp_path / "v2", {"b.json": "same bytes"})
+    upload_build(world.s3, BUCKET, tmp_path / "v1", V1)
+    report = upload_build(world.s3, BUCKET, tmp_path / "v2", V2)
+    assert report.copied_files == 1
+    assert world.s3.head_object(Bucket=BUCKET, Key=f"{V2}/b.json")["ContentType"] == "application/json"
+
+
+class FailingPuts:
+    """Wraps an S3 client: PutObject fails for the keys chosen, with the given error code and status."""
+
+    def __init__(self, s3: Any, fail: dict[str, int], code: str = "InternalError", status: int = 500) -> None:
+        self._s3 = s3
+        self.fail = fail  # key suffix -> remaining failures
+        self.code = code
+        self.status = status
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._s3, name)
+
+    def put_object(self, **kwargs: Any) -> Any:
+        for suffix, remaining in self.fail.items():
+            if kwargs["Key"].endswith(suffix) and remaining > 0:
+                self.fail[suffix] = remaining - 1
+                error: Any = {
+                    "Error": {"Code": self.code, "Message": "injected"},
+                    "ResponseMetadata": {"HTTPStatusCode": self.status},
+                }
+                raise ClientError(error, "PutObject")
+        return self._s3.put_object(**kwargs)
+
+
+def test_transient_errors_are_retried(world: World, tmp_path: Path) -> None:
+    sleeps: list[float] = []
+    flaky = FailingPuts(world.s3, {"robots.txt": 2})
+    report = upload_build(flaky, BUCKET, sample_build(tmp_path / "d"), V1, sleep=sleeps.append)  # type: ignore[arg-type]
+    assert report.sent_files == 7
+    assert len(sleeps) == 2 and sleeps[1] > sleeps[0] * 0.5
+    assert storage.is_complete(world.s3, BUCKET, V1)
+
+
+def test_permanent_errors_are_not_retried() -> None:
+    calls = []
+
+    def denied() -> None:
+        calls.append(1)
+        raise ClientError({"Error": {"Code": "AccessDenied", "Message": "no"}}, "PutObject")
+
+    with pytest.raises(ClientError):
+        with_retries(denied, attempts=5, sleep=lambda _: None)
+    assert len(calls) == 1
+
+
+def test_interrupted_upload_is_incomplete_and_the_same_command_completes_it(
+    world: World, tmp_path: Path
+) -> None:
+    build = sample_build(tmp_path / "dist")
+    broken = FailingPuts(world.s3, {"robots.txt": 99}, code="AccessDenied", status=403)
+    with pytest.raises(SitectlError, match=f"re-run with --version {V1}"):
+        upload_build(broken, BUCKET, build, V1, workers=1)  # type: ignore[arg-type]
+    assert not storage.is_complete(world.s3, BUCKET, V1)
+    assert [v.version for v in storage.list_versions(world.s3, BUCKET) if v.complete] == []
+    stored_before = set(keys(world, f"{V1}/"))
+    assert stored_before and f"{V1}/robots.txt" not in stored_before
+
+    report = upload_build(world.s3, BUCKET, build, V1)
+    assert report.skipped_files == len(stored_before)
+    assert report.sent_files == 7 - len(stored_before)
+    assert storage.is_complete(world.s3, BUCKET, V1)
+
+
+def test_a_stored_object_with_other_content_is_replaced_on_completion(world: World, tmp_path: Path) -> None:
+    build = sample_build(tmp_path / "dist")
+    world.s3.put_object(Bucket=BUCKET, Key=f"{V1}/index.html", Body=b"truncated")
+    report = upload_build(world.s3, BUCKET, build, V1)
+    assert report.skipped_files == 0
+    body = world.s3.get_object(Bucket=BUCKET, Key=f"{V1}/index.html")["Body"].read()
+    assert body == b"<html><body>home v1</body></html>"
+
+
+def test_plan_skips_copies_and_puts(tmp_path: Path) -> None:
+    files = scan_directory(write_build(tmp_path / "d", {"a.txt": "a", "b.txt": "b", "c.txt": "c"}))
+    by_path = {f.path: f for f in files}
+    stored = {f"{V2}/a.txt": storage.StoredObject(f"{V2}/a.txt", 1, by_path["a.txt"].md5)}
+    known = {by_path["b.txt"].sha256: (f"{V1}/old-b.txt", 1)}
+    actions = {s.file.path: (s.action, s.source_key) for s in plan_upload(files, V2, stored, known)}
+    assert actions == {"a.txt": ("skip", None), "b.txt": ("copy", f"{V1}/old-b.txt"), "c.txt": ("put", None)}
+
+
+def test_requests_per_upload_do_not_depend_on_earlier_versions_beyond_the_dedupe_window(
+    world: World, tmp_path: Path
+) -> None:
+    build = sample_build(tmp_path / "dist")
+    for day in range(1, 9):
+        upload_build(world.s3, BUCKET, build, f"202611{day:02d}T100000Z")
+    counts = world.count_requests()
+    report = upload_build(world.s3, BUCKET, build, "20261120T100000Z", dedupe_versions=3)
+    assert counts.get("GetObject") == 3
+    assert report.copied_files == 7 and counts.get("CopyObject") == 7
+    assert counts.get("PutObject") == 1  # the manifest only
+
+
+def test_the_manifest_is_json_with_totals(world: World, tmp_path: Path) -> None:
+    upload_directory(world.s3, BUCKET, sample_build(tmp_path / "d"), V1)
+    body = world.s3.get_object(Bucket=BUCKET, Key=layout.manifest_key(V1))["Body"].read()
+    data = json.loads(body)
+    assert data["version"] == V1 and data["file_count"] == 7
