@@ -22,5 +22,5 @@ def test_client_uses_the_shipped_model_short_timeouts_and_one_retry() -> None:
     assert client.meta.service_model.operation_names == ["GetParameter"]
     config: Any = client.meta.config  # botocore sets these attributes dynamically
     assert config.connect_timeout == ssm_client.CONNECT_TIMEOUT_SECONDS == 1
-    assert config.read_timeout == ssm_client.READ_TIMEOUT_SECONDS == 2
+    assert config.read_timeout == ssm_client.READ_TIMEOUT_SECONDS == 1
     assert config.retries == {"mode": "standard", "total_max_attempts": 2}
