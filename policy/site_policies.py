@@ -103,13 +103,16 @@ def no_s3_website_hosting_validator(args: ResourceValidationArgs, report_violati
             "serves the site from the private bucket (index documents are handled at the edge).",
             None,
         )
-    elif args.resource_type in types.BUCKET_TYPES and _has_content(_get(args.props, "website")):
-        report_violation(
-            f"Bucket '{args.name}' sets the inline `website` input, which turns on S3 static website "
-            "hosting (public, plain HTTP). Remove `website` and serve the bucket through CloudFront "
-            "with Origin Access Control.",
-            None,
-        )
+    elif args.resource_type in types.BUCKET_TYPES:
+        # aws.s3.Bucket takes one `website` block; the deprecated aws.s3.BucketV2 a `websites` list.
+        for key in ("website", "websites"):
+            if any(_has_content(block) for block in _elements(_get(args.props, key))):
+                report_violation(
+                    f"Bucket '{args.name}' sets the inline `{key}` input, which turns on S3 static website "
+                    f"hosting (public, plain HTTP). Remove `{key}` and serve the bucket through CloudFront "
+                    "with Origin Access Control.",
+                    None,
+                )
 
 
 # ---------------------------------------------------------------------------------------------------

@@ -20,7 +20,7 @@ import runpy
 import sys
 import threading
 import traceback
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -368,6 +368,22 @@ def _seconds(duration: str) -> float:
 # Running a program
 
 
+def _program_traceback(exc: BaseException) -> str:
+    """The error with the frames of the program (and its libraries), without the runtime's own."""
+    runtime_dirs = (str(Path(asyncio.__file__).parent), str(Path(run_in_stack.__code__.co_filename).parent))
+    summary = traceback.TracebackException.from_exception(exc)
+    summary.stack = traceback.StackSummary.from_list(
+        [
+            frame
+            for frame in summary.stack
+            if frame.filename != __file__
+            and not frame.filename.startswith(runtime_dirs)
+            and not frame.filename.startswith("<frozen")
+        ]
+    )
+    return "".join(summary.format()).rstrip()
+
+
 @contextlib.contextmanager
 def _program_environment(program_dir: Path) -> Iterator[None]:
     """cwd = the program's directory, which also goes first on sys.path; modules it imports from there
@@ -412,11 +428,26 @@ def run_program(
     if not main.exists():
         raise ProgramError(f"{program_dir} has no __main__.py: only Python programs can be checked")
 
-    mocks = PreviewMocks(region=config.get("aws:region", "us-east-1"))
-    monitor = RecordingMonitor(mocks, config)
-
     def run_main() -> None:
         runpy.run_path(str(main), run_name="__main__")
+
+    with _program_environment(program_dir):
+        return run_inline(run_main, project, stack, config)
+
+
+def run_inline(
+    program: Callable[[], None],
+    project: str,
+    stack: str = "policy-check",
+    config: Mapping[str, str] | None = None,
+) -> ProgramRun:
+    """Run `program` (a function declaring resources) as a preview would; see `run_program`.
+
+    `config` holds fully qualified keys (`project:key`, `aws:region`) with string values.
+    """
+    config = dict(config or {})
+    mocks = PreviewMocks(region=config.get("aws:region", "us-east-1"))
+    monitor = RecordingMonitor(mocks, config)
 
     def run() -> None:
         pulumi_settings.ROOT.set(None)
@@ -441,7 +472,7 @@ def run_program(
         previous_level = asyncio_logger.level
         asyncio_logger.setLevel(logging.CRITICAL)
         try:
-            loop.run_until_complete(run_in_stack(run_main))
+            loop.run_until_complete(run_in_stack(program))
         finally:
             for task in asyncio.all_tasks(loop):
                 task.cancel()
@@ -451,15 +482,14 @@ def run_program(
             asyncio.set_event_loop(None)
             asyncio_logger.setLevel(previous_level)
 
-    with _program_environment(program_dir):
-        try:
-            contextvars.copy_context().run(run)
-        except SystemExit as exc:
-            if exc.code not in (None, 0):
-                raise ProgramError(f"the program exited with status {exc.code}") from exc
-        except Exception as exc:  # the program's own failure, whatever it is
-            detail = "".join(traceback.format_exception(exc)).rstrip()
-            raise ProgramError(f"the program failed: {exc}\n{detail}") from exc
+    try:
+        # A copy of the context keeps the mock settings, config and root stack to this run.
+        contextvars.copy_context().run(run)
+    except SystemExit as exc:
+        if exc.code not in (None, 0):
+            raise ProgramError(f"the program exited with status {exc.code}") from exc
+    except Exception as exc:  # the program's own failure, whatever it is
+        raise ProgramError(f"the program failed: {_program_traceback(exc)}") from exc
 
     # The root stack first, as in a deployment's snapshot.
     resources = sorted(monitor.recorded, key=lambda r: r.type != STACK_TYPE)

@@ -107,6 +107,23 @@ def _provider(
     return PolicyProviderResource(provider.type, _props(provider), provider.urn, provider.name)
 
 
+def resource_validation_args(recorded: RecordedResource, run: ProgramRun) -> ResourceValidationArgs:
+    """What the engine passes a resource policy for `recorded`."""
+    return ResourceValidationArgs(
+        recorded.type,
+        _props(recorded),
+        recorded.urn,
+        recorded.name,
+        _options(recorded),
+        _provider(recorded, run.by_urn()),
+    )
+
+
+def stack_validation_args(run: ProgramRun) -> StackValidationArgs:
+    """What the engine passes a stack policy: every resource, linked to its parent and dependencies."""
+    return StackValidationArgs(_stack_resources(run))
+
+
 def _stack_resources(run: ProgramRun) -> list[PolicyResource]:
     by_urn = run.by_urn()
     resources = {
@@ -149,7 +166,6 @@ def check(
 ) -> CheckReport:
     """Every resource through every resource policy, the stack through every stack policy."""
     report = CheckReport()
-    by_urn = run.by_urn()
     stack_urn = next((r.urn for r in run.resources if r.type == STACK_TYPE), "")
 
     for policy in policies:
@@ -159,20 +175,12 @@ def check(
         if isinstance(policy, ResourceValidationPolicy):
             # Resources looked up with `.get()` are not registered, so the engine does not analyse them.
             for recorded in (r for r in run.resources if not r.read):
-                args = ResourceValidationArgs(
-                    recorded.type,
-                    _props(recorded),
-                    recorded.urn,
-                    recorded.name,
-                    _options(recorded),
-                    _provider(recorded, by_urn),
-                )
+                args = resource_validation_args(recorded, run)
                 reporter = _Reporter(report, policy, level, recorded.urn, fixed_urn=True)
                 _run_validation(report, policy, recorded.urn, args, reporter)
         elif isinstance(policy, StackValidationPolicy):
-            stack_args = StackValidationArgs(_stack_resources(run))
             reporter = _Reporter(report, policy, level, stack_urn, fixed_urn=False)
-            _run_validation(report, policy, stack_urn, stack_args, reporter)
+            _run_validation(report, policy, stack_urn, stack_validation_args(run), reporter)
     return report
 
 

@@ -1,0 +1,287 @@
+"""`sitectl policy-check` on the fixture programs and on this project's own program, and the pack
+itself started the way `pulumi preview --policy-pack policy` starts it."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import sysconfig
+from collections.abc import Iterator
+from pathlib import Path
+
+import grpc
+import pytest
+from click.testing import CliRunner, Result
+from google.protobuf import empty_pb2, struct_pb2
+from pulumi.runtime.proto import analyzer_pb2, analyzer_pb2_grpc
+from pulumi_policy.proxy import UNKNOWN_STRING_VALUE
+
+from policy.site_policies import POLICIES
+from scripts._mockrun import run_program
+from scripts.sitectl import cli
+from tests.policy_scaffold import PROGRAMS
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def policy_check(*args: str) -> Result:
+    return CliRunner().invoke(cli, ["policy-check", *args], catch_exceptions=False)
+
+
+def violation_lines(result: Result) -> list[tuple[str, str, str, str]]:
+    """(level, policy, URN, message) of each line on stdout."""
+    lines = [line.split(" ", 3) for line in result.stdout.splitlines() if line]
+    assert all(len(parts) == 4 for parts in lines), result.stdout
+    return [(level, policy, urn, message) for level, policy, urn, message in lines]
+
+
+def violated(result: Result) -> set[tuple[str, str, str]]:
+    """(level, policy, resource name) of each violation."""
+    return {(level, policy, urn.rsplit("::", 1)[1]) for level, policy, urn, _ in violation_lines(result)}
+
+
+@pytest.mark.parametrize(
+    ("program", "expected"),
+    [
+        (
+            "website-hosting",
+            {
+                ("mandatory", "s3-no-website-hosting", "site-website"),
+                ("mandatory", "s3-no-website-hosting", "legacy"),
+            },
+        ),
+        (
+            "public-acl",
+            {("mandatory", "s3-no-public-acl", "site-acl"), ("mandatory", "s3-no-public-acl", "index")},
+        ),
+        ("open-bucket-policy", {("mandatory", "s3-no-open-bucket-policy", "site-policy")}),
+        ("legacy-origins", {("mandatory", "cloudfront-s3-origin-oac", "cdn")}),
+        ("http-viewers", {("mandatory", "cloudfront-https-only", "cdn")}),
+        ("unpublished-edge", {("mandatory", "lambda-edge-numbered-version", "cdn")}),
+        (
+            "missing-public-access-block",
+            {
+                ("mandatory", "s3-bucket-public-access-block", "unblocked"),
+                ("mandatory", "s3-bucket-public-access-block", "weak-public-access"),
+            },
+        ),
+    ],
+)
+def test_insecure_programs_fail_naming_the_policies_they_violate(
+    program: str, expected: set[tuple[str, str, str]]
+) -> None:
+    result = policy_check(str(PROGRAMS / program))
+    assert result.exit_code == 1, result.output
+    assert violated(result) == expected
+    assert f"{len(violation_lines(result))} mandatory, 0 advisory" in result.stderr
+
+
+def test_each_origin_problem_is_its_own_line() -> None:
+    result = policy_check(str(PROGRAMS / "legacy-origins"))
+    messages = [message for _, _, _, message in violation_lines(result)]
+    assert len(messages) == 3
+    assert any("'anonymous' has no origin access control" in m for m in messages)
+    assert any("'legacy' uses a legacy origin access identity" in m for m in messages)
+    assert any("'website' uses the S3 website endpoint" in m for m in messages)
+
+
+def test_secure_program_passes() -> None:
+    result = policy_check(str(PROGRAMS / "secure-site"))
+    assert result.exit_code == 0, result.output
+    assert result.stdout == ""
+    assert "0 mandatory, 0 advisory" in result.stderr
+
+
+def test_secure_program_is_checked_not_skipped() -> None:
+    """The secure fixture registers what the policies look at, including known edge ARNs."""
+    run = run_program(PROGRAMS / "secure-site")
+    types = {r.type for r in run.resources}
+    assert {
+        "aws:s3/bucket:Bucket",
+        "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock",
+        "aws:s3/bucketPolicy:BucketPolicy",
+        "aws:cloudfront/distribution:Distribution",
+        "aws:ssm/parameter:Parameter",
+        "pulumi:providers:aws",
+    } <= types
+    distribution = next(r for r in run.resources if r.type == "aws:cloudfront/distribution:Distribution")
+    ordered = distribution.props["orderedCacheBehaviors"][0]
+    assert ordered["lambdaFunctionAssociations"][0]["lambdaArn"].endswith(":site-edge:3")
+    # A preview does not know the qualified ARN of a function it has yet to publish.
+    default = distribution.props["defaultCacheBehavior"]
+    assert default["lambdaFunctionAssociations"][0]["lambdaArn"] == UNKNOWN_STRING_VALUE
+
+
+def test_a_bad_known_edge_arn_in_the_secure_program_is_caught_through_config() -> None:
+    arn = "edgeVersionArn=arn:aws:lambda:us-east-1:123456789012:function:site-edge:$LATEST"
+    result = policy_check(str(PROGRAMS / "secure-site"), "-c", arn)
+    assert result.exit_code == 1
+    assert violated(result) == {("mandatory", "lambda-edge-numbered-version", "site-cdn")}
+
+
+def test_advisory_violations_are_printed_but_do_not_fail() -> None:
+    result = policy_check(str(PROGRAMS / "bad-pointer"))
+    assert result.exit_code == 0, result.output
+    assert violated(result) == {("advisory", "pointer-parameter-valid-version", "site-pointer")}
+    [(_, _, urn, message)] = violation_lines(result)
+    assert "versioned-site:index:VersionedStaticSite$aws:ssm/parameter:Parameter" in urn
+    assert "'latest'" in message
+
+
+def test_config_overrides_reach_the_program() -> None:
+    for key in ("version", "bad-pointer:version"):
+        result = policy_check(str(PROGRAMS / "bad-pointer"), "-c", f"{key}=20261127T101500Z-1a2b3c4")
+        assert result.exit_code == 0
+        assert result.stdout == "", key
+
+
+def test_a_failing_program_exits_2_with_its_error() -> None:
+    result = policy_check(str(PROGRAMS / "broken"))
+    assert result.exit_code == 2
+    assert "Missing required configuration variable 'broken:missingSetting'" in result.stderr
+    assert "broken/__main__.py" in result.stderr
+    assert result.stdout == ""
+
+
+def test_a_directory_without_a_program_exits_2(tmp_path: Path) -> None:
+    result = policy_check(str(tmp_path))
+    assert result.exit_code == 2
+    assert "no Pulumi.yaml" in result.stderr
+    (tmp_path / "Pulumi.yaml").write_text("name: empty\nruntime: python\n")
+    assert "no __main__.py" in policy_check(str(tmp_path)).stderr
+
+
+def test_malformed_config_exits_2() -> None:
+    result = policy_check(str(PROGRAMS / "bad-pointer"), "-c", "version")
+    assert result.exit_code == 2
+    assert "not key=value" in result.stderr
+
+
+def test_programs_run_one_after_another_keep_their_own_modules_and_cwd() -> None:
+    """secure-site and bad-pointer both import a local `site_component`; cwd and sys.path come back."""
+    cwd, path = os.getcwd(), list(sys.path)
+    first = run_program(PROGRAMS / "secure-site")
+    second = run_program(PROGRAMS / "bad-pointer")
+    assert len([r for r in first.resources if r.type == "aws:cloudfront/distribution:Distribution"]) == 1
+    assert not [r for r in second.resources if r.type == "aws:cloudfront/distribution:Distribution"]
+    assert "site_component" not in sys.modules
+    assert (os.getcwd(), sys.path) == (cwd, path)
+
+
+def test_this_projects_program_passes() -> None:
+    result = policy_check(str(ROOT))
+    assert result.exit_code == 0, result.output
+    assert result.stdout == ""
+
+
+@pytest.mark.parametrize("stack", ["dev", "prod"])
+def test_this_projects_program_passes_with_each_stack_config(stack: str) -> None:
+    result = policy_check(str(ROOT), "--stack", stack, "-c", "version=20261127T101500Z-1a2b3c4")
+    assert result.exit_code == 0, result.output
+    assert result.stdout == ""
+
+
+def test_this_projects_program_registers_what_the_policies_check() -> None:
+    run = run_program(ROOT)
+    by_type: dict[str, list[str]] = {}
+    for resource in run.resources:
+        by_type.setdefault(resource.type, []).append(resource.urn)
+    for watched in (
+        "aws:s3/bucket:Bucket",
+        "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock",
+        "aws:cloudfront/distribution:Distribution",
+        "aws:ssm/parameter:Parameter",
+    ):
+        assert watched in by_type, sorted(by_type)
+    pointer = next(r for r in run.resources if r.type == "aws:ssm/parameter:Parameter")
+    assert pointer.props["name"].endswith("/live-version")
+    assert "versioned-site:index:VersionedStaticSite$" in pointer.urn
+
+
+# ---------------------------------------------------------------------------------------------------
+# The pack as the Pulumi CLI runs it: its own process, cwd = policy/, speaking the analyzer protocol
+
+
+@pytest.fixture(scope="module")
+def analyzer() -> Iterator[analyzer_pb2_grpc.AnalyzerStub]:
+    # The pack's own virtualenv has pulumi and pulumi-policy but not this project: `-S` skips the
+    # editable install's .pth file, so only site-packages itself is importable.
+    site_packages = sysconfig.get_paths()["purelib"]
+    process = subprocess.Popen(
+        [sys.executable, "-S", "__main__.py"],
+        cwd=ROOT / "policy",
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env={**os.environ, "PYTHONPATH": site_packages},
+    )
+    try:
+        assert process.stdout is not None
+        port = process.stdout.readline().decode().strip()
+        assert port.isdigit(), process.stderr.read().decode() if process.stderr else port
+        with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
+            yield analyzer_pb2_grpc.AnalyzerStub(channel)
+    finally:
+        process.kill()
+        process.wait(timeout=10)
+
+
+def test_the_pack_starts_standalone_and_lists_every_policy(analyzer: analyzer_pb2_grpc.AnalyzerStub) -> None:
+    # Without the pack's sys.path entry, its environment could not import the project at all.
+    bare = subprocess.run(
+        [sys.executable, "-S", "-c", "import edge_lambda"],
+        cwd=ROOT / "policy",
+        env={**os.environ, "PYTHONPATH": sysconfig.get_paths()["purelib"]},
+        capture_output=True,
+        text=True,
+    )
+    assert "No module named 'edge_lambda'" in bare.stderr
+    info = analyzer.GetAnalyzerInfo(empty_pb2.Empty(), timeout=10)
+    assert info.name == "versioned-site-policies"
+    assert [p.name for p in info.policies] == [p.name for p in POLICIES]
+    levels = {p.name: p.enforcementLevel for p in info.policies}
+    assert levels["pointer-parameter-valid-version"] == analyzer_pb2.ADVISORY
+    assert levels["cloudfront-https-only"] == analyzer_pb2.MANDATORY
+
+
+def _analyze(
+    analyzer: analyzer_pb2_grpc.AnalyzerStub, type_: str, name: str, props: dict
+) -> list[analyzer_pb2.AnalyzeDiagnostic]:
+    properties = struct_pb2.Struct()
+    properties.update(json.loads(json.dumps(props)))
+    request = analyzer_pb2.AnalyzeRequest(
+        type=type_, name=name, urn=f"urn:pulumi:dev::p::{type_}::{name}", properties=properties
+    )
+    return list(analyzer.Analyze(request, timeout=10).diagnostics)
+
+
+def test_the_pack_reports_through_the_engine_protocol(analyzer: analyzer_pb2_grpc.AnalyzerStub) -> None:
+    origin = {
+        "originId": "site",
+        "domainName": UNKNOWN_STRING_VALUE,
+        "originAccessControlId": UNKNOWN_STRING_VALUE,
+    }
+    props = {
+        "origins": [origin],
+        "defaultCacheBehavior": {
+            "viewerProtocolPolicy": "allow-all",
+            "lambdaFunctionAssociations": [
+                {"eventType": "origin-request", "lambdaArn": UNKNOWN_STRING_VALUE}
+            ],
+        },
+    }
+    diagnostics = _analyze(analyzer, "aws:cloudfront/distribution:Distribution", "cdn", props)
+    # Unknowns are skipped field by field: the known HTTP violation is reported, nothing else is.
+    assert [(d.policyName, d.enforcementLevel) for d in diagnostics] == [
+        ("cloudfront-https-only", analyzer_pb2.MANDATORY)
+    ]
+    assert "redirect-to-https" in diagnostics[0].message
+
+
+def test_the_pack_accepts_a_compliant_resource(analyzer: analyzer_pb2_grpc.AnalyzerStub) -> None:
+    props = {
+        "origins": [{"originId": "site", "domainName": "b.s3.amazonaws.com", "originAccessControlId": "E1"}],
+        "defaultCacheBehavior": {"viewerProtocolPolicy": "https-only"},
+    }
+    assert _analyze(analyzer, "aws:cloudfront/distribution:Distribution", "cdn", props) == []

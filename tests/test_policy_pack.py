@@ -1,0 +1,672 @@
+"""Each policy of the pack, fed resources declared with pulumi-aws under the preview mocks."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pulumi
+import pulumi_aws as aws
+import pytest
+from pulumi_policy import EnforcementLevel, ResourceValidationPolicy, StackValidationPolicy
+
+from edge_lambda import layout
+from policy import resource_types
+from policy.site_policies import PACK_ENFORCEMENT_LEVEL, POLICIES
+from tests.policy_scaffold import (
+    ACCOUNT,
+    DISTRIBUTION_ARN,
+    EDGE_FUNCTION_ARN,
+    preview,
+    stack_violations,
+    violations,
+    violations_everywhere,
+)
+
+# ---------------------------------------------------------------------------------------------------
+# Building blocks, declared the way programs declare them
+
+
+def private_bucket(name: str, **bucket_args: Any) -> aws.s3.Bucket:
+    bucket = aws.s3.Bucket(name, **bucket_args)
+    aws.s3.BucketPublicAccessBlock(
+        f"{name}-public-access",
+        bucket=bucket.id,
+        block_public_acls=True,
+        block_public_policy=True,
+        ignore_public_acls=True,
+        restrict_public_buckets=True,
+        opts=pulumi.ResourceOptions(parent=bucket),
+    )
+    return bucket
+
+
+def distribution(
+    name: str,
+    origins: list[aws.cloudfront.DistributionOriginArgs],
+    viewer_protocol_policy: str = "redirect-to-https",
+    lambda_arns: list[pulumi.Input[str]] | None = None,
+    ordered: list[aws.cloudfront.DistributionOrderedCacheBehaviorArgs] | None = None,
+) -> aws.cloudfront.Distribution:
+    associations = [
+        aws.cloudfront.DistributionDefaultCacheBehaviorLambdaFunctionAssociationArgs(
+            event_type="origin-request", lambda_arn=arn
+        )
+        for arn in lambda_arns or []
+    ]
+    return aws.cloudfront.Distribution(
+        name,
+        enabled=True,
+        origins=origins,
+        default_cache_behavior=aws.cloudfront.DistributionDefaultCacheBehaviorArgs(
+            target_origin_id="site",
+            viewer_protocol_policy=viewer_protocol_policy,
+            allowed_methods=["GET", "HEAD"],
+            cached_methods=["GET", "HEAD"],
+            cache_policy_id="658327ea-f89d-4fab-a63d-7e88639e58f6",
+            lambda_function_associations=associations,
+        ),
+        ordered_cache_behaviors=ordered,
+        restrictions=aws.cloudfront.DistributionRestrictionsArgs(
+            geo_restriction=aws.cloudfront.DistributionRestrictionsGeoRestrictionArgs(restriction_type="none")
+        ),
+        viewer_certificate=aws.cloudfront.DistributionViewerCertificateArgs(
+            cloudfront_default_certificate=True
+        ),
+    )
+
+
+def oac_origin(bucket: aws.s3.Bucket) -> aws.cloudfront.DistributionOriginArgs:
+    control = aws.cloudfront.OriginAccessControl(
+        "site-oac",
+        origin_access_control_origin_type="s3",
+        signing_behavior="always",
+        signing_protocol="sigv4",
+    )
+    return aws.cloudfront.DistributionOriginArgs(
+        origin_id="site",
+        domain_name=bucket.bucket_regional_domain_name,
+        origin_access_control_id=control.id,
+    )
+
+
+def known_oac_origin(origin_id: str = "site") -> aws.cloudfront.DistributionOriginArgs:
+    return aws.cloudfront.DistributionOriginArgs(
+        origin_id=origin_id,
+        domain_name="site-bucket.s3.eu-west-1.amazonaws.com",
+        origin_access_control_id="E3OACEXAMPLE",
+    )
+
+
+def test_every_policy_has_a_unique_name_and_an_explicit_level() -> None:
+    names = [p.name for p in POLICIES]
+    assert len(names) == len(set(names))
+    levels = {p.name: p.enforcement_level for p in POLICIES}
+    assert levels["pointer-parameter-valid-version"] is EnforcementLevel.ADVISORY
+    assert all(level is EnforcementLevel.MANDATORY for name, level in levels.items() if "pointer" not in name)
+    assert PACK_ENFORCEMENT_LEVEL is EnforcementLevel.MANDATORY
+    stack_policies = [p.name for p in POLICIES if isinstance(p, StackValidationPolicy)]
+    assert stack_policies == ["s3-bucket-public-access-block"]
+    assert all(isinstance(p, ResourceValidationPolicy | StackValidationPolicy) for p in POLICIES)
+
+
+def test_type_tokens_are_the_ones_pulumi_aws_registers() -> None:
+    """The tokens each pulumi-aws class (current and deprecated) registers, read from the classes."""
+
+    def program() -> None:
+        bucket = aws.s3.Bucket("b1")
+        aws.s3.BucketV2("b2")
+        aws.s3.BucketWebsiteConfiguration("w1", bucket=bucket.id)
+        aws.s3.BucketWebsiteConfigurationV2("w2", bucket=bucket.id)
+        aws.s3.BucketAcl("a1", bucket=bucket.id)
+        aws.s3.BucketAclV2("a2", bucket=bucket.id)
+        aws.s3.BucketObject("o1", bucket=bucket.id, key="k")
+        aws.s3.BucketObjectv2("o2", bucket=bucket.id, key="k")
+        aws.s3.ObjectCopy("o3", bucket="b", key="k", source="s/k")
+        aws.s3.BucketPolicy("p", bucket=bucket.id, policy="{}")
+        aws.s3.BucketPublicAccessBlock("pab", bucket=bucket.id)
+        aws.ssm.Parameter("param", type="String", value="x")
+        aws.cloudfront.Distribution(
+            "d",
+            enabled=True,
+            origins=[],
+            default_cache_behavior={
+                "target_origin_id": "x",
+                "viewer_protocol_policy": "https-only",
+                "allowed_methods": ["GET"],
+                "cached_methods": ["GET"],
+            },
+            restrictions={"geo_restriction": {"restriction_type": "none"}},
+            viewer_certificate={"cloudfront_default_certificate": True},
+        )
+
+    registered = {r.name: r.type for r in preview(program).resources}
+    assert {registered["b1"], registered["b2"]} == resource_types.BUCKET_TYPES
+    assert {registered["w1"], registered["w2"]} == resource_types.BUCKET_WEBSITE_CONFIGURATION_TYPES
+    assert {registered["a1"], registered["a2"]} == resource_types.BUCKET_ACL_TYPES
+    assert {registered["o1"], registered["o2"], registered["o3"]} <= resource_types.BUCKET_OBJECT_TYPES
+    assert registered["p"] in resource_types.BUCKET_POLICY_TYPES
+    assert registered["pab"] in resource_types.BUCKET_PUBLIC_ACCESS_BLOCK_TYPES
+    assert registered["param"] in resource_types.SSM_PARAMETER_TYPES
+    assert registered["d"] in resource_types.CLOUDFRONT_DISTRIBUTION_TYPES
+
+
+# ---------------------------------------------------------------------------------------------------
+# s3-no-website-hosting
+
+
+def test_website_configuration_resources_and_inline_website_are_refused() -> None:
+    def program() -> None:
+        bucket = private_bucket("site")
+        aws.s3.BucketWebsiteConfiguration(
+            "site-website",
+            bucket=bucket.id,
+            index_document=aws.s3.BucketWebsiteConfigurationIndexDocumentArgs(suffix="index.html"),
+        )
+        aws.s3.BucketWebsiteConfigurationV2(
+            "site-website-v2",
+            bucket=bucket.id,
+            index_document=aws.s3.BucketWebsiteConfigurationV2IndexDocumentArgs(suffix="index.html"),
+        )
+        private_bucket("legacy", website=aws.s3.BucketWebsiteArgs(index_document="index.html"))
+        aws.s3.BucketV2("legacy-v2", websites=[aws.s3.BucketV2WebsiteArgs(index_document="index.html")])
+
+    found = violations_everywhere("s3-no-website-hosting", preview(program))
+    assert set(found) == {"site-website", "site-website-v2", "legacy", "legacy-v2"}
+    assert "Remove it" in found["site-website"][0] and "'site-website'" in found["site-website"][0]
+    assert "Remove `website`" in found["legacy"][0]
+    assert "Remove `websites`" in found["legacy-v2"][0]
+
+
+def test_private_buckets_without_website_pass() -> None:
+    def program() -> None:
+        private_bucket("site", force_destroy=True)
+        aws.s3.BucketV2("other")
+
+    assert violations_everywhere("s3-no-website-hosting", preview(program)) == {}
+
+
+# ---------------------------------------------------------------------------------------------------
+# s3-bucket-public-access-block (stack policy)
+
+
+def test_each_bucket_needs_its_own_public_access_block_linked_by_dependency() -> None:
+    def program() -> None:
+        private_bucket("covered")  # the block's `bucket` is the unknown id: linked by dependency
+        aws.s3.Bucket("uncovered")
+        aws.s3.BucketV2("uncovered-v2")
+
+    run = preview(program)
+    found = stack_violations("s3-bucket-public-access-block", run)
+    assert sorted(v.urn.rsplit("::", 1)[1] for v in found if v.urn) == ["uncovered", "uncovered-v2"]
+    assert all("block_public_acls=True" in v.message for v in found)
+
+
+def test_public_access_block_with_any_setting_off_is_refused() -> None:
+    def program() -> None:
+        bucket = aws.s3.Bucket("site")
+        aws.s3.BucketPublicAccessBlock(
+            "site-public-access",
+            bucket=bucket.id,
+            block_public_acls=True,
+            block_public_policy=False,
+            ignore_public_acls=True,
+        )
+
+    found = stack_violations("s3-bucket-public-access-block", preview(program))
+    assert len(found) == 1
+    assert found[0].urn and found[0].urn.endswith("::site-public-access")
+    assert "blockPublicPolicy, restrictPublicBuckets" in found[0].message
+    assert "block_public_policy=True, restrict_public_buckets=True" in found[0].message
+
+
+def test_public_access_block_matched_by_a_known_bucket_name() -> None:
+    def program() -> None:
+        aws.s3.Bucket("named", bucket="my-site-bucket")
+        aws.s3.BucketPublicAccessBlock(
+            "by-name",
+            bucket="my-site-bucket",
+            block_public_acls=True,
+            block_public_policy=True,
+            ignore_public_acls=True,
+            restrict_public_buckets=True,
+        )
+
+    assert stack_violations("s3-bucket-public-access-block", preview(program)) == []
+
+
+def test_public_access_block_settings_unknown_at_preview_are_not_violations() -> None:
+    def program() -> None:
+        bucket = aws.s3.Bucket("site")
+        # A setting computed from another resource's output is unknown during preview.
+        flag = aws.s3.Bucket("flag-source").bucket.apply(lambda name: bool(name))
+        aws.s3.BucketPublicAccessBlock(
+            "site-public-access",
+            bucket=bucket.id,
+            block_public_acls=flag,
+            block_public_policy=flag,
+            ignore_public_acls=True,
+            restrict_public_buckets=True,
+        )
+
+    found = stack_violations("s3-bucket-public-access-block", preview(program))
+    # The unknown flags pass; only the bucket without any block is refused.
+    assert [v.urn.rsplit("::", 1)[1] for v in found if v.urn] == ["flag-source"]
+
+
+# ---------------------------------------------------------------------------------------------------
+# s3-no-public-acl
+
+
+def test_public_canned_acls_and_group_grants_are_refused() -> None:
+    def program() -> None:
+        bucket = private_bucket("site")
+        aws.s3.BucketAclV2("site-acl", bucket=bucket.id, acl="public-read")
+        aws.s3.BucketAcl(
+            "site-grants",
+            bucket=bucket.id,
+            access_control_policy=aws.s3.BucketAclAccessControlPolicyArgs(
+                owner=aws.s3.BucketAclAccessControlPolicyOwnerArgs(id="owner"),
+                grants=[
+                    aws.s3.BucketAclAccessControlPolicyGrantArgs(
+                        permission="READ",
+                        grantee=aws.s3.BucketAclAccessControlPolicyGrantGranteeArgs(
+                            type="Group", uri="http://acs.amazonaws.com/groups/global/AllUsers"
+                        ),
+                    )
+                ],
+            ),
+        )
+        aws.s3.BucketObjectv2("index", bucket=bucket.id, key="index.html", content="hi", acl="public-read")
+        aws.s3.BucketObject(
+            "legacy-object", bucket=bucket.id, key="a.html", content="hi", acl="authenticated-read"
+        )
+        private_bucket(
+            "inline",
+            grants=[
+                aws.s3.BucketGrantArgs(
+                    type="Group",
+                    permissions=["READ"],
+                    uri="http://acs.amazonaws.com/groups/global/AuthenticatedUsers",
+                )
+            ],
+        )
+
+    found = violations_everywhere("s3-no-public-acl", preview(program))
+    assert set(found) == {"site-acl", "site-grants", "index", "legacy-object", "inline"}
+    assert "canned ACL 'public-read'" in found["site-acl"][0]
+    assert "AllUsers" in found["site-grants"][0]
+
+
+def test_private_acls_pass() -> None:
+    def program() -> None:
+        bucket = private_bucket("site")
+        aws.s3.BucketAclV2("site-acl", bucket=bucket.id, acl="private")
+        aws.s3.BucketObjectv2("index", bucket=bucket.id, key="index.html", content="hi")
+        aws.s3.BucketObjectv2(
+            "owner", bucket=bucket.id, key="a", content="hi", acl="bucket-owner-full-control"
+        )
+
+    assert violations_everywhere("s3-no-public-acl", preview(program)) == {}
+
+
+# ---------------------------------------------------------------------------------------------------
+# s3-no-open-bucket-policy
+
+
+def _statement(
+    principal: Any, condition: dict[str, Any] | None = None, sid: str | None = None
+) -> dict[str, Any]:
+    statement: dict[str, Any] = {
+        "Effect": "Allow",
+        "Principal": principal,
+        "Action": "s3:GetObject",
+        "Resource": "arn:aws:s3:::site/*",
+    }
+    if condition is not None:
+        statement["Condition"] = condition
+    if sid:
+        statement["Sid"] = sid
+    return statement
+
+
+def test_policies_open_to_everyone_without_source_condition_are_refused() -> None:
+    def program() -> None:
+        bucket = private_bucket("site")
+        aws.s3.BucketPolicy(
+            "star",
+            bucket=bucket.id,
+            policy=json.dumps({"Version": "2012-10-17", "Statement": [_statement("*", sid="PublicRead")]}),
+        )
+        aws.s3.BucketPolicy(
+            "aws-star-object",
+            bucket=bucket.id,
+            policy={"Version": "2012-10-17", "Statement": [_statement({"AWS": ["*"]})]},
+        )
+        aws.s3.BucketPolicy(
+            "other-condition",
+            bucket=bucket.id,
+            policy=json.dumps(
+                {"Statement": _statement({"AWS": "*"}, {"Bool": {"aws:SecureTransport": "true"}})}
+            ),
+        )
+        document = aws.iam.get_policy_document_output(
+            statements=[
+                aws.iam.GetPolicyDocumentStatementArgs(
+                    actions=["s3:GetObject"],
+                    resources=["arn:aws:s3:::site/*"],
+                    principals=[aws.iam.GetPolicyDocumentStatementPrincipalArgs(type="*", identifiers=["*"])],
+                )
+            ]
+        )
+        aws.s3.BucketPolicy("from-document", bucket=bucket.id, policy=document.json)
+        private_bucket("inline", policy=json.dumps({"Statement": [_statement("*")]}))
+
+    found = violations_everywhere("s3-no-open-bucket-policy", preview(program))
+    assert set(found) == {"star", "aws-star-object", "other-condition", "from-document", "inline"}
+    assert "statement 'PublicRead'" in found["star"][0]
+    assert "AWS:SourceArn" in found["star"][0] and "cloudfront.amazonaws.com" in found["star"][0]
+
+
+def test_cloudfront_grants_and_conditioned_statements_pass() -> None:
+    def program() -> None:
+        bucket = private_bucket("site")
+        oac_statement = _statement(
+            {"Service": "cloudfront.amazonaws.com"}, {"StringEquals": {"AWS:SourceArn": DISTRIBUTION_ARN}}
+        )
+        aws.s3.BucketPolicy("oac", bucket=bucket.id, policy=json.dumps({"Statement": [oac_statement]}))
+        # Any principal, but only on behalf of our account (condition keys are case-insensitive).
+        account_only = _statement("*", {"StringEquals": {"aws:sourceaccount": ACCOUNT}})
+        deny_all = {**_statement("*"), "Effect": "Deny"}
+        aws.s3.BucketPolicy(
+            "conditioned", bucket=bucket.id, policy=json.dumps({"Statement": [account_only, deny_all]})
+        )
+        # The usual program: the ARN of the distribution is unknown during preview.
+        arn = aws.s3.Bucket("arn-source").arn
+        aws.s3.BucketPolicy(
+            "unknown",
+            bucket=bucket.id,
+            policy=pulumi.Output.json_dumps(
+                {"Statement": [_statement("*", {"ArnLike": {"AWS:SourceArn": arn}})]}
+            ),
+        )
+
+    assert violations_everywhere("s3-no-open-bucket-policy", preview(program)) == {}
+
+
+# ---------------------------------------------------------------------------------------------------
+# cloudfront-s3-origin-oac
+
+
+def test_s3_origins_without_origin_access_control_are_refused() -> None:
+    def program() -> None:
+        private_bucket("site")
+        distribution(
+            "empty-identity",
+            [
+                aws.cloudfront.DistributionOriginArgs(
+                    origin_id="site",
+                    domain_name="site-bucket.s3.eu-west-1.amazonaws.com",
+                    s3_origin_config=aws.cloudfront.DistributionOriginS3OriginConfigArgs(
+                        origin_access_identity=""
+                    ),
+                )
+            ],
+        )
+        distribution(
+            "legacy-identity",
+            [
+                aws.cloudfront.DistributionOriginArgs(
+                    origin_id="site",
+                    domain_name="site-bucket.s3.amazonaws.com",
+                    s3_origin_config=aws.cloudfront.DistributionOriginS3OriginConfigArgs(
+                        origin_access_identity="origin-access-identity/cloudfront/E2QWRUHAPOMQZL"
+                    ),
+                )
+            ],
+        )
+        custom = aws.cloudfront.DistributionOriginCustomOriginConfigArgs(
+            http_port=80, https_port=443, origin_protocol_policy="http-only", origin_ssl_protocols=["TLSv1.2"]
+        )
+        distribution(
+            "website-endpoint",
+            [
+                aws.cloudfront.DistributionOriginArgs(
+                    origin_id="site",
+                    domain_name="site-bucket.s3-website-eu-west-1.amazonaws.com",
+                    custom_origin_config=custom,
+                ),
+                aws.cloudfront.DistributionOriginArgs(
+                    origin_id="rest-as-custom",
+                    domain_name="site-bucket.s3.eu-west-1.amazonaws.com",
+                    custom_origin_config=custom,
+                ),
+            ],
+        )
+
+    found = violations_everywhere("cloudfront-s3-origin-oac", preview(program))
+    assert set(found) == {"empty-identity", "legacy-identity", "website-endpoint"}
+    assert "no origin access control" in found["empty-identity"][0]
+    assert "legacy origin access identity" in found["legacy-identity"][0]
+    assert len(found["website-endpoint"]) == 2
+    assert "S3 website endpoint" in found["website-endpoint"][0]
+    assert "'rest-as-custom'" in found["website-endpoint"][1]
+
+
+def test_oac_origins_and_non_s3_custom_origins_pass() -> None:
+    def program() -> None:
+        bucket = private_bucket("site")
+        api = aws.cloudfront.DistributionOriginArgs(
+            origin_id="api",
+            domain_name="api.example.com",
+            custom_origin_config=aws.cloudfront.DistributionOriginCustomOriginConfigArgs(
+                http_port=80,
+                https_port=443,
+                origin_protocol_policy="https-only",
+                origin_ssl_protocols=["TLSv1.2"],
+            ),
+        )
+        distribution("site-cdn", [oac_origin(bucket), api])  # OAC id and bucket domain unknown at preview
+        distribution("known", [known_oac_origin()])
+
+    assert violations_everywhere("cloudfront-s3-origin-oac", preview(program)) == {}
+
+
+# ---------------------------------------------------------------------------------------------------
+# cloudfront-https-only
+
+
+def test_plain_http_viewers_are_refused_in_any_cache_behavior() -> None:
+    def program() -> None:
+        ordered = aws.cloudfront.DistributionOrderedCacheBehaviorArgs(
+            path_pattern="/assets/*",
+            target_origin_id="site",
+            viewer_protocol_policy="allow-all",
+            allowed_methods=["GET", "HEAD"],
+            cached_methods=["GET", "HEAD"],
+        )
+        distribution("default-http", [known_oac_origin()], viewer_protocol_policy="allow-all")
+        distribution("ordered-http", [known_oac_origin()], ordered=[ordered])
+
+    found = violations_everywhere("cloudfront-https-only", preview(program))
+    assert set(found) == {"default-http", "ordered-http"}
+    assert "default cache behavior" in found["default-http"][0]
+    assert "'/assets/*'" in found["ordered-http"][0] and "redirect-to-https" in found["ordered-http"][0]
+
+
+def test_https_viewers_pass() -> None:
+    def program() -> None:
+        distribution("redirect", [known_oac_origin()], viewer_protocol_policy="redirect-to-https")
+        distribution("https", [known_oac_origin()], viewer_protocol_policy="https-only")
+
+    assert violations_everywhere("cloudfront-https-only", preview(program)) == {}
+
+
+# ---------------------------------------------------------------------------------------------------
+# lambda-edge-numbered-version
+
+
+def test_edge_associations_need_a_numbered_version() -> None:
+    def program() -> None:
+        distribution("latest", [known_oac_origin()], lambda_arns=[f"{EDGE_FUNCTION_ARN}:$LATEST"])
+        distribution("unqualified", [known_oac_origin()], lambda_arns=[EDGE_FUNCTION_ARN])
+        distribution("alias", [known_oac_origin()], lambda_arns=[f"{EDGE_FUNCTION_ARN}:live"])
+
+    found = violations_everywhere("lambda-edge-numbered-version", preview(program))
+    assert set(found) == {"latest", "unqualified", "alias"}
+    assert "$LATEST" in found["latest"][0] and "publish=True" in found["latest"][0]
+    assert "unqualified" in found["unqualified"][0]
+    assert "alias" in found["alias"][0]
+
+
+def test_numbered_versions_and_arns_unknown_at_preview_pass() -> None:
+    def program() -> None:
+        role = aws.iam.Role("edge-role", assume_role_policy="{}")
+        function = aws.lambda_.Function(
+            "edge",
+            role=role.arn,
+            runtime="python3.12",
+            handler="edge_lambda.handler.handler",
+            code=pulumi.AssetArchive(
+                {"edge_lambda/handler.py": pulumi.StringAsset("def handler(e, c): ...")}
+            ),
+            publish=True,
+        )
+        distribution("numbered", [known_oac_origin()], lambda_arns=[f"{EDGE_FUNCTION_ARN}:42"])
+        distribution("published", [known_oac_origin()], lambda_arns=[function.qualified_arn])
+
+    run = preview(program)
+    assert violations_everywhere("lambda-edge-numbered-version", run) == {}
+
+
+# ---------------------------------------------------------------------------------------------------
+# pointer-parameter-valid-version (advisory)
+
+
+class FakeSite(pulumi.ComponentResource):
+    """Stands in for components.site.VersionedStaticSite: only its type token matters here."""
+
+    def __init__(
+        self, name: str, value: pulumi.Input[str], parameter_name: str = "/policy-test/test/live-version"
+    ):
+        super().__init__(resource_types.VERSIONED_SITE_COMPONENT_TYPE, name)
+        aws.ssm.Parameter(
+            f"{name}-pointer",
+            name=parameter_name,
+            type="String",
+            value=value,
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+
+
+@pytest.mark.parametrize("value", ["latest", "", "2026-11-27", "20261127T101500Z-XYZ"])
+def test_pointer_with_an_invalid_version_is_reported(value: str) -> None:
+    found = violations(
+        "pointer-parameter-valid-version", preview(lambda: FakeSite("site", value)), "site-pointer"
+    )
+    assert len(found) == 1
+    assert repr(value) in found[0] and layout.NO_VERSION_RELEASED in found[0]
+
+
+@pytest.mark.parametrize(
+    "value", [layout.NO_VERSION_RELEASED, "20261127T101500Z", "20261127T101500Z-1a2b3c4"]
+)
+def test_pointer_with_a_version_or_the_sentinel_passes(value: str) -> None:
+    assert (
+        violations(
+            "pointer-parameter-valid-version", preview(lambda: FakeSite("site", value)), "site-pointer"
+        )
+        == []
+    )
+
+
+def test_only_the_sites_pointer_is_checked() -> None:
+    def program() -> None:
+        aws.ssm.Parameter("unrelated", name="/other/live-version", type="String", value="anything")
+        FakeSite("site", "anything", parameter_name="/policy-test/test/other")
+        FakeSite("unknown", aws.s3.Bucket("b").bucket)
+
+    assert violations_everywhere("pointer-parameter-valid-version", preview(program)) == {}
+
+
+# ---------------------------------------------------------------------------------------------------
+# Unknown values: never a crash, never a violation, never hiding a known violation
+
+
+def test_unknowns_do_not_hide_known_violations_of_the_same_resource() -> None:
+    def program() -> None:
+        bucket = aws.s3.Bucket("site")
+        distribution(
+            "cdn",
+            [oac_origin(bucket)],  # unknown domain and OAC id
+            viewer_protocol_policy="allow-all",
+            lambda_arns=[bucket.arn, f"{EDGE_FUNCTION_ARN}:$LATEST"],  # one unknown, one known-bad
+        )
+
+    run = preview(program)
+    assert violations("cloudfront-s3-origin-oac", run, "cdn") == []
+    assert len(violations("cloudfront-https-only", run, "cdn")) == 1
+    assert len(violations("lambda-edge-numbered-version", run, "cdn")) == 1
+
+
+@pytest.mark.parametrize("policy_name", [p.name for p in POLICIES if isinstance(p, ResourceValidationPolicy)])
+def test_resource_policies_survive_entirely_unknown_inputs(policy_name: str) -> None:
+    """Every input of every watched type computed from an unknown output."""
+    unknown_types = [
+        aws.s3.Bucket,
+        aws.s3.BucketAclV2,
+        aws.s3.BucketObjectv2,
+        aws.s3.BucketPolicy,
+        aws.s3.BucketWebsiteConfiguration,
+    ]
+
+    def program() -> None:
+        source = aws.s3.Bucket("source")
+        unknown: pulumi.Output[Any] = source.bucket.apply(lambda name: name)
+        for index, kind in enumerate(unknown_types):
+            kind(
+                f"r{index}", opts=pulumi.ResourceOptions(depends_on=[source]), **_unknown_args(kind, unknown)
+            )
+        aws.cloudfront.Distribution(
+            "cdn",
+            enabled=True,
+            origins=unknown,
+            default_cache_behavior=unknown,
+            ordered_cache_behaviors=unknown,
+            restrictions=unknown,
+            viewer_certificate=unknown,
+        )
+        FakeSite("site", unknown)
+
+    found = violations_everywhere(policy_name, preview(program))
+    # Only the website configuration is refused, by its type alone.
+    assert set(found) == ({"r4"} if policy_name == "s3-no-website-hosting" else set())
+
+
+def _unknown_args(kind: type, unknown: pulumi.Output[Any]) -> dict[str, Any]:
+    if kind is aws.s3.Bucket:
+        return {"website": unknown, "acl": unknown, "grants": unknown, "policy": unknown}
+    if kind is aws.s3.BucketAclV2:
+        return {"bucket": unknown, "acl": unknown, "access_control_policy": unknown}
+    if kind is aws.s3.BucketObjectv2:
+        return {"bucket": unknown, "key": unknown, "acl": unknown}
+    if kind is aws.s3.BucketPolicy:
+        return {"bucket": unknown, "policy": unknown}
+    return {"bucket": unknown}
+
+
+def test_stack_policy_survives_unknown_inputs() -> None:
+    def program() -> None:
+        source = aws.s3.Bucket("source", bucket="known-name")
+        unknown: pulumi.Output[Any] = aws.s3.Bucket("other").bucket.apply(lambda name: name)
+        aws.s3.BucketPublicAccessBlock(
+            "source-public-access",
+            bucket=source.bucket,
+            block_public_acls=unknown,
+            block_public_policy=unknown,
+            ignore_public_acls=unknown,
+            restrict_public_buckets=unknown,
+        )
+
+    found = stack_violations("s3-bucket-public-access-block", preview(program))
+    assert [v.urn.rsplit("::", 1)[1] for v in found if v.urn] == ["other"]
