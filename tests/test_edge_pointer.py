@@ -232,33 +232,41 @@ THREADS = 16
 DEADLOCK_GUARD_SECONDS = 10
 
 
+class HeldLookups:
+    """THREADS concurrent `cache.lookup()`s, with SSM's answer held back until `release()`."""
+
+    def __init__(self, ssm: Any, cache: PointerCache) -> None:
+        self.in_call, self._release = threading.Event(), threading.Event()
+        self.calls = count_get_parameter_calls(ssm, on_call=self._hold)
+        self.results: queue.Queue[str | None] = queue.Queue()
+        start = threading.Barrier(THREADS)
+
+        def request() -> None:
+            start.wait()
+            self.results.put(cache.lookup().version)
+
+        self._threads = [threading.Thread(target=request) for _ in range(THREADS)]
+        for thread in self._threads:
+            thread.start()
+        assert self.in_call.wait(DEADLOCK_GUARD_SECONDS), "one lookup calls SSM"
+
+    def _hold(self) -> None:
+        self.in_call.set()
+        assert self._release.wait(DEADLOCK_GUARD_SECONDS)
+
+    def release(self) -> None:
+        self._release.set()
+        for thread in self._threads:
+            thread.join(DEADLOCK_GUARD_SECONDS)
+
+
 def test_concurrent_cold_misses_make_one_call(ssm: Any) -> None:
     put_pointer(ssm, V1)
-    in_call, release = threading.Event(), threading.Event()
-
-    def hold_the_call() -> None:
-        in_call.set()
-        assert release.wait(DEADLOCK_GUARD_SECONDS)
-
-    calls = count_get_parameter_calls(ssm, on_call=hold_the_call)
-    cache = PointerCache(edge_settings(), ssm, now=FakeClock())
-    start = threading.Barrier(THREADS)
-    results: queue.Queue[str | None] = queue.Queue()
-
-    def request() -> None:
-        start.wait()
-        results.put(cache.lookup().version)
-
-    threads = [threading.Thread(target=request) for _ in range(THREADS)]
-    for thread in threads:
-        thread.start()
-    assert in_call.wait(DEADLOCK_GUARD_SECONDS)
-    assert results.empty(), "before any value, every caller waits for the one call"
-    release.set()
-    for thread in threads:
-        thread.join(DEADLOCK_GUARD_SECONDS)
-    assert calls[0] == 1
-    assert [results.get_nowait() for _ in range(THREADS)] == [V1] * THREADS
+    lookups = HeldLookups(ssm, PointerCache(edge_settings(), ssm, now=FakeClock()))
+    assert lookups.results.empty(), "before any value, every caller waits for the one call"
+    lookups.release()
+    assert lookups.calls[0] == 1
+    assert [lookups.results.get_nowait() for _ in range(THREADS)] == [V1] * THREADS
 
 
 def test_concurrent_expired_misses_make_one_call_and_serve_the_previous_version_meanwhile(ssm: Any) -> None:
@@ -266,35 +274,16 @@ def test_concurrent_expired_misses_make_one_call_and_serve_the_previous_version_
     clock = FakeClock()
     cache = PointerCache(edge_settings(), ssm, now=clock)
     assert cache.lookup().version == V1
-
-    in_call, release = threading.Event(), threading.Event()
-
-    def hold_the_call() -> None:
-        in_call.set()
-        assert release.wait(DEADLOCK_GUARD_SECONDS)
-
-    calls = count_get_parameter_calls(ssm, on_call=hold_the_call)
     put_pointer(ssm, V2)
     clock.advance(TTL_SECONDS)
-    start = threading.Barrier(THREADS)
-    results: queue.Queue[str | None] = queue.Queue()
 
-    def request() -> None:
-        start.wait()
-        results.put(cache.lookup().version)
-
-    threads = [threading.Thread(target=request) for _ in range(THREADS)]
-    for thread in threads:
-        thread.start()
-    assert in_call.wait(DEADLOCK_GUARD_SECONDS)
+    lookups = HeldLookups(ssm, cache)
     # While one thread refreshes, every other one answers at once with the version it had.
-    stale = [results.get(timeout=DEADLOCK_GUARD_SECONDS) for _ in range(THREADS - 1)]
+    stale = [lookups.results.get(timeout=DEADLOCK_GUARD_SECONDS) for _ in range(THREADS - 1)]
     assert stale == [V1] * (THREADS - 1)
-    release.set()
-    for thread in threads:
-        thread.join(DEADLOCK_GUARD_SECONDS)
-    assert results.get_nowait() == V2
-    assert calls[0] == 1
+    lookups.release()
+    assert lookups.results.get_nowait() == V2
+    assert lookups.calls[0] == 1
     assert cache.lookup().version == V2
 
 
