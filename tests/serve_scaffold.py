@@ -41,6 +41,7 @@ class ExampleSite:
     """The example site of `examples/` in moto: both versions uploaded, nothing released."""
 
     site: demo.DemoSite
+    stack: demo.DemoStack
     version_one: str
     version_two: str
 
@@ -57,7 +58,8 @@ class ExampleSite:
         return self.site.s3
 
     def release(self, version: str) -> None:
-        demo.apply_pointer(self.site, version)
+        """`sitectl release`, with the demo's stand-in for `pulumi up`."""
+        demo.release(self.stack, version, lambda _line: None)
 
 
 @contextmanager
@@ -69,7 +71,7 @@ def example_site(cache_ttl_seconds: int = CACHE_TTL_SECONDS) -> Iterator[Example
         site = demo.create_site(s3, ssm, cache_ttl_seconds=cache_ttl_seconds)
         upload_build(s3, site.bucket, demo.EXAMPLE_V1, VERSION_ONE)
         upload_build(s3, site.bucket, demo.EXAMPLE_V2, VERSION_TWO)
-        yield ExampleSite(site, VERSION_ONE, VERSION_TWO)
+        yield ExampleSite(site, demo.DemoStack(site), VERSION_ONE, VERSION_TWO)
 
 
 @contextmanager

@@ -1,0 +1,402 @@
+"""`make demo`: release, switch and roll back the example site on a laptop, with no AWS account.
+
+Starts moto on 127.0.0.1, creates the bucket and the pointer parameter as the component would,
+uploads the two versions of `examples/`, then serves the site through the real edge function
+(`sitectl serve`) while it releases version one, switches to version two and rolls back, timing how
+long each switch takes until the served page changes. Where `pulumi up` would change the pointer in
+AWS, the demo writes the same parameter value directly, and says so.
+
+    python -m scripts.demo [--once] [--port 8080] [--cache-ttl 2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import re
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any, TextIO
+
+import boto3
+
+from components.edge_bundle import PACKAGE_NAME, bundle_files
+from components.site import EDGE_REGION, pointer_parameter_name
+from edge_lambda import layout
+from edge_lambda.settings import CONFIG_FILENAME, EdgeSettings, load_settings
+from scripts.release import previous_live_version, release_version
+from scripts.serve import PreviewServer, preview_server_running
+from scripts.stack import StackUpdate
+from scripts.upload import upload_build
+
+ROOT = Path(__file__).resolve().parent.parent
+EXAMPLE_V1 = ROOT / "examples" / "site-v1"
+EXAMPLE_V2 = ROOT / "examples" / "site-v2"
+
+PROJECT = "versioned-site"
+DEMO_STACK = "demo"
+DEMO_BUCKET = "versioned-site-demo"
+# The bucket lives in the stack's region; the pointer always in us-east-1, beside Lambda@Edge.
+DEMO_BUCKET_REGION = "eu-west-1"
+DEFAULT_CACHE_TTL_SECONDS = 2
+DEFAULT_PORT = 8080
+POLL_INTERVAL_SECONDS = 0.05
+
+_HEADING_RE = re.compile(r'<h1 id="version">(?P<text>[^<]*)</h1>')
+
+
+@dataclass(frozen=True)
+class DemoSite:
+    """The AWS side of a stack, as the component creates it: a bucket and the pointer parameter."""
+
+    s3: Any
+    ssm: Any
+    bucket: str
+    settings: EdgeSettings
+
+
+def create_site(s3: Any, ssm: Any, *, cache_ttl_seconds: int, bucket: str = DEMO_BUCKET) -> DemoSite:
+    """The bucket (private, public access blocked) and the pointer holding "nothing released"."""
+    s3.create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": DEMO_BUCKET_REGION})
+    s3.put_public_access_block(
+        Bucket=bucket,
+        PublicAccessBlockConfiguration={
+            "BlockPublicAcls": True,
+            "IgnorePublicAcls": True,
+            "BlockPublicPolicy": True,
+            "RestrictPublicBuckets": True,
+        },
+    )
+    settings = EdgeSettings(
+        parameter_name=pointer_parameter_name(PROJECT, DEMO_STACK),
+        region=EDGE_REGION,
+        cache_ttl_seconds=cache_ttl_seconds,
+    )
+    ssm.put_parameter(Name=settings.parameter_name, Type="String", Value=layout.NO_VERSION_RELEASED)
+    return DemoSite(s3=s3, ssm=ssm, bucket=bucket, settings=settings)
+
+
+class DemoStack:
+    """Stands in for the Pulumi stack (a `scripts.stack.SiteStack`) where the Pulumi CLI cannot run.
+
+    `sitectl release` sets the `version` config and runs `pulumi up --target` on the pointer and the
+    switch; this `up` makes the one change that update makes to the pointer, with SSM PutParameter.
+    The switch's CloudFront invalidation has nothing to act on here: the local server has no cache.
+    """
+
+    def __init__(self, site: DemoSite, clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
+        self.site = site
+        self._version: str | None = None
+        self._updates: list[StackUpdate] = []
+        self._clock = clock
+        self.pointer_changed_at: float | None = None
+        """time.monotonic() when `up` last wrote the pointer."""
+
+    @property
+    def name(self) -> str:
+        return DEMO_STACK
+
+    def outputs(self) -> Mapping[str, Any]:
+        prefix = f"urn:pulumi:{DEMO_STACK}::{PROJECT}::versioned-site:index:VersionedStaticSite"
+        return {
+            "bucketName": self.site.bucket,
+            "parameterName": self.site.settings.parameter_name,
+            "parameterRegion": self.site.settings.region,
+            "liveVersion": self._version or layout.NO_VERSION_RELEASED,
+            "releaseTargets": [
+                f"{prefix}$aws:ssm/parameter:Parameter::site-pointer",
+                f"{prefix}$pulumi-python:dynamic:Resource::site-switch",
+            ],
+        }
+
+    def get_version(self) -> str | None:
+        return self._version
+
+    def set_version(self, value: str | None) -> None:
+        self._version = value
+
+    def up(self, targets: list[str], message: str, on_output: Callable[[str], Any]) -> str:
+        value = self._version or layout.NO_VERSION_RELEASED
+        on_output(f"in AWS: `pulumi up` targeted at the pointer and the switch ({message!r})")
+        on_output(f"here:   the same change, applied directly: {self.site.settings.parameter_name} = {value}")
+        started = self._clock()
+        self.site.ssm.put_parameter(
+            Name=self.site.settings.parameter_name, Value=value, Type="String", Overwrite=True
+        )
+        self.pointer_changed_at = time.monotonic()
+        self._updates.insert(
+            0, StackUpdate("update", started, self._clock(), "succeeded", self._version, None, message)
+        )
+        return "succeeded"
+
+    def preview(self, targets: list[str], message: str, on_output: Callable[[str], Any]) -> str:
+        return "update: 1" if self.outputs()["liveVersion"] != self._version else "same: 2"
+
+    def history(self) -> list[StackUpdate]:
+        return list(self._updates)
+
+
+def release(
+    stack: DemoStack, version: str, on_output: Callable[[str], Any], *, action: str = "release"
+) -> None:
+    """`sitectl release VERSION` against the demo stack: the same completeness check and config
+    handling, with DemoStack's `up` in place of Pulumi's."""
+    release_version(
+        lambda: stack, stack.site.s3, stack.site.bucket, version, on_output=on_output, action=action
+    )
+
+
+def rollback(stack: DemoStack, on_output: Callable[[str], Any]) -> str:
+    """`sitectl rollback`: release the version live before the current one, from the stack's history."""
+    target = previous_live_version(stack, [], stack.get_version())
+    if target is None:
+        raise RuntimeError("no earlier release to roll back to")
+    release(stack, target, on_output, action="rollback to")
+    return target
+
+
+@dataclass(frozen=True)
+class Served:
+    status: int
+    heading: str | None
+    """The text of the page's `<h1 id="version">`, or None when there is none."""
+
+
+def fetch_page(url: str) -> Served:
+    try:
+        with urllib.request.urlopen(url, timeout=5) as response:
+            body = response.read().decode("utf-8", errors="replace")
+            status = int(response.status)
+    except urllib.error.HTTPError as error:
+        body = error.read().decode("utf-8", errors="replace")
+        status = error.code
+    match = _HEADING_RE.search(body)
+    return Served(status, match.group("text") if match else None)
+
+
+def wait_until_served(
+    url: str,
+    heading: str,
+    *,
+    timeout_seconds: float,
+    since: float | None = None,
+    clock: Callable[[], float] = time.monotonic,
+    sleep: Callable[[float], None] = time.sleep,
+) -> float:
+    """Seconds from `since` (default: now, on `clock`) until GET `url` shows `heading`; raises
+    TimeoutError past `timeout_seconds`."""
+    started = clock() if since is None else since
+    while True:
+        served = fetch_page(url)
+        elapsed = clock() - started
+        if served.status == 200 and served.heading == heading:
+            return elapsed
+        if elapsed > timeout_seconds:
+            raise TimeoutError(
+                f"{url} still answers {served.status} {served.heading!r} after {elapsed:.1f} s, "
+                f"expected {heading!r}"
+            )
+        sleep(POLL_INTERVAL_SECONDS)
+
+
+_ASSET_RE = re.compile(r'<(?:link rel="stylesheet" href|script src)="(?P<path>/[^"]+)"')
+
+
+def asset_headers(page_url: str) -> list[tuple[str, int, Mapping[str, str]]]:
+    """(path, status, headers) of the stylesheets and scripts `page_url` links, fetched with HEAD."""
+    with urllib.request.urlopen(page_url, timeout=5) as response:
+        html = response.read().decode("utf-8", errors="replace")
+    base = page_url.split("/", 3)[:3]
+    found: list[tuple[str, int, Mapping[str, str]]] = []
+    for match in _ASSET_RE.finditer(html):
+        path = match.group("path")
+        head = urllib.request.Request("/".join(base) + path, method="HEAD")
+        with urllib.request.urlopen(head, timeout=5) as asset:
+            found.append((path, int(asset.status), dict(asset.headers.items())))
+    return found
+
+
+@contextmanager
+def moto_server() -> Iterator[str]:
+    """A moto server on 127.0.0.1 (any free port), in this process; yields its endpoint URL."""
+    from moto.server import ThreadedMotoServer
+
+    # One line per request to moto would drown the demo's own output.
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    try:
+        yield f"http://{host}:{port}"
+    finally:
+        server.stop()
+
+
+class Narrator:
+    """Numbered steps on `out`."""
+
+    def __init__(self, out: TextIO) -> None:
+        self.out = out
+        self.step = 0
+
+    def __call__(self, text: str) -> None:
+        self.step += 1
+        print(f"\n[{self.step}] {text}", file=self.out, flush=True)
+
+    def detail(self, text: str) -> None:
+        print(f"    {text}", file=self.out, flush=True)
+
+
+def run(out: TextIO, *, port: int, cache_ttl_seconds: int, once: bool, workdir: Path) -> dict[str, float]:
+    """The whole demo against whatever boto3 is configured for (main() points it at moto).
+
+    Returns how long each switch took, in seconds, keyed by step name.
+    """
+    say = Narrator(out)
+    s3 = boto3.client("s3", region_name=DEMO_BUCKET_REGION)
+    ssm = boto3.client("ssm", region_name=EDGE_REGION)
+
+    site = create_site(s3, ssm, cache_ttl_seconds=cache_ttl_seconds)
+    say("Created the stack's AWS side as the component would (here in moto, not AWS)")
+    say.detail(f"bucket     s3://{site.bucket} ({DEMO_BUCKET_REGION}, private, public access blocked)")
+    say.detail(f"pointer    {site.settings.parameter_name} = {layout.NO_VERSION_RELEASED!r} ({EDGE_REGION})")
+
+    # The same config.json the component puts in the Lambda@Edge bundle; the server reads it back.
+    config_file = workdir / CONFIG_FILENAME
+    config_file.write_bytes(bundle_files(site.settings)[f"{PACKAGE_NAME}/{CONFIG_FILENAME}"])
+    settings = load_settings(config_file)
+    say.detail(f"edge config {config_file} (cache_ttl_seconds={settings.cache_ttl_seconds})")
+
+    now = datetime.now(UTC).replace(microsecond=0)
+    version_one = layout.new_version(now - timedelta(seconds=1))
+    version_two = layout.new_version(now)
+    for version, directory in ((version_one, EXAMPLE_V1), (version_two, EXAMPLE_V2)):
+        report = upload_build(s3, site.bucket, directory, version)
+        say(f"Uploaded {directory.relative_to(ROOT)} as version {version} (like `sitectl upload`)")
+        say.detail(
+            f"{report.files} files, {report.total_bytes} bytes: {report.sent_files} sent, "
+            f"{report.copied_files} copied server-side (same content in an earlier version)"
+        )
+        say.detail(f"manifest {layout.manifest_key(version)} written last: the version is complete")
+
+    timings: dict[str, float] = {}
+    with (
+        preview_server_running(site.bucket, settings, port=port, s3_client=s3) as live,
+        preview_server_running(site.bucket, settings, version=version_two, s3_client=s3) as preview,
+    ):
+        page = fetch_page(live.url + "/")
+        say(f"Serving the site through the real edge function at {live.url}/ (like `sitectl serve`)")
+        say.detail(f"GET / -> {page.status}: nothing is released yet, the edge refuses")
+
+        stack = DemoStack(site)
+
+        say(f"Release {version_one} (`sitectl release {version_one}`)")
+        release(stack, version_one, say.detail)
+        timings["release"] = _time_switch(say, stack, live.url, "Version one", cache_ttl_seconds)
+        for asset, status, headers in asset_headers(live.url + "/"):
+            say.detail(f"{asset} -> {status} {headers.get('Content-Type')} | {headers.get('Cache-Control')}")
+
+        shown = fetch_page(preview.url + "/")
+        say(f"Preview {version_two} before releasing it (`sitectl serve --version {version_two}`)")
+        say.detail(f"{preview.url}/ shows {shown.heading!r}; the live site is unchanged")
+
+        say(f"Switch to {version_two} (`sitectl release {version_two}`)")
+        release(stack, version_two, say.detail)
+        timings["switch"] = _time_switch(say, stack, live.url, "Version two", cache_ttl_seconds)
+
+        say("Roll back (`sitectl rollback`: the version live before this one)")
+        target = rollback(stack, say.detail)
+        say.detail(f"rolled back to {target}")
+        timings["rollback"] = _time_switch(say, stack, live.url, "Version one", cache_ttl_seconds)
+
+        _summary(say, live, timings)
+        if not once:
+            _serve_until_interrupted(say, live, preview)
+    return timings
+
+
+def _time_switch(say: Narrator, stack: DemoStack, url: str, heading: str, cache_ttl_seconds: int) -> float:
+    elapsed = wait_until_served(
+        url + "/", heading, timeout_seconds=cache_ttl_seconds + 10, since=stack.pointer_changed_at
+    )
+    say.detail(
+        f"GET / shows {heading!r} {elapsed:.2f} s after the pointer changed "
+        f"(each edge container re-reads it every {cache_ttl_seconds} s)"
+    )
+    return elapsed
+
+
+def _summary(say: Narrator, live: PreviewServer, timings: dict[str, float]) -> None:
+    say("Done: released, switched and rolled back without uploading anything again")
+    for name, seconds in timings.items():
+        say.detail(f"{name:<9} {seconds:.2f} s until the served page changed")
+
+
+def _serve_until_interrupted(say: Narrator, live: PreviewServer, preview: PreviewServer) -> None:
+    say(f"Still serving: live site {live.url}/ , preview of version two {preview.url}/ . Ctrl-C to stop.")
+    try:
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        say.detail("stopped")
+
+
+def _isolate_from_real_aws(endpoint: str) -> None:
+    """Point every boto3 client of this process at moto, with fake credentials, whatever the shell has."""
+    for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN"):
+        os.environ.pop(name, None)
+    os.environ.update(
+        {
+            "AWS_ENDPOINT_URL": endpoint,
+            "AWS_ACCESS_KEY_ID": "demo",
+            "AWS_SECRET_ACCESS_KEY": "demo",
+            "AWS_DEFAULT_REGION": EDGE_REGION,
+            "AWS_CONFIG_FILE": os.devnull,
+            "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
+        }
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="make demo", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--once", action="store_true", help="exit after the script instead of serving on")
+    parser.add_argument(
+        "--port", type=int, default=DEFAULT_PORT, help="port of the live site (0: any free one)"
+    )
+    parser.add_argument(
+        "--cache-ttl",
+        type=int,
+        default=DEFAULT_CACHE_TTL_SECONDS,
+        help="seconds the edge caches the pointer (1-300)",
+    )
+    args = parser.parse_args(argv)
+
+    print("versioned-site demo: no AWS account needed, everything runs on 127.0.0.1", flush=True)
+    with moto_server() as endpoint, tempfile.TemporaryDirectory(prefix="versioned-site-demo-") as workdir:
+        _isolate_from_real_aws(endpoint)
+        print(f"moto (S3 and SSM) on {endpoint}", flush=True)
+        try:
+            run(
+                sys.stdout,
+                port=args.port,
+                cache_ttl_seconds=args.cache_ttl,
+                once=args.once,
+                workdir=Path(workdir),
+            )
+        except OSError as error:
+            print(f"demo failed: {error}", file=sys.stderr)
+            return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
