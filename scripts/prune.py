@@ -3,7 +3,7 @@
 Protected whatever `--keep` says: the live version (the pointer parameter), the one live before it
 (rollback's target) and the complete version just older than the live one, and every version a
 stack of this bucket points to (its `version` config or `liveVersion` output). Incomplete versions
-newer than the oldest kept one are left alone: they may be uploads in progress.
+newer than every complete one are left alone: they may be uploads in progress.
 """
 
 from __future__ import annotations
@@ -29,14 +29,15 @@ class PrunePlan:
 def plan_prune(versions: list[storage.VersionInfo], keep: int, protected: Mapping[str, str]) -> PrunePlan:
     """Keep the newest `keep` complete versions and every protected one; delete the rest."""
     plan = PrunePlan()
-    newest_complete = [v.version for v in versions if v.complete][:keep]
-    oldest_kept = newest_complete[-1] if newest_complete else None
+    complete = [v.version for v in versions if v.complete]
+    newest_complete = complete[:keep]
+    latest = complete[0] if complete else None
     for info in versions:
         if info.version in protected:
             plan.keep[info.version] = protected[info.version]
         elif info.version in newest_complete:
             plan.keep[info.version] = f"among the newest {keep}"
-        elif not info.complete and (oldest_kept is None or info.version > oldest_kept):
+        elif not info.complete and (latest is None or info.version > latest):
             plan.keep[info.version] = "incomplete and recent: may be an upload in progress"
         else:
             plan.delete.append(info.version)
@@ -52,21 +53,25 @@ def protected_versions(
             "prune must know the live version: pass --parameter or --stack (or SITE_PARAMETER / SITE_STACK)"
         )
     protected: dict[str, str] = {}
+
+    def protect(version: str, reason: str) -> None:
+        protected[version] = f"{protected[version]}; {reason}" if version in protected else reason
+
     live = site.live_version()
     if is_released(live):
         assert live is not None
-        protected[live] = "live"
+        protect(live, "live")
         for change in site.parameter_history():
             if is_released(change.value) and change.value != live:
-                protected.setdefault(change.value, "live before the current one")
+                protect(change.value, "live before the current one")
                 break
         complete = [v.version for v in versions if v.complete]
         older = [v for v in complete if v < live]
         if older:
-            protected.setdefault(older[0], "the version before the live one")
+            protect(older[0], "the version before the live one")
     if check_stacks:
         for name, version in _stack_versions(site, bucket):
-            protected.setdefault(version, f"stack {name} points to it")
+            protect(version, f"stack {name} points to it")
     return protected
 
 

@@ -168,7 +168,7 @@ def test_history_from_the_stack(world: World) -> None:
     assert world.invoke("release", V2, "--stack", "test", "--yes").exit_code == 0
     result = world.invoke("history", "--stack", "test", "--json")
     assert result.exit_code == 0, result.output
-    rows = json.loads(result.output)
+    rows = json.loads(result.stdout)
     assert [(r["version"], r["result"], r["source"]) for r in rows] == [
         (V2, "succeeded", "stack"),
         (V1, "succeeded", "stack"),
@@ -195,7 +195,7 @@ def test_history_from_the_parameter(world: World) -> None:
     world.set_live(V2)
     result = world.invoke("history", "--parameter", "/versioned-site/test/live-version", "--json")
     assert result.exit_code == 0, result.output
-    assert [r["version"] for r in json.loads(result.output)] == [V2, V1, layout.NO_VERSION_RELEASED]
+    assert [r["version"] for r in json.loads(result.stdout)] == [V2, V1, layout.NO_VERSION_RELEASED]
 
 
 def test_history_needs_a_stack_or_a_parameter(world: World) -> None:
