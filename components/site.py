@@ -216,9 +216,11 @@ class VersionedStaticSite(pulumi.ComponentResource):
                 }
             ),
             # Lambda@Edge: x86_64 only, origin-request timeout at most 30 s, a published numbered version.
+            # 10 s covers the pointer lookup's worst case (two tries of 1 s connect + 2 s read, throttling)
+            # with room: a timeout would also discard the container and its cached version.
             architectures=["x86_64"],
             memory_size=128,
-            timeout=5,
+            timeout=10,
             publish=True,
             # Replicas of a Lambda@Edge function linger for hours after the distribution drops it, and
             # AWS refuses to delete the function meanwhile: on destroy, leave it (it costs nothing idle)
