@@ -237,7 +237,7 @@ def test_sitectl_serve_process_against_moto_server(tmp_path: Path) -> None:
         ssm = boto3.client("ssm", region_name="us-east-1", endpoint_url=endpoint)
         site = demo.create_site(s3, ssm, cache_ttl_seconds=1, bucket="serve-process-test")
         version = upload_build(s3, site.bucket, demo.EXAMPLE_V1, "20261127T101500Z").version
-        demo.apply_pointer(site, version)
+        demo.release(demo.DemoStack(site), version, lambda _line: None)
         config = tmp_path / "config.json"
         config.write_text(
             EdgeSettings(site.settings.parameter_name, site.settings.region, cache_ttl_seconds=1).to_json()
