@@ -1,0 +1,134 @@
+"""`make demo`: the whole flow end to end with `--once`, and its parts on their own."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from edge_lambda import layout
+from scripts import demo
+from scripts.errors import RefusedError
+from tests.serve_scaffold import ExampleSite, ManualClock, example_site, live_server
+
+ROOT = Path(__file__).resolve().parent.parent
+DEMO_TTL_SECONDS = 1
+# Polling, HTTP and moto add a little to the edge TTL on a loaded CI machine.
+SWITCH_SLACK_SECONDS = 1.5
+
+
+@pytest.fixture
+def example() -> Iterator[ExampleSite]:
+    with example_site() as site:
+        yield site
+
+
+def test_demo_once_releases_switches_and_rolls_back() -> None:
+    completed = subprocess.run(
+        [sys.executable, "-m", "scripts.demo", "--once", "--port", "0", "--cache-ttl", str(DEMO_TTL_SECONDS)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    out = completed.stdout
+    assert completed.returncode == 0, out + completed.stderr
+
+    versions = re.findall(r"Uploaded examples/site-v[12] as version (\S+)", out)
+    assert len(versions) == 2 and all(layout.is_valid_version(v) for v in versions), out
+    one, two = versions
+    # Each step in order: refused before any release, one, preview of two, two, rollback to one.
+    expected_in_order = [
+        "GET / -> 503",
+        f"Release {one}",
+        f"here:   the same change, applied directly: /versioned-site/demo/live-version = {one}",
+        "GET / shows 'Version one'",
+        "/assets/app.2defdb23.css -> 200 text/css",
+        "/assets/app.fa10386f.js -> 200 text/javascript",
+        f"Preview {two} before releasing it",
+        "shows 'Version two'; the live site is unchanged",
+        f"Switch to {two}",
+        "GET / shows 'Version two'",
+        "Roll back",
+        f"rolled back to {one}",
+        "GET / shows 'Version one'",
+        "Done",
+    ]
+    position = 0
+    for text in expected_in_order:
+        found = out.find(text, position)
+        assert found >= 0, f"{text!r} missing after position {position} in:\n{out}"
+        position = found + len(text)
+    assert "in AWS: `pulumi up` targeted at the pointer and the switch" in out
+
+    timings = dict(
+        re.findall(r"^\s+(release|switch|rollback)\s+([0-9.]+) s until the served page changed", out, re.M)
+    )
+    assert set(timings) == {"release", "switch", "rollback"}, out
+    for name, seconds in timings.items():
+        assert 0 < float(seconds) <= DEMO_TTL_SECONDS + SWITCH_SLACK_SECONDS, (name, seconds)
+    assert "Still serving" not in out  # --once exits after the script
+
+
+def test_the_example_sites_asset_names_are_their_content_hashes() -> None:
+    for site in (demo.EXAMPLE_V1, demo.EXAMPLE_V2):
+        assets = sorted((site / "assets").iterdir())
+        assert {a.suffix for a in assets} == {".css", ".js"}
+        for asset in assets:
+            fingerprint = asset.name.split(".")[1]
+            assert hashlib.sha256(asset.read_bytes()).hexdigest()[:8] == fingerprint, asset
+            assert f'"/assets/{asset.name}"' in (site / "index.html").read_text()
+    assert "Version one" in (demo.EXAMPLE_V1 / "index.html").read_text()
+    assert "Version two" in (demo.EXAMPLE_V2 / "index.html").read_text()
+
+
+def test_demo_stack_records_releases_and_rolls_back_to_the_previous_one(example: ExampleSite) -> None:
+    lines: list[str] = []
+    demo.release(example.stack, example.version_one, lines.append)
+    demo.release(example.stack, example.version_two, lines.append)
+    assert demo.rollback(example.stack, lines.append) == example.version_one
+    pointer = example.site.ssm.get_parameter(Name=example.settings.parameter_name)["Parameter"]["Value"]
+    assert pointer == example.version_one
+    assert [u.version for u in example.stack.history()] == [
+        example.version_one,
+        example.version_two,
+        example.version_one,
+    ]
+    assert sum("applied directly" in line for line in lines) == 3
+
+
+def test_an_incomplete_version_is_refused_and_the_pointer_stays(example: ExampleSite) -> None:
+    example.release(example.version_one)
+    incomplete = "20261129T120000Z"
+    example.s3.put_object(Bucket=example.bucket, Key=layout.object_key(incomplete, "index.html"), Body=b"x")
+    with pytest.raises(RefusedError, match="incomplete"):
+        example.release(incomplete)
+    pointer = example.site.ssm.get_parameter(Name=example.settings.parameter_name)["Parameter"]["Value"]
+    assert pointer == example.version_one
+    assert example.stack.get_version() == example.version_one
+
+
+def test_wait_until_served_times_out_on_its_clock(example: ExampleSite) -> None:
+    clock = ManualClock()
+    with live_server(example, ManualClock()) as server:
+        with pytest.raises(TimeoutError, match="503"):
+            demo.wait_until_served(
+                server.url + "/", "Version one", timeout_seconds=3, clock=clock, sleep=clock.advance
+            )
+        example.release(example.version_one)
+    assert clock.now > 1003  # it gave up only after its own three seconds
+
+
+def test_wait_until_served_measures_from_the_pointer_change(example: ExampleSite) -> None:
+    example.release(example.version_one)
+    clock = ManualClock()
+    with live_server(example, ManualClock()) as server:
+        elapsed = demo.wait_until_served(
+            server.url + "/", "Version one", timeout_seconds=3, since=clock.now - 1.5, clock=clock
+        )
+    assert elapsed == 1.5
