@@ -142,15 +142,16 @@ def _blocks_bucket(block: PolicyResource, bucket: PolicyResource) -> bool:
 
     During preview a new bucket's name and id are unknown, so the link is the dependency the
     program declared by passing `bucket.id` (or `bucket.bucket`) as the block's `bucket` input;
-    after an update both carry the same known bucket name.
+    once known, both carry the same bucket name.
     """
-    if bucket.urn in _urns(block.property_dependencies.get("bucket", [])):
+    linked = block.property_dependencies.get("bucket")
+    if linked is not None and bucket.urn in _urns(linked):
         return True
     target = _get(block.props, "bucket")
-    if isinstance(target, str):
-        return target == _get(bucket.props, "bucket")
-    # An unknown target without recorded property dependencies: fall back to the resource's.
-    return target is UNKNOWN and not block.property_dependencies and bucket.urn in _urns(block.dependencies)
+    if isinstance(target, str) and target == _get(bucket.props, "bucket"):
+        return True
+    # Without per-property dependencies, a dependency on the bucket is the link.
+    return linked is None and bucket.urn in _urns(block.dependencies)
 
 
 def s3_public_access_block_validator(args: StackValidationArgs, report_violation: ReportViolation) -> None:

@@ -464,6 +464,8 @@ def run_inline(
         pulumi_settings.configure(settings)
         pulumi_config.set_all_config(dict(config), [])
 
+        # The caller's event loop (a test's, say) comes back afterwards.
+        previous_loop = asyncio.get_event_loop_policy().get_event_loop()
         loop = asyncio.new_event_loop()
         asyncio.set_event_loop(loop)
         # Once the program has failed, its other pending outputs fail too: that is noise, not news
@@ -479,7 +481,7 @@ def run_inline(
                 with contextlib.suppress(asyncio.CancelledError, Exception):
                     loop.run_until_complete(task)
             loop.close()
-            asyncio.set_event_loop(None)
+            asyncio.set_event_loop(previous_loop)
             asyncio_logger.setLevel(previous_level)
 
     try:

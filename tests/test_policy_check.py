@@ -19,7 +19,8 @@ from pulumi.runtime.proto import analyzer_pb2, analyzer_pb2_grpc
 from pulumi_policy.proxy import UNKNOWN_STRING_VALUE
 
 from policy.site_policies import POLICIES
-from scripts._mockrun import run_program
+from scripts._mockrun import ProgramRun, RecordedResource, run_program
+from scripts.policy_check import check
 from scripts.sitectl import cli
 from tests.policy_scaffold import PROGRAMS
 
@@ -285,3 +286,33 @@ def test_the_pack_accepts_a_compliant_resource(analyzer: analyzer_pb2_grpc.Analy
         "defaultCacheBehavior": {"viewerProtocolPolicy": "https-only"},
     }
     assert _analyze(analyzer, "aws:cloudfront/distribution:Distribution", "cdn", props) == []
+
+
+def test_this_projects_program_passes_with_the_values_an_update_knows() -> None:
+    """During `pulumi up` a resource is analysed once its dependencies exist, so the distribution ARN
+    in the bucket policy and the published edge version are known: check those too."""
+    from tests import pulumi_scaffold
+
+    registered = pulumi_scaffold.run_program({"version": ""}, stack="dev")
+    resources = [
+        RecordedResource(
+            type=r.type,
+            name=r.name,
+            urn=r.urn,
+            custom=r.custom,
+            props=dict(r.inputs),
+            parent=r.parent or None,
+            dependencies=list(r.dependencies),
+            provider=r.provider.rsplit("::", 1)[0] if r.provider else None,
+        )
+        for r in registered.values()
+    ]
+    run = ProgramRun(pulumi_scaffold.PROJECT, "dev", {}, resources)
+
+    assert check(run).violations == []
+    distribution = next(r for r in resources if r.type == "aws:cloudfront/distribution:Distribution")
+    [association] = distribution.props["defaultCacheBehavior"]["lambdaFunctionAssociations"]
+    assert association["lambdaArn"].endswith(":1")
+    [bucket_policy] = [r for r in resources if r.type == "aws:s3/bucketPolicy:BucketPolicy"]
+    statements = json.loads(bucket_policy.props["policy"])["Statement"]
+    assert any(pulumi_scaffold.distribution_arn("site-cdn") in json.dumps(s) for s in statements)
