@@ -11,7 +11,7 @@ from pulumi_policy import ResourceValidationPolicy, StackValidationPolicy
 
 from policy.site_policies import POLICIES
 from scripts._mockrun import ProgramRun, RecordedResource, run_inline
-from scripts.policy_check import resource_validation_args, stack_validation_args
+from scripts._policy_eval import resource_validation_args, stack_validation_args
 
 PROGRAMS = Path(__file__).resolve().parent / "fixtures" / "programs"
 PROJECT = "policy-test"

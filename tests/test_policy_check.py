@@ -12,17 +12,27 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import grpc
+import pulumi_aws as aws
 import pytest
 from click.testing import CliRunner, Result
 from google.protobuf import empty_pb2, struct_pb2
 from pulumi.runtime.proto import analyzer_pb2, analyzer_pb2_grpc
+from pulumi_policy import (
+    EnforcementLevel,
+    ReportViolation,
+    ResourceValidationArgs,
+    ResourceValidationPolicy,
+    StackValidationArgs,
+    StackValidationPolicy,
+)
 from pulumi_policy.proxy import UNKNOWN_STRING_VALUE
 
 from policy.site_policies import POLICIES
 from scripts._mockrun import ProgramRun, RecordedResource, run_program
-from scripts.policy_check import check
+from scripts._policy_eval import PolicyCrashError, check
 from scripts.sitectl import cli
 from tests.policy_scaffold import PROGRAMS
+from tests.policy_scaffold import preview as preview_run
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -316,3 +326,68 @@ def test_this_projects_program_passes_with_the_values_an_update_knows() -> None:
     [bucket_policy] = [r for r in resources if r.type == "aws:s3/bucketPolicy:BucketPolicy"]
     statements = json.loads(bucket_policy.props["policy"])["Statement"]
     assert any(pulumi_scaffold.distribution_arn("site-cdn") in json.dumps(s) for s in statements)
+
+
+# ---------------------------------------------------------------------------------------------------
+# How the check treats policies, as the engine does
+
+
+def _bucket_program() -> None:
+    aws.s3.Bucket("site")
+
+
+def test_a_validator_reading_an_unknown_value_is_skipped_not_failed() -> None:
+    def reads_unknown(args: ResourceValidationArgs, report_violation: ReportViolation) -> None:
+        if args.resource_type == "aws:s3/bucketPolicy:BucketPolicy":
+            json.loads(args.props["policy"])  # unknown at preview: the proxy raises
+
+    run = preview_run(_policy_program)
+    policy = ResourceValidationPolicy(name="naive", description="reads blindly", validate=reads_unknown)
+    report = check(run, [policy])
+    assert report.violations == []
+    assert len(report.skipped) == 1 and "naive" in report.skipped[0] and ".policy" in report.skipped[0]
+
+
+def test_levels_urns_and_async_validators_follow_the_engine() -> None:
+    async def async_validator(args: ResourceValidationArgs, report_violation: ReportViolation) -> None:
+        if args.resource_type == "aws:s3/bucket:Bucket":
+            report_violation("async", "urn:ignored-for-resource-policies")
+
+    def stack_validator(args: StackValidationArgs, report_violation: ReportViolation) -> None:
+        report_violation("whole stack")
+
+    policies = [
+        ResourceValidationPolicy(
+            name="remediated",
+            description="d",
+            validate=async_validator,
+            enforcement_level=EnforcementLevel.REMEDIATE,
+        ),
+        ResourceValidationPolicy(
+            name="off", description="d", validate=async_validator, enforcement_level=EnforcementLevel.DISABLED
+        ),
+        StackValidationPolicy(name="stack", description="d", validate=stack_validator),
+    ]
+    run = preview_run(_bucket_program)
+    report = check(run, policies, pack_level=EnforcementLevel.ADVISORY)
+    lines = [v.line() for v in report.violations]
+    assert lines == [
+        "mandatory remediated urn:pulumi:test::policy-test::aws:s3/bucket:Bucket::site async",
+        "advisory stack urn:pulumi:test::policy-test::pulumi:pulumi:Stack::policy-test-test whole stack",
+    ]
+
+
+def test_a_crashing_validator_is_reported_as_such() -> None:
+    def crashes(args: ResourceValidationArgs, report_violation: ReportViolation) -> None:
+        raise KeyError("oops")
+
+    policy = ResourceValidationPolicy(name="buggy", description="d", validate=crashes)
+    with pytest.raises(PolicyCrashError, match="buggy"):
+        check(preview_run(_bucket_program), [policy])
+
+
+def _policy_program() -> None:
+    bucket = aws.s3.Bucket("site")
+    aws.s3.BucketPolicy(
+        "site-policy", bucket=bucket.id, policy=bucket.arn.apply(lambda arn: json.dumps({"r": arn}))
+    )
