@@ -15,6 +15,7 @@ import argparse
 import logging
 import os
 import re
+import socket
 import sys
 import tempfile
 import time
@@ -381,6 +382,17 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     print("versioned-site demo: no AWS account needed, everything runs on 127.0.0.1", flush=True)
+    if args.port:
+        # Fail before minutes of narration, not at the serving step.
+        try:
+            with socket.socket() as probe:
+                probe.bind(("127.0.0.1", args.port))
+        except OSError as error:
+            print(
+                f"demo failed: port {args.port}: {error.strerror}, use another: make demo ARGS='--port 8081'",
+                file=sys.stderr,
+            )
+            return 1
     with moto_server() as endpoint, tempfile.TemporaryDirectory(prefix="versioned-site-demo-") as workdir:
         _isolate_from_real_aws(endpoint)
         print(f"moto (S3 and SSM) on {endpoint}", flush=True)
