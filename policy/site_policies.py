@@ -26,7 +26,16 @@ from pulumi_policy import (
     StackValidationArgs,
     StackValidationPolicy,
 )
-from pulumi_policy.proxy import UnknownValueError, _is_unknown
+from pulumi_policy.proxy import (
+    UNKNOWN_ARCHIVE_VALUE,
+    UNKNOWN_ARRAY_VALUE,
+    UNKNOWN_ASSET_VALUE,
+    UNKNOWN_BOOLEAN_VALUE,
+    UNKNOWN_NUMBER_VALUE,
+    UNKNOWN_OBJECT_VALUE,
+    UNKNOWN_STRING_VALUE,
+    UnknownValueError,
+)
 
 from edge_lambda import layout
 from policy import resource_types as types
@@ -44,6 +53,23 @@ class _Unknown:
 
 
 UNKNOWN: Any = _Unknown()
+
+# How the engine spells an unknown value inside the properties it sends (one sentinel per kind).
+_UNKNOWN_SENTINELS = frozenset(
+    {
+        UNKNOWN_ARCHIVE_VALUE,
+        UNKNOWN_ARRAY_VALUE,
+        UNKNOWN_ASSET_VALUE,
+        UNKNOWN_BOOLEAN_VALUE,
+        UNKNOWN_NUMBER_VALUE,
+        UNKNOWN_OBJECT_VALUE,
+        UNKNOWN_STRING_VALUE,
+    }
+)
+
+
+def _is_unknown(value: Any) -> bool:
+    return isinstance(value, str) and value in _UNKNOWN_SENTINELS
 
 
 def _get(container: Any, key: str) -> Any:
