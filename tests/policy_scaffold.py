@@ -20,9 +20,13 @@ DISTRIBUTION_ARN = f"arn:aws:cloudfront::{ACCOUNT}:distribution/E2EXAMPLE12345"
 EDGE_FUNCTION_ARN = f"arn:aws:lambda:us-east-1:{ACCOUNT}:function:site-edge"
 
 
-def preview(program: Callable[[], None], config: Mapping[str, str] | None = None) -> ProgramRun:
+def preview(program: Callable[[], object], config: Mapping[str, str] | None = None) -> ProgramRun:
     """Run `program` (pulumi-aws resource declarations) as `pulumi preview` would."""
-    return run_inline(program, PROJECT, "test", {"aws:region": "eu-west-1", **(config or {})})
+
+    def declare() -> None:
+        program()
+
+    return run_inline(declare, PROJECT, "test", {"aws:region": "eu-west-1", **(config or {})})
 
 
 def policy(name: str) -> ResourceValidationPolicy | StackValidationPolicy:

@@ -11,11 +11,11 @@ import sysconfig
 from collections.abc import Iterator
 from pathlib import Path
 
-import grpc
+import grpc  # type: ignore[import-untyped]
 import pulumi_aws as aws
 import pytest
 from click.testing import CliRunner, Result
-from google.protobuf import empty_pb2, struct_pb2
+from google.protobuf import empty_pb2, struct_pb2  # type: ignore[import-untyped]
 from pulumi.runtime.proto import analyzer_pb2, analyzer_pb2_grpc
 from pulumi_policy import (
     EnforcementLevel,
@@ -354,7 +354,7 @@ def test_levels_urns_and_async_validators_follow_the_engine() -> None:
             report_violation("async", "urn:ignored-for-resource-policies")
 
     def stack_validator(args: StackValidationArgs, report_violation: ReportViolation) -> None:
-        report_violation("whole stack")
+        report_violation("whole stack", None)
 
     policies = [
         ResourceValidationPolicy(

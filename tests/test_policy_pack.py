@@ -338,11 +338,9 @@ def test_policies_open_to_everyone_without_source_condition_are_refused() -> Non
             bucket=bucket.id,
             policy=json.dumps({"Version": "2012-10-17", "Statement": [_statement("*", sid="PublicRead")]}),
         )
-        aws.s3.BucketPolicy(
-            "aws-star-object",
-            bucket=bucket.id,
-            policy={"Version": "2012-10-17", "Statement": [_statement({"AWS": ["*"]})]},
-        )
+        # A policy document given as an object, not a JSON string.
+        as_object: Any = {"Version": "2012-10-17", "Statement": [_statement({"AWS": ["*"]})]}
+        aws.s3.BucketPolicy("aws-star-object", bucket=bucket.id, policy=as_object)
         aws.s3.BucketPolicy(
             "other-condition",
             bucket=bucket.id,
