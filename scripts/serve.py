@@ -37,6 +37,7 @@ from edge_lambda.handler import OriginRequestHandler, is_response, rewrite_reque
 from edge_lambda.settings import CONFIG_ENV_VAR, EdgeSettings, load_settings
 from scripts.errors import RefusedError, SitectlError, aws_errors, error_code
 from scripts.site import Site, site_options
+from scripts.stack import PROJECT_NAME, find_project_root
 
 log = logging.getLogger(__name__)
 
@@ -44,7 +45,7 @@ log = logging.getLogger(__name__)
 EdgeFunction = Callable[[dict[str, Any], object], dict[str, Any]]
 
 DEFAULT_PORT = 8080
-# Pulumi.yaml's default for edgeCacheTtlSeconds.
+# Pulumi.yaml's default for edgeCacheTtlSeconds, for a --parameter without a stack.
 DEFAULT_CACHE_TTL_SECONDS = 5
 # The headers of an S3 object a viewer gets through CloudFront, in the casing S3 sends them.
 _PASSED_OBJECT_HEADERS = (
@@ -353,14 +354,29 @@ def preview_server_running(
         thread.join()
 
 
+def stack_edge_config(site: Site) -> dict[str, str]:
+    """The stack's config as its program reads it: Pulumi.<stack>.yaml over Pulumi.yaml's defaults."""
+    # Imported here: it brings in Pulumi, which only a --stack run needs.
+    from scripts._mockrun import ProgramError, load_project, load_stack_config
+
+    root = site.project_dir or find_project_root()
+    try:
+        project, values = load_project(root)
+        values.update(load_stack_config(root, project, str(site.stack_name)))
+    except ProgramError as error:
+        raise RefusedError(str(error)) from error
+    return values
+
+
 def resolve_settings(
-    site: Site, edge_config: Path | None, cache_ttl_seconds: int | None, spa_fallback: bool
+    site: Site, edge_config: Path | None, cache_ttl_seconds: int | None, spa_fallback: bool | None
 ) -> EdgeSettings:
     """The edge settings to serve with: the config file when one is named (the component's
-    config.json), else the pointer of the stack (or --parameter) with the given TTL and fallback."""
+    config.json), else what the component would put in it: the stack's pointer parameter (or
+    --parameter), with the stack's edgeCacheTtlSeconds and spaFallback unless given here."""
     if edge_config is not None:
-        if cache_ttl_seconds is not None:
-            raise RefusedError("--cache-ttl conflicts with --edge-config, which sets cache_ttl_seconds")
+        if cache_ttl_seconds is not None or spa_fallback is not None:
+            raise RefusedError("--cache-ttl and --spa-fallback conflict with --edge-config, which sets both")
         return load_settings(edge_config)
     parameter = site.parameter()
     if parameter is None:
@@ -368,12 +384,14 @@ def resolve_settings(
             f"no pointer parameter: pass --edge-config (or set {CONFIG_ENV_VAR}) to the edge's config.json, "
             "or name the stack with --stack, or the parameter with --parameter"
         )
+    config = stack_edge_config(site) if site.has_stack else {}
+    if cache_ttl_seconds is None:
+        cache_ttl_seconds = int(config.get(f"{PROJECT_NAME}:edgeCacheTtlSeconds", DEFAULT_CACHE_TTL_SECONDS))
+    if spa_fallback is None:
+        spa_fallback = config.get(f"{PROJECT_NAME}:spaFallback", "false").lower() == "true"
     name, region = parameter
     return EdgeSettings(
-        parameter_name=name,
-        region=region,
-        cache_ttl_seconds=cache_ttl_seconds or DEFAULT_CACHE_TTL_SECONDS,
-        spa_fallback=spa_fallback,
+        parameter_name=name, region=region, cache_ttl_seconds=cache_ttl_seconds, spa_fallback=spa_fallback
     )
 
 
@@ -398,12 +416,13 @@ def resolve_settings(
     "cache_ttl_seconds",
     type=click.IntRange(1, 300),
     default=None,
-    help=f"Without --edge-config: seconds the edge caches the pointer (default {DEFAULT_CACHE_TTL_SECONDS}).",
+    help="Seconds the edge caches the pointer (default: the stack's edgeCacheTtlSeconds, else "
+    f"{DEFAULT_CACHE_TTL_SECONDS}).",
 )
 @click.option(
     "--spa-fallback/--no-spa-fallback",
-    default=False,
-    help="Without --edge-config: serve index.html for extension-less paths, as spaFallback does.",
+    default=None,
+    help="Serve index.html for extension-less paths (default: the stack's spaFallback, else no).",
 )
 @site_options("bucket", "stack", "parameter", "project_dir")
 @aws_errors
@@ -412,7 +431,7 @@ def serve(
     port: int,
     edge_config: Path | None,
     cache_ttl_seconds: int | None,
-    spa_fallback: bool,
+    spa_fallback: bool | None,
     site: Site,
 ) -> None:
     """Serve the site on 127.0.0.1 through the real edge function, as the distribution does.

@@ -22,7 +22,15 @@ from edge_lambda import layout
 from edge_lambda.settings import EdgeSettings
 from scripts import demo
 from scripts.content_headers import cache_control_for, content_type_for
-from scripts.serve import edge_function_for, origin_request_event, preview_server_running, serve
+from scripts.errors import RefusedError
+from scripts.serve import (
+    edge_function_for,
+    origin_request_event,
+    preview_server_running,
+    resolve_settings,
+    serve,
+)
+from scripts.site import Site, SiteDeps
 from scripts.upload import upload_build
 from tests.edge_scaffold import origin_request_event as documented_event
 from tests.serve_scaffold import (
@@ -32,6 +40,7 @@ from tests.serve_scaffold import (
     live_server,
     request,
 )
+from tests.sitectl_scaffold import PARAMETER, FakeStack
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -264,3 +273,38 @@ def test_sitectl_serve_process_against_moto_server(tmp_path: Path) -> None:
         assert f"following the pointer {site.settings.parameter_name}" in stderr.decode()
     finally:
         moto.stop()
+
+
+def _site(stack: str | None, project_dir: Path, parameter: str | None = None) -> Site:
+    return Site(
+        deps=SiteDeps(stack_factory=lambda name, _dir: FakeStack(name=name)),
+        stack_name=stack,
+        parameter_option=parameter,
+        project_dir=project_dir,
+    )
+
+
+def test_settings_of_a_stack_are_what_its_program_bundles(tmp_path: Path) -> None:
+    dev = resolve_settings(_site("dev", ROOT), None, None, None)
+    assert dev == EdgeSettings(
+        PARAMETER, "us-east-1", cache_ttl_seconds=2, spa_fallback=False
+    )  # Pulumi.dev.yaml
+    (tmp_path / "Pulumi.yaml").write_text((ROOT / "Pulumi.yaml").read_text())
+    (tmp_path / "Pulumi.spa.yaml").write_text("config:\n  versioned-site:spaFallback: true\n")
+    spa = resolve_settings(_site("spa", tmp_path), None, None, None)
+    assert (spa.cache_ttl_seconds, spa.spa_fallback) == (5, True)  # Pulumi.yaml's default TTL
+    overridden = resolve_settings(_site("spa", tmp_path), None, 1, False)
+    assert (overridden.cache_ttl_seconds, overridden.spa_fallback) == (1, False)
+
+
+def test_settings_from_a_config_file_or_a_bare_parameter(tmp_path: Path) -> None:
+    config = tmp_path / "config.json"
+    bundled = EdgeSettings("/x/y/live-version", "us-east-1", cache_ttl_seconds=7, spa_fallback=True)
+    config.write_text(bundled.to_json())
+    assert resolve_settings(_site("dev", ROOT), config, None, None) == bundled
+    with pytest.raises(RefusedError, match="conflict"):
+        resolve_settings(_site(None, ROOT), config, 3, None)
+    bare = resolve_settings(_site(None, ROOT, parameter="/p/live-version"), None, None, None)
+    assert bare == EdgeSettings("/p/live-version", "us-east-1", cache_ttl_seconds=5)
+    with pytest.raises(RefusedError, match="--edge-config"):
+        resolve_settings(_site(None, ROOT), None, None, None)
