@@ -668,3 +668,9 @@ def test_stack_policy_survives_unknown_inputs() -> None:
 
     found = stack_violations("s3-bucket-public-access-block", preview(program))
     assert [v.urn.rsplit("::", 1)[1] for v in found if v.urn] == ["other"]
+
+
+def test_a_secret_pointer_value_is_checked_too() -> None:
+    run = preview(lambda: FakeSite("site", pulumi.Output.secret("latest")))
+    found = violations("pointer-parameter-valid-version", run, "site-pointer")
+    assert len(found) == 1 and "'latest'" in found[0]
