@@ -44,7 +44,13 @@ F = TypeVar("F", bound=Callable[..., Any])
 def default_s3_client() -> S3Client:
     # Standard retry mode retries throttling, 5xx and dropped connections with backoff; the pool
     # is sized for the upload's parallel workers.
-    config = Config(retries={"mode": "standard", "max_attempts": 8}, max_pool_connections=S3_MAX_CONNECTIONS)
+    # Uploads send Content-MD5 (computed while hashing the build anyway, and checked by S3), so the
+    # extra CRC32 trailer botocore would add to every request is left off.
+    config = Config(
+        retries={"mode": "standard", "max_attempts": 8},
+        max_pool_connections=S3_MAX_CONNECTIONS,
+        request_checksum_calculation="when_required",
+    )
     return boto3.client("s3", config=config)
 
 

@@ -8,6 +8,7 @@ content is already in a recent complete version are copied server-side instead o
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import os
 import random
@@ -345,7 +346,8 @@ def _put(s3: S3Client, bucket: str, key: str, local: LocalFile) -> None:
     data = local.source.read_bytes()
     if hashlib.sha256(data).hexdigest() != local.sha256:
         raise SitectlError(f"{local.path} changed while it was being uploaded; re-run the upload")
-    s3.put_object(Bucket=bucket, Key=key, Body=data, **extra)  # type: ignore[arg-type]
+    content_md5 = base64.b64encode(bytes.fromhex(local.md5)).decode()
+    s3.put_object(Bucket=bucket, Key=key, Body=data, ContentMD5=content_md5, **extra)  # type: ignore[arg-type]
 
 
 def _copy(s3: S3Client, bucket: str, key: str, step: _Step) -> None:
@@ -418,8 +420,8 @@ def upload_command(
             progress=(lambda n: bar[0].update(n)) if show_bar else None,
         )
     click.echo(
-        f"{report.files} files, {_megabytes(report.total_bytes)}: {report.sent_files} sent "
-        f"({_megabytes(report.sent_bytes)}), {report.copied_files} copied server-side, "
+        f"{report.files} files ({report.total_bytes} bytes): {report.sent_files} sent "
+        f"({report.sent_bytes} bytes with the manifest), {report.copied_files} copied server-side, "
         f"{report.skipped_files} already stored",
         err=True,
     )
