@@ -321,7 +321,7 @@ def run(out: TextIO, *, port: int, cache_ttl_seconds: int, once: bool, workdir: 
 
         _summary(say, live, timings)
         if not once:
-            _serve_until_interrupted(say, live, preview)
+            _serve_until_interrupted(say, site, live, preview)
     return timings
 
 
@@ -342,8 +342,16 @@ def _summary(say: Narrator, live: PreviewServer, timings: dict[str, float]) -> N
         say.detail(f"{name:<9} {seconds:.2f} s until the served page changed")
 
 
-def _serve_until_interrupted(say: Narrator, live: PreviewServer, preview: PreviewServer) -> None:
+def _serve_until_interrupted(
+    say: Narrator, site: DemoSite, live: PreviewServer, preview: PreviewServer
+) -> None:
     say(f"Still serving: live site {live.url}/ , preview of version two {preview.url}/ . Ctrl-C to stop.")
+    say.detail("from another shell, sitectl reaches the same moto server:")
+    say.detail(
+        f"AWS_ENDPOINT_URL={os.environ.get('AWS_ENDPOINT_URL', '')} AWS_ACCESS_KEY_ID=demo "
+        "AWS_SECRET_ACCESS_KEY=demo \\"
+    )
+    say.detail(f"  uv run sitectl --bucket {site.bucket} --parameter {site.settings.parameter_name} versions")
     try:
         while True:
             time.sleep(3600)
