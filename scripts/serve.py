@@ -2,7 +2,7 @@
 
 Each request becomes a CloudFront origin-request event and goes through the real edge handler
 (`edge_lambda.handler`), with the same settings file the component bundles. What the handler returns
-decides the answer: a generated response (its 400/503 refusals) is sent as is; a rewritten request is
+decides the answer: a generated response (its 400/405/503 refusals) is sent as is; a rewritten request is
 fetched from the bucket with S3 GetObject on the rewritten URI, passing on the object's Content-Type,
 Cache-Control and ETag. Like the distribution, it answers 404 for a key the bucket does not hold.
 
