@@ -19,7 +19,7 @@ from tests.serve_scaffold import ExampleSite, ManualClock, example_site, live_se
 ROOT = Path(__file__).resolve().parent.parent
 DEMO_TTL_SECONDS = 1
 # Polling, HTTP and moto add a little to the edge TTL on a loaded CI machine.
-SWITCH_SLACK_SECONDS = 1.5
+SWITCH_SLACK_SECONDS = 3.0
 
 
 @pytest.fixture
