@@ -1,0 +1,123 @@
+"""The thin Automation API adapter: what it passes to `pulumi.automation.Stack` and how it reads
+the answers back. The Pulumi CLI cannot run here, so the inner stack is a recording stand-in built
+from the Automation API's own result types."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from pulumi.automation import CommandError, ConfigValue, OutputValue
+from pulumi.automation._cmd import CommandResult
+from pulumi.automation._stack import PreviewResult, UpdateSummary, UpResult
+
+from scripts.errors import SitectlError
+from scripts.stack import VERSION_CONFIG_KEY, PulumiStack, find_project_root, select_stack
+
+V1 = "20261101T100000Z"
+
+
+def summary(
+    version: str | None, result: str = "succeeded", environment: dict[str, str] | None = None
+) -> UpdateSummary:
+    config = {} if version is None else {VERSION_CONFIG_KEY: {"value": version, "secret": False}}
+    return UpdateSummary(
+        kind="update",
+        start_time=datetime(2026, 11, 27, 10, 0, tzinfo=UTC),
+        message=f"sitectl release {version} by ci",
+        environment=environment or {},
+        config=config,
+        result=result,
+        end_time=datetime(2026, 11, 27, 10, 1, tzinfo=UTC),
+    )
+
+
+class RecordingStack:
+    name = "dev"
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, Any]] = []
+        self.config: dict[str, ConfigValue] = {}
+
+    def outputs(self) -> dict[str, OutputValue]:
+        return {
+            "bucketName": OutputValue("site-bucket", False),
+            "releaseTargets": OutputValue(["urn:a"], False),
+        }
+
+    def get_config(self, key: str) -> ConfigValue:
+        if key not in self.config:
+            raise CommandError(CommandResult("", f"error: configuration key '{key}' not found", 255))
+        return self.config[key]
+
+    def set_config(self, key: str, value: ConfigValue) -> None:
+        self.calls.append(("set_config", (key, value.value)))
+        self.config[key] = value
+
+    def remove_config(self, key: str) -> None:
+        self.calls.append(("remove_config", key))
+        self.config.pop(key, None)
+
+    def up(self, **kwargs: Any) -> UpResult:
+        self.calls.append(("up", kwargs))
+        kwargs["on_output"]("Updating (dev)")
+        return UpResult("", "", summary(V1), {})
+
+    def preview(self, **kwargs: Any) -> PreviewResult:
+        self.calls.append(("preview", kwargs))
+        return PreviewResult("", "", {"update": 1, "same": 30})  # type: ignore[dict-item]
+
+    def history(self) -> list[UpdateSummary]:
+        return [
+            summary(V1, environment={"git.author": "Ada <ada@example.com>", "exec.kind": "auto.local"}),
+            summary(None, result="failed"),
+        ]
+
+
+def test_adapter_translates_the_automation_api() -> None:
+    inner = RecordingStack()
+    stack = PulumiStack(inner)
+    assert stack.name == "dev"
+    assert stack.outputs() == {"bucketName": "site-bucket", "releaseTargets": ["urn:a"]}
+    assert stack.get_version() is None
+    stack.set_version(V1)
+    assert inner.calls[-1] == ("set_config", ("versioned-site:version", V1))
+    assert stack.get_version() == V1
+    stack.set_version(None)
+    assert inner.calls[-1] == ("remove_config", "versioned-site:version")
+
+    lines: list[str] = []
+    assert stack.up(["urn:a", "urn:b"], "sitectl release", lines.append) == "succeeded"
+    kwargs: dict[str, Any] = inner.calls[-1][1]
+    assert (
+        inner.calls[-1][0] == "up"
+        and kwargs["target"] == ["urn:a", "urn:b"]
+        and kwargs["message"] == "sitectl release"
+    )
+    assert lines == ["Updating (dev)"]
+    assert stack.preview(["urn:a"], "m", lines.append) == "same: 30, update: 1"
+    preview_kwargs: dict[str, Any] = inner.calls[-1][1]
+    assert preview_kwargs["target"] == ["urn:a"]
+
+    history = stack.history()
+    assert [(u.version, u.result, u.user) for u in history] == [
+        (V1, "succeeded", "Ada <ada@example.com>"),
+        (None, "failed", None),
+    ]
+
+
+def test_selecting_a_stack_without_the_pulumi_cli_is_one_clear_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PATH", str(tmp_path))
+    monkeypatch.setenv("PULUMI_HOME", str(tmp_path / "home"))
+    with pytest.raises(SitectlError, match="Pulumi CLI is not installed"):
+        select_stack("dev", find_project_root())
+
+
+def test_project_root_is_found_from_a_subdirectory(tmp_path: Path) -> None:
+    (tmp_path / "Pulumi.yaml").write_text("name: versioned-site\n")
+    (tmp_path / "site" / "dist").mkdir(parents=True)
+    assert find_project_root(tmp_path / "site" / "dist") == tmp_path.resolve()
