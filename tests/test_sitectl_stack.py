@@ -41,6 +41,9 @@ class RecordingStack:
         self.calls: list[tuple[str, Any]] = []
         self.config: dict[str, ConfigValue] = {}
 
+    def last_call(self) -> tuple[str, Any]:
+        return self.calls[-1]
+
     def outputs(self) -> dict[str, OutputValue]:
         return {
             "bucketName": OutputValue("site-bucket", False),
@@ -98,8 +101,7 @@ def test_adapter_translates_the_automation_api() -> None:
     )
     assert lines == ["Updating (dev)"]
     assert stack.preview(["urn:a"], "m", lines.append) == "same: 30, update: 1"
-    preview_kwargs: dict[str, Any] = inner.calls[-1][1]
-    assert preview_kwargs["target"] == ["urn:a"]
+    assert inner.last_call()[1]["target"] == ["urn:a"]
 
     history = stack.history()
     assert [(u.version, u.result, u.user) for u in history] == [
