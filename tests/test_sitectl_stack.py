@@ -93,12 +93,8 @@ def test_adapter_translates_the_automation_api() -> None:
 
     lines: list[str] = []
     assert stack.up(["urn:a", "urn:b"], "sitectl release", lines.append) == "succeeded"
-    kwargs: dict[str, Any] = inner.calls[-1][1]
-    assert (
-        inner.calls[-1][0] == "up"
-        and kwargs["target"] == ["urn:a", "urn:b"]
-        and kwargs["message"] == "sitectl release"
-    )
+    name, kwargs = inner.last_call()
+    assert name == "up" and kwargs["target"] == ["urn:a", "urn:b"] and kwargs["message"] == "sitectl release"
     assert lines == ["Updating (dev)"]
     assert stack.preview(["urn:a"], "m", lines.append) == "same: 30, update: 1"
     assert inner.last_call()[1]["target"] == ["urn:a"]
