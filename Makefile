@@ -12,7 +12,7 @@ $(UV):
 setup: $(UV)
 	$(UV) sync --frozen
 
-test: setup lint typecheck unit policy-check
+test: setup lint typecheck policy-check unit
 
 lint: setup
 	$(RUN) ruff check .
