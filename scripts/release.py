@@ -73,17 +73,8 @@ def release_targets(stack: SiteStack) -> list[str]:
     return list(targets)
 
 
-def release_version(
-    stack_provider: Callable[[], SiteStack],
-    s3: S3Client,
-    bucket: str,
-    version: str,
-    *,
-    dry_run: bool = False,
-    on_output: Callable[[str], Any] = print,
-    action: str = "release",
-) -> ReleaseResult:
-    """Release a complete version: refuse (RefusedError) anything else before asking for the stack."""
+def check_releasable(s3: S3Client, bucket: str, version: str) -> None:
+    """Refuse (RefusedError) a malformed version id or a version without a manifest."""
     try:
         layout.validate_version(version)
     except layout.InvalidVersionError as error:
@@ -96,11 +87,32 @@ def release_version(
         )
         raise RefusedError(f"version {version} {state} in {bucket}: only complete versions can be released")
 
+
+def release_version(
+    stack_provider: Callable[[], SiteStack],
+    s3: S3Client,
+    bucket: str,
+    version: str,
+    *,
+    dry_run: bool = False,
+    on_output: Callable[[str], Any] = print,
+    action: str = "release",
+) -> ReleaseResult:
+    """Release a complete version: refuse (RefusedError) anything else before asking for the stack."""
+    check_releasable(s3, bucket, version)
+
     stack = stack_provider()
     targets = release_targets(stack)
-    previous = stack.get_version()
     message = f"sitectl {action} {version} by {_current_user()}"
-    stack.set_version(version)
+    try:
+        previous = stack.get_version()
+        stack.set_version(version)
+    except SitectlError:
+        raise
+    except Exception as error:  # the Automation API's CommandError family
+        raise SitectlError(
+            f"could not set the version config of stack {stack.name!r}: {_one_line(error)}"
+        ) from error
     outcome = ""
     try:
         if dry_run:
@@ -215,6 +227,7 @@ def release_command(version: str, dry_run: bool, yes: bool, site: Site) -> None:
     if not site.has_stack:
         raise RefusedError("release needs the Pulumi stack: pass --stack (or set SITE_STACK)")
     bucket = site.bucket()
+    check_releasable(site.s3(), bucket, version)  # before asking, and before Pulumi is touched
     if not (yes or dry_run) and not _confirmed(f"Release {version} on stack {site.stack_name}?"):
         raise RefusedError("release cancelled")
     result = release_version(site.stack, site.s3(), bucket, version, dry_run=dry_run, on_output=_stream)
@@ -241,6 +254,7 @@ def rollback_command(target: str | None, dry_run: bool, yes: bool, site: Site) -
         if target is None:
             raise RefusedError("no earlier release found to roll back to: pass --to VERSION")
         click.echo(f"rolling back from {current or layout.NO_VERSION_RELEASED} to {target}", err=True)
+    check_releasable(site.s3(), bucket, target)
     if not (yes or dry_run) and not _confirmed(f"Roll back to {target} on stack {site.stack_name}?"):
         raise RefusedError("rollback cancelled")
     result = release_version(

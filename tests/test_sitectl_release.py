@@ -47,6 +47,29 @@ def test_incomplete_version_is_refused_before_pulumi_is_touched(world: World) ->
     assert world.stack.calls == []
 
 
+def test_incomplete_version_is_refused_before_asking_for_confirmation(world: World) -> None:
+    put_version(world, V1, PAGE, complete=False)
+    result = world.invoke("release", V1, "--stack", "test")
+    assert result.exit_code == 2
+    assert "is incomplete" in result.output and "--yes" not in result.output
+    assert world.stack.mutations == []
+
+
+def test_config_that_cannot_be_set_is_one_line_exit_1(world: World) -> None:
+    put_version(world, V1, PAGE)
+
+    def refuse(value: str | None) -> None:
+        raise RuntimeError("error: could not write Pulumi.test.yaml\npermission denied")
+
+    world.stack.set_version = refuse  # type: ignore[method-assign]
+    result = world.invoke("release", V1, "--stack", "test", "--yes")
+    assert result.exit_code == 1
+    assert (
+        result.output.strip() == "Error: could not set the version config of stack 'test': permission denied"
+    )
+    assert not any(call.startswith("up") for call in world.stack.calls)
+
+
 def test_missing_version_is_refused_before_pulumi_is_touched(world: World) -> None:
     stack = FakeStack()
     with pytest.raises(RefusedError, match="does not exist"):
