@@ -13,12 +13,17 @@ Both tools run as subprocesses (each pays its interpreter start-up) with the sam
 and `AWS_ENDPOINT_URL`. Bytes are those sent in request bodies: sitectl's own count (every PutObject
 body, the manifest included) and, for aws s3 sync, the size of the tree it uploads.
 
+On loopback, bandwidth is free and moto's CPU per request (about the same for a CopyObject as for a
+20 kB PutObject) sets every time. `--link-mbps N` puts a TCP proxy limiting the upload direction to
+N Mbit/s between both tools and moto, to see the same comparison over a network link.
+
 Prints a table and writes bench/results/upload.json.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import hashlib
 import json
 import os
@@ -31,6 +36,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.request
 from dataclasses import asdict, dataclass
@@ -80,6 +86,53 @@ def start_moto(port: int) -> subprocess.Popen[bytes]:
             time.sleep(0.1)
     server.kill()
     raise SystemExit("moto_server did not start within 30 s")
+
+
+class ThrottlingProxy:
+    """Forwards 127.0.0.1:<port> to moto, limiting client-to-server bytes to a shared rate."""
+
+    def __init__(self, upstream_port: int, megabits_per_second: float) -> None:
+        self.upstream_port = upstream_port
+        self.bytes_per_second = megabits_per_second * 1e6 / 8
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port = int(self.listener.getsockname()[1])
+        self._lock = threading.Lock()
+        self._next_free = time.monotonic()
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                client, _ = self.listener.accept()
+            except OSError:
+                return
+            server = socket.create_connection(("127.0.0.1", self.upstream_port))
+            threading.Thread(target=self._pump, args=(client, server, True), daemon=True).start()
+            threading.Thread(target=self._pump, args=(server, client, False), daemon=True).start()
+
+    def _wait_for(self, size: int) -> None:
+        with self._lock:
+            start = max(time.monotonic(), self._next_free)
+            self._next_free = start + size / self.bytes_per_second
+        delay = self._next_free - time.monotonic()
+        if delay > 0:
+            time.sleep(delay)
+
+    def _pump(self, source: socket.socket, target: socket.socket, throttled: bool) -> None:
+        try:
+            while chunk := source.recv(16_384):
+                if throttled:
+                    self._wait_for(len(chunk))
+                target.sendall(chunk)
+        except OSError:
+            pass
+        finally:
+            for sock in (source, target):
+                with contextlib.suppress(OSError):
+                    sock.shutdown(socket.SHUT_RDWR)
+
+    def close(self) -> None:
+        self.listener.close()
 
 
 def _fingerprinted(directory: str, stem: str, suffix: str, body: bytes) -> tuple[str, bytes]:
@@ -177,13 +230,13 @@ def aws_sync(tree: Path, prefix: str, step: str, env: dict[str, str], endpoint: 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--repeat", type=int, default=2, help="Rounds, each on a fresh bucket (medians).")
+    parser.add_argument("--link-mbps", type=float, help="Limit the upload direction to this many Mbit/s.")
     args = parser.parse_args()
 
     port = free_port()
-    endpoint = f"http://127.0.0.1:{port}"
+    moto_endpoint = f"http://127.0.0.1:{port}"
     env = {
         **os.environ,
-        "AWS_ENDPOINT_URL": endpoint,
         "AWS_ACCESS_KEY_ID": "bench",
         "AWS_SECRET_ACCESS_KEY": "bench",
         "AWS_DEFAULT_REGION": "us-east-1",
@@ -199,6 +252,9 @@ def main() -> None:
     v2_files = change_site(v1_files, rng)
     work = Path(tempfile.mkdtemp(prefix="bench-upload-"))
     server = start_moto(port)
+    proxy = ThrottlingProxy(port, args.link_mbps) if args.link_mbps else None
+    endpoint = f"http://127.0.0.1:{proxy.port}" if proxy else moto_endpoint
+    env["AWS_ENDPOINT_URL"] = endpoint
     runs: list[Run] = []
     try:
         v1 = write_tree(work / "v1", v1_files)
@@ -207,23 +263,25 @@ def main() -> None:
 
         s3 = boto3.client(
             "s3",
-            endpoint_url=endpoint,
+            endpoint_url=moto_endpoint,
             region_name="us-east-1",
             aws_access_key_id="bench",
             aws_secret_access_key="bench",
         )
         for round_number in range(args.repeat):
             urllib.request.urlopen(
-                urllib.request.Request(f"{endpoint}/moto-api/reset", method="POST")
+                urllib.request.Request(f"{moto_endpoint}/moto-api/reset", method="POST")
             ).close()
             s3.create_bucket(Bucket=BUCKET)
-            print(f"round {round_number + 1}/{args.repeat}", file=sys.stderr)
+            print(f"round {round_number + 1}/{args.repeat}", file=sys.stderr, flush=True)
             # Interleaved, so that neither tool always runs on a warmer server.
             runs.append(aws_sync(v1, "sync-v1", "full", env, endpoint))
             runs.append(sitectl_upload(v1, V1, "full", env))
             runs.append(sitectl_upload(v2, V2, "2% changed", env))
             runs.append(aws_sync(v2, "sync-v2", "2% changed", env, endpoint))
     finally:
+        if proxy:
+            proxy.close()
         server.terminate()
         server.wait(timeout=30)
         shutil.rmtree(work, ignore_errors=True)
@@ -244,6 +302,7 @@ def main() -> None:
             "changed_files": CHANGED_PAGES + CHANGED_ASSETS,
         },
         "rounds": args.repeat,
+        "link_mbps": args.link_mbps,
         "runs": [asdict(r) for r in runs],
         "ratios": {
             "full_upload_time_vs_sync": sitectl_full / sync_full,
@@ -265,12 +324,13 @@ def main() -> None:
         <= 0.3,
     }
     results["goals"] = goals
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(results, indent=2) + "\n")
+    results_file = RESULTS if not args.link_mbps else RESULTS.with_name(f"upload-{args.link_mbps:g}mbps.json")
+    results_file.parent.mkdir(parents=True, exist_ok=True)
+    results_file.write_text(json.dumps(results, indent=2) + "\n")
 
     print(
         f"\nsite: {len(v1_files)} files, {full_bytes / 1e6:.1f} MB; moto_server on 127.0.0.1; "
-        f"{args.repeat} round(s)"
+        f"{args.repeat} round(s)" + (f"; upload link {args.link_mbps:g} Mbit/s" if args.link_mbps else "")
     )
     print(f"{'tool':<16}{'step':<12}{'seconds':>9}{'files sent':>12}{'MB sent':>10}")
     for tool, step in [
@@ -288,7 +348,7 @@ def main() -> None:
         print(f"{name:<46}{value:>7.3f}")
     for goal, met in goals.items():
         print(f"{'met   ' if met else 'MISSED'} {goal}")
-    print(f"\nwritten to {RESULTS.relative_to(ROOT)}")
+    print(f"\nwritten to {results_file.relative_to(ROOT)}")
 
 
 if __name__ == "__main__":
