@@ -15,7 +15,6 @@ Prints a table and writes bench/results/edge.json.
 from __future__ import annotations
 
 import json
-import logging
 import os
 import platform
 import statistics
@@ -35,14 +34,14 @@ import boto3  # noqa: E402
 import botocore  # noqa: E402
 import moto  # noqa: E402
 from moto import mock_aws  # noqa: E402
-from moto.server import ThreadedMotoServer  # noqa: E402
 
 from components.edge_bundle import bundle_files  # noqa: E402
 from edge_lambda.handler import OriginRequestHandler, PointerCache, rewrite_request  # noqa: E402
 from edge_lambda.settings import EdgeSettings  # noqa: E402
 from edge_lambda.ssm_client import create_ssm_client  # noqa: E402
+from scripts.local_aws import moto_server  # noqa: E402
+from tests.clock import ManualClock  # noqa: E402
 from tests.edge_scaffold import (  # noqa: E402
-    FakeClock,
     count_get_parameter_calls,
     origin_request_event,
     site_packages,
@@ -97,7 +96,7 @@ def ssm_calls_per_requests(ssm: Any, fail_after: int | None) -> int:
     ssm.put_parameter(Name=SETTINGS.parameter_name, Value=VERSION, Type="String", Overwrite=True)
     client = create_ssm_client(REGION)
     calls = count_get_parameter_calls(client)
-    clock = FakeClock()
+    clock = ManualClock()
     function = OriginRequestHandler(
         SETTINGS, PointerCache(SETTINGS, client, now=clock, log=lambda *_, **__: None)
     )
@@ -157,12 +156,7 @@ def run_cold(script: str, bundle: Path, endpoint: str, *args: str) -> list[float
 
 
 def cold_start(bundle_root: Path) -> dict[str, float]:
-    logging.getLogger("werkzeug").setLevel(logging.WARNING)  # one access-log line per request
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    try:
-        host, port = server.get_host_and_port()
-        endpoint = f"http://{host}:{port}"
+    with moto_server() as endpoint:
         ssm = boto3.client("ssm", region_name=REGION, endpoint_url=endpoint)
         ssm.put_parameter(Name=SETTINGS.parameter_name, Value=VERSION, Type="String", Overwrite=True)
         bundle = write_bundle(bundle_files(SETTINGS), bundle_root)
@@ -176,8 +170,6 @@ def cold_start(bundle_root: Path) -> dict[str, float]:
             import_ms.append(imported)
             first_ms.append(first)
             naive_ms += run_cold(COLD_NAIVE, bundle, endpoint, REGION, SETTINGS.parameter_name)
-    finally:
-        server.stop()
     return {
         "import_boto3_ms": statistics.median(boto3_ms),
         "handler_ms": statistics.median(handler_ms),

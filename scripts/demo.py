@@ -12,7 +12,6 @@ AWS, the demo writes the same parameter value directly, and says so.
 from __future__ import annotations
 
 import argparse
-import logging
 import os
 import re
 import socket
@@ -21,8 +20,7 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -34,6 +32,7 @@ from components.edge_bundle import PACKAGE_NAME, bundle_files
 from components.site import EDGE_REGION, pointer_parameter_name
 from edge_lambda import layout
 from edge_lambda.settings import CONFIG_FILENAME, EdgeSettings, load_settings
+from scripts.local_aws import moto_server
 from scripts.release import previous_live_version, release_version
 from scripts.serve import PreviewServer, preview_server_running
 from scripts.stack import StackUpdate
@@ -224,22 +223,6 @@ def asset_headers(page_url: str) -> list[tuple[str, int, Mapping[str, str]]]:
         with urllib.request.urlopen(head, timeout=5) as asset:
             found.append((path, int(asset.status), dict(asset.headers.items())))
     return found
-
-
-@contextmanager
-def moto_server() -> Iterator[str]:
-    """A moto server on 127.0.0.1 (any free port), in this process; yields its endpoint URL."""
-    from moto.server import ThreadedMotoServer
-
-    # One line per request to moto would drown the demo's own output.
-    logging.getLogger("werkzeug").setLevel(logging.ERROR)
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    try:
-        yield f"http://{host}:{port}"
-    finally:
-        server.stop()
 
 
 class Narrator:

@@ -93,19 +93,6 @@ def put_pointer(ssm: Any, value: str) -> None:
     ssm.put_parameter(Name=PARAMETER_NAME, Value=value, Type="String", Overwrite=True)
 
 
-class FakeClock:
-    """A monotonic clock that moves only when told to."""
-
-    def __init__(self, start: float = 1000.0) -> None:
-        self.now = start
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
-
-
 def count_get_parameter_calls(client: Any, on_call: Callable[[], None] | None = None) -> list[int]:
     """Count the GetParameter calls `client` makes (botocore's own event), optionally running `on_call`."""
     calls = [0]

@@ -17,23 +17,11 @@ from edge_lambda.settings import EdgeSettings
 from scripts import demo
 from scripts.serve import PreviewServer, preview_server_running
 from scripts.upload import upload_build
+from tests.clock import ManualClock
 
 VERSION_ONE = "20261127T101500Z"
 VERSION_TWO = "20261128T090000Z-1a2b3c4"
 CACHE_TTL_SECONDS = 5
-
-
-class ManualClock:
-    """A monotonic clock that moves only when told to."""
-
-    def __init__(self, start: float = 1000.0) -> None:
-        self.now = start
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,8 @@ import pytest
 
 from scripts import demo
 from scripts.serve import PreviewServer
-from tests.serve_scaffold import ExampleSite, ManualClock, example_site, live_server
+from tests.clock import ManualClock
+from tests.serve_scaffold import ExampleSite, example_site, live_server
 
 CHROMIUM_NAMES = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
 # Flags for a container without a display, a GPU, a sandbox or network access beyond 127.0.0.1.

@@ -14,7 +14,8 @@ import pytest
 from edge_lambda import layout
 from scripts import demo
 from scripts.errors import RefusedError
-from tests.serve_scaffold import ExampleSite, ManualClock, example_site, live_server
+from tests.clock import ManualClock
+from tests.serve_scaffold import ExampleSite, example_site, live_server
 
 ROOT = Path(__file__).resolve().parent.parent
 DEMO_TTL_SECONDS = 1

@@ -13,9 +13,9 @@ from typing import Any
 
 import boto3
 import pytest
-from moto.server import ThreadedMotoServer
 
 from components.edge_bundle import bundle_files
+from scripts.local_aws import moto_server
 from tests.edge_scaffold import (
     REGION,
     V1,
@@ -55,13 +55,8 @@ def test_bundle_imports_only_the_standard_library_botocore_and_itself() -> None:
 
 @pytest.fixture
 def moto_endpoint() -> Iterator[str]:
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    try:
-        yield f"http://{host}:{port}"
-    finally:
-        server.stop()
+    with moto_server() as endpoint:
+        yield endpoint
 
 
 # Runs in a fresh interpreter with no site processing (-S: not even the project's editable install)

@@ -21,13 +21,13 @@ from edge_lambda import layout
 from edge_lambda.handler import OriginRequestHandler, PointerCache, is_response
 from edge_lambda.settings import CONFIG_ENV_VAR
 from edge_lambda.ssm_client import create_ssm_client
+from tests.clock import ManualClock
 from tests.edge_scaffold import (
     PARAMETER_NAME,
     REGION,
     TTL_SECONDS,
     V1,
     V2,
-    FakeClock,
     count_get_parameter_calls,
     edge_settings,
     origin_request_event,
@@ -47,7 +47,7 @@ class Logs(list[dict[str, Any]]):
 
 
 def edge(
-    ssm_client: Any, clock: FakeClock, logs: Logs | None = None, spa: bool = False
+    ssm_client: Any, clock: ManualClock, logs: Logs | None = None, spa: bool = False
 ) -> OriginRequestHandler:
     settings = edge_settings(spa_fallback=spa)
     return OriginRequestHandler(
@@ -65,7 +65,7 @@ def test_serves_the_pointer_version_and_calls_ssm_once_per_window(ssm: Any) -> N
     put_pointer(ssm, V1)
     client = create_ssm_client(REGION)
     calls = count_get_parameter_calls(client)
-    clock = FakeClock()
+    clock = ManualClock()
     function = edge(client, clock)
 
     for _ in range(500):
@@ -83,20 +83,20 @@ def test_serves_the_pointer_version_and_calls_ssm_once_per_window(ssm: Any) -> N
 
 def test_ssm_client_is_created_lazily_and_in_the_configured_region(ssm: Any) -> None:
     put_pointer(ssm, V1)
-    cache = PointerCache(edge_settings(), now=FakeClock())
+    cache = PointerCache(edge_settings(), now=ManualClock())
     assert cache.lookup().version == V1
 
 
 def test_spa_fallback_comes_from_the_settings(ssm: Any) -> None:
     put_pointer(ssm, V1)
-    function = edge(ssm, FakeClock(), spa=True)
+    function = edge(ssm, ManualClock(), spa=True)
     assert uri_of(function(origin_request_event("/docs/guide"))) == f"/{V1}/index.html"
 
 
 def test_refused_requests_cost_no_ssm_call(ssm: Any) -> None:
     put_pointer(ssm, V1)
     calls = count_get_parameter_calls(ssm)
-    function = edge(ssm, FakeClock())
+    function = edge(ssm, ManualClock())
     assert function(origin_request_event("/a/../b"))["status"] == "400"
     assert function(origin_request_event("/", method="POST"))["status"] == "405"
     assert calls[0] == 0
@@ -114,7 +114,7 @@ def assert_unavailable(result: dict[str, Any], reason: str) -> None:
 def test_sentinel_answers_503_until_a_version_is_released(ssm: Any) -> None:
     put_pointer(ssm, layout.NO_VERSION_RELEASED)
     calls = count_get_parameter_calls(ssm)
-    clock, logs = FakeClock(), Logs()
+    clock, logs = ManualClock(), Logs()
     function = edge(ssm, clock, logs)
     for _ in range(10):
         assert_unavailable(function(origin_request_event("/")), "no version released")
@@ -128,7 +128,7 @@ def test_sentinel_answers_503_until_a_version_is_released(ssm: Any) -> None:
 
 def test_cold_failure_answers_503_logs_once_and_retries_next_window(ssm: Any) -> None:
     calls = count_get_parameter_calls(ssm)
-    clock, logs = FakeClock(), Logs()
+    clock, logs = ManualClock(), Logs()
     function = edge(ssm, clock, logs)  # the parameter does not exist: ParameterNotFound
     for _ in range(20):
         assert_unavailable(function(origin_request_event("/")), "unavailable")
@@ -147,7 +147,7 @@ def test_cold_failure_answers_503_logs_once_and_retries_next_window(ssm: Any) ->
 def test_stale_if_error_keeps_serving_and_logs_once_per_window(ssm: Any) -> None:
     put_pointer(ssm, V1)
     calls = count_get_parameter_calls(ssm)
-    clock, logs = FakeClock(), Logs()
+    clock, logs = ManualClock(), Logs()
     function = edge(ssm, clock, logs)
     assert uri_of(function(origin_request_event("/"))) == f"/{V1}/index.html"
 
@@ -197,7 +197,7 @@ def test_timeouts_and_connection_errors_fall_back_to_the_cached_version(
 ) -> None:
     failing = client_for(request.getfixturevalue(endpoint))
     put_pointer(ssm, V1)
-    clock, logs = FakeClock(), Logs()
+    clock, logs = ManualClock(), Logs()
     cache = PointerCache(edge_settings(), ssm, now=clock, log=logs)
     assert cache.lookup().version == V1
 
@@ -214,7 +214,7 @@ def test_timeouts_and_connection_errors_fall_back_to_the_cached_version(
 @pytest.mark.parametrize("bad_value", ["latest", "../20261127T101500Z", "20261127T101500Z/", "None"])
 def test_a_pointer_that_is_not_a_version_is_an_error_never_a_prefix(ssm: Any, bad_value: str) -> None:
     put_pointer(ssm, bad_value)
-    clock, logs = FakeClock(), Logs()
+    clock, logs = ManualClock(), Logs()
     function = edge(ssm, clock, logs)
     assert_unavailable(function(origin_request_event("/")), "unavailable")
     assert len(logs) == 1 and repr(bad_value) in logs[0]["error"]
@@ -262,7 +262,7 @@ class HeldLookups:
 
 def test_concurrent_cold_misses_make_one_call(ssm: Any) -> None:
     put_pointer(ssm, V1)
-    lookups = HeldLookups(ssm, PointerCache(edge_settings(), ssm, now=FakeClock()))
+    lookups = HeldLookups(ssm, PointerCache(edge_settings(), ssm, now=ManualClock()))
     assert lookups.results.empty(), "before any value, every caller waits for the one call"
     lookups.release()
     assert lookups.calls[0] == 1
@@ -271,7 +271,7 @@ def test_concurrent_cold_misses_make_one_call(ssm: Any) -> None:
 
 def test_concurrent_expired_misses_make_one_call_and_serve_the_previous_version_meanwhile(ssm: Any) -> None:
     put_pointer(ssm, V1)
-    clock = FakeClock()
+    clock = ManualClock()
     cache = PointerCache(edge_settings(), ssm, now=clock)
     assert cache.lookup().version == V1
     put_pointer(ssm, V2)

@@ -23,6 +23,7 @@ from edge_lambda.settings import EdgeSettings
 from scripts import demo
 from scripts.content_headers import cache_control_for, content_type_for
 from scripts.errors import RefusedError
+from scripts.local_aws import moto_server
 from scripts.serve import (
     edge_function_for,
     origin_request_event,
@@ -235,13 +236,7 @@ def _wait_for(url: str, process: subprocess.Popen[bytes], deadline_seconds: floa
 def test_sitectl_serve_process_against_moto_server(tmp_path: Path) -> None:
     """The console command, in its own process, against a moto server: as against AWS, through the
     standard boto3 configuration (here AWS_ENDPOINT_URL)."""
-    from moto.server import ThreadedMotoServer
-
-    moto = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    moto.start()
-    try:
-        host, moto_port = moto.get_host_and_port()
-        endpoint = f"http://{host}:{moto_port}"
+    with moto_server() as endpoint:
         s3 = boto3.client("s3", region_name=demo.DEMO_BUCKET_REGION, endpoint_url=endpoint)
         ssm = boto3.client("ssm", region_name="us-east-1", endpoint_url=endpoint)
         site = demo.create_site(s3, ssm, cache_ttl_seconds=1, bucket="serve-process-test")
@@ -271,8 +266,6 @@ def test_sitectl_serve_process_against_moto_server(tmp_path: Path) -> None:
             _, stderr = process.communicate(timeout=10)
         assert "Version one" in page, stderr.decode()
         assert f"following the pointer {site.settings.parameter_name}" in stderr.decode()
-    finally:
-        moto.stop()
 
 
 def _site(stack: str | None, project_dir: Path, parameter: str | None = None) -> Site:

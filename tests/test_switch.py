@@ -10,23 +10,11 @@ import pytest
 from moto import mock_aws
 
 from components.switch import SAFETY_MARGIN_SECONDS, SwitchError, VersionSwitchProvider
+from tests.clock import ManualClock
 
 PARAMETER = "/versioned-site/dev/live-version"
 V1 = "20261127T101500Z"
 V2 = "20261128T090000Z"
-
-
-class FakeClock:
-    def __init__(self, start: float) -> None:
-        self.now = start
-        self.sleeps: list[float] = []
-
-    def time(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.sleeps.append(seconds)
-        self.now += seconds
 
 
 @pytest.fixture
@@ -87,8 +75,8 @@ def _invalidations(aws: dict[str, Any]) -> list[dict[str, Any]]:
 
 def test_waits_out_the_edge_cache_after_the_pointer_then_invalidates_everything(aws: dict[str, Any]) -> None:
     modified = _release(aws, V1)
-    clock = FakeClock(start=modified + 0.5)
-    provider = VersionSwitchProvider(now=clock.time, sleep=clock.sleep)
+    clock = ManualClock(start=modified + 0.5)
+    provider = VersionSwitchProvider(now=clock, sleep=clock.sleep)
 
     result = provider.create(_props(aws, V1, ttl=5))
 
@@ -102,24 +90,24 @@ def test_waits_out_the_edge_cache_after_the_pointer_then_invalidates_everything(
 
 def test_no_wait_when_the_ttl_has_already_passed(aws: dict[str, Any]) -> None:
     modified = _release(aws, V1)
-    clock = FakeClock(start=modified + 60)
-    VersionSwitchProvider(now=clock.time, sleep=clock.sleep).create(_props(aws, V1))
+    clock = ManualClock(start=modified + 60)
+    VersionSwitchProvider(now=clock, sleep=clock.sleep).create(_props(aws, V1))
     assert clock.sleeps == []
     assert len(_invalidations(aws)) == 1
 
 
 def test_refuses_to_invalidate_before_the_pointer_holds_the_version(aws: dict[str, Any]) -> None:
     _release(aws, V1)
-    clock = FakeClock(start=0)
-    provider = VersionSwitchProvider(now=clock.time, sleep=clock.sleep)
+    clock = ManualClock(start=0)
+    provider = VersionSwitchProvider(now=clock, sleep=clock.sleep)
     with pytest.raises(SwitchError, match=f"holds '{V1}', not '{V2}'"):
         provider.update("switch", _props(aws, V1), _props(aws, V2))
     assert _invalidations(aws) == [] and clock.sleeps == []
 
 
 def test_one_invalidation_per_version_change(aws: dict[str, Any]) -> None:
-    clock = FakeClock(start=_release(aws, V1) + 60)
-    provider = VersionSwitchProvider(now=clock.time, sleep=clock.sleep)
+    clock = ManualClock(start=_release(aws, V1) + 60)
+    provider = VersionSwitchProvider(now=clock, sleep=clock.sleep)
     first = _outs(provider.create(_props(aws, V1)))
 
     unchanged = provider.diff("switch", first, _props(aws, V1))
