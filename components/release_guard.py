@@ -1,61 +1,42 @@
 """Refuse to point the site at a version that was never completely uploaded.
 
 Runs inside the Pulumi program, at preview, before the pointer can change. It reads the bucket with
-the deployer's own credentials (boto3's standard chain), which `pulumi up` needs anyway.
+the deployer's own credentials (boto3's standard chain), which `pulumi up` needs anyway, through the
+same version store functions as `sitectl`.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from botocore.exceptions import ClientError
+
 from edge_lambda import layout
+from scripts.errors import error_code
+from scripts.storage import complete_versions, is_complete
 
 LATEST_SHOWN = 5
+_MISSING_BUCKET = ("NoSuchBucket", "404", "NotFound")
 
 
 class UnreleasableVersionError(ValueError):
     """The configured version has no complete upload in the bucket."""
 
 
-def complete_versions(s3: Any, bucket: str) -> list[str]:
-    """Every version whose manifest exists, newest first: one request per 1,000 versions."""
-    versions: list[str] = []
-    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=layout.MANIFEST_PREFIX):
-        for item in page.get("Contents", []):
-            version = layout.version_from_manifest_key(item["Key"])
-            if version is not None:
-                versions.append(version)
-    return layout.sort_newest_first(versions)
-
-
 def check_releasable(s3: Any, bucket: str, version: str) -> None:
     """Raise unless `version`'s manifest exists in `bucket`. A bucket that does not exist yet passes:
-    it is about to be created, and the first `pulumi up` has nothing uploaded by definition."""
-    from botocore.exceptions import ClientError
-
+    it is about to be created, and nothing can have been uploaded to it."""
     try:
-        s3.head_object(Bucket=bucket, Key=layout.manifest_key(version))
-        return
-    except ClientError as error:
-        code = str(error.response.get("Error", {}).get("Code", ""))
-        if code == "NoSuchBucket":
+        if is_complete(s3, bucket, version):
             return
-        if code not in ("404", "NoSuchKey", "NotFound"):
-            raise
-    try:
         latest = complete_versions(s3, bucket)[:LATEST_SHOWN]
+        if not latest:
+            # HeadObject answers a bare 404 for a missing bucket too: tell the two apart.
+            s3.head_bucket(Bucket=bucket)
     except ClientError as error:
-        if error.response.get("Error", {}).get("Code") == "NoSuchBucket":
+        if error_code(error) in _MISSING_BUCKET:
             return
         raise
-    if not latest:
-        # head_object answers 404 for a missing bucket too; tell the two apart.
-        try:
-            s3.head_bucket(Bucket=bucket)
-        except ClientError as error:
-            if str(error.response.get("Error", {}).get("Code")) in ("404", "NoSuchBucket", "NotFound"):
-                return
-            raise
     shown = ", ".join(latest) if latest else "none: upload one with `sitectl upload DIR`"
     raise UnreleasableVersionError(
         f"version {version} has no complete upload in bucket {bucket} (no {layout.manifest_key(version)}); "

@@ -259,3 +259,13 @@ def test_custom_domain_uses_the_certificate_and_becomes_the_url() -> None:
         "minimumProtocolVersion": "TLSv1.2_2021",
     }
     assert len(by_type(registered, "aws:cloudfront/distribution:Distribution")) == 1
+
+
+def test_an_empty_bucket_says_how_to_upload() -> None:
+    from components.release_guard import UnreleasableVersionError, check_releasable
+
+    with mock_aws():
+        s3 = boto3.client("s3", region_name="us-east-1")
+        s3.create_bucket(Bucket="empty-site-bucket")
+        with pytest.raises(UnreleasableVersionError, match="latest complete versions: none: upload one"):
+            check_releasable(s3, "empty-site-bucket", V1)
