@@ -400,7 +400,12 @@ def _program_environment(program_dir: Path) -> Iterator[None]:
         sys.path[:] = previous_path
         for name in set(sys.modules) - previous_modules:
             module_file = getattr(sys.modules[name], "__file__", None) or ""
-            if module_file and Path(module_file).resolve().is_relative_to(program_dir):
+            if not module_file:
+                continue
+            path = Path(module_file).resolve()
+            # A program's virtualenv often lives in its directory: installed packages stay imported
+            # (pulumi_aws, for one, refuses to register itself twice in a process).
+            if path.is_relative_to(program_dir) and "site-packages" not in path.parts:
                 del sys.modules[name]
 
 
@@ -409,12 +414,17 @@ def run_program(
     stack: str = "policy-check",
     config_overrides: list[str] | None = None,
     use_stack_config: bool = False,
+    mocks: Mocks | None = None,
+    preview: bool = True,
 ) -> ProgramRun:
     """Run the program in `program_dir` as `pulumi preview` would, and return what it registered.
 
     Config: the defaults of Pulumi.yaml, then (with `use_stack_config`) `Pulumi.<stack>.yaml`, then
     `config_overrides` (`key=value`; a key without a namespace belongs to the project).
     Raises ProgramError when the program cannot be found or raises.
+
+    `mocks` replaces PreviewMocks, e.g. with mocks that answer the outputs an update knows (tests);
+    `preview=False` runs the program as during `pulumi up`.
     """
     program_dir = program_dir.resolve()
     project, config = load_project(program_dir)
@@ -432,7 +442,7 @@ def run_program(
         runpy.run_path(str(main), run_name="__main__")
 
     with _program_environment(program_dir):
-        return run_inline(run_main, project, stack, config)
+        return run_inline(run_main, project, stack, config, mocks=mocks, preview=preview)
 
 
 def run_inline(
@@ -440,14 +450,15 @@ def run_inline(
     project: str,
     stack: str = "policy-check",
     config: Mapping[str, str] | None = None,
+    mocks: Mocks | None = None,
+    preview: bool = True,
 ) -> ProgramRun:
     """Run `program` (a function declaring resources) as a preview would; see `run_program`.
 
     `config` holds fully qualified keys (`project:key`, `aws:region`) with string values.
     """
     config = dict(config or {})
-    mocks = PreviewMocks(region=config.get("aws:region", "us-east-1"))
-    monitor = RecordingMonitor(mocks, config)
+    monitor = RecordingMonitor(mocks or PreviewMocks(region=config.get("aws:region", "us-east-1")), config)
 
     def run() -> None:
         pulumi_settings.ROOT.set(None)
@@ -457,7 +468,7 @@ def run_inline(
             engine=MockEngine(None),
             project=project,
             stack=stack,
-            dry_run=True,
+            dry_run=preview,
             organization="organization",
             callbacks=None,
         )

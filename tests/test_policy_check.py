@@ -28,7 +28,7 @@ from pulumi_policy import (
 from pulumi_policy.proxy import UNKNOWN_STRING_VALUE
 
 from policy.site_policies import POLICIES
-from scripts._mockrun import ProgramRun, RecordedResource, run_program
+from scripts._mockrun import ProgramRun, run_program
 from scripts._policy_eval import PolicyCrashError, check
 from scripts.sitectl import cli
 from tests.policy_scaffold import PROGRAMS
@@ -303,20 +303,7 @@ def test_this_projects_program_passes_with_the_values_an_update_knows() -> None:
     in the bucket policy and the published edge version are known: check those too."""
     from tests import pulumi_scaffold
 
-    registered = pulumi_scaffold.run_program({"version": ""}, stack="dev")
-    resources = [
-        RecordedResource(
-            type=r.type,
-            name=r.name,
-            urn=r.urn,
-            custom=r.custom,
-            props=dict(r.inputs),
-            parent=r.parent or None,
-            dependencies=list(r.dependencies),
-            provider=r.provider.rsplit("::", 1)[0] if r.provider else None,
-        )
-        for r in registered.values()
-    ]
+    resources = list(pulumi_scaffold.run_program({"version": ""}, stack="dev").values())
     run = ProgramRun(pulumi_scaffold.PROJECT, "dev", {}, resources)
 
     assert check(run).violations == []

@@ -11,7 +11,8 @@ import pytest
 from moto import mock_aws
 
 from edge_lambda import layout
-from tests.pulumi_scaffold import Registered, by_type, distribution_arn, one, run_program
+from scripts._mockrun import ProgramError, RecordedResource
+from tests.pulumi_scaffold import by_type, distribution_arn, one, run_program
 
 V1 = "20261127T101500Z"
 V2 = "20261128T090000Z-1a2b3c4"
@@ -36,7 +37,7 @@ def aws() -> Iterator[None]:
 
 
 @pytest.fixture(scope="module")
-def released() -> dict[str, Registered]:
+def released() -> dict[str, RecordedResource]:
     with mock_aws():
         s3 = boto3.client("s3", region_name="eu-west-1")
         s3.create_bucket(Bucket=MOCK_BUCKET, CreateBucketConfiguration={"LocationConstraint": "eu-west-1"})
@@ -44,9 +45,9 @@ def released() -> dict[str, Registered]:
         return run_program({"version": V1})
 
 
-def test_every_resource_is_a_descendant_of_the_component(released: dict[str, Registered]) -> None:
+def test_every_resource_is_a_descendant_of_the_component(released: dict[str, RecordedResource]) -> None:
     component = one(released, "versioned-site:index:VersionedStaticSite")
-    assert component.parent.endswith("pulumi:pulumi:Stack::versioned-site-dev")
+    assert component.parent == "urn:pulumi:dev::versioned-site::pulumi:pulumi:Stack::versioned-site-dev"
     for resource in released.values():
         if resource is component or resource.type.startswith("pulumi:providers:"):
             continue
@@ -57,26 +58,26 @@ def test_every_resource_is_a_descendant_of_the_component(released: dict[str, Reg
         assert component.urn in chain, f"{resource.urn} is not under the component (parents: {chain})"
 
 
-def test_bucket_is_private_owner_enforced_and_encrypted(released: dict[str, Registered]) -> None:
+def test_bucket_is_private_owner_enforced_and_encrypted(released: dict[str, RecordedResource]) -> None:
     bucket = one(released, "aws:s3/bucket:Bucket")
-    assert "website" not in bucket.inputs and "acl" not in bucket.inputs
+    assert "website" not in bucket.props and "acl" not in bucket.props
     assert not [r for r in released.values() if "Website" in r.type], "no website configuration of any form"
-    block = one(released, "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock").inputs
+    block = one(released, "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock").props
     for setting in ("blockPublicAcls", "blockPublicPolicy", "ignorePublicAcls", "restrictPublicBuckets"):
         assert block[setting] is True, setting
-    ownership = one(released, "aws:s3/bucketOwnershipControls:BucketOwnershipControls").inputs
+    ownership = one(released, "aws:s3/bucketOwnershipControls:BucketOwnershipControls").props
     assert ownership["rule"]["objectOwnership"] == "BucketOwnerEnforced"
     encryption = one(
         released, "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration"
-    ).inputs
+    ).props
     assert encryption["rules"][0]["applyServerSideEncryptionByDefault"]["sseAlgorithm"] == "AES256"
 
 
 def test_bucket_policy_allows_only_this_distribution_and_denies_plain_http(
-    released: dict[str, Registered],
+    released: dict[str, RecordedResource],
 ) -> None:
     distribution = one(released, "aws:cloudfront/distribution:Distribution")
-    policy = json.loads(one(released, "aws:s3/bucketPolicy:BucketPolicy").inputs["policy"])
+    policy = json.loads(one(released, "aws:s3/bucketPolicy:BucketPolicy").props["policy"])
     allows = [s for s in policy["Statement"] if s["Effect"] == "Allow"]
     assert len(allows) == 1
     allow = allows[0]
@@ -88,15 +89,15 @@ def test_bucket_policy_allows_only_this_distribution_and_denies_plain_http(
 
 
 def test_distribution_reads_through_oac_over_https_with_numbered_edge_version(
-    released: dict[str, Registered],
+    released: dict[str, RecordedResource],
 ) -> None:
-    oac = one(released, "aws:cloudfront/originAccessControl:OriginAccessControl").inputs
+    oac = one(released, "aws:cloudfront/originAccessControl:OriginAccessControl").props
     assert (oac["originAccessControlOriginType"], oac["signingBehavior"], oac["signingProtocol"]) == (
         "s3",
         "always",
         "sigv4",
     )
-    cdn = one(released, "aws:cloudfront/distribution:Distribution").inputs
+    cdn = one(released, "aws:cloudfront/distribution:Distribution").props
     (origin,) = cdn["origins"]
     assert origin["originAccessControlId"] == "site-oac-id"
     assert "customOriginConfig" not in origin and "s3OriginConfig" not in origin
@@ -111,24 +112,24 @@ def test_distribution_reads_through_oac_over_https_with_numbered_edge_version(
     assert cdn["viewerCertificate"] == {"cloudfrontDefaultCertificate": True}
 
 
-def test_edge_function_lives_in_us_east_1_with_least_privilege(released: dict[str, Registered]) -> None:
-    provider = one(released, "pulumi:providers:aws")
-    assert provider.inputs["region"] == "us-east-1"
+def test_edge_function_lives_in_us_east_1_with_least_privilege(released: dict[str, RecordedResource]) -> None:
+    (provider,) = [r for r in by_type(released, "pulumi:providers:aws") if r.name == "edge"]
+    assert provider.props["region"] == "us-east-1"
     function = one(released, "aws:lambda/function:Function")
-    assert function.provider.startswith(provider.urn)
-    assert function.inputs["publish"] is True
-    assert "environment" not in function.inputs, "Lambda@Edge refuses environment variables"
-    assert function.inputs["handler"] == "edge_lambda.handler.handler"
-    assert function.inputs["skipDestroy"] is True
+    assert function.provider == provider.urn
+    assert function.props["publish"] is True
+    assert "environment" not in function.props, "Lambda@Edge refuses environment variables"
+    assert function.props["handler"] == "edge_lambda.handler.handler"
+    assert function.props["skipDestroy"] is True
     parameter = one(released, "aws:ssm/parameter:Parameter")
-    assert parameter.provider.startswith(provider.urn)
+    assert parameter.provider == provider.urn
 
-    trust = json.loads(one(released, "aws:iam/role:Role").inputs["assumeRolePolicy"])
+    trust = json.loads(one(released, "aws:iam/role:Role").props["assumeRolePolicy"])
     assert sorted(trust["Statement"][0]["Principal"]["Service"]) == [
         "edgelambda.amazonaws.com",
         "lambda.amazonaws.com",
     ]
-    permissions = json.loads(one(released, "aws:iam/rolePolicy:RolePolicy").inputs["policy"])["Statement"]
+    permissions = json.loads(one(released, "aws:iam/rolePolicy:RolePolicy").props["policy"])["Statement"]
     ssm = [s for s in permissions if "ssm:GetParameter" in s["Action"]]
     assert ssm == [
         {
@@ -141,8 +142,8 @@ def test_edge_function_lives_in_us_east_1_with_least_privilege(released: dict[st
     assert others == {"logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents"}
 
 
-def test_edge_bundle_carries_settings_for_the_pointer(released: dict[str, Registered]) -> None:
-    code = one(released, "aws:lambda/function:Function").inputs["code"]
+def test_edge_bundle_carries_settings_for_the_pointer(released: dict[str, RecordedResource]) -> None:
+    code = one(released, "aws:lambda/function:Function").props["code"]
     assert isinstance(code, __import__("pulumi").AssetArchive)
     config = json.loads(code.assets["edge_lambda/config.json"].text)
     assert config == {
@@ -154,26 +155,26 @@ def test_edge_bundle_carries_settings_for_the_pointer(released: dict[str, Regist
     assert "edge_lambda/layout.py" in code.assets
 
 
-def test_pointer_holds_the_version_and_the_switch_depends_on_it(released: dict[str, Registered]) -> None:
+def test_pointer_holds_the_version_and_the_switch_depends_on_it(
+    released: dict[str, RecordedResource],
+) -> None:
     parameter = one(released, "aws:ssm/parameter:Parameter")
-    assert parameter.inputs["name"] == "/versioned-site/dev/live-version"
-    assert parameter.inputs["insecureValue"] == V1
+    assert parameter.props["name"] == "/versioned-site/dev/live-version"
+    assert parameter.props["insecureValue"] == V1
     switch = one(released, "pulumi-python:dynamic:Resource")
     assert parameter.urn in switch.dependencies
-    assert switch.inputs["version"] == V1
-    assert switch.inputs["cache_ttl_seconds"] == 5
+    assert switch.props["version"] == V1
+    assert switch.props["cache_ttl_seconds"] == 5
 
 
 def test_first_up_without_a_version_points_at_the_sentinel() -> None:
     registered = run_program({})
-    assert (
-        one(registered, "aws:ssm/parameter:Parameter").inputs["insecureValue"] == layout.NO_VERSION_RELEASED
-    )
+    assert one(registered, "aws:ssm/parameter:Parameter").props["insecureValue"] == layout.NO_VERSION_RELEASED
 
 
-def _comparable(registered: dict[str, Registered]) -> dict[str, Any]:
+def _comparable(registered: dict[str, RecordedResource]) -> dict[str, Any]:
     return {
-        urn: (r.parent, sorted(r.dependencies), r.provider, _plain(r.inputs)) for urn, r in registered.items()
+        urn: (r.parent, sorted(r.dependencies), r.provider, _plain(r.props)) for urn, r in registered.items()
     }
 
 
@@ -201,14 +202,14 @@ def test_changing_only_the_version_changes_only_the_pointer_and_the_switch(aws: 
 
 def test_a_malformed_version_fails_at_once_naming_the_format() -> None:
     with pytest.raises(
-        layout.InvalidVersionError, match=r"'latest' is not a valid version id.*YYYYMMDDTHHMMSSZ"
-    ):
+        ProgramError, match=r"'latest' is not a valid version id.*YYYYMMDDTHHMMSSZ"
+    ) as failure:
         run_program({"version": "latest"})
+    assert isinstance(failure.value.__cause__, layout.InvalidVersionError)
 
 
 def test_a_version_never_uploaded_fails_at_preview_naming_the_latest_complete_ones(aws: None) -> None:
-    # The engine reports the guard's error wrapped in the resource it stopped.
-    with pytest.raises(ValueError, match="site-pointer") as failure:
+    with pytest.raises(ProgramError) as failure:
         run_program({"version": "20261201T000000Z"}, preview=True)
     message = str(failure.value)
     assert "20261201T000000Z has no complete upload" in message
@@ -218,14 +219,14 @@ def test_a_version_never_uploaded_fails_at_preview_naming_the_latest_complete_on
 def test_an_incomplete_upload_is_not_releasable(aws: None) -> None:
     s3 = boto3.client("s3", region_name="eu-west-1")
     s3.put_object(Bucket=MOCK_BUCKET, Key=layout.object_key("20261130T000000Z", "index.html"), Body=b"x")
-    with pytest.raises(ValueError, match="20261130T000000Z has no complete upload"):
+    with pytest.raises(ProgramError, match="20261130T000000Z has no complete upload"):
         run_program({"version": "20261130T000000Z"}, preview=True)
 
 
 def test_the_guard_is_skipped_while_the_bucket_does_not_exist() -> None:
     with mock_aws():
         registered = run_program({"version": V1}, preview=True)
-    assert one(registered, "aws:ssm/parameter:Parameter").inputs["insecureValue"] == V1
+    assert one(registered, "aws:ssm/parameter:Parameter").props["insecureValue"] == V1
 
 
 @pytest.mark.parametrize(
@@ -244,14 +245,16 @@ def test_the_guard_is_skipped_while_the_bucket_does_not_exist() -> None:
     ],
 )
 def test_bad_settings_fail_before_anything_is_created(config: dict[str, str], message: str) -> None:
-    with pytest.raises(ValueError, match=message):
+    with pytest.raises(ProgramError, match=message) as failure:
         run_program(config)
+    assert isinstance(failure.value.__cause__, ValueError)
+    assert "components/site.py" in str(failure.value) and "in validate" in str(failure.value)
 
 
 def test_custom_domain_uses_the_certificate_and_becomes_the_url() -> None:
     cert = "arn:aws:acm:us-east-1:123456789012:certificate/abc"
     registered = run_program({"domainNames": '["www.example.com"]', "acmCertificateArn": cert})
-    cdn = one(registered, "aws:cloudfront/distribution:Distribution").inputs
+    cdn = one(registered, "aws:cloudfront/distribution:Distribution").props
     assert cdn["aliases"] == ["www.example.com"]
     assert cdn["viewerCertificate"] == {
         "acmCertificateArn": cert,
