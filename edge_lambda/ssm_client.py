@@ -1,13 +1,14 @@
 """The edge's SSM client: botocore only, built to keep a Lambda@Edge cold start short.
 
 `import boto3` costs little more than `import botocore.session`, but `boto3.client("ssm")` then parses
-botocore's full SSM model and lists every service botocore knows. This client gets the GetParameter
-model of `ssm_model` instead, which brings import plus first request close to `import boto3` alone
-(`make bench` measures it).
+botocore's full SSM model and endpoints data and lists every service botocore knows. This client gets
+the GetParameter model and the SSM endpoints of `ssm_model` instead, which brings import plus first
+request close to `import boto3` alone (`make bench` measures it).
 """
 
 from __future__ import annotations
 
+import os
 from typing import TYPE_CHECKING, Any, cast
 
 import botocore.session
@@ -15,7 +16,7 @@ from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 from botocore.loaders import Loader
 
-from edge_lambda.ssm_model import API_VERSION, GET_PARAMETER_MODEL
+from edge_lambda.ssm_model import API_VERSION, GET_PARAMETER_MODEL, SSM_ENDPOINTS
 
 if TYPE_CHECKING:
     from mypy_boto3_ssm import SSMClient
@@ -40,6 +41,12 @@ class _GetParameterLoader(Loader):
         # botocore calls this only to check the name it was given; the real answer walks ~450
         # directories. This session creates the SSM client and nothing else.
         return ["ssm"]
+
+    def load_data_with_path(self, name: str) -> tuple[Any, str]:
+        if name == "endpoints":
+            # Reported at botocore's own path, so that botocore treats it as its built-in data.
+            return SSM_ENDPOINTS, os.path.join(self.BUILTIN_DATA_PATH, "endpoints.json")
+        return super().load_data_with_path(name)
 
     def load_service_model(self, service_name: str, type_name: str, api_version: str | None = None) -> Any:
         if service_name == "ssm" and type_name == "service-2" and api_version == API_VERSION:

@@ -3,7 +3,9 @@
 The edge calls one SSM operation, GetParameter. botocore's full SSM model is about 1 MB of JSON;
 parsing it, and walking botocore's ~450 service directories to find it, cost about 50 ms of each
 cold start (a third of `import boto3`). This is the same model cut down to GetParameter, its shapes
-and the service metadata, without documentation. `edge_lambda.ssm_client` hands it to botocore.
+and the service metadata, without documentation. Likewise botocore's endpoints data (1.2 MB, about
+30 ms to parse) cut down to the SSM service in every partition. `edge_lambda.ssm_client` hands both
+to botocore.
 """
 
 import json
@@ -12,7 +14,7 @@ from typing import Any
 API_VERSION = "2014-11-06"
 
 GET_PARAMETER_MODEL: dict[str, Any] = json.loads(
-    """
+    r"""
 {
  "metadata": {
   "apiVersion": "2014-11-06",
@@ -195,6 +197,654 @@ GET_PARAMETER_MODEL: dict[str, Any] = json.loads(
   }
  },
  "version": "2.0"
+}
+"""
+)
+
+SSM_ENDPOINTS: dict[str, Any] = json.loads(
+    r"""
+{
+ "partitions": [
+  {
+   "defaults": {
+    "hostname": "{service}.{region}.{dnsSuffix}",
+    "protocols": [
+     "https"
+    ],
+    "signatureVersions": [
+     "v4"
+    ],
+    "variants": [
+     {
+      "dnsSuffix": "amazonaws.com",
+      "hostname": "{service}-fips.{region}.{dnsSuffix}",
+      "tags": [
+       "fips"
+      ]
+     },
+     {
+      "dnsSuffix": "api.aws",
+      "hostname": "{service}-fips.{region}.{dnsSuffix}",
+      "tags": [
+       "dualstack",
+       "fips"
+      ]
+     },
+     {
+      "dnsSuffix": "api.aws",
+      "hostname": "{service}.{region}.{dnsSuffix}",
+      "tags": [
+       "dualstack"
+      ]
+     }
+    ]
+   },
+   "dnsSuffix": "amazonaws.com",
+   "partition": "aws",
+   "partitionName": "AWS Standard",
+   "regionRegex": "^(us|eu|ap|sa|ca|me|af|il|mx)\\-\\w+\\-\\d+$",
+   "regions": {
+    "af-south-1": {
+     "description": "Africa (Cape Town)"
+    },
+    "ap-east-1": {
+     "description": "Asia Pacific (Hong Kong)"
+    },
+    "ap-east-2": {
+     "description": "Asia Pacific (Taipei)"
+    },
+    "ap-northeast-1": {
+     "description": "Asia Pacific (Tokyo)"
+    },
+    "ap-northeast-2": {
+     "description": "Asia Pacific (Seoul)"
+    },
+    "ap-northeast-3": {
+     "description": "Asia Pacific (Osaka)"
+    },
+    "ap-south-1": {
+     "description": "Asia Pacific (Mumbai)"
+    },
+    "ap-south-2": {
+     "description": "Asia Pacific (Hyderabad)"
+    },
+    "ap-southeast-1": {
+     "description": "Asia Pacific (Singapore)"
+    },
+    "ap-southeast-2": {
+     "description": "Asia Pacific (Sydney)"
+    },
+    "ap-southeast-3": {
+     "description": "Asia Pacific (Jakarta)"
+    },
+    "ap-southeast-4": {
+     "description": "Asia Pacific (Melbourne)"
+    },
+    "ap-southeast-5": {
+     "description": "Asia Pacific (Malaysia)"
+    },
+    "ap-southeast-6": {
+     "description": "Asia Pacific (New Zealand)"
+    },
+    "ap-southeast-7": {
+     "description": "Asia Pacific (Thailand)"
+    },
+    "ca-central-1": {
+     "description": "Canada (Central)"
+    },
+    "ca-west-1": {
+     "description": "Canada West (Calgary)"
+    },
+    "eu-central-1": {
+     "description": "Europe (Frankfurt)"
+    },
+    "eu-central-2": {
+     "description": "Europe (Zurich)"
+    },
+    "eu-north-1": {
+     "description": "Europe (Stockholm)"
+    },
+    "eu-south-1": {
+     "description": "Europe (Milan)"
+    },
+    "eu-south-2": {
+     "description": "Europe (Spain)"
+    },
+    "eu-west-1": {
+     "description": "Europe (Ireland)"
+    },
+    "eu-west-2": {
+     "description": "Europe (London)"
+    },
+    "eu-west-3": {
+     "description": "Europe (Paris)"
+    },
+    "il-central-1": {
+     "description": "Israel (Tel Aviv)"
+    },
+    "me-central-1": {
+     "description": "Middle East (UAE)"
+    },
+    "me-south-1": {
+     "description": "Middle East (Bahrain)"
+    },
+    "mx-central-1": {
+     "description": "Mexico (Central)"
+    },
+    "sa-east-1": {
+     "description": "South America (Sao Paulo)"
+    },
+    "us-east-1": {
+     "description": "US East (N. Virginia)"
+    },
+    "us-east-2": {
+     "description": "US East (Ohio)"
+    },
+    "us-west-1": {
+     "description": "US West (N. California)"
+    },
+    "us-west-2": {
+     "description": "US West (Oregon)"
+    }
+   },
+   "services": {
+    "ssm": {
+     "endpoints": {
+      "af-south-1": {},
+      "ap-east-1": {},
+      "ap-east-2": {},
+      "ap-northeast-1": {},
+      "ap-northeast-2": {},
+      "ap-northeast-3": {},
+      "ap-south-1": {},
+      "ap-south-2": {},
+      "ap-southeast-1": {},
+      "ap-southeast-2": {},
+      "ap-southeast-3": {},
+      "ap-southeast-4": {},
+      "ap-southeast-5": {},
+      "ap-southeast-6": {},
+      "ap-southeast-7": {},
+      "ca-central-1": {
+       "variants": [
+        {
+         "hostname": "ssm-fips.ca-central-1.amazonaws.com",
+         "tags": [
+          "fips"
+         ]
+        }
+       ]
+      },
+      "ca-west-1": {
+       "variants": [
+        {
+         "hostname": "ssm-fips.ca-west-1.amazonaws.com",
+         "tags": [
+          "fips"
+         ]
+        }
+       ]
+      },
+      "eu-central-1": {},
+      "eu-central-2": {},
+      "eu-north-1": {},
+      "eu-south-1": {},
+      "eu-south-2": {},
+      "eu-west-1": {},
+      "eu-west-2": {},
+      "eu-west-3": {},
+      "fips-ca-central-1": {
+       "credentialScope": {
+        "region": "ca-central-1"
+       },
+       "deprecated": true,
+       "hostname": "ssm-fips.ca-central-1.amazonaws.com"
+      },
+      "fips-ca-west-1": {
+       "credentialScope": {
+        "region": "ca-west-1"
+       },
+       "deprecated": true,
+       "hostname": "ssm-fips.ca-west-1.amazonaws.com"
+      },
+      "fips-us-east-1": {
+       "credentialScope": {
+        "region": "us-east-1"
+       },
+       "deprecated": true,
+       "hostname": "ssm-fips.us-east-1.amazonaws.com"
+      },
+      "fips-us-east-2": {
+       "credentialScope": {
+        "region": "us-east-2"
+       },
+       "deprecated": true,
+       "hostname": "ssm-fips.us-east-2.amazonaws.com"
+      },
+      "fips-us-west-1": {
+       "credentialScope": {
+        "region": "us-west-1"
+       },
+       "deprecated": true,
+       "hostname": "ssm-fips.us-west-1.amazonaws.com"
+      },
+      "fips-us-west-2": {
+       "credentialScope": {
+        "region": "us-west-2"
+       },
+       "deprecated": true,
+       "hostname": "ssm-fips.us-west-2.amazonaws.com"
+      },
+      "il-central-1": {},
+      "me-central-1": {},
+      "me-south-1": {},
+      "mx-central-1": {},
+      "sa-east-1": {},
+      "us-east-1": {
+       "variants": [
+        {
+         "hostname": "ssm-fips.us-east-1.amazonaws.com",
+         "tags": [
+          "fips"
+         ]
+        }
+       ]
+      },
+      "us-east-2": {
+       "variants": [
+        {
+         "hostname": "ssm-fips.us-east-2.amazonaws.com",
+         "tags": [
+          "fips"
+         ]
+        }
+       ]
+      },
+      "us-west-1": {
+       "variants": [
+        {
+         "hostname": "ssm-fips.us-west-1.amazonaws.com",
+         "tags": [
+          "fips"
+         ]
+        }
+       ]
+      },
+      "us-west-2": {
+       "variants": [
+        {
+         "hostname": "ssm-fips.us-west-2.amazonaws.com",
+         "tags": [
+          "fips"
+         ]
+        }
+       ]
+      }
+     }
+    }
+   }
+  },
+  {
+   "defaults": {
+    "hostname": "{service}.{region}.{dnsSuffix}",
+    "protocols": [
+     "https"
+    ],
+    "signatureVersions": [
+     "v4"
+    ],
+    "variants": [
+     {
+      "dnsSuffix": "amazonaws.com.cn",
+      "hostname": "{service}-fips.{region}.{dnsSuffix}",
+      "tags": [
+       "fips"
+      ]
+     },
+     {
+      "dnsSuffix": "api.amazonwebservices.com.cn",
+      "hostname": "{service}-fips.{region}.{dnsSuffix}",
+      "tags": [
+       "dualstack",
+       "fips"
+      ]
+     },
+     {
+      "dnsSuffix": "api.amazonwebservices.com.cn",
+      "hostname": "{service}.{region}.{dnsSuffix}",
+      "tags": [
+       "dualstack"
+      ]
+     }
+    ]
+   },
+   "dnsSuffix": "amazonaws.com.cn",
+   "partition": "aws-cn",
+   "partitionName": "AWS China",
+   "regionRegex": "^cn\\-\\w+\\-\\d+$",
+   "regions": {
+    "cn-north-1": {
+     "description": "China (Beijing)"
+    },
+    "cn-northwest-1": {
+     "description": "China (Ningxia)"
+    }
+   },
+   "services": {
+    "ssm": {
+     "endpoints": {
+      "cn-north-1": {},
+      "cn-northwest-1": {}
+     }
+    }
+   }
+  },
+  {
+   "defaults": {
+    "hostname": "{service}.{region}.{dnsSuffix}",
+    "protocols": [
+     "https"
+    ],
+    "signatureVersions": [
+     "v4"
+    ],
+    "variants": [
+     {
+      "dnsSuffix": "amazonaws.com",
+      "hostname": "{service}-fips.{region}.{dnsSuffix}",
+      "tags": [
+       "fips"
+      ]
+     },
+     {
+      "dnsSuffix": "api.aws",
+      "hostname": "{service}-fips.{region}.{dnsSuffix}",
+      "tags": [
+       "dualstack",
+       "fips"
+      ]
+     },
+     {
+      "dnsSuffix": "api.aws",
+      "hostname": "{service}.{region}.{dnsSuffix}",
+      "tags": [
+       "dualstack"
+      ]
+     }
+    ]
+   },
+   "dnsSuffix": "amazonaws.com",
+   "partition": "aws-us-gov",
+   "partitionName": "AWS GovCloud (US)",
+   "regionRegex": "^us\\-gov\\-\\w+\\-\\d+$",
+   "regions": {
+    "us-gov-east-1": {
+     "description": "AWS GovCloud (US-East)"
+    },
+    "us-gov-west-1": {
+     "description": "AWS GovCloud (US-West)"
+    }
+   },
+   "services": {
+    "ssm": {
+     "defaults": {
+      "variants": [
+       {
+        "hostname": "ssm.{region}.{dnsSuffix}",
+        "tags": [
+         "fips"
+        ]
+       }
+      ]
+     },
+     "endpoints": {
+      "fips-us-gov-east-1": {
+       "credentialScope": {
+        "region": "us-gov-east-1"
+       },
+       "deprecated": true,
+       "hostname": "ssm.us-gov-east-1.amazonaws.com"
+      },
+      "fips-us-gov-west-1": {
+       "credentialScope": {
+        "region": "us-gov-west-1"
+       },
+       "deprecated": true,
+       "hostname": "ssm.us-gov-west-1.amazonaws.com"
+      },
+      "us-gov-east-1": {
+       "variants": [
+        {
+         "hostname": "ssm.us-gov-east-1.amazonaws.com",
+         "tags": [
+          "fips"
+         ]
+        }
+       ]
+      },
+      "us-gov-west-1": {
+       "variants": [
+        {
+         "hostname": "ssm.us-gov-west-1.amazonaws.com",
+         "tags": [
+          "fips"
+         ]
+        }
+       ]
+      }
+     }
+    }
+   }
+  },
+  {
+   "defaults": {
+    "hostname": "{service}.{region}.{dnsSuffix}",
+    "protocols": [
+     "https"
+    ],
+    "signatureVersions": [
+     "v4"
+    ],
+    "variants": [
+     {
+      "dnsSuffix": "c2s.ic.gov",
+      "hostname": "{service}-fips.{region}.{dnsSuffix}",
+      "tags": [
+       "fips"
+      ]
+     }
+    ]
+   },
+   "dnsSuffix": "c2s.ic.gov",
+   "partition": "aws-iso",
+   "partitionName": "AWS ISO (US)",
+   "regionRegex": "^us\\-iso\\-\\w+\\-\\d+$",
+   "regions": {
+    "us-iso-east-1": {
+     "description": "US ISO East"
+    },
+    "us-iso-west-1": {
+     "description": "US ISO WEST"
+    }
+   },
+   "services": {
+    "ssm": {
+     "endpoints": {
+      "us-iso-east-1": {},
+      "us-iso-west-1": {}
+     }
+    }
+   }
+  },
+  {
+   "defaults": {
+    "hostname": "{service}.{region}.{dnsSuffix}",
+    "protocols": [
+     "https"
+    ],
+    "signatureVersions": [
+     "v4"
+    ],
+    "variants": [
+     {
+      "dnsSuffix": "sc2s.sgov.gov",
+      "hostname": "{service}-fips.{region}.{dnsSuffix}",
+      "tags": [
+       "fips"
+      ]
+     }
+    ]
+   },
+   "dnsSuffix": "sc2s.sgov.gov",
+   "partition": "aws-iso-b",
+   "partitionName": "AWS ISOB (US)",
+   "regionRegex": "^us\\-isob\\-\\w+\\-\\d+$",
+   "regions": {
+    "us-isob-east-1": {
+     "description": "US ISOB East (Ohio)"
+    },
+    "us-isob-west-1": {
+     "description": "US ISOB West"
+    }
+   },
+   "services": {
+    "ssm": {
+     "endpoints": {
+      "us-isob-east-1": {},
+      "us-isob-west-1": {}
+     }
+    }
+   }
+  },
+  {
+   "defaults": {
+    "hostname": "{service}.{region}.{dnsSuffix}",
+    "protocols": [
+     "https"
+    ],
+    "signatureVersions": [
+     "v4"
+    ],
+    "variants": [
+     {
+      "dnsSuffix": "cloud.adc-e.uk",
+      "hostname": "{service}-fips.{region}.{dnsSuffix}",
+      "tags": [
+       "fips"
+      ]
+     }
+    ]
+   },
+   "dnsSuffix": "cloud.adc-e.uk",
+   "partition": "aws-iso-e",
+   "partitionName": "AWS ISOE (Europe)",
+   "regionRegex": "^eu\\-isoe\\-\\w+\\-\\d+$",
+   "regions": {
+    "eu-isoe-west-1": {
+     "description": "EU ISOE West"
+    }
+   },
+   "services": {
+    "ssm": {
+     "endpoints": {
+      "eu-isoe-west-1": {}
+     }
+    }
+   }
+  },
+  {
+   "defaults": {
+    "hostname": "{service}.{region}.{dnsSuffix}",
+    "protocols": [
+     "https"
+    ],
+    "signatureVersions": [
+     "v4"
+    ],
+    "variants": [
+     {
+      "dnsSuffix": "csp.hci.ic.gov",
+      "hostname": "{service}-fips.{region}.{dnsSuffix}",
+      "tags": [
+       "fips"
+      ]
+     }
+    ]
+   },
+   "dnsSuffix": "csp.hci.ic.gov",
+   "partition": "aws-iso-f",
+   "partitionName": "AWS ISOF",
+   "regionRegex": "^us\\-isof\\-\\w+\\-\\d+$",
+   "regions": {
+    "us-isof-east-1": {
+     "description": "US ISOF EAST"
+    },
+    "us-isof-south-1": {
+     "description": "US ISOF SOUTH"
+    }
+   },
+   "services": {
+    "ssm": {
+     "endpoints": {
+      "us-isof-east-1": {},
+      "us-isof-south-1": {}
+     }
+    }
+   }
+  },
+  {
+   "defaults": {
+    "hostname": "{service}.{region}.{dnsSuffix}",
+    "protocols": [
+     "https"
+    ],
+    "signatureVersions": [
+     "v4"
+    ],
+    "variants": [
+     {
+      "dnsSuffix": "amazonaws.eu",
+      "hostname": "{service}-fips.{region}.{dnsSuffix}",
+      "tags": [
+       "fips"
+      ]
+     },
+     {
+      "dnsSuffix": "api.amazonwebservices.eu",
+      "hostname": "{service}-fips.{region}.{dnsSuffix}",
+      "tags": [
+       "dualstack",
+       "fips"
+      ]
+     },
+     {
+      "dnsSuffix": "api.amazonwebservices.eu",
+      "hostname": "{service}.{region}.{dnsSuffix}",
+      "tags": [
+       "dualstack"
+      ]
+     }
+    ]
+   },
+   "dnsSuffix": "amazonaws.eu",
+   "partition": "aws-eusc",
+   "partitionName": "AWS EUSC",
+   "regionRegex": "^eusc\\-(de)\\-\\w+\\-\\d+$",
+   "regions": {
+    "eusc-de-east-1": {
+     "description": "AWS European Sovereign Cloud (Germany)"
+    }
+   },
+   "services": {
+    "ssm": {
+     "endpoints": {
+      "eusc-de-east-1": {}
+     }
+    }
+   }
+  }
+ ],
+ "version": 3
 }
 """
 )

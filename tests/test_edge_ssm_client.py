@@ -5,14 +5,22 @@ from __future__ import annotations
 from typing import Any
 
 from edge_lambda import ssm_client
-from edge_lambda.ssm_model import API_VERSION, GET_PARAMETER_MODEL
-from tests.edge_scaffold import REGION, installed_get_parameter_model
+from edge_lambda.ssm_model import API_VERSION, GET_PARAMETER_MODEL, SSM_ENDPOINTS
+from tests.edge_scaffold import REGION, installed_get_parameter_model, installed_ssm_endpoints
 
 
 def test_shipped_model_matches_the_installed_botocore() -> None:
-    assert installed_get_parameter_model() == GET_PARAMETER_MODEL, (
-        "edge_lambda/ssm_model.py is out of date: run `uv run python tests/edge_scaffold.py`"
-    )
+    stale = "edge_lambda/ssm_model.py is out of date: run `uv run python tests/edge_scaffold.py`"
+    assert installed_get_parameter_model() == GET_PARAMETER_MODEL, stale
+    assert installed_ssm_endpoints() == SSM_ENDPOINTS, stale
+
+
+def test_client_resolves_the_regional_endpoint_from_the_shipped_endpoints() -> None:
+    for region, host in [
+        ("us-east-1", "ssm.us-east-1.amazonaws.com"),
+        ("cn-north-1", "ssm.cn-north-1.amazonaws.com.cn"),
+    ]:
+        assert ssm_client.create_ssm_client(region).meta.endpoint_url == f"https://{host}"
 
 
 def test_client_uses_the_shipped_model_short_timeouts_and_one_retry() -> None:
