@@ -8,6 +8,7 @@ request close to `import boto3` alone (`make bench` measures it).
 
 from __future__ import annotations
 
+import copy
 import os
 from typing import TYPE_CHECKING, Any, cast
 
@@ -45,12 +46,13 @@ class _GetParameterLoader(Loader):
     def load_data_with_path(self, name: str) -> tuple[Any, str]:
         if name == "endpoints":
             # Reported at botocore's own path, so that botocore treats it as its built-in data.
-            return SSM_ENDPOINTS, os.path.join(self.BUILTIN_DATA_PATH, "endpoints.json")
+            # A copy: botocore's endpoint resolver writes into the data it is given.
+            return copy.deepcopy(SSM_ENDPOINTS), os.path.join(self.BUILTIN_DATA_PATH, "endpoints.json")
         return super().load_data_with_path(name)
 
     def load_service_model(self, service_name: str, type_name: str, api_version: str | None = None) -> Any:
         if service_name == "ssm" and type_name == "service-2" and api_version == API_VERSION:
-            return GET_PARAMETER_MODEL
+            return copy.deepcopy(GET_PARAMETER_MODEL)
         return super().load_service_model(service_name, type_name, api_version)
 
 

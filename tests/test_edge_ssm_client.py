@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
 from edge_lambda import ssm_client
@@ -13,6 +14,12 @@ def test_shipped_model_matches_the_installed_botocore() -> None:
     stale = "edge_lambda/ssm_model.py is out of date: run `uv run python tests/edge_scaffold.py`"
     assert installed_get_parameter_model() == GET_PARAMETER_MODEL, stale
     assert installed_ssm_endpoints() == SSM_ENDPOINTS, stale
+
+
+def test_creating_clients_leaves_the_shipped_data_untouched() -> None:
+    model, endpoints = copy.deepcopy(GET_PARAMETER_MODEL), copy.deepcopy(SSM_ENDPOINTS)
+    ssm_client.create_ssm_client(REGION).meta.endpoint_url  # noqa: B018 (resolving is the point)
+    assert (model, endpoints) == (GET_PARAMETER_MODEL, SSM_ENDPOINTS)
 
 
 def test_client_resolves_the_regional_endpoint_from_the_shipped_endpoints() -> None:
