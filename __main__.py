@@ -5,8 +5,8 @@ from typing import Any
 import pulumi
 import pulumi_aws as aws
 
-from components import VersionedStaticSite, VersionedStaticSiteArgs, pointer_parameter_name
-from components.site import EDGE_REGION
+from components import VersionedStaticSite, VersionedStaticSiteArgs
+from edge_lambda.layout import EDGE_REGION, pointer_parameter_name
 
 config = pulumi.Config()
 

@@ -18,7 +18,7 @@ from edge_lambda.settings import EdgeSettings
 TYPE_TOKEN = "versioned-site:index:VersionedStaticSite"
 
 # Lambda@Edge functions, their certificates and the pointer they read all live in us-east-1.
-EDGE_REGION = "us-east-1"
+EDGE_REGION = layout.EDGE_REGION
 PRICE_CLASSES = ("PriceClass_100", "PriceClass_200", "PriceClass_All")
 MAX_EDGE_CACHE_TTL_SECONDS = 300
 
@@ -28,10 +28,6 @@ MANAGED_SECURITY_HEADERS = "67f7725c-6f97-4210-82d7-5512b31e9d03"
 
 ReleaseCheck = Callable[[str, str], None]
 """(bucket name, version) -> None; raises when the version must not be released."""
-
-
-def pointer_parameter_name(project: str, stack: str) -> str:
-    return f"/{project}/{stack}/live-version"
 
 
 @dataclass
@@ -103,7 +99,6 @@ class VersionedStaticSite(pulumi.ComponentResource):
     def __init__(self, name: str, args: VersionedStaticSiteArgs, opts: pulumi.ResourceOptions | None = None):
         args.validate()
         super().__init__(TYPE_TOKEN, name, None, opts)
-        live_value = args.version or layout.NO_VERSION_RELEASED
         edge = pulumi.ResourceOptions(parent=self, provider=args.edge_provider)
 
         # --- Storage: private, owner-enforced, encrypted; never a website endpoint.
@@ -170,7 +165,7 @@ class VersionedStaticSite(pulumi.ComponentResource):
                 lambda b: _checked(release_check, b, version)
             )
         else:
-            pointer_value = live_value
+            pointer_value = layout.NO_VERSION_RELEASED
         pointer = aws.ssm.Parameter(
             f"{name}-pointer",
             name=args.parameter_name,

@@ -30,6 +30,11 @@ _TIMESTAMP_FORMAT = "%Y%m%dT%H%M%SZ"
 # `pulumi up` happens before anything is uploaded; the edge answers 503 while the pointer holds it.
 NO_VERSION_RELEASED = "none"
 
+# Lambda@Edge functions live in us-east-1, and so does the pointer they read (replicas in every region
+# ask that one region), whatever the region of the stack and its bucket.
+EDGE_REGION = "us-east-1"
+POINTER_NAME_SUFFIX = "/live-version"
+
 MANIFEST_PREFIX = "_manifests/"
 _MANIFEST_SUFFIX = ".json"
 MANIFEST_FORMAT = 1
@@ -37,6 +42,11 @@ MANIFEST_FORMAT = 1
 
 class InvalidVersionError(ValueError):
     """A version id that does not follow VERSION_FORMAT."""
+
+
+def pointer_parameter_name(project: str, stack: str) -> str:
+    """The SSM parameter holding a stack's live version: `/<project>/<stack>/live-version`."""
+    return f"/{project}/{stack}{POINTER_NAME_SUFFIX}"
 
 
 def is_valid_version(value: object) -> bool:

@@ -7,6 +7,8 @@ group lists the current token first and then every deprecated one a program can 
 
 from __future__ import annotations
 
+from edge_lambda import layout
+
 BUCKET_TYPES = frozenset({"aws:s3/bucket:Bucket", "aws:s3/bucketV2:BucketV2"})
 
 BUCKET_WEBSITE_CONFIGURATION_TYPES = frozenset(
@@ -38,5 +40,5 @@ SSM_PARAMETER_TYPES = frozenset({"aws:ssm/parameter:Parameter"})
 
 # The project's component, which owns the pointer parameter (see components/site.py).
 VERSIONED_SITE_COMPONENT_TYPE = "versioned-site:index:VersionedStaticSite"
-# The pointer parameter is named `/<project>/<stack>/live-version`.
-POINTER_PARAMETER_NAME_SUFFIX = "/live-version"
+# The pointer parameter is named `/<project>/<stack>/live-version` (edge_lambda.layout).
+POINTER_PARAMETER_NAME_SUFFIX = layout.POINTER_NAME_SUFFIX

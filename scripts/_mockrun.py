@@ -406,7 +406,11 @@ def _program_environment(program_dir: Path) -> Iterator[None]:
             # A program's virtualenv often lives in its directory: installed packages stay imported
             # (pulumi_aws, for one, refuses to register itself twice in a process).
             if path.is_relative_to(program_dir) and "site-packages" not in path.parts:
-                del sys.modules[name]
+                module = sys.modules.pop(name)
+                # A package imported before the run would still hand out the forgotten submodule.
+                parent, _, child = name.rpartition(".")
+                if parent in sys.modules and getattr(sys.modules[parent], child, None) is module:
+                    delattr(sys.modules[parent], child)
 
 
 def run_program(

@@ -29,20 +29,19 @@ from typing import Any, TextIO
 import boto3
 
 from components.edge_bundle import PACKAGE_NAME, bundle_files
-from components.site import EDGE_REGION, pointer_parameter_name
 from edge_lambda import layout
+from edge_lambda.layout import EDGE_REGION, pointer_parameter_name
 from edge_lambda.settings import CONFIG_FILENAME, EdgeSettings, load_settings
 from scripts.local_aws import moto_server
 from scripts.release import previous_live_version, release_version
 from scripts.serve import PreviewServer, preview_server_running
-from scripts.stack import StackUpdate
+from scripts.stack import PROJECT_NAME, StackUpdate
 from scripts.upload import upload_build
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE_V1 = ROOT / "examples" / "site-v1"
 EXAMPLE_V2 = ROOT / "examples" / "site-v2"
 
-PROJECT = "versioned-site"
 DEMO_STACK = "demo"
 DEMO_BUCKET = "versioned-site-demo"
 # The bucket lives in the stack's region; the pointer always in us-east-1, beside Lambda@Edge.
@@ -77,7 +76,7 @@ def create_site(s3: Any, ssm: Any, *, cache_ttl_seconds: int, bucket: str = DEMO
         },
     )
     settings = EdgeSettings(
-        parameter_name=pointer_parameter_name(PROJECT, DEMO_STACK),
+        parameter_name=pointer_parameter_name(PROJECT_NAME, DEMO_STACK),
         region=EDGE_REGION,
         cache_ttl_seconds=cache_ttl_seconds,
     )
@@ -106,7 +105,7 @@ class DemoStack:
         return DEMO_STACK
 
     def outputs(self) -> Mapping[str, Any]:
-        prefix = f"urn:pulumi:{DEMO_STACK}::{PROJECT}::versioned-site:index:VersionedStaticSite"
+        prefix = f"urn:pulumi:{DEMO_STACK}::{PROJECT_NAME}::versioned-site:index:VersionedStaticSite"
         return {
             "bucketName": self.site.bucket,
             "parameterName": self.site.settings.parameter_name,

@@ -34,7 +34,7 @@ else:
     SSMClient = Any
 
 # The pointer parameter lives in us-east-1, next to Lambda@Edge, whatever the stack's region.
-DEFAULT_PARAMETER_REGION = "us-east-1"
+DEFAULT_PARAMETER_REGION = layout.EDGE_REGION
 HTTP_TIMEOUT_SECONDS = 15
 S3_MAX_CONNECTIONS = 32
 
