@@ -39,7 +39,7 @@ from components.edge_bundle import bundle_files  # noqa: E402
 from edge_lambda.handler import OriginRequestHandler, PointerCache, rewrite_request  # noqa: E402
 from edge_lambda.settings import EdgeSettings  # noqa: E402
 from edge_lambda.ssm_client import create_ssm_client  # noqa: E402
-from scripts.local_aws import moto_server  # noqa: E402
+from scripts.demo.local_aws import moto_server  # noqa: E402
 from tests.clock import ManualClock  # noqa: E402
 from tests.edge_scaffold import (  # noqa: E402
     count_get_parameter_calls,

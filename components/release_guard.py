@@ -12,8 +12,8 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from edge_lambda import layout
-from scripts.errors import error_code
-from scripts.storage import complete_versions, is_complete
+from scripts.versionstore.errors import error_code
+from scripts.versionstore.store import complete_versions, is_complete
 
 LATEST_SHOWN = 5
 _MISSING_BUCKET = ("NoSuchBucket", "404", "NotFound")

@@ -7,14 +7,14 @@ from __future__ import annotations
 
 import click
 
-from scripts.policy_check import policy_check
-from scripts.prune import prune_command
-from scripts.release import history_command, release_command, rollback_command
-from scripts.serve import serve
-from scripts.site import group_options
-from scripts.status import status_command
-from scripts.upload import upload_command
-from scripts.versions import versions_command
+from scripts.commands.policy_check import policy_check
+from scripts.commands.prune import prune_command
+from scripts.commands.release import history_command, release_command, rollback_command
+from scripts.commands.serve import serve
+from scripts.commands.site import group_options
+from scripts.commands.status import status_command
+from scripts.commands.upload import upload_command
+from scripts.commands.versions import versions_command
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})

@@ -10,8 +10,8 @@ from pathlib import Path
 from pulumi_policy import ResourceValidationPolicy, StackValidationPolicy
 
 from policy.site_policies import POLICIES
-from scripts._mockrun import ProgramRun, RecordedResource, run_inline
-from scripts._policy_eval import resource_validation_args, stack_validation_args
+from scripts.offline.mockrun import ProgramRun, RecordedResource, run_inline
+from scripts.offline.policy_eval import resource_validation_args, stack_validation_args
 
 PROGRAMS = Path(__file__).resolve().parent / "fixtures" / "programs"
 PROJECT = "policy-test"

@@ -1,6 +1,6 @@
 """Run the real Pulumi program under the mock runtime, as during `pulumi up`, and record what it registers.
 
-The runner is `sitectl policy-check`'s (`scripts/_mockrun.py`); these mocks answer the outputs the
+The runner is `sitectl policy-check`'s (`scripts/offline/mockrun.py`); these mocks answer the outputs the
 program reads as the AWS provider would after creating each resource (names, ARNs, the numbered
 qualified ARN of a published function), and pass every input through, camelCase as the engine sees them.
 """
@@ -12,8 +12,8 @@ from typing import Any
 
 import pulumi
 
-from scripts._mockrun import RecordedResource
-from scripts._mockrun import run_program as run_any_program
+from scripts.offline.mockrun import RecordedResource
+from scripts.offline.mockrun import run_program as run_any_program
 
 ROOT = Path(__file__).resolve().parent.parent
 PROJECT = "versioned-site"
@@ -65,7 +65,7 @@ def run_program(
     config: dict[str, str], stack: str = "dev", preview: bool = False
 ) -> dict[str, RecordedResource]:
     """Run `__main__.py` with Pulumi.yaml's defaults plus `config` (keys without a namespace belong to
-    the project); raises scripts._mockrun.ProgramError, caused by the program's own error."""
+    the project); raises scripts.offline.mockrun.ProgramError, caused by the program's own error."""
     overrides = [f"{key}={value}" for key, value in {"aws:region": "eu-west-1", **config}.items()]
     run = run_any_program(ROOT, stack, overrides, mocks=SiteMocks(), preview=preview)
     return {r.urn: r for r in run.resources if r.type != STACK_TYPE}

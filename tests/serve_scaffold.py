@@ -14,9 +14,9 @@ from moto import mock_aws
 
 from edge_lambda.handler import OriginRequestHandler, PointerCache
 from edge_lambda.settings import EdgeSettings
-from scripts import demo
-from scripts.serve import PreviewServer, preview_server_running
-from scripts.upload import upload_build
+from scripts.commands.serve import PreviewServer, preview_server_running
+from scripts.commands.upload import upload_build
+from scripts.demo import walkthrough as demo
 from tests.clock import ManualClock
 
 VERSION_ONE = "20261127T101500Z"

@@ -18,9 +18,9 @@ from click.testing import CliRunner, Result
 from moto import mock_aws
 
 from edge_lambda import layout
-from scripts.site import SiteDeps
+from scripts.commands.site import SiteDeps
+from scripts.commands.stack import StackUpdate
 from scripts.sitectl import cli
-from scripts.stack import StackUpdate
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client

@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from scripts import demo
-from scripts.serve import PreviewServer
+from scripts.commands.serve import PreviewServer
+from scripts.demo import walkthrough as demo
 from tests.clock import ManualClock
 from tests.serve_scaffold import ExampleSite, example_site, live_server
 

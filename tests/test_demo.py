@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 
 from edge_lambda import layout
-from scripts import demo
-from scripts.errors import RefusedError
+from scripts.commands.errors import RefusedError
+from scripts.demo import walkthrough as demo
 from tests.clock import ManualClock
 from tests.serve_scaffold import ExampleSite, example_site, live_server
 

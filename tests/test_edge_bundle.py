@@ -15,7 +15,7 @@ import boto3
 import pytest
 
 from components.edge_bundle import bundle_files
-from scripts.local_aws import moto_server
+from scripts.demo.local_aws import moto_server
 from tests.edge_scaffold import (
     REGION,
     V1,

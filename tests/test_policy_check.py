@@ -28,8 +28,8 @@ from pulumi_policy import (
 from pulumi_policy.proxy import UNKNOWN_STRING_VALUE
 
 from policy.site_policies import POLICIES
-from scripts._mockrun import ProgramRun, run_program
-from scripts._policy_eval import PolicyCrashError, check
+from scripts.offline.mockrun import ProgramRun, run_program
+from scripts.offline.policy_eval import PolicyCrashError, check
 from scripts.sitectl import cli
 from tests.policy_scaffold import PROGRAMS
 from tests.policy_scaffold import preview as preview_run

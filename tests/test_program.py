@@ -11,7 +11,7 @@ import pytest
 from moto import mock_aws
 
 from edge_lambda import layout
-from scripts._mockrun import ProgramError, RecordedResource
+from scripts.offline.mockrun import ProgramError, RecordedResource
 from tests.pulumi_scaffold import by_type, distribution_arn, one, run_program
 
 V1 = "20261127T101500Z"

@@ -20,19 +20,19 @@ from click.testing import CliRunner
 
 from edge_lambda import layout
 from edge_lambda.settings import EdgeSettings
-from scripts import demo
-from scripts.content_headers import cache_control_for, content_type_for
-from scripts.errors import RefusedError
-from scripts.local_aws import moto_server
-from scripts.serve import (
+from scripts.commands.errors import RefusedError
+from scripts.commands.serve import (
     edge_function_for,
     origin_request_event,
     preview_server_running,
     resolve_settings,
     serve,
 )
-from scripts.site import Site, SiteDeps
-from scripts.upload import upload_build
+from scripts.commands.site import Site, SiteDeps
+from scripts.commands.upload import upload_build
+from scripts.demo import walkthrough as demo
+from scripts.demo.local_aws import moto_server
+from scripts.versionstore.content_headers import cache_control_for, content_type_for
 from tests.edge_scaffold import origin_request_event as documented_event
 from tests.serve_scaffold import (
     ExampleSite,

@@ -8,8 +8,8 @@ import json
 import pytest
 
 from edge_lambda import layout
-from scripts.errors import RefusedError, SitectlError
-from scripts.release import previous_live_version, release_version, releases_from_stack
+from scripts.commands.errors import RefusedError, SitectlError
+from scripts.commands.release import previous_live_version, release_version, releases_from_stack
 from tests.sitectl_scaffold import (
     BUCKET,
     POINTER_URN,

@@ -13,8 +13,8 @@ from pulumi.automation import CommandError, ConfigValue, OutputValue
 from pulumi.automation._cmd import CommandResult
 from pulumi.automation._stack import PreviewResult, UpdateSummary, UpResult
 
-from scripts.errors import SitectlError
-from scripts.stack import VERSION_CONFIG_KEY, PulumiStack, find_project_root, select_stack
+from scripts.commands.errors import SitectlError
+from scripts.commands.stack import VERSION_CONFIG_KEY, PulumiStack, find_project_root, select_stack
 
 V1 = "20261101T100000Z"
 

@@ -12,16 +12,16 @@ import pytest
 from botocore.exceptions import ClientError
 
 from edge_lambda import layout
-from scripts import storage
-from scripts.content_headers import (
+from scripts.commands.errors import RefusedError, SitectlError
+from scripts.commands.upload import plan_upload, scan_directory, upload_build, upload_directory, with_retries
+from scripts.versionstore import store as storage
+from scripts.versionstore.content_headers import (
     IMMUTABLE_CACHE_CONTROL,
     REVALIDATE_CACHE_CONTROL,
     cache_control_for,
     content_type_for,
     is_fingerprinted,
 )
-from scripts.errors import RefusedError, SitectlError
-from scripts.upload import plan_upload, scan_directory, upload_build, upload_directory, with_retries
 from tests.sitectl_scaffold import BUCKET, V1, V2, World, keys, sample_build, world, write_build
 
 __all__ = ["world"]

@@ -7,8 +7,8 @@ import json
 import pytest
 
 from edge_lambda import layout
-from scripts import storage
-from scripts.prune import plan_prune
+from scripts.commands.prune import plan_prune
+from scripts.versionstore import store as storage
 from tests.sitectl_scaffold import (
     BUCKET,
     PARAMETER,
@@ -160,7 +160,7 @@ def test_prune_stops_when_stacks_cannot_be_listed(world: World) -> None:
     deps = world.deps()
 
     def no_pulumi(_dir: object) -> list[str]:
-        from scripts.errors import SitectlError
+        from scripts.commands.errors import SitectlError
 
         raise SitectlError("the Pulumi CLI is not installed")
 

@@ -23,8 +23,8 @@ from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from edge_lambda import layout
-from scripts import stack as stack_module
-from scripts.errors import RefusedError, SitectlError, aws_errors, error_code
+from scripts.commands import stack as stack_module
+from scripts.commands.errors import RefusedError, SitectlError, aws_errors, error_code
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client

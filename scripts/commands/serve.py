@@ -35,9 +35,9 @@ from botocore.exceptions import BotoCoreError, ClientError
 from edge_lambda import layout
 from edge_lambda.handler import OriginRequestHandler, is_response, rewrite_request
 from edge_lambda.settings import CONFIG_ENV_VAR, EdgeSettings, load_settings
-from scripts.errors import RefusedError, SitectlError, aws_errors, error_code
-from scripts.site import Site, site_options
-from scripts.stack import PROJECT_NAME, find_project_root
+from scripts.commands.errors import RefusedError, SitectlError, aws_errors, error_code
+from scripts.commands.site import Site, site_options
+from scripts.commands.stack import PROJECT_NAME, find_project_root
 
 log = logging.getLogger(__name__)
 
@@ -357,7 +357,7 @@ def preview_server_running(
 def stack_edge_config(site: Site) -> dict[str, str]:
     """The stack's config as its program reads it: Pulumi.<stack>.yaml over Pulumi.yaml's defaults."""
     # Imported here: it brings in Pulumi, which only a --stack run needs.
-    from scripts._mockrun import ProgramError, load_project, load_stack_config
+    from scripts.offline.mockrun import ProgramError, load_project, load_stack_config
 
     root = site.project_dir or find_project_root()
     try:

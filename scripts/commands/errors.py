@@ -9,6 +9,9 @@ from typing import ParamSpec, TypeVar
 import click
 from botocore.exceptions import BotoCoreError, ClientError
 
+from scripts.versionstore.errors import StoreError, StoreRefusedError
+from scripts.versionstore.errors import error_code as error_code
+
 EXIT_FAILURE = 1
 EXIT_REFUSED = 2
 
@@ -37,7 +40,8 @@ def describe_aws_error(error: Exception) -> str:
 
 
 def aws_errors(function: Callable[P, R]) -> Callable[P, R]:
-    """Turn any boto3 error escaping a command into one line and exit 1, instead of a traceback."""
+    """Turn any boto3 or version store error escaping a command into one line and exit 1 (2 for a
+    refusal), instead of a traceback."""
 
     @functools.wraps(function)
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
@@ -45,9 +49,9 @@ def aws_errors(function: Callable[P, R]) -> Callable[P, R]:
             return function(*args, **kwargs)
         except (ClientError, BotoCoreError) as error:
             raise SitectlError(describe_aws_error(error)) from error
+        except StoreRefusedError as error:
+            raise RefusedError(str(error)) from error
+        except StoreError as error:
+            raise SitectlError(str(error)) from error
 
     return wrapper
-
-
-def error_code(error: ClientError) -> str:
-    return str(error.response.get("Error", {}).get("Code", ""))

@@ -1,6 +1,6 @@
 """The engine's side of a policy check, in-process: what `sitectl policy-check` runs.
 
-Every resource a program registered (see `scripts/_mockrun.py`) goes to every resource policy of the
+Every resource a program registered (see `scripts/offline/mockrun.py`) goes to every resource policy of the
 pack, and the whole set, with parents and dependencies, to every stack policy, in the shape the
 engine gives them to a pack; violations are collected as the engine would report them.
 """
@@ -28,7 +28,7 @@ from pulumi_policy import (
 from pulumi_policy.proxy import UnknownValueError, unknown_checking_proxy
 
 from policy.site_policies import PACK_ENFORCEMENT_LEVEL, POLICIES
-from scripts._mockrun import STACK_TYPE, ProgramRun, RecordedResource
+from scripts.offline.mockrun import STACK_TYPE, ProgramRun, RecordedResource
 
 
 @dataclass(frozen=True)

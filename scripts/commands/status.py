@@ -9,10 +9,10 @@ from dataclasses import asdict, dataclass, field
 import click
 
 from edge_lambda import layout
-from scripts import storage
-from scripts.errors import SitectlError, aws_errors
-from scripts.site import Site, is_released, site_options
-from scripts.versions import render_table
+from scripts.commands.errors import SitectlError, aws_errors
+from scripts.commands.site import Site, is_released, site_options
+from scripts.commands.versions import render_table
+from scripts.versionstore import store as storage
 
 
 @dataclass

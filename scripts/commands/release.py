@@ -19,11 +19,11 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from edge_lambda import layout
-from scripts import storage
-from scripts.errors import RefusedError, SitectlError, aws_errors
-from scripts.site import Site, is_released, site_options
-from scripts.stack import SiteStack, StackUpdate
-from scripts.versions import render_table
+from scripts.commands.errors import RefusedError, SitectlError, aws_errors
+from scripts.commands.site import Site, is_released, site_options
+from scripts.commands.stack import SiteStack, StackUpdate
+from scripts.commands.versions import render_table
+from scripts.versionstore import store as storage
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client

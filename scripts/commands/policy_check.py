@@ -1,7 +1,7 @@
 """`sitectl policy-check`: the verdict of `pulumi preview --policy-pack policy`, without a cloud account.
 
-The program runs in-process under Pulumi's mock runtime as a preview (`scripts/_mockrun.py`), and
-what it registers goes through every policy of the pack (`scripts/_policy_eval.py`). Pulumi is
+The program runs in-process under Pulumi's mock runtime as a preview (`scripts/offline/mockrun.py`), and
+what it registers goes through every policy of the pack (`scripts/offline/policy_eval.py`). Pulumi is
 imported only when the command runs, so that the other sitectl commands start fast.
 """
 
@@ -12,7 +12,7 @@ from pathlib import Path
 
 import click
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
 EXIT_OK = 0
 EXIT_MANDATORY_VIOLATION = 1
@@ -47,8 +47,8 @@ def policy_check(program_dir: Path | None, config: tuple[str, ...], stack: str |
     Exit status: 0 when no mandatory policy is violated, 1 when one is, 2 when the program fails.
     """
     from policy.site_policies import POLICIES
-    from scripts._mockrun import ProgramError, run_program
-    from scripts._policy_eval import PolicyCrashError, check
+    from scripts.offline.mockrun import ProgramError, run_program
+    from scripts.offline.policy_eval import PolicyCrashError, check
 
     directory = program_dir or PROJECT_ROOT
     try:

@@ -26,10 +26,10 @@ import click
 from botocore.exceptions import BotoCoreError, ClientError, ConnectionError, HTTPClientError
 
 from edge_lambda import layout
-from scripts import storage
-from scripts.content_headers import cache_control_for, content_type_for
-from scripts.errors import RefusedError, SitectlError, aws_errors, describe_aws_error, error_code
-from scripts.site import Site, site_options
+from scripts.commands.errors import RefusedError, SitectlError, aws_errors, describe_aws_error, error_code
+from scripts.commands.site import Site, site_options
+from scripts.versionstore import store as storage
+from scripts.versionstore.content_headers import cache_control_for, content_type_for
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client

@@ -13,7 +13,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Protocol
 
-from scripts.errors import RefusedError, SitectlError
+from scripts.commands.errors import RefusedError, SitectlError
 
 PROJECT_NAME = "versioned-site"
 VERSION_CONFIG_KEY = f"{PROJECT_NAME}:version"
@@ -134,7 +134,7 @@ def find_project_root(start: Path | None = None) -> Path:
     for candidate in [(start or Path.cwd()).resolve(), *(start or Path.cwd()).resolve().parents]:
         if (candidate / "Pulumi.yaml").is_file():
             return candidate
-    return Path(__file__).resolve().parent.parent
+    return Path(__file__).resolve().parents[2]
 
 
 def select_stack(name: str, work_dir: Path | None = None) -> SiteStack:

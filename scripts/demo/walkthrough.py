@@ -32,13 +32,13 @@ from components.edge_bundle import PACKAGE_NAME, bundle_files
 from edge_lambda import layout
 from edge_lambda.layout import EDGE_REGION, pointer_parameter_name
 from edge_lambda.settings import CONFIG_FILENAME, EdgeSettings, load_settings
-from scripts.local_aws import moto_server
-from scripts.release import previous_live_version, release_version
-from scripts.serve import PreviewServer, preview_server_running
-from scripts.stack import PROJECT_NAME, StackUpdate
-from scripts.upload import upload_build
+from scripts.commands.release import previous_live_version, release_version
+from scripts.commands.serve import PreviewServer, preview_server_running
+from scripts.commands.stack import PROJECT_NAME, StackUpdate
+from scripts.commands.upload import upload_build
+from scripts.demo.local_aws import moto_server
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE_V1 = ROOT / "examples" / "site-v1"
 EXAMPLE_V2 = ROOT / "examples" / "site-v2"
 
@@ -85,7 +85,7 @@ def create_site(s3: Any, ssm: Any, *, cache_ttl_seconds: int, bucket: str = DEMO
 
 
 class DemoStack:
-    """Stands in for the Pulumi stack (a `scripts.stack.SiteStack`) where the Pulumi CLI cannot run.
+    """Stands in for the Pulumi stack (a `scripts.commands.stack.SiteStack`) where the Pulumi CLI cannot run.
 
     `sitectl release` sets the `version` config and runs `pulumi up --target` on the pointer and the
     switch; this `up` makes the one change that update makes to the pointer, with SSM PutParameter.

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from botocore.exceptions import ClientError
 
 from edge_lambda import layout
-from scripts.errors import SitectlError, error_code
+from scripts.versionstore.errors import StoreError, error_code
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -98,7 +98,7 @@ def read_manifest(s3: S3Client, bucket: str, version: str) -> layout.Manifest | 
     try:
         return layout.Manifest.from_json(body)
     except (ValueError, KeyError, TypeError) as error:
-        raise SitectlError(
+        raise StoreError(
             f"manifest {layout.manifest_key(version)} in {bucket} is unreadable: {error}"
         ) from error
 
@@ -170,7 +170,7 @@ def _delete_batch(s3: S3Client, bucket: str, keys: list[str]) -> int:
     errors = response.get("Errors", [])
     if errors:
         first = errors[0]
-        raise SitectlError(
+        raise StoreError(
             f"could not delete {len(errors)} of {len(keys)} objects, e.g. {first.get('Key')}: "
             f"{first.get('Code')} {first.get('Message', '')}".rstrip()
         )

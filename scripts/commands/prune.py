@@ -14,10 +14,10 @@ from dataclasses import dataclass, field
 
 import click
 
-from scripts import storage
-from scripts.errors import RefusedError, SitectlError, aws_errors
-from scripts.site import Site, is_released, site_options
-from scripts.versions import format_bytes, render_table
+from scripts.commands.errors import RefusedError, SitectlError, aws_errors
+from scripts.commands.site import Site, is_released, site_options
+from scripts.commands.versions import format_bytes, render_table
+from scripts.versionstore import store as storage
 
 
 @dataclass

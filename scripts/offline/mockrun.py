@@ -477,6 +477,12 @@ def run_inline(
             callbacks=None,
         )
         pulumi_settings.configure(settings)
+        # MockSettings leaves the set of pending outputs (and its lock) to the caller's context, and
+        # the SDK keeps a failed or cancelled output in that set "to pick up at program exit". Shared,
+        # a failed run hands its dead tasks, bound to its closed loop, to the next run, whose
+        # wait_for_rpcs then fails with "Event loop is closed". Each run gets its own.
+        pulumi_settings.SETTINGS.outputs = set()
+        pulumi_settings.SETTINGS.lock = threading.Lock()
         pulumi_config.set_all_config(dict(config), [])
 
         # The caller's event loop (a test's, say) comes back afterwards.
@@ -495,6 +501,11 @@ def run_inline(
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError, Exception):
                     loop.run_until_complete(task)
+            # The SDK calls the monitor from the loop's default executor. loop.close() does not wait
+            # for those threads: one still registering a resource (and importing, compiling) would run
+            # into the next run or the caller, and CPython 3.11's compiler is not safe against that
+            # ("AST constructor recursion depth mismatch"). Wait for them here.
+            loop.run_until_complete(loop.shutdown_default_executor())
             loop.close()
             asyncio.set_event_loop(previous_loop)
             asyncio_logger.setLevel(previous_level)

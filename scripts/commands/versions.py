@@ -6,9 +6,9 @@ import json
 
 import click
 
-from scripts import storage
-from scripts.errors import aws_errors
-from scripts.site import Site, site_options
+from scripts.commands.errors import aws_errors
+from scripts.commands.site import Site, site_options
+from scripts.versionstore import store as storage
 
 
 def format_bytes(count: int | None) -> str:

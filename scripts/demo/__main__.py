@@ -1,0 +1,7 @@
+"""`python -m scripts.demo` (what `make demo` runs): the walk-through in `walkthrough.py`."""
+
+import sys
+
+from scripts.demo.walkthrough import main
+
+sys.exit(main())
