@@ -13,8 +13,14 @@ ROOT = Path(__file__).resolve().parent.parent
 
 # layer -> top-level packages (or package prefixes) its modules must not import
 FORBIDDEN = {
-    "edge_lambda": ("pulumi", "pulumi_aws", "pulumi_policy", "components", "scripts", "policy", "click", "boto3"),
-    "scripts/versionstore": ("pulumi", "pulumi_aws", "click", "components", "scripts.commands", "scripts.demo"),
+    "edge_lambda": (
+        *("pulumi", "pulumi_aws", "pulumi_policy", "boto3", "click"),
+        *("components", "scripts", "policy"),
+    ),
+    "scripts/versionstore": (
+        *("pulumi", "pulumi_aws", "click"),
+        *("components", "scripts.commands", "scripts.demo"),
+    ),
     "components": ("click", "scripts.commands", "scripts.demo", "scripts.offline"),
     "policy": ("components", "scripts", "click"),
 }
