@@ -36,6 +36,14 @@ EDGE_REGION = "us-east-1"
 POINTER_NAME_SUFFIX = "/live-version"
 
 MANIFEST_PREFIX = "_manifests/"
+
+# User metadata every object of a version is stored with (S3 returns it as `x-amz-meta-<key>`, and
+# CloudFront passes those headers through to viewers): the version it belongs to, so that a response
+# says which version served it, and the SHA-256 of its bytes, so that a stored object can be checked
+# against a manifest without reading it. Keys are lowercase: S3 lowercases user metadata keys.
+VERSION_METADATA_KEY = "site-version"
+SHA256_METADATA_KEY = "sha256"
+VERSION_HEADER = f"x-amz-meta-{VERSION_METADATA_KEY}"
 _MANIFEST_SUFFIX = ".json"
 MANIFEST_FORMAT = 1
 
