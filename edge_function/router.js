@@ -5,7 +5,7 @@ import cf from 'cloudfront';
 // but before the cache lookup, so the live version is part of the cache key: a release or a rollback
 // needs no invalidation. The live version comes from the function's KeyValueStore, never from SSM.
 // CloudFront Functions allow 10 KB of code, no network and no other modules: keep it small and plain.
-// edge_function/code.py replaces the two '__...__' placeholders when the function is deployed.
+// edge_function/code.py fills in the store's id and the SPA setting below when the function is deployed.
 
 const kvs = cf.kvs('__KEY_VALUE_STORE_ID__');
 const SPA_FALLBACK = '__SPA_FALLBACK__' === 'true';

@@ -17,6 +17,11 @@ FORBIDDEN = {
         *("pulumi", "pulumi_aws", "pulumi_policy", "boto3", "click"),
         *("components", "scripts", "policy"),
     ),
+    # The CloudFront Function's code renderer: standard library only, like the edge bundle.
+    "edge_function": (
+        *("pulumi", "pulumi_aws", "pulumi_policy", "boto3", "click"),
+        *("components", "scripts", "policy"),
+    ),
     "scripts/versionstore": (
         *("pulumi", "pulumi_aws", "click"),
         *("components", "scripts.commands", "scripts.demo"),

@@ -1,0 +1,200 @@
+"""Both edge routers behind one call, for the shared rule table (`tests/fixtures/edge_rules.json`):
+`python_answer` runs the Lambda@Edge handler's whole origin-request flow, `NodeRouter.answer` runs the
+CloudFront Function under Node (`tests/edge_function_driver.mjs` says what stands in for CloudFront).
+Both return an `Answer`: the rewritten URI and query string, or a generated response's status,
+description, body and Allow header, so that two answers compare with `==`."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any, cast
+
+from botocore.exceptions import ClientError
+
+from edge_function.code import LIVE_VERSION_KEY, function_code
+from edge_lambda.handler import OriginRequestHandler, PointerCache, is_response
+from tests.clock import ManualClock
+from tests.edge_scaffold import PARAMETER_NAME, edge_settings, origin_request_event, request_of
+
+ROOT = Path(__file__).resolve().parent.parent
+RULES_FILE = ROOT / "tests" / "fixtures" / "edge_rules.json"
+DRIVER = ROOT / "tests" / "edge_function_driver.mjs"
+NODE = shutil.which("node")
+# Rendered into the function as the store's id; the stub records what `cf.kvs()` was given.
+STORE_ID = "8aa76c93-3198-462c-aaf6-0123456789ab"
+
+Answer = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Case:
+    method: str
+    uri: str
+    querystring: str
+    spa_fallback: bool
+    version: str | None
+    """The live-version pointer's value; None: there is no pointer (SSM parameter or KVS key)."""
+
+
+def _text(spec: str | list[list[Any]]) -> str:
+    """A table string: literal, or [text, repeat] pieces joined."""
+    if isinstance(spec, str):
+        return spec
+    return "".join(str(text) * int(count) for text, count in spec)
+
+
+def load_rules() -> dict[str, Any]:
+    rules: dict[str, Any] = json.loads(RULES_FILE.read_text(encoding="utf-8"))
+    return rules
+
+
+def table_cases() -> list[tuple[Case, dict[str, Any]]]:
+    """Every row of the table as (case, expect), with defaults filled in and pieces joined."""
+    rules = load_rules()
+    rows = []
+    for row in rules["cases"]:
+        fields = {**rules["defaults"], **row}
+        case = Case(
+            method=fields["method"],
+            uri=_text(fields["uri"]),
+            querystring=fields["querystring"],
+            spa_fallback=fields["spaFallback"],
+            version=fields["version"],
+        )
+        expect = dict(row["expect"])
+        if "uri" in expect:
+            expect["uri"] = _text(expect["uri"])
+        rows.append((case, expect))
+    return rows
+
+
+def case_id(case: Case) -> str:
+    uri = case.uri if len(case.uri) < 40 else f"{case.uri[:20]}...({len(case.uri)} chars)"
+    return f"{case.method} {uri!r} spa={case.spa_fallback} version={case.version}"
+
+
+# --- the Lambda@Edge handler -----------------------------------------------------------------------
+
+
+class PointerStub:
+    """GetParameter as SSM answers it for one parameter holding `value` (None: no such parameter)."""
+
+    def __init__(self, value: str | None) -> None:
+        self.value = value
+
+    def get_parameter(self, Name: str) -> dict[str, Any]:  # noqa: N803 (boto3's argument name)
+        if Name != PARAMETER_NAME or self.value is None:
+            error = {"Error": {"Code": "ParameterNotFound", "Message": ""}}
+            raise ClientError(cast(Any, error), "GetParameter")
+        return {"Parameter": {"Name": Name, "Type": "String", "Value": self.value}}
+
+
+def python_answer(case: Case) -> Answer:
+    """The handler's answer in a fresh container (no pointer read yet, so no stale version to keep)."""
+    settings = edge_settings(spa_fallback=case.spa_fallback)
+    pointer = PointerCache(
+        settings, ssm_client=cast(Any, PointerStub(case.version)), now=ManualClock(), log=lambda *a, **k: None
+    )
+    event = origin_request_event(case.uri, method=case.method, querystring=case.querystring)
+    result = OriginRequestHandler(settings, pointer).handle_request(request_of(event))
+    if not is_response(result):
+        return {"uri": result["uri"], "querystring": result["querystring"]}
+    headers = result["headers"]
+    return {
+        "status": int(result["status"]),
+        "description": result["statusDescription"],
+        "body": result["body"],
+        "allow": headers["allow"][0]["value"] if "allow" in headers else None,
+    }
+
+
+# --- the CloudFront Function ----------------------------------------------------------------------
+
+
+def viewer_request_event(case: Case) -> dict[str, Any]:
+    """A CloudFront Functions viewer-request event (query string as an object of {value} entries)."""
+    querystring: dict[str, Any] = {}
+    for pair in filter(None, case.querystring.split("&")):
+        name, _, value = pair.partition("=")
+        querystring[name] = {"value": value}
+    return {
+        "version": "1.0",
+        "context": {"eventType": "viewer-request", "distributionId": "EDFDVBD6EXAMPLE"},
+        "viewer": {"ip": "203.0.113.178"},
+        "request": {
+            "method": case.method,
+            "uri": case.uri,
+            "querystring": querystring,
+            "headers": {"host": {"value": "d111111abcdef8.cloudfront.net"}},
+            "cookies": {},
+        },
+    }
+
+
+class NodeRouter:
+    """One Node process running the function rendered for both SPA settings."""
+
+    def __init__(self, directory: Path) -> None:
+        assert NODE is not None
+        arguments = []
+        for name, spa_fallback in (("plain", False), ("spa", True)):
+            path = directory / f"router-{name}.js"
+            path.write_text(function_code(STORE_ID, spa_fallback), encoding="utf-8")
+            arguments.append(f"{name}={path}")
+        self._process = subprocess.Popen(
+            [NODE, str(DRIVER), *arguments],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+            encoding="utf-8",
+        )
+        self.opened_stores: list[str] = self._read()["opened"]
+
+    def _read(self) -> dict[str, Any]:
+        line = cast(IO[str], self._process.stdout).readline()
+        if not line:
+            raise RuntimeError(f"node exited with {self._process.wait()}: see its stderr above")
+        message: dict[str, Any] = json.loads(line)
+        return message
+
+    def result(self, case: Case) -> dict[str, Any]:
+        """The function's raw return value for `case` (a request or a response object)."""
+        store: Mapping[str, str] = {} if case.version is None else {LIVE_VERSION_KEY: case.version}
+        message = {
+            "function": "spa" if case.spa_fallback else "plain",
+            "store": store,
+            "event": viewer_request_event(case),
+        }
+        stdin = cast(IO[str], self._process.stdin)
+        stdin.write(json.dumps(message) + "\n")
+        stdin.flush()
+        answer = self._read()
+        if "error" in answer:
+            raise AssertionError(f"the function threw for {case_id(case)}: {answer['error']}")
+        result: dict[str, Any] = answer["result"]
+        return result
+
+    def answer(self, case: Case) -> Answer:
+        result = self.result(case)
+        if "statusCode" not in result:
+            # the query string goes back to its table form only when the function left it as sent
+            querystring = result["querystring"]
+            if querystring == viewer_request_event(case)["request"]["querystring"]:
+                querystring = case.querystring
+            return {"uri": result["uri"], "querystring": querystring}
+        headers = result["headers"]
+        return {
+            "status": result["statusCode"],
+            "description": result["statusDescription"],
+            "body": result["body"]["data"],
+            "allow": headers["allow"]["value"] if "allow" in headers else None,
+        }
+
+    def close(self) -> None:
+        cast(IO[str], self._process.stdin).close()
+        self._process.wait(timeout=10)

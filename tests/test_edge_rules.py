@@ -1,0 +1,212 @@
+"""One rule table, two routers: every case of `tests/fixtures/edge_rules.json` against the Lambda@Edge
+handler and against the CloudFront Function (under Node), then a seeded fuzz run that feeds both the same
+random requests and requires the same answer, and the function's size against CloudFront's quota."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from edge_function.code import (
+    MAX_FUNCTION_BYTES,
+    ROUTER_SOURCE,
+    FunctionCodeError,
+    function_code,
+    key_value_store_id,
+)
+from edge_lambda import layout
+from edge_lambda.handler import ALLOWED_METHODS, INDEX_DOCUMENT, MAX_URI_BYTES
+from tests.router_scaffold import (
+    NODE,
+    STORE_ID,
+    Answer,
+    Case,
+    NodeRouter,
+    case_id,
+    load_rules,
+    python_answer,
+    table_cases,
+)
+
+TABLE = table_cases()
+needs_node = pytest.mark.skipif(
+    NODE is None, reason="`node` is not installed: .ci/run installs Debian's `nodejs` to run the function"
+)
+
+
+@pytest.fixture(scope="module")
+def node_router(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NodeRouter]:
+    router = NodeRouter(tmp_path_factory.mktemp("edge-function"))
+    yield router
+    router.close()
+
+
+def check(answer: Answer, case: Case, expect: dict[str, Any]) -> None:
+    if "uri" in expect:
+        assert answer == {"uri": expect["uri"], "querystring": case.querystring}
+        return
+    assert answer["status"] == expect["status"], answer
+    assert expect.get("reason", "") in answer["body"]
+    assert (answer["allow"] == "GET, HEAD") == (expect["status"] == 405)
+
+
+def test_the_table_is_large_and_covers_every_answer() -> None:
+    answers = {expect.get("status", "rewrite") for _, expect in TABLE}
+    assert answers == {"rewrite", 400, 405, 503}
+    assert len(TABLE) == 131
+
+
+def test_the_table_parameters_are_the_handlers() -> None:
+    assert load_rules()["parameters"] == {
+        "allowed_methods": list(ALLOWED_METHODS),
+        "max_uri_bytes": MAX_URI_BYTES,
+        "index_document": INDEX_DOCUMENT,
+        "no_version_released": layout.NO_VERSION_RELEASED,
+    }
+
+
+@pytest.mark.parametrize(("case", "expect"), TABLE, ids=[case_id(case) for case, _ in TABLE])
+def test_lambda_edge_handler_follows_the_table(case: Case, expect: dict[str, Any]) -> None:
+    check(python_answer(case), case, expect)
+
+
+@needs_node
+@pytest.mark.parametrize(("case", "expect"), TABLE, ids=[case_id(case) for case, _ in TABLE])
+def test_cloudfront_function_follows_the_table(
+    node_router: NodeRouter, case: Case, expect: dict[str, Any]
+) -> None:
+    check(node_router.answer(case), case, expect)
+
+
+# --- the same random requests to both --------------------------------------------------------------
+
+FUZZ_SEED = 17
+FUZZ_CASES = 800
+# Pieces that reach every rule: separators, dots, escapes (good, encoded-unsafe, malformed), control
+# characters, backslashes, non-ASCII (two, three and four UTF-8 bytes), extensions.
+_SAFE_PIECES = ["/", "/", "/", "a", "b", "docs", "index", ".html", ".css", "v1.2", "-", "%C3%A9", "%20"]
+_PIECES = [
+    *_SAFE_PIECES * 20,
+    *("/", "//", ".", "..", "...", "a", "b", "docs", "index", ".html", ".css", "-", "_", "~", " "),
+    *("%", "%2", "%2e", "%2E", "%2f", "%2F", "%5c", "%5C", "%00", "%0a", "%1F", "%7f", "%7F", "%20", "%25"),
+    *("%C3%A9", "%zz", "%g1", "\\", "\x00", "\t", "\n", "\r", "\x1f", "\x7f", "\x80", "\u00e9", "\u20ac"),
+    *("\U0001f600", "?", "#", ";", "=", "&", "+", "@", ":"),
+]
+_METHODS = ["GET"] * 24 + ["HEAD"] * 4 + ["POST", "OPTIONS", "PUT", "DELETE", "get"]
+_POINTERS = ["20261127T101500Z"] * 4 + [
+    "20261128T090000Z-1a2b3c4",
+    "none",
+    None,
+    "latest",
+    "20261131T000000Z",
+    "20240229T235959Z",
+    "20261127T101500Z-ABCDEF1",
+]
+
+
+def random_case(rng: random.Random) -> Case:
+    pieces = [rng.choice(_PIECES) for _ in range(rng.randint(0, 10))]
+    uri = "".join(pieces)
+    if rng.random() < 0.85:
+        uri = "/" + uri
+    if rng.random() < 0.05:  # around the length limit, in one-, two- and four-byte characters
+        filler = rng.choice(["a", "\u00e9", "\U0001f600"])
+        uri = "/" + filler * ((MAX_URI_BYTES - rng.randint(-3, 3)) // len(filler.encode()))
+    return Case(
+        method=rng.choice(_METHODS),
+        uri=uri,
+        querystring=rng.choice(["", "q=1", "a=%2e%2e&b=/x"]),
+        spa_fallback=rng.random() < 0.5,
+        version=rng.choice(_POINTERS),
+    )
+
+
+def fuzz_cases() -> list[Case]:
+    rng = random.Random(FUZZ_SEED)
+    return [random_case(rng) for _ in range(FUZZ_CASES)]
+
+
+def test_the_fuzz_cases_reach_every_answer() -> None:
+    statuses = [python_answer(case).get("status", "rewrite") for case in fuzz_cases()]
+    counts = {status: statuses.count(status) for status in ("rewrite", 400, 405, 503)}
+    assert all(count >= 40 for count in counts.values()), counts
+
+
+@needs_node
+def test_both_routers_answer_random_requests_alike(node_router: NodeRouter) -> None:
+    differences = []
+    for case in fuzz_cases():
+        python, javascript = python_answer(case), node_router.answer(case)
+        if python != javascript:
+            differences.append(f"{case_id(case)}: handler {python} != function {javascript}")
+    assert differences == []
+
+
+# --- the function's code as deployed --------------------------------------------------------------
+
+
+@needs_node
+def test_the_function_opens_the_store_it_was_rendered_for(node_router: NodeRouter) -> None:
+    assert node_router.opened_stores == [STORE_ID, STORE_ID]
+
+
+@needs_node
+def test_the_function_answers_503_uncached_and_with_retry_after(node_router: NodeRouter) -> None:
+    result = node_router.result(Case("GET", "/", "", False, "none"))
+    assert result == {
+        "statusCode": 503,
+        "statusDescription": "Service Unavailable",
+        "headers": {
+            "retry-after": {"value": "5"},
+            "cache-control": {"value": "no-store"},
+            "content-type": {"value": "text/plain; charset=utf-8"},
+        },
+        "body": {"encoding": "text", "data": "Service Unavailable: no version released\n"},
+    }
+
+
+@needs_node
+def test_the_function_keeps_the_rest_of_the_request(node_router: NodeRouter) -> None:
+    result = node_router.result(Case("HEAD", "/docs/", "a=%2e%2e&b=/x", False, "20261127T101500Z"))
+    assert result == {
+        "method": "HEAD",
+        "uri": "/20261127T101500Z/docs/index.html",
+        "querystring": {"a": {"value": "%2e%2e"}, "b": {"value": "/x"}},
+        "headers": {"host": {"value": "d111111abcdef8.cloudfront.net"}},
+        "cookies": {},
+    }
+
+
+@pytest.mark.parametrize("spa_fallback", [False, True])
+def test_the_deployed_function_fits_cloudfront_functions_10_kb(spa_fallback: bool) -> None:
+    longest_id = "a" * 64
+    assert len(function_code(longest_id, spa_fallback).encode("utf-8")) <= MAX_FUNCTION_BYTES == 10240
+
+
+def test_rendering_replaces_only_the_placeholders() -> None:
+    code = function_code(STORE_ID, spa_fallback=True)
+    source = ROUTER_SOURCE.read_text(encoding="utf-8")
+    assert "const kvs = cf.kvs('8aa76c93-3198-462c-aaf6-0123456789ab');" in code
+    assert "const SPA_FALLBACK = 'true' === 'true';" in code
+    assert "const SPA_FALLBACK = 'false' === 'true';" in function_code(STORE_ID, spa_fallback=False)
+    assert "__" not in code
+    assert code.splitlines()[0] == "import cf from 'cloudfront';"
+    assert len(code.splitlines()) == len(source.splitlines())
+    pairs = zip(code.splitlines(), source.splitlines(), strict=True)
+    assert len([line for line, original in pairs if line != original]) == 2
+
+
+def test_the_store_id_comes_from_its_arn() -> None:
+    arn = "arn:aws:cloudfront::123456789012:key-value-store/8aa76c93-3198-462c-aaf6-0123456789ab"
+    assert key_value_store_id(arn) == "8aa76c93-3198-462c-aaf6-0123456789ab"
+    with pytest.raises(FunctionCodeError, match="not a KeyValueStore ARN"):
+        key_value_store_id("arn:aws:cloudfront::123456789012:function/router")
+
+
+@pytest.mark.parametrize("store_id", ["", "x');alert(1);('", "a b", "-leading", "a" * 65])
+def test_a_store_id_that_is_not_an_id_is_refused(store_id: str) -> None:
+    with pytest.raises(FunctionCodeError, match="is not an id"):
+        function_code(store_id, spa_fallback=False)
