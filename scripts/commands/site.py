@@ -58,6 +58,11 @@ def default_ssm_client(region: str) -> SSMClient:
     return boto3.client("ssm", region_name=region, config=Config(retries={"mode": "standard"}))
 
 
+def default_cloudfront_client() -> Any:
+    # CloudFront is global; its API endpoint is in us-east-1.
+    return boto3.client("cloudfront", region_name="us-east-1", config=Config(retries={"mode": "standard"}))
+
+
 def http_get(url: str) -> bytes:
     """GET a URL; one line of error for anything but a 200."""
     request = urllib.request.Request(url, headers={"User-Agent": "sitectl", "Cache-Control": "no-cache"})
@@ -79,6 +84,7 @@ class SiteDeps:
     s3_factory: Callable[[], S3Client] = default_s3_client
     ssm_factory: Callable[[str], SSMClient] = default_ssm_client
     http_get: Callable[[str], bytes] = http_get
+    cloudfront_factory: Callable[[], Any] = default_cloudfront_client
 
 
 @dataclass(frozen=True)
