@@ -477,7 +477,7 @@ def test_release_verify_rolls_back_once_and_stops(live: Live) -> None:
     assert live.world.ssm.get_parameter(Name=PARAMETER)["Parameter"]["Value"] == V1
     assert "  /assets/chunk.7c2e91d4.js: HTTP 404, expected 200" in result.output
     assert result.output.rstrip().splitlines()[-1] == (
-        f"Error: {V3} failed verification (1 problems); rolled back: live now {V1}, which passes verification"
+        f"Error: {V3} failed verification (1 problem); rolled back: live now {V1}, which passes verification"
     )
 
 

@@ -241,6 +241,10 @@ def verify_site(
     return report
 
 
+def _count(problems: list[str]) -> str:
+    return f"{len(problems)} problem{'' if len(problems) == 1 else 's'}"
+
+
 def _label(url: str) -> str:
     parts = urlsplit(url)
     return parts.path + (f"?{parts.query}" if parts.query else "")
@@ -299,13 +303,16 @@ def poll_verify(
 ) -> VerifyReport:
     """Verify `version` until it passes or `policy.verify_timeout` has passed; the last report."""
     deadline = policy.clock() + policy.verify_timeout
+    said: list[str] = []
     while True:
         report = verify(version)
         remaining = deadline - policy.clock()
         if report.ok or remaining <= 0:
             return report
-        more = f" (and {len(report.problems) - 1} more)" if len(report.problems) > 1 else ""
-        on_output(f"not yet: {report.problems[0]}{more}; checking again for {remaining:.0f} s more")
+        if report.problems != said:  # say what changed, not every poll
+            said = report.problems
+            more = f" (and {len(said) - 1} more)" if len(said) > 1 else ""
+            on_output(f"not yet: {said[0]}{more}; checking again for up to {remaining:.0f} s")
         policy.sleep(min(policy.verify_poll, remaining))
 
 
@@ -333,7 +340,7 @@ def release_and_verify(
         # Checked while it is still live: the only moment it can be checked through the URL.
         before = verify(live_before)
         fallback_ok = before.ok
-        state = "passes" if before.ok else f"fails ({len(before.problems)} problems)"
+        state = "passes" if before.ok else f"fails ({_count(before.problems)})"
         on_output(f"live now: {live_before}, which {state} verification")
         for problem in before.problems:
             on_output(f"  {problem}")
@@ -349,7 +356,7 @@ def release_and_verify(
     on_output(f"FAILED: {version} fails verification {elapsed:.1f} s after the {action}:")
     for problem in report.problems:
         on_output(f"  {problem}")
-    failed = f"{version} failed verification ({len(report.problems)} problems)"
+    failed = f"{version} failed verification ({_count(report.problems)})"
     if not is_released(live_before) or live_before == version:
         raise SitectlError(f"{failed}; no earlier version to roll back to: live now {version}, needs a human")
     assert live_before is not None
@@ -572,5 +579,5 @@ def verify_command(
     for problem in report.problems:
         click.echo(problem)
     if not report.ok:
-        raise SitectlError(f"{report.url} fails verification of {version}: {len(report.problems)} problems")
+        raise SitectlError(f"{report.url} fails verification of {version}: {_count(report.problems)}")
     click.echo(f"ok: {report.url} serves {version}, working")
