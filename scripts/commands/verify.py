@@ -554,11 +554,19 @@ def timeout_option(function: Callable[..., Any]) -> Callable[..., Any]:
 @click.option("--version", "version", help="The version the URL must serve (default: the pointer's).")
 @smoke_path_option
 @timeout_option
+@click.option(
+    "--wait",
+    type=click.FloatRange(0),
+    default=0,
+    show_default=True,
+    help="Keep re-checking for up to this many seconds until it passes (e.g. after `pulumi up`, while "
+    "the CloudFront invalidation completes).",
+)
 @click.option("-v", "--verbose", is_flag=True, help="Also list what passed and what was skipped.")
 @site_options("bucket", "stack", "parameter", "url", "project_dir")
 @aws_errors
 def verify_command(
-    version: str | None, paths: tuple[str, ...], timeout: float, verbose: bool, site: Site
+    version: str | None, paths: tuple[str, ...], timeout: float, wait: float, verbose: bool, site: Site
 ) -> None:
     """Check that the URL serves VERSION and works: root page, smoke paths, and every same-origin
     asset the root page references answer as expected, from that version, with the Content-Type its
@@ -572,7 +580,10 @@ def verify_command(
             raise RefusedError("the pointer holds 'none': nothing is released, pass --version")
     elif not layout.is_valid_version(version):
         raise RefusedError(f"--version {version!r} is not a version id: expected {layout.VERSION_FORMAT}")
-    report = site_verifier(site, smoke_paths, timeout)(version)
+    verify = site_verifier(site, smoke_paths, timeout)
+    report = poll_verify(
+        verify, version, VerifyPolicy(verify_timeout=wait), lambda line: click.echo(line, err=True)
+    )
     if verbose:
         for note in report.notes:
             click.echo(note)
