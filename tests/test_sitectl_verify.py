@@ -391,6 +391,12 @@ class Scenario:
     lines: list[str] = field(default_factory=list)
     clock: ManualClock = field(default_factory=ManualClock)
 
+    cache_error: SitectlError | None = None
+
+    def wait_for_cache(self) -> None:
+        if self.cache_error is not None:
+            raise self.cache_error
+
     def run(self, version: str, live_before: str | None) -> VerifyReport:
         def verify(candidate: str) -> VerifyReport:
             broken = candidate in self.failing or (
@@ -402,7 +408,7 @@ class Scenario:
             version,
             live_before,
             release=lambda v, _action: self.released.append(v),
-            wait_for_cache=lambda: None,
+            wait_for_cache=self.wait_for_cache,
             verify=verify,
             policy=VerifyPolicy(verify_timeout=10, clock=self.clock, sleep=self.clock.sleep),
             on_output=self.lines.append,
@@ -435,6 +441,15 @@ def test_a_rollback_that_fails_too_stops_there() -> None:
     with pytest.raises(SitectlError, match=rf"rolled back to {V1}, which now fails verification too"):
         scenario.run(V2, V1)
     assert scenario.released == [V2, V1]
+
+
+def test_an_invalidation_that_does_not_complete_is_no_reason_to_roll_back() -> None:
+    scenario = Scenario(failing=set(), cache_error=SitectlError("invalidation I2 still in progress"))
+    with pytest.raises(
+        SitectlError, match=rf"^{V2} is live but not verified: invalidation I2 still in progress$"
+    ):
+        scenario.run(V2, V1)
+    assert scenario.released == [V2]
 
 
 def test_nothing_to_roll_back_to_after_a_first_release() -> None:

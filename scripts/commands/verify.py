@@ -347,7 +347,11 @@ def release_and_verify(
 
     started = policy.clock()
     release(version, action)
-    wait_for_cache()
+    try:
+        wait_for_cache()
+    except SitectlError as error:
+        # Not knowing what viewers get is no reason to roll back a version that may be fine.
+        raise SitectlError(f"{version} is live but not verified: {error.message}") from error
     report = poll_verify(verify, version, policy, on_output)
     elapsed = policy.clock() - started
     if report.ok:
