@@ -104,6 +104,7 @@ class Served:
     s3: Any
     ssm: Any
     url: str
+    copied_files: dict[str, int]  # per version: objects upload copied server-side
 
 
 @pytest.fixture(scope="module")
@@ -116,8 +117,10 @@ def served() -> Iterator[Served]:
         ssm = boto3.client("ssm", region_name="us-east-1")
         s3.create_bucket(Bucket=BUCKET)
         ssm.put_parameter(Name=PARAMETER, Value=layout.NO_VERSION_RELEASED, Type="String")
-        for version, directory in ((V1, demo.EXAMPLE_V1), (V2, demo.EXAMPLE_V2), (V3, EXAMPLE_V3)):
-            upload_build(s3, BUCKET, directory, version)
+        copied = {
+            version: upload_build(s3, BUCKET, directory, version).copied_files
+            for version, directory in ((V1, demo.EXAMPLE_V1), (V2, demo.EXAMPLE_V2), (V3, EXAMPLE_V3))
+        }
         settings = EdgeSettings(parameter_name=PARAMETER, region="us-east-1", cache_ttl_seconds=1)
         ticks = itertools.count(step=10)
         handler = OriginRequestHandler(settings, PointerCache(settings, ssm, now=lambda: float(next(ticks))))
@@ -125,7 +128,7 @@ def served() -> Iterator[Served]:
         thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.01}, daemon=True)
         thread.start()
         try:
-            yield Served(s3, ssm, server.url)
+            yield Served(s3, ssm, server.url, copied)
         finally:
             server.shutdown()
             server.server_close()
@@ -269,8 +272,9 @@ def test_nothing_released_and_no_version_is_refused(live: Live) -> None:
 # --- the marker: stored by upload, passed on by serve --------------------------------------------
 
 
-def test_upload_stores_the_version_marker_on_puts_and_server_side_copies(live: Live) -> None:
+def test_upload_stores_the_version_marker_on_puts_and_server_side_copies(served: Served, live: Live) -> None:
     # V2's script has the same bytes as V1's: it is a server-side copy, which must carry V2, not V1.
+    assert served.copied_files == {V1: 0, V2: 1, V3: 2}
     for version in (V1, V2):
         head = live.world.s3.head_object(
             Bucket=BUCKET, Key=layout.object_key(version, "assets/app.fa10386f.js")
@@ -494,6 +498,20 @@ def test_release_verify_rolls_back_once_and_stops(live: Live) -> None:
     assert result.output.rstrip().splitlines()[-1] == (
         f"Error: {V3} failed verification (1 problem); rolled back: live now {V1}, which passes verification"
     )
+
+
+def test_rollback_verify_to_the_previous_version_passes(live: Live) -> None:
+    live.stack.record(V1)
+    live.stack.record(V2)
+    live.stack.version = V2
+    live.world.set_live(V2)
+    result = live.invoke(
+        "--stack", "test", "rollback", "--verify", "--yes", "--url", live.url, "--verify-timeout", "0"
+    )
+    assert result.exit_code == 0, result.output
+    assert f"live now: {V2}, which passes verification" in result.output
+    assert f"verified: {live.url}/ serves {V1}, working" in result.output
+    assert live.world.ssm.get_parameter(Name=PARAMETER)["Parameter"]["Value"] == V1
 
 
 def test_rollback_verify_and_dry_run_conflict(live: Live) -> None:
