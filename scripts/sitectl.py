@@ -14,6 +14,7 @@ from scripts.commands.serve import serve
 from scripts.commands.site import group_options
 from scripts.commands.status import status_command
 from scripts.commands.upload import upload_command
+from scripts.commands.verify import verify_command
 from scripts.commands.versions import versions_command
 
 
@@ -36,6 +37,7 @@ cli.add_command(history_command)
 cli.add_command(prune_command)
 cli.add_command(status_command)
 cli.add_command(serve)
+cli.add_command(verify_command)
 
 
 def main() -> None:

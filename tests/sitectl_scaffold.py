@@ -18,7 +18,7 @@ from click.testing import CliRunner, Result
 from moto import mock_aws
 
 from edge_lambda import layout
-from scripts.commands.site import SiteDeps
+from scripts.commands.site import HttpAnswer, SiteDeps
 from scripts.commands.stack import StackUpdate
 from scripts.sitectl import cli
 
@@ -108,12 +108,13 @@ class World:
     s3: S3Client
     ssm: SSMClient
     stack: FakeStack
-    pages: dict[str, bytes] = field(default_factory=dict)  # URL -> body served
+    pages: dict[str, bytes | HttpAnswer] = field(default_factory=dict)  # URL -> body (and headers) served
     stacks: dict[str, FakeStack] = field(default_factory=dict)  # every stack of the project
 
     def deps(self) -> SiteDeps:
-        def http_get(url: str) -> bytes:
-            return self.pages[url]
+        def http_get(url: str) -> HttpAnswer:
+            page = self.pages[url]
+            return page if isinstance(page, HttpAnswer) else HttpAnswer(page)
 
         return SiteDeps(
             stack_factory=lambda name, _dir: self.stacks[name],

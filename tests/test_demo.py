@@ -43,6 +43,7 @@ def test_demo_once_releases_switches_and_rolls_back() -> None:
     versions = re.findall(r"Uploaded examples/site-v[12] as version (\S+)", out)
     assert len(versions) == 2 and all(layout.is_valid_version(v) for v in versions), out
     one, two = versions
+    three = re.findall(r"Uploaded examples/site-v3 as version (\S+)", out)[0]
     # Each step in order: refused before any release, one, preview of two, two, rollback to one.
     expected_in_order = [
         "GET / -> 503",
@@ -58,6 +59,14 @@ def test_demo_once_releases_switches_and_rolls_back() -> None:
         "Roll back",
         f"rolled back to {one}",
         "GET / shows 'Version one'",
+        f"Release {three} with verification",
+        f"live now: {one}, which passes verification",
+        f"FAILED: {three} fails verification",
+        "/assets/chunk.7c2e91d4.js: HTTP 404, expected 200",
+        f"rolling back to {one}",
+        "rolled back: ",
+        f"serves {one}, working",
+        f"rolled back: live now {one}, which passes verification",
         "Done",
     ]
     position = 0
@@ -73,6 +82,10 @@ def test_demo_once_releases_switches_and_rolls_back() -> None:
     assert set(timings) == {"release", "switch", "rollback"}, out
     for name, seconds in timings.items():
         assert 0 < float(seconds) <= DEMO_TTL_SECONDS + SWITCH_SLACK_SECONDS, (name, seconds)
+    # Verification keeps checking for the TTL plus 2 s, then the rollback shows within a TTL.
+    verified = re.search(r"^\s+verified\s+([0-9.]+) s to release a broken build", out, re.M)
+    assert verified is not None, out
+    assert DEMO_TTL_SECONDS + 2 <= float(verified.group(1)) <= 2 * DEMO_TTL_SECONDS + 2 + SWITCH_SLACK_SECONDS
     assert "Still serving" not in out  # --once exits after the script
 
 

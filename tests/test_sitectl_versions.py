@@ -8,6 +8,7 @@ import pytest
 
 from edge_lambda import layout
 from scripts.commands.prune import plan_prune
+from scripts.commands.site import HttpAnswer
 from scripts.versionstore import store as storage
 from tests.sitectl_scaffold import (
     BUCKET,
@@ -193,6 +194,24 @@ def test_status_matches_the_served_index_html(world: World, served: str) -> None
     text = world.invoke("status", "--stack", "test", "--check")
     assert text.exit_code == (0 if served == V2 else 1)
     assert ("DISAGREE" in text.output) is (served != V2)
+
+
+def test_status_reads_the_version_marker_of_the_served_page(world: World) -> None:
+    put_version(world, V1, files(1, "one"))
+    put_version(world, V2, files(1, "two"))
+    world.set_live(V2)
+    world.stack.version = V2
+    # The bytes are V2's, but the marker says V1 served them: the marker decides, no manifest is read.
+    world.pages[f"{URL}/index.html"] = HttpAnswer(files(1, "two")["index.html"], {layout.VERSION_HEADER: V1})
+    counts = world.count_requests()
+    result = world.invoke("status", "--stack", "test", "--json")
+    status = json.loads(result.stdout)
+    assert status["served"] == V1
+    assert status["problems"] == [
+        f"the URL serves {V1} but the parameter holds {V2} (edge and CloudFront "
+        "caches expire within seconds of a release)"
+    ]
+    assert "GetObject" not in counts
 
 
 def test_status_flags_config_and_parameter_disagreeing(world: World) -> None:

@@ -22,6 +22,7 @@ from edge_lambda import layout
 from scripts.commands.errors import RefusedError, SitectlError, aws_errors
 from scripts.commands.site import Site, is_released, site_options
 from scripts.commands.stack import SiteStack, StackUpdate
+from scripts.commands.verify import VerifyOptions, prepare_verification, verify_release_options
 from scripts.commands.versions import render_table
 from scripts.versionstore import store as storage
 
@@ -219,17 +220,24 @@ def _print_release(result: ReleaseResult) -> None:
 @click.argument("version")
 @click.option("--dry-run", is_flag=True, help="Preview the release instead of applying it.")
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
-@site_options("bucket", "stack", "project_dir")
+@verify_release_options
+@site_options("bucket", "stack", "parameter", "url", "project_dir")
 @aws_errors
-def release_command(version: str, dry_run: bool, yes: bool, site: Site) -> None:
+def release_command(
+    version: str, dry_run: bool, yes: bool, verification: VerifyOptions | None, site: Site
+) -> None:
     """Release VERSION: set the stack's `version` config and run a `pulumi up` targeted at the
     pointer and the switch. Refuses (exit 2) a version that is not complete."""
     if not site.has_stack:
         raise RefusedError("release needs the Pulumi stack: pass --stack (or set SITE_STACK)")
     bucket = site.bucket()
     check_releasable(site.s3(), bucket, version)  # before asking, and before Pulumi is touched
+    verified = prepare_verification(site, verification, dry_run, _stream) if verification else None
     if not (yes or dry_run) and not _confirmed(f"Release {version} on stack {site.stack_name}?"):
         raise RefusedError("release cancelled")
+    if verified is not None:
+        verified.run(version, _stack_release(site, bucket), "release", _stream)
+        return
     result = release_version(site.stack, site.s3(), bucket, version, dry_run=dry_run, on_output=_stream)
     _print_release(result)
 
@@ -238,9 +246,12 @@ def release_command(version: str, dry_run: bool, yes: bool, site: Site) -> None:
 @click.option("--to", "target", help="Version to release (default: the one live before the current one).")
 @click.option("--dry-run", is_flag=True, help="Preview the rollback instead of applying it.")
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
-@site_options("bucket", "stack", "parameter", "project_dir")
+@verify_release_options
+@site_options("bucket", "stack", "parameter", "url", "project_dir")
 @aws_errors
-def rollback_command(target: str | None, dry_run: bool, yes: bool, site: Site) -> None:
+def rollback_command(
+    target: str | None, dry_run: bool, yes: bool, verification: VerifyOptions | None, site: Site
+) -> None:
     """Release the previously live version (from the stack's update history, else the parameter's
     history), or the one given with --to."""
     if not site.has_stack:
@@ -255,8 +266,12 @@ def rollback_command(target: str | None, dry_run: bool, yes: bool, site: Site) -
             raise RefusedError("no earlier release found to roll back to: pass --to VERSION")
         click.echo(f"rolling back from {current or layout.NO_VERSION_RELEASED} to {target}", err=True)
     check_releasable(site.s3(), bucket, target)
+    verified = prepare_verification(site, verification, dry_run, _stream) if verification else None
     if not (yes or dry_run) and not _confirmed(f"Roll back to {target} on stack {site.stack_name}?"):
         raise RefusedError("rollback cancelled")
+    if verified is not None:
+        verified.run(target, _stack_release(site, bucket), "rollback to", _stream)
+        return
     result = release_version(
         site.stack, site.s3(), bucket, target, dry_run=dry_run, on_output=_stream, action="rollback to"
     )
@@ -287,6 +302,17 @@ def history_command(as_json: bool, limit: int, site: Site) -> None:
     rows = [["VERSION", "WHEN", "BY", "RESULT"]]
     rows += [[r.version, r.when, r.by or "-", r.result] for r in releases]
     click.echo(render_table(rows))
+
+
+def _stack_release(site: Site, bucket: str) -> Callable[[str, str], None]:
+    """`release --verify`'s way to release a version, and to roll back: the same path as without."""
+
+    def release(version: str, action: str) -> None:
+        _print_release(
+            release_version(site.stack, site.s3(), bucket, version, on_output=_stream, action=action)
+        )
+
+    return release
 
 
 def _stream(line: str) -> None:

@@ -55,6 +55,7 @@ _PASSED_OBJECT_HEADERS = (
     ("LastModified", "Last-Modified"),
     ("ContentEncoding", "Content-Encoding"),
 )
+_USER_METADATA = "x-amz-meta-"
 
 
 def origin_request_event(
@@ -183,8 +184,10 @@ class Origin:
             if code in ("NoSuchKey", "404", "NotFound"):
                 return _text_answer(HTTPStatus.NOT_FOUND, f"no object {key!r} in the bucket")
             if code in ("304", "NotModified"):
-                etag = error.response.get("ResponseMetadata", {}).get("HTTPHeaders", {}).get("etag")
-                return EdgeAnswer(304, [("ETag", etag)] if etag else [], b"")
+                sent = error.response.get("ResponseMetadata", {}).get("HTTPHeaders", {})
+                etag = sent.get("etag")
+                kept = [(name, value) for name, value in sent.items() if name.startswith(_USER_METADATA)]
+                return EdgeAnswer(304, ([("ETag", etag)] if etag else []) + kept, b"")
             raise
         headers: list[tuple[str, str]] = []
         for field, header in _PASSED_OBJECT_HEADERS:
@@ -194,6 +197,8 @@ class Origin:
             if header == "Last-Modified":
                 value = format_datetime(value.astimezone(UTC), usegmt=True)
             headers.append((header, str(value)))
+        # CloudFront passes an object's user metadata to viewers as S3 sends it (the version marker).
+        headers += [(f"{_USER_METADATA}{key}", value) for key, value in obj.get("Metadata", {}).items()]
         headers.append(("Content-Length", str(obj["ContentLength"])))
         body = b"" if method == "HEAD" else obj["Body"].read()
         return EdgeAnswer(200, headers, body)

@@ -58,12 +58,24 @@ def default_ssm_client(region: str) -> SSMClient:
     return boto3.client("ssm", region_name=region, config=Config(retries={"mode": "standard"}))
 
 
-def http_get(url: str) -> bytes:
+def default_cloudfront_client() -> Any:
+    # CloudFront is global; its API endpoint is in us-east-1.
+    return boto3.client("cloudfront", region_name="us-east-1", config=Config(retries={"mode": "standard"}))
+
+
+@dataclass(frozen=True)
+class HttpAnswer:
+    body: bytes
+    headers: Mapping[str, str] = field(default_factory=dict)  # names in lower case
+
+
+def http_get(url: str) -> HttpAnswer:
     """GET a URL; one line of error for anything but a 200."""
     request = urllib.request.Request(url, headers={"User-Agent": "sitectl", "Cache-Control": "no-cache"})
     try:
         with urllib.request.urlopen(request, timeout=HTTP_TIMEOUT_SECONDS) as response:
-            return bytes(response.read())
+            headers = {name.lower(): value for name, value in response.headers.items()}
+            return HttpAnswer(bytes(response.read()), headers)
     except urllib.error.HTTPError as error:
         raise SitectlError(f"GET {url} answered HTTP {error.code}") from error
     except (urllib.error.URLError, TimeoutError, OSError) as error:
@@ -78,7 +90,8 @@ class SiteDeps:
     stack_lister: Callable[[Path | None], list[str]] = stack_module.list_stack_names
     s3_factory: Callable[[], S3Client] = default_s3_client
     ssm_factory: Callable[[str], SSMClient] = default_ssm_client
-    http_get: Callable[[str], bytes] = http_get
+    http_get: Callable[[str], HttpAnswer] = http_get
+    cloudfront_factory: Callable[[], Any] = default_cloudfront_client
 
 
 @dataclass(frozen=True)

@@ -32,10 +32,14 @@ class SiteStatus:
 
 
 def served_version(site: Site, bucket: str, url: str, preferred: list[str]) -> tuple[str | None, str]:
-    """Which complete version's index.html the URL serves: the preferred versions are checked first,
-    then the others newest first, one manifest read each, stopping at the first match."""
-    body = site.deps.http_get(url.rstrip("/") + "/index.html")
-    digest = hashlib.sha256(body).hexdigest()
+    """Which version the URL serves: the version marker its index.html carries (as `sitectl verify`
+    reads it), else, for objects uploaded without the marker, the complete version whose index.html
+    has the same SHA-256: the preferred versions first, then the others newest first."""
+    answer = site.deps.http_get(url.rstrip("/") + "/index.html")
+    marker = answer.headers.get(layout.VERSION_HEADER)
+    if marker:
+        return marker, f"{layout.VERSION_HEADER}: {marker}"
+    digest = hashlib.sha256(answer.body).hexdigest()
     s3 = site.s3()
     complete = storage.complete_versions(s3, bucket)
     ordered = [v for v in preferred if v in complete] + [v for v in complete if v not in preferred]
@@ -43,8 +47,8 @@ def served_version(site: Site, bucket: str, url: str, preferred: list[str]) -> t
         manifest = storage.read_manifest(s3, bucket, version)
         index = manifest.files.get("index.html") if manifest else None
         if index is not None and index.sha256 == digest:
-            return version, digest
-    return None, digest
+            return version, f"sha256 {digest[:12]}"
+    return None, f"sha256 {digest[:12]}"
 
 
 def site_status(site: Site) -> SiteStatus:
@@ -62,10 +66,10 @@ def site_status(site: Site) -> SiteStatus:
         status.problems.append("no URL known: pass --url or --stack")
         return status
     preferred = [v for v in (parameter, configured) if v and is_released(v)]
-    served, digest = served_version(site, site.bucket(), url, preferred)
+    served, evidence = served_version(site, site.bucket(), url, preferred)
     status.served = served
     if served is None:
-        status.problems.append(f"{url}/index.html (sha256 {digest[:12]}) matches no complete version")
+        status.problems.append(f"{url}/index.html ({evidence}) matches no complete version")
     elif is_released(parameter) and served != parameter:
         status.problems.append(
             f"the URL serves {served} but the parameter holds {parameter} (edge and CloudFront caches expire "
@@ -81,7 +85,7 @@ def site_status(site: Site) -> SiteStatus:
 @aws_errors
 def status_command(as_json: bool, check: bool, site: Site) -> None:
     """Show the stack's configured version, the parameter's value and the version the live URL
-    serves (its index.html matched against the manifests), flagging any disagreement."""
+    serves (the version marker its index.html carries), flagging any disagreement."""
     status = site_status(site)
     if as_json:
         click.echo(json.dumps(status.to_dict(), indent=2))

@@ -295,14 +295,14 @@ def _run_steps(
         key = layout.object_key(version, step.file.path)
         if step.action == "copy":
             try:
-                with_retries(lambda: _copy(s3, bucket, key, step), attempts, sleep)
+                with_retries(lambda: _copy(s3, bucket, version, key, step), attempts, sleep)
                 return step
             except ClientError as error:
                 # The donor version was pruned since its manifest was read: send the file instead.
                 if error_code(error) not in ("NoSuchKey", "404"):
                     raise
             step = _Step(step.file, "put")
-        with_retries(lambda: _put(s3, bucket, key, step.file), attempts, sleep)
+        with_retries(lambda: _put(s3, bucket, version, key, step.file), attempts, sleep)
         return step
 
     pending = [step for step in steps if step.action != "skip"]
@@ -334,11 +334,17 @@ def _run_steps(
         pool.shutdown(wait=True, cancel_futures=True)
 
 
-def _put(s3: S3Client, bucket: str, key: str, local: LocalFile) -> None:
+def _object_metadata(version: str, local: LocalFile) -> dict[str, str]:
+    # Every object says which version it belongs to: S3 returns it as layout.VERSION_HEADER and
+    # CloudFront passes it on, so `sitectl verify` and `status` read the served version off a response.
+    return {layout.VERSION_METADATA_KEY: version, layout.SHA256_METADATA_KEY: local.sha256}
+
+
+def _put(s3: S3Client, bucket: str, version: str, key: str, local: LocalFile) -> None:
     extra = {
         "ContentType": local.content_type,
         "CacheControl": local.cache_control,
-        "Metadata": {"sha256": local.sha256},
+        "Metadata": _object_metadata(version, local),
     }
     if local.size > MULTIPART_THRESHOLD:
         s3.upload_file(str(local.source), bucket, key, ExtraArgs=extra)
@@ -350,10 +356,11 @@ def _put(s3: S3Client, bucket: str, key: str, local: LocalFile) -> None:
     s3.put_object(Bucket=bucket, Key=key, Body=data, ContentMD5=content_md5, **extra)  # type: ignore[arg-type]
 
 
-def _copy(s3: S3Client, bucket: str, key: str, step: _Step) -> None:
+def _copy(s3: S3Client, bucket: str, version: str, key: str, step: _Step) -> None:
     assert step.source_key is not None
     local = step.file
-    # REPLACE: the copy takes this file's headers, not those of the file it was copied from.
+    # REPLACE: the copy takes this file's headers and metadata (its own version), not those of the
+    # file it was copied from.
     s3.copy_object(
         Bucket=bucket,
         Key=key,
@@ -361,7 +368,7 @@ def _copy(s3: S3Client, bucket: str, key: str, step: _Step) -> None:
         MetadataDirective="REPLACE",
         ContentType=local.content_type,
         CacheControl=local.cache_control,
-        Metadata={"sha256": local.sha256},
+        Metadata=_object_metadata(version, local),
     )
 
 

@@ -1,10 +1,11 @@
 """`make demo`: release, switch and roll back the example site on a laptop, with no AWS account.
 
 Starts moto on 127.0.0.1, creates the bucket and the pointer parameter as the component would,
-uploads the two versions of `examples/`, then serves the site through the real edge function
+uploads the three versions of `examples/`, then serves the site through the real edge function
 (`sitectl serve`) while it releases version one, switches to version two and rolls back, timing how
-long each switch takes until the served page changes. Where `pulumi up` would change the pointer in
-AWS, the demo writes the same parameter value directly, and says so.
+long each switch takes until the served page changes; then releases version three, a broken build,
+with verification, which catches it and rolls back by itself. Where `pulumi up` would change the
+pointer in AWS, the demo writes the same parameter value directly, and says so.
 
     python -m scripts.demo [--once] [--port 8080] [--cache-ttl 2]
 """
@@ -32,15 +33,20 @@ from components.edge_bundle import PACKAGE_NAME, bundle_files
 from edge_lambda import layout
 from edge_lambda.layout import EDGE_REGION, pointer_parameter_name
 from edge_lambda.settings import CONFIG_FILENAME, EdgeSettings, load_settings
+from scripts.commands.errors import SitectlError
 from scripts.commands.release import previous_live_version, release_version
 from scripts.commands.serve import PreviewServer, preview_server_running
 from scripts.commands.stack import PROJECT_NAME, StackUpdate
 from scripts.commands.upload import upload_build
+from scripts.commands.verify import VerifyPolicy, VerifyReport, release_and_verify, verify_site
 from scripts.demo.local_aws import moto_server
+from scripts.versionstore import store as storage
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE_V1 = ROOT / "examples" / "site-v1"
 EXAMPLE_V2 = ROOT / "examples" / "site-v2"
+# A broken build: its page references a script the build does not contain.
+EXAMPLE_V3 = ROOT / "examples" / "site-v3"
 
 DEMO_STACK = "demo"
 DEMO_BUCKET = "versioned-site-demo"
@@ -262,7 +268,9 @@ def run(out: TextIO, *, port: int, cache_ttl_seconds: int, once: bool, workdir: 
     now = datetime.now(UTC).replace(microsecond=0)
     version_one = layout.new_version(now - timedelta(seconds=1))
     version_two = layout.new_version(now)
-    for version, directory in ((version_one, EXAMPLE_V1), (version_two, EXAMPLE_V2)):
+    version_three = layout.new_version(now + timedelta(seconds=1))
+    builds = ((version_one, EXAMPLE_V1), (version_two, EXAMPLE_V2), (version_three, EXAMPLE_V3))
+    for version, directory in builds:
         report = upload_build(s3, site.bucket, directory, version)
         say(f"Uploaded {directory.relative_to(ROOT)} as version {version} (like `sitectl upload`)")
         say.detail(
@@ -301,6 +309,8 @@ def run(out: TextIO, *, port: int, cache_ttl_seconds: int, once: bool, workdir: 
         say.detail(f"rolled back to {target}")
         timings["rollback"] = _time_switch(say, stack, live.url, "Version one", cache_ttl_seconds)
 
+        timings["verified"] = _verified_release(say, stack, live.url, version_three, cache_ttl_seconds)
+
         _summary(say, live, timings)
         if not once:
             _serve_until_interrupted(say, site, live, preview)
@@ -318,10 +328,52 @@ def _time_switch(say: Narrator, stack: DemoStack, url: str, heading: str, cache_
     return elapsed
 
 
+def _verified_release(
+    say: Narrator, stack: DemoStack, url: str, version: str, cache_ttl_seconds: int
+) -> float:
+    """`sitectl release VERSION --verify` of the broken build: it fails verification and the version
+    live before it is released again, by itself. Returns the seconds from the release to that."""
+    say(f"Release {version} with verification (`sitectl release {version} --verify`)")
+    say.detail(
+        f"{EXAMPLE_V3.relative_to(ROOT)}/index.html references /assets/chunk.7c2e91d4.js; the build lacks it"
+    )
+    s3, bucket = stack.site.s3, stack.site.bucket
+
+    def verify(candidate: str) -> VerifyReport:
+        manifest = storage.read_manifest(s3, bucket, candidate)
+        assert manifest is not None
+        return verify_site(url, candidate, manifest)
+
+    started = time.monotonic()
+    try:
+        release_and_verify(
+            version,
+            stack.get_version(),
+            release=lambda target, action: release(stack, target, say.detail, action=action),
+            wait_for_cache=lambda: say.detail(
+                "in AWS: wait for the switch's CloudFront invalidation; here: no CloudFront cache"
+            ),
+            verify=verify,
+            # Long enough for every edge container to re-read the pointer, then a margin.
+            policy=VerifyPolicy(verify_timeout=cache_ttl_seconds + 2, verify_poll=0.25),
+            on_output=say.detail,
+        )
+    except SitectlError as error:
+        say.detail(f"sitectl exits 1: {error.message}")
+    took = time.monotonic() - started
+    say.detail(f"{took:.2f} s from the release to the previous version verified live again")
+    return took
+
+
 def _summary(say: Narrator, live: PreviewServer, timings: dict[str, float]) -> None:
     say("Done: released, switched and rolled back without uploading anything again")
     for name, seconds in timings.items():
-        say.detail(f"{name:<9} {seconds:.2f} s until the served page changed")
+        if name == "verified":
+            say.detail(
+                f"{name:<9} {seconds:.2f} s to release a broken build, catch it and roll back by itself"
+            )
+        else:
+            say.detail(f"{name:<9} {seconds:.2f} s until the served page changed")
 
 
 def _serve_until_interrupted(
