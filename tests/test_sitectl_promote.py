@@ -536,3 +536,59 @@ def test_a_malformed_version_is_refused(staging: World) -> None:
     result = staging.invoke("promote", "v1", "--from-bucket", STAGING, "--bucket", BUCKET)
     assert result.exit_code == 2
     assert "'v1' is not a valid version id" in result.output
+
+
+def test_a_multipart_object_is_copied_part_for_part_and_keeps_its_etag(staging: World) -> None:
+    # S3 gives a CopyObject copy the MD5 of the whole object as its ETag (moto keeps the source's);
+    # copying the same parts is what keeps a multipart ETag equal to the source's.
+    key = layout.object_key(V1, "video.bin")
+    parts = [b"a" * (5 * 1024 * 1024), b"b" * 1000]  # S3's smallest part, then the rest
+    content = b"".join(parts)
+    sha256 = hashlib.sha256(content).hexdigest()
+    upload = staging.s3.create_multipart_upload(
+        Bucket=STAGING,
+        Key=key,
+        ContentType="application/octet-stream",
+        CacheControl="max-age=60",
+        Metadata={layout.SHA256_METADATA_KEY: sha256, layout.VERSION_METADATA_KEY: V1},
+    )
+    etags = [
+        staging.s3.upload_part(Bucket=STAGING, Key=key, UploadId=upload["UploadId"], PartNumber=n, Body=part)[
+            "ETag"
+        ]
+        for n, part in enumerate(parts, start=1)
+    ]
+    staging.s3.complete_multipart_upload(
+        Bucket=STAGING,
+        Key=key,
+        UploadId=upload["UploadId"],
+        MultipartUpload={"Parts": [{"PartNumber": n, "ETag": e} for n, e in enumerate(etags, start=1)]},
+    )
+    entry = layout.ManifestFile(len(content), sha256, "application/octet-stream", "max-age=60")
+    manifest = layout.Manifest(version=V1, created="2026-11-27T12:00:00+00:00", files={"video.bin": entry})
+    staging.s3.put_object(Bucket=STAGING, Key=layout.manifest_key(V1), Body=manifest.to_json().encode())
+    source_etag = staging.s3.head_object(Bucket=STAGING, Key=key)["ETag"]
+    assert source_etag.endswith('-2"')
+    calls = record_calls(staging.s3)
+
+    result = staging.invoke("promote", V1, "--from-bucket", STAGING, "--bucket", BUCKET)
+
+    assert result.exit_code == 0, result.output
+    counts = operations(list(calls))
+    assert (counts["UploadPartCopy"], counts["CompleteMultipartUpload"], counts.get("CopyObject", 0)) == (
+        2,
+        1,
+        0,
+    )
+    ranges = [p["CopySourceRange"] for name, p in calls if name == "UploadPartCopy"]
+    assert sorted(ranges) == ["bytes=0-5242879", "bytes=5242880-5243879"]
+    assert {p["CopySourceIfMatch"] for name, p in calls if name == "UploadPartCopy"} == {source_etag}
+    head = staging.s3.head_object(Bucket=BUCKET, Key=key)
+    assert (head["ETag"], head["ContentType"], head["CacheControl"]) == (
+        source_etag,
+        "application/octet-stream",
+        "max-age=60",
+    )
+    assert head["Metadata"] == {"sha256": sha256, "site-version": V1}
+    assert body(staging.s3, BUCKET, key) == content
+    assert staging.s3.list_multipart_uploads(Bucket=BUCKET).get("Uploads", []) == []

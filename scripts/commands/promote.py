@@ -16,7 +16,7 @@ import boto3
 import click
 
 from edge_lambda import layout
-from scripts.commands.errors import RefusedError, aws_errors
+from scripts.commands.errors import RefusedError, SitectlError, aws_errors
 from scripts.commands.release import release_version
 from scripts.commands.site import Site, site_options
 from scripts.versionstore import promote as promotion
@@ -97,14 +97,20 @@ def promote_command(
                     stack.enter_context(click.progressbar(length=total, label=version, file=sys.stderr))
                 )
 
-        report = promotion.promote_version(
-            source,
-            destination,
-            version,
-            workers=workers,
-            on_start=on_start,
-            progress=(lambda n: bar[0].update(n)) if show_bar else None,
-        )
+        try:
+            report = promotion.promote_version(
+                source,
+                destination,
+                version,
+                workers=workers,
+                on_start=on_start,
+                progress=(lambda n: bar[0].update(n)) if show_bar else None,
+            )
+        except KeyboardInterrupt:
+            raise SitectlError(
+                f"promote of {version} interrupted; it stays incomplete in {destination_bucket}: "
+                "run the same command again to complete it"
+            ) from None
     if report.already_complete:
         click.echo(
             f"{version} is already complete in {destination_bucket} with the same content: nothing copied",

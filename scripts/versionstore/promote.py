@@ -34,8 +34,6 @@ else:
 
 DEFAULT_WORKERS = 16
 DEFAULT_ATTEMPTS = 5
-# CopyObject copies at most 5 GiB in one request.
-MAX_COPY_BYTES = 5 * 1024**3
 _NOT_FOUND = ("404", "NoSuchKey", "NotFound")
 _PRECONDITION_FAILED = ("PreconditionFailed", "412", "ConditionalRequestConflict")
 _TRANSIENT_CODES = {"InternalError", "ServiceUnavailable", "SlowDown", "RequestTimeout", "Throttling"}
@@ -316,9 +314,10 @@ def _copy_all(
 
 
 def _copy(source: BucketRef, destination: BucketRef, item: _Expected) -> None:
-    if item.entry.size > MAX_COPY_BYTES:
-        raise StoreError(f"{item.key} is larger than 5 GiB, which one CopyObject cannot copy")
     try:
+        if _is_multipart(item.source.etag):
+            _copy_parts(source, destination, item)
+            return
         # CopySourceIfMatch: the copy is of the very object listed (and described by the manifest);
         # COPY takes Content-Type, Cache-Control and the user metadata (sha256, version) along.
         destination.s3.copy_object(
@@ -335,6 +334,71 @@ def _copy(source: BucketRef, destination: BucketRef, item: _Expected) -> None:
                 f"{item.source.etag}); a complete version must not change: check who writes to {source.name}"
             ) from error
         raise
+
+
+def _is_multipart(etag: str) -> bool:
+    """A multipart upload's ETag is the MD5 of its parts' MD5s followed by `-<part count>`."""
+    return "-" in etag
+
+
+def _copy_parts(source: BucketRef, destination: BucketRef, item: _Expected) -> None:
+    """Copy a multipart object part for part (UploadPartCopy with the source's own part ranges).
+
+    CopyObject would give the copy a single-part ETag (the MD5 of the whole object), which no longer
+    equals the source's; the same parts give the same ETag. A multipart upload takes no
+    MetadataDirective: the headers and metadata are read from the source and set on the upload."""
+    pinned = f'"{item.source.etag}"'
+    head = source.s3.head_object(Bucket=source.name, Key=item.key, IfMatch=pinned)
+    headers: dict[str, Any] = {"Metadata": dict(head.get("Metadata", {}))}
+    for name in ("ContentType", "CacheControl", "ContentEncoding", "ContentDisposition", "ContentLanguage"):
+        if head.get(name):
+            headers[name] = head[name]
+    ranges = _part_ranges(source, item)
+    upload_id = destination.s3.create_multipart_upload(Bucket=destination.name, Key=item.key, **headers)[
+        "UploadId"
+    ]
+    try:
+        parts = []
+        for number, (start, end) in enumerate(ranges, start=1):
+            copied = destination.s3.upload_part_copy(
+                Bucket=destination.name,
+                Key=item.key,
+                UploadId=upload_id,
+                PartNumber=number,
+                CopySource={"Bucket": source.name, "Key": item.key},
+                CopySourceIfMatch=pinned,
+                CopySourceRange=f"bytes={start}-{end}",
+            )
+            parts.append({"PartNumber": number, "ETag": copied["CopyPartResult"]["ETag"]})
+        destination.s3.complete_multipart_upload(
+            Bucket=destination.name,
+            Key=item.key,
+            UploadId=upload_id,
+            MultipartUpload={"Parts": parts},  # type: ignore[typeddict-item]
+        )
+    except BaseException:
+        # Parts of an unfinished upload are stored (and billed) until it is aborted.
+        destination.s3.abort_multipart_upload(Bucket=destination.name, Key=item.key, UploadId=upload_id)
+        raise
+
+
+def _part_ranges(source: BucketRef, item: _Expected) -> list[tuple[int, int]]:
+    """The byte ranges of the source object's parts: HeadObject with PartNumber answers each
+    part's length (and the part count). The ranges need no ETag pin: UploadPartCopy has its own."""
+    first = source.s3.head_object(Bucket=source.name, Key=item.key, PartNumber=1)
+    sizes = [int(first["ContentLength"])]
+    for number in range(2, int(first.get("PartsCount", 1)) + 1):
+        part = source.s3.head_object(Bucket=source.name, Key=item.key, PartNumber=number)
+        sizes.append(int(part["ContentLength"]))
+    if sum(sizes) != item.entry.size:
+        raise StoreError(
+            f"the parts of {source.url(item.key)} add up to {sum(sizes)} bytes, not {item.entry.size}"
+        )
+    ranges, start = [], 0
+    for size in sizes:
+        ranges.append((start, start + size - 1))
+        start += size
+    return ranges
 
 
 def _check_destination(
