@@ -165,8 +165,8 @@ def promote_version(
         for key in in_place:
             progress(expected[key].entry.size)
     _copy_all(source, destination, version, pending, report, workers, attempts, progress, sleep)
-    _check_destination(source, destination, version, expected)
-    _write_manifest(source, destination, version, manifest_object, expected)
+    _check_destination(destination, version, expected)
+    _write_manifest(destination, version, manifest_object)
     return report
 
 
@@ -401,9 +401,7 @@ def _part_ranges(source: BucketRef, item: _Expected) -> list[tuple[int, int]]:
     return ranges
 
 
-def _check_destination(
-    source: BucketRef, destination: BucketRef, version: str, expected: dict[str, _Expected]
-) -> None:
+def _check_destination(destination: BucketRef, version: str, expected: dict[str, _Expected]) -> None:
     problem = _destination_problem(destination, version, expected)
     if problem:
         raise StoreError(
@@ -412,13 +410,7 @@ def _check_destination(
         )
 
 
-def _write_manifest(
-    source: BucketRef,
-    destination: BucketRef,
-    version: str,
-    manifest_object: StoredManifest,
-    expected: dict[str, _Expected],
-) -> None:
+def _write_manifest(destination: BucketRef, version: str, manifest_object: StoredManifest) -> None:
     headers: dict[str, Any] = {
         "ContentType": manifest_object.content_type,
         "Metadata": manifest_object.metadata,
