@@ -271,23 +271,37 @@ def test_a_complete_destination_with_a_tampered_object_is_refused(staging: World
     assert body(staging.s3, BUCKET, tampered) == b"console.log('evil')"
 
 
-def test_a_complete_destination_with_tampered_metadata_is_refused(staging: World) -> None:
+@pytest.mark.parametrize(
+    ("metadata", "message"),
+    [
+        ({"sha256": "0" * 64, "site-version": V1}, f"has sha256 {'0' * 64}, the manifest says"),
+        (
+            {"sha256": hashlib.sha256(b"User-agent: *").hexdigest(), "site-version": V2},
+            f"is stamped with version {V2}",
+        ),
+    ],
+)
+def test_a_complete_destination_with_tampered_metadata_is_refused(
+    staging: World, metadata: dict[str, str], message: str
+) -> None:
     stage(staging.s3, STAGING)
     assert staging.invoke("promote", V1, "--from-bucket", STAGING, "--bucket", BUCKET).exit_code == 0
     key = layout.object_key(V1, "robots.txt")
-    # Same bytes (same ETag), but a sha256 that is not the manifest's.
+    # The same bytes (the same ETag), other metadata.
     staging.s3.copy_object(
         Bucket=BUCKET,
         Key=key,
         CopySource={"Bucket": BUCKET, "Key": key},
         MetadataDirective="REPLACE",
-        Metadata={"sha256": "0" * 64},
+        Metadata=metadata,
     )
 
     result = staging.invoke("promote", V1, "--from-bucket", STAGING, "--bucket", BUCKET)
 
     assert result.exit_code == 2
-    assert f"{key} has sha256 {'0' * 64}, the manifest says" in result.output
+    assert (
+        f"version {V1} is complete in {BUCKET} but differs from {STAGING}: {key} {message}" in result.output
+    )
 
 
 def test_promoting_the_same_version_again_copies_nothing(staging: World) -> None:
@@ -332,10 +346,19 @@ def test_an_interrupted_promote_is_completed_by_running_it_again(staging: World)
     assert body(staging.s3, BUCKET, layout.manifest_key(V1)) == manifest
 
 
-def test_a_leftover_object_that_differs_is_copied_again(staging: World) -> None:
+@pytest.mark.parametrize(
+    ("leftover", "metadata"),
+    [
+        (b"<html>half</html>", {}),  # other bytes
+        (b"<html>home</html>", {"sha256": "0" * 64}),  # the same bytes (ETag), a wrong sha256
+    ],
+)
+def test_a_leftover_object_that_differs_is_copied_again(
+    staging: World, leftover: bytes, metadata: dict[str, str]
+) -> None:
     stage(staging.s3, STAGING)
     stale = layout.object_key(V1, "index.html")
-    staging.s3.put_object(Bucket=BUCKET, Key=stale, Body=b"<html>half</html>")
+    staging.s3.put_object(Bucket=BUCKET, Key=stale, Body=leftover, Metadata=metadata)
     calls = record_calls(staging.s3)
 
     result = staging.invoke("promote", V1, "--from-bucket", STAGING, "--bucket", BUCKET)
@@ -343,6 +366,9 @@ def test_a_leftover_object_that_differs_is_copied_again(staging: World) -> None:
     assert result.exit_code == 0, result.output
     assert operations(calls)["CopyObject"] == 5
     assert body(staging.s3, BUCKET, stale) == b"<html>home</html>"
+    assert staging.s3.head_object(Bucket=BUCKET, Key=stale)["Metadata"][layout.SHA256_METADATA_KEY] == (
+        hashlib.sha256(b"<html>home</html>").hexdigest()
+    )
 
 
 def test_an_extra_object_under_the_destination_prefix_is_refused_with_nothing_written(staging: World) -> None:
@@ -592,3 +618,38 @@ def test_a_multipart_object_is_copied_part_for_part_and_keeps_its_etag(staging: 
     assert head["Metadata"] == {"sha256": sha256, "site-version": V1}
     assert body(staging.s3, BUCKET, key) == content
     assert staging.s3.list_multipart_uploads(Bucket=BUCKET).get("Uploads", []) == []
+
+
+def test_a_destination_changed_during_the_copies_gets_no_manifest(staging: World) -> None:
+    stage(staging.s3, STAGING)
+    writer = _SESSION.client("s3", region_name="us-east-1")
+    intruder = f"{V1}/intruder.html"
+
+    def write_beside(params: dict[str, Any], **_: Any) -> None:
+        writer.put_object(Bucket=BUCKET, Key=intruder, Body=b"not from staging")
+
+    staging.s3.meta.events.register("before-parameter-build.s3.CopyObject", write_beside)
+
+    result = staging.invoke("promote", V1, "--from-bucket", STAGING, "--bucket", BUCKET)
+
+    assert result.exit_code == 1
+    assert (
+        f"s3://{BUCKET}/{V1}/ changed during the promote: {intruder} is not in the source version; "
+        "the manifest was not written"
+    ) in result.output
+    assert layout.manifest_key(V1) not in keys(staging)
+
+
+def test_ctrl_c_leaves_an_incomplete_version_and_says_how_to_complete_it(
+    staging: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def interrupted(*_: Any, **__: Any) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(promotion, "promote_version", interrupted)
+    result = staging.invoke("promote", V1, "--from-bucket", STAGING, "--bucket", BUCKET)
+    assert result.exit_code == 1
+    assert result.output.strip() == (
+        f"Error: promote of {V1} interrupted; it stays incomplete in {BUCKET}: "
+        "run the same command again to complete it"
+    )
