@@ -520,6 +520,41 @@ def test_a_regional_client_keeps_the_base_configuration(world: World) -> None:
     config: Any = other.meta.config
     assert config.retries == {"total_max_attempts": 4, "mode": "standard"}
     assert config.max_pool_connections == 32
+    assert other.meta.endpoint_url == "https://s3.eu-central-1.amazonaws.com"
+
+
+def test_a_regional_client_keeps_an_endpoint_of_ones_own(world: World) -> None:
+    base = _SESSION.client("s3", region_name="us-east-1", endpoint_url="http://127.0.0.1:5000")
+    other = promote_command_module.regional_client(base, "eu-west-1")
+    assert (other.meta.region_name, other.meta.endpoint_url) == ("eu-west-1", "http://127.0.0.1:5000")
+
+
+def test_a_destination_in_another_region_is_written_through_its_own_client(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    world.s3.create_bucket(Bucket=STAGING)
+    stage(world.s3, STAGING)
+    eu = _SESSION.client("s3", region_name="eu-west-1")
+    eu.create_bucket(
+        Bucket="site-bucket-prod-eu", CreateBucketConfiguration={"LocationConstraint": "eu-west-1"}
+    )
+    made: dict[str, list[tuple[str, dict[str, Any]]]] = {}
+    real = promote_command_module.regional_client
+
+    def recording(base: S3Client, region: str) -> S3Client:
+        client = real(base, region)
+        if client is not base:
+            made[region] = record_calls(client)
+        return client
+
+    monkeypatch.setattr(promote_command_module, "regional_client", recording)
+
+    result = world.invoke("promote", V1, "--from-bucket", STAGING, "--bucket", "site-bucket-prod-eu")
+
+    assert result.exit_code == 0, result.output
+    counts = operations(made["eu-west-1"])
+    assert (counts["CopyObject"], counts["PutObject"], counts["HeadObject"]) == (5, 1, 5)
+    assert {p["Bucket"] for _, p in made["eu-west-1"]} == {"site-bucket-prod-eu"}
 
 
 def test_from_stack_to_stack_with_release_goes_through_the_release_path(staging: World) -> None:

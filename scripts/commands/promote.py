@@ -11,6 +11,7 @@ from __future__ import annotations
 import sys
 from contextlib import ExitStack
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlparse
 
 import boto3
 import click
@@ -33,7 +34,12 @@ def regional_client(base: S3Client, region: str) -> S3Client:
     request sent to another region with a redirect, and CopyObject must go to the destination's."""
     if base.meta.region_name == region:
         return base
-    return boto3.session.Session().client("s3", region_name=region, config=base.meta.config)
+    # An endpoint of one's own (moto, LocalStack) serves every region; AWS's own are per region.
+    endpoint = base.meta.endpoint_url
+    own_endpoint = None if "amazonaws.com" in (urlparse(endpoint).hostname or "") else endpoint
+    return boto3.session.Session().client(
+        "s3", region_name=region, config=base.meta.config, endpoint_url=own_endpoint
+    )
 
 
 def _stream(line: str) -> None:
