@@ -688,3 +688,14 @@ def test_ctrl_c_leaves_an_incomplete_version_and_says_how_to_complete_it(
         f"Error: promote of {V1} interrupted; it stays incomplete in {BUCKET}: "
         "run the same command again to complete it"
     )
+
+
+def test_nothing_is_released_when_the_promote_is_refused(staging: World) -> None:
+    stage(staging.s3, STAGING, complete=False)
+
+    result = staging.invoke("promote", V1, "--from-stack", "staging", "--stack", "test", "--release")
+
+    assert result.exit_code == 2
+    assert f"version {V1} is incomplete (no manifest) in {STAGING}" in result.output
+    assert staging.stack.mutations == []
+    assert keys(staging) == []
