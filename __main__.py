@@ -21,6 +21,7 @@ optional: dict[str, Any] = {
     "domain_names": config.get_object("domainNames"),
     "acm_certificate_arn": config.get("acmCertificateArn") or None,
     "force_destroy_bucket": config.get_bool("forceDestroyBucket"),
+    "version_readers": config.get_object("versionReaders"),
 }
 site = VersionedStaticSite(
     "site",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
@@ -25,6 +26,9 @@ MAX_EDGE_CACHE_TTL_SECONDS = 300
 # AWS managed policies: CachingOptimized and SecurityHeadersPolicy.
 MANAGED_CACHING_OPTIMIZED = "658327ea-f89d-4fab-a63d-7e88639e58f6"
 MANAGED_SECURITY_HEADERS = "67f7725c-6f97-4210-82d7-5512b31e9d03"
+
+# An IAM role or user of any partition; S3 bucket policies name principals by ARN.
+_PRINCIPAL_ARN = re.compile(r"^arn:aws[a-z-]*:iam::\d{12}:(role|user)/[\w+=,.@/-]+$")
 
 ReleaseCheck = Callable[[str, str], None]
 """(bucket name, version) -> None; raises when the version must not be released."""
@@ -50,6 +54,9 @@ class VersionedStaticSiteArgs:
     """ACM certificate in us-east-1 covering domain_names."""
     force_destroy_bucket: bool = False
     """Let `pulumi destroy` delete every version with the bucket (throw-away stacks only)."""
+    version_readers: Sequence[str] = field(default_factory=list)
+    """IAM role or user ARNs (e.g. another account's deployer) that may read versions from this
+    bucket: `sitectl promote --from-stack` this stack into theirs."""
     release_check: ReleaseCheck | None = None
     """Guard run at preview against the existing bucket; default: the version's manifest must exist."""
 
@@ -75,6 +82,12 @@ class VersionedStaticSiteArgs:
                 "versioned-site:domainNames needs versioned-site:acmCertificateArn: CloudFront serves an "
                 "alias only with a certificate covering it"
             )
+        for reader in self.version_readers:
+            if not _PRINCIPAL_ARN.match(str(reader)):
+                raise ValueError(
+                    f"versioned-site:versionReaders entry {reader!r} is not an IAM role or user ARN: "
+                    "give e.g. arn:aws:iam::222222222222:role/site-release"
+                )
         if self.acm_certificate_arn and not self.acm_certificate_arn.startswith(
             f"arn:aws:acm:{EDGE_REGION}:"
         ):
@@ -315,7 +328,7 @@ class VersionedStaticSite(pulumi.ComponentResource):
             f"{name}-bucket-policy",
             bucket=bucket.id,
             policy=pulumi.Output.all(bucket.arn, distribution.arn).apply(
-                lambda v: _bucket_policy(v[0], v[1])
+                lambda v: _bucket_policy(v[0], v[1], list(args.version_readers))
             ),
             # A policy written before the public access block could be judged public and refused.
             opts=pulumi.ResourceOptions(parent=bucket, depends_on=[public_access_block, ownership]),
@@ -361,30 +374,39 @@ class VersionedStaticSite(pulumi.ComponentResource):
         )
 
 
-def _bucket_policy(bucket_arn: str, distribution_arn: str) -> str:
-    return json.dumps(
+def _bucket_policy(bucket_arn: str, distribution_arn: str, version_readers: list[str]) -> str:
+    statements: list[dict[str, object]] = [
         {
-            "Version": "2012-10-17",
-            "Statement": [
-                {
-                    "Sid": "CloudFrontReadsThroughOAC",
-                    "Effect": "Allow",
-                    "Principal": {"Service": "cloudfront.amazonaws.com"},
-                    "Action": ["s3:GetObject", "s3:ListBucket"],
-                    "Resource": [bucket_arn, f"{bucket_arn}/*"],
-                    "Condition": {"StringEquals": {"AWS:SourceArn": distribution_arn}},
-                },
-                {
-                    "Sid": "DenyWithoutTLS",
-                    "Effect": "Deny",
-                    "Principal": "*",
-                    "Action": "s3:*",
-                    "Resource": [bucket_arn, f"{bucket_arn}/*"],
-                    "Condition": {"Bool": {"aws:SecureTransport": "false"}},
-                },
-            ],
-        }
-    )
+            "Sid": "CloudFrontReadsThroughOAC",
+            "Effect": "Allow",
+            "Principal": {"Service": "cloudfront.amazonaws.com"},
+            "Action": ["s3:GetObject", "s3:ListBucket"],
+            "Resource": [bucket_arn, f"{bucket_arn}/*"],
+            "Condition": {"StringEquals": {"AWS:SourceArn": distribution_arn}},
+        },
+        {
+            "Sid": "DenyWithoutTLS",
+            "Effect": "Deny",
+            "Principal": "*",
+            "Action": "s3:*",
+            "Resource": [bucket_arn, f"{bucket_arn}/*"],
+            "Condition": {"Bool": {"aws:SecureTransport": "false"}},
+        },
+    ]
+    if version_readers:
+        # What `sitectl promote` reads from a source bucket. The bucket is BucketOwnerEnforced, so
+        # this account owns every object and this grant covers all of them.
+        statements.insert(
+            1,
+            {
+                "Sid": "VersionReadersPromote",
+                "Effect": "Allow",
+                "Principal": {"AWS": sorted(version_readers)},
+                "Action": ["s3:GetBucketLocation", "s3:GetObject", "s3:ListBucket"],
+                "Resource": [bucket_arn, f"{bucket_arn}/*"],
+            },
+        )
+    return json.dumps({"Version": "2012-10-17", "Statement": statements})
 
 
 def _checked(release_check: ReleaseCheck, bucket: str, version: str) -> str:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import click
 
 from scripts.commands.policy_check import policy_check
+from scripts.commands.promote import promote_command
 from scripts.commands.prune import prune_command
 from scripts.commands.release import history_command, release_command, rollback_command
 from scripts.commands.serve import serve
@@ -30,6 +31,7 @@ def cli() -> None:
 
 cli.add_command(policy_check)
 cli.add_command(upload_command)
+cli.add_command(promote_command)
 cli.add_command(versions_command)
 cli.add_command(release_command)
 cli.add_command(rollback_command)

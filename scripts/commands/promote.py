@@ -1,0 +1,136 @@
+"""`sitectl promote`: copy a complete version from one stack's bucket to another's (staging to prod),
+server-side, and optionally release it there.
+
+The copying and checking live in `scripts/versionstore/promote.py`; this module resolves the two
+buckets (options or stack outputs), gives each bucket a client in its own region, prints progress as
+`upload` does, and releases through the normal release path (`release.release_version`).
+"""
+
+from __future__ import annotations
+
+import sys
+from contextlib import ExitStack
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlparse
+
+import boto3
+import click
+
+from edge_lambda import layout
+from scripts.commands.errors import RefusedError, SitectlError, aws_errors
+from scripts.commands.release import release_version
+from scripts.commands.site import Site, site_options
+from scripts.versionstore import promote as promotion
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client
+else:
+    S3Client = Any
+
+
+def regional_client(base: S3Client, region: str) -> S3Client:
+    """A client for `region` configured as `base` (retries, pool size, checksums); `base` itself
+    when it is already in that region. Each bucket is addressed in its own region: S3 answers a
+    request sent to another region with a redirect, and CopyObject must go to the destination's."""
+    if base.meta.region_name == region:
+        return base
+    # An endpoint of one's own (moto, LocalStack) serves every region; AWS's own are per region.
+    endpoint = base.meta.endpoint_url
+    own_endpoint = None if "amazonaws.com" in (urlparse(endpoint).hostname or "") else endpoint
+    return boto3.session.Session().client(
+        "s3", region_name=region, config=base.meta.config, endpoint_url=own_endpoint
+    )
+
+
+def _stream(line: str) -> None:
+    click.echo(line.rstrip("\n"))
+
+
+@click.command("promote")
+@click.argument("version")
+@click.option("--from-bucket", help="Bucket to copy the version from (e.g. the staging stack's).")
+@click.option("--from-stack", help="Pulumi stack to copy the version from: its bucketName output.")
+@click.option("--workers", type=click.IntRange(1, 128), default=promotion.DEFAULT_WORKERS, show_default=True)
+@click.option("--release", "release", is_flag=True, help="Then release it on the destination --stack.")
+@site_options("bucket", "stack", "project_dir")
+@aws_errors
+def promote_command(
+    version: str, from_bucket: str | None, from_stack: str | None, workers: int, release: bool, site: Site
+) -> None:
+    """Copy the complete VERSION from --from-bucket / --from-stack into this site's bucket
+    (--bucket / --stack) server-side, its manifest last, and print its id as the last line.
+
+    The destination gets the source's bytes, headers and manifest unchanged. An interrupted promote
+    leaves an incomplete version; the same command completes it. Promoting a version already there
+    copies nothing. Refuses (exit 2) an incomplete source, or a destination version with other content.
+    """
+    try:
+        layout.validate_version(version)
+    except layout.InvalidVersionError as error:
+        raise RefusedError(str(error)) from error
+    if (from_bucket is None) == (from_stack is None):
+        raise RefusedError("name the source with exactly one of --from-bucket or --from-stack")
+    if release and not site.has_stack:
+        raise RefusedError("--release needs the destination's Pulumi stack: pass --stack (or set SITE_STACK)")
+    origin = Site(
+        deps=site.deps, bucket_option=from_bucket, stack_name=from_stack, project_dir=site.project_dir
+    )
+    source_bucket, destination_bucket = origin.bucket(), site.bucket()
+    if source_bucket == destination_bucket:
+        raise RefusedError(
+            f"source and destination are the same bucket ({source_bucket}): nothing to promote"
+        )
+
+    base = site.s3()
+    source = promotion.BucketRef(
+        regional_client(base, promotion.bucket_region(base, source_bucket)), source_bucket
+    )
+    destination = promotion.BucketRef(
+        regional_client(base, promotion.bucket_region(base, destination_bucket)), destination_bucket
+    )
+    show_bar = sys.stderr.isatty()
+    with ExitStack() as stack:
+        bar: list[Any] = []
+
+        def on_start(files: int, total: int) -> None:
+            click.echo(
+                f"promoting {files} files ({total / 1_000_000:.1f} MB) of {version} "
+                f"from s3://{source_bucket} to s3://{destination_bucket}",
+                err=True,
+            )
+            if show_bar:
+                bar.append(
+                    stack.enter_context(click.progressbar(length=total, label=version, file=sys.stderr))
+                )
+
+        try:
+            report = promotion.promote_version(
+                source,
+                destination,
+                version,
+                workers=workers,
+                on_start=on_start,
+                progress=(lambda n: bar[0].update(n)) if show_bar else None,
+            )
+        except KeyboardInterrupt:
+            raise SitectlError(
+                f"promote of {version} interrupted; it stays incomplete in {destination_bucket}: "
+                "run the same command again to complete it"
+            ) from None
+    if report.already_complete:
+        click.echo(
+            f"{version} is already complete in {destination_bucket} with the same content: nothing copied",
+            err=True,
+        )
+    else:
+        click.echo(
+            f"{report.files} files ({report.total_bytes} bytes): {report.copied_files} copied server-side "
+            f"({report.copied_bytes} bytes), {report.skipped_files} already in place; manifest written last",
+            err=True,
+        )
+    if release:
+        result = release_version(
+            site.stack, destination.s3, destination_bucket, version, on_output=_stream, action="promote"
+        )
+        click.echo(f"released {version} (was {result.previous or layout.NO_VERSION_RELEASED})", err=True)
+    click.echo(version)

@@ -1,0 +1,701 @@
+"""sitectl promote against moto: a complete version copied server-side from a staging bucket to the
+site bucket, verified, manifest last; refusals that write nothing; an interrupted promote completed by
+running it again; an idempotent re-run; buckets in two regions; `--release` through the release path."""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pytest
+from botocore.config import Config
+from botocore.exceptions import ClientError
+
+from edge_lambda import layout
+from scripts.commands import promote as promote_command_module
+from scripts.versionstore import promote as promotion
+from scripts.versionstore.errors import StoreError, StoreRefusedError
+from tests.clock import ManualClock
+from tests.sitectl_scaffold import (
+    _SESSION,
+    BUCKET,
+    POINTER_URN,
+    SWITCH_URN,
+    V1,
+    V2,
+    FakeStack,
+    World,
+    keys,
+    sample_build,
+    world,
+)
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client
+
+__all__ = ["world"]
+
+STAGING = "site-bucket-staging"
+FILES = {
+    "index.html": (b"<html>home</html>", "text/html; charset=utf-8", "no-cache"),
+    "assets/app.2defdb23.css": (b"body { color: black }", "text/css; charset=utf-8", "max-age=31536000"),
+    "assets/app.fa10386f.js": (b"console.log('app')", "text/javascript; charset=utf-8", "max-age=31536000"),
+    "about/index.html": (b"<html>about</html>", "text/html; charset=utf-8", "no-cache"),
+    "robots.txt": (b"User-agent: *", "text/plain; charset=utf-8", "no-cache"),
+}
+FILE_KEYS = sorted(layout.object_key(V1, path) for path in FILES)
+
+
+@pytest.fixture
+def staging(world: World) -> World:
+    """The world plus a staging bucket (same region) and a staging stack whose output names it."""
+    world.s3.create_bucket(Bucket=STAGING)
+    world.stacks["staging"] = FakeStack(name="staging", extra_outputs={"bucketName": STAGING})
+    return world
+
+
+def stage(s3: S3Client, bucket: str, version: str = V1, complete: bool = True) -> bytes:
+    """Store a version as the uploader does (headers, sha256 and version metadata, manifest last);
+    returns the manifest's bytes."""
+    entries = {}
+    for path, (body, content_type, cache_control) in FILES.items():
+        sha256 = hashlib.sha256(body).hexdigest()
+        s3.put_object(
+            Bucket=bucket,
+            Key=layout.object_key(version, path),
+            Body=body,
+            ContentType=content_type,
+            CacheControl=cache_control,
+            Metadata={layout.SHA256_METADATA_KEY: sha256, layout.VERSION_METADATA_KEY: version},
+        )
+        entries[path] = layout.ManifestFile(len(body), sha256, content_type, cache_control)
+    manifest = layout.Manifest(version=version, created="2026-11-27T12:00:00+00:00", files=entries).to_json()
+    if complete:
+        s3.put_object(
+            Bucket=bucket,
+            Key=layout.manifest_key(version),
+            Body=manifest.encode(),
+            ContentType="application/json",
+            CacheControl="no-cache",
+        )
+    return manifest.encode()
+
+
+def record_calls(s3: S3Client) -> list[tuple[str, dict[str, Any]]]:
+    """Every S3 call made from now on, in order: (operation, parameters)."""
+    calls: list[tuple[str, dict[str, Any]]] = []
+    lock = threading.Lock()
+
+    def record(model: Any, params: dict[str, Any], **_: Any) -> None:
+        with lock:
+            calls.append((model.name, dict(params)))
+
+    s3.meta.events.register("before-parameter-build.s3", record)
+    return calls
+
+
+def operations(calls: list[tuple[str, dict[str, Any]]]) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for name, _ in calls:
+        counts[name] = counts.get(name, 0) + 1
+    return counts
+
+
+class CopyFault:
+    """Lets `allowed` CopyObject calls through, then raises `error()` for every later one until
+    `stop()`: a promote interrupted after N copies."""
+
+    def __init__(self, s3: S3Client, allowed: int, error: Callable[[], Exception]) -> None:
+        self.copied: list[str] = []
+        self._allowed, self._error, self._s3 = allowed, error, s3
+        self._lock = threading.Lock()
+        s3.meta.events.register("before-parameter-build.s3.CopyObject", self._maybe_fail)
+
+    def _maybe_fail(self, params: dict[str, Any], **_: Any) -> None:
+        with self._lock:
+            if len(self.copied) >= self._allowed:
+                raise self._error()
+            self.copied.append(params["Key"])
+
+    def stop(self) -> None:
+        self._s3.meta.events.unregister("before-parameter-build.s3.CopyObject", self._maybe_fail)
+
+
+def client_error(code: str, status: int, operation: str = "CopyObject") -> ClientError:
+    response: Any = {"Error": {"Code": code, "Message": code}, "ResponseMetadata": {"HTTPStatusCode": status}}
+    return ClientError(response, operation)
+
+
+def body(s3: S3Client, bucket: str, key: str) -> bytes:
+    return bytes(s3.get_object(Bucket=bucket, Key=key)["Body"].read())
+
+
+def test_promote_copies_every_object_verifies_then_writes_the_manifest_last(staging: World) -> None:
+    manifest = stage(staging.s3, STAGING)
+    source_etags = {k: staging.s3.head_object(Bucket=STAGING, Key=k)["ETag"] for k in FILE_KEYS}
+    calls = record_calls(staging.s3)
+
+    result = staging.invoke("promote", V1, "--from-bucket", STAGING, "--bucket", BUCKET)
+    calls = list(calls)  # the promote's own, not the checks below
+
+    assert result.exit_code == 0, result.output
+    assert result.stdout.splitlines()[-1] == V1
+    assert result.stderr.splitlines() == [
+        f"promoting 5 files (0.0 MB) of {V1} from s3://{STAGING} to s3://{BUCKET}",
+        "5 files (87 bytes): 5 copied server-side (87 bytes), 0 already in place; manifest written last",
+    ]
+    assert keys(staging, f"{V1}/") == FILE_KEYS
+    assert body(staging.s3, BUCKET, layout.manifest_key(V1)) == manifest
+    for path, (content, content_type, cache_control) in FILES.items():
+        key = layout.object_key(V1, path)
+        head = staging.s3.head_object(Bucket=BUCKET, Key=key)
+        assert body(staging.s3, BUCKET, key) == content
+        assert (head["ContentType"], head["CacheControl"], head["ETag"]) == (
+            content_type,
+            cache_control,
+            source_etags[key],
+        )
+        assert head["Metadata"] == {
+            "sha256": hashlib.sha256(content).hexdigest(),
+            "site-version": V1,
+        }
+    manifest_head = staging.s3.head_object(Bucket=BUCKET, Key=layout.manifest_key(V1))
+    assert (manifest_head["ContentType"], manifest_head["CacheControl"]) == ("application/json", "no-cache")
+
+    copies = [params for name, params in calls if name == "CopyObject"]
+    assert sorted(p["Key"] for p in copies) == FILE_KEYS
+    for params in copies:
+        assert params["CopySource"] == f"{STAGING}/{params['Key']}"  # as botocore sends it
+        assert params["CopySourceIfMatch"] == source_etags[params["Key"]]
+        assert params["MetadataDirective"] == "COPY"
+    writes = [(name, params) for name, params in calls if name in ("CopyObject", "PutObject")]
+    assert writes[-1][0] == "PutObject" and writes[-1][1]["Key"] == layout.manifest_key(V1)
+    assert writes[-1][1]["IfNoneMatch"] == "*"
+    assert [name for name, _ in writes].count("PutObject") == 1
+    # Every copy is checked (HeadObject) and the prefix listed again before the manifest is written.
+    assert [name for name, _ in calls[-2:]] == ["ListObjectsV2", "PutObject"]
+    assert operations(calls) == {
+        "GetBucketLocation": 2,
+        "GetObject": 2,  # the source manifest, the destination's (absent)
+        "ListObjectsV2": 3,  # the source prefix, the destination prefix before and after the copies
+        "CopyObject": 5,
+        "HeadObject": 5,
+        "PutObject": 1,
+    }
+
+
+def test_a_version_uploaded_by_sitectl_promotes_byte_identical(staging: World, tmp_path: Path) -> None:
+    uploaded = staging.invoke(
+        "--bucket", STAGING, "upload", str(sample_build(tmp_path / "b")), "--version", V2
+    )
+    assert uploaded.exit_code == 0, uploaded.output
+
+    result = staging.invoke("promote", V2, "--from-bucket", STAGING, "--bucket", BUCKET)
+
+    assert result.exit_code == 0, result.output
+    assert result.stdout.splitlines()[-1] == V2
+    promoted = keys(staging, f"{V2}/")
+    assert len(promoted) == 7
+    for key in [*promoted, layout.manifest_key(V2)]:
+        assert body(staging.s3, BUCKET, key) == body(staging.s3, STAGING, key)
+
+
+@pytest.mark.parametrize(
+    ("complete", "message"),
+    [
+        (None, f"version {V1} does not exist in {STAGING}: only a complete version can be promoted"),
+        (
+            False,
+            f"version {V1} is incomplete (no manifest) in {STAGING}: only a complete version can be promoted",
+        ),
+    ],
+)
+def test_a_missing_or_incomplete_source_is_refused_with_nothing_written(
+    staging: World, complete: bool | None, message: str
+) -> None:
+    if complete is not None:
+        stage(staging.s3, STAGING, complete=complete)
+    calls = record_calls(staging.s3)
+
+    result = staging.invoke("promote", V1, "--from-bucket", STAGING, "--bucket", BUCKET)
+
+    assert result.exit_code == 2
+    assert result.output.strip() == f"Error: {message}"
+    assert keys(staging) == []
+    assert {"CopyObject", "PutObject"}.isdisjoint(operations(calls))
+
+
+def test_a_damaged_source_is_refused_with_nothing_written(staging: World) -> None:
+    stage(staging.s3, STAGING)
+    staging.s3.delete_object(Bucket=STAGING, Key=layout.object_key(V1, "robots.txt"))
+
+    result = staging.invoke("promote", V1, "--from-bucket", STAGING, "--bucket", BUCKET)
+
+    assert result.exit_code == 2
+    assert f"version {V1} in {STAGING} is damaged: {V1}/robots.txt is missing" in result.output
+    assert keys(staging) == []
+
+
+def test_a_destination_version_with_other_content_is_refused_with_nothing_written(staging: World) -> None:
+    stage(staging.s3, STAGING)
+    staging.s3.put_object(Bucket=BUCKET, Key=layout.object_key(V1, "index.html"), Body=b"<html>prod</html>")
+    other = layout.Manifest(version=V1, created="2026-11-27T13:00:00+00:00")
+    staging.s3.put_object(Bucket=BUCKET, Key=layout.manifest_key(V1), Body=other.to_json().encode())
+    calls = record_calls(staging.s3)
+
+    result = staging.invoke("promote", V1, "--from-bucket", STAGING, "--bucket", BUCKET)
+
+    assert result.exit_code == 2
+    assert f"version {V1} already exists in {BUCKET} with different content" in result.output
+    assert {"CopyObject", "PutObject"}.isdisjoint(operations(calls))
+    assert body(staging.s3, BUCKET, layout.manifest_key(V1)) == other.to_json().encode()
+
+
+def test_a_complete_destination_with_a_tampered_object_is_refused(staging: World) -> None:
+    stage(staging.s3, STAGING)
+    assert staging.invoke("promote", V1, "--from-bucket", STAGING, "--bucket", BUCKET).exit_code == 0
+    tampered = layout.object_key(V1, "assets/app.fa10386f.js")
+    staging.s3.put_object(Bucket=BUCKET, Key=tampered, Body=b"console.log('evil')")
+    calls = record_calls(staging.s3)
+
+    result = staging.invoke("promote", V1, "--from-bucket", STAGING, "--bucket", BUCKET)
+
+    assert result.exit_code == 2
+    assert f"version {V1} is complete in {BUCKET} but differs from {STAGING}: {tampered} (19 bytes" in (
+        result.output
+    )
+    assert {"CopyObject", "PutObject"}.isdisjoint(operations(calls))
+    assert body(staging.s3, BUCKET, tampered) == b"console.log('evil')"
+
+
+@pytest.mark.parametrize(
+    ("metadata", "message"),
+    [
+        ({"sha256": "0" * 64, "site-version": V1}, f"has sha256 {'0' * 64}, the manifest says"),
+        (
+            {"sha256": hashlib.sha256(b"User-agent: *").hexdigest(), "site-version": V2},
+            f"is stamped with version {V2}",
+        ),
+    ],
+)
+def test_a_complete_destination_with_tampered_metadata_is_refused(
+    staging: World, metadata: dict[str, str], message: str
+) -> None:
+    stage(staging.s3, STAGING)
+    assert staging.invoke("promote", V1, "--from-bucket", STAGING, "--bucket", BUCKET).exit_code == 0
+    key = layout.object_key(V1, "robots.txt")
+    # The same bytes (the same ETag), other metadata.
+    staging.s3.copy_object(
+        Bucket=BUCKET,
+        Key=key,
+        CopySource={"Bucket": BUCKET, "Key": key},
+        MetadataDirective="REPLACE",
+        Metadata=metadata,
+    )
+
+    result = staging.invoke("promote", V1, "--from-bucket", STAGING, "--bucket", BUCKET)
+
+    assert result.exit_code == 2
+    assert (
+        f"version {V1} is complete in {BUCKET} but differs from {STAGING}: {key} {message}" in result.output
+    )
+
+
+def test_promoting_the_same_version_again_copies_nothing(staging: World) -> None:
+    stage(staging.s3, STAGING)
+    assert staging.invoke("promote", V1, "--from-bucket", STAGING, "--bucket", BUCKET).exit_code == 0
+    calls = record_calls(staging.s3)
+
+    result = staging.invoke("promote", V1, "--from-bucket", STAGING, "--bucket", BUCKET)
+
+    assert result.exit_code == 0, result.output
+    assert result.stdout.splitlines()[-1] == V1
+    assert f"{V1} is already complete in {BUCKET} with the same content: nothing copied" in result.stderr
+    # Two bucket locations, each manifest read once, each prefix listed once, each object checked.
+    assert operations(calls) == {"GetBucketLocation": 2, "GetObject": 2, "ListObjectsV2": 2, "HeadObject": 5}
+
+
+def test_an_interrupted_promote_is_completed_by_running_it_again(staging: World) -> None:
+    manifest = stage(staging.s3, STAGING)
+    fault = CopyFault(staging.s3, 2, lambda: client_error("AccessDenied", 403))
+
+    first = staging.invoke("promote", V1, "--from-bucket", STAGING, "--bucket", BUCKET, "--workers", "4")
+
+    assert first.exit_code == 1
+    assert "failed: AWS CopyObject failed: AccessDenied: AccessDenied" in first.output
+    assert f"version {V1} stays incomplete in {BUCKET}: run the same promote again to complete it" in (
+        first.output
+    )
+    assert len(fault.copied) == 2
+    assert keys(staging) == sorted(fault.copied)
+
+    fault.stop()
+    calls = record_calls(staging.s3)
+    second = staging.invoke("promote", V1, "--from-bucket", STAGING, "--bucket", BUCKET)
+
+    assert second.exit_code == 0, second.output
+    assert "5 files (87 bytes): 3 copied server-side" in second.stderr
+    assert "2 already in place" in second.stderr
+    assert sorted(p["Key"] for name, p in calls if name == "CopyObject") == sorted(
+        set(FILE_KEYS) - set(fault.copied)
+    )
+    assert keys(staging) == sorted([*FILE_KEYS, layout.manifest_key(V1)])
+    assert body(staging.s3, BUCKET, layout.manifest_key(V1)) == manifest
+
+
+@pytest.mark.parametrize(
+    ("leftover", "metadata"),
+    [
+        (b"<html>half</html>", {}),  # other bytes
+        (b"<html>home</html>", {"sha256": "0" * 64}),  # the same bytes (ETag), a wrong sha256
+    ],
+)
+def test_a_leftover_object_that_differs_is_copied_again(
+    staging: World, leftover: bytes, metadata: dict[str, str]
+) -> None:
+    stage(staging.s3, STAGING)
+    stale = layout.object_key(V1, "index.html")
+    staging.s3.put_object(Bucket=BUCKET, Key=stale, Body=leftover, Metadata=metadata)
+    calls = record_calls(staging.s3)
+
+    result = staging.invoke("promote", V1, "--from-bucket", STAGING, "--bucket", BUCKET)
+
+    assert result.exit_code == 0, result.output
+    assert operations(calls)["CopyObject"] == 5
+    assert body(staging.s3, BUCKET, stale) == b"<html>home</html>"
+    assert staging.s3.head_object(Bucket=BUCKET, Key=stale)["Metadata"][layout.SHA256_METADATA_KEY] == (
+        hashlib.sha256(b"<html>home</html>").hexdigest()
+    )
+
+
+def test_an_extra_object_under_the_destination_prefix_is_refused_with_nothing_written(staging: World) -> None:
+    stage(staging.s3, STAGING)
+    staging.s3.put_object(Bucket=BUCKET, Key=f"{V1}/old.html", Body=b"old")
+    calls = record_calls(staging.s3)
+
+    result = staging.invoke("promote", V1, "--from-bucket", STAGING, "--bucket", BUCKET)
+
+    assert result.exit_code == 2
+    assert (
+        f"s3://{BUCKET}/{V1}/ holds 1 object(s) that version {V1} of {STAGING} does not have "
+        f"(e.g. {V1}/old.html)" in result.output
+    )
+    assert {"CopyObject", "PutObject"}.isdisjoint(operations(calls))
+
+
+def test_a_source_object_changed_during_the_promote_stops_it_before_the_manifest(staging: World) -> None:
+    stage(staging.s3, STAGING)
+    writer = _SESSION.client("s3", region_name="us-east-1")
+
+    # S3 answers 412 when x-amz-copy-source-if-match differs from the source's ETag; moto ignores the
+    # header, so this hook answers as S3 would, after another writer changed one source object.
+    def as_s3_would(params: dict[str, Any], **_: Any) -> None:
+        if params["Key"].endswith("robots.txt"):
+            writer.put_object(Bucket=STAGING, Key=params["Key"], Body=b"User-agent: bot")
+        current = writer.head_object(Bucket=STAGING, Key=params["Key"])["ETag"]
+        if params["CopySourceIfMatch"] != current:
+            raise client_error("PreconditionFailed", 412)
+
+    staging.s3.meta.events.register("before-parameter-build.s3.CopyObject", as_s3_would)
+
+    result = staging.invoke("promote", V1, "--from-bucket", STAGING, "--bucket", BUCKET, "--workers", "1")
+
+    assert result.exit_code == 1
+    assert f"s3://{STAGING}/{V1}/robots.txt changed while it was being promoted" in result.output
+    assert layout.manifest_key(V1) not in keys(staging)
+
+
+def test_a_transient_copy_error_is_retried(staging: World) -> None:
+    stage(staging.s3, STAGING)
+    failures = [client_error("SlowDown", 503), client_error("InternalError", 500)]
+
+    def fail_twice(**_: Any) -> None:
+        if failures:
+            raise failures.pop(0)
+
+    staging.s3.meta.events.register("before-parameter-build.s3.CopyObject", fail_twice)
+    clock = ManualClock()
+
+    report = promotion.promote_version(
+        promotion.BucketRef(staging.s3, STAGING),
+        promotion.BucketRef(staging.s3, BUCKET),
+        V1,
+        workers=1,
+        attempts=3,
+        sleep=clock.sleep,
+    )
+
+    assert len(clock.sleeps) == 2
+    assert (report.copied_files, report.skipped_files, report.already_complete) == (5, 0, False)
+    assert staging.s3.head_object(Bucket=BUCKET, Key=layout.manifest_key(V1))["ContentLength"] > 0
+
+
+def test_a_permanent_copy_error_is_not_retried(staging: World) -> None:
+    stage(staging.s3, STAGING)
+    fault = CopyFault(staging.s3, 0, lambda: client_error("AccessDenied", 403))
+    clock = ManualClock()
+
+    with pytest.raises(StoreError, match=f"copying {V1}/.* failed: AWS CopyObject failed: AccessDenied"):
+        promotion.promote_version(
+            promotion.BucketRef(staging.s3, STAGING),
+            promotion.BucketRef(staging.s3, BUCKET),
+            V1,
+            workers=1,
+            sleep=clock.sleep,
+        )
+    assert clock.sleeps == [] and fault.copied == []
+    assert keys(staging) == []
+
+
+def test_the_manifest_written_by_someone_else_meanwhile_is_not_overwritten(staging: World) -> None:
+    stage(staging.s3, STAGING)
+    other = layout.Manifest(version=V1, created="2026-11-27T13:00:00+00:00").to_json().encode()
+    writer = _SESSION.client("s3", region_name="us-east-1")
+
+    def complete_first(params: dict[str, Any], **_: Any) -> None:
+        if params["Key"] == layout.manifest_key(V1):
+            writer.put_object(Bucket=BUCKET, Key=params["Key"], Body=other)
+
+    staging.s3.meta.events.register("before-parameter-build.s3.PutObject", complete_first)
+
+    with pytest.raises(StoreRefusedError, match="completed in site-bucket-test by someone else meanwhile"):
+        promotion.promote_version(
+            promotion.BucketRef(staging.s3, STAGING), promotion.BucketRef(staging.s3, BUCKET), V1
+        )
+    assert body(staging.s3, BUCKET, layout.manifest_key(V1)) == other
+
+
+@pytest.mark.parametrize(
+    ("region", "expected"),
+    [("us-east-1", "us-east-1"), ("eu-west-1", "eu-west-1"), ("ap-southeast-2", "ap-southeast-2")],
+)
+def test_bucket_region(world: World, region: str, expected: str) -> None:
+    s3 = _SESSION.client("s3", region_name=region)
+    configuration = (
+        {} if region == "us-east-1" else {"CreateBucketConfiguration": {"LocationConstraint": region}}
+    )
+    s3.create_bucket(Bucket=f"bucket-in-{region}", **configuration)  # type: ignore[arg-type]
+    assert promotion.bucket_region(world.s3, f"bucket-in-{region}") == expected
+
+
+def test_buckets_in_two_regions_are_each_addressed_in_their_own_region(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    eu = _SESSION.client("s3", region_name="eu-west-1")
+    eu.create_bucket(Bucket=STAGING, CreateBucketConfiguration={"LocationConstraint": "eu-west-1"})
+    manifest = stage(eu, STAGING)
+    made: dict[str, list[tuple[str, dict[str, Any]]]] = {}
+    real = promote_command_module.regional_client
+
+    def recording(base: S3Client, region: str) -> S3Client:
+        client = real(base, region)
+        if client is not base:
+            made[region] = record_calls(client)
+        return client
+
+    monkeypatch.setattr(promote_command_module, "regional_client", recording)
+    base_calls = record_calls(world.s3)
+
+    result = world.invoke("promote", V1, "--from-bucket", STAGING, "--bucket", BUCKET)
+
+    assert result.exit_code == 0, result.output
+    assert body(world.s3, BUCKET, layout.manifest_key(V1)) == manifest
+    # The eu-west-1 client read the source; the destination's (the us-east-1 base) copied into it.
+    assert operations(made["eu-west-1"]) == {"GetObject": 1, "ListObjectsV2": 1}
+    assert {p["Bucket"] for _, p in made["eu-west-1"]} == {STAGING}
+    assert operations(base_calls)["CopyObject"] == 5
+    assert {p["Bucket"] for name, p in base_calls if name != "GetBucketLocation"} == {BUCKET}
+
+
+def test_a_regional_client_keeps_the_base_configuration(world: World) -> None:
+    base = _SESSION.client(
+        "s3", region_name="us-east-1", config=Config(retries={"max_attempts": 3}, max_pool_connections=32)
+    )
+    assert promote_command_module.regional_client(base, "us-east-1") is base
+    other = promote_command_module.regional_client(base, "eu-central-1")
+    assert other.meta.region_name == "eu-central-1"
+    config: Any = other.meta.config
+    assert config.retries == {"total_max_attempts": 4, "mode": "standard"}
+    assert config.max_pool_connections == 32
+    assert other.meta.endpoint_url == "https://s3.eu-central-1.amazonaws.com"
+
+
+def test_a_regional_client_keeps_an_endpoint_of_ones_own(world: World) -> None:
+    base = _SESSION.client("s3", region_name="us-east-1", endpoint_url="http://127.0.0.1:5000")
+    other = promote_command_module.regional_client(base, "eu-west-1")
+    assert (other.meta.region_name, other.meta.endpoint_url) == ("eu-west-1", "http://127.0.0.1:5000")
+
+
+def test_a_destination_in_another_region_is_written_through_its_own_client(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    world.s3.create_bucket(Bucket=STAGING)
+    stage(world.s3, STAGING)
+    eu = _SESSION.client("s3", region_name="eu-west-1")
+    eu.create_bucket(
+        Bucket="site-bucket-prod-eu", CreateBucketConfiguration={"LocationConstraint": "eu-west-1"}
+    )
+    made: dict[str, list[tuple[str, dict[str, Any]]]] = {}
+    real = promote_command_module.regional_client
+
+    def recording(base: S3Client, region: str) -> S3Client:
+        client = real(base, region)
+        if client is not base:
+            made[region] = record_calls(client)
+        return client
+
+    monkeypatch.setattr(promote_command_module, "regional_client", recording)
+
+    result = world.invoke("promote", V1, "--from-bucket", STAGING, "--bucket", "site-bucket-prod-eu")
+
+    assert result.exit_code == 0, result.output
+    counts = operations(made["eu-west-1"])
+    assert (counts["CopyObject"], counts["PutObject"], counts["HeadObject"]) == (5, 1, 5)
+    assert {p["Bucket"] for _, p in made["eu-west-1"]} == {"site-bucket-prod-eu"}
+
+
+def test_from_stack_to_stack_with_release_goes_through_the_release_path(staging: World) -> None:
+    stage(staging.s3, STAGING)
+
+    result = staging.invoke("promote", V1, "--from-stack", "staging", "--stack", "test", "--release")
+
+    assert result.exit_code == 0, result.output
+    assert result.stdout.splitlines()[-1] == V1
+    assert staging.stack.version == V1
+    assert f"up {POINTER_URN},{SWITCH_URN}" in staging.stack.calls
+    assert staging.stack.updates[0].message.startswith(f"sitectl promote {V1} by ")
+    assert f"released {V1} (was none)" in result.stderr
+    assert staging.stacks["staging"].mutations == []
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (
+            ["--from-bucket", STAGING, "--from-stack", "staging"],
+            "exactly one of --from-bucket or --from-stack",
+        ),
+        ([], "exactly one of --from-bucket or --from-stack"),
+        (["--from-bucket", BUCKET], f"source and destination are the same bucket ({BUCKET})"),
+        (["--from-bucket", STAGING, "--release"], "--release needs the destination's Pulumi stack"),
+    ],
+)
+def test_bad_arguments_are_refused_with_nothing_written(
+    staging: World, args: list[str], message: str
+) -> None:
+    stage(staging.s3, STAGING)
+    result = staging.invoke("promote", V1, "--bucket", BUCKET, *args)
+    assert result.exit_code == 2
+    assert message in result.output
+    assert keys(staging) == []
+
+
+def test_a_malformed_version_is_refused(staging: World) -> None:
+    result = staging.invoke("promote", "v1", "--from-bucket", STAGING, "--bucket", BUCKET)
+    assert result.exit_code == 2
+    assert "'v1' is not a valid version id" in result.output
+
+
+def test_a_multipart_object_is_copied_part_for_part_and_keeps_its_etag(staging: World) -> None:
+    # S3 gives a CopyObject copy the MD5 of the whole object as its ETag (moto keeps the source's);
+    # copying the same parts is what keeps a multipart ETag equal to the source's.
+    key = layout.object_key(V1, "video.bin")
+    parts = [b"a" * (5 * 1024 * 1024), b"b" * 1000]  # S3's smallest part, then the rest
+    content = b"".join(parts)
+    sha256 = hashlib.sha256(content).hexdigest()
+    upload = staging.s3.create_multipart_upload(
+        Bucket=STAGING,
+        Key=key,
+        ContentType="application/octet-stream",
+        CacheControl="max-age=60",
+        Metadata={layout.SHA256_METADATA_KEY: sha256, layout.VERSION_METADATA_KEY: V1},
+    )
+    etags = [
+        staging.s3.upload_part(Bucket=STAGING, Key=key, UploadId=upload["UploadId"], PartNumber=n, Body=part)[
+            "ETag"
+        ]
+        for n, part in enumerate(parts, start=1)
+    ]
+    staging.s3.complete_multipart_upload(
+        Bucket=STAGING,
+        Key=key,
+        UploadId=upload["UploadId"],
+        MultipartUpload={"Parts": [{"PartNumber": n, "ETag": e} for n, e in enumerate(etags, start=1)]},
+    )
+    entry = layout.ManifestFile(len(content), sha256, "application/octet-stream", "max-age=60")
+    manifest = layout.Manifest(version=V1, created="2026-11-27T12:00:00+00:00", files={"video.bin": entry})
+    staging.s3.put_object(Bucket=STAGING, Key=layout.manifest_key(V1), Body=manifest.to_json().encode())
+    source_etag = staging.s3.head_object(Bucket=STAGING, Key=key)["ETag"]
+    assert source_etag.endswith('-2"')
+    calls = record_calls(staging.s3)
+
+    result = staging.invoke("promote", V1, "--from-bucket", STAGING, "--bucket", BUCKET)
+
+    assert result.exit_code == 0, result.output
+    counts = operations(list(calls))
+    assert (counts["UploadPartCopy"], counts["CompleteMultipartUpload"], counts.get("CopyObject", 0)) == (
+        2,
+        1,
+        0,
+    )
+    ranges = [p["CopySourceRange"] for name, p in calls if name == "UploadPartCopy"]
+    assert sorted(ranges) == ["bytes=0-5242879", "bytes=5242880-5243879"]
+    assert {p["CopySourceIfMatch"] for name, p in calls if name == "UploadPartCopy"} == {source_etag}
+    head = staging.s3.head_object(Bucket=BUCKET, Key=key)
+    assert (head["ETag"], head["ContentType"], head["CacheControl"]) == (
+        source_etag,
+        "application/octet-stream",
+        "max-age=60",
+    )
+    assert head["Metadata"] == {"sha256": sha256, "site-version": V1}
+    assert body(staging.s3, BUCKET, key) == content
+    assert staging.s3.list_multipart_uploads(Bucket=BUCKET).get("Uploads", []) == []
+
+
+def test_a_destination_changed_during_the_copies_gets_no_manifest(staging: World) -> None:
+    stage(staging.s3, STAGING)
+    writer = _SESSION.client("s3", region_name="us-east-1")
+    intruder = f"{V1}/intruder.html"
+
+    def write_beside(params: dict[str, Any], **_: Any) -> None:
+        writer.put_object(Bucket=BUCKET, Key=intruder, Body=b"not from staging")
+
+    staging.s3.meta.events.register("before-parameter-build.s3.CopyObject", write_beside)
+
+    result = staging.invoke("promote", V1, "--from-bucket", STAGING, "--bucket", BUCKET)
+
+    assert result.exit_code == 1
+    assert (
+        f"s3://{BUCKET}/{V1}/ changed during the promote: {intruder} is not in the source version; "
+        "the manifest was not written"
+    ) in result.output
+    assert layout.manifest_key(V1) not in keys(staging)
+
+
+def test_ctrl_c_leaves_an_incomplete_version_and_says_how_to_complete_it(
+    staging: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def interrupted(*_: Any, **__: Any) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(promotion, "promote_version", interrupted)
+    result = staging.invoke("promote", V1, "--from-bucket", STAGING, "--bucket", BUCKET)
+    assert result.exit_code == 1
+    assert result.output.strip() == (
+        f"Error: promote of {V1} interrupted; it stays incomplete in {BUCKET}: "
+        "run the same command again to complete it"
+    )
+
+
+def test_nothing_is_released_when_the_promote_is_refused(staging: World) -> None:
+    stage(staging.s3, STAGING, complete=False)
+
+    result = staging.invoke("promote", V1, "--from-stack", "staging", "--stack", "test", "--release")
+
+    assert result.exit_code == 2
+    assert f"version {V1} is incomplete (no manifest) in {STAGING}" in result.output
+    assert staging.stack.mutations == []
+    assert keys(staging) == []
