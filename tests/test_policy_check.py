@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
-import sysconfig
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -31,7 +31,7 @@ from policy.site_policies import POLICIES
 from scripts.offline.mockrun import ProgramRun, run_program
 from scripts.offline.policy_eval import PolicyCrashError, check
 from scripts.sitectl import cli
-from tests.policy_scaffold import PROGRAMS
+from tests.policy_scaffold import PROGRAMS, PackLaunch, launch_as_the_cli_does
 from tests.policy_scaffold import preview as preview_run
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -212,23 +212,50 @@ def test_this_projects_program_registers_what_the_policies_check() -> None:
 
 
 # ---------------------------------------------------------------------------------------------------
-# The pack as the Pulumi CLI runs it: its own process, cwd = policy/, speaking the analyzer protocol
+# The pack as the Pulumi CLI runs it: a fresh clone after the README's set-up (`uv sync`), the pack's
+# process prepared as the CLI prepares it, speaking the analyzer protocol
+
+
+def _uv() -> str:
+    """The uv the Makefile uses: on PATH, or the one `make setup` installs in .tools/bin."""
+    found = shutil.which("uv") or str(ROOT / ".tools" / "bin" / "uv")
+    assert Path(found).exists(), "uv not found: run `make setup`"
+    return found
 
 
 @pytest.fixture(scope="module")
-def analyzer() -> Iterator[analyzer_pb2_grpc.AnalyzerStub]:
-    # The pack's own virtualenv has pulumi and pulumi-policy but not this project: `-S` skips the
-    # editable install's .pth file, so only site-packages itself is importable.
-    site_packages = sysconfig.get_paths()["purelib"]
+def fresh_clone(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, str]]:
+    """A `git clone` of this repository (its committed HEAD) after `uv sync --frozen`, and the shell
+    environment of a user who has uv on PATH (the CLI's uv toolchain needs it there)."""
+    clone = tmp_path_factory.mktemp("clone") / "versioned-site"
+    subprocess.run(["git", "clone", "--quiet", str(ROOT), str(clone)], check=True)
+    uv = _uv()
+    environ = {k: v for k, v in os.environ.items() if k not in ("VIRTUAL_ENV", "UV_PROJECT_ENVIRONMENT")}
+    environ["PATH"] = f"{Path(uv).parent}{os.pathsep}{environ.get('PATH', '')}"
+    subprocess.run([uv, "sync", "--frozen", "--quiet"], cwd=clone, env=environ, check=True)
+    return clone, environ
+
+
+@pytest.fixture(scope="module")
+def pack_launch(fresh_clone: tuple[Path, dict[str, str]]) -> PackLaunch:
+    clone, environ = fresh_clone
+    # The pack never dials the engine before it is asked to; any address will do.
+    return launch_as_the_cli_does(clone / "policy", "127.0.0.1:1", environ)
+
+
+@pytest.fixture(scope="module")
+def analyzer(pack_launch: PackLaunch) -> Iterator[analyzer_pb2_grpc.AnalyzerStub]:
     process = subprocess.Popen(
-        [sys.executable, "-S", "__main__.py"],
-        cwd=ROOT / "policy",
+        pack_launch.argv,
+        cwd=pack_launch.cwd,
+        env=pack_launch.env,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
-        env={**os.environ, "PYTHONPATH": site_packages},
     )
     try:
         assert process.stdout is not None
+        # The pack's first line on stdout is its gRPC port, which the engine (or the language host's
+        # policy proxy) reads.
         port = process.stdout.readline().decode().strip()
         assert port.isdigit(), process.stderr.read().decode() if process.stderr else port
         with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
@@ -238,16 +265,36 @@ def analyzer() -> Iterator[analyzer_pb2_grpc.AnalyzerStub]:
         process.wait(timeout=10)
 
 
-def test_the_pack_starts_standalone_and_lists_every_policy(analyzer: analyzer_pb2_grpc.AnalyzerStub) -> None:
-    # Without the pack's sys.path entry, its environment could not import the project at all.
-    bare = subprocess.run(
-        [sys.executable, "-S", "-c", "import edge_lambda"],
-        cwd=ROOT / "policy",
-        env={**os.environ, "PYTHONPATH": sysconfig.get_paths()["purelib"]},
+def test_the_pack_runs_from_the_clones_own_virtualenv(
+    fresh_clone: tuple[Path, dict[str, str]], pack_launch: PackLaunch
+) -> None:
+    clone, _ = fresh_clone
+    assert pack_launch.argv[0] == str(clone / ".venv" / "bin" / "python")
+    assert pack_launch.argv[1:] == ["-u", "-m", "pulumi.policy", "127.0.0.1:1", str(clone / "policy")]
+    assert pack_launch.cwd == clone / "policy"
+    # What the pack imports comes from the clone, through the project's install (no sys.path edits).
+    where = subprocess.run(
+        [
+            pack_launch.argv[0],
+            "-c",
+            "import policy.site_policies as p, edge_lambda as e; print(p.__file__, e.__file__)",
+        ],
+        cwd=pack_launch.cwd,
+        env=pack_launch.env,
         capture_output=True,
         text=True,
+        check=True,
     )
-    assert "No module named 'edge_lambda'" in bare.stderr
+    assert where.stdout.split() == [
+        str(clone / "policy" / "site_policies.py"),
+        str(clone / "edge_lambda" / "__init__.py"),
+    ]
+    assert "sys.path" not in (clone / "policy" / "__main__.py").read_text()
+
+
+def test_the_pack_lists_every_policy_over_the_analyzer_protocol(
+    analyzer: analyzer_pb2_grpc.AnalyzerStub,
+) -> None:
     info = analyzer.GetAnalyzerInfo(empty_pb2.Empty(), timeout=10)
     assert info.name == "versioned-site-policies"
     assert [p.name for p in info.policies] == [p.name for p in POLICIES]
