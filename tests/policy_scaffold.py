@@ -9,6 +9,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+import yaml  # type: ignore[import-untyped]
 from pulumi_policy import ResourceValidationPolicy, StackValidationPolicy
 
 from policy.site_policies import POLICIES
@@ -92,11 +93,23 @@ def _search_up(start: Path, name: str) -> Path | None:
     return None
 
 
-def uv_virtualenv(pack_dir: Path, environ: Mapping[str, str]) -> Path:
-    """newUv with no `virtualenv` option: `.venv` (or UV_PROJECT_ENVIRONMENT) beside the nearest uv.lock,
-    else beside the nearest pyproject.toml, else in the pack's folder."""
+def pack_virtualenv(pack_dir: Path, environ: Mapping[str, str]) -> tuple[str, Path]:
+    """(toolchain, virtualenv) as toolchain.ResolveToolchain decides from PulumiPolicy.yaml's options.
+
+    uv (named, or found through a uv.lock above the pack when none is named): the `virtualenv` option
+    relative to the pack, else `.venv` (or UV_PROJECT_ENVIRONMENT) beside the nearest uv.lock, else
+    beside the nearest pyproject.toml. pip: the `virtualenv` option relative to the pack (analyzers
+    get no default, unlike other plugins).
+    """
+    runtime = yaml.safe_load((pack_dir / "PulumiPolicy.yaml").read_text())["runtime"]
+    options = runtime.get("options") or {} if isinstance(runtime, dict) else {}
+    toolchain = options.get("toolchain") or ("uv" if _search_up(pack_dir, "uv.lock") else "pip")
+    if options.get("virtualenv"):
+        return toolchain, pack_dir / options["virtualenv"]
+    if toolchain != "uv":
+        raise AssertionError(f"{toolchain} without a virtualenv option runs the ambient python")
     project_dir = _search_up(pack_dir, "uv.lock") or _search_up(pack_dir, "pyproject.toml") or pack_dir
-    return project_dir / environ.get("UV_PROJECT_ENVIRONMENT", ".venv")
+    return toolchain, project_dir / environ.get("UV_PROJECT_ENVIRONMENT", ".venv")
 
 
 def activate_virtualenv(environ: Mapping[str, str], virtualenv: Path) -> dict[str, str]:
@@ -121,14 +134,18 @@ def launch_as_the_cli_does(pack_dir: Path, engine_address: str, environ: Mapping
     interpreter of the resolved virtualenv runs module `pulumi.policy` with the engine's address and
     the pack's absolute folder, in that folder (RunPlugin keeps policy packs' historic cwd)."""
     pack_dir = pack_dir.resolve()
-    virtualenv = uv_virtualenv(pack_dir, environ)
-    subprocess.run(
-        ["uv", "sync", "--inexact"],
-        cwd=pack_dir,
-        env={**environ, "UV_PROJECT_ENVIRONMENT": str(virtualenv)},
-        check=True,
-        capture_output=True,
-    )
+    toolchain, virtualenv = pack_virtualenv(pack_dir, environ)
+    if toolchain == "uv":
+        subprocess.run(
+            ["uv", "sync", "--inexact"],
+            cwd=pack_dir,
+            env={**environ, "UV_PROJECT_ENVIRONMENT": str(virtualenv)},
+            check=True,
+            capture_output=True,
+        )
     python = virtualenv / "bin" / "python"
+    if not python.exists():
+        # What the engine reports when the interpreter the YAML leads to is missing.
+        raise FileNotFoundError(f"{toolchain} toolchain: no interpreter at {python}")
     argv = [str(python), "-u", "-m", "pulumi.policy", engine_address, str(pack_dir)]
     return PackLaunch(argv, pack_dir, activate_virtualenv(environ, virtualenv))

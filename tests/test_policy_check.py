@@ -292,6 +292,20 @@ def test_the_pack_runs_from_the_clones_own_virtualenv(
     assert "sys.path" not in (clone / "policy" / "__main__.py").read_text()
 
 
+def test_the_former_pip_virtualenv_yaml_finds_no_interpreter_in_a_fresh_clone(
+    fresh_clone: tuple[Path, dict[str, str]],
+) -> None:
+    """The issue's failure: `toolchain: pip` with `virtualenv: venv` names a folder nothing creates."""
+    clone, environ = fresh_clone
+    former = clone / "former-pack"
+    shutil.copytree(clone / "policy", former)
+    (former / "PulumiPolicy.yaml").write_text(
+        "runtime:\n  name: python\n  options:\n    toolchain: pip\n    virtualenv: venv\n"
+    )
+    with pytest.raises(FileNotFoundError, match="former-pack/venv/bin/python"):
+        launch_as_the_cli_does(former, "127.0.0.1:1", environ)
+
+
 def test_the_pack_lists_every_policy_over_the_analyzer_protocol(
     analyzer: analyzer_pb2_grpc.AnalyzerStub,
 ) -> None:
