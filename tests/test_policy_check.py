@@ -89,6 +89,55 @@ def test_insecure_programs_fail_naming_the_policies_they_violate(
     assert f"{len(violation_lines(result))} mandatory, 0 advisory" in result.stderr
 
 
+def test_values_known_only_at_update_are_checked_by_default_and_unknown_with_preview() -> None:
+    """A bucket policy built from `bucket.arn` and an association given `function.arn`: `pulumi up`
+    refuses both; a preview cannot see them (before update-time mocks, policy-check passed this)."""
+    program = str(PROGRAMS / "derived-values")
+    result = policy_check(program)
+    assert result.exit_code == 1, result.output
+    assert violated(result) == {
+        ("mandatory", "s3-no-open-bucket-policy", "site-policy"),
+        ("mandatory", "lambda-edge-numbered-version", "cdn"),
+    }
+    [edge] = [m for _, p, _, m in violation_lines(result) if p == "lambda-edge-numbered-version"]
+    assert "unqualified function ARN (arn:aws:lambda:us-east-1:123456789012:function:edge-9f8e7d6)" in edge
+
+    as_preview = policy_check(program, "--preview")
+    assert as_preview.exit_code == 0, as_preview.output
+    assert as_preview.stdout == ""
+
+
+def test_update_mocks_answer_as_aws_would() -> None:
+    run = run_program(PROGRAMS / "derived-values", preview=False)
+    by_name = {r.name: r for r in run.resources}
+    assert by_name["site-public-access"].props["bucket"] == "site-0a1b2c3"
+    distribution = by_name["cdn"].props
+    assert distribution["origins"][0]["domainName"] == "site-0a1b2c3.s3.us-east-1.amazonaws.com"
+    assert distribution["origins"][0]["originAccessControlId"] == "oac-id"
+    assert json.loads(by_name["site-policy"].props["policy"])["Statement"][0]["Resource"] == (
+        "arn:aws:s3:::site-0a1b2c3/*"
+    )
+    assert by_name["edge"].props["role"] == "arn:aws:iam::123456789012:role/edge-role"
+
+
+def test_aws_calls_of_the_program_answer_as_an_empty_account_offline(tmp_path: Path) -> None:
+    (tmp_path / "Pulumi.yaml").write_text("name: reads-aws\nruntime: python\n")
+    (tmp_path / "__main__.py").write_text(
+        "import boto3\n"
+        "from botocore.exceptions import ClientError\n"
+        "for call in (lambda: boto3.client('s3').head_object(Bucket='b', Key='k'),\n"
+        "             lambda: boto3.client('ssm').get_parameter(Name='/p'),\n"
+        "             lambda: boto3.client('sts').get_caller_identity()):\n"
+        "    try:\n"
+        "        call()\n"
+        "    except ClientError as error:\n"
+        "        print(error.response['Error']['Code'])\n"
+    )
+    result = policy_check(str(tmp_path))
+    assert result.exit_code == 0, result.output
+    assert result.stdout.splitlines() == ["404", "ParameterNotFound", "OfflineCheck"]
+
+
 def test_each_origin_problem_is_its_own_line() -> None:
     result = policy_check(str(PROGRAMS / "legacy-origins"))
     messages = [message for _, _, _, message in violation_lines(result)]
