@@ -533,7 +533,9 @@ def _empty_aws_account() -> Iterator[None]:
     from botocore.client import BaseClient
     from botocore.exceptions import ClientError
 
-    original = BaseClient._make_api_call
+    # Every client sends its operations through this method (botocore/client.py).
+    hook = "_make_api_call"
+    original = getattr(BaseClient, hook)
 
     def answer(client: Any, operation_name: str, api_params: Any) -> Any:
         service = client.meta.service_model.service_name
@@ -544,13 +546,14 @@ def _empty_aws_account() -> Iterator[None]:
             if operation_name in _BODYLESS_OPERATIONS:
                 code, message = str(status), "Not Found"
         error = {"Code": code, "Message": f"{message} ({service} {operation_name}, offline)"}
-        raise ClientError({"Error": error, "ResponseMetadata": {"HTTPStatusCode": status}}, operation_name)
+        response: Any = {"Error": error, "ResponseMetadata": {"HTTPStatusCode": status}}
+        raise ClientError(response, operation_name)
 
-    BaseClient._make_api_call = answer  # type: ignore[method-assign]
+    setattr(BaseClient, hook, answer)
     try:
         yield
     finally:
-        BaseClient._make_api_call = original  # type: ignore[method-assign]
+        setattr(BaseClient, hook, original)
 
 
 def run_program(
