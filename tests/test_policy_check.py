@@ -29,7 +29,7 @@ from pulumi_policy.proxy import UNKNOWN_STRING_VALUE
 
 from policy.site_policies import POLICIES
 from scripts.offline.mockrun import ProgramRun, run_program
-from scripts.offline.policy_eval import PolicyCrashError, check
+from scripts.offline.policy_eval import NotChecked, PolicyCrashError, check
 from scripts.sitectl import cli
 from tests.policy_scaffold import PROGRAMS, PackLaunch, launch_as_the_cli_does
 from tests.policy_scaffold import preview as preview_run
@@ -68,7 +68,14 @@ def violated(result: Result) -> set[tuple[str, str, str]]:
             {("mandatory", "s3-no-public-acl", "site-acl"), ("mandatory", "s3-no-public-acl", "index")},
         ),
         ("open-bucket-policy", {("mandatory", "s3-no-open-bucket-policy", "site-policy")}),
-        ("legacy-origins", {("mandatory", "cloudfront-s3-origin-oac", "cdn")}),
+        (
+            # The website endpoint is reached over plain HTTP too (S3 website endpoints have no HTTPS).
+            "legacy-origins",
+            {
+                ("mandatory", "cloudfront-s3-origin-oac", "cdn"),
+                ("mandatory", "cloudfront-custom-origin-tls", "cdn"),
+            },
+        ),
         ("http-viewers", {("mandatory", "cloudfront-https-only", "cdn")}),
         ("unpublished-edge", {("mandatory", "lambda-edge-numbered-version", "cdn")}),
         (
@@ -78,6 +85,21 @@ def violated(result: Result) -> set[tuple[str, str, str]]:
                 ("mandatory", "s3-bucket-public-access-block", "weak-public-access"),
             },
         ),
+        (
+            "unencrypted-bucket",
+            {
+                ("mandatory", "s3-bucket-encryption", "plain"),
+                ("mandatory", "s3-bucket-encryption", "keyless"),
+            },
+        ),
+        (
+            "weak-viewer-tls",
+            {
+                ("mandatory", "cloudfront-viewer-tls", "tls10"),
+                ("mandatory", "cloudfront-viewer-tls", "unset"),
+            },
+        ),
+        ("http-origin", {("mandatory", "cloudfront-custom-origin-tls", "cdn")}),
     ],
 )
 def test_insecure_programs_fail_naming_the_policies_they_violate(
@@ -102,9 +124,23 @@ def test_values_known_only_at_update_are_checked_by_default_and_unknown_with_pre
     [edge] = [m for _, p, _, m in violation_lines(result) if p == "lambda-edge-numbered-version"]
     assert "unqualified function ARN (arn:aws:lambda:us-east-1:123456789012:function:edge-9f8e7d6)" in edge
 
+    assert "0 not checked" in result.stderr
+
+    # A preview cannot read them: never a silent pass, each is named and counted.
     as_preview = policy_check(program, "--preview")
     assert as_preview.exit_code == 0, as_preview.output
     assert as_preview.stdout == ""
+    not_checked = [line for line in as_preview.stderr.splitlines() if "not checked:" in line]
+    cdn = "urn:pulumi:policy-check::derived-values::aws:cloudfront/distribution:Distribution::cdn"
+    assert not_checked == [
+        "policy-check: not checked: s3-no-open-bucket-policy "
+        "urn:pulumi:policy-check::derived-values::aws:s3/bucketPolicy:BucketPolicy::site-policy policy",
+        f"policy-check: not checked: cloudfront-s3-origin-oac {cdn} origins[0].domainName",
+        f"policy-check: not checked: cloudfront-s3-origin-oac {cdn} origins[0].originAccessControlId",
+        f"policy-check: not checked: lambda-edge-numbered-version {cdn} "
+        "defaultCacheBehavior.lambdaFunctionAssociations[0].lambdaArn",
+    ]
+    assert "0 mandatory, 0 advisory violation(s), 4 not checked" in as_preview.stderr
 
 
 def test_update_mocks_answer_as_aws_would() -> None:
@@ -140,7 +176,7 @@ def test_aws_calls_of_the_program_answer_as_an_empty_account_offline(tmp_path: P
 
 def test_each_origin_problem_is_its_own_line() -> None:
     result = policy_check(str(PROGRAMS / "legacy-origins"))
-    messages = [message for _, _, _, message in violation_lines(result)]
+    messages = [m for _, p, _, m in violation_lines(result) if p == "cloudfront-s3-origin-oac"]
     assert len(messages) == 3
     assert any("'anonymous' has no origin access control" in m for m in messages)
     assert any("'legacy' uses a legacy origin access identity" in m for m in messages)
@@ -433,7 +469,7 @@ def _bucket_program() -> None:
     aws.s3.Bucket("site")
 
 
-def test_a_validator_reading_an_unknown_value_is_skipped_not_failed() -> None:
+def test_a_validator_reading_an_unknown_value_is_not_checked_not_failed() -> None:
     def reads_unknown(args: ResourceValidationArgs, report_violation: ReportViolation) -> None:
         if args.resource_type == "aws:s3/bucketPolicy:BucketPolicy":
             json.loads(args.props["policy"])  # unknown at preview: the proxy raises
@@ -442,7 +478,11 @@ def test_a_validator_reading_an_unknown_value_is_skipped_not_failed() -> None:
     policy = ResourceValidationPolicy(name="naive", description="reads blindly", validate=reads_unknown)
     report = check(run, [policy])
     assert report.violations == []
-    assert len(report.skipped) == 1 and "naive" in report.skipped[0] and ".policy" in report.skipped[0]
+    assert report.not_checked == [
+        NotChecked(
+            "naive", "urn:pulumi:test::policy-test::aws:s3/bucketPolicy:BucketPolicy::site-policy", "policy"
+        )
+    ]
 
 
 def test_levels_urns_and_async_validators_follow_the_engine() -> None:

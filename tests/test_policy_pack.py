@@ -106,7 +106,7 @@ def test_every_policy_has_a_unique_name_and_an_explicit_level() -> None:
     assert all(level is EnforcementLevel.MANDATORY for name, level in levels.items() if "pointer" not in name)
     assert PACK_ENFORCEMENT_LEVEL is EnforcementLevel.MANDATORY
     stack_policies = [p.name for p in POLICIES if isinstance(p, StackValidationPolicy)]
-    assert stack_policies == ["s3-bucket-public-access-block"]
+    assert stack_policies == ["s3-bucket-public-access-block", "s3-bucket-encryption"]
     assert all(isinstance(p, ResourceValidationPolicy | StackValidationPolicy) for p in POLICIES)
 
 

@@ -81,12 +81,13 @@ def policy_check(program_dir: Path | None, config: tuple[str, ...], stack: str |
 
     for violation in report.violations:
         click.echo(violation.line())
-    for note in report.skipped:
-        click.echo(f"policy-check: skipped (unknown during preview): {note}", err=True)
+    for missed in report.not_checked:
+        click.echo(f"policy-check: {missed.line()}", err=True)
     advisory = len(report.violations) - len(report.mandatory)
     click.echo(
         f"policy-check: {run.project} ({len(run.resources)} resources, {len(POLICIES)} policies): "
-        f"{len(report.mandatory)} mandatory, {advisory} advisory violation(s)",
+        f"{len(report.mandatory)} mandatory, {advisory} advisory violation(s), "
+        f"{len(report.not_checked)} not checked",
         err=True,
     )
     sys.exit(EXIT_MANDATORY_VIOLATION if report.mandatory else EXIT_OK)
