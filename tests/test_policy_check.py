@@ -53,55 +53,55 @@ def violated(result: Result) -> set[tuple[str, str, str]]:
     return {(level, policy, urn.rsplit("::", 1)[1]) for level, policy, urn, _ in violation_lines(result)}
 
 
-@pytest.mark.parametrize(
-    ("program", "expected"),
-    [
-        (
-            "website-hosting",
-            {
-                ("mandatory", "s3-no-website-hosting", "site-website"),
-                ("mandatory", "s3-no-website-hosting", "legacy"),
-            },
-        ),
-        (
-            "public-acl",
-            {("mandatory", "s3-no-public-acl", "site-acl"), ("mandatory", "s3-no-public-acl", "index")},
-        ),
-        ("open-bucket-policy", {("mandatory", "s3-no-open-bucket-policy", "site-policy")}),
-        (
-            # The website endpoint is reached over plain HTTP too (S3 website endpoints have no HTTPS).
-            "legacy-origins",
-            {
-                ("mandatory", "cloudfront-s3-origin-oac", "cdn"),
-                ("mandatory", "cloudfront-custom-origin-tls", "cdn"),
-            },
-        ),
-        ("http-viewers", {("mandatory", "cloudfront-https-only", "cdn")}),
-        ("unpublished-edge", {("mandatory", "lambda-edge-numbered-version", "cdn")}),
-        (
-            "missing-public-access-block",
-            {
-                ("mandatory", "s3-bucket-public-access-block", "unblocked"),
-                ("mandatory", "s3-bucket-public-access-block", "weak-public-access"),
-            },
-        ),
-        (
-            "unencrypted-bucket",
-            {
-                ("mandatory", "s3-bucket-encryption", "plain"),
-                ("mandatory", "s3-bucket-encryption", "keyless"),
-            },
-        ),
-        (
-            "weak-viewer-tls",
-            {
-                ("mandatory", "cloudfront-viewer-tls", "tls10"),
-                ("mandatory", "cloudfront-viewer-tls", "unset"),
-            },
-        ),
-        ("http-origin", {("mandatory", "cloudfront-custom-origin-tls", "cdn")}),
-    ],
-)
+INSECURE_PROGRAMS: list[tuple[str, set[tuple[str, str, str]]]] = [
+    (
+        "website-hosting",
+        {
+            ("mandatory", "s3-no-website-hosting", "site-website"),
+            ("mandatory", "s3-no-website-hosting", "legacy"),
+        },
+    ),
+    (
+        "public-acl",
+        {("mandatory", "s3-no-public-acl", "site-acl"), ("mandatory", "s3-no-public-acl", "index")},
+    ),
+    ("open-bucket-policy", {("mandatory", "s3-no-open-bucket-policy", "site-policy")}),
+    (
+        # The website endpoint is reached over plain HTTP too (S3 website endpoints have no HTTPS).
+        "legacy-origins",
+        {
+            ("mandatory", "cloudfront-s3-origin-oac", "cdn"),
+            ("mandatory", "cloudfront-custom-origin-tls", "cdn"),
+        },
+    ),
+    ("http-viewers", {("mandatory", "cloudfront-https-only", "cdn")}),
+    ("unpublished-edge", {("mandatory", "lambda-edge-numbered-version", "cdn")}),
+    (
+        "missing-public-access-block",
+        {
+            ("mandatory", "s3-bucket-public-access-block", "unblocked"),
+            ("mandatory", "s3-bucket-public-access-block", "weak-public-access"),
+        },
+    ),
+    (
+        "unencrypted-bucket",
+        {
+            ("mandatory", "s3-bucket-encryption", "plain"),
+            ("mandatory", "s3-bucket-encryption", "keyless"),
+        },
+    ),
+    (
+        "weak-viewer-tls",
+        {
+            ("mandatory", "cloudfront-viewer-tls", "tls10"),
+            ("mandatory", "cloudfront-viewer-tls", "unset"),
+        },
+    ),
+    ("http-origin", {("mandatory", "cloudfront-custom-origin-tls", "cdn")}),
+]
+
+
+@pytest.mark.parametrize(("program", "expected"), INSECURE_PROGRAMS)
 def test_insecure_programs_fail_naming_the_policies_they_violate(
     program: str, expected: set[tuple[str, str, str]]
 ) -> None:
@@ -172,6 +172,12 @@ def test_aws_calls_of_the_program_answer_as_an_empty_account_offline(tmp_path: P
     result = policy_check(str(tmp_path))
     assert result.exit_code == 0, result.output
     assert result.stdout.splitlines() == ["404", "ParameterNotFound", "OfflineCheck"]
+
+
+def test_every_policy_refuses_a_fixture_program() -> None:
+    refused = {policy for _, expected in INSECURE_PROGRAMS for _, policy, _ in expected}
+    # The advisory pointer policy reports without failing: its fixture is bad-pointer (exit 0, below).
+    assert refused | {"pointer-parameter-valid-version"} == {p.name for p in POLICIES}
 
 
 def test_each_origin_problem_is_its_own_line() -> None:
