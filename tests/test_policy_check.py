@@ -316,10 +316,17 @@ def _uv() -> str:
 
 @pytest.fixture(scope="module")
 def fresh_clone(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, str]]:
-    """A `git clone` of this repository (its committed HEAD) after `uv sync --frozen`, and the shell
-    environment of a user who has uv on PATH (the CLI's uv toolchain needs it there)."""
+    """A `git clone` of this repository after `uv sync --frozen`, and the shell environment of a user
+    who has uv on PATH (the CLI's uv toolchain needs it there). Uncommitted changes to tracked files
+    are applied to the clone, so the test sees the work in progress; untracked files never are: what a
+    fresh clone lacks, the pack must not need."""
     clone = tmp_path_factory.mktemp("clone") / "versioned-site"
     subprocess.run(["git", "clone", "--quiet", str(ROOT), str(clone)], check=True)
+    changes = subprocess.run(
+        ["git", "diff", "HEAD", "--binary"], cwd=ROOT, capture_output=True, check=True
+    ).stdout
+    if changes:
+        subprocess.run(["git", "apply"], cwd=clone, input=changes, check=True)
     uv = _uv()
     environ = {k: v for k, v in os.environ.items() if k not in ("VIRTUAL_ENV", "UV_PROJECT_ENVIRONMENT")}
     environ["PATH"] = f"{Path(uv).parent}{os.pathsep}{environ.get('PATH', '')}"
