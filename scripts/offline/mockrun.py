@@ -272,9 +272,10 @@ class UpdateMocks(PreviewMocks):
             resource_id, outputs = answer(args.name, inputs, region)
             return resource_id, {**inputs, **outputs}
         if args.typ.startswith("aws:s3/") and isinstance(inputs.get("bucket"), str):
-            # A bucket's sub-resources (public access block, policy, ownership, encryption, ...) take
-            # the bucket's name as their id.
-            return inputs["bucket"], inputs
+            # An object's id is its key; a bucket's other sub-resources (public access block, policy,
+            # ownership, encryption, ...) take the bucket's name as their id.
+            key = inputs.get("key")
+            return (key if isinstance(key, str) else inputs["bucket"]), inputs
         return f"{args.name}-id", inputs
 
 
