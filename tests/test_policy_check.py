@@ -28,7 +28,7 @@ from pulumi_policy import (
 from pulumi_policy.proxy import UNKNOWN_STRING_VALUE
 
 from policy.site_policies import POLICIES
-from scripts.offline.mockrun import ProgramRun, run_program
+from scripts.offline.mockrun import run_program
 from scripts.offline.policy_eval import NotChecked, PolicyCrashError, check
 from scripts.sitectl import cli
 from tests.policy_scaffold import PROGRAMS, PackLaunch, launch_as_the_cli_does
@@ -459,19 +459,23 @@ def test_the_pack_accepts_a_compliant_resource(analyzer: analyzer_pb2_grpc.Analy
 
 def test_this_projects_program_passes_with_the_values_an_update_knows() -> None:
     """During `pulumi up` a resource is analysed once its dependencies exist, so the distribution ARN
-    in the bucket policy and the published edge version are known: check those too."""
-    from tests import pulumi_scaffold
-
-    resources = list(pulumi_scaffold.run_program({"version": ""}, stack="dev").values())
-    run = ProgramRun(pulumi_scaffold.PROJECT, "dev", {}, resources)
-
-    assert check(run).violations == []
-    distribution = next(r for r in resources if r.type == "aws:cloudfront/distribution:Distribution")
-    [association] = distribution.props["defaultCacheBehavior"]["lambdaFunctionAssociations"]
-    assert association["lambdaArn"].endswith(":1")
-    [bucket_policy] = [r for r in resources if r.type == "aws:s3/bucketPolicy:BucketPolicy"]
-    statements = json.loads(bucket_policy.props["policy"])["Statement"]
-    assert any(pulumi_scaffold.distribution_arn("site-cdn") in json.dumps(s) for s in statements)
+    in the bucket policy and the published edge version are known: policy-check's default sees them."""
+    run = run_program(ROOT, stack="dev", use_stack_config=True, preview=False)
+    report = check(run)
+    assert (report.violations, report.not_checked) == ([], [])
+    by_type = {r.type: r for r in run.resources}
+    association = by_type["aws:cloudfront/distribution:Distribution"].props["defaultCacheBehavior"][
+        "lambdaFunctionAssociations"
+    ][0]
+    assert association["lambdaArn"] == "arn:aws:lambda:us-east-1:123456789012:function:site-edge-9f8e7d6:1"
+    statements = json.loads(by_type["aws:s3/bucketPolicy:BucketPolicy"].props["policy"])["Statement"]
+    assert statements[0]["Condition"] == {
+        "StringEquals": {"AWS:SourceArn": "arn:aws:cloudfront::123456789012:distribution/E2SITECDN"}
+    }
+    assert statements[0]["Resource"] == [
+        "arn:aws:s3:::site-bucket-0a1b2c3",
+        "arn:aws:s3:::site-bucket-0a1b2c3/*",
+    ]
 
 
 # ---------------------------------------------------------------------------------------------------
