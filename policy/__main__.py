@@ -7,7 +7,7 @@ virtualenv, so `policy` and `edge_lambda` import like any package.
 
 from pulumi_policy import PolicyPack
 
-from policy.site_policies import PACK_ENFORCEMENT_LEVEL, PACK_NAME, POLICIES
+from policy.site_policies import PACK_ENFORCEMENT_LEVEL, PACK_NAME, engine_policies
 
 # Starts the analyzer's gRPC server and blocks until the engine is done with it.
-PolicyPack(name=PACK_NAME, enforcement_level=PACK_ENFORCEMENT_LEVEL, policies=POLICIES)
+PolicyPack(name=PACK_NAME, enforcement_level=PACK_ENFORCEMENT_LEVEL, policies=engine_policies())

@@ -9,8 +9,9 @@ engine then skips the whole policy for that resource). The validators read every
 `_get`/`_elements`, which turn an unknown into `UNKNOWN`, so one unknown field neither crashes a
 validator, nor counts as a violation, nor hides a violation in a field that is known. A value a policy
 needs but cannot read (unknown, or not a plain value of the expected shape) is never a silent pass:
-the validator calls `not_checked(urn, property)`, which `sitectl policy-check` prints and counts (under
-the Pulumi CLI nobody listens: `pulumi up` checks each resource again with its values known).
+the validator calls `not_checked(urn, property)`, which `sitectl policy-check` prints and counts, and
+which the pack under the Pulumi CLI reports as the engine's advisory "can't run policy ... during
+preview" note (`engine_policies`).
 """
 
 from __future__ import annotations
@@ -786,3 +787,45 @@ POLICIES: list[ResourceValidationPolicy | StackValidationPolicy] = [
         validate=pointer_value_validator,
     ),
 ]
+
+
+# ---------------------------------------------------------------------------------------------------
+# Under the Pulumi CLI: what a policy could not read becomes the engine's own "can't run" note
+
+
+class _NotCheckedError(UnknownValueError):
+    """Raised after a validator ran to its end: pulumi_policy keeps the violations it reported and adds
+    an advisory "can't run policy ... during preview: <message>" diagnostic, as for a proxy's unknown."""
+
+    def __init__(self, missed: Sequence[tuple[str, str]]) -> None:
+        super().__init__(UNKNOWN_STRING_VALUE, [prop for _, prop in missed])
+        where = ", ".join(f"{urn.rsplit('::', 1)[-1]}.{prop}" for urn, prop in missed)
+        self.message = f"not checked (unknown or not a plain value): {where}"
+
+
+def _noting_not_checked(validate: Callable[..., Any]) -> Callable[..., None]:
+    def validate_and_note(args: Any, report_violation: ReportViolation) -> None:
+        missed: list[tuple[str, str]] = []
+        with reporting_not_checked(lambda urn, prop: missed.append((urn, prop))):
+            validate(args, report_violation)
+        if missed:
+            raise _NotCheckedError(missed)
+
+    return validate_and_note
+
+
+def engine_policies() -> list[ResourceValidationPolicy | StackValidationPolicy]:
+    """POLICIES as the pack serves them to the engine: each also reports, as an advisory note, the
+    values it could not check (during `pulumi preview`; `pulumi up` knows them)."""
+    served: list[ResourceValidationPolicy | StackValidationPolicy] = []
+    for policy in POLICIES:
+        kind = type(policy)
+        served.append(
+            kind(
+                name=policy.name,
+                description=policy.description,
+                enforcement_level=policy.enforcement_level,
+                validate=_noting_not_checked(policy.validate),
+            )
+        )
+    return served

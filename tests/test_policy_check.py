@@ -442,11 +442,20 @@ def test_the_pack_reports_through_the_engine_protocol(analyzer: analyzer_pb2_grp
         },
     }
     diagnostics = _analyze(analyzer, "aws:cloudfront/distribution:Distribution", "cdn", props)
-    # Unknowns are skipped field by field: the known HTTP violation is reported, nothing else is.
+    # The known HTTP violation is reported; what the other policies could not read is the engine's
+    # advisory "can't run policy during preview" note, naming each value.
     assert [(d.policyName, d.enforcementLevel) for d in diagnostics] == [
-        ("cloudfront-https-only", analyzer_pb2.MANDATORY)
+        ("cloudfront-s3-origin-oac", analyzer_pb2.ADVISORY),
+        ("cloudfront-https-only", analyzer_pb2.MANDATORY),
+        ("lambda-edge-numbered-version", analyzer_pb2.ADVISORY),
     ]
-    assert "redirect-to-https" in diagnostics[0].message
+    oac, https, edge = (d.message for d in diagnostics)
+    assert "redirect-to-https" in https
+    assert oac.endswith(
+        "during preview: not checked (unknown or not a plain value): cdn.origins[0].domainName, "
+        "cdn.origins[0].originAccessControlId"
+    )
+    assert edge.endswith("cdn.defaultCacheBehavior.lambdaFunctionAssociations[0].lambdaArn")
 
 
 def test_the_pack_accepts_a_compliant_resource(analyzer: analyzer_pb2_grpc.AnalyzerStub) -> None:
