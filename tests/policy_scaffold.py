@@ -32,6 +32,16 @@ def preview(program: Callable[[], object], config: Mapping[str, str] | None = No
     return run_inline(declare, PROJECT, "test", {"aws:region": "eu-west-1", **(config or {})})
 
 
+def update(program: Callable[[], object], config: Mapping[str, str] | None = None) -> ProgramRun:
+    """Run `program` as `pulumi up` would: every resource's outputs are what AWS would answer."""
+
+    def declare() -> None:
+        program()
+
+    config = {"aws:region": "eu-west-1", **(config or {})}
+    return run_inline(declare, PROJECT, "test", config, preview=False)
+
+
 def policy(name: str) -> ResourceValidationPolicy | StackValidationPolicy:
     return next(p for p in POLICIES if p.name == name)
 

@@ -20,6 +20,7 @@ from tests.policy_scaffold import (
     EDGE_FUNCTION_ARN,
     preview,
     stack_violations,
+    update,
     violations,
     violations_everywhere,
 )
@@ -536,6 +537,27 @@ def test_numbered_versions_and_arns_unknown_at_preview_pass() -> None:
 
     run = preview(program)
     assert violations_everywhere("lambda-edge-numbered-version", run) == {}
+
+
+def test_an_unpublished_functions_qualified_arn_is_refused_once_known() -> None:
+    """Lambda numbers a version only when the function is published: without `publish`, the qualified
+    ARN an update gives the association ends in $LATEST."""
+
+    def program(publish: bool) -> None:
+        role = aws.iam.Role("edge-role", assume_role_policy="{}")
+        function = aws.lambda_.Function(
+            "edge",
+            role=role.arn,
+            runtime="python3.12",
+            handler="index.handler",
+            code=pulumi.AssetArchive({"index.py": pulumi.StringAsset("def handler(e, c): ...")}),
+            publish=publish,
+        )
+        distribution("cdn", [known_oac_origin()], lambda_arns=[function.qualified_arn])
+
+    [found] = violations("lambda-edge-numbered-version", update(lambda: program(False)), "cdn")
+    assert "points at $LATEST (arn:aws:lambda:eu-west-1:123456789012:function:edge-9f8e7d6:$LATEST)" in found
+    assert violations("lambda-edge-numbered-version", update(lambda: program(True)), "cdn") == []
 
 
 # ---------------------------------------------------------------------------------------------------
