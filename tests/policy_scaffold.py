@@ -142,7 +142,9 @@ def launch_as_the_cli_does(pack_dir: Path, engine_address: str, environ: Mapping
     """Prepare the pack's process exactly as `pulumi preview --policy-pack <pack_dir>` does: uv's
     Command first runs `uv sync --inexact` in the pack's folder (uv must be on PATH), then the
     interpreter of the resolved virtualenv runs module `pulumi.policy` with the engine's address and
-    the pack's absolute folder, in that folder (RunPlugin keeps policy packs' historic cwd)."""
+    the pack's absolute folder, in that folder (RunPlugin keeps policy packs' historic cwd). RunPlugin's
+    earlier probe (`python -c "import pulumi.run.plugin"`) changes nothing for a pack with a
+    `__main__.py`, so it is left out."""
     pack_dir = pack_dir.resolve()
     toolchain, virtualenv = pack_virtualenv(pack_dir, environ)
     if toolchain == "uv":

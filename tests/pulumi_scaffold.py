@@ -19,6 +19,13 @@ PROJECT = "versioned-site"
 STACK_TYPE = "pulumi:pulumi:Stack"
 
 
+class SiteMocks(UpdateMocks):
+    """The program tests' mocks: policy-check's update-time mocks, in the test stacks' region."""
+
+    def __init__(self) -> None:
+        super().__init__("eu-west-1")
+
+
 def distribution_arn(name: str) -> str:
     return f"arn:aws:cloudfront::{ACCOUNT}:distribution/{distribution_id(name)}"
 
@@ -31,8 +38,7 @@ def run_program(
     overrides = [f"{key}={value}" for key, value in {"aws:region": "eu-west-1", **config}.items()]
     # A preview here is one of an existing stack: the bucket's name is known, the release guard runs
     # (against moto, which the tests start).
-    mocks = UpdateMocks("eu-west-1")
-    run = run_any_program(ROOT, stack, overrides, mocks=mocks, preview=preview, empty_aws_account=False)
+    run = run_any_program(ROOT, stack, overrides, mocks=SiteMocks(), preview=preview, empty_aws_account=False)
     return {r.urn: r for r in run.resources if r.type != STACK_TYPE}
 
 
