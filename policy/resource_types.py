@@ -20,6 +20,13 @@ BUCKET_WEBSITE_CONFIGURATION_TYPES = frozenset(
 
 BUCKET_PUBLIC_ACCESS_BLOCK_TYPES = frozenset({"aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock"})
 
+BUCKET_ENCRYPTION_TYPES = frozenset(
+    {
+        "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration",
+        "aws:s3/bucketServerSideEncryptionConfigurationV2:BucketServerSideEncryptionConfigurationV2",
+    }
+)
+
 BUCKET_ACL_TYPES = frozenset({"aws:s3/bucketAcl:BucketAcl", "aws:s3/bucketAclV2:BucketAclV2"})
 
 # `aws:s3/BucketObject:BucketObject` is the alias pulumi-aws still declares for old state.

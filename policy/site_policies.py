@@ -7,14 +7,20 @@ Properties arrive camelCase, as the engine hands them to a pack. During `pulumi 
 are unknown: pulumi_policy wraps props in a proxy that raises `UnknownValueError` on access (the
 engine then skips the whole policy for that resource). The validators read every value through
 `_get`/`_elements`, which turn an unknown into `UNKNOWN`, so one unknown field neither crashes a
-validator, nor counts as a violation, nor hides a violation in a field that is known.
+validator, nor counts as a violation, nor hides a violation in a field that is known. A value a policy
+needs but cannot read (unknown, or not a plain value of the expected shape) is never a silent pass:
+the validator calls `not_checked(urn, property)`, which `sitectl policy-check` prints and counts, and
+which the pack under the Pulumi CLI reports as the engine's advisory "can't run policy ... during
+preview" note (`engine_policies`).
 """
 
 from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import Any
 
 from pulumi_policy import (
@@ -66,6 +72,37 @@ _UNKNOWN_SENTINELS = frozenset(
         UNKNOWN_STRING_VALUE,
     }
 )
+
+
+NotCheckedSink = Callable[[str, str], None]
+"""(resource URN, property path) -> None: a value a policy needed could not be read."""
+
+_NOT_CHECKED_SINK: ContextVar[NotCheckedSink | None] = ContextVar("not_checked_sink", default=None)
+
+
+def not_checked(urn: str, prop: str) -> None:
+    """Record that the running policy could not check `prop` of the resource `urn`."""
+    sink = _NOT_CHECKED_SINK.get()
+    if sink is not None:
+        sink(urn, prop)
+
+
+@contextmanager
+def reporting_not_checked(sink: NotCheckedSink) -> Iterator[None]:
+    """Send the `not_checked` calls of the validators run inside this block to `sink`."""
+    token = _NOT_CHECKED_SINK.set(sink)
+    try:
+        yield
+    finally:
+        _NOT_CHECKED_SINK.reset(token)
+
+
+def _check_known(urn: str, prop: str, value: Any) -> bool:
+    """Whether `value` is known; records `prop` as not checked when it is not."""
+    if value is UNKNOWN:
+        not_checked(urn, prop)
+        return False
+    return True
 
 
 def _is_unknown(value: Any) -> bool:
@@ -132,7 +169,11 @@ def no_s3_website_hosting_validator(args: ResourceValidationArgs, report_violati
     elif args.resource_type in types.BUCKET_TYPES:
         # aws.s3.Bucket takes one `website` block; the deprecated aws.s3.BucketV2 a `websites` list.
         for key in ("website", "websites"):
-            if any(_has_content(block) for block in _elements(_get(args.props, key))):
+            blocks = _get(args.props, key)
+            if not _check_known(args.urn, key, blocks):
+                continue
+            known = [b for i, b in enumerate(_elements(blocks)) if _check_known(args.urn, f"{key}[{i}]", b)]
+            if any(_has_content(block) for block in known):
                 report_violation(
                     f"Bucket '{args.name}' sets the inline `{key}` input, which turns on S3 static website "
                     f"hosting (public, plain HTTP). Remove `{key}` and serve the bucket through CloudFront "
@@ -163,8 +204,8 @@ def _urns(resources: Sequence[PolicyResource]) -> set[str]:
     return {r.urn for r in resources}
 
 
-def _blocks_bucket(block: PolicyResource, bucket: PolicyResource) -> bool:
-    """Whether the public access block `block` applies to `bucket`.
+def _applies_to_bucket(block: PolicyResource, bucket: PolicyResource) -> bool:
+    """Whether `block` (a public access block, an encryption configuration) applies to `bucket`.
 
     During preview a new bucket's name and id are unknown, so the link is the dependency the
     program declared by passing `bucket.id` (or `bucket.bucket`) as the block's `bucket` input;
@@ -185,7 +226,8 @@ def s3_public_access_block_validator(args: StackValidationArgs, report_violation
     blocks = [r for r in args.resources if r.resource_type in types.BUCKET_PUBLIC_ACCESS_BLOCK_TYPES]
 
     for block in blocks:
-        off = [s for s in PUBLIC_ACCESS_BLOCK_SETTINGS if _get(block.props, s) not in (True, UNKNOWN)]
+        values = {s: _get(block.props, s) for s in PUBLIC_ACCESS_BLOCK_SETTINGS}
+        off = [s for s, value in values.items() if _check_known(block.urn, s, value) and value is not True]
         if off:
             fix = ", ".join(f"{_PYTHON_SETTING_NAMES[s]}=True" for s in off)
             report_violation(
@@ -195,11 +237,67 @@ def s3_public_access_block_validator(args: StackValidationArgs, report_violation
             )
 
     for bucket in buckets:
-        if not any(_blocks_bucket(block, bucket) for block in blocks):
+        if not any(_applies_to_bucket(block, bucket) for block in blocks):
             report_violation(
                 f"Bucket '{bucket.name}' has no public access block. Add "
                 f"aws.s3.BucketPublicAccessBlock(bucket=<bucket>.id, block_public_acls=True, "
                 "block_public_policy=True, ignore_public_acls=True, restrict_public_buckets=True).",
+                bucket.urn,
+            )
+
+
+# ---------------------------------------------------------------------------------------------------
+# Every bucket declares default encryption at rest
+
+# S3's default encryption algorithms: SSE-S3, SSE-KMS, dual-layer SSE-KMS.
+SSE_ALGORITHMS = frozenset({"AES256", "aws:kms", "aws:kms:dsse"})
+
+
+def _sse_algorithms(urn: str, path: str, value: Any) -> list[str]:
+    """Every `sseAlgorithm` inside an encryption configuration (inline blocks and the resource's rules
+    nest it differently); unknown parts are recorded as not checked."""
+    if not _check_known(urn, path, value):
+        return []
+    if isinstance(value, Mapping):
+        found = []
+        for key in value:
+            item = _get(value, key)
+            if key == "sseAlgorithm":
+                if _check_known(urn, f"{path}.{key}", item) and isinstance(item, str):
+                    found.append(item)
+            else:
+                found.extend(_sse_algorithms(urn, f"{path}.{key}", item))
+        return found
+    if isinstance(value, Sequence) and not isinstance(value, str):
+        return [
+            a for i, item in enumerate(_elements(value)) for a in _sse_algorithms(urn, f"{path}[{i}]", item)
+        ]
+    return []
+
+
+def _encrypts(urn: str, path: str, value: Any) -> bool:
+    return any(algorithm in SSE_ALGORITHMS for algorithm in _sse_algorithms(urn, path, value))
+
+
+def s3_bucket_encryption_validator(args: StackValidationArgs, report_violation: ReportViolation) -> None:
+    buckets = [r for r in args.resources if r.resource_type in types.BUCKET_TYPES]
+    configurations = [
+        r
+        for r in args.resources
+        if r.resource_type in types.BUCKET_ENCRYPTION_TYPES
+        and _encrypts(r.urn, "rules", _get(r.props, "rules"))
+    ]
+    for bucket in buckets:
+        inline = any(
+            _encrypts(bucket.urn, key, _get(bucket.props, key))
+            for key in ("serverSideEncryptionConfiguration", "serverSideEncryptionConfigurations")
+        )
+        if not inline and not any(_applies_to_bucket(c, bucket) for c in configurations):
+            report_violation(
+                f"Bucket '{bucket.name}' declares no default encryption. Add "
+                "aws.s3.BucketServerSideEncryptionConfiguration(bucket=<bucket>.id, rules=[...("
+                "apply_server_side_encryption_by_default=...(sse_algorithm='AES256'))]) (SSE-S3: "
+                "CloudFront's Origin Access Control reads SSE-KMS objects only with a key policy for it).",
                 bucket.urn,
             )
 
@@ -217,12 +315,15 @@ PUBLIC_GRANTEE_URIS = frozenset(
 )
 
 
-def _public_grant_uris(grants: Any, grantee_key: str | None) -> list[str]:
-    found = []
-    for grant in _elements(grants):
+def _public_grant_uris(urn: str, path: str, grants: Any, grantee_key: str | None) -> list[str]:
+    found: list[str] = []
+    if not _check_known(urn, path, grants):
+        return found
+    for index, grant in enumerate(_elements(grants)):
         grantee = _get(grant, grantee_key) if grantee_key else grant
+        where = f"{path}[{index}]" + (f".{grantee_key}" if grantee_key else "")
         uri = _get(grantee, "uri")
-        if isinstance(uri, str) and uri in PUBLIC_GRANTEE_URIS:
+        if _check_known(urn, f"{where}.uri", uri) and isinstance(uri, str) and uri in PUBLIC_GRANTEE_URIS:
             found.append(uri)
     return found
 
@@ -230,20 +331,20 @@ def _public_grant_uris(grants: Any, grantee_key: str | None) -> list[str]:
 def no_public_acl_validator(args: ResourceValidationArgs, report_violation: ReportViolation) -> None:
     kind = args.resource_type
     if kind in types.BUCKET_TYPES:
-        what, grants = f"Bucket '{args.name}'", _get(args.props, "grants")
-        public_uris = _public_grant_uris(grants, None)
+        what = f"Bucket '{args.name}'"
+        public_uris = _public_grant_uris(args.urn, "grants", _get(args.props, "grants"), None)
     elif kind in types.BUCKET_ACL_TYPES:
         what = f"Bucket ACL '{args.name}'"
         grants = _get(_get(args.props, "accessControlPolicy"), "grants")
-        public_uris = _public_grant_uris(grants, "grantee")
+        public_uris = _public_grant_uris(args.urn, "accessControlPolicy.grants", grants, "grantee")
     elif kind in types.BUCKET_OBJECT_TYPES:
         what = f"Object '{args.name}'"
-        public_uris = _public_grant_uris(_get(args.props, "grants"), None)
+        public_uris = _public_grant_uris(args.urn, "grants", _get(args.props, "grants"), None)
     else:
         return
 
     acl = _get(args.props, "acl")
-    if isinstance(acl, str) and acl in PUBLIC_CANNED_ACLS:
+    if _check_known(args.urn, "acl", acl) and isinstance(acl, str) and acl in PUBLIC_CANNED_ACLS:
         report_violation(
             f"{what} uses the canned ACL '{acl}', which grants access to everyone. Remove `acl` (or use "
             "'private'): the site is served through CloudFront with Origin Access Control.",
@@ -294,17 +395,35 @@ def _policy_document(value: Any) -> Mapping[str, Any] | None:
     return None
 
 
-def open_statements(document: Mapping[str, Any]) -> list[str]:
-    """Labels (Sid or index) of the Allow statements open to everyone without a source condition."""
-    found = []
-    for index, statement in enumerate(_elements(_get(document, "Statement"))):
-        if _get(statement, "Effect") != "Allow":
+def open_statements(document: Mapping[str, Any], urn: str = "") -> list[str]:
+    """Labels (Sid or index) of the Allow statements open to everyone without a source condition;
+    the parts it cannot read are recorded as not checked on `urn`."""
+    found: list[str] = []
+    statements = _get(document, "Statement")
+    if not _check_known(urn, "policy.Statement", statements):
+        return found
+    for index, statement in enumerate(_elements(statements)):
+        path = f"policy.Statement[{index}]"
+        effect = _get(statement, "Effect")
+        if not _check_known(urn, path, statement) or not _check_known(urn, f"{path}.Effect", effect):
+            continue
+        if effect != "Allow":
             continue
         principal = _get(statement, "Principal")
+        not_principal = _get(statement, "NotPrincipal")
+        if not (
+            _check_known(urn, f"{path}.Principal", principal)
+            and _check_known(urn, f"{path}.NotPrincipal", not_principal)
+        ):
+            continue
         # `Allow` with `NotPrincipal` grants everyone who is not listed.
-        open_to_all = _is_everyone(principal) or _has_content(_get(statement, "NotPrincipal"))
+        open_to_all = _is_everyone(principal) or _has_content(not_principal)
         condition = _get(statement, "Condition")
-        if open_to_all and condition is not UNKNOWN and not _has_source_condition(condition):
+        if (
+            open_to_all
+            and _check_known(urn, f"{path}.Condition", condition)
+            and not _has_source_condition(condition)
+        ):
             sid = _get(statement, "Sid")
             found.append(repr(sid) if isinstance(sid, str) and sid else f"#{index}")
     return found
@@ -313,10 +432,14 @@ def open_statements(document: Mapping[str, Any]) -> list[str]:
 def no_open_bucket_policy_validator(args: ResourceValidationArgs, report_violation: ReportViolation) -> None:
     if args.resource_type not in types.BUCKET_POLICY_TYPES | types.BUCKET_TYPES:
         return
-    document = _policy_document(_get(args.props, "policy"))
-    if document is None:
+    value = _get(args.props, "policy")
+    if value is None or not _check_known(args.urn, "policy", value):
         return
-    for label in open_statements(document):
+    document = _policy_document(value)
+    if document is None:
+        not_checked(args.urn, "policy (not a JSON object)")
+        return
+    for label in open_statements(document, args.urn):
         report_violation(
             f"Bucket policy of '{args.name}': statement {label} allows Principal \"*\" without an "
             "AWS:SourceArn or AWS:SourceAccount condition, so anyone can use it. Grant "
@@ -333,25 +456,53 @@ _S3_WEBSITE_DOMAIN_RE = re.compile(r"\.s3-website[.-][a-z0-9.-]*amazonaws\.com(\
 _S3_REST_DOMAIN_RE = re.compile(r"\.s3([.-][a-z0-9-]+)*\.amazonaws\.com(\.cn)?$")
 
 
-def _cache_behaviors(props: Any) -> Iterator[tuple[str, Any]]:
-    yield "default cache behavior", _get(props, "defaultCacheBehavior")
-    for behavior in _elements(_get(props, "orderedCacheBehaviors")):
+def _cache_behaviors(urn: str, props: Any) -> Iterator[tuple[str, str, Any]]:
+    """(property path, label, behavior) of each known cache behavior; unknown ones are not checked."""
+    default = _get(props, "defaultCacheBehavior")
+    if _check_known(urn, "defaultCacheBehavior", default):
+        yield "defaultCacheBehavior", "default cache behavior", default
+    ordered = _get(props, "orderedCacheBehaviors")
+    if not _check_known(urn, "orderedCacheBehaviors", ordered):
+        return
+    for index, behavior in enumerate(_elements(ordered)):
+        path = f"orderedCacheBehaviors[{index}]"
+        if not _check_known(urn, path, behavior):
+            continue
         pattern = _get(behavior, "pathPattern")
-        yield f"cache behavior {pattern!r}" if isinstance(pattern, str) else "a cache behavior", behavior
+        yield (
+            path,
+            f"cache behavior {pattern!r}" if isinstance(pattern, str) else "a cache behavior",
+            behavior,
+        )
 
 
-def _origin_problem(origin: Any) -> str | None:
+def _origins(urn: str, props: Any) -> Iterator[tuple[str, Any]]:
+    """(property path, origin) of each known origin of a distribution."""
+    origins = _get(props, "origins")
+    if not _check_known(urn, "origins", origins):
+        return
+    for index, origin in enumerate(_elements(origins)):
+        if _check_known(urn, f"origins[{index}]", origin):
+            yield f"origins[{index}]", origin
+
+
+def _origin_problem(urn: str, path: str, origin: Any) -> str | None:
     """What is wrong with one origin of a distribution, or None."""
     domain = _get(origin, "domainName")
     custom = _get(origin, "customOriginConfig")
     s3_config = _get(origin, "s3OriginConfig")
+    if not _check_known(urn, f"{path}.domainName", domain):
+        domain = None
     if isinstance(domain, str) and _S3_WEBSITE_DOMAIN_RE.search(domain):
         return (
             f"uses the S3 website endpoint {domain} as an origin, which needs a public bucket. Use "
             "the bucket's REST endpoint (bucket_regional_domain_name) as an S3 origin with "
             "origin_access_control_id"
         )
-    if custom is UNKNOWN or s3_config is UNKNOWN:
+    if not (
+        _check_known(urn, f"{path}.customOriginConfig", custom)
+        and _check_known(urn, f"{path}.s3OriginConfig", s3_config)
+    ):
         return None
     if custom is not None:
         if isinstance(domain, str) and _S3_REST_DOMAIN_RE.search(domain):
@@ -364,13 +515,17 @@ def _origin_problem(origin: Any) -> str | None:
     # Without a custom origin config the provider sends an S3 origin config, with an empty legacy
     # identity when none is given.
     identity = _get(s3_config, "originAccessIdentity")
+    if not _check_known(urn, f"{path}.s3OriginConfig.originAccessIdentity", identity):
+        return None
     if isinstance(identity, str) and identity:
         return (
             "uses a legacy origin access identity. Replace it with an aws.cloudfront.OriginAccessControl "
             "(origin_access_control_id) and an empty origin_access_identity"
         )
     control = _get(origin, "originAccessControlId")
-    if control is UNKNOWN or (isinstance(control, str) and control):
+    if not _check_known(urn, f"{path}.originAccessControlId", control) or (
+        isinstance(control, str) and control
+    ):
         return None
     return (
         "has no origin access control, so CloudFront reads the bucket anonymously (an empty legacy "
@@ -379,28 +534,98 @@ def _origin_problem(origin: Any) -> str | None:
     )
 
 
+def _origin_label(origin: Any) -> str:
+    origin_id = _get(origin, "originId")
+    return repr(origin_id) if isinstance(origin_id, str) else "(unknown id)"
+
+
 def cloudfront_s3_origin_oac_validator(
     args: ResourceValidationArgs, report_violation: ReportViolation
 ) -> None:
     if args.resource_type not in types.CLOUDFRONT_DISTRIBUTION_TYPES:
         return
-    for origin in _elements(_get(args.props, "origins")):
-        problem = _origin_problem(origin)
+    for path, origin in _origins(args.urn, args.props):
+        problem = _origin_problem(args.urn, path, origin)
         if problem:
-            origin_id = _get(origin, "originId")
-            label = repr(origin_id) if isinstance(origin_id, str) else "(unknown id)"
-            report_violation(f"Distribution '{args.name}': origin {label} {problem}.", None)
+            report_violation(f"Distribution '{args.name}': origin {_origin_label(origin)} {problem}.", None)
 
 
 def cloudfront_https_only_validator(args: ResourceValidationArgs, report_violation: ReportViolation) -> None:
     if args.resource_type not in types.CLOUDFRONT_DISTRIBUTION_TYPES:
         return
-    for label, behavior in _cache_behaviors(args.props):
-        if _get(behavior, "viewerProtocolPolicy") == "allow-all":
+    for path, label, behavior in _cache_behaviors(args.urn, args.props):
+        policy = _get(behavior, "viewerProtocolPolicy")
+        if _check_known(args.urn, f"{path}.viewerProtocolPolicy", policy) and policy == "allow-all":
             report_violation(
                 f"Distribution '{args.name}': the {label} lets viewers use plain HTTP "
                 "(viewer_protocol_policy='allow-all'). Set viewer_protocol_policy='redirect-to-https' "
                 "(or 'https-only').",
+                None,
+            )
+
+
+# ---------------------------------------------------------------------------------------------------
+# CloudFront: viewers with a custom certificate get TLS 1.2 or newer; custom origins are reached over TLS
+
+# CloudFront's security policies that allow neither SSLv3, TLS 1.0 nor TLS 1.1 (2021 drops weak ciphers).
+MODERN_VIEWER_TLS_POLICIES = ("TLSv1.2_2021", "TLSv1.2_2025", "TLSv1.3_2025")
+
+
+def cloudfront_viewer_tls_validator(args: ResourceValidationArgs, report_violation: ReportViolation) -> None:
+    if args.resource_type not in types.CLOUDFRONT_DISTRIBUTION_TYPES:
+        return
+    certificate = _get(args.props, "viewerCertificate")
+    if not _check_known(args.urn, "viewerCertificate", certificate):
+        return
+    acm = _get(certificate, "acmCertificateArn")
+    iam = _get(certificate, "iamCertificateId")
+    if not (
+        _check_known(args.urn, "viewerCertificate.acmCertificateArn", acm)
+        and _check_known(args.urn, "viewerCertificate.iamCertificateId", iam)
+    ):
+        return
+    # With the default *.cloudfront.net certificate CloudFront fixes the policy (TLSv1); nothing to set.
+    if not (acm or iam):
+        return
+    minimum = _get(certificate, "minimumProtocolVersion")
+    if not _check_known(args.urn, "viewerCertificate.minimumProtocolVersion", minimum):
+        return
+    if minimum not in MODERN_VIEWER_TLS_POLICIES:
+        shown = repr(minimum) if isinstance(minimum, str) else "unset (TLSv1)"
+        report_violation(
+            f"Distribution '{args.name}' serves its custom certificate with minimum_protocol_version "
+            f"{shown}, which lets viewers negotiate TLS 1.0 or 1.1. Set minimum_protocol_version="
+            f"'{MODERN_VIEWER_TLS_POLICIES[0]}' (or newer).",
+            None,
+        )
+
+
+def cloudfront_custom_origin_tls_validator(
+    args: ResourceValidationArgs, report_violation: ReportViolation
+) -> None:
+    if args.resource_type not in types.CLOUDFRONT_DISTRIBUTION_TYPES:
+        return
+    for path, origin in _origins(args.urn, args.props):
+        custom = _get(origin, "customOriginConfig")
+        if not _check_known(args.urn, f"{path}.customOriginConfig", custom) or custom is None:
+            continue
+        label = f"Distribution '{args.name}': custom origin {_origin_label(origin)}"
+        protocol = _get(custom, "originProtocolPolicy")
+        if _check_known(args.urn, f"{path}.customOriginConfig.originProtocolPolicy", protocol) and (
+            protocol != "https-only"
+        ):
+            report_violation(
+                f"{label} is reached with origin_protocol_policy={protocol!r}, so requests and content "
+                "cross the internet unencrypted. Set origin_protocol_policy='https-only'.",
+                None,
+            )
+        protocols = _get(custom, "originSslProtocols")
+        if not _check_known(args.urn, f"{path}.customOriginConfig.originSslProtocols", protocols):
+            continue
+        weak = sorted(p for p in _elements(protocols) if isinstance(p, str) and p != "TLSv1.2")
+        if weak:
+            report_violation(
+                f"{label} allows {', '.join(weak)} towards the origin. Set origin_ssl_protocols=['TLSv1.2'].",
                 None,
             )
 
@@ -430,11 +655,16 @@ def lambda_edge_numbered_version_validator(
 ) -> None:
     if args.resource_type not in types.CLOUDFRONT_DISTRIBUTION_TYPES:
         return
-    for label, behavior in _cache_behaviors(args.props):
-        for association in _elements(_get(behavior, "lambdaFunctionAssociations")):
+    for path, label, behavior in _cache_behaviors(args.urn, args.props):
+        associations = _get(behavior, "lambdaFunctionAssociations")
+        if not _check_known(args.urn, f"{path}.lambdaFunctionAssociations", associations):
+            continue
+        for index, association in enumerate(_elements(associations)):
             arn = _get(association, "lambdaArn")
             if not isinstance(arn, str):
-                continue  # unknown until the function version is published
+                # Unknown until the function version is published (or not a plain string).
+                not_checked(args.urn, f"{path}.lambdaFunctionAssociations[{index}].lambdaArn")
+                continue
             problem = _edge_arn_problem(arn)
             if problem:
                 event = _get(association, "eventType")
@@ -465,11 +695,16 @@ def is_pointer_parameter(resource_type: str, urn: str, props: Any) -> bool:
 
 def pointer_value_validator(args: ResourceValidationArgs, report_violation: ReportViolation) -> None:
     if not is_pointer_parameter(args.resource_type, args.urn, args.props):
+        in_site = types.VERSIONED_SITE_COMPONENT_TYPE in _parent_types(args.urn)
+        if in_site and args.resource_type in types.SSM_PARAMETER_TYPES:
+            # A parameter of the site whose name is unknown may be the pointer.
+            _check_known(args.urn, "name", _get(args.props, "name"))
         return
     value = _get(args.props, "value")
+    key = "value"
     if value is None:
-        value = _get(args.props, "insecureValue")
-    if value is UNKNOWN:
+        value, key = _get(args.props, "insecureValue"), "insecureValue"
+    if not _check_known(args.urn, key, value):
         return
     if not (value == layout.NO_VERSION_RELEASED or layout.is_valid_version(value)):
         report_violation(
@@ -495,6 +730,12 @@ POLICIES: list[ResourceValidationPolicy | StackValidationPolicy] = [
         description="Every S3 bucket has a public access block with all four settings true.",
         enforcement_level=EnforcementLevel.MANDATORY,
         validate=s3_public_access_block_validator,
+    ),
+    StackValidationPolicy(
+        name="s3-bucket-encryption",
+        description="Every S3 bucket declares default encryption at rest (SSE-S3 or SSE-KMS).",
+        enforcement_level=EnforcementLevel.MANDATORY,
+        validate=s3_bucket_encryption_validator,
     ),
     ResourceValidationPolicy(
         name="s3-no-public-acl",
@@ -522,6 +763,18 @@ POLICIES: list[ResourceValidationPolicy | StackValidationPolicy] = [
         validate=cloudfront_https_only_validator,
     ),
     ResourceValidationPolicy(
+        name="cloudfront-viewer-tls",
+        description="A distribution with a custom certificate accepts viewers on TLS 1.2 or newer only.",
+        enforcement_level=EnforcementLevel.MANDATORY,
+        validate=cloudfront_viewer_tls_validator,
+    ),
+    ResourceValidationPolicy(
+        name="cloudfront-custom-origin-tls",
+        description="CloudFront reaches every custom origin over HTTPS with TLS 1.2 only.",
+        enforcement_level=EnforcementLevel.MANDATORY,
+        validate=cloudfront_custom_origin_tls_validator,
+    ),
+    ResourceValidationPolicy(
         name="lambda-edge-numbered-version",
         description="Lambda@Edge associations use a numbered function version ARN.",
         enforcement_level=EnforcementLevel.MANDATORY,
@@ -534,3 +787,45 @@ POLICIES: list[ResourceValidationPolicy | StackValidationPolicy] = [
         validate=pointer_value_validator,
     ),
 ]
+
+
+# ---------------------------------------------------------------------------------------------------
+# Under the Pulumi CLI: what a policy could not read becomes the engine's own "can't run" note
+
+
+class _NotCheckedError(UnknownValueError):
+    """Raised after a validator ran to its end: pulumi_policy keeps the violations it reported and adds
+    an advisory "can't run policy ... during preview: <message>" diagnostic, as for a proxy's unknown."""
+
+    def __init__(self, missed: Sequence[tuple[str, str]]) -> None:
+        super().__init__(UNKNOWN_STRING_VALUE, [prop for _, prop in missed])
+        where = ", ".join(f"{urn.rsplit('::', 1)[-1]}.{prop}" for urn, prop in missed)
+        self.message = f"not checked (unknown or not a plain value): {where}"
+
+
+def _noting_not_checked(validate: Callable[..., Any]) -> Callable[..., None]:
+    def validate_and_note(args: Any, report_violation: ReportViolation) -> None:
+        missed: list[tuple[str, str]] = []
+        with reporting_not_checked(lambda urn, prop: missed.append((urn, prop))):
+            validate(args, report_violation)
+        if missed:
+            raise _NotCheckedError(missed)
+
+    return validate_and_note
+
+
+def engine_policies() -> list[ResourceValidationPolicy | StackValidationPolicy]:
+    """POLICIES as the pack serves them to the engine: each also reports, as an advisory note, the
+    values it could not check (during `pulumi preview`; `pulumi up` knows them)."""
+    served: list[ResourceValidationPolicy | StackValidationPolicy] = []
+    for policy in POLICIES:
+        kind = type(policy)
+        served.append(
+            kind(
+                name=policy.name,
+                description=policy.description,
+                enforcement_level=policy.enforcement_level,
+                validate=_noting_not_checked(policy.validate),
+            )
+        )
+    return served

@@ -13,12 +13,14 @@ from pulumi_policy import EnforcementLevel, ResourceValidationPolicy, StackValid
 from edge_lambda import layout
 from policy import resource_types
 from policy.site_policies import PACK_ENFORCEMENT_LEVEL, POLICIES
+from scripts.offline.policy_eval import check
 from tests.policy_scaffold import (
     ACCOUNT,
     DISTRIBUTION_ARN,
     EDGE_FUNCTION_ARN,
     preview,
     stack_violations,
+    update,
     violations,
     violations_everywhere,
 )
@@ -106,7 +108,7 @@ def test_every_policy_has_a_unique_name_and_an_explicit_level() -> None:
     assert all(level is EnforcementLevel.MANDATORY for name, level in levels.items() if "pointer" not in name)
     assert PACK_ENFORCEMENT_LEVEL is EnforcementLevel.MANDATORY
     stack_policies = [p.name for p in POLICIES if isinstance(p, StackValidationPolicy)]
-    assert stack_policies == ["s3-bucket-public-access-block"]
+    assert stack_policies == ["s3-bucket-public-access-block", "s3-bucket-encryption"]
     assert all(isinstance(p, ResourceValidationPolicy | StackValidationPolicy) for p in POLICIES)
 
 
@@ -537,6 +539,27 @@ def test_numbered_versions_and_arns_unknown_at_preview_pass() -> None:
     assert violations_everywhere("lambda-edge-numbered-version", run) == {}
 
 
+def test_an_unpublished_functions_qualified_arn_is_refused_once_known() -> None:
+    """Lambda numbers a version only when the function is published: without `publish`, the qualified
+    ARN an update gives the association ends in $LATEST."""
+
+    def program(publish: bool) -> None:
+        role = aws.iam.Role("edge-role", assume_role_policy="{}")
+        function = aws.lambda_.Function(
+            "edge",
+            role=role.arn,
+            runtime="python3.12",
+            handler="index.handler",
+            code=pulumi.AssetArchive({"index.py": pulumi.StringAsset("def handler(e, c): ...")}),
+            publish=publish,
+        )
+        distribution("cdn", [known_oac_origin()], lambda_arns=[function.qualified_arn])
+
+    [found] = violations("lambda-edge-numbered-version", update(lambda: program(False)), "cdn")
+    assert "points at $LATEST (arn:aws:lambda:eu-west-1:123456789012:function:edge-9f8e7d6:$LATEST)" in found
+    assert violations("lambda-edge-numbered-version", update(lambda: program(True)), "cdn") == []
+
+
 # ---------------------------------------------------------------------------------------------------
 # pointer-parameter-valid-version (advisory)
 
@@ -674,3 +697,137 @@ def test_a_secret_pointer_value_is_checked_too() -> None:
     run = preview(lambda: FakeSite("site", pulumi.Output.secret("latest")))
     found = violations("pointer-parameter-valid-version", run, "site-pointer")
     assert len(found) == 1 and "'latest'" in found[0]
+
+
+# ---------------------------------------------------------------------------------------------------
+# s3-bucket-encryption (stack policy)
+
+
+def test_buckets_need_declared_default_encryption_inline_or_linked() -> None:
+    def program() -> None:
+        linked = aws.s3.Bucket("linked")
+        aws.s3.BucketServerSideEncryptionConfiguration(
+            "linked-encryption",
+            bucket=linked.id,
+            rules=[
+                aws.s3.BucketServerSideEncryptionConfigurationRuleArgs(
+                    apply_server_side_encryption_by_default=aws.s3.BucketServerSideEncryptionConfigurationRuleApplyServerSideEncryptionByDefaultArgs(
+                        sse_algorithm="aws:kms"
+                    )
+                )
+            ],
+        )
+        aws.s3.BucketV2(
+            "inline-v2",
+            server_side_encryption_configurations=[
+                aws.s3.BucketV2ServerSideEncryptionConfigurationArgs(
+                    rules=[
+                        aws.s3.BucketV2ServerSideEncryptionConfigurationRuleArgs(
+                            apply_server_side_encryption_by_defaults=[
+                                aws.s3.BucketV2ServerSideEncryptionConfigurationRuleApplyServerSideEncryptionByDefaultArgs(
+                                    sse_algorithm="AES256"
+                                )
+                            ]
+                        )
+                    ]
+                )
+            ],
+        )
+        aws.s3.Bucket("bare")
+
+    found = stack_violations("s3-bucket-encryption", preview(program))
+    assert [v.urn.rsplit("::", 1)[1] for v in found if v.urn] == ["bare"]
+    assert "sse_algorithm='AES256'" in found[0].message
+
+
+# ---------------------------------------------------------------------------------------------------
+# cloudfront-viewer-tls, cloudfront-custom-origin-tls
+
+
+def _with_certificate(name: str, **certificate: Any) -> None:
+    aws.cloudfront.Distribution(
+        name,
+        enabled=True,
+        origins=[known_oac_origin()],
+        default_cache_behavior=aws.cloudfront.DistributionDefaultCacheBehaviorArgs(
+            target_origin_id="site",
+            viewer_protocol_policy="redirect-to-https",
+            allowed_methods=["GET", "HEAD"],
+            cached_methods=["GET", "HEAD"],
+        ),
+        restrictions=aws.cloudfront.DistributionRestrictionsArgs(
+            geo_restriction=aws.cloudfront.DistributionRestrictionsGeoRestrictionArgs(restriction_type="none")
+        ),
+        viewer_certificate=aws.cloudfront.DistributionViewerCertificateArgs(**certificate),
+    )
+
+
+def test_custom_certificates_need_a_tls_1_2_security_policy() -> None:
+    cert = f"arn:aws:acm:us-east-1:{ACCOUNT}:certificate/abc"
+
+    def program() -> None:
+        for policy_name in ("TLSv1.2_2019", "TLSv1.1_2016", "TLSv1.2_2021", "TLSv1.2_2025", "TLSv1.3_2025"):
+            _with_certificate(
+                policy_name.replace(".", "-"), acm_certificate_arn=cert, minimum_protocol_version=policy_name
+            )
+        _with_certificate("iam", iam_certificate_id="ASCAEXAMPLE", minimum_protocol_version="TLSv1")
+        _with_certificate("default", cloudfront_default_certificate=True)
+
+    found = violations_everywhere("cloudfront-viewer-tls", preview(program))
+    assert set(found) == {"TLSv1-2_2019", "TLSv1-1_2016", "iam"}
+    assert "'TLSv1.2_2019'" in found["TLSv1-2_2019"][0] and "TLSv1.2_2021" in found["TLSv1-2_2019"][0]
+
+
+def test_custom_origins_need_https_with_tls_1_2_only() -> None:
+    def origin(origin_id: str, policy: str, protocols: list[str]) -> aws.cloudfront.DistributionOriginArgs:
+        return aws.cloudfront.DistributionOriginArgs(
+            origin_id=origin_id,
+            domain_name=f"{origin_id}.example.com",
+            custom_origin_config=aws.cloudfront.DistributionOriginCustomOriginConfigArgs(
+                http_port=80, https_port=443, origin_protocol_policy=policy, origin_ssl_protocols=protocols
+            ),
+        )
+
+    def program() -> None:
+        distribution("good", [known_oac_origin(), origin("api", "https-only", ["TLSv1.2"])])
+        distribution("matching", [origin("api", "match-viewer", ["TLSv1.2"])])
+        distribution("old-tls", [origin("api", "https-only", ["TLSv1.1", "TLSv1.2", "SSLv3"])])
+
+    found = violations_everywhere("cloudfront-custom-origin-tls", preview(program))
+    assert set(found) == {"matching", "old-tls"}
+    assert "origin_protocol_policy='match-viewer'" in found["matching"][0]
+    assert "allows SSLv3, TLSv1.1 towards the origin" in found["old-tls"][0]
+
+
+# ---------------------------------------------------------------------------------------------------
+# Not checked: what a policy cannot read is named, never passed
+
+
+def test_unknown_inputs_are_reported_as_not_checked_by_each_policy() -> None:
+    def program() -> None:
+        bucket = aws.s3.Bucket("site")
+        unknown: pulumi.Output[Any] = bucket.bucket.apply(lambda name: name)
+        aws.s3.BucketPublicAccessBlock(
+            "site-public-access",
+            bucket=bucket.id,
+            block_public_acls=unknown,
+            block_public_policy=True,
+            ignore_public_acls=True,
+            restrict_public_buckets=True,
+        )
+        aws.s3.BucketObjectv2("index", bucket=bucket.id, key="index.html", acl=unknown)
+        _with_certificate(
+            "cdn",
+            acm_certificate_arn=f"arn:aws:acm:us-east-1:{ACCOUNT}:certificate/abc",
+            minimum_protocol_version=unknown,
+        )
+        FakeSite("site", unknown)
+
+    missed = {(n.policy, n.urn.rsplit("::", 1)[1], n.property) for n in check(preview(program)).not_checked}
+    assert missed == {
+        ("s3-bucket-public-access-block", "site-public-access", "blockPublicAcls"),
+        ("s3-no-public-acl", "index", "acl"),
+        ("cloudfront-viewer-tls", "cdn", "viewerCertificate.minimumProtocolVersion"),
+        ("pointer-parameter-valid-version", "site-pointer", "value"),
+        # The bucket's encryption configuration is missing: a violation, not a miss.
+    }

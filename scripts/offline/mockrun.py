@@ -1,11 +1,14 @@
-"""Run any Pulumi Python program in-process under Pulumi's mock runtime, as a preview would.
+"""Run any Pulumi Python program in-process under Pulumi's mock runtime, as `pulumi up` or `pulumi preview`.
 
 `run_program` records every resource the program registers the way the engine would hand it to a
 policy pack: type, name, URN, camelCase inputs, parent, dependencies, property dependencies,
-provider and options. Values the real engine would not know during `pulumi preview` (a new
+provider and options. As a preview (`PreviewMocks`), values the engine would not know yet (a new
 resource's id and every output that is not one of its inputs, and anything computed from them) stay
-unknown, and are recorded with pulumi_policy's unknown sentinel. Nothing reaches a cloud: invokes are
-answered by `PreviewMocks.call`.
+unknown, and are recorded with pulumi_policy's unknown sentinel. As an update (`UpdateMocks`), each
+resource's outputs are what AWS would answer once it exists, so inputs built from them (a bucket
+policy from `bucket.arn`, an edge association from `function.arn`) are known, as when `pulumi up`
+validates each resource before creating it. Nothing reaches a cloud: invokes are answered by
+`PreviewMocks.call`.
 """
 
 from __future__ import annotations
@@ -241,6 +244,105 @@ class PreviewMocks(Mocks):
         return {}, []
 
 
+def distribution_id(name: str) -> str:
+    """The id UpdateMocks gives a distribution: `E2` and 10 characters, as CloudFront's ids look."""
+    return "E2" + name.upper().replace("-", "")[:10]
+
+
+class UpdateMocks(PreviewMocks):
+    """What the providers answer once each resource exists, as during `pulumi up`: realistic ids, ARNs,
+    names and domain names (derived from the inputs, as AWS derives them) for the types the pack reads
+    and the program passes on; every other resource gets the id `<name>-id` and echoes its inputs.
+    Auto-names carry a fixed suffix, as the provider appends a random one."""
+
+    def __init__(self, region: str) -> None:
+        super().__init__(region)
+        self._provider_regions: dict[str, str] = {}
+
+    def new_resource(self, args: MockResourceArgs) -> tuple[str | None, dict]:
+        inputs = _as_outputs(dict(args.inputs))
+        if args.typ.startswith(_PROVIDER_TYPE_PREFIX) or args.resource_id:
+            resource_id, outputs = super().new_resource(args)
+            if args.typ == f"{_PROVIDER_TYPE_PREFIX}aws" and isinstance(inputs.get("region"), str):
+                self._provider_regions[resource_id or ""] = inputs["region"]
+            return resource_id, outputs
+        region = self._provider_regions.get((args.provider or "").rsplit("::", 1)[-1], self.region)
+        answer = _UPDATE_OUTPUTS.get(args.typ)
+        if answer is not None:
+            resource_id, outputs = answer(args.name, inputs, region)
+            return resource_id, {**inputs, **outputs}
+        if args.typ.startswith("aws:s3/") and isinstance(inputs.get("bucket"), str):
+            # An object's id is its key; a bucket's other sub-resources (public access block, policy,
+            # ownership, encryption, ...) take the bucket's name as their id.
+            key = inputs.get("key")
+            return (key if isinstance(key, str) else inputs["bucket"]), inputs
+        return f"{args.name}-id", inputs
+
+
+def _bucket(name: str, inputs: dict[str, Any], region: str) -> tuple[str, dict[str, Any]]:
+    bucket = inputs.get("bucket") or f"{name}-0a1b2c3"
+    return bucket, {
+        "bucket": bucket,
+        "arn": f"arn:aws:s3:::{bucket}",
+        "bucketDomainName": f"{bucket}.s3.amazonaws.com",
+        "bucketRegionalDomainName": f"{bucket}.s3.{region}.amazonaws.com",
+        "region": region,
+        "hostedZoneId": "Z1BKCTXD74EZPE",
+    }
+
+
+def _distribution(name: str, inputs: dict[str, Any], region: str) -> tuple[str, dict[str, Any]]:
+    resource_id = distribution_id(name)
+    return resource_id, {
+        "arn": f"arn:aws:cloudfront::{MOCK_ACCOUNT_ID}:distribution/{resource_id}",
+        "domainName": "d111111abcdef8.cloudfront.net",
+        "hostedZoneId": "Z2FDTNDATAQYW2",
+        "status": "Deployed",
+        "etag": "E2QWRUHEXAMPLE",
+    }
+
+
+def _function(name: str, inputs: dict[str, Any], region: str) -> tuple[str, dict[str, Any]]:
+    function = inputs.get("name") or f"{name}-9f8e7d6"
+    arn = f"arn:aws:lambda:{region}:{MOCK_ACCOUNT_ID}:function:{function}"
+    # Lambda numbers a version only when the function is published; otherwise the qualified ARN is $LATEST.
+    version = "1" if inputs.get("publish") else "$LATEST"
+    return function, {
+        "name": function,
+        "arn": arn,
+        "qualifiedArn": f"{arn}:{version}",
+        "version": version,
+        "invokeArn": f"arn:aws:apigateway:{region}:lambda:path/2015-03-31/functions/{arn}/invocations",
+    }
+
+
+def _parameter(name: str, inputs: dict[str, Any], region: str) -> tuple[str, dict[str, Any]]:
+    parameter = inputs.get("name") or f"{name}-0a1b2c3"
+    path = parameter if parameter.startswith("/") else f"/{parameter}"
+    return parameter, {"name": parameter, "arn": f"arn:aws:ssm:{region}:{MOCK_ACCOUNT_ID}:parameter{path}"}
+
+
+def _role(name: str, inputs: dict[str, Any], region: str) -> tuple[str, dict[str, Any]]:
+    role = inputs.get("name") or name
+    return role, {"name": role, "arn": f"arn:aws:iam::{MOCK_ACCOUNT_ID}:role/{role}", "uniqueId": "AROAMOCK"}
+
+
+def _certificate(name: str, inputs: dict[str, Any], region: str) -> tuple[str, dict[str, Any]]:
+    arn = f"arn:aws:acm:{region}:{MOCK_ACCOUNT_ID}:certificate/00000000-0000-4000-8000-000000000000"
+    return arn, {"arn": arn, "status": "ISSUED"}
+
+
+_UPDATE_OUTPUTS = {
+    "aws:s3/bucket:Bucket": _bucket,
+    "aws:s3/bucketV2:BucketV2": _bucket,
+    "aws:cloudfront/distribution:Distribution": _distribution,
+    "aws:lambda/function:Function": _function,
+    "aws:ssm/parameter:Parameter": _parameter,
+    "aws:iam/role:Role": _role,
+    "aws:acm/certificate:Certificate": _certificate,
+}
+
+
 def _plain_properties(struct: Any) -> dict[str, Any]:
     """Protobuf properties as the engine hands them to an analyzer: unknowns as sentinels,
     resource references as the referenced resource's id (or URN for components), secrets unwrapped."""
@@ -413,6 +515,48 @@ def _program_environment(program_dir: Path) -> Iterator[None]:
                     delattr(sys.modules[parent], child)
 
 
+# A program may read AWS itself while it runs (the release guard reads the bucket and the pointer with
+# the deployer's credentials). Offline, AWS answers as an account where none of this stack's resources
+# exist yet, as for a first `pulumi up`: the names the mocks invent are in no real account. A call to
+# any other service fails the run, naming it.
+_EMPTY_ACCOUNT_ERRORS = {
+    "s3": ("NoSuchBucket", 404, "The specified bucket does not exist"),
+    "ssm": ("ParameterNotFound", 400, "Parameter not found"),
+    "cloudfront": ("NoSuchDistribution", 404, "The specified distribution does not exist"),
+    "lambda": ("ResourceNotFoundException", 404, "Function not found"),
+}
+# HEAD requests carry no body: S3 answers them with the bare status as the code.
+_BODYLESS_OPERATIONS = frozenset({"HeadObject", "HeadBucket"})
+
+
+@contextlib.contextmanager
+def _empty_aws_account() -> Iterator[None]:
+    from botocore.client import BaseClient
+    from botocore.exceptions import ClientError
+
+    # Every client sends its operations through this method (botocore/client.py).
+    hook = "_make_api_call"
+    original = getattr(BaseClient, hook)
+
+    def answer(client: Any, operation_name: str, api_params: Any) -> Any:
+        service = client.meta.service_model.service_name
+        if service not in _EMPTY_ACCOUNT_ERRORS:
+            code, status, message = "OfflineCheck", 400, "AWS is not called offline; this call has no answer"
+        else:
+            code, status, message = _EMPTY_ACCOUNT_ERRORS[service]
+            if operation_name in _BODYLESS_OPERATIONS:
+                code, message = str(status), "Not Found"
+        error = {"Code": code, "Message": f"{message} ({service} {operation_name}, offline)"}
+        response: Any = {"Error": error, "ResponseMetadata": {"HTTPStatusCode": status}}
+        raise ClientError(response, operation_name)
+
+    setattr(BaseClient, hook, answer)
+    try:
+        yield
+    finally:
+        setattr(BaseClient, hook, original)
+
+
 def run_program(
     program_dir: Path,
     stack: str = "policy-check",
@@ -420,15 +564,18 @@ def run_program(
     use_stack_config: bool = False,
     mocks: Mocks | None = None,
     preview: bool = True,
+    empty_aws_account: bool = True,
 ) -> ProgramRun:
-    """Run the program in `program_dir` as `pulumi preview` would, and return what it registered.
+    """Run the program in `program_dir` as `pulumi preview` (or up) would, and return what it registered.
 
     Config: the defaults of Pulumi.yaml, then (with `use_stack_config`) `Pulumi.<stack>.yaml`, then
     `config_overrides` (`key=value`; a key without a namespace belongs to the project).
     Raises ProgramError when the program cannot be found or raises.
 
-    `mocks` replaces PreviewMocks, e.g. with mocks that answer the outputs an update knows (tests);
-    `preview=False` runs the program as during `pulumi up`.
+    `preview=False` runs the program as during `pulumi up` (UpdateMocks); `mocks` replaces the mocks
+    chosen by `preview` (the program tests preview an existing stack with UpdateMocks).
+    `empty_aws_account`: AWS calls the program makes itself (boto3) answer as an account without this
+    stack's resources; False lets them through (to moto, in the program tests).
     """
     program_dir = program_dir.resolve()
     project, config = load_project(program_dir)
@@ -445,7 +592,8 @@ def run_program(
     def run_main() -> None:
         runpy.run_path(str(main), run_name="__main__")
 
-    with _program_environment(program_dir):
+    aws = _empty_aws_account() if empty_aws_account else contextlib.nullcontext()
+    with _program_environment(program_dir), aws:
         return run_inline(run_main, project, stack, config, mocks=mocks, preview=preview)
 
 
@@ -457,12 +605,14 @@ def run_inline(
     mocks: Mocks | None = None,
     preview: bool = True,
 ) -> ProgramRun:
-    """Run `program` (a function declaring resources) as a preview would; see `run_program`.
+    """Run `program` (a function declaring resources) as a preview (or update) would; see `run_program`.
 
     `config` holds fully qualified keys (`project:key`, `aws:region`) with string values.
     """
     config = dict(config or {})
-    monitor = RecordingMonitor(mocks or PreviewMocks(region=config.get("aws:region", "us-east-1")), config)
+    region = config.get("aws:region", "us-east-1")
+    default_mocks = PreviewMocks(region) if preview else UpdateMocks(region)
+    monitor = RecordingMonitor(mocks or default_mocks, config)
 
     def run() -> None:
         pulumi_settings.ROOT.set(None)

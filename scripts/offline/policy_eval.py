@@ -27,7 +27,7 @@ from pulumi_policy import (
 )
 from pulumi_policy.proxy import UnknownValueError, unknown_checking_proxy
 
-from policy.site_policies import PACK_ENFORCEMENT_LEVEL, POLICIES
+from policy.site_policies import PACK_ENFORCEMENT_LEVEL, POLICIES, reporting_not_checked
 from scripts.offline.mockrun import STACK_TYPE, ProgramRun, RecordedResource
 
 
@@ -42,11 +42,23 @@ class Violation:
         return f"{self.level.value} {self.policy} {self.urn} {self.message}"
 
 
+@dataclass(frozen=True)
+class NotChecked:
+    """A value `policy` needed on the resource `urn` that it could not read: unknown (a preview), or
+    not a plain value of the expected shape. Never a pass."""
+
+    policy: str
+    urn: str
+    property: str
+
+    def line(self) -> str:
+        return f"not checked: {self.policy} {self.urn} {self.property}"
+
+
 @dataclass
 class CheckReport:
     violations: list[Violation] = field(default_factory=list)
-    # Policies that could not run on a resource because a value they read is unknown during preview.
-    skipped: list[str] = field(default_factory=list)
+    not_checked: list[NotChecked] = field(default_factory=list)
 
     @property
     def mandatory(self) -> list[Violation]:
@@ -182,16 +194,21 @@ def _run_validation(
     args: ResourceValidationArgs | StackValidationArgs,
     reporter: _Reporter,
 ) -> None:
+    def record(resource_urn: str, prop: str) -> None:
+        report.not_checked.append(NotChecked(policy.name, resource_urn, prop))
+
     try:
-        result = policy.validate(args, reporter)  # type: ignore[arg-type]
-        if isawaitable(result):
-            loop = asyncio.new_event_loop()
-            try:
-                loop.run_until_complete(result)
-            finally:
-                loop.close()
+        with reporting_not_checked(record):
+            result = policy.validate(args, reporter)  # type: ignore[arg-type]
+            if isawaitable(result):
+                loop = asyncio.new_event_loop()
+                try:
+                    loop.run_until_complete(result)
+                finally:
+                    loop.close()
     except UnknownValueError as exc:
-        # The engine turns this into an advisory note and moves on; so do we.
-        report.skipped.append(f"{policy.name} {urn}: {exc.message}")
+        # The engine turns this into an advisory note and skips the policy on that resource: the
+        # whole policy is then not checked there, at the property the proxy names.
+        record(urn, ".".join(exc.props))
     except Exception as exc:
         raise PolicyCrashError(f"policy {policy.name} raised on {urn}: {exc!r}") from exc
