@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pulumi
+from moto import mock_aws
 
 from scripts.offline.mockrun import RecordedResource
 from scripts.offline.mockrun import run_program as run_any_program
@@ -62,12 +63,16 @@ class SiteMocks(pulumi.runtime.Mocks):
 
 
 def run_program(
-    config: dict[str, str], stack: str = "dev", preview: bool = False
+    config: dict[str, str], stack: str = "dev", preview: bool = False, mocks: SiteMocks | None = None
 ) -> dict[str, RecordedResource]:
     """Run `__main__.py` with Pulumi.yaml's defaults plus `config` (keys without a namespace belong to
-    the project); raises scripts.offline.mockrun.ProgramError, caused by the program's own error."""
+    the project); raises scripts.offline.mockrun.ProgramError, caused by the program's own error.
+
+    The guards' AWS calls go to moto: the caller's mock (and its data) when one is active, else an
+    empty account in which no pointer exists yet."""
     overrides = [f"{key}={value}" for key, value in {"aws:region": "eu-west-1", **config}.items()]
-    run = run_any_program(ROOT, stack, overrides, mocks=SiteMocks(), preview=preview)
+    with mock_aws():
+        run = run_any_program(ROOT, stack, overrides, mocks=mocks or SiteMocks(), preview=preview)
     return {r.urn: r for r in run.resources if r.type != STACK_TYPE}
 
 
