@@ -311,14 +311,15 @@ def test_history_from_the_stack(world: World) -> None:
     result = world.invoke("history", "--stack", "test", "--json")
     assert result.exit_code == 0, result.output
     rows = json.loads(result.stdout)
-    assert [(r["version"], r["result"], r["source"]) for r in rows] == [
-        (V2, "succeeded", "stack"),
-        (V1, "succeeded", "stack"),
-        (layout.NO_VERSION_RELEASED, "succeeded", "stack"),
+    assert [(r["version"], r["result"], r["source"], r["live"]) for r in rows] == [
+        (V2, "succeeded", "stack", True),
+        (V1, "succeeded", "stack", False),
+        (layout.NO_VERSION_RELEASED, "succeeded", "stack", False),
     ]
     assert rows[0]["by"] == "ci" and rows[0]["when"].startswith("2026-11-27T")
     table = world.invoke("history", "--stack", "test")
-    assert table.output.splitlines()[0].split() == ["VERSION", "WHEN", "BY", "RESULT"]
+    assert table.output.splitlines()[0].split() == ["VERSION", "WHEN", "BY", "RESULT", "LIVE"]
+    assert table.output.splitlines()[1].split()[-1] == "live"
 
 
 def test_history_shows_failed_attempts(world: World) -> None:
@@ -337,7 +338,8 @@ def test_history_from_the_parameter(world: World) -> None:
     world.set_live(V2)
     result = world.invoke("history", "--parameter", "/versioned-site/test/live-version", "--json")
     assert result.exit_code == 0, result.output
-    assert [r["version"] for r in json.loads(result.stdout)] == [V2, V1, layout.NO_VERSION_RELEASED]
+    rows = json.loads(result.stdout)
+    assert [(r["version"], r["live"]) for r in rows] == [(V2, True), (V1, False), ("none", False)]
 
 
 def test_history_needs_a_stack_or_a_parameter(world: World) -> None:

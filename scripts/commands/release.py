@@ -13,7 +13,7 @@ import json
 import re
 import sys
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 import click
@@ -54,6 +54,7 @@ class Release:
     by: str | None
     result: str
     source: str  # "stack" or "parameter"
+    live: bool = False  # the pointer holds it, and no newer successful release does
 
     def to_dict(self) -> dict[str, object]:
         return asdict(self)
@@ -378,23 +379,31 @@ def rollback_command(target: str | None, dry_run: bool, config_only: bool, yes: 
 @aws_errors
 def history_command(as_json: bool, limit: int, site: Site) -> None:
     """Past releases, newest first: version, when, by whom, result (from the stack's update history,
-    else the parameter's history)."""
+    else the parameter's history); the one the pointer holds is marked live."""
     if site.has_stack:
         releases = releases_from_stack(site.stack().history())
     elif site.parameter() is not None:
         releases = releases_from_parameter(site)
     else:
         raise RefusedError("history needs --stack or --parameter (or SITE_STACK / SITE_PARAMETER)")
-    releases = releases[:limit]
+    releases = _mark_live(releases[:limit], site.live_version() if site.parameter() is not None else None)
     if as_json:
         click.echo(json.dumps([r.to_dict() for r in releases], indent=2))
         return
     if not releases:
         click.echo("no releases yet")
         return
-    rows = [["VERSION", "WHEN", "BY", "RESULT"]]
-    rows += [[r.version, r.when, r.by or "-", r.result] for r in releases]
+    rows = [["VERSION", "WHEN", "BY", "RESULT", "LIVE"]]
+    rows += [[r.version, r.when, r.by or "-", r.result, "live" if r.live else ""] for r in releases]
     click.echo(render_table(rows))
+
+
+def _mark_live(releases: list[Release], live: str | None) -> list[Release]:
+    """Mark the newest successful release of the version the pointer holds."""
+    for index, release in enumerate(releases):
+        if live and release.version == live and release.result in (SUCCEEDED, "applied"):
+            return [*releases[:index], replace(release, live=True), *releases[index + 1 :]]
+    return releases
 
 
 def _stream(line: str) -> None:
