@@ -296,12 +296,11 @@ def _engine_lines(caplog: pytest.LogCaptureFixture) -> list[tuple[str, str]]:
 
 
 def test_an_unset_version_while_one_is_live_is_refused_naming_both_fixes(aws: None) -> None:
-    from components.pointer_guard import LiveSiteWouldGoOfflineError
-
     set_pointer(V2)
     with pytest.raises(ProgramError) as failure:
         run_program({}, preview=True)
-    assert isinstance(failure.value.__cause__, LiveSiteWouldGoOfflineError)
+    # The error reaches the engine raw or wrapped by the SDK ("While processing resource: 'site-pointer'"),
+    # whichever of the pointer's awaiting tasks fails first: the message is what the user reads.
     message = str(failure.value)
     assert f"versioned-site:version is not set, but {V2} is live" in message
     assert f"`pulumi config set versioned-site:version {V2}` to keep it" in message

@@ -135,7 +135,6 @@ def test_only_identity_fields_count_as_changes(aws: dict[str, Any]) -> None:
     [
         (60, 5, 60 + SAFETY_MARGIN_SECONDS),  # TTL lowered: old containers still cache for 60 s
         (5, 30, 30 + SAFETY_MARGIN_SECONDS),  # TTL raised: the new function caches for 30 s
-        (5, 5, 5 + SAFETY_MARGIN_SECONDS),
     ],
 )
 def test_an_update_waits_the_longer_of_the_deployed_and_the_new_ttl(
