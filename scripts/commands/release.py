@@ -2,8 +2,10 @@
 
 A release sets the stack config `versioned-site:version` and runs `pulumi up` targeted at the pointer
 parameter and the switch only (the stack output `releaseTargets`), so it never applies unrelated
-infrastructure changes. A version without a manifest is refused before Pulumi is touched; a failed
-`up` puts the previous config value back.
+infrastructure changes. A version without a manifest is refused before Pulumi is touched. What is
+live comes from the pointer in AWS, never from the local config (which a fresh checkout or a CI job
+may hold stale); a failed `up` puts the previous config back only while the pointer still holds the
+previous version.
 """
 
 from __future__ import annotations
