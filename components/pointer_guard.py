@@ -21,6 +21,10 @@ class LiveSiteWouldGoOfflineError(ValueError):
     """`version` is unset while the pointer holds a released version, and going offline was not asked for."""
 
 
+class PointerUnreadableError(RuntimeError):
+    """The pointer could not be read: the deployment cannot tell what is live, so it does not proceed."""
+
+
 @dataclass(frozen=True)
 class PointerChange:
     """What this deployment does to the live version: `kind` is release, rollback, unchanged or offline."""
@@ -52,7 +56,10 @@ def read_pointer(ssm: Any, parameter_name: str) -> str | None:
     except ClientError as error:
         if error_code(error) == "ParameterNotFound":
             return None
-        raise
+        raise PointerUnreadableError(
+            f"could not read the live version from {parameter_name} (us-east-1): {error_code(error)}; "
+            "the deployer needs ssm:GetParameter on it, as `pulumi up` does to manage it"
+        ) from error
 
 
 def plan_pointer_change(live: str | None, version: str | None, take_offline: bool) -> PointerChange:
