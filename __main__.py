@@ -9,9 +9,22 @@ from components import VersionedStaticSite, VersionedStaticSiteArgs
 from edge_lambda.layout import EDGE_REGION, pointer_parameter_name
 
 config = pulumi.Config()
+aws_config = pulumi.Config("aws")
 
-# Lambda@Edge and the pointer must live in us-east-1, whatever the stack's own region.
-edge_provider = aws.Provider("edge", region=EDGE_REGION)
+# The guards and the switch call AWS with boto3, which knows a profile but not the provider's
+# assume-role settings: refuse those rather than read the pointer with other credentials.
+for key in ("assumeRole", "assumeRoles", "assumeRoleWithWebIdentity"):
+    if aws_config.get(key):
+        raise ValueError(
+            f"aws:{key} is set, but the release guards and the switch use boto3's credentials: assume the "
+            "role in the environment instead (an AWS_PROFILE with role_arn, or CI's OIDC credentials) "
+            f"and `pulumi config rm aws:{key}`"
+        )
+aws_profile = aws_config.get("profile") or None
+
+# Lambda@Edge and the pointer must live in us-east-1, whatever the stack's own region. An explicit
+# provider reads no `aws:` stack config: it gets the stack's profile here, as the default provider does.
+edge_provider = aws.Provider("edge", region=EDGE_REGION, profile=aws_profile)
 
 # Unset settings keep the defaults of VersionedStaticSiteArgs (the same as Pulumi.yaml declares).
 optional: dict[str, Any] = {
@@ -22,6 +35,7 @@ optional: dict[str, Any] = {
     "acm_certificate_arn": config.get("acmCertificateArn") or None,
     "force_destroy_bucket": config.get_bool("forceDestroyBucket"),
     "version_readers": config.get_object("versionReaders"),
+    "take_offline": config.get_bool("takeOffline"),
 }
 site = VersionedStaticSite(
     "site",
@@ -29,6 +43,7 @@ site = VersionedStaticSite(
         version=config.get("version") or None,
         parameter_name=pointer_parameter_name(pulumi.get_project(), pulumi.get_stack()),
         edge_provider=edge_provider,
+        aws_profile=aws_profile,
         **{key: value for key, value in optional.items() if value is not None},
     ),
 )

@@ -44,7 +44,7 @@ def check_releasable(s3: Any, bucket: str, version: str) -> None:
     )
 
 
-def default_s3_client(region: str | None) -> Any:
+def default_s3_client(region: str | None, profile: str | None = None) -> Any:
     import boto3
 
-    return boto3.client("s3", region_name=region)
+    return boto3.session.Session(profile_name=profile).client("s3", region_name=region)

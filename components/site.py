@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import pulumi
 import pulumi_aws as aws
 
-from components import release_guard
+from components import pointer_guard, release_guard
 from components.edge_bundle import bundle_files
 from components.switch import VersionSwitch, VersionSwitchArgs
 from edge_lambda import layout
@@ -32,6 +32,12 @@ _PRINCIPAL_ARN = re.compile(r"^arn:aws[a-z-]*:iam::\d{12}:(role|user)/[\w+=,.@/-
 
 ReleaseCheck = Callable[[str, str], None]
 """(bucket name, version) -> None; raises when the version must not be released."""
+PointerReader = Callable[[str], str | None]
+"""(parameter name) -> the pointer's value in AWS, None while the parameter does not exist."""
+# A tag on the edge function records the pointer TTL its bundle was built with. A targeted release
+# leaves the function untargeted, and the engine hands the program its deployed outputs (docs/
+# architecture.md, "Targeted releases"): the switch waits the TTL of the function that really runs.
+EDGE_TTL_TAG = "versioned-site:edge-cache-ttl-seconds"
 
 
 @dataclass
@@ -59,11 +65,22 @@ class VersionedStaticSiteArgs:
     bucket: `sitectl promote --from-stack` this stack into theirs."""
     release_check: ReleaseCheck | None = None
     """Guard run at preview against the existing bucket; default: the version's manifest must exist."""
+    take_offline: bool = False
+    """With `version` unset, let the deployment point a live site at `none` (every viewer gets 503)."""
+    read_pointer: PointerReader | None = None
+    """Reads the live pointer for the offline guard and the preview line; default: SSM with boto3."""
+    aws_profile: str | None = None
+    """The `aws:profile` of the stack: the guards and the switch use it, as the providers do."""
 
     def validate(self) -> None:
         """Check every invariant before anything is created, with the fix in the message."""
         if self.version:
             layout.validate_version(self.version, "versioned-site:version")
+            if self.take_offline:
+                raise ValueError(
+                    f"versioned-site:takeOffline is true and versioned-site:version is {self.version}: "
+                    "remove one (`pulumi config rm versioned-site:takeOffline` to release the version)"
+                )
         if not self.parameter_name.startswith("/"):
             raise ValueError(
                 f"parameter_name {self.parameter_name!r} must be a full SSM path starting with '/'"
@@ -168,17 +185,15 @@ class VersionedStaticSite(pulumi.ComponentResource):
         )
 
         # --- Pointer: the live version, read by every edge container.
-        release_check = args.release_check or _default_release_check()
-        if args.version:
-            version = args.version
-            # Runs at preview whenever the bucket already exists (its name is known), so a version that
-            # was never uploaded fails before the pointer changes. A new bucket has an unknown name at
-            # preview: nothing can have been uploaded to it, and the check runs at update instead.
-            pointer_value: pulumi.Input[str] = bucket.bucket.apply(
-                lambda b: _checked(release_check, b, version)
-            )
-        else:
-            pointer_value = layout.NO_VERSION_RELEASED
+        release_check = args.release_check or _default_release_check(args.aws_profile)
+        read_pointer = args.read_pointer or _default_pointer_reader(args.aws_profile)
+        # The guards run whenever the bucket already exists (its name is known, at preview too): a version
+        # never uploaded, or an unset version while one is live, fails before the pointer changes. A new
+        # bucket has an unknown name at preview (so under `sitectl policy-check`'s mocks, which need no
+        # AWS credentials): nothing can be live or uploaded yet, and the guards run at update instead.
+        pointer_value: pulumi.Output[str] = bucket.bucket.apply(
+            lambda b: _guarded_pointer_value(args, b, release_check, read_pointer)
+        )
         pointer = aws.ssm.Parameter(
             f"{name}-pointer",
             name=args.parameter_name,
@@ -234,6 +249,7 @@ class VersionedStaticSite(pulumi.ComponentResource):
             # AWS refuses to delete the function meanwhile: on destroy, leave it (it costs nothing idle)
             # and delete it by hand later (README: "Deleting a stack").
             skip_destroy=True,
+            tags={EDGE_TTL_TAG: str(args.edge_cache_ttl_seconds)},
             opts=pulumi.ResourceOptions(parent=self, provider=args.edge_provider, depends_on=[role]),
         )
         aws.iam.RolePolicy(
@@ -342,7 +358,10 @@ class VersionedStaticSite(pulumi.ComponentResource):
                 parameter_name=pointer.name,
                 parameter_region=EDGE_REGION,
                 version=pointer.insecure_value,
-                cache_ttl_seconds=args.edge_cache_ttl_seconds,
+                cache_ttl_seconds=function.tags.apply(
+                    lambda tags: _deployed_ttl(tags, args.edge_cache_ttl_seconds)
+                ),
+                aws_profile=args.aws_profile,
             ),
             opts=pulumi.ResourceOptions(parent=self, depends_on=[pointer]),
         )
@@ -409,15 +428,42 @@ def _bucket_policy(bucket_arn: str, distribution_arn: str, version_readers: list
     return json.dumps({"Version": "2012-10-17", "Statement": statements})
 
 
-def _checked(release_check: ReleaseCheck, bucket: str, version: str) -> str:
-    release_check(bucket, version)
-    return version
+def _guarded_pointer_value(
+    args: VersionedStaticSiteArgs, bucket: str, release_check: ReleaseCheck, read_pointer: PointerReader
+) -> str:
+    """The pointer's new value, once both guards passed; says in the preview what it does to the site."""
+    change = pointer_guard.plan_pointer_change(
+        read_pointer(args.parameter_name), args.version, args.take_offline
+    )
+    if args.version:
+        release_check(bucket, args.version)
+    # Engine diagnostics: `pulumi preview` and `up` print them under the stack, and a warning stands
+    # out in a CI plan or a pull request's preview comment.
+    if change.is_warning:
+        pulumi.log.warn(change.line)
+    else:
+        pulumi.log.info(change.line)
+    return change.target
 
 
-def _default_release_check() -> ReleaseCheck:
+def _deployed_ttl(tags: Mapping[str, str] | None, configured: int) -> int:
+    """The TTL the deployed function's tag records; the configured one before the tag exists."""
+    recorded = (tags or {}).get(EDGE_TTL_TAG, "")
+    return int(recorded) if recorded.isdigit() else configured
+
+
+def _default_release_check(profile: str | None) -> ReleaseCheck:
     region = pulumi.Config("aws").get("region")
 
     def check(bucket: str, version: str) -> None:
-        release_guard.check_releasable(release_guard.default_s3_client(region), bucket, version)
+        release_guard.check_releasable(release_guard.default_s3_client(region, profile), bucket, version)
 
     return check
+
+
+def _default_pointer_reader(profile: str | None) -> PointerReader:
+    def read(parameter_name: str) -> str | None:
+        ssm = pointer_guard.default_ssm_client(EDGE_REGION, profile)
+        return pointer_guard.read_pointer(ssm, parameter_name)
+
+    return read

@@ -8,6 +8,10 @@ parameter changes. An invalidation issued before that window closes lets an edge
 through a container that still rewrites to the old version, and cache it again for the full CloudFront
 TTL. So the switch reads the parameter's LastModifiedDate and invalidates only once
 LastModifiedDate + TTL (+ a margin for clock skew) has passed.
+
+Which TTL: the one the deployed function caches for. The component passes the TTL tagged on the
+deployed function, and an update waits the larger of that and the TTL in the switch's state (the
+previous switch's): while a new function version replaces the old one, containers of both serve.
 """
 
 from __future__ import annotations
@@ -43,16 +47,18 @@ class VersionSwitchProvider(pulumi.dynamic.ResourceProvider):
         self._now = now
         self._sleep = sleep
 
-    def _client(self, service: str, region: str) -> Any:
+    def _client(self, service: str, region: str, profile: str | None) -> Any:
         if self._clients is not None:
             return self._clients(service, region)
         import boto3  # lazily: the provider process imports this module before credentials matter
 
-        make_client: Any = boto3.client
-        return make_client(service, region_name=region)
+        # The stack's `aws:profile`, as its providers use it; None: boto3's standard chain.
+        session: Any = boto3.session.Session(profile_name=profile)
+        return session.client(service, region_name=region)
 
-    def _switch(self, props: dict[str, Any]) -> dict[str, Any]:
-        ssm = self._client("ssm", props["parameter_region"])
+    def _switch(self, props: dict[str, Any], cache_ttl_seconds: float) -> dict[str, Any]:
+        profile = props.get("aws_profile") or None
+        ssm = self._client("ssm", props["parameter_region"], profile)
         parameter = ssm.get_parameter(Name=props["parameter_name"])["Parameter"]
         if parameter["Value"] != props["version"]:
             raise SwitchError(
@@ -60,12 +66,12 @@ class VersionSwitchProvider(pulumi.dynamic.ResourceProvider):
                 "the parameter update must land before the switch; run `pulumi up` again"
             )
         modified: datetime = parameter["LastModifiedDate"]
-        ready_at = modified.timestamp() + float(props["cache_ttl_seconds"]) + SAFETY_MARGIN_SECONDS
+        ready_at = modified.timestamp() + cache_ttl_seconds + SAFETY_MARGIN_SECONDS
         waited = max(0.0, ready_at - self._now())
         if waited:
             self._sleep(waited)
 
-        cloudfront = self._client("cloudfront", "us-east-1")
+        cloudfront = self._client("cloudfront", "us-east-1", profile)
         invalidation = cloudfront.create_invalidation(
             DistributionId=props["distribution_id"],
             InvalidationBatch={
@@ -77,7 +83,7 @@ class VersionSwitchProvider(pulumi.dynamic.ResourceProvider):
         return {**props, "invalidation_id": invalidation["Id"], "waited_seconds": round(waited, 3)}
 
     def create(self, props: dict[str, Any]) -> pulumi.dynamic.CreateResult:
-        outs = self._switch(props)
+        outs = self._switch(props, float(props["cache_ttl_seconds"]))
         return pulumi.dynamic.CreateResult(id_=f"switch-{props['distribution_id']}", outs=outs)
 
     def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> pulumi.dynamic.DiffResult:
@@ -85,8 +91,11 @@ class VersionSwitchProvider(pulumi.dynamic.ResourceProvider):
         changed = [key for key in keys if olds.get(key) != news.get(key)]
         return pulumi.dynamic.DiffResult(changes=bool(changed), replaces=[], delete_before_replace=False)
 
-    def update(self, _id: str, _olds: dict[str, Any], news: dict[str, Any]) -> pulumi.dynamic.UpdateResult:
-        return pulumi.dynamic.UpdateResult(outs=self._switch(news))
+    def update(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> pulumi.dynamic.UpdateResult:
+        # `olds` is the state of the last switch: a container of the function deployed then may still
+        # cache for that TTL, if it was longer than the one deployed now.
+        ttl = max(float(olds.get("cache_ttl_seconds") or 0), float(news["cache_ttl_seconds"]))
+        return pulumi.dynamic.UpdateResult(outs=self._switch(news, ttl))
 
     def delete(self, _id: str, _props: dict[str, Any]) -> None:
         # Nothing to undo: an invalidation is a one-off request and leaves nothing behind.
@@ -101,12 +110,14 @@ class VersionSwitchArgs:
         parameter_region: pulumi.Input[str],
         version: pulumi.Input[str],
         cache_ttl_seconds: pulumi.Input[int],
+        aws_profile: pulumi.Input[str] | None = None,
     ) -> None:
         self.distribution_id = distribution_id
         self.parameter_name = parameter_name
         self.parameter_region = parameter_region
         self.version = version
         self.cache_ttl_seconds = cache_ttl_seconds
+        self.aws_profile = aws_profile
 
 
 class VersionSwitch(pulumi.dynamic.Resource):

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from moto import mock_aws
+
 from scripts.offline.mockrun import MOCK_ACCOUNT_ID as ACCOUNT
 from scripts.offline.mockrun import RecordedResource, UpdateMocks, distribution_id
 from scripts.offline.mockrun import run_program as run_any_program
@@ -31,14 +33,21 @@ def distribution_arn(name: str) -> str:
 
 
 def run_program(
-    config: dict[str, str], stack: str = "dev", preview: bool = False
+    config: dict[str, str], stack: str = "dev", preview: bool = False, mocks: SiteMocks | None = None
 ) -> dict[str, RecordedResource]:
     """Run `__main__.py` with Pulumi.yaml's defaults plus `config` (keys without a namespace belong to
-    the project); raises scripts.offline.mockrun.ProgramError, caused by the program's own error."""
+    the project); raises scripts.offline.mockrun.ProgramError, caused by the program's own error.
+
+    The guards' AWS calls go to moto: the caller's mock (and its data) when one is active, else an
+    empty account in which no pointer exists yet."""
     overrides = [f"{key}={value}" for key, value in {"aws:region": "eu-west-1", **config}.items()]
-    # A preview here is one of an existing stack: the bucket's name is known, the release guard runs
-    # (against moto, which the tests start).
-    run = run_any_program(ROOT, stack, overrides, mocks=SiteMocks(), preview=preview, empty_aws_account=False)
+    # A preview here is one of an existing stack: the bucket's name is known, the release guard runs.
+    # The guards' AWS calls go to moto: the caller's mock (and its data) when one is active, else an
+    # empty account in which no pointer exists yet.
+    with mock_aws():
+        run = run_any_program(
+            ROOT, stack, overrides, mocks=mocks or SiteMocks(), preview=preview, empty_aws_account=False
+        )
     return {r.urn: r for r in run.resources if r.type != STACK_TYPE}
 
 

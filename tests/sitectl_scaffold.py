@@ -39,14 +39,18 @@ V4 = "20261104T100000Z"
 
 @dataclass
 class FakeStack:
-    """A `SiteStack` in memory: config, outputs, history; `up` appends to the history."""
+    """A `SiteStack` in memory: config, outputs, history; `up` writes the pointer as the engine would
+    (through `write_pointer`) and appends to the history."""
 
     name: str = "test"
-    version: str | None = ""
+    version: str | None = ""  # the local config (Pulumi.<stack>.yaml)
+    deployed: str | None = None  # the `liveVersion` output of the last update; None: the local config
     extra_outputs: dict[str, Any] = field(default_factory=dict)
     updates: list[StackUpdate] = field(default_factory=list)  # newest first, as Pulumi returns them
-    fail_up: Exception | None = None
+    fail_up: Exception | None = None  # raised before anything changes (the engine refused the plan)
+    fail_after_pointer: Exception | None = None  # raised once the pointer changed (the switch failed)
     up_result: str = "succeeded"
+    write_pointer: Callable[[str], None] | None = None
     calls: list[str] = field(default_factory=list)
     clock: datetime = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
 
@@ -57,7 +61,8 @@ class FakeStack:
             "parameterName": PARAMETER,
             "parameterRegion": "us-east-1",
             "url": URL,
-            "liveVersion": self.version or layout.NO_VERSION_RELEASED,
+            "liveVersion": (self.version if self.deployed is None else self.deployed)
+            or layout.NO_VERSION_RELEASED,
             "releaseTargets": [POINTER_URN, SWITCH_URN],
             **self.extra_outputs,
         }
@@ -75,7 +80,14 @@ class FakeStack:
         on_output(f"Updating ({self.name}): version {self.version}\n")
         if self.fail_up is not None:
             raise self.fail_up
+        if self.write_pointer is not None:
+            self.write_pointer(self.version or layout.NO_VERSION_RELEASED)
+        if self.fail_after_pointer is not None:
+            self.record(self.version, "failed", message)
+            raise self.fail_after_pointer
         self.record(self.version, self.up_result, message)
+        if self.up_result == "succeeded":
+            self.deployed = self.version or layout.NO_VERSION_RELEASED
         return self.up_result
 
     def preview(self, targets: list[str], message: str, on_output: Callable[[str], Any]) -> str:
@@ -130,6 +142,9 @@ class World:
     def set_live(self, version: str) -> None:
         self.ssm.put_parameter(Name=PARAMETER, Value=version, Type="String", Overwrite=True)
 
+    def live(self) -> str:
+        return str(self.ssm.get_parameter(Name=PARAMETER)["Parameter"]["Value"])
+
     def count_requests(self) -> dict[str, int]:
         """Count the S3 API calls made from now on, by operation."""
         counts: dict[str, int] = {}
@@ -153,7 +168,9 @@ def world() -> Iterator[World]:
         ssm = _SESSION.client("ssm", region_name="us-east-1")
         ssm.put_parameter(Name=PARAMETER, Value=layout.NO_VERSION_RELEASED, Type="String")
         stack = FakeStack()
-        yield World(s3=s3, ssm=ssm, stack=stack, stacks={"test": stack})
+        world = World(s3=s3, ssm=ssm, stack=stack, stacks={"test": stack})
+        stack.write_pointer = world.set_live
+        yield world
 
 
 def write_build(root: Path, files: Mapping[str, bytes | str]) -> Path:

@@ -3,37 +3,50 @@
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import boto3
+import pulumi
 import pytest
 from moto import mock_aws
+from pulumi_policy.proxy import UNKNOWN_STRING_VALUE
 
+from components.site import EDGE_TTL_TAG
 from edge_lambda import layout
 from scripts.offline.mockrun import ProgramError, RecordedResource
-from tests.pulumi_scaffold import by_type, distribution_arn, one, run_program
+from tests.pulumi_scaffold import ROOT, SiteMocks, by_type, distribution_arn, one, run_program
 
 V1 = "20261127T101500Z"
 V2 = "20261128T090000Z-1a2b3c4"
 MOCK_BUCKET = "site-bucket-0a1b2c3"  # the name the mocks give the site bucket
+POINTER = "/versioned-site/dev/live-version"
+
+
+@pytest.fixture(autouse=True)
+def moto() -> Iterator[None]:
+    """Every run of the program reads the pointer (us-east-1) once the bucket's name is known."""
+    with mock_aws():
+        yield
 
 
 @pytest.fixture
-def aws() -> Iterator[None]:
-    """moto with the site bucket holding complete uploads of V1 and V2, for the release guard."""
-    with mock_aws():
-        s3 = boto3.client("s3", region_name="eu-west-1")
-        s3.create_bucket(Bucket=MOCK_BUCKET, CreateBucketConfiguration={"LocationConstraint": "eu-west-1"})
-        for version in (V1, V2):
-            s3.put_object(
-                Bucket=MOCK_BUCKET, Key=layout.object_key(version, "index.html"), Body=b"<h1>hi</h1>"
-            )
-            manifest = layout.Manifest(version, "2026-11-27T10:15:00+00:00", {})
-            s3.put_object(
-                Bucket=MOCK_BUCKET, Key=layout.manifest_key(version), Body=manifest.to_json().encode()
-            )
-        yield
+def aws(moto: None) -> None:
+    """The site bucket holding complete uploads of V1 and V2, for the release guard."""
+    s3 = boto3.client("s3", region_name="eu-west-1")
+    s3.create_bucket(Bucket=MOCK_BUCKET, CreateBucketConfiguration={"LocationConstraint": "eu-west-1"})
+    for version in (V1, V2):
+        s3.put_object(Bucket=MOCK_BUCKET, Key=layout.object_key(version, "index.html"), Body=b"<h1>hi</h1>")
+        manifest = layout.Manifest(version, "2026-11-27T10:15:00+00:00", {})
+        s3.put_object(Bucket=MOCK_BUCKET, Key=layout.manifest_key(version), Body=manifest.to_json().encode())
+
+
+def set_pointer(value: str) -> None:
+    """The pointer as an earlier `pulumi up` left it."""
+    ssm = boto3.client("ssm", region_name="us-east-1")
+    ssm.put_parameter(Name=POINTER, Value=value, Type="String", Overwrite=True)
 
 
 @pytest.fixture(scope="module")
@@ -272,3 +285,130 @@ def test_an_empty_bucket_says_how_to_upload() -> None:
         s3.create_bucket(Bucket="empty-site-bucket")
         with pytest.raises(UnreleasableVersionError, match="latest complete versions: none: upload one"):
             check_releasable(s3, "empty-site-bucket", V1)
+
+
+# --- The live version: the offline guard and the preview line
+
+
+def _engine_lines(caplog: pytest.LogCaptureFixture) -> list[tuple[str, str]]:
+    """What the program told the engine (pulumi.log): the mock engine logs it to the root logger."""
+    return [(r.levelname, r.getMessage()) for r in caplog.records if r.name == "root"]
+
+
+def test_an_unset_version_while_one_is_live_is_refused_naming_both_fixes(aws: None) -> None:
+    set_pointer(V2)
+    with pytest.raises(ProgramError) as failure:
+        run_program({}, preview=True)
+    # The error reaches the engine raw or wrapped by the SDK ("While processing resource: 'site-pointer'"),
+    # whichever of the pointer's awaiting tasks fails first: the message is what the user reads.
+    message = str(failure.value)
+    assert f"versioned-site:version is not set, but {V2} is live" in message
+    assert f"`pulumi config set versioned-site:version {V2}` to keep it" in message
+    assert "release another version (`sitectl release VERSION`)" in message
+    assert "`pulumi config set versioned-site:takeOffline true`" in message
+    ssm = boto3.client("ssm", region_name="us-east-1")
+    assert ssm.get_parameter(Name=POINTER)["Parameter"]["Value"] == V2
+
+
+def test_taking_a_live_site_offline_needs_take_offline_and_warns(
+    aws: None, caplog: pytest.LogCaptureFixture
+) -> None:
+    set_pointer(V2)
+    caplog.set_level(logging.INFO)
+    registered = run_program({"takeOffline": "true"}, preview=True)
+    assert one(registered, "aws:ssm/parameter:Parameter").props["insecureValue"] == "none"
+    assert _engine_lines(caplog) == [
+        ("WARNING", f"take the site offline {V2} -> none (versioned-site:takeOffline)")
+    ]
+
+
+def test_take_offline_with_a_version_is_refused_before_anything_is_created() -> None:
+    with pytest.raises(ProgramError, match=f"takeOffline is true and versioned-site:version is {V1}"):
+        run_program({"version": V1, "takeOffline": "true"})
+
+
+@pytest.mark.parametrize("pointer", [None, "none"])
+def test_a_stack_with_nothing_live_deploys_without_a_version(
+    pointer: str | None, caplog: pytest.LogCaptureFixture
+) -> None:
+    if pointer is not None:
+        set_pointer(pointer)
+    caplog.set_level(logging.INFO)
+    registered = run_program({}, preview=True)
+    assert one(registered, "aws:ssm/parameter:Parameter").props["insecureValue"] == "none"
+    assert _engine_lines(caplog) == [("INFO", "live version unchanged: none")]
+
+
+@pytest.mark.parametrize(
+    ("live", "configured", "line"),
+    [
+        (None, V1, ("INFO", f"release none -> {V1}")),
+        (V1, V2, ("INFO", f"release {V1} -> {V2}")),
+        (V2, V1, ("WARNING", f"roll back {V2} -> {V1}")),
+        (V2, V2, ("INFO", f"live version unchanged: {V2}")),
+    ],
+)
+def test_every_preview_says_what_it_does_to_the_live_version(
+    aws: None, caplog: pytest.LogCaptureFixture, live: str | None, configured: str, line: tuple[str, str]
+) -> None:
+    if live is not None:
+        set_pointer(live)
+    caplog.set_level(logging.INFO)
+    run_program({"version": configured}, preview=True)
+    assert _engine_lines(caplog) == [line]
+
+
+def test_policy_check_runs_the_program_without_aws_credentials(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Under the preview mocks the bucket is new, its name unknown: neither guard calls AWS (a call
+    without credentials would fail the run with NoCredentialsError)."""
+    from scripts.offline.mockrun import run_program as run_offline
+
+    monkeypatch.delenv("AWS_ACCESS_KEY_ID")
+    monkeypatch.delenv("AWS_SECRET_ACCESS_KEY")
+    for config in ([], [f"version={V1}"]):
+        run = run_offline(ROOT, "policy-check", config, preview=True)
+        (pointer,) = [r for r in run.resources if r.type == "aws:ssm/parameter:Parameter"]
+        assert pointer.props["insecureValue"] == UNKNOWN_STRING_VALUE
+
+
+# --- The edge TTL the switch waits, and credentials
+
+
+class DeployedFunctionMocks(SiteMocks):
+    """The edge function as a targeted `up` sees it: untargeted, so the engine answers its deployed
+    outputs (a SameStep keeps the old outputs), here built with a 30 s pointer TTL."""
+
+    def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str | None, dict[str, Any]]:
+        resource_id, outputs = super().new_resource(args)
+        if args.typ == "aws:lambda/function:Function":
+            outputs = {**outputs, "tags": {EDGE_TTL_TAG: "30"}}
+        return resource_id, outputs
+
+
+def test_the_switch_waits_the_ttl_of_the_deployed_function(aws: None) -> None:
+    registered = run_program({"version": V1, "edgeCacheTtlSeconds": "5"}, mocks=DeployedFunctionMocks())
+    function = one(registered, "aws:lambda/function:Function")
+    assert function.props["tags"] == {EDGE_TTL_TAG: "5"}  # what the new bundle will cache for
+    assert one(registered, "pulumi-python:dynamic:Resource").props["cache_ttl_seconds"] == 30
+
+
+def test_the_stack_profile_reaches_the_edge_provider_the_guards_and_the_switch(
+    aws: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The credentials exist only under the profile: a guard reading with boto3's default chain would
+    fail the run with NoCredentialsError."""
+    credentials = tmp_path / "credentials"
+    credentials.write_text("[site-deployer]\naws_access_key_id = deployer\naws_secret_access_key = secret\n")
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(credentials))
+    monkeypatch.delenv("AWS_ACCESS_KEY_ID")
+    monkeypatch.delenv("AWS_SECRET_ACCESS_KEY")
+    set_pointer(V1)
+    registered = run_program({"version": V2, "aws:profile": "site-deployer"}, preview=True)
+    (provider,) = [r for r in by_type(registered, "pulumi:providers:aws") if r.name == "edge"]
+    assert provider.props["profile"] == "site-deployer"
+    assert one(registered, "pulumi-python:dynamic:Resource").props["aws_profile"] == "site-deployer"
+
+
+def test_assumed_roles_in_stack_config_are_refused() -> None:
+    with pytest.raises(ProgramError, match="aws:assumeRole is set, but the release guards and the switch"):
+        run_program({"aws:assumeRole": '{"roleArn": "arn:aws:iam::123456789012:role/deployer"}'})

@@ -96,10 +96,12 @@ def test_failed_up_restores_the_previous_config(world: World) -> None:
     put_version(world, V1, PAGE)
     put_version(world, V2, PAGE)
     world.stack.version = V1
+    world.set_live(V1)
     world.stack.fail_up = RuntimeError("error: update failed\n  aws:ssm:Parameter: AccessDenied")
     result = world.invoke("release", V2, "--stack", "test", "--yes")
     assert result.exit_code == 1
-    assert "AccessDenied" in result.output and f"restored to '{V1}'" in result.output
+    assert "AccessDenied" in result.output
+    assert f"the pointer still holds {V1}: config version restored to '{V1}'" in result.output
     assert world.stack.version == V1
     assert world.stack.mutations[-1] == f"set_version {V1}"
 
@@ -141,10 +143,127 @@ def test_rollback_releases_the_previous_version_from_the_stack_history(world: Wo
     world.stack.record(V3, result="failed")
     world.stack.record(V3)
     world.stack.version = V3
+    world.set_live(V3)
     result = world.invoke("rollback", "--stack", "test", "--yes")
     assert result.exit_code == 0, result.output
     assert f"rolling back from {V3} to {V2}" in result.output
     assert world.stack.version == V2
+    assert world.live() == V2
+
+
+@pytest.mark.parametrize("stale", ["", None, V1])
+def test_rollback_from_a_stale_local_config_goes_by_the_pointer(world: World, stale: str | None) -> None:
+    """A fresh checkout (config empty or unset) or an old one (V1) while V3 is live: the rollback goes
+    to V2, the version live before V3, never to V3 itself."""
+    for version in (V1, V2, V3):
+        put_version(world, version, PAGE)
+    for version in (V1, V2, V3):
+        world.stack.record(version)
+        world.set_live(version)
+    world.stack.version = stale
+    result = world.invoke("rollback", "--stack", "test", "--yes")
+    assert result.exit_code == 0, result.output
+    assert f"rolling back from {V3} to {V2}" in result.output
+    assert f"says {stale or 'nothing'}, but {V3} is live (the pointer)" in result.output
+    assert (world.stack.version, world.live()) == (V2, V2)
+    assert f"released {V2} (was {V3})" in result.output
+
+
+def test_release_reports_what_was_live_not_the_local_config(world: World) -> None:
+    put_version(world, V2, PAGE)
+    world.set_live(V1)
+    world.stack.version = ""
+    result = world.invoke("release", V2, "--stack", "test", "--yes")
+    assert result.exit_code == 0, result.output
+    assert f"released {V2} (was {V1})" in result.output
+
+
+def test_failed_up_after_the_pointer_changed_keeps_the_new_config(world: World) -> None:
+    """The invalidation was denied after the parameter update: V2 is live, so the config says V2."""
+    put_version(world, V2, PAGE)
+    world.set_live(V1)
+    world.stack.version = V1
+    world.stack.fail_after_pointer = RuntimeError(
+        "error: update failed\n  pulumi-python:dynamic:Resource: AccessDenied: cloudfront:CreateInvalidation"
+    )
+    result = world.invoke("release", V2, "--stack", "test", "--yes")
+    assert result.exit_code == 1
+    assert result.output.strip().splitlines()[-1] == (
+        "Error: pulumi up of stack 'test' failed: pulumi-python:dynamic:Resource: AccessDenied: "
+        f"cloudfront:CreateInvalidation after the pointer changed: {V2} is live and the config keeps it; "
+        f"rerun `sitectl release {V2} --yes` (or `pulumi up`) to finish the switch (wait, then invalidate)"
+    )
+    assert (world.stack.version, world.live()) == (V2, V2)
+    assert world.stack.mutations[-1] == f"up {POINTER_URN},{SWITCH_URN}"
+
+
+def test_failed_up_when_someone_else_moved_the_pointer_leaves_the_config(world: World) -> None:
+    put_version(world, V2, PAGE)
+    world.set_live(V1)
+    world.stack.version = V1
+
+    def other_release(_value: str) -> None:
+        world.set_live(V3)
+
+    world.stack.write_pointer = other_release
+    world.stack.fail_after_pointer = RuntimeError("error: update failed\n  conflict")
+    result = world.invoke("release", V2, "--stack", "test", "--yes")
+    assert result.exit_code == 1
+    assert f"the pointer holds {V3}, neither {V1} (before) nor {V2}" in result.output
+    assert world.stack.version == V2
+
+
+def test_a_targeted_up_refused_for_changed_providers_says_to_run_a_full_up(world: World) -> None:
+    put_version(world, V2, PAGE)
+    world.set_live(V1)
+    world.stack.version = V1
+    world.stack.fail_up = RuntimeError(
+        "code: 255\nstderr: error: provider "
+        "urn:pulumi:test::versioned-site::pulumi:providers:aws::default_7_52_0::04da6b54 for resource "
+        "urn:pulumi:test::versioned-site::aws:s3/bucket:Bucket::site-bucket has not "
+        "been registered yet, this is\ndue to a change of providers mixed with --target. Change your program "
+        "back to the original providers"
+    )
+    result = world.invoke("release", V2, "--stack", "test", "--yes")
+    assert result.exit_code == 1
+    assert result.output.strip().splitlines()[-1] == (
+        "Error: pulumi up of stack 'test' failed: the engine refuses a targeted update while providers "
+        "changed (a pulumi-aws upgrade, or the provider's settings): run one full `pulumi up` first, then "
+        f"release again; the pointer still holds {V1}: config version restored to '{V1}'"
+    )
+    assert (world.stack.version, world.live()) == (V1, V1)
+
+
+def test_config_only_sets_the_stack_file_and_deploys_nothing(world: World) -> None:
+    put_version(world, V2, PAGE)
+    world.set_live(V1)
+    world.stack.version = V1
+    result = world.invoke("release", V2, "--stack", "test", "--config-only")
+    assert result.exit_code == 0, result.output
+    assert world.stack.mutations == [f"set_version {V2}"]
+    assert world.live() == V1
+    assert f"set versioned-site:version to {V2} in Pulumi.test.yaml (was {V1}; live: {V1})" in result.output
+
+
+def test_config_only_refuses_an_incomplete_version_and_a_dry_run(world: World) -> None:
+    put_version(world, V2, PAGE, complete=False)
+    result = world.invoke("release", V2, "--stack", "test", "--config-only")
+    assert result.exit_code == 2 and "is incomplete" in result.output
+    put_version(world, V3, PAGE)
+    result = world.invoke("release", V3, "--stack", "test", "--config-only", "--dry-run")
+    assert result.exit_code == 2 and "exclude each other" in result.output
+    assert world.stack.mutations == []
+
+
+def test_rollback_config_only_for_a_pull_request(world: World) -> None:
+    for version in (V1, V2):
+        put_version(world, version, PAGE)
+        world.set_live(version)
+    world.stack.version = ""
+    result = world.invoke("rollback", "--stack", "test", "--config-only")
+    assert result.exit_code == 0, result.output
+    assert world.stack.mutations == [f"set_version {V1}"]
+    assert world.live() == V2
 
 
 def test_rollback_falls_back_to_the_parameter_history(world: World) -> None:
@@ -192,14 +311,15 @@ def test_history_from_the_stack(world: World) -> None:
     result = world.invoke("history", "--stack", "test", "--json")
     assert result.exit_code == 0, result.output
     rows = json.loads(result.stdout)
-    assert [(r["version"], r["result"], r["source"]) for r in rows] == [
-        (V2, "succeeded", "stack"),
-        (V1, "succeeded", "stack"),
-        (layout.NO_VERSION_RELEASED, "succeeded", "stack"),
+    assert [(r["version"], r["result"], r["source"], r["live"]) for r in rows] == [
+        (V2, "succeeded", "stack", True),
+        (V1, "succeeded", "stack", False),
+        (layout.NO_VERSION_RELEASED, "succeeded", "stack", False),
     ]
     assert rows[0]["by"] == "ci" and rows[0]["when"].startswith("2026-11-27T")
     table = world.invoke("history", "--stack", "test")
-    assert table.output.splitlines()[0].split() == ["VERSION", "WHEN", "BY", "RESULT"]
+    assert table.output.splitlines()[0].split() == ["VERSION", "WHEN", "BY", "RESULT", "LIVE"]
+    assert table.output.splitlines()[1].split()[-1] == "live"
 
 
 def test_history_shows_failed_attempts(world: World) -> None:
@@ -218,7 +338,8 @@ def test_history_from_the_parameter(world: World) -> None:
     world.set_live(V2)
     result = world.invoke("history", "--parameter", "/versioned-site/test/live-version", "--json")
     assert result.exit_code == 0, result.output
-    assert [r["version"] for r in json.loads(result.stdout)] == [V2, V1, layout.NO_VERSION_RELEASED]
+    rows = json.loads(result.stdout)
+    assert [(r["version"], r["live"]) for r in rows] == [(V2, True), (V1, False), ("none", False)]
 
 
 def test_history_needs_a_stack_or_a_parameter(world: World) -> None:

@@ -14,7 +14,13 @@ from pulumi.automation._cmd import CommandResult
 from pulumi.automation._stack import PreviewResult, UpdateSummary, UpResult
 
 from scripts.commands.errors import SitectlError
-from scripts.commands.stack import VERSION_CONFIG_KEY, PulumiStack, find_project_root, select_stack
+from scripts.commands.stack import (
+    VERSION_CONFIG_KEY,
+    PulumiStack,
+    find_project_root,
+    refused_for_changed_providers,
+    select_stack,
+)
 
 V1 = "20261101T100000Z"
 
@@ -119,3 +125,18 @@ def test_project_root_is_found_from_a_subdirectory(tmp_path: Path) -> None:
     (tmp_path / "Pulumi.yaml").write_text("name: versioned-site\n")
     (tmp_path / "site" / "dist").mkdir(parents=True)
     assert find_project_root(tmp_path / "site" / "dist") == tmp_path.resolve()
+
+
+def test_the_engines_refusal_of_target_with_changed_providers_is_recognised() -> None:
+    """The Automation API raises CommandError carrying the CLI's stderr; the engine's sentence
+    (pkg/resource/deploy/step_generator.go) may arrive wrapped over lines."""
+    stderr = (
+        "error: provider urn:pulumi:dev::versioned-site::pulumi:providers:aws::default_7_52_0::04da6b54 for "
+        "resource urn:pulumi:dev::versioned-site::aws:s3/bucket:Bucket::site-bucket has not been registered "
+        "yet, this is due to a change\nof providers mixed with --target. Change your program back to the "
+        "original providers"
+    )
+    refused = CommandError(CommandResult("Updating (dev)", stderr, 255))
+    assert refused_for_changed_providers(refused) is True
+    other = CommandError(CommandResult("", "error: update failed: AccessDenied", 255))
+    assert refused_for_changed_providers(other) is False

@@ -208,8 +208,9 @@ def test_status_reads_the_version_marker_of_the_served_page(world: World) -> Non
     status = json.loads(result.stdout)
     assert status["served"] == V1
     assert status["problems"] == [
-        f"the URL serves {V1} but the parameter holds {V2} (edge and CloudFront "
-        "caches expire within seconds of a release)"
+        f"the URL serves {V1} but the parameter holds {V2}: right after a release, wait for the edge "
+        "TTL and the invalidation (a minute or two); if it persists, `aws cloudfront "
+        "create-invalidation --distribution-id <distributionId> --paths '/*'`"
     ]
     assert "GetObject" not in counts
 

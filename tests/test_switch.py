@@ -128,3 +128,43 @@ def test_only_identity_fields_count_as_changes(aws: dict[str, Any]) -> None:
     olds = {**_props(aws, V1), "invalidation_id": "I1", "waited_seconds": 3.0}
     assert provider.diff("switch", olds, _props(aws, V1, ttl=9)).changes is False
     assert provider.diff("switch", olds, {**_props(aws, V1), "distribution_id": "E2OTHER"}).changes is True
+
+
+@pytest.mark.parametrize(
+    ("deployed_ttl", "new_ttl", "waited"),
+    [
+        (60, 5, 60 + SAFETY_MARGIN_SECONDS),  # TTL lowered: old containers still cache for 60 s
+        (5, 30, 30 + SAFETY_MARGIN_SECONDS),  # TTL raised: the new function caches for 30 s
+    ],
+)
+def test_an_update_waits_the_longer_of_the_deployed_and_the_new_ttl(
+    aws: dict[str, Any], deployed_ttl: int, new_ttl: int, waited: float
+) -> None:
+    clock = ManualClock(start=_release(aws, V1) + 600)
+    provider = VersionSwitchProvider(now=clock, sleep=clock.sleep)
+    olds = _outs(provider.create(_props(aws, V1, ttl=deployed_ttl)))
+    assert olds["cache_ttl_seconds"] == deployed_ttl, "the TTL stays in the switch's state"
+
+    modified = _release(aws, V2)
+    clock.now = modified
+    outs = _outs(provider.update("switch", olds, _props(aws, V2, ttl=new_ttl)))
+
+    assert clock.sleeps == [pytest.approx(waited)]
+    assert outs["waited_seconds"] == pytest.approx(waited)
+    assert outs["cache_ttl_seconds"] == new_ttl
+    assert len(_invalidations(aws)) == 2
+
+
+def test_the_switch_uses_the_stack_profile(
+    aws: dict[str, Any], tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Credentials only under the profile: boto3's default chain would find none."""
+    credentials = tmp_path / "credentials"
+    credentials.write_text("[site-deployer]\naws_access_key_id = deployer\naws_secret_access_key = secret\n")
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(credentials))
+    monkeypatch.delenv("AWS_ACCESS_KEY_ID")
+    monkeypatch.delenv("AWS_SECRET_ACCESS_KEY")
+    clock = ManualClock(start=_release(aws, V1) + 60)
+    provider = VersionSwitchProvider(now=clock, sleep=clock.sleep)
+    provider.create({**_props(aws, V1), "aws_profile": "site-deployer"})
+    assert len(_invalidations(aws)) == 1

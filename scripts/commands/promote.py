@@ -130,7 +130,13 @@ def promote_command(
         )
     if release:
         result = release_version(
-            site.stack, destination.s3, destination_bucket, version, on_output=_stream, action="promote"
+            site.stack,
+            destination.s3,
+            destination_bucket,
+            version,
+            on_output=_stream,
+            action="promote",
+            read_pointer=site.live_version,
         )
         click.echo(f"released {version} (was {result.previous or layout.NO_VERSION_RELEASED})", err=True)
     click.echo(version)

@@ -2,8 +2,10 @@
 
 A release sets the stack config `versioned-site:version` and runs `pulumi up` targeted at the pointer
 parameter and the switch only (the stack output `releaseTargets`), so it never applies unrelated
-infrastructure changes. A version without a manifest is refused before Pulumi is touched; a failed
-`up` puts the previous config value back.
+infrastructure changes. A version without a manifest is refused before Pulumi is touched. What is
+live comes from the pointer in AWS, never from the local config (which a fresh checkout or a CI job
+may hold stale); a failed `up` puts the previous config back only while the pointer still holds the
+previous version.
 """
 
 from __future__ import annotations
@@ -13,12 +15,13 @@ import json
 import re
 import sys
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 import click
 
 from edge_lambda import layout
+from scripts.commands import stack as stack_module
 from scripts.commands.errors import RefusedError, SitectlError, aws_errors
 from scripts.commands.site import Site, is_released, site_options
 from scripts.commands.stack import SiteStack, StackUpdate
@@ -32,6 +35,7 @@ else:
     S3Client = Any
 
 SUCCEEDED = "succeeded"
+CONFIG_ONLY = "config only"
 _MESSAGE_USER = re.compile(r"\bby (?P<user>\S+)$")
 
 
@@ -39,8 +43,9 @@ _MESSAGE_USER = re.compile(r"\bby (?P<user>\S+)$")
 class ReleaseResult:
     version: str
     previous: str | None  # the config value before the release
-    result: str  # the update result, or the preview's change summary
+    result: str  # the update result, the preview's change summary, or CONFIG_ONLY
     dry_run: bool
+    live_before: str | None = None  # what the pointer held before (None: unknown or no pointer yet)
 
 
 @dataclass(frozen=True)
@@ -52,6 +57,7 @@ class Release:
     by: str | None
     result: str
     source: str  # "stack" or "parameter"
+    live: bool = False  # the pointer holds it, and no newer successful release does
 
     def to_dict(self) -> dict[str, object]:
         return asdict(self)
@@ -98,13 +104,22 @@ def release_version(
     dry_run: bool = False,
     on_output: Callable[[str], Any] = print,
     action: str = "release",
+    read_pointer: Callable[[], str | None] | None = None,
+    config_only: bool = False,
 ) -> ReleaseResult:
-    """Release a complete version: refuse (RefusedError) anything else before asking for the stack."""
+    """Release a complete version: refuse (RefusedError) anything else before asking for the stack.
+
+    `read_pointer` reads the live version from AWS (the pointer parameter). After a failed `up` the
+    config goes back to its previous value only if the pointer still holds what it held before;
+    without `read_pointer` nothing can tell, and the config is restored. `config_only` sets the
+    stack config and deploys nothing (a pull request's change; `pulumi up` applies it later).
+    """
     check_releasable(s3, bucket, version)
 
     stack = stack_provider()
-    targets = release_targets(stack)
+    targets = [] if config_only else release_targets(stack)
     message = f"sitectl {action} {version} by {_current_user()}"
+    live_before = read_pointer() if read_pointer is not None else None
     try:
         previous = stack.get_version()
         stack.set_version(version)
@@ -114,26 +129,66 @@ def release_version(
         raise SitectlError(
             f"could not set the version config of stack {stack.name!r}: {_one_line(error)}"
         ) from error
-    outcome = ""
-    try:
-        if dry_run:
-            outcome = stack.preview(targets, message, on_output)
-        else:
-            outcome = stack.up(targets, message, on_output)
-    except BaseException as error:
-        _restore(stack, previous, f"pulumi {'preview' if dry_run else 'up'} failed: {_one_line(error)}")
-        raise SitectlError(
-            f"pulumi {'preview' if dry_run else 'up'} of stack {stack.name!r} failed: {_one_line(error)}; "
-            f"config version restored to {previous!r}"
-        ) from error
+    if config_only:
+        return ReleaseResult(version, previous, CONFIG_ONLY, dry_run=False, live_before=live_before)
     if dry_run:
+        try:
+            outcome = stack.preview(targets, message, on_output)
+        except BaseException as error:
+            _restore(stack, previous, f"pulumi preview failed: {_one_line(error)}")
+            raise SitectlError(
+                f"pulumi preview of stack {stack.name!r} failed: {_failure(error)}; "
+                f"config version restored to {previous!r}"
+            ) from error
         _restore(stack, previous, "after the preview")
-    elif outcome != SUCCEEDED:
-        _restore(stack, previous, f"pulumi up ended {outcome}")
-        raise SitectlError(
-            f"pulumi up of stack {stack.name!r} ended {outcome!r}; config version restored to {previous!r}"
+        return ReleaseResult(version, previous, outcome, dry_run=True, live_before=live_before)
+    try:
+        outcome = stack.up(targets, message, on_output)
+    except BaseException as error:
+        raise _after_failed_up(
+            stack, version, previous, live_before, read_pointer, f"failed: {_failure(error)}"
+        ) from error
+    if outcome != SUCCEEDED:
+        raise _after_failed_up(stack, version, previous, live_before, read_pointer, f"ended {outcome!r}")
+    return ReleaseResult(version, previous, outcome, dry_run=False, live_before=live_before)
+
+
+def _after_failed_up(
+    stack: SiteStack,
+    version: str,
+    previous: str | None,
+    live_before: str | None,
+    read_pointer: Callable[[], str | None] | None,
+    what: str,
+) -> SitectlError:
+    """Put the config back only while the pointer still holds what it held before the `up`: once it
+    holds the new version, the new version is live, and the config must say so."""
+    failed = f"pulumi up of stack {stack.name!r} {what}"
+    before = live_before or layout.NO_VERSION_RELEASED
+    if read_pointer is None:
+        now: str | None = before
+    else:
+        try:
+            now = read_pointer() or layout.NO_VERSION_RELEASED
+        except Exception as error:
+            return SitectlError(
+                f"{failed}; the pointer could not be read ({_one_line(error)}): config version left at "
+                f"{version!r}; run `sitectl status` to see what is live"
+            )
+    if now == before:
+        _restore(stack, previous, failed)
+        return SitectlError(
+            f"{failed}; the pointer still holds {before}: config version restored to {previous!r}"
         )
-    return ReleaseResult(version=version, previous=previous, result=outcome, dry_run=dry_run)
+    if now == version:
+        return SitectlError(
+            f"{failed} after the pointer changed: {version} is live and the config keeps it; rerun "
+            f"`sitectl release {version} --yes` (or `pulumi up`) to finish the switch (wait, then invalidate)"
+        )
+    return SitectlError(
+        f"{failed}; the pointer holds {now}, neither {before} (before) nor {version}: someone else changed "
+        f"it. Config version left at {version!r}; run `sitectl status`"
+    )
 
 
 def _restore(stack: SiteStack, previous: str | None, why: str) -> None:
@@ -144,6 +199,16 @@ def _restore(stack: SiteStack, previous: str | None, why: str) -> None:
             f"{why}, and restoring config version {previous!r} failed too: {_one_line(error)}; "
             f"set it by hand: pulumi config set versioned-site:version '{previous or ''}'"
         ) from error
+
+
+def _failure(error: BaseException) -> str:
+    """The engine's error in one line; a refusal to mix a provider change with --target says the fix."""
+    if stack_module.refused_for_changed_providers(error):
+        return (
+            "the engine refuses a targeted update while providers changed (a pulumi-aws upgrade, or the "
+            "provider's settings): run one full `pulumi up` first, then release again"
+        )
+    return _one_line(error)
 
 
 def _one_line(error: BaseException) -> str:
@@ -205,77 +270,132 @@ def releases_from_parameter(site: Site) -> list[Release]:
     ]
 
 
-def _print_release(result: ReleaseResult) -> None:
-    if result.dry_run:
+def _print_release(result: ReleaseResult, stack_name: str) -> None:
+    was = result.live_before or layout.NO_VERSION_RELEASED
+    if result.result == CONFIG_ONLY:
         click.echo(
-            f"preview of releasing {result.version} (now {result.previous!r}): {result.result}", err=True
+            f"set versioned-site:version to {result.version} in Pulumi.{stack_name}.yaml (was "
+            f"{result.previous or 'unset'}; live: {was}); nothing deployed: commit it, and `pulumi up` "
+            "(or `sitectl release` after the merge) applies it",
+            err=True,
         )
+    elif result.dry_run:
+        click.echo(f"preview of releasing {result.version} (live: {was}): {result.result}", err=True)
     else:
+        click.echo(f"released {result.version} (was {was})", err=True)
+
+
+def _note_stale_config(site: Site, live: str | None) -> None:
+    """A local config that differs from what is live is stale (a fresh checkout, another machine)."""
+    configured = site.stack().get_version()
+    if (configured or layout.NO_VERSION_RELEASED) != (live or layout.NO_VERSION_RELEASED):
         click.echo(
-            f"released {result.version} (was {result.previous or layout.NO_VERSION_RELEASED})", err=True
+            f"note: the local config of stack {site.stack_name} says {configured or 'nothing'}, but "
+            f"{live or layout.NO_VERSION_RELEASED} is live (the pointer); going by the pointer",
+            err=True,
         )
+
+
+_CONFIG_ONLY_HELP = (
+    "Only set `versioned-site:version` in Pulumi.<stack>.yaml, deploy nothing: for a release made as a "
+    "pull request (GitOps); `pulumi up` applies it once merged."
+)
 
 
 @click.command("release")
 @click.argument("version")
 @click.option("--dry-run", is_flag=True, help="Preview the release instead of applying it.")
+@click.option("--config-only", is_flag=True, help=_CONFIG_ONLY_HELP)
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
 @verify_release_options
 @site_options("bucket", "stack", "parameter", "url", "project_dir")
 @aws_errors
 def release_command(
-    version: str, dry_run: bool, yes: bool, verification: VerifyOptions | None, site: Site
+    version: str, dry_run: bool, config_only: bool, yes: bool, verification: VerifyOptions | None, site: Site
 ) -> None:
     """Release VERSION: set the stack's `version` config and run a `pulumi up` targeted at the
     pointer and the switch. Refuses (exit 2) a version that is not complete."""
     if not site.has_stack:
         raise RefusedError("release needs the Pulumi stack: pass --stack (or set SITE_STACK)")
+    if dry_run and config_only:
+        raise RefusedError("--dry-run and --config-only exclude each other: --config-only deploys nothing")
     bucket = site.bucket()
     check_releasable(site.s3(), bucket, version)  # before asking, and before Pulumi is touched
+    if config_only and verification:
+        raise RefusedError("--verify and --config-only exclude each other: --config-only deploys nothing")
     verified = prepare_verification(site, verification, dry_run, _stream) if verification else None
-    if not (yes or dry_run) and not _confirmed(f"Release {version} on stack {site.stack_name}?"):
+    asked = not (yes or dry_run or config_only)
+    if asked and not _confirmed(f"Release {version} on stack {site.stack_name}?"):
         raise RefusedError("release cancelled")
     if verified is not None:
         verified.run(version, _stack_release(site, bucket), "release", _stream)
         return
-    result = release_version(site.stack, site.s3(), bucket, version, dry_run=dry_run, on_output=_stream)
-    _print_release(result)
+    result = release_version(
+        site.stack,
+        site.s3(),
+        bucket,
+        version,
+        dry_run=dry_run,
+        on_output=_stream,
+        read_pointer=site.live_version,
+        config_only=config_only,
+    )
+    _print_release(result, str(site.stack_name))
 
 
 @click.command("rollback")
 @click.option("--to", "target", help="Version to release (default: the one live before the current one).")
 @click.option("--dry-run", is_flag=True, help="Preview the rollback instead of applying it.")
+@click.option("--config-only", is_flag=True, help=_CONFIG_ONLY_HELP)
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
 @verify_release_options
 @site_options("bucket", "stack", "parameter", "url", "project_dir")
 @aws_errors
 def rollback_command(
-    target: str | None, dry_run: bool, yes: bool, verification: VerifyOptions | None, site: Site
+    target: str | None,
+    dry_run: bool,
+    config_only: bool,
+    yes: bool,
+    verification: VerifyOptions | None,
+    site: Site,
 ) -> None:
-    """Release the previously live version (from the stack's update history, else the parameter's
-    history), or the one given with --to."""
+    """Release the version live before the one live now (the pointer, not the local config), from the
+    stack's update history, else the parameter's history; or the one given with --to."""
     if not site.has_stack:
         raise RefusedError("rollback needs the Pulumi stack: pass --stack (or set SITE_STACK)")
+    if dry_run and config_only:
+        raise RefusedError("--dry-run and --config-only exclude each other: --config-only deploys nothing")
     bucket = site.bucket()
     if target is None:
-        stack = site.stack()
-        current = stack.get_version()
+        current = site.live_version()
+        _note_stale_config(site, current)
         values = [change.value for change in site.parameter_history()]
-        target = previous_live_version(stack, values, current)
+        target = previous_live_version(site.stack(), values, current)
         if target is None:
             raise RefusedError("no earlier release found to roll back to: pass --to VERSION")
         click.echo(f"rolling back from {current or layout.NO_VERSION_RELEASED} to {target}", err=True)
     check_releasable(site.s3(), bucket, target)
+    if config_only and verification:
+        raise RefusedError("--verify and --config-only exclude each other: --config-only deploys nothing")
     verified = prepare_verification(site, verification, dry_run, _stream) if verification else None
-    if not (yes or dry_run) and not _confirmed(f"Roll back to {target} on stack {site.stack_name}?"):
+    asked = not (yes or dry_run or config_only)
+    if asked and not _confirmed(f"Roll back to {target} on stack {site.stack_name}?"):
         raise RefusedError("rollback cancelled")
     if verified is not None:
         verified.run(target, _stack_release(site, bucket), "rollback to", _stream)
         return
     result = release_version(
-        site.stack, site.s3(), bucket, target, dry_run=dry_run, on_output=_stream, action="rollback to"
+        site.stack,
+        site.s3(),
+        bucket,
+        target,
+        dry_run=dry_run,
+        on_output=_stream,
+        action="rollback to",
+        read_pointer=site.live_version,
+        config_only=config_only,
     )
-    _print_release(result)
+    _print_release(result, str(site.stack_name))
 
 
 @click.command("history")
@@ -285,22 +405,22 @@ def rollback_command(
 @aws_errors
 def history_command(as_json: bool, limit: int, site: Site) -> None:
     """Past releases, newest first: version, when, by whom, result (from the stack's update history,
-    else the parameter's history)."""
+    else the parameter's history); the one the pointer holds is marked live."""
     if site.has_stack:
         releases = releases_from_stack(site.stack().history())
     elif site.parameter() is not None:
         releases = releases_from_parameter(site)
     else:
         raise RefusedError("history needs --stack or --parameter (or SITE_STACK / SITE_PARAMETER)")
-    releases = releases[:limit]
+    releases = _mark_live(releases[:limit], site.live_version() if site.parameter() is not None else None)
     if as_json:
         click.echo(json.dumps([r.to_dict() for r in releases], indent=2))
         return
     if not releases:
         click.echo("no releases yet")
         return
-    rows = [["VERSION", "WHEN", "BY", "RESULT"]]
-    rows += [[r.version, r.when, r.by or "-", r.result] for r in releases]
+    rows = [["VERSION", "WHEN", "BY", "RESULT", "LIVE"]]
+    rows += [[r.version, r.when, r.by or "-", r.result, "live" if r.live else ""] for r in releases]
     click.echo(render_table(rows))
 
 
@@ -308,11 +428,26 @@ def _stack_release(site: Site, bucket: str) -> Callable[[str, str], None]:
     """`release --verify`'s way to release a version, and to roll back: the same path as without."""
 
     def release(version: str, action: str) -> None:
-        _print_release(
-            release_version(site.stack, site.s3(), bucket, version, on_output=_stream, action=action)
+        result = release_version(
+            site.stack,
+            site.s3(),
+            bucket,
+            version,
+            on_output=_stream,
+            action=action,
+            read_pointer=site.live_version,
         )
+        _print_release(result, str(site.stack_name))
 
     return release
+
+
+def _mark_live(releases: list[Release], live: str | None) -> list[Release]:
+    """Mark the newest successful release of the version the pointer holds."""
+    for index, release in enumerate(releases):
+        if live and release.version == live and release.result in (SUCCEEDED, "applied"):
+            return [*releases[:index], replace(release, live=True), *releases[index + 1 :]]
+    return releases
 
 
 def _stream(line: str) -> None:

@@ -20,6 +20,17 @@ VERSION_CONFIG_KEY = f"{PROJECT_NAME}:version"
 
 OutputCallback = Callable[[str], Any]
 
+# The engine's refusal of a targeted update whose untargeted resources use a provider that changed,
+# e.g. a new default provider version after a pulumi-aws upgrade (pkg/resource/deploy/step_generator.go:
+# "provider %s for resource %s has not been registered yet, this is due to a change of providers mixed
+# with --target. Change your program back to the original providers"; docs/architecture.md).
+PROVIDERS_CHANGED_WITH_TARGET = "due to a change of providers mixed with --target"
+
+
+def refused_for_changed_providers(error: BaseException) -> bool:
+    """Whether a failed `up`/`preview` is the engine refusing --target because providers changed."""
+    return PROVIDERS_CHANGED_WITH_TARGET in " ".join(str(error).split())
+
 
 @dataclass(frozen=True)
 class StackUpdate:

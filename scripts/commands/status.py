@@ -1,4 +1,9 @@
-"""`sitectl status`: what the stack says, what the pointer holds, what the URL serves."""
+"""`sitectl status`: what the local config says, what the last deployment set, what the pointer holds,
+what the URL serves; each disagreement with the command that fixes it.
+
+The pointer is the truth about what is live. The local `Pulumi.<stack>.yaml` may be stale (a fresh
+checkout, a CI job whose config change was never committed): a `pulumi up` from it would roll the site
+back, or be refused for taking it offline."""
 
 from __future__ import annotations
 
@@ -17,10 +22,11 @@ from scripts.versionstore import store as storage
 
 @dataclass
 class SiteStatus:
-    configured: str | None  # the stack config `versioned-site:version`; None without a stack
+    configured: str | None  # the local stack config `versioned-site:version`; None without a stack
     parameter: str | None  # the pointer parameter's value; None when unknown
     served: str | None  # the version whose index.html the URL serves; None when none matches
     url: str | None
+    deployed: str | None = None  # the stack output `liveVersion`: what the last deployment set
     problems: list[str] = field(default_factory=list)
 
     @property
@@ -53,13 +59,18 @@ def served_version(site: Site, bucket: str, url: str, preferred: list[str]) -> t
 
 def site_status(site: Site) -> SiteStatus:
     configured = site.stack().get_version() if site.has_stack else None
+    deployed = site.outputs().get("liveVersion") if site.has_stack else None
     parameter = site.live_version()
     url = site.url()
-    status = SiteStatus(configured=configured, parameter=parameter, served=None, url=url)
+    status = SiteStatus(
+        configured=configured,
+        parameter=parameter,
+        served=None,
+        url=url,
+        deployed=str(deployed) if deployed else None,
+    )
     if site.has_stack and site.parameter() is not None:
-        same = (configured or layout.NO_VERSION_RELEASED) == (parameter or layout.NO_VERSION_RELEASED)
-        if not same:
-            status.problems.append(f"stack config says {configured!r} but the parameter holds {parameter!r}")
+        status.problems += _config_drift(str(site.stack_name), configured, status.deployed, parameter)
     if site.parameter() is None:
         status.problems.append("no parameter known: pass --parameter or --stack")
     if url is None:
@@ -71,11 +82,45 @@ def site_status(site: Site) -> SiteStatus:
     if served is None:
         status.problems.append(f"{url}/index.html ({evidence}) matches no complete version")
     elif is_released(parameter) and served != parameter:
+        distribution = site.outputs().get("distributionId") or "<distributionId>"
         status.problems.append(
-            f"the URL serves {served} but the parameter holds {parameter} (edge and CloudFront caches expire "
-            "within seconds of a release)"
+            f"the URL serves {served} but the parameter holds {parameter}: right after a release, wait for "
+            "the edge TTL and the invalidation (a minute or two); if it persists, "
+            f"`aws cloudfront create-invalidation --distribution-id {distribution} --paths '/*'`"
         )
     return status
+
+
+def _config_drift(
+    stack: str, configured: str | None, deployed: str | None, parameter: str | None
+) -> list[str]:
+    """Disagreements between the local config, the last deployment and the pointer, with the fix."""
+    problems = []
+    live = parameter or layout.NO_VERSION_RELEASED
+    local = configured or layout.NO_VERSION_RELEASED
+    if local != live:
+        prefix = f"stack config says {configured!r} but the parameter holds {parameter!r}"
+        if not is_released(live):
+            problems.append(f"{prefix}: nothing is live; release it with `sitectl release {local} --yes`")
+        else:
+            if not is_released(local):
+                effect = "be refused (it would take the site offline)"
+            elif local < live:
+                effect = f"roll the site back to {local}"
+            else:
+                effect = f"release {local}"
+            problems.append(
+                f"{prefix}: a `pulumi up` from this checkout would {effect}. Keep what is live: "
+                f"`sitectl release {live} --config-only` and commit Pulumi.{stack}.yaml"
+                + (f"; or deploy the config: `sitectl release {local} --yes`" if is_released(local) else "")
+            )
+    if deployed is not None and deployed != live:
+        problems.append(
+            f"the last deployment set {deployed} (stack output liveVersion) but the parameter holds {live}: "
+            "an update failed after the pointer changed, or the pointer was changed outside Pulumi; "
+            f"`sitectl release {live} --yes` finishes the switch and records it"
+        )
+    return problems
 
 
 @click.command("status")
@@ -84,14 +129,16 @@ def site_status(site: Site) -> SiteStatus:
 @site_options("bucket", "stack", "parameter", "url", "project_dir")
 @aws_errors
 def status_command(as_json: bool, check: bool, site: Site) -> None:
-    """Show the stack's configured version, the parameter's value and the version the live URL
-    serves (the version marker its index.html carries), flagging any disagreement."""
+    """Show the local config's version, the deployed one (stack output), the parameter's value and the
+    version the live URL serves (the version marker its index.html carries), flagging any disagreement
+    with the command that fixes it."""
     status = site_status(site)
     if as_json:
         click.echo(json.dumps(status.to_dict(), indent=2))
     else:
         rows = [
-            ["stack config", status.configured or "-"],
+            ["local config", status.configured or "-"],
+            ["deployed", status.deployed or "-"],
             ["parameter", status.parameter or "-"],
             ["served", status.served or "-"],
             ["url", status.url or "-"],

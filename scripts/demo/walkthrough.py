@@ -156,13 +156,26 @@ def release(
     """`sitectl release VERSION` against the demo stack: the same completeness check and config
     handling, with DemoStack's `up` in place of Pulumi's."""
     release_version(
-        lambda: stack, stack.site.s3, stack.site.bucket, version, on_output=on_output, action=action
+        lambda: stack,
+        stack.site.s3,
+        stack.site.bucket,
+        version,
+        on_output=on_output,
+        action=action,
+        read_pointer=lambda: live_version(stack),
     )
 
 
+def live_version(stack: DemoStack) -> str:
+    """What is live: the pointer, as sitectl reads it (never the local config)."""
+    parameter = stack.site.ssm.get_parameter(Name=stack.site.settings.parameter_name)
+    return str(parameter["Parameter"]["Value"])
+
+
 def rollback(stack: DemoStack, on_output: Callable[[str], Any]) -> str:
-    """`sitectl rollback`: release the version live before the current one, from the stack's history."""
-    target = previous_live_version(stack, [], stack.get_version())
+    """`sitectl rollback`: release the version live before the one the pointer holds, from the stack's
+    history."""
+    target = previous_live_version(stack, [], live_version(stack))
     if target is None:
         raise RuntimeError("no earlier release to roll back to")
     release(stack, target, on_output, action="rollback to")

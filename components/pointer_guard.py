@@ -1,0 +1,90 @@
+"""What a deployment does to the live version, and the refusal to take a live site down by accident.
+
+Runs inside the Pulumi program before the pointer can change, like the release guard: it reads the
+pointer parameter (us-east-1) with the deployer's credentials and compares it with the configured
+`version`. The live version is a stack config value, and a checkout whose `Pulumi.<stack>.yaml` lacks
+it (a fresh clone, a CI job) would otherwise point the site at `none`, and every viewer would get 503.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from edge_lambda import layout
+from scripts.versionstore.errors import error_code
+
+
+class LiveSiteWouldGoOfflineError(ValueError):
+    """`version` is unset while the pointer holds a released version, and going offline was not asked for."""
+
+
+class PointerUnreadableError(RuntimeError):
+    """The pointer could not be read: the deployment cannot tell what is live, so it does not proceed."""
+
+
+@dataclass(frozen=True)
+class PointerChange:
+    """What this deployment does to the live version: `kind` is release, rollback, unchanged or offline."""
+
+    kind: str
+    live: str  # the pointer's value now (`none` when it does not exist yet)
+    target: str  # the value the pointer will hold
+
+    @property
+    def line(self) -> str:
+        if self.kind == "unchanged":
+            return f"live version unchanged: {self.live}"
+        if self.kind == "rollback":
+            return f"roll back {self.live} -> {self.target}"
+        if self.kind == "offline":
+            return f"take the site offline {self.live} -> {self.target} (versioned-site:takeOffline)"
+        return f"release {self.live} -> {self.target}"
+
+    @property
+    def is_warning(self) -> bool:
+        """A rollback or a take-down: a reviewer of the plan must not miss it."""
+        return self.kind in ("rollback", "offline")
+
+
+def read_pointer(ssm: Any, parameter_name: str) -> str | None:
+    """The pointer's value, or None while the parameter does not exist (a stack never deployed)."""
+    try:
+        return str(ssm.get_parameter(Name=parameter_name)["Parameter"]["Value"])
+    except ClientError as error:
+        if error_code(error) == "ParameterNotFound":
+            return None
+        raise PointerUnreadableError(
+            f"could not read the live version from {parameter_name} (us-east-1): {error_code(error)}; "
+            "the deployer needs ssm:GetParameter on it, as `pulumi up` does to manage it"
+        ) from error
+
+
+def plan_pointer_change(live: str | None, version: str | None, take_offline: bool) -> PointerChange:
+    """What setting the pointer to `version` (unset: `none`) does; raise when it would take a live site
+    down without `takeOffline`."""
+    current = live or layout.NO_VERSION_RELEASED
+    if not version:
+        if current == layout.NO_VERSION_RELEASED:
+            return PointerChange("unchanged", current, current)
+        if not take_offline:
+            raise LiveSiteWouldGoOfflineError(
+                f"versioned-site:version is not set, but {current} is live: this would take the site "
+                f"offline (503 for every viewer). Set `pulumi config set versioned-site:version {current}` "
+                "to keep it, or release another version (`sitectl release VERSION`); to take the site "
+                "offline on purpose, `pulumi config set versioned-site:takeOffline true`"
+            )
+        return PointerChange("offline", current, layout.NO_VERSION_RELEASED)
+    if version == current:
+        return PointerChange("unchanged", current, version)
+    # Version ids sort by their UTC timestamp (layout.sort_newest_first); `none` sorts after none of them.
+    older = current != layout.NO_VERSION_RELEASED and version < current
+    return PointerChange("rollback" if older else "release", current, version)
+
+
+def default_ssm_client(region: str, profile: str | None = None) -> Any:
+    import boto3
+
+    return boto3.session.Session(profile_name=profile).client("ssm", region_name=region)
