@@ -10,7 +10,7 @@ import pulumi
 import pulumi_aws as aws
 
 from components import release_guard
-from components.edge_bundle import bundle_files
+from components.edge_bundle import LAMBDA_RUNTIME, bundle_files
 from components.switch import VersionSwitch, VersionSwitchArgs
 from edge_lambda import layout
 from edge_lambda.settings import EdgeSettings
@@ -202,7 +202,7 @@ class VersionedStaticSite(pulumi.ComponentResource):
         function = aws.lambda_.Function(
             f"{name}-edge",
             role=role.arn,
-            runtime="python3.12",
+            runtime=LAMBDA_RUNTIME,
             handler="edge_lambda.handler.handler",
             code=pulumi.AssetArchive(
                 {
