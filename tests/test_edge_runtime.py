@@ -109,7 +109,7 @@ def runtime_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[dict
         )
         put_pointer(ssm, V1)
         completed = subprocess.run(
-            [python, "-I", "-c", DRIVER, str(bundle), moto_endpoint, faulty.url]
+            [str(python), "-I", "-c", DRIVER, str(bundle), moto_endpoint, faulty.url]
             + [str(TEST_READ_TIMEOUT_SECONDS), str(FAILING_WINDOWS), *ATTEMPTS],
             capture_output=True,
             text=True,
