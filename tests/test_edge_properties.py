@@ -53,8 +53,9 @@ class FixedSSM:
 
 def edge_function(spa: bool) -> OriginRequestHandler:
     config = edge_settings(spa_fallback=spa)
+    ssm: Any = FixedSSM()  # GetParameter alone, the one call the cache makes
     return OriginRequestHandler(
-        config, PointerCache(config, FixedSSM(), now=ManualClock(), log=lambda *_, **__: None)
+        config, PointerCache(config, ssm, now=ManualClock(), log=lambda *_, **__: None)
     )
 
 
