@@ -17,7 +17,7 @@ from tests.clock import ManualClock
 from tests.edge_scaffold import TTL_SECONDS, V1, V2, edge_settings, origin_request_event, request_of
 
 # Derandomized: the same examples on every run and in CI; a few hundred each keep this file ~2 s.
-PROPERTY = settings(max_examples=300, derandomize=True, deadline=None)
+PROPERTY = settings(max_examples=300, derandomize=True, deadline=None, database=None)
 
 # Pieces that reach the refusals' edge cases more often than uniform text would.
 URI_PIECES = [
