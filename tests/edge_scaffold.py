@@ -222,7 +222,7 @@ def find_python(version: str) -> str:
 
 def runtime_python() -> Path:
     """The interpreter of a venv with the Lambda runtime's Python and only the botocore it ships (and
-    botocore's dependencies, at their newest compatible versions: AWS does not publish the runtime's),
+    botocore's dependencies, at their newest compatible versions, not pinned),
     built on first use under .cache/ (about 3 s, from PyPI) and reused while both versions hold."""
     venv = RUNTIME_CACHE / f"{LAMBDA_RUNTIME}-botocore-{RUNTIME_BOTOCORE_VERSION}"
     python = venv / "bin" / "python"
