@@ -2,10 +2,11 @@
 
 CloudFront calls `handler` on each cache miss, before it asks the S3 origin. The function
 1. lets only GET and HEAD through (405) and refuses, with 400, any URI that could escape the version
-   prefix or confuse S3 (`uri_problem`); neither is ever forwarded, nor costs an SSM call;
+   prefix or confuse S3 (`uri_problem`), and any event that is not an origin request; none is ever
+   forwarded, nor costs an SSM call, and no input makes the handler raise;
 2. reads the live version from the SSM pointer parameter at most once per `cache_ttl_seconds` per
-   container (`PointerCache`): if SSM fails it keeps serving the version it has; with none, or while
-   the pointer says no version is released, it answers 503 with Retry-After;
+   container (`PointerCache`): if the lookup fails, in any way, it keeps serving the version it has;
+   with none, or while the pointer says no version is released, it answers 503 with Retry-After;
 3. rewrites the URI to `/<version>/...` (`rewrite_uri`), leaving the query string untouched.
 
 For `sitectl serve` and other local callers: `rewrite_request` rewrites a request for a fixed version
