@@ -3,14 +3,18 @@ SHELL := /bin/bash
 UV := $(shell command -v uv 2>/dev/null || echo .tools/bin/uv)
 RUN := $(UV) run --frozen
 ARGS ?=
+# The project supports Python 3.11 to 3.13. .venv, which every target uses, has the lowest; CI also runs
+# the suite on the edge function's Python (LAMBDA_RUNTIME in components/edge_bundle.py), in .venv-X.Y.
+PYTHON ?= 3.11
+EDGE_PYTHON := $(shell sed -n 's/^LAMBDA_RUNTIME = "python\([0-9.]*\)"$$/\1/p' components/edge_bundle.py)
 
-.PHONY: setup test lint typecheck unit policy-check bench demo clean
+.PHONY: setup test lint typecheck unit unit-edge-python policy-check bench demo clean
 
 $(UV):
 	python3 -m venv .tools && .tools/bin/pip install --quiet 'uv>=0.5'
 
 setup: $(UV)
-	$(UV) sync --frozen
+	$(UV) sync --frozen --python $(PYTHON)
 
 test: setup lint typecheck policy-check unit
 
@@ -24,6 +28,9 @@ typecheck: setup
 unit: setup
 	$(RUN) pytest
 
+unit-edge-python: setup
+	UV_PROJECT_ENVIRONMENT=.venv-$(EDGE_PYTHON) $(UV) run --frozen --python "$$(.ci/find-python $(EDGE_PYTHON))" pytest
+
 policy-check: setup
 	$(RUN) sitectl policy-check .
 
@@ -35,4 +42,4 @@ demo: setup
 	$(RUN) python -m scripts.demo $(ARGS)
 
 clean:
-	rm -rf .venv .tools .mypy_cache .pytest_cache .ruff_cache
+	rm -rf .venv .venv-*/ .tools .cache .mypy_cache .pytest_cache .ruff_cache

@@ -8,6 +8,8 @@
    fresh interpreters, versus `import boto3` alone; median of interleaved runs. Goal: at most 1.3
    times. The first request goes to the same moto, served by `ThreadedMotoServer` on 127.0.0.1: the
    fresh interpreter must not import moto, which imports boto3 before the clock starts.
+   The same handler run in the Lambda runtime's Python with the botocore it ships
+   (`tests.edge_scaffold.runtime_python`), for the record.
 
 Prints a table and writes bench/results/edge.json.
 """
@@ -35,7 +37,7 @@ import botocore  # noqa: E402
 import moto  # noqa: E402
 from moto import mock_aws  # noqa: E402
 
-from components.edge_bundle import bundle_files  # noqa: E402
+from components.edge_bundle import LAMBDA_RUNTIME, RUNTIME_BOTOCORE_VERSION, bundle_files  # noqa: E402
 from edge_lambda.handler import OriginRequestHandler, PointerCache, rewrite_request  # noqa: E402
 from edge_lambda.settings import EdgeSettings  # noqa: E402
 from edge_lambda.ssm_client import create_ssm_client  # noqa: E402
@@ -44,6 +46,7 @@ from tests.clock import ManualClock  # noqa: E402
 from tests.edge_scaffold import (  # noqa: E402
     count_get_parameter_calls,
     origin_request_event,
+    runtime_python,
     site_packages,
     write_bundle,
 )
@@ -134,10 +137,11 @@ COLD_NAIVE = (
 )
 
 
-def run_cold(script: str, bundle: Path, endpoint: str, *args: str) -> list[float]:
+def run_cold(script: str, bundle: Path, endpoint: str, *args: str, python: Path | None = None) -> list[float]:
     # -I -S: no site processing, so nothing but the bundle and the installed packages, as on Lambda.
+    packages = next(python.parent.parent.glob("lib/python*/site-packages")) if python else site_packages()
     completed = subprocess.run(
-        [sys.executable, "-I", "-S", "-c", script, str(bundle), site_packages(), *args],
+        [str(python or sys.executable), "-I", "-S", "-c", script, str(bundle), str(packages), *args],
         capture_output=True,
         text=True,
         env={
@@ -161,7 +165,8 @@ def cold_start(bundle_root: Path) -> dict[str, float]:
         ssm.put_parameter(Name=SETTINGS.parameter_name, Value=VERSION, Type="String", Overwrite=True)
         bundle = write_bundle(bundle_files(SETTINGS), bundle_root)
         event = json.dumps(EVENTS[0])
-        boto3_ms, handler_ms, import_ms, first_ms, naive_ms = [], [], [], [], []
+        runtime = runtime_python()
+        boto3_ms, handler_ms, import_ms, first_ms, naive_ms, runtime_ms = [], [], [], [], [], []
         # Interleaved, so that load from elsewhere on the machine hits every kind of run alike.
         for _ in range(COLD_RUNS):
             boto3_ms += run_cold(COLD_BOTO3, bundle, endpoint)
@@ -170,12 +175,16 @@ def cold_start(bundle_root: Path) -> dict[str, float]:
             import_ms.append(imported)
             first_ms.append(first)
             naive_ms += run_cold(COLD_NAIVE, bundle, endpoint, REGION, SETTINGS.parameter_name)
+            runtime_ms.append(
+                run_cold(COLD_HANDLER, bundle, endpoint, event, f"/{VERSION}/index.html", python=runtime)[0]
+            )
     return {
         "import_boto3_ms": statistics.median(boto3_ms),
         "handler_ms": statistics.median(handler_ms),
         "handler_import_ms": statistics.median(import_ms),
         "handler_first_request_ms": statistics.median(first_ms),
         "naive_boto3_client_ms": statistics.median(naive_ms),
+        "handler_in_runtime_ms": statistics.median(runtime_ms),
         "runs": COLD_RUNS,
     }
 
@@ -215,6 +224,7 @@ def main() -> None:
             "boto3": boto3.__version__,
             "botocore": botocore.__version__,
             "moto": moto.__version__,
+            "runtime": f"{LAMBDA_RUNTIME}, botocore {RUNTIME_BOTOCORE_VERSION}",
         },
     }
     print_table(results)
@@ -269,6 +279,13 @@ def print_table(r: dict[str, Any]) -> None:
             f"{cold['naive_boto3_client_ms']:.1f}",
             "(for comparison)",
             f"{cold['naive_boto3_client_ms'] / cold['import_boto3_ms']:.2f}x",
+        ),
+        (
+            f"  handler in {r['versions']['runtime']}",
+            f"{cold['handler_in_runtime_ms']:.1f}",
+            "",
+            "(the runtime's own)",
+            "",
         ),
     ]
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]

@@ -11,6 +11,13 @@ from pathlib import Path
 import edge_lambda
 from edge_lambda.settings import CONFIG_FILENAME, EdgeSettings
 
+LAMBDA_RUNTIME = "python3.13"
+"""The edge function's Lambda runtime (see docs/architecture.md, "The edge runtime", for why this one)."""
+RUNTIME_BOTOCORE_VERSION = "1.38.36"
+"""The botocore that `LAMBDA_RUNTIME` ships, which the bundle uses (it bundles none): CI runs the bundle
+in that Python with this botocore (tests/test_edge_runtime.py). AWS updates it underneath the
+function; when its release notes name a newer one, change it here."""
+
 PACKAGE_DIR = Path(edge_lambda.__file__).resolve().parent
 PACKAGE_NAME = PACKAGE_DIR.name
 

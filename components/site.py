@@ -11,7 +11,7 @@ import pulumi
 import pulumi_aws as aws
 
 from components import pointer_guard, release_guard
-from components.edge_bundle import bundle_files
+from components.edge_bundle import LAMBDA_RUNTIME, bundle_files
 from components.switch import VersionSwitch, VersionSwitchArgs
 from edge_lambda import layout
 from edge_lambda.settings import EdgeSettings
@@ -230,7 +230,7 @@ class VersionedStaticSite(pulumi.ComponentResource):
         function = aws.lambda_.Function(
             f"{name}-edge",
             role=role.arn,
-            runtime="python3.12",
+            runtime=LAMBDA_RUNTIME,
             handler="edge_lambda.handler.handler",
             code=pulumi.AssetArchive(
                 {
@@ -239,11 +239,12 @@ class VersionedStaticSite(pulumi.ComponentResource):
                 }
             ),
             # Lambda@Edge: x86_64 only, origin-request timeout at most 30 s, a published numbered version.
-            # 10 s covers the pointer lookup's worst case (two tries of 1 s connect + 2 s read, throttling)
-            # with room: a timeout would also discard the container and its cached version.
+            # The pointer lookup's worst case is 5 s with the runtime's botocore 1.38 and 10 s with one that
+            # honours x-amz-retry-after (edge_lambda/ssm_client.py); 20 s leaves room, since a timeout
+            # would also discard the container and its cached version.
             architectures=["x86_64"],
             memory_size=128,
-            timeout=10,
+            timeout=20,
             publish=True,
             # Replicas of a Lambda@Edge function linger for hours after the distribution drops it, and
             # AWS refuses to delete the function meanwhile: on destroy, leave it (it costs nothing idle)

@@ -2,10 +2,11 @@
 
 CloudFront calls `handler` on each cache miss, before it asks the S3 origin. The function
 1. lets only GET and HEAD through (405) and refuses, with 400, any URI that could escape the version
-   prefix or confuse S3 (`uri_problem`); neither is ever forwarded, nor costs an SSM call;
+   prefix or confuse S3 (`uri_problem`), and any event that is not an origin request; none is ever
+   forwarded, nor costs an SSM call, and no input makes the handler raise;
 2. reads the live version from the SSM pointer parameter at most once per `cache_ttl_seconds` per
-   container (`PointerCache`): if SSM fails it keeps serving the version it has; with none, or while
-   the pointer says no version is released, it answers 503 with Retry-After;
+   container (`PointerCache`): if the lookup fails, in any way, it keeps serving the version it has;
+   with none, or while the pointer says no version is released, it answers 503 with Retry-After;
 3. rewrites the URI to `/<version>/...` (`rewrite_uri`), leaving the query string untouched.
 
 For `sitectl serve` and other local callers: `rewrite_request` rewrites a request for a fixed version
@@ -22,6 +23,7 @@ import json
 import re
 import threading
 import time
+import urllib.parse
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
@@ -43,10 +45,13 @@ INDEX_DOCUMENT = "index.html"
 # S3 keys are at most 1,024 bytes, and the rewrite adds `/<version>` (up to 58) and `/index.html`.
 MAX_URI_BYTES = 900
 
-_CONTROL_CHARACTER = re.compile(r"[\x00-\x1f\x7f]")
-# S3 decodes the key once: an encoded '/', '\' or '.' would become a separator or dot segment there,
-# after the checks here; encoded control characters are refused like raw ones.
-_ENCODED_UNSAFE = re.compile(r"%(?:2[ef]|5c|[01][0-9a-f]|7f)", re.IGNORECASE)
+# Refused raw and after one percent-decoding (S3 decodes the key once): C0 and C1 control characters
+# and DEL (Unicode category Cc), the line and paragraph separators U+2028/U+2029 (newlines to
+# JavaScript and to some log parsers), and lone surrogates, which have no UTF-8 form (S3 keys are
+# UTF-8) yet reach the handler through the event's JSON ("\ud800").
+_UNSAFE_CHARACTER = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\ud800-\udfff]")
+# An encoded '/', '\' or '.' would become a separator or a dot segment in S3, after the checks here.
+_ENCODED_SEPARATOR = re.compile(r"%(?:2[ef]|5c)", re.IGNORECASE)
 _MALFORMED_ESCAPE = re.compile(r"%(?![0-9a-fA-F]{2})")
 
 
@@ -69,18 +74,24 @@ def is_response(result: Mapping[str, Any]) -> bool:
 
 def uri_problem(uri: str) -> str | None:
     """Why `uri` must not reach the origin, or None when it is safe to prefix with a version."""
+    if _UNSAFE_CHARACTER.search(uri):
+        return "the path contains a control character, U+2028/U+2029 or a lone surrogate"
     if len(uri.encode("utf-8")) > MAX_URI_BYTES:
         return f"the path is longer than {MAX_URI_BYTES} bytes"
     if not uri.startswith("/"):
         return "the path must start with '/'"
-    if _CONTROL_CHARACTER.search(uri):
-        return "the path contains a control character"
     if "\\" in uri:
         return "the path contains a backslash"
-    if _ENCODED_UNSAFE.search(uri):
-        return "the path contains a percent-encoded '/', '\\', '.' or control character"
+    if _ENCODED_SEPARATOR.search(uri):
+        return "the path contains a percent-encoded '/', '\\' or '.'"
     if _MALFORMED_ESCAPE.search(uri):
         return "the path contains a malformed percent-escape"
+    try:
+        decoded = urllib.parse.unquote_to_bytes(uri).decode("utf-8")
+    except UnicodeDecodeError:
+        return "the path contains percent-escapes that are not UTF-8"
+    if _UNSAFE_CHARACTER.search(decoded):
+        return "the path contains a percent-encoded control character or U+2028/U+2029"
     segments = uri[1:].split("/")
     # The last segment is empty for a path ending in '/', which serves that folder's index.html.
     if "" in segments[:-1]:
@@ -106,12 +117,23 @@ def rewrite_uri(uri: str, version: str, spa_fallback: bool) -> str:
 
 
 def _refusal(request: Mapping[str, Any]) -> CloudFrontResponse | None:
-    if request["method"] not in ALLOWED_METHODS:
+    if request.get("method") not in ALLOWED_METHODS:
         return make_response(405, "Method Not Allowed\n", {"Allow": ", ".join(ALLOWED_METHODS)})
-    problem = uri_problem(request["uri"])
+    uri = request.get("uri")
+    problem = uri_problem(uri) if isinstance(uri, str) else "the request has no URI"
     if problem is not None:
         return make_response(400, f"Bad Request: {problem}\n")
     return None
+
+
+def _request_of(event: Any) -> CloudFrontRequest | None:
+    """The request of an origin-request event; None for anything else (never sent by CloudFront, but a
+    test invocation or a misrouted trigger must get an answer, not a crash)."""
+    try:
+        request = event["Records"][0]["cf"]["request"]
+    except (LookupError, TypeError):
+        return None
+    return request if isinstance(request, dict) else None
 
 
 def rewrite_request(
@@ -181,12 +203,17 @@ class PointerCache:
             self._refresh_lock.release()
 
     def _refresh(self, previous: PointerState | None) -> PointerState:
-        if self._ssm_client is None:
-            self._ssm_client = create_ssm_client(self._region)
         try:
+            if self._ssm_client is None:
+                self._ssm_client = create_ssm_client(self._region)
             value = fetch_parameter(self._ssm_client, self._parameter_name)
         except PointerFetchError as error:
             return self._keep(previous, str(error))
+        except Exception as error:
+            # Whatever else fails (a botocore error outside its documented types, in a botocore the
+            # runtime updated underneath the function), the lookup failed: serve what this container
+            # has, and ask again next window rather than on every request.
+            return self._keep(previous, f"GetParameter {self._parameter_name} failed: {error!r}")
         # The window starts when SSM has answered: a slow answer must not leave it already expired.
         expires_at = self._now() + self._ttl_seconds
         if value == layout.NO_VERSION_RELEASED:
@@ -229,7 +256,10 @@ class OriginRequestHandler:
         return {**request, "uri": rewrite_uri(request["uri"], state.version, self.settings.spa_fallback)}
 
     def __call__(self, event: Mapping[str, Any], context: object = None) -> dict[str, Any]:
-        return self.handle_request(event["Records"][0]["cf"]["request"])
+        request = _request_of(event)
+        if request is None:
+            return make_response(400, "Bad Request: not a CloudFront origin-request event\n")
+        return self.handle_request(request)
 
 
 _default_handler: OriginRequestHandler | None = None

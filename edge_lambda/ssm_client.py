@@ -23,9 +23,15 @@ if TYPE_CHECKING:
     from mypy_boto3_ssm import SSMClient
 
 # Replicas in every edge region call the parameter's one region while a viewer waits: fail fast and
-# let the handler serve the version it has. Worst case about 4 s (2 attempts of 1 + 1 s, a 50 ms
-# backoff; up to 1 s more when throttled), inside the function's timeout: a Lambda timeout would
-# also discard the container and its cached version.
+# let the handler serve the version it has. Worst case with the botocore the Lambda runtime ships
+# (`components.edge_bundle.RUNTIME_BOTOCORE_VERSION`, 1.38.36), whose retries/standard.py
+# ExponentialBackoff waits rand(0, 1) s before the second attempt, throttled or not:
+# 2 attempts x (1 s connect + 1 s read) + < 1 s = 5 s. Both timeouts bound a step, not an attempt:
+# the connect timeout applies to each address DNS returns (urllib3 tries them in turn; DNS itself is
+# not bounded) and the read timeout to each socket read (a trickling answer is not bounded). botocore
+# 1.44 (the project's lock) waits < 50 ms (< 1 s throttled) but honours `x-amz-retry-after` up to 5 s
+# longer: 10 s. The function's timeout must exceed this: a Lambda timeout also discards the container
+# and its cached version.
 CONNECT_TIMEOUT_SECONDS = 1
 READ_TIMEOUT_SECONDS = 1
 TOTAL_MAX_ATTEMPTS = 2
@@ -79,4 +85,10 @@ def fetch_parameter(client: SSMClient, name: str) -> str:
         raise PointerFetchError(f"GetParameter {name} failed: {code}") from error
     except BotoCoreError as error:
         raise PointerFetchError(f"GetParameter {name} failed: {error}") from error
-    return response["Parameter"]["Value"]
+    # botocore parses a 200 whose body is not GetParameter's (a proxy's page, a truncated answer)
+    # into a response without the member, or with a value of another type, rather than raising.
+    parameter: Any = response.get("Parameter")
+    value = parameter.get("Value") if isinstance(parameter, dict) else None
+    if not isinstance(value, str):
+        raise PointerFetchError(f"GetParameter {name} answered without a parameter value")
+    return value

@@ -8,9 +8,17 @@ from __future__ import annotations
 
 import copy
 import json
+import os
+import shutil
+import subprocess
 import sys
 import sysconfig
-from collections.abc import Callable, Mapping
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager, suppress
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +26,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from components.edge_bundle import LAMBDA_RUNTIME, RUNTIME_BOTOCORE_VERSION  # noqa: E402
 from edge_lambda.settings import EdgeSettings  # noqa: E402
 
 PARAMETER_NAME = "/versioned-site/test/live-version"
@@ -118,6 +127,135 @@ def write_bundle(files: Mapping[str, bytes], directory: Path) -> Path:
 def site_packages() -> str:
     """Where boto3 is installed: the only thing besides the bundle that Lambda's runtime provides."""
     return sysconfig.get_paths()["purelib"]
+
+
+# --- a fault-injecting SSM endpoint ---------------------------------------------------------------
+
+GET_PARAMETER_ANSWER = {
+    "Parameter": {"Name": PARAMETER_NAME, "Type": "String", "Value": V1, "Version": 1, "DataType": "text"}
+}
+# What each scenario's endpoint answers after its first call, which answers GET_PARAMETER_ANSWER.
+FAULTS: dict[str, tuple[int, dict[str, str], bytes]] = {
+    "garbage": (200, {"Content-Type": "text/html"}, b"<html>gateway says hello</html>"),
+    "not-get-parameter": (200, {}, b'{"Parameters": [], "InvalidParameters": []}'),
+    "value-not-a-string": (200, {}, b'{"Parameter": {"Name": "x", "Value": 5}}'),
+    "server-error": (500, {}, b'{"__type": "InternalServerError", "message": "boom"}'),
+    "throttled": (400, {}, b'{"__type": "ThrottlingException", "message": "Rate exceeded"}'),
+    "slow": (200, {}, json.dumps(GET_PARAMETER_ANSWER).encode()),  # after SLOW_ANSWER_SECONDS
+    "truncated": (200, {"Content-Length": "500"}, b'{"Parameter": {"Na'),
+}
+SLOW_ANSWER_SECONDS = 2.0
+
+
+class FaultySSM:
+    """An SSM endpoint on 127.0.0.1: `<url>/<scenario>` answers its first GetParameter well, then the
+    fault FAULTS[scenario]. `calls[scenario]` counts the requests each scenario received."""
+
+    def __init__(self) -> None:
+        self.calls: dict[str, int] = {}
+        self._lock = threading.Lock()
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
+        self._server.daemon_threads = True  # a "slow" answer's thread must not hold up close()
+        self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
+
+    def _count(self, scenario: str) -> int:
+        with self._lock:
+            self.calls[scenario] = self.calls.get(scenario, 0) + 1
+            return self.calls[scenario]
+
+    def _handler_class(self) -> type[BaseHTTPRequestHandler]:
+        endpoint = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                self.rfile.read(int(self.headers.get("Content-Length", "0")))
+                scenario = self.path.strip("/")
+                status, headers, body = FAULTS[scenario]
+                if endpoint._count(scenario) == 1:
+                    status, headers, body = 200, {}, json.dumps(GET_PARAMETER_ANSWER).encode()
+                elif scenario == "slow":
+                    time.sleep(SLOW_ANSWER_SECONDS)
+                self.send_response(status)
+                headers = {"Content-Type": "application/x-amz-json-1.1", **headers}
+                headers.setdefault("Content-Length", str(len(body)))
+                for name, value in headers.items():
+                    self.send_header(name, value)
+                self.end_headers()
+                with suppress(OSError):  # the client gave up (a read timeout)
+                    self.wfile.write(body)
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        return Handler
+
+    @contextmanager
+    def serving(self) -> Iterator[FaultySSM]:
+        thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        thread.start()
+        try:
+            yield self
+        finally:
+            self._server.shutdown()
+            self._server.server_close()
+
+
+# --- the Lambda runtime: its Python and the botocore it ships --------------------------------------
+
+RUNTIME_PYTHON_VERSION = LAMBDA_RUNTIME.removeprefix("python")
+RUNTIME_CACHE = ROOT / ".cache" / "lambda-runtime"
+
+
+def uv_executable() -> str:
+    return shutil.which("uv") or str(ROOT / ".tools" / "bin" / "uv")
+
+
+def find_python(version: str) -> str:
+    """A CPython `version` interpreter on this machine (`.ci/find-python`, which CI uses too)."""
+    completed = subprocess.run(
+        [str(ROOT / ".ci" / "find-python"), version], capture_output=True, text=True, check=False
+    )
+    if completed.returncode != 0:
+        raise RuntimeError(completed.stderr.strip())
+    return completed.stdout.strip()
+
+
+def runtime_python() -> Path:
+    """The interpreter of a venv with the Lambda runtime's Python and only the botocore it ships (and
+    botocore's dependencies, at their newest compatible versions, not pinned),
+    built on first use under .cache/ (about 3 s, from PyPI) and reused while both versions hold."""
+    venv = RUNTIME_CACHE / f"{LAMBDA_RUNTIME}-botocore-{RUNTIME_BOTOCORE_VERSION}"
+    python = venv / "bin" / "python"
+    if python.exists():
+        return python
+    RUNTIME_CACHE.mkdir(parents=True, exist_ok=True)
+    uv = uv_executable()
+    with tempfile.TemporaryDirectory(dir=RUNTIME_CACHE) as building:
+        staging = Path(building) / "venv"
+        subprocess.run(
+            [uv, "venv", "--quiet", "--no-project", "--python", find_python(RUNTIME_PYTHON_VERSION), staging],
+            check=True,
+        )
+        subprocess.run(
+            [
+                uv,
+                "pip",
+                "install",
+                "--quiet",
+                "--python",
+                staging / "bin" / "python",
+                f"botocore=={RUNTIME_BOTOCORE_VERSION}",
+            ],
+            check=True,
+        )
+        # Renamed into place only when complete: an interrupted build is never reused, and a build
+        # that lost a race to another test run uses the winner's.
+        try:
+            os.rename(staging, venv)
+        except OSError:
+            if not python.exists():
+                raise
+    return python
 
 
 # --- the trimmed SSM model shipped in the bundle -------------------------------------------------

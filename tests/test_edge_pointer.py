@@ -7,7 +7,7 @@ import json
 import queue
 import socket
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +28,7 @@ from tests.edge_scaffold import (
     TTL_SECONDS,
     V1,
     V2,
+    FaultySSM,
     count_get_parameter_calls,
     edge_settings,
     origin_request_event,
@@ -301,3 +302,120 @@ def test_module_handler_reads_its_settings_file_once(
     assert result["querystring"] == "a=1"
     config.write_text(json.dumps({"broken": True}))
     assert handler_module.handler(origin_request_event("/"), None)["uri"] == f"/{V1}/index.html"
+
+
+class ScriptedSSM:
+    """A stand-in SSM client: GetParameter answers V1 first, then `failure` (raised, or returned as the
+    parsed response)."""
+
+    def __init__(self, failure: BaseException | dict[str, Any]) -> None:
+        self.failure = failure
+        self.calls = 0
+
+    def get_parameter(self, Name: str) -> dict[str, Any]:  # noqa: N803 (botocore's parameter name)
+        self.calls += 1
+        if self.calls == 1:
+            return {"Parameter": {"Name": Name, "Type": "String", "Value": V1}}
+        if isinstance(self.failure, BaseException):
+            raise self.failure
+        return self.failure
+
+
+WINDOWS = 3
+
+
+def assert_stale_once_per_window(ssm_client: Any, calls: Callable[[], int], attempts: int = 1) -> Logs:
+    clock, logs = ManualClock(), Logs()
+    function = edge(ssm_client, clock, logs)
+    assert uri_of(function(origin_request_event("/"))) == f"/{V1}/index.html"
+    for window in range(1, WINDOWS + 1):
+        clock.advance(TTL_SECONDS)
+        for _ in range(50):
+            assert uri_of(function(origin_request_event("/a.css"))) == f"/{V1}/a.css", "stale-if-error"
+        assert calls() == 1 + window * attempts, "one lookup per window, not per request"
+        assert len(logs) == window
+    assert all(log["event"] == "pointer-lookup-failed" and log["serving"] == V1 for log in logs)
+    return logs
+
+
+@pytest.mark.parametrize(
+    ("failure", "logged"),
+    [
+        (KeyError("Parameter"), "KeyError('Parameter')"),
+        (TypeError("'NoneType' object is not subscriptable"), "TypeError"),
+        (ValueError("Expecting value: line 1 column 1"), "ValueError"),
+        (AttributeError("'NoneType' object has no attribute 'get'"), "AttributeError"),
+        (RuntimeError("a bug in a botocore the runtime updated"), "RuntimeError"),
+        (UnicodeDecodeError("utf-8", b"\xff", 0, 1, "invalid start byte"), "UnicodeDecodeError"),
+        ({}, "answered without a parameter value"),
+        ({"Parameter": None}, "answered without a parameter value"),
+        ({"Parameter": "20261127T101500Z"}, "answered without a parameter value"),
+        ({"Parameter": {"Name": PARAMETER_NAME}}, "answered without a parameter value"),
+        ({"Parameter": {"Value": 20261127}}, "answered without a parameter value"),
+    ],
+)
+def test_any_lookup_failure_is_stale_if_error_once_per_window(
+    failure: BaseException | dict[str, Any], logged: str
+) -> None:
+    scripted = ScriptedSSM(failure)
+    logs = assert_stale_once_per_window(scripted, lambda: scripted.calls)
+    assert all(logged in log["error"] and PARAMETER_NAME in log["error"] for log in logs)
+
+
+def test_a_200_that_is_not_a_get_parameter_answer_is_stale_if_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The issue's case with this botocore: a 200 whose body botocore parses into no `Parameter`."""
+    with FaultySSM().serving() as faulty:
+        monkeypatch.setenv("AWS_ENDPOINT_URL", f"{faulty.url}/not-get-parameter")
+        logs = assert_stale_once_per_window(
+            create_ssm_client(REGION), lambda: faulty.calls["not-get-parameter"]
+        )
+    assert "answered without a parameter value" in logs[0]["error"]
+
+
+def test_a_client_that_cannot_be_created_answers_503_and_is_retried_next_window(
+    ssm: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    put_pointer(ssm, V1)
+    created: list[str] = []
+
+    def create(region: str) -> Any:
+        created.append(region)
+        if len(created) == 1:
+            raise ValueError("Invalid endpoint: https://ssm..amazonaws.com")
+        return ssm
+
+    monkeypatch.setattr(handler_module, "create_ssm_client", create)
+    clock, logs = ManualClock(), Logs()
+    cache = PointerCache(edge_settings(), now=clock, log=logs)
+    assert cache.lookup().version is None
+    assert cache.lookup().version is None
+    assert created == [REGION] and len(logs) == 1 and "Invalid endpoint" in logs[0]["error"]
+    clock.advance(TTL_SECONDS)
+    assert cache.lookup().version == V1
+    assert created == [REGION, REGION]
+
+
+@pytest.mark.parametrize(
+    ("event", "status"),
+    [
+        (None, "400"),
+        ("GET /", "400"),
+        ([], "400"),
+        ({}, "400"),
+        ({"Records": []}, "400"),
+        ({"Records": {}}, "400"),
+        ({"Records": ["cf"]}, "400"),
+        ({"Records": [{"cf": {}}]}, "400"),
+        ({"Records": [{"cf": {"request": ["GET", "/"]}}]}, "400"),
+        ({"Records": [{"cf": {"request": {}}}]}, "405"),
+        ({"Records": [{"cf": {"request": {"method": ["GET"], "uri": "/"}}}]}, "405"),
+        ({"Records": [{"cf": {"request": {"method": "GET"}}}]}, "400"),
+        ({"Records": [{"cf": {"request": {"method": "GET", "uri": None}}}]}, "400"),
+        ({"Records": [{"cf": {"request": {"method": "GET", "uri": b"/"}}}]}, "400"),
+    ],
+)
+def test_events_that_are_not_origin_requests_are_answered_not_raised(event: Any, status: str) -> None:
+    scripted = ScriptedSSM({})
+    result = edge(scripted, ManualClock())(event)
+    assert result["status"] == status
+    assert scripted.calls == 0

@@ -16,7 +16,34 @@ from edge_lambda.handler import (
 from tests.edge_scaffold import V1, origin_request_event, request_of
 
 # The rewrite and refusal table of both edge routers is tests/fixtures/edge_rules.json, run against this
-# handler and the CloudFront Function by tests/test_edge_rules.py. Here: what the table does not express.
+# handler and the CloudFront Function by tests/test_edge_rules.py. Here: what the table does not express. The Unicode
+# and encoding refusals below are the Python handler's own until the table carries them too.
+
+REWRITES = [
+    # uri, without spa_fallback, with spa_fallback
+    ("/", "/{v}/index.html", "/{v}/index.html"),
+    ("/docs/", "/{v}/docs/index.html", "/{v}/docs/index.html"),
+    ("/a/b/c/", "/{v}/a/b/c/index.html", "/{v}/a/b/c/index.html"),
+    ("/index.html", "/{v}/index.html", "/{v}/index.html"),
+    ("/css/site.3f2a1b9c.css", "/{v}/css/site.3f2a1b9c.css", "/{v}/css/site.3f2a1b9c.css"),
+    ("/favicon.ico", "/{v}/favicon.ico", "/{v}/favicon.ico"),
+    ("/.well-known/security.txt", "/{v}/.well-known/security.txt", "/{v}/.well-known/security.txt"),
+    ("/caf%C3%A9.html", "/{v}/caf%C3%A9.html", "/{v}/caf%C3%A9.html"),
+    ("/%E2%82%AC/", "/{v}/%E2%82%AC/index.html", "/{v}/%E2%82%AC/index.html"),
+    ("/\u65e5\u672c.html", "/{v}/\u65e5\u672c.html", "/{v}/\u65e5\u672c.html"),
+    ("/%F0%9F%98%80", "/{v}/%F0%9F%98%80/index.html", "/{v}/index.html"),
+    ("/about", "/{v}/about/index.html", "/{v}/index.html"),
+    ("/docs/guide", "/{v}/docs/guide/index.html", "/{v}/index.html"),
+    ("/v1.2/notes", "/{v}/v1.2/notes/index.html", "/{v}/index.html"),
+    ("/.hidden", "/{v}/.hidden/index.html", "/{v}/index.html"),
+]
+
+
+@pytest.mark.parametrize(("uri", "plain", "spa"), REWRITES)
+def test_rewrite_table(uri: str, plain: str, spa: str) -> None:
+    assert uri_problem(uri) is None
+    assert rewrite_uri(uri, V1, spa_fallback=False) == plain.format(v=V1)
+    assert rewrite_uri(uri, V1, spa_fallback=True) == spa.format(v=V1)
 
 
 def test_rewrite_request_keeps_the_query_string_and_the_rest_of_the_request() -> None:
@@ -33,6 +60,68 @@ def test_rewrite_request_keeps_the_query_string_and_the_rest_of_the_request() ->
 def test_rewrite_request_refuses_a_bad_version_id() -> None:
     with pytest.raises(layout.InvalidVersionError):
         rewrite_request(request_of(origin_request_event("/")), "../secrets", spa_fallback=False)
+
+
+REFUSED = [
+    ("/..", "'.' or '..' segment"),
+    ("/../_manifests/x.json", "'.' or '..' segment"),
+    ("/a/../b", "'.' or '..' segment"),
+    ("/./a", "'.' or '..' segment"),
+    ("/a/.", "'.' or '..' segment"),
+    ("/a/./", "'.' or '..' segment"),
+    ("//", "empty segment"),
+    ("//a", "empty segment"),
+    ("/a//b", "empty segment"),
+    ("/a//", "empty segment"),
+    ("/a\\b", "backslash"),
+    ("/\\..\\x", "backslash"),
+    ("/%2e%2e/_manifests/x.json", "percent-encoded"),
+    ("/%2E", "percent-encoded"),
+    ("/a%2Fb", "percent-encoded"),
+    ("/a%2fb", "percent-encoded"),
+    ("/a%5Cb", "percent-encoded"),
+    ("/a%5cb", "percent-encoded"),
+    ("/a%00b", "percent-encoded"),
+    ("/a%0Ab", "percent-encoded"),
+    ("/a%7F", "percent-encoded"),
+    ("/a\x00b", "control character"),
+    ("/a\nb", "control character"),
+    ("/a\tb", "control character"),
+    ("/a\x7f", "control character"),
+    ("/a\x85b", "control character"),
+    ("/a\x9f", "control character"),
+    ("/a\u2028b", "U+2028/U+2029"),
+    ("/a\u2029", "U+2028/U+2029"),
+    ("/a\ud800b", "lone surrogate"),
+    ("/\udfff.html", "lone surrogate"),
+    ("\ud83d", "lone surrogate"),
+    ("/a%C2%85b", "percent-encoded control character"),
+    ("/a%c2%9f", "percent-encoded control character"),
+    ("/a%E2%80%A8", "percent-encoded control character or U+2028/U+2029"),
+    ("/a%e2%80%a9b/", "percent-encoded control character or U+2028/U+2029"),
+    ("/a%FF", "not UTF-8"),
+    ("/a%C3", "not UTF-8"),
+    ("/a%C3%28", "not UTF-8"),
+    ("/a%C0%AE%C0%AE/x", "not UTF-8"),  # an overlong '..', which a lenient decoder would accept
+    ("/a%ED%A0%80", "not UTF-8"),  # an encoded surrogate
+    ("/a%zz", "malformed percent-escape"),
+    ("/a%", "malformed percent-escape"),
+    ("/a%2", "malformed percent-escape"),
+    ("/" + "a" * MAX_URI_BYTES, "longer than"),
+    ("/" + "%C3%A9" * 150, "longer than"),
+    ("", "must start with '/'"),
+    ("index.html", "must start with '/'"),
+]
+
+
+@pytest.mark.parametrize(("uri", "reason"), REFUSED)
+def test_refusals(uri: str, reason: str) -> None:
+    assert reason in (uri_problem(uri) or "")
+    response = rewrite_request(request_of(origin_request_event(uri)), V1, spa_fallback=True)
+    assert is_response(response)
+    assert response["status"] == "400"
+    assert reason in response["body"]
+    assert "uri" not in response
 
 
 def test_longest_accepted_uri_still_fits_an_s3_key() -> None:
