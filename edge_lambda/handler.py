@@ -6,7 +6,9 @@ CloudFront calls `handler` on each cache miss, before it asks the S3 origin. The
 2. reads the live version from the SSM pointer parameter at most once per `cache_ttl_seconds` per
    container (`PointerCache`): if SSM fails it keeps serving the version it has; with none, or while
    the pointer says no version is released, it answers 503 with Retry-After;
-3. rewrites the URI to `/<version>/...` (`rewrite_uri`), leaving the query string untouched.
+3. rewrites the URI to `/<version>/...` (`rewrite_uri`), leaving the query string untouched;
+4. on the origin group's fallback origin (the live version answered 403/404), reads fingerprinted
+   assets and the default 404 page from outside every version (`edge_lambda.fallback`).
 
 For `sitectl serve` and other local callers: `rewrite_request` rewrites a request for a fixed version
 (no SSM), `make_response` builds a generated response, `is_response` tells the two results apart and
@@ -26,7 +28,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
-from edge_lambda import layout
+from edge_lambda import fallback, layout
 from edge_lambda.settings import EdgeSettings, load_settings
 from edge_lambda.ssm_client import PointerFetchError, create_ssm_client, fetch_parameter
 
@@ -120,7 +122,26 @@ def rewrite_request(
     """`request` rewritten to `version` (a copy; the query string untouched), or the 400/405 response
     that refuses it. For a fixed version, e.g. a local preview; InvalidVersionError for a bad id."""
     layout.validate_version(version)
-    return _refusal(request) or {**request, "uri": rewrite_uri(request["uri"], version, spa_fallback)}
+    refusal = _refusal(request)
+    if refusal is not None:
+        return refusal
+    request, shared = _for_fallback_origin(request)
+    if shared:
+        return request
+    return {**request, "uri": rewrite_uri(request["uri"], version, spa_fallback)}
+
+
+def _for_fallback_origin(request: CloudFrontRequest) -> tuple[CloudFrontRequest, bool]:
+    """On the fallback origin (see `edge_lambda.fallback`): the request for the shared area and True,
+    or the request with the viewer's URI, to rewrite to the live version, and False. Elsewhere:
+    `request` unchanged and False."""
+    if not fallback.is_fallback_request(request):
+        return request, False
+    uri = fallback.original_uri(request["uri"])
+    shared = fallback.shared_uri(uri)
+    if shared is not None:
+        return {**request, "uri": shared}, True
+    return {**request, "uri": uri}, False
 
 
 def log_event(event: str, **fields: Any) -> None:
@@ -219,6 +240,9 @@ class OriginRequestHandler:
         refusal = _refusal(request)
         if refusal is not None:
             return refusal
+        request, shared = _for_fallback_origin(request)
+        if shared:
+            return request  # outside every version: no pointer needed
         state = self.pointer.lookup()
         if state.version is None:
             return make_response(
