@@ -30,6 +30,7 @@ from scripts.commands.errors import RefusedError, SitectlError, aws_errors, desc
 from scripts.commands.site import Site, site_options
 from scripts.versionstore import store as storage
 from scripts.versionstore.content_headers import cache_control_for, content_type_for
+from scripts.versionstore.shared_assets import PublishReport, publish_shared_assets
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -78,6 +79,7 @@ class UploadReport:
     copied_files: int = 0
     skipped_files: int = 0  # already present from an interrupted run of the same version
     requests: dict[str, int] = field(default_factory=dict)
+    shared: PublishReport | None = None  # the fingerprinted files published for skew protection
 
     def count(self, operation: str) -> None:
         self.requests[operation] = self.requests.get(operation, 0) + 1
@@ -264,6 +266,9 @@ def upload_build(
         ) from error
     report.count("PutObject")
     report.sent_bytes += len(body)
+    report.shared = publish_shared_assets(
+        s3, bucket, manifest, warn=lambda m: click.echo(f"warning: {m}", err=True)
+    )
     return report
 
 
