@@ -50,6 +50,7 @@ IMMUTABLE_CACHE_CONTROL = "public, max-age=31536000, immutable"
 # so a release or rollback shows at once; revalidation of an unchanged object costs only a 304.
 REVALIDATE_CACHE_CONTROL = "public, max-age=0, must-revalidate"
 
+
 def content_type_for(path: str) -> str:
     """The Content-Type of a file from its extension; `application/octet-stream` when unknown."""
     suffix = PurePosixPath(path).suffix.lower()
