@@ -14,13 +14,12 @@ import pulumi
 import pulumi_aws as aws
 
 from edge_lambda import layout
+from edge_lambda.fallback import FAILOVER_STATUS_CODES
 from scripts.versionstore import not_found_page
 
 PRIMARY_ORIGIN_ID = "site-bucket"
 FALLBACK_ORIGIN_ID = "site-bucket-fallback"
 ORIGIN_GROUP_ID = "site-bucket-with-fallback"
-# S3 answers 404 for a missing key (the bucket policy grants ListBucket), 403 without it.
-FAILOVER_STATUS_CODES = [403, 404]
 # How long CloudFront caches a 404 before asking again: short, so an upload that adds the path, or a
 # release, shows quickly (the switch also invalidates everything).
 ERROR_CACHING_MIN_TTL_SECONDS = 10
@@ -56,7 +55,7 @@ def origin_groups() -> list[aws.cloudfront.DistributionOriginGroupArgs]:
         aws.cloudfront.DistributionOriginGroupArgs(
             origin_id=ORIGIN_GROUP_ID,
             failover_criteria=aws.cloudfront.DistributionOriginGroupFailoverCriteriaArgs(
-                status_codes=FAILOVER_STATUS_CODES
+                status_codes=list(FAILOVER_STATUS_CODES)
             ),
             members=[
                 aws.cloudfront.DistributionOriginGroupMemberArgs(origin_id=PRIMARY_ORIGIN_ID),

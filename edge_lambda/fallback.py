@@ -22,6 +22,10 @@ from typing import Any
 from edge_lambda import layout
 from edge_lambda.fingerprint import is_immutable_asset
 
+# The origin answers CloudFront fails over on, and that its custom error responses turn into the
+# 404 page. S3 answers 404 for a missing key when the reader may list the bucket, 403 otherwise.
+FAILOVER_STATUS_CODES = (403, 404)
+
 
 def is_fallback_request(request: Mapping[str, Any]) -> bool:
     """True when CloudFront sends `request` to the fallback origin (its custom header says so)."""
