@@ -430,4 +430,11 @@ def upload_command(
         f"{report.skipped_files} already stored",
         err=True,
     )
+    if report.shared is not None:
+        shared = report.shared
+        click.echo(
+            f"skew protection: {len(shared.published)} fingerprinted files shared, {len(shared.already)} "
+            f"already shared, {len(shared.skipped)} not shared",
+            err=True,
+        )
     click.echo(report.version)
