@@ -59,20 +59,18 @@ def test_without_the_origin_group_the_chunk_is_gone(example: ExampleSite) -> Non
     )
 
 
-@pytest.mark.parametrize(
-    "path", ["/no-such-page.png", "/assets/missing.js", "/index.3f2a1b9c.html", "/docs/"]
-)
-def test_a_missing_path_answers_404_with_the_live_versions_own_page(example: ExampleSite, path: str) -> None:
+def test_a_missing_path_answers_404_with_the_live_versions_own_page(example: ExampleSite) -> None:
     example.release(example.version_two)
     with live_server(example, ManualClock()) as server:
-        page = request(server, path)
-        head = request(server, path, method="HEAD")
-    assert page.status == 404
-    assert page.headers["content-type"] == HTML
-    assert '<h1 id="version">Version two: page not found</h1>' in page.text
-    assert page.headers["content-length"] == str(len(page.body))
-    assert "etag" not in page.headers
-    assert (head.status, head.body) == (404, b"")
+        for path in ("/no-such-page.png", "/assets/missing.js", "/index.3f2a1b9c.html", "/docs/"):
+            page = request(server, path)
+            head = request(server, path, method="HEAD")
+            assert page.status == 404, path
+            assert page.headers["content-type"] == HTML, path
+            assert '<h1 id="version">Version two: page not found</h1>' in page.text, path
+            assert page.headers["content-length"] == str(len(page.body)), path
+            assert "etag" not in page.headers, path
+            assert (head.status, head.body) == (404, b""), path
 
 
 def test_a_version_without_404_html_answers_the_default_page(example: ExampleSite, tmp_path: Path) -> None:
