@@ -37,15 +37,17 @@ def is_fallback_request(request: Mapping[str, Any]) -> bool:
     )
 
 
-def original_uri(uri: str) -> str:
-    """`uri` without the `/<version>` the first invocation may have put in front.
+def original_uri(uri: str, version: str | None = None) -> str:
+    """`uri` without the `/<version>` the first invocation may have put in front (any version id,
+    or only `version` when given).
 
     AWS documents that the function runs again for the secondary origin with "the same request" but
-    not whether the first run's rewrite carries over; a site path never starts with a version id, so
-    removing one makes the fallback rewrite right either way.
+    not whether the first run's rewrite carries over; removing it makes the fallback rewrite right
+    either way. For live paths only the live version is removed, so `/<other version>/...` stays a
+    miss rather than becoming a live page.
     """
     first, slash, rest = uri[1:].partition("/")
-    if slash and layout.is_valid_version(first):
+    if slash and (first == version if version is not None else layout.is_valid_version(first)):
         return "/" + rest
     return uri
 

@@ -125,23 +125,23 @@ def rewrite_request(
     refusal = _refusal(request)
     if refusal is not None:
         return refusal
-    request, shared = _for_fallback_origin(request)
-    if shared:
-        return request
-    return {**request, "uri": rewrite_uri(request["uri"], version, spa_fallback)}
+    return _shared_request(request) or {**request, "uri": _live_uri(request, version, spa_fallback)}
 
 
-def _for_fallback_origin(request: CloudFrontRequest) -> tuple[CloudFrontRequest, bool]:
-    """On the fallback origin (see `edge_lambda.fallback`): the request for the shared area and True,
-    or the request with the viewer's URI, to rewrite to the live version, and False. Elsewhere:
-    `request` unchanged and False."""
+def _shared_request(request: CloudFrontRequest) -> CloudFrontRequest | None:
+    """On the fallback origin (see `edge_lambda.fallback`), the request for the area outside every
+    version that serves this path; None for a path the live version must answer."""
     if not fallback.is_fallback_request(request):
-        return request, False
-    uri = fallback.original_uri(request["uri"])
-    shared = fallback.shared_uri(uri)
-    if shared is not None:
-        return {**request, "uri": shared}, True
-    return {**request, "uri": uri}, False
+        return None
+    shared = fallback.shared_uri(fallback.original_uri(request["uri"]))
+    return None if shared is None else {**request, "uri": shared}
+
+
+def _live_uri(request: CloudFrontRequest, version: str, spa_fallback: bool) -> str:
+    uri = request["uri"]
+    if fallback.is_fallback_request(request):
+        uri = fallback.original_uri(uri, version)
+    return rewrite_uri(uri, version, spa_fallback)
 
 
 def log_event(event: str, **fields: Any) -> None:
@@ -240,9 +240,9 @@ class OriginRequestHandler:
         refusal = _refusal(request)
         if refusal is not None:
             return refusal
-        request, shared = _for_fallback_origin(request)
-        if shared:
-            return request  # outside every version: no pointer needed
+        shared = _shared_request(request)
+        if shared is not None:
+            return shared  # outside every version: no pointer needed
         state = self.pointer.lookup()
         if state.version is None:
             return make_response(
@@ -250,7 +250,7 @@ class OriginRequestHandler:
                 f"Service Unavailable: {state.unavailable_reason}\n",
                 {"Retry-After": str(self.settings.cache_ttl_seconds), "Cache-Control": "no-store"},
             )
-        return {**request, "uri": rewrite_uri(request["uri"], state.version, self.settings.spa_fallback)}
+        return {**request, "uri": _live_uri(request, state.version, self.settings.spa_fallback)}
 
     def __call__(self, event: Mapping[str, Any], context: object = None) -> dict[str, Any]:
         return self.handle_request(event["Records"][0]["cf"]["request"])

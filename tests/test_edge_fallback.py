@@ -53,6 +53,8 @@ FALLBACK_REWRITES = [
     ),
     (f"/{V2}/about/index.html", f"/{V2}/about/index.html", f"/{V2}/about/index.html"),
     (f"/{V2}/404.html", "/_site/404.html", "/_site/404.html"),
+    # another version's prefix on a live path is not a rewrite of this one: it stays a miss
+    (f"/{V1}/about/index.html", f"/{V2}/{V1}/about/index.html", f"/{V2}/{V1}/about/index.html"),
 ]
 
 IMMUTABLE_ASSETS = [
@@ -130,3 +132,5 @@ def test_original_uri_removes_only_a_version_prefix() -> None:
     assert original_uri(f"/{V1}") == f"/{V1}"
     assert original_uri("/20261327T101500Z/a.js") == "/20261327T101500Z/a.js"  # month 13: no version
     assert original_uri("/assets/a.js") == "/assets/a.js"
+    assert original_uri(f"/{V1}/a.js", V2) == f"/{V1}/a.js"
+    assert original_uri(f"/{V2}/a.js", V2) == "/a.js"
