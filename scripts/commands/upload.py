@@ -4,6 +4,8 @@ Order matters: every file first (in parallel), the manifest last. A version with
 incomplete, never releasable, and the same command with the same `--version` completes it: objects
 already stored with the right content (ETag = MD5 of a single-part upload) are skipped. Files whose
 content is already in a recent complete version are copied server-side instead of sent again.
+Once complete, the version's fingerprinted files are published to the shared asset area
+(`scripts/versionstore/shared_assets.py`), where pages of this version find them after a release.
 """
 
 from __future__ import annotations
