@@ -11,6 +11,7 @@ from scripts.commands.policy_check import policy_check
 from scripts.commands.prune import prune_command
 from scripts.commands.release import history_command, release_command, rollback_command
 from scripts.commands.serve import serve
+from scripts.commands.share_assets import share_assets_command
 from scripts.commands.site import group_options
 from scripts.commands.status import status_command
 from scripts.commands.upload import upload_command
@@ -36,6 +37,7 @@ cli.add_command(history_command)
 cli.add_command(prune_command)
 cli.add_command(status_command)
 cli.add_command(serve)
+cli.add_command(share_assets_command)
 
 
 def main() -> None:

@@ -202,3 +202,24 @@ def test_sitectl_prune_keeps_young_shared_assets_of_a_pruned_version(world: Worl
         "_assets/c.3333cccc.js",
     ]
     assert "shared assets" not in result.output
+
+
+def test_share_assets_publishes_versions_uploaded_before_skew_protection(
+    world: World, tmp_path: Path
+) -> None:
+    upload_build(world.s3, BUCKET, sample_build(tmp_path / "d"), V1)
+    for key in keys(world, "_assets/"):  # as if uploaded by a sitectl without skew protection
+        world.s3.delete_object(Bucket=BUCKET, Key=key)
+    first = world.invoke("--bucket", BUCKET, "share-assets")
+    again = world.invoke("--bucket", BUCKET, "share-assets", V1)
+    assert first.exit_code == 0, first.output
+    assert first.output == f"{V1}: 2 shared, 0 already shared, 0 not shared\n"
+    assert again.output == f"{V1}: 0 shared, 2 already shared, 0 not shared\n"
+    assert keys(world, "_assets/") == SHARED_AFTER_V1
+
+
+def test_share_assets_refuses_an_incomplete_version_and_writes_nothing(world: World) -> None:
+    result = world.invoke("--bucket", BUCKET, "share-assets", V2)
+    assert result.exit_code == 2
+    assert f"not complete in {BUCKET}: {V2}" in result.output
+    assert keys(world, "_assets/") == []
