@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 import pulumi
 import pulumi_aws as aws
 
-from components import pointer_guard, release_guard
+from components import not_found_and_skew, pointer_guard, release_guard
 from components.edge_bundle import LAMBDA_RUNTIME, bundle_files
 from components.switch import VersionSwitch, VersionSwitchArgs
 from edge_lambda import layout
@@ -184,6 +184,8 @@ class VersionedStaticSite(pulumi.ComponentResource):
             opts=in_bucket,
         )
 
+        not_found_and_skew.default_not_found_page(name, bucket)
+
         # --- Pointer: the live version, read by every edge container.
         release_check = args.release_check or _default_release_check(args.aws_profile)
         read_pointer = args.read_pointer or _default_pointer_reader(args.aws_profile)
@@ -288,7 +290,6 @@ class VersionedStaticSite(pulumi.ComponentResource):
             description=f"{name}: CloudFront reads the private site bucket",
             opts=pulumi.ResourceOptions(parent=self),
         )
-        origin_id = "site-bucket"
         if args.domain_names:
             viewer_certificate = aws.cloudfront.DistributionViewerCertificateArgs(
                 acm_certificate_arn=args.acm_certificate_arn,
@@ -307,15 +308,14 @@ class VersionedStaticSite(pulumi.ComponentResource):
             http_version="http2and3",
             price_class=args.price_class,
             aliases=list(args.domain_names) or None,
-            origins=[
-                aws.cloudfront.DistributionOriginArgs(
-                    origin_id=origin_id,
-                    domain_name=bucket.bucket_regional_domain_name,
-                    origin_access_control_id=origin_access_control.id,
-                )
-            ],
+            # Skew protection and the 404 page: an origin group whose fallback the edge recognises.
+            origins=not_found_and_skew.bucket_origins(
+                bucket.bucket_regional_domain_name, origin_access_control.id
+            ),
+            origin_groups=not_found_and_skew.origin_groups(),
+            custom_error_responses=not_found_and_skew.custom_error_responses(),
             default_cache_behavior=aws.cloudfront.DistributionDefaultCacheBehaviorArgs(
-                target_origin_id=origin_id,
+                target_origin_id=not_found_and_skew.ORIGIN_GROUP_ID,
                 viewer_protocol_policy="redirect-to-https",
                 allowed_methods=["GET", "HEAD"],
                 cached_methods=["GET", "HEAD"],

@@ -7,7 +7,9 @@ CloudFront calls `handler` on each cache miss, before it asks the S3 origin. The
 2. reads the live version from the SSM pointer parameter at most once per `cache_ttl_seconds` per
    container (`PointerCache`): if the lookup fails, in any way, it keeps serving the version it has;
    with none, or while the pointer says no version is released, it answers 503 with Retry-After;
-3. rewrites the URI to `/<version>/...` (`rewrite_uri`), leaving the query string untouched.
+3. rewrites the URI to `/<version>/...` (`rewrite_uri`), leaving the query string untouched;
+4. on the origin group's fallback origin (the live version answered 403/404), reads fingerprinted
+   assets and the default 404 page from outside every version (`edge_lambda.fallback`).
 
 For `sitectl serve` and other local callers: `rewrite_request` rewrites a request for a fixed version
 (no SSM), `make_response` builds a generated response, `is_response` tells the two results apart and
@@ -28,7 +30,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
-from edge_lambda import layout
+from edge_lambda import fallback, layout
 from edge_lambda.settings import EdgeSettings, load_settings
 from edge_lambda.ssm_client import PointerFetchError, create_ssm_client, fetch_parameter
 
@@ -142,7 +144,26 @@ def rewrite_request(
     """`request` rewritten to `version` (a copy; the query string untouched), or the 400/405 response
     that refuses it. For a fixed version, e.g. a local preview; InvalidVersionError for a bad id."""
     layout.validate_version(version)
-    return _refusal(request) or {**request, "uri": rewrite_uri(request["uri"], version, spa_fallback)}
+    refusal = _refusal(request)
+    if refusal is not None:
+        return refusal
+    return _shared_request(request) or {**request, "uri": _live_uri(request, version, spa_fallback)}
+
+
+def _shared_request(request: CloudFrontRequest) -> CloudFrontRequest | None:
+    """On the fallback origin (see `edge_lambda.fallback`), the request for the area outside every
+    version that serves this path; None for a path the live version must answer."""
+    if not fallback.is_fallback_request(request):
+        return None
+    shared = fallback.shared_uri(fallback.original_uri(request["uri"]))
+    return None if shared is None else {**request, "uri": shared}
+
+
+def _live_uri(request: CloudFrontRequest, version: str, spa_fallback: bool) -> str:
+    uri = request["uri"]
+    if fallback.is_fallback_request(request):
+        uri = fallback.original_uri(uri, version)
+    return rewrite_uri(uri, version, spa_fallback)
 
 
 def log_event(event: str, **fields: Any) -> None:
@@ -246,6 +267,9 @@ class OriginRequestHandler:
         refusal = _refusal(request)
         if refusal is not None:
             return refusal
+        shared = _shared_request(request)
+        if shared is not None:
+            return shared  # outside every version: no pointer needed
         state = self.pointer.lookup()
         if state.version is None:
             return make_response(
@@ -253,7 +277,7 @@ class OriginRequestHandler:
                 f"Service Unavailable: {state.unavailable_reason}\n",
                 {"Retry-After": str(self.settings.cache_ttl_seconds), "Cache-Control": "no-store"},
             )
-        return {**request, "uri": rewrite_uri(request["uri"], state.version, self.settings.spa_fallback)}
+        return {**request, "uri": _live_uri(request, state.version, self.settings.spa_fallback)}
 
     def __call__(self, event: Mapping[str, Any], context: object = None) -> dict[str, Any]:
         request = _request_of(event)

@@ -8,6 +8,10 @@ Layout of the site bucket:
     <version>/<path>                 the files of one build, immutable once its manifest exists
     _manifests/<version>.json        that build's manifest, written last: its presence is what
                                      makes a version complete (releasable)
+    _assets/<path>                   every complete version's fingerprinted files, by their path:
+                                     append-only, served by the fallback origin to pages of other
+                                     versions (skew protection)
+    _site/404.html                   the plain not-found page, for a version without its own 404.html
 
 Manifests live outside every version prefix so that a request rewritten to `/<version>/...` can
 never read one, and so that listing complete versions costs one request per 1,000 versions, however
@@ -46,6 +50,18 @@ SHA256_METADATA_KEY = "sha256"
 VERSION_HEADER = f"x-amz-meta-{VERSION_METADATA_KEY}"
 _MANIFEST_SUFFIX = ".json"
 MANIFEST_FORMAT = 1
+
+# Version ids start with a digit, so these prefixes never collide with a version's.
+SHARED_ASSET_PREFIX = "_assets/"
+# The page CloudFront's custom error responses fetch (`/404.html`, through the edge), and the plain
+# page the component stores for versions that have none.
+NOT_FOUND_PAGE_PATH = "/404.html"
+DEFAULT_NOT_FOUND_KEY = "_site/404.html"
+
+# The origin custom header that marks the origin group's second member (the fallback origin).
+# Lambda@Edge sees it as request.origin.s3.customHeaders; S3 ignores it.
+FALLBACK_ORIGIN_HEADER = "x-versioned-site-origin"
+FALLBACK_ORIGIN_VALUE = "fallback"
 
 
 class InvalidVersionError(ValueError):
@@ -106,10 +122,26 @@ def version_prefix(version: str) -> str:
 
 def object_key(version: str, path: str) -> str:
     """The key of the file `path` (relative, `/`-separated) of `version`."""
+    return version_prefix(version) + _relative_path(path)
+
+
+def _relative_path(path: str) -> str:
     relative = path.lstrip("/")
     if not relative or any(part in ("", ".", "..") for part in relative.split("/")):
         raise ValueError(f"file path {path!r} must be relative, without empty, '.' or '..' segments")
-    return version_prefix(version) + relative
+    return relative
+
+
+def shared_asset_key(path: str) -> str:
+    """The key of the fingerprinted file `path` in the shared asset area: `_assets/<path>`."""
+    return SHARED_ASSET_PREFIX + _relative_path(path)
+
+
+def path_from_shared_asset_key(key: str) -> str | None:
+    """The file path of a shared asset key, or None for a key outside the area."""
+    if not key.startswith(SHARED_ASSET_PREFIX) or key == SHARED_ASSET_PREFIX:
+        return None
+    return key[len(SHARED_ASSET_PREFIX) :]
 
 
 def manifest_key(version: str) -> str:

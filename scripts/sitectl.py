@@ -12,6 +12,7 @@ from scripts.commands.promote import promote_command
 from scripts.commands.prune import prune_command
 from scripts.commands.release import history_command, release_command, rollback_command
 from scripts.commands.serve import serve
+from scripts.commands.share_assets import share_assets_command
 from scripts.commands.site import group_options
 from scripts.commands.status import status_command
 from scripts.commands.upload import upload_command
@@ -40,6 +41,7 @@ cli.add_command(prune_command)
 cli.add_command(status_command)
 cli.add_command(serve)
 cli.add_command(verify_command)
+cli.add_command(share_assets_command)
 
 
 def main() -> None:

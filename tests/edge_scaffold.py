@@ -27,6 +27,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from components.edge_bundle import LAMBDA_RUNTIME, RUNTIME_BOTOCORE_VERSION  # noqa: E402
+from edge_lambda.layout import FALLBACK_ORIGIN_HEADER, FALLBACK_ORIGIN_VALUE  # noqa: E402
 from edge_lambda.settings import EdgeSettings  # noqa: E402
 
 PARAMETER_NAME = "/versioned-site/test/live-version"
@@ -84,6 +85,16 @@ def origin_request_event(uri: str, method: str = "GET", querystring: str = "") -
     event = copy.deepcopy(_DOCUMENTED_EVENT)
     request = event["Records"][0]["cf"]["request"]
     request.update(uri=uri, method=method, querystring=querystring)
+    return event
+
+
+def fallback_origin_event(uri: str, method: str = "GET") -> dict[str, Any]:
+    """The event of the second invocation, for the origin group's fallback origin: the same request,
+    its S3 origin carrying the component's origin custom header."""
+    event = origin_request_event(uri, method)
+    request_of(event)["origin"]["s3"]["customHeaders"] = {
+        FALLBACK_ORIGIN_HEADER: [{"key": FALLBACK_ORIGIN_HEADER, "value": FALLBACK_ORIGIN_VALUE}]
+    }
     return event
 
 

@@ -63,11 +63,12 @@ def example_site(cache_ttl_seconds: int = CACHE_TTL_SECONDS) -> Iterator[Example
 
 
 @contextmanager
-def live_server(example: ExampleSite, clock: ManualClock) -> Iterator[PreviewServer]:
-    """A server following the pointer through the real handler, its cache on `clock`."""
+def live_server(example: ExampleSite, clock: ManualClock, failover: bool = True) -> Iterator[PreviewServer]:
+    """A server following the pointer through the real handler, its cache on `clock`; with
+    `failover=False`, as a distribution without the origin group and custom error responses."""
     handler = OriginRequestHandler(example.settings, PointerCache(example.settings, now=clock))
     with preview_server_running(
-        example.bucket, example.settings, s3_client=example.s3, edge_function=handler
+        example.bucket, example.settings, s3_client=example.s3, edge_function=handler, failover=failover
     ) as server:
         yield server
 

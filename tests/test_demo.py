@@ -56,6 +56,12 @@ def test_demo_once_releases_switches_and_rolls_back() -> None:
         "shows 'Version two'; the live site is unchanged",
         f"Switch to {two}",
         "GET / shows 'Version two'",
+        "A page of version one, open since before the switch, imports its lazily loaded chunk",
+        "GET /assets/lazy.2f781bed.js -> 200 text/javascript; charset=utf-8 | "
+        "public, max-age=31536000, immutable",
+        'bytes (export const version = "one")',
+        "GET /no-such-page.png -> 404 text/html; charset=utf-8: the live version's 404.html, "
+        "'Version two: page not found'",
         "Roll back",
         f"rolled back to {one}",
         "GET / shows 'Version one'",

@@ -20,6 +20,7 @@ from tests.edge_scaffold import (
     REGION,
     V1,
     edge_settings,
+    fallback_origin_event,
     origin_request_event,
     put_pointer,
     site_packages,
@@ -112,3 +113,6 @@ def test_handler_runs_from_the_bundle_alone(tmp_path: Path, moto_endpoint: str) 
 
     refused = run_bundle(bundle, origin_request_event("/%2e%2e/_manifests/x.json"), moto_endpoint)
     assert refused["result"]["status"] == "400"
+
+    chunk = run_bundle(bundle, fallback_origin_event("/assets/Lazy-Q1AJiLvC.js"), moto_endpoint)
+    assert chunk["result"]["uri"] == "/_assets/assets/Lazy-Q1AJiLvC.js", "the fallback rewrite ships too"

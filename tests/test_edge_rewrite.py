@@ -16,8 +16,8 @@ from edge_lambda.handler import (
 from tests.edge_scaffold import V1, origin_request_event, request_of
 
 # The rewrite and refusal table of both edge routers is tests/fixtures/edge_rules.json, run against this
-# handler and the CloudFront Function by tests/test_edge_rules.py. Here: what the table does not express. The Unicode
-# and encoding refusals below are the Python handler's own until the table carries them too.
+# handler and the CloudFront Function by tests/test_edge_rules.py. Here: what the table does not express.
+# The Unicode and encoding refusals below are the Python handler's own until the table carries them too.
 
 REWRITES = [
     # uri, without spa_fallback, with spa_fallback

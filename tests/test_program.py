@@ -111,9 +111,9 @@ def test_distribution_reads_through_oac_over_https_with_numbered_edge_version(
         "sigv4",
     )
     cdn = one(released, "aws:cloudfront/distribution:Distribution").props
-    (origin,) = cdn["origins"]
-    assert origin["originAccessControlId"] == "site-oac-id"
-    assert "customOriginConfig" not in origin and "s3OriginConfig" not in origin
+    for origin in cdn["origins"]:
+        assert origin["originAccessControlId"] == "site-oac-id"
+        assert "customOriginConfig" not in origin and "s3OriginConfig" not in origin
     behavior = cdn["defaultCacheBehavior"]
     assert behavior["viewerProtocolPolicy"] == "redirect-to-https"
     assert behavior["compress"] is True
@@ -123,6 +123,50 @@ def test_distribution_reads_through_oac_over_https_with_numbered_edge_version(
     assert association["lambdaArn"].rsplit(":", 1)[1] == "1", "a numbered version, never $LATEST"
     assert cdn["priceClass"] == "PriceClass_100"
     assert cdn["viewerCertificate"] == {"cloudfrontDefaultCertificate": True}
+
+
+def test_the_default_behavior_fails_over_to_the_fallback_origin_the_edge_recognises(
+    released: dict[str, RecordedResource],
+) -> None:
+    cdn = one(released, "aws:cloudfront/distribution:Distribution").props
+    domain = f"{MOCK_BUCKET}.s3.eu-west-1.amazonaws.com"
+    assert cdn["origins"] == [
+        {"originId": "site-bucket", "domainName": domain, "originAccessControlId": "site-oac-id"},
+        {
+            "originId": "site-bucket-fallback",
+            "domainName": domain,
+            "originAccessControlId": "site-oac-id",
+            "customHeaders": [{"name": "x-versioned-site-origin", "value": "fallback"}],
+        },
+    ]
+    assert cdn["originGroups"] == [
+        {
+            "originId": "site-bucket-with-fallback",
+            "failoverCriteria": {"statusCodes": [403, 404]},
+            "members": [{"originId": "site-bucket"}, {"originId": "site-bucket-fallback"}],
+        }
+    ]
+    behavior = cdn["defaultCacheBehavior"]
+    assert behavior["targetOriginId"] == "site-bucket-with-fallback"
+    # Origin groups fail over only GET, HEAD and OPTIONS: the behavior allows no other method.
+    assert behavior["allowedMethods"] == ["GET", "HEAD"]
+
+
+def test_missing_paths_answer_404_with_the_404_page_fetched_through_the_edge(
+    released: dict[str, RecordedResource],
+) -> None:
+    cdn = one(released, "aws:cloudfront/distribution:Distribution").props
+    assert cdn["customErrorResponses"] == [
+        {"errorCode": 403, "responseCode": 404, "responsePagePath": "/404.html", "errorCachingMinTtl": 10},
+        {"errorCode": 404, "responseCode": 404, "responsePagePath": "/404.html", "errorCachingMinTtl": 10},
+    ]
+    page = one(released, "aws:s3/bucketObjectv2:BucketObjectv2")
+    assert page.props["bucket"] == MOCK_BUCKET
+    assert page.props["key"] == "_site/404.html"
+    assert page.props["contentType"] == "text/html; charset=utf-8"
+    assert page.props["cacheControl"] == "public, max-age=0, must-revalidate"
+    assert "<h1>Page not found</h1>" in page.props["content"]
+    assert page.parent is not None and released[page.parent].type == "aws:s3/bucket:Bucket"
 
 
 def test_edge_function_lives_in_us_east_1_with_least_privilege(released: dict[str, RecordedResource]) -> None:

@@ -181,7 +181,7 @@ def test_a_good_version_passes(live: Live) -> None:
     assert result.exit_code == 0, result.output
     assert result.output.splitlines() == [
         "ok /about/: 200 text/html; charset=utf-8",
-        "ok /missing/: 404 text/plain; charset=utf-8",
+        "ok /missing/: 404 text/html; charset=utf-8",
         "ok /assets/app.2defdb23.css: 200 text/css; charset=utf-8",
         "ok /assets/app.fa10386f.js: 200 text/javascript; charset=utf-8",
         f"ok: {live.url}/ serves {V1}, working",

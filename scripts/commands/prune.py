@@ -11,12 +11,14 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 
 import click
 
 from scripts.commands.errors import RefusedError, SitectlError, aws_errors
 from scripts.commands.site import Site, is_released, site_options
 from scripts.commands.versions import format_bytes, render_table
+from scripts.versionstore import shared_assets
 from scripts.versionstore import store as storage
 
 
@@ -139,3 +141,8 @@ def prune_command(keep: int, apply_changes: bool, skip_stack_check: bool, as_jso
     for version in plan.delete:
         deleted = storage.delete_version(s3, bucket, version)
         click.echo(f"deleted {version} ({deleted} keys)", err=True)
+    # Skew protection reaches back as far as the complete versions left: after deleting versions,
+    # the shared assets none of the remaining ones references go too.
+    gone = shared_assets.prune_shared_assets(s3, bucket, now=datetime.now(UTC), apply=True)
+    if gone:
+        click.echo(f"deleted {len(gone)} shared assets no complete version references", err=True)

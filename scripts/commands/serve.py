@@ -4,7 +4,9 @@ Each request becomes a CloudFront origin-request event and goes through the real
 (`edge_lambda.handler`), with the same settings file the component bundles. What the handler returns
 decides the answer: a generated response (its 400/405/503 refusals) is sent as is; a rewritten request is
 fetched from the bucket with S3 GetObject on the rewritten URI, passing on the object's Content-Type,
-Cache-Control and ETag. Like the distribution, it answers 404 for a key the bucket does not hold.
+Cache-Control and ETag. Like the distribution, a 403/404 from the bucket fails over to the fallback
+origin (the edge runs again and may serve a shared fingerprinted asset), and a miss there answers
+404 with the `/404.html` page, fetched through the edge (`scripts/commands/distribution_flow.py`).
 
 It talks to whatever boto3 is configured for: a real account, or moto when AWS_ENDPOINT_URL names a
 moto server (that is how `make demo` runs it).
@@ -19,7 +21,6 @@ import threading
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from datetime import UTC
 from email.utils import format_datetime
 from http import HTTPStatus
@@ -35,6 +36,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from edge_lambda import layout
 from edge_lambda.handler import OriginRequestHandler, is_response, rewrite_request
 from edge_lambda.settings import CONFIG_ENV_VAR, EdgeSettings, load_settings
+from scripts.commands.distribution_flow import EdgeAnswer, OriginAnswer, distribution_answer
 from scripts.commands.errors import RefusedError, SitectlError, aws_errors, error_code
 from scripts.commands.site import Site, site_options
 from scripts.commands.stack import PROJECT_NAME, find_project_root
@@ -59,9 +61,16 @@ _USER_METADATA = "x-amz-meta-"
 
 
 def origin_request_event(
-    method: str, raw_path: str, *, bucket: str, bucket_region: str, client_ip: str = "127.0.0.1"
+    method: str,
+    raw_path: str,
+    *,
+    bucket: str,
+    bucket_region: str,
+    client_ip: str = "127.0.0.1",
+    fallback: bool = False,
 ) -> dict[str, Any]:
-    """The origin-request event CloudFront would send the edge function for this viewer request.
+    """The origin-request event CloudFront would send the edge function for this viewer request, to
+    the primary origin or (`fallback`) to the origin group's fallback origin and its custom header.
 
     CloudFront passes the URI still percent-encoded and the query string without its `?`; for an S3
     origin the Host header is the bucket's regional domain, not the viewer's, and with the default
@@ -95,7 +104,7 @@ def origin_request_event(
                         "origin": {
                             "s3": {
                                 "authMethod": "none",
-                                "customHeaders": {},
+                                "customHeaders": _fallback_headers() if fallback else {},
                                 "domainName": origin_domain,
                                 "path": "",
                                 "region": bucket_region,
@@ -110,13 +119,9 @@ def origin_request_event(
     }
 
 
-@dataclass(frozen=True)
-class EdgeAnswer:
-    """What a viewer gets: a status, headers and a body."""
-
-    status: int
-    headers: list[tuple[str, str]]
-    body: bytes
+def _fallback_headers() -> dict[str, list[dict[str, str]]]:
+    name = layout.FALLBACK_ORIGIN_HEADER
+    return {name: [{"key": name, "value": layout.FALLBACK_ORIGIN_VALUE}]}
 
 
 def generated_response_answer(response: dict[str, Any]) -> EdgeAnswer:
@@ -217,10 +222,13 @@ class PreviewServer(ThreadingHTTPServer):
         bucket_region: str,
         host: str = "127.0.0.1",
         port: int = 0,
+        failover: bool = True,
     ) -> None:
         self.origin = origin
         self.edge_function = edge_function
         self.bucket_region = bucket_region
+        self.failover = failover
+        """False: no origin group and no custom error responses (as before skew protection)."""
         super().__init__((host, port), _PreviewRequestHandler)
 
     @property
@@ -229,24 +237,35 @@ class PreviewServer(ThreadingHTTPServer):
         return f"http://{host!s}:{port}"
 
     def answer(self, method: str, raw_path: str, if_none_match: str | None = None) -> EdgeAnswer:
-        """Everything CloudFront does for one viewer request, minus its cache."""
+        """Everything CloudFront does for one viewer request, minus its cache: the origin group's
+        failover and the custom error responses included (`distribution_flow`)."""
+        return distribution_answer(
+            self._through_edge, method, raw_path, if_none_match, failover=self.failover
+        )
+
+    def _through_edge(
+        self, method: str, raw_path: str, if_none_match: str | None, fallback: bool
+    ) -> OriginAnswer:
+        """One origin request: the edge function, then the bucket unless the function answered."""
         event = origin_request_event(
-            method, raw_path, bucket=self.origin.bucket, bucket_region=self.bucket_region
+            method, raw_path, bucket=self.origin.bucket, bucket_region=self.bucket_region, fallback=fallback
         )
         try:
             result = self.edge_function(event, None)
         except Exception as error:
             # CloudFront answers 503 when the function raises (LambdaExecutionError).
             log.exception("the edge function raised on %s %s", method, raw_path)
-            return _text_answer(HTTPStatus.SERVICE_UNAVAILABLE, f"the edge function raised: {error}")
+            answer = _text_answer(HTTPStatus.SERVICE_UNAVAILABLE, f"the edge function raised: {error}")
+            return OriginAnswer(answer, from_origin=False)
         if is_response(result):
-            return generated_response_answer(result)
+            return OriginAnswer(generated_response_answer(result), from_origin=False)
         try:
-            return self.origin.fetch(method, result["uri"], if_none_match)
+            return OriginAnswer(self.origin.fetch(method, result["uri"], if_none_match), from_origin=True)
         except (ClientError, BotoCoreError) as error:
             # CloudFront answers 502 when it cannot get a usable answer from the origin.
             log.warning("origin error on %s: %s", result["uri"], error)
-            return _text_answer(HTTPStatus.BAD_GATEWAY, f"the bucket refused: {error}")
+            answer = _text_answer(HTTPStatus.BAD_GATEWAY, f"the bucket refused: {error}")
+            return OriginAnswer(answer, from_origin=False)
 
 
 class _PreviewRequestHandler(BaseHTTPRequestHandler):
@@ -321,10 +340,12 @@ def start_preview_server(
     port: int = 0,
     s3_client: Any | None = None,
     edge_function: EdgeFunction | None = None,
+    failover: bool = True,
 ) -> PreviewServer:
     """A preview server bound to 127.0.0.1:`port` (0: any free port); call serve_forever().
 
-    `edge_function` replaces `edge_function_for(version, settings)`, e.g. a handler on a test clock.
+    `edge_function` replaces `edge_function_for(version, settings)`, e.g. a handler on a test clock;
+    `failover=False` leaves out the origin group and the custom error responses.
     """
     origin = Origin(bucket, s3_client)
     return PreviewServer(
@@ -332,6 +353,7 @@ def start_preview_server(
         edge_function or edge_function_for(version, settings),
         bucket_region=origin.region(),
         port=port,
+        failover=failover,
     )
 
 
@@ -344,10 +366,17 @@ def preview_server_running(
     port: int = 0,
     s3_client: Any | None = None,
     edge_function: EdgeFunction | None = None,
+    failover: bool = True,
 ) -> Iterator[PreviewServer]:
     """A preview server answering in a background thread for the duration of the block."""
     server = start_preview_server(
-        bucket, settings, version=version, port=port, s3_client=s3_client, edge_function=edge_function
+        bucket,
+        settings,
+        version=version,
+        port=port,
+        s3_client=s3_client,
+        edge_function=edge_function,
+        failover=failover,
     )
     thread = threading.Thread(target=server.serve_forever, name="sitectl-serve", daemon=True)
     thread.start()

@@ -4,6 +4,8 @@ Order matters: every file first (in parallel), the manifest last. A version with
 incomplete, never releasable, and the same command with the same `--version` completes it: objects
 already stored with the right content (ETag = MD5 of a single-part upload) are skipped. Files whose
 content is already in a recent complete version are copied server-side instead of sent again.
+Once complete, the version's fingerprinted files are published to the shared asset area
+(`scripts/versionstore/shared_assets.py`), where pages of this version find them after a release.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from scripts.commands.errors import RefusedError, SitectlError, aws_errors, desc
 from scripts.commands.site import Site, site_options
 from scripts.versionstore import store as storage
 from scripts.versionstore.content_headers import cache_control_for, content_type_for
+from scripts.versionstore.shared_assets import PublishReport, publish_shared_assets
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -78,6 +81,7 @@ class UploadReport:
     copied_files: int = 0
     skipped_files: int = 0  # already present from an interrupted run of the same version
     requests: dict[str, int] = field(default_factory=dict)
+    shared: PublishReport | None = None  # the fingerprinted files published for skew protection
 
     def count(self, operation: str) -> None:
         self.requests[operation] = self.requests.get(operation, 0) + 1
@@ -264,6 +268,9 @@ def upload_build(
         ) from error
     report.count("PutObject")
     report.sent_bytes += len(body)
+    report.shared = publish_shared_assets(
+        s3, bucket, manifest, warn=lambda m: click.echo(f"warning: {m}", err=True)
+    )
     return report
 
 
@@ -432,4 +439,11 @@ def upload_command(
         f"{report.skipped_files} already stored",
         err=True,
     )
+    if report.shared is not None:
+        shared = report.shared
+        click.echo(
+            f"skew protection: {len(shared.published)} fingerprinted files shared, {len(shared.already)} "
+            f"already shared, {len(shared.skipped)} not shared",
+            err=True,
+        )
     click.echo(report.version)

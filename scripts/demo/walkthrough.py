@@ -39,8 +39,10 @@ from scripts.commands.serve import PreviewServer, preview_server_running
 from scripts.commands.stack import PROJECT_NAME, StackUpdate
 from scripts.commands.upload import upload_build
 from scripts.commands.verify import VerifyPolicy, VerifyReport, release_and_verify, verify_site
+from scripts.demo import skew
 from scripts.demo.local_aws import moto_server
 from scripts.versionstore import store as storage
+from scripts.versionstore.not_found_page import put_default_not_found_page
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE_V1 = ROOT / "examples" / "site-v1"
@@ -87,6 +89,7 @@ def create_site(s3: Any, ssm: Any, *, cache_ttl_seconds: int, bucket: str = DEMO
         cache_ttl_seconds=cache_ttl_seconds,
     )
     ssm.put_parameter(Name=settings.parameter_name, Type="String", Value=layout.NO_VERSION_RELEASED)
+    put_default_not_found_page(s3, bucket)  # the component stores it with the bucket
     return DemoSite(s3=s3, ssm=ssm, bucket=bucket, settings=settings)
 
 
@@ -313,9 +316,15 @@ def run(out: TextIO, *, port: int, cache_ttl_seconds: int, once: bool, workdir: 
         say(f"Preview {version_two} before releasing it (`sitectl serve --version {version_two}`)")
         say.detail(f"{preview.url}/ shows {shown.heading!r}; the live site is unchanged")
 
+        chunk = skew.lazy_chunk_path(live.url + "/")
         say(f"Switch to {version_two} (`sitectl release {version_two}`)")
         release(stack, version_two, say.detail)
         timings["switch"] = _time_switch(say, stack, live.url, "Version two", cache_ttl_seconds)
+
+        say("A page of version one, open since before the switch, imports its lazily loaded chunk")
+        skew.show_open_page_after_switch(say.detail, live.url, chunk, version_one)
+        say("A missing path answers 404 with the live version's own page")
+        skew.show_not_found(say.detail, live.url)
 
         say("Roll back (`sitectl rollback`: the version live before this one)")
         target = rollback(stack, say.detail)

@@ -1,0 +1,92 @@
+"""The distribution's origins, origin group and custom error responses: skew protection and the
+version's own 404 page (see docs/architecture.md, "Across a release: open pages and 404s").
+
+Both origins are the site bucket through the same Origin Access Control; the second (the fallback)
+carries an origin custom header, which Lambda@Edge sees as request.origin.s3.customHeaders, so the
+edge function knows the live version missed (`edge_lambda.fallback`). A custom header rather than an
+origin path: CloudFront would put an origin path in front of every key the edge asks for, and the
+fallback reads keys in three places (`_assets/`, `_site/`, the live version).
+"""
+
+from __future__ import annotations
+
+import pulumi
+import pulumi_aws as aws
+
+from edge_lambda import layout
+from edge_lambda.fallback import FAILOVER_STATUS_CODES
+from scripts.versionstore import not_found_page
+
+PRIMARY_ORIGIN_ID = "site-bucket"
+FALLBACK_ORIGIN_ID = "site-bucket-fallback"
+ORIGIN_GROUP_ID = "site-bucket-with-fallback"
+# How long CloudFront caches a 404 before asking again: short, so an upload that adds the path, or a
+# release, shows quickly (the switch also invalidates everything).
+ERROR_CACHING_MIN_TTL_SECONDS = 10
+
+
+def bucket_origins(
+    domain_name: pulumi.Input[str], origin_access_control_id: pulumi.Input[str]
+) -> list[aws.cloudfront.DistributionOriginArgs]:
+    """The primary origin and the fallback origin: the same bucket, the same OAC."""
+    return [
+        aws.cloudfront.DistributionOriginArgs(
+            origin_id=PRIMARY_ORIGIN_ID,
+            domain_name=domain_name,
+            origin_access_control_id=origin_access_control_id,
+        ),
+        aws.cloudfront.DistributionOriginArgs(
+            origin_id=FALLBACK_ORIGIN_ID,
+            domain_name=domain_name,
+            origin_access_control_id=origin_access_control_id,
+            custom_headers=[
+                aws.cloudfront.DistributionOriginCustomHeaderArgs(
+                    name=layout.FALLBACK_ORIGIN_HEADER, value=layout.FALLBACK_ORIGIN_VALUE
+                )
+            ],
+        ),
+    ]
+
+
+def origin_groups() -> list[aws.cloudfront.DistributionOriginGroupArgs]:
+    """Fail over to the fallback origin on 403/404. CloudFront fails over only GET, HEAD and OPTIONS
+    requests, and invokes the origin-request function again for the second origin."""
+    return [
+        aws.cloudfront.DistributionOriginGroupArgs(
+            origin_id=ORIGIN_GROUP_ID,
+            failover_criteria=aws.cloudfront.DistributionOriginGroupFailoverCriteriaArgs(
+                status_codes=list(FAILOVER_STATUS_CODES)
+            ),
+            members=[
+                aws.cloudfront.DistributionOriginGroupMemberArgs(origin_id=PRIMARY_ORIGIN_ID),
+                aws.cloudfront.DistributionOriginGroupMemberArgs(origin_id=FALLBACK_ORIGIN_ID),
+            ],
+        )
+    ]
+
+
+def custom_error_responses() -> list[aws.cloudfront.DistributionCustomErrorResponseArgs]:
+    """403 and 404 answer 404 with `/404.html`, which CloudFront fetches through the same behavior,
+    so through the edge: the live version's own 404.html, else the default page."""
+    return [
+        aws.cloudfront.DistributionCustomErrorResponseArgs(
+            error_code=code,
+            response_code=404,
+            response_page_path=layout.NOT_FOUND_PAGE_PATH,
+            error_caching_min_ttl=ERROR_CACHING_MIN_TTL_SECONDS,
+        )
+        for code in FAILOVER_STATUS_CODES
+    ]
+
+
+def default_not_found_page(name: str, bucket: aws.s3.Bucket) -> aws.s3.BucketObjectv2:
+    """The plain page for versions without a 404.html, outside every version prefix."""
+    return aws.s3.BucketObjectv2(
+        f"{name}-default-not-found-page",
+        bucket=bucket.id,
+        key=layout.DEFAULT_NOT_FOUND_KEY,
+        content=not_found_page.DEFAULT_NOT_FOUND_HTML,
+        content_type=not_found_page.CONTENT_TYPE,
+        cache_control=not_found_page.CACHE_CONTROL,
+        opts=pulumi.ResourceOptions(parent=bucket),
+    )

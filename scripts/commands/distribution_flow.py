@@ -1,0 +1,71 @@
+"""What the distribution does around the edge function, for `sitectl serve`: the origin group's
+failover and the custom error responses, as the component configures them
+(`components/not_found_and_skew.py`).
+
+1. The request goes to the primary origin through the edge function. When the bucket answers 403
+   or 404 (an origin's answer, not one the function generated) to a GET, HEAD or OPTIONS, CloudFront
+   sends the same request to the fallback origin, and the function runs again, seeing the fallback
+   origin's custom header.
+2. When the answer is still 403 or 404, CloudFront fetches `/404.html` through the same behavior
+   (origin group and edge function again) and answers 404 with that page.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from edge_lambda import layout
+from edge_lambda.fallback import FAILOVER_STATUS_CODES
+
+# Origin groups fail over only these methods.
+FAILOVER_METHODS = ("GET", "HEAD", "OPTIONS")
+# Headers of the error page that describe the page object, not the viewer's answer.
+_ERROR_PAGE_DROPPED_HEADERS = {"etag", "last-modified", "content-length"}
+
+
+@dataclass(frozen=True)
+class EdgeAnswer:
+    """What a viewer gets: a status, headers and a body."""
+
+    status: int
+    headers: list[tuple[str, str]]
+    body: bytes
+
+
+@dataclass(frozen=True)
+class OriginAnswer:
+    answer: EdgeAnswer
+    from_origin: bool
+    """False when the edge function generated the answer: CloudFront never fails over on those."""
+
+
+ThroughEdge = Callable[[str, str, str | None, bool], OriginAnswer]
+"""(method, raw path, If-None-Match, to the fallback origin) -> the answer of one origin request."""
+
+
+def origin_group_answer(
+    through_edge: ThroughEdge, method: str, raw_path: str, if_none_match: str | None
+) -> EdgeAnswer:
+    primary = through_edge(method, raw_path, if_none_match, False)
+    if primary.from_origin and primary.answer.status in FAILOVER_STATUS_CODES and method in FAILOVER_METHODS:
+        return through_edge(method, raw_path, if_none_match, True).answer
+    return primary.answer
+
+
+def distribution_answer(
+    through_edge: ThroughEdge, method: str, raw_path: str, if_none_match: str | None, *, failover: bool
+) -> EdgeAnswer:
+    """The viewer's answer. `failover=False` answers as a distribution with a single origin and no
+    custom error responses (as before skew protection), for comparison."""
+    if not failover:
+        return through_edge(method, raw_path, if_none_match, False).answer
+    answer = origin_group_answer(through_edge, method, raw_path, if_none_match)
+    if answer.status not in FAILOVER_STATUS_CODES:
+        return answer
+    page = origin_group_answer(through_edge, "GET", layout.NOT_FOUND_PAGE_PATH, None)
+    if page.status != 200:
+        return answer  # CloudFront passes the origin's error on when the error page fails too
+    headers = [(n, v) for n, v in page.headers if n.lower() not in _ERROR_PAGE_DROPPED_HEADERS]
+    headers.append(("Content-Length", str(len(page.body))))
+    return EdgeAnswer(404, headers, b"" if method == "HEAD" else page.body)

@@ -1,0 +1,167 @@
+"""The shared asset area: every complete version's fingerprinted files under `_assets/<path>`.
+
+What it is for: after a release or a rollback, a page of another version still asks for the chunks
+it names; the live version does not hold them, CloudFront fails over to the fallback origin, and the
+edge reads them here (`edge_lambda.fallback`). Only fingerprinted files other than HTML
+(`edge_lambda.fingerprint.is_immutable_asset`) are published: their names are their content.
+
+The area is append-only and content-addressed by name. A file is published by a server-side copy
+with `If-None-Match: *`, so an object already there is never overwritten: one with the same SHA-256
+(the `sha256` metadata every stored object carries) is already published; one with other bytes means
+the name is not a content hash after all, and that file is skipped with a warning (pages of this
+version then find the first bytes published under that name, or their own while it is live).
+
+`prune_shared_assets` deletes what no remaining complete version references, once it is older than
+`SHARED_ASSET_MIN_AGE`: how far back skew protection reaches is exactly the versions not pruned.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from botocore.exceptions import ClientError
+
+from edge_lambda import layout
+from edge_lambda.fingerprint import is_immutable_asset
+from scripts.versionstore import store
+from scripts.versionstore.errors import StoreError, error_code
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client
+else:
+    S3Client = Any
+
+PUBLISH_WORKERS = 16
+# CopyObject copies at most 5 GiB in one request.
+MAX_COPY_BYTES = 5 * 1024**3
+# An unreferenced shared asset younger than this stays: an upload that completed after prune read
+# the manifests may be publishing it right now. The same bound as an upload's claim on its version.
+SHARED_ASSET_MIN_AGE = timedelta(hours=24)
+_EXISTS_CODES = ("PreconditionFailed", "412")
+# S3 answers 409 when another conditional write to the same key is in flight: that one wins.
+_CONFLICT_CODES = ("ConditionalRequestConflict", "409")
+_MISSING_CODES = ("404", "NoSuchKey", "NotFound")
+
+Warn = Callable[[str], None]
+
+
+@dataclass
+class PublishReport:
+    published: list[str] = field(default_factory=list)
+    already: list[str] = field(default_factory=list)
+    """Shared already, with the same bytes (an earlier version has the same file)."""
+    skipped: list[str] = field(default_factory=list)
+    """Not published: the name exists in the area with other bytes, or the file is too large."""
+
+
+def shared_asset_paths(manifest: layout.Manifest) -> list[str]:
+    """The files of a version that belong in the shared area."""
+    return sorted(path for path in manifest.files if is_immutable_asset(path))
+
+
+def publish_shared_assets(
+    s3: S3Client, bucket: str, manifest: layout.Manifest, warn: Warn, workers: int = PUBLISH_WORKERS
+) -> PublishReport:
+    """Copy each fingerprinted file of the complete version `manifest` into the shared area, never
+    overwriting an object there. Idempotent: running it again publishes nothing new."""
+    report = PublishReport()
+    outcomes = {"published": report.published, "already": report.already, "skipped": report.skipped}
+
+    def publish(path: str) -> tuple[str, str]:
+        return path, _publish_one(s3, bucket, manifest, path, warn)
+
+    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+        for path, outcome in pool.map(publish, shared_asset_paths(manifest)):
+            outcomes[outcome].append(path)
+    return report
+
+
+def _publish_one(s3: S3Client, bucket: str, manifest: layout.Manifest, path: str, warn: Warn) -> str:
+    entry = manifest.files[path]
+    key = layout.shared_asset_key(path)
+    # HEAD first: most fingerprinted files of a release are unchanged and already shared.
+    existing = _shared_sha256(s3, bucket, key)
+    if existing is None:
+        if entry.size > MAX_COPY_BYTES:
+            warn(f"{path} ({entry.size} bytes) is larger than one CopyObject allows: not shared")
+            return "skipped"
+        try:
+            s3.copy_object(
+                Bucket=bucket,
+                Key=key,
+                CopySource={"Bucket": bucket, "Key": layout.object_key(manifest.version, path)},
+                # Conditional copy: another version publishing the same name at once cannot be
+                # overwritten (S3 answers 412 to the later one, or 409 while both are in flight).
+                IfNoneMatch="*",
+                MetadataDirective="REPLACE",
+                ContentType=entry.content_type,
+                CacheControl=entry.cache_control,
+                Metadata={
+                    layout.SHA256_METADATA_KEY: entry.sha256,
+                    layout.VERSION_METADATA_KEY: manifest.version,
+                },
+            )
+            return "published"
+        except ClientError as error:
+            if error_code(error) not in _EXISTS_CODES + _CONFLICT_CODES:
+                raise StoreError(f"publishing {path} to {key} failed: {error}") from error
+        existing = _shared_sha256(s3, bucket, key)
+    if existing == entry.sha256:
+        return "already"
+    warn(
+        f"{key} already holds other bytes than {manifest.version}'s {path} (sha256 {existing} != "
+        f"{entry.sha256}): its name is not a content hash; not shared, so pages of "
+        f"{manifest.version} lose it once another version is live"
+    )
+    return "skipped"
+
+
+def _shared_sha256(s3: S3Client, bucket: str, key: str) -> str | None:
+    """The sha256 metadata of a shared object, "" when it has none, None when there is no object."""
+    try:
+        head = s3.head_object(Bucket=bucket, Key=key)
+    except ClientError as error:
+        if error_code(error) in _MISSING_CODES:
+            return None
+        raise
+    return str(head.get("Metadata", {}).get(layout.SHA256_METADATA_KEY, ""))
+
+
+@dataclass(frozen=True)
+class SharedAsset:
+    key: str
+    last_modified: datetime
+
+
+def shared_assets(s3: S3Client, bucket: str) -> list[SharedAsset]:
+    """Every object of the shared area: one ListObjectsV2 request per 1,000."""
+    found = []
+    paginator = s3.get_paginator("list_objects_v2")
+    for page in paginator.paginate(Bucket=bucket, Prefix=layout.SHARED_ASSET_PREFIX):
+        for item in page.get("Contents", []):
+            found.append(SharedAsset(item["Key"], item["LastModified"]))
+    return found
+
+
+def referenced_keys(manifests: Iterable[layout.Manifest]) -> set[str]:
+    return {layout.shared_asset_key(path) for m in manifests for path in shared_asset_paths(m)}
+
+
+def prune_shared_assets(
+    s3: S3Client, bucket: str, *, now: datetime, apply: bool, min_age: timedelta = SHARED_ASSET_MIN_AGE
+) -> list[str]:
+    """The shared assets no complete version references and older than `min_age` (deleted when
+    `apply`): run after deleting versions. Reads every complete version's manifest."""
+    manifests = store.read_manifests(s3, bucket, store.complete_versions(s3, bucket)).values()
+    keep = referenced_keys(manifests)
+    doomed = sorted(
+        a.key for a in shared_assets(s3, bucket) if a.key not in keep and now - a.last_modified >= min_age
+    )
+    if apply:
+        for start in range(0, len(doomed), store.DELETE_BATCH_SIZE):
+            store._delete_batch(s3, bucket, doomed[start : start + store.DELETE_BATCH_SIZE])
+    return doomed

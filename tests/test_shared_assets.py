@@ -1,0 +1,225 @@
+"""The shared asset area against moto: what a release publishes, conflicts refused, idempotence,
+and prune of what no complete version references."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+from urllib.parse import unquote
+
+from botocore.exceptions import ClientError
+
+from edge_lambda import layout
+from scripts.commands.upload import upload_build
+from scripts.versionstore import store
+from scripts.versionstore.shared_assets import (
+    prune_shared_assets,
+    publish_shared_assets,
+)
+from tests.sitectl_scaffold import BUCKET, PARAMETER, V1, V2, World, keys, sample_build, world, write_build
+
+V3 = "20261103T100000Z"
+
+__all__ = ["world"]
+
+SHARED_AFTER_V1 = ["_assets/assets/app.2defdb23.css", "_assets/assets/app.fa10386f.js"]
+
+
+class _Status:
+    def __init__(self, status_code: int) -> None:
+        self.status_code = status_code
+        self.headers: dict[str, str] = {}
+
+
+def emulate_conditional_copy(s3: Any) -> None:
+    """CopyObject with `If-None-Match: *` as S3 documents it (412 Precondition Failed when the key
+    exists), which moto 5.2 ignores on copies (it honours it on PutObject)."""
+
+    def refuse_if_present(params: dict[str, Any], **_: Any) -> tuple[_Status, dict[str, Any]] | None:
+        if params.get("headers", {}).get("If-None-Match") != "*":
+            return None
+        try:
+            s3.head_object(Bucket=BUCKET, Key=unquote(params["url_path"].lstrip("/")))
+        except ClientError:
+            return None
+        error = {
+            "Code": "PreconditionFailed",
+            "Message": "At least one of the pre-conditions you specified did not hold",
+        }
+        return _Status(412), {"Error": error, "ResponseMetadata": {"HTTPStatusCode": 412}}
+
+    s3.meta.events.register("before-call.s3.CopyObject", refuse_if_present)
+
+
+class Warnings(list[str]):
+    def __call__(self, message: str) -> None:
+        self.append(message)
+
+
+def _manifest(world: World, version: str) -> layout.Manifest:
+    manifest = store.read_manifest(world.s3, BUCKET, version)
+    assert manifest is not None
+    return manifest
+
+
+def test_an_upload_publishes_its_fingerprinted_files_with_their_headers(world: World, tmp_path: Path) -> None:
+    report = upload_build(world.s3, BUCKET, sample_build(tmp_path / "d"), V1)
+    assert keys(world, "_assets/") == SHARED_AFTER_V1
+    assert report.shared is not None
+    assert report.shared.published == ["assets/app.2defdb23.css", "assets/app.fa10386f.js"]
+    head = world.s3.head_object(Bucket=BUCKET, Key="_assets/assets/app.2defdb23.css")
+    assert head["ContentType"] == "text/css; charset=utf-8"
+    assert head["CacheControl"] == "public, max-age=31536000, immutable"
+    assert head["Metadata"] == {
+        "sha256": "f674c2ffb741d9fd49a5b453bcead241b6f7a4ce26f4a07753072e34df2cc6ca",
+        "site-version": V1,
+    }
+    body = world.s3.get_object(Bucket=BUCKET, Key="_assets/assets/app.2defdb23.css")["Body"].read()
+    assert body == b"body { color: black }"
+
+
+def test_publishing_again_is_idempotent_and_copies_nothing(world: World, tmp_path: Path) -> None:
+    upload_build(world.s3, BUCKET, sample_build(tmp_path / "d"), V1)
+    manifest = _manifest(world, V1)
+    counts = world.count_requests()
+    warnings = Warnings()
+    report = publish_shared_assets(world.s3, BUCKET, manifest, warnings)
+    assert (report.published, report.already, report.skipped) == (
+        [],
+        ["assets/app.2defdb23.css", "assets/app.fa10386f.js"],
+        [],
+    )
+    assert counts == {"HeadObject": 2}
+    assert warnings == []
+
+
+def test_a_shared_name_with_other_bytes_is_never_overwritten(world: World, tmp_path: Path) -> None:
+    upload_build(world.s3, BUCKET, sample_build(tmp_path / "one"), V1)
+    other = write_build(tmp_path / "two", {"index.html": "<p>two</p>", "assets/app.fa10386f.js": "evil()"})
+    warnings = Warnings()
+    report = publish_shared_assets(world.s3, BUCKET, _manifest_after_upload(world, other, V2), warnings)
+    assert report.skipped == ["assets/app.fa10386f.js"]
+    assert len(warnings) == 1
+    assert warnings[0].startswith("_assets/assets/app.fa10386f.js already holds other bytes than")
+    body = world.s3.get_object(Bucket=BUCKET, Key="_assets/assets/app.fa10386f.js")["Body"].read()
+    assert body == b"console.log('app')"
+
+
+def _manifest_after_upload(world: World, directory: Path, version: str) -> layout.Manifest:
+    upload_build(world.s3, BUCKET, directory, version)
+    return _manifest(world, version)
+
+
+def test_a_publish_racing_another_loses_without_overwriting(world: World, tmp_path: Path) -> None:
+    """Another version publishes the same name between this one's HEAD and its copy: the
+    conditional copy is refused (412) and the other bytes stay."""
+    build = write_build(tmp_path / "d", {"index.html": "<p>x</p>", "assets/chunk.3f2a1b9c.js": "mine()"})
+    world.s3.put_object(Bucket=BUCKET, Key=layout.object_key(V1, "assets/chunk.3f2a1b9c.js"), Body=b"mine()")
+    manifest = layout.Manifest(
+        V1,
+        "2026-11-27T12:00:00+00:00",
+        {"assets/chunk.3f2a1b9c.js": _entry_of(build, "assets/chunk.3f2a1b9c.js")},
+    )
+
+    def other_publisher_first(**_: Any) -> None:
+        world.s3.meta.events.unregister("before-call.s3.CopyObject", other_publisher_first)
+        world.s3.put_object(
+            Bucket=BUCKET,
+            Key="_assets/assets/chunk.3f2a1b9c.js",
+            Body=b"theirs()",
+            Metadata={"sha256": "0" * 64},
+        )
+
+    world.s3.meta.events.register("before-call.s3.CopyObject", other_publisher_first)
+    emulate_conditional_copy(world.s3)
+    warnings = Warnings()
+    report = publish_shared_assets(world.s3, BUCKET, manifest, warnings)
+    assert report.skipped == ["assets/chunk.3f2a1b9c.js"] and len(warnings) == 1
+    body = world.s3.get_object(Bucket=BUCKET, Key="_assets/assets/chunk.3f2a1b9c.js")["Body"].read()
+    assert body == b"theirs()"
+
+
+def _entry_of(build: Path, path: str) -> layout.ManifestFile:
+    import hashlib
+
+    data = (build / path).read_bytes()
+    return layout.ManifestFile(
+        len(data),
+        hashlib.sha256(data).hexdigest(),
+        "text/javascript; charset=utf-8",
+        "public, max-age=31536000, immutable",
+    )
+
+
+def test_prune_deletes_shared_assets_no_complete_version_references_once_old(
+    world: World, tmp_path: Path
+) -> None:
+    one = write_build(tmp_path / "one", {"index.html": "1", "a.1111aaaa.js": "a", "both.2222bbbb.js": "b"})
+    two = write_build(tmp_path / "two", {"index.html": "2", "c.3333cccc.js": "c", "both.2222bbbb.js": "b"})
+    upload_build(world.s3, BUCKET, one, V1)
+    upload_build(world.s3, BUCKET, two, V2)
+    assert keys(world, "_assets/") == [
+        "_assets/a.1111aaaa.js",
+        "_assets/both.2222bbbb.js",
+        "_assets/c.3333cccc.js",
+    ]
+    store.delete_version(world.s3, BUCKET, V1)
+    now = datetime.now(UTC)
+
+    assert prune_shared_assets(world.s3, BUCKET, now=now, apply=True) == [], "too young: may be in use"
+    later = now + timedelta(hours=24, seconds=1)
+    assert prune_shared_assets(world.s3, BUCKET, now=later, apply=False) == ["_assets/a.1111aaaa.js"]
+    assert len(keys(world, "_assets/")) == 3, "not applied"
+    assert prune_shared_assets(world.s3, BUCKET, now=later, apply=True) == ["_assets/a.1111aaaa.js"]
+    assert keys(world, "_assets/") == ["_assets/both.2222bbbb.js", "_assets/c.3333cccc.js"]
+
+
+def test_sitectl_prune_keeps_young_shared_assets_of_a_pruned_version(world: World, tmp_path: Path) -> None:
+    for version, name in ((V1, "a.1111aaaa.js"), (V2, "b.2222bbbb.js"), (V3, "c.3333cccc.js")):
+        upload_build(
+            world.s3, BUCKET, write_build(tmp_path / version, {"i.html": version, name: name}), version
+        )
+    world.set_live(V3)
+    args = [
+        "--bucket",
+        BUCKET,
+        "--parameter",
+        PARAMETER,
+        "prune",
+        "--keep",
+        "0",
+        "--apply",
+        "--skip-stack-check",
+    ]
+    result = world.invoke(*args)
+    assert result.exit_code == 0, result.output
+    assert store.complete_versions(world.s3, BUCKET) == [V3, V2]
+    # V1's chunk is unreferenced now, but younger than a day: an open page of V1 may still ask for it.
+    assert keys(world, "_assets/") == [
+        "_assets/a.1111aaaa.js",
+        "_assets/b.2222bbbb.js",
+        "_assets/c.3333cccc.js",
+    ]
+    assert "shared assets" not in result.output
+
+
+def test_share_assets_publishes_versions_uploaded_before_skew_protection(
+    world: World, tmp_path: Path
+) -> None:
+    upload_build(world.s3, BUCKET, sample_build(tmp_path / "d"), V1)
+    for key in keys(world, "_assets/"):  # as if uploaded by a sitectl without skew protection
+        world.s3.delete_object(Bucket=BUCKET, Key=key)
+    first = world.invoke("--bucket", BUCKET, "share-assets")
+    again = world.invoke("--bucket", BUCKET, "share-assets", V1)
+    assert first.exit_code == 0, first.output
+    assert first.output == f"{V1}: 2 shared, 0 already shared, 0 not shared\n"
+    assert again.output == f"{V1}: 0 shared, 2 already shared, 0 not shared\n"
+    assert keys(world, "_assets/") == SHARED_AFTER_V1
+
+
+def test_share_assets_refuses_an_incomplete_version_and_writes_nothing(world: World) -> None:
+    result = world.invoke("--bucket", BUCKET, "share-assets", V2)
+    assert result.exit_code == 2
+    assert f"not complete in {BUCKET}: {V2}" in result.output
+    assert keys(world, "_assets/") == []
