@@ -325,6 +325,10 @@ def claim_version(s3: S3Client, bucket: str, claim: Claim, *, resume: bool = Fal
         if error_code(error) not in _PRECONDITION_FAILED:
             raise
     existing = read_claim(s3, bucket, version)
+    if existing is not None and existing.upload_id.startswith(PRUNE_UPLOAD_ID_PREFIX):
+        raise VersionClaimedError(
+            f"version {version} is being deleted by prune ({existing.describe()}); pick another --version"
+        )
     if existing is None or not resume:
         owner = existing.describe() if existing else "another upload"
         raise VersionClaimedError(
@@ -398,6 +402,35 @@ def is_stale(s3: S3Client, bucket: str, version: str, now: datetime) -> bool:
         return False
     written = last_write(s3, bucket, version)
     return written is None or now - written >= CLAIM_FRESH_FOR
+
+
+PRUNE_UPLOAD_ID_PREFIX = "prune-"
+
+
+def delete_stale_version(s3: S3Client, bucket: str, version: str, now: datetime) -> int | None:
+    """Delete an incomplete version if it is stale at `now`, holding its claim meanwhile, so that no
+    upload starts on it (and none can be resumed: see `claim_version`). None, with nothing deleted,
+    when it is complete, was written to recently, or its claim changed since it was read."""
+    if is_complete(s3, bucket, version):
+        return None
+    existing = read_claim(s3, bucket, version)
+    written = existing.written if existing else last_write(s3, bucket, version)
+    if written is not None and now - written < CLAIM_FRESH_FOR:
+        return None
+    mine = replace(new_claim(version, now), upload_id=PRUNE_UPLOAD_ID_PREFIX + uuid.uuid4().hex[:8])
+    condition = {"IfMatch": f'"{existing.etag}"'} if existing else {"IfNoneMatch": "*"}
+    try:
+        mine = _put_claim(s3, bucket, mine, **condition)
+    except ClientError as error:
+        if error_code(error) in (*_PRECONDITION_FAILED, *_MISSING):
+            return None
+        raise
+    if is_complete(s3, bucket, version):  # sealed just before the claim changed hands
+        return None
+    keys = [obj.key for obj in version_objects(s3, bucket, version)]
+    deleted = delete_keys(s3, bucket, keys)
+    s3.delete_object(Bucket=bucket, Key=layout.claim_key(version), IfMatch=f'"{mine.etag}"')
+    return deleted + 1
 
 
 # --- seal and verify ---------------------------------------------------------------------------
