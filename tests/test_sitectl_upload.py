@@ -12,10 +12,9 @@ import pytest
 from botocore.exceptions import ClientError
 
 from edge_lambda import layout
-from scripts.commands.errors import RefusedError, SitectlError
+from scripts.commands.errors import SitectlError
 from scripts.commands.upload import plan_upload, scan_directory, upload_build, upload_directory, with_retries
 from scripts.versionstore import store as storage
-from scripts.versionstore.errors import StoreRefusedError
 from scripts.versionstore.content_headers import (
     IMMUTABLE_CACHE_CONTROL,
     REVALIDATE_CACHE_CONTROL,
@@ -23,6 +22,7 @@ from scripts.versionstore.content_headers import (
     content_type_for,
     is_fingerprinted,
 )
+from scripts.versionstore.errors import StoreRefusedError
 from tests.sitectl_scaffold import BUCKET, V1, V2, World, keys, sample_build, world, write_build
 
 __all__ = ["world"]
