@@ -20,6 +20,7 @@ from scripts.versionstore.errors import StoreError, error_code
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
+    from mypy_boto3_s3.type_defs import CompletedPartTypeDef
 else:
     S3Client = Any
 
@@ -75,6 +76,10 @@ class HashingReader:
     def __len__(self) -> int:
         return self._size
 
+    @property
+    def sha256(self) -> str:
+        return self._sha256.hexdigest()
+
     def verify(self) -> None:
         """Raise unless the last pass read the whole file, with the scanned hash, and no more."""
         grew = self._stream.read(1) != b""
@@ -123,7 +128,7 @@ def put_file(s3: S3Client, bucket: str, version: str, local: LocalFile) -> None:
             **object_headers(version, local),
         )
         body.verify()
-        if body._sha256.hexdigest() != local.sha256:
+        if body.sha256 != local.sha256:
             raise FileChangedError(local.path)
 
 
@@ -133,7 +138,7 @@ def _put_multipart(s3: S3Client, bucket: str, key: str, version: str, local: Loc
     ]
     try:
         sha256 = hashlib.sha256()
-        parts = []
+        parts: list[CompletedPartTypeDef] = []
         size = 0
         with local.source.open("rb") as stream:
             while part := stream.read(PART_SIZE):
