@@ -138,8 +138,8 @@ def name_problem(relative: str, key_prefix_bytes: int) -> str | None:
         return "contains a control character"
     if key_prefix_bytes + len(encoded) > MAX_KEY_BYTES:
         return f"makes a key longer than S3's {MAX_KEY_BYTES} bytes with the version prefix"
-    if any(segment.strip(" .") == "" for segment in relative.split("/")):
-        return "has a segment made of dots or spaces only, which URLs normalise away"
+    if any(segment.strip(".") == "" for segment in relative.split("/")):
+        return "has a segment made of dots only, which browsers and proxies normalise away"
     problem = uri_problem("/" + quote(relative, safe="/"))
     if problem is not None:
         return f"could never be served by the edge: {problem}"
