@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import unicodedata
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -139,20 +140,20 @@ def test_unreadable_files_and_folders_are_one_line(tmp_path: Path, monkeypatch: 
     root = write_build(tmp_path / "dist", {"index.html": "x", "locked/a.html": "x", "secret.html": "x"})
     real_open, real_scandir = Path.open, os.scandir
 
-    def open_denied(self: Path, *args: object, **kwargs: object) -> object:
+    def open_denied(self: Path, *args: Any, **kwargs: Any) -> Any:
         if self.name == "secret.html":
             raise PermissionError(13, "Permission denied")
-        return real_open(self, *args, **kwargs)  # type: ignore[arg-type]
+        return real_open(self, *args, **kwargs)
 
     monkeypatch.setattr(Path, "open", open_denied)
     with pytest.raises(StoreRefusedError, match="cannot read secret.html: Permission denied"):
         scan_build(root)
     monkeypatch.setattr(Path, "open", real_open)
 
-    def scandir_denied(path: object) -> object:
+    def scandir_denied(path: Any) -> Any:
         if str(path).endswith("locked"):
             raise PermissionError(13, "Permission denied")
-        return real_scandir(path)  # type: ignore[arg-type]
+        return real_scandir(path)
 
     monkeypatch.setattr(os, "scandir", scandir_denied)
     with pytest.raises(StoreRefusedError, match="cannot read folder locked: Permission denied"):
