@@ -38,6 +38,7 @@ from edge_lambda.settings import CONFIG_ENV_VAR, EdgeSettings, load_settings
 from scripts.commands.errors import RefusedError, SitectlError, aws_errors, error_code
 from scripts.commands.site import Site, site_options
 from scripts.commands.stack import PROJECT_NAME, find_project_root
+from scripts.versionstore import store as storage
 
 log = logging.getLogger(__name__)
 
@@ -174,18 +175,17 @@ class Origin:
         if not key:
             return _text_answer(HTTPStatus.NOT_FOUND, "the edge function left the URI empty")
         args: dict[str, Any] = {"Bucket": self.bucket, "Key": key}
-        if if_none_match:
-            args["IfNoneMatch"] = if_none_match
         try:
-            obj = self.s3.head_object(**args) if method == "HEAD" else self.s3.get_object(**args)
+            # A revalidation is decided on the headers alone, as CloudFront does: no body is read.
+            head = self.s3.head_object(**args) if if_none_match or method == "HEAD" else None
+            if head is not None and if_none_match and etag_matches(if_none_match, str(head.get("ETag", ""))):
+                return EdgeAnswer(304, [("ETag", str(head["ETag"]))], b"")
+            obj = head if method == "HEAD" else self.s3.get_object(**args)
         except ClientError as error:
-            code = error_code(error)
-            if code in ("NoSuchKey", "404", "NotFound"):
+            if error_code(error) in ("NoSuchKey", "404", "NotFound"):
                 return _text_answer(HTTPStatus.NOT_FOUND, f"no object {key!r} in the bucket")
-            if code in ("304", "NotModified"):
-                etag = error.response.get("ResponseMetadata", {}).get("HTTPHeaders", {}).get("etag")
-                return EdgeAnswer(304, [("ETag", etag)] if etag else [], b"")
             raise
+        assert obj is not None
         headers: list[tuple[str, str]] = []
         for field, header in _PASSED_OBJECT_HEADERS:
             value = obj.get(field)
@@ -197,6 +197,14 @@ class Origin:
         headers.append(("Content-Length", str(obj["ContentLength"])))
         body = b"" if method == "HEAD" else obj["Body"].read()
         return EdgeAnswer(200, headers, body)
+
+
+def etag_matches(if_none_match: str, etag: str) -> bool:
+    """RFC 9110 If-None-Match: `*`, or a list of entity tags compared weakly (`W/"x"` matches `"x"`)."""
+    if if_none_match.strip() == "*":
+        return True
+    wanted = etag.removeprefix("W/").strip()
+    return any(tag.strip().removeprefix("W/").strip() == wanted for tag in if_none_match.split(","))
 
 
 class PreviewServer(ThreadingHTTPServer):
@@ -255,21 +263,12 @@ class _PreviewRequestHandler(BaseHTTPRequestHandler):
     def do_HEAD(self) -> None:
         self._respond("HEAD")
 
-    # Other methods reach the edge function too, which answers them (405) as it does in CloudFront.
-    def do_POST(self) -> None:
-        self._respond("POST")
-
-    def do_PUT(self) -> None:
-        self._respond("PUT")
-
-    def do_DELETE(self) -> None:
-        self._respond("DELETE")
-
-    def do_OPTIONS(self) -> None:
-        self._respond("OPTIONS")
-
-    def do_PATCH(self) -> None:
-        self._respond("PATCH")
+    def __getattr__(self, name: str) -> Any:
+        # Every other method (POST, PUT, PROPFIND, TRACE ...) reaches the edge function too, which
+        # answers 405 as it does behind CloudFront; http.server would answer 501 for unknown ones.
+        if name.startswith("do_"):
+            return lambda: self._respond(name[3:])
+        raise AttributeError(name)
 
     def _respond(self, method: str) -> None:
         # An unread request body would be parsed as the next request on this kept-alive connection.
@@ -444,9 +443,17 @@ def serve(
         raise RefusedError(f"--version {version!r} is not a version id: expected {layout.VERSION_FORMAT}")
     try:
         settings = resolve_settings(site, edge_config, cache_ttl_seconds, spa_fallback)
-    except (FileNotFoundError, ValueError) as error:
-        raise RefusedError(str(error)) from error
+    except (FileNotFoundError, ValueError, TypeError, AttributeError) as error:
+        where = f"--edge-config {edge_config}" if edge_config else "the edge settings"
+        raise RefusedError(
+            f"{where} is not usable: {error}; expected a JSON object with parameter_name, region, "
+            "cache_ttl_seconds (the component's config.json)"
+        ) from error
     bucket = site.bucket()
+    if version is not None and not storage.version_objects_exist(site.s3(), bucket, version):
+        click.echo(
+            f"warning: version {version} has no objects in s3://{bucket}: every path will be 404", err=True
+        )
     try:
         server = start_preview_server(bucket, settings, version=version, port=port, s3_client=site.s3())
     except OSError as error:
