@@ -352,7 +352,7 @@ def test_cli_warns_about_a_version_with_no_objects_and_refuses_a_malformed_edge_
 
 
 def test_serving_a_version_with_no_objects_warns(
-    example: ExampleSite, monkeypatch: pytest.MonkeyPatch
+    example: ExampleSite, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     from scripts.commands import serve as serve_module
 
