@@ -405,3 +405,56 @@ def test_versions_verify_on_the_command_line(world: World, tmp_path: Path) -> No
     result = world.invoke("--bucket", BUCKET, "versions", "--verify", V1)
     assert result.exit_code == 1
     assert f"{V1}: {V1}/leak.txt is not in the manifest" in result.output
+
+
+# --- 7. one-line errors ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("bucket", ["Bad_Bucket!", "a" * 64])
+def test_an_invalid_bucket_name_is_exit_2(world: World, tmp_path: Path, bucket: str) -> None:
+    build = write_build(tmp_path / "a", TREE_A)
+    for args in (["upload", str(build)], ["versions"], ["versions", "--verify"]):
+        result = world.invoke("--bucket", bucket, *args)
+        assert result.exit_code == 2, result.output
+        assert result.output.startswith(f"Error: invalid bucket name {bucket!r}: S3 bucket names are 3-63")
+        assert len(result.output.strip().splitlines()) == 1
+
+
+def test_a_corrupt_manifest_is_one_line_with_the_fix(world: World, tmp_path: Path) -> None:
+    upload_build(world.s3, BUCKET, write_build(tmp_path / "a", TREE_A), V1)
+    world.s3.put_object(Bucket=BUCKET, Key=layout.manifest_key(V1), Body=b'{"format": 1, "version": ')
+    result = world.invoke("--bucket", BUCKET, "versions")
+    assert result.exit_code == 1
+    assert result.output.startswith(f"Error: manifest {layout.manifest_key(V1)} in {BUCKET} is unreadable (")
+    assert "delete the manifest (it becomes incomplete) and upload the build again" in result.output
+    assert len(result.output.strip().splitlines()) == 1
+
+
+def test_progress_lines_without_a_terminal_every_few_seconds() -> None:
+    from scripts.commands.upload import ProgressLines
+    from tests.clock import ManualClock
+
+    clock, lines = ManualClock(), []
+    progress = ProgressLines(10_000_000, lines.append, clock)
+    for _ in range(10):
+        progress(1_000_000)
+        clock.advance(2)
+    # Calls at 0, 2, 4, ... 18 s: a line once 5 s have passed since the last one (6, 12, 18 s).
+    assert lines == [
+        "uploaded 4.0 MB of 10.0 MB",
+        "uploaded 7.0 MB of 10.0 MB",
+        "uploaded 10.0 MB of 10.0 MB",
+    ]
+
+
+def test_upload_prints_progress_lines_in_ci_logs(
+    world: World, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from scripts.commands import upload as upload_module
+
+    monkeypatch.setattr(upload_module, "PROGRESS_LINE_SECONDS", 0.0)
+    result = world.invoke(
+        "--bucket", BUCKET, "upload", str(write_build(tmp_path / "a", TREE_A)), "--version", V1
+    )
+    assert result.exit_code == 0, result.output
+    assert "uploaded 0.0 MB of 0.0 MB" in result.output

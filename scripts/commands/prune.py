@@ -134,7 +134,7 @@ def _stack_versions(site: Site, bucket: str) -> list[tuple[str, str]]:
 def prune_command(keep: int, apply_changes: bool, skip_stack_check: bool, as_json: bool, site: Site) -> None:
     """Delete old versions (objects and manifest), keeping the newest KEEP complete ones, the live
     one, the one before it and any version a stack of this bucket points to. A dry run unless --apply."""
-    bucket = site.bucket()
+    bucket = storage.check_bucket_name(site.bucket())
     s3 = site.s3()
     versions = storage.list_versions(s3, bucket)
     protected = protected_versions(site, bucket, versions, check_stacks=not skip_stack_check)

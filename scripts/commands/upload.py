@@ -393,7 +393,7 @@ def upload_command(
             layout.validate_version(version)
         except layout.InvalidVersionError as error:
             raise RefusedError(str(error)) from error
-    bucket = site.bucket()
+    bucket = storage.check_bucket_name(site.bucket())
     show_bar = sys.stderr.isatty()
     with ExitStack() as stack:
         reporter: list[ProgressCallback] = []

@@ -68,7 +68,7 @@ def versions_command(as_json: bool, verify: str | None, site: Site) -> None:
 
     Costs two listings plus one manifest read per complete version, whatever the number of files.
     """
-    bucket = site.bucket()
+    bucket = storage.check_bucket_name(site.bucket())
     if verify is not None:
         verify_command_output(site.s3(), bucket, verify)
         return

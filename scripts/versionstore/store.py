@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import socket
 import uuid
 from collections.abc import Callable, Iterable, Iterator
@@ -60,6 +61,22 @@ Clock = Callable[[], datetime]
 
 def utc_now() -> datetime:
     return datetime.now(UTC)
+
+
+# S3's naming rules for general purpose buckets: 3-63 characters, lowercase letters, digits, dots
+# and hyphens, starting and ending with a letter or digit, not shaped like an IP address.
+_BUCKET_NAME = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
+_IP_ADDRESS = re.compile(r"\d+\.\d+\.\d+\.\d+")
+
+
+def check_bucket_name(bucket: str) -> str:
+    """`bucket`, or StoreRefusedError when S3 could never have a bucket of that name."""
+    if not _BUCKET_NAME.fullmatch(bucket) or _IP_ADDRESS.fullmatch(bucket) or ".." in bucket:
+        raise StoreRefusedError(
+            f"invalid bucket name {bucket!r}: S3 bucket names are 3-63 lowercase letters, digits, dots "
+            "and hyphens; check --bucket / SITE_BUCKET or the stack's bucketName output"
+        )
+    return bucket
 
 
 @dataclass(frozen=True)
