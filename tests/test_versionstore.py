@@ -434,7 +434,7 @@ def test_progress_lines_without_a_terminal_every_few_seconds() -> None:
     from scripts.commands.upload import ProgressLines
     from tests.clock import ManualClock
 
-    clock, lines = ManualClock(), []
+    clock, lines = ManualClock(), list[str]()
     progress = ProgressLines(10_000_000, lines.append, clock)
     for _ in range(10):
         progress(1_000_000)
