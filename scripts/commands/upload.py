@@ -186,7 +186,9 @@ def upload_build(
     if after_claim:
         after_claim(claim)
 
-    stored = {obj.key: obj for obj in storage.version_objects(s3, bucket, version)}
+    # Only a resumed upload can find its own objects already stored; a fresh claim overwrites
+    # whatever an unclaimed earlier attempt left, and the seal removes the rest.
+    stored = {obj.key: obj for obj in storage.version_objects(s3, bucket, version)} if resume else {}
     donors = [v for v in storage.complete_versions(s3, bucket) if v != version][: max(dedupe_versions, 0)]
     known = known_content_of(storage.read_manifests(s3, bucket, donors))
     steps = plan_upload(files, version, stored, known)
