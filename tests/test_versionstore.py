@@ -215,6 +215,18 @@ def test_a_file_changed_after_the_scan_is_caught(world: World, tmp_path: Path) -
     assert not storage.is_complete(world.s3, BUCKET, V1)
 
 
+def test_a_streamed_file_changed_after_the_scan_is_caught(world: World, tmp_path: Path) -> None:
+    size = 12 * 1024 * 1024  # streamed: above PART_SIZE, below the multipart threshold
+    build = write_build(tmp_path / "a", {"video.mp4": b"a" * size})
+
+    def edit(_: storage.Claim) -> None:
+        (build / "video.mp4").write_bytes(b"a" * (size - 1) + b"b")
+
+    with pytest.raises(SitectlError, match="video.mp4 changed while it was being uploaded"):
+        upload_build(world.s3, BUCKET, build, V1, after_claim=edit)
+    assert not storage.is_complete(world.s3, BUCKET, V1)
+
+
 @pytest.fixture
 def small_parts(monkeypatch: pytest.MonkeyPatch) -> int:
     """Multipart above 1 kB, in parts of 512 bytes (moto's minimum part size lowered to match)."""
@@ -256,7 +268,7 @@ def test_a_multipart_file_changed_during_the_upload_never_becomes_an_object(
 def test_a_single_part_upload_streams_the_file(
     world: World, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    size = 8 * 1024 * 1024
+    size = 12 * 1024 * 1024  # above PART_SIZE (8 MiB), below the multipart threshold
     build = write_build(tmp_path / "a", {"video.mp4": b"v" * size})
     reads: list[int] = []
     read = transfer.HashingReader.read

@@ -1,8 +1,9 @@
 """Sending one file of a build to S3: streamed, hashed while it is sent, multipart above a size.
 
-No file is ever held whole in memory: a single-part PutObject reads its body from the file as
-botocore sends it, a multipart upload holds one part (PART_SIZE) at a time, so an upload uses at
-most workers x PART_SIZE. What was actually sent is hashed on the way and compared with the scan,
+No file above PART_SIZE is ever held whole in memory: a file up to PART_SIZE is read whole and
+checked before it is sent, a larger single-part PutObject reads its body from the file as botocore
+sends it, a multipart upload holds one part at a time, so an upload holds at most workers x
+PART_SIZE of file data. What was actually sent is hashed on the way and compared with the scan,
 so a file that changed after it was scanned is caught, at any size, before the version is sealed.
 """
 
@@ -107,7 +108,7 @@ def _md5_header(hex_digest: str) -> str:
 
 
 def put_file(s3: S3Client, bucket: str, version: str, local: LocalFile) -> None:
-    """Store `local` under `version`, streamed; FileChangedError when it differs from its scan."""
+    """Store `local` under `version`; FileChangedError when its bytes are not those scanned."""
     key = layout.object_key(version, local.path)
     if local.multipart:
         _put_multipart(s3, bucket, key, version, local)
@@ -117,7 +118,15 @@ def put_file(s3: S3Client, bucket: str, version: str, local: LocalFile) -> None:
     except OSError as error:
         raise StoreError(f"cannot read {local.path}: {error.strerror}") from error
     with stream:
-        body = HashingReader(stream, local.size, local.path)
+        if local.size <= PART_SIZE:
+            # Most web files: read whole (at most PART_SIZE per worker) and checked before sending.
+            # botocore sends a file-like body with Expect: 100-continue, a round trip per file.
+            data = stream.read(PART_SIZE + 1)
+            if len(data) != local.size or hashlib.sha256(data).hexdigest() != local.sha256:
+                raise FileChangedError(local.path)
+            body: bytes | HashingReader = data
+        else:
+            body = HashingReader(stream, local.size, local.path)
         # Content-MD5: S3 refuses (BadDigest) a body that is not the scanned one.
         s3.put_object(
             Bucket=bucket,
@@ -127,9 +136,10 @@ def put_file(s3: S3Client, bucket: str, version: str, local: LocalFile) -> None:
             ContentMD5=_md5_header(local.md5),
             **object_headers(version, local),
         )
-        body.verify()
-        if body.sha256 != local.sha256:
-            raise FileChangedError(local.path)
+        if isinstance(body, HashingReader):
+            body.verify()
+            if body.sha256 != local.sha256:
+                raise FileChangedError(local.path)
 
 
 def _put_multipart(s3: S3Client, bucket: str, key: str, version: str, local: LocalFile) -> None:
