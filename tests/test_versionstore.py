@@ -470,3 +470,28 @@ def test_upload_prints_progress_lines_in_ci_logs(
     )
     assert result.exit_code == 0, result.output
     assert "uploaded 0.0 MB of 0.0 MB" in result.output
+
+
+def test_a_version_id_with_a_trailing_newline_is_refused(world: World, tmp_path: Path) -> None:
+    assert not layout.is_valid_version(f"{V1}\n")
+    result = world.invoke(
+        "--bucket", BUCKET, "upload", str(write_build(tmp_path / "a", TREE_A)), "--version", f"{V1}\n"
+    )
+    assert result.exit_code == 2 and "is not a valid version id" in result.output
+    assert keys(world) == []
+
+
+def test_manifests_without_etags_are_verified_by_the_objects_sha256_metadata(world: World) -> None:
+    import hashlib
+
+    body = b"<html>old</html>"
+    digest = hashlib.sha256(body).hexdigest()
+    world.s3.put_object(Bucket=BUCKET, Key=f"{V1}/index.html", Body=body, Metadata={"sha256": digest})
+    world.s3.put_object(Bucket=BUCKET, Key=f"{V1}/old.txt", Body=b"x")  # written before the metadata existed
+    entries = {
+        "index.html": layout.ManifestFile(len(body), digest, "text/html", "no-cache"),
+        "old.txt": layout.ManifestFile(1, hashlib.sha256(b"x").hexdigest(), "text/plain", "no-cache"),
+    }
+    manifest = layout.Manifest(version=V1, created="2026-11-01T10:00:00+00:00", files=entries)
+    world.s3.put_object(Bucket=BUCKET, Key=layout.manifest_key(V1), Body=manifest.to_json().encode())
+    assert storage.verify_version(world.s3, BUCKET, V1) == ["old.txt does not carry the manifest's sha256"]
