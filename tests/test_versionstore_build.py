@@ -202,6 +202,7 @@ REVALIDATED = [
     "_next/static/page.html",
     "photo-Summer24.jpg",
     "photo-FEATURED.jpg",
+    "photo-SUMMER24.jpg",
     "assets/page-licenses.css",
     "fonts/Inter-Regular.woff2",
     "report-20241231.pdf",

@@ -104,10 +104,11 @@ def _is_hash(token: str, stem: str) -> bool:
         return True
     if not _B64_HASH.fullmatch(token) or token[0] in "-_" or token[-1] in "-_":
         return False
-    parts = re.split(r"[-_]", token)
-    if token.isupper() or token.isdigit():
-        return any(c.isdigit() for c in token) and not token.isdigit() or stem.lower() in _ESBUILD_NAMES
-    return not all(_WORDLIKE.fullmatch(part) for part in parts)
+    if token.isdigit():  # a date or a counter: `report-20241231.pdf`
+        return False
+    if token.isupper():  # esbuild base32, or a word in capitals (`photo-FEATURED.jpg`, `SUMMER24`)
+        return not _WORDLIKE.fullmatch(token) or stem.lower() in _ESBUILD_NAMES
+    return not all(_WORDLIKE.fullmatch(part) for part in re.split(r"[-_]", token))
 
 
 def is_fingerprinted(path: str) -> bool:

@@ -248,6 +248,10 @@ def version_objects_exist(s3: S3Client, bucket: str, version: str) -> bool:
 # --- claims ------------------------------------------------------------------------------------
 
 
+# The upload id of prune's own claim while it deletes an incomplete version: no --resume takes it over.
+PRUNE_UPLOAD_ID_PREFIX = "prune-"
+
+
 class VersionClaimedError(StoreRefusedError):
     """Another upload owns the version id."""
 
@@ -419,9 +423,6 @@ def is_stale(s3: S3Client, bucket: str, version: str, now: datetime) -> bool:
         return False
     written = last_write(s3, bucket, version)
     return written is None or now - written >= CLAIM_FRESH_FOR
-
-
-PRUNE_UPLOAD_ID_PREFIX = "prune-"
 
 
 def delete_stale_version(s3: S3Client, bucket: str, version: str, now: datetime) -> int | None:
