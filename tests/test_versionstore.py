@@ -495,3 +495,44 @@ def test_manifests_without_etags_are_verified_by_the_objects_sha256_metadata(wor
     manifest = layout.Manifest(version=V1, created="2026-11-01T10:00:00+00:00", files=entries)
     world.s3.put_object(Bucket=BUCKET, Key=layout.manifest_key(V1), Body=manifest.to_json().encode())
     assert storage.verify_version(world.s3, BUCKET, V1) == ["old.txt does not carry the manifest's sha256"]
+
+
+def test_prune_dry_run_names_exactly_what_apply_deletes(world: World, tmp_path: Path) -> None:
+    def crash(_: storage.Claim) -> None:
+        raise KeyboardInterrupt
+
+    for version in ("20261020T100000Z", "20261021T100000Z"):
+        with pytest.raises(KeyboardInterrupt):
+            upload_build(
+                world.s3, BUCKET, write_build(tmp_path / version, TREE_A), version, before_seal=crash
+            )
+    backdate(world, "", hours=30)  # both interrupted 30 h ago
+    with pytest.raises(KeyboardInterrupt):  # interrupted a moment ago
+        upload_build(
+            world.s3, BUCKET, write_build(tmp_path / "fresh", TREE_B), "20261022T100000Z", before_seal=crash
+        )
+    for version in (V1, V2):
+        upload_build(world.s3, BUCKET, write_build(tmp_path / version, TREE_B), version)
+    world.set_live(V2)
+    args = [
+        "--bucket",
+        BUCKET,
+        "--parameter",
+        PARAMETER,
+        "prune",
+        "--keep",
+        "1",
+        "--skip-stack-check",
+        "--json",
+    ]
+    import json
+
+    dry = json.loads(world.invoke(*args).stdout)
+    assert dry["delete"] == ["20261021T100000Z", "20261020T100000Z"]
+    assert (
+        dry["keep"]["20261022T100000Z"] == "incomplete, written to within 24 h: may be an upload in progress"
+    )
+    applied = json.loads(world.invoke(*args, "--apply").stdout)
+    assert applied["delete"] == dry["delete"]
+    assert storage.prefix_versions(world.s3, BUCKET) == [V2, V1, "20261022T100000Z"]
+    assert keys(world, "_claims/") == [layout.claim_key(v) for v in ("20261022T100000Z", V1, V2)]
