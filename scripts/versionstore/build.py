@@ -239,26 +239,23 @@ def s3_etag(whole_md5: str, part_md5s: Sequence[bytes], size: int) -> str:
 def hash_file(path: Path, relative: str, headers: HeaderRules) -> LocalFile:
     sha256 = hashlib.sha256()
     md5 = hashlib.md5(usedforsecurity=False)
-    part = hashlib.md5(usedforsecurity=False)
     part_md5s: list[bytes] = []
-    size = part_bytes = 0
+    size = 0
     try:
+        # Part MD5s only matter for a multipart upload; a file that grows past the threshold while
+        # it is scanned fails later, at its upload or the seal.
+        chunk_size = PART_SIZE if path.stat().st_size > MULTIPART_THRESHOLD else _READ_CHUNK
         with path.open("rb") as stream:
-            while chunk := stream.read(min(_READ_CHUNK, PART_SIZE - part_bytes)):
+            while chunk := stream.read(chunk_size):
                 sha256.update(chunk)
                 md5.update(chunk)
-                part.update(chunk)
+                if chunk_size == PART_SIZE:
+                    part_md5s.append(hashlib.md5(chunk, usedforsecurity=False).digest())
                 size += len(chunk)
-                part_bytes += len(chunk)
-                if part_bytes == PART_SIZE:
-                    part_md5s.append(part.digest())
-                    part, part_bytes = hashlib.md5(usedforsecurity=False), 0
     except OSError as error:
         raise StoreRefusedError(
             f"cannot read {relative}: {error.strerror}; fix its permissions or exclude it (--exclude)"
         ) from error
-    if part_bytes:
-        part_md5s.append(part.digest())
     return LocalFile(
         path=relative,
         source=path,
