@@ -536,3 +536,25 @@ def test_prune_dry_run_names_exactly_what_apply_deletes(world: World, tmp_path: 
     assert applied["delete"] == dry["delete"]
     assert storage.prefix_versions(world.s3, BUCKET) == [V2, V1, "20261022T100000Z"]
     assert keys(world, "_claims/") == [layout.claim_key(v) for v in ("20261022T100000Z", V1, V2)]
+
+
+def test_resume_on_the_command_line(world: World, tmp_path: Path) -> None:
+    build = write_build(tmp_path / "a", TREE_A)
+
+    def crash(_: storage.Claim) -> None:
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        upload_build(world.s3, BUCKET, build, V1, before_seal=crash)
+    again = world.invoke("--bucket", BUCKET, "upload", str(build), "--version", V1)
+    assert again.exit_code == 2 and f"re-run with --resume --version {V1}" in again.output
+    resumed = world.invoke("--bucket", BUCKET, "upload", str(build), "--resume", "--version", V1)
+    assert resumed.exit_code == 0, resumed.output
+    assert (
+        "3 files (29 bytes): 0 sent" in resumed.output
+        and "3 already stored" in resumed.output
+        and resumed.stdout.splitlines()[-1] == V1
+    )
+    assert_exactly(world, V1, TREE_A)
+    without_id = world.invoke("--bucket", BUCKET, "upload", str(build), "--resume")
+    assert without_id.exit_code == 2 and "--resume needs --version" in without_id.output
