@@ -70,9 +70,12 @@ def publish_shared_assets(
     overwriting an object there. Idempotent: running it again publishes nothing new."""
     report = PublishReport()
     outcomes = {"published": report.published, "already": report.already, "skipped": report.skipped}
+    # One listing (a request per 1,000 objects) instead of a HEAD per file: most fingerprinted files
+    # of a release are unchanged and already shared, with the ETag the manifest records.
+    listed = {asset.key: asset for asset in shared_assets(s3, bucket)}
 
     def publish(path: str) -> tuple[str, str]:
-        return path, _publish_one(s3, bucket, manifest, path, warn)
+        return path, _publish_one(s3, bucket, manifest, path, warn, listed.get(layout.shared_asset_key(path)))
 
     with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
         for path, outcome in pool.map(publish, shared_asset_paths(manifest)):
@@ -80,11 +83,15 @@ def publish_shared_assets(
     return report
 
 
-def _publish_one(s3: S3Client, bucket: str, manifest: layout.Manifest, path: str, warn: Warn) -> str:
+def _publish_one(
+    s3: S3Client, bucket: str, manifest: layout.Manifest, path: str, warn: Warn, listed: SharedAsset | None
+) -> str:
     entry = manifest.files[path]
     key = layout.shared_asset_key(path)
-    # HEAD first: most fingerprinted files of a release are unchanged and already shared.
-    existing = _shared_sha256(s3, bucket, key)
+    if listed is not None and entry.etag and (listed.etag, listed.size) == (entry.etag, entry.size):
+        return "already"
+    # Listed with another ETag: a copy of a multipart object gets a new one, so the sha256 decides.
+    existing = _shared_sha256(s3, bucket, key) if listed is not None else None
     if existing is None:
         if entry.size > MAX_COPY_BYTES:
             warn(f"{path} ({entry.size} bytes) is larger than one CopyObject allows: not shared")
@@ -135,6 +142,8 @@ def _shared_sha256(s3: S3Client, bucket: str, key: str) -> str | None:
 class SharedAsset:
     key: str
     last_modified: datetime
+    etag: str = ""
+    size: int = -1
 
 
 def shared_assets(s3: S3Client, bucket: str) -> list[SharedAsset]:
@@ -143,7 +152,8 @@ def shared_assets(s3: S3Client, bucket: str) -> list[SharedAsset]:
     paginator = s3.get_paginator("list_objects_v2")
     for page in paginator.paginate(Bucket=bucket, Prefix=layout.SHARED_ASSET_PREFIX):
         for item in page.get("Contents", []):
-            found.append(SharedAsset(item["Key"], item["LastModified"]))
+            etag = str(item.get("ETag", "")).strip('"')
+            found.append(SharedAsset(item["Key"], item["LastModified"], etag, item.get("Size", -1)))
     return found
 
 
