@@ -17,6 +17,9 @@ const MAX_URI_BYTES = 900;
 // Generated responses are never cached at viewer-request; a retry after a KVS update sees the new value
 // within seconds.
 const RETRY_AFTER_SECONDS = '5';
+// The shared asset area (edge_lambda/layout.py SHARED_ASSET_PREFIX): every complete version's fingerprinted
+// files, published by the uploader. This router serves fingerprinted paths from there (see isImmutableAsset).
+const SHARED_ASSET_PREFIX = '/_assets';
 
 // Refused raw and after one percent-decoding (S3 decodes the key once), as edge_lambda/handler.py does:
 // C0 and C1 control characters and DEL, U+2028/U+2029 (newlines to JavaScript and some log parsers).
@@ -147,7 +150,37 @@ function uriProblem(uri) {
   return null;
 }
 
+// edge_lambda/fingerprint.py is_immutable_asset: a file named by its content hash, other than HTML.
+const HEX_HASH = /^(?=[0-9a-f]*[0-9])(?=[0-9a-f]*[a-f])[0-9a-f]{8,64}$/;
+const BASE64_HASH = /^(?=.*[A-Z])(?=.*[a-z])(?=.*[0-9])[A-Za-z0-9_]{8}$/;
+
+function isImmutableAsset(uri) {
+  const name = uri.slice(uri.lastIndexOf('/') + 1);
+  if (name === '' || /\.html?$/i.test(name)) {
+    return false;
+  }
+  const dot = name.lastIndexOf('.');
+  const parts = (dot === -1 ? name : name.slice(0, dot)).split(/[.-]/);
+  if (parts[0].length >= 16 && HEX_HASH.test(parts[0])) {
+    return true;
+  }
+  for (let i = 1; i < parts.length; i++) {
+    if (HEX_HASH.test(parts[i]) || BASE64_HASH.test(parts[i])) {
+      return true;
+    }
+  }
+  return false;
+}
+
 function rewriteUri(uri, version) {
+  // Skew protection before the cache: a fingerprinted file has the same bytes in every version that names
+  // it, so it comes from the shared area, where a page of an earlier (or, after a rollback, later) version
+  // still finds the chunks it names. The fallback origin cannot do it here as with Lambda@Edge: it would
+  // get /<version>/... and an origin path can only prefix that. HTML and unhashed files: live version only.
+  if (isImmutableAsset(uri)) {
+    return SHARED_ASSET_PREFIX + uri;
+  }
+
   const prefix = '/' + version;
   if (uri.charAt(uri.length - 1) === '/') {
     return prefix + uri + INDEX_DOCUMENT;

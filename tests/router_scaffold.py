@@ -17,6 +17,8 @@ from typing import IO, Any, cast
 from botocore.exceptions import ClientError
 
 from edge_function.code import LIVE_VERSION_KEY, function_code
+from edge_lambda import layout
+from edge_lambda.fingerprint import is_immutable_asset
 from edge_lambda.handler import OriginRequestHandler, PointerCache, is_response
 from tests.clock import ManualClock
 from tests.edge_scaffold import PARAMETER_NAME, edge_settings, origin_request_event, request_of
@@ -53,8 +55,12 @@ def load_rules() -> dict[str, Any]:
     return rules
 
 
-def table_cases() -> list[tuple[Case, dict[str, Any]]]:
-    """Every row of the table as (case, expect), with defaults filled in and pieces joined."""
+LAMBDA_EDGE = "lambda-edge"
+CLOUDFRONT_FUNCTION = "cloudfront-function"
+
+
+def table_cases(router: str = LAMBDA_EDGE) -> list[tuple[Case, dict[str, Any]]]:
+    """Every row of the table as (case, expect) for `router`, with defaults filled in and pieces joined."""
     rules = load_rules()
     rows = []
     for row in rules["cases"]:
@@ -66,7 +72,9 @@ def table_cases() -> list[tuple[Case, dict[str, Any]]]:
             spa_fallback=fields["spaFallback"],
             version=fields["version"],
         )
-        expect = dict(row["expect"])
+        expect = dict(
+            row.get("cloudfrontFunction", row["expect"]) if router == CLOUDFRONT_FUNCTION else row["expect"]
+        )
         if "uri" in expect:
             expect["uri"] = _text(expect["uri"])
         rows.append((case, expect))
@@ -111,6 +119,15 @@ def python_answer(case: Case) -> Answer:
         "body": result["body"],
         "allow": headers["allow"][0]["value"] if "allow" in headers else None,
     }
+
+
+def function_expectation(handler_answer: Answer, case: Case) -> Answer:
+    """What the CloudFront Function must answer where the handler answered `handler_answer`: the same,
+    except that a fingerprinted path the handler serves from the live version comes from the shared area
+    (the handler reads it there only on the fallback origin)."""
+    if "uri" in handler_answer and not case.uri.endswith("/") and is_immutable_asset(case.uri):
+        return {**handler_answer, "uri": "/" + layout.shared_asset_key(case.uri)}
+    return handler_answer
 
 
 # --- the CloudFront Function ----------------------------------------------------------------------
