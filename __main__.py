@@ -36,6 +36,7 @@ optional: dict[str, Any] = {
     "force_destroy_bucket": config.get_bool("forceDestroyBucket"),
     "version_readers": config.get_object("versionReaders"),
     "take_offline": config.get_bool("takeOffline"),
+    "router": config.get("router"),
 }
 site = VersionedStaticSite(
     "site",
