@@ -202,7 +202,9 @@ class VersionedStaticSite(pulumi.ComponentResource):
         not_found_and_skew.default_not_found_page(name, bucket)
 
         # --- Pointer: the live version, read by every edge container.
-        release_check = args.release_check or _default_release_check(args.aws_profile)
+        release_check = args.release_check or _default_release_check(
+            args.aws_profile, require_shared_assets=args.router == CLOUDFRONT_FUNCTION
+        )
         read_pointer = args.read_pointer or _default_pointer_reader(args.aws_profile)
         # The guards run whenever the bucket already exists (its name is known, at preview too): a version
         # never uploaded, or an unset version while one is live, fails before the pointer changes. A new
@@ -424,11 +426,12 @@ def _deployed_ttl(tags: Mapping[str, str] | None, configured: int) -> int:
     return int(recorded) if recorded.isdigit() else configured
 
 
-def _default_release_check(profile: str | None) -> ReleaseCheck:
+def _default_release_check(profile: str | None, require_shared_assets: bool) -> ReleaseCheck:
     region = pulumi.Config("aws").get("region")
 
     def check(bucket: str, version: str) -> None:
-        release_guard.check_releasable(release_guard.default_s3_client(region, profile), bucket, version)
+        s3 = release_guard.default_s3_client(region, profile)
+        release_guard.check_releasable(s3, bucket, version, require_shared_assets)
 
     return check
 

@@ -41,7 +41,8 @@ def function_mode() -> dict[str, RecordedResource]:
     with mock_aws():
         s3 = boto3.client("s3", region_name="eu-west-1")
         s3.create_bucket(Bucket=MOCK_BUCKET, CreateBucketConfiguration={"LocationConstraint": "eu-west-1"})
-        s3.put_object(Bucket=MOCK_BUCKET, Key=layout.manifest_key(V1), Body=b"{}")
+        manifest = layout.Manifest(V1, "2026-11-27T10:15:00+00:00", {})
+        s3.put_object(Bucket=MOCK_BUCKET, Key=layout.manifest_key(V1), Body=manifest.to_json().encode())
         return run_program({"version": V1, **FUNCTION_MODE})
 
 
@@ -213,3 +214,30 @@ def test_release_targets_name_what_a_release_changes_in_each_mode(router: str, t
 
     run_inline(declare, "versioned-site", "test", {"aws:region": "eu-west-1"}, preview=False)
     assert [[urn.rsplit("::", 1)[1] for urn in urns] for urns in seen] == [targets]
+
+
+def test_function_mode_refuses_a_version_whose_fingerprinted_files_are_not_shared(uploaded: None) -> None:
+    s3 = boto3.client("s3", region_name="eu-west-1")
+    chunk = layout.ManifestFile(10, "ab" * 32, "text/javascript", "public, max-age=31536000, immutable")
+    page = layout.ManifestFile(
+        10, "cd" * 32, "text/html; charset=utf-8", "public, max-age=0, must-revalidate"
+    )
+    files = {"index.html": page, "assets/Lazy-Q1AJiLvC.js": chunk, "assets/app.3f2a1b9c.css": chunk}
+    manifest = layout.Manifest(V2, "2026-11-28T09:00:00+00:00", files)
+    s3.put_object(Bucket=MOCK_BUCKET, Key=layout.manifest_key(V2), Body=manifest.to_json().encode())
+    s3.put_object(Bucket=MOCK_BUCKET, Key="_assets/assets/app.3f2a1b9c.css", Body=b"x")
+
+    run_program({"version": V2})  # Lambda@Edge reads a version's own copy first: no need
+    with pytest.raises(ProgramError) as refused:
+        run_program({"version": V2, **FUNCTION_MODE})
+    assert (
+        f"version {V2} has 1 fingerprinted files that are not in the shared area "
+        "(first: _assets/assets/Lazy-Q1AJiLvC.js), and the cloudfront-function router serves them only "
+        f"from there. Run `sitectl share-assets {V2}`, then deploy again."
+    ) in str(refused.value)
+
+    s3.put_object(Bucket=MOCK_BUCKET, Key="_assets/assets/Lazy-Q1AJiLvC.js", Body=b"x")
+    key = one(
+        run_program({"version": V2, **FUNCTION_MODE}), "aws:cloudfront/keyvaluestoreKey:KeyvaluestoreKey"
+    )
+    assert key.props["value"] == V2
