@@ -45,6 +45,15 @@ CLOUDFRONT_DISTRIBUTION_TYPES = frozenset({"aws:cloudfront/distribution:Distribu
 
 SSM_PARAMETER_TYPES = frozenset({"aws:ssm/parameter:Parameter"})
 
+CLOUDFRONT_FUNCTION_TYPES = frozenset({"aws:cloudfront/function:Function"})
+
+CLOUDFRONT_KEY_VALUE_STORE_KEY_TYPES = frozenset({"aws:cloudfront/keyvaluestoreKey:KeyvaluestoreKey"})
+
+# The only runtime that can read a KeyValueStore (cloudfront-js-1.0 has no `cloudfront` module).
+CLOUDFRONT_FUNCTION_KVS_RUNTIME = "cloudfront-js-2.0"
+# The store key that holds a site's live version (edge_function/code.py LIVE_VERSION_KEY).
+LIVE_VERSION_KEY = "live-version"
+
 # The project's component, which owns the pointer parameter (see components/site.py).
 VERSIONED_SITE_COMPONENT_TYPE = "versioned-site:index:VersionedStaticSite"
 # The pointer parameter is named `/<project>/<stack>/live-version` (edge_lambda.layout).
