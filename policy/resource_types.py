@@ -7,6 +7,7 @@ group lists the current token first and then every deprecated one a program can 
 
 from __future__ import annotations
 
+import edge_function.code
 from edge_lambda import layout
 
 BUCKET_TYPES = frozenset({"aws:s3/bucket:Bucket", "aws:s3/bucketV2:BucketV2"})
@@ -51,8 +52,8 @@ CLOUDFRONT_KEY_VALUE_STORE_KEY_TYPES = frozenset({"aws:cloudfront/keyvaluestoreK
 
 # The only runtime that can read a KeyValueStore (cloudfront-js-1.0 has no `cloudfront` module).
 CLOUDFRONT_FUNCTION_KVS_RUNTIME = "cloudfront-js-2.0"
-# The store key that holds a site's live version (edge_function/code.py LIVE_VERSION_KEY).
-LIVE_VERSION_KEY = "live-version"
+# The store key that holds a site's live version.
+LIVE_VERSION_KEY = edge_function.code.LIVE_VERSION_KEY
 
 # The project's component, which owns the pointer parameter (see components/site.py).
 VERSIONED_SITE_COMPONENT_TYPE = "versioned-site:index:VersionedStaticSite"

@@ -108,7 +108,12 @@ def test_every_policy_has_a_unique_name_and_an_explicit_level() -> None:
     assert all(level is EnforcementLevel.MANDATORY for name, level in levels.items() if "pointer" not in name)
     assert PACK_ENFORCEMENT_LEVEL is EnforcementLevel.MANDATORY
     stack_policies = [p.name for p in POLICIES if isinstance(p, StackValidationPolicy)]
-    assert stack_policies == ["s3-bucket-public-access-block", "s3-bucket-encryption"]
+    assert stack_policies == [
+        "s3-bucket-public-access-block",
+        "s3-bucket-encryption",
+        "cloudfront-function-association-live",
+        "versioned-site-one-router",
+    ]
     assert all(isinstance(p, ResourceValidationPolicy | StackValidationPolicy) for p in POLICIES)
 
 
@@ -141,8 +146,12 @@ def test_type_tokens_are_the_ones_pulumi_aws_registers() -> None:
             restrictions={"geo_restriction": {"restriction_type": "none"}},
             viewer_certificate={"cloudfront_default_certificate": True},
         )
+        aws.cloudfront.Function("f", runtime="cloudfront-js-2.0", code="x")
+        aws.cloudfront.KeyvaluestoreKey("k", key_value_store_arn="arn", key="k", value="v")
 
     registered = {r.name: r.type for r in preview(program).resources}
+    assert registered["f"] in resource_types.CLOUDFRONT_FUNCTION_TYPES
+    assert registered["k"] in resource_types.CLOUDFRONT_KEY_VALUE_STORE_KEY_TYPES
     assert {registered["b1"], registered["b2"]} == resource_types.BUCKET_TYPES
     assert {registered["w1"], registered["w2"]} == resource_types.BUCKET_WEBSITE_CONFIGURATION_TYPES
     assert {registered["a1"], registered["a2"]} == resource_types.BUCKET_ACL_TYPES
