@@ -13,6 +13,7 @@ from __future__ import annotations
 import pulumi
 import pulumi_aws as aws
 
+from edge_function.viewer_request import FALLBACK_ORIGIN_PATH
 from edge_lambda import layout
 from edge_lambda.fallback import FAILOVER_STATUS_CODES
 from scripts.versionstore import not_found_page
@@ -34,9 +35,7 @@ def fallback_origin_path(viewer_request_router: bool) -> str | None:
     viewer-request function for it). The origin path makes the second `_site/404.html`, the plain page,
     and leaves every other miss a miss (`_site/<version>/...` does not exist). Fingerprinted files need
     no fallback there: the function reads them from the shared area directly."""
-    if not viewer_request_router:
-        return None
-    return "/" + layout.DEFAULT_NOT_FOUND_KEY.rsplit("/", 1)[0]
+    return FALLBACK_ORIGIN_PATH if viewer_request_router else None
 
 
 def bucket_origins(

@@ -17,6 +17,7 @@ from typing import IO, Any, cast
 from botocore.exceptions import ClientError
 
 from edge_function.code import LIVE_VERSION_KEY, function_code
+from edge_function.viewer_request import viewer_request
 from edge_lambda import layout
 from edge_lambda.fingerprint import is_immutable_asset
 from edge_lambda.handler import OriginRequestHandler, PointerCache, is_response
@@ -110,6 +111,10 @@ def python_answer(case: Case) -> Answer:
     )
     event = origin_request_event(case.uri, method=case.method, querystring=case.querystring)
     result = OriginRequestHandler(settings, pointer).handle_request(request_of(event))
+    return _answer(result)
+
+
+def _answer(result: dict[str, Any]) -> Answer:
     if not is_response(result):
         return {"uri": result["uri"], "querystring": result["querystring"]}
     headers = result["headers"]
@@ -119,6 +124,13 @@ def python_answer(case: Case) -> Answer:
         "body": result["body"],
         "allow": headers["allow"][0]["value"] if "allow" in headers else None,
     }
+
+
+def python_function_answer(case: Case) -> Answer:
+    """The answer of `edge_function.viewer_request`, the function's rules in Python (for serve)."""
+    request = request_of(origin_request_event(case.uri, method=case.method, querystring=case.querystring))
+    result = viewer_request(request, case.version, case.spa_fallback)
+    return _answer(result)
 
 
 def function_expectation(handler_answer: Answer, case: Case) -> Answer:

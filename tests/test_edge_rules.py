@@ -18,6 +18,7 @@ from edge_function.code import (
     function_code,
     key_value_store_id,
 )
+from edge_function.viewer_request import viewer_request
 from edge_lambda import layout
 from edge_lambda.handler import ALLOWED_METHODS, INDEX_DOCUMENT, MAX_URI_BYTES
 from tests.router_scaffold import (
@@ -31,6 +32,7 @@ from tests.router_scaffold import (
     function_expectation,
     load_rules,
     python_answer,
+    python_function_answer,
     table_cases,
 )
 
@@ -102,6 +104,13 @@ def test_cloudfront_function_follows_the_table(
     node_router: NodeRouter, case: Case, expect: dict[str, Any]
 ) -> None:
     check(node_router.answer(case), case, expect)
+
+
+@pytest.mark.parametrize(
+    ("case", "expect"), FUNCTION_TABLE, ids=[case_id(case) for case, _ in FUNCTION_TABLE]
+)
+def test_the_functions_python_rules_follow_the_table(case: Case, expect: dict[str, Any]) -> None:
+    check(python_function_answer(case), case, expect)
 
 
 # --- the same random requests to both --------------------------------------------------------------
@@ -187,6 +196,16 @@ def test_both_routers_answer_random_requests_alike(node_router: NodeRouter) -> N
     assert differences == []
 
 
+@needs_node
+def test_the_functions_python_rules_answer_random_requests_as_the_function(node_router: NodeRouter) -> None:
+    differences = []
+    for case in fuzz_cases():
+        python, javascript = python_function_answer(case), node_router.answer(case)
+        if python != javascript:
+            differences.append(f"{case_id(case)}: Python {python} != function {javascript}")
+    assert differences == []
+
+
 # --- the function's code as deployed --------------------------------------------------------------
 
 
@@ -253,3 +272,11 @@ def test_the_store_id_comes_from_its_arn() -> None:
 def test_a_store_id_that_is_not_an_id_is_refused(store_id: str) -> None:
     with pytest.raises(FunctionCodeError, match="is not an id"):
         function_code(store_id, spa_fallback=False)
+
+
+def test_the_functions_python_rules_answer_503_as_the_function_does() -> None:
+    response = viewer_request({"method": "GET", "uri": "/about"}, "none", spa_fallback=False)
+    assert response["status"] == "503"
+    assert response["headers"]["retry-after"] == [{"key": "Retry-After", "value": "5"}]
+    assert response["headers"]["cache-control"] == [{"key": "Cache-Control", "value": "no-store"}]
+    assert response["body"] == "Service Unavailable: no version released\n"
