@@ -13,6 +13,7 @@ import pulumi_aws as aws
 from components import not_found_and_skew, pointer_guard, release_guard
 from components.edge_bundle import LAMBDA_RUNTIME, bundle_files
 from components.switch import VersionSwitch, VersionSwitchArgs
+from edge_function import CLOUDFRONT_FUNCTION, LAMBDA_EDGE, ROUTERS
 from edge_function.code import LIVE_VERSION_KEY, function_code, key_value_store_id
 from edge_lambda import layout
 from edge_lambda.settings import EdgeSettings
@@ -23,12 +24,6 @@ TYPE_TOKEN = "versioned-site:index:VersionedStaticSite"
 EDGE_REGION = layout.EDGE_REGION
 PRICE_CLASSES = ("PriceClass_100", "PriceClass_200", "PriceClass_All")
 MAX_EDGE_CACHE_TTL_SECONDS = 300
-# Where the live version is applied (docs/architecture.md, "Two routers"): a Lambda@Edge origin-request
-# function reading SSM (after the cache: a release invalidates), or a CloudFront Function reading a
-# KeyValueStore at viewer-request (before the cache: the version is in the cache key).
-LAMBDA_EDGE = "lambda-edge"
-CLOUDFRONT_FUNCTION = "cloudfront-function"
-ROUTERS = (LAMBDA_EDGE, CLOUDFRONT_FUNCTION)
 CLOUDFRONT_FUNCTION_RUNTIME = "cloudfront-js-2.0"
 
 # AWS managed policies: CachingOptimized and SecurityHeadersPolicy.
