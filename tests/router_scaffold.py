@@ -1,6 +1,6 @@
 """Both edge routers behind one call, for the shared rule table (`tests/fixtures/edge_rules.json`):
 `python_answer` runs the Lambda@Edge handler's whole origin-request flow, `NodeRouter.answer` runs the
-CloudFront Function under Node (`tests/edge_function_driver.mjs` says what stands in for CloudFront).
+CloudFront Function under Node (`edge_function/node_driver.mjs` says what stands in for CloudFront).
 Both return an `Answer`: the rewritten URI and query string, or a generated response's status,
 description, body and Allow header, so that two answers compare with `==`."""
 
@@ -26,7 +26,7 @@ from tests.edge_scaffold import PARAMETER_NAME, edge_settings, origin_request_ev
 
 ROOT = Path(__file__).resolve().parent.parent
 RULES_FILE = ROOT / "tests" / "fixtures" / "edge_rules.json"
-DRIVER = ROOT / "tests" / "edge_function_driver.mjs"
+DRIVER = ROOT / "edge_function" / "node_driver.mjs"
 NODE = shutil.which("node")
 # Rendered into the function as the store's id; the stub records what `cf.kvs()` was given.
 STORE_ID = "8aa76c93-3198-462c-aaf6-0123456789ab"

@@ -12,6 +12,8 @@ import pytest
 from scripts.commands.errors import RefusedError
 from scripts.commands.serve import preview_server_running, resolve_router
 from scripts.commands.site import Site, SiteDeps
+from scripts.commands.verify import verify_site
+from scripts.versionstore import store as storage
 from tests.clock import ManualClock
 from tests.serve_scaffold import ExampleSite, example_site, live_server, request
 from tests.sitectl_scaffold import FakeStack
@@ -119,3 +121,32 @@ def test_serve_emulates_the_stacks_router(tmp_path: Path) -> None:
     (tmp_path / "Pulumi.bad.yaml").write_text("config:\n  versioned-site:router: cloudfront\n")
     with pytest.raises(RefusedError, match="versioned-site:router is 'cloudfront': set it to lambda-edge or"):
         resolve_router(_site("bad", tmp_path))
+
+
+def test_verify_accepts_a_shared_copy_with_the_versions_bytes_and_nothing_else(example: ExampleSite) -> None:
+    example.release(example.version_one)
+    example.release(example.version_two)  # app.fa10386f.js: the same bytes in both, shared by version one
+    manifest = storage.read_manifest(example.s3, example.bucket, example.version_two)
+    assert manifest is not None
+    with preview_server_running(
+        example.bucket, example.settings, s3_client=example.s3, router="cloudfront-function"
+    ) as server:
+        shared = request(server, "/assets/app.fa10386f.js")
+        assert shared.headers["x-amz-meta-site-version"] == example.version_one
+        strict = verify_site(server.url, example.version_two, manifest).problems
+        assert strict == [  # Lambda@Edge's rule: every file from the version itself
+            f"/assets/app.fa10386f.js: serves version {example.version_one}, expected {example.version_two}"
+        ]
+        assert verify_site(server.url, example.version_two, manifest, shared_assets=True).problems == []
+        # The same name with other bytes (what the uploader warns about) is not the version's file.
+        example.s3.put_object(
+            Bucket=example.bucket,
+            Key="_assets/assets/app.fa10386f.js",
+            Body=b"other",
+            ContentType="text/javascript; charset=utf-8",
+            Metadata={"site-version": example.version_one, "sha256": "0" * 64},
+        )
+        problems = verify_site(server.url, example.version_two, manifest, shared_assets=True).problems
+    assert problems == [
+        f"/assets/app.fa10386f.js: serves version {example.version_one}, expected {example.version_two}"
+    ]

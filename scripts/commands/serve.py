@@ -25,7 +25,7 @@ import logging
 import sys
 import threading
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from datetime import UTC
 from email.utils import format_datetime
@@ -60,6 +60,9 @@ log = logging.getLogger(__name__)
 # What the edge function is: an origin-request event in, a request or a generated response out.
 EdgeFunction = Callable[[dict[str, Any], object], dict[str, Any]]
 
+ViewerRequestFunction = Callable[[Mapping[str, Any], str | None, bool], dict[str, Any]]
+"""(request, live version, SPA fallback) -> the rewritten request or a generated response, as
+`edge_function.viewer_request.viewer_request` answers (the demo can pass router.js under Node)."""
 LiveVersionReader = Callable[[], str | None]
 """() -> the live version as the CloudFront Function's store gives it; None: missing or unreadable."""
 
@@ -242,6 +245,7 @@ class PreviewServer(ThreadingHTTPServer):
         failover: bool = True,
         live_version: LiveVersionReader | None = None,
         spa_fallback: bool = False,
+        viewer_function: ViewerRequestFunction = viewer_request,
     ) -> None:
         self.origin = origin
         self.edge_function = edge_function
@@ -251,6 +255,7 @@ class PreviewServer(ThreadingHTTPServer):
         self.live_version = live_version
         """Set: the cloudfront-function router, reading the live version this way on every request."""
         self.spa_fallback = spa_fallback
+        self.viewer_function = viewer_function
         super().__init__((host, port), _PreviewRequestHandler)
 
     @property
@@ -275,7 +280,7 @@ class PreviewServer(ThreadingHTTPServer):
         request = origin_request_event(
             method, raw_path, bucket=self.origin.bucket, bucket_region=self.bucket_region
         )["Records"][0]["cf"]["request"]
-        result = viewer_request(request, self.live_version(), self.spa_fallback)
+        result = self.viewer_function(request, self.live_version(), self.spa_fallback)
         return generated_response_answer(result) if is_response(result) else str(result["uri"])
 
     def _fetch(self, method: str, uri: str, if_none_match: str | None) -> EdgeAnswer:
@@ -406,12 +411,14 @@ def start_preview_server(
     failover: bool = True,
     router: str = LAMBDA_EDGE,
     live_version: LiveVersionReader | None = None,
+    viewer_function: ViewerRequestFunction = viewer_request,
 ) -> PreviewServer:
     """A preview server bound to 127.0.0.1:`port` (0: any free port); call serve_forever().
 
     `edge_function` replaces `edge_function_for(version, settings)`, e.g. a handler on a test clock;
     `failover=False` leaves out the origin group and the custom error responses. With `router`
-    cloudfront-function, `live_version` replaces `live_version_for(version, settings)`.
+    cloudfront-function, `live_version` replaces `live_version_for(version, settings)` and
+    `viewer_function` the function's Python rules.
     """
     origin = Origin(bucket, s3_client)
     function_mode = router == CLOUDFRONT_FUNCTION
@@ -423,6 +430,7 @@ def start_preview_server(
         failover=failover,
         live_version=(live_version or live_version_for(version, settings)) if function_mode else None,
         spa_fallback=settings.spa_fallback,
+        viewer_function=viewer_function,
     )
 
 
@@ -438,6 +446,7 @@ def preview_server_running(
     failover: bool = True,
     router: str = LAMBDA_EDGE,
     live_version: LiveVersionReader | None = None,
+    viewer_function: ViewerRequestFunction = viewer_request,
 ) -> Iterator[PreviewServer]:
     """A preview server answering in a background thread for the duration of the block."""
     server = start_preview_server(
@@ -450,6 +459,7 @@ def preview_server_running(
         failover=failover,
         router=router,
         live_version=live_version,
+        viewer_function=viewer_function,
     )
     thread = threading.Thread(target=server.serve_forever, name="sitectl-serve", daemon=True)
     thread.start()
