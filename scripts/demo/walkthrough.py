@@ -471,8 +471,11 @@ def _verified_release(
                 else "in AWS: wait for the switch's CloudFront invalidation; here: no CloudFront cache"
             ),
             verify=verify,
-            # Long enough for every edge container to re-read the pointer, then a margin.
-            policy=VerifyPolicy(verify_timeout=cache_ttl_seconds + 2, verify_poll=0.25),
+            # Long enough for every edge container to re-read the pointer, then a margin; the function
+            # reads the store on every request, so the margin alone.
+            policy=VerifyPolicy(
+                verify_timeout=_settle_seconds(stack.site, cache_ttl_seconds), verify_poll=0.25
+            ),
             on_output=say.detail,
         )
     except SitectlError as error:
@@ -480,6 +483,11 @@ def _verified_release(
     took = time.monotonic() - started
     say.detail(f"{took:.2f} s from the release to the previous version verified live again")
     return took
+
+
+def _settle_seconds(site: DemoSite, cache_ttl_seconds: int) -> float:
+    """How long the served version may lag the pointer here, plus a 2 s margin."""
+    return 2.0 if site.router == CLOUDFRONT_FUNCTION else cache_ttl_seconds + 2.0
 
 
 def _summary(say: Narrator, live: PreviewServer, timings: dict[str, float]) -> None:
