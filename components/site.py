@@ -310,12 +310,12 @@ class VersionedStaticSite(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=bucket, depends_on=[public_access_block, ownership]),
         )
 
-        release_resources: list[pulumi.Resource]
+        # What a release changes (`releaseTargets`): the pointer, then what makes viewers see it.
+        release_resources: list[pulumi.Resource] = [pointer]
         if router_function is not None:
             # No switch: a new version is a new set of cache keys, nothing cached needs invalidating.
-            release_resources = [pointer, router_function.live_version]
-        else:
-            assert edge_function is not None
+            release_resources.append(router_function.live_version)
+        if edge_function is not None:
             # --- Switch: after the pointer lands, wait the edge TTL, then invalidate `/*`.
             switch = VersionSwitch(
                 f"{name}-switch",
@@ -331,7 +331,7 @@ class VersionedStaticSite(pulumi.ComponentResource):
                 ),
                 opts=pulumi.ResourceOptions(parent=self, depends_on=[pointer]),
             )
-            release_resources = [pointer, switch]
+            release_resources.append(switch)
 
         self.bucket_name = bucket.bucket
         self.distribution_id = distribution.id
