@@ -38,7 +38,7 @@ function decodedBytes(uri) {
   for (let i = 0; i < uri.length; i++) {
     let unit = uri.charCodeAt(i);
     if (unit === 0x25) {
-      bytes.push(parseInt(uri.substr(i + 1, 2), 16));
+      bytes.push(parseInt(uri.slice(i + 1, i + 3), 16));
       i += 2;
     } else if (unit < 0x80) {
       bytes.push(unit);
