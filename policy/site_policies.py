@@ -769,13 +769,16 @@ def cloudfront_function_association_live_validator(
 
 
 def _site_of(resource: PolicyResource) -> str | None:
-    """The URN of the VersionedStaticSite `resource` belongs to (through its parents), or None."""
+    """The URN of the VersionedStaticSite `resource` belongs to (through its parents), or None. When
+    the parents are not given (the URN names the component's type, not which one), the type token:
+    the stack's sites count as one rather than being skipped."""
     parent = resource.parent
     while parent is not None:
         if parent.resource_type == types.VERSIONED_SITE_COMPONENT_TYPE:
             return parent.urn
         parent = parent.parent
-    return None
+    in_site = types.VERSIONED_SITE_COMPONENT_TYPE in _parent_types(resource.urn)
+    return types.VERSIONED_SITE_COMPONENT_TYPE if in_site else None
 
 
 def versioned_site_one_router_validator(args: StackValidationArgs, report_violation: ReportViolation) -> None:

@@ -8,11 +8,19 @@ from typing import Any
 import pulumi
 import pulumi_aws as aws
 import pytest
-from pulumi_policy import EnforcementLevel, ResourceValidationPolicy, StackValidationPolicy
+from pulumi_policy import (
+    EnforcementLevel,
+    PolicyCustomTimeouts,
+    PolicyResource,
+    PolicyResourceOptions,
+    ResourceValidationPolicy,
+    StackValidationArgs,
+    StackValidationPolicy,
+)
 
 from edge_lambda import layout
 from policy import resource_types
-from policy.site_policies import PACK_ENFORCEMENT_LEVEL, POLICIES
+from policy.site_policies import PACK_ENFORCEMENT_LEVEL, POLICIES, versioned_site_one_router_validator
 from scripts.offline.policy_eval import check
 from tests.policy_scaffold import (
     ACCOUNT,
@@ -840,3 +848,36 @@ def test_unknown_inputs_are_reported_as_not_checked_by_each_policy() -> None:
         ("pointer-parameter-valid-version", "site-pointer", "value"),
         # The bucket's encryption configuration is missing: a violation, not a miss.
     }
+
+
+# ---------------------------------------------------------------------------------------------------
+# versioned-site-one-router without parent links (the URN alone says the resource is in a site)
+
+
+def test_the_store_key_is_compared_with_the_pointer_even_without_parent_links() -> None:
+    site = "urn:pulumi:prod::versioned-site::versioned-site:index:VersionedStaticSite"
+    pointer = _policy_resource(
+        "aws:ssm/parameter:Parameter",
+        f"{site}$aws:ssm/parameter:Parameter::site-pointer",
+        {"name": "/versioned-site/prod/live-version", "insecureValue": "20261127T101500Z"},
+    )
+    store = "aws:cloudfront/keyValueStore:KeyValueStore"
+    key = _policy_resource(
+        "aws:cloudfront/keyvaluestoreKey:KeyvaluestoreKey",
+        f"{site}${store}$aws:cloudfront/keyvaluestoreKey:KeyvaluestoreKey::site-live-version",
+        {"key": "live-version", "value": "20261128T090000Z"},
+    )
+    messages: list[str] = []
+    versioned_site_one_router_validator(
+        StackValidationArgs([pointer, key]), lambda message, urn: messages.append(message)
+    )
+    assert messages == [
+        "KeyValueStore key 'site-live-version' gives viewers '20261128T090000Z' while the pointer parameter, "
+        "the record sitectl and the guards read, holds '20261127T101500Z'. Set the key's value from the "
+        "pointer parameter (its insecure_value), so one update changes both."
+    ]
+
+
+def _policy_resource(resource_type: str, urn: str, props: dict[str, Any]) -> PolicyResource:
+    options = PolicyResourceOptions(False, [], None, [], PolicyCustomTimeouts(0, 0, 0), [], None)
+    return PolicyResource(resource_type, props, urn, urn.rsplit("::", 1)[1], options, None, None, [], {})
