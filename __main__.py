@@ -36,17 +36,16 @@ optional: dict[str, Any] = {
     "force_destroy_bucket": config.get_bool("forceDestroyBucket"),
     "version_readers": config.get_object("versionReaders"),
     "take_offline": config.get_bool("takeOffline"),
+    "router": config.get("router"),
 }
-site = VersionedStaticSite(
-    "site",
-    VersionedStaticSiteArgs(
-        version=config.get("version") or None,
-        parameter_name=pointer_parameter_name(pulumi.get_project(), pulumi.get_stack()),
-        edge_provider=edge_provider,
-        aws_profile=aws_profile,
-        **{key: value for key, value in optional.items() if value is not None},
-    ),
+site_args = VersionedStaticSiteArgs(
+    version=config.get("version") or None,
+    parameter_name=pointer_parameter_name(pulumi.get_project(), pulumi.get_stack()),
+    edge_provider=edge_provider,
+    aws_profile=aws_profile,
+    **{key: value for key, value in optional.items() if value is not None},
 )
+site = VersionedStaticSite("site", site_args)
 
 pulumi.export("url", site.url)
 pulumi.export("distributionId", site.distribution_id)
@@ -56,3 +55,6 @@ pulumi.export("parameterName", site.parameter_name)
 pulumi.export("parameterRegion", site.parameter_region)
 pulumi.export("liveVersion", site.live_version)
 pulumi.export("releaseTargets", site.release_targets)
+# Which router serves the site: sitectl verify accepts a fingerprinted file from the shared area only
+# with cloudfront-function.
+pulumi.export("router", site_args.router)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import pulumi
 import pulumi_aws as aws
 
+from edge_function.viewer_request import FALLBACK_ORIGIN_PATH
 from edge_lambda import layout
 from edge_lambda.fallback import FAILOVER_STATUS_CODES
 from scripts.versionstore import not_found_page
@@ -25,8 +26,22 @@ ORIGIN_GROUP_ID = "site-bucket-with-fallback"
 ERROR_CACHING_MIN_TTL_SECONDS = 10
 
 
+def fallback_origin_path(viewer_request_router: bool) -> str | None:
+    """The fallback origin's origin path: none for Lambda@Edge, which rewrites the fallback's keys
+    itself; `/_site` for the CloudFront Function router.
+
+    With the function, nothing runs at origin-request: a miss reaches the fallback origin as
+    `/<version>/...` (the function's rewrite) and the error page fetch as `/404.html` (CloudFront runs no
+    viewer-request function for it). The origin path makes the second `_site/404.html`, the plain page,
+    and leaves every other miss a miss (`_site/<version>/...` does not exist). Fingerprinted files need
+    no fallback there: the function reads them from the shared area directly."""
+    return FALLBACK_ORIGIN_PATH if viewer_request_router else None
+
+
 def bucket_origins(
-    domain_name: pulumi.Input[str], origin_access_control_id: pulumi.Input[str]
+    domain_name: pulumi.Input[str],
+    origin_access_control_id: pulumi.Input[str],
+    fallback_origin_path: str | None = None,
 ) -> list[aws.cloudfront.DistributionOriginArgs]:
     """The primary origin and the fallback origin: the same bucket, the same OAC."""
     return [
@@ -39,6 +54,7 @@ def bucket_origins(
             origin_id=FALLBACK_ORIGIN_ID,
             domain_name=domain_name,
             origin_access_control_id=origin_access_control_id,
+            origin_path=fallback_origin_path,
             custom_headers=[
                 aws.cloudfront.DistributionOriginCustomHeaderArgs(
                     name=layout.FALLBACK_ORIGIN_HEADER, value=layout.FALLBACK_ORIGIN_VALUE

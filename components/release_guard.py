@@ -13,7 +13,8 @@ from botocore.exceptions import ClientError
 
 from edge_lambda import layout
 from scripts.versionstore.errors import error_code
-from scripts.versionstore.store import complete_versions, is_complete
+from scripts.versionstore.shared_assets import unshared_paths
+from scripts.versionstore.store import complete_versions, is_complete, read_manifest
 
 LATEST_SHOWN = 5
 _MISSING_BUCKET = ("NoSuchBucket", "404", "NotFound")
@@ -23,11 +24,14 @@ class UnreleasableVersionError(ValueError):
     """The configured version has no complete upload in the bucket."""
 
 
-def check_releasable(s3: Any, bucket: str, version: str) -> None:
-    """Raise unless `version`'s manifest exists in `bucket`. A bucket that does not exist yet passes:
-    it is about to be created, and nothing can have been uploaded to it."""
+def check_releasable(s3: Any, bucket: str, version: str, require_shared_assets: bool = False) -> None:
+    """Raise unless `version`'s manifest exists in `bucket` (and, with `require_shared_assets`, each of
+    its fingerprinted files is in the shared area). A bucket that does not exist yet passes: it is
+    about to be created, and nothing can have been uploaded to it."""
     try:
         if is_complete(s3, bucket, version):
+            if require_shared_assets:
+                _check_shared(s3, bucket, version)
             return
         latest = complete_versions(s3, bucket)[:LATEST_SHOWN]
         if not latest:
@@ -42,6 +46,20 @@ def check_releasable(s3: Any, bucket: str, version: str) -> None:
         f"version {version} has no complete upload in bucket {bucket} (no {layout.manifest_key(version)}); "
         f"latest complete versions: {shown}. Upload it first, or set versioned-site:version to one of them."
     )
+
+
+def _check_shared(s3: Any, bucket: str, version: str) -> None:
+    # The cloudfront-function router reads every fingerprinted file from the shared area (its origin
+    # path cannot reach a version's own copy after a miss): a version uploaded before skew protection,
+    # or whose publishing failed, would serve its pages without their scripts and styles.
+    manifest = read_manifest(s3, bucket, version)
+    missing = unshared_paths(s3, bucket, manifest) if manifest is not None else []
+    if missing:
+        raise UnreleasableVersionError(
+            f"version {version} has {len(missing)} fingerprinted files that are not in the shared area "
+            f"(first: {layout.shared_asset_key(missing[0])}), and the cloudfront-function router serves "
+            f"them only from there. Run `sitectl share-assets {version}`, then deploy again."
+        )
 
 
 def default_s3_client(region: str | None, profile: str | None = None) -> Any:

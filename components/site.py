@@ -13,6 +13,8 @@ import pulumi_aws as aws
 from components import not_found_and_skew, pointer_guard, release_guard
 from components.edge_bundle import LAMBDA_RUNTIME, bundle_files
 from components.switch import VersionSwitch, VersionSwitchArgs
+from edge_function import CLOUDFRONT_FUNCTION, LAMBDA_EDGE, ROUTERS
+from edge_function.code import LIVE_VERSION_KEY, function_code, key_value_store_id
 from edge_lambda import layout
 from edge_lambda.settings import EdgeSettings
 
@@ -22,6 +24,7 @@ TYPE_TOKEN = "versioned-site:index:VersionedStaticSite"
 EDGE_REGION = layout.EDGE_REGION
 PRICE_CLASSES = ("PriceClass_100", "PriceClass_200", "PriceClass_All")
 MAX_EDGE_CACHE_TTL_SECONDS = 300
+CLOUDFRONT_FUNCTION_RUNTIME = "cloudfront-js-2.0"
 
 # AWS managed policies: CachingOptimized and SecurityHeadersPolicy.
 MANAGED_CACHING_OPTIMIZED = "658327ea-f89d-4fab-a63d-7e88639e58f6"
@@ -71,9 +74,16 @@ class VersionedStaticSiteArgs:
     """Reads the live pointer for the offline guard and the preview line; default: SSM with boto3."""
     aws_profile: str | None = None
     """The `aws:profile` of the stack: the guards and the switch use it, as the providers do."""
+    router: str = LAMBDA_EDGE
+    """Which edge router applies the live version: `lambda-edge` or `cloudfront-function` (ROUTERS)."""
 
     def validate(self) -> None:
         """Check every invariant before anything is created, with the fix in the message."""
+        if self.router not in ROUTERS:
+            raise ValueError(
+                f"versioned-site:router is {self.router!r}: set it to {LAMBDA_EDGE} (the default) or "
+                f"{CLOUDFRONT_FUNCTION}, e.g. `pulumi config set router {CLOUDFRONT_FUNCTION}`"
+            )
         if self.version:
             layout.validate_version(self.version, "versioned-site:version")
             if self.take_offline:
@@ -187,7 +197,9 @@ class VersionedStaticSite(pulumi.ComponentResource):
         not_found_and_skew.default_not_found_page(name, bucket)
 
         # --- Pointer: the live version, read by every edge container.
-        release_check = args.release_check or _default_release_check(args.aws_profile)
+        release_check = args.release_check or _default_release_check(
+            args.aws_profile, require_shared_assets=args.router == CLOUDFRONT_FUNCTION
+        )
         read_pointer = args.read_pointer or _default_pointer_reader(args.aws_profile)
         # The guards run whenever the bucket already exists (its name is known, at preview too): a version
         # never uploaded, or an unset version while one is live, fails before the pointer changes. A new
@@ -206,80 +218,31 @@ class VersionedStaticSite(pulumi.ComponentResource):
             opts=edge,
         )
 
-        # --- Edge function: settings travel in the bundle (Lambda@Edge allows no environment variables).
-        settings = EdgeSettings(
-            parameter_name=args.parameter_name,
-            region=EDGE_REGION,
-            cache_ttl_seconds=args.edge_cache_ttl_seconds,
-            spa_fallback=args.spa_fallback,
-        )
-        role = aws.iam.Role(
-            f"{name}-edge-role",
-            assume_role_policy=json.dumps(
-                {
-                    "Version": "2012-10-17",
-                    "Statement": [
-                        {
-                            "Effect": "Allow",
-                            "Principal": {"Service": ["lambda.amazonaws.com", "edgelambda.amazonaws.com"]},
-                            "Action": "sts:AssumeRole",
-                        }
-                    ],
-                }
-            ),
-            opts=pulumi.ResourceOptions(parent=self),
-        )
-        function = aws.lambda_.Function(
-            f"{name}-edge",
-            role=role.arn,
-            runtime=LAMBDA_RUNTIME,
-            handler="edge_lambda.handler.handler",
-            code=pulumi.AssetArchive(
-                {
-                    path: pulumi.StringAsset(content.decode())
-                    for path, content in bundle_files(settings).items()
-                }
-            ),
-            # Lambda@Edge: x86_64 only, origin-request timeout at most 30 s, a published numbered version.
-            # The pointer lookup's worst case is 5 s with the runtime's botocore 1.38 and 10 s with one that
-            # honours x-amz-retry-after (edge_lambda/ssm_client.py); 20 s leaves room, since a timeout
-            # would also discard the container and its cached version.
-            architectures=["x86_64"],
-            memory_size=128,
-            timeout=20,
-            publish=True,
-            # Replicas of a Lambda@Edge function linger for hours after the distribution drops it, and
-            # AWS refuses to delete the function meanwhile: on destroy, leave it (it costs nothing idle)
-            # and delete it by hand later (README: "Deleting a stack").
-            skip_destroy=True,
-            tags={EDGE_TTL_TAG: str(args.edge_cache_ttl_seconds)},
-            opts=pulumi.ResourceOptions(parent=self, provider=args.edge_provider, depends_on=[role]),
-        )
-        aws.iam.RolePolicy(
-            f"{name}-edge-policy",
-            role=role.id,
-            policy=pulumi.Output.all(pointer.arn, function.name).apply(
-                lambda values: json.dumps(
-                    {
-                        "Version": "2012-10-17",
-                        "Statement": [
-                            {"Effect": "Allow", "Action": "ssm:GetParameter", "Resource": values[0]},
-                            {
-                                # Replicas log in the region that runs them, under a us-east-1. prefix.
-                                "Effect": "Allow",
-                                "Action": [
-                                    "logs:CreateLogGroup",
-                                    "logs:CreateLogStream",
-                                    "logs:PutLogEvents",
-                                ],
-                                "Resource": f"arn:aws:logs:*:*:log-group:/aws/lambda/us-east-1.{values[1]}:*",
-                            },
-                        ],
-                    }
+        # --- Router: where the live version is applied (docs/architecture.md, "Two routers"). Never both
+        # on one behavior: the origin-request handler would prefix the version a second time.
+        router_function: CloudFrontFunctionRouter | None = None
+        edge_function: aws.lambda_.Function | None = None
+        function_associations = None
+        lambda_function_associations = None
+        if args.router == CLOUDFRONT_FUNCTION:
+            router_function = _cloudfront_function_router(self, name, args, pointer)
+            function_associations = [
+                aws.cloudfront.DistributionDefaultCacheBehaviorFunctionAssociationArgs(
+                    # Before the cache lookup: the rewritten URI, with the version, is the cache key.
+                    event_type="viewer-request",
+                    function_arn=router_function.function.arn,
                 )
-            ),
-            opts=pulumi.ResourceOptions(parent=role),
-        )
+            ]
+        else:
+            edge_function = _lambda_edge_router(self, name, args, pointer)
+            lambda_function_associations = [
+                aws.cloudfront.DistributionDefaultCacheBehaviorLambdaFunctionAssociationArgs(
+                    event_type="origin-request",
+                    # A numbered version: Lambda@Edge refuses $LATEST and aliases.
+                    lambda_arn=edge_function.qualified_arn,
+                    include_body=False,
+                )
+            ]
 
         # --- Edge: CloudFront reads the bucket through Origin Access Control only.
         origin_access_control = aws.cloudfront.OriginAccessControl(
@@ -310,7 +273,9 @@ class VersionedStaticSite(pulumi.ComponentResource):
             aliases=list(args.domain_names) or None,
             # Skew protection and the 404 page: an origin group whose fallback the edge recognises.
             origins=not_found_and_skew.bucket_origins(
-                bucket.bucket_regional_domain_name, origin_access_control.id
+                bucket.bucket_regional_domain_name,
+                origin_access_control.id,
+                not_found_and_skew.fallback_origin_path(args.router == CLOUDFRONT_FUNCTION),
             ),
             origin_groups=not_found_and_skew.origin_groups(),
             custom_error_responses=not_found_and_skew.custom_error_responses(),
@@ -322,14 +287,8 @@ class VersionedStaticSite(pulumi.ComponentResource):
                 compress=True,
                 cache_policy_id=MANAGED_CACHING_OPTIMIZED,
                 response_headers_policy_id=MANAGED_SECURITY_HEADERS,
-                lambda_function_associations=[
-                    aws.cloudfront.DistributionDefaultCacheBehaviorLambdaFunctionAssociationArgs(
-                        event_type="origin-request",
-                        # A numbered version: Lambda@Edge refuses $LATEST and aliases.
-                        lambda_arn=function.qualified_arn,
-                        include_body=False,
-                    )
-                ],
+                function_associations=function_associations,
+                lambda_function_associations=lambda_function_associations,
             ),
             restrictions=aws.cloudfront.DistributionRestrictionsArgs(
                 geo_restriction=aws.cloudfront.DistributionRestrictionsGeoRestrictionArgs(
@@ -351,21 +310,28 @@ class VersionedStaticSite(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=bucket, depends_on=[public_access_block, ownership]),
         )
 
-        # --- Switch: after the pointer lands, wait the edge TTL, then invalidate `/*`.
-        switch = VersionSwitch(
-            f"{name}-switch",
-            VersionSwitchArgs(
-                distribution_id=distribution.id,
-                parameter_name=pointer.name,
-                parameter_region=EDGE_REGION,
-                version=pointer.insecure_value,
-                cache_ttl_seconds=function.tags.apply(
-                    lambda tags: _deployed_ttl(tags, args.edge_cache_ttl_seconds)
+        # What a release changes (`releaseTargets`): the pointer, then what makes viewers see it.
+        release_resources: list[pulumi.Resource] = [pointer]
+        if router_function is not None:
+            # No switch: a new version is a new set of cache keys, nothing cached needs invalidating.
+            release_resources.append(router_function.live_version)
+        if edge_function is not None:
+            # --- Switch: after the pointer lands, wait the edge TTL, then invalidate `/*`.
+            switch = VersionSwitch(
+                f"{name}-switch",
+                VersionSwitchArgs(
+                    distribution_id=distribution.id,
+                    parameter_name=pointer.name,
+                    parameter_region=EDGE_REGION,
+                    version=pointer.insecure_value,
+                    cache_ttl_seconds=edge_function.tags.apply(
+                        lambda tags: _deployed_ttl(tags, args.edge_cache_ttl_seconds)
+                    ),
+                    aws_profile=args.aws_profile,
                 ),
-                aws_profile=args.aws_profile,
-            ),
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[pointer]),
-        )
+                opts=pulumi.ResourceOptions(parent=self, depends_on=[pointer]),
+            )
+            release_resources.append(switch)
 
         self.bucket_name = bucket.bucket
         self.distribution_id = distribution.id
@@ -379,7 +345,9 @@ class VersionedStaticSite(pulumi.ComponentResource):
         self.parameter_name = pointer.name
         self.parameter_region = pulumi.Output.from_input(EDGE_REGION)
         self.live_version = pointer.insecure_value
-        self.release_targets = pulumi.Output.all(pointer.urn, switch.urn).apply(lambda urns: list(urns))
+        self.release_targets = pulumi.Output.all(*(resource.urn for resource in release_resources)).apply(
+            lambda urns: list(urns)
+        )
         self.register_outputs(
             {
                 "bucket_name": self.bucket_name,
@@ -453,11 +421,12 @@ def _deployed_ttl(tags: Mapping[str, str] | None, configured: int) -> int:
     return int(recorded) if recorded.isdigit() else configured
 
 
-def _default_release_check(profile: str | None) -> ReleaseCheck:
+def _default_release_check(profile: str | None, require_shared_assets: bool) -> ReleaseCheck:
     region = pulumi.Config("aws").get("region")
 
     def check(bucket: str, version: str) -> None:
-        release_guard.check_releasable(release_guard.default_s3_client(region, profile), bucket, version)
+        s3 = release_guard.default_s3_client(region, profile)
+        release_guard.check_releasable(s3, bucket, version, require_shared_assets)
 
     return check
 
@@ -468,3 +437,123 @@ def _default_pointer_reader(profile: str | None) -> PointerReader:
         return pointer_guard.read_pointer(ssm, parameter_name)
 
     return read
+
+
+def _lambda_edge_router(
+    site: pulumi.ComponentResource, name: str, args: VersionedStaticSiteArgs, pointer: aws.ssm.Parameter
+) -> aws.lambda_.Function:
+    """The Lambda@Edge origin-request function (numbered version) that reads `pointer`, and its role."""
+    # --- Edge function: settings travel in the bundle (Lambda@Edge allows no environment variables).
+    settings = EdgeSettings(
+        parameter_name=args.parameter_name,
+        region=EDGE_REGION,
+        cache_ttl_seconds=args.edge_cache_ttl_seconds,
+        spa_fallback=args.spa_fallback,
+    )
+    role = aws.iam.Role(
+        f"{name}-edge-role",
+        assume_role_policy=json.dumps(
+            {
+                "Version": "2012-10-17",
+                "Statement": [
+                    {
+                        "Effect": "Allow",
+                        "Principal": {"Service": ["lambda.amazonaws.com", "edgelambda.amazonaws.com"]},
+                        "Action": "sts:AssumeRole",
+                    }
+                ],
+            }
+        ),
+        opts=pulumi.ResourceOptions(parent=site),
+    )
+    function = aws.lambda_.Function(
+        f"{name}-edge",
+        role=role.arn,
+        runtime=LAMBDA_RUNTIME,
+        handler="edge_lambda.handler.handler",
+        code=pulumi.AssetArchive(
+            {path: pulumi.StringAsset(content.decode()) for path, content in bundle_files(settings).items()}
+        ),
+        # Lambda@Edge: x86_64 only, origin-request timeout at most 30 s, a published numbered version.
+        # The pointer lookup's worst case is 5 s with the runtime's botocore 1.38 and 10 s with one that
+        # honours x-amz-retry-after (edge_lambda/ssm_client.py); 20 s leaves room, since a timeout
+        # would also discard the container and its cached version.
+        architectures=["x86_64"],
+        memory_size=128,
+        timeout=20,
+        publish=True,
+        # Replicas of a Lambda@Edge function linger for hours after the distribution drops it, and
+        # AWS refuses to delete the function meanwhile: on destroy, leave it (it costs nothing idle)
+        # and delete it by hand later (README: "Deleting a stack").
+        skip_destroy=True,
+        tags={EDGE_TTL_TAG: str(args.edge_cache_ttl_seconds)},
+        opts=pulumi.ResourceOptions(parent=site, provider=args.edge_provider, depends_on=[role]),
+    )
+    aws.iam.RolePolicy(
+        f"{name}-edge-policy",
+        role=role.id,
+        policy=pulumi.Output.all(pointer.arn, function.name).apply(
+            lambda values: json.dumps(
+                {
+                    "Version": "2012-10-17",
+                    "Statement": [
+                        {"Effect": "Allow", "Action": "ssm:GetParameter", "Resource": values[0]},
+                        {
+                            # Replicas log in the region that runs them, under a us-east-1. prefix.
+                            "Effect": "Allow",
+                            "Action": [
+                                "logs:CreateLogGroup",
+                                "logs:CreateLogStream",
+                                "logs:PutLogEvents",
+                            ],
+                            "Resource": f"arn:aws:logs:*:*:log-group:/aws/lambda/us-east-1.{values[1]}:*",
+                        },
+                    ],
+                }
+            )
+        ),
+        opts=pulumi.ResourceOptions(parent=role),
+    )
+    return function
+
+
+@dataclass
+class CloudFrontFunctionRouter:
+    store: aws.cloudfront.KeyValueStore
+    live_version: aws.cloudfront.KeyvaluestoreKey
+    function: aws.cloudfront.Function
+
+
+def _cloudfront_function_router(
+    site: pulumi.ComponentResource, name: str, args: VersionedStaticSiteArgs, pointer: aws.ssm.Parameter
+) -> CloudFrontFunctionRouter:
+    """The viewer-request CloudFront Function and the KeyValueStore key it reads the live version from."""
+    # CloudFront resources are global; the us-east-1 provider, like the pointer beside them.
+    edge = pulumi.ResourceOptions(parent=site, provider=args.edge_provider)
+    store = aws.cloudfront.KeyValueStore(
+        f"{name}-pointer-store",
+        comment="Live version of the versioned-site, read by its viewer-request function.",
+        opts=edge,
+    )
+    # The pointer's own value, once SSM holds it: the record (history, sitectl, policy) is never behind
+    # what viewers get, and a failed write here leaves the state `sitectl release` already repairs.
+    live_version = aws.cloudfront.KeyvaluestoreKey(
+        f"{name}-live-version",
+        key_value_store_arn=store.arn,
+        key=LIVE_VERSION_KEY,
+        value=pointer.insecure_value,
+        opts=pulumi.ResourceOptions(parent=store, provider=args.edge_provider),
+    )
+    function = aws.cloudfront.Function(
+        f"{name}-router",
+        runtime=CLOUDFRONT_FUNCTION_RUNTIME,
+        comment="versioned-site: live version from the KeyValueStore, rewrite before the cache",
+        # CloudFront runs only the LIVE stage: publish every change.
+        publish=True,
+        # No environment variables in a CloudFront Function: the store id and settings are in the code.
+        code=store.arn.apply(lambda arn: function_code(key_value_store_id(arn), args.spa_fallback)),
+        # One store per function (AWS limit).
+        key_value_store_associations=[store.arn],
+        opts=edge,
+    )
+    return CloudFrontFunctionRouter(store=store, live_version=live_version, function=function)

@@ -5,7 +5,8 @@ the stack's settings into the code (a setting change publishes a new function ve
 - `__KEY_VALUE_STORE_ID__`: the id of the KeyValueStore that holds the live version (the last part
   of the store's ARN; `cf.kvs(id)` opens it);
 - `__SPA_FALLBACK__`: `true` or `false`, the stack's `spaFallback`.
-Nothing else in the file changes: what the tests run is what CloudFront runs.
+Whole-line `//` comments are left out (CloudFront counts them in its 10 KB); nothing else in the file
+changes, and the tests run the rendered code: what the tests run is what CloudFront runs.
 """
 
 from __future__ import annotations
@@ -52,4 +53,5 @@ def function_code(store_id: str, spa_fallback: bool) -> str:
         if source.count(placeholder) != 1:
             raise FunctionCodeError(f"{ROUTER_SOURCE} must hold {placeholder} exactly once")
     code = source.replace(KEY_VALUE_STORE_ID_PLACEHOLDER, store_id)
-    return code.replace(SPA_FALLBACK_PLACEHOLDER, "true" if spa_fallback else "false")
+    code = code.replace(SPA_FALLBACK_PLACEHOLDER, "true" if spa_fallback else "false")
+    return "".join(line for line in code.splitlines(keepends=True) if not line.lstrip().startswith("//"))

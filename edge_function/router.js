@@ -17,13 +17,86 @@ const MAX_URI_BYTES = 900;
 // Generated responses are never cached at viewer-request; a retry after a KVS update sees the new value
 // within seconds.
 const RETRY_AFTER_SECONDS = '5';
+// The shared asset area (edge_lambda/layout.py SHARED_ASSET_PREFIX): every complete version's fingerprinted
+// files, published by the uploader. This router serves fingerprinted paths from there (see isImmutableAsset).
+const SHARED_ASSET_PREFIX = '/_assets';
 
-const CONTROL_CHARACTER = /[\x00-\x1f\x7f]/;
+// Refused raw and after one percent-decoding (S3 decodes the key once), as edge_lambda/handler.py does:
+// C0 and C1 control characters and DEL, U+2028/U+2029 (newlines to JavaScript and some log parsers).
+const UNSAFE_CHARACTER = /[\x00-\x1f\x7f-\x9f\u2028\u2029]/;
+// A UTF-16 surrogate without its other half: no UTF-8 form (S3 keys are UTF-8), yet JSON can carry one.
+const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?:^|[^\ud800-\udbff])[\udc00-\udfff]/;
 // S3 decodes the key once: an encoded '/', '\' or '.' would become a separator or dot segment there.
-const ENCODED_UNSAFE = /%(?:2[ef]|5c|[01][0-9a-f]|7f)/i;
+const ENCODED_SEPARATOR = /%(?:2[ef]|5c)/i;
 const MALFORMED_ESCAPE = /%(?![0-9a-fA-F]{2})/;
 // edge_lambda/layout.py VERSION_FORMAT: YYYYMMDDTHHMMSSZ[-<git sha, 7-40 lowercase hex>], a real UTC time.
 const VERSION = /^(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})(\d{2})Z(?:-[0-9a-f]{7,40})?$/;
+
+// The UTF-8 bytes of `uri` with each %XX decoded once (escapes already checked well-formed).
+function decodedBytes(uri) {
+  const bytes = [];
+  for (let i = 0; i < uri.length; i++) {
+    let unit = uri.charCodeAt(i);
+    if (unit === 0x25) {
+      bytes.push(parseInt(uri.slice(i + 1, i + 3), 16));
+      i += 2;
+    } else if (unit < 0x80) {
+      bytes.push(unit);
+    } else if (unit < 0x800) {
+      bytes.push(0xc0 | (unit >> 6), 0x80 | (unit & 63));
+    } else if (unit >= 0xd800 && unit < 0xdc00) {
+      // a surrogate pair (lone ones were refused before): one code point above U+FFFF
+      unit = 0x10000 + ((unit - 0xd800) << 10) + (uri.charCodeAt(++i) - 0xdc00);
+      bytes.push(0xf0 | (unit >> 18), 0x80 | ((unit >> 12) & 63), 0x80 | ((unit >> 6) & 63), 0x80 | (unit & 63));
+    } else {
+      bytes.push(0xe0 | (unit >> 12), 0x80 | ((unit >> 6) & 63), 0x80 | (unit & 63));
+    }
+  }
+  return bytes;
+}
+
+// Why the once-decoded `uri` is unsafe, or null. Strict UTF-8 as Python's decoder (and S3) reads it:
+// no overlong forms (%C0%AE is not '.'), no encoded surrogates, nothing above U+10FFFF, no truncation.
+// Hand-written rather than decodeURIComponent, so that no runtime's leniency can differ from the handler.
+function decodedProblem(uri) {
+  const bytes = decodedBytes(uri);
+  // Not UTF-8 anywhere wins over an unsafe character earlier in the path, as in the handler.
+  let unsafe = false;
+  for (let i = 0; i < bytes.length; ) {
+    const lead = bytes[i];
+    let more = 0;
+    let point = lead;
+    let least = 0;
+    if (lead >= 0xc2 && lead < 0xe0) {
+      more = 1;
+      point = lead & 31;
+      least = 0x80;
+    } else if (lead >= 0xe0 && lead < 0xf0) {
+      more = 2;
+      point = lead & 15;
+      least = 0x800;
+    } else if (lead >= 0xf0 && lead < 0xf5) {
+      more = 3;
+      point = lead & 7;
+      least = 0x10000;
+    } else if (lead >= 0x80) {
+      return 'the path contains percent-escapes that are not UTF-8';
+    }
+    for (let j = 1; j <= more; j++) {
+      const next = bytes[i + j];
+      if (next === undefined || (next & 0xc0) !== 0x80) {
+        return 'the path contains percent-escapes that are not UTF-8';
+      }
+      point = (point << 6) | (next & 63);
+    }
+    if (point < least || point > 0x10ffff || (point >= 0xd800 && point < 0xe000)) {
+      return 'the path contains percent-escapes that are not UTF-8';
+    }
+    unsafe = unsafe || point < 0x20 || (point >= 0x7f && point < 0xa0) || point === 0x2028 || point === 0x2029;
+    i += more + 1;
+  }
+  return unsafe ? 'the path contains a percent-encoded control character or U+2028/U+2029' : null;
+}
 
 function utf8Length(text) {
   let bytes = 0;
@@ -44,23 +117,27 @@ function utf8Length(text) {
 }
 
 function uriProblem(uri) {
+  if (UNSAFE_CHARACTER.test(uri) || LONE_SURROGATE.test(uri)) {
+    return 'the path contains a control character, U+2028/U+2029 or a lone surrogate';
+  }
   if (utf8Length(uri) > MAX_URI_BYTES) {
     return `the path is longer than ${MAX_URI_BYTES} bytes`;
   }
   if (uri.charAt(0) !== '/') {
     return "the path must start with '/'";
   }
-  if (CONTROL_CHARACTER.test(uri)) {
-    return 'the path contains a control character';
-  }
   if (uri.indexOf('\\') !== -1) {
     return 'the path contains a backslash';
   }
-  if (ENCODED_UNSAFE.test(uri)) {
-    return "the path contains a percent-encoded '/', '\\', '.' or control character";
+  if (ENCODED_SEPARATOR.test(uri)) {
+    return "the path contains a percent-encoded '/', '\\' or '.'";
   }
   if (MALFORMED_ESCAPE.test(uri)) {
     return 'the path contains a malformed percent-escape';
+  }
+  const decoded = decodedProblem(uri);
+  if (decoded !== null) {
+    return decoded;
   }
   const segments = uri.slice(1).split('/');
   // The last segment is empty for a path ending in '/', which serves that folder's index.html.
@@ -73,7 +150,37 @@ function uriProblem(uri) {
   return null;
 }
 
+// edge_lambda/fingerprint.py is_immutable_asset: a file named by its content hash, other than HTML.
+const HEX_HASH = /^(?=[0-9a-f]*[0-9])(?=[0-9a-f]*[a-f])[0-9a-f]{8,64}$/;
+const BASE64_HASH = /^(?=.*[A-Z])(?=.*[a-z])(?=.*[0-9])[A-Za-z0-9_]{8}$/;
+
+function isImmutableAsset(uri) {
+  const name = uri.slice(uri.lastIndexOf('/') + 1);
+  if (name === '' || /\.html?$/i.test(name)) {
+    return false;
+  }
+  const dot = name.lastIndexOf('.');
+  const parts = (dot === -1 ? name : name.slice(0, dot)).split(/[.-]/);
+  if (parts[0].length >= 16 && HEX_HASH.test(parts[0])) {
+    return true;
+  }
+  for (let i = 1; i < parts.length; i++) {
+    if (HEX_HASH.test(parts[i]) || BASE64_HASH.test(parts[i])) {
+      return true;
+    }
+  }
+  return false;
+}
+
 function rewriteUri(uri, version) {
+  // Skew protection before the cache: a fingerprinted file has the same bytes in every version that names
+  // it, so it comes from the shared area, where a page of an earlier (or, after a rollback, later) version
+  // still finds the chunks it names. The fallback origin cannot do it here as with Lambda@Edge: it would
+  // get /<version>/... and an origin path can only prefix that. HTML and unhashed files: live version only.
+  if (isImmutableAsset(uri)) {
+    return SHARED_ASSET_PREFIX + uri;
+  }
+
   const prefix = '/' + version;
   if (uri.charAt(uri.length - 1) === '/') {
     return prefix + uri + INDEX_DOCUMENT;

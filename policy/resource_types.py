@@ -7,6 +7,7 @@ group lists the current token first and then every deprecated one a program can 
 
 from __future__ import annotations
 
+import edge_function.code
 from edge_lambda import layout
 
 BUCKET_TYPES = frozenset({"aws:s3/bucket:Bucket", "aws:s3/bucketV2:BucketV2"})
@@ -44,6 +45,15 @@ BUCKET_POLICY_TYPES = frozenset({"aws:s3/bucketPolicy:BucketPolicy"})
 CLOUDFRONT_DISTRIBUTION_TYPES = frozenset({"aws:cloudfront/distribution:Distribution"})
 
 SSM_PARAMETER_TYPES = frozenset({"aws:ssm/parameter:Parameter"})
+
+CLOUDFRONT_FUNCTION_TYPES = frozenset({"aws:cloudfront/function:Function"})
+
+CLOUDFRONT_KEY_VALUE_STORE_KEY_TYPES = frozenset({"aws:cloudfront/keyvaluestoreKey:KeyvaluestoreKey"})
+
+# The only runtime that can read a KeyValueStore (cloudfront-js-1.0 has no `cloudfront` module).
+CLOUDFRONT_FUNCTION_KVS_RUNTIME = "cloudfront-js-2.0"
+# The store key that holds a site's live version.
+LIVE_VERSION_KEY = edge_function.code.LIVE_VERSION_KEY
 
 # The project's component, which owns the pointer parameter (see components/site.py).
 VERSIONED_SITE_COMPONENT_TYPE = "versioned-site:index:VersionedStaticSite"

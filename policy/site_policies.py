@@ -678,6 +678,150 @@ def lambda_edge_numbered_version_validator(
 
 
 # ---------------------------------------------------------------------------------------------------
+# CloudFront Functions: published, on the runtime that reads a KeyValueStore; associations run LIVE code
+
+_CLOUDFRONT_FUNCTION_ARN_RE = re.compile(r"^arn:aws[a-z-]*:cloudfront::\d{12}:function/[A-Za-z0-9_-]{1,64}$")
+
+
+def _function_problems(urn: str, props: Any) -> list[str]:
+    """What keeps a CloudFront Function from running as written: unpublished, or a store it cannot read."""
+    problems = []
+    publish = _get(props, "publish")
+    if _check_known(urn, "publish", publish) and publish is False:
+        problems.append(
+            "is not published (publish=False): distributions run only a function's LIVE stage, so they "
+            "keep its previous code, or cannot use a new function at all. Set publish=True"
+        )
+    stores = _get(props, "keyValueStoreAssociations")
+    runtime = _get(props, "runtime")
+    if _check_known(urn, "keyValueStoreAssociations", stores) and stores:
+        count = len(list(_elements(stores)))
+        if count > 1:
+            problems.append(f"is associated with {count} KeyValueStores; AWS allows one per function")
+        if _check_known(urn, "runtime", runtime) and runtime != types.CLOUDFRONT_FUNCTION_KVS_RUNTIME:
+            problems.append(
+                f"reads a KeyValueStore on runtime {runtime!r}, which has no `cloudfront` module. "
+                f"Set runtime={types.CLOUDFRONT_FUNCTION_KVS_RUNTIME!r}"
+            )
+    return problems
+
+
+def cloudfront_function_live_validator(
+    args: ResourceValidationArgs, report_violation: ReportViolation
+) -> None:
+    if args.resource_type not in types.CLOUDFRONT_FUNCTION_TYPES:
+        return
+    for problem in _function_problems(args.urn, args.props):
+        report_violation(f"CloudFront Function '{args.name}' {problem}.", None)
+
+
+def _function_associations(urn: str, props: Any) -> Iterator[tuple[str, str, Any]]:
+    """(property path, label, association) of each known function association of a distribution."""
+    for path, label, behavior in _cache_behaviors(urn, props):
+        associations = _get(behavior, "functionAssociations")
+        if not _check_known(urn, f"{path}.functionAssociations", associations):
+            continue
+        for index, association in enumerate(_elements(associations)):
+            if _check_known(urn, f"{path}.functionAssociations[{index}]", association):
+                yield f"{path}.functionAssociations[{index}]", label, association
+
+
+def _associated_functions(distribution: PolicyResource) -> list[PolicyResource]:
+    """The CloudFront Functions of the stack that `distribution`'s cache behaviors were given: its
+    property dependencies there (a function's ARN is an output, unknown before it exists)."""
+    linked = [
+        *distribution.property_dependencies.get("defaultCacheBehavior", []),
+        *distribution.property_dependencies.get("orderedCacheBehaviors", []),
+    ]
+    if not distribution.property_dependencies:
+        linked = list(distribution.dependencies)
+    return [r for r in linked if r.resource_type in types.CLOUDFRONT_FUNCTION_TYPES]
+
+
+def cloudfront_function_association_live_validator(
+    args: StackValidationArgs, report_violation: ReportViolation
+) -> None:
+    for distribution in args.resources:
+        if distribution.resource_type not in types.CLOUDFRONT_DISTRIBUTION_TYPES:
+            continue
+        for _path, label, association in _function_associations(distribution.urn, distribution.props):
+            arn = _get(association, "functionArn")
+            if isinstance(arn, str) and not _is_unknown(arn) and not _CLOUDFRONT_FUNCTION_ARN_RE.match(arn):
+                report_violation(
+                    f"Distribution '{distribution.name}': the {_get(association, 'eventType')} function of "
+                    f"the {label} is {arn}, not a CloudFront Function ARN. Pass an aws.cloudfront.Function's "
+                    "arn (a Lambda function belongs in lambda_function_associations).",
+                    distribution.urn,
+                )
+        for function in _associated_functions(distribution):
+            publish = _get(function.props, "publish")
+            if _check_known(function.urn, "publish", publish) and publish is False:
+                report_violation(
+                    f"Distribution '{distribution.name}' associates CloudFront Function '{function.name}', "
+                    "which is not published: CloudFront runs only a LIVE stage, so the distribution would "
+                    "run its previous code, or refuse the association. Create it with publish=True.",
+                    distribution.urn,
+                )
+
+
+# ---------------------------------------------------------------------------------------------------
+# A VersionedStaticSite applies the version once, and viewers get the version its record says
+
+
+def _site_of(resource: PolicyResource) -> str | None:
+    """The URN of the VersionedStaticSite `resource` belongs to (through its parents), or None. When
+    the parents are not given (the URN names the component's type, not which one), the type token:
+    the stack's sites count as one rather than being skipped."""
+    parent = resource.parent
+    while parent is not None:
+        if parent.resource_type == types.VERSIONED_SITE_COMPONENT_TYPE:
+            return parent.urn
+        parent = parent.parent
+    in_site = types.VERSIONED_SITE_COMPONENT_TYPE in _parent_types(resource.urn)
+    return types.VERSIONED_SITE_COMPONENT_TYPE if in_site else None
+
+
+def versioned_site_one_router_validator(args: StackValidationArgs, report_violation: ReportViolation) -> None:
+    for distribution in args.resources:
+        if (
+            distribution.resource_type not in types.CLOUDFRONT_DISTRIBUTION_TYPES
+            or _site_of(distribution) is None
+        ):
+            continue
+        for _path, label, behavior in _cache_behaviors(distribution.urn, distribution.props):
+            functions = [_get(a, "eventType") for a in _elements(_get(behavior, "functionAssociations"))]
+            lambdas = [_get(a, "eventType") for a in _elements(_get(behavior, "lambdaFunctionAssociations"))]
+            if "viewer-request" in functions and "origin-request" in lambdas:
+                report_violation(
+                    f"Distribution '{distribution.name}': the {label} has both routers, a viewer-request "
+                    "CloudFront Function and an origin-request Lambda@Edge function; each prefixes the "
+                    "live version, so every path would get it twice. Set versioned-site:router to one.",
+                    distribution.urn,
+                )
+    pointers = {
+        _site_of(r): _get(r.props, "insecureValue") or _get(r.props, "value")
+        for r in args.resources
+        if is_pointer_parameter(r.resource_type, r.urn, r.props)
+    }
+    for key in args.resources:
+        site = _site_of(key)
+        if key.resource_type not in types.CLOUDFRONT_KEY_VALUE_STORE_KEY_TYPES or site is None:
+            continue
+        if _get(key.props, "key") != types.LIVE_VERSION_KEY or site not in pointers:
+            continue
+        value, pointer = _get(key.props, "value"), pointers[site]
+        if not (_check_known(key.urn, "value", value) and _check_known(key.urn, "pointer value", pointer)):
+            continue
+        if value != pointer:
+            report_violation(
+                f"KeyValueStore key '{key.name}' gives viewers {value!r} while the pointer parameter, the "
+                f"record sitectl and the guards read, holds {pointer!r}. Set the key's value from the "
+                "pointer parameter (its insecure_value), so one update changes both.",
+                key.urn,
+            )
+
+
+# ---------------------------------------------------------------------------------------------------
 # Advisory: the pointer parameter holds a valid version or the "no version released" sentinel
 
 
@@ -779,6 +923,26 @@ POLICIES: list[ResourceValidationPolicy | StackValidationPolicy] = [
         description="Lambda@Edge associations use a numbered function version ARN.",
         enforcement_level=EnforcementLevel.MANDATORY,
         validate=lambda_edge_numbered_version_validator,
+    ),
+    ResourceValidationPolicy(
+        name="cloudfront-function-live",
+        description="CloudFront Functions are published, and read a KeyValueStore only on cloudfront-js-2.0, "
+        "one store each.",
+        enforcement_level=EnforcementLevel.MANDATORY,
+        validate=cloudfront_function_live_validator,
+    ),
+    StackValidationPolicy(
+        name="cloudfront-function-association-live",
+        description="Distributions associate CloudFront Function ARNs whose function has a LIVE stage.",
+        enforcement_level=EnforcementLevel.MANDATORY,
+        validate=cloudfront_function_association_live_validator,
+    ),
+    StackValidationPolicy(
+        name="versioned-site-one-router",
+        description="A VersionedStaticSite's behaviors apply the live version once (one router), and its "
+        "KeyValueStore key holds the pointer parameter's value.",
+        enforcement_level=EnforcementLevel.MANDATORY,
+        validate=versioned_site_one_router_validator,
     ),
     ResourceValidationPolicy(
         name="pointer-parameter-valid-version",

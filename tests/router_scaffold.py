@@ -1,6 +1,6 @@
 """Both edge routers behind one call, for the shared rule table (`tests/fixtures/edge_rules.json`):
 `python_answer` runs the Lambda@Edge handler's whole origin-request flow, `NodeRouter.answer` runs the
-CloudFront Function under Node (`tests/edge_function_driver.mjs` says what stands in for CloudFront).
+CloudFront Function under Node (`edge_function/node_driver.mjs` says what stands in for CloudFront).
 Both return an `Answer`: the rewritten URI and query string, or a generated response's status,
 description, body and Allow header, so that two answers compare with `==`."""
 
@@ -17,13 +17,16 @@ from typing import IO, Any, cast
 from botocore.exceptions import ClientError
 
 from edge_function.code import LIVE_VERSION_KEY, function_code
+from edge_function.viewer_request import viewer_request
+from edge_lambda import layout
+from edge_lambda.fingerprint import is_immutable_asset
 from edge_lambda.handler import OriginRequestHandler, PointerCache, is_response
 from tests.clock import ManualClock
 from tests.edge_scaffold import PARAMETER_NAME, edge_settings, origin_request_event, request_of
 
 ROOT = Path(__file__).resolve().parent.parent
 RULES_FILE = ROOT / "tests" / "fixtures" / "edge_rules.json"
-DRIVER = ROOT / "tests" / "edge_function_driver.mjs"
+DRIVER = ROOT / "edge_function" / "node_driver.mjs"
 NODE = shutil.which("node")
 # Rendered into the function as the store's id; the stub records what `cf.kvs()` was given.
 STORE_ID = "8aa76c93-3198-462c-aaf6-0123456789ab"
@@ -53,8 +56,12 @@ def load_rules() -> dict[str, Any]:
     return rules
 
 
-def table_cases() -> list[tuple[Case, dict[str, Any]]]:
-    """Every row of the table as (case, expect), with defaults filled in and pieces joined."""
+LAMBDA_EDGE = "lambda-edge"
+CLOUDFRONT_FUNCTION = "cloudfront-function"
+
+
+def table_cases(router: str = LAMBDA_EDGE) -> list[tuple[Case, dict[str, Any]]]:
+    """Every row of the table as (case, expect) for `router`, with defaults filled in and pieces joined."""
     rules = load_rules()
     rows = []
     for row in rules["cases"]:
@@ -66,7 +73,9 @@ def table_cases() -> list[tuple[Case, dict[str, Any]]]:
             spa_fallback=fields["spaFallback"],
             version=fields["version"],
         )
-        expect = dict(row["expect"])
+        expect = dict(
+            row.get("cloudfrontFunction", row["expect"]) if router == CLOUDFRONT_FUNCTION else row["expect"]
+        )
         if "uri" in expect:
             expect["uri"] = _text(expect["uri"])
         rows.append((case, expect))
@@ -102,6 +111,10 @@ def python_answer(case: Case) -> Answer:
     )
     event = origin_request_event(case.uri, method=case.method, querystring=case.querystring)
     result = OriginRequestHandler(settings, pointer).handle_request(request_of(event))
+    return _answer(result)
+
+
+def _answer(result: dict[str, Any]) -> Answer:
     if not is_response(result):
         return {"uri": result["uri"], "querystring": result["querystring"]}
     headers = result["headers"]
@@ -111,6 +124,22 @@ def python_answer(case: Case) -> Answer:
         "body": result["body"],
         "allow": headers["allow"][0]["value"] if "allow" in headers else None,
     }
+
+
+def python_function_answer(case: Case) -> Answer:
+    """The answer of `edge_function.viewer_request`, the function's rules in Python (for serve)."""
+    request = request_of(origin_request_event(case.uri, method=case.method, querystring=case.querystring))
+    result = viewer_request(request, case.version, case.spa_fallback)
+    return _answer(result)
+
+
+def function_expectation(handler_answer: Answer, case: Case) -> Answer:
+    """What the CloudFront Function must answer where the handler answered `handler_answer`: the same,
+    except that a fingerprinted path the handler serves from the live version comes from the shared area
+    (the handler reads it there only on the fallback origin)."""
+    if "uri" in handler_answer and not case.uri.endswith("/") and is_immutable_asset(case.uri):
+        return {**handler_answer, "uri": "/" + layout.shared_asset_key(case.uri)}
+    return handler_answer
 
 
 # --- the CloudFront Function ----------------------------------------------------------------------

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import hashlib
+import io
 import re
 import subprocess
 import sys
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -152,3 +154,47 @@ def test_wait_until_served_measures_from_the_pointer_change(example: ExampleSite
             server.url + "/", "Version one", timeout_seconds=3, since=clock.now - 1.5, clock=clock
         )
     assert elapsed == 1.5
+
+
+@pytest.mark.parametrize("node", [True, False], ids=["router.js under node", "python rules"])
+def test_demo_with_the_function_router_serves_each_switch_at_once(node: bool, tmp_path: Path) -> None:
+    if node and demo.node_binary() is None:
+        pytest.skip("`node` is not installed")
+    out = io.StringIO()
+    with demo.moto_server() as endpoint, pytest.MonkeyPatch.context() as patch:
+        # moto's backends are per process: start from an empty account, as `make demo` does.
+        urllib.request.urlopen(
+            urllib.request.Request(f"{endpoint}/moto-api/reset", method="POST"), timeout=10
+        )
+        for name, value in {
+            "AWS_ENDPOINT_URL": endpoint,
+            "AWS_ACCESS_KEY_ID": "demo",
+            "AWS_SECRET_ACCESS_KEY": "demo",
+            "AWS_DEFAULT_REGION": "us-east-1",
+        }.items():
+            patch.setenv(name, value)
+        patch.delenv("AWS_PROFILE", raising=False)
+        timings = demo.run(
+            out,
+            port=0,
+            cache_ttl_seconds=30,
+            once=True,
+            workdir=tmp_path,
+            router="cloudfront-function",
+            node=demo.node_binary() if node else None,
+        )
+    text = out.getvalue()
+    said = "router.js itself, run by" if node else "its rules in Python (edge_function/viewer_request.py)"
+    assert f"the function was {said}" in text
+    assert "in AWS: `pulumi up` targeted at the pointer and the store's key" in text
+    assert "and the KeyValueStore key live-version = " in text
+    assert "_assets/assets/lazy.2f781bed.js" in text and 'export const version = "one"' in text
+    assert "GET /no-such-page.png -> 404 text/html; charset=utf-8: the plain page _site/404.html" in text
+    assert "in AWS: nothing to wait for, the version is in the cache key" in text
+    assert "rolled back: live now" in text
+    # The edge TTL is 30 s here: every switch is served without waiting for it.
+    assert {name: seconds < 1.0 for name, seconds in timings.items() if name != "verified"} == {
+        "release": True,
+        "switch": True,
+        "rollback": True,
+    }

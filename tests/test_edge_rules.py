@@ -4,6 +4,7 @@ random requests and requires the same answer, and the function's size against Cl
 
 from __future__ import annotations
 
+import json
 import random
 from collections.abc import Iterator
 from typing import Any
@@ -17,21 +18,26 @@ from edge_function.code import (
     function_code,
     key_value_store_id,
 )
+from edge_function.viewer_request import viewer_request
 from edge_lambda import layout
 from edge_lambda.handler import ALLOWED_METHODS, INDEX_DOCUMENT, MAX_URI_BYTES
 from tests.router_scaffold import (
+    CLOUDFRONT_FUNCTION,
     NODE,
     STORE_ID,
     Answer,
     Case,
     NodeRouter,
     case_id,
+    function_expectation,
     load_rules,
     python_answer,
+    python_function_answer,
     table_cases,
 )
 
 TABLE = table_cases()
+FUNCTION_TABLE = table_cases(CLOUDFRONT_FUNCTION)
 needs_node = pytest.mark.skipif(
     NODE is None, reason="`node` is not installed: .ci/run installs Debian's `nodejs` to run the function"
 )
@@ -56,7 +62,24 @@ def check(answer: Answer, case: Case, expect: dict[str, Any]) -> None:
 def test_the_table_is_large_and_covers_every_answer() -> None:
     answers = {expect.get("status", "rewrite") for _, expect in TABLE}
     assert answers == {"rewrite", 400, 405, 503}
-    assert len(TABLE) == 131
+    assert len(TABLE) == 168
+    differing = [
+        case
+        for (case, expect), (_, function) in zip(TABLE, FUNCTION_TABLE, strict=True)
+        if expect != function
+    ]
+    assert [case.uri for case in differing] == [
+        "/css/site.3f2a1b9c.css",
+        "/css/site.3f2a1b9c.css",
+        "/assets/Lazy-Q1AJiLvC.js",
+        "/assets/Lazy-Q1AJiLvC.js",
+        "/0123456789abcdef0",
+    ]
+
+
+def test_the_table_says_where_the_function_differs() -> None:
+    for (case, expect), (_, function) in zip(TABLE, FUNCTION_TABLE, strict=True):
+        assert function == function_expectation(expect, case), case_id(case)
 
 
 def test_the_table_parameters_are_the_handlers() -> None:
@@ -74,19 +97,30 @@ def test_lambda_edge_handler_follows_the_table(case: Case, expect: dict[str, Any
 
 
 @needs_node
-@pytest.mark.parametrize(("case", "expect"), TABLE, ids=[case_id(case) for case, _ in TABLE])
+@pytest.mark.parametrize(
+    ("case", "expect"), FUNCTION_TABLE, ids=[case_id(case) for case, _ in FUNCTION_TABLE]
+)
 def test_cloudfront_function_follows_the_table(
     node_router: NodeRouter, case: Case, expect: dict[str, Any]
 ) -> None:
     check(node_router.answer(case), case, expect)
 
 
+@pytest.mark.parametrize(
+    ("case", "expect"), FUNCTION_TABLE, ids=[case_id(case) for case, _ in FUNCTION_TABLE]
+)
+def test_the_functions_python_rules_follow_the_table(case: Case, expect: dict[str, Any]) -> None:
+    check(python_function_answer(case), case, expect)
+
+
 # --- the same random requests to both --------------------------------------------------------------
 
 FUZZ_SEED = 17
 FUZZ_CASES = 800
-# Pieces that reach every rule: separators, dots, escapes (good, encoded-unsafe, malformed), control
-# characters, backslashes, non-ASCII (two, three and four UTF-8 bytes), extensions.
+# Pieces that reach every rule: separators, dots, escapes (good, encoded-unsafe, malformed, not UTF-8,
+# overlong, encoded surrogates and C1 controls), control characters (C0, DEL, C1), U+2028/U+2029, surrogate
+# halves (lone, or paired by chance), content hashes, backslashes, non-ASCII (two, three and four UTF-8
+# bytes), extensions.
 _SAFE_PIECES = ["/", "/", "/", "a", "b", "docs", "index", ".html", ".css", "v1.2", "-", "%C3%A9", "%20"]
 _PIECES = [
     *_SAFE_PIECES * 20,
@@ -94,6 +128,10 @@ _PIECES = [
     *("%", "%2", "%2e", "%2E", "%2f", "%2F", "%5c", "%5C", "%00", "%0a", "%1F", "%7f", "%7F", "%20", "%25"),
     *("%C3%A9", "%zz", "%g1", "\\", "\x00", "\t", "\n", "\r", "\x1f", "\x7f", "\x80", "\u00e9", "\u20ac"),
     *("\U0001f600", "?", "#", ";", "=", "&", "+", "@", ":"),
+    *("\x85", "\x9f", "\u2028", "\u2029", "\ud83d", "\ude00", "\udfff", "\ufeff", "\U0010ffff"),
+    *("%C2%85", "%c2%9f", "%E2%80%A8", "%e2%80%a9", "%C2%A0", "%FF", "%C3", "%A9", "%C0%AE", "%E0%80%AE"),
+    *("%ED%A0%80", "%F0%9F%98%80", "%F0%9F%98", "%F4%90%80%80", "%F4%8F%BF%BF"),
+    *(".3f2a1b9c", "-Q1AJiLvC", "0123456789abcdef0", ".HTML", ".htm", ".js"),
 ]
 _METHODS = ["GET"] * 24 + ["HEAD"] * 4 + ["POST", "OPTIONS", "PUT", "DELETE", "get"]
 _POINTERS = ["20261127T101500Z"] * 4 + [
@@ -112,12 +150,19 @@ def random_case(rng: random.Random) -> Case:
     uri = "".join(pieces)
     if rng.random() < 0.85:
         uri = "/" + uri
+    if rng.random() < 0.15:  # a file name with a content hash (or what almost is one)
+        uri = rng.choice(["/", "/assets/", "/a/b/", "/%C3%A9/"]) + rng.choice(
+            ["app", "index", "0123456789abcdef0"]
+        )
+        uri += rng.choice([".3f2a1b9c", "-Q1AJiLvC", "-q1ajilvc", ".3f2a1b9", ""])
+        uri += rng.choice([".js", ".css", ".html", ".HTM", ""])
     if rng.random() < 0.05:  # around the length limit, in one-, two- and four-byte characters
         filler = rng.choice(["a", "\u00e9", "\U0001f600"])
         uri = "/" + filler * ((MAX_URI_BYTES - rng.randint(-3, 3)) // len(filler.encode()))
     return Case(
         method=rng.choice(_METHODS),
-        uri=uri,
+        # as the event's JSON delivers it to either router: an escaped surrogate pair is one character
+        uri=json.loads(json.dumps(uri)),
         querystring=rng.choice(["", "q=1", "a=%2e%2e&b=/x"]),
         spa_fallback=rng.random() < 0.5,
         version=rng.choice(_POINTERS),
@@ -133,15 +178,31 @@ def test_the_fuzz_cases_reach_every_answer() -> None:
     statuses = [python_answer(case).get("status", "rewrite") for case in fuzz_cases()]
     counts = {status: statuses.count(status) for status in ("rewrite", 400, 405, 503)}
     assert all(count >= 40 for count in counts.values()), counts
+    shared = [
+        case
+        for case in fuzz_cases()
+        if function_expectation(python_answer(case), case) != python_answer(case)
+    ]
+    assert len(shared) >= 10, "the function's shared-asset rule is reached"
 
 
 @needs_node
 def test_both_routers_answer_random_requests_alike(node_router: NodeRouter) -> None:
     differences = []
     for case in fuzz_cases():
-        python, javascript = python_answer(case), node_router.answer(case)
+        python, javascript = function_expectation(python_answer(case), case), node_router.answer(case)
         if python != javascript:
             differences.append(f"{case_id(case)}: handler {python} != function {javascript}")
+    assert differences == []
+
+
+@needs_node
+def test_the_functions_python_rules_answer_random_requests_as_the_function(node_router: NodeRouter) -> None:
+    differences = []
+    for case in fuzz_cases():
+        python, javascript = python_function_answer(case), node_router.answer(case)
+        if python != javascript:
+            differences.append(f"{case_id(case)}: Python {python} != function {javascript}")
     assert differences == []
 
 
@@ -194,8 +255,9 @@ def test_rendering_replaces_only_the_placeholders() -> None:
     assert "const SPA_FALLBACK = 'false' === 'true';" in function_code(STORE_ID, spa_fallback=False)
     assert "__" not in code
     assert code.splitlines()[0] == "import cf from 'cloudfront';"
-    assert len(code.splitlines()) == len(source.splitlines())
-    pairs = zip(code.splitlines(), source.splitlines(), strict=True)
+    uncommented = [line for line in source.splitlines() if not line.lstrip().startswith("//")]
+    assert len(uncommented) == len(source.splitlines()) - 30
+    pairs = zip(code.splitlines(), uncommented, strict=True)
     assert len([line for line, original in pairs if line != original]) == 2
 
 
@@ -210,3 +272,11 @@ def test_the_store_id_comes_from_its_arn() -> None:
 def test_a_store_id_that_is_not_an_id_is_refused(store_id: str) -> None:
     with pytest.raises(FunctionCodeError, match="is not an id"):
         function_code(store_id, spa_fallback=False)
+
+
+def test_the_functions_python_rules_answer_503_as_the_function_does() -> None:
+    response = viewer_request({"method": "GET", "uri": "/about"}, "none", spa_fallback=False)
+    assert response["status"] == "503"
+    assert response["headers"]["retry-after"] == [{"key": "Retry-After", "value": "5"}]
+    assert response["headers"]["cache-control"] == [{"key": "Cache-Control", "value": "no-store"}]
+    assert response["body"] == "Service Unavailable: no version released\n"

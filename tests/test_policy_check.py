@@ -98,6 +98,20 @@ INSECURE_PROGRAMS: list[tuple[str, set[tuple[str, str, str]]]] = [
         },
     ),
     ("http-origin", {("mandatory", "cloudfront-custom-origin-tls", "cdn")}),
+    (
+        "unpublished-function",
+        {
+            ("mandatory", "cloudfront-function-live", "router"),
+            ("mandatory", "cloudfront-function-association-live", "cdn"),
+        },
+    ),
+    (
+        "two-routers",
+        {
+            ("mandatory", "versioned-site-one-router", "site-cdn"),
+            ("mandatory", "versioned-site-one-router", "site-live-version"),
+        },
+    ),
 ]
 
 
@@ -276,6 +290,30 @@ def test_this_projects_program_passes() -> None:
     result = policy_check(str(ROOT))
     assert result.exit_code == 0, result.output
     assert result.stdout == ""
+
+
+def test_this_projects_program_passes_in_cloudfront_function_mode() -> None:
+    result = policy_check(str(ROOT), "-c", "router=cloudfront-function", "-c", "version=20261127T101500Z")
+    assert result.exit_code == 0, result.output
+    assert result.stdout == ""
+    assert (
+        "versioned-site (17 resources, 14 policies): 0 mandatory, 0 advisory violation(s), 0 not checked"
+        in (result.stderr)
+    )
+
+
+def test_each_router_policy_problem_is_its_own_line() -> None:
+    messages = sorted(
+        m for _, _, _, m in violation_lines(policy_check(str(PROGRAMS / "unpublished-function")))
+    )
+    assert len(messages) == 4
+    assert "CloudFront Function 'router' is not published (publish=False)" in messages[0]
+    assert "'router' reads a KeyValueStore on runtime 'cloudfront-js-1.0'" in messages[1]
+    assert "Distribution 'cdn' associates CloudFront Function 'router', which is not published" in messages[2]
+    assert (
+        "'/app/*' is arn:aws:lambda:us-east-1:123456789012:function:site-edge:1, not a CloudFront"
+        in (messages[3])
+    )
 
 
 @pytest.mark.parametrize("stack", ["dev", "prod"])

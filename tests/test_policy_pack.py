@@ -8,11 +8,19 @@ from typing import Any
 import pulumi
 import pulumi_aws as aws
 import pytest
-from pulumi_policy import EnforcementLevel, ResourceValidationPolicy, StackValidationPolicy
+from pulumi_policy import (
+    EnforcementLevel,
+    PolicyCustomTimeouts,
+    PolicyResource,
+    PolicyResourceOptions,
+    ResourceValidationPolicy,
+    StackValidationArgs,
+    StackValidationPolicy,
+)
 
 from edge_lambda import layout
 from policy import resource_types
-from policy.site_policies import PACK_ENFORCEMENT_LEVEL, POLICIES
+from policy.site_policies import PACK_ENFORCEMENT_LEVEL, POLICIES, versioned_site_one_router_validator
 from scripts.offline.policy_eval import check
 from tests.policy_scaffold import (
     ACCOUNT,
@@ -108,7 +116,12 @@ def test_every_policy_has_a_unique_name_and_an_explicit_level() -> None:
     assert all(level is EnforcementLevel.MANDATORY for name, level in levels.items() if "pointer" not in name)
     assert PACK_ENFORCEMENT_LEVEL is EnforcementLevel.MANDATORY
     stack_policies = [p.name for p in POLICIES if isinstance(p, StackValidationPolicy)]
-    assert stack_policies == ["s3-bucket-public-access-block", "s3-bucket-encryption"]
+    assert stack_policies == [
+        "s3-bucket-public-access-block",
+        "s3-bucket-encryption",
+        "cloudfront-function-association-live",
+        "versioned-site-one-router",
+    ]
     assert all(isinstance(p, ResourceValidationPolicy | StackValidationPolicy) for p in POLICIES)
 
 
@@ -141,8 +154,12 @@ def test_type_tokens_are_the_ones_pulumi_aws_registers() -> None:
             restrictions={"geo_restriction": {"restriction_type": "none"}},
             viewer_certificate={"cloudfront_default_certificate": True},
         )
+        aws.cloudfront.Function("f", runtime="cloudfront-js-2.0", code="x")
+        aws.cloudfront.KeyvaluestoreKey("k", key_value_store_arn="arn", key="k", value="v")
 
     registered = {r.name: r.type for r in preview(program).resources}
+    assert registered["f"] in resource_types.CLOUDFRONT_FUNCTION_TYPES
+    assert registered["k"] in resource_types.CLOUDFRONT_KEY_VALUE_STORE_KEY_TYPES
     assert {registered["b1"], registered["b2"]} == resource_types.BUCKET_TYPES
     assert {registered["w1"], registered["w2"]} == resource_types.BUCKET_WEBSITE_CONFIGURATION_TYPES
     assert {registered["a1"], registered["a2"]} == resource_types.BUCKET_ACL_TYPES
@@ -831,3 +848,36 @@ def test_unknown_inputs_are_reported_as_not_checked_by_each_policy() -> None:
         ("pointer-parameter-valid-version", "site-pointer", "value"),
         # The bucket's encryption configuration is missing: a violation, not a miss.
     }
+
+
+# ---------------------------------------------------------------------------------------------------
+# versioned-site-one-router without parent links (the URN alone says the resource is in a site)
+
+
+def test_the_store_key_is_compared_with_the_pointer_even_without_parent_links() -> None:
+    site = "urn:pulumi:prod::versioned-site::versioned-site:index:VersionedStaticSite"
+    pointer = _policy_resource(
+        "aws:ssm/parameter:Parameter",
+        f"{site}$aws:ssm/parameter:Parameter::site-pointer",
+        {"name": "/versioned-site/prod/live-version", "insecureValue": "20261127T101500Z"},
+    )
+    store = "aws:cloudfront/keyValueStore:KeyValueStore"
+    key = _policy_resource(
+        "aws:cloudfront/keyvaluestoreKey:KeyvaluestoreKey",
+        f"{site}${store}$aws:cloudfront/keyvaluestoreKey:KeyvaluestoreKey::site-live-version",
+        {"key": "live-version", "value": "20261128T090000Z"},
+    )
+    messages: list[str] = []
+    versioned_site_one_router_validator(
+        StackValidationArgs([pointer, key]), lambda message, urn: messages.append(message)
+    )
+    assert messages == [
+        "KeyValueStore key 'site-live-version' gives viewers '20261128T090000Z' while the pointer parameter, "
+        "the record sitectl and the guards read, holds '20261127T101500Z'. Set the key's value from the "
+        "pointer parameter (its insecure_value), so one update changes both."
+    ]
+
+
+def _policy_resource(resource_type: str, urn: str, props: dict[str, Any]) -> PolicyResource:
+    options = PolicyResourceOptions(False, [], None, [], PolicyCustomTimeouts(0, 0, 0), [], None)
+    return PolicyResource(resource_type, props, urn, urn.rsplit("::", 1)[1], options, None, None, [], {})

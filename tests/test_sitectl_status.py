@@ -81,3 +81,14 @@ def test_the_url_still_serving_the_old_version_names_the_invalidation(world: Wor
         "and the invalidation (a minute or two); if it persists, "
         "`aws cloudfront create-invalidation --distribution-id E2SITECDN --paths '/*'`"
     ]
+
+
+def test_with_the_function_router_a_url_behind_the_parameter_names_the_store_key(world: World) -> None:
+    _site(world, live=V2, served=V1)
+    world.stack.version, world.stack.deployed = V2, V2
+    world.stack.extra_outputs["router"] = "cloudfront-function"
+    assert _status(world)["problems"] == [
+        f"the URL serves {V1} but the parameter holds {V2}: the function reads the KeyValueStore key the "
+        "same update writes after the parameter; if it persists beyond a few seconds, the key was not "
+        f"written: `sitectl release {V2} --yes` writes it"
+    ]

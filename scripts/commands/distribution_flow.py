@@ -2,12 +2,17 @@
 failover and the custom error responses, as the component configures them
 (`components/not_found_and_skew.py`).
 
+With the Lambda@Edge router (`distribution_answer`):
 1. The request goes to the primary origin through the edge function. When the bucket answers 403
    or 404 (an origin's answer, not one the function generated) to a GET, HEAD or OPTIONS, CloudFront
    sends the same request to the fallback origin, and the function runs again, seeing the fallback
    origin's custom header.
 2. When the answer is still 403 or 404, CloudFront fetches `/404.html` through the same behavior
    (origin group and edge function again) and answers 404 with that page.
+
+With the CloudFront Function router (`viewer_request_answer`): the function runs once, before the
+cache; the fallback origin gets the same rewritten URI under its origin path; the error page is
+fetched without the function (CloudFront runs no viewer-request function for it).
 """
 
 from __future__ import annotations
@@ -64,6 +69,44 @@ def distribution_answer(
     if answer.status not in FAILOVER_STATUS_CODES:
         return answer
     page = origin_group_answer(through_edge, "GET", layout.NOT_FOUND_PAGE_PATH, None)
+    return _with_error_page(answer, page, method)
+
+
+Fetch = Callable[[str, str, str | None], EdgeAnswer]
+"""(method, the key's URI at the origin, If-None-Match) -> the bucket's answer."""
+ViewerFunction = Callable[[str, str], EdgeAnswer | str]
+"""(method, raw path) -> the function's generated answer, or the URI it rewrote the request to."""
+
+
+def viewer_request_answer(
+    function: ViewerFunction,
+    fetch: Fetch,
+    method: str,
+    raw_path: str,
+    if_none_match: str | None,
+    fallback_origin_path: str,
+) -> EdgeAnswer:
+    """The viewer's answer with a viewer-request function (the cloudfront-function router)."""
+    rewritten = function(method, raw_path)
+    if isinstance(rewritten, EdgeAnswer):
+        return rewritten
+    answer = _fetch_through_group(fetch, method, rewritten, if_none_match, fallback_origin_path)
+    if answer.status not in FAILOVER_STATUS_CODES:
+        return answer
+    page = _fetch_through_group(fetch, "GET", layout.NOT_FOUND_PAGE_PATH, None, fallback_origin_path)
+    return _with_error_page(answer, page, method)
+
+
+def _fetch_through_group(
+    fetch: Fetch, method: str, uri: str, if_none_match: str | None, fallback_origin_path: str
+) -> EdgeAnswer:
+    primary = fetch(method, uri, if_none_match)
+    if primary.status in FAILOVER_STATUS_CODES and method in FAILOVER_METHODS:
+        return fetch(method, fallback_origin_path + uri, if_none_match)
+    return primary
+
+
+def _with_error_page(answer: EdgeAnswer, page: EdgeAnswer, method: str) -> EdgeAnswer:
     if page.status != 200:
         return answer  # CloudFront passes the origin's error on when the error page fails too
     headers = [(n, v) for n, v in page.headers if n.lower() not in _ERROR_PAGE_DROPPED_HEADERS]

@@ -1,5 +1,11 @@
 """`sitectl serve`: a local HTTP server that answers like CloudFront in front of the site bucket.
 
+It emulates the stack's router (`--router`, default: the stack's `router` config). This docstring
+describes `lambda-edge`; with `cloudfront-function` each request goes once through the function's rules
+(`edge_function.viewer_request`, held equal to `router.js` by the rule table) with the live version read
+from the pointer on every request, as the function reads its store, and the origin group and error page
+work as `distribution_flow.viewer_request_answer` says.
+
 Each request becomes a CloudFront origin-request event and goes through the real edge handler
 (`edge_lambda.handler`), with the same settings file the component bundles. What the handler returns
 decides the answer: a generated response (its 400/405/503 refusals) is sent as is; a rewritten request is
@@ -19,7 +25,7 @@ import logging
 import sys
 import threading
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from datetime import UTC
 from email.utils import format_datetime
@@ -33,10 +39,18 @@ import boto3
 import click
 from botocore.exceptions import BotoCoreError, ClientError
 
+from edge_function import CLOUDFRONT_FUNCTION, LAMBDA_EDGE, ROUTERS
+from edge_function.viewer_request import FALLBACK_ORIGIN_PATH, viewer_request
 from edge_lambda import layout
 from edge_lambda.handler import OriginRequestHandler, is_response, rewrite_request
 from edge_lambda.settings import CONFIG_ENV_VAR, EdgeSettings, load_settings
-from scripts.commands.distribution_flow import EdgeAnswer, OriginAnswer, distribution_answer
+from edge_lambda.ssm_client import PointerFetchError, create_ssm_client, fetch_parameter
+from scripts.commands.distribution_flow import (
+    EdgeAnswer,
+    OriginAnswer,
+    distribution_answer,
+    viewer_request_answer,
+)
 from scripts.commands.errors import RefusedError, SitectlError, aws_errors, error_code
 from scripts.commands.site import Site, site_options
 from scripts.commands.stack import PROJECT_NAME, find_project_root
@@ -46,6 +60,12 @@ log = logging.getLogger(__name__)
 
 # What the edge function is: an origin-request event in, a request or a generated response out.
 EdgeFunction = Callable[[dict[str, Any], object], dict[str, Any]]
+
+ViewerRequestFunction = Callable[[Mapping[str, Any], str | None, bool], dict[str, Any]]
+"""(request, live version, SPA fallback) -> the rewritten request or a generated response, as
+`edge_function.viewer_request.viewer_request` answers (the demo can pass router.js under Node)."""
+LiveVersionReader = Callable[[], str | None]
+"""() -> the live version as the CloudFront Function's store gives it; None: missing or unreadable."""
 
 DEFAULT_PORT = 8080
 # Pulumi.yaml's default for edgeCacheTtlSeconds, for a --parameter without a stack.
@@ -232,12 +252,19 @@ class PreviewServer(ThreadingHTTPServer):
         host: str = "127.0.0.1",
         port: int = 0,
         failover: bool = True,
+        live_version: LiveVersionReader | None = None,
+        spa_fallback: bool = False,
+        viewer_function: ViewerRequestFunction = viewer_request,
     ) -> None:
         self.origin = origin
         self.edge_function = edge_function
         self.bucket_region = bucket_region
         self.failover = failover
         """False: no origin group and no custom error responses (as before skew protection)."""
+        self.live_version = live_version
+        """Set: the cloudfront-function router, reading the live version this way on every request."""
+        self.spa_fallback = spa_fallback
+        self.viewer_function = viewer_function
         super().__init__((host, port), _PreviewRequestHandler)
 
     @property
@@ -248,9 +275,29 @@ class PreviewServer(ThreadingHTTPServer):
     def answer(self, method: str, raw_path: str, if_none_match: str | None = None) -> EdgeAnswer:
         """Everything CloudFront does for one viewer request, minus its cache: the origin group's
         failover and the custom error responses included (`distribution_flow`)."""
+        if self.live_version is not None:
+            return viewer_request_answer(
+                self._through_function, self._fetch, method, raw_path, if_none_match, FALLBACK_ORIGIN_PATH
+            )
         return distribution_answer(
             self._through_edge, method, raw_path, if_none_match, failover=self.failover
         )
+
+    def _through_function(self, method: str, raw_path: str) -> EdgeAnswer | str:
+        """The viewer-request function: its generated answer, or the URI it rewrote the request to."""
+        assert self.live_version is not None
+        request = origin_request_event(
+            method, raw_path, bucket=self.origin.bucket, bucket_region=self.bucket_region
+        )["Records"][0]["cf"]["request"]
+        result = self.viewer_function(request, self.live_version(), self.spa_fallback)
+        return generated_response_answer(result) if is_response(result) else str(result["uri"])
+
+    def _fetch(self, method: str, uri: str, if_none_match: str | None) -> EdgeAnswer:
+        try:
+            return self.origin.fetch(method, uri, if_none_match)
+        except (ClientError, BotoCoreError) as error:
+            log.warning("origin error on %s: %s", uri, error)
+            return _text_answer(HTTPStatus.BAD_GATEWAY, f"the bucket refused: {error}")
 
     def _through_edge(
         self, method: str, raw_path: str, if_none_match: str | None, fallback: bool
@@ -332,6 +379,27 @@ def edge_function_for(version: str | None, settings: EdgeSettings) -> EdgeFuncti
     return preview
 
 
+def live_version_for(version: str | None, settings: EdgeSettings) -> LiveVersionReader:
+    """The live version as the function would read it: the pointer parameter on every request (the
+    store holds the same value, written in the same update; a function keeps nothing between
+    requests), or the fixed `version` of a preview."""
+    if version is not None:
+        fixed = layout.validate_version(version)
+        return lambda: fixed
+    clients: list[Any] = []
+
+    def read() -> str | None:
+        if not clients:
+            clients.append(create_ssm_client(settings.region))
+        try:
+            return fetch_parameter(clients[0], settings.parameter_name)
+        except PointerFetchError as error:
+            log.warning("%s", error)
+            return None
+
+    return read
+
+
 def start_preview_server(
     bucket: str,
     settings: EdgeSettings,
@@ -341,19 +409,28 @@ def start_preview_server(
     s3_client: Any | None = None,
     edge_function: EdgeFunction | None = None,
     failover: bool = True,
+    router: str = LAMBDA_EDGE,
+    live_version: LiveVersionReader | None = None,
+    viewer_function: ViewerRequestFunction = viewer_request,
 ) -> PreviewServer:
     """A preview server bound to 127.0.0.1:`port` (0: any free port); call serve_forever().
 
     `edge_function` replaces `edge_function_for(version, settings)`, e.g. a handler on a test clock;
-    `failover=False` leaves out the origin group and the custom error responses.
+    `failover=False` leaves out the origin group and the custom error responses. With `router`
+    cloudfront-function, `live_version` replaces `live_version_for(version, settings)` and
+    `viewer_function` the function's Python rules.
     """
     origin = Origin(bucket, s3_client)
+    function_mode = router == CLOUDFRONT_FUNCTION
     return PreviewServer(
         origin,
         edge_function or edge_function_for(version, settings),
         bucket_region=origin.region(),
         port=port,
         failover=failover,
+        live_version=(live_version or live_version_for(version, settings)) if function_mode else None,
+        spa_fallback=settings.spa_fallback,
+        viewer_function=viewer_function,
     )
 
 
@@ -367,6 +444,9 @@ def preview_server_running(
     s3_client: Any | None = None,
     edge_function: EdgeFunction | None = None,
     failover: bool = True,
+    router: str = LAMBDA_EDGE,
+    live_version: LiveVersionReader | None = None,
+    viewer_function: ViewerRequestFunction = viewer_request,
 ) -> Iterator[PreviewServer]:
     """A preview server answering in a background thread for the duration of the block."""
     server = start_preview_server(
@@ -377,6 +457,9 @@ def preview_server_running(
         s3_client=s3_client,
         edge_function=edge_function,
         failover=failover,
+        router=router,
+        live_version=live_version,
+        viewer_function=viewer_function,
     )
     thread = threading.Thread(target=server.serve_forever, name="sitectl-serve", daemon=True)
     thread.start()
@@ -429,6 +512,18 @@ def resolve_settings(
     )
 
 
+def resolve_router(site: Site) -> str:
+    """The stack's `router` config (Pulumi.yaml's default, lambda-edge, without a stack)."""
+    config = stack_edge_config(site) if site.has_stack else {}
+    router = config.get(f"{PROJECT_NAME}:router", LAMBDA_EDGE)
+    if router not in ROUTERS:
+        raise RefusedError(
+            f"the stack's {PROJECT_NAME}:router is {router!r}: set it to {' or '.join(ROUTERS)}, "
+            "or pass --router"
+        )
+    return router
+
+
 @click.command("serve")
 @click.option(
     "--version",
@@ -458,6 +553,12 @@ def resolve_settings(
     default=None,
     help="Serve index.html for extension-less paths (default: the stack's spaFallback, else no).",
 )
+@click.option(
+    "--router",
+    type=click.Choice(ROUTERS),
+    default=None,
+    help=f"The edge router to emulate (default: the stack's `router` config, else {LAMBDA_EDGE}).",
+)
 @site_options("bucket", "stack", "parameter", "project_dir")
 @aws_errors
 def serve(
@@ -466,6 +567,7 @@ def serve(
     edge_config: Path | None,
     cache_ttl_seconds: int | None,
     spa_fallback: bool | None,
+    router: str | None,
     site: Site,
 ) -> None:
     """Serve the site on 127.0.0.1 through the real edge function, as the distribution does.
@@ -484,17 +586,24 @@ def serve(
             f"{where} is not usable: {error}; expected a JSON object with parameter_name, region, "
             "cache_ttl_seconds (the component's config.json)"
         ) from error
+    router = router or resolve_router(site)
     bucket = site.bucket()
     if version is not None and not storage.version_objects_exist(site.s3(), bucket, version):
         click.echo(
             f"warning: version {version} has no objects in s3://{bucket}: every path will be 404", err=True
         )
     try:
-        server = start_preview_server(bucket, settings, version=version, port=port, s3_client=site.s3())
+        server = start_preview_server(
+            bucket, settings, version=version, port=port, s3_client=site.s3(), router=router
+        )
     except OSError as error:
         raise SitectlError(f"cannot listen on 127.0.0.1:{port}: {error}") from error
     following = f"version {version}, pointer ignored" if version else f"the pointer {settings.parameter_name}"
-    click.echo(f"serving s3://{bucket} at {server.url}/ following {following}; Ctrl-C to stop", err=True)
+    click.echo(
+        f"serving s3://{bucket} at {server.url}/ as the {router} router, following {following}; "
+        "Ctrl-C to stop",
+        err=True,
+    )
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
     try:
         server.serve_forever()

@@ -13,6 +13,7 @@ from dataclasses import asdict, dataclass, field
 
 import click
 
+from edge_function import CLOUDFRONT_FUNCTION
 from edge_lambda import layout
 from scripts.commands.errors import SitectlError, aws_errors
 from scripts.commands.site import Site, is_released, site_options
@@ -81,6 +82,14 @@ def site_status(site: Site) -> SiteStatus:
     status.served = served
     if served is None:
         status.problems.append(f"{url}/index.html ({evidence}) matches no complete version")
+    elif (
+        is_released(parameter) and served != parameter and site.outputs().get("router") == CLOUDFRONT_FUNCTION
+    ):
+        status.problems.append(
+            f"the URL serves {served} but the parameter holds {parameter}: the function reads the "
+            "KeyValueStore key the same update writes after the parameter; if it persists beyond a few "
+            f"seconds, the key was not written: `sitectl release {parameter} --yes` writes it"
+        )
     elif is_released(parameter) and served != parameter:
         distribution = site.outputs().get("distributionId") or "<distributionId>"
         status.problems.append(

@@ -4,7 +4,8 @@
 `layout.VERSION_METADATA_KEY`, which S3 returns as `layout.VERSION_HEADER` and CloudFront passes on to
 viewers. "Works" is: the root page answers 200, each smoke path answers its expected status, and every
 same-origin asset the root page references (scripts, module preloads, preloads, stylesheets, icons,
-images) answers 200 from V with the Content-Type V's manifest records.
+images) answers 200 from V with the Content-Type V's manifest records (with the cloudfront-function
+router, a fingerprinted file may come from the shared area, with the bytes V's manifest records).
 
 Requests carry no cache-busting query: what CloudFront's cache holds is what viewers get, and that is
 what must be right. `release --verify` and `rollback --verify` use `release_and_verify` below: wait for
@@ -27,7 +28,9 @@ from urllib.parse import unquote, urljoin, urlsplit
 
 import click
 
+from edge_function import CLOUDFRONT_FUNCTION
 from edge_lambda import layout
+from edge_lambda.fingerprint import is_immutable_asset
 from edge_lambda.handler import rewrite_uri
 from scripts.commands.errors import RefusedError, SitectlError, aws_errors
 from scripts.commands.site import Site, is_released, site_options
@@ -42,6 +45,8 @@ INVALIDATION_POLL_SECONDS = 10.0
 DEFAULT_VERIFY_TIMEOUT_SECONDS = 120.0
 VERIFY_POLL_SECONDS = 5.0
 INVALIDATION_COMPLETED = "Completed"
+# Every stored object's content hash (layout.SHA256_METADATA_KEY), as S3 and CloudFront pass it on.
+_SHA256_HEADER = f"x-amz-meta-{layout.SHA256_METADATA_KEY}"
 
 # `<link rel=...>` values whose target a browser fetches while loading the page.
 _FETCHED_LINK_RELS = frozenset({"stylesheet", "modulepreload", "preload", "icon", "apple-touch-icon"})
@@ -154,7 +159,18 @@ def _manifest_path(path: str, version: str, manifest: layout.Manifest) -> str | 
     return relative if relative in manifest.files else None
 
 
-def _check(target: _Target, answer: Response, version: str, manifest: layout.Manifest) -> list[str]:
+def _shared_copy(target: _Target, answer: Response, manifest: layout.Manifest) -> bool:
+    """A fingerprinted file served from the shared area with the bytes `manifest` records: the
+    cloudfront-function router serves those from there, marked with the version that published them."""
+    path = target.manifest_path
+    if path is None or not is_immutable_asset(path):
+        return False
+    return answer.headers.get(_SHA256_HEADER) == manifest.files[path].sha256
+
+
+def _check(
+    target: _Target, answer: Response, version: str, manifest: layout.Manifest, shared_assets: bool
+) -> list[str]:
     label = target.label
     if answer.error is not None:
         return [f"{label}: no answer: {answer.error}"]
@@ -172,7 +188,7 @@ def _check(target: _Target, answer: Response, version: str, manifest: layout.Man
             f"{label}: no {layout.VERSION_HEADER} header, so which version served it is unknown "
             "(an object uploaded without the version marker, or a CDN dropping the header)"
         )
-    elif marker != version:
+    elif marker != version and not (shared_assets and _shared_copy(target, answer, manifest)):
         problems.append(f"{label}: serves version {marker}, expected {version}")
     if target.manifest_path is not None:
         recorded = manifest.files[target.manifest_path].content_type
@@ -192,16 +208,19 @@ def verify_site(
     *,
     timeout: float = DEFAULT_TIMEOUT_SECONDS,
     fetcher: Callable[[str, float], Response] = fetch,
+    shared_assets: bool = False,
 ) -> VerifyReport:
     """Check that `url` serves `version` (described by `manifest`) and works; never raises for what
-    the site answers, every problem is a line of the report."""
+    the site answers, every problem is a line of the report. With `shared_assets` (the
+    cloudfront-function router), a fingerprinted file may come from the shared area: marked with the
+    version that published it, it must carry the sha256 `manifest` records."""
     root_url = url.rstrip("/") + "/"
     origin = urlsplit(root_url)[:2]
     report = VerifyReport(url=root_url, version=version)
     root = _Target(root_url, "/", 200, _manifest_path("/", version, manifest), referenced=False)
     root_answer = fetcher(root_url, timeout)
     report.served = root_answer.headers.get(layout.VERSION_HEADER)
-    report.problems += _check(root, root_answer, version, manifest)
+    report.problems += _check(root, root_answer, version, manifest, shared_assets)
 
     targets: list[_Target] = []
     for smoke in smoke_paths:
@@ -232,7 +251,7 @@ def verify_site(
     with ThreadPoolExecutor(max_workers=MAX_CONCURRENT_REQUESTS) as pool:
         answers = list(pool.map(lambda target: fetcher(target.url, timeout), targets))
     for target, answer in zip(targets, answers, strict=True):
-        problems = _check(target, answer, version, manifest)
+        problems = _check(target, answer, version, manifest, shared_assets)
         report.problems += problems
         if not problems:
             report.notes.append(
@@ -421,11 +440,15 @@ def site_verifier(
     """version -> its report, against the site's URL, with each manifest read once."""
     url = site_url(site)
     manifests: dict[str, layout.Manifest] = {}
+    # The stack's `router` output; without a stack, Lambda@Edge's rule: every file from the version.
+    shared_assets = site.has_stack and site.outputs().get("router") == CLOUDFRONT_FUNCTION
 
     def verify(version: str) -> VerifyReport:
         if version not in manifests:
             manifests[version] = version_manifest(site, version)
-        return verify_site(url, version, manifests[version], smoke_paths, timeout=timeout)
+        return verify_site(
+            url, version, manifests[version], smoke_paths, timeout=timeout, shared_assets=shared_assets
+        )
 
     return verify
 

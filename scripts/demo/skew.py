@@ -39,7 +39,7 @@ def lazy_chunk_path(page_url: str) -> str:
 
 
 def show_open_page_after_switch(
-    detail: Callable[[str], None], live_url: str, chunk: str, old: str
+    detail: Callable[[str], None], live_url: str, chunk: str, old: str, viewer_request_router: bool = False
 ) -> Fetched:
     """GET the previous version's chunk from the live site, as its open page would."""
     got = fetch(live_url + chunk)
@@ -47,18 +47,24 @@ def show_open_page_after_switch(
         f"GET {chunk} -> {got.status} {got.headers.get('Content-Type')} | {got.headers.get('Cache-Control')}"
     )
     export = _EXPORT_RE.search(got.body.decode("utf-8", errors="replace"))
-    detail(
-        f"the live version has no such file: CloudFront fails over, the edge reads _assets{chunk}, "
-        f"{old}'s bytes ({export.group(0) if export else 'not the chunk'})"
+    how = (
+        "the function reads every fingerprinted file from the shared area"
+        if viewer_request_router
+        else "the live version has no such file: CloudFront fails over, the edge reads"
     )
+    detail(f"{how} _assets{chunk}, {old}'s bytes ({export.group(0) if export else 'not the chunk'})")
     return got
 
 
-def show_not_found(detail: Callable[[str], None], live_url: str) -> Fetched:
+def show_not_found(
+    detail: Callable[[str], None], live_url: str, viewer_request_router: bool = False
+) -> Fetched:
     got = fetch(live_url + MISSING_PATH)
     match = _HEADING_RE.search(got.body.decode("utf-8", errors="replace"))
+    heading = match.group("text") if match else None
+    what = "the plain page _site/404.html" if viewer_request_router else "the live version's 404.html"
     detail(
-        f"GET {MISSING_PATH} -> {got.status} {got.headers.get('Content-Type')}: the live version's "
-        f"404.html, {match.group('text') if match else 'no heading'!r}"
+        f"GET {MISSING_PATH} -> {got.status} {got.headers.get('Content-Type')}: "
+        f"{what}, {heading or 'no heading'!r}"
     )
     return got

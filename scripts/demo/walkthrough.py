@@ -7,7 +7,13 @@ long each switch takes until the served page changes; then releases version thre
 with verification, which catches it and rolls back by itself. Where `pulumi up` would change the
 pointer in AWS, the demo writes the same parameter value directly, and says so.
 
-    python -m scripts.demo [--once] [--port 8080] [--cache-ttl 2]
+With `--router cloudfront-function` the site is served as by the CloudFront Function router: the pointer
+and a stand-in for the KeyValueStore change together, and every request reads the store, so a release or
+a rollback is served at once. The function is `router.js` itself under Node when `node` is installed
+(`scripts/demo/node_function.py`), else its rules in Python (`edge_function/viewer_request.py`); the demo
+says which.
+
+    python -m scripts.demo [--once] [--port 8080] [--cache-ttl 2] [--router cloudfront-function]
 """
 
 from __future__ import annotations
@@ -22,7 +28,7 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, TextIO
@@ -30,6 +36,9 @@ from typing import Any, TextIO
 import boto3
 
 from components.edge_bundle import PACKAGE_NAME, bundle_files
+from edge_function import CLOUDFRONT_FUNCTION, LAMBDA_EDGE, ROUTERS
+from edge_function.code import LIVE_VERSION_KEY
+from edge_function.viewer_request import viewer_request
 from edge_lambda import layout
 from edge_lambda.layout import EDGE_REGION, pointer_parameter_name
 from edge_lambda.settings import CONFIG_FILENAME, EdgeSettings, load_settings
@@ -41,6 +50,7 @@ from scripts.commands.upload import upload_build
 from scripts.commands.verify import VerifyPolicy, VerifyReport, release_and_verify, verify_site
 from scripts.demo import skew
 from scripts.demo.local_aws import moto_server
+from scripts.demo.node_function import NodeFunction, node_binary
 from scripts.versionstore import store as storage
 from scripts.versionstore.not_found_page import put_default_not_found_page
 
@@ -69,10 +79,16 @@ class DemoSite:
     ssm: Any
     bucket: str
     settings: EdgeSettings
+    router: str = LAMBDA_EDGE
+    store: dict[str, str] = field(default_factory=dict)
+    """The cloudfront-function router's KeyValueStore (moto has none): key -> value."""
 
 
-def create_site(s3: Any, ssm: Any, *, cache_ttl_seconds: int, bucket: str = DEMO_BUCKET) -> DemoSite:
-    """The bucket (private, public access blocked) and the pointer holding "nothing released"."""
+def create_site(
+    s3: Any, ssm: Any, *, cache_ttl_seconds: int, bucket: str = DEMO_BUCKET, router: str = LAMBDA_EDGE
+) -> DemoSite:
+    """The bucket (private, public access blocked) and the pointer holding "nothing released" (and,
+    for the cloudfront-function router, the store's key holding the same)."""
     s3.create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": DEMO_BUCKET_REGION})
     s3.put_public_access_block(
         Bucket=bucket,
@@ -90,7 +106,8 @@ def create_site(s3: Any, ssm: Any, *, cache_ttl_seconds: int, bucket: str = DEMO
     )
     ssm.put_parameter(Name=settings.parameter_name, Type="String", Value=layout.NO_VERSION_RELEASED)
     put_default_not_found_page(s3, bucket)  # the component stores it with the bucket
-    return DemoSite(s3=s3, ssm=ssm, bucket=bucket, settings=settings)
+    store = {LIVE_VERSION_KEY: layout.NO_VERSION_RELEASED} if router == CLOUDFRONT_FUNCTION else {}
+    return DemoSite(s3=s3, ssm=ssm, bucket=bucket, settings=settings, router=router, store=store)
 
 
 class DemoStack:
@@ -115,15 +132,20 @@ class DemoStack:
 
     def outputs(self) -> Mapping[str, Any]:
         prefix = f"urn:pulumi:{DEMO_STACK}::{PROJECT_NAME}::versioned-site:index:VersionedStaticSite"
+        if self.site.router == CLOUDFRONT_FUNCTION:
+            store = (
+                "aws:cloudfront/keyValueStore:KeyValueStore$aws:cloudfront/keyvaluestoreKey:KeyvaluestoreKey"
+            )
+            second = f"{prefix}${store}::site-live-version"
+        else:
+            second = f"{prefix}$pulumi-python:dynamic:Resource::site-switch"
         return {
             "bucketName": self.site.bucket,
             "parameterName": self.site.settings.parameter_name,
             "parameterRegion": self.site.settings.region,
             "liveVersion": self._version or layout.NO_VERSION_RELEASED,
-            "releaseTargets": [
-                f"{prefix}$aws:ssm/parameter:Parameter::site-pointer",
-                f"{prefix}$pulumi-python:dynamic:Resource::site-switch",
-            ],
+            "releaseTargets": [f"{prefix}$aws:ssm/parameter:Parameter::site-pointer", second],
+            "router": self.site.router,
         }
 
     def get_version(self) -> str | None:
@@ -134,12 +156,18 @@ class DemoStack:
 
     def up(self, targets: list[str], message: str, on_output: Callable[[str], Any]) -> str:
         value = self._version or layout.NO_VERSION_RELEASED
-        on_output(f"in AWS: `pulumi up` targeted at the pointer and the switch ({message!r})")
+        function_mode = self.site.router == CLOUDFRONT_FUNCTION
+        targets_said = "the pointer and the store's key" if function_mode else "the pointer and the switch"
+        on_output(f"in AWS: `pulumi up` targeted at {targets_said} ({message!r})")
         on_output(f"here:   the same change, applied directly: {self.site.settings.parameter_name} = {value}")
         started = self._clock()
         self.site.ssm.put_parameter(
             Name=self.site.settings.parameter_name, Value=value, Type="String", Overwrite=True
         )
+        if function_mode:
+            # After the pointer, as the component orders them: the record is never behind the viewers.
+            self.site.store[LIVE_VERSION_KEY] = value
+            on_output(f"        and the KeyValueStore key {LIVE_VERSION_KEY} = {value}")
         self.pointer_changed_at = time.monotonic()
         self._updates.insert(
             0, StackUpdate("update", started, self._clock(), "succeeded", self._version, None, message)
@@ -261,8 +289,18 @@ class Narrator:
         print(f"    {text}", file=self.out, flush=True)
 
 
-def run(out: TextIO, *, port: int, cache_ttl_seconds: int, once: bool, workdir: Path) -> dict[str, float]:
-    """The whole demo against whatever boto3 is configured for (main() points it at moto).
+def run(
+    out: TextIO,
+    *,
+    port: int,
+    cache_ttl_seconds: int,
+    once: bool,
+    workdir: Path,
+    router: str = LAMBDA_EDGE,
+    node: str | None = None,
+) -> dict[str, float]:
+    """The whole demo against whatever boto3 is configured for (main() points it at moto); with the
+    cloudfront-function `router`, `router.js` runs under `node` when given.
 
     Returns how long each switch took, in seconds, keyed by step name.
     """
@@ -270,10 +308,15 @@ def run(out: TextIO, *, port: int, cache_ttl_seconds: int, once: bool, workdir: 
     s3 = boto3.client("s3", region_name=DEMO_BUCKET_REGION)
     ssm = boto3.client("ssm", region_name=EDGE_REGION)
 
-    site = create_site(s3, ssm, cache_ttl_seconds=cache_ttl_seconds)
+    site = create_site(s3, ssm, cache_ttl_seconds=cache_ttl_seconds, router=router)
     say("Created the stack's AWS side as the component would (here in moto, not AWS)")
     say.detail(f"bucket     s3://{site.bucket} ({DEMO_BUCKET_REGION}, private, public access blocked)")
     say.detail(f"pointer    {site.settings.parameter_name} = {layout.NO_VERSION_RELEASED!r} ({EDGE_REGION})")
+    if router == CLOUDFRONT_FUNCTION:
+        say.detail(
+            f"store key  {LIVE_VERSION_KEY} = {layout.NO_VERSION_RELEASED!r} "
+            "(a stand-in for the KeyValueStore: moto has none)"
+        )
 
     # The same config.json the component puts in the Lambda@Edge bundle; the server reads it back.
     config_file = workdir / CONFIG_FILENAME
@@ -295,47 +338,96 @@ def run(out: TextIO, *, port: int, cache_ttl_seconds: int, once: bool, workdir: 
         )
         say.detail(f"manifest {layout.manifest_key(version)} written last: the version is complete")
 
+    function = (
+        NodeFunction(node, workdir, settings.spa_fallback) if router == CLOUDFRONT_FUNCTION and node else None
+    )
+    routing: dict[str, Any] = {"router": router}
+    if router == CLOUDFRONT_FUNCTION:
+        routing["viewer_function"] = function or viewer_request
+    try:
+        with (
+            preview_server_running(
+                site.bucket,
+                settings,
+                port=port,
+                s3_client=s3,
+                live_version=lambda: site.store.get(LIVE_VERSION_KEY),
+                **routing,
+            ) as live,
+            preview_server_running(
+                site.bucket, settings, version=version_two, s3_client=s3, **routing
+            ) as preview,
+        ):
+            versions = (version_one, version_two, version_three)
+            timings = _walk(say, site, (live, preview), versions, cache_ttl_seconds, _function_said(node))
+            if not once:
+                _serve_until_interrupted(say, site, live, preview)
+    finally:
+        if function is not None:
+            function.close()
+    return timings
+
+
+def _function_said(node: str | None) -> str:
+    if node:
+        return f"the function was router.js itself, run by {node} (edge_function/node_driver.mjs)"
+    return "the function was its rules in Python (edge_function/viewer_request.py): `node` is not installed"
+
+
+def _walk(
+    say: Narrator,
+    site: DemoSite,
+    servers: tuple[PreviewServer, PreviewServer],
+    versions: tuple[str, str, str],
+    cache_ttl_seconds: int,
+    function_said: str,
+) -> dict[str, float]:
+    """The demo's steps against the live server and the preview of version two; the timings."""
+    live, preview = servers
+    version_one, version_two, version_three = versions
+    function_mode = site.router == CLOUDFRONT_FUNCTION
     timings: dict[str, float] = {}
-    with (
-        preview_server_running(site.bucket, settings, port=port, s3_client=s3) as live,
-        preview_server_running(site.bucket, settings, version=version_two, s3_client=s3) as preview,
-    ):
-        page = fetch_page(live.url + "/")
+    page = fetch_page(live.url + "/")
+    if function_mode:
+        say(f"Serving the site through the viewer-request function at {live.url}/ (like `sitectl serve`)")
+        say.detail(function_said)
+    else:
         say(f"Serving the site through the real edge function at {live.url}/ (like `sitectl serve`)")
-        say.detail(f"GET / -> {page.status}: nothing is released yet, the edge refuses")
+    say.detail(f"GET / -> {page.status}: nothing is released yet, the edge refuses")
 
-        stack = DemoStack(site)
+    stack = DemoStack(site)
 
-        say(f"Release {version_one} (`sitectl release {version_one}`)")
-        release(stack, version_one, say.detail)
-        timings["release"] = _time_switch(say, stack, live.url, "Version one", cache_ttl_seconds)
-        for asset, status, headers in asset_headers(live.url + "/"):
-            say.detail(f"{asset} -> {status} {headers.get('Content-Type')} | {headers.get('Cache-Control')}")
+    say(f"Release {version_one} (`sitectl release {version_one}`)")
+    release(stack, version_one, say.detail)
+    timings["release"] = _time_switch(say, stack, live.url, "Version one", cache_ttl_seconds)
+    for asset, status, headers in asset_headers(live.url + "/"):
+        say.detail(f"{asset} -> {status} {headers.get('Content-Type')} | {headers.get('Cache-Control')}")
 
-        shown = fetch_page(preview.url + "/")
-        say(f"Preview {version_two} before releasing it (`sitectl serve --version {version_two}`)")
-        say.detail(f"{preview.url}/ shows {shown.heading!r}; the live site is unchanged")
+    shown = fetch_page(preview.url + "/")
+    say(f"Preview {version_two} before releasing it (`sitectl serve --version {version_two}`)")
+    say.detail(f"{preview.url}/ shows {shown.heading!r}; the live site is unchanged")
 
-        chunk = skew.lazy_chunk_path(live.url + "/")
-        say(f"Switch to {version_two} (`sitectl release {version_two}`)")
-        release(stack, version_two, say.detail)
-        timings["switch"] = _time_switch(say, stack, live.url, "Version two", cache_ttl_seconds)
+    chunk = skew.lazy_chunk_path(live.url + "/")
+    say(f"Switch to {version_two} (`sitectl release {version_two}`)")
+    release(stack, version_two, say.detail)
+    timings["switch"] = _time_switch(say, stack, live.url, "Version two", cache_ttl_seconds)
 
-        say("A page of version one, open since before the switch, imports its lazily loaded chunk")
-        skew.show_open_page_after_switch(say.detail, live.url, chunk, version_one)
+    say("A page of version one, open since before the switch, imports its lazily loaded chunk")
+    skew.show_open_page_after_switch(say.detail, live.url, chunk, version_one, function_mode)
+    if function_mode:
+        say("A missing path answers 404 with the plain page (no function runs for the error page)")
+    else:
         say("A missing path answers 404 with the live version's own page")
-        skew.show_not_found(say.detail, live.url)
+    skew.show_not_found(say.detail, live.url, function_mode)
 
-        say("Roll back (`sitectl rollback`: the version live before this one)")
-        target = rollback(stack, say.detail)
-        say.detail(f"rolled back to {target}")
-        timings["rollback"] = _time_switch(say, stack, live.url, "Version one", cache_ttl_seconds)
+    say("Roll back (`sitectl rollback`: the version live before this one)")
+    target = rollback(stack, say.detail)
+    say.detail(f"rolled back to {target}")
+    timings["rollback"] = _time_switch(say, stack, live.url, "Version one", cache_ttl_seconds)
 
-        timings["verified"] = _verified_release(say, stack, live.url, version_three, cache_ttl_seconds)
+    timings["verified"] = _verified_release(say, stack, live.url, version_three, cache_ttl_seconds)
 
-        _summary(say, live, timings)
-        if not once:
-            _serve_until_interrupted(say, site, live, preview)
+    _summary(say, live, timings)
     return timings
 
 
@@ -343,10 +435,11 @@ def _time_switch(say: Narrator, stack: DemoStack, url: str, heading: str, cache_
     elapsed = wait_until_served(
         url + "/", heading, timeout_seconds=cache_ttl_seconds + 10, since=stack.pointer_changed_at
     )
-    say.detail(
-        f"GET / shows {heading!r} {elapsed:.2f} s after the pointer changed "
-        f"(each edge container re-reads it every {cache_ttl_seconds} s)"
-    )
+    if stack.site.router == CLOUDFRONT_FUNCTION:
+        how = "the function reads the store on every request: no edge TTL to wait, no invalidation"
+    else:
+        how = f"each edge container re-reads it every {cache_ttl_seconds} s"
+    say.detail(f"GET / shows {heading!r} {elapsed:.2f} s after the pointer changed ({how})")
     return elapsed
 
 
@@ -364,7 +457,7 @@ def _verified_release(
     def verify(candidate: str) -> VerifyReport:
         manifest = storage.read_manifest(s3, bucket, candidate)
         assert manifest is not None
-        return verify_site(url, candidate, manifest)
+        return verify_site(url, candidate, manifest, shared_assets=stack.site.router == CLOUDFRONT_FUNCTION)
 
     started = time.monotonic()
     try:
@@ -373,11 +466,16 @@ def _verified_release(
             stack.get_version(),
             release=lambda target, action: release(stack, target, say.detail, action=action),
             wait_for_cache=lambda: say.detail(
-                "in AWS: wait for the switch's CloudFront invalidation; here: no CloudFront cache"
+                "in AWS: nothing to wait for, the version is in the cache key"
+                if stack.site.router == CLOUDFRONT_FUNCTION
+                else "in AWS: wait for the switch's CloudFront invalidation; here: no CloudFront cache"
             ),
             verify=verify,
-            # Long enough for every edge container to re-read the pointer, then a margin.
-            policy=VerifyPolicy(verify_timeout=cache_ttl_seconds + 2, verify_poll=0.25),
+            # Long enough for every edge container to re-read the pointer, then a margin; the function
+            # reads the store on every request, so the margin alone.
+            policy=VerifyPolicy(
+                verify_timeout=_settle_seconds(stack.site, cache_ttl_seconds), verify_poll=0.25
+            ),
             on_output=say.detail,
         )
     except SitectlError as error:
@@ -385,6 +483,11 @@ def _verified_release(
     took = time.monotonic() - started
     say.detail(f"{took:.2f} s from the release to the previous version verified live again")
     return took
+
+
+def _settle_seconds(site: DemoSite, cache_ttl_seconds: int) -> float:
+    """How long the served version may lag the pointer here, plus a 2 s margin."""
+    return 2.0 if site.router == CLOUDFRONT_FUNCTION else cache_ttl_seconds + 2.0
 
 
 def _summary(say: Narrator, live: PreviewServer, timings: dict[str, float]) -> None:
@@ -438,6 +541,12 @@ def main(argv: list[str] | None = None) -> int:
         "--port", type=int, default=DEFAULT_PORT, help="port of the live site (0: any free one)"
     )
     parser.add_argument(
+        "--router",
+        choices=ROUTERS,
+        default=LAMBDA_EDGE,
+        help="the edge router to show (cloudfront-function: a rollback is served at once)",
+    )
+    parser.add_argument(
         "--cache-ttl",
         type=int,
         default=DEFAULT_CACHE_TTL_SECONDS,
@@ -467,6 +576,8 @@ def main(argv: list[str] | None = None) -> int:
                 cache_ttl_seconds=args.cache_ttl,
                 once=args.once,
                 workdir=Path(workdir),
+                router=args.router,
+                node=node_binary(),
             )
         except OSError as error:
             print(f"demo failed: {error}", file=sys.stderr)

@@ -23,6 +23,7 @@ import runpy
 import sys
 import threading
 import traceback
+import uuid
 import warnings
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -317,6 +318,39 @@ def _function(name: str, inputs: dict[str, Any], region: str) -> tuple[str, dict
     }
 
 
+def _cloudfront_function(name: str, inputs: dict[str, Any], region: str) -> tuple[str, dict[str, Any]]:
+    function = inputs.get("name") or f"{name}-9f8e7d6"
+    etag = "ETVPDKIKX0DER"
+    # CloudFront runs only the LIVE stage: it exists once the function is published (the provider
+    # publishes unless `publish` is false), and the function is ASSOCIATED once a distribution uses it.
+    published = inputs.get("publish", True) is not False
+    return function, {
+        "name": function,
+        "arn": f"arn:aws:cloudfront::{MOCK_ACCOUNT_ID}:function/{function}",
+        "etag": etag,
+        "liveStageEtag": etag if published else "",
+        "status": "UNASSOCIATED" if published else "UNPUBLISHED",
+    }
+
+
+def _key_value_store(name: str, inputs: dict[str, Any], region: str) -> tuple[str, dict[str, Any]]:
+    store = inputs.get("name") or f"{name}-4c5d6e7"
+    # CloudFront names a store by a UUID at the end of its ARN (the id `cf.kvs()` takes).
+    store_id = str(uuid.uuid5(uuid.NAMESPACE_URL, store))
+    return store, {
+        "name": store,
+        "arn": f"arn:aws:cloudfront::{MOCK_ACCOUNT_ID}:key-value-store/{store_id}",
+        "etag": "ETVPDKIKX0DES",
+        "lastModifiedTime": "2026-11-28T09:00:00Z",
+    }
+
+
+def _key_value_store_key(name: str, inputs: dict[str, Any], region: str) -> tuple[str, dict[str, Any]]:
+    arn, key, value = inputs.get("keyValueStoreArn"), inputs.get("key"), inputs.get("value")
+    size = len(str(key).encode()) + len(str(value).encode())  # the store holds this one key
+    return f"{arn},{key}", {"totalSizeInBytes": size}
+
+
 def _parameter(name: str, inputs: dict[str, Any], region: str) -> tuple[str, dict[str, Any]]:
     parameter = inputs.get("name") or f"{name}-0a1b2c3"
     path = parameter if parameter.startswith("/") else f"/{parameter}"
@@ -338,6 +372,9 @@ _UPDATE_OUTPUTS = {
     "aws:s3/bucketV2:BucketV2": _bucket,
     "aws:cloudfront/distribution:Distribution": _distribution,
     "aws:lambda/function:Function": _function,
+    "aws:cloudfront/function:Function": _cloudfront_function,
+    "aws:cloudfront/keyValueStore:KeyValueStore": _key_value_store,
+    "aws:cloudfront/keyvaluestoreKey:KeyvaluestoreKey": _key_value_store_key,
     "aws:ssm/parameter:Parameter": _parameter,
     "aws:iam/role:Role": _role,
     "aws:acm/certificate:Certificate": _certificate,

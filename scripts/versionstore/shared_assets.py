@@ -157,6 +157,12 @@ def shared_assets(s3: S3Client, bucket: str) -> list[SharedAsset]:
     return found
 
 
+def unshared_paths(s3: S3Client, bucket: str, manifest: layout.Manifest) -> list[str]:
+    """The fingerprinted files of `manifest` that the shared area lacks (one listing of the area)."""
+    present = {asset.key for asset in shared_assets(s3, bucket)}
+    return [path for path in shared_asset_paths(manifest) if layout.shared_asset_key(path) not in present]
+
+
 def referenced_keys(manifests: Iterable[layout.Manifest]) -> set[str]:
     return {layout.shared_asset_key(path) for m in manifests for path in shared_asset_paths(m)}
 

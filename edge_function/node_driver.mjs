@@ -1,4 +1,5 @@
-// Runs the CloudFront Function under Node for tests/test_edge_rules.py: one process for the whole session.
+// Runs the CloudFront Function under Node for tests/test_edge_rules.py (one process for the whole session)
+// and for `make demo --router cloudfront-function` (scripts/demo/node_function.py).
 //
 // argv: name=path pairs, each path holding the function's code exactly as edge_function/code.py renders it
 // for deployment. Two things stand in for CloudFront's runtime, and nothing else differs:

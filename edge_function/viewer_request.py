@@ -1,0 +1,56 @@
+"""The CloudFront Function router's rules in Python, for `sitectl serve` and the demo where Node is absent.
+
+Built from the Lambda@Edge handler's own rule functions (`uri_problem`, `rewrite_uri`, `make_response`)
+plus the two things the function does differently: fingerprinted files come from the shared area
+before the cache, and the 503 while nothing is released carries the function's fixed Retry-After.
+`tests/test_edge_rules.py` runs it against the same table and random requests as `router.js`, so the
+three cannot drift apart. Results have the Lambda@Edge shapes (`handler.make_response`, a request dict)
+so that a local server treats both routers alike.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from edge_lambda import layout
+from edge_lambda.fingerprint import is_immutable_asset
+from edge_lambda.handler import ALLOWED_METHODS, make_response, rewrite_uri, uri_problem
+
+# router.js RETRY_AFTER_SECONDS: nothing caches a generated answer at viewer-request, and a store update
+# reaches the edges within seconds.
+RETRY_AFTER_SECONDS = 5
+# The fallback origin's origin path in this mode (components/not_found_and_skew.py): CloudFront runs no
+# viewer-request function for the error page, so `/404.html` reaches the fallback origin as is, and
+# this prefix makes it the plain page `_site/404.html`; any other miss stays a miss.
+FALLBACK_ORIGIN_PATH = "/" + layout.DEFAULT_NOT_FOUND_KEY.rsplit("/", 1)[0]
+
+
+def _unavailable(reason: str) -> dict[str, Any]:
+    return make_response(
+        503,
+        f"Service Unavailable: {reason}\n",
+        {"Retry-After": str(RETRY_AFTER_SECONDS), "Cache-Control": "no-store"},
+    )
+
+
+def viewer_request(
+    request: Mapping[str, Any], live_version: str | None, spa_fallback: bool
+) -> dict[str, Any]:
+    """What `router.js` does with `request` when the store's `live-version` key holds `live_version`
+    (None: the key is missing or unreadable): a generated response, or the request with its URI
+    rewritten (a copy; the rest untouched)."""
+    if request.get("method") not in ALLOWED_METHODS:
+        return make_response(405, "Method Not Allowed\n", {"Allow": ", ".join(ALLOWED_METHODS)})
+    uri = request.get("uri")
+    problem = uri_problem(uri) if isinstance(uri, str) else "the request has no URI"
+    if problem is not None:
+        return make_response(400, f"Bad Request: {problem}\n")
+    assert isinstance(uri, str)
+    if live_version == layout.NO_VERSION_RELEASED:
+        return _unavailable("no version released")
+    if live_version is None or not layout.is_valid_version(live_version):
+        return _unavailable("the live version is unavailable")
+    if not uri.endswith("/") and is_immutable_asset(uri):
+        return {**request, "uri": "/" + layout.shared_asset_key(uri)}
+    return {**request, "uri": rewrite_uri(uri, live_version, spa_fallback)}

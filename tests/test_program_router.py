@@ -1,0 +1,243 @@
+"""The program's `router` modes under Pulumi's mocks: `cloudfront-function` registers a KeyValueStore, its
+live-version key, a published viewer-request function and no Lambda@Edge or switch; `lambda-edge` (the
+default, tests/test_program.py) is unchanged; a bad value fails before anything is created."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import boto3
+import pytest
+from moto import mock_aws
+
+from edge_function.code import function_code
+from edge_lambda import layout
+from scripts.offline.mockrun import ProgramError, RecordedResource, run_inline
+from tests.pulumi_scaffold import by_type, one, run_program
+from tests.test_program import MOCK_BUCKET, V1, V2, _comparable, set_pointer
+
+FUNCTION_MODE = {"router": "cloudfront-function"}
+STORE_ARN = "arn:aws:cloudfront::123456789012:key-value-store/7b6c3bb5-690e-51aa-b828-34058ec98bf0"
+
+
+@pytest.fixture(autouse=True)
+def moto() -> Iterator[None]:
+    with mock_aws():
+        yield
+
+
+@pytest.fixture
+def uploaded(moto: None) -> None:
+    """The site bucket holding complete uploads of V1 and V2, for the release guard."""
+    s3 = boto3.client("s3", region_name="eu-west-1")
+    s3.create_bucket(Bucket=MOCK_BUCKET, CreateBucketConfiguration={"LocationConstraint": "eu-west-1"})
+    for version in (V1, V2):
+        manifest = layout.Manifest(version, "2026-11-27T10:15:00+00:00", {})
+        s3.put_object(Bucket=MOCK_BUCKET, Key=layout.manifest_key(version), Body=manifest.to_json().encode())
+
+
+@pytest.fixture(scope="module")
+def function_mode() -> dict[str, RecordedResource]:
+    with mock_aws():
+        s3 = boto3.client("s3", region_name="eu-west-1")
+        s3.create_bucket(Bucket=MOCK_BUCKET, CreateBucketConfiguration={"LocationConstraint": "eu-west-1"})
+        manifest = layout.Manifest(V1, "2026-11-27T10:15:00+00:00", {})
+        s3.put_object(Bucket=MOCK_BUCKET, Key=layout.manifest_key(V1), Body=manifest.to_json().encode())
+        return run_program({"version": V1, **FUNCTION_MODE})
+
+
+def names(registered: dict[str, RecordedResource]) -> list[str]:
+    return sorted(urn.rsplit("::", 1)[1] for urn in registered if "pulumi:providers" not in urn)
+
+
+def test_function_mode_has_a_store_a_key_and_a_function_and_no_lambda_edge_or_switch(
+    function_mode: dict[str, RecordedResource],
+) -> None:
+    assert by_type(function_mode, "aws:lambda/function:Function") == []
+    assert by_type(function_mode, "aws:iam/role:Role") == []
+    assert by_type(function_mode, "pulumi-python:dynamic:Resource") == []
+    assert names(function_mode) == [
+        "site",
+        "site-bucket",
+        "site-bucket-policy",
+        "site-cdn",
+        "site-default-not-found-page",
+        "site-encryption",
+        "site-lifecycle",
+        "site-live-version",
+        "site-oac",
+        "site-ownership",
+        "site-pointer",
+        "site-pointer-store",
+        "site-public-access-block",
+        "site-router",
+    ]
+
+
+def test_the_store_key_holds_the_pointer_value_and_follows_the_ssm_parameter(
+    function_mode: dict[str, RecordedResource],
+) -> None:
+    (provider,) = [r for r in by_type(function_mode, "pulumi:providers:aws") if r.name == "edge"]
+    store = one(function_mode, "aws:cloudfront/keyValueStore:KeyValueStore")
+    key = one(function_mode, "aws:cloudfront/keyvaluestoreKey:KeyvaluestoreKey")
+    parameter = one(function_mode, "aws:ssm/parameter:Parameter")
+    assert parameter.props["insecureValue"] == V1, "SSM stays the record"
+    assert (key.props["key"], key.props["value"]) == ("live-version", V1)
+    assert key.props["keyValueStoreArn"] == STORE_ARN
+    assert key.parent == store.urn
+    assert parameter.urn in key.dependencies, "the key is written once SSM holds the version"
+    assert store.provider == key.provider == provider.urn
+
+
+def test_the_function_is_published_reads_the_store_and_runs_at_viewer_request(
+    function_mode: dict[str, RecordedResource],
+) -> None:
+    function = one(function_mode, "aws:cloudfront/function:Function")
+    assert function.props["runtime"] == "cloudfront-js-2.0"
+    assert function.props["publish"] is True
+    assert function.props["keyValueStoreAssociations"] == [STORE_ARN]
+    assert function.props["code"] == function_code("7b6c3bb5-690e-51aa-b828-34058ec98bf0", spa_fallback=False)
+    behavior = one(function_mode, "aws:cloudfront/distribution:Distribution").props["defaultCacheBehavior"]
+    assert behavior["functionAssociations"] == [
+        {
+            "eventType": "viewer-request",
+            "functionArn": "arn:aws:cloudfront::123456789012:function/site-router-9f8e7d6",
+        }
+    ]
+    assert "lambdaFunctionAssociations" not in behavior
+
+
+def test_the_fallback_origin_reads_the_plain_404_page_under_site(
+    function_mode: dict[str, RecordedResource],
+) -> None:
+    cdn = one(function_mode, "aws:cloudfront/distribution:Distribution").props
+    domain = f"{MOCK_BUCKET}.s3.eu-west-1.amazonaws.com"
+    assert cdn["origins"] == [
+        {"originId": "site-bucket", "domainName": domain, "originAccessControlId": "site-oac-id"},
+        {
+            "originId": "site-bucket-fallback",
+            "domainName": domain,
+            "originAccessControlId": "site-oac-id",
+            "originPath": "/_site",
+            "customHeaders": [{"name": "x-versioned-site-origin", "value": "fallback"}],
+        },
+    ]
+    assert cdn["customErrorResponses"][1] == {
+        "errorCode": 404,
+        "responseCode": 404,
+        "responsePagePath": "/404.html",
+        "errorCachingMinTtl": 10,
+    }
+    assert one(function_mode, "aws:s3/bucketObjectv2:BucketObjectv2").props["key"] == "_site/404.html"
+
+
+def test_spa_fallback_is_rendered_into_the_function() -> None:
+    registered = run_program({"spaFallback": "true", **FUNCTION_MODE})
+    code = one(registered, "aws:cloudfront/function:Function").props["code"]
+    assert "const SPA_FALLBACK = 'true' === 'true';" in code
+
+
+def test_first_up_without_a_version_puts_the_sentinel_in_the_store() -> None:
+    registered = run_program(FUNCTION_MODE)
+    key = one(registered, "aws:cloudfront/keyvaluestoreKey:KeyvaluestoreKey")
+    assert key.props["value"] == layout.NO_VERSION_RELEASED == "none"
+
+
+def test_changing_only_the_version_changes_only_the_pointer_and_the_store_key(uploaded: None) -> None:
+    first = _comparable(run_program({"version": V1, **FUNCTION_MODE}))
+    second = _comparable(run_program({"version": V2, **FUNCTION_MODE}))
+    assert first.keys() == second.keys()
+    changed = sorted(urn.rsplit("::", 1)[1] for urn in first if first[urn] != second[urn])
+    assert changed == ["site-live-version", "site-pointer"]
+
+
+def test_the_guards_apply_in_function_mode(uploaded: None) -> None:
+    set_pointer(V1)
+    with pytest.raises(ProgramError, match=f"versioned-site:version is not set, but {V1} is live"):
+        run_program(FUNCTION_MODE)
+    with pytest.raises(ProgramError, match="has no complete upload in bucket"):
+        run_program({"version": "20250101T000000Z", **FUNCTION_MODE})
+
+
+def test_switching_router_swaps_only_the_edge_resources(uploaded: None) -> None:
+    lambda_edge = run_program({"version": V1})
+    function = run_program({"version": V1, **FUNCTION_MODE})
+    kept = set(names(lambda_edge)) & set(names(function))
+    assert set(names(lambda_edge)) - kept == {
+        "site-edge",
+        "site-edge-policy",
+        "site-edge-role",
+        "site-switch",
+    }
+    assert set(names(function)) - kept == {"site-live-version", "site-pointer-store", "site-router"}
+    unchanged = {urn.rsplit("::", 1)[1] for urn in lambda_edge if urn in function}
+    assert "site-bucket" in unchanged and "site-pointer" in unchanged
+
+
+@pytest.mark.parametrize("router", ["lambda_edge", "cloudfront", "Lambda-Edge", ""])
+def test_an_unknown_router_fails_before_anything_is_created(router: str) -> None:
+    with pytest.raises(
+        ProgramError, match=f"versioned-site:router is '{router}': set it to lambda-edge"
+    ) as failure:
+        run_program({"router": router})
+    assert "pulumi config set router cloudfront-function" in str(failure.value)
+    assert "in validate" in str(failure.value)
+
+
+@pytest.mark.parametrize(
+    ("router", "targets"),
+    [
+        ("lambda-edge", ["site-pointer", "site-switch"]),
+        ("cloudfront-function", ["site-pointer", "site-live-version"]),
+    ],
+)
+def test_release_targets_name_what_a_release_changes_in_each_mode(router: str, targets: list[str]) -> None:
+    seen: list[list[str]] = []
+
+    def declare() -> None:
+        import pulumi_aws as aws
+
+        from components.site import VersionedStaticSite, VersionedStaticSiteArgs
+
+        site = VersionedStaticSite(
+            "site",
+            VersionedStaticSiteArgs(
+                version=V1,
+                parameter_name="/versioned-site/test/live-version",
+                edge_provider=aws.Provider("edge", region="us-east-1"),
+                router=router,
+                release_check=lambda bucket, version: None,
+                read_pointer=lambda name: None,
+            ),
+        )
+        site.release_targets.apply(seen.append)
+
+    run_inline(declare, "versioned-site", "test", {"aws:region": "eu-west-1"}, preview=False)
+    assert [[urn.rsplit("::", 1)[1] for urn in urns] for urns in seen] == [targets]
+
+
+def test_function_mode_refuses_a_version_whose_fingerprinted_files_are_not_shared(uploaded: None) -> None:
+    s3 = boto3.client("s3", region_name="eu-west-1")
+    chunk = layout.ManifestFile(10, "ab" * 32, "text/javascript", "public, max-age=31536000, immutable")
+    page = layout.ManifestFile(
+        10, "cd" * 32, "text/html; charset=utf-8", "public, max-age=0, must-revalidate"
+    )
+    files = {"index.html": page, "assets/Lazy-Q1AJiLvC.js": chunk, "assets/app.3f2a1b9c.css": chunk}
+    manifest = layout.Manifest(V2, "2026-11-28T09:00:00+00:00", files)
+    s3.put_object(Bucket=MOCK_BUCKET, Key=layout.manifest_key(V2), Body=manifest.to_json().encode())
+    s3.put_object(Bucket=MOCK_BUCKET, Key="_assets/assets/app.3f2a1b9c.css", Body=b"x")
+
+    run_program({"version": V2})  # Lambda@Edge reads a version's own copy first: no need
+    with pytest.raises(ProgramError) as refused:
+        run_program({"version": V2, **FUNCTION_MODE})
+    assert (
+        f"version {V2} has 1 fingerprinted files that are not in the shared area "
+        "(first: _assets/assets/Lazy-Q1AJiLvC.js), and the cloudfront-function router serves them only "
+        f"from there. Run `sitectl share-assets {V2}`, then deploy again."
+    ) in str(refused.value)
+
+    s3.put_object(Bucket=MOCK_BUCKET, Key="_assets/assets/Lazy-Q1AJiLvC.js", Body=b"x")
+    key = one(
+        run_program({"version": V2, **FUNCTION_MODE}), "aws:cloudfront/keyvaluestoreKey:KeyvaluestoreKey"
+    )
+    assert key.props["value"] == V2
