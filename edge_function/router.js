@@ -150,26 +150,64 @@ function uriProblem(uri) {
   return null;
 }
 
-// edge_lambda/fingerprint.py is_immutable_asset: a file named by its content hash, other than HTML.
+// edge_lambda/fingerprint.py is_immutable_asset, rule for rule: a file named by its content hash the way
+// bundlers write one, other than HTML. The rule table and the fuzz test hold the two equal.
+const IMMUTABLE_FOLDERS = ['_next/static/', '_astro/', '_app/immutable/'];
 const HEX_HASH = /^(?=[0-9a-f]*[0-9])(?=[0-9a-f]*[a-f])[0-9a-f]{8,64}$/;
-const BASE64_HASH = /^(?=.*[A-Z])(?=.*[a-z])(?=.*[0-9])[A-Za-z0-9_]{8}$/;
+const B64_HASH = /^[A-Za-z0-9_-]{8}$/;
+const WORDLIKE = /^(?:[0-9]*|[A-Z]?[a-z]+[0-9]*|(?:[A-Z][a-z]+)+[0-9]*|[A-Z]+[0-9]*)$/;
+const ESBUILD_NAMES = ['main', 'polyfills', 'styles', 'chunk', 'runtime', 'scripts', 'worker', 'vendor'];
 
-function isImmutableAsset(uri) {
-  const name = uri.slice(uri.lastIndexOf('/') + 1);
-  if (name === '' || /\.html?$/i.test(name)) {
-    return false;
-  }
-  const dot = name.lastIndexOf('.');
-  const parts = (dot === -1 ? name : name.slice(0, dot)).split(/[.-]/);
-  if (parts[0].length >= 16 && HEX_HASH.test(parts[0])) {
+function isHash(token, stem) {
+  if (HEX_HASH.test(token)) {
     return true;
   }
-  for (let i = 1; i < parts.length; i++) {
-    if (HEX_HASH.test(parts[i]) || BASE64_HASH.test(parts[i])) {
+  if (!B64_HASH.test(token) || /^[-_]|[-_]$/.test(token) || /^[0-9]+$/.test(token)) {
+    return false;
+  }
+  if (/[A-Z]/.test(token) && !/[a-z]/.test(token)) {
+    return !WORDLIKE.test(token) || ESBUILD_NAMES.indexOf(stem.toLowerCase()) !== -1;
+  }
+  const parts = token.split(/[-_]/);
+  for (let i = 0; i < parts.length; i++) {
+    if (!WORDLIKE.test(parts[i])) {
       return true;
     }
   }
   return false;
+}
+
+function isFingerprinted(uri) {
+  const path = uri.replace(/^\/+/, '');
+  const name = path.slice(path.lastIndexOf('/') + 1);
+  if (name === '') {
+    return false;
+  }
+  for (let i = 0; i < IMMUTABLE_FOLDERS.length; i++) {
+    if (path.indexOf(IMMUTABLE_FOLDERS[i]) === 0) {
+      return true;
+    }
+  }
+  const stem = name.split('.')[0];
+  if (stem.length >= 16 && HEX_HASH.test(stem)) {
+    return true;
+  }
+  for (let s = 1; s < name.length; s++) {
+    if (name.charAt(s) !== '.' && name.charAt(s) !== '-') {
+      continue;
+    }
+    const before = name.slice(0, s).split('-')[0].split('.')[0];
+    for (let e = s + 2; e < name.length; e++) {
+      if (name.charAt(e) === '.' && isHash(name.slice(s + 1, e), before)) {
+        return true;
+      }
+    }
+  }
+  return false;
+}
+
+function isImmutableAsset(uri) {
+  return isFingerprinted(uri) && !/\.html?$/i.test(uri);
 }
 
 function rewriteUri(uri, version) {

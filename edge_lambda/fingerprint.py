@@ -49,6 +49,8 @@ def is_fingerprinted(path: str) -> bool:
     of 16+ hex digits (`chunks/8c3f1a2b4d5e6f70.js`), or a file in a framework's immutable folder.
     `path` is relative to the build (`assets/x.js`) or a viewer path (`/assets/x.js`)."""
     path = path.lstrip("/")
+    if path.endswith("/") or not path:  # a folder, not a file
+        return False
     if any(fnmatchcase(path, pattern) for pattern in IMMUTABLE_FOLDERS):
         return True
     name = PurePosixPath(path).name

@@ -256,7 +256,7 @@ def test_rendering_replaces_only_the_placeholders() -> None:
     assert "__" not in code
     assert code.splitlines()[0] == "import cf from 'cloudfront';"
     uncommented = [line for line in source.splitlines() if not line.lstrip().startswith("//")]
-    assert len(uncommented) == len(source.splitlines()) - 30
+    assert len(uncommented) == len(source.splitlines()) - 31
     pairs = zip(code.splitlines(), uncommented, strict=True)
     assert len([line for line, original in pairs if line != original]) == 2
 
