@@ -21,6 +21,7 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -47,6 +48,7 @@ DEFAULT_ATTEMPTS = 5
 DEFAULT_DEDUPE_VERSIONS = 5
 # Without a terminal (CI logs), one progress line at most this often.
 PROGRESS_LINE_SECONDS = 5.0
+_PRECONDITION_FAILED = ("PreconditionFailed", "412", "ConditionalRequestConflict")
 _TRANSIENT_CODES = {"InternalError", "ServiceUnavailable", "SlowDown", "RequestTimeout", "Throttling"}
 
 ProgressCallback = Callable[[int], None]
@@ -200,7 +202,7 @@ def upload_build(
         on_start(version, len(files), report.total_bytes)
 
     try:
-        _run_steps(s3, bucket, version, steps, report, workers, attempts, progress, sleep)
+        _run_steps(s3, bucket, claim, steps, stored, report, workers, attempts, progress, sleep)
     except KeyboardInterrupt:
         raise SitectlError(f"upload of {version} interrupted; {_resume_hint(version)}") from None
     if before_seal:
@@ -236,14 +238,16 @@ def upload_directory(
 def _run_steps(
     s3: S3Client,
     bucket: str,
-    version: str,
+    claim: storage.Claim,
     steps: list[_Step],
+    stored: dict[str, storage.StoredObject],
     report: UploadReport,
     workers: int,
     attempts: int,
     progress: ProgressCallback | None,
     sleep: Callable[[float], None],
 ) -> None:
+    version = claim.version
     for step in steps:
         if step.action == "skip":
             report.skipped_files += 1
@@ -251,15 +255,28 @@ def _run_steps(
                 progress(step.file.size)
 
     def run(step: _Step) -> _Step:
+        key = layout.object_key(version, step.file.path)
+        planned = storage.write_condition(stored.get(key))
         if step.action == "copy":
             assert step.source_key is not None
-            source = step.source_key
-            if with_retries(lambda: copy_file(s3, bucket, version, step.file, source), attempts, sleep):
+            copy = partial(copy_file, s3, bucket, version, step.file, step.source_key, planned)
+            if with_retries(copy, attempts, sleep):
                 return step
-            # The donor was pruned or no longer holds these bytes: send the file instead.
+            # The donor was pruned or no longer holds these bytes, or the key was written meanwhile:
+            # send the file instead, and see below.
             step = _Step(step.file, "put")
-        with_retries(lambda: put_file(s3, bucket, version, step.file), attempts, sleep)
-        return step
+        # Every write is conditional on the key being as planned: a write of an upload whose claim
+        # was taken over cannot overwrite what the new owner stored (or sealed).
+        condition: dict[str, str] | None = planned
+        while condition is not None:
+            try:
+                with_retries(partial(put_file, s3, bucket, version, step.file, condition), attempts, sleep)
+                return step
+            except ClientError as error:
+                if error_code(error) not in _PRECONDITION_FAILED:
+                    raise
+            condition = storage.settle_refused_write(s3, bucket, claim, key, step.file.etag)
+        return _Step(step.file, "skip")
 
     pending = [step for step in steps if step.action != "skip"]
     pool = ThreadPoolExecutor(max_workers=max(1, workers))
@@ -267,6 +284,8 @@ def _run_steps(
         futures = {pool.submit(run, step): step for step in pending}
         for future in as_completed(futures):
             error = future.exception()
+            if isinstance(error, storage.ClaimLostError):
+                raise error
             if error is not None:
                 if isinstance(error, ClientError | BotoCoreError):
                     detail = describe_aws_error(error)
@@ -276,7 +295,9 @@ def _run_steps(
                     f"uploading {futures[future].file.path} failed: {detail}; {_resume_hint(version)}"
                 ) from error
             finished = future.result()
-            if finished.action == "copy":
+            if finished.action == "skip":  # an earlier attempt of the same write had landed
+                report.skipped_files += 1
+            elif finished.action == "copy":
                 report.copied_files += 1
                 report.count("CopyObject")
             else:

@@ -32,6 +32,7 @@ from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime, timedelta
+from email.utils import parsedate_to_datetime
 from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
@@ -260,6 +261,10 @@ class VersionCompleteError(StoreRefusedError):
     """The version has its manifest: it is immutable."""
 
 
+class ClaimLostError(StoreError):
+    """This upload no longer owns its version (a --resume took it over, or prune deleted it)."""
+
+
 @dataclass(frozen=True)
 class Claim:
     """Who owns a version id: `_claims/<version>.json`. `etag` and `written` are S3's, once stored."""
@@ -397,10 +402,47 @@ def check_claim(s3: S3Client, bucket: str, claim: Claim) -> None:
     current = read_claim(s3, bucket, claim.version)
     if current is None or current.upload_id != claim.upload_id:
         now = current.describe() if current else "nobody (the claim was deleted, e.g. by prune)"
-        raise StoreError(
+        raise ClaimLostError(
             f"version {claim.version} is no longer claimed by this upload (now: {now}); "
             f"it was not completed: upload again as a new version"
         )
+
+
+def write_condition(stored: StoredObject | None) -> dict[str, str]:
+    """The condition for writing a version's key that was `stored` (None: absent) when planned:
+    a write that lands after anyone else wrote the key fails (412) instead of overwriting it."""
+    return {"IfMatch": f'"{stored.etag}"'} if stored else {"IfNoneMatch": "*"}
+
+
+def settle_refused_write(
+    s3: S3Client, bucket: str, claim: Claim, key: str, etag: str
+) -> dict[str, str] | None:
+    """After a conditional write of `key` (content `etag`) was refused (412): None when the key holds
+    that content already (an earlier attempt of this write landed); StoreError when the claim is no
+    longer this upload's (a --resume took over: nothing more may be written); else the condition to
+    write again on what is there now (an object left by an unclaimed earlier attempt)."""
+    try:
+        head = s3.head_object(Bucket=bucket, Key=key)
+    except ClientError as error:
+        if error_code(error) not in _MISSING:
+            raise
+        head = None
+    if head is not None and str(head["ETag"]).strip('"') == etag:
+        return None
+    check_claim(s3, bucket, claim)
+    if head is None:
+        return write_condition(None)
+    return write_condition(StoredObject(key, int(head["ContentLength"]), str(head["ETag"]).strip('"')))
+
+
+def server_now(s3: S3Client, bucket: str) -> datetime:
+    """S3's clock (the Date of a one-key listing): ages of claims and objects are S3 LastModified
+    times, so they are measured against S3's clock, never a machine's that may run ahead."""
+    response = s3.list_objects_v2(Bucket=bucket, Prefix=layout.CLAIM_PREFIX, MaxKeys=1)
+    date = response.get("ResponseMetadata", {}).get("HTTPHeaders", {}).get("date")
+    if not date:  # an S3-compatible store that sends no Date: the machine's clock is all there is
+        return utc_now()
+    return parsedate_to_datetime(date).astimezone(UTC)
 
 
 def last_write(s3: S3Client, bucket: str, version: str) -> datetime | None:
@@ -491,7 +533,7 @@ def seal_version(s3: S3Client, bucket: str, claim: Claim, manifest: layout.Manif
         )
     delete_keys(s3, bucket, comparison.extra)
     try:
-        s3.put_object(
+        written = s3.put_object(
             Bucket=bucket,
             Key=layout.manifest_key(version),
             Body=manifest.to_json().encode(),
@@ -505,7 +547,37 @@ def seal_version(s3: S3Client, bucket: str, claim: Claim, manifest: layout.Manif
                 f"version {version} was completed by another upload meanwhile"
             ) from error
         raise
+    _withdraw_if_overtaken(s3, bucket, claim, manifest, str(written["ETag"]))
     return comparison.extra
+
+
+def _withdraw_if_overtaken(
+    s3: S3Client, bucket: str, claim: Claim, manifest: layout.Manifest, manifest_etag: str
+) -> None:
+    """Check again once the manifest is in. S3 cannot make the manifest's write conditional on the
+    claim (another key), so a --resume may have taken the claim over, and written objects, between
+    the checks above and the manifest landing. Then this manifest does not describe what is stored:
+    it is deleted again (If-Match: only these very bytes), leaving the version incomplete for the
+    new owner to seal."""
+    version = claim.version
+    current = read_claim(s3, bucket, claim.version)
+    after = compare_objects(version, manifest.files, version_objects(s3, bucket, version))
+    if (
+        current is not None
+        and current.upload_id == claim.upload_id
+        and not after.problems
+        and not after.extra
+    ):
+        return
+    s3.delete_object(Bucket=bucket, Key=layout.manifest_key(version), IfMatch=manifest_etag)
+    why = (after.problems + [f"{key} appeared" for key in after.extra])[:1] or [
+        f"the claim is now {current.describe() if current else 'deleted'}"
+    ]
+    raise StoreError(
+        f"version {version} changed while its manifest was being written ({why[0]}); the manifest was "
+        f"withdrawn and the version is incomplete: re-run with --resume --version {version} once no "
+        "other upload of it runs"
+    )
 
 
 def verify_version(s3: S3Client, bucket: str, version: str) -> list[str]:

@@ -1,0 +1,149 @@
+"""Adversarial tests of the version store against moto: a taken-over upload that keeps writing,
+prune under a skewed machine clock, promote and upload of the same id. Every race is lined up with
+events in botocore hooks or the store's own hooks; assertions run in the main thread."""
+
+from __future__ import annotations
+
+import threading
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from edge_lambda import layout
+from scripts.commands.upload import upload_build
+from scripts.versionstore import store as storage
+from scripts.versionstore.errors import StoreError
+from tests.sitectl_scaffold import BUCKET, PARAMETER, V1, V2, World, backdate, keys, world, write_build
+
+__all__ = ["world"]
+
+TREE_A = {"index.html": b"<html>A</html>", "a.txt": b"only in A", "shared.css": b"body{}"}
+TREE_B = {"index.html": b"<html>B</html>", "b.txt": b"only in B", "shared.css": b"body{color:red}"}
+
+
+def assert_exactly(world: World, version: str, tree: dict[str, bytes]) -> None:
+    """The stored version holds `tree`, byte for byte, and nothing else; its manifest agrees."""
+    assert storage.verify_version(world.s3, BUCKET, version) == []
+    stored = sorted(k.removeprefix(f"{version}/") for k in keys(world, f"{version}/"))
+    assert stored == sorted(tree)
+    for path, body in tree.items():
+        assert world.s3.get_object(Bucket=BUCKET, Key=f"{version}/{path}")["Body"].read() == body
+
+
+def hold_first_put(world: World, key: str) -> tuple[threading.Event, threading.Event]:
+    """Block the first PutObject of `key` (whoever sends it) until `release` is set; `held` is set
+    once it is blocked. Later PutObjects of the key pass."""
+    held, release = threading.Event(), threading.Event()
+    seen: list[str] = []
+
+    def block(params: dict[str, Any], **_: Any) -> None:
+        if params.get("Key") == key and not seen:
+            seen.append(key)
+            held.set()
+            assert release.wait(20)
+
+    world.s3.meta.events.register("provide-client-params.s3.PutObject", block)
+    return held, release
+
+
+# --- a taken-over upload keeps writing ---------------------------------------------------------
+
+
+def test_a_put_of_a_taken_over_upload_landing_after_the_new_owner_sealed_is_refused(
+    world: World, tmp_path: Path
+) -> None:
+    """The first upload stalls inside a PutObject; a --resume with another tree takes the claim over
+    and seals; then the stalled PutObject arrives. It must not change the complete version."""
+    first, second = write_build(tmp_path / "a", TREE_A), write_build(tmp_path / "b", TREE_B)
+    held, release = hold_first_put(world, f"{V1}/index.html")
+    outcome: dict[str, Any] = {}
+
+    def stalled() -> None:
+        try:
+            upload_build(world.s3, BUCKET, first, V1, workers=1)
+        except Exception as error:  # asserted in the main thread
+            outcome["first"] = error
+
+    thread = threading.Thread(target=stalled)
+    thread.start()
+    assert held.wait(20)
+    upload_build(world.s3, BUCKET, second, V1, resume=True, workers=1)
+    release.set()
+    thread.join(20)
+    assert isinstance(outcome.get("first"), StoreError)
+    assert f"version {V1} is no longer claimed by this upload" in str(outcome["first"])
+    assert_exactly(world, V1, TREE_B)
+
+
+def test_the_previous_owners_manifest_cannot_seal_the_new_owners_bytes(world: World, tmp_path: Path) -> None:
+    """The first upload has checked its claim and listed its objects and stalls before writing its
+    manifest; a --resume with another tree takes over and rewrites objects; then the stalled
+    manifest arrives. The version must not end complete with a manifest that is not its bytes."""
+    first, second = write_build(tmp_path / "a", TREE_A), write_build(tmp_path / "b", TREE_B)
+    held, release = hold_first_put(world, layout.manifest_key(V1))
+    outcome: dict[str, Any] = {}
+
+    def stalled() -> None:
+        try:
+            upload_build(world.s3, BUCKET, first, V1, workers=1)
+        except Exception as error:  # asserted in the main thread
+            outcome["first"] = error
+
+    def let_the_old_manifest_in(_: storage.Claim) -> None:
+        release.set()
+        thread.join(20)
+
+    thread = threading.Thread(target=stalled)
+    thread.start()
+    assert held.wait(20)
+    upload_build(world.s3, BUCKET, second, V1, resume=True, workers=1, before_seal=let_the_old_manifest_in)
+    # The stalled manifest landed over the new owner's bytes; its writer saw that and withdrew it.
+    assert isinstance(outcome.get("first"), StoreError)
+    assert f"version {V1} changed while its manifest was being written" in str(outcome["first"])
+    assert_exactly(world, V1, TREE_B)
+
+
+# --- prune and the clock -----------------------------------------------------------------------
+
+
+def test_prune_judges_a_claims_age_by_s3s_clock_not_the_machines(
+    world: World, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A machine whose clock runs two days ahead must not find an upload claimed a moment ago stale."""
+    upload_build(world.s3, BUCKET, write_build(tmp_path / "n", TREE_B), V2)
+    world.set_live(V2)
+
+    def crash(_: storage.Claim) -> None:
+        raise KeyboardInterrupt
+
+    older = "20261020T100000Z"  # an interrupted upload (or one still running), older than the live one
+    with pytest.raises(KeyboardInterrupt):
+        upload_build(world.s3, BUCKET, write_build(tmp_path / "a", TREE_A), older, before_seal=crash)
+    skewed = storage.utc_now() + timedelta(days=2)
+    monkeypatch.setattr(storage, "utc_now", lambda: skewed)
+    args = [
+        "--bucket",
+        BUCKET,
+        "--parameter",
+        PARAMETER,
+        "prune",
+        "--keep",
+        "0",
+        "--apply",
+        "--skip-stack-check",
+    ]
+    result = world.invoke(*args)
+    assert result.exit_code == 0, result.output
+    assert sorted(keys(world, f"{older}/")) == [
+        f"{older}/a.txt",
+        f"{older}/index.html",
+        f"{older}/shared.css",
+    ]
+    assert storage.read_claim(world.s3, BUCKET, older) is not None
+
+    backdate(world, "", hours=48)  # really two days old by S3's clock: now it goes
+    result = world.invoke(*args)
+    assert result.exit_code == 0, result.output
+    assert keys(world, f"{older}/") == []
