@@ -334,13 +334,17 @@ def _put_claim(s3: S3Client, bucket: str, claim: Claim, **condition: str) -> Cla
     return replace(claim, etag=str(response["ETag"]).strip('"'))
 
 
-def claim_version(s3: S3Client, bucket: str, claim: Claim, *, resume: bool = False) -> Claim:
+def claim_version(
+    s3: S3Client, bucket: str, claim: Claim, *, resume: bool = False, resume_hint: str | None = None
+) -> Claim:
     """Make `claim` the one owner of its version before anything is written under it.
 
-    Refused (nothing written) for a complete version, and for a version another upload claimed,
-    unless `resume`: then the existing claim is taken over, conditionally on it being unchanged.
+    Refused (nothing written) for a complete version, and for a version another upload (or
+    promote) claimed, unless `resume`: then the existing claim is taken over, conditionally on it
+    being unchanged. `resume_hint`: how the refusal tells to resume (default: upload's options).
     """
     version = claim.version
+    resume_hint = resume_hint or f"re-run with --resume --version {version}"
     if is_complete(s3, bucket, version):
         raise VersionCompleteError(
             f"version {version} already exists and is complete in {bucket}; versions are immutable"
@@ -359,7 +363,7 @@ def claim_version(s3: S3Client, bucket: str, claim: Claim, *, resume: bool = Fal
         owner = existing.describe() if existing else "another upload"
         raise VersionClaimedError(
             f"version {version} is already being uploaded by {owner}: pick another --version, or, if that "
-            f"upload was interrupted and is no longer running, re-run with --resume --version {version}"
+            f"upload was interrupted and is no longer running, {resume_hint}"
         )
     try:
         taken = _put_claim(s3, bucket, claim, IfMatch=f'"{existing.etag}"')
@@ -532,23 +536,28 @@ def seal_version(s3: S3Client, bucket: str, claim: Claim, manifest: layout.Manif
             + f"; did another process write to it? re-run with --resume --version {version}"
         )
     delete_keys(s3, bucket, comparison.extra)
+    headers = {"ContentType": "application/json", "CacheControl": MANIFEST_CACHE_CONTROL}
+    write_manifest(s3, bucket, claim, manifest, manifest.to_json().encode(), headers)
+    return comparison.extra
+
+
+def write_manifest(
+    s3: S3Client, bucket: str, claim: Claim, manifest: layout.Manifest, body: bytes, headers: dict[str, Any]
+) -> None:
+    """The last step of sealing, once the objects are proven: write `body` (the JSON of `manifest`)
+    only if no manifest exists (VersionCompleteError otherwise), then make sure the claim and the
+    objects did not change meanwhile (see `_withdraw_if_overtaken`)."""
     try:
         written = s3.put_object(
-            Bucket=bucket,
-            Key=layout.manifest_key(version),
-            Body=manifest.to_json().encode(),
-            ContentType="application/json",
-            CacheControl=MANIFEST_CACHE_CONTROL,
-            IfNoneMatch="*",
+            Bucket=bucket, Key=layout.manifest_key(claim.version), Body=body, IfNoneMatch="*", **headers
         )
     except ClientError as error:
         if error_code(error) in _PRECONDITION_FAILED:
             raise VersionCompleteError(
-                f"version {version} was completed by another upload meanwhile"
+                f"version {claim.version} was completed by another upload meanwhile"
             ) from error
         raise
     _withdraw_if_overtaken(s3, bucket, claim, manifest, str(written["ETag"]))
-    return comparison.extra
 
 
 def _withdraw_if_overtaken(
