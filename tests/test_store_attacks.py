@@ -8,14 +8,27 @@ import threading
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote
 
 import pytest
+from botocore.exceptions import ClientError
 
 from edge_lambda import layout
 from scripts.commands.upload import upload_build
 from scripts.versionstore import store as storage
 from scripts.versionstore.errors import StoreError
-from tests.sitectl_scaffold import BUCKET, PARAMETER, V1, V2, World, backdate, keys, world, write_build
+from tests.sitectl_scaffold import (
+    BUCKET,
+    PARAMETER,
+    V1,
+    V2,
+    World,
+    backdate,
+    keys,
+    sample_build,
+    world,
+    write_build,
+)
 
 __all__ = ["world"]
 
@@ -147,3 +160,54 @@ def test_prune_judges_a_claims_age_by_s3s_clock_not_the_machines(
     result = world.invoke(*args)
     assert result.exit_code == 0, result.output
     assert keys(world, f"{older}/") == []
+
+
+# --- shared assets and verify ------------------------------------------------------------------
+
+
+def emulate_copy_source_if_match(world: World) -> None:
+    """CopyObject's x-amz-copy-source-if-match as S3 answers it (412 when the source's ETag differs),
+    which moto ignores."""
+
+    def check(params: dict[str, Any], **_: Any) -> None:
+        pinned = params.get("CopySourceIfMatch")
+        if pinned is None:
+            return
+        source_bucket, source_key = unquote(params["CopySource"]).split("/", 1)  # as botocore sends it
+        current = world.s3.head_object(Bucket=source_bucket, Key=source_key)["ETag"]
+        if pinned.strip('"') != current.strip('"'):
+            response: Any = {
+                "Error": {"Code": "PreconditionFailed", "Message": "At least one of the pre-conditions"},
+                "ResponseMetadata": {"HTTPStatusCode": 412},
+            }
+            raise ClientError(response, "CopyObject")
+
+    world.s3.meta.events.register("before-parameter-build.s3.CopyObject", check)
+
+
+def test_a_tampered_object_of_a_complete_version_is_never_shared(world: World, tmp_path: Path) -> None:
+    """The shared area is never overwritten, so bytes published there stay for every version that
+    names the file: they must be the bytes the manifest says, not whatever the version's object holds."""
+    css = "assets/app.2defdb23.css"
+    upload_build(world.s3, BUCKET, sample_build(tmp_path / "d"), V1)
+    for key in keys(world, "_assets/"):  # as if uploaded before skew protection
+        world.s3.delete_object(Bucket=BUCKET, Key=key)
+    world.s3.put_object(Bucket=BUCKET, Key=f"{V1}/{css}", Body=b"body { color: green }")  # same size
+    emulate_copy_source_if_match(world)
+
+    result = world.invoke("--bucket", BUCKET, "share-assets", V1)
+
+    assert result.exit_code == 0, result.output
+    assert f"{V1}: 1 shared, 0 already shared, 1 not shared" in result.stdout
+    assert f"warning: {V1}/{css} no longer holds the bytes its manifest lists: not shared" in result.stderr
+    assert keys(world, "_assets/") == ["_assets/assets/app.fa10386f.js"]
+
+
+def test_versions_verify_catches_other_bytes_of_the_same_size(world: World, tmp_path: Path) -> None:
+    upload_build(world.s3, BUCKET, write_build(tmp_path / "a", TREE_A), V1)
+    world.s3.put_object(Bucket=BUCKET, Key=f"{V1}/a.txt", Body=b"only in B")  # 9 bytes, as before
+
+    result = world.invoke("--bucket", BUCKET, "versions", "--verify", V1)
+
+    assert result.exit_code == 1
+    assert f"{V1}: a.txt has other content (ETag " in result.output
