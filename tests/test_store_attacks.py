@@ -14,8 +14,10 @@ import pytest
 from botocore.exceptions import ClientError
 
 from edge_lambda import layout
+from scripts.commands.errors import SitectlError
 from scripts.commands.upload import upload_build
 from scripts.versionstore import store as storage
+from scripts.versionstore.build import scan_build
 from scripts.versionstore.errors import StoreError
 from tests.sitectl_scaffold import (
     BUCKET,
@@ -211,3 +213,45 @@ def test_versions_verify_catches_other_bytes_of_the_same_size(world: World, tmp_
 
     assert result.exit_code == 1
     assert f"{V1}: a.txt has other content (ETag " in result.output
+
+
+# --- nothing outside the build leaves the machine ----------------------------------------------
+
+
+def test_a_file_swapped_for_a_link_out_of_the_build_after_the_scan_is_never_sent(
+    world: World, tmp_path: Path
+) -> None:
+    """Between the scan and the upload, a streamed file (above 8 MiB, sent as botocore reads it) is
+    replaced by a symlink to a private file outside the build: not one byte of it may be sent."""
+    size = 9 * 1024 * 1024
+    build = write_build(tmp_path / "dist", {"index.html": b"<html></html>", "video.bin": b"v" * size})
+    private = tmp_path / "home" / "backup.tar"
+    private.parent.mkdir()
+    private.write_bytes(b"p" * size)
+    sent: list[str] = []
+    world.s3.meta.events.register(
+        "provide-client-params.s3.PutObject", lambda params, **_: sent.append(params["Key"])
+    )
+
+    def swap(_: storage.Claim) -> None:
+        (build / "video.bin").unlink()
+        (build / "video.bin").symlink_to(private)
+
+    with pytest.raises(SitectlError, match="video.bin changed while it was being uploaded"):
+        upload_build(world.s3, BUCKET, build, V1, workers=1, after_claim=swap)
+    assert f"{V1}/video.bin" not in sent
+    assert f"{V1}/video.bin" not in keys(world, f"{V1}/")
+
+
+def test_ssh_private_keys_stay_home_at_any_depth(tmp_path: Path) -> None:
+    tree = {
+        "index.html": b"<html></html>",
+        "id_rsa": b"-----BEGIN OPENSSH PRIVATE KEY-----",
+        "id_rsa.pub": b"ssh-rsa AAAA",
+        "deploy/id_ed25519": b"-----BEGIN OPENSSH PRIVATE KEY-----",
+        "keys/id_ecdsa": b"-----BEGIN OPENSSH PRIVATE KEY-----",
+        "old/id_dsa": b"-----BEGIN DSA PRIVATE KEY-----",
+    }
+    build = scan_build(write_build(tmp_path / "dist", tree))
+    assert [f.path for f in build.files] == ["id_rsa.pub", "index.html"]
+    assert build.excluded == ["deploy/id_ed25519", "id_rsa", "keys/id_ecdsa", "old/id_dsa"]

@@ -47,6 +47,11 @@ DEFAULT_EXCLUDES: tuple[str, ...] = (
     "#*#",
     "*.tfstate",
     "*.tfstate.backup",
+    # SSH private keys under their default names (the `.pub` halves are public and still go up).
+    "id_rsa",
+    "id_dsa",
+    "id_ecdsa",
+    "id_ed25519",
 )
 DEFAULT_INCLUDES: tuple[str, ...] = (".well-known/",)
 
@@ -62,6 +67,9 @@ class LocalFile:
     content_type: str
     cache_control: str
     content_encoding: str | None = None
+    # (device, inode) of the file that was hashed: what is sent must come from that very file, not
+    # from whatever a path swapped meanwhile (a symlink out of the build) leads to.
+    identity: tuple[int, int] | None = None
 
     @property
     def multipart(self) -> bool:
@@ -246,6 +254,7 @@ def hash_file(path: Path, relative: str, headers: HeaderRules) -> LocalFile:
         # it is scanned fails later, at its upload or the seal.
         chunk_size = PART_SIZE if path.stat().st_size > MULTIPART_THRESHOLD else _READ_CHUNK
         with path.open("rb") as stream:
+            identity = file_identity(stream.fileno())
             while chunk := stream.read(chunk_size):
                 sha256.update(chunk)
                 md5.update(chunk)
@@ -266,4 +275,11 @@ def hash_file(path: Path, relative: str, headers: HeaderRules) -> LocalFile:
         content_type=headers.content_type(relative),
         cache_control=headers.cache_control(relative),
         content_encoding=headers.content_encoding(relative),
+        identity=identity,
     )
+
+
+def file_identity(descriptor: int) -> tuple[int, int]:
+    """(device, inode) of an open file."""
+    stat = os.fstat(descriptor)
+    return stat.st_dev, stat.st_ino

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, BinaryIO
 from botocore.exceptions import ClientError
 
 from edge_lambda import layout
-from scripts.versionstore.build import PART_SIZE, LocalFile
+from scripts.versionstore.build import PART_SIZE, LocalFile, file_identity
 from scripts.versionstore.errors import StoreError, error_code
 
 if TYPE_CHECKING:
@@ -88,6 +88,19 @@ class HashingReader:
             raise FileChangedError(self._path)
 
 
+def open_scanned(local: LocalFile) -> BinaryIO:
+    """The file the scan hashed, opened; FileChangedError, before a byte is read, when its path now
+    leads to another file (replaced, or swapped for a link leading out of the build)."""
+    try:
+        stream = local.source.open("rb")
+    except OSError as error:
+        raise StoreError(f"cannot read {local.path}: {error.strerror}") from error
+    if local.identity is not None and file_identity(stream.fileno()) != local.identity:
+        stream.close()
+        raise FileChangedError(local.path)
+    return stream
+
+
 def object_metadata(version: str, local: LocalFile) -> dict[str, str]:
     return {layout.VERSION_METADATA_KEY: version, layout.SHA256_METADATA_KEY: local.sha256}
 
@@ -120,11 +133,7 @@ def put_file(s3: S3Client, bucket: str, version: str, local: LocalFile, conditio
     if local.multipart:
         _put_multipart(s3, bucket, key, version, local, condition)
         return
-    try:
-        stream = local.source.open("rb")
-    except OSError as error:
-        raise StoreError(f"cannot read {local.path}: {error.strerror}") from error
-    with stream:
+    with open_scanned(local) as stream:
         if local.size <= PART_SIZE:
             # Most web files: read whole (at most PART_SIZE per worker) and checked before sending.
             # botocore sends a file-like body with Expect: 100-continue, a round trip per file.
@@ -160,7 +169,7 @@ def _put_multipart(
         sha256 = hashlib.sha256()
         parts: list[CompletedPartTypeDef] = []
         size = 0
-        with local.source.open("rb") as stream:
+        with open_scanned(local) as stream:
             while part := stream.read(PART_SIZE):
                 sha256.update(part)
                 size += len(part)
