@@ -11,13 +11,16 @@ The life of a version, and what makes each step safe when several uploads and pr
    nothing. An interrupted upload is taken over with `resume`: a conditional overwrite (If-Match on
    the claim's ETag), so of two resumers one wins; the previous owner, should it still run, finds
    at its seal that the claim is no longer its own.
-2. objects: each is stored with the version and its SHA-256 as user metadata.
+2. objects: each is stored with the version and its SHA-256 as user metadata, conditionally on its
+   key being as planned (`write_condition`), so the writes of an upload whose claim was taken over
+   fail (412) instead of overwriting the new owner's objects.
 3. seal: the claim is checked to still be this upload's, every object under the prefix is compared
    with the build (size and ETag from the listing: the ETag is S3's own MD5 of the bytes, or of the
    parts for a multipart upload), objects not in the build are deleted, and only then is the
-   manifest written, with If-None-Match: * so that a complete version is never written again.
+   manifest written, with If-None-Match: * so that a complete version is never written again; then
+   the claim and the objects are checked once more, and the manifest is withdrawn if either changed.
 4. prune deletes an incomplete version only when nothing was written to it for `CLAIM_FRESH_FOR`
-   (its claim's LastModified), checked again just before deleting. An upload racing a prune fails
+   (its claim's LastModified, against S3's clock), checked again just before deleting. An upload racing a prune fails
    its seal (an object is missing) instead of completing without files.
 """
 
