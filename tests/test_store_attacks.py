@@ -255,3 +255,21 @@ def test_ssh_private_keys_stay_home_at_any_depth(tmp_path: Path) -> None:
     build = scan_build(write_build(tmp_path / "dist", tree))
     assert [f.path for f in build.files] == ["id_rsa.pub", "index.html"]
     assert build.excluded == ["deploy/id_ed25519", "id_rsa", "keys/id_ecdsa", "old/id_dsa"]
+
+
+def test_a_default_id_is_s3s_time_even_when_the_machines_clock_runs_behind(
+    world: World, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Ids order versions ("newer than the live one" protects a version from prune): a machine three
+    days behind must not make a new upload look older than the live version."""
+    upload_build(world.s3, BUCKET, write_build(tmp_path / "live", TREE_A), V2)
+    world.set_live(V2)
+    behind = storage.utc_now() - timedelta(days=3)
+    monkeypatch.setattr(storage, "utc_now", lambda: behind)
+    before = storage.server_now(world.s3, BUCKET)
+
+    report = upload_build(world.s3, BUCKET, write_build(tmp_path / "new", TREE_B))
+
+    created = layout.version_created_at(report.version)
+    assert before <= created <= storage.server_now(world.s3, BUCKET)
+    assert layout.sort_newest_first([report.version, V2])[0] == report.version

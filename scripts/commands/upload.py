@@ -184,7 +184,9 @@ def upload_build(
     if version is not None:
         claim = storage.claim_version(s3, bucket, storage.new_claim(version, now), resume=resume)
     else:
-        claim = storage.claim_new_version(s3, bucket, now or storage.utc_now())
+        # The id is a time, and ids order versions (newest, "newer than the live one" for prune,
+        # rollback): S3's clock, not a machine's that may run behind.
+        claim = storage.claim_new_version(s3, bucket, now or storage.server_now(s3, bucket))
     version = claim.version
     report = UploadReport(
         version, files=len(files), total_bytes=sum(f.size for f in files), excluded=build.excluded

@@ -20,8 +20,8 @@ The life of a version, and what makes each step safe when several uploads and pr
    manifest written, with If-None-Match: * so that a complete version is never written again; then
    the claim and the objects are checked once more, and the manifest is withdrawn if either changed.
 4. prune deletes an incomplete version only when nothing was written to it for `CLAIM_FRESH_FOR`
-   (its claim's LastModified, against S3's clock), checked again just before deleting. An upload racing a prune fails
-   its seal (an object is missing) instead of completing without files.
+   (its claim's LastModified, against S3's clock), checked again just before deleting. An upload
+   racing a prune fails its seal (an object is missing) instead of completing without files.
 """
 
 from __future__ import annotations
