@@ -273,3 +273,27 @@ def test_a_default_id_is_s3s_time_even_when_the_machines_clock_runs_behind(
     created = layout.version_created_at(report.version)
     assert before <= created <= storage.server_now(world.s3, BUCKET)
     assert layout.sort_newest_first([report.version, V2])[0] == report.version
+
+
+def test_a_resume_whose_stale_object_vanished_meanwhile_still_completes(world: World, tmp_path: Path) -> None:
+    """The resume plans to overwrite an object of the interrupted run (If-Match on its ETag); the
+    object is deleted before the write lands (S3 answers 404 to If-Match on a missing key)."""
+
+    def crash(_: storage.Claim) -> None:
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        upload_build(world.s3, BUCKET, write_build(tmp_path / "a", TREE_A), V1, before_seal=crash)
+    deleted: list[str] = []
+
+    def delete_first(params: dict[str, Any], **_: Any) -> None:
+        if params["Key"] == f"{V1}/index.html" and not deleted:
+            deleted.append(params["Key"])
+            world.s3.delete_object(Bucket=BUCKET, Key=params["Key"])
+
+    world.s3.meta.events.register("provide-client-params.s3.PutObject", delete_first)
+
+    upload_build(world.s3, BUCKET, write_build(tmp_path / "b", TREE_B), V1, resume=True, workers=1)
+
+    assert deleted == [f"{V1}/index.html"]
+    assert_exactly(world, V1, TREE_B)

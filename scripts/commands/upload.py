@@ -48,7 +48,9 @@ DEFAULT_ATTEMPTS = 5
 DEFAULT_DEDUPE_VERSIONS = 5
 # Without a terminal (CI logs), one progress line at most this often.
 PROGRESS_LINE_SECONDS = 5.0
-_PRECONDITION_FAILED = ("PreconditionFailed", "412", "ConditionalRequestConflict")
+# A conditional write refused: the key is not as planned (412, 409 while another conditional write
+# to it is in flight, 404 for If-Match on a key that is gone).
+_REFUSED_WRITE = ("PreconditionFailed", "412", "ConditionalRequestConflict", "NoSuchKey", "404")
 _TRANSIENT_CODES = {"InternalError", "ServiceUnavailable", "SlowDown", "RequestTimeout", "Throttling"}
 
 ProgressCallback = Callable[[int], None]
@@ -275,7 +277,7 @@ def _run_steps(
                 with_retries(partial(put_file, s3, bucket, version, step.file, condition), attempts, sleep)
                 return step
             except ClientError as error:
-                if error_code(error) not in _PRECONDITION_FAILED:
+                if error_code(error) not in _REFUSED_WRITE:
                     raise
             condition = storage.settle_refused_write(s3, bucket, claim, key, step.file.etag)
         return _Step(step.file, "skip")

@@ -359,7 +359,7 @@ def _copy_into_place(
             _with_retries(partial(_copy, source, destination, item, condition), attempts, sleep)
             return
         except ClientError as error:
-            if error_code(error) not in _PRECONDITION_FAILED:
+            if error_code(error) not in (*_PRECONDITION_FAILED, *_NOT_FOUND):  # 404: If-Match, key gone
                 raise
             if _source_changed(source, item):
                 raise StoreError(
