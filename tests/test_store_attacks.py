@@ -18,7 +18,7 @@ from scripts.commands.errors import SitectlError
 from scripts.commands.upload import upload_build
 from scripts.versionstore import store as storage
 from scripts.versionstore.build import scan_build
-from scripts.versionstore.errors import StoreError
+from scripts.versionstore.errors import StoreError, StoreRefusedError
 from tests.sitectl_scaffold import (
     BUCKET,
     PARAMETER,
@@ -297,3 +297,38 @@ def test_a_resume_whose_stale_object_vanished_meanwhile_still_completes(world: W
 
     assert deleted == [f"{V1}/index.html"]
     assert_exactly(world, V1, TREE_B)
+
+
+@pytest.mark.parametrize(
+    ("link", "target"),
+    [("env.txt", ".env"), ("config/settings.json", "../.git/config"), ("keys", ".ssh")],
+)
+def test_a_link_to_an_excluded_file_is_refused(tmp_path: Path, link: str, target: str) -> None:
+    """Exclusions go by name: a link inside the build must not publish an excluded file under
+    another name."""
+    build = write_build(
+        tmp_path / "dist",
+        {
+            "index.html": b"<html></html>",
+            ".env": b"API_KEY=secret",
+            ".git/config": b"[core]",
+            ".ssh/id": b"k",
+        },
+    )
+    (build / link).parent.mkdir(parents=True, exist_ok=True)
+    (build / link).symlink_to(target)
+    resolved = (build / link).resolve().relative_to(build.resolve()).as_posix()
+    with pytest.raises(StoreRefusedError, match=f"symlink {link} leads to {resolved}, which is excluded"):
+        scan_build(build)
+
+
+def test_a_link_to_a_published_file_and_into_well_known_still_go_up(tmp_path: Path) -> None:
+    build = write_build(tmp_path / "dist", {"index.html": b"<html></html>", ".well-known/security.txt": b"c"})
+    (build / "home.html").symlink_to("index.html")
+    (build / "security.txt").symlink_to(".well-known/security.txt")
+    assert [f.path for f in scan_build(build).files] == [
+        ".well-known/security.txt",
+        "home.html",
+        "index.html",
+        "security.txt",
+    ]

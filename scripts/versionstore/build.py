@@ -127,6 +127,16 @@ def is_excluded(rules: Iterable[Rule], relative: str, is_dir: bool) -> bool:
     return excluded
 
 
+def _excluded_path(rules: Sequence[Rule], relative: str, resolved: Path) -> bool:
+    """Whether `relative` (inside the build) is excluded, itself or through a folder above it."""
+    parts = relative.split("/")
+    for depth in range(1, len(parts) + 1):
+        is_dir = depth < len(parts) or resolved.is_dir()
+        if is_excluded(rules, "/".join(parts[:depth]), is_dir):
+            return True
+    return False
+
+
 def _read_text(path: Path) -> str:
     try:
         return path.read_text(encoding="utf-8")
@@ -196,6 +206,13 @@ def scan_build(
                     raise StoreRefusedError(f"symlink {name} is broken; remove it") from None
                 if not resolved.is_relative_to(root):
                     raise StoreRefusedError(f"symlink {name} leads outside {directory} (to {resolved})")
+                target = resolved.relative_to(root).as_posix()
+                if not is_excluded(rules, name, path.is_dir()) and _excluded_path(rules, target, resolved):
+                    # Exclusions go by name: a link would publish an excluded file under another.
+                    raise StoreRefusedError(
+                        f"symlink {name} leads to {target}, which is excluded: remove the link, or "
+                        f"--include {target} if it is meant to be public"
+                    )
             else:
                 resolved = path
             is_dir = path.is_dir()
