@@ -332,3 +332,38 @@ def test_a_link_to_a_published_file_and_into_well_known_still_go_up(tmp_path: Pa
         "index.html",
         "security.txt",
     ]
+
+
+def test_of_two_resumes_of_one_interrupted_upload_exactly_one_takes_it_over(
+    world: World, tmp_path: Path
+) -> None:
+    """Both read the interrupted run's claim; the second's takeover lands between the first's read
+    and its conditional overwrite: the first is refused before writing any object."""
+
+    def crash(_: storage.Claim) -> None:
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        upload_build(world.s3, BUCKET, write_build(tmp_path / "a", TREE_A), V1, before_seal=crash)
+    second_build = write_build(tmp_path / "b", TREE_B)
+    writes: list[dict[str, Any]] = []
+    overtaken: list[storage.Claim] = []
+    busy: list[bool] = []
+
+    def before_takeover(params: dict[str, Any], **_: Any) -> None:
+        writes.append(params)
+        if params["Key"] == layout.claim_key(V1) and "IfMatch" in params and not busy:
+            busy.append(True)
+            overtaken.append(storage.claim_version(world.s3, BUCKET, storage.new_claim(V1), resume=True))
+
+    world.s3.meta.events.register("provide-client-params.s3.PutObject", before_takeover)
+    with pytest.raises(storage.VersionClaimedError, match=f"another upload took over version {V1} meanwhile"):
+        upload_build(world.s3, BUCKET, write_build(tmp_path / "c", TREE_A), V1, resume=True)
+    world.s3.meta.events.unregister("provide-client-params.s3.PutObject", before_takeover)
+    # Only claim writes: each resume's If-None-Match (412), the second's takeover, the first's (412).
+    assert {w["Key"] for w in writes} == {layout.claim_key(V1)}
+    assert len(writes) == 4
+    # The winner's claim is the one in the bucket; a run holding it (here: its --resume) completes it.
+    assert storage.read_claim(world.s3, BUCKET, V1).upload_id == overtaken[0].upload_id  # type: ignore[union-attr]
+    upload_build(world.s3, BUCKET, second_build, V1, resume=True)
+    assert_exactly(world, V1, TREE_B)
