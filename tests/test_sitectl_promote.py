@@ -24,6 +24,7 @@ from tests.clock import ManualClock
 from tests.sitectl_scaffold import (
     _SESSION,
     BUCKET,
+    PARAMETER,
     POINTER_URN,
     SWITCH_URN,
     V1,
@@ -746,5 +747,27 @@ def test_an_upload_of_a_version_being_promoted_is_refused(staging: World, tmp_pa
 
     assert result.exit_code == 0, result.output
     assert isinstance(refused[0], storage.VersionClaimedError)
+    assert body(staging.s3, BUCKET, layout.manifest_key(V1)) == manifest
+    assert storage.verify_version(staging.s3, BUCKET, V1) == []
+
+
+def test_prune_during_a_promote_into_the_same_bucket_leaves_it_alone(staging: World, tmp_path: Path) -> None:
+    manifest = stage(staging.s3, STAGING)
+    upload_build(staging.s3, BUCKET, sample_build(tmp_path / "live"), V2)
+    staging.set_live(V2)  # V1, being promoted, is older than the live version
+    pruned: list[Any] = []
+
+    def prune_meanwhile(params: dict[str, Any], **_: Any) -> None:
+        if len(pruned) == 0 and params["Key"].endswith("robots.txt"):
+            args = ["--bucket", BUCKET, "--parameter", PARAMETER, "prune", "--keep", "0", "--apply"]
+            pruned.append(staging.invoke(*args, "--skip-stack-check"))
+
+    staging.s3.meta.events.register("before-parameter-build.s3.CopyObject", prune_meanwhile)
+
+    result = staging.invoke("promote", V1, "--from-bucket", STAGING, "--bucket", BUCKET, "--workers", "1")
+
+    assert pruned[0].exit_code == 0, pruned[0].output
+    assert f"{V1}" in pruned[0].output and "incomplete, written to within 24 h" in pruned[0].output
+    assert result.exit_code == 0, result.output
     assert body(staging.s3, BUCKET, layout.manifest_key(V1)) == manifest
     assert storage.verify_version(staging.s3, BUCKET, V1) == []
