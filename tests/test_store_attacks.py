@@ -367,3 +367,29 @@ def test_of_two_resumes_of_one_interrupted_upload_exactly_one_takes_it_over(
     assert storage.read_claim(world.s3, BUCKET, V1).upload_id == overtaken[0].upload_id  # type: ignore[union-attr]
     upload_build(world.s3, BUCKET, second_build, V1, resume=True)
     assert_exactly(world, V1, TREE_B)
+
+
+def test_an_upload_still_running_after_a_takeover_starts_no_further_write(
+    world: World, tmp_path: Path
+) -> None:
+    """A --resume with another build (new hashed names, so no key in common) takes over and seals
+    while the first upload still has files to send: none of them may land in the sealed version."""
+    first_tree = {f"assets/a{i}.js": f"a{i}".encode() for i in range(4)}
+    first, second = write_build(tmp_path / "a", first_tree), write_build(tmp_path / "b", TREE_B)
+    now = [0.0]
+    sending: list[str] = []
+
+    def note(params: dict[str, Any], **_: Any) -> None:
+        sending.append(params["Key"])
+
+    def take_over_after_the_first_write(**_: Any) -> None:
+        if sending[-1] == f"{V1}/assets/a0.js" and now[0] == 0.0:
+            now[0] = 2.0  # the first upload's clock: two seconds on, its claim is read again
+            upload_build(world.s3, BUCKET, second, V1, resume=True, workers=1)
+
+    world.s3.meta.events.register("provide-client-params.s3.PutObject", note)
+    world.s3.meta.events.register("after-call.s3.PutObject", take_over_after_the_first_write)
+
+    with pytest.raises(storage.ClaimLostError, match=f"version {V1} is no longer claimed by this upload"):
+        upload_build(world.s3, BUCKET, first, V1, workers=1, clock=lambda: now[0])
+    assert_exactly(world, V1, TREE_B)

@@ -163,6 +163,7 @@ def upload_build(
     on_start: Callable[[str, int, int], None] | None = None,
     now: datetime | None = None,
     sleep: Callable[[float], None] = time.sleep,
+    clock: Callable[[], float] = time.monotonic,
     after_claim: Hook | None = None,
     before_seal: Hook | None = None,
 ) -> UploadReport:
@@ -170,7 +171,8 @@ def upload_build(
     and return what was done.
 
     `progress(n)` is called with the bytes of each file once it is stored; `on_start(version, files,
-    bytes)` once the plan is made; `after_claim` and `before_seal` (tests) at those points. Raises
+    bytes)` once the plan is made; `after_claim` and `before_seal` (tests) at those points; `clock`
+    times the re-reads of the claim (`storage.ClaimWatch`). Raises
     StoreRefusedError (exit 2) for a bad build or a version that is taken or complete, before
     writing anything; SitectlError or StoreError (exit 1) when AWS fails: the version then stays
     incomplete and claimed, for `--resume`.
@@ -206,7 +208,8 @@ def upload_build(
         on_start(version, len(files), report.total_bytes)
 
     try:
-        _run_steps(s3, bucket, claim, steps, stored, report, workers, attempts, progress, sleep)
+        watch = storage.ClaimWatch(s3, bucket, claim, clock)
+        _run_steps(s3, bucket, watch, claim, steps, stored, report, workers, attempts, progress, sleep)
     except KeyboardInterrupt:
         raise SitectlError(f"upload of {version} interrupted; {_resume_hint(version)}") from None
     if before_seal:
@@ -242,6 +245,7 @@ def upload_directory(
 def _run_steps(
     s3: S3Client,
     bucket: str,
+    watch: storage.ClaimWatch,
     claim: storage.Claim,
     steps: list[_Step],
     stored: dict[str, storage.StoredObject],
@@ -259,6 +263,8 @@ def _run_steps(
                 progress(step.file.size)
 
     def run(step: _Step) -> _Step:
+        # A --resume elsewhere may have taken the version over: then this upload writes no more.
+        watch.before_write()
         key = layout.object_key(version, step.file.path)
         planned = storage.write_condition(stored.get(key))
         if step.action == "copy":

@@ -30,6 +30,8 @@ import json
 import os
 import re
 import socket
+import threading
+import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -413,6 +415,38 @@ def check_claim(s3: S3Client, bucket: str, claim: Claim) -> None:
             f"version {claim.version} is no longer claimed by this upload (now: {now}); "
             f"it was not completed: upload again as a new version"
         )
+
+
+# How often a running upload re-reads its claim before a write: after a takeover, an upload that is
+# still running starts no write more than this long after it (one GetObject per interval, whatever
+# the number of files or workers).
+CLAIM_CHECK_SECONDS = 1.0
+
+
+class ClaimWatch:
+    """`before_write()` raises ClaimLostError once the claim is no longer this upload's, re-reading
+    it at most every CLAIM_CHECK_SECONDS. A write already in flight at the takeover can still land
+    (S3 cannot make a write conditional on another key); later ones never start."""
+
+    def __init__(
+        self,
+        s3: S3Client,
+        bucket: str,
+        claim: Claim,
+        clock: Callable[[], float] = time.monotonic,
+        interval: float = CLAIM_CHECK_SECONDS,
+    ) -> None:
+        self._s3, self._bucket, self._claim = s3, bucket, claim
+        self._clock, self._interval = clock, interval
+        self._lock = threading.Lock()
+        self._checked = clock()  # the claim was just written or read
+
+    def before_write(self) -> None:
+        with self._lock:
+            now = self._clock()
+            if now - self._checked >= self._interval:
+                check_claim(self._s3, self._bucket, self._claim)
+                self._checked = now
 
 
 def write_condition(stored: StoredObject | None) -> dict[str, str]:
