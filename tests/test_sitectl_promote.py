@@ -16,12 +16,15 @@ from botocore.exceptions import ClientError
 
 from edge_lambda import layout
 from scripts.commands import promote as promote_command_module
+from scripts.commands.upload import upload_build
 from scripts.versionstore import promote as promotion
+from scripts.versionstore import store as storage
 from scripts.versionstore.errors import StoreError, StoreRefusedError
 from tests.clock import ManualClock
 from tests.sitectl_scaffold import (
     _SESSION,
     BUCKET,
+    PARAMETER,
     POINTER_URN,
     SWITCH_URN,
     V1,
@@ -171,19 +174,27 @@ def test_promote_copies_every_object_verifies_then_writes_the_manifest_last(stag
         assert params["CopySource"] == f"{STAGING}/{params['Key']}"  # as botocore sends it
         assert params["CopySourceIfMatch"] == source_etags[params["Key"]]
         assert params["MetadataDirective"] == "COPY"
+        assert params["IfNoneMatch"] == "*"  # the key was absent: nobody else's object is overwritten
     writes = [(name, params) for name, params in calls if name in ("CopyObject", "PutObject")]
+    # The destination version is claimed first, as an upload claims it.
+    assert (writes[0][0], writes[0][1]["Key"], writes[0][1]["IfNoneMatch"]) == (
+        "PutObject",
+        layout.claim_key(V1),
+        "*",
+    )
     assert writes[-1][0] == "PutObject" and writes[-1][1]["Key"] == layout.manifest_key(V1)
     assert writes[-1][1]["IfNoneMatch"] == "*"
-    assert [name for name, _ in writes].count("PutObject") == 1
-    # Every copy is checked (HeadObject) and the prefix listed again before the manifest is written.
-    assert [name for name, _ in calls[-2:]] == ["ListObjectsV2", "PutObject"]
+    assert [name for name, _ in writes].count("PutObject") == 2
+    # Every copy is checked (HeadObject) and the prefix listed again before the manifest is written,
+    # then the claim and the prefix once more (a takeover meanwhile withdraws the manifest).
+    assert [name for name, _ in calls[-4:]] == ["ListObjectsV2", "PutObject", "GetObject", "ListObjectsV2"]
     assert operations(calls) == {
         "GetBucketLocation": 2,
-        "GetObject": 2,  # the source manifest, the destination's (absent)
-        "ListObjectsV2": 3,  # the source prefix, the destination prefix before and after the copies
+        "GetObject": 3,  # the source manifest, the destination's (absent), the claim after the seal
+        "ListObjectsV2": 4,  # the source prefix; the destination before, after the copies, after the seal
         "CopyObject": 5,
-        "HeadObject": 5,
-        "PutObject": 1,
+        "HeadObject": 6,  # the destination manifest (absent) at the claim, each copy
+        "PutObject": 2,  # the claim, the manifest
     }
 
 
@@ -326,15 +337,19 @@ def test_an_interrupted_promote_is_completed_by_running_it_again(staging: World)
 
     assert first.exit_code == 1
     assert "failed: AWS CopyObject failed: AccessDenied: AccessDenied" in first.output
-    assert f"version {V1} stays incomplete in {BUCKET}: run the same promote again to complete it" in (
-        first.output
+    assert (
+        f"version {V1} stays incomplete in {BUCKET}: run the same promote again with --resume to complete it"
+        in first.output
     )
     assert len(fault.copied) == 2
-    assert keys(staging) == sorted(fault.copied)
+    assert keys(staging) == sorted([layout.claim_key(V1), *fault.copied])
 
     fault.stop()
+    without_resume = staging.invoke("promote", V1, "--from-bucket", STAGING, "--bucket", BUCKET)
+    assert without_resume.exit_code == 2
+    assert "no longer running, run the same promote again with --resume" in without_resume.output
     calls = record_calls(staging.s3)
-    second = staging.invoke("promote", V1, "--from-bucket", STAGING, "--bucket", BUCKET)
+    second = staging.invoke("promote", V1, "--from-bucket", STAGING, "--bucket", BUCKET, "--resume")
 
     assert second.exit_code == 0, second.output
     assert "5 files (87 bytes): 3 copied server-side" in second.stderr
@@ -342,7 +357,7 @@ def test_an_interrupted_promote_is_completed_by_running_it_again(staging: World)
     assert sorted(p["Key"] for name, p in calls if name == "CopyObject") == sorted(
         set(FILE_KEYS) - set(fault.copied)
     )
-    assert keys(staging) == sorted([*FILE_KEYS, layout.manifest_key(V1)])
+    assert keys(staging) == sorted([*FILE_KEYS, layout.claim_key(V1), layout.manifest_key(V1)])
     assert body(staging.s3, BUCKET, layout.manifest_key(V1)) == manifest
 
 
@@ -447,7 +462,7 @@ def test_a_permanent_copy_error_is_not_retried(staging: World) -> None:
             sleep=clock.sleep,
         )
     assert clock.sleeps == [] and fault.copied == []
-    assert keys(staging) == []
+    assert keys(staging) == [layout.claim_key(V1)]  # claimed, for a --resume
 
 
 def test_the_manifest_written_by_someone_else_meanwhile_is_not_overwritten(staging: World) -> None:
@@ -553,7 +568,7 @@ def test_a_destination_in_another_region_is_written_through_its_own_client(
 
     assert result.exit_code == 0, result.output
     counts = operations(made["eu-west-1"])
-    assert (counts["CopyObject"], counts["PutObject"], counts["HeadObject"]) == (5, 1, 5)
+    assert (counts["CopyObject"], counts["PutObject"], counts["HeadObject"]) == (5, 2, 6)
     assert {p["Bucket"] for _, p in made["eu-west-1"]} == {"site-bucket-prod-eu"}
 
 
@@ -686,7 +701,7 @@ def test_ctrl_c_leaves_an_incomplete_version_and_says_how_to_complete_it(
     assert result.exit_code == 1
     assert result.output.strip() == (
         f"Error: promote of {V1} interrupted; it stays incomplete in {BUCKET}: "
-        "run the same command again to complete it"
+        "run the same command again with --resume to complete it"
     )
 
 
@@ -699,3 +714,60 @@ def test_nothing_is_released_when_the_promote_is_refused(staging: World) -> None
     assert f"version {V1} is incomplete (no manifest) in {STAGING}" in result.output
     assert staging.stack.mutations == []
     assert keys(staging) == []
+
+
+def test_a_version_an_upload_holds_is_not_promoted_into(staging: World, tmp_path: Path) -> None:
+    stage(staging.s3, STAGING)
+    storage.claim_version(staging.s3, BUCKET, storage.new_claim(V1))  # an upload of V1, running
+    calls = record_calls(staging.s3)
+
+    result = staging.invoke("promote", V1, "--from-bucket", STAGING, "--bucket", BUCKET)
+
+    assert result.exit_code == 2
+    assert f"version {V1} is already being uploaded by upload " in result.output
+    assert [p["Key"] for name, p in calls if name in ("PutObject", "CopyObject")] == [layout.claim_key(V1)]
+    assert keys(staging) == [layout.claim_key(V1)]  # the upload's claim, nothing else
+
+
+def test_an_upload_of_a_version_being_promoted_is_refused(staging: World, tmp_path: Path) -> None:
+    manifest = stage(staging.s3, STAGING)
+    refused: list[Exception] = []
+    build = sample_build(tmp_path / "dist")
+
+    def upload_meanwhile(params: dict[str, Any], **_: Any) -> None:
+        if not refused:
+            try:
+                upload_build(staging.s3, BUCKET, build, V1)
+            except Exception as error:  # asserted in the main thread
+                refused.append(error)
+
+    staging.s3.meta.events.register("before-parameter-build.s3.CopyObject", upload_meanwhile)
+
+    result = staging.invoke("promote", V1, "--from-bucket", STAGING, "--bucket", BUCKET, "--workers", "1")
+
+    assert result.exit_code == 0, result.output
+    assert isinstance(refused[0], storage.VersionClaimedError)
+    assert body(staging.s3, BUCKET, layout.manifest_key(V1)) == manifest
+    assert storage.verify_version(staging.s3, BUCKET, V1) == []
+
+
+def test_prune_during_a_promote_into_the_same_bucket_leaves_it_alone(staging: World, tmp_path: Path) -> None:
+    manifest = stage(staging.s3, STAGING)
+    upload_build(staging.s3, BUCKET, sample_build(tmp_path / "live"), V2)
+    staging.set_live(V2)  # V1, being promoted, is older than the live version
+    pruned: list[Any] = []
+
+    def prune_meanwhile(params: dict[str, Any], **_: Any) -> None:
+        if len(pruned) == 0 and params["Key"].endswith("robots.txt"):
+            args = ["--bucket", BUCKET, "--parameter", PARAMETER, "prune", "--keep", "0", "--apply"]
+            pruned.append(staging.invoke(*args, "--skip-stack-check"))
+
+    staging.s3.meta.events.register("before-parameter-build.s3.CopyObject", prune_meanwhile)
+
+    result = staging.invoke("promote", V1, "--from-bucket", STAGING, "--bucket", BUCKET, "--workers", "1")
+
+    assert pruned[0].exit_code == 0, pruned[0].output
+    assert f"{V1}" in pruned[0].output and "incomplete, written to within 24 h" in pruned[0].output
+    assert result.exit_code == 0, result.output
+    assert body(staging.s3, BUCKET, layout.manifest_key(V1)) == manifest
+    assert storage.verify_version(staging.s3, BUCKET, V1) == []

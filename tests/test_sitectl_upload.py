@@ -307,8 +307,9 @@ def test_requests_per_upload_do_not_depend_on_earlier_versions_beyond_the_dedupe
     for day in range(1, 9):
         upload_build(world.s3, BUCKET, build, f"202611{day:02d}T100000Z")
     counts = world.count_requests()
-    report = upload_build(world.s3, BUCKET, build, "20261120T100000Z", dedupe_versions=3)
-    assert counts.get("GetObject") == 4  # 3 manifests, then the claim at the seal
+    # A still clock: no re-read of the claim during the upload (see storage.ClaimWatch).
+    report = upload_build(world.s3, BUCKET, build, "20261120T100000Z", dedupe_versions=3, clock=lambda: 0.0)
+    assert counts.get("GetObject") == 5  # 3 manifests, then the claim before and after the manifest
     assert report.copied_files == 7 and counts.get("CopyObject") == 7
     assert counts.get("PutObject") == 2  # the claim and the manifest only
 

@@ -51,18 +51,32 @@ def _stream(line: str) -> None:
 @click.option("--from-bucket", help="Bucket to copy the version from (e.g. the staging stack's).")
 @click.option("--from-stack", help="Pulumi stack to copy the version from: its bucketName output.")
 @click.option("--workers", type=click.IntRange(1, 128), default=promotion.DEFAULT_WORKERS, show_default=True)
+@click.option(
+    "--resume",
+    is_flag=True,
+    help="Complete an interrupted promote (or upload) of VERSION in the destination: take over its "
+    "claim. Only when that promote is no longer running.",
+)
 @click.option("--release", "release", is_flag=True, help="Then release it on the destination --stack.")
 @site_options("bucket", "stack", "project_dir")
 @aws_errors
 def promote_command(
-    version: str, from_bucket: str | None, from_stack: str | None, workers: int, release: bool, site: Site
+    version: str,
+    from_bucket: str | None,
+    from_stack: str | None,
+    workers: int,
+    resume: bool,
+    release: bool,
+    site: Site,
 ) -> None:
     """Copy the complete VERSION from --from-bucket / --from-stack into this site's bucket
     (--bucket / --stack) server-side, its manifest last, and print its id as the last line.
 
-    The destination gets the source's bytes, headers and manifest unchanged. An interrupted promote
-    leaves an incomplete version; the same command completes it. Promoting a version already there
-    copies nothing. Refuses (exit 2) an incomplete source, or a destination version with other content.
+    The destination gets the source's bytes, headers and manifest unchanged. The destination version
+    is claimed first, as by upload: an upload or promote of the same id is refused. An interrupted
+    promote leaves an incomplete version; the same command with --resume completes it. Promoting a
+    version already there copies nothing. Refuses (exit 2) an incomplete source, a destination
+    version with other content, or one another upload or promote holds.
     """
     try:
         layout.validate_version(version)
@@ -108,6 +122,7 @@ def promote_command(
                 source,
                 destination,
                 version,
+                resume=resume,
                 workers=workers,
                 on_start=on_start,
                 progress=(lambda n: bar[0].update(n)) if show_bar else None,
@@ -115,7 +130,7 @@ def promote_command(
         except KeyboardInterrupt:
             raise SitectlError(
                 f"promote of {version} interrupted; it stays incomplete in {destination_bucket}: "
-                "run the same command again to complete it"
+                "run the same command again with --resume to complete it"
             ) from None
     if report.already_complete:
         click.echo(

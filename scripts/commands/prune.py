@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 
 import click
 
@@ -139,7 +139,9 @@ def prune_command(keep: int, apply_changes: bool, skip_stack_check: bool, as_jso
     s3 = site.s3()
     versions = storage.list_versions(s3, bucket)
     protected = protected_versions(site, bucket, versions, check_stacks=not skip_stack_check)
-    plan = plan_prune(versions, keep, protected, fresh_incomplete(s3, bucket, versions, storage.utc_now()))
+    plan = plan_prune(
+        versions, keep, protected, fresh_incomplete(s3, bucket, versions, storage.server_now(s3, bucket))
+    )
     complete = {v.version for v in versions if v.complete}
     sizes = {v.version: v.total_bytes for v in versions}
     if as_json:
@@ -167,13 +169,13 @@ def prune_command(keep: int, apply_changes: bool, skip_stack_check: bool, as_jso
             deleted: int | None = storage.delete_version(s3, bucket, version)
         else:
             # An upload may have resumed or completed it since the plan: the store looks again.
-            deleted = storage.delete_stale_version(s3, bucket, version, storage.utc_now())
+            deleted = storage.delete_stale_version(s3, bucket, version, storage.server_now(s3, bucket))
         if deleted is None:
             click.echo(f"kept {version}: it was claimed or completed since the plan was made", err=True)
         else:
             click.echo(f"deleted {version} ({deleted} keys)", err=True)
     # Skew protection reaches back as far as the complete versions left: after deleting versions,
     # the shared assets none of the remaining ones references go too.
-    gone = shared_assets.prune_shared_assets(s3, bucket, now=datetime.now(UTC), apply=True)
+    gone = shared_assets.prune_shared_assets(s3, bucket, now=storage.server_now(s3, bucket), apply=True)
     if gone:
         click.echo(f"deleted {len(gone)} shared assets no complete version references", err=True)

@@ -21,6 +21,7 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -47,6 +48,9 @@ DEFAULT_ATTEMPTS = 5
 DEFAULT_DEDUPE_VERSIONS = 5
 # Without a terminal (CI logs), one progress line at most this often.
 PROGRESS_LINE_SECONDS = 5.0
+# A conditional write refused: the key is not as planned (412, 409 while another conditional write
+# to it is in flight, 404 for If-Match on a key that is gone).
+_REFUSED_WRITE = ("PreconditionFailed", "412", "ConditionalRequestConflict", "NoSuchKey", "404")
 _TRANSIENT_CODES = {"InternalError", "ServiceUnavailable", "SlowDown", "RequestTimeout", "Throttling"}
 
 ProgressCallback = Callable[[int], None]
@@ -159,6 +163,7 @@ def upload_build(
     on_start: Callable[[str, int, int], None] | None = None,
     now: datetime | None = None,
     sleep: Callable[[float], None] = time.sleep,
+    clock: Callable[[], float] = time.monotonic,
     after_claim: Hook | None = None,
     before_seal: Hook | None = None,
 ) -> UploadReport:
@@ -166,7 +171,8 @@ def upload_build(
     and return what was done.
 
     `progress(n)` is called with the bytes of each file once it is stored; `on_start(version, files,
-    bytes)` once the plan is made; `after_claim` and `before_seal` (tests) at those points. Raises
+    bytes)` once the plan is made; `after_claim` and `before_seal` (tests) at those points; `clock`
+    times the re-reads of the claim (`storage.ClaimWatch`). Raises
     StoreRefusedError (exit 2) for a bad build or a version that is taken or complete, before
     writing anything; SitectlError or StoreError (exit 1) when AWS fails: the version then stays
     incomplete and claimed, for `--resume`.
@@ -182,7 +188,9 @@ def upload_build(
     if version is not None:
         claim = storage.claim_version(s3, bucket, storage.new_claim(version, now), resume=resume)
     else:
-        claim = storage.claim_new_version(s3, bucket, now or storage.utc_now())
+        # The id is a time, and ids order versions (newest, "newer than the live one" for prune,
+        # rollback): S3's clock, not a machine's that may run behind.
+        claim = storage.claim_new_version(s3, bucket, now or storage.server_now(s3, bucket))
     version = claim.version
     report = UploadReport(
         version, files=len(files), total_bytes=sum(f.size for f in files), excluded=build.excluded
@@ -200,7 +208,8 @@ def upload_build(
         on_start(version, len(files), report.total_bytes)
 
     try:
-        _run_steps(s3, bucket, version, steps, report, workers, attempts, progress, sleep)
+        watch = storage.ClaimWatch(s3, bucket, claim, clock)
+        _run_steps(s3, bucket, watch, claim, steps, stored, report, workers, attempts, progress, sleep)
     except KeyboardInterrupt:
         raise SitectlError(f"upload of {version} interrupted; {_resume_hint(version)}") from None
     if before_seal:
@@ -236,14 +245,17 @@ def upload_directory(
 def _run_steps(
     s3: S3Client,
     bucket: str,
-    version: str,
+    watch: storage.ClaimWatch,
+    claim: storage.Claim,
     steps: list[_Step],
+    stored: dict[str, storage.StoredObject],
     report: UploadReport,
     workers: int,
     attempts: int,
     progress: ProgressCallback | None,
     sleep: Callable[[float], None],
 ) -> None:
+    version = claim.version
     for step in steps:
         if step.action == "skip":
             report.skipped_files += 1
@@ -251,15 +263,30 @@ def _run_steps(
                 progress(step.file.size)
 
     def run(step: _Step) -> _Step:
+        # A --resume elsewhere may have taken the version over: then this upload writes no more.
+        watch.before_write()
+        key = layout.object_key(version, step.file.path)
+        planned = storage.write_condition(stored.get(key))
         if step.action == "copy":
             assert step.source_key is not None
-            source = step.source_key
-            if with_retries(lambda: copy_file(s3, bucket, version, step.file, source), attempts, sleep):
+            copy = partial(copy_file, s3, bucket, version, step.file, step.source_key, planned)
+            if with_retries(copy, attempts, sleep):
                 return step
-            # The donor was pruned or no longer holds these bytes: send the file instead.
+            # The donor was pruned or no longer holds these bytes, or the key was written meanwhile:
+            # send the file instead, and see below.
             step = _Step(step.file, "put")
-        with_retries(lambda: put_file(s3, bucket, version, step.file), attempts, sleep)
-        return step
+        # Every write is conditional on the key being as planned: a write of an upload whose claim
+        # was taken over cannot overwrite what the new owner stored (or sealed).
+        condition: dict[str, str] | None = planned
+        while condition is not None:
+            try:
+                with_retries(partial(put_file, s3, bucket, version, step.file, condition), attempts, sleep)
+                return step
+            except ClientError as error:
+                if error_code(error) not in _REFUSED_WRITE:
+                    raise
+            condition = storage.settle_refused_write(s3, bucket, claim, key, step.file.etag)
+        return _Step(step.file, "skip")
 
     pending = [step for step in steps if step.action != "skip"]
     pool = ThreadPoolExecutor(max_workers=max(1, workers))
@@ -267,6 +294,8 @@ def _run_steps(
         futures = {pool.submit(run, step): step for step in pending}
         for future in as_completed(futures):
             error = future.exception()
+            if isinstance(error, storage.ClaimLostError):
+                raise error
             if error is not None:
                 if isinstance(error, ClientError | BotoCoreError):
                     detail = describe_aws_error(error)
@@ -276,7 +305,9 @@ def _run_steps(
                     f"uploading {futures[future].file.path} failed: {detail}; {_resume_hint(version)}"
                 ) from error
             finished = future.result()
-            if finished.action == "copy":
+            if finished.action == "skip":  # an earlier attempt of the same write had landed
+                report.skipped_files += 1
+            elif finished.action == "copy":
                 report.copied_files += 1
                 report.count("CopyObject")
             else:

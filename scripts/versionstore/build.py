@@ -47,6 +47,11 @@ DEFAULT_EXCLUDES: tuple[str, ...] = (
     "#*#",
     "*.tfstate",
     "*.tfstate.backup",
+    # SSH private keys under their default names (the `.pub` halves are public and still go up).
+    "id_rsa",
+    "id_dsa",
+    "id_ecdsa",
+    "id_ed25519",
 )
 DEFAULT_INCLUDES: tuple[str, ...] = (".well-known/",)
 
@@ -62,6 +67,9 @@ class LocalFile:
     content_type: str
     cache_control: str
     content_encoding: str | None = None
+    # (device, inode) of the file that was hashed: what is sent must come from that very file, not
+    # from whatever a path swapped meanwhile (a symlink out of the build) leads to.
+    identity: tuple[int, int] | None = None
 
     @property
     def multipart(self) -> bool:
@@ -117,6 +125,16 @@ def is_excluded(rules: Iterable[Rule], relative: str, is_dir: bool) -> bool:
         if rule.matches(relative, is_dir):
             excluded = not rule.include
     return excluded
+
+
+def _excluded_path(rules: Sequence[Rule], relative: str, resolved: Path) -> bool:
+    """Whether `relative` (inside the build) is excluded, itself or through a folder above it."""
+    parts = relative.split("/")
+    for depth in range(1, len(parts) + 1):
+        is_dir = depth < len(parts) or resolved.is_dir()
+        if is_excluded(rules, "/".join(parts[:depth]), is_dir):
+            return True
+    return False
 
 
 def _read_text(path: Path) -> str:
@@ -188,6 +206,13 @@ def scan_build(
                     raise StoreRefusedError(f"symlink {name} is broken; remove it") from None
                 if not resolved.is_relative_to(root):
                     raise StoreRefusedError(f"symlink {name} leads outside {directory} (to {resolved})")
+                target = resolved.relative_to(root).as_posix()
+                if not is_excluded(rules, name, path.is_dir()) and _excluded_path(rules, target, resolved):
+                    # Exclusions go by name: a link would publish an excluded file under another.
+                    raise StoreRefusedError(
+                        f"symlink {name} leads to {target}, which is excluded: remove the link, or "
+                        f"--include {target} if it is meant to be public"
+                    )
             else:
                 resolved = path
             is_dir = path.is_dir()
@@ -246,6 +271,7 @@ def hash_file(path: Path, relative: str, headers: HeaderRules) -> LocalFile:
         # it is scanned fails later, at its upload or the seal.
         chunk_size = PART_SIZE if path.stat().st_size > MULTIPART_THRESHOLD else _READ_CHUNK
         with path.open("rb") as stream:
+            identity = file_identity(stream.fileno())
             while chunk := stream.read(chunk_size):
                 sha256.update(chunk)
                 md5.update(chunk)
@@ -266,4 +292,11 @@ def hash_file(path: Path, relative: str, headers: HeaderRules) -> LocalFile:
         content_type=headers.content_type(relative),
         cache_control=headers.cache_control(relative),
         content_encoding=headers.content_encoding(relative),
+        identity=identity,
     )
+
+
+def file_identity(descriptor: int) -> tuple[int, int]:
+    """(device, inode) of an open file."""
+    stat = os.fstat(descriptor)
+    return stat.st_dev, stat.st_ino

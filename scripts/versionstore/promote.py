@@ -3,9 +3,10 @@
 Every object is copied server-side (CopyObject, pinned to the source object's ETag with
 CopySourceIfMatch, metadata and headers copied with it), checked against the source manifest, and
 only then is the manifest written, with the source's bytes unchanged: the destination holds the very
-bytes that were tested, under the same version id. An interrupted promote leaves an incomplete
-version; running it again copies only what is missing or different. A destination that already
-holds the version with the same manifest and objects is left alone: nothing is copied.
+bytes that were tested, under the same version id. The destination version is claimed first, as an
+upload claims it. An interrupted promote leaves an incomplete version, still claimed; running it
+again with `resume` copies only what is missing or different. A destination that already holds
+the version with the same manifest and objects is left alone: nothing is copied.
 
 Refusals (StoreRefusedError, exit 2) happen before anything is written: a source version that is
 missing, incomplete or damaged; a destination version that is complete with other content, or whose
@@ -19,6 +20,7 @@ import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
+from functools import partial
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from botocore.exceptions import BotoCoreError, ClientError, ConnectionError, HTTPClientError
@@ -116,6 +118,7 @@ def promote_version(
     destination: BucketRef,
     version: str,
     *,
+    resume: bool = False,
     workers: int = DEFAULT_WORKERS,
     attempts: int = DEFAULT_ATTEMPTS,
     on_start: Callable[[int, int], None] | None = None,
@@ -124,8 +127,11 @@ def promote_version(
 ) -> PromoteReport:
     """Copy the complete `version` from `source` to `destination`, its manifest last.
 
-    `on_start(files, bytes)` is called once the plan is made (not when nothing is to be done),
-    `progress(n)` with the bytes of each file once it is in place.
+    The destination version is claimed first (`store.claim_version`), as an upload claims it: a
+    version another upload or promote holds is refused (VersionClaimedError, nothing written);
+    `resume` takes over the claim of an interrupted one. `on_start(files, bytes)` is called once
+    the plan is made (not when nothing is to be done), `progress(n)` with the bytes of each file
+    once it is in place.
     """
     try:
         layout.validate_version(version)
@@ -151,6 +157,24 @@ def promote_version(
             f"{version} of {source.name} does not have (e.g. {extra[0]}); delete them "
             f"(aws s3 rm --recursive {destination.url(layout.version_prefix(version))}) and promote again"
         )
+    # The destination version is claimed as an upload claims it: an upload or another promote of
+    # the same id is refused, and an interrupted promote is taken over with `resume`.
+    try:
+        claim = store.claim_version(
+            destination.s3,
+            destination.name,
+            store.new_claim(version),
+            resume=resume,
+            resume_hint="run the same promote again with --resume",
+        )
+    except store.VersionCompleteError:
+        existing = read_stored_manifest(destination.s3, destination.name, version)
+        if existing is None:
+            raise
+        _check_already_promoted(source, destination, version, manifest_object, existing, expected, workers)
+        report.already_complete = True
+        report.skipped_files = len(expected)
+        return report
 
     # Objects left by an interrupted promote: kept when they already match, copied again otherwise.
     candidates = [e for e in expected.values() if _same_listing(stored.get(e.key), e.source)]
@@ -164,9 +188,9 @@ def promote_version(
     if progress:
         for key in in_place:
             progress(expected[key].entry.size)
-    _copy_all(source, destination, version, pending, report, workers, attempts, progress, sleep)
+    _copy_all(source, destination, claim, pending, stored, report, workers, attempts, progress, sleep)
     _check_destination(destination, version, expected)
-    _write_manifest(destination, version, manifest_object)
+    _write_manifest(destination, claim, manifest_object)
     return report
 
 
@@ -279,16 +303,19 @@ def _destination_problem(destination: BucketRef, version: str, expected: dict[st
 def _copy_all(
     source: BucketRef,
     destination: BucketRef,
-    version: str,
+    claim: store.Claim,
     pending: list[_Expected],
+    stored: dict[str, store.StoredObject],
     report: PromoteReport,
     workers: int,
     attempts: int,
     progress: ProgressCallback | None,
     sleep: Callable[[float], None],
 ) -> None:
+    version = claim.version
+
     def run(item: _Expected) -> _Expected:
-        _with_retries(lambda: _copy(source, destination, item), attempts, sleep)
+        _copy_into_place(source, destination, claim, item, stored.get(item.key), attempts, sleep)
         problem = _object_problem(destination, version, item)
         if problem:
             raise StoreError(f"after the copy, {problem}")
@@ -302,7 +329,8 @@ def _copy_all(
             if error is not None:
                 raise StoreError(
                     f"copying {futures[future].key} failed: {_describe(error)}; version {version} stays "
-                    f"incomplete in {destination.name}: run the same promote again to complete it"
+                    f"incomplete in {destination.name}: run the same promote again with --resume to "
+                    "complete it"
                 ) from error
             report.copied_files += 1
             report.copied_bytes += futures[future].entry.size
@@ -313,27 +341,61 @@ def _copy_all(
         pool.shutdown(wait=True, cancel_futures=True)
 
 
-def _copy(source: BucketRef, destination: BucketRef, item: _Expected) -> None:
-    try:
-        if _is_multipart(item.source.etag):
-            _copy_parts(source, destination, item)
+def _copy_into_place(
+    source: BucketRef,
+    destination: BucketRef,
+    claim: store.Claim,
+    item: _Expected,
+    stored: store.StoredObject | None,
+    attempts: int,
+    sleep: Callable[[float], None],
+) -> None:
+    """Copy one object, conditional on the destination key being as listed (as the uploader's
+    writes are): a promote whose claim was taken over cannot overwrite the new owner's objects.
+    A 412 is either that condition or the source pin: the source is asked which."""
+    condition: dict[str, str] | None = store.write_condition(stored)
+    while condition is not None:
+        try:
+            _with_retries(partial(_copy, source, destination, item, condition), attempts, sleep)
             return
-        # CopySourceIfMatch: the copy is of the very object listed (and described by the manifest);
-        # COPY takes Content-Type, Cache-Control and the user metadata (sha256, version) along.
-        destination.s3.copy_object(
-            Bucket=destination.name,
-            Key=item.key,
-            CopySource={"Bucket": source.name, "Key": item.key},
-            CopySourceIfMatch=f'"{item.source.etag}"',
-            MetadataDirective="COPY",
+        except ClientError as error:
+            if error_code(error) not in (*_PRECONDITION_FAILED, *_NOT_FOUND):  # 404: If-Match, key gone
+                raise
+            if _source_changed(source, item):
+                raise StoreError(
+                    f"{source.url(item.key)} changed while it was being promoted (its ETag is no longer "
+                    f"{item.source.etag}); a complete version must not change: check who writes to "
+                    f"{source.name}"
+                ) from error
+        condition = store.settle_refused_write(
+            destination.s3, destination.name, claim, item.key, item.source.etag
         )
+
+
+def _source_changed(source: BucketRef, item: _Expected) -> bool:
+    try:
+        source.s3.head_object(Bucket=source.name, Key=item.key, IfMatch=f'"{item.source.etag}"')
     except ClientError as error:
-        if error_code(error) in _PRECONDITION_FAILED:
-            raise StoreError(
-                f"{source.url(item.key)} changed while it was being promoted (its ETag is no longer "
-                f"{item.source.etag}); a complete version must not change: check who writes to {source.name}"
-            ) from error
+        if error_code(error) in (*_PRECONDITION_FAILED, *_NOT_FOUND):
+            return True
         raise
+    return False
+
+
+def _copy(source: BucketRef, destination: BucketRef, item: _Expected, condition: dict[str, str]) -> None:
+    if _is_multipart(item.source.etag):
+        _copy_parts(source, destination, item, condition)
+        return
+    # CopySourceIfMatch: the copy is of the very object listed (and described by the manifest);
+    # COPY takes Content-Type, Cache-Control and the user metadata (sha256, version) along.
+    destination.s3.copy_object(
+        Bucket=destination.name,
+        Key=item.key,
+        CopySource={"Bucket": source.name, "Key": item.key},
+        CopySourceIfMatch=f'"{item.source.etag}"',
+        MetadataDirective="COPY",
+        **condition,  # type: ignore[arg-type]
+    )
 
 
 def _is_multipart(etag: str) -> bool:
@@ -341,7 +403,9 @@ def _is_multipart(etag: str) -> bool:
     return "-" in etag
 
 
-def _copy_parts(source: BucketRef, destination: BucketRef, item: _Expected) -> None:
+def _copy_parts(
+    source: BucketRef, destination: BucketRef, item: _Expected, condition: dict[str, str]
+) -> None:
     """Copy a multipart object part for part (UploadPartCopy with the source's own part ranges).
 
     CopyObject would give the copy a single-part ETag (the MD5 of the whole object), which no longer
@@ -375,6 +439,7 @@ def _copy_parts(source: BucketRef, destination: BucketRef, item: _Expected) -> N
             Key=item.key,
             UploadId=upload_id,
             MultipartUpload={"Parts": parts},  # type: ignore[typeddict-item]
+            **condition,  # type: ignore[arg-type]
         )
     except BaseException:
         # Parts of an unfinished upload are stored (and billed) until it is aborted.
@@ -410,29 +475,23 @@ def _check_destination(destination: BucketRef, version: str, expected: dict[str,
         )
 
 
-def _write_manifest(destination: BucketRef, version: str, manifest_object: StoredManifest) -> None:
+def _write_manifest(destination: BucketRef, claim: store.Claim, manifest_object: StoredManifest) -> None:
     headers: dict[str, Any] = {
         "ContentType": manifest_object.content_type,
         "Metadata": manifest_object.metadata,
     }
     if manifest_object.cache_control:
         headers["CacheControl"] = manifest_object.cache_control
+    manifest = layout.Manifest.from_json(manifest_object.body)
     try:
-        # If-None-Match: a version completed meanwhile (another promote, an upload) is never overwritten.
-        destination.s3.put_object(
-            Bucket=destination.name,
-            Key=layout.manifest_key(version),
-            Body=manifest_object.body,
-            IfNoneMatch="*",
-            **headers,
-        )
-    except ClientError as error:
-        if error_code(error) not in _PRECONDITION_FAILED:
-            raise
-        existing = read_stored_manifest(destination.s3, destination.name, version)
+        # The source's bytes, through the store's seal: never over an existing manifest, and
+        # withdrawn if the claim or the objects changed while it was written.
+        store.write_manifest(destination.s3, destination.name, claim, manifest, manifest_object.body, headers)
+    except store.VersionCompleteError as error:
+        existing = read_stored_manifest(destination.s3, destination.name, claim.version)
         if existing is None or existing.body != manifest_object.body:
             raise StoreRefusedError(
-                f"version {version} was completed in {destination.name} by someone else meanwhile, "
+                f"version {claim.version} was completed in {destination.name} by someone else meanwhile, "
                 "with different content"
             ) from error
 

@@ -96,27 +96,16 @@ def _publish_one(
         if entry.size > MAX_COPY_BYTES:
             warn(f"{path} ({entry.size} bytes) is larger than one CopyObject allows: not shared")
             return "skipped"
-        try:
-            s3.copy_object(
-                Bucket=bucket,
-                Key=key,
-                CopySource={"Bucket": bucket, "Key": layout.object_key(manifest.version, path)},
-                # Conditional copy: another version publishing the same name at once cannot be
-                # overwritten (S3 answers 412 to the later one, or 409 while both are in flight).
-                IfNoneMatch="*",
-                MetadataDirective="REPLACE",
-                ContentType=entry.content_type,
-                CacheControl=entry.cache_control,
-                Metadata={
-                    layout.SHA256_METADATA_KEY: entry.sha256,
-                    layout.VERSION_METADATA_KEY: manifest.version,
-                },
-            )
+        refused = _copy_to_shared(s3, bucket, manifest.version, path, entry)
+        if refused is None:
             return "published"
-        except ClientError as error:
-            if error_code(error) not in _EXISTS_CODES + _CONFLICT_CODES:
-                raise StoreError(f"publishing {path} to {key} failed: {error}") from error
         existing = _shared_sha256(s3, bucket, key)
+        if existing is None and refused in _EXISTS_CODES:  # 412 and no object: the source pin failed
+            warn(
+                f"{layout.object_key(manifest.version, path)} no longer holds the bytes its manifest "
+                f"lists: not shared; check the version with `sitectl versions --verify {manifest.version}`"
+            )
+            return "skipped"
     if existing == entry.sha256:
         return "already"
     warn(
@@ -125,6 +114,37 @@ def _publish_one(
         f"{manifest.version} lose it once another version is live"
     )
     return "skipped"
+
+
+def _copy_to_shared(
+    s3: S3Client, bucket: str, version: str, path: str, entry: layout.ManifestFile
+) -> str | None:
+    """Copy one file of `version` to the shared area; None when copied, else the refusal's code
+    (the name exists, or is being written, or the source no longer holds the manifest's bytes)."""
+    key = layout.shared_asset_key(path)
+    # The source pinned to the manifest's ETag (manifests from before ETags were recorded cannot be
+    # pinned): what is published stays for every version naming the file, so it must be the bytes
+    # the manifest lists, not whatever the version's object holds now.
+    pin = {"CopySourceIfMatch": f'"{entry.etag}"'} if entry.etag else {}
+    try:
+        s3.copy_object(
+            Bucket=bucket,
+            Key=key,
+            CopySource={"Bucket": bucket, "Key": layout.object_key(version, path)},
+            **pin,  # type: ignore[arg-type]
+            # Conditional copy: another version publishing the same name at once cannot be
+            # overwritten (S3 answers 412 to the later one, or 409 while both are in flight).
+            IfNoneMatch="*",
+            MetadataDirective="REPLACE",
+            ContentType=entry.content_type,
+            CacheControl=entry.cache_control,
+            Metadata={layout.SHA256_METADATA_KEY: entry.sha256, layout.VERSION_METADATA_KEY: version},
+        )
+    except ClientError as error:
+        if error_code(error) not in _EXISTS_CODES + _CONFLICT_CODES:
+            raise StoreError(f"publishing {path} to {key} failed: {error}") from error
+        return error_code(error)
+    return None
 
 
 def _shared_sha256(s3: S3Client, bucket: str, key: str) -> str | None:

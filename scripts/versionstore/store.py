@@ -11,14 +11,17 @@ The life of a version, and what makes each step safe when several uploads and pr
    nothing. An interrupted upload is taken over with `resume`: a conditional overwrite (If-Match on
    the claim's ETag), so of two resumers one wins; the previous owner, should it still run, finds
    at its seal that the claim is no longer its own.
-2. objects: each is stored with the version and its SHA-256 as user metadata.
+2. objects: each is stored with the version and its SHA-256 as user metadata, conditionally on its
+   key being as planned (`write_condition`), so the writes of an upload whose claim was taken over
+   fail (412) instead of overwriting the new owner's objects.
 3. seal: the claim is checked to still be this upload's, every object under the prefix is compared
    with the build (size and ETag from the listing: the ETag is S3's own MD5 of the bytes, or of the
    parts for a multipart upload), objects not in the build are deleted, and only then is the
-   manifest written, with If-None-Match: * so that a complete version is never written again.
+   manifest written, with If-None-Match: * so that a complete version is never written again; then
+   the claim and the objects are checked once more, and the manifest is withdrawn if either changed.
 4. prune deletes an incomplete version only when nothing was written to it for `CLAIM_FRESH_FOR`
-   (its claim's LastModified), checked again just before deleting. An upload racing a prune fails
-   its seal (an object is missing) instead of completing without files.
+   (its claim's LastModified, against S3's clock), checked again just before deleting. An upload
+   racing a prune fails its seal (an object is missing) instead of completing without files.
 """
 
 from __future__ import annotations
@@ -27,11 +30,14 @@ import json
 import os
 import re
 import socket
+import threading
+import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime, timedelta
+from email.utils import parsedate_to_datetime
 from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
@@ -260,6 +266,10 @@ class VersionCompleteError(StoreRefusedError):
     """The version has its manifest: it is immutable."""
 
 
+class ClaimLostError(StoreError):
+    """This upload no longer owns its version (a --resume took it over, or prune deleted it)."""
+
+
 @dataclass(frozen=True)
 class Claim:
     """Who owns a version id: `_claims/<version>.json`. `etag` and `written` are S3's, once stored."""
@@ -329,13 +339,17 @@ def _put_claim(s3: S3Client, bucket: str, claim: Claim, **condition: str) -> Cla
     return replace(claim, etag=str(response["ETag"]).strip('"'))
 
 
-def claim_version(s3: S3Client, bucket: str, claim: Claim, *, resume: bool = False) -> Claim:
+def claim_version(
+    s3: S3Client, bucket: str, claim: Claim, *, resume: bool = False, resume_hint: str | None = None
+) -> Claim:
     """Make `claim` the one owner of its version before anything is written under it.
 
-    Refused (nothing written) for a complete version, and for a version another upload claimed,
-    unless `resume`: then the existing claim is taken over, conditionally on it being unchanged.
+    Refused (nothing written) for a complete version, and for a version another upload (or
+    promote) claimed, unless `resume`: then the existing claim is taken over, conditionally on it
+    being unchanged. `resume_hint`: how the refusal tells to resume (default: upload's options).
     """
     version = claim.version
+    resume_hint = resume_hint or f"re-run with --resume --version {version}"
     if is_complete(s3, bucket, version):
         raise VersionCompleteError(
             f"version {version} already exists and is complete in {bucket}; versions are immutable"
@@ -354,7 +368,7 @@ def claim_version(s3: S3Client, bucket: str, claim: Claim, *, resume: bool = Fal
         owner = existing.describe() if existing else "another upload"
         raise VersionClaimedError(
             f"version {version} is already being uploaded by {owner}: pick another --version, or, if that "
-            f"upload was interrupted and is no longer running, re-run with --resume --version {version}"
+            f"upload was interrupted and is no longer running, {resume_hint}"
         )
     try:
         taken = _put_claim(s3, bucket, claim, IfMatch=f'"{existing.etag}"')
@@ -397,10 +411,79 @@ def check_claim(s3: S3Client, bucket: str, claim: Claim) -> None:
     current = read_claim(s3, bucket, claim.version)
     if current is None or current.upload_id != claim.upload_id:
         now = current.describe() if current else "nobody (the claim was deleted, e.g. by prune)"
-        raise StoreError(
+        raise ClaimLostError(
             f"version {claim.version} is no longer claimed by this upload (now: {now}); "
             f"it was not completed: upload again as a new version"
         )
+
+
+# How often a running upload re-reads its claim before a write: after a takeover, an upload that is
+# still running starts no write more than this long after it (one GetObject per interval, whatever
+# the number of files or workers).
+CLAIM_CHECK_SECONDS = 1.0
+
+
+class ClaimWatch:
+    """`before_write()` raises ClaimLostError once the claim is no longer this upload's, re-reading
+    it at most every CLAIM_CHECK_SECONDS. A write already in flight at the takeover can still land
+    (S3 cannot make a write conditional on another key); later ones never start."""
+
+    def __init__(
+        self,
+        s3: S3Client,
+        bucket: str,
+        claim: Claim,
+        clock: Callable[[], float] = time.monotonic,
+        interval: float = CLAIM_CHECK_SECONDS,
+    ) -> None:
+        self._s3, self._bucket, self._claim = s3, bucket, claim
+        self._clock, self._interval = clock, interval
+        self._lock = threading.Lock()
+        self._checked = clock()  # the claim was just written or read
+
+    def before_write(self) -> None:
+        with self._lock:
+            now = self._clock()
+            if now - self._checked >= self._interval:
+                check_claim(self._s3, self._bucket, self._claim)
+                self._checked = now
+
+
+def write_condition(stored: StoredObject | None) -> dict[str, str]:
+    """The condition for writing a version's key that was `stored` (None: absent) when planned:
+    a write that lands after anyone else wrote the key fails (412) instead of overwriting it."""
+    return {"IfMatch": f'"{stored.etag}"'} if stored else {"IfNoneMatch": "*"}
+
+
+def settle_refused_write(
+    s3: S3Client, bucket: str, claim: Claim, key: str, etag: str
+) -> dict[str, str] | None:
+    """After a conditional write of `key` (content `etag`) was refused (412): None when the key holds
+    that content already (an earlier attempt of this write landed); StoreError when the claim is no
+    longer this upload's (a --resume took over: nothing more may be written); else the condition to
+    write again on what is there now (an object left by an unclaimed earlier attempt)."""
+    try:
+        head = s3.head_object(Bucket=bucket, Key=key)
+    except ClientError as error:
+        if error_code(error) not in _MISSING:
+            raise
+        head = None
+    if head is not None and str(head["ETag"]).strip('"') == etag:
+        return None
+    check_claim(s3, bucket, claim)
+    if head is None:
+        return write_condition(None)
+    return write_condition(StoredObject(key, int(head["ContentLength"]), str(head["ETag"]).strip('"')))
+
+
+def server_now(s3: S3Client, bucket: str) -> datetime:
+    """S3's clock (the Date of a one-key listing): ages of claims and objects are S3 LastModified
+    times, so they are measured against S3's clock, never a machine's that may run ahead."""
+    response = s3.list_objects_v2(Bucket=bucket, Prefix=layout.CLAIM_PREFIX, MaxKeys=1)
+    date = response.get("ResponseMetadata", {}).get("HTTPHeaders", {}).get("date")
+    if not date:  # an S3-compatible store that sends no Date: the machine's clock is all there is
+        return utc_now()
+    return parsedate_to_datetime(date).astimezone(UTC)
 
 
 def last_write(s3: S3Client, bucket: str, version: str) -> datetime | None:
@@ -490,22 +573,57 @@ def seal_version(s3: S3Client, bucket: str, claim: Claim, manifest: layout.Manif
             + f"; did another process write to it? re-run with --resume --version {version}"
         )
     delete_keys(s3, bucket, comparison.extra)
+    headers = {"ContentType": "application/json", "CacheControl": MANIFEST_CACHE_CONTROL}
+    write_manifest(s3, bucket, claim, manifest, manifest.to_json().encode(), headers)
+    return comparison.extra
+
+
+def write_manifest(
+    s3: S3Client, bucket: str, claim: Claim, manifest: layout.Manifest, body: bytes, headers: dict[str, Any]
+) -> None:
+    """The last step of sealing, once the objects are proven: write `body` (the JSON of `manifest`)
+    only if no manifest exists (VersionCompleteError otherwise), then make sure the claim and the
+    objects did not change meanwhile (see `_withdraw_if_overtaken`)."""
     try:
-        s3.put_object(
-            Bucket=bucket,
-            Key=layout.manifest_key(version),
-            Body=manifest.to_json().encode(),
-            ContentType="application/json",
-            CacheControl=MANIFEST_CACHE_CONTROL,
-            IfNoneMatch="*",
+        written = s3.put_object(
+            Bucket=bucket, Key=layout.manifest_key(claim.version), Body=body, IfNoneMatch="*", **headers
         )
     except ClientError as error:
         if error_code(error) in _PRECONDITION_FAILED:
             raise VersionCompleteError(
-                f"version {version} was completed by another upload meanwhile"
+                f"version {claim.version} was completed by another upload meanwhile"
             ) from error
         raise
-    return comparison.extra
+    _withdraw_if_overtaken(s3, bucket, claim, manifest, str(written["ETag"]))
+
+
+def _withdraw_if_overtaken(
+    s3: S3Client, bucket: str, claim: Claim, manifest: layout.Manifest, manifest_etag: str
+) -> None:
+    """Check again once the manifest is in. S3 cannot make the manifest's write conditional on the
+    claim (another key), so a --resume may have taken the claim over, and written objects, between
+    the checks above and the manifest landing. Then this manifest does not describe what is stored:
+    it is deleted again (If-Match: only these very bytes), leaving the version incomplete for the
+    new owner to seal."""
+    version = claim.version
+    current = read_claim(s3, bucket, claim.version)
+    after = compare_objects(version, manifest.files, version_objects(s3, bucket, version))
+    if (
+        current is not None
+        and current.upload_id == claim.upload_id
+        and not after.problems
+        and not after.extra
+    ):
+        return
+    s3.delete_object(Bucket=bucket, Key=layout.manifest_key(version), IfMatch=manifest_etag)
+    why = (after.problems + [f"{key} appeared" for key in after.extra])[:1] or [
+        f"the claim is now {current.describe() if current else 'deleted'}"
+    ]
+    raise StoreError(
+        f"version {version} changed while its manifest was being written ({why[0]}); the manifest was "
+        f"withdrawn and the version is incomplete: re-run with --resume --version {version} once no "
+        "other upload of it runs"
+    )
 
 
 def verify_version(s3: S3Client, bucket: str, version: str) -> list[str]:

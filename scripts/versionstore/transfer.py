@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, BinaryIO
 from botocore.exceptions import ClientError
 
 from edge_lambda import layout
-from scripts.versionstore.build import PART_SIZE, LocalFile
+from scripts.versionstore.build import PART_SIZE, LocalFile, file_identity
 from scripts.versionstore.errors import StoreError, error_code
 
 if TYPE_CHECKING:
@@ -88,6 +88,19 @@ class HashingReader:
             raise FileChangedError(self._path)
 
 
+def open_scanned(local: LocalFile) -> BinaryIO:
+    """The file the scan hashed, opened; FileChangedError, before a byte is read, when its path now
+    leads to another file (replaced, or swapped for a link leading out of the build)."""
+    try:
+        stream = local.source.open("rb")
+    except OSError as error:
+        raise StoreError(f"cannot read {local.path}: {error.strerror}") from error
+    if local.identity is not None and file_identity(stream.fileno()) != local.identity:
+        stream.close()
+        raise FileChangedError(local.path)
+    return stream
+
+
 def object_metadata(version: str, local: LocalFile) -> dict[str, str]:
     return {layout.VERSION_METADATA_KEY: version, layout.SHA256_METADATA_KEY: local.sha256}
 
@@ -107,17 +120,20 @@ def _md5_header(hex_digest: str) -> str:
     return base64.b64encode(bytes.fromhex(hex_digest)).decode()
 
 
-def put_file(s3: S3Client, bucket: str, version: str, local: LocalFile) -> None:
-    """Store `local` under `version`; FileChangedError when its bytes are not those scanned."""
+# How a write may land: `{"IfNoneMatch": "*"}` (the key must not exist) or `{"IfMatch": '"<etag>"'}`
+# (it must still hold that object). S3 evaluates the condition when the write completes, so a write
+# that arrives after someone else wrote the key fails with 412 instead of overwriting it.
+Condition = dict[str, str]
+
+
+def put_file(s3: S3Client, bucket: str, version: str, local: LocalFile, condition: Condition) -> None:
+    """Store `local` under `version` if `condition` holds when it lands (412 PreconditionFailed
+    otherwise); FileChangedError when its bytes are not those scanned."""
     key = layout.object_key(version, local.path)
     if local.multipart:
-        _put_multipart(s3, bucket, key, version, local)
+        _put_multipart(s3, bucket, key, version, local, condition)
         return
-    try:
-        stream = local.source.open("rb")
-    except OSError as error:
-        raise StoreError(f"cannot read {local.path}: {error.strerror}") from error
-    with stream:
+    with open_scanned(local) as stream:
         if local.size <= PART_SIZE:
             # Most web files: read whole (at most PART_SIZE per worker) and checked before sending.
             # botocore sends a file-like body with Expect: 100-continue, a round trip per file.
@@ -135,6 +151,7 @@ def put_file(s3: S3Client, bucket: str, version: str, local: LocalFile) -> None:
             ContentLength=local.size,
             ContentMD5=_md5_header(local.md5),
             **object_headers(version, local),
+            **condition,  # type: ignore[arg-type]
         )
         if isinstance(body, HashingReader):
             body.verify()
@@ -142,7 +159,9 @@ def put_file(s3: S3Client, bucket: str, version: str, local: LocalFile) -> None:
                 raise FileChangedError(local.path)
 
 
-def _put_multipart(s3: S3Client, bucket: str, key: str, version: str, local: LocalFile) -> None:
+def _put_multipart(
+    s3: S3Client, bucket: str, key: str, version: str, local: LocalFile, condition: Condition
+) -> None:
     upload_id = s3.create_multipart_upload(Bucket=bucket, Key=key, **object_headers(version, local))[
         "UploadId"
     ]
@@ -150,7 +169,7 @@ def _put_multipart(s3: S3Client, bucket: str, key: str, version: str, local: Loc
         sha256 = hashlib.sha256()
         parts: list[CompletedPartTypeDef] = []
         size = 0
-        with local.source.open("rb") as stream:
+        with open_scanned(local) as stream:
             while part := stream.read(PART_SIZE):
                 sha256.update(part)
                 size += len(part)
@@ -168,17 +187,24 @@ def _put_multipart(s3: S3Client, bucket: str, key: str, version: str, local: Loc
         if size != local.size or sha256.hexdigest() != local.sha256:
             raise FileChangedError(local.path)
         s3.complete_multipart_upload(
-            Bucket=bucket, Key=key, UploadId=upload_id, MultipartUpload={"Parts": parts}
+            Bucket=bucket,
+            Key=key,
+            UploadId=upload_id,
+            MultipartUpload={"Parts": parts},
+            **condition,  # type: ignore[arg-type]
         )
     except BaseException:
         s3.abort_multipart_upload(Bucket=bucket, Key=key, UploadId=upload_id)
         raise
 
 
-def copy_file(s3: S3Client, bucket: str, version: str, local: LocalFile, source_key: str) -> bool:
+def copy_file(
+    s3: S3Client, bucket: str, version: str, local: LocalFile, source_key: str, condition: Condition
+) -> bool:
     """Copy `source_key` to `local`'s key server-side if that object still holds `local`'s bytes
-    (CopySourceIfMatch on its ETag: a donor is trusted for nothing its manifest says). False when
-    the donor is gone or differs: send the file instead."""
+    (CopySourceIfMatch on its ETag: a donor is trusted for nothing its manifest says) and
+    `condition` holds for the key. False when the donor is gone or differs, or the condition failed
+    (both are 412): send the file instead, under the same condition."""
     if local.size > MAX_COPY_BYTES or local.multipart:
         return False
     key = layout.object_key(version, local.path)
@@ -191,6 +217,7 @@ def copy_file(s3: S3Client, bucket: str, version: str, local: LocalFile, source_
             # REPLACE: the copy takes this file's headers and version, not those of its donor.
             MetadataDirective="REPLACE",
             **object_headers(version, local),
+            **condition,  # type: ignore[arg-type]
         )
     except ClientError as error:
         if error_code(error) in ("NoSuchKey", "404", *_PRECONDITION_FAILED):
