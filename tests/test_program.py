@@ -17,7 +17,7 @@ from pulumi_policy.proxy import UNKNOWN_STRING_VALUE
 from components.site import EDGE_TTL_TAG
 from edge_lambda import layout
 from scripts.offline.mockrun import ProgramError, RecordedResource
-from tests.pulumi_scaffold import ROOT, SiteMocks, by_type, distribution_arn, one, run_program
+from tests.pulumi_scaffold import ROOT, SiteMocks, by_type, distribution_arn, one, run_program, stack_outputs
 
 V1 = "20261127T101500Z"
 V2 = "20261128T090000Z-1a2b3c4"
@@ -222,6 +222,39 @@ def test_pointer_holds_the_version_and_the_switch_depends_on_it(
     assert parameter.urn in switch.dependencies
     assert switch.props["version"] == V1
     assert switch.props["cache_ttl_seconds"] == 5
+
+
+def test_non_default_settings_reach_the_bundle_the_function_and_the_switch(aws: None) -> None:
+    registered = run_program({"version": V1, "edgeCacheTtlSeconds": "45", "spaFallback": "true"})
+    function = one(registered, "aws:lambda/function:Function").props
+    config = json.loads(function["code"].assets["edge_lambda/config.json"].text)
+    assert config == {
+        "parameter_name": "/versioned-site/dev/live-version",
+        "region": "us-east-1",
+        "cache_ttl_seconds": 45,
+        "spa_fallback": True,
+    }
+    assert function["tags"] == {EDGE_TTL_TAG: "45"}
+    assert one(registered, "pulumi-python:dynamic:Resource").props["cache_ttl_seconds"] == 45
+
+
+def test_the_stacks_exports_name_the_pointer_and_the_switch_as_release_targets(aws: None) -> None:
+    """`sitectl release` targets exactly these two URNs: a third (the distribution, say) would make
+    a release redeploy it."""
+    component = "urn:pulumi:dev::versioned-site::versioned-site:index:VersionedStaticSite"
+    assert stack_outputs({"version": V2}) == {
+        "releaseTargets": [
+            f"{component}$aws:ssm/parameter:Parameter::site-pointer",
+            f"{component}$pulumi-python:dynamic:Resource::site-switch",
+        ],
+        "liveVersion": V2,
+        "parameterName": "/versioned-site/dev/live-version",
+        "parameterRegion": "us-east-1",
+        "bucketName": MOCK_BUCKET,
+        "distributionId": "E2SITECDN",
+        "distributionDomain": "d111111abcdef8.cloudfront.net",
+        "url": "https://d111111abcdef8.cloudfront.net",
+    }
 
 
 def test_first_up_without_a_version_points_at_the_sentinel() -> None:
