@@ -7,7 +7,6 @@ import threading
 import pulumi
 import pytest
 from pulumi.runtime import settings as pulumi_settings
-
 from pulumi.runtime.mocks import MockResourceArgs
 
 from scripts.offline.mockrun import ProgramError, UpdateMocks, run_inline
