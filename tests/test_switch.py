@@ -168,3 +168,25 @@ def test_the_switch_uses_the_stack_profile(
     provider = VersionSwitchProvider(now=clock, sleep=clock.sleep)
     provider.create({**_props(aws, V1), "aws_profile": "site-deployer"})
     assert len(_invalidations(aws)) == 1
+
+
+def test_releasing_a_version_again_is_a_new_invalidation_request(aws: dict[str, Any]) -> None:
+    """CloudFront answers a repeated CallerReference with the earlier invalidation and invalidates
+    nothing: a rollback to V1 after V2 needs a reference of its own."""
+    clock = ManualClock(start=_release(aws, V1) + 60)
+    provider = VersionSwitchProvider(now=clock, sleep=clock.sleep)
+    state = _outs(provider.create(_props(aws, V1)))
+    for version in (V2, V1):
+        clock.now = _release(aws, version) + 60
+        state = _outs(provider.update("switch", state, _props(aws, version)))
+
+    references = []
+    for invalidation in _invalidations(aws):
+        details = aws["cloudfront"].get_invalidation(DistributionId=aws["distribution_id"], Id=invalidation["Id"])
+        references.append(details["Invalidation"]["InvalidationBatch"]["CallerReference"])
+    assert len(set(references)) == 3, references
+    assert sorted(r.rsplit("-", 1)[0] for r in references) == [
+        f"versioned-site-{V1}",
+        f"versioned-site-{V1}",
+        f"versioned-site-{V2}",
+    ]
