@@ -12,7 +12,7 @@ from pulumi_policy import EnforcementLevel, ResourceValidationPolicy, StackValid
 
 from edge_lambda import layout
 from policy import resource_types
-from policy.site_policies import PACK_ENFORCEMENT_LEVEL, POLICIES
+from policy.site_policies import PACK_ENFORCEMENT_LEVEL, POLICIES, open_statements
 from scripts.offline.policy_eval import check
 from tests.policy_scaffold import (
     ACCOUNT,
@@ -392,6 +392,46 @@ def test_cloudfront_grants_and_conditioned_statements_pass() -> None:
         )
 
     assert violations_everywhere("s3-no-open-bucket-policy", preview(program)) == {}
+
+
+_OAC_ARN = {"AWS:SourceArn": "arn:aws:cloudfront::123456789012:distribution/E2SITECDN"}
+
+
+@pytest.mark.parametrize(
+    ("statement", "open_labels"),
+    [
+        # IAM condition keys are case-insensitive: every spelling of the two source keys ties the grant.
+        ({"Effect": "Allow", "Principal": "*", "Condition": {"StringEquals": _OAC_ARN}}, []),
+        (
+            {"Effect": "Allow", "Principal": "*", "Condition": {"ArnLike": {"aws:sourcearn": "arn:*"}}},
+            [],
+        ),
+        (
+            {"Effect": "Allow", "Principal": "*", "Condition": {"StringEquals": {"AWS:SOURCEACCOUNT": "1"}}},
+            [],
+        ),
+        # Other condition keys do not.
+        (
+            {"Effect": "Allow", "Principal": "*", "Condition": {"StringEquals": {"AWS:SourceVpc": "vpc-1"}}},
+            ["#0"],
+        ),
+        ({"Sid": "Open", "Effect": "Allow", "Principal": {"AWS": "*"}}, ["'Open'"]),
+        # Allow with NotPrincipal grants everyone not listed.
+        ({"Effect": "Allow", "NotPrincipal": {"AWS": "arn:aws:iam::123456789012:root"}}, ["#0"]),
+        (
+            {
+                "Effect": "Allow",
+                "NotPrincipal": {"AWS": "arn:aws:iam::1:root"},
+                "Condition": {"StringEquals": _OAC_ARN},
+            },
+            [],
+        ),
+        ({"Effect": "Deny", "NotPrincipal": {"AWS": "arn:aws:iam::123456789012:root"}}, []),
+        ({"Effect": "Allow", "Principal": {"Service": "cloudfront.amazonaws.com"}}, []),
+    ],
+)
+def test_open_statements_table(statement: dict[str, Any], open_labels: list[str]) -> None:
+    assert open_statements({"Statement": [statement]}) == open_labels
 
 
 # ---------------------------------------------------------------------------------------------------
