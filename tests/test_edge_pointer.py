@@ -82,6 +82,25 @@ def test_serves_the_pointer_version_and_calls_ssm_once_per_window(ssm: Any) -> N
     assert calls[0] == 2
 
 
+def test_the_window_starts_when_ssm_has_answered(ssm: Any) -> None:
+    """A GetParameter that takes 3 s (retries, a slow region) must not eat 3 s of the window."""
+    put_pointer(ssm, V1)
+    clock = ManualClock(start=100.0)
+    client = create_ssm_client(REGION)
+    calls = count_get_parameter_calls(client, on_call=lambda: clock.advance(3.0))
+    function = edge(client, clock)
+
+    assert uri_of(function(origin_request_event("/"))) == f"/{V1}/index.html"
+    assert clock.now == 103.0 and calls[0] == 1
+    put_pointer(ssm, V2)
+    clock.now = 103.0 + TTL_SECONDS - 0.001
+    assert uri_of(function(origin_request_event("/"))) == f"/{V1}/index.html", "the window is TTL from 103"
+    assert calls[0] == 1
+    clock.now = 103.0 + TTL_SECONDS
+    assert uri_of(function(origin_request_event("/"))) == f"/{V2}/index.html"
+    assert calls[0] == 2
+
+
 def test_ssm_client_is_created_lazily_and_in_the_configured_region(ssm: Any) -> None:
     put_pointer(ssm, V1)
     cache = PointerCache(edge_settings(), now=ManualClock())
