@@ -257,6 +257,9 @@ class HeldLookups:
 
     def __init__(self, ssm: Any, cache: PointerCache) -> None:
         self.in_call, self._release = threading.Event(), threading.Event()
+        # Recorded in the worker threads, asserted by the test in the main thread (an assertion raised
+        # in a worker would only be printed as a warning).
+        self.held_until_released: list[bool] = []
         self.calls = count_get_parameter_calls(ssm, on_call=self._hold)
         self.results: queue.Queue[str | None] = queue.Queue()
         start = threading.Barrier(THREADS)
@@ -272,12 +275,14 @@ class HeldLookups:
 
     def _hold(self) -> None:
         self.in_call.set()
-        assert self._release.wait(DEADLOCK_GUARD_SECONDS)
+        self.held_until_released.append(self._release.wait(DEADLOCK_GUARD_SECONDS))
 
     def release(self) -> None:
         self._release.set()
         for thread in self._threads:
             thread.join(DEADLOCK_GUARD_SECONDS)
+        assert not any(thread.is_alive() for thread in self._threads), "a lookup is stuck"
+        assert self.held_until_released == [True], "SSM was called once and answered after release()"
 
 
 def test_concurrent_cold_misses_make_one_call(ssm: Any) -> None:
