@@ -11,6 +11,7 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +33,7 @@ from scripts.commands.site import Site, SiteDeps
 from scripts.commands.upload import upload_build
 from scripts.demo import walkthrough as demo
 from scripts.demo.local_aws import moto_server
+from scripts.offline.mockrun import load_project, load_stack_config, run_program
 from scripts.versionstore.content_headers import cache_control_for, content_type_for
 from tests.edge_scaffold import origin_request_event as documented_event
 from tests.serve_scaffold import (
@@ -277,15 +279,30 @@ def _site(stack: str | None, project_dir: Path, parameter: str | None = None) ->
     )
 
 
+def _bundled_settings(stack_dir: Path, stack: str) -> EdgeSettings:
+    """The config.json the real program puts in the edge bundle with `Pulumi.<stack>.yaml` of
+    `stack_dir` (run under the update-time mocks, against an empty account)."""
+    project, _ = load_project(ROOT)
+    config = load_stack_config(stack_dir, project, stack)
+    run = run_program(ROOT, stack, [f"{key}={value}" for key, value in config.items()], preview=False)
+    (function,) = [r for r in run.resources if r.type == "aws:lambda/function:Function"]
+    return EdgeSettings.from_json(function.props["code"].assets["edge_lambda/config.json"].text)
+
+
 def test_settings_of_a_stack_are_what_its_program_bundles(tmp_path: Path) -> None:
     dev = resolve_settings(_site("dev", ROOT), None, None, None)
     assert dev == EdgeSettings(
         PARAMETER, "us-east-1", cache_ttl_seconds=2, spa_fallback=False
     )  # Pulumi.dev.yaml
+    # The parameter's name comes from the stack's outputs (here a fake stack's); the rest from config.
+    assert _bundled_settings(ROOT, "dev") == replace(dev, parameter_name="/versioned-site/dev/live-version")
     (tmp_path / "Pulumi.yaml").write_text((ROOT / "Pulumi.yaml").read_text())
     (tmp_path / "Pulumi.spa.yaml").write_text("config:\n  versioned-site:spaFallback: true\n")
     spa = resolve_settings(_site("spa", tmp_path), None, None, None)
-    assert (spa.cache_ttl_seconds, spa.spa_fallback) == (5, True)  # Pulumi.yaml's default TTL
+    assert spa == EdgeSettings(PARAMETER, "us-east-1", cache_ttl_seconds=5, spa_fallback=True)
+    assert _bundled_settings(tmp_path, "spa") == replace(
+        spa, parameter_name="/versioned-site/spa/live-version"
+    )
     overridden = resolve_settings(_site("spa", tmp_path), None, 1, False)
     assert (overridden.cache_ttl_seconds, overridden.spa_fallback) == (1, False)
 

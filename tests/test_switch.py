@@ -182,7 +182,9 @@ def test_releasing_a_version_again_is_a_new_invalidation_request(aws: dict[str, 
 
     references = []
     for invalidation in _invalidations(aws):
-        details = aws["cloudfront"].get_invalidation(DistributionId=aws["distribution_id"], Id=invalidation["Id"])
+        details = aws["cloudfront"].get_invalidation(
+            DistributionId=aws["distribution_id"], Id=invalidation["Id"]
+        )
         references.append(details["Invalidation"]["InvalidationBatch"]["CallerReference"])
     assert len(set(references)) == 3, references
     assert sorted(r.rsplit("-", 1)[0] for r in references) == [
