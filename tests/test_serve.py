@@ -34,7 +34,7 @@ from scripts.commands.upload import upload_build
 from scripts.demo import walkthrough as demo
 from scripts.demo.local_aws import moto_server
 from scripts.offline.mockrun import load_project, load_stack_config, run_program
-from scripts.versionstore.content_headers import cache_control_for, content_type_for
+from scripts.versionstore.content_headers import content_type_for
 from tests.edge_scaffold import origin_request_event as documented_event
 from tests.serve_scaffold import (
     ExampleSite,
@@ -80,6 +80,19 @@ def test_nothing_released_is_the_edges_503(example: ExampleSite) -> None:
     assert answer.headers["cache-control"] == "no-store"
 
 
+# examples/site-v1, as uploaded: (Content-Type, Cache-Control) of each file.
+_REVALIDATE = "public, max-age=0, must-revalidate"
+_IMMUTABLE = "public, max-age=31536000, immutable"
+EXAMPLE_V1_HEADERS = {
+    "404.html": ("text/html; charset=utf-8", _REVALIDATE),
+    "about/index.html": ("text/html; charset=utf-8", _REVALIDATE),
+    "assets/app.2defdb23.css": ("text/css; charset=utf-8", _IMMUTABLE),
+    "assets/app.fa10386f.js": ("text/javascript; charset=utf-8", _IMMUTABLE),
+    "assets/lazy.2f781bed.js": ("text/javascript; charset=utf-8", _IMMUTABLE),
+    "index.html": ("text/html; charset=utf-8", _REVALIDATE),
+}
+
+
 def test_serves_each_file_with_the_objects_headers(example: ExampleSite) -> None:
     example.release(example.version_one)
     manifest = layout.Manifest.from_json(
@@ -87,6 +100,7 @@ def test_serves_each_file_with_the_objects_headers(example: ExampleSite) -> None
             "Body"
         ].read()
     )
+    assert sorted(manifest.files) == sorted(EXAMPLE_V1_HEADERS)
     with live_server(example, ManualClock()) as server:
         for path in manifest.files:
             url = "/" + path.removesuffix("index.html")  # folders are asked for as `/about/`
@@ -97,8 +111,9 @@ def test_serves_each_file_with_the_objects_headers(example: ExampleSite) -> None
             source = (demo.EXAMPLE_V1 / path).read_bytes()
             assert answer.status == 200, url
             assert answer.body == source, url
-            assert answer.headers["content-type"] == content_type_for(path), url
-            assert answer.headers["cache-control"] == cache_control_for(path), url
+            content_type, cache_control = EXAMPLE_V1_HEADERS[path]
+            assert answer.headers["content-type"] == content_type, url
+            assert answer.headers["cache-control"] == cache_control, url
             assert answer.headers["etag"] == stored["ETag"] == f'"{hashlib.md5(source).hexdigest()}"', url
             assert answer.headers["content-length"] == str(len(source)), url
 
