@@ -127,8 +127,7 @@ def assert_unavailable(result: dict[str, Any], reason: str) -> None:
     assert result["status"] == "503"
     assert result["headers"]["retry-after"] == [{"key": "Retry-After", "value": str(TTL_SECONDS)}]
     assert result["headers"]["cache-control"] == [{"key": "Cache-Control", "value": "no-store"}]
-    assert reason in result["body"]
-    assert len(result["body"]) < 200
+    assert result["body"] == f"Service Unavailable: {reason}\n"
 
 
 def test_sentinel_answers_503_until_a_version_is_released(ssm: Any) -> None:
@@ -151,12 +150,11 @@ def test_cold_failure_answers_503_logs_once_and_retries_next_window(ssm: Any) ->
     clock, logs = ManualClock(), Logs()
     function = edge(ssm, clock, logs)  # the parameter does not exist: ParameterNotFound
     for _ in range(20):
-        assert_unavailable(function(origin_request_event("/")), "unavailable")
+        assert_unavailable(function(origin_request_event("/")), "the live version is unavailable")
     assert calls[0] == 1
     assert len(logs) == 1
-    assert logs[0]["event"] == "pointer-lookup-failed"
-    assert "ParameterNotFound" in logs[0]["error"]
-    assert logs[0]["serving"] is None
+    assert "ParameterNotFound" in logs[0].pop("error")
+    assert logs == [{"event": "pointer-lookup-failed", "serving": None, "retry_in_seconds": TTL_SECONDS}]
 
     put_pointer(ssm, V1)
     clock.advance(TTL_SECONDS)
@@ -236,7 +234,7 @@ def test_a_pointer_that_is_not_a_version_is_an_error_never_a_prefix(ssm: Any, ba
     put_pointer(ssm, bad_value)
     clock, logs = ManualClock(), Logs()
     function = edge(ssm, clock, logs)
-    assert_unavailable(function(origin_request_event("/")), "unavailable")
+    assert_unavailable(function(origin_request_event("/")), "the live version is unavailable")
     assert len(logs) == 1 and repr(bad_value) in logs[0]["error"]
 
     put_pointer(ssm, V1)
@@ -443,3 +441,18 @@ def test_events_that_are_not_origin_requests_are_answered_not_raised(event: Any,
     result = edge(scripted, ManualClock())(event)
     assert result["status"] == status
     assert scripted.calls == 0
+
+
+def test_an_event_without_a_request_is_refused_saying_so() -> None:
+    result = edge(ScriptedSSM({}), ManualClock())({"Records": []})
+    assert (result["status"], result["body"]) == (
+        "400",
+        "Bad Request: not a CloudFront origin-request event\n",
+    )
+
+
+def test_log_events_are_one_json_line_each(capsys: pytest.CaptureFixture[str]) -> None:
+    handler_module.log_event("pointer-lookup-failed", error="boom", serving=None, retry_in_seconds=5)
+    assert capsys.readouterr().out == (
+        '{"event": "pointer-lookup-failed", "error": "boom", "serving": null, "retry_in_seconds": 5}\n'
+    )
