@@ -9,28 +9,57 @@ only: it ships in the Lambda@Edge bundle.
 from __future__ import annotations
 
 import re
+from fnmatch import fnmatchcase
 from pathlib import PurePosixPath
 
-_HEX_HASH = re.compile(r"^(?=[0-9a-f]*[0-9])(?=[0-9a-f]*[a-f])[0-9a-f]{8,64}$")
-# Vite/Rollup style: 8 base64url characters mixing upper case, lower case and digits.
-_BASE64_HASH = re.compile(r"^(?=.*[A-Z])(?=.*[a-z])(?=.*[0-9])[A-Za-z0-9_]{8}$")
-_NAME_SEPARATORS = re.compile(r"[.-]")
+# Folders whose every file is content-addressed by the framework that writes them.
+IMMUTABLE_FOLDERS: tuple[str, ...] = ("_next/static/*", "_astro/*", "_app/immutable/*")
+
+# webpack/CRA `main.3f2a1b9c.chunk.js`, Parcel `index.1a2b3c4d.js`, Next `framework-2c79e2a64abdb08b.js`,
+# Angular < 17 `main.3f2a1b9c4d5e6f70.js`: 8-64 lowercase hex digits mixing digits and letters.
+_HEX_HASH = re.compile(r"(?=[0-9a-f]*[0-9])(?=[0-9a-f]*[a-f])[0-9a-f]{8,64}")
+# Vite/Rollup `index-CreK2-Ey.js`, `Lazy-Q1AJiLvC.js`, Astro `index.CtSceO8m.js`: 8 base64url
+# characters; esbuild/Angular 17+ `main-X6UJZK2V.js`: 8 base32 characters.
+_B64_HASH = re.compile(r"[A-Za-z0-9_-]{8}")
+# Parts that read as words or numbers (`Summer24`, `licenses`, `2024`, `FEATURED`, `MyPhoto1`):
+# a random hash almost never looks like this, a human-chosen name usually does.
+_WORDLIKE = re.compile(r"[0-9]*|[A-Z]?[a-z]+[0-9]*|(?:[A-Z][a-z]+)+[0-9]*|[A-Z]+[0-9]*")
+# esbuild's base32 hashes are all capitals in about one build in five; for its own chunk names,
+# take them as hashes anyway.
+_ESBUILD_NAMES = {"main", "polyfills", "styles", "chunk", "runtime", "scripts", "worker", "vendor"}
 # HTML names the fingerprinted assets and must show a release at once, whatever its name looks like.
 _NEVER_IMMUTABLE_SUFFIXES = (".html", ".htm")
 
 
-def is_fingerprinted(path: str) -> bool:
-    """True when the file name carries a content hash: `app.3f2a9c1b.js`, `index-BjQ8f2Kd.css`.
-
-    Only the name counts, not the folders. A segment after the base name qualifies when it is 8-64
-    hexadecimal digits mixing digits and letters (webpack, Next.js, esbuild) or 8 base64url characters
-    mixing upper case, lower case and digits (Vite, Rollup); a whole name of 16+ such hex digits too.
-    """
-    name = PurePosixPath(path).name
-    first, *rest = _NAME_SEPARATORS.split(name.rsplit(".", 1)[0])
-    if len(first) >= 16 and _HEX_HASH.match(first):  # a chunk named by its hash alone
+def _is_hash(token: str, stem: str) -> bool:
+    if _HEX_HASH.fullmatch(token):
         return True
-    return any(_HEX_HASH.match(s) or _BASE64_HASH.match(s) for s in rest)
+    if not _B64_HASH.fullmatch(token) or token[0] in "-_" or token[-1] in "-_":
+        return False
+    if token.isdigit():  # a date or a counter: `report-20241231.pdf`
+        return False
+    if token.isupper():  # esbuild base32, or a word in capitals (`photo-FEATURED.jpg`, `SUMMER24`)
+        return not _WORDLIKE.fullmatch(token) or stem.lower() in _ESBUILD_NAMES
+    return not all(_WORDLIKE.fullmatch(part) for part in re.split(r"[-_]", token))
+
+
+def is_fingerprinted(path: str) -> bool:
+    """True when the file name carries a content hash the way bundlers write one: a `.`- or
+    `-`-separated token before a later `.` (see `_HEX_HASH`, `_B64_HASH`), or a name that is a hash
+    of 16+ hex digits (`chunks/8c3f1a2b4d5e6f70.js`), or a file in a framework's immutable folder.
+    `path` is relative to the build (`assets/x.js`) or a viewer path (`/assets/x.js`)."""
+    path = path.lstrip("/")
+    if any(fnmatchcase(path, pattern) for pattern in IMMUTABLE_FOLDERS):
+        return True
+    name = PurePosixPath(path).name
+    stem = name.split(".", 1)[0]
+    if len(stem) >= 16 and _HEX_HASH.fullmatch(stem):
+        return True
+    for start in (i for i, c in enumerate(name) if c in ".-" and i > 0):
+        for end in (j for j, c in enumerate(name) if c == "." and j > start + 1):
+            if _is_hash(name[start + 1 : end], name[:start].split("-")[0].split(".")[0]):
+                return True
+    return False
 
 
 def is_immutable_asset(path: str) -> bool:

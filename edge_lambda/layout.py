@@ -8,14 +8,16 @@ Layout of the site bucket:
     <version>/<path>                 the files of one build, immutable once its manifest exists
     _manifests/<version>.json        that build's manifest, written last: its presence is what
                                      makes a version complete (releasable)
+    _claims/<version>.json           written first, only if absent: the one upload that owns the
+                                     version id (who, where, since when)
     _assets/<path>                   every complete version's fingerprinted files, by their path:
                                      append-only, served by the fallback origin to pages of other
                                      versions (skew protection)
     _site/404.html                   the plain not-found page, for a version without its own 404.html
 
-Manifests live outside every version prefix so that a request rewritten to `/<version>/...` can
-never read one, and so that listing complete versions costs one request per 1,000 versions, however
-many files they hold.
+Manifests and claims live outside every version prefix so that a request rewritten to
+`/<version>/...` can never read one, and so that listing complete versions costs one request per
+1,000 versions, however many files they hold.
 """
 
 from __future__ import annotations
@@ -27,7 +29,8 @@ from datetime import UTC, datetime
 
 # A UTC timestamp, optionally followed by a git sha: 20261127T101500Z or 20261127T101500Z-1a2b3c4.
 VERSION_FORMAT = "YYYYMMDDTHHMMSSZ[-<git sha, 7-40 lowercase hex>] (UTC), e.g. 20261127T101500Z-1a2b3c4"
-_VERSION_RE = re.compile(r"^(?P<ts>\d{8}T\d{6}Z)(?:-(?P<sha>[0-9a-f]{7,40}))?$")
+# Matched with fullmatch: `$` alone would accept a trailing newline.
+_VERSION_RE = re.compile(r"(?P<ts>\d{8}T\d{6}Z)(?:-(?P<sha>[0-9a-f]{7,40}))?")
 _TIMESTAMP_FORMAT = "%Y%m%dT%H%M%SZ"
 
 # The pointer's value before any version is released. SSM refuses an empty value, and the first
@@ -40,6 +43,7 @@ EDGE_REGION = "us-east-1"
 POINTER_NAME_SUFFIX = "/live-version"
 
 MANIFEST_PREFIX = "_manifests/"
+CLAIM_PREFIX = "_claims/"
 
 # User metadata every object of a version is stored with (S3 returns it as `x-amz-meta-<key>`, and
 # CloudFront passes those headers through to viewers): the version it belongs to, so that a response
@@ -76,7 +80,7 @@ def pointer_parameter_name(project: str, stack: str) -> str:
 def is_valid_version(value: object) -> bool:
     if not isinstance(value, str):
         return False
-    match = _VERSION_RE.match(value)
+    match = _VERSION_RE.fullmatch(value)
     if match is None:
         return False
     try:
@@ -105,7 +109,7 @@ def new_version(now: datetime | None = None, git_sha: str | None = None) -> str:
 
 def version_created_at(version: str) -> datetime:
     """The UTC time encoded in a version id."""
-    match = _VERSION_RE.match(validate_version(version))
+    match = _VERSION_RE.fullmatch(validate_version(version))
     assert match is not None
     return datetime.strptime(match.group("ts"), _TIMESTAMP_FORMAT).replace(tzinfo=UTC)
 
@@ -148,6 +152,11 @@ def manifest_key(version: str) -> str:
     return f"{MANIFEST_PREFIX}{validate_version(version)}{_MANIFEST_SUFFIX}"
 
 
+def claim_key(version: str) -> str:
+    """The key an upload creates (If-None-Match: *) before writing any object of `version`."""
+    return f"{CLAIM_PREFIX}{validate_version(version)}{_MANIFEST_SUFFIX}"
+
+
 def version_from_manifest_key(key: str) -> str | None:
     """The version a manifest key belongs to, or None for a key that is not a manifest."""
     if not key.startswith(MANIFEST_PREFIX) or not key.endswith(_MANIFEST_SUFFIX):
@@ -168,6 +177,10 @@ class ManifestFile:
     sha256: str
     content_type: str
     cache_control: str
+    # The S3 ETag the object must have (MD5 of a single-part object, md5-of-part-md5s "-N" of a
+    # multipart one): a listing proves the stored bytes without reading them. Empty in manifests
+    # written before it was recorded.
+    etag: str = ""
 
 
 @dataclass(frozen=True)
@@ -196,6 +209,7 @@ class Manifest:
                         "sha256": f.sha256,
                         "content_type": f.content_type,
                         "cache_control": f.cache_control,
+                        **({"etag": f.etag} if f.etag else {}),
                     }
                     for path, f in sorted(self.files.items())
                 },
@@ -218,6 +232,7 @@ class Manifest:
                     sha256=str(f["sha256"]),
                     content_type=str(f["content_type"]),
                     cache_control=str(f["cache_control"]),
+                    etag=str(f.get("etag", "")),
                 )
                 for path, f in data["files"].items()
             },

@@ -220,3 +220,16 @@ def keys(world: World, prefix: str = "") -> list[str]:
         for page in paginator.paginate(Bucket=BUCKET, Prefix=prefix)
         for o in page.get("Contents", [])
     ]
+
+
+def backdate(world: World, prefix: str, hours: float) -> None:
+    """Make the objects under `prefix` look `hours` older to S3 (moto's LastModified): an upload
+    interrupted that long ago. moto has no API for it, so this reaches into its backend."""
+    from moto.core import DEFAULT_ACCOUNT_ID
+    from moto.s3.models import s3_backends
+
+    bucket = s3_backends[DEFAULT_ACCOUNT_ID]["global"].buckets[BUCKET]
+    for key in list(bucket.keys.keys()):
+        if key.startswith(prefix):
+            for stored in bucket.keys.getlist(key):
+                stored.last_modified -= timedelta(hours=hours)

@@ -333,3 +333,83 @@ def test_settings_from_a_config_file_or_a_bare_parameter(tmp_path: Path) -> None
     assert bare == EdgeSettings("/p/live-version", "us-east-1", cache_ttl_seconds=5)
     with pytest.raises(RefusedError, match="--edge-config"):
         resolve_settings(_site(None, ROOT), None, None, None)
+
+
+@pytest.mark.parametrize("method", ["POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE", "PROPFIND", "BREW"])
+def test_every_method_but_get_and_head_is_405_like_the_distribution(
+    example: ExampleSite, method: str
+) -> None:
+    example.release(example.version_one)
+    with live_server(example, ManualClock()) as server:
+        answer = request(server, "/", method=method)
+    assert (answer.status, answer.headers["allow"]) == (405, "GET, HEAD")
+
+
+@pytest.mark.parametrize(
+    ("if_none_match", "status"),
+    [
+        ("*", 304),
+        ("{etag}", 304),
+        ("W/{etag}", 304),
+        ('"0123", {etag}', 304),
+        ('"0123", W/"4567"', 200),
+        ('W/"0123"', 200),
+    ],
+)
+def test_if_none_match_with_weak_tags_lists_and_star(
+    example: ExampleSite, if_none_match: str, status: int
+) -> None:
+    example.release(example.version_one)
+    with live_server(example, ManualClock()) as server:
+        etag = request(server, "/").headers["etag"]
+        answer = request(server, "/", headers={"If-None-Match": if_none_match.format(etag=etag)})
+    assert answer.status == status
+    if status == 304:
+        assert (answer.headers["etag"], answer.body) == (etag, b"")
+
+
+def test_cli_warns_about_a_version_with_no_objects_and_refuses_a_malformed_edge_config(
+    tmp_path: Path,
+) -> None:
+    config = tmp_path / "config.json"
+    config.write_text('{"parameter_name": "/p"')
+    runner = CliRunner()
+    bad = runner.invoke(serve, ["--bucket", "b", "--edge-config", str(config), "--port", "0"])
+    assert bad.exit_code == 2
+    assert f"--edge-config {config} is not usable: " in bad.output
+    assert len(bad.output.strip().splitlines()) == 1
+    config.write_text('{"parameter_name": "/p", "region": "us-east-1"}')
+    missing = runner.invoke(serve, ["--bucket", "b", "--edge-config", str(config), "--port", "0"])
+    assert missing.exit_code == 2 and "missing the key 'cache_ttl_seconds'" in missing.output
+
+
+def test_serving_a_version_with_no_objects_warns(
+    example: ExampleSite, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from scripts.commands import serve as serve_module
+
+    config = {"parameter_name": PARAMETER, "region": "us-east-1", "cache_ttl_seconds": 5}
+    started: list[str] = []
+
+    class NoServer:
+        url = "http://127.0.0.1:0"
+
+        def serve_forever(self) -> None:
+            started.append("served")
+
+        def server_close(self) -> None:
+            pass
+
+    monkeypatch.setattr(serve_module, "start_preview_server", lambda *args, **kwargs: NoServer())
+    deps = SiteDeps(s3_factory=lambda: example.s3)
+    with_env = {"EDGE_LAMBDA_CONFIG": None}
+    import json
+
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps(config))
+    args = ["--bucket", example.bucket, "--edge-config", str(path), "--port", "0"]
+    result = CliRunner().invoke(serve, [*args, "--version", "20200101T000000Z"], obj=deps, env=with_env)
+    assert result.exit_code == 0, result.output
+    assert f"warning: version 20200101T000000Z has no objects in s3://{example.bucket}" in result.output
+    result = CliRunner().invoke(serve, [*args, "--version", example.version_one], obj=deps, env=with_env)
+    assert "warning" not in result.output and started == ["served", "served"]

@@ -12,7 +12,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from edge_lambda import layout
-from scripts.commands.errors import RefusedError, SitectlError
+from scripts.commands.errors import SitectlError
 from scripts.commands.upload import plan_upload, scan_directory, upload_build, upload_directory, with_retries
 from scripts.versionstore import store as storage
 from scripts.versionstore.content_headers import (
@@ -22,6 +22,7 @@ from scripts.versionstore.content_headers import (
     content_type_for,
     is_fingerprinted,
 )
+from scripts.versionstore.errors import StoreRefusedError
 from tests.sitectl_scaffold import BUCKET, V1, V2, World, keys, sample_build, world, write_build
 
 __all__ = ["world"]
@@ -128,8 +129,9 @@ def test_manifest_is_written_after_every_file(world: World, tmp_path: Path) -> N
 
     world.s3.meta.events.register("provide-client-params.s3.PutObject", record)
     upload_directory(world.s3, BUCKET, sample_build(tmp_path / "d"), V1, workers=4)
+    assert order[0] == layout.claim_key(V1)
     assert order[-1] == layout.manifest_key(V1)
-    assert len(order) == 8
+    assert len(order) == 9
 
 
 def test_refuses_an_empty_directory(world: World, tmp_path: Path) -> None:
@@ -161,7 +163,7 @@ def test_follows_symlinks_inside_the_directory(tmp_path: Path) -> None:
 def test_refuses_a_symlink_loop(tmp_path: Path) -> None:
     build = sample_build(tmp_path / "dist")
     os.symlink(build, build / "about" / "again")
-    with pytest.raises(RefusedError, match="loop"):
+    with pytest.raises(StoreRefusedError, match="symlink about/again forms a loop"):
         scan_directory(build)
 
 
@@ -267,14 +269,14 @@ def test_interrupted_upload_is_incomplete_and_the_same_command_completes_it(
 ) -> None:
     build = sample_build(tmp_path / "dist")
     broken = FailingPuts(world.s3, {"robots.txt": 99}, code="AccessDenied", status=403)
-    with pytest.raises(SitectlError, match=f"re-run with --version {V1}"):
+    with pytest.raises(SitectlError, match=f"re-run with --resume --version {V1}"):
         upload_build(broken, BUCKET, build, V1, workers=1)  # type: ignore[arg-type]
     assert not storage.is_complete(world.s3, BUCKET, V1)
     assert [v.version for v in storage.list_versions(world.s3, BUCKET) if v.complete] == []
     stored_before = set(keys(world, f"{V1}/"))
     assert stored_before and f"{V1}/robots.txt" not in stored_before
 
-    report = upload_build(world.s3, BUCKET, build, V1)
+    report = upload_build(world.s3, BUCKET, build, V1, resume=True)
     assert report.skipped_files == len(stored_before)
     assert report.sent_files == 7 - len(stored_before)
     assert storage.is_complete(world.s3, BUCKET, V1)
@@ -306,9 +308,9 @@ def test_requests_per_upload_do_not_depend_on_earlier_versions_beyond_the_dedupe
         upload_build(world.s3, BUCKET, build, f"202611{day:02d}T100000Z")
     counts = world.count_requests()
     report = upload_build(world.s3, BUCKET, build, "20261120T100000Z", dedupe_versions=3)
-    assert counts.get("GetObject") == 3
+    assert counts.get("GetObject") == 4  # 3 manifests, then the claim at the seal
     assert report.copied_files == 7 and counts.get("CopyObject") == 7
-    assert counts.get("PutObject") == 1  # the manifest only
+    assert counts.get("PutObject") == 2  # the claim and the manifest only
 
 
 def test_the_manifest_is_json_with_totals(world: World, tmp_path: Path) -> None:

@@ -20,6 +20,7 @@ from tests.sitectl_scaffold import (
     V4,
     FakeStack,
     World,
+    backdate,
     keys,
     put_version,
     world,
@@ -97,10 +98,11 @@ def info(version: str, complete: bool = True) -> storage.VersionInfo:
 
 def test_plan_keeps_the_newest_and_the_protected() -> None:
     versions = [info(V4, complete=False), info(V3), info(V2, complete=False), info(V1)]
-    plan = plan_prune(versions, keep=1, protected={})
+    plan = plan_prune(versions, keep=1, protected={}, fresh={V4})
     assert list(plan.keep) == [V4, V3] and plan.delete == [V2, V1]
-    plan = plan_prune(versions, keep=0, protected={V1: "live"})
-    assert list(plan.keep) == [V4, V1] and plan.delete == [V3, V2]
+    assert plan.keep[V4] == "incomplete, written to within 24 h: may be an upload in progress"
+    plan = plan_prune(versions, keep=0, protected={V1: "live"}, fresh={V2})
+    assert list(plan.keep) == [V2, V1] and plan.delete == [V4, V3]
 
 
 def test_prune_is_a_dry_run_unless_applied(world: World) -> None:
@@ -120,14 +122,16 @@ def test_prune_never_deletes_the_live_the_previous_or_a_stack_version(world: Wor
     for version in (V1, V2, V3, V4):
         put_version(world, version, files(2))
     put_version(world, "20261030T100000Z", files(1), complete=False)  # an abandoned upload
+    backdate(world, "20261030T100000Z/", hours=25)
     world.set_live(V1)
     world.set_live(V3)  # V3 live, V1 live before it
     world.stacks["staging"] = FakeStack(name="staging", version=V2, extra_outputs={"liveVersion": V1})
     world.stacks["other-site"] = FakeStack(name="other-site", version=V4, extra_outputs={"bucketName": "x"})
     result = world.invoke("--stack", "test", "prune", "--keep", "0", "--apply")
     assert result.exit_code == 0, result.output
-    assert storage.complete_versions(world.s3, BUCKET) == [V3, V2, V1]
-    assert storage.prefix_versions(world.s3, BUCKET) == [V3, V2, V1]
+    assert storage.complete_versions(world.s3, BUCKET) == [V4, V3, V2, V1]
+    assert storage.prefix_versions(world.s3, BUCKET) == [V4, V3, V2, V1]
+    assert "newer than the live version" in result.output
     assert "live before the current one" in result.output
     assert "the version before the live one; stack staging points to it" in result.output
     assert "live before the current one; stack staging points to it" in result.output
@@ -141,7 +145,7 @@ def test_prune_deletes_in_batches_of_1000(world: World) -> None:
     counts = world.count_requests()
     result = world.invoke("--bucket", BUCKET, "--parameter", PARAMETER, "prune", "--keep", "1", "--apply")
     assert result.exit_code == 0, result.output
-    assert counts["DeleteObjects"] == 2 and counts["DeleteObject"] == 1
+    assert counts["DeleteObjects"] == 2 and counts["DeleteObject"] == 2  # the manifest, the claim
     assert keys(world, f"{V1}/") == [] and not storage.is_complete(world.s3, BUCKET, V1)
     assert storage.complete_versions(world.s3, BUCKET) == [V3, V2]
 

@@ -7,7 +7,7 @@ from collections.abc import Callable
 from typing import ParamSpec, TypeVar
 
 import click
-from botocore.exceptions import BotoCoreError, ClientError
+from botocore.exceptions import BotoCoreError, ClientError, ParamValidationError
 
 from scripts.versionstore.errors import StoreError, StoreRefusedError
 from scripts.versionstore.errors import error_code as error_code
@@ -47,7 +47,14 @@ def aws_errors(function: Callable[P, R]) -> Callable[P, R]:
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
         try:
             return function(*args, **kwargs)
-        except (ClientError, BotoCoreError) as error:
+        except ParamValidationError as error:
+            # botocore checks names (a bucket name above all) before sending: bad input, nothing sent.
+            raise RefusedError(str(error).replace("\n", " ")) from error
+        except ClientError as error:
+            if error_code(error) == "InvalidBucketName":
+                raise RefusedError(f"{describe_aws_error(error)}; check --bucket / SITE_BUCKET") from error
+            raise SitectlError(describe_aws_error(error)) from error
+        except BotoCoreError as error:
             raise SitectlError(describe_aws_error(error)) from error
         except StoreRefusedError as error:
             raise RefusedError(str(error)) from error

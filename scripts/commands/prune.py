@@ -1,15 +1,18 @@
 """`sitectl prune`: delete old versions, never one that is or may soon be live again.
 
 Protected whatever `--keep` says: the live version (the pointer parameter), the one live before it
-(rollback's target) and the complete version just older than the live one, and every version a
-stack of this bucket points to (its `version` config or `liveVersion` output). Incomplete versions
-newer than every complete one are left alone: they may be uploads in progress.
+(rollback's target), the complete version just older than the live one, every version newer than
+the live one (it may be released next), and every version a stack of this bucket points to (its
+`version` config or `liveVersion` output). An incomplete version whose claim was written within
+`CLAIM_FRESH_FOR` (24 h) is left alone: it may be an upload in progress or about to be resumed;
+that is checked again just before it is deleted. A dry run prints exactly what --apply would do,
+unless a version changes in between.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -28,22 +31,39 @@ class PrunePlan:
     delete: list[str] = field(default_factory=list)  # newest first
 
 
-def plan_prune(versions: list[storage.VersionInfo], keep: int, protected: Mapping[str, str]) -> PrunePlan:
-    """Keep the newest `keep` complete versions and every protected one; delete the rest."""
+FRESH_REASON = "incomplete, written to within 24 h: may be an upload in progress"
+
+
+def plan_prune(
+    versions: list[storage.VersionInfo],
+    keep: int,
+    protected: Mapping[str, str],
+    fresh: Collection[str] = (),
+) -> PrunePlan:
+    """Keep the newest `keep` complete versions, every protected one and every `fresh` incomplete
+    one (claimed recently); delete the rest."""
     plan = PrunePlan()
     complete = [v.version for v in versions if v.complete]
     newest_complete = complete[:keep]
-    latest = complete[0] if complete else None
     for info in versions:
         if info.version in protected:
             plan.keep[info.version] = protected[info.version]
         elif info.version in newest_complete:
             plan.keep[info.version] = f"among the newest {keep}"
-        elif not info.complete and (latest is None or info.version > latest):
-            plan.keep[info.version] = "incomplete and recent: may be an upload in progress"
+        elif not info.complete and info.version in fresh:
+            plan.keep[info.version] = FRESH_REASON
         else:
             plan.delete.append(info.version)
     return plan
+
+
+def fresh_incomplete(
+    s3: storage.S3Client, bucket: str, versions: list[storage.VersionInfo], now: datetime
+) -> set[str]:
+    """The incomplete versions prune must leave alone at `now`."""
+    return {
+        v.version for v in versions if not v.complete and not storage.is_stale(s3, bucket, v.version, now)
+    }
 
 
 def protected_versions(
@@ -71,6 +91,9 @@ def protected_versions(
         older = [v for v in complete if v < live]
         if older:
             protect(older[0], "the version before the live one")
+        for info in versions:
+            if info.version > live:
+                protect(info.version, "newer than the live version")
     if check_stacks:
         for name, version in _stack_versions(site, bucket):
             protect(version, f"stack {name} points to it")
@@ -112,11 +135,12 @@ def _stack_versions(site: Site, bucket: str) -> list[tuple[str, str]]:
 def prune_command(keep: int, apply_changes: bool, skip_stack_check: bool, as_json: bool, site: Site) -> None:
     """Delete old versions (objects and manifest), keeping the newest KEEP complete ones, the live
     one, the one before it and any version a stack of this bucket points to. A dry run unless --apply."""
-    bucket = site.bucket()
+    bucket = storage.check_bucket_name(site.bucket())
     s3 = site.s3()
     versions = storage.list_versions(s3, bucket)
     protected = protected_versions(site, bucket, versions, check_stacks=not skip_stack_check)
-    plan = plan_prune(versions, keep, protected)
+    plan = plan_prune(versions, keep, protected, fresh_incomplete(s3, bucket, versions, storage.utc_now()))
+    complete = {v.version for v in versions if v.complete}
     sizes = {v.version: v.total_bytes for v in versions}
     if as_json:
         click.echo(
@@ -139,8 +163,15 @@ def prune_command(keep: int, apply_changes: bool, skip_stack_check: bool, as_jso
             )
         return
     for version in plan.delete:
-        deleted = storage.delete_version(s3, bucket, version)
-        click.echo(f"deleted {version} ({deleted} keys)", err=True)
+        if version in complete:
+            deleted: int | None = storage.delete_version(s3, bucket, version)
+        else:
+            # An upload may have resumed or completed it since the plan: the store looks again.
+            deleted = storage.delete_stale_version(s3, bucket, version, storage.utc_now())
+        if deleted is None:
+            click.echo(f"kept {version}: it was claimed or completed since the plan was made", err=True)
+        else:
+            click.echo(f"deleted {version} ({deleted} keys)", err=True)
     # Skew protection reaches back as far as the complete versions left: after deleting versions,
     # the shared assets none of the remaining ones references go too.
     gone = shared_assets.prune_shared_assets(s3, bucket, now=datetime.now(UTC), apply=True)

@@ -40,6 +40,7 @@ from scripts.commands.distribution_flow import EdgeAnswer, OriginAnswer, distrib
 from scripts.commands.errors import RefusedError, SitectlError, aws_errors, error_code
 from scripts.commands.site import Site, site_options
 from scripts.commands.stack import PROJECT_NAME, find_project_root
+from scripts.versionstore import store as storage
 
 log = logging.getLogger(__name__)
 
@@ -180,20 +181,20 @@ class Origin:
         if not key:
             return _text_answer(HTTPStatus.NOT_FOUND, "the edge function left the URI empty")
         args: dict[str, Any] = {"Bucket": self.bucket, "Key": key}
-        if if_none_match:
-            args["IfNoneMatch"] = if_none_match
         try:
-            obj = self.s3.head_object(**args) if method == "HEAD" else self.s3.get_object(**args)
+            # A revalidation is decided on the headers alone, as CloudFront does: no body is read.
+            head = self.s3.head_object(**args) if if_none_match or method == "HEAD" else None
+            if head is not None and if_none_match and etag_matches(if_none_match, str(head.get("ETag", ""))):
+                # S3 sends an object's user metadata (the version marker) with a 304 too.
+                metadata = head.get("Metadata", {})
+                kept = [(f"{_USER_METADATA}{name}", value) for name, value in metadata.items()]
+                return EdgeAnswer(304, [("ETag", str(head["ETag"])), *kept], b"")
+            obj = head if method == "HEAD" else self.s3.get_object(**args)
         except ClientError as error:
-            code = error_code(error)
-            if code in ("NoSuchKey", "404", "NotFound"):
+            if error_code(error) in ("NoSuchKey", "404", "NotFound"):
                 return _text_answer(HTTPStatus.NOT_FOUND, f"no object {key!r} in the bucket")
-            if code in ("304", "NotModified"):
-                sent = error.response.get("ResponseMetadata", {}).get("HTTPHeaders", {})
-                etag = sent.get("etag")
-                kept = [(name, value) for name, value in sent.items() if name.startswith(_USER_METADATA)]
-                return EdgeAnswer(304, ([("ETag", etag)] if etag else []) + kept, b"")
             raise
+        assert obj is not None
         headers: list[tuple[str, str]] = []
         for field, header in _PASSED_OBJECT_HEADERS:
             value = obj.get(field)
@@ -207,6 +208,14 @@ class Origin:
         headers.append(("Content-Length", str(obj["ContentLength"])))
         body = b"" if method == "HEAD" else obj["Body"].read()
         return EdgeAnswer(200, headers, body)
+
+
+def etag_matches(if_none_match: str, etag: str) -> bool:
+    """RFC 9110 If-None-Match: `*`, or a list of entity tags compared weakly (`W/"x"` matches `"x"`)."""
+    if if_none_match.strip() == "*":
+        return True
+    wanted = etag.removeprefix("W/").strip()
+    return any(tag.strip().removeprefix("W/").strip() == wanted for tag in if_none_match.split(","))
 
 
 class PreviewServer(ThreadingHTTPServer):
@@ -279,21 +288,12 @@ class _PreviewRequestHandler(BaseHTTPRequestHandler):
     def do_HEAD(self) -> None:
         self._respond("HEAD")
 
-    # Other methods reach the edge function too, which answers them (405) as it does in CloudFront.
-    def do_POST(self) -> None:
-        self._respond("POST")
-
-    def do_PUT(self) -> None:
-        self._respond("PUT")
-
-    def do_DELETE(self) -> None:
-        self._respond("DELETE")
-
-    def do_OPTIONS(self) -> None:
-        self._respond("OPTIONS")
-
-    def do_PATCH(self) -> None:
-        self._respond("PATCH")
+    def __getattr__(self, name: str) -> Any:
+        # Every other method (POST, PUT, PROPFIND, TRACE ...) reaches the edge function too, which
+        # answers 405 as it does behind CloudFront; http.server would answer 501 for unknown ones.
+        if name.startswith("do_"):
+            return lambda: self._respond(name[3:])
+        raise AttributeError(name)
 
     def _respond(self, method: str) -> None:
         # An unread request body would be parsed as the next request on this kept-alive connection.
@@ -478,9 +478,17 @@ def serve(
         raise RefusedError(f"--version {version!r} is not a version id: expected {layout.VERSION_FORMAT}")
     try:
         settings = resolve_settings(site, edge_config, cache_ttl_seconds, spa_fallback)
-    except (FileNotFoundError, ValueError) as error:
-        raise RefusedError(str(error)) from error
+    except (FileNotFoundError, ValueError, TypeError, AttributeError) as error:
+        where = f"--edge-config {edge_config}" if edge_config else "the edge settings"
+        raise RefusedError(
+            f"{where} is not usable: {error}; expected a JSON object with parameter_name, region, "
+            "cache_ttl_seconds (the component's config.json)"
+        ) from error
     bucket = site.bucket()
+    if version is not None and not storage.version_objects_exist(site.s3(), bucket, version):
+        click.echo(
+            f"warning: version {version} has no objects in s3://{bucket}: every path will be 404", err=True
+        )
     try:
         server = start_preview_server(bucket, settings, version=version, port=port, s3_client=site.s3())
     except OSError as error:

@@ -1,27 +1,27 @@
 """`sitectl upload`: send a build directory to the bucket as a new, immutable version.
 
-Order matters: every file first (in parallel), the manifest last. A version without its manifest is
-incomplete, never releasable, and the same command with the same `--version` completes it: objects
-already stored with the right content (ETag = MD5 of a single-part upload) are skipped. Files whose
-content is already in a recent complete version are copied server-side instead of sent again.
-Once complete, the version's fingerprinted files are published to the shared asset area
+The store's order (`scripts.versionstore.store`): scan and check the build locally (nothing is sent
+for a refused name or file), claim the version id (exclusive), every file (in parallel, streamed,
+hashed as sent), then seal: every object under the prefix checked against the build, strays
+deleted, the manifest written last and only once. A version without its manifest is incomplete and
+never releasable; `--resume --version V` takes over its claim and completes it: objects already
+stored with the right content (same size and ETag) are kept. Files whose content is already in a
+recent complete version are copied server-side, if the donor object still holds those bytes.
+Once sealed, the version's fingerprinted files are published to the shared asset area
 (`scripts/versionstore/shared_assets.py`), where pages of this version find them after a release.
 """
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import os
 import random
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import click
@@ -31,8 +31,10 @@ from edge_lambda import layout
 from scripts.commands.errors import RefusedError, SitectlError, aws_errors, describe_aws_error, error_code
 from scripts.commands.site import Site, site_options
 from scripts.versionstore import store as storage
-from scripts.versionstore.content_headers import cache_control_for, content_type_for
+from scripts.versionstore.build import LocalFile, scan_build
+from scripts.versionstore.content_headers import HeaderRules
 from scripts.versionstore.shared_assets import PublishReport, publish_shared_assets
+from scripts.versionstore.transfer import copy_file, put_file
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -43,32 +45,12 @@ DEFAULT_WORKERS = 16
 DEFAULT_ATTEMPTS = 5
 # Earlier versions whose manifests are read to find content already stored: one GetObject each.
 DEFAULT_DEDUPE_VERSIONS = 5
-# Above this size a file goes through the managed multipart transfer, whose ETag is not an MD5.
-MULTIPART_THRESHOLD = 64 * 1024 * 1024
-# CopyObject copies at most 5 GiB in one request.
-MAX_COPY_BYTES = 5 * 1024**3
-MANIFEST_CACHE_CONTROL = "no-cache"
-_READ_CHUNK = 1024 * 1024
+# Without a terminal (CI logs), one progress line at most this often.
+PROGRESS_LINE_SECONDS = 5.0
 _TRANSIENT_CODES = {"InternalError", "ServiceUnavailable", "SlowDown", "RequestTimeout", "Throttling"}
 
 ProgressCallback = Callable[[int], None]
-
-
-@dataclass(frozen=True)
-class LocalFile:
-    path: str  # relative, `/`-separated: the part of the key after `<version>/`
-    source: Path
-    size: int
-    sha256: str
-    md5: str
-
-    @property
-    def content_type(self) -> str:
-        return content_type_for(self.path)
-
-    @property
-    def cache_control(self) -> str:
-        return cache_control_for(self.path)
+Hook = Callable[[storage.Claim], None]
 
 
 @dataclass
@@ -80,6 +62,8 @@ class UploadReport:
     sent_bytes: int = 0  # file bytes sent in PutObject bodies, the manifest included
     copied_files: int = 0
     skipped_files: int = 0  # already present from an interrupted run of the same version
+    removed_objects: int = 0  # objects of an earlier attempt that the build no longer has
+    excluded: list[str] = field(default_factory=list)
     requests: dict[str, int] = field(default_factory=dict)
     shared: PublishReport | None = None  # the fingerprinted files published for skew protection
 
@@ -87,49 +71,9 @@ class UploadReport:
         self.requests[operation] = self.requests.get(operation, 0) + 1
 
 
-def scan_directory(directory: Path) -> list[LocalFile]:
-    """The files of a build, hashed. Refuses a missing or empty directory, symlinks leading outside
-    it or forming a loop, and anything that is neither a file nor a directory."""
-    if not directory.is_dir():
-        raise RefusedError(f"{directory} is not a directory")
-    root = directory.resolve()
-    found: list[LocalFile] = []
-
-    def walk(current: Path, relative: PurePosixPath, ancestors: frozenset[Path]) -> None:
-        for entry in sorted(os.scandir(current), key=lambda e: e.name):
-            path = Path(entry.path)
-            child = relative / entry.name
-            resolved = path.resolve()
-            if entry.is_symlink():
-                if not resolved.is_relative_to(root):
-                    raise RefusedError(f"symlink {child} leads outside {directory} (to {resolved})")
-                if not resolved.exists():
-                    raise RefusedError(f"symlink {child} is broken (to {resolved})")
-            if path.is_dir():
-                if resolved in ancestors:
-                    raise RefusedError(f"symlink {child} forms a loop")
-                walk(path, child, ancestors | {resolved})
-            elif path.is_file():
-                found.append(_hash_file(path, child.as_posix()))
-            else:
-                raise RefusedError(f"{child} is neither a regular file nor a directory")
-
-    walk(root, PurePosixPath(), frozenset({root}))
-    if not found:
-        raise RefusedError(f"{directory} holds no files: refusing to upload an empty version")
-    return found
-
-
-def _hash_file(path: Path, relative: str) -> LocalFile:
-    sha256 = hashlib.sha256()
-    md5 = hashlib.md5(usedforsecurity=False)
-    size = 0
-    with path.open("rb") as stream:
-        while chunk := stream.read(_READ_CHUNK):
-            sha256.update(chunk)
-            md5.update(chunk)
-            size += len(chunk)
-    return LocalFile(relative, path, size, sha256.hexdigest(), md5.hexdigest())
+def scan_directory(directory: Path, **options: Any) -> list[LocalFile]:
+    """The files of a build, hashed, after exclusions (see `scripts.versionstore.build.scan_build`)."""
+    return scan_build(directory, **options).files
 
 
 @dataclass(frozen=True)
@@ -151,16 +95,16 @@ def is_transient(error: Exception) -> bool:
 
 def with_retries(
     operation: Callable[[], object], attempts: int, sleep: Callable[[float], None] = time.sleep
-) -> None:
+) -> object:
     """Run `operation`, retrying transient errors with exponential backoff and jitter."""
     for attempt in range(1, attempts + 1):
         try:
-            operation()
-            return
+            return operation()
         except (ClientError, BotoCoreError) as error:
             if attempt == attempts or not is_transient(error):
                 raise
             sleep(min(10.0, 0.2 * 2 ** (attempt - 1)) * (0.5 + random.random()))
+    return None
 
 
 def plan_upload(
@@ -174,11 +118,11 @@ def plan_upload(
     for local in files:
         key = layout.object_key(version, local.path)
         present = stored.get(key)
-        if present is not None and present.size == local.size and present.etag == local.md5:
+        if present is not None and present.size == local.size and present.etag == local.etag:
             steps.append(_Step(local, "skip"))
             continue
         donor = known_content.get(local.sha256)
-        if donor is not None and donor[1] == local.size and local.size <= MAX_COPY_BYTES:
+        if donor is not None and donor[1] == local.size and not local.multipart:
             steps.append(_Step(local, "copy", donor[0]))
         else:
             steps.append(_Step(local, "put"))
@@ -194,12 +138,20 @@ def known_content_of(manifests: dict[str, layout.Manifest]) -> dict[str, tuple[s
     return known
 
 
+def _resume_hint(version: str) -> str:
+    return f"version {version} stays incomplete: re-run with --resume --version {version} to complete it"
+
+
 def upload_build(
     s3: S3Client,
     bucket: str,
     directory: Path,
     version: str | None = None,
     *,
+    resume: bool = False,
+    excludes: Sequence[str] = (),
+    includes: Sequence[str] = (),
+    header_rules: HeaderRules | None = None,
     workers: int = DEFAULT_WORKERS,
     attempts: int = DEFAULT_ATTEMPTS,
     dedupe_versions: int = DEFAULT_DEDUPE_VERSIONS,
@@ -207,28 +159,41 @@ def upload_build(
     on_start: Callable[[str, int, int], None] | None = None,
     now: datetime | None = None,
     sleep: Callable[[float], None] = time.sleep,
+    after_claim: Hook | None = None,
+    before_seal: Hook | None = None,
 ) -> UploadReport:
-    """Upload `directory` as `version` (default: the current UTC time) and return what was done.
+    """Upload `directory` as `version` (default: the current UTC time, or the next free second)
+    and return what was done.
 
     `progress(n)` is called with the bytes of each file once it is stored; `on_start(version, files,
-    bytes)` once the plan is made. Raises RefusedError (exit 2) for a bad directory or an existing
-    complete version, SitectlError (exit 1) when AWS fails; the version then stays incomplete.
+    bytes)` once the plan is made; `after_claim` and `before_seal` (tests) at those points. Raises
+    StoreRefusedError (exit 2) for a bad build or a version that is taken or complete, before
+    writing anything; SitectlError or StoreError (exit 1) when AWS fails: the version then stays
+    incomplete and claimed, for `--resume`.
     """
-    version = layout.validate_version(version) if version else layout.new_version(now)
-    files = scan_directory(directory)
-    report = UploadReport(version, files=len(files), total_bytes=sum(f.size for f in files))
+    if version is not None:
+        layout.validate_version(version)
+    elif resume:
+        raise RefusedError("--resume needs --version: the version id of the interrupted upload")
+    build = scan_build(
+        directory, version=version, excludes=excludes, includes=includes, header_rules=header_rules
+    )
+    files = build.files
+    if version is not None:
+        claim = storage.claim_version(s3, bucket, storage.new_claim(version, now), resume=resume)
+    else:
+        claim = storage.claim_new_version(s3, bucket, now or storage.utc_now())
+    version = claim.version
+    report = UploadReport(
+        version, files=len(files), total_bytes=sum(f.size for f in files), excluded=build.excluded
+    )
+    if after_claim:
+        after_claim(claim)
 
-    report.count("HeadObject")
-    if storage.is_complete(s3, bucket, version):
-        raise RefusedError(
-            f"version {version} already exists and is complete in {bucket}; versions are immutable"
-        )
-    report.count("ListObjectsV2")
-    stored = {obj.key: obj for obj in storage.version_objects(s3, bucket, version)}
-    report.count("ListObjectsV2")
+    # Only a resumed upload can find its own objects already stored; a fresh claim overwrites
+    # whatever an unclaimed earlier attempt left, and the seal removes the rest.
+    stored = {obj.key: obj for obj in storage.version_objects(s3, bucket, version)} if resume else {}
     donors = [v for v in storage.complete_versions(s3, bucket) if v != version][: max(dedupe_versions, 0)]
-    for _ in donors:
-        report.count("GetObject")
     known = known_content_of(storage.read_manifests(s3, bucket, donors))
     steps = plan_upload(files, version, stored, known)
     if on_start:
@@ -237,37 +202,24 @@ def upload_build(
     try:
         _run_steps(s3, bucket, version, steps, report, workers, attempts, progress, sleep)
     except KeyboardInterrupt:
-        raise SitectlError(
-            f"upload of {version} interrupted; it stays incomplete: "
-            f"re-run with --version {version} to complete it"
-        ) from None
+        raise SitectlError(f"upload of {version} interrupted; {_resume_hint(version)}") from None
+    if before_seal:
+        before_seal(claim)
 
     manifest = layout.Manifest(
         version=version,
         created=datetime.now(UTC).isoformat(timespec="seconds"),
-        files={f.path: layout.ManifestFile(f.size, f.sha256, f.content_type, f.cache_control) for f in files},
+        files={
+            f.path: layout.ManifestFile(f.size, f.sha256, f.content_type, f.cache_control, f.etag)
+            for f in files
+        },
     )
-    body = manifest.to_json().encode()
     try:
-        # If-None-Match: another upload completing the same version at the same time must not be
-        # overwritten silently: a complete version is immutable.
-        s3.put_object(
-            Bucket=bucket,
-            Key=layout.manifest_key(version),
-            Body=body,
-            ContentType="application/json",
-            CacheControl=MANIFEST_CACHE_CONTROL,
-            IfNoneMatch="*",
-        )
+        removed = storage.seal_version(s3, bucket, claim, manifest)
     except ClientError as error:
-        if error_code(error) in ("PreconditionFailed", "412", "ConditionalRequestConflict"):
-            raise RefusedError(f"version {version} was completed by another upload meanwhile") from error
-        raise SitectlError(
-            f"{describe_aws_error(error)}; version {version} stays incomplete: "
-            f"re-run with --version {version} to complete it"
-        ) from error
-    report.count("PutObject")
-    report.sent_bytes += len(body)
+        raise SitectlError(f"{describe_aws_error(error)}; {_resume_hint(version)}") from error
+    report.removed_objects = len(removed)
+    report.sent_bytes += len(manifest.to_json().encode())
     report.shared = publish_shared_assets(
         s3, bucket, manifest, warn=lambda m: click.echo(f"warning: {m}", err=True)
     )
@@ -299,17 +251,14 @@ def _run_steps(
                 progress(step.file.size)
 
     def run(step: _Step) -> _Step:
-        key = layout.object_key(version, step.file.path)
         if step.action == "copy":
-            try:
-                with_retries(lambda: _copy(s3, bucket, version, key, step), attempts, sleep)
+            assert step.source_key is not None
+            source = step.source_key
+            if with_retries(lambda: copy_file(s3, bucket, version, step.file, source), attempts, sleep):
                 return step
-            except ClientError as error:
-                # The donor version was pruned since its manifest was read: send the file instead.
-                if error_code(error) not in ("NoSuchKey", "404"):
-                    raise
+            # The donor was pruned or no longer holds these bytes: send the file instead.
             step = _Step(step.file, "put")
-        with_retries(lambda: _put(s3, bucket, version, key, step.file), attempts, sleep)
+        with_retries(lambda: put_file(s3, bucket, version, step.file), attempts, sleep)
         return step
 
     pending = [step for step in steps if step.action != "skip"]
@@ -319,12 +268,12 @@ def _run_steps(
         for future in as_completed(futures):
             error = future.exception()
             if error is not None:
-                detail = (
-                    describe_aws_error(error) if isinstance(error, ClientError | BotoCoreError) else error
-                )
+                if isinstance(error, ClientError | BotoCoreError):
+                    detail = describe_aws_error(error)
+                else:
+                    detail = str(error)
                 raise SitectlError(
-                    f"uploading {futures[future].file.path} failed: {detail}; version {version} stays "
-                    f"incomplete: re-run with --version {version} to complete it"
+                    f"uploading {futures[future].file.path} failed: {detail}; {_resume_hint(version)}"
                 ) from error
             finished = future.result()
             if finished.action == "copy":
@@ -341,51 +290,83 @@ def _run_steps(
         pool.shutdown(wait=True, cancel_futures=True)
 
 
-def _object_metadata(version: str, local: LocalFile) -> dict[str, str]:
-    # Every object says which version it belongs to: S3 returns it as layout.VERSION_HEADER and
-    # CloudFront passes it on, so `sitectl verify` and `status` read the served version off a response.
-    return {layout.VERSION_METADATA_KEY: version, layout.SHA256_METADATA_KEY: local.sha256}
-
-
-def _put(s3: S3Client, bucket: str, version: str, key: str, local: LocalFile) -> None:
-    extra = {
-        "ContentType": local.content_type,
-        "CacheControl": local.cache_control,
-        "Metadata": _object_metadata(version, local),
-    }
-    if local.size > MULTIPART_THRESHOLD:
-        s3.upload_file(str(local.source), bucket, key, ExtraArgs=extra)
-        return
-    data = local.source.read_bytes()
-    if hashlib.sha256(data).hexdigest() != local.sha256:
-        raise SitectlError(f"{local.path} changed while it was being uploaded; re-run the upload")
-    content_md5 = base64.b64encode(bytes.fromhex(local.md5)).decode()
-    s3.put_object(Bucket=bucket, Key=key, Body=data, ContentMD5=content_md5, **extra)  # type: ignore[arg-type]
-
-
-def _copy(s3: S3Client, bucket: str, version: str, key: str, step: _Step) -> None:
-    assert step.source_key is not None
-    local = step.file
-    # REPLACE: the copy takes this file's headers and metadata (its own version), not those of the
-    # file it was copied from.
-    s3.copy_object(
-        Bucket=bucket,
-        Key=key,
-        CopySource={"Bucket": bucket, "Key": step.source_key},
-        MetadataDirective="REPLACE",
-        ContentType=local.content_type,
-        CacheControl=local.cache_control,
-        Metadata=_object_metadata(version, local),
-    )
-
-
 def _megabytes(count: int) -> str:
     return f"{count / 1_000_000:.1f} MB"
+
+
+class ProgressLines:
+    """Progress for logs (stderr is not a terminal): one line at most every PROGRESS_LINE_SECONDS."""
+
+    def __init__(
+        self, total: int, echo: Callable[[str], None], clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self.total = total
+        self.done = 0
+        self.echo = echo
+        self.clock = clock
+        self.last = clock()
+
+    def __call__(self, count: int) -> None:
+        self.done += count
+        now = self.clock()
+        if now - self.last >= PROGRESS_LINE_SECONDS:
+            self.last = now
+            self.echo(f"uploaded {_megabytes(self.done)} of {_megabytes(self.total)}")
+
+
+MAX_EXCLUDED_SHOWN = 20
+
+
+def describe_excluded(excluded: list[str]) -> list[str]:
+    """The lines telling what the exclusions kept home."""
+    if not excluded:
+        return []
+    shown = excluded[:MAX_EXCLUDED_SHOWN]
+    more = len(excluded) - len(shown)
+    lines = [f"excluded {len(excluded)} paths (defaults, .sitectlignore, --exclude; --include re-adds):"]
+    lines += [f"  {path}" for path in shown]
+    if more:
+        lines.append(f"  ... and {more} more")
+    return lines
 
 
 @click.command("upload")
 @click.argument("directory", type=click.Path(path_type=Path, exists=True, file_okay=False))
 @click.option("--version", "version", help="Version id (default: the current UTC time, YYYYMMDDTHHMMSSZ).")
+@click.option(
+    "--resume",
+    is_flag=True,
+    help="Complete an interrupted upload of --version: take over its claim. Only when that upload is "
+    "no longer running.",
+)
+@click.option(
+    "--exclude",
+    "excludes",
+    multiple=True,
+    metavar="GLOB",
+    help="Leave matching paths out (gitignore-like; also the build's .sitectlignore). Repeatable.",
+)
+@click.option(
+    "--include",
+    "includes",
+    multiple=True,
+    metavar="GLOB",
+    help="Upload matching paths even if excluded (e.g. a dot-file you publish). Repeatable.",
+)
+@click.option(
+    "--immutable",
+    "immutable_globs",
+    multiple=True,
+    metavar="GLOB",
+    help="Serve matching files as immutable for a year (their names change with their content).",
+)
+@click.option(
+    "--revalidate",
+    "revalidate_globs",
+    multiple=True,
+    metavar="GLOB",
+    help="Never serve matching files as immutable, whatever their names look like.",
+)
 @click.option("--workers", type=click.IntRange(1, 128), default=DEFAULT_WORKERS, show_default=True)
 @click.option(
     "--dedupe-versions",
@@ -397,46 +378,66 @@ def _megabytes(count: int) -> str:
 @site_options("bucket", "stack", "project_dir")
 @aws_errors
 def upload_command(
-    directory: Path, version: str | None, workers: int, dedupe_versions: int, site: Site
+    directory: Path,
+    version: str | None,
+    resume: bool,
+    excludes: tuple[str, ...],
+    includes: tuple[str, ...],
+    immutable_globs: tuple[str, ...],
+    revalidate_globs: tuple[str, ...],
+    workers: int,
+    dedupe_versions: int,
+    site: Site,
 ) -> None:
     """Upload DIRECTORY as a new version and print its id as the last line.
 
-    Files go first, in parallel and with retries, the manifest last: an interrupted upload leaves an
-    incomplete version that cannot be released; the same command with --version completes it.
+    The version id is claimed first (a second upload of the same id is refused), files go in
+    parallel and with retries, the manifest last, once every stored object is checked against the
+    build: an interrupted upload leaves an incomplete version that cannot be released;
+    --resume --version completes it. Dot-files (.git/, .env*, .DS_Store ...) except .well-known/,
+    node_modules/ and editor litter stay home; see --exclude/--include and .sitectlignore.
     """
     if version is not None:
         try:
             layout.validate_version(version)
         except layout.InvalidVersionError as error:
             raise RefusedError(str(error)) from error
-    bucket = site.bucket()
+    bucket = storage.check_bucket_name(site.bucket())
     show_bar = sys.stderr.isatty()
     with ExitStack() as stack:
-        bar: list[Any] = []
+        reporter: list[ProgressCallback] = []
 
         def on_start(chosen: str, files: int, total: int) -> None:
             click.echo(
                 f"uploading {files} files ({_megabytes(total)}) as {chosen} to s3://{bucket}", err=True
             )
             if show_bar:
-                bar.append(
-                    stack.enter_context(click.progressbar(length=total, label=chosen, file=sys.stderr))
-                )
+                bar = stack.enter_context(click.progressbar(length=total, label=chosen, file=sys.stderr))
+                reporter.append(bar.update)
+            else:
+                reporter.append(ProgressLines(total, lambda line: click.echo(line, err=True)))
 
         report = upload_build(
             site.s3(),
             bucket,
             directory,
             version,
+            resume=resume,
+            excludes=excludes,
+            includes=includes,
+            header_rules=HeaderRules(immutable_globs, revalidate_globs),
             workers=workers,
             dedupe_versions=dedupe_versions,
             on_start=on_start,
-            progress=(lambda n: bar[0].update(n)) if show_bar else None,
+            progress=lambda n: reporter[0](n),
         )
+    for line in describe_excluded(report.excluded):
+        click.echo(line, err=True)
     click.echo(
         f"{report.files} files ({report.total_bytes} bytes): {report.sent_files} sent "
         f"({report.sent_bytes} bytes with the manifest), {report.copied_files} copied server-side, "
-        f"{report.skipped_files} already stored",
+        f"{report.skipped_files} already stored"
+        + (f", {report.removed_objects} stale objects removed" if report.removed_objects else ""),
         err=True,
     )
     if report.shared is not None:

@@ -6,7 +6,8 @@ import json
 
 import click
 
-from scripts.commands.errors import aws_errors
+from edge_lambda import layout
+from scripts.commands.errors import RefusedError, SitectlError, aws_errors
 from scripts.commands.site import Site, site_options
 from scripts.versionstore import store as storage
 
@@ -28,16 +29,49 @@ def render_table(rows: list[list[str]]) -> str:
     )
 
 
+def verify_command_output(s3: storage.S3Client, bucket: str, version: str) -> None:
+    """`versions --verify`: one line per version; exit 1 when any differs from its manifest."""
+    if version and not layout.is_valid_version(version):
+        raise RefusedError(f"--verify {version!r} is not a version id: expected {layout.VERSION_FORMAT}")
+    results = storage.verify_versions(s3, bucket, [version] if version else None)
+    bad = 0
+    for name, problems in results.items():
+        if not problems:
+            manifest = storage.read_manifest(s3, bucket, name)
+            click.echo(f"{name}: equals its manifest ({len(manifest.files) if manifest else 0} files)")
+        for problem in problems:
+            click.echo(f"{name}: {problem}")
+        bad += bool(problems)
+    if bad:
+        raise SitectlError(
+            f"{bad} of {len(results)} versions differ from their manifests: do not release them; "
+            "upload the build again as a new version"
+        )
+
+
 @click.command("versions")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+@click.option(
+    "--verify",
+    "verify",
+    is_flag=False,
+    flag_value="",
+    default=None,
+    metavar="[VERSION]",
+    help="Prove that VERSION (default: every complete version) is exactly its manifest: every key, "
+    "size and ETag, no other object. One listing per 1,000 files.",
+)
 @site_options("bucket", "stack", "parameter", "project_dir")
 @aws_errors
-def versions_command(as_json: bool, site: Site) -> None:
+def versions_command(as_json: bool, verify: str | None, site: Site) -> None:
     """List every version, newest first: complete or not, files, bytes, created, and which is live.
 
     Costs two listings plus one manifest read per complete version, whatever the number of files.
     """
-    bucket = site.bucket()
+    bucket = storage.check_bucket_name(site.bucket())
+    if verify is not None:
+        verify_command_output(site.s3(), bucket, verify)
+        return
     live = site.live_version()
     infos = storage.list_versions(site.s3(), bucket, live)
     if as_json:

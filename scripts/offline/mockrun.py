@@ -23,6 +23,7 @@ import runpy
 import sys
 import threading
 import traceback
+import warnings
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -646,7 +647,11 @@ def run_inline(
         pulumi_config.set_all_config(dict(config), [])
 
         # The caller's event loop (a test's, say) comes back afterwards.
-        previous_loop = asyncio.get_event_loop_policy().get_event_loop()
+        # Python 3.12+ warns when this creates a loop for a caller that had none; that loop is what the
+        # caller would have got, and it comes back below.
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)
+            previous_loop = asyncio.get_event_loop_policy().get_event_loop()
         loop = asyncio.new_event_loop()
         asyncio.set_event_loop(loop)
         # Once the program has failed, its other pending outputs fail too: that is noise, not news

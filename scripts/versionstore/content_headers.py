@@ -1,4 +1,4 @@
-"""Content-Type and Cache-Control of the files of a build, decided from their names alone.
+"""Content-Type, Content-Encoding and Cache-Control of the files of a build, decided from their names.
 
 The table is explicit rather than `mimetypes`, whose answers depend on the host's /etc/mime.types:
 the same build must get the same headers from every machine that uploads it.
@@ -6,12 +6,21 @@ the same build must get the same headers from every machine that uploads it.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
+from fnmatch import fnmatchcase
 from pathlib import PurePosixPath
 
 # The classifier lives in the edge bundle: the edge function must agree with it (shared asset area).
-from edge_lambda.fingerprint import is_fingerprinted, is_immutable_asset
+from edge_lambda.fingerprint import is_fingerprinted
 
-__all__ = ["cache_control_for", "content_type_for", "is_fingerprinted"]
+__all__ = [
+    "HeaderRules",
+    "cache_control_for",
+    "content_encoding_for",
+    "content_type_for",
+    "is_fingerprinted",
+]
 
 DEFAULT_CONTENT_TYPE = "application/octet-stream"
 
@@ -38,11 +47,22 @@ CONTENT_TYPES: dict[str, str] = {
     ".gif": "image/gif",
     ".ico": "image/x-icon",
     ".txt": "text/plain; charset=utf-8",
+    ".csv": "text/csv; charset=utf-8",
     ".xml": "application/xml",
+    ".rss": "application/rss+xml",
+    ".atom": "application/atom+xml",
     ".pdf": "application/pdf",
     ".mp4": "video/mp4",
     ".webm": "video/webm",
+    ".mp3": "audio/mpeg",
+    ".data": "application/octet-stream",
+    ".gz": "application/gzip",
+    ".zip": "application/zip",
 }
+# `app.js.gz` / `game.wasm.br` next to what they compress (Unity WebGL, precompressed builds): the
+# type of the inner name, and the encoding the browser must undo. `data.tar.gz` stays an archive.
+CONTENT_ENCODINGS = {".gz": "gzip", ".br": "br"}
+_ARCHIVE_INNER_SUFFIXES = {".tar", ""}
 
 # A fingerprinted file never changes under its name, so browsers and CloudFront may keep it a year.
 IMMUTABLE_CACHE_CONTROL = "public, max-age=31536000, immutable"
@@ -51,12 +71,52 @@ IMMUTABLE_CACHE_CONTROL = "public, max-age=31536000, immutable"
 REVALIDATE_CACHE_CONTROL = "public, max-age=0, must-revalidate"
 
 
+def _inner_name(path: str) -> tuple[str, str | None]:
+    """The name whose type a file has, and its Content-Encoding: `a.js.gz` -> (`a.js`, gzip)."""
+    pure = PurePosixPath(path)
+    encoding = CONTENT_ENCODINGS.get(pure.suffix.lower())
+    if encoding is not None:
+        inner = pure.with_suffix("")
+        if inner.suffix.lower() not in _ARCHIVE_INNER_SUFFIXES and inner.suffix.lower() in CONTENT_TYPES:
+            return str(inner), encoding
+    return path, None
+
+
 def content_type_for(path: str) -> str:
     """The Content-Type of a file from its extension; `application/octet-stream` when unknown."""
-    suffix = PurePosixPath(path).suffix.lower()
-    return CONTENT_TYPES.get(suffix, DEFAULT_CONTENT_TYPE)
+    inner, _ = _inner_name(path)
+    return CONTENT_TYPES.get(PurePosixPath(inner).suffix.lower(), DEFAULT_CONTENT_TYPE)
+
+
+def content_encoding_for(path: str) -> str | None:
+    """`gzip` or `br` for a precompressed web file (`app.js.gz`), else None."""
+    return _inner_name(path)[1]
 
 
 def cache_control_for(path: str) -> str:
     """Immutable for a year when fingerprinted, revalidated otherwise; HTML is always revalidated."""
-    return IMMUTABLE_CACHE_CONTROL if is_immutable_asset(path) else REVALIDATE_CACHE_CONTROL
+    return HeaderRules().cache_control(path)
+
+
+@dataclass(frozen=True)
+class HeaderRules:
+    """The headers policy of one upload: the bundler rules above, plus globs (matched against the
+    path in the build) that mark files immutable, or never immutable, whatever their names say."""
+
+    immutable_globs: Sequence[str] = ()
+    revalidate_globs: Sequence[str] = ()
+
+    def content_type(self, path: str) -> str:
+        return content_type_for(path)
+
+    def content_encoding(self, path: str) -> str | None:
+        return content_encoding_for(path)
+
+    def cache_control(self, path: str) -> str:
+        if content_type_for(path).startswith("text/html"):
+            return REVALIDATE_CACHE_CONTROL
+        if any(fnmatchcase(path, glob) for glob in self.revalidate_globs):
+            return REVALIDATE_CACHE_CONTROL
+        if any(fnmatchcase(path, glob) for glob in self.immutable_globs) or is_fingerprinted(path):
+            return IMMUTABLE_CACHE_CONTROL
+        return REVALIDATE_CACHE_CONTROL

@@ -1,21 +1,43 @@
-"""The version store in S3: listing versions, reading manifests, deleting versions.
+"""The version store in S3: claim a version, seal it, list, verify and delete versions.
 
 Every key comes from `edge_lambda.layout`. Request counts grow with the number of versions, never
-with the number of files, except where a version's objects themselves are the subject (deletion,
-completing an interrupted upload): one ListObjectsV2 page or DeleteObjects batch per 1,000 files.
+with the number of files, except where a version's objects themselves are the subject (sealing,
+verifying, deleting): one ListObjectsV2 page or DeleteObjects batch per 1,000 files.
+
+The life of a version, and what makes each step safe when several uploads and prunes run at once:
+
+1. claim: `_claims/<version>.json` is created with If-None-Match: * before any object is written.
+   S3 creates it for exactly one of any number of concurrent requests; the others get 412 and write
+   nothing. An interrupted upload is taken over with `resume`: a conditional overwrite (If-Match on
+   the claim's ETag), so of two resumers one wins; the previous owner, should it still run, finds
+   at its seal that the claim is no longer its own.
+2. objects: each is stored with the version and its SHA-256 as user metadata.
+3. seal: the claim is checked to still be this upload's, every object under the prefix is compared
+   with the build (size and ETag from the listing: the ETag is S3's own MD5 of the bytes, or of the
+   parts for a multipart upload), objects not in the build are deleted, and only then is the
+   manifest written, with If-None-Match: * so that a complete version is never written again.
+4. prune deletes an incomplete version only when nothing was written to it for `CLAIM_FRESH_FOR`
+   (its claim's LastModified), checked again just before deleting. An upload racing a prune fails
+   its seal (an object is missing) instead of completing without files.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+import json
+import os
+import re
+import socket
+import uuid
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
 from edge_lambda import layout
-from scripts.versionstore.errors import StoreError, error_code
+from scripts.versionstore.errors import StoreError, StoreRefusedError, error_code
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -25,6 +47,36 @@ else:
 # DeleteObjects accepts at most 1,000 keys per request.
 DELETE_BATCH_SIZE = 1000
 MANIFEST_READ_WORKERS = 8
+# An incomplete version whose claim was written within this time may be an upload in progress (or
+# one about to be resumed): prune leaves it alone.
+CLAIM_FRESH_FOR = timedelta(hours=24)
+# A default version id that is taken moves on by one second, this many times at most.
+DEFAULT_ID_ATTEMPTS = 60
+MANIFEST_CACHE_CONTROL = "no-cache"
+_MISSING = ("404", "NoSuchKey", "NotFound")
+_PRECONDITION_FAILED = ("PreconditionFailed", "412", "ConditionalRequestConflict")
+
+Clock = Callable[[], datetime]
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+# S3's naming rules for general purpose buckets: 3-63 characters, lowercase letters, digits, dots
+# and hyphens, starting and ending with a letter or digit, not shaped like an IP address.
+_BUCKET_NAME = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
+_IP_ADDRESS = re.compile(r"\d+\.\d+\.\d+\.\d+")
+
+
+def check_bucket_name(bucket: str) -> str:
+    """`bucket`, or StoreRefusedError when S3 could never have a bucket of that name."""
+    if not _BUCKET_NAME.fullmatch(bucket) or _IP_ADDRESS.fullmatch(bucket) or ".." in bucket:
+        raise StoreRefusedError(
+            f"invalid bucket name {bucket!r}: S3 bucket names are 3-63 lowercase letters, digits, dots "
+            "and hyphens; check --bucket / SITE_BUCKET or the stack's bucketName output"
+        )
+    return bucket
 
 
 @dataclass(frozen=True)
@@ -81,7 +133,7 @@ def is_complete(s3: S3Client, bucket: str, version: str) -> bool:
     try:
         s3.head_object(Bucket=bucket, Key=layout.manifest_key(version))
     except ClientError as error:
-        if error_code(error) in ("404", "NoSuchKey", "NotFound"):
+        if error_code(error) in _MISSING:
             return False
         raise
     return True
@@ -92,14 +144,16 @@ def read_manifest(s3: S3Client, bucket: str, version: str) -> layout.Manifest | 
     try:
         body = s3.get_object(Bucket=bucket, Key=layout.manifest_key(version))["Body"].read()
     except ClientError as error:
-        if error_code(error) in ("404", "NoSuchKey", "NotFound"):
+        if error_code(error) in _MISSING:
             return None
         raise
     try:
         return layout.Manifest.from_json(body)
-    except (ValueError, KeyError, TypeError) as error:
+    except (ValueError, KeyError, TypeError, AttributeError) as error:
         raise StoreError(
-            f"manifest {layout.manifest_key(version)} in {bucket} is unreadable: {error}"
+            f"manifest {layout.manifest_key(version)} in {bucket} is unreadable ({error}); the version "
+            f"cannot be trusted: delete the manifest (it becomes incomplete) and upload the build again "
+            f"as a new version"
         ) from error
 
 
@@ -148,7 +202,7 @@ def version_objects(s3: S3Client, bucket: str, version: str) -> list[StoredObjec
 def delete_version(s3: S3Client, bucket: str, version: str) -> int:
     """Delete a version: its manifest first, so that it stops being releasable before any file goes
     (an interrupted deletion leaves an incomplete version, which a later prune removes), then its
-    objects in batches of 1,000. Returns the number of keys deleted."""
+    objects in batches of 1,000, then its claim. Returns the number of keys deleted."""
     manifest = layout.manifest_key(version)
     s3.delete_object(Bucket=bucket, Key=manifest)
     deleted = 1
@@ -160,7 +214,16 @@ def delete_version(s3: S3Client, bucket: str, version: str) -> int:
             batch = batch[DELETE_BATCH_SIZE:]
     if batch:
         deleted += _delete_batch(s3, bucket, batch)
-    return deleted
+    s3.delete_object(Bucket=bucket, Key=layout.claim_key(version))
+    return deleted + 1
+
+
+def delete_keys(s3: S3Client, bucket: str, keys: list[str]) -> int:
+    """Delete `keys`, in batches of 1,000."""
+    return sum(
+        _delete_batch(s3, bucket, keys[i : i + DELETE_BATCH_SIZE])
+        for i in range(0, len(keys), DELETE_BATCH_SIZE)
+    )
 
 
 def _delete_batch(s3: S3Client, bucket: str, keys: list[str]) -> int:
@@ -180,3 +243,293 @@ def _delete_batch(s3: S3Client, bucket: str, keys: list[str]) -> int:
 def version_objects_exist(s3: S3Client, bucket: str, version: str) -> bool:
     response = s3.list_objects_v2(Bucket=bucket, Prefix=layout.version_prefix(version), MaxKeys=1)
     return bool(response.get("KeyCount", 0))
+
+
+# --- claims ------------------------------------------------------------------------------------
+
+
+# The upload id of prune's own claim while it deletes an incomplete version: no --resume takes it over.
+PRUNE_UPLOAD_ID_PREFIX = "prune-"
+
+
+class VersionClaimedError(StoreRefusedError):
+    """Another upload owns the version id."""
+
+
+class VersionCompleteError(StoreRefusedError):
+    """The version has its manifest: it is immutable."""
+
+
+@dataclass(frozen=True)
+class Claim:
+    """Who owns a version id: `_claims/<version>.json`. `etag` and `written` are S3's, once stored."""
+
+    version: str
+    upload_id: str
+    host: str
+    pid: int
+    started: str  # ISO 8601, UTC, by the uploader's clock
+    etag: str = ""
+    written: datetime | None = None  # the claim object's LastModified, by S3's clock
+
+    def describe(self) -> str:
+        return f"upload {self.upload_id} on {self.host} (pid {self.pid}), started {self.started}"
+
+    def to_json(self) -> str:
+        return json.dumps(
+            {
+                "version": self.version,
+                "upload_id": self.upload_id,
+                "host": self.host,
+                "pid": self.pid,
+                "started": self.started,
+            },
+            sort_keys=True,
+        )
+
+
+def new_claim(version: str, now: datetime | None = None) -> Claim:
+    """A claim of `version` for this process, with a fresh upload id."""
+    started = (now or utc_now()).astimezone(UTC).isoformat(timespec="seconds")
+    return Claim(version, uuid.uuid4().hex[:12], socket.gethostname(), os.getpid(), started)
+
+
+def read_claim(s3: S3Client, bucket: str, version: str) -> Claim | None:
+    try:
+        response = s3.get_object(Bucket=bucket, Key=layout.claim_key(version))
+    except ClientError as error:
+        if error_code(error) in _MISSING:
+            return None
+        raise
+    etag = str(response["ETag"]).strip('"')
+    try:
+        data = json.loads(response["Body"].read())
+        return Claim(
+            version=version,
+            upload_id=str(data["upload_id"]),
+            host=str(data["host"]),
+            pid=int(data["pid"]),
+            started=str(data["started"]),
+            etag=etag,
+            written=response["LastModified"],
+        )
+    except (ValueError, KeyError, TypeError):
+        # Unreadable: still a claim (it exists), owned by nobody this code can name.
+        return Claim(version, "unknown", "unknown", 0, "unknown", etag, response["LastModified"])
+
+
+def _put_claim(s3: S3Client, bucket: str, claim: Claim, **condition: str) -> Claim:
+    response = s3.put_object(
+        Bucket=bucket,
+        Key=layout.claim_key(claim.version),
+        Body=claim.to_json().encode(),
+        ContentType="application/json",
+        **condition,  # type: ignore[arg-type]
+    )
+    return replace(claim, etag=str(response["ETag"]).strip('"'))
+
+
+def claim_version(s3: S3Client, bucket: str, claim: Claim, *, resume: bool = False) -> Claim:
+    """Make `claim` the one owner of its version before anything is written under it.
+
+    Refused (nothing written) for a complete version, and for a version another upload claimed,
+    unless `resume`: then the existing claim is taken over, conditionally on it being unchanged.
+    """
+    version = claim.version
+    if is_complete(s3, bucket, version):
+        raise VersionCompleteError(
+            f"version {version} already exists and is complete in {bucket}; versions are immutable"
+        )
+    try:
+        return _put_claim(s3, bucket, claim, IfNoneMatch="*")
+    except ClientError as error:
+        if error_code(error) not in _PRECONDITION_FAILED:
+            raise
+    existing = read_claim(s3, bucket, version)
+    if existing is not None and existing.upload_id.startswith(PRUNE_UPLOAD_ID_PREFIX):
+        raise VersionClaimedError(
+            f"version {version} is being deleted by prune ({existing.describe()}); pick another --version"
+        )
+    if existing is None or not resume:
+        owner = existing.describe() if existing else "another upload"
+        raise VersionClaimedError(
+            f"version {version} is already being uploaded by {owner}: pick another --version, or, if that "
+            f"upload was interrupted and is no longer running, re-run with --resume --version {version}"
+        )
+    try:
+        taken = _put_claim(s3, bucket, claim, IfMatch=f'"{existing.etag}"')
+    except ClientError as error:
+        if error_code(error) in _PRECONDITION_FAILED:
+            raise VersionClaimedError(
+                f"another upload took over version {version} meanwhile; not resuming"
+            ) from error
+        raise
+    if is_complete(s3, bucket, version):
+        raise VersionCompleteError(
+            f"version {version} was completed by {existing.describe()}; versions are immutable"
+        )
+    return taken
+
+
+def claim_new_version(
+    s3: S3Client,
+    bucket: str,
+    first: datetime,
+    *,
+    attempts: int = DEFAULT_ID_ATTEMPTS,
+    git_sha: str | None = None,
+) -> Claim:
+    """Claim the version id of `first`, or of the next free second: two uploads started in the same
+    second get two versions."""
+    for offset in range(attempts):
+        moment = first + timedelta(seconds=offset)
+        try:
+            return claim_version(s3, bucket, new_claim(layout.new_version(moment, git_sha), first))
+        except (VersionClaimedError, VersionCompleteError):
+            continue
+    raise StoreRefusedError(
+        f"the {attempts} version ids from {layout.new_version(first)} on are all taken; pass --version"
+    )
+
+
+def check_claim(s3: S3Client, bucket: str, claim: Claim) -> None:
+    """Raise unless `claim` still owns its version (a --resume elsewhere may have taken it over)."""
+    current = read_claim(s3, bucket, claim.version)
+    if current is None or current.upload_id != claim.upload_id:
+        now = current.describe() if current else "nobody (the claim was deleted, e.g. by prune)"
+        raise StoreError(
+            f"version {claim.version} is no longer claimed by this upload (now: {now}); "
+            f"it was not completed: upload again as a new version"
+        )
+
+
+def last_write(s3: S3Client, bucket: str, version: str) -> datetime | None:
+    """When an incomplete version was last claimed (S3's clock); for a version without a claim
+    (uploaded before claims existed), its newest object's LastModified. None: nothing there."""
+    claim = read_claim(s3, bucket, version)
+    if claim is not None:
+        return claim.written
+    newest = None
+    for page in _pages(s3, Bucket=bucket, Prefix=layout.version_prefix(version)):
+        for item in page.get("Contents", []):
+            modified = item["LastModified"]
+            newest = modified if newest is None or modified > newest else newest
+    return newest
+
+
+def is_stale(s3: S3Client, bucket: str, version: str, now: datetime) -> bool:
+    """True for an incomplete version nothing was written to for CLAIM_FRESH_FOR."""
+    if is_complete(s3, bucket, version):
+        return False
+    written = last_write(s3, bucket, version)
+    return written is None or now - written >= CLAIM_FRESH_FOR
+
+
+def delete_stale_version(s3: S3Client, bucket: str, version: str, now: datetime) -> int | None:
+    """Delete an incomplete version if it is stale at `now`, holding its claim meanwhile, so that no
+    upload starts on it (and none can be resumed: see `claim_version`). None, with nothing deleted,
+    when it is complete, was written to recently, or its claim changed since it was read."""
+    if is_complete(s3, bucket, version):
+        return None
+    existing = read_claim(s3, bucket, version)
+    written = existing.written if existing else last_write(s3, bucket, version)
+    if written is not None and now - written < CLAIM_FRESH_FOR:
+        return None
+    mine = replace(new_claim(version, now), upload_id=PRUNE_UPLOAD_ID_PREFIX + uuid.uuid4().hex[:8])
+    condition = {"IfMatch": f'"{existing.etag}"'} if existing else {"IfNoneMatch": "*"}
+    try:
+        mine = _put_claim(s3, bucket, mine, **condition)
+    except ClientError as error:
+        if error_code(error) in (*_PRECONDITION_FAILED, *_MISSING):
+            return None
+        raise
+    if is_complete(s3, bucket, version):  # sealed just before the claim changed hands
+        return None
+    keys = [obj.key for obj in version_objects(s3, bucket, version)]
+    deleted = delete_keys(s3, bucket, keys)
+    s3.delete_object(Bucket=bucket, Key=layout.claim_key(version), IfMatch=f'"{mine.etag}"')
+    return deleted + 1
+
+
+# --- seal and verify ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Comparison:
+    problems: list[str]  # missing objects, wrong sizes or ETags
+    extra: list[str]  # keys under the prefix that the manifest does not list
+
+
+def compare_objects(
+    version: str, files: dict[str, layout.ManifestFile], stored: list[StoredObject]
+) -> Comparison:
+    """Objects under a version's prefix against the files it must hold (sizes; ETags where known)."""
+    by_key = {obj.key: obj for obj in stored}
+    problems = []
+    for path, entry in sorted(files.items()):
+        obj = by_key.pop(layout.object_key(version, path), None)
+        if obj is None:
+            problems.append(f"{path} is missing")
+        elif obj.size != entry.size:
+            problems.append(f"{path} has {obj.size} bytes, not {entry.size}")
+        elif entry.etag and obj.etag != entry.etag:
+            problems.append(f"{path} has other content (ETag {obj.etag}, not {entry.etag})")
+    return Comparison(problems, sorted(by_key))
+
+
+def seal_version(s3: S3Client, bucket: str, claim: Claim, manifest: layout.Manifest) -> list[str]:
+    """Make `claim`'s version complete, exactly `manifest`: checked, cleaned, then the manifest.
+    Returns the keys removed (objects of an earlier attempt that the build no longer has)."""
+    version = claim.version
+    check_claim(s3, bucket, claim)
+    comparison = compare_objects(version, manifest.files, version_objects(s3, bucket, version))
+    if comparison.problems:
+        raise StoreError(
+            f"version {version} was not sealed: {comparison.problems[0]}"
+            + (f" (and {len(comparison.problems) - 1} more)" if len(comparison.problems) > 1 else "")
+            + f"; did another process write to it? re-run with --resume --version {version}"
+        )
+    delete_keys(s3, bucket, comparison.extra)
+    try:
+        s3.put_object(
+            Bucket=bucket,
+            Key=layout.manifest_key(version),
+            Body=manifest.to_json().encode(),
+            ContentType="application/json",
+            CacheControl=MANIFEST_CACHE_CONTROL,
+            IfNoneMatch="*",
+        )
+    except ClientError as error:
+        if error_code(error) in _PRECONDITION_FAILED:
+            raise VersionCompleteError(
+                f"version {version} was completed by another upload meanwhile"
+            ) from error
+        raise
+    return comparison.extra
+
+
+def verify_version(s3: S3Client, bucket: str, version: str) -> list[str]:
+    """Why the stored version is not exactly its manifest; empty when it is. Every key, size and ETag
+    from one listing per 1,000 files; for entries of older manifests without an ETag, the object's
+    own SHA-256 metadata (one HeadObject each). Also: no object that the manifest does not list."""
+    manifest = read_manifest(s3, bucket, version)
+    if manifest is None:
+        return [f"version {version} is not complete (no {layout.manifest_key(version)})"]
+    if manifest.version != version:
+        return [f"{layout.manifest_key(version)} describes version {manifest.version}"]
+    comparison = compare_objects(version, manifest.files, version_objects(s3, bucket, version))
+    problems = comparison.problems + [f"{key} is not in the manifest" for key in comparison.extra]
+    missing = {p.split(" ", 1)[0] for p in comparison.problems}
+    for path, entry in sorted(manifest.files.items()):
+        if entry.etag or path in missing:
+            continue
+        head = s3.head_object(Bucket=bucket, Key=layout.object_key(version, path))
+        if head.get("Metadata", {}).get(layout.SHA256_METADATA_KEY) != entry.sha256:
+            problems.append(f"{path} does not carry the manifest's sha256")
+    return problems
+
+
+def verify_versions(s3: S3Client, bucket: str, versions: Iterable[str] | None = None) -> dict[str, list[str]]:
+    """`verify_version` for each of `versions` (default: every complete version)."""
+    chosen = list(versions) if versions is not None else complete_versions(s3, bucket)
+    return {version: verify_version(s3, bucket, version) for version in chosen}

@@ -1,0 +1,269 @@
+"""A build directory as the store uploads it: which files go up, names S3 and the edge can take,
+and the hashes a stored object is later proven against.
+
+Everything here happens before the first request: a refused name or an unreadable file stops the
+upload with nothing written.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import unicodedata
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from fnmatch import fnmatchcase
+from pathlib import Path, PurePosixPath
+from urllib.parse import quote
+
+from edge_lambda import layout
+from edge_lambda.handler import uri_problem
+from scripts.versionstore.content_headers import HeaderRules
+from scripts.versionstore.errors import StoreRefusedError
+
+IGNORE_FILE = ".sitectlignore"
+# S3 refuses keys longer than 1,024 bytes (UTF-8), the version prefix included.
+MAX_KEY_BYTES = 1024
+# Files above this size go up as multipart uploads in parts of PART_SIZE (S3: parts of 5 MiB to
+# 5 GiB, at most 10,000 of them). The part size fixes the ETag, so the scan computes it the same way.
+MULTIPART_THRESHOLD = 64 * 1024 * 1024
+PART_SIZE = 8 * 1024 * 1024
+_READ_CHUNK = 1024 * 1024
+
+# What no site means to publish, like Firebase Hosting's `**/.*` and `**/node_modules/**`: every
+# dot-name (.git/, .env, .env.production, .DS_Store, .npmrc, .idea/ ...) except `.well-known/`,
+# which sites publish on purpose (security.txt, ACME, app links), plus editor and OS litter.
+# Rules are gitignore-like: a trailing `/` matches folders only, a pattern with another `/` is
+# anchored at the build root, any other pattern matches a name at any depth; the last match wins.
+DEFAULT_EXCLUDES: tuple[str, ...] = (
+    ".*",
+    "node_modules/",
+    "__pycache__/",
+    "Thumbs.db",
+    "desktop.ini",
+    "*~",
+    "*.swp",
+    "*.swo",
+    "#*#",
+    "*.tfstate",
+    "*.tfstate.backup",
+)
+DEFAULT_INCLUDES: tuple[str, ...] = (".well-known/",)
+
+
+@dataclass(frozen=True)
+class LocalFile:
+    path: str  # relative, `/`-separated: the part of the key after `<version>/`
+    source: Path
+    size: int
+    sha256: str
+    md5: str  # of the whole file
+    etag: str  # the ETag S3 gives the object as the store sends it (see `s3_etag`)
+    content_type: str
+    cache_control: str
+    content_encoding: str | None = None
+
+    @property
+    def multipart(self) -> bool:
+        return self.size > MULTIPART_THRESHOLD
+
+
+@dataclass
+class Build:
+    files: list[LocalFile]
+    excluded: list[str] = field(default_factory=list)  # relative paths, folders with a trailing `/`
+
+
+@dataclass(frozen=True)
+class Rule:
+    pattern: str
+    include: bool
+    origin: str  # where it came from, for messages
+
+    def matches(self, relative: str, is_dir: bool) -> bool:
+        pattern = self.pattern
+        if pattern.endswith("/"):
+            if not is_dir:
+                return False
+            pattern = pattern.rstrip("/")
+        if "/" in pattern:
+            return fnmatchcase(relative, pattern.lstrip("/"))
+        return fnmatchcase(PurePosixPath(relative).name, pattern)
+
+
+def exclusion_rules(
+    root: Path, excludes: Sequence[str] = (), includes: Sequence[str] = (), use_defaults: bool = True
+) -> list[Rule]:
+    """Defaults, then the build's ignore file (`!pattern` re-includes), then --exclude, then --include."""
+    rules: list[Rule] = []
+    if use_defaults:
+        rules += [Rule(p, False, "default") for p in DEFAULT_EXCLUDES]
+        rules += [Rule(p, True, "default") for p in DEFAULT_INCLUDES]
+    ignore_file = root / IGNORE_FILE
+    if ignore_file.is_file():
+        for line in _read_text(ignore_file).splitlines():
+            line = line.strip()
+            if line and not line.startswith("#"):
+                negated = line.startswith("!")
+                rules.append(Rule(line[1:] if negated else line, negated, IGNORE_FILE))
+    rules += [Rule(p, False, "--exclude") for p in excludes]
+    rules += [Rule(p, True, "--include") for p in includes]
+    return rules
+
+
+def is_excluded(rules: Iterable[Rule], relative: str, is_dir: bool) -> bool:
+    excluded = False
+    for rule in rules:
+        if rule.matches(relative, is_dir):
+            excluded = not rule.include
+    return excluded
+
+
+def _read_text(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as error:
+        raise StoreRefusedError(f"cannot read {path}: {error}; fix its permissions or encoding") from error
+
+
+def name_problem(relative: str, key_prefix_bytes: int) -> str | None:
+    """Why a file name cannot become a key a viewer can fetch, or None."""
+    try:
+        encoded = relative.encode("utf-8")
+    except UnicodeEncodeError:
+        return "is not valid UTF-8"
+    if "\\" in relative:
+        return "contains a backslash (browsers turn it into '/')"
+    if any(ord(c) < 0x20 or 0x7F <= ord(c) <= 0x9F for c in relative):
+        return "contains a control character"
+    if key_prefix_bytes + len(encoded) > MAX_KEY_BYTES:
+        return f"makes a key longer than S3's {MAX_KEY_BYTES} bytes with the version prefix"
+    if any(segment.strip(".") == "" for segment in relative.split("/")):
+        return "has a segment made of dots only, which browsers and proxies normalise away"
+    problem = uri_problem("/" + quote(relative, safe="/"))
+    if problem is not None:
+        return f"could never be served by the edge: {problem}"
+    return None
+
+
+def scan_build(
+    directory: Path,
+    *,
+    version: str | None = None,
+    excludes: Sequence[str] = (),
+    includes: Sequence[str] = (),
+    header_rules: HeaderRules | None = None,
+) -> Build:
+    """The files of a build, hashed, after exclusions. Refuses, before any request: a missing or
+    empty directory, symlinks leading outside it or forming a loop, special files, unreadable files
+    or folders, and names S3 or the edge cannot take (see `name_problem`), NFC/NFD twins included.
+    `version` sizes the key-length check; by default a timestamp id's prefix."""
+    if not directory.is_dir():
+        raise StoreRefusedError(f"{directory} is not a directory")
+    root = directory.resolve()
+    rules = exclusion_rules(root, excludes, includes)
+    prefix_bytes = len((layout.version_prefix(version) if version else "YYYYMMDDTHHMMSSZ/").encode())
+    headers = header_rules or HeaderRules()
+    build = Build(files=[])
+    accepted: list[tuple[str, Path]] = []
+
+    def walk(current: Path, relative: PurePosixPath, ancestors: frozenset[Path]) -> None:
+        try:
+            entries = sorted(os.scandir(current), key=lambda e: e.name)
+        except OSError as error:
+            raise StoreRefusedError(
+                f"cannot read folder {relative.as_posix() or '.'}: {error.strerror}; fix its permissions "
+                "or exclude it (--exclude)"
+            ) from error
+        for entry in entries:
+            path = Path(entry.path)
+            child = relative / entry.name
+            name = child.as_posix()
+            if entry.is_symlink():
+                try:
+                    resolved = path.resolve(strict=True)
+                except RuntimeError as error:  # Python < 3.13 raises on a symlink loop
+                    raise StoreRefusedError(f"symlink {name} forms a loop; remove it") from error
+                except OSError:
+                    raise StoreRefusedError(f"symlink {name} is broken; remove it") from None
+                if not resolved.is_relative_to(root):
+                    raise StoreRefusedError(f"symlink {name} leads outside {directory} (to {resolved})")
+            else:
+                resolved = path
+            is_dir = path.is_dir()
+            if is_excluded(rules, name, is_dir):
+                build.excluded.append(name + "/" if is_dir else name)
+                continue
+            if is_dir:
+                if resolved.resolve() in ancestors:
+                    raise StoreRefusedError(f"symlink {name} forms a loop; remove it")
+                walk(path, child, ancestors | {resolved.resolve()})
+            elif path.is_file():
+                problem = name_problem(name, prefix_bytes)
+                if problem is not None:
+                    raise StoreRefusedError(
+                        f"file name {name!r} {problem}: rename it, or exclude it (--exclude)"
+                    )
+                accepted.append((name, path))
+            else:
+                raise StoreRefusedError(f"{name} is neither a regular file nor a directory; remove it")
+
+    walk(root, PurePosixPath(), frozenset({root}))
+    _refuse_unicode_twins(name for name, _ in accepted)
+    if not accepted:
+        raise StoreRefusedError(f"{directory} holds no files to upload: refusing to upload an empty version")
+    build.files = [hash_file(path, name, headers) for name, path in accepted]
+    return build
+
+
+def _refuse_unicode_twins(names: Iterable[str]) -> None:
+    seen: dict[str, str] = {}
+    for name in names:
+        normal = unicodedata.normalize("NFC", name)
+        if normal in seen:
+            raise StoreRefusedError(
+                f"file names {seen[normal]!r} and {name!r} differ only in Unicode normalisation (NFC/NFD): "
+                "browsers send one of them; rename one"
+            )
+        seen[normal] = name
+
+
+def s3_etag(whole_md5: str, part_md5s: Sequence[bytes], size: int) -> str:
+    """The ETag S3 gives an object sent as the store sends it (SSE-S3): the MD5 of a single-part
+    object; for a multipart one the MD5 of the parts' binary MD5s, then `-<parts>`."""
+    if size <= MULTIPART_THRESHOLD:
+        return whole_md5
+    return f"{hashlib.md5(b''.join(part_md5s), usedforsecurity=False).hexdigest()}-{len(part_md5s)}"
+
+
+def hash_file(path: Path, relative: str, headers: HeaderRules) -> LocalFile:
+    sha256 = hashlib.sha256()
+    md5 = hashlib.md5(usedforsecurity=False)
+    part_md5s: list[bytes] = []
+    size = 0
+    try:
+        # Part MD5s only matter for a multipart upload; a file that grows past the threshold while
+        # it is scanned fails later, at its upload or the seal.
+        chunk_size = PART_SIZE if path.stat().st_size > MULTIPART_THRESHOLD else _READ_CHUNK
+        with path.open("rb") as stream:
+            while chunk := stream.read(chunk_size):
+                sha256.update(chunk)
+                md5.update(chunk)
+                if chunk_size == PART_SIZE:
+                    part_md5s.append(hashlib.md5(chunk, usedforsecurity=False).digest())
+                size += len(chunk)
+    except OSError as error:
+        raise StoreRefusedError(
+            f"cannot read {relative}: {error.strerror}; fix its permissions or exclude it (--exclude)"
+        ) from error
+    return LocalFile(
+        path=relative,
+        source=path,
+        size=size,
+        sha256=sha256.hexdigest(),
+        md5=md5.hexdigest(),
+        etag=s3_etag(md5.hexdigest(), part_md5s, size),
+        content_type=headers.content_type(relative),
+        cache_control=headers.cache_control(relative),
+        content_encoding=headers.content_encoding(relative),
+    )

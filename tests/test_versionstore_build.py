@@ -1,0 +1,263 @@
+"""What a build directory uploads: exclusions, names refused before the first request, and the headers
+of real bundlers' outputs."""
+
+from __future__ import annotations
+
+import os
+import unicodedata
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from scripts.versionstore.build import scan_build
+from scripts.versionstore.content_headers import (
+    IMMUTABLE_CACHE_CONTROL,
+    REVALIDATE_CACHE_CONTROL,
+    HeaderRules,
+    content_encoding_for,
+    content_type_for,
+)
+from scripts.versionstore.errors import StoreRefusedError
+from tests.sitectl_scaffold import BUCKET, V1, World, keys, world, write_build
+
+__all__ = ["world"]
+
+LITTERED = {
+    "index.html": "<html></html>",
+    "src/app.js": "app",
+    "src/.env.local": "TOKEN=1",
+    ".env": "SECRET=1",
+    ".env.production": "API_KEY=live-key",
+    ".git/config": "[core]",
+    ".git/objects/ab/cdef": "blob",
+    ".DS_Store": "\x00",
+    ".vscode/settings.json": "{}",
+    ".well-known/security.txt": "Contact: mailto:security@example.com",
+    "Thumbs.db": "\x00",
+    "notes.txt~": "backup",
+    "node_modules/left-pad/index.js": "module.exports = 1",
+}
+
+
+def test_private_files_stay_home_and_well_known_goes_up(tmp_path: Path) -> None:
+    build = scan_build(write_build(tmp_path / "dist", LITTERED))
+    assert [f.path for f in build.files] == [".well-known/security.txt", "index.html", "src/app.js"]
+    assert build.excluded == [
+        ".DS_Store",
+        ".env",
+        ".env.production",
+        ".git/",
+        ".vscode/",
+        "Thumbs.db",
+        "node_modules/",
+        "notes.txt~",
+        "src/.env.local",
+    ]
+
+
+def test_ignore_file_and_options(tmp_path: Path) -> None:
+    root = write_build(
+        tmp_path / "dist",
+        {
+            "index.html": "x",
+            "drafts/post.html": "x",
+            "art/cover.psd": "x",
+            "art/keep.psd": "x",
+            "app.js.map": "{}",
+            ".nojekyll": "",
+            ".sitectlignore": "# not published\ndrafts/\n*.psd\n!keep.psd\n",
+        },
+    )
+    build = scan_build(root, excludes=["*.map"], includes=[".nojekyll"])
+    assert [f.path for f in build.files] == [".nojekyll", "art/keep.psd", "index.html"]
+    assert build.excluded == [".sitectlignore", "app.js.map", "art/cover.psd", "drafts/"]
+
+
+def test_upload_says_what_it_excluded_and_never_sends_it(world: World, tmp_path: Path) -> None:
+    result = world.invoke(
+        "--bucket", BUCKET, "upload", str(write_build(tmp_path / "dist", LITTERED)), "--version", V1
+    )
+    assert result.exit_code == 0, result.output
+    assert (
+        "excluded 9 paths (defaults, .sitectlignore, --exclude; --include re-adds):\n  .DS_Store\n"
+        in result.output
+    )
+    assert "  .env.production\n" in result.output
+    assert keys(world, f"{V1}/") == [f"{V1}/.well-known/security.txt", f"{V1}/index.html", f"{V1}/src/app.js"]
+
+
+@pytest.mark.parametrize(
+    ("relative", "problem"),
+    [
+        ("a\\b.html", "'a\\\\b.html' contains a backslash (browsers turn it into '/')"),
+        ("tab\there.html", "'tab\\there.html' contains a control character"),
+        (
+            "/".join(["d" * 200] * 5) + "/f.html",
+            "makes a key longer than S3's 1024 bytes with the version prefix",
+        ),
+        (
+            "/".join(["d" * 200] * 4) + "/" + "p" * 100 + ".html",
+            "could never be served by the edge: the path is longer than 900 bytes",
+        ),
+    ],
+)
+def test_bad_names_are_refused_before_the_first_request(
+    world: World, tmp_path: Path, relative: str, problem: str
+) -> None:
+    root = write_build(tmp_path / "dist", {"index.html": "x", relative: "x"})
+    counts = world.count_requests()
+    result = world.invoke("--bucket", BUCKET, "upload", str(root), "--version", V1)
+    assert result.exit_code == 2
+    assert problem in result.output and "rename it, or exclude it (--exclude)" in result.output
+    assert len(result.output.strip().splitlines()) == 1
+    assert counts == {}
+
+
+def test_a_segment_of_dots_only_is_refused_even_when_included(tmp_path: Path) -> None:
+    root = write_build(tmp_path / "dist", {"index.html": "x", "...": "x"})
+    with pytest.raises(StoreRefusedError, match="'...' has a segment made of dots only"):
+        scan_build(root, includes=["..."])
+
+
+def test_a_name_that_is_not_utf8_is_refused(tmp_path: Path) -> None:
+    root = write_build(tmp_path / "dist", {"index.html": "x"})
+    with open(os.path.join(os.fsencode(root), b"caf\xe9.html"), "wb") as stream:
+        stream.write(b"latin-1 name")
+    with pytest.raises(StoreRefusedError, match=r"file name 'caf\\udce9.html' is not valid UTF-8"):
+        scan_build(root)
+
+
+def test_nfc_and_nfd_twins_are_reported(tmp_path: Path) -> None:
+    nfc, nfd = unicodedata.normalize("NFC", "café.html"), unicodedata.normalize("NFD", "café.html")
+    root = write_build(tmp_path / "dist", {nfc: "composed", nfd: "decomposed"})
+    with pytest.raises(StoreRefusedError, match="differ only in Unicode normalisation"):
+        scan_build(root)
+
+
+def test_unreadable_files_and_folders_are_one_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Permissions do not stop root (these tests may run as root): the refusals are injected instead.
+    root = write_build(tmp_path / "dist", {"index.html": "x", "locked/a.html": "x", "secret.html": "x"})
+    real_open, real_scandir = Path.open, os.scandir
+
+    def open_denied(self: Path, *args: Any, **kwargs: Any) -> Any:
+        if self.name == "secret.html":
+            raise PermissionError(13, "Permission denied")
+        return real_open(self, *args, **kwargs)
+
+    monkeypatch.setattr(Path, "open", open_denied)
+    with pytest.raises(StoreRefusedError, match="cannot read secret.html: Permission denied"):
+        scan_build(root)
+    monkeypatch.setattr(Path, "open", real_open)
+
+    def scandir_denied(path: Any) -> Any:
+        if str(path).endswith("locked"):
+            raise PermissionError(13, "Permission denied")
+        return real_scandir(path)
+
+    monkeypatch.setattr(os, "scandir", scandir_denied)
+    with pytest.raises(StoreRefusedError, match="cannot read folder locked: Permission denied"):
+        scan_build(root)
+
+
+def test_symlink_loops_are_one_line(tmp_path: Path) -> None:
+    root = write_build(tmp_path / "dist", {"index.html": "x"})
+    os.symlink(root / "loop", root / "loop")
+    with pytest.raises(StoreRefusedError, match="symlink loop forms a loop; remove it"):
+        scan_build(root)
+
+
+# Real outputs: Vite 8, Create React App, Next.js, Astro, SvelteKit, Angular 17 (esbuild) and older,
+# Parcel; and names people give files by hand.
+IMMUTABLE = [
+    "assets/index-CreK2-Ey.js",
+    "assets/index-DyRVgJ_A.js",
+    "assets/Lazy-Q1AJiLvC.js",
+    "assets/index-BjQ8f2Kd.css",
+    "static/js/main.3f2a1b9c.chunk.js",
+    "static/js/787.8a5b9c2e.chunk.js",
+    "static/css/main.8c8b27cf.css",
+    "static/media/logo.6ce24c58023cc2f8fd88fe9d219db6c6.svg",
+    "_next/static/chunks/framework-2c79e2a64abdb08b.js",
+    "_next/static/css/9a1f0e1d2b3c4d5e.css",
+    "_next/static/x2Yk9sYbQvR1tHn3P0aZc/_buildManifest.js",
+    "_astro/index.CtSceO8m.js",
+    "_astro/hoisted.SDHHmgQg.js",
+    "_app/immutable/entry/start.BpTlX3Ye.js",
+    "_app/immutable/nodes/0.js",
+    "main-X6UJZK2V.js",
+    "polyfills-FFHMD2TL.js",
+    "styles-5INURTSO.css",
+    "chunk-ABCDEFGH.js",
+    "main.3f2a1b9c4d5e6f70.js",
+    "runtime.0a1b2c3d4e5f6a7b.js",
+    "index.1a2b3c4d.js",
+    "app.8f3c2b1a.css",
+    "assets/app.fa10386f.js.map",
+    "Build/game.4f2c8a1b.wasm.gz",
+]
+REVALIDATED = [
+    "index.html",
+    "about/index.html",
+    "_next/static/page.html",
+    "photo-Summer24.jpg",
+    "photo-FEATURED.jpg",
+    "photo-SUMMER24.jpg",
+    "assets/page-licenses.css",
+    "fonts/Inter-Regular.woff2",
+    "report-20241231.pdf",
+    "page-14-final.css",
+    "_app/version.json",
+    "sw.js",
+    "favicon.ico",
+    "robots.txt",
+    "site.webmanifest",
+    "Build/game.wasm.gz",
+]
+
+
+@pytest.mark.parametrize("path", IMMUTABLE)
+def test_bundler_hashes_are_immutable(path: str) -> None:
+    assert HeaderRules().cache_control(path) == IMMUTABLE_CACHE_CONTROL
+
+
+@pytest.mark.parametrize("path", REVALIDATED)
+def test_other_names_are_revalidated(path: str) -> None:
+    assert HeaderRules().cache_control(path) == REVALIDATE_CACHE_CONTROL
+
+
+def test_globs_decide_over_names() -> None:
+    rules = HeaderRules(immutable_globs=["media/*"], revalidate_globs=["assets/index-*"])
+    assert rules.cache_control("media/photo.jpg") == IMMUTABLE_CACHE_CONTROL
+    assert rules.cache_control("assets/index-CreK2-Ey.js") == REVALIDATE_CACHE_CONTROL
+    assert rules.cache_control("media/page.html") == REVALIDATE_CACHE_CONTROL
+
+
+@pytest.mark.parametrize(
+    ("path", "content_type", "encoding"),
+    [
+        ("data/export.csv", "text/csv; charset=utf-8", None),
+        ("feed.rss", "application/rss+xml", None),
+        ("feed.atom", "application/atom+xml", None),
+        ("Build/game.wasm.gz", "application/wasm", "gzip"),
+        ("Build/game.data.br", "application/octet-stream", "br"),
+        ("assets/app.js.br", "text/javascript; charset=utf-8", "br"),
+        ("downloads/source.tar.gz", "application/gzip", None),
+        ("downloads/dump.gz", "application/gzip", None),
+    ],
+)
+def test_types_and_precompressed_files(path: str, content_type: str, encoding: str | None) -> None:
+    assert (content_type_for(path), content_encoding_for(path)) == (content_type, encoding)
+
+
+def test_precompressed_files_are_stored_with_their_encoding(world: World, tmp_path: Path) -> None:
+    import gzip
+
+    from scripts.commands.upload import upload_build
+
+    root = write_build(
+        tmp_path / "dist", {"index.html": "x", "Build/game.wasm.gz": gzip.compress(b"\x00asm")}
+    )
+    upload_build(world.s3, BUCKET, root, V1)
+    head = world.s3.head_object(Bucket=BUCKET, Key=f"{V1}/Build/game.wasm.gz")
+    assert (head["ContentType"], head["ContentEncoding"]) == ("application/wasm", "gzip")
