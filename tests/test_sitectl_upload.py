@@ -282,9 +282,16 @@ def test_interrupted_upload_is_incomplete_and_the_same_command_completes_it(
     assert storage.is_complete(world.s3, BUCKET, V1)
 
 
-def test_a_stored_object_with_other_content_is_replaced_on_completion(world: World, tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    "stored",
+    [b"truncated", b"<html><body>HOME V1</body></html>"],  # another size; the same size, other bytes
+    ids=["other-size", "same-size"],
+)
+def test_a_stored_object_with_other_content_is_replaced_on_completion(
+    world: World, tmp_path: Path, stored: bytes
+) -> None:
     build = sample_build(tmp_path / "dist")
-    world.s3.put_object(Bucket=BUCKET, Key=f"{V1}/index.html", Body=b"truncated")
+    world.s3.put_object(Bucket=BUCKET, Key=f"{V1}/index.html", Body=stored)
     report = upload_build(world.s3, BUCKET, build, V1)
     assert report.skipped_files == 0
     body = world.s3.get_object(Bucket=BUCKET, Key=f"{V1}/index.html")["Body"].read()
@@ -292,12 +299,23 @@ def test_a_stored_object_with_other_content_is_replaced_on_completion(world: Wor
 
 
 def test_plan_skips_copies_and_puts(tmp_path: Path) -> None:
-    files = scan_directory(write_build(tmp_path / "d", {"a.txt": "a", "b.txt": "b", "c.txt": "c"}))
+    files = scan_directory(
+        write_build(tmp_path / "d", {"a.txt": "a", "b.txt": "b", "c.txt": "c", "d.txt": "d"})
+    )
     by_path = {f.path: f for f in files}
-    stored = {f"{V2}/a.txt": storage.StoredObject(f"{V2}/a.txt", 1, by_path["a.txt"].md5)}
+    stored = {
+        f"{V2}/a.txt": storage.StoredObject(f"{V2}/a.txt", 1, by_path["a.txt"].md5),
+        # The same size, other bytes (the MD5 of "x"): sent again.
+        f"{V2}/d.txt": storage.StoredObject(f"{V2}/d.txt", 1, "9dd4e461268c8034f5c8564e155c67a6"),
+    }
     known = {by_path["b.txt"].sha256: (f"{V1}/old-b.txt", 1)}
     actions = {s.file.path: (s.action, s.source_key) for s in plan_upload(files, V2, stored, known)}
-    assert actions == {"a.txt": ("skip", None), "b.txt": ("copy", f"{V1}/old-b.txt"), "c.txt": ("put", None)}
+    assert actions == {
+        "a.txt": ("skip", None),
+        "b.txt": ("copy", f"{V1}/old-b.txt"),
+        "c.txt": ("put", None),
+        "d.txt": ("put", None),
+    }
 
 
 def test_requests_per_upload_do_not_depend_on_earlier_versions_beyond_the_dedupe_window(
