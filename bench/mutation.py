@@ -111,7 +111,8 @@ GROUPS = [
             "tests/test_sitectl_upload.py",
             "tests/test_sitectl_versions.py",
             "tests/test_sitectl_release.py",
-            "tests/test_sitectl_promote.py",
+            "tests/test_versionstore.py",
+            "tests/test_versionstore_build.py",
             "tests/test_shared_assets.py",
         ],
     ),
@@ -119,6 +120,8 @@ GROUPS = [
         "versionstore",
         ["scripts/versionstore/*.py"],
         [
+            "tests/test_versionstore.py",
+            "tests/test_versionstore_build.py",
             "tests/test_sitectl_upload.py",
             "tests/test_sitectl_versions.py",
             "tests/test_sitectl_release.py",

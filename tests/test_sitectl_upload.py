@@ -12,6 +12,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from edge_lambda import layout
+from scripts.commands import upload as upload_module
 from scripts.commands.errors import SitectlError
 from scripts.commands.upload import plan_upload, scan_directory, upload_build, upload_directory, with_retries
 from scripts.versionstore import store as storage
@@ -248,8 +249,34 @@ def test_transient_errors_are_retried(world: World, tmp_path: Path) -> None:
     flaky = FailingPuts(world.s3, {"robots.txt": 2})
     report = upload_build(flaky, BUCKET, sample_build(tmp_path / "d"), V1, sleep=sleeps.append)  # type: ignore[arg-type]
     assert report.sent_files == 7
-    assert len(sleeps) == 2 and sleeps[1] > sleeps[0] * 0.5
+    assert len(sleeps) == 2
     assert storage.is_complete(world.s3, BUCKET, V1)
+
+
+@pytest.mark.parametrize(
+    ("jitter", "sleeps"),
+    [
+        # 0.2 s doubling per attempt, at most 10 s, times a jitter factor 0.5 + random() in [0.5, 1.5).
+        (0.0, [0.1, 0.2, 0.4, 0.8, 1.6, 3.2, 5.0]),
+        (0.5, [0.2, 0.4, 0.8, 1.6, 3.2, 6.4, 10.0]),
+    ],
+)
+def test_retries_back_off_exponentially_with_jitter(
+    jitter: float, sleeps: list[float], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(upload_module.random, "random", lambda: jitter)
+    throttled = ClientError({"Error": {"Code": "SlowDown", "Message": "slow"}}, "PutObject")
+    calls: list[int] = []
+
+    def flaky() -> str:
+        calls.append(1)
+        if len(calls) < 8:
+            raise throttled
+        return "stored"
+
+    waited: list[float] = []
+    assert with_retries(flaky, attempts=8, sleep=waited.append) == "stored"
+    assert waited == pytest.approx(sleeps)
 
 
 def test_permanent_errors_are_not_retried() -> None:
