@@ -18,11 +18,14 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+
+from tests.conftest import MUTATION_RUN_ENV
 
 ROOT = Path(__file__).resolve().parent.parent
 WORK = ROOT / ".cache" / "mutation"
@@ -210,6 +213,7 @@ def run(group: Group, max_children: int) -> list[Score]:
     done = subprocess.run(
         [sys.executable, "-m", "mutmut", "run", "--max-children", str(max_children)],
         cwd=work,
+        env={**os.environ, MUTATION_RUN_ENV: "1"},
         check=False,
     )
     if done.returncode != 0:
@@ -245,12 +249,11 @@ def main() -> int:
         )
     selected = [g for g in GROUPS if not args.groups or g.name in args.groups]
     all_scores: list[Score] = []
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
     for group in selected:
         all_scores.extend(run(group, args.max_children))
-    report = table(all_scores)
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(report)
-    print(report)
+        RESULTS.write_text(table(all_scores))  # after each group: a long run reports as it goes
+    print(table(all_scores))
     print(f"written to {RESULTS.relative_to(ROOT)}; `mutmut show <name>` in .cache/mutation/<group>/")
     return 0
 

@@ -18,6 +18,7 @@ from pulumi_policy.proxy import UNKNOWN_STRING_VALUE
 from components.site import EDGE_TTL_TAG
 from edge_lambda import layout
 from scripts.offline.mockrun import ProgramError, RecordedResource
+from tests.conftest import shared_scope
 from tests.pulumi_scaffold import ROOT, SiteMocks, by_type, distribution_arn, one, run_program, stack_outputs
 
 V1 = "20261127T101500Z"
@@ -50,7 +51,7 @@ def set_pointer(value: str) -> None:
     ssm.put_parameter(Name=POINTER, Value=value, Type="String", Overwrite=True)
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope=shared_scope)
 def released() -> dict[str, RecordedResource]:
     with mock_aws():
         s3 = boto3.client("s3", region_name="eu-west-1")
