@@ -367,6 +367,19 @@ def test_an_empty_bucket_says_how_to_upload() -> None:
             check_releasable(s3, "empty-site-bucket", V1)
 
 
+def test_the_guards_s3_client_has_the_stacks_region_and_profile(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from components.release_guard import default_s3_client
+
+    credentials = tmp_path / "credentials"
+    credentials.write_text("[site-deployer]\naws_access_key_id = deployer\naws_secret_access_key = secret\n")
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(credentials))
+    client = default_s3_client("eu-west-1", "site-deployer")
+    assert client.meta.region_name == "eu-west-1"
+    assert client._request_signer._credentials.access_key == "deployer"
+
+
 # --- The live version: the offline guard and the preview line
 
 
