@@ -117,6 +117,7 @@ GROUPS = [
             "tests/test_versionstore.py",
             "tests/test_versionstore_build.py",
             "tests/test_shared_assets.py",
+            "tests/test_sitectl_verify.py",  # release --verify
         ],
     ),
     Group(
