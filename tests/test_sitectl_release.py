@@ -368,7 +368,7 @@ def test_pulumis_output_goes_to_stdout_and_sitectls_verdict_to_stderr(world: Wor
         ),
         (
             "",
-            f"set versioned-site:version to {V1} in Pulumi.test.yaml (was {V2}; live: {V2}); "
-            "nothing deployed: commit it, and `pulumi up` (or `sitectl release` after the merge) applies it\n",
+            f"set versioned-site:version to {V1} in Pulumi.test.yaml (was {V2}; live: {V2}); nothing "
+            "deployed: commit it, and `pulumi up` (or `sitectl release` after the merge) applies it\n",
         ),
     ]
