@@ -9,12 +9,20 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from botocore.exceptions import ClientError
+from botocore.exceptions import ClientError, EndpointConnectionError
 
 from edge_lambda import layout
 from scripts.commands import upload as upload_module
 from scripts.commands.errors import SitectlError
-from scripts.commands.upload import plan_upload, scan_directory, upload_build, upload_directory, with_retries
+from scripts.commands.upload import (
+    describe_excluded,
+    is_transient,
+    plan_upload,
+    scan_directory,
+    upload_build,
+    upload_directory,
+    with_retries,
+)
 from scripts.versionstore import store as storage
 from scripts.versionstore.content_headers import (
     IMMUTABLE_CACHE_CONTROL,
@@ -363,3 +371,37 @@ def test_the_manifest_is_json_with_totals(world: World, tmp_path: Path) -> None:
     body = world.s3.get_object(Bucket=BUCKET, Key=layout.manifest_key(V1))["Body"].read()
     data = json.loads(body)
     assert data["version"] == V1 and data["file_count"] == 7
+
+
+def _client_error(code: str, status: int | None) -> ClientError:
+    response: Any = {"Error": {"Code": code, "Message": code}}
+    if status is not None:
+        response["ResponseMetadata"] = {"HTTPStatusCode": status}
+    return ClientError(response, "PutObject")
+
+
+@pytest.mark.parametrize(
+    ("error", "transient"),
+    [
+        (_client_error("SlowDown", 503), True),
+        (_client_error("InternalError", None), True),
+        (_client_error("Whatever", 500), True),
+        (_client_error("Whatever", 502), True),
+        (_client_error("Whatever", 499), False),
+        (_client_error("AccessDenied", 403), False),
+        (_client_error("NoSuchBucket", 404), False),
+        (EndpointConnectionError(endpoint_url="https://s3.amazonaws.com"), True),
+        (ValueError("not an AWS error"), False),
+    ],
+)
+def test_which_errors_are_retried(error: Exception, transient: bool) -> None:
+    assert is_transient(error) is transient
+
+
+def test_excluded_paths_are_listed_up_to_twenty() -> None:
+    excluded = [f"node_modules/{index:02d}.js" for index in range(23)]
+    lines = describe_excluded(excluded)
+    assert lines[0] == "excluded 23 paths (defaults, .sitectlignore, --exclude; --include re-adds):"
+    assert lines[1:3] == ["  node_modules/00.js", "  node_modules/01.js"]
+    assert lines[20:] == ["  node_modules/19.js", "  ... and 3 more"]
+    assert describe_excluded([]) == []
