@@ -88,6 +88,7 @@ GROUPS = [
             "tests/test_switch.py",
             "tests/test_pointer_guard.py",
             "tests/test_edge_bundle.py",
+            "tests/test_version_readers.py",
         ],
     ),
     Group(

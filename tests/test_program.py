@@ -19,7 +19,7 @@ from components.site import EDGE_TTL_TAG
 from edge_lambda import layout
 from scripts.offline.mockrun import ProgramError, RecordedResource
 from tests.conftest import shared_scope
-from tests.pulumi_scaffold import ROOT, SiteMocks, by_type, distribution_arn, one, run_program, stack_outputs
+from tests.pulumi_scaffold import ROOT, SiteMocks, by_type, one, run_program, stack_outputs
 
 V1 = "20261127T101500Z"
 V2 = "20261128T090000Z-1a2b3c4"
@@ -91,16 +91,33 @@ def test_bucket_is_private_owner_enforced_and_encrypted(released: dict[str, Reco
 def test_bucket_policy_allows_only_this_distribution_and_denies_plain_http(
     released: dict[str, RecordedResource],
 ) -> None:
-    distribution = one(released, "aws:cloudfront/distribution:Distribution")
     policy = json.loads(one(released, "aws:s3/bucketPolicy:BucketPolicy").props["policy"])
-    allows = [s for s in policy["Statement"] if s["Effect"] == "Allow"]
-    assert len(allows) == 1
-    allow = allows[0]
-    assert allow["Principal"] == {"Service": "cloudfront.amazonaws.com"}
-    assert sorted(allow["Action"]) == ["s3:GetObject", "s3:ListBucket"]
-    assert allow["Condition"] == {"StringEquals": {"AWS:SourceArn": distribution_arn(distribution.name)}}
-    denies = [s for s in policy["Statement"] if s["Effect"] == "Deny"]
-    assert denies and denies[0]["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+    bucket = f"arn:aws:s3:::{MOCK_BUCKET}"
+    assert policy == {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Sid": "CloudFrontReadsThroughOAC",
+                "Effect": "Allow",
+                "Principal": {"Service": "cloudfront.amazonaws.com"},
+                "Action": ["s3:GetObject", "s3:ListBucket"],
+                "Resource": [bucket, f"{bucket}/*"],
+                "Condition": {
+                    "StringEquals": {
+                        "AWS:SourceArn": "arn:aws:cloudfront::123456789012:distribution/E2SITECDN"
+                    }
+                },
+            },
+            {
+                "Sid": "DenyWithoutTLS",
+                "Effect": "Deny",
+                "Principal": "*",
+                "Action": "s3:*",
+                "Resource": [bucket, f"{bucket}/*"],
+                "Condition": {"Bool": {"aws:SecureTransport": "false"}},
+            },
+        ],
+    }
 
 
 def test_distribution_reads_through_oac_over_https_with_numbered_edge_version(
