@@ -76,9 +76,6 @@ GROUPS = [
             "tests/test_edge_ssm_client.py",
             "tests/test_serve_failover.py",
         ],
-        # Fails on main since the edge merge (4cdc66d): edge_function/router.js and the handler word
-        # some refusals differently. mutmut needs a green run first; put it back once they agree.
-        deselect=("tests/test_edge_rules.py::test_both_routers_answer_random_requests_alike",),
     ),
     Group(
         "components",
