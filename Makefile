@@ -8,7 +8,7 @@ ARGS ?=
 PYTHON ?= 3.11
 EDGE_PYTHON := $(shell sed -n 's/^LAMBDA_RUNTIME = "python\([0-9.]*\)"$$/\1/p' components/edge_bundle.py)
 
-.PHONY: setup test lint typecheck unit unit-edge-python policy-check bench demo clean
+.PHONY: setup test lint typecheck unit unit-edge-python policy-check bench mutation demo clean
 
 $(UV):
 	python3 -m venv .tools && .tools/bin/pip install --quiet 'uv>=0.5'
@@ -37,6 +37,11 @@ policy-check: setup
 bench: setup
 	$(RUN) python bench/edge.py
 	$(RUN) python bench/upload.py
+
+# Mutation testing (mutmut), slow and not part of `make test`: per-module scores, docs/mutation.md.
+# ARGS picks groups: make mutation ARGS="edge policy".
+mutation: setup
+	$(RUN) python bench/mutation.py $(ARGS)
 
 demo: setup
 	$(RUN) python -m scripts.demo $(ARGS)

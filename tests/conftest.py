@@ -6,6 +6,7 @@ import os
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Literal
 
 import pytest
 
@@ -25,3 +26,14 @@ def fake_aws_credentials(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     monkeypatch.setenv("AWS_CONFIG_FILE", os.devnull)
     monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", os.devnull)
     yield
+
+
+# Set by bench/mutation.py (`make mutation`) for the test runs mutmut makes.
+MUTATION_RUN_ENV = "VERSIONED_SITE_MUTATION_RUN"
+
+
+def shared_scope(fixture_name: str, config: pytest.Config) -> Literal["function", "module"]:
+    """Scope of the fixtures that build costly state once per module. Under `make mutation`, once per
+    test: mutmut runs, for each mutant, the tests that ran its code in a first pass, and code run by a
+    shared fixture would be credited to whichever test happened to need it first."""
+    return "function" if os.environ.get(MUTATION_RUN_ENV) else "module"

@@ -59,3 +59,14 @@ def one(registered: dict[str, RecordedResource], type_token: str) -> RecordedRes
     found = by_type(registered, type_token)
     assert len(found) == 1, f"expected one {type_token}, found {[r.urn for r in found]}"
     return found[0]
+
+
+def stack_outputs(config: dict[str, str], mocks: SiteMocks | None = None) -> dict[str, object]:
+    """The program's exports after `pulumi up` with `config` (see run_program)."""
+    overrides = [f"{key}={value}" for key, value in {"aws:region": "eu-west-1", **config}.items()]
+    with mock_aws():
+        run = run_any_program(
+            ROOT, "dev", overrides, mocks=mocks or SiteMocks(), preview=False, empty_aws_account=False
+        )
+    (stack,) = [r for r in run.resources if r.type == STACK_TYPE]
+    return stack.outputs

@@ -82,6 +82,25 @@ def test_serves_the_pointer_version_and_calls_ssm_once_per_window(ssm: Any) -> N
     assert calls[0] == 2
 
 
+def test_the_window_starts_when_ssm_has_answered(ssm: Any) -> None:
+    """A GetParameter that takes 3 s (retries, a slow region) must not eat 3 s of the window."""
+    put_pointer(ssm, V1)
+    clock = ManualClock(start=100.0)
+    client = create_ssm_client(REGION)
+    calls = count_get_parameter_calls(client, on_call=lambda: clock.advance(3.0))
+    function = edge(client, clock)
+
+    assert uri_of(function(origin_request_event("/"))) == f"/{V1}/index.html"
+    assert clock.now == 103.0 and calls[0] == 1
+    put_pointer(ssm, V2)
+    clock.now = 103.0 + TTL_SECONDS - 0.001
+    assert uri_of(function(origin_request_event("/"))) == f"/{V1}/index.html", "the window is TTL from 103"
+    assert calls[0] == 1
+    clock.now = 103.0 + TTL_SECONDS
+    assert uri_of(function(origin_request_event("/"))) == f"/{V2}/index.html"
+    assert calls[0] == 2
+
+
 def test_ssm_client_is_created_lazily_and_in_the_configured_region(ssm: Any) -> None:
     put_pointer(ssm, V1)
     cache = PointerCache(edge_settings(), now=ManualClock())
@@ -108,8 +127,7 @@ def assert_unavailable(result: dict[str, Any], reason: str) -> None:
     assert result["status"] == "503"
     assert result["headers"]["retry-after"] == [{"key": "Retry-After", "value": str(TTL_SECONDS)}]
     assert result["headers"]["cache-control"] == [{"key": "Cache-Control", "value": "no-store"}]
-    assert reason in result["body"]
-    assert len(result["body"]) < 200
+    assert result["body"] == f"Service Unavailable: {reason}\n"
 
 
 def test_sentinel_answers_503_until_a_version_is_released(ssm: Any) -> None:
@@ -132,12 +150,11 @@ def test_cold_failure_answers_503_logs_once_and_retries_next_window(ssm: Any) ->
     clock, logs = ManualClock(), Logs()
     function = edge(ssm, clock, logs)  # the parameter does not exist: ParameterNotFound
     for _ in range(20):
-        assert_unavailable(function(origin_request_event("/")), "unavailable")
+        assert_unavailable(function(origin_request_event("/")), "the live version is unavailable")
     assert calls[0] == 1
     assert len(logs) == 1
-    assert logs[0]["event"] == "pointer-lookup-failed"
-    assert "ParameterNotFound" in logs[0]["error"]
-    assert logs[0]["serving"] is None
+    assert "ParameterNotFound" in logs[0].pop("error")
+    assert logs == [{"event": "pointer-lookup-failed", "serving": None, "retry_in_seconds": TTL_SECONDS}]
 
     put_pointer(ssm, V1)
     clock.advance(TTL_SECONDS)
@@ -217,7 +234,7 @@ def test_a_pointer_that_is_not_a_version_is_an_error_never_a_prefix(ssm: Any, ba
     put_pointer(ssm, bad_value)
     clock, logs = ManualClock(), Logs()
     function = edge(ssm, clock, logs)
-    assert_unavailable(function(origin_request_event("/")), "unavailable")
+    assert_unavailable(function(origin_request_event("/")), "the live version is unavailable")
     assert len(logs) == 1 and repr(bad_value) in logs[0]["error"]
 
     put_pointer(ssm, V1)
@@ -238,6 +255,9 @@ class HeldLookups:
 
     def __init__(self, ssm: Any, cache: PointerCache) -> None:
         self.in_call, self._release = threading.Event(), threading.Event()
+        # Recorded in the worker threads, asserted by the test in the main thread (an assertion raised
+        # in a worker would only be printed as a warning).
+        self.held_until_released: list[bool] = []
         self.calls = count_get_parameter_calls(ssm, on_call=self._hold)
         self.results: queue.Queue[str | None] = queue.Queue()
         start = threading.Barrier(THREADS)
@@ -253,12 +273,14 @@ class HeldLookups:
 
     def _hold(self) -> None:
         self.in_call.set()
-        assert self._release.wait(DEADLOCK_GUARD_SECONDS)
+        self.held_until_released.append(self._release.wait(DEADLOCK_GUARD_SECONDS))
 
     def release(self) -> None:
         self._release.set()
         for thread in self._threads:
             thread.join(DEADLOCK_GUARD_SECONDS)
+        assert not any(thread.is_alive() for thread in self._threads), "a lookup is stuck"
+        assert self.held_until_released == [True], "SSM was called once and answered after release()"
 
 
 def test_concurrent_cold_misses_make_one_call(ssm: Any) -> None:
@@ -419,3 +441,18 @@ def test_events_that_are_not_origin_requests_are_answered_not_raised(event: Any,
     result = edge(scripted, ManualClock())(event)
     assert result["status"] == status
     assert scripted.calls == 0
+
+
+def test_an_event_without_a_request_is_refused_saying_so() -> None:
+    result = edge(ScriptedSSM({}), ManualClock())({"Records": []})
+    assert (result["status"], result["body"]) == (
+        "400",
+        "Bad Request: not a CloudFront origin-request event\n",
+    )
+
+
+def test_log_events_are_one_json_line_each(capsys: pytest.CaptureFixture[str]) -> None:
+    handler_module.log_event("pointer-lookup-failed", error="boom", serving=None, retry_in_seconds=5)
+    assert capsys.readouterr().out == (
+        '{"event": "pointer-lookup-failed", "error": "boom", "serving": null, "retry_in_seconds": 5}\n'
+    )

@@ -7,8 +7,9 @@ import threading
 import pulumi
 import pytest
 from pulumi.runtime import settings as pulumi_settings
+from pulumi.runtime.mocks import MockResourceArgs
 
-from scripts.offline.mockrun import ProgramError, run_inline
+from scripts.offline.mockrun import ProgramError, UpdateMocks, run_inline
 
 
 def _failing_program() -> None:
@@ -43,3 +44,23 @@ def test_no_monitor_thread_outlives_its_run() -> None:
     run = run_inline(program, "thread-check")
     assert sum(r.type == "test:index:Thing" for r in run.resources) == 20
     assert _executor_threads() == []
+
+
+@pytest.mark.parametrize(
+    ("publish", "qualified_arn", "version"),
+    [
+        (True, "arn:aws:lambda:us-east-1:123456789012:function:edge-9f8e7d6:1", "1"),
+        (False, "arn:aws:lambda:us-east-1:123456789012:function:edge-9f8e7d6:$LATEST", "$LATEST"),
+        (None, "arn:aws:lambda:us-east-1:123456789012:function:edge-9f8e7d6:$LATEST", "$LATEST"),
+    ],
+)
+def test_a_function_gets_a_numbered_version_only_when_published(
+    publish: bool | None, qualified_arn: str, version: str
+) -> None:
+    """As Lambda answers: a program test asserting a numbered `qualifiedArn` fails without `publish`."""
+    inputs = {"role": "arn:aws:iam::123456789012:role/edge"} | (
+        {} if publish is None else {"publish": publish}
+    )
+    args = MockResourceArgs("aws:lambda/function:Function", "edge", inputs, custom=True)
+    _, outputs = UpdateMocks("us-east-1").new_resource(args)
+    assert (outputs["qualifiedArn"], outputs["version"]) == (qualified_arn, version)

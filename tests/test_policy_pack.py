@@ -17,10 +17,17 @@ from pulumi_policy import (
     StackValidationArgs,
     StackValidationPolicy,
 )
+from pulumi_policy.proxy import UNKNOWN_STRING_VALUE
 
 from edge_lambda import layout
 from policy import resource_types
-from policy.site_policies import PACK_ENFORCEMENT_LEVEL, POLICIES, versioned_site_one_router_validator
+from policy.site_policies import (
+    PACK_ENFORCEMENT_LEVEL,
+    POLICIES,
+    open_statements,
+    reporting_not_checked,
+    versioned_site_one_router_validator,
+)
 from scripts.offline.policy_eval import check
 from tests.policy_scaffold import (
     ACCOUNT,
@@ -409,6 +416,75 @@ def test_cloudfront_grants_and_conditioned_statements_pass() -> None:
         )
 
     assert violations_everywhere("s3-no-open-bucket-policy", preview(program)) == {}
+
+
+_OAC_ARN = {"AWS:SourceArn": "arn:aws:cloudfront::123456789012:distribution/E2SITECDN"}
+
+
+@pytest.mark.parametrize(
+    ("statement", "open_labels"),
+    [
+        # IAM condition keys are case-insensitive: every spelling of the two source keys ties the grant.
+        ({"Effect": "Allow", "Principal": "*", "Condition": {"StringEquals": _OAC_ARN}}, []),
+        (
+            {"Effect": "Allow", "Principal": "*", "Condition": {"ArnLike": {"aws:sourcearn": "arn:*"}}},
+            [],
+        ),
+        (
+            {"Effect": "Allow", "Principal": "*", "Condition": {"StringEquals": {"AWS:SOURCEACCOUNT": "1"}}},
+            [],
+        ),
+        # Other condition keys do not.
+        (
+            {"Effect": "Allow", "Principal": "*", "Condition": {"StringEquals": {"AWS:SourceVpc": "vpc-1"}}},
+            ["#0"],
+        ),
+        ({"Sid": "Open", "Effect": "Allow", "Principal": {"AWS": "*"}}, ["'Open'"]),
+        # Allow with NotPrincipal grants everyone not listed.
+        ({"Effect": "Allow", "NotPrincipal": {"AWS": "arn:aws:iam::123456789012:root"}}, ["#0"]),
+        (
+            {
+                "Effect": "Allow",
+                "NotPrincipal": {"AWS": "arn:aws:iam::1:root"},
+                "Condition": {"StringEquals": _OAC_ARN},
+            },
+            [],
+        ),
+        ({"Effect": "Deny", "NotPrincipal": {"AWS": "arn:aws:iam::123456789012:root"}}, []),
+        ({"Effect": "Allow", "Principal": {"Service": "cloudfront.amazonaws.com"}}, []),
+    ],
+)
+def test_open_statements_table(statement: dict[str, Any], open_labels: list[str]) -> None:
+    assert open_statements({"Statement": [statement]}) == open_labels
+
+
+_U = UNKNOWN_STRING_VALUE  # a value known only after the update
+
+
+@pytest.mark.parametrize(
+    ("statements", "open_labels", "not_checked"),
+    [
+        (_U, [], ["policy.Statement"]),
+        ([_U, {"Effect": "Allow", "Principal": "*"}], ["#1"], ["policy.Statement[0]"]),
+        ([{"Effect": _U, "Principal": "*"}], [], ["policy.Statement[0].Effect"]),
+        ([{"Effect": "Allow", "Principal": _U}], [], ["policy.Statement[0].Principal"]),
+        ([{"Effect": "Allow", "NotPrincipal": _U}], [], ["policy.Statement[0].NotPrincipal"]),
+        ([{"Effect": "Allow", "Principal": "*", "Condition": _U}], [], ["policy.Statement[0].Condition"]),
+        # A later statement is still checked after one that cannot be.
+        (
+            [{"Effect": "Allow", "Principal": _U}, {"Sid": "", "Effect": "Allow", "Principal": "*"}],
+            ["#1"],
+            ["policy.Statement[0].Principal"],
+        ),
+    ],
+)
+def test_open_statements_record_what_they_could_not_read(
+    statements: Any, open_labels: list[str], not_checked: list[str]
+) -> None:
+    recorded: list[tuple[str, str]] = []
+    with reporting_not_checked(lambda urn, prop: recorded.append((urn, prop))):
+        assert open_statements({"Statement": statements}, "urn:policy") == open_labels
+    assert recorded == [("urn:policy", prop) for prop in not_checked]
 
 
 # ---------------------------------------------------------------------------------------------------

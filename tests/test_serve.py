@@ -11,6 +11,7 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +33,8 @@ from scripts.commands.site import Site, SiteDeps
 from scripts.commands.upload import upload_build
 from scripts.demo import walkthrough as demo
 from scripts.demo.local_aws import moto_server
-from scripts.versionstore.content_headers import cache_control_for, content_type_for
+from scripts.offline.mockrun import load_project, load_stack_config, run_program
+from scripts.versionstore.content_headers import content_type_for
 from tests.edge_scaffold import origin_request_event as documented_event
 from tests.serve_scaffold import (
     ExampleSite,
@@ -78,6 +80,19 @@ def test_nothing_released_is_the_edges_503(example: ExampleSite) -> None:
     assert answer.headers["cache-control"] == "no-store"
 
 
+# examples/site-v1, as uploaded: (Content-Type, Cache-Control) of each file.
+_REVALIDATE = "public, max-age=0, must-revalidate"
+_IMMUTABLE = "public, max-age=31536000, immutable"
+EXAMPLE_V1_HEADERS = {
+    "404.html": ("text/html; charset=utf-8", _REVALIDATE),
+    "about/index.html": ("text/html; charset=utf-8", _REVALIDATE),
+    "assets/app.2defdb23.css": ("text/css; charset=utf-8", _IMMUTABLE),
+    "assets/app.fa10386f.js": ("text/javascript; charset=utf-8", _IMMUTABLE),
+    "assets/lazy.2f781bed.js": ("text/javascript; charset=utf-8", _IMMUTABLE),
+    "index.html": ("text/html; charset=utf-8", _REVALIDATE),
+}
+
+
 def test_serves_each_file_with_the_objects_headers(example: ExampleSite) -> None:
     example.release(example.version_one)
     manifest = layout.Manifest.from_json(
@@ -85,6 +100,7 @@ def test_serves_each_file_with_the_objects_headers(example: ExampleSite) -> None
             "Body"
         ].read()
     )
+    assert sorted(manifest.files) == sorted(EXAMPLE_V1_HEADERS)
     with live_server(example, ManualClock()) as server:
         for path in manifest.files:
             url = "/" + path.removesuffix("index.html")  # folders are asked for as `/about/`
@@ -95,8 +111,9 @@ def test_serves_each_file_with_the_objects_headers(example: ExampleSite) -> None
             source = (demo.EXAMPLE_V1 / path).read_bytes()
             assert answer.status == 200, url
             assert answer.body == source, url
-            assert answer.headers["content-type"] == content_type_for(path), url
-            assert answer.headers["cache-control"] == cache_control_for(path), url
+            content_type, cache_control = EXAMPLE_V1_HEADERS[path]
+            assert answer.headers["content-type"] == content_type, url
+            assert answer.headers["cache-control"] == cache_control, url
             assert answer.headers["etag"] == stored["ETag"] == f'"{hashlib.md5(source).hexdigest()}"', url
             assert answer.headers["content-length"] == str(len(source)), url
 
@@ -277,15 +294,30 @@ def _site(stack: str | None, project_dir: Path, parameter: str | None = None) ->
     )
 
 
+def _bundled_settings(stack_dir: Path, stack: str) -> EdgeSettings:
+    """The config.json the real program puts in the edge bundle with `Pulumi.<stack>.yaml` of
+    `stack_dir` (run under the update-time mocks, against an empty account)."""
+    project, _ = load_project(ROOT)
+    config = load_stack_config(stack_dir, project, stack)
+    run = run_program(ROOT, stack, [f"{key}={value}" for key, value in config.items()], preview=False)
+    (function,) = [r for r in run.resources if r.type == "aws:lambda/function:Function"]
+    return EdgeSettings.from_json(function.props["code"].assets["edge_lambda/config.json"].text)
+
+
 def test_settings_of_a_stack_are_what_its_program_bundles(tmp_path: Path) -> None:
     dev = resolve_settings(_site("dev", ROOT), None, None, None)
     assert dev == EdgeSettings(
         PARAMETER, "us-east-1", cache_ttl_seconds=2, spa_fallback=False
     )  # Pulumi.dev.yaml
+    # The parameter's name comes from the stack's outputs (here a fake stack's); the rest from config.
+    assert _bundled_settings(ROOT, "dev") == replace(dev, parameter_name="/versioned-site/dev/live-version")
     (tmp_path / "Pulumi.yaml").write_text((ROOT / "Pulumi.yaml").read_text())
     (tmp_path / "Pulumi.spa.yaml").write_text("config:\n  versioned-site:spaFallback: true\n")
     spa = resolve_settings(_site("spa", tmp_path), None, None, None)
-    assert (spa.cache_ttl_seconds, spa.spa_fallback) == (5, True)  # Pulumi.yaml's default TTL
+    assert spa == EdgeSettings(PARAMETER, "us-east-1", cache_ttl_seconds=5, spa_fallback=True)
+    assert _bundled_settings(tmp_path, "spa") == replace(
+        spa, parameter_name="/versioned-site/spa/live-version"
+    )
     overridden = resolve_settings(_site("spa", tmp_path), None, 1, False)
     assert (overridden.cache_ttl_seconds, overridden.spa_fallback) == (1, False)
 

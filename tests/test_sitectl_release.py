@@ -346,3 +346,29 @@ def test_history_needs_a_stack_or_a_parameter(world: World) -> None:
     result = world.invoke("history")
     assert result.exit_code == 2
     assert "--stack or --parameter" in result.output
+
+
+def test_pulumis_output_goes_to_stdout_and_sitectls_verdict_to_stderr(world: World) -> None:
+    """Scripts pipe stdout (Pulumi's own lines); the one-line verdict is on stderr, as errors are."""
+    put_version(world, V1, PAGE)
+    put_version(world, V2, PAGE)
+    world.set_live(V1)
+    world.stack.version = V1
+    outputs = []
+    for args in (("--yes",), ("--dry-run",), ("--config-only",)):
+        version = V2 if args == ("--yes",) else V1
+        result = world.invoke("release", version, "--stack", "test", *args)
+        assert result.exit_code == 0, result.output
+        outputs.append((result.stdout, result.stderr))
+    assert outputs == [
+        (f"Updating (test): version {V2}\n", f"released {V2} (was {V1})\n"),
+        (
+            f"Previewing update (test): version {V1}\n",
+            f"preview of releasing {V1} (live: {V2}): update: 1\n",
+        ),
+        (
+            "",
+            f"set versioned-site:version to {V1} in Pulumi.test.yaml (was {V2}; live: {V2}); nothing "
+            "deployed: commit it, and `pulumi up` (or `sitectl release` after the merge) applies it\n",
+        ),
+    ]

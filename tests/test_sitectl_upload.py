@@ -9,11 +9,20 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from botocore.exceptions import ClientError
+from botocore.exceptions import ClientError, EndpointConnectionError
 
 from edge_lambda import layout
+from scripts.commands import upload as upload_module
 from scripts.commands.errors import SitectlError
-from scripts.commands.upload import plan_upload, scan_directory, upload_build, upload_directory, with_retries
+from scripts.commands.upload import (
+    describe_excluded,
+    is_transient,
+    plan_upload,
+    scan_directory,
+    upload_build,
+    upload_directory,
+    with_retries,
+)
 from scripts.versionstore import store as storage
 from scripts.versionstore.content_headers import (
     IMMUTABLE_CACHE_CONTROL,
@@ -248,8 +257,34 @@ def test_transient_errors_are_retried(world: World, tmp_path: Path) -> None:
     flaky = FailingPuts(world.s3, {"robots.txt": 2})
     report = upload_build(flaky, BUCKET, sample_build(tmp_path / "d"), V1, sleep=sleeps.append)  # type: ignore[arg-type]
     assert report.sent_files == 7
-    assert len(sleeps) == 2 and sleeps[1] > sleeps[0] * 0.5
+    assert len(sleeps) == 2
     assert storage.is_complete(world.s3, BUCKET, V1)
+
+
+@pytest.mark.parametrize(
+    ("jitter", "sleeps"),
+    [
+        # 0.2 s doubling per attempt, at most 10 s, times a jitter factor 0.5 + random() in [0.5, 1.5).
+        (0.0, [0.1, 0.2, 0.4, 0.8, 1.6, 3.2, 5.0]),
+        (0.5, [0.2, 0.4, 0.8, 1.6, 3.2, 6.4, 10.0]),
+    ],
+)
+def test_retries_back_off_exponentially_with_jitter(
+    jitter: float, sleeps: list[float], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(upload_module.random, "random", lambda: jitter)
+    throttled = ClientError({"Error": {"Code": "SlowDown", "Message": "slow"}}, "PutObject")
+    calls: list[int] = []
+
+    def flaky() -> str:
+        calls.append(1)
+        if len(calls) < 8:
+            raise throttled
+        return "stored"
+
+    waited: list[float] = []
+    assert with_retries(flaky, attempts=8, sleep=waited.append) == "stored"
+    assert waited == pytest.approx(sleeps)
 
 
 def test_permanent_errors_are_not_retried() -> None:
@@ -282,9 +317,16 @@ def test_interrupted_upload_is_incomplete_and_the_same_command_completes_it(
     assert storage.is_complete(world.s3, BUCKET, V1)
 
 
-def test_a_stored_object_with_other_content_is_replaced_on_completion(world: World, tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    "stored",
+    [b"truncated", b"<html><body>HOME V1</body></html>"],  # another size; the same size, other bytes
+    ids=["other-size", "same-size"],
+)
+def test_a_stored_object_with_other_content_is_replaced_on_completion(
+    world: World, tmp_path: Path, stored: bytes
+) -> None:
     build = sample_build(tmp_path / "dist")
-    world.s3.put_object(Bucket=BUCKET, Key=f"{V1}/index.html", Body=b"truncated")
+    world.s3.put_object(Bucket=BUCKET, Key=f"{V1}/index.html", Body=stored)
     report = upload_build(world.s3, BUCKET, build, V1)
     assert report.skipped_files == 0
     body = world.s3.get_object(Bucket=BUCKET, Key=f"{V1}/index.html")["Body"].read()
@@ -292,12 +334,23 @@ def test_a_stored_object_with_other_content_is_replaced_on_completion(world: Wor
 
 
 def test_plan_skips_copies_and_puts(tmp_path: Path) -> None:
-    files = scan_directory(write_build(tmp_path / "d", {"a.txt": "a", "b.txt": "b", "c.txt": "c"}))
+    files = scan_directory(
+        write_build(tmp_path / "d", {"a.txt": "a", "b.txt": "b", "c.txt": "c", "d.txt": "d"})
+    )
     by_path = {f.path: f for f in files}
-    stored = {f"{V2}/a.txt": storage.StoredObject(f"{V2}/a.txt", 1, by_path["a.txt"].md5)}
+    stored = {
+        f"{V2}/a.txt": storage.StoredObject(f"{V2}/a.txt", 1, by_path["a.txt"].md5),
+        # The same size, other bytes (the MD5 of "x"): sent again.
+        f"{V2}/d.txt": storage.StoredObject(f"{V2}/d.txt", 1, "9dd4e461268c8034f5c8564e155c67a6"),
+    }
     known = {by_path["b.txt"].sha256: (f"{V1}/old-b.txt", 1)}
     actions = {s.file.path: (s.action, s.source_key) for s in plan_upload(files, V2, stored, known)}
-    assert actions == {"a.txt": ("skip", None), "b.txt": ("copy", f"{V1}/old-b.txt"), "c.txt": ("put", None)}
+    assert actions == {
+        "a.txt": ("skip", None),
+        "b.txt": ("copy", f"{V1}/old-b.txt"),
+        "c.txt": ("put", None),
+        "d.txt": ("put", None),
+    }
 
 
 def test_requests_per_upload_do_not_depend_on_earlier_versions_beyond_the_dedupe_window(
@@ -319,3 +372,37 @@ def test_the_manifest_is_json_with_totals(world: World, tmp_path: Path) -> None:
     body = world.s3.get_object(Bucket=BUCKET, Key=layout.manifest_key(V1))["Body"].read()
     data = json.loads(body)
     assert data["version"] == V1 and data["file_count"] == 7
+
+
+def _client_error(code: str, status: int | None) -> ClientError:
+    response: Any = {"Error": {"Code": code, "Message": code}}
+    if status is not None:
+        response["ResponseMetadata"] = {"HTTPStatusCode": status}
+    return ClientError(response, "PutObject")
+
+
+@pytest.mark.parametrize(
+    ("error", "transient"),
+    [
+        (_client_error("SlowDown", 503), True),
+        (_client_error("InternalError", None), True),
+        (_client_error("Whatever", 500), True),
+        (_client_error("Whatever", 502), True),
+        (_client_error("Whatever", 499), False),
+        (_client_error("AccessDenied", 403), False),
+        (_client_error("NoSuchBucket", 404), False),
+        (EndpointConnectionError(endpoint_url="https://s3.amazonaws.com"), True),
+        (ValueError("not an AWS error"), False),
+    ],
+)
+def test_which_errors_are_retried(error: Exception, transient: bool) -> None:
+    assert is_transient(error) is transient
+
+
+def test_excluded_paths_are_listed_up_to_twenty() -> None:
+    excluded = [f"node_modules/{index:02d}.js" for index in range(23)]
+    lines = describe_excluded(excluded)
+    assert lines[0] == "excluded 23 paths (defaults, .sitectlignore, --exclude; --include re-adds):"
+    assert lines[1:3] == ["  node_modules/00.js", "  node_modules/01.js"]
+    assert lines[20:] == ["  node_modules/19.js", "  ... and 3 more"]
+    assert describe_excluded([]) == []

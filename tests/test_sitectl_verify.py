@@ -33,6 +33,7 @@ from scripts.commands.verify import (
 from scripts.demo import walkthrough as demo
 from scripts.sitectl import cli
 from tests.clock import ManualClock
+from tests.conftest import shared_scope
 from tests.sitectl_scaffold import (
     BUCKET,
     PARAMETER,
@@ -106,7 +107,7 @@ class Served:
     copied_files: dict[str, int]  # per version: objects upload copied server-side
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope=shared_scope)
 def served() -> Iterator[Served]:
     """For the whole module (uploads and a server per test would cost seconds): the three example
     versions in a moto bucket, served through the real edge handler, whose pointer cache expires on

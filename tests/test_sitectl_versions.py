@@ -99,10 +99,14 @@ def info(version: str, complete: bool = True) -> storage.VersionInfo:
 def test_plan_keeps_the_newest_and_the_protected() -> None:
     versions = [info(V4, complete=False), info(V3), info(V2, complete=False), info(V1)]
     plan = plan_prune(versions, keep=1, protected={}, fresh={V4})
-    assert list(plan.keep) == [V4, V3] and plan.delete == [V2, V1]
-    assert plan.keep[V4] == "incomplete, written to within 24 h: may be an upload in progress"
+    assert plan.keep == {
+        V4: "incomplete, written to within 24 h: may be an upload in progress",
+        V3: "among the newest 1",
+    }
+    assert plan.delete == [V2, V1]
     plan = plan_prune(versions, keep=0, protected={V1: "live"}, fresh={V2})
-    assert list(plan.keep) == [V2, V1] and plan.delete == [V4, V3]
+    assert plan.keep == {V2: "incomplete, written to within 24 h: may be an upload in progress", V1: "live"}
+    assert plan.delete == [V4, V3]
 
 
 def test_prune_is_a_dry_run_unless_applied(world: World) -> None:

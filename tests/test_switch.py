@@ -168,3 +168,81 @@ def test_the_switch_uses_the_stack_profile(
     provider = VersionSwitchProvider(now=clock, sleep=clock.sleep)
     provider.create({**_props(aws, V1), "aws_profile": "site-deployer"})
     assert len(_invalidations(aws)) == 1
+
+
+def test_releasing_a_version_again_is_a_new_invalidation_request(aws: dict[str, Any]) -> None:
+    """CloudFront answers a repeated CallerReference with the earlier invalidation and invalidates
+    nothing: a rollback to V1 after V2 needs a reference of its own."""
+    clock = ManualClock(start=_release(aws, V1) + 60)
+    provider = VersionSwitchProvider(now=clock, sleep=clock.sleep)
+    state = _outs(provider.create(_props(aws, V1)))
+    for version in (V2, V1):
+        clock.now = _release(aws, version) + 60
+        state = _outs(provider.update("switch", state, _props(aws, version)))
+
+    references = []
+    for invalidation in _invalidations(aws):
+        details = aws["cloudfront"].get_invalidation(
+            DistributionId=aws["distribution_id"], Id=invalidation["Id"]
+        )
+        references.append(details["Invalidation"]["InvalidationBatch"]["CallerReference"])
+    assert len(set(references)) == 3, references
+    assert sorted(r.rsplit("-", 1)[0] for r in references) == [
+        f"versioned-site-{V1}",
+        f"versioned-site-{V1}",
+        f"versioned-site-{V2}",
+    ]
+
+
+def test_each_client_is_made_for_its_service_and_region(aws: dict[str, Any]) -> None:
+    """The pointer is read in its own region (the parameter exists nowhere else); CloudFront in us-east-1."""
+    ssm_eu = boto3.client("ssm", region_name="eu-west-1")
+    ssm_eu.put_parameter(Name=PARAMETER, Value=V1, Type="String")
+    asked: list[tuple[str, str]] = []
+
+    def clients(service: str, region: str) -> Any:
+        asked.append((service, region))
+        return boto3.session.Session().client(service, region_name=region)  # type: ignore[call-overload]
+
+    modified = ssm_eu.get_parameter(Name=PARAMETER)["Parameter"]["LastModifiedDate"].timestamp()
+    clock = ManualClock(start=modified + 60)
+    provider = VersionSwitchProvider(clients=clients, now=clock, sleep=clock.sleep)
+    result = provider.create({**_props(aws, V1), "parameter_region": "eu-west-1"})
+    assert asked == [("ssm", "eu-west-1"), ("cloudfront", "us-east-1")]
+    assert result.id == f"switch-{aws['distribution_id']}"
+
+
+def test_the_default_clients_read_the_pointer_in_its_region(
+    aws: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """boto3's default region (here eu-west-1) is not where the pointer lives."""
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "eu-west-1")
+    clock = ManualClock(start=_release(aws, V1) + 60)
+    VersionSwitchProvider(now=clock, sleep=clock.sleep).create(_props(aws, V1))
+    assert len(_invalidations(aws)) == 1
+
+
+def test_the_refusal_says_how_to_fix_it(aws: dict[str, Any]) -> None:
+    _release(aws, V1)
+    with pytest.raises(SwitchError) as refused:
+        VersionSwitchProvider().update("switch", _props(aws, V1), _props(aws, V2))
+    assert str(refused.value) == (
+        f"pointer {PARAMETER} holds '{V1}', not '{V2}': "
+        "the parameter update must land before the switch; run `pulumi up` again"
+    )
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "changes"),
+    [
+        ("version", V2, True),
+        ("distribution_id", "E2OTHER", True),
+        ("parameter_name", "/versioned-site/prod/live-version", True),
+        ("parameter_region", "eu-west-1", True),
+        ("cache_ttl_seconds", 30, False),
+        ("aws_profile", "other", False),
+    ],
+)
+def test_the_diff_table(aws: dict[str, Any], field: str, value: object, changes: bool) -> None:
+    diff = VersionSwitchProvider().diff("switch", _props(aws, V1), {**_props(aws, V1), field: value})
+    assert (diff.changes, diff.replaces, diff.delete_before_replace) == (changes, [], False)

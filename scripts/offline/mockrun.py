@@ -70,6 +70,7 @@ class RecordedResource:
     custom_timeouts: tuple[float, float, float] = (0.0, 0.0, 0.0)
     additional_secret_outputs: list[str] = field(default_factory=list)
     read: bool = False  # looked up with `.get()`, not managed by the program
+    outputs: dict[str, Any] = field(default_factory=dict)  # registered with register_outputs (exports)
 
     @property
     def is_provider(self) -> bool:
@@ -470,6 +471,15 @@ class RecordingMonitor(MockMonitor):
         with self._lock:
             self.recorded.append(resource)
         return response
+
+    def RegisterResourceOutputs(self, request: Any) -> Any:
+        # The stack's exports (and a component's register_outputs) as the engine would store them.
+        outputs = _plain_properties(request.outputs)
+        with self._lock:
+            for resource in self.recorded:
+                if resource.urn == request.urn:
+                    resource.outputs = outputs
+        return super().RegisterResourceOutputs(request)
 
     def ReadResource(self, request: Any) -> Any:
         response = super().ReadResource(request)
