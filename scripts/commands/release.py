@@ -315,32 +315,18 @@ def release_command(
 ) -> None:
     """Release VERSION: set the stack's `version` config and run a `pulumi up` targeted at the
     pointer and the switch. Refuses (exit 2) a version that is not complete."""
-    if not site.has_stack:
-        raise RefusedError("release needs the Pulumi stack: pass --stack (or set SITE_STACK)")
-    if dry_run and config_only:
-        raise RefusedError("--dry-run and --config-only exclude each other: --config-only deploys nothing")
-    bucket = site.bucket()
-    check_releasable(site.s3(), bucket, version)  # before asking, and before Pulumi is touched
-    if config_only and verification:
-        raise RefusedError("--verify and --config-only exclude each other: --config-only deploys nothing")
-    verified = prepare_verification(site, verification, dry_run, _stream) if verification else None
-    asked = not (yes or dry_run or config_only)
-    if asked and not _confirmed(f"Release {version} on stack {site.stack_name}?"):
-        raise RefusedError("release cancelled")
-    if verified is not None:
-        verified.run(version, _stack_release(site, bucket), "release", _stream)
-        return
-    result = release_version(
-        site.stack,
-        site.s3(),
-        bucket,
+    _refuse_before_anything(site, "release", dry_run, config_only)
+    _release_confirmed(
+        site,
+        site.bucket(),
         version,
+        action="release",
+        question=f"Release {version} on stack {site.stack_name}?",
         dry_run=dry_run,
-        on_output=_stream,
-        read_pointer=site.live_version,
         config_only=config_only,
+        yes=yes,
+        verification=verification,
     )
-    _print_release(result, str(site.stack_name))
 
 
 @click.command("rollback")
@@ -361,10 +347,7 @@ def rollback_command(
 ) -> None:
     """Release the version live before the one live now (the pointer, not the local config), from the
     stack's update history, else the parameter's history; or the one given with --to."""
-    if not site.has_stack:
-        raise RefusedError("rollback needs the Pulumi stack: pass --stack (or set SITE_STACK)")
-    if dry_run and config_only:
-        raise RefusedError("--dry-run and --config-only exclude each other: --config-only deploys nothing")
+    _refuse_before_anything(site, "rollback", dry_run, config_only)
     bucket = site.bucket()
     if target is None:
         current = site.live_version()
@@ -374,24 +357,57 @@ def rollback_command(
         if target is None:
             raise RefusedError("no earlier release found to roll back to: pass --to VERSION")
         click.echo(f"rolling back from {current or layout.NO_VERSION_RELEASED} to {target}", err=True)
-    check_releasable(site.s3(), bucket, target)
+    _release_confirmed(
+        site,
+        bucket,
+        target,
+        action="rollback to",
+        question=f"Roll back to {target} on stack {site.stack_name}?",
+        dry_run=dry_run,
+        config_only=config_only,
+        yes=yes,
+        verification=verification,
+    )
+
+
+def _refuse_before_anything(site: Site, command: str, dry_run: bool, config_only: bool) -> None:
+    if not site.has_stack:
+        raise RefusedError(f"{command} needs the Pulumi stack: pass --stack (or set SITE_STACK)")
+    if dry_run and config_only:
+        raise RefusedError("--dry-run and --config-only exclude each other: --config-only deploys nothing")
+
+
+def _release_confirmed(
+    site: Site,
+    bucket: str,
+    version: str,
+    *,
+    action: str,
+    question: str,
+    dry_run: bool,
+    config_only: bool,
+    yes: bool,
+    verification: VerifyOptions | None,
+) -> None:
+    """What `release` and `rollback` share once the version is known: the refusals, before asking and
+    before Pulumi is touched; the question; then the release, verified or not."""
+    check_releasable(site.s3(), bucket, version)
     if config_only and verification:
         raise RefusedError("--verify and --config-only exclude each other: --config-only deploys nothing")
     verified = prepare_verification(site, verification, dry_run, _stream) if verification else None
-    asked = not (yes or dry_run or config_only)
-    if asked and not _confirmed(f"Roll back to {target} on stack {site.stack_name}?"):
-        raise RefusedError("rollback cancelled")
+    if not (yes or dry_run or config_only) and not _confirmed(question):
+        raise RefusedError(f"{action.split()[0]} cancelled")
     if verified is not None:
-        verified.run(target, _stack_release(site, bucket), "rollback to", _stream)
+        verified.run(version, _stack_release(site, bucket), action, _stream)
         return
     result = release_version(
         site.stack,
         site.s3(),
         bucket,
-        target,
+        version,
         dry_run=dry_run,
         on_output=_stream,
-        action="rollback to",
+        action=action,
         read_pointer=site.live_version,
         config_only=config_only,
     )
