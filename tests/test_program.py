@@ -273,6 +273,7 @@ def test_the_stacks_exports_name_the_pointer_and_the_switch_as_release_targets(a
         "distributionId": "E2SITECDN",
         "distributionDomain": "d111111abcdef8.cloudfront.net",
         "url": "https://d111111abcdef8.cloudfront.net",
+        "router": "lambda-edge",
     }
 
 
