@@ -7,6 +7,7 @@ upload with nothing written.
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import os
 import unicodedata
@@ -200,10 +201,11 @@ def scan_build(
             if entry.is_symlink():
                 try:
                     resolved = path.resolve(strict=True)
-                except RuntimeError as error:  # Python < 3.13 raises on a symlink loop
+                except RuntimeError as error:  # Python < 3.13 raises this on a symlink loop
                     raise StoreRefusedError(f"symlink {name} forms a loop; remove it") from error
-                except OSError:
-                    raise StoreRefusedError(f"symlink {name} is broken; remove it") from None
+                except OSError as error:  # Python 3.13 raises ELOOP on a symlink loop
+                    why = "forms a loop" if error.errno == errno.ELOOP else "is broken"
+                    raise StoreRefusedError(f"symlink {name} {why}; remove it") from None
                 if not resolved.is_relative_to(root):
                     raise StoreRefusedError(f"symlink {name} leads outside {directory} (to {resolved})")
                 target = resolved.relative_to(root).as_posix()
