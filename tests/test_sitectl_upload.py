@@ -12,18 +12,16 @@ import pytest
 from botocore.exceptions import ClientError, EndpointConnectionError
 
 from edge_lambda import layout
-from scripts.commands import upload as upload_module
 from scripts.commands.errors import SitectlError
 from scripts.commands.upload import (
     describe_excluded,
-    is_transient,
     plan_upload,
     scan_directory,
     upload_build,
     upload_directory,
-    with_retries,
 )
 from scripts.versionstore import store as storage
+from scripts.versionstore import transfer
 from scripts.versionstore.content_headers import (
     IMMUTABLE_CACHE_CONTROL,
     REVALIDATE_CACHE_CONTROL,
@@ -32,6 +30,7 @@ from scripts.versionstore.content_headers import (
     is_fingerprinted,
 )
 from scripts.versionstore.errors import StoreRefusedError
+from scripts.versionstore.transfer import is_transient, with_retries
 from tests.sitectl_scaffold import BUCKET, V1, V2, World, keys, sample_build, world, write_build
 
 __all__ = ["world"]
@@ -272,7 +271,7 @@ def test_transient_errors_are_retried(world: World, tmp_path: Path) -> None:
 def test_retries_back_off_exponentially_with_jitter(
     jitter: float, sleeps: list[float], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(upload_module.random, "random", lambda: jitter)
+    monkeypatch.setattr(transfer.random, "random", lambda: jitter)
     throttled = ClientError({"Error": {"Code": "SlowDown", "Message": "slow"}}, "PutObject")
     calls: list[int] = []
 

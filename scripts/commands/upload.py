@@ -13,7 +13,6 @@ Once sealed, the version's fingerprinted files are published to the shared asset
 
 from __future__ import annotations
 
-import random
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -26,7 +25,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import click
-from botocore.exceptions import BotoCoreError, ClientError, ConnectionError, HTTPClientError
+from botocore.exceptions import BotoCoreError, ClientError
 
 from edge_lambda import layout
 from scripts.commands.errors import RefusedError, SitectlError, aws_errors, describe_aws_error, error_code
@@ -35,7 +34,7 @@ from scripts.versionstore import store as storage
 from scripts.versionstore.build import LocalFile, scan_build
 from scripts.versionstore.content_headers import HeaderRules
 from scripts.versionstore.shared_assets import PublishReport, publish_shared_assets
-from scripts.versionstore.transfer import copy_file, put_file
+from scripts.versionstore.transfer import copy_file, put_file, with_retries
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -51,7 +50,6 @@ PROGRESS_LINE_SECONDS = 5.0
 # A conditional write refused: the key is not as planned (412, 409 while another conditional write
 # to it is in flight, 404 for If-Match on a key that is gone).
 _REFUSED_WRITE = ("PreconditionFailed", "412", "ConditionalRequestConflict", "NoSuchKey", "404")
-_TRANSIENT_CODES = {"InternalError", "ServiceUnavailable", "SlowDown", "RequestTimeout", "Throttling"}
 
 ProgressCallback = Callable[[int], None]
 Hook = Callable[[storage.Claim], None]
@@ -87,28 +85,6 @@ class _Step:
     file: LocalFile
     action: str  # "put", "copy" or "skip"
     source_key: str | None = None
-
-
-def is_transient(error: Exception) -> bool:
-    """Errors worth another attempt: throttling, 5xx, dropped connections."""
-    if isinstance(error, ClientError):
-        status = error.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
-        return error_code(error) in _TRANSIENT_CODES or int(status) >= 500
-    return isinstance(error, ConnectionError | HTTPClientError)
-
-
-def with_retries(
-    operation: Callable[[], object], attempts: int, sleep: Callable[[float], None] = time.sleep
-) -> object:
-    """Run `operation`, retrying transient errors with exponential backoff and jitter."""
-    for attempt in range(1, attempts + 1):
-        try:
-            return operation()
-        except (ClientError, BotoCoreError) as error:
-            if attempt == attempts or not is_transient(error):
-                raise
-            sleep(min(10.0, 0.2 * 2 ** (attempt - 1)) * (0.5 + random.random()))
-    return None
 
 
 def plan_upload(

@@ -15,7 +15,6 @@ prefix holds objects the source version does not have.
 
 from __future__ import annotations
 
-import random
 import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor, as_completed
@@ -23,11 +22,12 @@ from dataclasses import dataclass
 from functools import partial
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from botocore.exceptions import BotoCoreError, ClientError, ConnectionError, HTTPClientError
+from botocore.exceptions import ClientError
 
 from edge_lambda import layout
 from scripts.versionstore import store
 from scripts.versionstore.errors import StoreError, StoreRefusedError, error_code
+from scripts.versionstore.transfer import with_retries
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -38,7 +38,6 @@ DEFAULT_WORKERS = 16
 DEFAULT_ATTEMPTS = 5
 _NOT_FOUND = ("404", "NoSuchKey", "NotFound")
 _PRECONDITION_FAILED = ("PreconditionFailed", "412", "ConditionalRequestConflict")
-_TRANSIENT_CODES = {"InternalError", "ServiceUnavailable", "SlowDown", "RequestTimeout", "Throttling"}
 
 T = TypeVar("T")
 ProgressCallback = Callable[[int], None]
@@ -356,7 +355,7 @@ def _copy_into_place(
     condition: dict[str, str] | None = store.write_condition(stored)
     while condition is not None:
         try:
-            _with_retries(partial(_copy, source, destination, item, condition), attempts, sleep)
+            with_retries(partial(_copy, source, destination, item, condition), attempts, sleep)
             return
         except ClientError as error:
             if error_code(error) not in (*_PRECONDITION_FAILED, *_NOT_FOUND):  # 404: If-Match, key gone
@@ -502,26 +501,6 @@ def _parallel(function: Callable[[Any], T], items: Iterable[Any], workers: int) 
         return []
     with ThreadPoolExecutor(max_workers=max(1, min(workers, len(listed)))) as pool:
         return list(pool.map(function, listed))
-
-
-def _is_transient(error: Exception) -> bool:
-    """Errors worth another attempt: throttling, 5xx, dropped connections (as the uploader's)."""
-    if isinstance(error, ClientError):
-        status = error.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
-        return error_code(error) in _TRANSIENT_CODES or int(status) >= 500
-    return isinstance(error, ConnectionError | HTTPClientError)
-
-
-def _with_retries(operation: Callable[[], object], attempts: int, sleep: Callable[[float], None]) -> None:
-    """Run `operation`, retrying transient errors with exponential backoff and jitter."""
-    for attempt in range(1, attempts + 1):
-        try:
-            operation()
-            return
-        except (ClientError, BotoCoreError) as error:
-            if attempt == attempts or not _is_transient(error):
-                raise
-            sleep(min(10.0, 0.2 * 2 ** (attempt - 1)) * (0.5 + random.random()))
 
 
 def _describe(error: BaseException) -> str:

@@ -11,9 +11,12 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import random
+import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, BinaryIO
 
-from botocore.exceptions import ClientError
+from botocore.exceptions import BotoCoreError, ClientError, ConnectionError, HTTPClientError
 
 from edge_lambda import layout
 from scripts.versionstore.build import PART_SIZE, LocalFile, file_identity
@@ -225,3 +228,30 @@ def copy_file(
         raise
     # moto ignores CopySourceIfMatch; the copy's own ETag (the MD5 of what it holds) says the same.
     return str(response.get("CopyObjectResult", {}).get("ETag", "")).strip('"') == local.etag
+
+
+# Errors worth another attempt: throttling and S3's own transient failures.
+_TRANSIENT_CODES = {"InternalError", "ServiceUnavailable", "SlowDown", "RequestTimeout", "Throttling"}
+
+
+def is_transient(error: Exception) -> bool:
+    """Errors worth another attempt: throttling, 5xx, dropped connections."""
+    if isinstance(error, ClientError):
+        status = error.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
+        return error_code(error) in _TRANSIENT_CODES or int(status) >= 500
+    return isinstance(error, ConnectionError | HTTPClientError)
+
+
+def with_retries(
+    operation: Callable[[], object], attempts: int, sleep: Callable[[float], None] = time.sleep
+) -> object:
+    """Run `operation`, retrying transient errors with exponential backoff and jitter; the uploader's
+    and promote's one retry policy."""
+    for attempt in range(1, attempts + 1):
+        try:
+            return operation()
+        except (ClientError, BotoCoreError) as error:
+            if attempt == attempts or not is_transient(error):
+                raise
+            sleep(min(10.0, 0.2 * 2 ** (attempt - 1)) * (0.5 + random.random()))
+    return None
