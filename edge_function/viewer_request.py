@@ -15,7 +15,7 @@ from typing import Any
 
 from edge_lambda import layout
 from edge_lambda.fingerprint import is_immutable_asset
-from edge_lambda.handler import ALLOWED_METHODS, make_response, rewrite_uri, uri_problem
+from edge_lambda.handler import make_response, refusal, rewrite_uri
 
 # router.js RETRY_AFTER_SECONDS: nothing caches a generated answer at viewer-request, and a store update
 # reaches the edges within seconds.
@@ -40,13 +40,10 @@ def viewer_request(
     """What `router.js` does with `request` when the store's `live-version` key holds `live_version`
     (None: the key is missing or unreadable): a generated response, or the request with its URI
     rewritten (a copy; the rest untouched)."""
-    if request.get("method") not in ALLOWED_METHODS:
-        return make_response(405, "Method Not Allowed\n", {"Allow": ", ".join(ALLOWED_METHODS)})
-    uri = request.get("uri")
-    problem = uri_problem(uri) if isinstance(uri, str) else "the request has no URI"
-    if problem is not None:
-        return make_response(400, f"Bad Request: {problem}\n")
-    assert isinstance(uri, str)
+    refused = refusal(request)
+    if refused is not None:
+        return refused
+    uri = request["uri"]
     if live_version == layout.NO_VERSION_RELEASED:
         return _unavailable("no version released")
     if live_version is None or not layout.is_valid_version(live_version):

@@ -118,7 +118,9 @@ def rewrite_uri(uri: str, version: str, spa_fallback: bool) -> str:
     return f"{prefix}{uri}/{INDEX_DOCUMENT}"
 
 
-def _refusal(request: Mapping[str, Any]) -> CloudFrontResponse | None:
+def refusal(request: Mapping[str, Any]) -> CloudFrontResponse | None:
+    """405 for a method other than GET/HEAD, 400 for a URI `uri_problem` refuses; None to go on.
+    Both routers refuse alike (`edge_function/viewer_request.py` calls this too)."""
     if request.get("method") not in ALLOWED_METHODS:
         return make_response(405, "Method Not Allowed\n", {"Allow": ", ".join(ALLOWED_METHODS)})
     uri = request.get("uri")
@@ -144,9 +146,9 @@ def rewrite_request(
     """`request` rewritten to `version` (a copy; the query string untouched), or the 400/405 response
     that refuses it. For a fixed version, e.g. a local preview; InvalidVersionError for a bad id."""
     layout.validate_version(version)
-    refusal = _refusal(request)
-    if refusal is not None:
-        return refusal
+    refusal_answer = refusal(request)
+    if refusal_answer is not None:
+        return refusal_answer
     return _shared_request(request) or {**request, "uri": _live_uri(request, version, spa_fallback)}
 
 
@@ -264,9 +266,9 @@ class OriginRequestHandler:
         self.pointer = pointer or PointerCache(settings)
 
     def handle_request(self, request: CloudFrontRequest) -> CloudFrontRequest | CloudFrontResponse:
-        refusal = _refusal(request)
-        if refusal is not None:
-            return refusal
+        refusal_answer = refusal(request)
+        if refusal_answer is not None:
+            return refusal_answer
         shared = _shared_request(request)
         if shared is not None:
             return shared  # outside every version: no pointer needed
