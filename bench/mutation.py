@@ -45,8 +45,9 @@ ALSO_COPY = [
 ]
 
 # mutmut's exit codes (mutmut/stats.py): 1 and 3 are kills; 36/24/-24/152/255 time-outs, which we
-# count as kills as mutmut does (the mutant made the test hang: it was detected).
-KILLED_CODES = {1, 3, 36, 24, -24, 152, 255}
+# count as kills as mutmut does (the mutant made the test hang: it was detected); 37 is a mutant mypy
+# rejected (`make test` type-checks before it runs a test).
+KILLED_CODES = {1, 3, 36, 24, -24, 152, 255, 37}
 NO_TESTS_CODES = {5, 33}
 
 
@@ -142,10 +143,32 @@ def toml_list(values: list[str]) -> str:
     return "[" + ", ".join(json.dumps(v) for v in values) + "]"
 
 
-def prepare(group: Group) -> Path:
-    """A fresh copy of the working tree (tracked and untracked, not ignored files) for one group."""
+def type_check_command(group: Group) -> list[str]:
+    """mypy as `make typecheck` runs it (pyproject's [tool.mypy] flags), over the group's modules, run by
+    mutmut inside mutants/ (which has no pyproject.toml, hence the flags here)."""
+    return [
+        sys.executable,
+        "-m",
+        "mypy",
+        "--output",
+        "json",
+        "--python-version",
+        "3.11",
+        "--check-untyped-defs",
+        "--follow-imports",
+        "silent",
+        "--ignore-missing-imports",
+        # mutmut's trampolines carry `# type: ignore` comments mypy may not need.
+        "--no-warn-unused-ignores",
+        *sorted(str(path.relative_to(ROOT)) for pattern in group.mutate for path in ROOT.glob(pattern)),
+    ]
+
+
+def prepare(group: Group, *, keep_results: bool = False) -> Path:
+    """A copy of the working tree (tracked and untracked, not ignored files) for one group: fresh, or
+    (keep_results) copied over the last run's, whose mutants/ keeps mutmut's results."""
     work = WORK / group.name
-    if work.exists():
+    if work.exists() and not keep_results:
         shutil.rmtree(work)
     listed = subprocess.run(
         ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
@@ -170,6 +193,9 @@ def prepare(group: Group) -> Path:
             f"pytest_add_cli_args_test_selection = {toml_list(group.tests)}",
             # -p no:cacheprovider: the copies must not write .pytest_cache next to the sources.
             f"pytest_add_cli_args = {toml_list(['-p', 'no:cacheprovider', *deselect])}",
+            # A mutant mypy rejects is caught by `make test` (its typecheck step) before any test runs:
+            # mutmut runs mypy once over the mutated files and counts those mutants as caught (exit 37).
+            f"type_check_command = {toml_list(type_check_command(group))}",
             "",
         ]
     )
@@ -185,7 +211,12 @@ class Score:
     total: int
     survivors: list[str]
     no_tests: list[str]
-    not_checked: int = 0
+    not_run: list[str]
+    caught_by_mypy: int
+
+    @property
+    def not_checked(self) -> int:
+        return len(self.not_run)
 
     @property
     def percent(self) -> float:
@@ -205,17 +236,31 @@ def scores(work: Path, group: Group) -> list[Score]:
         killed = [k for k, c in checked.items() if c in KILLED_CODES]
         no_tests = sorted(k for k, c in checked.items() if c in NO_TESTS_CODES)
         survivors = sorted(k for k, c in checked.items() if c not in KILLED_CODES and c not in NO_TESTS_CODES)
-        result.append(
-            Score(module, len(killed), len(checked), survivors, no_tests, len(codes) - len(checked))
-        )
+        not_run = sorted(k for k, c in codes.items() if c is None)
+        caught_by_mypy = sum(1 for c in checked.values() if c == 37)
+        result.append(Score(module, len(killed), len(checked), survivors, no_tests, not_run, caught_by_mypy))
     return result
 
 
-def run(group: Group, max_children: int) -> list[Score]:
-    work = prepare(group)
+def run(group: Group, max_children: int, *, rerun: bool = False) -> list[Score]:
+    names: list[str] = []
+    if rerun:
+        # Only the mutants the last run did not kill (or did not reach, or did not get to): mutmut keeps
+        # a result until the function's source changes, so new tests need the survivors named.
+        if not (WORK / group.name / "mutants").is_dir():
+            raise SystemExit(
+                f"--rerun: no earlier run of {group.name}; run `make mutation ARGS={group.name}` first"
+            )
+        names = [
+            name for s in scores(WORK / group.name, group) for name in (*s.survivors, *s.no_tests, *s.not_run)
+        ]
+        if not names:
+            print(f"== {group.name}: every mutant of the last run was killed; nothing to rerun")
+            return scores(WORK / group.name, group)
+    work = prepare(group, keep_results=rerun)
     print(f"== {group.name}: {' '.join(group.mutate)} in {work}", flush=True)
     done = subprocess.run(
-        [sys.executable, "-m", "mutmut", "run", "--max-children", str(max_children)],
+        [sys.executable, "-m", "mutmut", "run", "--max-children", str(max_children), *names],
         cwd=work,
         env={**os.environ, MUTATION_RUN_ENV: "1"},
         check=False,
@@ -227,10 +272,14 @@ def run(group: Group, max_children: int) -> list[Score]:
 
 
 def table(all_scores: list[Score]) -> str:
-    lines = ["| module | killed / total | score | not run |", "|---|---|---|---|"]
+    lines = [
+        "| module | killed / total | of which by mypy | score | not run |",
+        "|---|---|---|---|---|",
+    ]
     for s in all_scores:
         score = f"{s.percent:.1f}%" if s.total else "-"
-        lines.append(f"| `{s.module}` | {s.killed} / {s.total} | {score} | {s.not_checked or ''} |")
+        not_run = s.not_checked or ""
+        lines.append(f"| `{s.module}` | {s.killed} / {s.total} | {s.caught_by_mypy} | {score} | {not_run} |")
     lines.append("")
     for s in all_scores:
         for name in s.survivors:
@@ -247,6 +296,11 @@ def main() -> int:
     parser.add_argument("groups", nargs="*", help=f"some of: {' '.join(g.name for g in GROUPS)}")
     parser.add_argument("--max-children", type=int, default=2)
     parser.add_argument(
+        "--rerun",
+        action="store_true",
+        help="run again only the mutants the last run of each group did not kill (after new tests)",
+    )
+    parser.add_argument(
         "--report", action="store_true", help="only report what the last run of each group left in .cache"
     )
     args = parser.parse_args()
@@ -262,7 +316,7 @@ def main() -> int:
         if args.report:
             all_scores.extend(scores(WORK / group.name, group))
             continue
-        all_scores.extend(run(group, args.max_children))
+        all_scores.extend(run(group, args.max_children, rerun=args.rerun))
         RESULTS.write_text(table(all_scores))  # after each group: a long run reports as it goes
     print(table(all_scores))
     print(f"written to {RESULTS.relative_to(ROOT)}; `mutmut show <name>` in .cache/mutation/<group>/")
