@@ -469,11 +469,12 @@ def _cache_behaviors(urn: str, props: Any) -> Iterator[tuple[str, str, Any]]:
         if not _check_known(urn, path, behavior):
             continue
         pattern = _get(behavior, "pathPattern")
-        yield (
-            path,
-            f"cache behavior {pattern!r}" if isinstance(pattern, str) else "a cache behavior",
-            behavior,
+        label = (
+            f"cache behavior {pattern!r}"
+            if isinstance(pattern, str)
+            else "cache behavior with an unknown path pattern"
         )
+        yield path, label, behavior
 
 
 def _origins(urn: str, props: Any) -> Iterator[tuple[str, Any]]:
@@ -491,8 +492,8 @@ def _origin_problem(urn: str, path: str, origin: Any) -> str | None:
     domain = _get(origin, "domainName")
     custom = _get(origin, "customOriginConfig")
     s3_config = _get(origin, "s3OriginConfig")
-    if not _check_known(urn, f"{path}.domainName", domain):
-        domain = None
+    # An unknown domain is recorded; it is not a str below.
+    _check_known(urn, f"{path}.domainName", domain)
     if isinstance(domain, str) and _S3_WEBSITE_DOMAIN_RE.search(domain):
         return (
             f"uses the S3 website endpoint {domain} as an origin, which needs a public bucket. Use "
@@ -746,7 +747,7 @@ def cloudfront_function_association_live_validator(
             continue
         for _path, label, association in _function_associations(distribution.urn, distribution.props):
             arn = _get(association, "functionArn")
-            if isinstance(arn, str) and not _is_unknown(arn) and not _CLOUDFRONT_FUNCTION_ARN_RE.match(arn):
+            if isinstance(arn, str) and not _CLOUDFRONT_FUNCTION_ARN_RE.match(arn):
                 report_violation(
                     f"Distribution '{distribution.name}': the {_get(association, 'eventType')} function of "
                     f"the {label} is {arn}, not a CloudFront Function ARN. Pass an aws.cloudfront.Function's "

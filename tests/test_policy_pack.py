@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
 
 import pulumi
@@ -13,17 +14,19 @@ from pulumi_policy import (
     PolicyCustomTimeouts,
     PolicyResource,
     PolicyResourceOptions,
+    ResourceValidationArgs,
     ResourceValidationPolicy,
     StackValidationArgs,
     StackValidationPolicy,
 )
-from pulumi_policy.proxy import UNKNOWN_STRING_VALUE
+from pulumi_policy.proxy import UNKNOWN_STRING_VALUE, UnknownValueError, unknown_checking_proxy
 
 from edge_lambda import layout
 from policy import resource_types
 from policy.site_policies import (
     PACK_ENFORCEMENT_LEVEL,
     POLICIES,
+    engine_policies,
     open_statements,
     reporting_not_checked,
     versioned_site_one_router_validator,
@@ -33,6 +36,7 @@ from tests.policy_scaffold import (
     ACCOUNT,
     DISTRIBUTION_ARN,
     EDGE_FUNCTION_ARN,
+    policy,
     preview,
     stack_violations,
     update,
@@ -470,6 +474,8 @@ _U = UNKNOWN_STRING_VALUE  # a value known only after the update
         ([{"Effect": "Allow", "Principal": _U}], [], ["policy.Statement[0].Principal"]),
         ([{"Effect": "Allow", "NotPrincipal": _U}], [], ["policy.Statement[0].NotPrincipal"]),
         ([{"Effect": "Allow", "Principal": "*", "Condition": _U}], [], ["policy.Statement[0].Condition"]),
+        # A Deny statement is skipped, not the rest of the policy.
+        ([{"Effect": "Deny", "Principal": "*"}, {"Effect": "Allow", "Principal": "*"}], ["#1"], []),
         # A later statement is still checked after one that cannot be.
         (
             [{"Effect": "Allow", "Principal": _U}, {"Sid": "", "Effect": "Allow", "Principal": "*"}],
@@ -957,3 +963,944 @@ def test_the_store_key_is_compared_with_the_pointer_even_without_parent_links() 
 def _policy_resource(resource_type: str, urn: str, props: dict[str, Any]) -> PolicyResource:
     options = PolicyResourceOptions(False, [], None, [], PolicyCustomTimeouts(0, 0, 0), [], None)
     return PolicyResource(resource_type, props, urn, urn.rsplit("::", 1)[1], options, None, None, [], {})
+
+
+# ---------------------------------------------------------------------------------------------------
+# Each policy on properties as the engine sends them: the exact messages, and the exact "not checked"
+# record of every value it could not read (an unknown value, a list item, a nested field)
+
+_SITE = resource_types.VERSIONED_SITE_COMPONENT_TYPE
+_DISTRIBUTION = "aws:cloudfront/distribution:Distribution"
+_BUCKET = "aws:s3/bucket:Bucket"
+_OBJECT = "aws:s3/objectCopy:ObjectCopy"
+_BUCKET_POLICY = "aws:s3/bucketPolicy:BucketPolicy"
+_FUNCTION = "aws:cloudfront/function:Function"
+_PARAMETER = "aws:ssm/parameter:Parameter"
+_KEY = "aws:cloudfront/keyvaluestoreKey:KeyvaluestoreKey"
+_ALL_USERS = "http://acs.amazonaws.com/groups/global/AllUsers"
+_OPTIONS = PolicyResourceOptions(False, [], None, [], PolicyCustomTimeouts(0, 0, 0), [], None)
+
+
+def _urn(resource_type: str, name: str, parents: tuple[str, ...] = ()) -> str:
+    return f"urn:pulumi:test::policy-test::{'$'.join([*parents, resource_type])}::{name}"
+
+
+def _engine_resource(
+    resource_type: str,
+    name: str,
+    props: dict[str, Any],
+    parents: tuple[str, ...] = (),
+    dependencies: tuple[PolicyResource, ...] = (),
+    property_dependencies: dict[str, list[PolicyResource]] | None = None,
+) -> PolicyResource:
+    return PolicyResource(
+        resource_type,
+        unknown_checking_proxy(props),
+        _urn(resource_type, name, parents),
+        name,
+        _OPTIONS,
+        None,
+        None,
+        list(dependencies),
+        property_dependencies or {},
+    )
+
+
+def _collecting(messages: list[str]) -> Callable[[str, str | None], None]:
+    """A `report_violation` callback that keeps the messages."""
+
+    def report(message: str, urn: str | None = None) -> None:
+        messages.append(message)
+
+    return report
+
+
+def _check_resource(
+    policy_name: str, resource_type: str, name: str, props: dict[str, Any], parents: tuple[str, ...] = ()
+) -> tuple[list[str], list[str]]:
+    """(messages, properties not checked) of one resource policy for one resource."""
+    chosen = policy(policy_name)
+    assert isinstance(chosen, ResourceValidationPolicy)
+    urn = _urn(resource_type, name, parents)
+    args = ResourceValidationArgs(resource_type, unknown_checking_proxy(props), urn, name, _OPTIONS, None)
+    messages: list[str] = []
+    missed: list[tuple[str, str]] = []
+    with reporting_not_checked(lambda at, prop: missed.append((at, prop))):
+        chosen.validate(args, _collecting(messages))
+    assert {at for at, _ in missed} <= {urn}
+    return messages, [prop for _, prop in missed]
+
+
+def _check_stack(
+    policy_name: str, resources: list[PolicyResource]
+) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
+    """((resource name, message) of each violation, (resource name, property) of each value not checked)."""
+    chosen = policy(policy_name)
+    assert isinstance(chosen, StackValidationPolicy)
+    found: list[tuple[str, str]] = []
+    missed: list[tuple[str, str]] = []
+
+    def report(message: str, urn: str | None) -> None:
+        assert urn is not None
+        found.append((urn.rsplit("::", 1)[1], message))
+
+    with reporting_not_checked(lambda urn, prop: missed.append((urn.rsplit("::", 1)[1], prop))):
+        chosen.validate(StackValidationArgs(resources), report)
+    return found, missed
+
+
+_NO_OAC = (
+    "has no origin access control, so CloudFront reads the bucket anonymously (an empty legacy identity). "
+    "Set origin_access_control_id to an aws.cloudfront.OriginAccessControl with "
+    "origin_access_control_origin_type='s3' and signing_behavior='always'."
+)
+_PUBLIC_ACL_FIX = (
+    "Remove `acl` (or use 'private'): the site is served through CloudFront with Origin Access Control."
+)
+_GRANT_FIX = "Remove that grant: the site is served through CloudFront with Origin Access Control."
+_HTTP_FIX = (
+    "(viewer_protocol_policy='allow-all'). Set viewer_protocol_policy='redirect-to-https' (or 'https-only')."
+)
+_EDGE_FIX = (
+    "Lambda@Edge needs a numbered version. Create the function with publish=True and pass its qualified_arn."
+)
+_POINTER_MESSAGE = (
+    "Pointer parameter 'site-pointer' holds 'latest', which is neither a version id (YYYYMMDDTHHMMSSZ[-<git "
+    "sha, 7-40 lowercase hex>] (UTC), e.g. 20261127T101500Z-1a2b3c4) nor 'none' (nothing released); the edge "
+    "function will answer 503. Set versioned-site:version to an uploaded version (`sitectl release`) or to "
+    "an empty string."
+)
+
+RESOURCE_CASES = [
+    pytest.param(
+        "s3-no-website-hosting",
+        "aws:s3/bucketWebsiteConfigurationV2:BucketWebsiteConfigurationV2",
+        "site-website",
+        {},
+        (),
+        [
+            "'site-website' (aws:s3/bucketWebsiteConfigurationV2:BucketWebsiteConfigurationV2) turns on S3 "
+            "static website hosting, which serves the bucket publicly over plain HTTP and cannot use Origin "
+            "Access Control. Remove it: CloudFront serves the site from the private bucket (index documents "
+            "are handled at the edge)."
+        ],
+        [],
+        id="website-configuration",
+    ),
+    pytest.param(
+        "s3-no-website-hosting",
+        _BUCKET,
+        "legacy",
+        {"website": _U, "websites": [_U, {"indexDocument": "index.html"}]},
+        (),
+        [
+            "Bucket 'legacy' sets the inline `websites` input, which turns on S3 static website hosting "
+            "(public, plain HTTP). Remove `websites` and serve the bucket through CloudFront with Origin "
+            "Access Control."
+        ],
+        ["website", "websites[0]"],
+        id="website-unknown-then-websites",
+    ),
+    pytest.param(
+        "s3-no-website-hosting",
+        _BUCKET,
+        "empty",
+        {"website": {}, "websites": []},
+        (),
+        [],
+        [],
+        id="website-empty",
+    ),
+    pytest.param(
+        "s3-no-public-acl",
+        _BUCKET,
+        "site",
+        {
+            "acl": "public-read",
+            "grants": [
+                {"type": "Group", "uri": _ALL_USERS, "permissions": ["READ"]},
+                {"type": "CanonicalUser", "id": "abc", "permissions": ["FULL_CONTROL"]},
+                _U,
+                {"type": "Group", "uri": _U},
+            ],
+        },
+        (),
+        [
+            "Bucket 'site' uses the canned ACL 'public-read', which grants access to everyone. "
+            f"{_PUBLIC_ACL_FIX}",
+            f"Bucket 'site' grants access to the group {_ALL_USERS}. {_GRANT_FIX}",
+        ],
+        ["grants[2].uri", "grants[3].uri"],
+        id="acl-bucket",
+    ),
+    pytest.param(
+        "s3-no-public-acl", _BUCKET, "site", {"grants": _U}, (), [], ["grants"], id="acl-bucket-unknown"
+    ),
+    pytest.param(
+        "s3-no-public-acl",
+        "aws:s3/bucketAclV2:BucketAclV2",
+        "site-acl",
+        {
+            "acl": "public-read-write",
+            "accessControlPolicy": {
+                "grants": [
+                    {
+                        "grantee": {
+                            "type": "Group",
+                            "uri": "http://acs.amazonaws.com/groups/global/AuthenticatedUsers",
+                        }
+                    },
+                    {"grantee": {"type": "Group", "uri": _U}},
+                ]
+            },
+        },
+        (),
+        [
+            "Bucket ACL 'site-acl' uses the canned ACL 'public-read-write', which grants access to everyone. "
+            f"{_PUBLIC_ACL_FIX}",
+            "Bucket ACL 'site-acl' grants access to the group "
+            f"http://acs.amazonaws.com/groups/global/AuthenticatedUsers. {_GRANT_FIX}",
+        ],
+        ["accessControlPolicy.grants[1].grantee.uri"],
+        id="acl-bucket-acl",
+    ),
+    pytest.param(
+        "s3-no-public-acl",
+        _OBJECT,
+        "index",
+        {
+            "acl": "authenticated-read",
+            "grants": [{"type": "Group", "uri": _ALL_USERS}, {"type": "Group", "uri": _U}],
+        },
+        (),
+        [
+            "Object 'index' uses the canned ACL 'authenticated-read', which grants access to everyone. "
+            f"{_PUBLIC_ACL_FIX}",
+            f"Object 'index' grants access to the group {_ALL_USERS}. {_GRANT_FIX}",
+        ],
+        ["grants[1].uri"],
+        id="acl-object",
+    ),
+    pytest.param(
+        "s3-no-public-acl",
+        _OBJECT,
+        "index",
+        {"acl": _U, "grants": _U},
+        (),
+        [],
+        ["grants", "acl"],
+        id="acl-object-unknown",
+    ),
+    pytest.param(
+        "s3-no-open-bucket-policy",
+        _BUCKET_POLICY,
+        "site-policy",
+        {"policy": json.dumps({"Statement": [{"Sid": "PublicRead", "Effect": "Allow", "Principal": "*"}]})},
+        (),
+        [
+            "Bucket policy of 'site-policy': statement 'PublicRead' allows Principal \"*\" without an "
+            "AWS:SourceArn or AWS:SourceAccount condition, so anyone can use it. Grant "
+            '{"Service": "cloudfront.amazonaws.com"} instead, with Condition '
+            '{"StringEquals": {"AWS:SourceArn": <distribution ARN>}}.'
+        ],
+        [],
+        id="bucket-policy-open",
+    ),
+    pytest.param(
+        "s3-no-open-bucket-policy",
+        _BUCKET_POLICY,
+        "site-policy",
+        {"policy": "{not json"},
+        (),
+        [],
+        ["policy (not a JSON object)"],
+        id="bucket-policy-not-json",
+    ),
+    pytest.param(
+        "s3-no-open-bucket-policy",
+        _BUCKET_POLICY,
+        "site-policy",
+        {"policy": "[]"},
+        (),
+        [],
+        ["policy (not a JSON object)"],
+        id="bucket-policy-json-list",
+    ),
+    pytest.param(
+        "s3-no-open-bucket-policy",
+        _BUCKET_POLICY,
+        "site-policy",
+        {"policy": _U},
+        (),
+        [],
+        ["policy"],
+        id="bucket-policy-unknown",
+    ),
+    pytest.param(
+        "s3-no-open-bucket-policy",
+        _BUCKET,
+        "site",
+        {"policy": json.dumps({"Statement": [{"Effect": _U, "Principal": "*"}]})},
+        (),
+        [],
+        ["policy.Statement[0].Effect"],
+        id="bucket-inline-policy-unknown-effect",
+    ),
+    pytest.param(
+        "cloudfront-s3-origin-oac",
+        _DISTRIBUTION,
+        "cdn",
+        {
+            "origins": [
+                {
+                    "originId": "anonymous",
+                    "domainName": "b.s3.eu-west-1.amazonaws.com",
+                    "s3OriginConfig": {"originAccessIdentity": ""},
+                },
+                {
+                    "originId": "legacy",
+                    "domainName": "b.s3.amazonaws.com",
+                    "s3OriginConfig": {
+                        "originAccessIdentity": "origin-access-identity/cloudfront/E2QWRUHAPOMQZL"
+                    },
+                },
+                {
+                    "originId": "website",
+                    "domainName": "b.s3-website-eu-west-1.amazonaws.com",
+                    "customOriginConfig": {"originProtocolPolicy": "http-only"},
+                },
+                {
+                    "originId": "rest",
+                    "domainName": "b.s3.eu-west-1.amazonaws.com",
+                    "customOriginConfig": {"originProtocolPolicy": "https-only"},
+                },
+                {"originId": _U, "domainName": "b.s3.amazonaws.com"},
+                {
+                    "originId": "oac",
+                    "domainName": "b.s3.amazonaws.com",
+                    "originAccessControlId": "E3OACEXAMPLE",
+                },
+                {
+                    "originId": "api",
+                    "domainName": "api.example.com",
+                    "customOriginConfig": {"originProtocolPolicy": "https-only"},
+                },
+            ]
+        },
+        (),
+        [
+            f"Distribution 'cdn': origin 'anonymous' {_NO_OAC}",
+            "Distribution 'cdn': origin 'legacy' uses a legacy origin access identity. Replace it with an "
+            "aws.cloudfront.OriginAccessControl (origin_access_control_id) and an empty "
+            "origin_access_identity.",
+            "Distribution 'cdn': origin 'website' uses the S3 website endpoint "
+            "b.s3-website-eu-west-1.amazonaws.com as an origin, which needs a public bucket. Use the "
+            "bucket's "
+            "REST endpoint (bucket_regional_domain_name) as an S3 origin with origin_access_control_id.",
+            "Distribution 'cdn': origin 'rest' reaches the S3 endpoint b.s3.eu-west-1.amazonaws.com as a "
+            "custom "
+            "origin, so CloudFront cannot sign its requests and the bucket must be public. Drop "
+            "custom_origin_config and set origin_access_control_id.",
+            f"Distribution 'cdn': origin (unknown id) {_NO_OAC}",
+        ],
+        [],
+        id="origins",
+    ),
+    pytest.param(
+        "cloudfront-s3-origin-oac",
+        _DISTRIBUTION,
+        "cdn",
+        {
+            "origins": [
+                _U,
+                {"originId": "a", "domainName": _U, "originAccessControlId": _U},
+                # An unknown custom origin config may not be custom: an S3 domain is no violation yet.
+                {"originId": "b", "domainName": "b.s3.amazonaws.com", "customOriginConfig": _U},
+                {"originId": "c", "domainName": "c.s3.amazonaws.com", "s3OriginConfig": _U},
+                {
+                    "originId": "d",
+                    "domainName": "d.s3.amazonaws.com",
+                    "s3OriginConfig": {"originAccessIdentity": _U},
+                },
+            ]
+        },
+        (),
+        [],
+        [
+            "origins[0]",
+            "origins[1].domainName",
+            "origins[1].originAccessControlId",
+            "origins[2].customOriginConfig",
+            "origins[3].s3OriginConfig",
+            "origins[4].s3OriginConfig.originAccessIdentity",
+        ],
+        id="origins-unknown-parts",
+    ),
+    pytest.param(
+        "cloudfront-s3-origin-oac",
+        _DISTRIBUTION,
+        "cdn",
+        {"origins": _U},
+        (),
+        [],
+        ["origins"],
+        id="origins-unknown",
+    ),
+    pytest.param(
+        "cloudfront-https-only",
+        _DISTRIBUTION,
+        "cdn",
+        {
+            "defaultCacheBehavior": {"viewerProtocolPolicy": "allow-all"},
+            "orderedCacheBehaviors": [
+                _U,
+                {"pathPattern": "/a/*", "viewerProtocolPolicy": _U},
+                {"pathPattern": _U, "viewerProtocolPolicy": "allow-all"},
+            ],
+        },
+        (),
+        [
+            f"Distribution 'cdn': the default cache behavior lets viewers use plain HTTP {_HTTP_FIX}",
+            "Distribution 'cdn': the cache behavior with an unknown path pattern lets viewers use plain HTTP "
+            f"{_HTTP_FIX}",
+        ],
+        ["orderedCacheBehaviors[0]", "orderedCacheBehaviors[1].viewerProtocolPolicy"],
+        id="https-behaviors",
+    ),
+    pytest.param(
+        "cloudfront-https-only",
+        _DISTRIBUTION,
+        "cdn",
+        {"defaultCacheBehavior": _U, "orderedCacheBehaviors": _U},
+        (),
+        [],
+        ["defaultCacheBehavior", "orderedCacheBehaviors"],
+        id="https-behaviors-unknown",
+    ),
+    pytest.param(
+        "cloudfront-viewer-tls",
+        _DISTRIBUTION,
+        "cdn",
+        {"viewerCertificate": {"acmCertificateArn": f"arn:aws:acm:us-east-1:{ACCOUNT}:certificate/abc"}},
+        (),
+        [
+            "Distribution 'cdn' serves its custom certificate with minimum_protocol_version unset (TLSv1), "
+            "which lets viewers negotiate TLS 1.0 or 1.1. Set minimum_protocol_version='TLSv1.2_2021' (or "
+            "newer)."
+        ],
+        [],
+        id="viewer-tls-unset",
+    ),
+    pytest.param(
+        "cloudfront-viewer-tls",
+        _DISTRIBUTION,
+        "cdn",
+        {"viewerCertificate": _U},
+        (),
+        [],
+        ["viewerCertificate"],
+        id="viewer-tls-unknown",
+    ),
+    pytest.param(
+        "cloudfront-viewer-tls",
+        _DISTRIBUTION,
+        "cdn",
+        {"viewerCertificate": {"iamCertificateId": _U, "minimumProtocolVersion": "TLSv1"}},
+        (),
+        [],
+        ["viewerCertificate.iamCertificateId"],
+        id="viewer-tls-unknown-iam-certificate",
+    ),
+    pytest.param(
+        "cloudfront-viewer-tls",
+        _DISTRIBUTION,
+        "cdn",
+        {"viewerCertificate": {"acmCertificateArn": _U, "minimumProtocolVersion": "TLSv1"}},
+        (),
+        [],
+        ["viewerCertificate.acmCertificateArn"],
+        id="viewer-tls-unknown-acm-certificate",
+    ),
+    pytest.param(
+        "cloudfront-custom-origin-tls",
+        _DISTRIBUTION,
+        "cdn",
+        {
+            "origins": [
+                {
+                    "originId": "api",
+                    "domainName": "api.example.com",
+                    # A lone value counts as a list of one.
+                    "customOriginConfig": {
+                        "originProtocolPolicy": "http-only",
+                        "originSslProtocols": "TLSv1",
+                    },
+                },
+                {"originId": "b", "domainName": "b.example.com", "customOriginConfig": _U},
+                {
+                    "originId": "c",
+                    "domainName": "c.example.com",
+                    "customOriginConfig": {"originProtocolPolicy": _U, "originSslProtocols": _U},
+                },
+                {
+                    "originId": "d",
+                    "domainName": "d.example.com",
+                    "customOriginConfig": {
+                        "originProtocolPolicy": "https-only",
+                        "originSslProtocols": ["SSLv3", "TLSv1.2"],
+                    },
+                },
+            ]
+        },
+        (),
+        [
+            "Distribution 'cdn': custom origin 'api' is reached with origin_protocol_policy='http-only', so "
+            "requests and content cross the internet unencrypted. Set origin_protocol_policy='https-only'.",
+            "Distribution 'cdn': custom origin 'api' allows TLSv1 towards the origin. Set "
+            "origin_ssl_protocols=['TLSv1.2'].",
+            "Distribution 'cdn': custom origin 'd' allows SSLv3 towards the origin. Set "
+            "origin_ssl_protocols=['TLSv1.2'].",
+        ],
+        [
+            "origins[1].customOriginConfig",
+            "origins[2].customOriginConfig.originProtocolPolicy",
+            "origins[2].customOriginConfig.originSslProtocols",
+        ],
+        id="custom-origin-tls",
+    ),
+    pytest.param(
+        "lambda-edge-numbered-version",
+        _DISTRIBUTION,
+        "cdn",
+        {
+            "defaultCacheBehavior": {"lambdaFunctionAssociations": _U},
+            "orderedCacheBehaviors": [
+                {
+                    "pathPattern": "/app/*",
+                    "lambdaFunctionAssociations": [
+                        {
+                            "eventType": "origin-request",
+                            "lambdaArn": f"arn:aws:lambda:us-east-1:{ACCOUNT}:function:Site-Edge:Live",
+                        },
+                        {
+                            "eventType": _U,
+                            "lambdaArn": f"arn:aws:lambda:us-east-1:{ACCOUNT}:function:Site-Edge",
+                        },
+                        {
+                            "eventType": "viewer-request",
+                            "lambdaArn": f"arn:aws:cloudfront::{ACCOUNT}:function/router",
+                        },
+                        {"eventType": "origin-response", "lambdaArn": _U},
+                        {
+                            "eventType": "origin-response",
+                            "lambdaArn": f"arn:aws:lambda:us-east-1:{ACCOUNT}:function:Site-Edge:7",
+                        },
+                    ],
+                }
+            ],
+        },
+        (),
+        [
+            "Distribution 'cdn': the origin-request Lambda@Edge association of the cache behavior '/app/*' "
+            "points "
+            f"at an alias (arn:aws:lambda:us-east-1:{ACCOUNT}:function:Site-Edge:Live); {_EDGE_FIX}",
+            "Distribution 'cdn': the Lambda@Edge association of the cache behavior '/app/*' is an "
+            "unqualified "
+            f"function ARN (arn:aws:lambda:us-east-1:{ACCOUNT}:function:Site-Edge); {_EDGE_FIX}",
+            "Distribution 'cdn': the viewer-request Lambda@Edge association of the cache behavior '/app/*' "
+            "is not "
+            f"a Lambda function version ARN (arn:aws:cloudfront::{ACCOUNT}:function/router); {_EDGE_FIX}",
+        ],
+        [
+            "defaultCacheBehavior.lambdaFunctionAssociations",
+            "orderedCacheBehaviors[0].lambdaFunctionAssociations[3].lambdaArn",
+        ],
+        id="edge-arns",
+    ),
+    pytest.param(
+        "cloudfront-function-live",
+        _FUNCTION,
+        "router",
+        {
+            "publish": False,
+            "runtime": "cloudfront-js-1.0",
+            "keyValueStoreAssociations": [
+                f"arn:aws:cloudfront::{ACCOUNT}:key-value-store/a",
+                f"arn:aws:cloudfront::{ACCOUNT}:key-value-store/b",
+            ],
+        },
+        (),
+        [
+            "CloudFront Function 'router' is not published (publish=False): distributions run only a "
+            "function's "
+            "LIVE stage, so they keep its previous code, or cannot use a new function at all. Set "
+            "publish=True.",
+            "CloudFront Function 'router' is associated with 2 KeyValueStores; AWS allows one per function.",
+            "CloudFront Function 'router' reads a KeyValueStore on runtime 'cloudfront-js-1.0', which has no "
+            "`cloudfront` module. Set runtime='cloudfront-js-2.0'.",
+        ],
+        [],
+        id="function",
+    ),
+    pytest.param(
+        "cloudfront-function-live",
+        _FUNCTION,
+        "router",
+        {
+            "publish": _U,
+            "runtime": _U,
+            "keyValueStoreAssociations": [f"arn:aws:cloudfront::{ACCOUNT}:key-value-store/a"],
+        },
+        (),
+        [],
+        ["publish", "runtime"],
+        id="function-unknown",
+    ),
+    pytest.param(
+        "cloudfront-function-live",
+        _FUNCTION,
+        "router",
+        {"runtime": "cloudfront-js-1.0"},
+        (),
+        [],
+        [],
+        id="function-without-store",
+    ),
+    pytest.param(
+        "cloudfront-function-live",
+        _FUNCTION,
+        "router",
+        {"keyValueStoreAssociations": _U},
+        (),
+        [],
+        ["keyValueStoreAssociations"],
+        id="function-unknown-stores",
+    ),
+    pytest.param(
+        "pointer-parameter-valid-version",
+        _PARAMETER,
+        "site-pointer",
+        {"name": "/site/prod/live-version", "value": "latest"},
+        (_SITE,),
+        [_POINTER_MESSAGE],
+        [],
+        id="pointer",
+    ),
+    pytest.param(
+        "pointer-parameter-valid-version",
+        _PARAMETER,
+        "site-pointer",
+        {"name": "/site/prod/live-version", "value": "latest"},
+        ("acme:index:Sites", _SITE),
+        [_POINTER_MESSAGE],
+        [],
+        id="pointer-of-a-nested-site",
+    ),
+    pytest.param(
+        "pointer-parameter-valid-version",
+        _PARAMETER,
+        "site-pointer",
+        {"name": "/site/prod/live-version", "insecureValue": _U},
+        (_SITE,),
+        [],
+        ["insecureValue"],
+        id="pointer-unknown-insecure-value",
+    ),
+    # A parameter of the site whose name is unknown may be the pointer; one outside a site is not.
+    pytest.param(
+        "pointer-parameter-valid-version",
+        _PARAMETER,
+        "site-pointer",
+        {"name": _U, "value": "latest"},
+        (_SITE,),
+        [],
+        ["name"],
+        id="pointer-unknown-name",
+    ),
+    pytest.param(
+        "pointer-parameter-valid-version",
+        _PARAMETER,
+        "other",
+        {"name": _U, "value": "latest"},
+        (),
+        [],
+        [],
+        id="not-a-pointer",
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("policy_name", "resource_type", "name", "props", "parents", "messages", "not_checked"), RESOURCE_CASES
+)
+def test_resource_policy_messages_and_not_checked_records(
+    policy_name: str,
+    resource_type: str,
+    name: str,
+    props: dict[str, Any],
+    parents: tuple[str, ...],
+    messages: list[str],
+    not_checked: list[str],
+) -> None:
+    assert _check_resource(policy_name, resource_type, name, props, parents) == (messages, not_checked)
+
+
+def test_a_public_access_block_applies_to_the_bucket_it_depends_on_without_property_dependencies() -> None:
+    site = _engine_resource(_BUCKET, "site", {"bucket": _U})
+    other = _engine_resource(_BUCKET, "other", {"bucket": _U})
+    block = _engine_resource(
+        "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock",
+        "site-public-access",
+        {
+            "bucket": _U,
+            "blockPublicAcls": True,
+            "blockPublicPolicy": True,
+            "ignorePublicAcls": True,
+            "restrictPublicBuckets": True,
+        },
+        dependencies=(site,),
+    )
+    assert _check_stack("s3-bucket-public-access-block", [site, other, block]) == (
+        [
+            (
+                "other",
+                "Bucket 'other' has no public access block. Add "
+                "aws.s3.BucketPublicAccessBlock(bucket=<bucket>.id, "
+                "block_public_acls=True, block_public_policy=True, ignore_public_acls=True, "
+                "restrict_public_buckets=True).",
+            )
+        ],
+        [],
+    )
+
+
+def test_encryption_inline_on_a_bucket_and_unknown_rules_of_a_configuration() -> None:
+    encryption = "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration"
+    resources = [
+        # aws.s3.Bucket's inline block (BucketV2's list is in the preview test above).
+        _engine_resource(
+            _BUCKET,
+            "inline",
+            {
+                "serverSideEncryptionConfiguration": {
+                    "rule": {"applyServerSideEncryptionByDefault": {"sseAlgorithm": "AES256"}}
+                }
+            },
+        ),
+        _engine_resource(_BUCKET, "bare", {}),
+        _engine_resource(encryption, "pending-rules", {"bucket": "elsewhere", "rules": _U}),
+        _engine_resource(
+            encryption,
+            "pending-algorithm",
+            {"bucket": "elsewhere", "rules": [{"applyServerSideEncryptionByDefault": {"sseAlgorithm": _U}}]},
+        ),
+    ]
+    assert _check_stack("s3-bucket-encryption", resources) == (
+        [
+            (
+                "bare",
+                "Bucket 'bare' declares no default encryption. Add "
+                "aws.s3.BucketServerSideEncryptionConfiguration("
+                "bucket=<bucket>.id, "
+                "rules=[...(apply_server_side_encryption_by_default=...(sse_algorithm='AES256'"
+                "))]) (SSE-S3: CloudFront's Origin Access Control reads SSE-KMS objects only with a key "
+                "policy for "
+                "it).",
+            )
+        ],
+        [
+            ("pending-rules", "rules"),
+            ("pending-algorithm", "rules[0].applyServerSideEncryptionByDefault.sseAlgorithm"),
+        ],
+    )
+
+
+_UNPUBLISHED = (
+    "which is not published: CloudFront runs only a LIVE stage, so the distribution would run its previous "
+    "code, or refuse the association. Create it with publish=True."
+)
+
+
+def test_function_associations_name_each_problem_and_what_they_could_not_read() -> None:
+    router = _engine_resource(_FUNCTION, "router", {"publish": False})
+    pending = _engine_resource(_FUNCTION, "pending", {"publish": _U})
+    # Only depended on (depends_on): the distribution's behaviors were not given it.
+    ordering = _engine_resource(_FUNCTION, "ordering", {"publish": False})
+    associations = [
+        _U,
+        {
+            "eventType": "viewer-request",
+            "functionArn": f"arn:aws:lambda:us-east-1:{ACCOUNT}:function:site-edge:1",
+        },
+        {"eventType": "viewer-response", "functionArn": _U},
+        {"eventType": "viewer-request", "functionArn": f"arn:aws:cloudfront::{ACCOUNT}:function/router"},
+    ]
+    cdn = _engine_resource(
+        _DISTRIBUTION,
+        "cdn",
+        {
+            "defaultCacheBehavior": {"functionAssociations": _U},
+            "orderedCacheBehaviors": [{"pathPattern": "/app/*", "functionAssociations": associations}],
+        },
+        dependencies=(router, pending, ordering),
+        property_dependencies={"defaultCacheBehavior": [pending], "orderedCacheBehaviors": [router]},
+    )
+    # Without per-property dependencies (an older engine), a dependency is the link.
+    legacy = _engine_resource(_DISTRIBUTION, "legacy", {"defaultCacheBehavior": {}}, dependencies=(ordering,))
+    assert _check_stack("cloudfront-function-association-live", [router, pending, ordering, cdn, legacy]) == (
+        [
+            (
+                "cdn",
+                "Distribution 'cdn': the viewer-request function of the cache behavior '/app/*' is "
+                f"arn:aws:lambda:us-east-1:{ACCOUNT}:function:site-edge:1, not a CloudFront Function ARN. "
+                "Pass an "
+                "aws.cloudfront.Function's arn (a Lambda function belongs in lambda_function_associations).",
+            ),
+            ("cdn", f"Distribution 'cdn' associates CloudFront Function 'router', {_UNPUBLISHED}"),
+            ("legacy", f"Distribution 'legacy' associates CloudFront Function 'ordering', {_UNPUBLISHED}"),
+        ],
+        [
+            ("cdn", "defaultCacheBehavior.functionAssociations"),
+            ("cdn", "orderedCacheBehaviors[0].functionAssociations[0]"),
+            ("pending", "publish"),
+        ],
+    )
+
+
+_BOTH_ROUTERS = {
+    "defaultCacheBehavior": {
+        "functionAssociations": [
+            {"eventType": "viewer-request", "functionArn": f"arn:aws:cloudfront::{ACCOUNT}:function/router"}
+        ],
+        "lambdaFunctionAssociations": [
+            {
+                "eventType": "origin-request",
+                "lambdaArn": f"arn:aws:lambda:us-east-1:{ACCOUNT}:function:site-edge:1",
+            }
+        ],
+    }
+}
+
+
+def test_one_router_per_site_and_the_store_key_follows_the_pointer() -> None:
+    resources = [
+        _engine_resource(_DISTRIBUTION, "site-cdn", _BOTH_ROUTERS, parents=(_SITE,)),
+        # Outside a VersionedStaticSite two routers are the program's own design.
+        _engine_resource(_DISTRIBUTION, "other-cdn", _BOTH_ROUTERS),
+        _engine_resource(
+            _PARAMETER,
+            "site-pointer",
+            {"name": "/site/prod/live-version", "value": "20261127T101500Z"},
+            parents=(_SITE,),
+        ),
+        _engine_resource(_KEY, "other-key", {"key": "other", "value": "x"}, parents=(_SITE,)),
+        _engine_resource(_KEY, "pending-key", {"key": "live-version", "value": _U}, parents=(_SITE,)),
+        _engine_resource(
+            _KEY, "site-live-version", {"key": "live-version", "value": "20261128T090000Z"}, parents=(_SITE,)
+        ),
+    ]
+    assert _check_stack("versioned-site-one-router", resources) == (
+        [
+            (
+                "site-cdn",
+                "Distribution 'site-cdn': the default cache behavior has both routers, a viewer-request "
+                "CloudFront "
+                "Function and an origin-request Lambda@Edge function; each prefixes the live version, so "
+                "every "
+                "path would get it twice. Set versioned-site:router to one.",
+            ),
+            (
+                "site-live-version",
+                "KeyValueStore key 'site-live-version' gives viewers '20261128T090000Z' while the pointer "
+                "parameter, the record sitectl and the guards read, holds '20261127T101500Z'. Set the key's "
+                "value "
+                "from the pointer parameter (its insecure_value), so one update changes both.",
+            ),
+        ],
+        [("pending-key", "value")],
+    )
+
+
+def test_a_store_key_is_not_compared_with_a_pointer_value_unknown_at_preview() -> None:
+    resources = [
+        _engine_resource(
+            _PARAMETER,
+            "site-pointer",
+            {"name": "/site/prod/live-version", "insecureValue": _U},
+            parents=(_SITE,),
+        ),
+        _engine_resource(
+            _KEY, "site-live-version", {"key": "live-version", "value": "20261127T101500Z"}, parents=(_SITE,)
+        ),
+    ]
+    assert _check_stack("versioned-site-one-router", resources) == (
+        [],
+        [("site-live-version", "pointer value")],
+    )
+
+
+# ---------------------------------------------------------------------------------------------------
+# The pack as served to the engine (policy/__main__.py): what a policy could not read is raised after it
+# ran, which pulumi_policy turns into its advisory "can't run policy ... during preview: <message>"
+
+
+def test_the_served_policies_are_the_pack_s_policies() -> None:
+    served = engine_policies()
+    assert [(type(p), p.name, p.description, p.enforcement_level) for p in served] == [
+        (type(p), p.name, p.description, p.enforcement_level) for p in POLICIES
+    ]
+
+
+def _served(name: str) -> ResourceValidationPolicy:
+    served = next(p for p in engine_policies() if p.name == name)
+    assert isinstance(served, ResourceValidationPolicy)
+    return served
+
+
+def test_a_served_policy_reports_its_violations_then_raises_what_it_could_not_read() -> None:
+    props = {
+        "origins": [{"originId": "site", "domainName": _U, "originAccessControlId": _U}],
+        "defaultCacheBehavior": {
+            "lambdaFunctionAssociations": [
+                {"eventType": "origin-request", "lambdaArn": _U},
+                {"eventType": "origin-response", "lambdaArn": f"{EDGE_FUNCTION_ARN}:$LATEST"},
+            ]
+        },
+    }
+    urn = _urn(_DISTRIBUTION, "cdn")
+    messages: list[str] = []
+    oac = _served("cloudfront-s3-origin-oac")
+    args = ResourceValidationArgs(_DISTRIBUTION, unknown_checking_proxy(props), urn, "cdn", _OPTIONS, None)
+    with pytest.raises(UnknownValueError) as raised:
+        oac.validate(args, _collecting(messages))
+    assert raised.value.message == (
+        "not checked (unknown or not a plain value): cdn.origins[0].domainName, "
+        "cdn.origins[0].originAccessControlId"
+    )
+    assert raised.value.props == ["origins[0].domainName", "origins[0].originAccessControlId"]
+
+    edge = _served("lambda-edge-numbered-version")
+    with pytest.raises(UnknownValueError) as raised:
+        edge.validate(args, _collecting(messages))
+    assert raised.value.message == (
+        "not checked (unknown or not a plain value): "
+        "cdn.defaultCacheBehavior.lambdaFunctionAssociations[0].lambdaArn"
+    )
+    assert messages == [
+        "Distribution 'cdn': the origin-response Lambda@Edge association of the default cache behavior "
+        "points at "
+        f"$LATEST ({EDGE_FUNCTION_ARN}:$LATEST); {_EDGE_FIX}"
+    ]
+
+
+def test_a_served_policy_that_read_everything_raises_nothing() -> None:
+    messages: list[str] = []
+    https = _served("cloudfront-https-only")
+    props = {"defaultCacheBehavior": {"viewerProtocolPolicy": "allow-all"}}
+    args = ResourceValidationArgs(
+        _DISTRIBUTION, unknown_checking_proxy(props), _urn(_DISTRIBUTION, "cdn"), "cdn", _OPTIONS, None
+    )
+    https.validate(args, _collecting(messages))
+    assert messages == [
+        f"Distribution 'cdn': the default cache behavior lets viewers use plain HTTP {_HTTP_FIX}"
+    ]
