@@ -964,7 +964,7 @@ class _NotCheckedError(UnknownValueError):
 
     def __init__(self, missed: Sequence[tuple[str, str]]) -> None:
         super().__init__(UNKNOWN_STRING_VALUE, [prop for _, prop in missed])
-        where = ", ".join(f"{urn.rsplit('::', 1)[-1]}.{prop}" for urn, prop in missed)
+        where = ", ".join(f"{urn.split('::')[-1]}.{prop}" for urn, prop in missed)
         self.message = f"not checked (unknown or not a plain value): {where}"
 
 
