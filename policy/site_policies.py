@@ -804,11 +804,11 @@ def versioned_site_one_router_validator(args: StackValidationArgs, report_violat
         for r in args.resources
         if is_pointer_parameter(r.resource_type, r.urn, r.props)
     }
-    for key in args.resources:
+    keys = [r for r in args.resources if r.resource_type in types.CLOUDFRONT_KEY_VALUE_STORE_KEY_TYPES]
+    for key in keys:
+        # A key outside every site (None) is the program's own: no pointer is keyed None.
         site = _site_of(key)
-        if key.resource_type not in types.CLOUDFRONT_KEY_VALUE_STORE_KEY_TYPES or site is None:
-            continue
-        if _get(key.props, "key") != types.LIVE_VERSION_KEY or site not in pointers:
+        if site not in pointers or _get(key.props, "key") != types.LIVE_VERSION_KEY:
             continue
         value, pointer = _get(key.props, "value"), pointers[site]
         if not (_check_known(key.urn, "value", value) and _check_known(key.urn, "pointer value", pointer)):

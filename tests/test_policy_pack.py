@@ -1794,6 +1794,7 @@ def test_one_router_per_site_and_the_store_key_follows_the_pointer() -> None:
             parents=(_SITE,),
         ),
         _engine_resource(_KEY, "other-key", {"key": "other", "value": "x"}, parents=(_SITE,)),
+        _engine_resource(_KEY, "own-key", {"key": "live-version", "value": "the program's own"}),
         _engine_resource(_KEY, "pending-key", {"key": "live-version", "value": _U}, parents=(_SITE,)),
         _engine_resource(
             _KEY, "site-live-version", {"key": "live-version", "value": "20261128T090000Z"}, parents=(_SITE,)
