@@ -83,6 +83,7 @@ GROUPS = [
         ["components/*.py"],
         [
             "tests/test_program.py",
+            "tests/test_program_router.py",  # the cloudfront-function router and its release guard
             "tests/test_switch.py",
             "tests/test_pointer_guard.py",
             "tests/test_edge_bundle.py",
