@@ -243,7 +243,7 @@ def scores(work: Path, group: Group) -> list[Score]:
     return result
 
 
-def run(group: Group, max_children: int, *, rerun: bool = False) -> list[Score]:
+def run(group: Group, max_children: int, *, rerun: bool = False, only: tuple[str, ...] = ()) -> list[Score]:
     names: list[str] = []
     if rerun:
         # Only the mutants the last run did not kill (or did not reach, or did not get to): mutmut keeps
@@ -253,7 +253,10 @@ def run(group: Group, max_children: int, *, rerun: bool = False) -> list[Score]:
                 f"--rerun: no earlier run of {group.name}; run `make mutation ARGS={group.name}` first"
             )
         names = [
-            name for s in scores(WORK / group.name, group) for name in (*s.survivors, *s.no_tests, *s.not_run)
+            name
+            for s in scores(WORK / group.name, group)
+            if not only or s.module in only
+            for name in (*s.survivors, *s.no_tests, *s.not_run)
         ]
         if not names:
             print(f"== {group.name}: every mutant of the last run was killed; nothing to rerun")
@@ -302,6 +305,13 @@ def main() -> int:
         help="run again only the mutants the last run of each group did not kill (after new tests)",
     )
     parser.add_argument(
+        "--only",
+        action="append",
+        default=[],
+        metavar="MODULE",
+        help="with --rerun: only this module's mutants (e.g. scripts/versionstore/promote.py; repeatable)",
+    )
+    parser.add_argument(
         "--report", action="store_true", help="only report what the last run of each group left in .cache"
     )
     args = parser.parse_args()
@@ -317,7 +327,7 @@ def main() -> int:
         if args.report:
             all_scores.extend(scores(WORK / group.name, group))
             continue
-        all_scores.extend(run(group, args.max_children, rerun=args.rerun))
+        all_scores.extend(run(group, args.max_children, rerun=args.rerun, only=tuple(args.only)))
         RESULTS.write_text(table(all_scores))  # after each group: a long run reports as it goes
     print(table(all_scores))
     print(f"written to {RESULTS.relative_to(ROOT)}; `mutmut show <name>` in .cache/mutation/<group>/")
