@@ -3,8 +3,10 @@ completing an interrupted upload, retries."""
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -16,12 +18,11 @@ from scripts.commands.errors import SitectlError
 from scripts.commands.upload import (
     describe_excluded,
     plan_upload,
-    scan_directory,
     upload_build,
-    upload_directory,
 )
 from scripts.versionstore import store as storage
 from scripts.versionstore import transfer
+from scripts.versionstore.build import scan_build
 from scripts.versionstore.content_headers import (
     IMMUTABLE_CACHE_CONTROL,
     REVALIDATE_CACHE_CONTROL,
@@ -136,7 +137,7 @@ def test_manifest_is_written_after_every_file(world: World, tmp_path: Path) -> N
         order.append(params["Key"])
 
     world.s3.meta.events.register("provide-client-params.s3.PutObject", record)
-    upload_directory(world.s3, BUCKET, sample_build(tmp_path / "d"), V1, workers=4)
+    upload_build(world.s3, BUCKET, sample_build(tmp_path / "d"), V1, workers=4)
     assert order[0] == layout.claim_key(V1)
     assert order[-1] == layout.manifest_key(V1)
     assert len(order) == 9
@@ -164,7 +165,7 @@ def test_follows_symlinks_inside_the_directory(tmp_path: Path) -> None:
     build = sample_build(tmp_path / "dist")
     os.symlink(build / "about", build / "about-us")
     os.symlink(build / "index.html", build / "home.html")
-    paths = {f.path for f in scan_directory(build)}
+    paths = {f.path for f in scan_build(build).files}
     assert {"about-us/index.html", "home.html", "about/index.html"} <= paths
 
 
@@ -172,7 +173,7 @@ def test_refuses_a_symlink_loop(tmp_path: Path) -> None:
     build = sample_build(tmp_path / "dist")
     os.symlink(build, build / "about" / "again")
     with pytest.raises(StoreRefusedError, match="symlink about/again forms a loop"):
-        scan_directory(build)
+        scan_build(build)
 
 
 def test_refuses_an_existing_complete_version(world: World, tmp_path: Path) -> None:
@@ -303,17 +304,33 @@ def test_interrupted_upload_is_incomplete_and_the_same_command_completes_it(
 ) -> None:
     build = sample_build(tmp_path / "dist")
     broken = FailingPuts(world.s3, {"robots.txt": 99}, code="AccessDenied", status=403)
-    with pytest.raises(SitectlError, match=f"re-run with --resume --version {V1}"):
+    with pytest.raises(SitectlError) as failed:
         upload_build(broken, BUCKET, build, V1, workers=1)  # type: ignore[arg-type]
+    assert failed.value.message == (
+        "uploading robots.txt failed: AWS PutObject failed: AccessDenied: injected; "
+        f"version {V1} stays incomplete: re-run with --resume --version {V1} to complete it"
+    )
     assert not storage.is_complete(world.s3, BUCKET, V1)
     assert [v.version for v in storage.list_versions(world.s3, BUCKET) if v.complete] == []
     stored_before = set(keys(world, f"{V1}/"))
     assert stored_before and f"{V1}/robots.txt" not in stored_before
+    # What a write cut off halfway could leave: the resumed upload replaces it, on condition that
+    # it is still the object it planned over.
+    stale = world.s3.put_object(Bucket=BUCKET, Key=f"{V1}/robots.txt", Body=b"User-agent")
 
+    conditions: dict[str, list[dict[str, str]]] = {}
+
+    def record(params: dict[str, Any], **_: Any) -> None:
+        condition = {k: params[k] for k in ("IfMatch", "IfNoneMatch") if k in params}
+        conditions.setdefault(params["Key"], []).append(condition)
+
+    world.s3.meta.events.register("provide-client-params.s3.PutObject", record)
     report = upload_build(world.s3, BUCKET, build, V1, resume=True)
     assert report.skipped_files == len(stored_before)
     assert report.sent_files == 7 - len(stored_before)
     assert storage.is_complete(world.s3, BUCKET, V1)
+    assert conditions[f"{V1}/robots.txt"] == [{"IfMatch": stale["ETag"]}]
+    assert world.s3.get_object(Bucket=BUCKET, Key=f"{V1}/robots.txt")["Body"].read() == b"User-agent: *"
 
 
 @pytest.mark.parametrize(
@@ -333,9 +350,9 @@ def test_a_stored_object_with_other_content_is_replaced_on_completion(
 
 
 def test_plan_skips_copies_and_puts(tmp_path: Path) -> None:
-    files = scan_directory(
+    files = scan_build(
         write_build(tmp_path / "d", {"a.txt": "a", "b.txt": "b", "c.txt": "c", "d.txt": "d"})
-    )
+    ).files
     by_path = {f.path: f for f in files}
     stored = {
         f"{V2}/a.txt": storage.StoredObject(f"{V2}/a.txt", 1, by_path["a.txt"].md5),
@@ -352,25 +369,48 @@ def test_plan_skips_copies_and_puts(tmp_path: Path) -> None:
     }
 
 
+# Every upload: one HeadObject (is the version complete?), ListObjectsV2 of the manifests, twice of
+# the version's own objects (the seal), once of the shared assets. A fresh upload never lists its
+# version before sending: only --resume can find its own objects there.
+_EVERY_UPLOAD = {"HeadObject": 1, "ListObjectsV2": 4}
+
+
+@pytest.mark.parametrize(
+    ("dedupe_versions", "clock", "requests"),
+    [
+        # A still clock: no re-read of the claim during the upload (see storage.ClaimWatch). 3
+        # manifests read, then the claim before and after the manifest; the claim and the manifest
+        # written; the files copied.
+        (3, lambda: 0.0, {"GetObject": 5, "PutObject": 2, "CopyObject": 7}),
+        # No manifest read, nothing copied: every file sent.
+        (0, lambda: 0.0, {"GetObject": 2, "PutObject": 9}),
+        # A clock a second further at every look: the claim is re-read before each of the 7 copies.
+        (3, itertools.count().__next__, {"GetObject": 12, "PutObject": 2, "CopyObject": 7}),
+    ],
+    ids=["dedupe-3", "dedupe-0", "claim-rereads"],
+)
 def test_requests_per_upload_do_not_depend_on_earlier_versions_beyond_the_dedupe_window(
-    world: World, tmp_path: Path
+    world: World, tmp_path: Path, dedupe_versions: int, clock: Callable[[], float], requests: dict[str, int]
 ) -> None:
     build = sample_build(tmp_path / "dist")
     for day in range(1, 9):
         upload_build(world.s3, BUCKET, build, f"202611{day:02d}T100000Z")
     counts = world.count_requests()
-    # A still clock: no re-read of the claim during the upload (see storage.ClaimWatch).
-    report = upload_build(world.s3, BUCKET, build, "20261120T100000Z", dedupe_versions=3, clock=lambda: 0.0)
-    assert counts.get("GetObject") == 5  # 3 manifests, then the claim before and after the manifest
-    assert report.copied_files == 7 and counts.get("CopyObject") == 7
-    assert counts.get("PutObject") == 2  # the claim and the manifest only
+    report = upload_build(
+        world.s3, BUCKET, build, "20261120T100000Z", dedupe_versions=dedupe_versions, clock=clock
+    )
+    assert counts == {**_EVERY_UPLOAD, **requests}
+    assert report.copied_files == requests.get("CopyObject", 0)
 
 
 def test_the_manifest_is_json_with_totals(world: World, tmp_path: Path) -> None:
-    upload_directory(world.s3, BUCKET, sample_build(tmp_path / "d"), V1)
+    report = upload_build(world.s3, BUCKET, sample_build(tmp_path / "d"), V1)
     body = world.s3.get_object(Bucket=BUCKET, Key=layout.manifest_key(V1))["Body"].read()
     data = json.loads(body)
     assert data["version"] == V1 and data["file_count"] == 7
+    assert data["created"].endswith("+00:00")  # UTC, whatever the machine's time zone
+    assert report.total_bytes == 160
+    assert report.sent_bytes == 160 + len(body)  # the files and the manifest
 
 
 def _client_error(code: str, status: int | None) -> ClientError:
