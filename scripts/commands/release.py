@@ -270,11 +270,11 @@ def releases_from_parameter(site: Site) -> list[Release]:
     ]
 
 
-def _print_release(result: ReleaseResult, site: Site) -> None:
+def _print_release(result: ReleaseResult, stack_name: str) -> None:
     was = result.live_before or layout.NO_VERSION_RELEASED
     if result.result == CONFIG_ONLY:
         click.echo(
-            f"set versioned-site:version to {result.version} in Pulumi.{site.stack_name}.yaml (was "
+            f"set versioned-site:version to {result.version} in Pulumi.{stack_name}.yaml (was "
             f"{result.previous or 'unset'}; live: {was}); nothing deployed: commit it, and `pulumi up` "
             "(or `sitectl release` after the merge) applies it",
             err=True,
@@ -411,7 +411,7 @@ def _release_confirmed(
         read_pointer=site.live_version,
         config_only=config_only,
     )
-    _print_release(result, site)
+    _print_release(result, str(site.stack_name))
 
 
 @click.command("history")
@@ -453,7 +453,7 @@ def _stack_release(site: Site, bucket: str) -> Callable[[str, str], None]:
             action=action,
             read_pointer=site.live_version,
         )
-        _print_release(result, site)
+        _print_release(result, str(site.stack_name))
 
     return release
 
