@@ -590,6 +590,18 @@ def test_history_from_the_parameter_says_when_and_by_whom(world: World) -> None:
     assert newest["by"] == "N/A"  # the LastModifiedUser moto records (AWS: the caller's ARN)
 
 
+def test_history_from_the_parameter_without_a_date_says_so(world: World) -> None:
+    def drop_dates(parsed: dict[str, Any], **_: Any) -> None:
+        for item in parsed.get("Parameters", []):
+            item.pop("LastModifiedDate", None)  # optional in SSM's answer
+
+    world.set_live(V1)
+    world.ssm.meta.events.register("after-call.ssm.GetParameterHistory", drop_dates)
+    result = world.invoke("history", "--parameter", "/versioned-site/test/live-version", "--json")
+    assert result.exit_code == 0, result.output
+    assert [row["when"] for row in json.loads(result.stdout)] == ["-", "-"]
+
+
 def test_history_lists_sitectl_reruns_and_reads_past_other_operations() -> None:
     stack = FakeStack()
     stack.record(V1)
