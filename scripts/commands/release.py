@@ -467,7 +467,7 @@ def _mark_live(releases: list[Release], live: str | None) -> list[Release]:
 
 
 def _stream(line: str) -> None:
-    click.echo(line.rstrip("\n"))
+    click.echo(line.removesuffix("\n"))  # click adds it back; the rest of the line as Pulumi wrote it
 
 
 def _confirmed(question: str) -> bool:
