@@ -3,8 +3,13 @@ completing an interrupted upload, retries."""
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
+import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -12,16 +17,17 @@ import pytest
 from botocore.exceptions import ClientError, EndpointConnectionError
 
 from edge_lambda import layout
+from scripts.commands import upload as upload_module
 from scripts.commands.errors import SitectlError
 from scripts.commands.upload import (
+    ProgressLines,
     describe_excluded,
     plan_upload,
-    scan_directory,
     upload_build,
-    upload_directory,
 )
 from scripts.versionstore import store as storage
 from scripts.versionstore import transfer
+from scripts.versionstore.build import scan_build
 from scripts.versionstore.content_headers import (
     IMMUTABLE_CACHE_CONTROL,
     REVALIDATE_CACHE_CONTROL,
@@ -31,6 +37,7 @@ from scripts.versionstore.content_headers import (
 )
 from scripts.versionstore.errors import StoreRefusedError
 from scripts.versionstore.transfer import is_transient, with_retries
+from tests.clock import ManualClock
 from tests.sitectl_scaffold import BUCKET, V1, V2, World, keys, sample_build, world, write_build
 
 __all__ = ["world"]
@@ -121,8 +128,6 @@ def test_upload_stores_files_with_headers_and_the_manifest(world: World, tmp_pat
 
 
 def test_default_version_is_the_current_utc_time(world: World, tmp_path: Path) -> None:
-    from datetime import UTC, datetime
-
     now = datetime(2026, 11, 27, 10, 15, 0, tzinfo=UTC)
     report = upload_build(world.s3, BUCKET, sample_build(tmp_path / "d"), now=now)
     assert report.version == "20261127T101500Z"
@@ -136,7 +141,7 @@ def test_manifest_is_written_after_every_file(world: World, tmp_path: Path) -> N
         order.append(params["Key"])
 
     world.s3.meta.events.register("provide-client-params.s3.PutObject", record)
-    upload_directory(world.s3, BUCKET, sample_build(tmp_path / "d"), V1, workers=4)
+    upload_build(world.s3, BUCKET, sample_build(tmp_path / "d"), V1, workers=4)
     assert order[0] == layout.claim_key(V1)
     assert order[-1] == layout.manifest_key(V1)
     assert len(order) == 9
@@ -164,7 +169,7 @@ def test_follows_symlinks_inside_the_directory(tmp_path: Path) -> None:
     build = sample_build(tmp_path / "dist")
     os.symlink(build / "about", build / "about-us")
     os.symlink(build / "index.html", build / "home.html")
-    paths = {f.path for f in scan_directory(build)}
+    paths = {f.path for f in scan_build(build).files}
     assert {"about-us/index.html", "home.html", "about/index.html"} <= paths
 
 
@@ -172,7 +177,7 @@ def test_refuses_a_symlink_loop(tmp_path: Path) -> None:
     build = sample_build(tmp_path / "dist")
     os.symlink(build, build / "about" / "again")
     with pytest.raises(StoreRefusedError, match="symlink about/again forms a loop"):
-        scan_directory(build)
+        scan_build(build)
 
 
 def test_refuses_an_existing_complete_version(world: World, tmp_path: Path) -> None:
@@ -227,33 +232,53 @@ def test_a_copy_takes_the_headers_of_its_own_name(world: World, tmp_path: Path) 
     assert world.s3.head_object(Bucket=BUCKET, Key=f"{V2}/b.json")["ContentType"] == "application/json"
 
 
-class FailingPuts:
-    """Wraps an S3 client: PutObject fails for the keys chosen, with the given error code and status."""
+class FailingWrites:
+    """Wraps an S3 client: PutObject (or CopyObject) fails for the keys chosen, with the given error
+    code and status; with `landed`, after the write was made (its reply lost)."""
 
-    def __init__(self, s3: Any, fail: dict[str, int], code: str = "InternalError", status: int = 500) -> None:
+    def __init__(
+        self,
+        s3: Any,
+        fail: dict[str, int],
+        code: str = "InternalError",
+        status: int = 500,
+        *,
+        operation: str = "PutObject",
+        landed: bool = False,
+    ) -> None:
         self._s3 = s3
         self.fail = fail  # key suffix -> remaining failures
         self.code = code
         self.status = status
+        self.operation = operation
+        self.landed = landed
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._s3, name)
 
     def put_object(self, **kwargs: Any) -> Any:
+        return self._write("PutObject", self._s3.put_object, kwargs)
+
+    def copy_object(self, **kwargs: Any) -> Any:
+        return self._write("CopyObject", self._s3.copy_object, kwargs)
+
+    def _write(self, operation: str, send: Callable[..., Any], kwargs: dict[str, Any]) -> Any:
         for suffix, remaining in self.fail.items():
-            if kwargs["Key"].endswith(suffix) and remaining > 0:
+            if operation == self.operation and kwargs["Key"].endswith(suffix) and remaining > 0:
                 self.fail[suffix] = remaining - 1
+                if self.landed:
+                    send(**kwargs)
                 error: Any = {
                     "Error": {"Code": self.code, "Message": "injected"},
                     "ResponseMetadata": {"HTTPStatusCode": self.status},
                 }
-                raise ClientError(error, "PutObject")
-        return self._s3.put_object(**kwargs)
+                raise ClientError(error, operation)
+        return send(**kwargs)
 
 
 def test_transient_errors_are_retried(world: World, tmp_path: Path) -> None:
     sleeps: list[float] = []
-    flaky = FailingPuts(world.s3, {"robots.txt": 2})
+    flaky = FailingWrites(world.s3, {"robots.txt": 2})
     report = upload_build(flaky, BUCKET, sample_build(tmp_path / "d"), V1, sleep=sleeps.append)  # type: ignore[arg-type]
     assert report.sent_files == 7
     assert len(sleeps) == 2
@@ -302,18 +327,34 @@ def test_interrupted_upload_is_incomplete_and_the_same_command_completes_it(
     world: World, tmp_path: Path
 ) -> None:
     build = sample_build(tmp_path / "dist")
-    broken = FailingPuts(world.s3, {"robots.txt": 99}, code="AccessDenied", status=403)
-    with pytest.raises(SitectlError, match=f"re-run with --resume --version {V1}"):
+    broken = FailingWrites(world.s3, {"robots.txt": 99}, code="AccessDenied", status=403)
+    with pytest.raises(SitectlError) as failed:
         upload_build(broken, BUCKET, build, V1, workers=1)  # type: ignore[arg-type]
+    assert failed.value.message == (
+        "uploading robots.txt failed: AWS PutObject failed: AccessDenied: injected; "
+        f"version {V1} stays incomplete: re-run with --resume --version {V1} to complete it"
+    )
     assert not storage.is_complete(world.s3, BUCKET, V1)
     assert [v.version for v in storage.list_versions(world.s3, BUCKET) if v.complete] == []
     stored_before = set(keys(world, f"{V1}/"))
     assert stored_before and f"{V1}/robots.txt" not in stored_before
+    # What a write cut off halfway could leave: the resumed upload replaces it, on condition that
+    # it is still the object it planned over.
+    stale = world.s3.put_object(Bucket=BUCKET, Key=f"{V1}/robots.txt", Body=b"User-agent")
 
+    conditions: dict[str, list[dict[str, str]]] = {}
+
+    def record(params: dict[str, Any], **_: Any) -> None:
+        condition: dict[str, str] = {k: params[k] for k in ("IfMatch", "IfNoneMatch") if k in params}
+        conditions.setdefault(params["Key"], []).append(condition)
+
+    world.s3.meta.events.register("provide-client-params.s3.PutObject", record)
     report = upload_build(world.s3, BUCKET, build, V1, resume=True)
     assert report.skipped_files == len(stored_before)
     assert report.sent_files == 7 - len(stored_before)
     assert storage.is_complete(world.s3, BUCKET, V1)
+    assert conditions[f"{V1}/robots.txt"] == [{"IfMatch": stale["ETag"]}]
+    assert world.s3.get_object(Bucket=BUCKET, Key=f"{V1}/robots.txt")["Body"].read() == b"User-agent: *"
 
 
 @pytest.mark.parametrize(
@@ -333,9 +374,9 @@ def test_a_stored_object_with_other_content_is_replaced_on_completion(
 
 
 def test_plan_skips_copies_and_puts(tmp_path: Path) -> None:
-    files = scan_directory(
+    files = scan_build(
         write_build(tmp_path / "d", {"a.txt": "a", "b.txt": "b", "c.txt": "c", "d.txt": "d"})
-    )
+    ).files
     by_path = {f.path: f for f in files}
     stored = {
         f"{V2}/a.txt": storage.StoredObject(f"{V2}/a.txt", 1, by_path["a.txt"].md5),
@@ -352,25 +393,48 @@ def test_plan_skips_copies_and_puts(tmp_path: Path) -> None:
     }
 
 
+# Every upload: one HeadObject (is the version complete?), ListObjectsV2 of the manifests, twice of
+# the version's own objects (the seal), once of the shared assets. A fresh upload never lists its
+# version before sending: only --resume can find its own objects there.
+_EVERY_UPLOAD = {"HeadObject": 1, "ListObjectsV2": 4}
+
+
+@pytest.mark.parametrize(
+    ("dedupe_versions", "clock", "requests"),
+    [
+        # A still clock: no re-read of the claim during the upload (see storage.ClaimWatch). 3
+        # manifests read, then the claim before and after the manifest; the claim and the manifest
+        # written; the files copied.
+        (3, lambda: 0.0, {"GetObject": 5, "PutObject": 2, "CopyObject": 7}),
+        # No manifest read, nothing copied: every file sent.
+        (0, lambda: 0.0, {"GetObject": 2, "PutObject": 9}),
+        # A clock a second further at every look: the claim is re-read before each of the 7 copies.
+        (3, itertools.count().__next__, {"GetObject": 12, "PutObject": 2, "CopyObject": 7}),
+    ],
+    ids=["dedupe-3", "dedupe-0", "claim-rereads"],
+)
 def test_requests_per_upload_do_not_depend_on_earlier_versions_beyond_the_dedupe_window(
-    world: World, tmp_path: Path
+    world: World, tmp_path: Path, dedupe_versions: int, clock: Callable[[], float], requests: dict[str, int]
 ) -> None:
     build = sample_build(tmp_path / "dist")
     for day in range(1, 9):
         upload_build(world.s3, BUCKET, build, f"202611{day:02d}T100000Z")
     counts = world.count_requests()
-    # A still clock: no re-read of the claim during the upload (see storage.ClaimWatch).
-    report = upload_build(world.s3, BUCKET, build, "20261120T100000Z", dedupe_versions=3, clock=lambda: 0.0)
-    assert counts.get("GetObject") == 5  # 3 manifests, then the claim before and after the manifest
-    assert report.copied_files == 7 and counts.get("CopyObject") == 7
-    assert counts.get("PutObject") == 2  # the claim and the manifest only
+    report = upload_build(
+        world.s3, BUCKET, build, "20261120T100000Z", dedupe_versions=dedupe_versions, clock=clock
+    )
+    assert counts == {**_EVERY_UPLOAD, **requests}
+    assert report.copied_files == requests.get("CopyObject", 0)
 
 
 def test_the_manifest_is_json_with_totals(world: World, tmp_path: Path) -> None:
-    upload_directory(world.s3, BUCKET, sample_build(tmp_path / "d"), V1)
+    report = upload_build(world.s3, BUCKET, sample_build(tmp_path / "d"), V1)
     body = world.s3.get_object(Bucket=BUCKET, Key=layout.manifest_key(V1))["Body"].read()
     data = json.loads(body)
     assert data["version"] == V1 and data["file_count"] == 7
+    assert data["created"].endswith("+00:00")  # UTC, whatever the machine's time zone
+    assert report.total_bytes == 160
+    assert report.sent_bytes == 160 + len(body)  # the files and the manifest
 
 
 def _client_error(code: str, status: int | None) -> ClientError:
@@ -405,3 +469,151 @@ def test_excluded_paths_are_listed_up_to_twenty() -> None:
     assert lines[1:3] == ["  node_modules/00.js", "  node_modules/01.js"]
     assert lines[20:] == ["  node_modules/19.js", "  ... and 3 more"]
     assert describe_excluded([]) == []
+
+
+def test_a_write_that_landed_but_whose_reply_was_lost_counts_as_stored(world: World, tmp_path: Path) -> None:
+    # The retry's If-None-Match fails (412): the key holds this file's bytes, so nothing is sent again.
+    lost = FailingWrites(world.s3, {"robots.txt": 1, "logo.svg": 1}, landed=True)
+    report = upload_build(lost, BUCKET, sample_build(tmp_path / "d"), V1, sleep=lambda _: None)  # type: ignore[arg-type]
+    assert (report.sent_files, report.skipped_files) == (5, 2)
+    assert storage.is_complete(world.s3, BUCKET, V1)
+
+
+def test_transient_copy_errors_are_retried(world: World, tmp_path: Path) -> None:
+    upload_build(world.s3, BUCKET, sample_build(tmp_path / "v1", marker="v1"), V1)
+    sleeps: list[float] = []
+    flaky = FailingWrites(world.s3, {"robots.txt": 1}, code="SlowDown", status=503, operation="CopyObject")
+    report = upload_build(flaky, BUCKET, sample_build(tmp_path / "v2", marker="v2"), V2, sleep=sleeps.append)  # type: ignore[arg-type]
+    assert (report.sent_files, report.copied_files) == (1, 6)
+    assert len(sleeps) == 1
+
+
+def test_one_worker_sends_one_file_at_a_time(world: World, tmp_path: Path) -> None:
+    senders: set[int] = set()
+
+    def record(params: dict[str, Any], **_: Any) -> None:
+        if params["Key"].startswith(f"{V1}/"):
+            senders.add(threading.get_ident())
+
+    world.s3.meta.events.register("provide-client-params.s3.PutObject", record)
+    report = upload_build(world.s3, BUCKET, sample_build(tmp_path / "d"), V1, workers=1)
+    assert report.sent_files == 7
+    assert len(senders) == 1
+
+
+def test_a_failed_file_stops_the_upload_once_the_write_in_flight_has_finished(
+    world: World, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One worker: a.txt fails. The worker may have started b.txt before the failure is seen; that
+    write is stored before the error reaches the caller (a --resume started then cannot race it),
+    and c.txt and d.txt never start."""
+    shut_down = threading.Event()
+    started: list[str] = []
+
+    class Pool(ThreadPoolExecutor):
+        def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
+            super().shutdown(wait=False, cancel_futures=cancel_futures)
+            shut_down.set()  # b.txt's write goes on only once what had not started is dropped
+            super().shutdown(wait=wait)
+
+    class Gate(FailingWrites):
+        def put_object(self, **kwargs: Any) -> Any:
+            started.append(kwargs["Key"])
+            if kwargs["Key"] != f"{V1}/a.txt" and kwargs["Key"].startswith(f"{V1}/"):
+                assert shut_down.wait(timeout=10)
+            return super().put_object(**kwargs)
+
+    monkeypatch.setattr(upload_module, "ThreadPoolExecutor", Pool)
+    build = write_build(tmp_path / "d", {"a.txt": "a", "b.txt": "b", "c.txt": "c", "d.txt": "d"})
+    gate = Gate(world.s3, {f"{V1}/a.txt": 1}, code="AccessDenied", status=403)
+    with pytest.raises(SitectlError, match="uploading a.txt failed"):
+        upload_build(gate, BUCKET, build, V1, workers=1)  # type: ignore[arg-type]
+    in_flight = [key for key in started if key == f"{V1}/b.txt"]
+    assert keys(world, f"{V1}/") == in_flight
+    assert f"{V1}/c.txt" not in started and f"{V1}/d.txt" not in started
+
+
+def test_upload_options_choose_the_files_and_their_caching(world: World, tmp_path: Path) -> None:
+    build = write_build(
+        tmp_path / "dist",
+        {
+            "index.html": "<p>home</p>",
+            "drafts/next.html": "<p>soon</p>",
+            ".nojekyll": "x",
+            "fonts/Inter.woff2": "font",
+            "assets/app.2defdb23.css": "body {}",
+        },
+    )
+    result = world.invoke(
+        "--bucket", BUCKET, "upload", str(build), "--version", V1,
+        "--exclude", "drafts/", "--include", ".nojekyll",
+        "--immutable", "fonts/*", "--revalidate", "assets/*",
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    manifest = storage.read_manifest(world.s3, BUCKET, V1)
+    assert manifest is not None
+    assert {path: entry.cache_control for path, entry in manifest.files.items()} == {
+        ".nojekyll": REVALIDATE_CACHE_CONTROL,
+        "assets/app.2defdb23.css": REVALIDATE_CACHE_CONTROL,
+        "fonts/Inter.woff2": IMMUTABLE_CACHE_CONTROL,
+        "index.html": REVALIDATE_CACHE_CONTROL,
+    }
+    excluded = "excluded 1 paths (defaults, .sitectlignore, --exclude; --include re-adds):\n  drafts/\n"
+    assert excluded in result.stderr
+
+
+def test_a_too_long_name_is_refused_naming_the_limit_it_breaks_with_that_version(
+    world: World, tmp_path: Path
+) -> None:
+    # 1,004 bytes: past the edge's 900-byte path limit whatever the version; past S3's 1,024-byte key
+    # limit too with a commit-suffixed id's prefix (58 bytes), not with a timestamp id's (17 bytes).
+    long_path = "/".join(["d" * 240] * 4) + "/" + "f" * 40
+    build = write_build(tmp_path / "dist", {long_path: "x"})
+    with pytest.raises(StoreRefusedError, match="could never be served by the edge: the path is longer"):
+        upload_build(world.s3, BUCKET, build, V1)
+    with pytest.raises(StoreRefusedError, match="makes a key longer than S3's 1024 bytes with the version"):
+        upload_build(world.s3, BUCKET, build, f"{V1}-{'a' * 40}")
+    assert keys(world) == []
+
+
+def test_upload_warns_when_a_fingerprinted_name_already_holds_other_bytes(
+    world: World, tmp_path: Path
+) -> None:
+    upload_build(world.s3, BUCKET, sample_build(tmp_path / "one"), V1)
+    other = write_build(tmp_path / "two", {"index.html": "<p>two</p>", "assets/app.fa10386f.js": "evil()"})
+    result = world.invoke("--bucket", BUCKET, "upload", str(other), "--version", V2)
+    assert result.exit_code == 0, result.output
+    assert "\nwarning: _assets/assets/app.fa10386f.js already holds other bytes than" in result.stderr
+    assert "skew protection: 0 fingerprinted files shared, 0 already shared, 1 not shared" in result.stderr
+    assert result.stdout == f"{V2}\n"
+
+
+def test_the_claim_records_when_the_upload_started(world: World, tmp_path: Path) -> None:
+    now = datetime(2026, 11, 27, 9, 0, tzinfo=UTC)
+    upload_build(world.s3, BUCKET, sample_build(tmp_path / "d"), V1, now=now)
+    claim = storage.read_claim(world.s3, BUCKET, V1)
+    assert claim is not None and claim.started == "2026-11-27T09:00:00+00:00"
+
+
+def test_resume_needs_the_version(world: World, tmp_path: Path) -> None:
+    result = world.invoke("--bucket", BUCKET, "upload", str(sample_build(tmp_path / "d")), "--resume")
+    assert result.exit_code == 2
+    assert result.output == "Error: --resume needs --version: the version id of the interrupted upload\n"
+    assert keys(world) == []
+
+
+def test_progress_lines_for_logs_come_at_most_every_five_seconds() -> None:
+    clock = ManualClock()
+    lines: list[str] = []
+    progress = ProgressLines(1_050_000, lines.append, clock)
+    clock.advance(4.0)
+    progress(1_048_999)
+    assert lines == []
+    clock.advance(1.0)
+    progress(1_000)
+    clock.advance(4.0)
+    progress(1)
+    assert lines == ["uploaded 1.0 MB of 1.1 MB"]
+    clock.advance(1.0)
+    progress(0)
+    assert lines == ["uploaded 1.0 MB of 1.1 MB", "uploaded 1.1 MB of 1.1 MB"]

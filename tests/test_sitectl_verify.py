@@ -495,6 +495,14 @@ def test_release_verify_rolls_back_once_and_stops(live: Live) -> None:
     assert result.output.rstrip().splitlines()[-1] == (
         f"Error: {V3} failed verification (1 problem); rolled back: live now {V1}, which passes verification"
     )
+    assert result.stderr.splitlines()[:2] == [f"released {V3} (was {V1})", f"released {V1} (was {V3})"]
+    # Pulumi's lines as they come, between verification's own.
+    assert f"\nUpdating (test): version {V3}\nCloudFront invalidation complete" in result.stdout
+    assert f"\nUpdating (test): version {V1}\nCloudFront invalidation complete" in result.stdout
+    assert [update.message.split(" by ")[0] for update in live.stack.updates[:2]] == [
+        f"sitectl rollback to {V1}",
+        f"sitectl release {V3}",
+    ]
 
 
 def test_rollback_verify_to_the_previous_version_passes(live: Live) -> None:

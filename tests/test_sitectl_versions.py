@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 
 from edge_lambda import layout
 from scripts.commands.prune import plan_prune
 from scripts.commands.site import HttpAnswer
+from scripts.sitectl import cli
 from scripts.versionstore import store as storage
 from tests.sitectl_scaffold import (
     BUCKET,
@@ -122,16 +125,22 @@ def test_prune_is_a_dry_run_unless_applied(world: World) -> None:
     assert keys(world) == before
 
 
-def test_prune_never_deletes_the_live_the_previous_or_a_stack_version(world: World) -> None:
+def test_prune_never_deletes_the_live_the_previous_or_a_stack_version(world: World, tmp_path: Path) -> None:
     for version in (V1, V2, V3, V4):
         put_version(world, version, files(2))
     put_version(world, "20261030T100000Z", files(1), complete=False)  # an abandoned upload
     backdate(world, "20261030T100000Z/", hours=25)
     world.set_live(V1)
     world.set_live(V3)  # V3 live, V1 live before it
-    world.stacks["staging"] = FakeStack(name="staging", version=V2, extra_outputs={"liveVersion": V1})
+    # A stack of another site listed first: its versions are no concern, the next stack's are.
     world.stacks["other-site"] = FakeStack(name="other-site", version=V4, extra_outputs={"bucketName": "x"})
-    result = world.invoke("--stack", "test", "prune", "--keep", "0", "--apply")
+    world.stacks["staging"] = FakeStack(name="staging", version=V2, extra_outputs={"liveVersion": V1})
+    deps = world.deps()
+    # The stacks are those of the project given: listed and opened in its directory.
+    deps.stack_lister = lambda directory: list(world.stacks) if directory == tmp_path else []
+    deps.stack_factory = lambda name, directory: world.stacks[name if directory == tmp_path else "none"]
+    args = ["--stack", "test", "--project-dir", str(tmp_path), "prune", "--keep", "0", "--apply"]
+    result = CliRunner().invoke(cli, args, obj=deps)
     assert result.exit_code == 0, result.output
     assert storage.complete_versions(world.s3, BUCKET) == [V4, V3, V2, V1]
     assert storage.prefix_versions(world.s3, BUCKET) == [V4, V3, V2, V1]
@@ -158,7 +167,10 @@ def test_prune_refuses_without_knowing_the_live_version(world: World) -> None:
     put_version(world, V1, files(1))
     result = world.invoke("--bucket", BUCKET, "prune", "--keep", "0", "--apply")
     assert result.exit_code == 2
-    assert "must know the live version" in result.output
+    assert result.output == (
+        "Error: prune must know the live version: pass --parameter or --stack "
+        "(or SITE_PARAMETER / SITE_STACK)\n"
+    )
     assert storage.complete_versions(world.s3, BUCKET) == [V1]
 
 

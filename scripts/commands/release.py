@@ -270,11 +270,11 @@ def releases_from_parameter(site: Site) -> list[Release]:
     ]
 
 
-def _print_release(result: ReleaseResult, stack_name: str) -> None:
+def _print_release(result: ReleaseResult, site: Site) -> None:
     was = result.live_before or layout.NO_VERSION_RELEASED
     if result.result == CONFIG_ONLY:
         click.echo(
-            f"set versioned-site:version to {result.version} in Pulumi.{stack_name}.yaml (was "
+            f"set versioned-site:version to {result.version} in Pulumi.{site.stack_name}.yaml (was "
             f"{result.previous or 'unset'}; live: {was}); nothing deployed: commit it, and `pulumi up` "
             "(or `sitectl release` after the merge) applies it",
             err=True,
@@ -411,7 +411,7 @@ def _release_confirmed(
         read_pointer=site.live_version,
         config_only=config_only,
     )
-    _print_release(result, str(site.stack_name))
+    _print_release(result, site)
 
 
 @click.command("history")
@@ -453,7 +453,7 @@ def _stack_release(site: Site, bucket: str) -> Callable[[str, str], None]:
             action=action,
             read_pointer=site.live_version,
         )
-        _print_release(result, str(site.stack_name))
+        _print_release(result, site)
 
     return release
 
@@ -467,11 +467,11 @@ def _mark_live(releases: list[Release], live: str | None) -> list[Release]:
 
 
 def _stream(line: str) -> None:
-    click.echo(line.rstrip("\n"))
+    click.echo(line.removesuffix("\n"))  # click adds it back; the rest of the line as Pulumi wrote it
 
 
 def _confirmed(question: str) -> bool:
     # Without a terminal there is nobody to ask: scripts must say --yes.
     if not sys.stdin.isatty():
         raise RefusedError(f"{question} needs confirmation: pass --yes when not on a terminal")
-    return click.confirm(question, default=False)
+    return click.confirm(question)  # Enter answers no: click's default

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import click
 from botocore.exceptions import BotoCoreError, ClientError
@@ -66,16 +66,7 @@ class UploadReport:
     skipped_files: int = 0  # already present from an interrupted run of the same version
     removed_objects: int = 0  # objects of an earlier attempt that the build no longer has
     excluded: list[str] = field(default_factory=list)
-    requests: dict[str, int] = field(default_factory=dict)
     shared: PublishReport | None = None  # the fingerprinted files published for skew protection
-
-    def count(self, operation: str) -> None:
-        self.requests[operation] = self.requests.get(operation, 0) + 1
-
-
-def scan_directory(directory: Path, **options: Any) -> list[LocalFile]:
-    """The files of a build, hashed, after exclusions (see `scripts.versionstore.build.scan_build`)."""
-    return scan_build(directory, **options).files
 
 
 @dataclass(frozen=True)
@@ -83,7 +74,7 @@ class _Step:
     """What to do with one file: send it, copy it from `source_key`, or nothing (already stored)."""
 
     file: LocalFile
-    action: str  # "put", "copy" or "skip"
+    action: Literal["put", "copy", "skip"]
     source_key: str | None = None
 
 
@@ -211,13 +202,6 @@ def upload_build(
     return report
 
 
-def upload_directory(
-    s3: S3Client, bucket: str, directory: Path | str, version: str | None = None, **options: Any
-) -> str:
-    """Upload `directory` as a new version and return its id (see `upload_build` for the options)."""
-    return upload_build(s3, bucket, Path(directory), version, **options).version
-
-
 def _run_steps(
     s3: S3Client,
     bucket: str,
@@ -285,16 +269,15 @@ def _run_steps(
                 report.skipped_files += 1
             elif finished.action == "copy":
                 report.copied_files += 1
-                report.count("CopyObject")
             else:
                 report.sent_files += 1
                 report.sent_bytes += finished.file.size
-                report.count("PutObject")
             if progress:
                 progress(finished.file.size)
     finally:
-        # On failure or Ctrl-C: drop what has not started, let running requests finish.
-        pool.shutdown(wait=True, cancel_futures=True)
+        # On failure or Ctrl-C: drop what has not started, let running requests finish (shutdown
+        # waits for them by default).
+        pool.shutdown(cancel_futures=True)
 
 
 def _megabytes(count: int) -> str:
