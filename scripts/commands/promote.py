@@ -18,7 +18,7 @@ import click
 
 from edge_lambda import layout
 from scripts.commands.errors import RefusedError, SitectlError, aws_errors
-from scripts.commands.release import release_version
+from scripts.commands.release import release_version, stream_pulumi_line
 from scripts.commands.site import Site, site_options
 from scripts.versionstore import promote as promotion
 
@@ -40,10 +40,6 @@ def regional_client(base: S3Client, region: str) -> S3Client:
     return boto3.session.Session().client(
         "s3", region_name=region, config=base.meta.config, endpoint_url=own_endpoint
     )
-
-
-def _stream(line: str) -> None:
-    click.echo(line.rstrip("\n"))
 
 
 @click.command("promote")
@@ -149,7 +145,7 @@ def promote_command(
             destination.s3,
             destination_bucket,
             version,
-            on_output=_stream,
+            on_output=stream_pulumi_line,
             action="promote",
             read_pointer=site.live_version,
         )

@@ -394,11 +394,11 @@ def _release_confirmed(
     check_releasable(site.s3(), bucket, version)
     if config_only and verification:
         raise RefusedError("--verify and --config-only exclude each other: --config-only deploys nothing")
-    verified = prepare_verification(site, verification, dry_run, _stream) if verification else None
+    verified = prepare_verification(site, verification, dry_run, stream_pulumi_line) if verification else None
     if not (yes or dry_run or config_only) and not _confirmed(question):
         raise RefusedError(f"{action.split()[0]} cancelled")
     if verified is not None:
-        verified.run(version, _stack_release(site, bucket), action, _stream)
+        verified.run(version, _stack_release(site, bucket), action, stream_pulumi_line)
         return
     result = release_version(
         site.stack,
@@ -406,7 +406,7 @@ def _release_confirmed(
         bucket,
         version,
         dry_run=dry_run,
-        on_output=_stream,
+        on_output=stream_pulumi_line,
         action=action,
         read_pointer=site.live_version,
         config_only=config_only,
@@ -449,7 +449,7 @@ def _stack_release(site: Site, bucket: str) -> Callable[[str, str], None]:
             site.s3(),
             bucket,
             version,
-            on_output=_stream,
+            on_output=stream_pulumi_line,
             action=action,
             read_pointer=site.live_version,
         )
@@ -466,7 +466,7 @@ def _mark_live(releases: list[Release], live: str | None) -> list[Release]:
     return releases
 
 
-def _stream(line: str) -> None:
+def stream_pulumi_line(line: str) -> None:
     click.echo(line.removesuffix("\n"))  # click adds it back; the rest of the line as Pulumi wrote it
 
 
