@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import random
 import shutil
 import subprocess
 import sys
@@ -49,6 +50,8 @@ ALSO_COPY = [
 # rejected (`make test` type-checks before it runs a test).
 KILLED_CODES = {1, 3, 36, 24, -24, 152, 255, 37}
 NO_TESTS_CODES = {5, 33}
+# --sample draws the same mutants every time for the same run.
+SAMPLE_SEED = 16
 
 
 @dataclass(frozen=True)
@@ -243,24 +246,38 @@ def scores(work: Path, group: Group) -> list[Score]:
     return result
 
 
-def run(group: Group, max_children: int, *, rerun: bool = False, only: tuple[str, ...] = ()) -> list[Score]:
+def run(
+    group: Group,
+    max_children: int,
+    *,
+    rerun: bool = False,
+    resume: bool = False,
+    only: tuple[str, ...] = (),
+    sample: int | None = None,
+) -> list[Score]:
     names: list[str] = []
-    if rerun:
-        # Only the mutants the last run did not kill (or did not reach, or did not get to): mutmut keeps
-        # a result until the function's source changes, so new tests need the survivors named.
+    if rerun or resume:
+        # rerun: the mutants the last run did not kill (or did not reach, or did not get to): mutmut keeps a
+        # result until the function's source changes, so new tests need the survivors named.
+        # resume: only those a stopped run did not get to.
         if not (WORK / group.name / "mutants").is_dir():
             raise SystemExit(
-                f"--rerun: no earlier run of {group.name}; run `make mutation ARGS={group.name}` first"
+                f"--rerun/--resume: no earlier run of {group.name}: run `make mutation ARGS={group.name}`"
             )
-        names = [
-            name
-            for s in scores(WORK / group.name, group)
-            if not only or s.module in only
-            for name in (*s.survivors, *s.no_tests, *s.not_run)
-        ]
+        picker = random.Random(SAMPLE_SEED)
+        for s in scores(WORK / group.name, group):
+            if only and s.module not in only:
+                continue
+            not_run = s.not_run
+            if sample is not None and len(not_run) > sample:
+                # A uniform sample of what is left: the score of a module then rests on every mutant
+                # run so far plus this sample, and the table still counts the rest as not run.
+                not_run = sorted(picker.sample(not_run, sample))
+            names.extend(not_run if resume else (*s.survivors, *s.no_tests, *not_run))
         if not names:
-            print(f"== {group.name}: every mutant of the last run was killed; nothing to rerun")
+            print(f"== {group.name}: nothing left to run")
             return scores(WORK / group.name, group)
+        rerun = True
     work = prepare(group, keep_results=rerun)
     print(f"== {group.name}: {' '.join(group.mutate)} in {work}", flush=True)
     done = subprocess.run(
@@ -305,6 +322,17 @@ def main() -> int:
         help="run again only the mutants the last run of each group did not kill (after new tests)",
     )
     parser.add_argument(
+        "--resume",
+        action="store_true",
+        help="run only the mutants a stopped run of each group did not get to",
+    )
+    parser.add_argument(
+        "--sample",
+        type=int,
+        metavar="N",
+        help="with --rerun/--resume: at most N of each module's mutants not run yet, drawn at random",
+    )
+    parser.add_argument(
         "--only",
         action="append",
         default=[],
@@ -327,7 +355,16 @@ def main() -> int:
         if args.report:
             all_scores.extend(scores(WORK / group.name, group))
             continue
-        all_scores.extend(run(group, args.max_children, rerun=args.rerun, only=tuple(args.only)))
+        all_scores.extend(
+            run(
+                group,
+                args.max_children,
+                rerun=args.rerun,
+                resume=args.resume,
+                only=tuple(args.only),
+                sample=args.sample,
+            )
+        )
         RESULTS.write_text(table(all_scores))  # after each group: a long run reports as it goes
     print(table(all_scores))
     print(f"written to {RESULTS.relative_to(ROOT)}; `mutmut show <name>` in .cache/mutation/<group>/")
