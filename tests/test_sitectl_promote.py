@@ -239,14 +239,54 @@ def test_a_missing_or_incomplete_source_is_refused_with_nothing_written(
     assert {"CopyObject", "PutObject"}.isdisjoint(operations(calls))
 
 
-def test_a_damaged_source_is_refused_with_nothing_written(staging: World) -> None:
+def _delete_robots(s3: S3Client) -> None:
+    s3.delete_object(Bucket=STAGING, Key=layout.object_key(V1, "robots.txt"))
+
+
+def _resize_robots(s3: S3Client) -> None:
+    s3.put_object(Bucket=STAGING, Key=layout.object_key(V1, "robots.txt"), Body=b"User-agent: bot")
+
+
+def _garble_manifest(s3: S3Client) -> None:
+    s3.put_object(Bucket=STAGING, Key=layout.manifest_key(V1), Body=b"{")
+
+
+def _manifest_of_another_version(s3: S3Client) -> None:
+    other = layout.Manifest(version=V2, created="2026-11-27T12:00:00+00:00").to_json().encode()
+    s3.put_object(Bucket=STAGING, Key=layout.manifest_key(V1), Body=other)
+
+
+@pytest.mark.parametrize(
+    ("damage", "message"),
+    [
+        (_delete_robots, f"version {V1} in {STAGING} is damaged: {V1}/robots.txt is missing"),
+        (
+            _resize_robots,
+            f"version {V1} in {STAGING} is damaged: {V1}/robots.txt has 15 bytes, its manifest says 13",
+        ),
+        (
+            _garble_manifest,
+            f"manifest s3://{STAGING}/_manifests/{V1}.json is unreadable: Expecting property name "
+            "enclosed in double quotes: line 1 column 2 (char 1)",
+        ),
+        (
+            _manifest_of_another_version,
+            f"manifest s3://{STAGING}/_manifests/{V1}.json describes version {V2}",
+        ),
+    ],
+)
+def test_a_damaged_source_is_refused_with_nothing_written(
+    staging: World, damage: Callable[[S3Client], None], message: str
+) -> None:
     stage(staging.s3, STAGING)
-    staging.s3.delete_object(Bucket=STAGING, Key=layout.object_key(V1, "robots.txt"))
+    damage(staging.s3)
 
-    result = staging.invoke("promote", V1, "--from-bucket", STAGING, "--bucket", BUCKET)
+    with pytest.raises(StoreRefusedError) as refused:
+        promotion.promote_version(
+            promotion.BucketRef(staging.s3, STAGING), promotion.BucketRef(staging.s3, BUCKET), V1
+        )
 
-    assert result.exit_code == 2
-    assert f"version {V1} in {STAGING} is damaged: {V1}/robots.txt is missing" in result.output
+    assert str(refused.value).removesuffix("; nothing was promoted") == message
     assert keys(staging) == []
 
 
@@ -373,13 +413,19 @@ def test_a_leftover_object_that_differs_is_copied_again(
 ) -> None:
     stage(staging.s3, STAGING)
     stale = layout.object_key(V1, "index.html")
-    staging.s3.put_object(Bucket=BUCKET, Key=stale, Body=leftover, Metadata=metadata)
+    leftover_etag = staging.s3.put_object(Bucket=BUCKET, Key=stale, Body=leftover, Metadata=metadata)["ETag"]
     calls = record_calls(staging.s3)
 
     result = staging.invoke("promote", V1, "--from-bucket", STAGING, "--bucket", BUCKET)
 
     assert result.exit_code == 0, result.output
     assert operations(calls)["CopyObject"] == 5
+    # Overwritten only if it is still the leftover that was listed.
+    assert [
+        (p.get("IfMatch"), p.get("IfNoneMatch"))
+        for name, p in calls
+        if name == "CopyObject" and p["Key"] == stale
+    ] == [(leftover_etag, None)]
     assert body(staging.s3, BUCKET, stale) == b"<html>home</html>"
     assert staging.s3.head_object(Bucket=BUCKET, Key=stale)["Metadata"][layout.SHA256_METADATA_KEY] == (
         hashlib.sha256(b"<html>home</html>").hexdigest()
@@ -433,6 +479,8 @@ def test_a_transient_copy_error_is_retried(staging: World) -> None:
 
     staging.s3.meta.events.register("before-parameter-build.s3.CopyObject", fail_twice)
     clock = ManualClock()
+    started: list[tuple[int, int]] = []
+    progress: list[int] = []
 
     report = promotion.promote_version(
         promotion.BucketRef(staging.s3, STAGING),
@@ -440,10 +488,14 @@ def test_a_transient_copy_error_is_retried(staging: World) -> None:
         V1,
         workers=1,
         attempts=3,
+        on_start=lambda files, size: started.append((files, size)),
+        progress=progress.append,
         sleep=clock.sleep,
     )
 
     assert len(clock.sleeps) == 2
+    assert started == [(5, 87)]
+    assert sorted(progress) == [13, 17, 18, 18, 21]  # each file once, when it is in place
     assert (report.copied_files, report.skipped_files, report.already_complete) == (5, 0, False)
     assert staging.s3.head_object(Bucket=BUCKET, Key=layout.manifest_key(V1))["ContentLength"] > 0
 
@@ -463,6 +515,11 @@ def test_a_permanent_copy_error_is_not_retried(staging: World) -> None:
         )
     assert clock.sleeps == [] and fault.copied == []
     assert keys(staging) == [layout.claim_key(V1)]  # claimed, for a --resume
+    fault.stop()
+    with pytest.raises(storage.VersionClaimedError, match="run the same promote again with --resume$"):
+        promotion.promote_version(
+            promotion.BucketRef(staging.s3, STAGING), promotion.BucketRef(staging.s3, BUCKET), V1
+        )
 
 
 def test_the_manifest_written_by_someone_else_meanwhile_is_not_overwritten(staging: World) -> None:
@@ -476,11 +533,32 @@ def test_the_manifest_written_by_someone_else_meanwhile_is_not_overwritten(stagi
 
     staging.s3.meta.events.register("before-parameter-build.s3.PutObject", complete_first)
 
-    with pytest.raises(StoreRefusedError, match="completed in site-bucket-test by someone else meanwhile"):
+    with pytest.raises(StoreRefusedError) as refused:
         promotion.promote_version(
             promotion.BucketRef(staging.s3, STAGING), promotion.BucketRef(staging.s3, BUCKET), V1
         )
+    assert str(refused.value) == (
+        f"version {V1} was completed in {BUCKET} by someone else meanwhile, with different content"
+    )
     assert body(staging.s3, BUCKET, layout.manifest_key(V1)) == other
+
+
+def test_the_same_manifest_written_by_someone_else_meanwhile_is_accepted(staging: World) -> None:
+    manifest = stage(staging.s3, STAGING)
+    writer = _SESSION.client("s3", region_name="us-east-1")
+
+    def complete_first(params: dict[str, Any], **_: Any) -> None:
+        if params["Key"] == layout.manifest_key(V1):
+            writer.put_object(Bucket=BUCKET, Key=params["Key"], Body=manifest)
+
+    staging.s3.meta.events.register("before-parameter-build.s3.PutObject", complete_first)
+
+    report = promotion.promote_version(
+        promotion.BucketRef(staging.s3, STAGING), promotion.BucketRef(staging.s3, BUCKET), V1
+    )
+
+    assert (report.copied_files, report.already_complete) == (5, False)
+    assert body(staging.s3, BUCKET, layout.manifest_key(V1)) == manifest
 
 
 @pytest.mark.parametrize(
@@ -612,6 +690,12 @@ def test_a_malformed_version_is_refused(staging: World) -> None:
     result = staging.invoke("promote", "v1", "--from-bucket", STAGING, "--bucket", BUCKET)
     assert result.exit_code == 2
     assert "'v1' is not a valid version id" in result.output
+    with pytest.raises(
+        StoreRefusedError, match="^version 'v1' is not a valid version id: expected YYYYMMDDTHHMMSSZ"
+    ):
+        promotion.promote_version(
+            promotion.BucketRef(staging.s3, STAGING), promotion.BucketRef(staging.s3, BUCKET), "v1"
+        )
 
 
 def test_a_multipart_object_is_copied_part_for_part_and_keeps_its_etag(staging: World) -> None:
