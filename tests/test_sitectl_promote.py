@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError
+from botocore.stub import Stubber
 
 from edge_lambda import layout
 from scripts.commands import promote as promote_command_module
@@ -522,6 +523,173 @@ def test_a_permanent_copy_error_is_not_retried(staging: World) -> None:
         )
 
 
+def _error_without(*fields: str) -> ClientError:
+    """A ClientError whose `Error` lacks `fields` (S3 through a proxy, or an S3-compatible store)."""
+    info = {
+        name: value
+        for name, value in {"Code": "AccessDenied", "Message": "Denied"}.items()
+        if name not in fields
+    }
+    response: Any = {"Error": info, "ResponseMetadata": {"HTTPStatusCode": 403}}
+    return ClientError(response, "CopyObject")
+
+
+@pytest.mark.parametrize(
+    ("error", "described"),
+    [
+        (lambda: _error_without(), "AWS CopyObject failed: AccessDenied: Denied"),
+        (lambda: _error_without("Message"), "AWS CopyObject failed: AccessDenied"),
+        (lambda: _error_without("Code", "Message"), "AWS CopyObject failed: Error"),
+        (ConnectionResetError, "ConnectionResetError"),  # no message: its kind
+        (lambda: ValueError("bad header value"), "bad header value"),
+    ],
+)
+def test_a_failed_copy_is_described_in_one_line(
+    staging: World, error: Callable[[], Exception], described: str
+) -> None:
+    stage(staging.s3, STAGING)
+    CopyFault(staging.s3, 0, error)
+
+    with pytest.raises(StoreError) as failed:
+        promotion.promote_version(
+            promotion.BucketRef(staging.s3, STAGING), promotion.BucketRef(staging.s3, BUCKET), V1, workers=1
+        )
+
+    assert str(failed.value) == (
+        f"copying {V1}/about/index.html failed: {described}; version {V1} stays incomplete in {BUCKET}: "
+        "run the same promote again with --resume to complete it"
+    )
+
+
+@pytest.mark.parametrize(
+    ("meddle", "problem"),
+    [
+        (lambda s3, key: s3.delete_object(Bucket=BUCKET, Key=key), "is missing"),
+        (
+            lambda s3, key: s3.put_object(Bucket=BUCKET, Key=key, Body=b"bad"),
+            "has 3 bytes, the manifest says 18",
+        ),
+    ],
+)
+def test_a_copy_changed_right_after_it_landed_stops_the_promote(
+    staging: World, meddle: Callable[[S3Client, str], object], problem: str
+) -> None:
+    stage(staging.s3, STAGING)
+    writer = _SESSION.client("s3", region_name="us-east-1")
+    copied: list[str] = []
+    staging.s3.meta.events.register(
+        "before-parameter-build.s3.CopyObject", lambda params, **_: copied.append(params["Key"])
+    )
+
+    def after_the_copy(**_: Any) -> None:
+        if len(copied) == 1:
+            meddle(writer, copied[0])
+
+    staging.s3.meta.events.register("after-call.s3.CopyObject", after_the_copy)
+
+    with pytest.raises(StoreError) as failed:
+        promotion.promote_version(
+            promotion.BucketRef(staging.s3, STAGING), promotion.BucketRef(staging.s3, BUCKET), V1, workers=1
+        )
+
+    key = f"{V1}/about/index.html"
+    assert str(failed.value).startswith(
+        f"copying {key} failed: after the copy, {key} {problem}; version {V1}"
+    )
+    assert layout.manifest_key(V1) not in keys(staging)
+
+
+def test_a_failed_copy_drops_the_copies_not_yet_started(staging: World) -> None:
+    stage(staging.s3, STAGING)
+    attempted: list[str] = []
+    staging.s3.meta.events.register(
+        "before-parameter-build.s3.CopyObject", lambda params, **_: attempted.append(params["Key"])
+    )
+    CopyFault(staging.s3, 0, lambda: client_error("AccessDenied", 403))
+
+    with pytest.raises(StoreError, match="failed: AWS CopyObject failed: AccessDenied"):
+        promotion.promote_version(
+            promotion.BucketRef(staging.s3, STAGING), promotion.BucketRef(staging.s3, BUCKET), V1, workers=1
+        )
+
+    # The one worker may have started the next copy before the failure was seen; no more.
+    assert 1 <= len(attempted) <= 2
+
+
+def test_an_unreadable_destination_object_is_an_error_not_a_difference(staging: World) -> None:
+    stage(staging.s3, STAGING)
+    assert staging.invoke("promote", V1, "--from-bucket", STAGING, "--bucket", BUCKET).exit_code == 0
+
+    def denied(params: dict[str, Any], **_: Any) -> None:
+        if params["Bucket"] == BUCKET and params["Key"].startswith(f"{V1}/"):
+            raise client_error("AccessDenied", 403, "HeadObject")
+
+    staging.s3.meta.events.register("before-parameter-build.s3.HeadObject", denied)
+
+    with pytest.raises(ClientError) as failed:
+        promotion.promote_version(
+            promotion.BucketRef(staging.s3, STAGING), promotion.BucketRef(staging.s3, BUCKET), V1
+        )
+    assert failed.value.response["Error"]["Code"] == "AccessDenied"
+
+
+def test_a_promote_that_completes_the_version_first_leaves_nothing_to_do(staging: World) -> None:
+    manifest = stage(staging.s3, STAGING)
+    other = _SESSION.client("s3", region_name="us-east-1")
+    raced: list[promotion.PromoteReport] = []
+
+    # Between this promote's look at the destination and its claim, another promote completes it.
+    def promote_first(params: dict[str, Any], **_: Any) -> None:
+        if params["Key"] == layout.manifest_key(V1) and not raced:
+            raced.append(
+                promotion.promote_version(
+                    promotion.BucketRef(other, STAGING), promotion.BucketRef(other, BUCKET), V1
+                )
+            )
+
+    staging.s3.meta.events.register("before-parameter-build.s3.HeadObject", promote_first)
+
+    report = promotion.promote_version(
+        promotion.BucketRef(staging.s3, STAGING), promotion.BucketRef(staging.s3, BUCKET), V1
+    )
+
+    assert raced[0].copied_files == 5
+    assert (report.already_complete, report.copied_files, report.skipped_files) == (True, 0, 5)
+    assert body(staging.s3, BUCKET, layout.manifest_key(V1)) == manifest
+
+
+def test_a_key_written_after_the_listing_is_copied_over_on_the_condition_of_what_is_there(
+    staging: World,
+) -> None:
+    # An earlier, unclaimed attempt left `index.html` after this promote listed the prefix: the copy
+    # (If-None-Match) is refused, the source is unchanged, so the copy is made again on If-Match.
+    manifest = stage(staging.s3, STAGING)
+    key = layout.object_key(V1, "index.html")
+    writer = _SESSION.client("s3", region_name="us-east-1")
+    conditions: list[tuple[str | None, str | None]] = []
+    leftover: list[str] = []
+
+    def as_s3_would(params: dict[str, Any], **_: Any) -> None:
+        if params["Key"] != key:
+            return
+        conditions.append((params.get("IfMatch"), params.get("IfNoneMatch")))
+        if not leftover:
+            leftover.append(writer.put_object(Bucket=BUCKET, Key=key, Body=b"<html>half</html>")["ETag"])
+        if params.get("IfNoneMatch") == "*":
+            raise client_error("PreconditionFailed", 412)
+
+    staging.s3.meta.events.register("before-parameter-build.s3.CopyObject", as_s3_would)
+
+    report = promotion.promote_version(
+        promotion.BucketRef(staging.s3, STAGING), promotion.BucketRef(staging.s3, BUCKET), V1
+    )
+
+    assert conditions == [(None, "*"), (leftover[0], None)]
+    assert report.copied_files == 5
+    assert body(staging.s3, BUCKET, key) == b"<html>home</html>"
+    assert body(staging.s3, BUCKET, layout.manifest_key(V1)) == manifest
+
+
 def test_the_manifest_written_by_someone_else_meanwhile_is_not_overwritten(staging: World) -> None:
     stage(staging.s3, STAGING)
     other = layout.Manifest(version=V1, created="2026-11-27T13:00:00+00:00").to_json().encode()
@@ -572,6 +740,14 @@ def test_bucket_region(world: World, region: str, expected: str) -> None:
     )
     s3.create_bucket(Bucket=f"bucket-in-{region}", **configuration)  # type: ignore[arg-type]
     assert promotion.bucket_region(world.s3, f"bucket-in-{region}") == expected
+
+
+def test_a_bucket_of_the_old_eu_location_is_in_eu_west_1() -> None:
+    # Buckets made before eu-west-1 had its name answer "EU" (moto makes none such).
+    s3 = _SESSION.client("s3", region_name="us-east-1")
+    with Stubber(s3) as stubbed:
+        stubbed.add_response("get_bucket_location", {"LocationConstraint": "EU"}, {"Bucket": "old-bucket"})
+        assert promotion.bucket_region(s3, "old-bucket") == "eu-west-1"
 
 
 def test_buckets_in_two_regions_are_each_addressed_in_their_own_region(
@@ -702,7 +878,7 @@ def test_a_multipart_object_is_copied_part_for_part_and_keeps_its_etag(staging: 
     # S3 gives a CopyObject copy the MD5 of the whole object as its ETag (moto keeps the source's);
     # copying the same parts is what keeps a multipart ETag equal to the source's.
     key = layout.object_key(V1, "video.bin")
-    parts = [b"a" * (5 * 1024 * 1024), b"b" * 1000]  # S3's smallest part, then the rest
+    parts = [b"a" * (5 * 1024 * 1024), b"b" * (5 * 1024 * 1024), b"c" * 1000]  # S3's smallest parts, the rest
     content = b"".join(parts)
     sha256 = hashlib.sha256(content).hexdigest()
     upload = staging.s3.create_multipart_upload(
@@ -728,7 +904,7 @@ def test_a_multipart_object_is_copied_part_for_part_and_keeps_its_etag(staging: 
     manifest = layout.Manifest(version=V1, created="2026-11-27T12:00:00+00:00", files={"video.bin": entry})
     staging.s3.put_object(Bucket=STAGING, Key=layout.manifest_key(V1), Body=manifest.to_json().encode())
     source_etag = staging.s3.head_object(Bucket=STAGING, Key=key)["ETag"]
-    assert source_etag.endswith('-2"')
+    assert source_etag.endswith('-3"')
     calls = record_calls(staging.s3)
 
     result = staging.invoke("promote", V1, "--from-bucket", STAGING, "--bucket", BUCKET)
@@ -736,13 +912,17 @@ def test_a_multipart_object_is_copied_part_for_part_and_keeps_its_etag(staging: 
     assert result.exit_code == 0, result.output
     counts = operations(list(calls))
     assert (counts["UploadPartCopy"], counts["CompleteMultipartUpload"], counts.get("CopyObject", 0)) == (
-        2,
+        3,
         1,
         0,
     )
-    ranges = [p["CopySourceRange"] for name, p in calls if name == "UploadPartCopy"]
-    assert sorted(ranges) == ["bytes=0-5242879", "bytes=5242880-5243879"]
+    ranges = [(p["PartNumber"], p["CopySourceRange"]) for name, p in calls if name == "UploadPartCopy"]
+    assert ranges == [(1, "bytes=0-5242879"), (2, "bytes=5242880-10485759"), (3, "bytes=10485760-10486759")]
     assert {p["CopySourceIfMatch"] for name, p in calls if name == "UploadPartCopy"} == {source_etag}
+    # The headers are read from the very object listed; the upload lands only where nothing is.
+    source_heads = [p for name, p in calls if name == "HeadObject" and p["Bucket"] == STAGING]
+    assert [p.get("IfMatch") for p in source_heads if "PartNumber" not in p] == [source_etag]
+    assert [p["IfNoneMatch"] for name, p in calls if name == "CompleteMultipartUpload"] == ["*"]
     head = staging.s3.head_object(Bucket=BUCKET, Key=key)
     assert (head["ETag"], head["ContentType"], head["CacheControl"]) == (
         source_etag,
