@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -1035,3 +1036,31 @@ def test_prune_during_a_promote_into_the_same_bucket_leaves_it_alone(staging: Wo
     assert result.exit_code == 0, result.output
     assert body(staging.s3, BUCKET, layout.manifest_key(V1)) == manifest
     assert storage.verify_version(staging.s3, BUCKET, V1) == []
+
+
+def test_one_worker_makes_one_request_at_a_time(staging: World) -> None:
+    stage(staging.s3, STAGING)
+    lock = threading.Lock()
+    in_flight = [0]
+    most: list[int] = []
+
+    def started(**_: Any) -> None:
+        with lock:
+            in_flight[0] += 1
+            most.append(in_flight[0])
+        # Not needed for the assertion: a moment for a second worker, were there one, to start.
+        time.sleep(0.002)
+
+    def finished(**_: Any) -> None:
+        with lock:
+            in_flight[0] -= 1
+
+    staging.s3.meta.events.register("before-call.s3", started)
+    staging.s3.meta.events.register("after-call.s3", finished)
+    source, destination = promotion.BucketRef(staging.s3, STAGING), promotion.BucketRef(staging.s3, BUCKET)
+
+    copied = promotion.promote_version(source, destination, V1, workers=1)
+    checked = promotion.promote_version(source, destination, V1, workers=1)  # the objects, checked again
+
+    assert (copied.copied_files, checked.already_complete) == (5, True)
+    assert max(most) == 1
