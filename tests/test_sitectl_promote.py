@@ -875,36 +875,48 @@ def test_a_malformed_version_is_refused(staging: World) -> None:
         )
 
 
-def test_a_multipart_object_is_copied_part_for_part_and_keeps_its_etag(staging: World) -> None:
-    # S3 gives a CopyObject copy the MD5 of the whole object as its ETag (moto keeps the source's);
-    # copying the same parts is what keeps a multipart ETag equal to the source's.
-    key = layout.object_key(V1, "video.bin")
-    parts = [b"a" * (5 * 1024 * 1024), b"b" * (5 * 1024 * 1024), b"c" * 1000]  # S3's smallest parts, the rest
+MEBIBYTE = 1024 * 1024
+VIDEO = layout.object_key(V1, "video.bin")
+
+
+def stage_multipart(s3: S3Client, parts: list[bytes]) -> tuple[bytes, str]:
+    """A version of one multipart object, `video.bin`, uploaded in `parts`; its content and ETag."""
     content = b"".join(parts)
     sha256 = hashlib.sha256(content).hexdigest()
-    upload = staging.s3.create_multipart_upload(
+    upload = s3.create_multipart_upload(
         Bucket=STAGING,
-        Key=key,
+        Key=VIDEO,
         ContentType="application/octet-stream",
         CacheControl="max-age=60",
         Metadata={layout.SHA256_METADATA_KEY: sha256, layout.VERSION_METADATA_KEY: V1},
     )
     etags = [
-        staging.s3.upload_part(Bucket=STAGING, Key=key, UploadId=upload["UploadId"], PartNumber=n, Body=part)[
+        s3.upload_part(Bucket=STAGING, Key=VIDEO, UploadId=upload["UploadId"], PartNumber=n, Body=part)[
             "ETag"
         ]
         for n, part in enumerate(parts, start=1)
     ]
-    staging.s3.complete_multipart_upload(
+    s3.complete_multipart_upload(
         Bucket=STAGING,
-        Key=key,
+        Key=VIDEO,
         UploadId=upload["UploadId"],
         MultipartUpload={"Parts": [{"PartNumber": n, "ETag": e} for n, e in enumerate(etags, start=1)]},
     )
     entry = layout.ManifestFile(len(content), sha256, "application/octet-stream", "max-age=60")
     manifest = layout.Manifest(version=V1, created="2026-11-27T12:00:00+00:00", files={"video.bin": entry})
-    staging.s3.put_object(Bucket=STAGING, Key=layout.manifest_key(V1), Body=manifest.to_json().encode())
-    source_etag = staging.s3.head_object(Bucket=STAGING, Key=key)["ETag"]
+    s3.put_object(Bucket=STAGING, Key=layout.manifest_key(V1), Body=manifest.to_json().encode())
+    return content, s3.head_object(Bucket=STAGING, Key=VIDEO)["ETag"]
+
+
+def test_a_multipart_object_is_copied_part_for_part_and_keeps_its_etag(staging: World) -> None:
+    # S3 gives a CopyObject copy the MD5 of the whole object as its ETag (moto keeps the source's);
+    # copying the same parts is what keeps a multipart ETag equal to the source's.
+    key = VIDEO
+    # Parts of S3's smallest size (but the last), each of another length.
+    content, source_etag = stage_multipart(
+        staging.s3, [b"a" * (5 * MEBIBYTE + 1000), b"b" * (5 * MEBIBYTE), b"c" * 1000]
+    )
+    sha256 = hashlib.sha256(content).hexdigest()
     assert source_etag.endswith('-3"')
     calls = record_calls(staging.s3)
 
@@ -918,7 +930,7 @@ def test_a_multipart_object_is_copied_part_for_part_and_keeps_its_etag(staging: 
         0,
     )
     ranges = [(p["PartNumber"], p["CopySourceRange"]) for name, p in calls if name == "UploadPartCopy"]
-    assert ranges == [(1, "bytes=0-5242879"), (2, "bytes=5242880-10485759"), (3, "bytes=10485760-10486759")]
+    assert ranges == [(1, "bytes=0-5243879"), (2, "bytes=5243880-10486759"), (3, "bytes=10486760-10487759")]
     assert {p["CopySourceIfMatch"] for name, p in calls if name == "UploadPartCopy"} == {source_etag}
     # The headers are read from the very object listed; the upload lands only where nothing is.
     source_heads = [p for name, p in calls if name == "HeadObject" and p["Bucket"] == STAGING]
@@ -1064,3 +1076,26 @@ def test_one_worker_makes_one_request_at_a_time(staging: World) -> None:
 
     assert (copied.copied_files, checked.already_complete) == (5, True)
     assert max(most) == 1
+
+
+def test_a_multipart_source_replaced_while_its_parts_are_read_stops_the_copy(staging: World) -> None:
+    stage_multipart(staging.s3, [b"a" * (5 * MEBIBYTE), b"b" * 1000])
+    writer = _SESSION.client("s3", region_name="us-east-1")
+
+    # After the headers were read (pinned to the listed ETag), another writer replaces the object.
+    def replace_first(params: dict[str, Any], **_: Any) -> None:
+        if params.get("PartNumber") == 1:
+            writer.put_object(Bucket=STAGING, Key=VIDEO, Body=b"replaced")
+
+    staging.s3.meta.events.register("before-parameter-build.s3.HeadObject", replace_first)
+
+    with pytest.raises(StoreError) as failed:
+        promotion.promote_version(
+            promotion.BucketRef(staging.s3, STAGING), promotion.BucketRef(staging.s3, BUCKET), V1, workers=1
+        )
+
+    assert str(failed.value).startswith(
+        f"copying {VIDEO} failed: the parts of s3://{STAGING}/{VIDEO} add up to 8 bytes, not 5243880; "
+    )
+    assert keys(staging) == [layout.claim_key(V1)]
+    assert staging.s3.list_multipart_uploads(Bucket=BUCKET).get("Uploads", []) == []

@@ -453,8 +453,9 @@ def _part_ranges(source: BucketRef, item: _Expected) -> list[tuple[int, int]]:
     part's length (and the part count). The ranges need no ETag pin: UploadPartCopy has its own."""
     first = source.s3.head_object(Bucket=source.name, Key=item.key, PartNumber=1)
     sizes = [int(first["ContentLength"])]
-    # S3 answers PartsCount for a PartNumber of a multipart object (every object copied here is one).
-    for number in range(2, first["PartsCount"] + 1):
+    # No PartsCount: the object was replaced by a single-part one since it was listed (its size then
+    # rarely adds up; if it does, the copy's ETag pin refuses it).
+    for number in range(2, int(first.get("PartsCount", 1)) + 1):
         part = source.s3.head_object(Bucket=source.name, Key=item.key, PartNumber=number)
         sizes.append(int(part["ContentLength"]))
     if sum(sizes) != item.entry.size:
