@@ -138,6 +138,7 @@ GROUPS = [
             "tests/test_shared_assets.py",
             "tests/test_version_readers.py",
             "tests/test_serve.py",
+            "tests/test_serve_failover.py",  # the default not-found page
         ],
     ),
 ]

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from scripts.commands.upload import upload_build
+from scripts.versionstore.not_found_page import DEFAULT_NOT_FOUND_HTML
 from tests.clock import ManualClock
 from tests.serve_scaffold import ExampleSite, example_site, live_server, request
 from tests.sitectl_scaffold import write_build
@@ -19,6 +20,7 @@ CHUNK_TWO = "/assets/lazy.b9cf53c0.js"
 IMMUTABLE = "public, max-age=31536000, immutable"
 JAVASCRIPT = "text/javascript; charset=utf-8"
 HTML = "text/html; charset=utf-8"
+REVALIDATE = "public, max-age=0, must-revalidate"
 VERSION_THREE = "20261129T090000Z"
 
 
@@ -82,7 +84,9 @@ def test_a_version_without_404_html_answers_the_default_page(example: ExampleSit
         own = request(server, "/")
     assert own.status == 200 and own.text == "<h1>three</h1>"
     assert page.status == 404
-    assert page.headers["content-type"] == HTML
+    # The page and headers `put_default_not_found_page` stored, as the component stores them.
+    assert (page.headers["content-type"], page.headers["cache-control"]) == (HTML, REVALIDATE)
+    assert page.body == DEFAULT_NOT_FOUND_HTML.encode()
     assert "<h1>Page not found</h1>" in page.text
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -13,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError
+from botocore.stub import Stubber
 
 from edge_lambda import layout
 from scripts.commands import promote as promote_command_module
@@ -239,14 +241,54 @@ def test_a_missing_or_incomplete_source_is_refused_with_nothing_written(
     assert {"CopyObject", "PutObject"}.isdisjoint(operations(calls))
 
 
-def test_a_damaged_source_is_refused_with_nothing_written(staging: World) -> None:
+def _delete_robots(s3: S3Client) -> None:
+    s3.delete_object(Bucket=STAGING, Key=layout.object_key(V1, "robots.txt"))
+
+
+def _resize_robots(s3: S3Client) -> None:
+    s3.put_object(Bucket=STAGING, Key=layout.object_key(V1, "robots.txt"), Body=b"User-agent: bot")
+
+
+def _garble_manifest(s3: S3Client) -> None:
+    s3.put_object(Bucket=STAGING, Key=layout.manifest_key(V1), Body=b"{")
+
+
+def _manifest_of_another_version(s3: S3Client) -> None:
+    other = layout.Manifest(version=V2, created="2026-11-27T12:00:00+00:00").to_json().encode()
+    s3.put_object(Bucket=STAGING, Key=layout.manifest_key(V1), Body=other)
+
+
+@pytest.mark.parametrize(
+    ("damage", "message"),
+    [
+        (_delete_robots, f"version {V1} in {STAGING} is damaged: {V1}/robots.txt is missing"),
+        (
+            _resize_robots,
+            f"version {V1} in {STAGING} is damaged: {V1}/robots.txt has 15 bytes, its manifest says 13",
+        ),
+        (
+            _garble_manifest,
+            f"manifest s3://{STAGING}/_manifests/{V1}.json is unreadable: Expecting property name "
+            "enclosed in double quotes: line 1 column 2 (char 1)",
+        ),
+        (
+            _manifest_of_another_version,
+            f"manifest s3://{STAGING}/_manifests/{V1}.json describes version {V2}",
+        ),
+    ],
+)
+def test_a_damaged_source_is_refused_with_nothing_written(
+    staging: World, damage: Callable[[S3Client], None], message: str
+) -> None:
     stage(staging.s3, STAGING)
-    staging.s3.delete_object(Bucket=STAGING, Key=layout.object_key(V1, "robots.txt"))
+    damage(staging.s3)
 
-    result = staging.invoke("promote", V1, "--from-bucket", STAGING, "--bucket", BUCKET)
+    with pytest.raises(StoreRefusedError) as refused:
+        promotion.promote_version(
+            promotion.BucketRef(staging.s3, STAGING), promotion.BucketRef(staging.s3, BUCKET), V1
+        )
 
-    assert result.exit_code == 2
-    assert f"version {V1} in {STAGING} is damaged: {V1}/robots.txt is missing" in result.output
+    assert str(refused.value).removesuffix("; nothing was promoted") == message
     assert keys(staging) == []
 
 
@@ -373,13 +415,19 @@ def test_a_leftover_object_that_differs_is_copied_again(
 ) -> None:
     stage(staging.s3, STAGING)
     stale = layout.object_key(V1, "index.html")
-    staging.s3.put_object(Bucket=BUCKET, Key=stale, Body=leftover, Metadata=metadata)
+    leftover_etag = staging.s3.put_object(Bucket=BUCKET, Key=stale, Body=leftover, Metadata=metadata)["ETag"]
     calls = record_calls(staging.s3)
 
     result = staging.invoke("promote", V1, "--from-bucket", STAGING, "--bucket", BUCKET)
 
     assert result.exit_code == 0, result.output
     assert operations(calls)["CopyObject"] == 5
+    # Overwritten only if it is still the leftover that was listed.
+    assert [
+        (p.get("IfMatch"), p.get("IfNoneMatch"))
+        for name, p in calls
+        if name == "CopyObject" and p["Key"] == stale
+    ] == [(leftover_etag, None)]
     assert body(staging.s3, BUCKET, stale) == b"<html>home</html>"
     assert staging.s3.head_object(Bucket=BUCKET, Key=stale)["Metadata"][layout.SHA256_METADATA_KEY] == (
         hashlib.sha256(b"<html>home</html>").hexdigest()
@@ -433,6 +481,8 @@ def test_a_transient_copy_error_is_retried(staging: World) -> None:
 
     staging.s3.meta.events.register("before-parameter-build.s3.CopyObject", fail_twice)
     clock = ManualClock()
+    started: list[tuple[int, int]] = []
+    progress: list[int] = []
 
     report = promotion.promote_version(
         promotion.BucketRef(staging.s3, STAGING),
@@ -440,10 +490,14 @@ def test_a_transient_copy_error_is_retried(staging: World) -> None:
         V1,
         workers=1,
         attempts=3,
+        on_start=lambda files, size: started.append((files, size)),
+        progress=progress.append,
         sleep=clock.sleep,
     )
 
     assert len(clock.sleeps) == 2
+    assert started == [(5, 87)]
+    assert sorted(progress) == [13, 17, 18, 18, 21]  # each file once, when it is in place
     assert (report.copied_files, report.skipped_files, report.already_complete) == (5, 0, False)
     assert staging.s3.head_object(Bucket=BUCKET, Key=layout.manifest_key(V1))["ContentLength"] > 0
 
@@ -463,6 +517,178 @@ def test_a_permanent_copy_error_is_not_retried(staging: World) -> None:
         )
     assert clock.sleeps == [] and fault.copied == []
     assert keys(staging) == [layout.claim_key(V1)]  # claimed, for a --resume
+    fault.stop()
+    with pytest.raises(storage.VersionClaimedError, match="run the same promote again with --resume$"):
+        promotion.promote_version(
+            promotion.BucketRef(staging.s3, STAGING), promotion.BucketRef(staging.s3, BUCKET), V1
+        )
+
+
+def _error_without(*fields: str) -> ClientError:
+    """A ClientError whose `Error` lacks `fields` (S3 through a proxy, or an S3-compatible store)."""
+    info = {
+        name: value
+        for name, value in {"Code": "AccessDenied", "Message": "Denied"}.items()
+        if name not in fields
+    }
+    response: Any = {"Error": info, "ResponseMetadata": {"HTTPStatusCode": 403}}
+    return ClientError(response, "CopyObject")
+
+
+@pytest.mark.parametrize(
+    ("error", "described"),
+    [
+        (lambda: _error_without(), "AWS CopyObject failed: AccessDenied: Denied"),
+        (lambda: _error_without("Message"), "AWS CopyObject failed: AccessDenied"),
+        (lambda: _error_without("Code", "Message"), "AWS CopyObject failed: Error"),
+        (ConnectionResetError, "ConnectionResetError"),  # no message: its kind
+        (lambda: ValueError("bad header value"), "bad header value"),
+    ],
+)
+def test_a_failed_copy_is_described_in_one_line(
+    staging: World, error: Callable[[], Exception], described: str
+) -> None:
+    stage(staging.s3, STAGING)
+    CopyFault(staging.s3, 0, error)
+
+    with pytest.raises(StoreError) as failed:
+        promotion.promote_version(
+            promotion.BucketRef(staging.s3, STAGING), promotion.BucketRef(staging.s3, BUCKET), V1, workers=1
+        )
+
+    assert str(failed.value) == (
+        f"copying {V1}/about/index.html failed: {described}; version {V1} stays incomplete in {BUCKET}: "
+        "run the same promote again with --resume to complete it"
+    )
+
+
+@pytest.mark.parametrize(
+    ("meddle", "problem"),
+    [
+        (lambda s3, key: s3.delete_object(Bucket=BUCKET, Key=key), "is missing"),
+        (
+            lambda s3, key: s3.put_object(Bucket=BUCKET, Key=key, Body=b"bad"),
+            "has 3 bytes, the manifest says 18",
+        ),
+    ],
+)
+def test_a_copy_changed_right_after_it_landed_stops_the_promote(
+    staging: World, meddle: Callable[[S3Client, str], object], problem: str
+) -> None:
+    stage(staging.s3, STAGING)
+    writer = _SESSION.client("s3", region_name="us-east-1")
+    copied: list[str] = []
+    staging.s3.meta.events.register(
+        "before-parameter-build.s3.CopyObject", lambda params, **_: copied.append(params["Key"])
+    )
+
+    def after_the_copy(**_: Any) -> None:
+        if len(copied) == 1:
+            meddle(writer, copied[0])
+
+    staging.s3.meta.events.register("after-call.s3.CopyObject", after_the_copy)
+
+    with pytest.raises(StoreError) as failed:
+        promotion.promote_version(
+            promotion.BucketRef(staging.s3, STAGING), promotion.BucketRef(staging.s3, BUCKET), V1, workers=1
+        )
+
+    key = f"{V1}/about/index.html"
+    assert str(failed.value).startswith(
+        f"copying {key} failed: after the copy, {key} {problem}; version {V1}"
+    )
+    assert layout.manifest_key(V1) not in keys(staging)
+
+
+def test_a_failed_copy_drops_the_copies_not_yet_started(staging: World) -> None:
+    stage(staging.s3, STAGING)
+    attempted: list[str] = []
+    staging.s3.meta.events.register(
+        "before-parameter-build.s3.CopyObject", lambda params, **_: attempted.append(params["Key"])
+    )
+    CopyFault(staging.s3, 0, lambda: client_error("AccessDenied", 403))
+
+    with pytest.raises(StoreError, match="failed: AWS CopyObject failed: AccessDenied"):
+        promotion.promote_version(
+            promotion.BucketRef(staging.s3, STAGING), promotion.BucketRef(staging.s3, BUCKET), V1, workers=1
+        )
+
+    # The one worker may have started the next copy before the failure was seen; no more.
+    assert 1 <= len(attempted) <= 2
+
+
+def test_an_unreadable_destination_object_is_an_error_not_a_difference(staging: World) -> None:
+    stage(staging.s3, STAGING)
+    assert staging.invoke("promote", V1, "--from-bucket", STAGING, "--bucket", BUCKET).exit_code == 0
+
+    def denied(params: dict[str, Any], **_: Any) -> None:
+        if params["Bucket"] == BUCKET and params["Key"].startswith(f"{V1}/"):
+            raise client_error("AccessDenied", 403, "HeadObject")
+
+    staging.s3.meta.events.register("before-parameter-build.s3.HeadObject", denied)
+
+    with pytest.raises(ClientError) as failed:
+        promotion.promote_version(
+            promotion.BucketRef(staging.s3, STAGING), promotion.BucketRef(staging.s3, BUCKET), V1
+        )
+    assert failed.value.response["Error"]["Code"] == "AccessDenied"
+
+
+def test_a_promote_that_completes_the_version_first_leaves_nothing_to_do(staging: World) -> None:
+    manifest = stage(staging.s3, STAGING)
+    other = _SESSION.client("s3", region_name="us-east-1")
+    raced: list[promotion.PromoteReport] = []
+
+    # Between this promote's look at the destination and its claim, another promote completes it.
+    def promote_first(params: dict[str, Any], **_: Any) -> None:
+        if params["Key"] == layout.manifest_key(V1) and not raced:
+            raced.append(
+                promotion.promote_version(
+                    promotion.BucketRef(other, STAGING), promotion.BucketRef(other, BUCKET), V1
+                )
+            )
+
+    staging.s3.meta.events.register("before-parameter-build.s3.HeadObject", promote_first)
+
+    report = promotion.promote_version(
+        promotion.BucketRef(staging.s3, STAGING), promotion.BucketRef(staging.s3, BUCKET), V1
+    )
+
+    assert raced[0].copied_files == 5
+    assert (report.already_complete, report.copied_files, report.skipped_files) == (True, 0, 5)
+    assert body(staging.s3, BUCKET, layout.manifest_key(V1)) == manifest
+
+
+def test_a_key_written_after_the_listing_is_copied_over_on_the_condition_of_what_is_there(
+    staging: World,
+) -> None:
+    # An earlier, unclaimed attempt left `index.html` after this promote listed the prefix: the copy
+    # (If-None-Match) is refused, the source is unchanged, so the copy is made again on If-Match.
+    manifest = stage(staging.s3, STAGING)
+    key = layout.object_key(V1, "index.html")
+    writer = _SESSION.client("s3", region_name="us-east-1")
+    conditions: list[tuple[str | None, str | None]] = []
+    leftover: list[str] = []
+
+    def as_s3_would(params: dict[str, Any], **_: Any) -> None:
+        if params["Key"] != key:
+            return
+        conditions.append((params.get("IfMatch"), params.get("IfNoneMatch")))
+        if not leftover:
+            leftover.append(writer.put_object(Bucket=BUCKET, Key=key, Body=b"<html>half</html>")["ETag"])
+        if params.get("IfNoneMatch") == "*":
+            raise client_error("PreconditionFailed", 412)
+
+    staging.s3.meta.events.register("before-parameter-build.s3.CopyObject", as_s3_would)
+
+    report = promotion.promote_version(
+        promotion.BucketRef(staging.s3, STAGING), promotion.BucketRef(staging.s3, BUCKET), V1
+    )
+
+    assert conditions == [(None, "*"), (leftover[0], None)]
+    assert report.copied_files == 5
+    assert body(staging.s3, BUCKET, key) == b"<html>home</html>"
+    assert body(staging.s3, BUCKET, layout.manifest_key(V1)) == manifest
 
 
 def test_the_manifest_written_by_someone_else_meanwhile_is_not_overwritten(staging: World) -> None:
@@ -476,11 +702,32 @@ def test_the_manifest_written_by_someone_else_meanwhile_is_not_overwritten(stagi
 
     staging.s3.meta.events.register("before-parameter-build.s3.PutObject", complete_first)
 
-    with pytest.raises(StoreRefusedError, match="completed in site-bucket-test by someone else meanwhile"):
+    with pytest.raises(StoreRefusedError) as refused:
         promotion.promote_version(
             promotion.BucketRef(staging.s3, STAGING), promotion.BucketRef(staging.s3, BUCKET), V1
         )
+    assert str(refused.value) == (
+        f"version {V1} was completed in {BUCKET} by someone else meanwhile, with different content"
+    )
     assert body(staging.s3, BUCKET, layout.manifest_key(V1)) == other
+
+
+def test_the_same_manifest_written_by_someone_else_meanwhile_is_accepted(staging: World) -> None:
+    manifest = stage(staging.s3, STAGING)
+    writer = _SESSION.client("s3", region_name="us-east-1")
+
+    def complete_first(params: dict[str, Any], **_: Any) -> None:
+        if params["Key"] == layout.manifest_key(V1):
+            writer.put_object(Bucket=BUCKET, Key=params["Key"], Body=manifest)
+
+    staging.s3.meta.events.register("before-parameter-build.s3.PutObject", complete_first)
+
+    report = promotion.promote_version(
+        promotion.BucketRef(staging.s3, STAGING), promotion.BucketRef(staging.s3, BUCKET), V1
+    )
+
+    assert (report.copied_files, report.already_complete) == (5, False)
+    assert body(staging.s3, BUCKET, layout.manifest_key(V1)) == manifest
 
 
 @pytest.mark.parametrize(
@@ -494,6 +741,14 @@ def test_bucket_region(world: World, region: str, expected: str) -> None:
     )
     s3.create_bucket(Bucket=f"bucket-in-{region}", **configuration)  # type: ignore[arg-type]
     assert promotion.bucket_region(world.s3, f"bucket-in-{region}") == expected
+
+
+def test_a_bucket_of_the_old_eu_location_is_in_eu_west_1() -> None:
+    # Buckets made before eu-west-1 had its name answer "EU" (moto makes none such).
+    s3 = _SESSION.client("s3", region_name="us-east-1")
+    with Stubber(s3) as stubbed:
+        stubbed.add_response("get_bucket_location", {"LocationConstraint": "EU"}, {"Bucket": "old-bucket"})
+        assert promotion.bucket_region(s3, "old-bucket") == "eu-west-1"
 
 
 def test_buckets_in_two_regions_are_each_addressed_in_their_own_region(
@@ -612,39 +867,57 @@ def test_a_malformed_version_is_refused(staging: World) -> None:
     result = staging.invoke("promote", "v1", "--from-bucket", STAGING, "--bucket", BUCKET)
     assert result.exit_code == 2
     assert "'v1' is not a valid version id" in result.output
+    with pytest.raises(
+        StoreRefusedError, match="^version 'v1' is not a valid version id: expected YYYYMMDDTHHMMSSZ"
+    ):
+        promotion.promote_version(
+            promotion.BucketRef(staging.s3, STAGING), promotion.BucketRef(staging.s3, BUCKET), "v1"
+        )
 
 
-def test_a_multipart_object_is_copied_part_for_part_and_keeps_its_etag(staging: World) -> None:
-    # S3 gives a CopyObject copy the MD5 of the whole object as its ETag (moto keeps the source's);
-    # copying the same parts is what keeps a multipart ETag equal to the source's.
-    key = layout.object_key(V1, "video.bin")
-    parts = [b"a" * (5 * 1024 * 1024), b"b" * 1000]  # S3's smallest part, then the rest
+MEBIBYTE = 1024 * 1024
+VIDEO = layout.object_key(V1, "video.bin")
+
+
+def stage_multipart(s3: S3Client, parts: list[bytes]) -> tuple[bytes, str]:
+    """A version of one multipart object, `video.bin`, uploaded in `parts`; its content and ETag."""
     content = b"".join(parts)
     sha256 = hashlib.sha256(content).hexdigest()
-    upload = staging.s3.create_multipart_upload(
+    upload = s3.create_multipart_upload(
         Bucket=STAGING,
-        Key=key,
+        Key=VIDEO,
         ContentType="application/octet-stream",
         CacheControl="max-age=60",
         Metadata={layout.SHA256_METADATA_KEY: sha256, layout.VERSION_METADATA_KEY: V1},
     )
     etags = [
-        staging.s3.upload_part(Bucket=STAGING, Key=key, UploadId=upload["UploadId"], PartNumber=n, Body=part)[
+        s3.upload_part(Bucket=STAGING, Key=VIDEO, UploadId=upload["UploadId"], PartNumber=n, Body=part)[
             "ETag"
         ]
         for n, part in enumerate(parts, start=1)
     ]
-    staging.s3.complete_multipart_upload(
+    s3.complete_multipart_upload(
         Bucket=STAGING,
-        Key=key,
+        Key=VIDEO,
         UploadId=upload["UploadId"],
         MultipartUpload={"Parts": [{"PartNumber": n, "ETag": e} for n, e in enumerate(etags, start=1)]},
     )
     entry = layout.ManifestFile(len(content), sha256, "application/octet-stream", "max-age=60")
     manifest = layout.Manifest(version=V1, created="2026-11-27T12:00:00+00:00", files={"video.bin": entry})
-    staging.s3.put_object(Bucket=STAGING, Key=layout.manifest_key(V1), Body=manifest.to_json().encode())
-    source_etag = staging.s3.head_object(Bucket=STAGING, Key=key)["ETag"]
-    assert source_etag.endswith('-2"')
+    s3.put_object(Bucket=STAGING, Key=layout.manifest_key(V1), Body=manifest.to_json().encode())
+    return content, s3.head_object(Bucket=STAGING, Key=VIDEO)["ETag"]
+
+
+def test_a_multipart_object_is_copied_part_for_part_and_keeps_its_etag(staging: World) -> None:
+    # S3 gives a CopyObject copy the MD5 of the whole object as its ETag (moto keeps the source's);
+    # copying the same parts is what keeps a multipart ETag equal to the source's.
+    key = VIDEO
+    # Parts of S3's smallest size (but the last), each of another length.
+    content, source_etag = stage_multipart(
+        staging.s3, [b"a" * (5 * MEBIBYTE + 1000), b"b" * (5 * MEBIBYTE), b"c" * 1000]
+    )
+    sha256 = hashlib.sha256(content).hexdigest()
+    assert source_etag.endswith('-3"')
     calls = record_calls(staging.s3)
 
     result = staging.invoke("promote", V1, "--from-bucket", STAGING, "--bucket", BUCKET)
@@ -652,13 +925,17 @@ def test_a_multipart_object_is_copied_part_for_part_and_keeps_its_etag(staging: 
     assert result.exit_code == 0, result.output
     counts = operations(list(calls))
     assert (counts["UploadPartCopy"], counts["CompleteMultipartUpload"], counts.get("CopyObject", 0)) == (
-        2,
+        3,
         1,
         0,
     )
-    ranges = [p["CopySourceRange"] for name, p in calls if name == "UploadPartCopy"]
-    assert sorted(ranges) == ["bytes=0-5242879", "bytes=5242880-5243879"]
+    ranges = [(p["PartNumber"], p["CopySourceRange"]) for name, p in calls if name == "UploadPartCopy"]
+    assert ranges == [(1, "bytes=0-5243879"), (2, "bytes=5243880-10486759"), (3, "bytes=10486760-10487759")]
     assert {p["CopySourceIfMatch"] for name, p in calls if name == "UploadPartCopy"} == {source_etag}
+    # The headers are read from the very object listed; the upload lands only where nothing is.
+    source_heads = [p for name, p in calls if name == "HeadObject" and p["Bucket"] == STAGING]
+    assert [p.get("IfMatch") for p in source_heads if "PartNumber" not in p] == [source_etag]
+    assert [p["IfNoneMatch"] for name, p in calls if name == "CompleteMultipartUpload"] == ["*"]
     head = staging.s3.head_object(Bucket=BUCKET, Key=key)
     assert (head["ETag"], head["ContentType"], head["CacheControl"]) == (
         source_etag,
@@ -771,3 +1048,54 @@ def test_prune_during_a_promote_into_the_same_bucket_leaves_it_alone(staging: Wo
     assert result.exit_code == 0, result.output
     assert body(staging.s3, BUCKET, layout.manifest_key(V1)) == manifest
     assert storage.verify_version(staging.s3, BUCKET, V1) == []
+
+
+def test_one_worker_makes_one_request_at_a_time(staging: World) -> None:
+    stage(staging.s3, STAGING)
+    lock = threading.Lock()
+    in_flight = [0]
+    most: list[int] = []
+
+    def started(**_: Any) -> None:
+        with lock:
+            in_flight[0] += 1
+            most.append(in_flight[0])
+        # Not needed for the assertion: a moment for a second worker, were there one, to start.
+        time.sleep(0.002)
+
+    def finished(**_: Any) -> None:
+        with lock:
+            in_flight[0] -= 1
+
+    staging.s3.meta.events.register("before-call.s3", started)
+    staging.s3.meta.events.register("after-call.s3", finished)
+    source, destination = promotion.BucketRef(staging.s3, STAGING), promotion.BucketRef(staging.s3, BUCKET)
+
+    copied = promotion.promote_version(source, destination, V1, workers=1)
+    checked = promotion.promote_version(source, destination, V1, workers=1)  # the objects, checked again
+
+    assert (copied.copied_files, checked.already_complete) == (5, True)
+    assert max(most) == 1
+
+
+def test_a_multipart_source_replaced_while_its_parts_are_read_stops_the_copy(staging: World) -> None:
+    stage_multipart(staging.s3, [b"a" * (5 * MEBIBYTE), b"b" * 1000])
+    writer = _SESSION.client("s3", region_name="us-east-1")
+
+    # After the headers were read (pinned to the listed ETag), another writer replaces the object.
+    def replace_first(params: dict[str, Any], **_: Any) -> None:
+        if params.get("PartNumber") == 1:
+            writer.put_object(Bucket=STAGING, Key=VIDEO, Body=b"replaced")
+
+    staging.s3.meta.events.register("before-parameter-build.s3.HeadObject", replace_first)
+
+    with pytest.raises(StoreError) as failed:
+        promotion.promote_version(
+            promotion.BucketRef(staging.s3, STAGING), promotion.BucketRef(staging.s3, BUCKET), V1, workers=1
+        )
+
+    assert str(failed.value).startswith(
+        f"copying {VIDEO} failed: the parts of s3://{STAGING}/{VIDEO} add up to 8 bytes, not 5243880; "
+    )
+    assert keys(staging) == [layout.claim_key(V1)]
+    assert staging.s3.list_multipart_uploads(Bucket=BUCKET).get("Uploads", []) == []

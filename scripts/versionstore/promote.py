@@ -50,7 +50,7 @@ class BucketRef:
     s3: S3Client
     name: str
 
-    def url(self, key: str = "") -> str:
+    def url(self, key: str) -> str:
         return f"s3://{self.name}/{key}"
 
 
@@ -106,9 +106,10 @@ def read_stored_manifest(s3: S3Client, bucket: str, version: str) -> StoredManif
         raise
     return StoredManifest(
         body=response["Body"].read(),
-        content_type=response.get("ContentType") or "application/json",
+        # S3 always answers Content-Type (binary/octet-stream when none was given) and Metadata.
+        content_type=response["ContentType"],
         cache_control=response.get("CacheControl"),
-        metadata=dict(response.get("Metadata", {})),
+        metadata=dict(response["Metadata"]),
     )
 
 
@@ -269,9 +270,9 @@ def _object_problem(destination: BucketRef, version: str, expected: _Expected) -
         if error_code(error) in _NOT_FOUND:
             return f"{expected.key} is missing"
         raise
-    etag = str(head.get("ETag", "")).strip('"')
-    size = int(head.get("ContentLength", -1))
-    metadata = head.get("Metadata", {})
+    etag = head["ETag"].strip('"')
+    size = head["ContentLength"]
+    metadata = head["Metadata"]
     if size != expected.entry.size:
         return f"{expected.key} has {size} bytes, the manifest says {expected.entry.size}"
     if etag != expected.source.etag:
@@ -336,8 +337,9 @@ def _copy_all(
             if progress:
                 progress(futures[future].entry.size)
     finally:
-        # On failure or Ctrl-C: drop what has not started, let running requests finish.
-        pool.shutdown(wait=True, cancel_futures=True)
+        # On failure or Ctrl-C: drop what has not started; shutdown waits (by default) for the
+        # running requests to finish.
+        pool.shutdown(cancel_futures=True)
 
 
 def _copy_into_place(
@@ -412,7 +414,7 @@ def _copy_parts(
     MetadataDirective: the headers and metadata are read from the source and set on the upload."""
     pinned = f'"{item.source.etag}"'
     head = source.s3.head_object(Bucket=source.name, Key=item.key, IfMatch=pinned)
-    headers: dict[str, Any] = {"Metadata": dict(head.get("Metadata", {}))}
+    headers: dict[str, Any] = {"Metadata": dict(head["Metadata"])}
     for name in ("ContentType", "CacheControl", "ContentEncoding", "ContentDisposition", "ContentLanguage"):
         if head.get(name):
             headers[name] = head[name]
@@ -451,6 +453,8 @@ def _part_ranges(source: BucketRef, item: _Expected) -> list[tuple[int, int]]:
     part's length (and the part count). The ranges need no ETag pin: UploadPartCopy has its own."""
     first = source.s3.head_object(Bucket=source.name, Key=item.key, PartNumber=1)
     sizes = [int(first["ContentLength"])]
+    # No PartsCount: the object was replaced by a single-part one since it was listed (its size then
+    # rarely adds up; if it does, the copy's ETag pin refuses it).
     for number in range(2, int(first.get("PartsCount", 1)) + 1):
         part = source.s3.head_object(Bucket=source.name, Key=item.key, PartNumber=number)
         sizes.append(int(part["ContentLength"]))
