@@ -200,22 +200,32 @@ def test_edge_function_lives_in_us_east_1_with_least_privilege(released: dict[st
     parameter = one(released, "aws:ssm/parameter:Parameter")
     assert parameter.provider == provider.urn
 
-    trust = json.loads(one(released, "aws:iam/role:Role").props["assumeRolePolicy"])
-    assert sorted(trust["Statement"][0]["Principal"]["Service"]) == [
-        "edgelambda.amazonaws.com",
-        "lambda.amazonaws.com",
-    ]
-    permissions = json.loads(one(released, "aws:iam/rolePolicy:RolePolicy").props["policy"])["Statement"]
-    ssm = [s for s in permissions if "ssm:GetParameter" in s["Action"]]
-    assert ssm == [
-        {
-            "Effect": "Allow",
-            "Action": "ssm:GetParameter",
-            "Resource": "arn:aws:ssm:us-east-1:123456789012:parameter/versioned-site/dev/live-version",
-        }
-    ]
-    others = {a for s in permissions if s not in ssm for a in s["Action"]}
-    assert others == {"logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents"}
+    # Lambda@Edge replicas assume the role as edgelambda, the function in us-east-1 as lambda.
+    assert json.loads(one(released, "aws:iam/role:Role").props["assumeRolePolicy"]) == {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Principal": {"Service": ["lambda.amazonaws.com", "edgelambda.amazonaws.com"]},
+                "Action": "sts:AssumeRole",
+            }
+        ],
+    }
+    assert json.loads(one(released, "aws:iam/rolePolicy:RolePolicy").props["policy"]) == {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Action": "ssm:GetParameter",
+                "Resource": "arn:aws:ssm:us-east-1:123456789012:parameter/versioned-site/dev/live-version",
+            },
+            {
+                "Effect": "Allow",
+                "Action": ["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents"],
+                "Resource": "arn:aws:logs:*:*:log-group:/aws/lambda/us-east-1.site-edge-9f8e7d6:*",
+            },
+        ],
+    }
 
 
 def test_edge_bundle_carries_settings_for_the_pointer(released: dict[str, RecordedResource]) -> None:
@@ -381,8 +391,13 @@ def test_an_empty_bucket_says_how_to_upload() -> None:
     with mock_aws():
         s3 = boto3.client("s3", region_name="us-east-1")
         s3.create_bucket(Bucket="empty-site-bucket")
-        with pytest.raises(UnreleasableVersionError, match="latest complete versions: none: upload one"):
-            check_releasable(s3, "empty-site-bucket", V1)
+        with pytest.raises(UnreleasableVersionError) as refused:
+            check_releasable(s3, "empty-site-bucket", V1, require_shared_assets=False)
+    assert str(refused.value) == (
+        f"version {V1} has no complete upload in bucket empty-site-bucket (no _manifests/{V1}.json); "
+        "latest complete versions: none: upload one with `sitectl upload DIR`. "
+        "Upload it first, or set versioned-site:version to one of them."
+    )
 
 
 def test_the_guards_s3_client_has_the_stacks_region_and_profile(
@@ -487,20 +502,35 @@ def test_policy_check_runs_the_program_without_aws_credentials(monkeypatch: pyte
 
 class DeployedFunctionMocks(SiteMocks):
     """The edge function as a targeted `up` sees it: untargeted, so the engine answers its deployed
-    outputs (a SameStep keeps the old outputs), here built with a 30 s pointer TTL."""
+    outputs (a SameStep keeps the old outputs), with the tags it was deployed with."""
+
+    def __init__(self, deployed_tags: dict[str, str]) -> None:
+        super().__init__()
+        self.deployed_tags = deployed_tags
 
     def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str | None, dict[str, Any]]:
         resource_id, outputs = super().new_resource(args)
         if args.typ == "aws:lambda/function:Function":
-            outputs = {**outputs, "tags": {EDGE_TTL_TAG: "30"}}
+            outputs = {**outputs, "tags": self.deployed_tags}
         return resource_id, outputs
 
 
-def test_the_switch_waits_the_ttl_of_the_deployed_function(aws: None) -> None:
-    registered = run_program({"version": V1, "edgeCacheTtlSeconds": "5"}, mocks=DeployedFunctionMocks())
+@pytest.mark.parametrize(
+    ("deployed_tags", "waits"),
+    [
+        ({EDGE_TTL_TAG: "30"}, 30),
+        # A function deployed before the tag existed: the configured TTL.
+        ({}, 12),
+    ],
+)
+def test_the_switch_waits_the_ttl_of_the_deployed_function(
+    aws: None, deployed_tags: dict[str, str], waits: int
+) -> None:
+    mocks = DeployedFunctionMocks(deployed_tags)
+    registered = run_program({"version": V1, "edgeCacheTtlSeconds": "12"}, mocks=mocks)
     function = one(registered, "aws:lambda/function:Function")
-    assert function.props["tags"] == {EDGE_TTL_TAG: "5"}  # what the new bundle will cache for
-    assert one(registered, "pulumi-python:dynamic:Resource").props["cache_ttl_seconds"] == 30
+    assert function.props["tags"] == {EDGE_TTL_TAG: "12"}  # what the new bundle will cache for
+    assert one(registered, "pulumi-python:dynamic:Resource").props["cache_ttl_seconds"] == waits
 
 
 def test_the_stack_profile_reaches_the_edge_provider_the_guards_and_the_switch(
