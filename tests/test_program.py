@@ -228,6 +228,150 @@ def test_edge_function_lives_in_us_east_1_with_least_privilege(released: dict[st
     }
 
 
+# What the program asks AWS for, input by input (the function's code and the page's HTML have tests
+# of their own): parent, provider ("edge": us-east-1; "default": the package's default provider, for aws
+# the stack's region) and properties.
+RESOURCE_INPUTS = [
+    ("aws:s3/bucket:Bucket", "site", "default", {"forceDestroy": False}),
+    (
+        "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration",
+        "site-bucket",
+        "default",
+        {
+            "bucket": MOCK_BUCKET,
+            "rules": [
+                {"applyServerSideEncryptionByDefault": {"sseAlgorithm": "AES256"}, "bucketKeyEnabled": True}
+            ],
+        },
+    ),
+    (
+        "aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration",
+        "site-bucket",
+        "default",
+        {
+            "bucket": MOCK_BUCKET,
+            "rules": [
+                {
+                    "id": "abort-incomplete-multipart-uploads",
+                    "status": "Enabled",
+                    "filter": {"prefix": ""},
+                    "abortIncompleteMultipartUpload": {"daysAfterInitiation": 7},
+                }
+            ],
+        },
+    ),
+    (
+        "aws:ssm/parameter:Parameter",
+        "site",
+        "edge",
+        {
+            "name": "/versioned-site/dev/live-version",
+            "type": "String",
+            "insecureValue": V1,
+            "description": "Live version of the versioned-site; change it with `pulumi config set version`.",
+        },
+    ),
+    (
+        "aws:cloudfront/originAccessControl:OriginAccessControl",
+        "site",
+        "default",
+        {
+            "description": "site: CloudFront reads the private site bucket",
+            "originAccessControlOriginType": "s3",
+            "signingBehavior": "always",
+            "signingProtocol": "sigv4",
+        },
+    ),
+    (
+        "aws:lambda/function:Function",
+        "site",
+        "edge",
+        {
+            "role": "arn:aws:iam::123456789012:role/site-edge-role",
+            "runtime": "python3.13",
+            "handler": "edge_lambda.handler.handler",
+            "architectures": ["x86_64"],
+            "memorySize": 128,
+            "timeout": 20,
+            "publish": True,
+            "skipDestroy": True,
+            "tags": {EDGE_TTL_TAG: "5"},
+        },
+    ),
+    (
+        "pulumi-python:dynamic:Resource",
+        "site",
+        "default",
+        {
+            "distribution_id": "E2SITECDN",
+            "parameter_name": "/versioned-site/dev/live-version",
+            "parameter_region": "us-east-1",
+            "version": V1,
+            "cache_ttl_seconds": 5,
+        },
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("type_token", "parent", "provider", "inputs"), RESOURCE_INPUTS, ids=[row[0] for row in RESOURCE_INPUTS]
+)
+def test_what_each_resource_asks_aws_for(
+    released: dict[str, RecordedResource], type_token: str, parent: str, provider: str, inputs: dict[str, Any]
+) -> None:
+    resource = one(released, type_token)
+    assert resource.parent is not None and resource.provider is not None
+    assert released[resource.parent].name == parent
+    assert resource.provider.rsplit("::", 1)[1].split("_", 1)[0] == provider
+    props = {k: v for k, v in resource.props.items() if k not in ("code", "__provider")}
+    assert props == inputs
+
+
+def test_the_distribution_serves_ipv6_and_http3_everywhere_with_the_managed_policies(
+    released: dict[str, RecordedResource],
+) -> None:
+    cdn = one(released, "aws:cloudfront/distribution:Distribution")
+    props = cdn.props
+    assert (props["enabled"], props["comment"], props["isIpv6Enabled"], props["httpVersion"]) == (
+        True,
+        "versioned-site site",
+        True,
+        "http2and3",
+    )
+    assert props["restrictions"] == {"geoRestriction": {"restrictionType": "none"}}
+    assert props["defaultCacheBehavior"] == {
+        "targetOriginId": "site-bucket-with-fallback",
+        "viewerProtocolPolicy": "redirect-to-https",
+        "allowedMethods": ["GET", "HEAD"],
+        "cachedMethods": ["GET", "HEAD"],
+        "compress": True,
+        "cachePolicyId": "658327ea-f89d-4fab-a63d-7e88639e58f6",  # CachingOptimized
+        "responseHeadersPolicyId": "67f7725c-6f97-4210-82d7-5512b31e9d03",  # SecurityHeadersPolicy
+        "lambdaFunctionAssociations": [
+            {
+                "eventType": "origin-request",
+                "includeBody": False,
+                "lambdaArn": "arn:aws:lambda:us-east-1:123456789012:function:site-edge-9f8e7d6:1",
+            }
+        ],
+    }
+
+
+def test_the_bucket_policy_waits_for_the_public_access_block_and_ownership(
+    released: dict[str, RecordedResource],
+) -> None:
+    """S3 refuses a policy it judges public before the block exists; ACLs must be off first."""
+    policy = one(released, "aws:s3/bucketPolicy:BucketPolicy")
+    names = {urn.rsplit("::", 1)[1] for urn in policy.dependencies}
+    assert {"site-public-access-block", "site-ownership"} <= names
+
+
+def test_non_default_bucket_and_price_class_settings_reach_aws() -> None:
+    registered = run_program({"forceDestroyBucket": "true", "priceClass": "PriceClass_All"})
+    assert one(registered, "aws:s3/bucket:Bucket").props["forceDestroy"] is True
+    assert one(registered, "aws:cloudfront/distribution:Distribution").props["priceClass"] == "PriceClass_All"
+
+
 def test_edge_bundle_carries_settings_for_the_pointer(released: dict[str, RecordedResource]) -> None:
     code = one(released, "aws:lambda/function:Function").props["code"]
     assert isinstance(code, __import__("pulumi").AssetArchive)
