@@ -24,7 +24,7 @@ class UnreleasableVersionError(ValueError):
     """The configured version has no complete upload in the bucket."""
 
 
-def check_releasable(s3: Any, bucket: str, version: str, require_shared_assets: bool = False) -> None:
+def check_releasable(s3: Any, bucket: str, version: str, require_shared_assets: bool) -> None:
     """Raise unless `version`'s manifest exists in `bucket` (and, with `require_shared_assets`, each of
     its fingerprinted files is in the shared area). A bucket that does not exist yet passes: it is
     about to be created, and nothing can have been uploaded to it."""
@@ -33,10 +33,8 @@ def check_releasable(s3: Any, bucket: str, version: str, require_shared_assets: 
             if require_shared_assets:
                 _check_shared(s3, bucket, version)
             return
+        # HeadObject answers a bare 404 for a missing bucket too; ListObjectsV2 answers NoSuchBucket.
         latest = complete_versions(s3, bucket)[:LATEST_SHOWN]
-        if not latest:
-            # HeadObject answers a bare 404 for a missing bucket too: tell the two apart.
-            s3.head_bucket(Bucket=bucket)
     except ClientError as error:
         if error_code(error) in _MISSING_BUCKET:
             return

@@ -542,7 +542,8 @@ def _cloudfront_function_router(
         key_value_store_arn=store.arn,
         key=LIVE_VERSION_KEY,
         value=pointer.insecure_value,
-        opts=pulumi.ResourceOptions(parent=store, provider=args.edge_provider),
+        # The store's child: it inherits the store's (us-east-1) provider.
+        opts=pulumi.ResourceOptions(parent=store),
     )
     function = aws.cloudfront.Function(
         f"{name}-router",

@@ -94,7 +94,7 @@ class VersionSwitchProvider(pulumi.dynamic.ResourceProvider):
     def update(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> pulumi.dynamic.UpdateResult:
         # `olds` is the state of the last switch: a container of the function deployed then may still
         # cache for that TTL, if it was longer than the one deployed now.
-        ttl = max(float(olds.get("cache_ttl_seconds") or 0), float(news["cache_ttl_seconds"]))
+        ttl = max(float(olds["cache_ttl_seconds"]), float(news["cache_ttl_seconds"]))
         return pulumi.dynamic.UpdateResult(outs=self._switch(news, ttl))
 
     def delete(self, _id: str, _props: dict[str, Any]) -> None:

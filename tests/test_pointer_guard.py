@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import boto3
 import pytest
 from moto import mock_aws
@@ -9,6 +11,7 @@ from moto import mock_aws
 from components.pointer_guard import (
     LiveSiteWouldGoOfflineError,
     PointerUnreadableError,
+    default_ssm_client,
     plan_pointer_change,
     read_pointer,
 )
@@ -31,33 +34,61 @@ def test_a_pointer_that_does_not_exist_reads_as_none_and_a_denied_read_says_what
             raise ClientError({"Error": {"Code": "AccessDeniedException", "Message": "no"}}, "GetParameter")
 
         ssm.get_parameter = deny  # type: ignore[method-assign,assignment]
-        with pytest.raises(PointerUnreadableError, match="AccessDeniedException; the deployer needs ssm:Get"):
+        with pytest.raises(PointerUnreadableError) as unreadable:
             read_pointer(ssm, POINTER)
+    assert str(unreadable.value) == (
+        f"could not read the live version from {POINTER} (us-east-1): AccessDeniedException; "
+        "the deployer needs ssm:GetParameter on it, as `pulumi up` does to manage it"
+    )
 
 
 @pytest.mark.parametrize(
-    ("live", "version", "take_offline", "kind", "target"),
+    ("live", "version", "take_offline", "kind", "target", "line"),
     [
-        (None, None, False, "unchanged", "none"),
-        ("none", None, True, "unchanged", "none"),
-        (V1, None, True, "offline", "none"),
-        (None, V1, False, "release", V1),
-        ("none", V1, False, "release", V1),
-        (V1, V2, False, "release", V2),
-        (V2, V1, False, "rollback", V1),
-        (V1, V1, False, "unchanged", V1),
+        (None, None, False, "unchanged", "none", "live version unchanged: none"),
+        ("none", None, True, "unchanged", "none", "live version unchanged: none"),
+        (
+            V1,
+            None,
+            True,
+            "offline",
+            "none",
+            f"take the site offline {V1} -> none (versioned-site:takeOffline)",
+        ),
+        (None, V1, False, "release", V1, f"release none -> {V1}"),
+        ("none", V1, False, "release", V1, f"release none -> {V1}"),
+        (V1, V2, False, "release", V2, f"release {V1} -> {V2}"),
+        (V2, V1, False, "rollback", V1, f"roll back {V2} -> {V1}"),
+        (V1, V1, False, "unchanged", V1, f"live version unchanged: {V1}"),
     ],
 )
 def test_what_a_deployment_does_to_the_live_version(
-    live: str | None, version: str | None, take_offline: bool, kind: str, target: str
+    live: str | None, version: str | None, take_offline: bool, kind: str, target: str, line: str
 ) -> None:
     change = plan_pointer_change(live, version, take_offline)
-    assert (change.kind, change.target) == (kind, target)
+    assert (change.kind, change.live, change.target, change.line) == (kind, live or "none", target, line)
     assert change.is_warning is (kind in ("rollback", "offline"))
 
 
 def test_an_unset_version_while_one_is_live_is_refused() -> None:
-    with pytest.raises(LiveSiteWouldGoOfflineError, match=f"but {V1} is live"):
+    with pytest.raises(LiveSiteWouldGoOfflineError) as refused:
         plan_pointer_change(V1, None, take_offline=False)
+    assert str(refused.value) == (
+        f"versioned-site:version is not set, but {V1} is live: this would take the site offline "
+        f"(503 for every viewer). Set `pulumi config set versioned-site:version {V1}` to keep it, or "
+        "release another version (`sitectl release VERSION`); to take the site offline on purpose, "
+        "`pulumi config set versioned-site:takeOffline true`"
+    )
     with pytest.raises(LiveSiteWouldGoOfflineError):
         plan_pointer_change(V1, "", take_offline=False)
+
+
+def test_the_pointer_guards_ssm_client_has_the_edge_region_and_the_stacks_profile(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    credentials = tmp_path / "credentials"
+    credentials.write_text("[site-deployer]\naws_access_key_id = deployer\naws_secret_access_key = secret\n")
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(credentials))
+    client = default_ssm_client("us-east-1", "site-deployer")
+    assert client.meta.region_name == "us-east-1"
+    assert client._request_signer._credentials.access_key == "deployer"

@@ -200,22 +200,176 @@ def test_edge_function_lives_in_us_east_1_with_least_privilege(released: dict[st
     parameter = one(released, "aws:ssm/parameter:Parameter")
     assert parameter.provider == provider.urn
 
-    trust = json.loads(one(released, "aws:iam/role:Role").props["assumeRolePolicy"])
-    assert sorted(trust["Statement"][0]["Principal"]["Service"]) == [
-        "edgelambda.amazonaws.com",
-        "lambda.amazonaws.com",
-    ]
-    permissions = json.loads(one(released, "aws:iam/rolePolicy:RolePolicy").props["policy"])["Statement"]
-    ssm = [s for s in permissions if "ssm:GetParameter" in s["Action"]]
-    assert ssm == [
+    # Lambda@Edge replicas assume the role as edgelambda, the function in us-east-1 as lambda.
+    assert json.loads(one(released, "aws:iam/role:Role").props["assumeRolePolicy"]) == {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Principal": {"Service": ["lambda.amazonaws.com", "edgelambda.amazonaws.com"]},
+                "Action": "sts:AssumeRole",
+            }
+        ],
+    }
+    assert json.loads(one(released, "aws:iam/rolePolicy:RolePolicy").props["policy"]) == {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Action": "ssm:GetParameter",
+                "Resource": "arn:aws:ssm:us-east-1:123456789012:parameter/versioned-site/dev/live-version",
+            },
+            {
+                "Effect": "Allow",
+                "Action": ["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents"],
+                "Resource": "arn:aws:logs:*:*:log-group:/aws/lambda/us-east-1.site-edge-9f8e7d6:*",
+            },
+        ],
+    }
+
+
+# What the program asks AWS for, input by input (the function's code and the page's HTML have tests
+# of their own): parent, provider ("edge": us-east-1; "default": the package's default provider, for aws
+# the stack's region) and properties.
+RESOURCE_INPUTS = [
+    ("aws:s3/bucket:Bucket", "site", "default", {"forceDestroy": False}),
+    (
+        "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration",
+        "site-bucket",
+        "default",
         {
-            "Effect": "Allow",
-            "Action": "ssm:GetParameter",
-            "Resource": "arn:aws:ssm:us-east-1:123456789012:parameter/versioned-site/dev/live-version",
-        }
-    ]
-    others = {a for s in permissions if s not in ssm for a in s["Action"]}
-    assert others == {"logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents"}
+            "bucket": MOCK_BUCKET,
+            "rules": [
+                {"applyServerSideEncryptionByDefault": {"sseAlgorithm": "AES256"}, "bucketKeyEnabled": True}
+            ],
+        },
+    ),
+    (
+        "aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration",
+        "site-bucket",
+        "default",
+        {
+            "bucket": MOCK_BUCKET,
+            "rules": [
+                {
+                    "id": "abort-incomplete-multipart-uploads",
+                    "status": "Enabled",
+                    "filter": {"prefix": ""},
+                    "abortIncompleteMultipartUpload": {"daysAfterInitiation": 7},
+                }
+            ],
+        },
+    ),
+    (
+        "aws:ssm/parameter:Parameter",
+        "site",
+        "edge",
+        {
+            "name": "/versioned-site/dev/live-version",
+            "type": "String",
+            "insecureValue": V1,
+            "description": "Live version of the versioned-site; change it with `pulumi config set version`.",
+        },
+    ),
+    (
+        "aws:cloudfront/originAccessControl:OriginAccessControl",
+        "site",
+        "default",
+        {
+            "description": "site: CloudFront reads the private site bucket",
+            "originAccessControlOriginType": "s3",
+            "signingBehavior": "always",
+            "signingProtocol": "sigv4",
+        },
+    ),
+    (
+        "aws:lambda/function:Function",
+        "site",
+        "edge",
+        {
+            "role": "arn:aws:iam::123456789012:role/site-edge-role",
+            "runtime": "python3.13",
+            "handler": "edge_lambda.handler.handler",
+            "architectures": ["x86_64"],
+            "memorySize": 128,
+            "timeout": 20,
+            "publish": True,
+            "skipDestroy": True,
+            "tags": {EDGE_TTL_TAG: "5"},
+        },
+    ),
+    (
+        "pulumi-python:dynamic:Resource",
+        "site",
+        "default",
+        {
+            "distribution_id": "E2SITECDN",
+            "parameter_name": "/versioned-site/dev/live-version",
+            "parameter_region": "us-east-1",
+            "version": V1,
+            "cache_ttl_seconds": 5,
+        },
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("type_token", "parent", "provider", "inputs"), RESOURCE_INPUTS, ids=[row[0] for row in RESOURCE_INPUTS]
+)
+def test_what_each_resource_asks_aws_for(
+    released: dict[str, RecordedResource], type_token: str, parent: str, provider: str, inputs: dict[str, Any]
+) -> None:
+    resource = one(released, type_token)
+    assert resource.parent is not None and resource.provider is not None
+    assert released[resource.parent].name == parent
+    assert resource.provider.rsplit("::", 1)[1].split("_", 1)[0] == provider
+    props = {k: v for k, v in resource.props.items() if k not in ("code", "__provider")}
+    assert props == inputs
+
+
+def test_the_distribution_serves_ipv6_and_http3_everywhere_with_the_managed_policies(
+    released: dict[str, RecordedResource],
+) -> None:
+    cdn = one(released, "aws:cloudfront/distribution:Distribution")
+    props = cdn.props
+    assert (props["enabled"], props["comment"], props["isIpv6Enabled"], props["httpVersion"]) == (
+        True,
+        "versioned-site site",
+        True,
+        "http2and3",
+    )
+    assert props["restrictions"] == {"geoRestriction": {"restrictionType": "none"}}
+    assert props["defaultCacheBehavior"] == {
+        "targetOriginId": "site-bucket-with-fallback",
+        "viewerProtocolPolicy": "redirect-to-https",
+        "allowedMethods": ["GET", "HEAD"],
+        "cachedMethods": ["GET", "HEAD"],
+        "compress": True,
+        "cachePolicyId": "658327ea-f89d-4fab-a63d-7e88639e58f6",  # CachingOptimized
+        "responseHeadersPolicyId": "67f7725c-6f97-4210-82d7-5512b31e9d03",  # SecurityHeadersPolicy
+        "lambdaFunctionAssociations": [
+            {
+                "eventType": "origin-request",
+                "includeBody": False,
+                "lambdaArn": "arn:aws:lambda:us-east-1:123456789012:function:site-edge-9f8e7d6:1",
+            }
+        ],
+    }
+
+
+def test_the_bucket_policy_waits_for_the_public_access_block_and_ownership(
+    released: dict[str, RecordedResource],
+) -> None:
+    """S3 refuses a policy it judges public before the block exists; ACLs must be off first."""
+    policy = one(released, "aws:s3/bucketPolicy:BucketPolicy")
+    names = {urn.rsplit("::", 1)[1] for urn in policy.dependencies}
+    assert {"site-public-access-block", "site-ownership"} <= names
+
+
+def test_non_default_bucket_and_price_class_settings_reach_aws() -> None:
+    registered = run_program({"forceDestroyBucket": "true", "priceClass": "PriceClass_All"})
+    assert one(registered, "aws:s3/bucket:Bucket").props["forceDestroy"] is True
+    assert one(registered, "aws:cloudfront/distribution:Distribution").props["priceClass"] == "PriceClass_All"
 
 
 def test_edge_bundle_carries_settings_for_the_pointer(released: dict[str, RecordedResource]) -> None:
@@ -381,8 +535,13 @@ def test_an_empty_bucket_says_how_to_upload() -> None:
     with mock_aws():
         s3 = boto3.client("s3", region_name="us-east-1")
         s3.create_bucket(Bucket="empty-site-bucket")
-        with pytest.raises(UnreleasableVersionError, match="latest complete versions: none: upload one"):
-            check_releasable(s3, "empty-site-bucket", V1)
+        with pytest.raises(UnreleasableVersionError) as refused:
+            check_releasable(s3, "empty-site-bucket", V1, require_shared_assets=False)
+    assert str(refused.value) == (
+        f"version {V1} has no complete upload in bucket empty-site-bucket (no _manifests/{V1}.json); "
+        "latest complete versions: none: upload one with `sitectl upload DIR`. "
+        "Upload it first, or set versioned-site:version to one of them."
+    )
 
 
 def test_the_guards_s3_client_has_the_stacks_region_and_profile(
@@ -487,20 +646,35 @@ def test_policy_check_runs_the_program_without_aws_credentials(monkeypatch: pyte
 
 class DeployedFunctionMocks(SiteMocks):
     """The edge function as a targeted `up` sees it: untargeted, so the engine answers its deployed
-    outputs (a SameStep keeps the old outputs), here built with a 30 s pointer TTL."""
+    outputs (a SameStep keeps the old outputs), with the tags it was deployed with."""
+
+    def __init__(self, deployed_tags: dict[str, str]) -> None:
+        super().__init__()
+        self.deployed_tags = deployed_tags
 
     def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str | None, dict[str, Any]]:
         resource_id, outputs = super().new_resource(args)
         if args.typ == "aws:lambda/function:Function":
-            outputs = {**outputs, "tags": {EDGE_TTL_TAG: "30"}}
+            outputs = {**outputs, "tags": self.deployed_tags}
         return resource_id, outputs
 
 
-def test_the_switch_waits_the_ttl_of_the_deployed_function(aws: None) -> None:
-    registered = run_program({"version": V1, "edgeCacheTtlSeconds": "5"}, mocks=DeployedFunctionMocks())
+@pytest.mark.parametrize(
+    ("deployed_tags", "waits"),
+    [
+        ({EDGE_TTL_TAG: "30"}, 30),
+        # A function deployed before the tag existed: the configured TTL.
+        ({}, 12),
+    ],
+)
+def test_the_switch_waits_the_ttl_of_the_deployed_function(
+    aws: None, deployed_tags: dict[str, str], waits: int
+) -> None:
+    mocks = DeployedFunctionMocks(deployed_tags)
+    registered = run_program({"version": V1, "edgeCacheTtlSeconds": "12"}, mocks=mocks)
     function = one(registered, "aws:lambda/function:Function")
-    assert function.props["tags"] == {EDGE_TTL_TAG: "5"}  # what the new bundle will cache for
-    assert one(registered, "pulumi-python:dynamic:Resource").props["cache_ttl_seconds"] == 30
+    assert function.props["tags"] == {EDGE_TTL_TAG: "12"}  # what the new bundle will cache for
+    assert one(registered, "pulumi-python:dynamic:Resource").props["cache_ttl_seconds"] == waits
 
 
 def test_the_stack_profile_reaches_the_edge_provider_the_guards_and_the_switch(

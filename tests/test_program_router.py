@@ -14,6 +14,7 @@ from pulumi.runtime import MockResourceArgs
 from edge_function.code import function_code
 from edge_lambda import layout
 from scripts.offline.mockrun import ProgramError, RecordedResource, run_inline
+from tests.conftest import shared_scope
 from tests.pulumi_scaffold import SiteMocks, by_type, one, run_program
 from tests.test_program import MOCK_BUCKET, V1, V2, _comparable, set_pointer
 
@@ -37,7 +38,7 @@ def uploaded(moto: None) -> None:
         s3.put_object(Bucket=MOCK_BUCKET, Key=layout.manifest_key(version), Body=manifest.to_json().encode())
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope=shared_scope)
 def function_mode() -> dict[str, RecordedResource]:
     with mock_aws():
         s3 = boto3.client("s3", region_name="eu-west-1")
@@ -88,13 +89,25 @@ def test_the_store_key_holds_the_pointer_value_and_follows_the_ssm_parameter(
     assert key.parent == store.urn
     assert parameter.urn in key.dependencies, "the key is written once SSM holds the version"
     assert store.provider == key.provider == provider.urn
+    assert (
+        store.props["comment"] == "Live version of the versioned-site, read by its viewer-request function."
+    )
 
 
 def test_the_function_is_published_reads_the_store_and_runs_at_viewer_request(
     function_mode: dict[str, RecordedResource],
 ) -> None:
+    (provider,) = [r for r in by_type(function_mode, "pulumi:providers:aws") if r.name == "edge"]
+    site = one(function_mode, "versioned-site:index:VersionedStaticSite")
     function = one(function_mode, "aws:cloudfront/function:Function")
+    store = one(function_mode, "aws:cloudfront/keyValueStore:KeyValueStore")
+    # CloudFront resources are global: created through the us-east-1 provider, under the component.
+    assert (function.parent, function.provider) == (store.parent, store.provider) == (site.urn, provider.urn)
     assert function.props["runtime"] == "cloudfront-js-2.0"
+    assert (
+        function.props["comment"]
+        == "versioned-site: live version from the KeyValueStore, rewrite before the cache"
+    )
     assert function.props["publish"] is True
     assert function.props["keyValueStoreAssociations"] == [STORE_ARN]
     assert function.props["code"] == function_code("7b6c3bb5-690e-51aa-b828-34058ec98bf0", spa_fallback=False)

@@ -75,12 +75,13 @@ def _invalidations(aws: dict[str, Any]) -> list[dict[str, Any]]:
 
 def test_waits_out_the_edge_cache_after_the_pointer_then_invalidates_everything(aws: dict[str, Any]) -> None:
     modified = _release(aws, V1)
-    clock = ManualClock(start=modified + 0.5)
+    clock = ManualClock(start=modified + 0.4996)
     provider = VersionSwitchProvider(now=clock, sleep=clock.sleep)
 
     result = provider.create(_props(aws, V1, ttl=5))
 
-    assert clock.sleeps == [pytest.approx(5 + SAFETY_MARGIN_SECONDS - 0.5)]
+    assert clock.sleeps == [pytest.approx(5 + SAFETY_MARGIN_SECONDS - 0.4996)]
+    assert _outs(result)["waited_seconds"] == 5.5, "the state records the wait to the millisecond"
     assert clock.now >= modified + 5 + SAFETY_MARGIN_SECONDS, "the invalidation came before the TTL ran out"
     (invalidation,) = _invalidations(aws)
     assert _outs(result)["invalidation_id"] == invalidation["Id"]
