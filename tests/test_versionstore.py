@@ -802,3 +802,86 @@ def test_versions_list_the_manifests_completion_time_else_the_ids(world: World) 
         (V2, False, "2026-11-02T10:00:00+00:00", False),
         (V1, True, "2026-11-27T12:00:00+00:00", True),
     ]
+
+
+# --- sending files -----------------------------------------------------------------------------
+
+
+def test_the_hashing_reader_hashes_the_last_pass_and_never_reads_past_the_scanned_size() -> None:
+    import hashlib
+    import io
+
+    grown = transfer.HashingReader(io.BytesIO(b"abcdefXYZ"), 6, "f.txt")  # 3 bytes appended after the scan
+    assert grown.read(0) == b""
+    assert grown.read(2) == b"ab" and grown.tell() == 2
+    assert grown.seek(1, 1) == 3 and grown.read(1) == b"d"
+    assert grown.seek(-1, 2) == 5 and grown.read() == b"f"
+    assert grown.seek(2) == 2 and grown.read(-1) == b"cdef"
+    with pytest.raises(transfer.FileChangedError, match="f.txt changed while it was being uploaded"):
+        grown.verify()
+    assert grown.seek(0) == 0 and grown.read() == b"abcdef"
+    assert grown.sha256 == hashlib.sha256(b"abcdef").hexdigest()  # of the last pass only
+
+    exact = transfer.HashingReader(io.BytesIO(b"abcdef"), 6, "f.txt")
+    assert exact.read(3) == b"abc"
+    with pytest.raises(transfer.FileChangedError):
+        exact.verify()  # not all of it was sent
+    whole = transfer.HashingReader(io.BytesIO(b"abcdef"), 6, "f.txt")
+    assert whole.read() == b"abcdef" and len(whole) == 6
+    whole.verify()
+
+
+def test_a_donor_is_copied_only_while_it_holds_the_files_bytes(world: World, tmp_path: Path) -> None:
+    from dataclasses import replace
+
+    from scripts.versionstore.build import MULTIPART_THRESHOLD, scan_build
+
+    files = {f.path: f for f in scan_build(write_build(tmp_path / "b", TREE_A)).files}
+    for path in TREE_A:
+        world.s3.put_object(
+            Bucket=BUCKET, Key=f"{V1}/{path}", Body=b"old" if path == "a.txt" else TREE_A[path]
+        )
+    sent: list[tuple[str, str]] = []
+    world.s3.meta.events.register(  # moto checks neither condition: what is asked of S3 is checked here
+        "provide-client-params.s3.CopyObject",
+        lambda params, **_: sent.append((params["CopySourceIfMatch"], params["IfNoneMatch"])),
+    )
+    absent = {"IfNoneMatch": "*"}
+    index = files["index.html"]
+    assert transfer.copy_file(world.s3, BUCKET, V2, index, f"{V1}/index.html", absent)
+    assert sent == [(f'"{index.etag}"', "*")]
+    head = world.s3.head_object(Bucket=BUCKET, Key=f"{V2}/index.html")
+    assert head["Metadata"] == {"site-version": V2, "sha256": index.sha256}
+    assert not transfer.copy_file(world.s3, BUCKET, V2, files["a.txt"], f"{V1}/a.txt", absent)  # other bytes
+    assert not transfer.copy_file(world.s3, BUCKET, V2, files["shared.css"], f"{V1}/gone.css", absent)
+    big = replace(files["shared.css"], size=MULTIPART_THRESHOLD + 1)
+    assert not transfer.copy_file(world.s3, BUCKET, V2, big, f"{V1}/shared.css", absent)
+    assert len(sent) == 3  # the multipart file was not even tried
+
+
+def test_multipart_parts_are_numbered_from_1_each_with_its_md5(
+    world: World, tmp_path: Path, small_parts: int
+) -> None:
+    import base64
+    import hashlib
+
+    from scripts.versionstore.build import scan_build
+
+    body = bytes(range(256)) * 6  # 1,536 bytes: 3 parts
+    [local] = scan_build(write_build(tmp_path / "a", {"big.bin": body})).files
+    parts: list[tuple[int, str]] = []
+    world.s3.meta.events.register(
+        "provide-client-params.s3.UploadPart",
+        lambda params, **_: parts.append((params["PartNumber"], params["ContentMD5"])),
+    )
+    transfer.put_file(world.s3, BUCKET, V1, local, {"IfNoneMatch": "*"})
+    chunks = [body[i : i + 512] for i in range(0, len(body), 512)]
+    assert parts == [
+        (n, base64.b64encode(hashlib.md5(chunk, usedforsecurity=False).digest()).decode())
+        for n, chunk in enumerate(chunks, start=1)
+    ]
+    from botocore.exceptions import ClientError
+
+    with pytest.raises(ClientError, match="PreconditionFailed"):  # the key exists now
+        transfer.put_file(world.s3, BUCKET, V1, local, {"IfNoneMatch": "*"})
+    assert world.s3.list_multipart_uploads(Bucket=BUCKET).get("Uploads", []) == []
