@@ -631,6 +631,12 @@ def test_a_version_is_deleted_manifest_first_then_in_batches_then_its_claim(
     assert keys(world) == []
 
 
+def test_a_version_has_objects_only_under_its_own_prefix(world: World) -> None:
+    put_version(world, V1, {"a.txt": b"a"}, complete=False)
+    assert storage.version_objects_exist(world.s3, BUCKET, V1)
+    assert not storage.version_objects_exist(world.s3, BUCKET, V2)
+
+
 class DatedListing:
     """A client whose ListObjectsV2 answers with the given response metadata."""
 

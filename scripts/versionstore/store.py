@@ -212,14 +212,9 @@ def delete_version(s3: S3Client, bucket: str, version: str) -> int:
     manifest = layout.manifest_key(version)
     s3.delete_object(Bucket=bucket, Key=manifest)
     deleted = 1
-    batch: list[str] = []
+    # A listing page holds at most 1,000 keys: one DeleteObjects per page, never the whole version held.
     for page in _pages(s3, Bucket=bucket, Prefix=layout.version_prefix(version)):
-        batch.extend(item["Key"] for item in page.get("Contents", []))
-        while len(batch) >= DELETE_BATCH_SIZE:
-            deleted += _delete_batch(s3, bucket, batch[:DELETE_BATCH_SIZE])
-            batch = batch[DELETE_BATCH_SIZE:]
-    if batch:
-        deleted += _delete_batch(s3, bucket, batch)
+        deleted += delete_keys(s3, bucket, [item["Key"] for item in page.get("Contents", [])])
     s3.delete_object(Bucket=bucket, Key=layout.claim_key(version))
     return deleted + 1
 
