@@ -306,3 +306,11 @@ def test_an_ignore_file_that_is_not_utf8_is_one_line(tmp_path: Path) -> None:
         f"cannot read {root.resolve() / '.sitectlignore'}: 'utf-8' codec can't decode byte 0xff in "
         "position 0: invalid start byte; fix its permissions or encoding"
     )
+
+
+def test_a_link_into_an_allow_list_build_is_judged_by_its_target_only(tmp_path: Path) -> None:
+    # `--exclude '*'` then `--include` what is public: the build root itself is not a path to judge.
+    root = write_build(tmp_path / "dist", {"public/page.html": "p"})
+    os.symlink(root / "public" / "page.html", root / "page.html")
+    build = scan_build(root, excludes=["*"], includes=["public", "*.html"])
+    assert sorted(f.path for f in build.files) == ["page.html", "public/page.html"]
