@@ -699,6 +699,15 @@ def test_an_incomplete_version_is_stale_exactly_24_hours_after_its_claim(world: 
     assert not storage.is_stale(world.s3, BUCKET, V2, stale + timedelta(days=9))  # complete
 
 
+def test_a_version_resumed_a_moment_ago_is_not_stale_however_old_its_objects(world: World) -> None:
+    put_version(world, V1, {"a.txt": b"a"}, complete=False)
+    backdate(world, f"{V1}/", 48)
+    storage.claim_version(world.s3, BUCKET, storage.new_claim(V1))
+    now = storage.utc_now() + timedelta(hours=1)
+    assert storage.delete_stale_version(world.s3, BUCKET, V1, now) is None
+    assert keys(world, f"{V1}/") == [f"{V1}/a.txt"]
+
+
 def test_an_unclaimed_version_was_last_written_when_its_newest_object_was(world: World) -> None:
     put_version(world, V1, {"a-new.txt": b"a", "b-old.txt": b"b"}, complete=False)
     backdate(world, f"{V1}/b-old.txt", 30)
