@@ -305,3 +305,14 @@ def test_an_unreferenced_shared_asset_goes_exactly_once_it_is_a_day_old(world: W
     day = asset.last_modified + timedelta(hours=24)
     assert prune_shared_assets(world.s3, BUCKET, now=day, apply=True) == ["_assets/old.1111aaaa.js"]
     assert keys(world, "_assets/") == []
+
+
+def test_a_name_shared_with_the_same_bytes_is_already_shared_without_an_etag_to_compare(
+    world: World, tmp_path: Path
+) -> None:
+    manifest = _one_chunk(world, tmp_path)  # an entry of a manifest from before ETags were recorded
+    sha256 = manifest.files[CHUNK].sha256
+    world.s3.put_object(Bucket=BUCKET, Key=f"_assets/{CHUNK}", Body=b"mine()", Metadata={"sha256": sha256})
+    warnings = Warnings()
+    report = publish_shared_assets(world.s3, BUCKET, manifest, warnings)
+    assert (report.published, report.already, report.skipped, warnings) == ([], [CHUNK], [], [])
