@@ -485,10 +485,8 @@ def last_write(s3: S3Client, bucket: str, version: str) -> datetime | None:
     """When an incomplete version was last claimed (S3's clock); for a version without a claim
     (uploaded before claims existed), its newest object's LastModified. None: nothing there."""
     claim = read_claim(s3, bucket, version)
-    return claim.written if claim is not None else _newest_object_write(s3, bucket, version)
-
-
-def _newest_object_write(s3: S3Client, bucket: str, version: str) -> datetime | None:
+    if claim is not None:
+        return claim.written
     newest = None
     for page in _pages(s3, Bucket=bucket, Prefix=layout.version_prefix(version)):
         for item in page.get("Contents", []):
@@ -512,7 +510,7 @@ def delete_stale_version(s3: S3Client, bucket: str, version: str, now: datetime)
     if is_complete(s3, bucket, version):
         return None
     existing = read_claim(s3, bucket, version)
-    written = existing.written if existing else _newest_object_write(s3, bucket, version)
+    written = existing.written if existing else last_write(s3, bucket, version)
     if written is not None and now - written < CLAIM_FRESH_FOR:
         return None
     mine = replace(new_claim(version, now), upload_id=PRUNE_UPLOAD_ID_PREFIX + uuid.uuid4().hex[:8])
