@@ -8,14 +8,18 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote
 
+import pytest
 from botocore.exceptions import ClientError
 
 from edge_lambda import layout
 from scripts.commands.upload import upload_build
 from scripts.versionstore import store
 from scripts.versionstore.shared_assets import (
+    MAX_COPY_BYTES,
     prune_shared_assets,
     publish_shared_assets,
+    shared_assets,
+    unshared_paths,
 )
 from tests.sitectl_scaffold import BUCKET, PARAMETER, V1, V2, World, keys, sample_build, world, write_build
 
@@ -112,7 +116,10 @@ def _manifest_after_upload(world: World, directory: Path, version: str) -> layou
     return _manifest(world, version)
 
 
-def test_a_publish_racing_another_loses_without_overwriting(world: World, tmp_path: Path) -> None:
+@pytest.mark.parametrize("theirs", ["0" * 64, None])
+def test_a_publish_racing_another_loses_without_overwriting(
+    world: World, tmp_path: Path, theirs: str | None
+) -> None:
     """Another version publishes the same name between this one's HEAD and its copy: the
     conditional copy is refused (412) and the other bytes stay."""
     build = write_build(tmp_path / "d", {"index.html": "<p>x</p>", "assets/chunk.3f2a1b9c.js": "mine()"})
@@ -129,14 +136,19 @@ def test_a_publish_racing_another_loses_without_overwriting(world: World, tmp_pa
             Bucket=BUCKET,
             Key="_assets/assets/chunk.3f2a1b9c.js",
             Body=b"theirs()",
-            Metadata={"sha256": "0" * 64},
+            Metadata={"sha256": theirs} if theirs else {},
         )
 
     world.s3.meta.events.register("before-call.s3.CopyObject", other_publisher_first)
     emulate_conditional_copy(world.s3)
     warnings = Warnings()
     report = publish_shared_assets(world.s3, BUCKET, manifest, warnings)
-    assert report.skipped == ["assets/chunk.3f2a1b9c.js"] and len(warnings) == 1
+    assert report.skipped == ["assets/chunk.3f2a1b9c.js"]
+    assert warnings == [
+        f"_assets/assets/chunk.3f2a1b9c.js already holds other bytes than {V1}'s assets/chunk.3f2a1b9c.js "
+        f"(sha256 {theirs or 'none'} != {manifest.files['assets/chunk.3f2a1b9c.js'].sha256}): its name is "
+        f"not a content hash; not shared, so pages of {V1} lose it once another version is live"
+    ]
     body = world.s3.get_object(Bucket=BUCKET, Key="_assets/assets/chunk.3f2a1b9c.js")["Body"].read()
     assert body == b"theirs()"
 
@@ -224,3 +236,83 @@ def test_share_assets_refuses_an_incomplete_version_and_writes_nothing(world: Wo
     assert result.exit_code == 2
     assert f"not complete in {BUCKET}: {V2}" in result.output
     assert keys(world, "_assets/") == []
+
+
+CHUNK = "assets/chunk.3f2a1b9c.js"
+
+
+def _one_chunk(world: World, tmp_path: Path, **entry: Any) -> layout.Manifest:
+    """V1 with one fingerprinted file, stored, and a manifest entry for it (fields overridden)."""
+    from dataclasses import replace
+
+    build = write_build(tmp_path / "d", {CHUNK: "mine()"})
+    world.s3.put_object(Bucket=BUCKET, Key=layout.object_key(V1, CHUNK), Body=b"mine()")
+    return layout.Manifest(
+        V1, "2026-11-27T12:00:00+00:00", {CHUNK: replace(_entry_of(build, CHUNK), **entry)}
+    )
+
+
+@pytest.mark.parametrize(("size", "published"), [(MAX_COPY_BYTES, True), (MAX_COPY_BYTES + 1, False)])
+def test_a_file_above_what_one_copy_takes_is_not_shared(
+    world: World, tmp_path: Path, size: int, published: bool
+) -> None:
+    manifest = _one_chunk(world, tmp_path, size=size)
+    counts = world.count_requests()
+    warnings = Warnings()
+    report = publish_shared_assets(world.s3, BUCKET, manifest, warnings)
+    assert (report.published, report.skipped) == (([CHUNK], []) if published else ([], [CHUNK]))
+    if published:
+        assert warnings == [] and counts == {"ListObjectsV2": 1, "CopyObject": 1}  # no HEAD for a new name
+    else:
+        assert warnings == [f"{CHUNK} (5368709121 bytes) is larger than one CopyObject allows: not shared"]
+        assert counts == {"ListObjectsV2": 1}
+
+
+def test_a_version_whose_object_no_longer_matches_its_manifest_is_not_shared(
+    world: World, tmp_path: Path
+) -> None:
+    manifest = _one_chunk(world, tmp_path, etag="0" * 32)  # the object holds other bytes than listed
+
+    def source_pin_fails(**_: Any) -> tuple[_Status, dict[str, Any]] | None:  # moto ignores CopySourceIfMatch
+        error = {"Code": "PreconditionFailed", "Message": "At least one of the pre-conditions did not hold"}
+        return _Status(412), {"Error": error, "ResponseMetadata": {"HTTPStatusCode": 412}}
+
+    # A before-call hook may answer in S3's place (botocore's stubs type hooks as returning None).
+    world.s3.meta.events.register("before-call.s3.CopyObject", source_pin_fails)  # type: ignore[arg-type]
+    warnings = Warnings()
+    report = publish_shared_assets(world.s3, BUCKET, manifest, warnings)
+    assert report.skipped == [CHUNK]
+    assert warnings == [
+        f"{V1}/{CHUNK} no longer holds the bytes its manifest lists: not shared; check the version with "
+        f"`sitectl versions --verify {V1}`"
+    ]
+    assert keys(world, "_assets/") == []
+
+
+def test_the_fingerprinted_files_missing_from_the_shared_area(world: World, tmp_path: Path) -> None:
+    upload_build(world.s3, BUCKET, sample_build(tmp_path / "d"), V1)
+    manifest = _manifest(world, V1)
+    assert unshared_paths(world.s3, BUCKET, manifest) == []
+    world.s3.delete_object(Bucket=BUCKET, Key="_assets/assets/app.fa10386f.js")
+    assert unshared_paths(world.s3, BUCKET, manifest) == ["assets/app.fa10386f.js"]
+
+
+def test_an_unreferenced_shared_asset_goes_exactly_once_it_is_a_day_old(world: World, tmp_path: Path) -> None:
+    world.s3.put_object(Bucket=BUCKET, Key="_assets/old.1111aaaa.js", Body=b"a")
+    [asset] = shared_assets(world.s3, BUCKET)
+    almost = asset.last_modified + timedelta(hours=24, microseconds=-1)
+    assert prune_shared_assets(world.s3, BUCKET, now=almost, apply=True) == []
+    day = asset.last_modified + timedelta(hours=24)
+    assert prune_shared_assets(world.s3, BUCKET, now=day, apply=True) == ["_assets/old.1111aaaa.js"]
+    assert keys(world, "_assets/") == []
+
+
+def test_a_name_shared_with_the_same_bytes_is_already_shared_without_an_etag_to_compare(
+    world: World, tmp_path: Path
+) -> None:
+    manifest = _one_chunk(world, tmp_path)  # an entry of a manifest from before ETags were recorded
+    sha256 = manifest.files[CHUNK].sha256
+    world.s3.put_object(Bucket=BUCKET, Key=f"_assets/{CHUNK}", Body=b"mine()", Metadata={"sha256": sha256})
+    warnings = Warnings()
+    report = publish_shared_assets(world.s3, BUCKET, manifest, warnings)
+    assert (report.published, report.already, report.skipped, warnings) == ([], [CHUNK], [], [])

@@ -5,8 +5,9 @@ version of a bucket and proves it equals its manifest."""
 from __future__ import annotations
 
 import threading
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pytest
 
@@ -16,7 +17,7 @@ from scripts.commands.upload import upload_build
 from scripts.versionstore import build as build_module
 from scripts.versionstore import store as storage
 from scripts.versionstore import transfer
-from scripts.versionstore.errors import StoreError
+from scripts.versionstore.errors import StoreError, StoreRefusedError
 from tests.sitectl_scaffold import (
     BUCKET,
     PARAMETER,
@@ -25,6 +26,7 @@ from tests.sitectl_scaffold import (
     World,
     backdate,
     keys,
+    put_version,
     sample_build,
     world,
     write_build,
@@ -558,3 +560,343 @@ def test_resume_on_the_command_line(world: World, tmp_path: Path) -> None:
     assert_exactly(world, V1, TREE_A)
     without_id = world.invoke("--bucket", BUCKET, "upload", str(build), "--resume")
     assert without_id.exit_code == 2 and "--resume needs --version" in without_id.output
+
+
+# --- the store's answers, one function at a time ------------------------------------------------
+
+
+class RefusingDeletes:
+    """A client whose DeleteObjects answers with per-key errors (e.g. AccessDenied under a policy)."""
+
+    def __init__(self, errors: list[dict[str, str]]) -> None:
+        self.errors = errors
+        self.requests: list[dict[str, Any]] = []
+
+    def delete_objects(self, **params: Any) -> dict[str, Any]:
+        self.requests.append(params)
+        return {"Errors": self.errors}
+
+
+@pytest.mark.parametrize(
+    ("errors", "message"),
+    [
+        (
+            [
+                {"Key": "v/a.txt", "Code": "AccessDenied", "Message": "Access Denied"},
+                {"Key": "v/b.txt", "Code": "InternalError", "Message": "Try again"},
+            ],
+            "could not delete 2 of 3 objects, e.g. v/a.txt: AccessDenied Access Denied",
+        ),
+        (
+            [{"Key": "v/b.txt", "Code": "InternalError"}],
+            "could not delete 1 of 3 objects, e.g. v/b.txt: InternalError",
+        ),
+    ],
+)
+def test_keys_s3_does_not_delete_are_one_error_naming_the_first(
+    errors: list[dict[str, str]], message: str
+) -> None:
+    s3 = RefusingDeletes(errors)
+    with pytest.raises(StoreError) as raised:
+        storage.delete_keys(cast(Any, s3), BUCKET, ["v/a.txt", "v/b.txt", "v/c.txt"])
+    assert str(raised.value) == message
+    objects = [{"Key": "v/a.txt"}, {"Key": "v/b.txt"}, {"Key": "v/c.txt"}]
+    assert s3.requests == [{"Bucket": BUCKET, "Delete": {"Objects": objects, "Quiet": True}}]
+
+
+def test_a_version_is_deleted_manifest_first_then_in_batches_then_its_claim(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(storage, "DELETE_BATCH_SIZE", 2)
+    storage.claim_version(world.s3, BUCKET, storage.new_claim(V1))
+    put_version(world, V1, {f"{n}.txt": b"x" for n in range(5)})
+    calls: list[tuple[str, object]] = []
+
+    def one(params: dict[str, Any], **_: Any) -> None:
+        calls.append(("DeleteObject", params["Key"]))
+
+    def batch(params: dict[str, Any], **_: Any) -> None:
+        calls.append(("DeleteObjects", len(params["Delete"]["Objects"])))
+
+    world.s3.meta.events.register("provide-client-params.s3.DeleteObject", one)
+    world.s3.meta.events.register("provide-client-params.s3.DeleteObjects", batch)
+    assert storage.delete_version(world.s3, BUCKET, V1) == 7  # manifest, 5 files, claim
+    assert calls == [
+        ("DeleteObject", layout.manifest_key(V1)),
+        ("DeleteObjects", 2),
+        ("DeleteObjects", 2),
+        ("DeleteObjects", 1),
+        ("DeleteObject", layout.claim_key(V1)),
+    ]
+    assert keys(world) == []
+
+
+def test_a_version_has_objects_only_under_its_own_prefix(world: World) -> None:
+    put_version(world, V1, {"a.txt": b"a"}, complete=False)
+    assert storage.version_objects_exist(world.s3, BUCKET, V1)
+    assert not storage.version_objects_exist(world.s3, BUCKET, V2)
+
+
+class DatedListing:
+    """A client whose ListObjectsV2 answers with the given response metadata."""
+
+    def __init__(self, headers: dict[str, str]) -> None:
+        self.headers = headers
+        self.requests: list[dict[str, Any]] = []
+
+    def list_objects_v2(self, **params: Any) -> dict[str, Any]:
+        self.requests.append(params)
+        return {"KeyCount": 0, "ResponseMetadata": {"HTTPStatusCode": 200, "HTTPHeaders": self.headers}}
+
+
+def test_ages_are_measured_by_s3s_clock_else_the_machines(monkeypatch: pytest.MonkeyPatch) -> None:
+    machine = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
+    monkeypatch.setattr(storage, "utc_now", lambda: machine)
+    s3 = DatedListing({"date": "Thu, 01 Jan 2026 10:00:05 GMT"})
+    now = storage.server_now(cast(Any, s3), BUCKET)
+    assert now == datetime(2026, 1, 1, 10, 0, 5, tzinfo=UTC) and now.tzinfo is UTC
+    assert s3.requests == [{"Bucket": BUCKET, "Prefix": "_claims/", "MaxKeys": 1}]
+    assert storage.server_now(cast(Any, DatedListing({})), BUCKET) == machine
+
+
+@pytest.mark.parametrize("bucket", ["site..bucket", "192.168.10.20"])
+def test_bucket_names_s3_forbids_despite_their_characters(bucket: str) -> None:
+    with pytest.raises(StoreRefusedError) as raised:
+        storage.check_bucket_name(bucket)
+    assert str(raised.value) == (
+        f"invalid bucket name {bucket!r}: S3 bucket names are 3-63 lowercase letters, digits, dots and "
+        "hyphens; check --bucket / SITE_BUCKET or the stack's bucketName output"
+    )
+    assert storage.check_bucket_name("site.bucket-1") == "site.bucket-1"
+
+
+def test_default_ids_carry_the_git_sha_and_move_on_by_a_second_until_the_attempts_run_out(
+    world: World,
+) -> None:
+    first = datetime(2026, 11, 27, 10, 15, tzinfo=UTC)
+    claims = [storage.claim_new_version(world.s3, BUCKET, first, git_sha="abc1234") for _ in range(2)]
+    assert [(c.version, c.started) for c in claims] == [
+        ("20261127T101500Z-abc1234", "2026-11-27T10:15:00+00:00"),
+        ("20261127T101501Z-abc1234", "2026-11-27T10:15:00+00:00"),
+    ]
+    with pytest.raises(StoreRefusedError) as raised:
+        storage.claim_new_version(world.s3, BUCKET, first, attempts=2, git_sha="abc1234")
+    assert str(raised.value) == "the 2 version ids from 20261127T101500Z on are all taken; pass --version"
+
+
+def test_an_incomplete_version_is_stale_exactly_24_hours_after_its_claim(world: World) -> None:
+    storage.claim_version(world.s3, BUCKET, storage.new_claim(V1))
+    put_version(world, V1, {"a.txt": b"a"}, complete=False)
+    claim = storage.read_claim(world.s3, BUCKET, V1)
+    assert claim is not None and claim.written is not None
+    almost, stale = claim.written + timedelta(hours=24, microseconds=-1), claim.written + timedelta(hours=24)
+    assert not storage.is_stale(world.s3, BUCKET, V1, almost)
+    assert storage.is_stale(world.s3, BUCKET, V1, stale)
+    assert storage.delete_stale_version(world.s3, BUCKET, V1, almost) is None
+    assert storage.delete_stale_version(world.s3, BUCKET, V1, stale) == 2  # a.txt and the claim
+    assert keys(world) == []
+    put_version(world, V2, {"a.txt": b"a"})
+    assert not storage.is_stale(world.s3, BUCKET, V2, stale + timedelta(days=9))  # complete
+
+
+def test_a_version_resumed_a_moment_ago_is_not_stale_however_old_its_objects(world: World) -> None:
+    put_version(world, V1, {"a.txt": b"a"}, complete=False)
+    backdate(world, f"{V1}/", 48)
+    storage.claim_version(world.s3, BUCKET, storage.new_claim(V1))
+    now = storage.utc_now() + timedelta(hours=1)
+    assert storage.delete_stale_version(world.s3, BUCKET, V1, now) is None
+    assert keys(world, f"{V1}/") == [f"{V1}/a.txt"]
+
+
+def test_an_unclaimed_version_was_last_written_when_its_newest_object_was(world: World) -> None:
+    put_version(world, V1, {"a-new.txt": b"a", "b-old.txt": b"b"}, complete=False)
+    backdate(world, f"{V1}/b-old.txt", 30)
+    newest = world.s3.head_object(Bucket=BUCKET, Key=f"{V1}/a-new.txt")["LastModified"]
+    assert storage.last_write(world.s3, BUCKET, V1) == newest
+    assert storage.last_write(world.s3, BUCKET, V2) is None
+    now = newest + timedelta(hours=23)
+    assert storage.delete_stale_version(world.s3, BUCKET, V1, now) is None
+    assert storage.delete_stale_version(world.s3, BUCKET, V1, now + timedelta(hours=1)) == 3
+
+
+def test_prune_holds_the_version_while_it_deletes_and_no_resume_takes_it(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    storage.claim_version(world.s3, BUCKET, storage.new_claim(V1))
+    put_version(world, V1, {"a.txt": b"a"}, complete=False)
+    now = storage.utc_now() + timedelta(days=2)
+    during: list[tuple[str, str, str]] = []
+    delete_keys = storage.delete_keys
+
+    def resume_meanwhile(s3: Any, bucket: str, doomed: list[str]) -> int:
+        held = storage.read_claim(s3, bucket, V1)
+        assert held is not None
+        try:
+            storage.claim_version(s3, bucket, storage.new_claim(V1), resume=True)
+            refusal = "resumed"
+        except storage.VersionClaimedError as error:
+            refusal = str(error)
+        during.append((held.upload_id[:6], held.started, refusal))
+        return delete_keys(s3, bucket, doomed)
+
+    monkeypatch.setattr(storage, "delete_keys", resume_meanwhile)
+    assert storage.delete_stale_version(world.s3, BUCKET, V1, now) == 2
+    [(prefix, started, refusal)] = during
+    assert (prefix, started) == ("prune-", now.isoformat(timespec="seconds"))
+    assert refusal.startswith(f"version {V1} is being deleted by prune (upload prune-")
+    assert keys(world) == []
+
+
+@pytest.mark.parametrize("claimed", [True, False])
+def test_prune_leaves_a_version_whose_claim_changed_after_it_was_read(
+    world: World, monkeypatch: pytest.MonkeyPatch, claimed: bool
+) -> None:
+    if claimed:
+        storage.claim_version(world.s3, BUCKET, storage.new_claim(V1))
+    put_version(world, V1, {"a.txt": b"a"}, complete=False)
+    new_claim = storage.new_claim
+    resumer = new_claim(V1)
+
+    def resumed_meanwhile(version: str, now: datetime | None = None) -> storage.Claim:
+        world.s3.put_object(Bucket=BUCKET, Key=layout.claim_key(V1), Body=resumer.to_json().encode())
+        return new_claim(version, now)
+
+    monkeypatch.setattr(storage, "new_claim", resumed_meanwhile)
+    assert storage.delete_stale_version(world.s3, BUCKET, V1, storage.utc_now() + timedelta(days=2)) is None
+    held = storage.read_claim(world.s3, BUCKET, V1)
+    assert held is not None and held.upload_id == resumer.upload_id
+    assert keys(world, f"{V1}/") == [f"{V1}/a.txt"]
+
+
+def test_a_refused_write_is_settled_by_what_the_key_holds(world: World) -> None:
+    import hashlib
+
+    claim = storage.claim_version(world.s3, BUCKET, storage.new_claim(V1))
+    key = f"{V1}/a.txt"
+    world.s3.put_object(Bucket=BUCKET, Key=key, Body=b"mine")
+    etag = hashlib.md5(b"mine", usedforsecurity=False).hexdigest()
+    assert storage.settle_refused_write(world.s3, BUCKET, claim, key, etag) is None  # it landed
+    other = hashlib.md5(b"other", usedforsecurity=False).hexdigest()
+    assert storage.settle_refused_write(world.s3, BUCKET, claim, key, other) == {"IfMatch": f'"{etag}"'}
+    assert storage.settle_refused_write(world.s3, BUCKET, claim, f"{V1}/b.txt", other) == {"IfNoneMatch": "*"}
+    storage.claim_version(world.s3, BUCKET, storage.new_claim(V1), resume=True)
+    with pytest.raises(storage.ClaimLostError):
+        storage.settle_refused_write(world.s3, BUCKET, claim, key, other)
+
+
+def test_verify_checks_old_entries_by_metadata_and_reports_missing_ones_whatever_their_names(
+    world: World,
+) -> None:
+    import hashlib
+
+    def entry(body: bytes, etag: str = "") -> layout.ManifestFile:
+        return layout.ManifestFile(
+            len(body), hashlib.sha256(body).hexdigest(), "text/plain", "no-cache", etag
+        )
+
+    world.s3.put_object(Bucket=BUCKET, Key=f"{V1}/a.txt", Body=b"a")
+    world.s3.put_object(Bucket=BUCKET, Key=f"{V1}/b.txt", Body=b"b")  # no sha256 metadata
+    files = {
+        "a.txt": entry(b"a", hashlib.md5(b"a", usedforsecurity=False).hexdigest()),
+        "b.txt": entry(b"b"),
+        "my file.txt": entry(b"gone"),  # listed without an ETag, not stored
+    }
+    manifest = layout.Manifest(version=V1, created="2026-11-01T10:00:00+00:00", files=files)
+    world.s3.put_object(Bucket=BUCKET, Key=layout.manifest_key(V1), Body=manifest.to_json().encode())
+    put_version(world, V2, {"x.txt": b"x"})
+    assert storage.verify_versions(world.s3, BUCKET, [V1]) == {
+        V1: ["my file.txt is missing", "b.txt does not carry the manifest's sha256"]
+    }
+
+
+def test_versions_list_the_manifests_completion_time_else_the_ids(world: World) -> None:
+    put_version(world, V1, {"a.txt": b"a"})
+    put_version(world, V2, {"a.txt": b"a"}, complete=False)
+    listed = storage.list_versions(world.s3, BUCKET, live_version=V1)
+    assert [(v.version, v.complete, v.created, v.live) for v in listed] == [
+        (V2, False, "2026-11-02T10:00:00+00:00", False),
+        (V1, True, "2026-11-27T12:00:00+00:00", True),
+    ]
+
+
+# --- sending files -----------------------------------------------------------------------------
+
+
+def test_the_hashing_reader_hashes_the_last_pass_and_never_reads_past_the_scanned_size() -> None:
+    import hashlib
+    import io
+
+    grown = transfer.HashingReader(io.BytesIO(b"abcdefXYZ"), 6, "f.txt")  # 3 bytes appended after the scan
+    assert grown.read(0) == b""
+    assert grown.read(2) == b"ab" and grown.tell() == 2
+    assert grown.seek(1, 1) == 3 and grown.read(1) == b"d"
+    assert grown.seek(-1, 2) == 5 and grown.read() == b"f"
+    assert grown.seek(2) == 2 and grown.read(-1) == b"cdef"
+    with pytest.raises(transfer.FileChangedError, match="f.txt changed while it was being uploaded"):
+        grown.verify()
+    assert grown.seek(0) == 0 and grown.read() == b"abcdef"
+    assert grown.sha256 == hashlib.sha256(b"abcdef").hexdigest()  # of the last pass only
+
+    exact = transfer.HashingReader(io.BytesIO(b"abcdef"), 6, "f.txt")
+    assert exact.read(3) == b"abc"
+    with pytest.raises(transfer.FileChangedError):
+        exact.verify()  # not all of it was sent
+    whole = transfer.HashingReader(io.BytesIO(b"abcdef"), 6, "f.txt")
+    assert whole.read() == b"abcdef" and len(whole) == 6
+    whole.verify()
+
+
+def test_a_donor_is_copied_only_while_it_holds_the_files_bytes(world: World, tmp_path: Path) -> None:
+    from dataclasses import replace
+
+    from scripts.versionstore.build import MULTIPART_THRESHOLD, scan_build
+
+    files = {f.path: f for f in scan_build(write_build(tmp_path / "b", TREE_A)).files}
+    for path in TREE_A:
+        world.s3.put_object(
+            Bucket=BUCKET, Key=f"{V1}/{path}", Body=b"old" if path == "a.txt" else TREE_A[path]
+        )
+    sent: list[tuple[str, str]] = []
+    world.s3.meta.events.register(  # moto checks neither condition: what is asked of S3 is checked here
+        "provide-client-params.s3.CopyObject",
+        lambda params, **_: sent.append((params["CopySourceIfMatch"], params["IfNoneMatch"])),
+    )
+    absent = {"IfNoneMatch": "*"}
+    index = files["index.html"]
+    assert transfer.copy_file(world.s3, BUCKET, V2, index, f"{V1}/index.html", absent)
+    assert sent == [(f'"{index.etag}"', "*")]
+    head = world.s3.head_object(Bucket=BUCKET, Key=f"{V2}/index.html")
+    assert head["Metadata"] == {"site-version": V2, "sha256": index.sha256}
+    assert not transfer.copy_file(world.s3, BUCKET, V2, files["a.txt"], f"{V1}/a.txt", absent)  # other bytes
+    assert not transfer.copy_file(world.s3, BUCKET, V2, files["shared.css"], f"{V1}/gone.css", absent)
+    big = replace(files["shared.css"], size=MULTIPART_THRESHOLD + 1)
+    assert not transfer.copy_file(world.s3, BUCKET, V2, big, f"{V1}/shared.css", absent)
+    assert len(sent) == 3  # the multipart file was not even tried
+
+
+def test_multipart_parts_are_numbered_from_1_each_with_its_md5(
+    world: World, tmp_path: Path, small_parts: int
+) -> None:
+    import base64
+    import hashlib
+
+    from scripts.versionstore.build import scan_build
+
+    body = bytes(range(256)) * 6  # 1,536 bytes: 3 parts
+    [local] = scan_build(write_build(tmp_path / "a", {"big.bin": body})).files
+    parts: list[tuple[int, str]] = []
+    world.s3.meta.events.register(
+        "provide-client-params.s3.UploadPart",
+        lambda params, **_: parts.append((params["PartNumber"], params["ContentMD5"])),
+    )
+    transfer.put_file(world.s3, BUCKET, V1, local, {"IfNoneMatch": "*"})
+    chunks = [body[i : i + 512] for i in range(0, len(body), 512)]
+    assert parts == [
+        (n, base64.b64encode(hashlib.md5(chunk, usedforsecurity=False).digest()).decode())
+        for n, chunk in enumerate(chunks, start=1)
+    ]
+    from botocore.exceptions import ClientError
+
+    with pytest.raises(ClientError, match="PreconditionFailed"):  # the key exists now
+        transfer.put_file(world.s3, BUCKET, V1, local, {"IfNoneMatch": "*"})
+    assert world.s3.list_multipart_uploads(Bucket=BUCKET).get("Uploads", []) == []

@@ -93,10 +93,6 @@ def test_upload_says_what_it_excluded_and_never_sends_it(world: World, tmp_path:
         ("a\\b.html", "'a\\\\b.html' contains a backslash (browsers turn it into '/')"),
         ("tab\there.html", "'tab\\there.html' contains a control character"),
         (
-            "/".join(["d" * 200] * 5) + "/f.html",
-            "makes a key longer than S3's 1024 bytes with the version prefix",
-        ),
-        (
             "/".join(["d" * 200] * 4) + "/" + "p" * 100 + ".html",
             "could never be served by the edge: the path is longer than 900 bytes",
         ),
@@ -261,3 +257,60 @@ def test_precompressed_files_are_stored_with_their_encoding(world: World, tmp_pa
     upload_build(world.s3, BUCKET, root, V1)
     head = world.s3.head_object(Bucket=BUCKET, Key=f"{V1}/Build/game.wasm.gz")
     assert (head["ContentType"], head["ContentEncoding"]) == ("application/wasm", "gzip")
+
+
+# A link is judged by where it leads: the target, or a folder above it, excluded by name.
+LINKS = {
+    "secret/key.txt": "k",  # its folder is excluded (`secret/` matches folders only)
+    "private/a.txt": "a",  # the link leads to the excluded folder itself
+    "assets/key.pem": "p",  # a pattern with a slash matches the whole path
+    "drafts": "a file, not a folder: `drafts/` does not exclude it",
+}
+
+
+@pytest.mark.parametrize(
+    ("link", "target", "refused"),
+    [
+        ("pub.txt", "secret/key.txt", True),
+        ("pub", "private", True),
+        ("key.pem", "assets/key.pem", True),
+        ("d.txt", "drafts", False),
+    ],
+)
+def test_a_link_to_an_excluded_file_or_folder_is_refused(
+    tmp_path: Path, link: str, target: str, refused: bool
+) -> None:
+    root = write_build(tmp_path / "dist", {"index.html": "x", **LINKS})
+    os.symlink(root / target, root / link)
+    excludes = ["secret/", "private/", "assets/*.pem", "drafts/"]
+    if not refused:
+        assert sorted(f.path for f in scan_build(root, excludes=excludes).files) == [
+            "d.txt",
+            "drafts",
+            "index.html",
+        ]
+        return
+    with pytest.raises(StoreRefusedError) as raised:
+        scan_build(root, excludes=excludes)
+    assert str(raised.value) == (
+        f"symlink {link} leads to {target}, which is excluded: remove the link, or --include {target} "
+        "if it is meant to be public"
+    )
+
+
+def test_an_ignore_file_that_is_not_utf8_is_one_line(tmp_path: Path) -> None:
+    root = write_build(tmp_path / "dist", {"index.html": "x", ".sitectlignore": b"\xffdrafts/\n"})
+    with pytest.raises(StoreRefusedError) as raised:
+        scan_build(root)
+    assert str(raised.value) == (
+        f"cannot read {root.resolve() / '.sitectlignore'}: 'utf-8' codec can't decode byte 0xff in "
+        "position 0: invalid start byte; fix its permissions or encoding"
+    )
+
+
+def test_a_link_into_an_allow_list_build_is_judged_by_its_target_only(tmp_path: Path) -> None:
+    # `--exclude '*'` then `--include` what is public: the build root itself is not a path to judge.
+    root = write_build(tmp_path / "dist", {"public/page.html": "p"})
+    os.symlink(root / "public" / "page.html", root / "page.html")
+    build = scan_build(root, excludes=["*"], includes=["public", "*.html"])
+    assert sorted(f.path for f in build.files) == ["page.html", "public/page.html"]

@@ -148,9 +148,7 @@ def upload_build(
         layout.validate_version(version)
     elif resume:
         raise RefusedError("--resume needs --version: the version id of the interrupted upload")
-    build = scan_build(
-        directory, version=version, excludes=excludes, includes=includes, header_rules=header_rules
-    )
+    build = scan_build(directory, excludes=excludes, includes=includes, header_rules=header_rules)
     files = build.files
     if version is not None:
         claim = storage.claim_version(s3, bucket, storage.new_claim(version, now), resume=resume)

@@ -17,14 +17,11 @@ from fnmatch import fnmatchcase
 from pathlib import Path, PurePosixPath
 from urllib.parse import quote
 
-from edge_lambda import layout
 from edge_lambda.handler import uri_problem
 from scripts.versionstore.content_headers import HeaderRules
 from scripts.versionstore.errors import StoreRefusedError
 
 IGNORE_FILE = ".sitectlignore"
-# S3 refuses keys longer than 1,024 bytes (UTF-8), the version prefix included.
-MAX_KEY_BYTES = 1024
 # Files above this size go up as multipart uploads in parts of PART_SIZE (S3: parts of 5 MiB to
 # 5 GiB, at most 10,000 of them). The part size fixes the ETag, so the scan computes it the same way.
 MULTIPART_THRESHOLD = 64 * 1024 * 1024
@@ -145,20 +142,20 @@ def _read_text(path: Path) -> str:
         raise StoreRefusedError(f"cannot read {path}: {error}; fix its permissions or encoding") from error
 
 
-def name_problem(relative: str, key_prefix_bytes: int) -> str | None:
+def name_problem(relative: str) -> str | None:
     """Why a file name cannot become a key a viewer can fetch, or None."""
     try:
-        encoded = relative.encode("utf-8")
+        relative.encode("utf-8")
     except UnicodeEncodeError:
         return "is not valid UTF-8"
     if "\\" in relative:
         return "contains a backslash (browsers turn it into '/')"
     if any(ord(c) < 0x20 or 0x7F <= ord(c) <= 0x9F for c in relative):
         return "contains a control character"
-    if key_prefix_bytes + len(encoded) > MAX_KEY_BYTES:
-        return f"makes a key longer than S3's {MAX_KEY_BYTES} bytes with the version prefix"
     if any(segment.strip(".") == "" for segment in relative.split("/")):
         return "has a segment made of dots only, which browsers and proxies normalise away"
+    # The edge's path limit (900 bytes, percent-encoded) is the one that binds: S3 takes keys up to
+    # 1,024 bytes, and the longest version prefix is 58, so every name the edge serves is a valid key.
     problem = uri_problem("/" + quote(relative, safe="/"))
     if problem is not None:
         return f"could never be served by the edge: {problem}"
@@ -168,20 +165,17 @@ def name_problem(relative: str, key_prefix_bytes: int) -> str | None:
 def scan_build(
     directory: Path,
     *,
-    version: str | None = None,
     excludes: Sequence[str] = (),
     includes: Sequence[str] = (),
     header_rules: HeaderRules | None = None,
 ) -> Build:
     """The files of a build, hashed, after exclusions. Refuses, before any request: a missing or
     empty directory, symlinks leading outside it or forming a loop, special files, unreadable files
-    or folders, and names S3 or the edge cannot take (see `name_problem`), NFC/NFD twins included.
-    `version` sizes the key-length check; by default a timestamp id's prefix."""
+    or folders, and names S3 or the edge cannot take (see `name_problem`), NFC/NFD twins included."""
     if not directory.is_dir():
         raise StoreRefusedError(f"{directory} is not a directory")
     root = directory.resolve()
     rules = exclusion_rules(root, excludes, includes)
-    prefix_bytes = len((layout.version_prefix(version) if version else "YYYYMMDDTHHMMSSZ/").encode())
     headers = header_rules or HeaderRules()
     build = Build(files=[])
     accepted: list[tuple[str, Path]] = []
@@ -226,7 +220,7 @@ def scan_build(
                     raise StoreRefusedError(f"symlink {name} forms a loop; remove it")
                 walk(path, child, ancestors | {resolved.resolve()})
             elif path.is_file():
-                problem = name_problem(name, prefix_bytes)
+                problem = name_problem(name)
                 if problem is not None:
                     raise StoreRefusedError(
                         f"file name {name!r} {problem}: rename it, or exclude it (--exclude)"

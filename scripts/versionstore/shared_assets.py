@@ -109,7 +109,7 @@ def _publish_one(
     if existing == entry.sha256:
         return "already"
     warn(
-        f"{key} already holds other bytes than {manifest.version}'s {path} (sha256 {existing} != "
+        f"{key} already holds other bytes than {manifest.version}'s {path} (sha256 {existing or 'none'} != "
         f"{entry.sha256}): its name is not a content hash; not shared, so pages of "
         f"{manifest.version} lose it once another version is live"
     )
@@ -155,7 +155,7 @@ def _shared_sha256(s3: S3Client, bucket: str, key: str) -> str | None:
         if error_code(error) in _MISSING_CODES:
             return None
         raise
-    return str(head.get("Metadata", {}).get(layout.SHA256_METADATA_KEY, ""))
+    return str(head["Metadata"].get(layout.SHA256_METADATA_KEY, ""))
 
 
 @dataclass(frozen=True)
@@ -198,6 +198,5 @@ def prune_shared_assets(
         a.key for a in shared_assets(s3, bucket) if a.key not in keep and now - a.last_modified >= min_age
     )
     if apply:
-        for start in range(0, len(doomed), store.DELETE_BATCH_SIZE):
-            store._delete_batch(s3, bucket, doomed[start : start + store.DELETE_BATCH_SIZE])
+        store.delete_keys(s3, bucket, doomed)
     return doomed

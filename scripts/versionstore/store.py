@@ -212,14 +212,9 @@ def delete_version(s3: S3Client, bucket: str, version: str) -> int:
     manifest = layout.manifest_key(version)
     s3.delete_object(Bucket=bucket, Key=manifest)
     deleted = 1
-    batch: list[str] = []
+    # A listing page holds at most 1,000 keys: one DeleteObjects per page, never the whole version held.
     for page in _pages(s3, Bucket=bucket, Prefix=layout.version_prefix(version)):
-        batch.extend(item["Key"] for item in page.get("Contents", []))
-        while len(batch) >= DELETE_BATCH_SIZE:
-            deleted += _delete_batch(s3, bucket, batch[:DELETE_BATCH_SIZE])
-            batch = batch[DELETE_BATCH_SIZE:]
-    if batch:
-        deleted += _delete_batch(s3, bucket, batch)
+        deleted += delete_keys(s3, bucket, [item["Key"] for item in page.get("Contents", [])])
     s3.delete_object(Bucket=bucket, Key=layout.claim_key(version))
     return deleted + 1
 
@@ -236,8 +231,8 @@ def _delete_batch(s3: S3Client, bucket: str, keys: list[str]) -> int:
     response = s3.delete_objects(
         Bucket=bucket, Delete={"Objects": [{"Key": key} for key in keys], "Quiet": True}
     )
-    errors = response.get("Errors", [])
-    if errors:
+    # Quiet: the answer lists only the keys that could not be deleted.
+    if errors := response.get("Errors"):
         first = errors[0]
         raise StoreError(
             f"could not delete {len(errors)} of {len(keys)} objects, e.g. {first.get('Key')}: "
@@ -248,7 +243,7 @@ def _delete_batch(s3: S3Client, bucket: str, keys: list[str]) -> int:
 
 def version_objects_exist(s3: S3Client, bucket: str, version: str) -> bool:
     response = s3.list_objects_v2(Bucket=bucket, Prefix=layout.version_prefix(version), MaxKeys=1)
-    return bool(response.get("KeyCount", 0))
+    return bool(response.get("Contents"))
 
 
 # --- claims ------------------------------------------------------------------------------------
@@ -480,7 +475,7 @@ def server_now(s3: S3Client, bucket: str) -> datetime:
     """S3's clock (the Date of a one-key listing): ages of claims and objects are S3 LastModified
     times, so they are measured against S3's clock, never a machine's that may run ahead."""
     response = s3.list_objects_v2(Bucket=bucket, Prefix=layout.CLAIM_PREFIX, MaxKeys=1)
-    date = response.get("ResponseMetadata", {}).get("HTTPHeaders", {}).get("date")
+    date = response["ResponseMetadata"]["HTTPHeaders"].get("date")
     if not date:  # an S3-compatible store that sends no Date: the machine's clock is all there is
         return utc_now()
     return parsedate_to_datetime(date).astimezone(UTC)
@@ -635,14 +630,16 @@ def verify_version(s3: S3Client, bucket: str, version: str) -> list[str]:
         return [f"version {version} is not complete (no {layout.manifest_key(version)})"]
     if manifest.version != version:
         return [f"{layout.manifest_key(version)} describes version {manifest.version}"]
-    comparison = compare_objects(version, manifest.files, version_objects(s3, bucket, version))
+    stored = version_objects(s3, bucket, version)
+    comparison = compare_objects(version, manifest.files, stored)
     problems = comparison.problems + [f"{key} is not in the manifest" for key in comparison.extra]
-    missing = {p.split(" ", 1)[0] for p in comparison.problems}
+    present = {obj.key for obj in stored}
     for path, entry in sorted(manifest.files.items()):
-        if entry.etag or path in missing:
+        key = layout.object_key(version, path)
+        if entry.etag or key not in present:
             continue
-        head = s3.head_object(Bucket=bucket, Key=layout.object_key(version, path))
-        if head.get("Metadata", {}).get(layout.SHA256_METADATA_KEY) != entry.sha256:
+        head = s3.head_object(Bucket=bucket, Key=key)
+        if head["Metadata"].get(layout.SHA256_METADATA_KEY) != entry.sha256:
             problems.append(f"{path} does not carry the manifest's sha256")
     return problems
 

@@ -28,8 +28,6 @@ if TYPE_CHECKING:
 else:
     S3Client = Any
 
-# CopyObject copies at most 5 GiB in one request; larger donors are sent again.
-MAX_COPY_BYTES = 5 * 1024**3
 _PRECONDITION_FAILED = ("PreconditionFailed", "412")
 
 
@@ -208,7 +206,9 @@ def copy_file(
     (CopySourceIfMatch on its ETag: a donor is trusted for nothing its manifest says) and
     `condition` holds for the key. False when the donor is gone or differs, or the condition failed
     (both are 412): send the file instead, under the same condition."""
-    if local.size > MAX_COPY_BYTES or local.multipart:
+    # A multipart file is sent again: a copy would not get the multipart ETag the manifest records.
+    # (This also keeps every copy below CopyObject's 5 GiB: MULTIPART_THRESHOLD is far smaller.)
+    if local.multipart:
         return False
     key = layout.object_key(version, local.path)
     try:
@@ -227,7 +227,7 @@ def copy_file(
             return False
         raise
     # moto ignores CopySourceIfMatch; the copy's own ETag (the MD5 of what it holds) says the same.
-    return str(response.get("CopyObjectResult", {}).get("ETag", "")).strip('"') == local.etag
+    return response["CopyObjectResult"]["ETag"].strip('"') == local.etag
 
 
 # Errors worth another attempt: throttling and S3's own transient failures.
