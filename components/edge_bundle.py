@@ -25,9 +25,7 @@ PACKAGE_NAME = PACKAGE_DIR.name
 def bundle_files(settings: EdgeSettings) -> dict[str, bytes]:
     """Zip path -> content: every module of `edge_lambda/` and `edge_lambda/config.json`."""
     files = {
-        f"{PACKAGE_NAME}/{module.name}": module.read_bytes()
-        for module in sorted(PACKAGE_DIR.glob("*.py"))
-        if not module.name.startswith("test")
+        f"{PACKAGE_NAME}/{module.name}": module.read_bytes() for module in sorted(PACKAGE_DIR.glob("*.py"))
     }
     files[f"{PACKAGE_NAME}/{CONFIG_FILENAME}"] = settings.to_json().encode()
     return files

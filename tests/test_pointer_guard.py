@@ -92,3 +92,6 @@ def test_the_pointer_guards_ssm_client_has_the_edge_region_and_the_stacks_profil
     client = default_ssm_client("us-east-1", "site-deployer")
     assert client.meta.region_name == "us-east-1"
     assert client._request_signer._credentials.access_key == "deployer"
+    # The region given wins over the environment's default region.
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "eu-north-1")
+    assert default_ssm_client("ap-southeast-2", "site-deployer").meta.region_name == "ap-southeast-2"
