@@ -188,8 +188,13 @@ def test_an_object_changed_by_another_writer_stops_the_seal(world: World, tmp_pa
     def foreign_write(_: storage.Claim) -> None:
         world.s3.put_object(Bucket=BUCKET, Key=f"{V1}/a.txt", Body=b"only in B")  # same size, other bytes
 
-    with pytest.raises(StoreError, match=r"a.txt has other content .*re-run with --resume --version"):
+    with pytest.raises(StoreError) as stopped:
         upload_build(world.s3, BUCKET, write_build(tmp_path / "a", TREE_A), V1, before_seal=foreign_write)
+    found, built = hashlib.md5(b"only in B").hexdigest(), hashlib.md5(b"only in A").hexdigest()
+    assert str(stopped.value) == (
+        f"version {V1} was not sealed: a.txt has other content (ETag {found}, not {built}); "
+        f"did another process write to it? re-run with --resume --version {V1}"
+    )
     assert not storage.is_complete(world.s3, BUCKET, V1)
 
 
