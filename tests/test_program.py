@@ -17,7 +17,7 @@ from pulumi_policy.proxy import UNKNOWN_STRING_VALUE
 
 from components.site import EDGE_TTL_TAG
 from edge_lambda import layout
-from scripts.offline.mockrun import ProgramError, RecordedResource
+from scripts.offline.mockrun import ProgramError, RecordedResource, run_inline
 from tests.conftest import shared_scope
 from tests.pulumi_scaffold import ROOT, SiteMocks, by_type, one, run_program, stack_outputs
 
@@ -498,7 +498,13 @@ def test_the_guard_is_skipped_while_the_bucket_does_not_exist() -> None:
     [
         ({"edgeCacheTtlSeconds": "0"}, "edgeCacheTtlSeconds is 0: set it between 1 and 300"),
         ({"priceClass": "PriceClass_Cheap"}, "priceClass 'PriceClass_Cheap' is not one of"),
-        ({"domainNames": '["www.example.com"]'}, "domainNames needs versioned-site:acmCertificateArn"),
+        (
+            {"domainNames": '["www.example.com"]'},
+            re.escape(
+                "versioned-site:domainNames needs versioned-site:acmCertificateArn: CloudFront serves an "
+                "alias only with a certificate covering it"
+            ),
+        ),
         (
             {
                 "domainNames": '["www.example.com"]',
@@ -514,6 +520,12 @@ def test_bad_settings_fail_before_anything_is_created(config: dict[str, str], me
     assert isinstance(failure.value.__cause__, ValueError)
     # The traceback points at the check (mutmut renames the functions it mutates: \S*validate).
     assert re.search(r'components/site\.py", line \d+, in \S*validate', str(failure.value))
+
+
+@pytest.mark.parametrize("ttl", ["1", "300"])
+def test_the_edge_ttls_bounds_are_accepted(ttl: str) -> None:
+    registered = run_program({"version": V1, "edgeCacheTtlSeconds": ttl})
+    assert one(registered, "pulumi-python:dynamic:Resource").props["cache_ttl_seconds"] == int(ttl)
 
 
 def test_custom_domain_uses_the_certificate_and_becomes_the_url() -> None:
@@ -697,3 +709,38 @@ def test_the_stack_profile_reaches_the_edge_provider_the_guards_and_the_switch(
 def test_assumed_roles_in_stack_config_are_refused() -> None:
     with pytest.raises(ProgramError, match="aws:assumeRole is set, but the release guards and the switch"):
         run_program({"aws:assumeRole": '{"roleArn": "arn:aws:iam::123456789012:role/deployer"}'})
+
+
+def test_a_misspelt_component_name_is_named_in_the_error() -> None:
+    import components
+
+    with pytest.raises(AttributeError, match=r"^module 'components' has no attribute 'VersionedSite'$"):
+        components.VersionedSite  # noqa: B018
+
+
+def test_the_sites_resource_options_reach_the_component() -> None:
+    seen: list[str] = []
+
+    def declare() -> None:
+        import pulumi_aws as aws
+
+        from components.site import VersionedStaticSite, VersionedStaticSiteArgs
+
+        platform = pulumi.ComponentResource("acme:index:Platform", "platform")
+        site = VersionedStaticSite(
+            "site",
+            VersionedStaticSiteArgs(
+                version=V1,
+                parameter_name="/versioned-site/test/live-version",
+                edge_provider=aws.Provider("edge", region="us-east-1"),
+                release_check=lambda bucket, version: None,
+                read_pointer=lambda name: None,
+            ),
+            pulumi.ResourceOptions(parent=platform),
+        )
+        site.urn.apply(seen.append)
+
+    run_inline(declare, "versioned-site", "test", {"aws:region": "eu-west-1"}, preview=False)
+    assert seen == [
+        "urn:pulumi:test::versioned-site::acme:index:Platform$versioned-site:index:VersionedStaticSite::site"
+    ]
