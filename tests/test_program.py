@@ -539,6 +539,8 @@ def test_custom_domain_uses_the_certificate_and_becomes_the_url() -> None:
         "minimumProtocolVersion": "TLSv1.2_2021",
     }
     assert len(by_type(registered, "aws:cloudfront/distribution:Distribution")) == 1
+    outputs = stack_outputs({"domainNames": '["www.example.com", "example.com"]', "acmCertificateArn": cert})
+    assert outputs["url"] == "https://www.example.com"
 
 
 def test_an_empty_bucket_says_how_to_upload() -> None:
