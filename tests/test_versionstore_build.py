@@ -127,8 +127,25 @@ def test_a_name_that_is_not_utf8_is_refused(tmp_path: Path) -> None:
 def test_nfc_and_nfd_twins_are_reported(tmp_path: Path) -> None:
     nfc, nfd = unicodedata.normalize("NFC", "café.html"), unicodedata.normalize("NFD", "café.html")
     root = write_build(tmp_path / "dist", {nfc: "composed", nfd: "decomposed"})
-    with pytest.raises(StoreRefusedError, match="differ only in Unicode normalisation"):
+    with pytest.raises(StoreRefusedError) as refused:
         scan_build(root)
+    first, second = sorted([nfc, nfd])
+    assert str(refused.value) == (
+        f"file names {first!r} and {second!r} differ only in Unicode normalisation (NFC/NFD): "
+        "browsers send one of them; rename one"
+    )
+
+
+def test_a_broken_symlink_is_one_line(tmp_path: Path) -> None:
+    root = write_build(tmp_path / "dist", {"index.html": "x"})
+    os.symlink(root / "gone.html", root / "old.html")
+    with pytest.raises(StoreRefusedError, match=r"^symlink old.html is broken; remove it$"):
+        scan_build(root)
+
+
+def test_spaces_and_printable_punctuation_are_fine_in_names(tmp_path: Path) -> None:
+    root = write_build(tmp_path / "dist", {"index.html": "x", "my file (1).txt": "y", "a+b=c.txt": "z"})
+    assert sorted(f.path for f in scan_build(root).files) == ["a+b=c.txt", "index.html", "my file (1).txt"]
 
 
 def test_unreadable_files_and_folders_are_one_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
