@@ -5,6 +5,7 @@ version of a bucket and proves it equals its manifest."""
 from __future__ import annotations
 
 import hashlib
+import os
 import threading
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -850,6 +851,21 @@ def test_the_hashing_reader_hashes_the_last_pass_and_never_reads_past_the_scanne
     whole = transfer.HashingReader(io.BytesIO(b"abcdef"), 6, "f.txt")
     assert whole.read() == b"abcdef" and len(whole) == 6
     whole.verify()
+
+
+def test_a_file_replaced_after_the_scan_is_refused_before_a_byte_is_read(tmp_path: Path) -> None:
+    root = write_build(tmp_path / "dist", {"index.html": "x", "app.js": "same bytes"})
+    (scanned,) = [f for f in build_module.scan_build(root).files if f.path == "app.js"]
+    transfer.open_scanned(scanned).close()  # the file the scan hashed opens
+    # Replaced by another file (same bytes, so no hash could tell): as an editor's save or a
+    # rebuild writes a new file and renames it over the old one.
+    (root / "app.js.new").write_text("same bytes")
+    os.replace(root / "app.js.new", root / "app.js")
+    with pytest.raises(transfer.FileChangedError) as changed:
+        transfer.open_scanned(scanned)
+    assert str(changed.value) == (
+        "app.js changed while it was being uploaded; re-run the upload once the build is final"
+    )
 
 
 def test_a_donor_is_copied_only_while_it_holds_the_files_bytes(world: World, tmp_path: Path) -> None:
