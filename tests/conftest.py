@@ -32,6 +32,15 @@ def fake_aws_credentials(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
 MUTATION_RUN_ENV = "VERSIONED_SITE_MUTATION_RUN"
 
 
+@pytest.fixture
+def deployer_profile(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
+    """A named profile `site-deployer` (access key `deployer`) in a shared credentials file of its own."""
+    credentials = tmp_path / "credentials"
+    credentials.write_text("[site-deployer]\naws_access_key_id = deployer\naws_secret_access_key = secret\n")
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(credentials))
+    return "site-deployer"
+
+
 def shared_scope(fixture_name: str, config: pytest.Config) -> Literal["function", "module"]:
     """Scope of the fixtures that build costly state once per module. Under `make mutation`, once per
     test: mutmut runs, for each mutant, the tests that ran its code in a first pass, and code run by a

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import boto3
 import pytest
 from moto import mock_aws
@@ -84,11 +82,8 @@ def test_an_unset_version_while_one_is_live_is_refused() -> None:
 
 
 def test_the_pointer_guards_ssm_client_has_the_edge_region_and_the_stacks_profile(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    deployer_profile: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    credentials = tmp_path / "credentials"
-    credentials.write_text("[site-deployer]\naws_access_key_id = deployer\naws_secret_access_key = secret\n")
-    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(credentials))
     client = default_ssm_client("us-east-1", "site-deployer")
     assert client.meta.region_name == "us-east-1"
     assert client._request_signer._credentials.access_key == "deployer"

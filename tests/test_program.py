@@ -6,7 +6,6 @@ import json
 import logging
 import re
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import boto3
@@ -558,14 +557,9 @@ def test_an_empty_bucket_says_how_to_upload() -> None:
     )
 
 
-def test_the_guards_s3_client_has_the_stacks_region_and_profile(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_the_guards_s3_client_has_the_stacks_region_and_profile(deployer_profile: str) -> None:
     from components.release_guard import default_s3_client
 
-    credentials = tmp_path / "credentials"
-    credentials.write_text("[site-deployer]\naws_access_key_id = deployer\naws_secret_access_key = secret\n")
-    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(credentials))
     client = default_s3_client("eu-west-1", "site-deployer")
     assert client.meta.region_name == "eu-west-1"
     assert client._request_signer._credentials.access_key == "deployer"
@@ -692,13 +686,10 @@ def test_the_switch_waits_the_ttl_of_the_deployed_function(
 
 
 def test_the_stack_profile_reaches_the_edge_provider_the_guards_and_the_switch(
-    aws: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    aws: None, deployer_profile: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The credentials exist only under the profile: a guard reading with boto3's default chain would
     fail the run with NoCredentialsError."""
-    credentials = tmp_path / "credentials"
-    credentials.write_text("[site-deployer]\naws_access_key_id = deployer\naws_secret_access_key = secret\n")
-    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(credentials))
     monkeypatch.delenv("AWS_ACCESS_KEY_ID")
     monkeypatch.delenv("AWS_SECRET_ACCESS_KEY")
     set_pointer(V1)

@@ -159,12 +159,9 @@ def test_an_update_waits_the_longer_of_the_deployed_and_the_new_ttl(
 
 
 def test_the_switch_uses_the_stack_profile(
-    aws: dict[str, Any], tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+    aws: dict[str, Any], deployer_profile: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Credentials only under the profile: boto3's default chain would find none."""
-    credentials = tmp_path / "credentials"
-    credentials.write_text("[site-deployer]\naws_access_key_id = deployer\naws_secret_access_key = secret\n")
-    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(credentials))
     monkeypatch.delenv("AWS_ACCESS_KEY_ID")
     monkeypatch.delenv("AWS_SECRET_ACCESS_KEY")
     clock = ManualClock(start=_release(aws, V1) + 60)
