@@ -185,15 +185,25 @@ def test_the_previous_owner_finds_its_claim_taken(world: World, tmp_path: Path) 
 # --- 2. seal only what is verified ---------------------------------------------------------------
 
 
-def test_an_object_changed_by_another_writer_stops_the_seal(world: World, tmp_path: Path) -> None:
-    def foreign_write(_: storage.Claim) -> None:
+@pytest.mark.parametrize(
+    ("also_delete", "more"),
+    [(False, ""), (True, " (and 1 more)")],
+    ids=["one foreign write", "several: the first named, the rest counted"],
+)
+def test_an_object_changed_by_another_writer_stops_the_seal(
+    world: World, tmp_path: Path, also_delete: bool, more: str
+) -> None:
+    def foreign_writes(_: storage.Claim) -> None:
         world.s3.put_object(Bucket=BUCKET, Key=f"{V1}/a.txt", Body=b"only in B")  # same size, other bytes
+        if also_delete:
+            world.s3.delete_object(Bucket=BUCKET, Key=f"{V1}/shared.css")
 
     with pytest.raises(StoreError) as stopped:
-        upload_build(world.s3, BUCKET, write_build(tmp_path / "a", TREE_A), V1, before_seal=foreign_write)
+        upload_build(world.s3, BUCKET, write_build(tmp_path / "a", TREE_A), V1, before_seal=foreign_writes)
+    # A single-part object's ETag is the MD5 of its bytes.
     found, built = hashlib.md5(b"only in B").hexdigest(), hashlib.md5(b"only in A").hexdigest()
     assert str(stopped.value) == (
-        f"version {V1} was not sealed: a.txt has other content (ETag {found}, not {built}); "
+        f"version {V1} was not sealed: a.txt has other content (ETag {found}, not {built}){more}; "
         f"did another process write to it? re-run with --resume --version {V1}"
     )
     assert not storage.is_complete(world.s3, BUCKET, V1)
@@ -922,24 +932,6 @@ def test_multipart_parts_are_numbered_from_1_each_with_its_md5(
     with pytest.raises(ClientError, match="PreconditionFailed"):  # the key exists now
         transfer.put_file(world.s3, BUCKET, V1, local, {"IfNoneMatch": "*"})
     assert world.s3.list_multipart_uploads(Bucket=BUCKET).get("Uploads", []) == []
-
-
-def test_a_seal_stopped_by_several_foreign_writes_names_the_first_and_counts_the_rest(
-    world: World, tmp_path: Path
-) -> None:
-    def foreign_writes(_: storage.Claim) -> None:
-        world.s3.put_object(Bucket=BUCKET, Key=f"{V1}/a.txt", Body=b"only in B")  # same size, other bytes
-        world.s3.delete_object(Bucket=BUCKET, Key=f"{V1}/shared.css")
-
-    with pytest.raises(StoreError) as stopped:
-        upload_build(world.s3, BUCKET, write_build(tmp_path / "a", TREE_A), V1, before_seal=foreign_writes)
-    # A single-part object's ETag is the MD5 of its bytes.
-    found, built = hashlib.md5(b"only in B").hexdigest(), hashlib.md5(b"only in A").hexdigest()
-    assert str(stopped.value) == (
-        f"version {V1} was not sealed: a.txt has other content (ETag {found}, not {built}) (and 1 more); "
-        f"did another process write to it? re-run with --resume --version {V1}"
-    )
-    assert not storage.is_complete(world.s3, BUCKET, V1)
 
 
 def test_the_manifest_is_json_that_viewers_and_edges_revalidate(world: World, tmp_path: Path) -> None:
