@@ -3,6 +3,7 @@ and prune of what no complete version references."""
 
 from __future__ import annotations
 
+import hashlib
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -14,6 +15,7 @@ from botocore.exceptions import ClientError
 from edge_lambda import layout
 from scripts.commands.upload import upload_build
 from scripts.versionstore import store
+from scripts.versionstore.errors import StoreError
 from scripts.versionstore.shared_assets import (
     MAX_COPY_BYTES,
     prune_shared_assets,
@@ -54,6 +56,23 @@ def emulate_conditional_copy(s3: Any) -> None:
         return _Status(412), {"Error": error, "ResponseMetadata": {"HTTPStatusCode": 412}}
 
     s3.meta.events.register("before-call.s3.CopyObject", refuse_if_present)
+
+
+def emulate_copy_source_pin(s3: Any) -> None:
+    """CopyObject with `x-amz-copy-source-if-match` as S3 documents it (412 unless the source's ETag is
+    the one given), which moto 5.2 ignores."""
+
+    def refuse_unless_pinned(params: dict[str, Any], **_: Any) -> tuple[_Status, dict[str, Any]] | None:
+        pin = params.get("headers", {}).get("x-amz-copy-source-if-match")
+        if pin is None:
+            return None
+        source_bucket, _slash, source_key = unquote(params["headers"]["x-amz-copy-source"]).partition("/")
+        if s3.head_object(Bucket=source_bucket, Key=source_key)["ETag"] == pin:
+            return None
+        error = {"Code": "PreconditionFailed", "Message": "At least one of the pre-conditions did not hold"}
+        return _Status(412), {"Error": error, "ResponseMetadata": {"HTTPStatusCode": 412}}
+
+    s3.meta.events.register("before-call.s3.CopyObject", refuse_unless_pinned)
 
 
 class Warnings(list[str]):
@@ -273,12 +292,7 @@ def test_a_version_whose_object_no_longer_matches_its_manifest_is_not_shared(
 ) -> None:
     manifest = _one_chunk(world, tmp_path, etag="0" * 32)  # the object holds other bytes than listed
 
-    def source_pin_fails(**_: Any) -> tuple[_Status, dict[str, Any]] | None:  # moto ignores CopySourceIfMatch
-        error = {"Code": "PreconditionFailed", "Message": "At least one of the pre-conditions did not hold"}
-        return _Status(412), {"Error": error, "ResponseMetadata": {"HTTPStatusCode": 412}}
-
-    # A before-call hook may answer in S3's place (botocore's stubs type hooks as returning None).
-    world.s3.meta.events.register("before-call.s3.CopyObject", source_pin_fails)  # type: ignore[arg-type]
+    emulate_copy_source_pin(world.s3)
     warnings = Warnings()
     report = publish_shared_assets(world.s3, BUCKET, manifest, warnings)
     assert report.skipped == [CHUNK]
@@ -286,6 +300,41 @@ def test_a_version_whose_object_no_longer_matches_its_manifest_is_not_shared(
         f"{V1}/{CHUNK} no longer holds the bytes its manifest lists: not shared; check the version with "
         f"`sitectl versions --verify {V1}`"
     ]
+    assert keys(world, "_assets/") == []
+
+
+MINE_MD5 = hashlib.md5(b"mine()", usedforsecurity=False).hexdigest()
+
+
+@pytest.mark.parametrize("etag", [MINE_MD5, ""], ids=["pinned", "manifest-without-etags"])
+def test_a_file_is_copied_pinned_to_its_manifests_etag_with_the_manifests_headers(
+    world: World, tmp_path: Path, etag: str
+) -> None:
+    """The copy takes the manifest's headers, not the source object's (stored here without any), and
+    is pinned to the manifest's ETag where the manifest records one."""
+    manifest = _one_chunk(world, tmp_path, etag=etag)
+    emulate_copy_source_pin(world.s3)
+    sent: list[dict[str, Any]] = []
+    world.s3.meta.events.register(
+        "provide-client-params.s3.CopyObject", lambda params, **_: sent.append(params)
+    )
+    warnings = Warnings()
+    report = publish_shared_assets(world.s3, BUCKET, manifest, warnings)
+    assert (report.published, warnings) == ([CHUNK], [])
+    assert sent[0].get("CopySourceIfMatch") == (f'"{MINE_MD5}"' if etag else None)
+    head = world.s3.head_object(Bucket=BUCKET, Key=f"_assets/{CHUNK}")
+    assert (head["ContentType"], head["CacheControl"]) == (
+        "text/javascript; charset=utf-8",
+        "public, max-age=31536000, immutable",
+    )
+    assert head["Metadata"] == {"sha256": manifest.files[CHUNK].sha256, "site-version": V1}
+
+
+def test_a_copy_failing_otherwise_names_the_file_and_stops(world: World, tmp_path: Path) -> None:
+    manifest = _one_chunk(world, tmp_path)
+    world.s3.delete_object(Bucket=BUCKET, Key=layout.object_key(V1, CHUNK))  # NoSuchKey: not a refusal
+    with pytest.raises(StoreError, match=f"^publishing {CHUNK} to _assets/{CHUNK} failed: .*NoSuchKey"):
+        publish_shared_assets(world.s3, BUCKET, manifest, Warnings())
     assert keys(world, "_assets/") == []
 
 

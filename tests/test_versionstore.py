@@ -182,6 +182,84 @@ def test_the_previous_owner_finds_its_claim_taken(world: World, tmp_path: Path) 
     assert not storage.is_complete(world.s3, BUCKET, V1)
 
 
+def test_a_lost_claim_names_who_holds_it_now(world: World) -> None:
+    mine = storage.claim_version(world.s3, BUCKET, storage.new_claim(V1))
+    theirs = storage.claim_version(world.s3, BUCKET, storage.new_claim(V1), resume=True)
+    with pytest.raises(storage.ClaimLostError) as taken:
+        storage.check_claim(world.s3, BUCKET, mine)
+    assert f"(now: upload {theirs.upload_id} on {theirs.host} (pid {theirs.pid}), started " in str(
+        taken.value
+    )
+
+    world.s3.delete_object(Bucket=BUCKET, Key=layout.claim_key(V1))  # e.g. prune
+    with pytest.raises(storage.ClaimLostError) as deleted:
+        storage.check_claim(world.s3, BUCKET, mine)
+    assert "(now: nobody (the claim was deleted, e.g. by prune)); " in str(deleted.value)
+
+
+def test_a_claim_carries_its_etag_as_s3_conditions_want_it_unquoted(world: World) -> None:
+    claim = storage.claim_version(world.s3, BUCKET, storage.new_claim(V1))
+    read = storage.read_claim(world.s3, BUCKET, V1)
+    assert read is not None and read.upload_id == claim.upload_id
+    quoted = world.s3.head_object(Bucket=BUCKET, Key=layout.claim_key(V1))["ETag"]
+    assert quoted.startswith('"') and read.etag == quoted[1:-1]
+
+
+def _manifest_of(world: World, version: str, tree: dict[str, bytes]) -> layout.Manifest:
+    """`tree` stored under `version` (no manifest), and the manifest that describes it."""
+    files = {}
+    for path, body in tree.items():
+        etag = world.s3.put_object(Bucket=BUCKET, Key=layout.object_key(version, path), Body=body)["ETag"]
+        files[path] = layout.ManifestFile(
+            len(body), hashlib.sha256(body).hexdigest(), "text/html", "no-cache", etag.strip('"')
+        )
+    return layout.Manifest(version=version, created="2026-11-27T12:00:00+00:00", files=files)
+
+
+def _write_manifest(world: World, claim: storage.Claim, manifest: layout.Manifest) -> None:
+    body = manifest.to_json().encode()
+    storage.write_manifest(world.s3, BUCKET, claim, manifest, body, {"ContentType": "application/json"})
+
+
+@pytest.mark.parametrize(
+    ("meanwhile", "why"),
+    [
+        ("an object appeared", f"({V1}/late.txt appeared)"),
+        ("an object changed", "(a.txt has 5 bytes, not 9)"),
+        ("the claim was taken over", "(the claim is now upload {other} on "),
+        ("the claim was deleted", "(the claim is now deleted)"),
+    ],
+)
+def test_a_manifest_that_landed_after_the_version_changed_is_withdrawn_and_says_why(
+    world: World, meanwhile: str, why: str
+) -> None:
+    """What happened between the last check and the manifest landing is the first reason given."""
+    mine = storage.claim_version(world.s3, BUCKET, storage.new_claim(V1))
+    manifest = _manifest_of(world, V1, TREE_A)
+    other = ""
+    if meanwhile == "an object appeared":
+        world.s3.put_object(Bucket=BUCKET, Key=f"{V1}/late.txt", Body=b"late")
+    elif meanwhile == "an object changed":
+        world.s3.put_object(Bucket=BUCKET, Key=layout.object_key(V1, "a.txt"), Body=b"other")
+    elif meanwhile == "the claim was taken over":
+        other = storage.claim_version(world.s3, BUCKET, storage.new_claim(V1), resume=True).upload_id
+    else:
+        world.s3.delete_object(Bucket=BUCKET, Key=layout.claim_key(V1))
+    with pytest.raises(StoreError) as withdrawn:
+        _write_manifest(world, mine, manifest)
+    assert f"version {V1} changed while its manifest was being written {why.format(other=other)}" in str(
+        withdrawn.value
+    )
+    assert not storage.is_complete(world.s3, BUCKET, V1)
+
+
+def test_a_manifest_written_while_nothing_changed_stays(world: World) -> None:
+    mine = storage.claim_version(world.s3, BUCKET, storage.new_claim(V1))
+    _write_manifest(world, mine, _manifest_of(world, V1, TREE_A))
+    assert storage.is_complete(world.s3, BUCKET, V1)
+    assert storage.verify_version(world.s3, BUCKET, V1) == []
+
+
 # --- 2. seal only what is verified ---------------------------------------------------------------
 
 
