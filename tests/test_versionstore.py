@@ -956,6 +956,15 @@ def test_a_file_replaced_after_the_scan_is_refused_before_a_byte_is_read(tmp_pat
     )
 
 
+def test_a_file_deleted_after_the_scan_is_named_with_the_reason(tmp_path: Path) -> None:
+    root = write_build(tmp_path / "dist", {"index.html": "x", "app.js": "gone soon"})
+    (scanned,) = [f for f in build_module.scan_build(root).files if f.path == "app.js"]
+    (root / "app.js").unlink()
+    with pytest.raises(StoreError) as unreadable:
+        transfer.open_scanned(scanned)
+    assert str(unreadable.value) == "cannot read app.js: No such file or directory"
+
+
 def test_a_donor_is_copied_only_while_it_holds_the_files_bytes(world: World, tmp_path: Path) -> None:
     from dataclasses import replace
 

@@ -172,8 +172,8 @@ def shared_assets(s3: S3Client, bucket: str) -> list[SharedAsset]:
     paginator = s3.get_paginator("list_objects_v2")
     for page in paginator.paginate(Bucket=bucket, Prefix=layout.SHARED_ASSET_PREFIX):
         for item in page.get("Contents", []):
-            etag = str(item.get("ETag", "")).strip('"')
-            found.append(SharedAsset(item["Key"], item["LastModified"], etag, item.get("Size", -1)))
+            etag = str(item["ETag"]).strip('"')
+            found.append(SharedAsset(item["Key"], item["LastModified"], etag, item["Size"]))
     return found
 
 
