@@ -565,6 +565,34 @@ def test_the_guards_s3_client_has_the_stacks_region_and_profile(deployer_profile
     assert client._request_signer._credentials.access_key == "deployer"
 
 
+def test_the_programs_release_check_asks_s3_in_the_stacks_region_as_the_deployer(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import contextvars
+
+    from components import release_guard, site
+
+    clients: list[tuple[str | None, str | None]] = []
+    checked: list[tuple[object, str, str, bool]] = []
+
+    def client(region: str | None, profile: str | None = None) -> str:
+        clients.append((region, profile))
+        return "the-s3-client"
+
+    monkeypatch.setattr(release_guard, "default_s3_client", client)
+    monkeypatch.setattr(release_guard, "check_releasable", lambda *call: checked.append(call))
+
+    def made_in_a_stack_in_eu_west_1() -> site.ReleaseCheck:
+        # The SDK's config lives in a context variable: set here, it does not leak into other tests.
+        pulumi.runtime.set_all_config({"aws:region": "eu-west-1"})
+        return site._default_release_check("site-deployer", True)
+
+    check = contextvars.copy_context().run(made_in_a_stack_in_eu_west_1)
+    check("site-bucket", V1)
+    assert clients == [("eu-west-1", "site-deployer")]
+    assert checked == [("the-s3-client", "site-bucket", V1, True)]
+
+
 # --- The live version: the offline guard and the preview line
 
 
