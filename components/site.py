@@ -487,7 +487,7 @@ def _lambda_edge_router(
         # and delete it by hand later (README: "Deleting a stack").
         skip_destroy=True,
         tags={EDGE_TTL_TAG: str(args.edge_cache_ttl_seconds)},
-        opts=pulumi.ResourceOptions(parent=site, provider=args.edge_provider, depends_on=[role]),
+        opts=pulumi.ResourceOptions(parent=site, provider=args.edge_provider),
     )
     aws.iam.RolePolicy(
         f"{name}-edge-policy",

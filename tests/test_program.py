@@ -465,7 +465,7 @@ def test_changing_only_the_version_changes_only_the_pointer_and_the_switch(aws: 
 
 def test_a_malformed_version_fails_at_once_naming_the_format() -> None:
     with pytest.raises(
-        ProgramError, match=r"'latest' is not a valid version id.*YYYYMMDDTHHMMSSZ"
+        ProgramError, match=r"versioned-site:version 'latest' is not a valid version id.*YYYYMMDDTHHMMSSZ"
     ) as failure:
         run_program({"version": "latest"})
     assert isinstance(failure.value.__cause__, layout.InvalidVersionError)
@@ -591,6 +591,25 @@ def test_the_programs_release_check_asks_s3_in_the_stacks_region_as_the_deployer
     check("site-bucket", V1)
     assert clients == [("eu-west-1", "site-deployer")]
     assert checked == [("the-s3-client", "site-bucket", V1, True)]
+
+
+def test_the_programs_pointer_reader_asks_ssm_in_the_edge_region_as_the_deployer(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from components import pointer_guard, site
+
+    clients: list[tuple[str, str | None]] = []
+
+    def client(region: str, profile: str | None = None) -> str:
+        clients.append((region, profile))
+        return "the-ssm-client"
+
+    monkeypatch.setattr(pointer_guard, "default_ssm_client", client)
+    monkeypatch.setattr(pointer_guard, "read_pointer", lambda ssm, name: f"{V1} read by {ssm} from {name}")
+    read = site._default_pointer_reader("site-deployer")
+    parameter = "/versioned-site/dev/version"
+    assert read(parameter) == f"{V1} read by the-ssm-client from {parameter}"
+    assert clients == [("us-east-1", "site-deployer")]  # the parameter lives beside the edge function
 
 
 # --- The live version: the offline guard and the preview line
