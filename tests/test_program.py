@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import boto3
@@ -521,6 +521,64 @@ def test_bad_settings_fail_before_anything_is_created(config: dict[str, str], me
     assert re.search(r'components/site\.py", line \d+, in \S*validate', str(failure.value))
 
 
+@pytest.mark.parametrize(
+    ("settings", "message"),
+    [
+        (
+            {"router": "nginx"},
+            "versioned-site:router is 'nginx': set it to lambda-edge (the default) or cloudfront-function, "
+            "e.g. `pulumi config set router cloudfront-function`",
+        ),
+        (
+            {"version": "latest"},
+            "versioned-site:version 'latest' is not a valid version id: expected "
+            "YYYYMMDDTHHMMSSZ[-<git sha, 7-40 lowercase hex>] (UTC), e.g. 20261127T101500Z-1a2b3c4",
+        ),
+        (
+            {"version": V1, "take_offline": True},
+            f"versioned-site:takeOffline is true and versioned-site:version is {V1}: remove one "
+            "(`pulumi config rm versioned-site:takeOffline` to release the version)",
+        ),
+        (
+            {"parameter_name": "site/version"},
+            "parameter_name 'site/version' must be a full SSM path starting with '/'",
+        ),
+        (
+            {"edge_cache_ttl_seconds": 301},
+            "versioned-site:edgeCacheTtlSeconds is 301: set it between 1 and 300",
+        ),
+        (
+            {"price_class": "PriceClass_Cheap"},
+            "versioned-site:priceClass 'PriceClass_Cheap' is not one of PriceClass_100, PriceClass_200, "
+            "PriceClass_All",
+        ),
+        (
+            {"version_readers": ["arn:aws:iam::222222222222:root"]},
+            "versioned-site:versionReaders entry 'arn:aws:iam::222222222222:root' is not an IAM role or "
+            "user ARN: give e.g. arn:aws:iam::222222222222:role/site-release",
+        ),
+        (
+            {"acm_certificate_arn": "arn:aws:acm:eu-west-1:1:certificate/x"},
+            "versioned-site:acmCertificateArn 'arn:aws:acm:eu-west-1:1:certificate/x' must be an ACM "
+            "certificate in us-east-1: CloudFront accepts no other region",
+        ),
+    ],
+)
+def test_each_bad_setting_is_refused_with_the_setting_and_the_fix(
+    settings: dict[str, Any], message: str
+) -> None:
+    from components.site import VersionedStaticSiteArgs
+
+    args: dict[str, Any] = {
+        "version": None,
+        "parameter_name": "/versioned-site/test/version",
+        "edge_provider": None,
+    }
+    with pytest.raises(ValueError) as refused:
+        VersionedStaticSiteArgs(**{**args, **settings}).validate()
+    assert str(refused.value) == message
+
+
 @pytest.mark.parametrize("ttl", ["1", "300"])
 def test_the_edge_ttls_bounds_are_accepted(ttl: str) -> None:
     registered = run_program({"version": V1, "edgeCacheTtlSeconds": ttl})
@@ -735,12 +793,26 @@ def test_the_switch_waits_the_ttl_of_the_deployed_function(
 def test_the_stack_profile_reaches_the_edge_provider_the_guards_and_the_switch(
     aws: None, deployer_profile: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The credentials exist only under the profile: a guard reading with boto3's default chain would
-    fail the run with NoCredentialsError."""
-    monkeypatch.delenv("AWS_ACCESS_KEY_ID")
-    monkeypatch.delenv("AWS_SECRET_ACCESS_KEY")
+    """The guards' clients are made with the profile (which exists only in the deployer's credentials
+    file). Removing the environment's keys would not show it: moto's mock sets keys of its own."""
+    from components import pointer_guard, release_guard
+
+    profiles: set[tuple[str, str | None]] = set()
+
+    def recording(service: str, make: Callable[..., Any]) -> Callable[..., Any]:
+        def client(region: str | None, profile: str | None = None) -> Any:
+            profiles.add((service, profile))
+            return make(region, profile)
+
+        return client
+
+    monkeypatch.setattr(release_guard, "default_s3_client", recording("s3", release_guard.default_s3_client))
+    monkeypatch.setattr(
+        pointer_guard, "default_ssm_client", recording("ssm", pointer_guard.default_ssm_client)
+    )
     set_pointer(V1)
     registered = run_program({"version": V2, "aws:profile": "site-deployer"}, preview=True)
+    assert profiles == {("s3", "site-deployer"), ("ssm", "site-deployer")}
     (provider,) = [r for r in by_type(registered, "pulumi:providers:aws") if r.name == "edge"]
     assert provider.props["profile"] == "site-deployer"
     assert one(registered, "pulumi-python:dynamic:Resource").props["aws_profile"] == "site-deployer"
