@@ -25,6 +25,8 @@ def fake_aws_credentials(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
     monkeypatch.setenv("AWS_CONFIG_FILE", os.devnull)
     monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", os.devnull)
+    # Nor from the instance metadata service: a test meaning "no credentials" must find none.
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
     yield
 
 

@@ -384,6 +384,35 @@ def test_edge_bundle_carries_settings_for_the_pointer(released: dict[str, Record
     assert "edge_lambda/layout.py" in code.assets
 
 
+def test_the_component_registers_each_output_under_its_name(
+    aws: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What `pulumi stack export` and the console show for the component (the mocks keep no record)."""
+    from components.site import VersionedStaticSite
+
+    recorded: list[tuple[VersionedStaticSite, dict[str, Any]]] = []
+    register = VersionedStaticSite.register_outputs
+
+    def record(site: VersionedStaticSite, outputs: dict[str, Any]) -> None:
+        recorded.append((site, dict(outputs)))
+        register(site, outputs)
+
+    monkeypatch.setattr(VersionedStaticSite, "register_outputs", record)
+    run_program({"version": V1})
+    [(site, outputs)] = recorded
+    assert list(outputs) == [
+        "bucket_name",
+        "distribution_id",
+        "distribution_domain",
+        "url",
+        "parameter_name",
+        "parameter_region",
+        "live_version",
+        "release_targets",
+    ]
+    assert all(value is getattr(site, name) for name, value in outputs.items())
+
+
 def test_pointer_holds_the_version_and_the_switch_depends_on_it(
     released: dict[str, RecordedResource],
 ) -> None:
