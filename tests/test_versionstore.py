@@ -362,6 +362,21 @@ def test_a_multipart_file_changed_during_the_upload_never_becomes_an_object(
     assert world.s3.list_multipart_uploads(Bucket=BUCKET).get("Uploads", []) == []
 
 
+def test_a_file_of_exactly_one_part_is_read_whole_and_one_byte_more_is_streamed(
+    world: World, tmp_path: Path, small_parts: int
+) -> None:
+    tree = {"whole.bin": b"w" * small_parts, "streamed.bin": b"s" * (small_parts + 1)}
+    bodies: dict[str, str] = {}
+
+    def record(params: dict[str, Any], **_: Any) -> None:
+        bodies[params["Key"].removeprefix(f"{V1}/")] = type(params["Body"]).__name__
+
+    world.s3.meta.events.register("provide-client-params.s3.PutObject", record)
+    upload_build(world.s3, BUCKET, write_build(tmp_path / "a", tree), V1)
+    assert (bodies["whole.bin"], bodies["streamed.bin"]) == ("bytes", "HashingReader")
+    assert_exactly(world, V1, tree)
+
+
 def test_a_single_part_upload_streams_the_file(
     world: World, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
