@@ -257,6 +257,8 @@ def test_globs_decide_over_names() -> None:
         ("assets/app.js.br", "text/javascript; charset=utf-8", "br"),
         ("downloads/source.tar.gz", "application/gzip", None),
         ("downloads/dump.gz", "application/gzip", None),
+        ("downloads/notes.xyz.gz", "application/gzip", None),
+        ("Build/GAME.WASM.GZ", "application/wasm", "gzip"),
     ],
 )
 def test_types_and_precompressed_files(path: str, content_type: str, encoding: str | None) -> None:

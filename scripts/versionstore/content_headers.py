@@ -60,9 +60,10 @@ CONTENT_TYPES: dict[str, str] = {
     ".zip": "application/zip",
 }
 # `app.js.gz` / `game.wasm.br` next to what they compress (Unity WebGL, precompressed builds): the
-# type of the inner name, and the encoding the browser must undo. `data.tar.gz` stays an archive.
+# type of the inner name, and the encoding the browser must undo. An inner name with no type of its
+# own (`data.tar.gz`, `dump.gz`, `notes.xyz.gz`) stays an archive: downloaded as the .gz it is, not
+# unpacked by the browser.
 CONTENT_ENCODINGS = {".gz": "gzip", ".br": "br"}
-_ARCHIVE_INNER_SUFFIXES = {".tar", ""}
 
 # A fingerprinted file never changes under its name, so browsers and CloudFront may keep it a year.
 IMMUTABLE_CACHE_CONTROL = "public, max-age=31536000, immutable"
@@ -77,7 +78,7 @@ def _inner_name(path: str) -> tuple[str, str | None]:
     encoding = CONTENT_ENCODINGS.get(pure.suffix.lower())
     if encoding is not None:
         inner = pure.with_suffix("")
-        if inner.suffix.lower() not in _ARCHIVE_INNER_SUFFIXES and inner.suffix.lower() in CONTENT_TYPES:
+        if inner.suffix.lower() in CONTENT_TYPES:
             return str(inner), encoding
     return path, None
 
