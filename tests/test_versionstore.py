@@ -205,6 +205,20 @@ def test_a_claim_carries_its_etag_as_s3_conditions_want_it_unquoted(world: World
     assert quoted.startswith('"') and read.etag == quoted[1:-1]
 
 
+@pytest.mark.parametrize("body", [b"{not json", b'{"upload_id": "a1"}', b'{"pid": "x", "host": 1}'])
+def test_an_unreadable_claim_still_holds_its_version_for_an_owner_nobody_can_name(
+    world: World, body: bytes
+) -> None:
+    world.s3.put_object(Bucket=BUCKET, Key=layout.claim_key(V1), Body=body)
+    claim = storage.read_claim(world.s3, BUCKET, V1)
+    assert claim is not None
+    assert claim.describe() == "upload unknown on unknown (pid 0), started unknown"
+    with pytest.raises(
+        storage.VersionClaimedError, match=r"already being uploaded by upload unknown on unknown"
+    ):
+        storage.claim_version(world.s3, BUCKET, storage.new_claim(V1))
+
+
 def _manifest_of(world: World, version: str, tree: dict[str, bytes]) -> layout.Manifest:
     """`tree` stored under `version` (no manifest), and the manifest that describes it."""
     files = {}
@@ -1034,6 +1048,28 @@ def test_multipart_parts_are_numbered_from_1_each_with_its_md5(
     with pytest.raises(ClientError, match="PreconditionFailed"):  # the key exists now
         transfer.put_file(world.s3, BUCKET, V1, local, {"IfNoneMatch": "*"})
     assert world.s3.list_multipart_uploads(Bucket=BUCKET).get("Uploads", []) == []
+
+
+@pytest.mark.parametrize("size", [512, 513], ids=["read-whole", "streamed"])
+def test_a_single_part_put_declares_the_scanned_length_and_md5(
+    world: World, tmp_path: Path, small_parts: int, size: int
+) -> None:
+    """S3 refuses (BadDigest) a body whose MD5 is not the declared one, so a file that changes while it
+    is sent never lands; moto does not check it, so the declaration itself is asserted."""
+    import base64
+
+    from scripts.versionstore.build import scan_build
+
+    body = b"x" * size
+    [local] = scan_build(write_build(tmp_path / "a", {"page.html": body})).files
+    sent: list[dict[str, Any]] = []
+    world.s3.meta.events.register(
+        "provide-client-params.s3.PutObject", lambda params, **_: sent.append(params)
+    )
+    transfer.put_file(world.s3, BUCKET, V1, local, {"IfNoneMatch": "*"})
+    [params] = sent
+    md5 = base64.b64encode(hashlib.md5(body, usedforsecurity=False).digest()).decode()
+    assert (params["ContentLength"], params["ContentMD5"]) == (size, md5)
 
 
 def test_the_manifest_is_json_that_viewers_and_edges_revalidate(world: World, tmp_path: Path) -> None:
