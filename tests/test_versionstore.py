@@ -213,6 +213,7 @@ def test_an_unreadable_claim_still_holds_its_version_for_an_owner_nobody_can_nam
     claim = storage.read_claim(world.s3, BUCKET, V1)
     assert claim is not None
     assert claim.describe() == "upload unknown on unknown (pid 0), started unknown"
+    assert claim.written == world.s3.head_object(Bucket=BUCKET, Key=layout.claim_key(V1))["LastModified"]
     with pytest.raises(
         storage.VersionClaimedError, match=r"already being uploaded by upload unknown on unknown"
     ):
@@ -236,35 +237,74 @@ def _write_manifest(world: World, claim: storage.Claim, manifest: layout.Manifes
 
 
 @pytest.mark.parametrize(
-    ("meanwhile", "why"),
-    [
-        ("an object appeared", f"({V1}/late.txt appeared)"),
-        ("an object changed", "(a.txt has 5 bytes, not 9)"),
-        ("the claim was taken over", "(the claim is now upload {other} on "),
-        ("the claim was deleted", "(the claim is now deleted)"),
-    ],
+    "meanwhile",
+    ["an object appeared", "an object changed", "the claim was taken over", "the claim was deleted"],
 )
 def test_a_manifest_that_landed_after_the_version_changed_is_withdrawn_and_says_why(
-    world: World, meanwhile: str, why: str
+    world: World, meanwhile: str
 ) -> None:
-    """What happened between the last check and the manifest landing is the first reason given."""
+    """What happened between the last check and the manifest landing is the reason given; only the
+    manifest this upload wrote is deleted (If-Match its ETag)."""
     mine = storage.claim_version(world.s3, BUCKET, storage.new_claim(V1))
     manifest = _manifest_of(world, V1, TREE_A)
-    other = ""
     if meanwhile == "an object appeared":
         world.s3.put_object(Bucket=BUCKET, Key=f"{V1}/late.txt", Body=b"late")
+        why = f"{V1}/late.txt appeared"
     elif meanwhile == "an object changed":
         world.s3.put_object(Bucket=BUCKET, Key=layout.object_key(V1, "a.txt"), Body=b"other")
+        why = "a.txt has 5 bytes, not 9"
     elif meanwhile == "the claim was taken over":
-        other = storage.claim_version(world.s3, BUCKET, storage.new_claim(V1), resume=True).upload_id
+        other = storage.claim_version(world.s3, BUCKET, storage.new_claim(V1), resume=True)
+        why = f"the claim is now {other.describe()}"
     else:
         world.s3.delete_object(Bucket=BUCKET, Key=layout.claim_key(V1))
+        why = "the claim is now deleted"
+    written: list[str] = []
+    deletes: list[dict[str, Any]] = []
+
+    def manifest_etag(http_response: Any, parsed: dict[str, Any], model: Any, **_: Any) -> None:
+        written.append(parsed["ETag"])
+
+    world.s3.meta.events.register("after-call.s3.PutObject", manifest_etag)
+    world.s3.meta.events.register(
+        "provide-client-params.s3.DeleteObject", lambda params, **_: deletes.append(params)
+    )
     with pytest.raises(StoreError) as withdrawn:
         _write_manifest(world, mine, manifest)
-    assert f"version {V1} changed while its manifest was being written {why.format(other=other)}" in str(
-        withdrawn.value
+    assert str(withdrawn.value) == (
+        f"version {V1} changed while its manifest was being written ({why}); the manifest was withdrawn "
+        f"and the version is incomplete: re-run with --resume --version {V1} once no other upload of it runs"
     )
     assert not storage.is_complete(world.s3, BUCKET, V1)
+    assert [(d["Key"], d["IfMatch"]) for d in deletes] == [(layout.manifest_key(V1), written[0])]
+
+
+def test_a_manifest_that_finds_one_already_written_says_the_version_was_completed(world: World) -> None:
+    mine = storage.claim_version(world.s3, BUCKET, storage.new_claim(V1))
+    manifest = _manifest_of(world, V1, TREE_A)
+    world.s3.put_object(Bucket=BUCKET, Key=layout.manifest_key(V1), Body=manifest.to_json().encode())
+    with pytest.raises(storage.VersionCompleteError) as completed:
+        _write_manifest(world, mine, manifest)
+    assert str(completed.value) == f"version {V1} was completed by another upload meanwhile"
+
+
+def test_a_running_upload_rereads_its_claim_at_most_once_per_interval(world: World) -> None:
+    clock = [100.0]
+    mine = storage.claim_version(world.s3, BUCKET, storage.new_claim(V1))
+    watch = storage.ClaimWatch(world.s3, BUCKET, mine, clock=lambda: clock[0], interval=1.0)
+    counts = world.count_requests()
+    reads = []
+    for now in (100.0, 100.5, 100.999, 101.0, 101.5, 101.999, 102.0):
+        clock[0] = now
+        watch.before_write()
+        reads.append(counts.get("GetObject", 0))
+    assert reads == [0, 0, 0, 1, 1, 1, 2]
+    storage.claim_version(world.s3, BUCKET, storage.new_claim(V1), resume=True)
+    clock[0] = 102.5
+    watch.before_write()  # within the interval: the takeover is not seen yet
+    clock[0] = 103.0
+    with pytest.raises(storage.ClaimLostError):
+        watch.before_write()
 
 
 def test_a_manifest_written_while_nothing_changed_stays(world: World) -> None:

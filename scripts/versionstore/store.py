@@ -611,11 +611,10 @@ def _withdraw_if_overtaken(
     ):
         return
     s3.delete_object(Bucket=bucket, Key=layout.manifest_key(version), IfMatch=manifest_etag)
-    why = (after.problems + [f"{key} appeared" for key in after.extra])[:1] or [
-        f"the claim is now {current.describe() if current else 'deleted'}"
-    ]
+    changes = after.problems + [f"{key} appeared" for key in after.extra]
+    why = changes[0] if changes else f"the claim is now {current.describe() if current else 'deleted'}"
     raise StoreError(
-        f"version {version} changed while its manifest was being written ({why[0]}); the manifest was "
+        f"version {version} changed while its manifest was being written ({why}); the manifest was "
         f"withdrawn and the version is incomplete: re-run with --resume --version {version} once no "
         "other upload of it runs"
     )
