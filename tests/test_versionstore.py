@@ -220,6 +220,88 @@ def test_an_unreadable_claim_still_holds_its_version_for_an_owner_nobody_can_nam
         storage.claim_version(world.s3, BUCKET, storage.new_claim(V1))
 
 
+def test_a_claim_is_a_json_object_naming_its_upload(world: World, monkeypatch: pytest.MonkeyPatch) -> None:
+    import json
+    import time
+
+    # The start is recorded in UTC whatever the machine's zone.
+    monkeypatch.setenv("TZ", "America/New_York")
+    time.tzset()
+    try:
+        started = datetime(2026, 11, 27, 12, 0, 0, tzinfo=UTC)
+        claim = storage.claim_version(world.s3, BUCKET, storage.new_claim(V1, started))
+    finally:
+        monkeypatch.undo()
+        time.tzset()
+    stored = world.s3.get_object(Bucket=BUCKET, Key=layout.claim_key(V1))
+    assert stored["ContentType"] == "application/json"
+    body = stored["Body"].read().decode()
+    fields = {
+        "host": claim.host,
+        "pid": os.getpid(),
+        "started": "2026-11-27T12:00:00+00:00",
+        "upload_id": claim.upload_id,
+        "version": V1,
+    }
+    assert body == json.dumps(fields)  # keys sorted: the same claim is the same bytes
+    assert len(claim.upload_id) == 12 and int(claim.upload_id, 16) >= 0
+
+
+def _once(world: World, event: str, action: Any, when: Any = lambda params: True) -> None:
+    """Run `action` before the next request of `event` (e.g. "provide-client-params.s3.GetObject")
+    whose parameters satisfy `when`."""
+
+    def hook(params: dict[str, Any], **_: Any) -> None:
+        if when(params):
+            world.s3.meta.events.unregister(event, hook)
+            action()
+
+    world.s3.meta.events.register(event, hook)
+
+
+def test_a_claim_gone_between_refusal_and_read_is_named_another_upload(world: World) -> None:
+    storage.claim_version(world.s3, BUCKET, storage.new_claim(V1))
+    _once(
+        world,
+        "provide-client-params.s3.GetObject",
+        lambda: world.s3.delete_object(Bucket=BUCKET, Key=layout.claim_key(V1)),
+    )
+    with pytest.raises(storage.VersionClaimedError) as refused:
+        storage.claim_version(world.s3, BUCKET, storage.new_claim(V1))
+    assert str(refused.value) == (
+        f"version {V1} is already being uploaded by another upload: pick another --version, or, if that "
+        f"upload was interrupted and is no longer running, re-run with --resume --version {V1}"
+    )
+
+
+def test_a_resume_loses_to_a_resume_that_took_the_claim_first(world: World) -> None:
+    storage.claim_version(world.s3, BUCKET, storage.new_claim(V1))
+    first = storage.new_claim(V1)
+    _once(
+        world,
+        "provide-client-params.s3.PutObject",
+        lambda: storage.claim_version(world.s3, BUCKET, first, resume=True),
+        when=lambda params: "IfMatch" in params,  # the takeover, after the claim was read
+    )
+    with pytest.raises(storage.VersionClaimedError) as refused:
+        storage.claim_version(world.s3, BUCKET, storage.new_claim(V1), resume=True)
+    assert str(refused.value) == f"another upload took over version {V1} meanwhile; not resuming"
+    current = storage.read_claim(world.s3, BUCKET, V1)
+    assert current is not None and current.upload_id == first.upload_id
+
+
+def test_a_resume_of_a_version_completed_meanwhile_is_refused(world: World) -> None:
+    owner = storage.claim_version(world.s3, BUCKET, storage.new_claim(V1))
+    _once(
+        world,
+        "provide-client-params.s3.PutObject",
+        lambda: _write_manifest(world, owner, _manifest_of(world, V1, TREE_A)),
+    )
+    with pytest.raises(storage.VersionCompleteError) as refused:
+        storage.claim_version(world.s3, BUCKET, storage.new_claim(V1), resume=True)
+    assert str(refused.value) == f"version {V1} was completed by {owner.describe()}; versions are immutable"
+
+
 def _manifest_of(world: World, version: str, tree: dict[str, bytes]) -> layout.Manifest:
     """`tree` stored under `version` (no manifest), and the manifest that describes it."""
     files = {}
