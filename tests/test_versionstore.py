@@ -245,6 +245,19 @@ def test_a_claim_is_a_json_object_naming_its_upload(world: World, monkeypatch: p
     }
     assert body == json.dumps(fields)  # keys sorted: the same claim is the same bytes
     assert len(claim.upload_id) == 12 and int(claim.upload_id, 16) >= 0
+    # Unquoted, as the conditions that take the claim over or delete it quote it again.
+    assert claim.etag == stored["ETag"].strip('"') and '"' not in claim.etag
+
+
+def test_complete_versions_lists_only_the_manifests_not_every_object(world: World) -> None:
+    put_version(world, V1, {"index.html": b"1", "a.txt": b"a"})
+    put_version(world, V2, {"index.html": b"2"}, complete=False)
+    listings: list[dict[str, Any]] = []
+    world.s3.meta.events.register(
+        "provide-client-params.s3.ListObjectsV2", lambda params, **_: listings.append(params)
+    )
+    assert storage.complete_versions(world.s3, BUCKET) == [V1]
+    assert [(params.get("Prefix"), params.get("Delimiter")) for params in listings] == [("_manifests/", None)]
 
 
 def _once(world: World, event: str, action: Any, when: Any = lambda params: True) -> None:
