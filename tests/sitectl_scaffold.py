@@ -155,6 +155,15 @@ class World:
         self.s3.meta.events.register("before-call.s3", count)
         return counts
 
+    def sent(self, operation: str) -> list[dict[str, Any]]:
+        """The parameters of every S3 `operation` request (e.g. "PutObject") from now on, as the caller
+        gave them (a copy: botocore rewrites some, e.g. a bytes Body into a stream)."""
+        requests: list[dict[str, Any]] = []
+        self.s3.meta.events.register(
+            f"provide-client-params.s3.{operation}", lambda params, **_: requests.append(dict(params))
+        )
+        return requests
+
 
 # One session for all tests: it caches the service models, which makes creating clients cheap.
 _SESSION = boto3.session.Session()

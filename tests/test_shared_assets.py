@@ -314,10 +314,7 @@ def test_a_file_is_copied_pinned_to_its_manifests_etag_with_the_manifests_header
     is pinned to the manifest's ETag where the manifest records one."""
     manifest = _one_chunk(world, tmp_path, etag=etag)
     emulate_copy_source_pin(world.s3)
-    sent: list[dict[str, Any]] = []
-    world.s3.meta.events.register(
-        "provide-client-params.s3.CopyObject", lambda params, **_: sent.append(params)
-    )
+    sent = world.sent("CopyObject")
     warnings = Warnings()
     report = publish_shared_assets(world.s3, BUCKET, manifest, warnings)
     assert (report.published, warnings) == ([CHUNK], [])

@@ -252,10 +252,7 @@ def test_a_claim_is_a_json_object_naming_its_upload(world: World, monkeypatch: p
 def test_complete_versions_lists_only_the_manifests_not_every_object(world: World) -> None:
     put_version(world, V1, {"index.html": b"1", "a.txt": b"a"})
     put_version(world, V2, {"index.html": b"2"}, complete=False)
-    listings: list[dict[str, Any]] = []
-    world.s3.meta.events.register(
-        "provide-client-params.s3.ListObjectsV2", lambda params, **_: listings.append(params)
-    )
+    listings = world.sent("ListObjectsV2")
     assert storage.complete_versions(world.s3, BUCKET) == [V1]
     assert [(params.get("Prefix"), params.get("Delimiter")) for params in listings] == [("_manifests/", None)]
 
@@ -355,15 +352,12 @@ def test_a_manifest_that_landed_after_the_version_changed_is_withdrawn_and_says_
         world.s3.delete_object(Bucket=BUCKET, Key=layout.claim_key(V1))
         why = "the claim is now deleted"
     written: list[str] = []
-    deletes: list[dict[str, Any]] = []
 
     def manifest_etag(http_response: Any, parsed: dict[str, Any], model: Any, **_: Any) -> None:
         written.append(parsed["ETag"])
 
     world.s3.meta.events.register("after-call.s3.PutObject", manifest_etag)
-    world.s3.meta.events.register(
-        "provide-client-params.s3.DeleteObject", lambda params, **_: deletes.append(params)
-    )
+    deletes = world.sent("DeleteObject")
     with pytest.raises(StoreError) as withdrawn:
         _write_manifest(world, mine, manifest)
     assert str(withdrawn.value) == (
@@ -515,13 +509,9 @@ def test_a_file_of_exactly_one_part_is_read_whole_and_one_byte_more_is_streamed(
     world: World, tmp_path: Path, small_parts: int
 ) -> None:
     tree = {"whole.bin": b"w" * small_parts, "streamed.bin": b"s" * (small_parts + 1)}
-    bodies: dict[str, str] = {}
-
-    def record(params: dict[str, Any], **_: Any) -> None:
-        bodies[params["Key"].removeprefix(f"{V1}/")] = type(params["Body"]).__name__
-
-    world.s3.meta.events.register("provide-client-params.s3.PutObject", record)
+    puts = world.sent("PutObject")
     upload_build(world.s3, BUCKET, write_build(tmp_path / "a", tree), V1)
+    bodies = {params["Key"].removeprefix(f"{V1}/"): type(params["Body"]).__name__ for params in puts}
     assert (bodies["whole.bin"], bodies["streamed.bin"]) == ("bytes", "HashingReader")
     assert_exactly(world, V1, tree)
 
@@ -1197,10 +1187,7 @@ def test_a_single_part_put_declares_the_scanned_length_and_md5(
 
     body = b"x" * size
     [local] = scan_build(write_build(tmp_path / "a", {"page.html": body})).files
-    sent: list[dict[str, Any]] = []
-    world.s3.meta.events.register(
-        "provide-client-params.s3.PutObject", lambda params, **_: sent.append(params)
-    )
+    sent = world.sent("PutObject")
     transfer.put_file(world.s3, BUCKET, V1, local, {"IfNoneMatch": "*"})
     [params] = sent
     md5 = base64.b64encode(hashlib.md5(body, usedforsecurity=False).digest()).decode()
