@@ -333,3 +333,75 @@ def test_a_link_into_an_allow_list_build_is_judged_by_its_target_only(tmp_path: 
     os.symlink(root / "public" / "page.html", root / "page.html")
     build = scan_build(root, excludes=["*"], includes=["public", "*.html"])
     assert sorted(f.path for f in build.files) == ["page.html", "public/page.html"]
+
+
+@pytest.mark.parametrize(
+    ("name", "problem"),
+    [
+        ("a\x1fb.txt", "contains a control character"),
+        ("a\x7fb.txt", "contains a control character"),  # DEL
+        ("a\x9fb.txt", "contains a control character"),  # the last C1 control
+        ("a\xa0b.txt", None),  # a no-break space is printable
+        ("X", None),
+        ("docs/XX.X", None),
+        ("docs/...", "has a segment made of dots only, which browsers and proxies normalise away"),
+        ("a/../b.txt", "has a segment made of dots only, which browsers and proxies normalise away"),
+    ],
+)
+def test_the_names_a_viewer_cannot_fetch(name: str, problem: str | None) -> None:
+    from scripts.versionstore.build import name_problem
+
+    assert name_problem(name) == problem
+
+
+@pytest.mark.parametrize(
+    ("pattern", "relative", "is_dir", "matches"),
+    [
+        ("/robots.txt", "robots.txt", False, True),  # anchored at the build's root
+        ("/robots.txt", "docs/robots.txt", False, False),
+        ("/Xbuild/*.map", "Xbuild/app.map", False, True),  # only the leading "/" is the anchor
+        ("cacheX/", "cacheX", True, True),  # only the trailing "/" marks a folder
+        ("cacheX/", "cacheX", False, False),
+        ("*.map", "deep/in/app.map", False, True),  # no "/": the name at any depth
+    ],
+)
+def test_an_exclusion_pattern_matches_as_gitignore_does(
+    pattern: str, relative: str, is_dir: bool, matches: bool
+) -> None:
+    from scripts.versionstore.build import Rule
+
+    assert Rule(pattern, False, "--exclude").matches(relative, is_dir) is matches
+
+
+def test_the_rules_in_order_each_naming_where_it_came_from(tmp_path: Path) -> None:
+    from scripts.versionstore.build import DEFAULT_EXCLUDES, exclusion_rules
+
+    (tmp_path / ".sitectlignore").write_text("# a comment\n*.log\n!keep.log\n")
+    rules = exclusion_rules(tmp_path, excludes=["*.map"], includes=["app.map"])
+    assert [(r.pattern, r.include, r.origin) for r in rules] == [
+        *((p, False, "default") for p in DEFAULT_EXCLUDES),
+        (".well-known/", True, "default"),
+        ("*.log", False, ".sitectlignore"),
+        ("keep.log", True, ".sitectlignore"),
+        ("*.map", False, "--exclude"),
+        ("app.map", True, "--include"),
+    ]
+    assert [r.origin for r in exclusion_rules(tmp_path, use_defaults=False)] == [".sitectlignore"] * 2
+
+
+@pytest.mark.parametrize(("size", "etag"), [(1024, "whole"), (1025, "parts")])
+def test_a_file_of_exactly_the_multipart_threshold_has_a_single_part_etag(
+    monkeypatch: pytest.MonkeyPatch, size: int, etag: str
+) -> None:
+    import hashlib
+
+    from scripts.versionstore import build
+
+    monkeypatch.setattr(build, "MULTIPART_THRESHOLD", 1024)
+    parts = [hashlib.md5(b"a", usedforsecurity=False).digest()] * 2
+    expected = (
+        "whole-md5"
+        if etag == "whole"
+        else hashlib.md5(b"".join(parts), usedforsecurity=False).hexdigest() + "-2"
+    )
+    assert build.s3_etag("whole-md5", parts, size) == expected
