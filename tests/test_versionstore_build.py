@@ -169,8 +169,14 @@ def test_unreadable_files_and_folders_are_one_line(tmp_path: Path, monkeypatch: 
         return real_scandir(path)
 
     monkeypatch.setattr(os, "scandir", scandir_denied)
-    with pytest.raises(StoreRefusedError, match="cannot read folder locked: Permission denied"):
+    with pytest.raises(StoreRefusedError) as refused:
         scan_build(root)
+    assert str(refused.value) == (
+        "cannot read folder locked: Permission denied; fix its permissions or exclude it (--exclude)"
+    )
+    monkeypatch.setattr(os, "scandir", lambda path: scandir_denied(Path(path) / "locked"))
+    with pytest.raises(StoreRefusedError, match=r"^cannot read folder \.: Permission denied; "):
+        scan_build(root)  # the build folder itself
 
 
 def test_symlink_loops_are_one_line(tmp_path: Path) -> None:
@@ -405,3 +411,48 @@ def test_a_file_of_exactly_the_multipart_threshold_has_a_single_part_etag(
         else hashlib.md5(b"".join(parts), usedforsecurity=False).hexdigest() + "-2"
     )
     assert build.s3_etag("whole-md5", parts, size) == expected
+
+
+def test_a_symlink_loop_reported_as_eloop_forms_a_loop(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Python 3.13 raises OSError(ELOOP) where 3.11 raises RuntimeError (tested above on each)."""
+    import errno
+
+    root = write_build(tmp_path / "dist", {"index.html": "x"})
+    os.symlink(root / "index.html", root / "link.html")
+    real_resolve = Path.resolve
+
+    def resolve(self: Path, strict: bool = False) -> Path:
+        if self.name == "link.html":
+            raise OSError(errno.ELOOP, "Too many levels of symbolic links")
+        return real_resolve(self, strict=strict)
+
+    monkeypatch.setattr(Path, "resolve", resolve)
+    with pytest.raises(StoreRefusedError) as refused:
+        scan_build(root)
+    assert str(refused.value) == "symlink link.html forms a loop; remove it"
+
+
+def test_what_is_neither_a_file_nor_a_folder_is_refused(tmp_path: Path) -> None:
+    root = write_build(tmp_path / "dist", {"index.html": "x"})
+    os.mkfifo(root / "events")
+    with pytest.raises(StoreRefusedError) as refused:
+        scan_build(root)
+    assert str(refused.value) == "events is neither a regular file nor a directory; remove it"
+
+
+def test_a_build_that_is_not_a_folder_is_refused(tmp_path: Path) -> None:
+    file = write_build(tmp_path / "dist", {"index.html": "x"}) / "index.html"
+    with pytest.raises(StoreRefusedError) as refused:
+        scan_build(file)
+    assert str(refused.value) == f"{file} is not a directory"
+
+
+def test_an_error_without_a_code_has_the_empty_code() -> None:
+    from botocore.exceptions import ClientError
+
+    from scripts.versionstore.errors import error_code
+
+    assert error_code(ClientError({}, "GetObject")) == ""
+    assert error_code(ClientError({"Error": {"Code": "NoSuchKey"}}, "GetObject")) == "NoSuchKey"

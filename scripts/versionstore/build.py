@@ -185,7 +185,7 @@ def scan_build(
             entries = sorted(os.scandir(current), key=lambda e: e.name)
         except OSError as error:
             raise StoreRefusedError(
-                f"cannot read folder {relative.as_posix() or '.'}: {error.strerror}; fix its permissions "
+                f"cannot read folder {relative.as_posix()}: {error.strerror}; fix its permissions "
                 "or exclude it (--exclude)"
             ) from error
         for entry in entries:
