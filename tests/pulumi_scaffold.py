@@ -9,12 +9,18 @@ sees them.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from moto import mock_aws
 
 from scripts.offline.mockrun import MOCK_ACCOUNT_ID as ACCOUNT
 from scripts.offline.mockrun import RecordedResource, UpdateMocks, distribution_id
 from scripts.offline.mockrun import run_program as run_any_program
+
+if TYPE_CHECKING:
+    import pulumi
+
+    from components.site import VersionedStaticSite
 
 ROOT = Path(__file__).resolve().parent.parent
 PROJECT = "versioned-site"
@@ -70,3 +76,25 @@ def stack_outputs(config: dict[str, str], mocks: SiteMocks | None = None) -> dic
         )
     (stack,) = [r for r in run.resources if r.type == STACK_TYPE]
     return stack.outputs
+
+
+def declare_site(
+    version: str, opts: pulumi.ResourceOptions | None = None, **settings: Any
+) -> VersionedStaticSite:
+    """The component as a program of one's own declares it (inside `run_inline`): an edge provider in
+    us-east-1, guards that call no AWS, and `settings` on top."""
+    import pulumi_aws as aws
+
+    from components.site import VersionedStaticSite, VersionedStaticSiteArgs
+
+    args = VersionedStaticSiteArgs(
+        **{
+            "version": version,
+            "parameter_name": "/versioned-site/test/live-version",
+            "edge_provider": aws.Provider("edge", region="us-east-1"),
+            "release_check": lambda bucket, version: None,
+            "read_pointer": lambda name: None,
+            **settings,
+        }
+    )
+    return VersionedStaticSite("site", args, opts)

@@ -18,7 +18,7 @@ from components.site import EDGE_TTL_TAG
 from edge_lambda import layout
 from scripts.offline.mockrun import ProgramError, RecordedResource, run_inline
 from tests.conftest import shared_scope
-from tests.pulumi_scaffold import ROOT, SiteMocks, by_type, one, run_program, stack_outputs
+from tests.pulumi_scaffold import ROOT, SiteMocks, by_type, declare_site, one, run_program, stack_outputs
 
 V1 = "20261127T101500Z"
 V2 = "20261128T090000Z-1a2b3c4"
@@ -863,22 +863,8 @@ def test_the_sites_resource_options_reach_the_component() -> None:
     seen: list[str] = []
 
     def declare() -> None:
-        import pulumi_aws as aws
-
-        from components.site import VersionedStaticSite, VersionedStaticSiteArgs
-
         platform = pulumi.ComponentResource("acme:index:Platform", "platform")
-        site = VersionedStaticSite(
-            "site",
-            VersionedStaticSiteArgs(
-                version=V1,
-                parameter_name="/versioned-site/test/live-version",
-                edge_provider=aws.Provider("edge", region="us-east-1"),
-                release_check=lambda bucket, version: None,
-                read_pointer=lambda name: None,
-            ),
-            pulumi.ResourceOptions(parent=platform),
-        )
+        site = declare_site(V1, pulumi.ResourceOptions(parent=platform))
         site.urn.apply(seen.append)
 
     run_inline(declare, "versioned-site", "test", {"aws:region": "eu-west-1"}, preview=False)

@@ -15,7 +15,7 @@ from edge_function.code import function_code
 from edge_lambda import layout
 from scripts.offline.mockrun import ProgramError, RecordedResource, run_inline
 from tests.conftest import shared_scope
-from tests.pulumi_scaffold import SiteMocks, by_type, one, run_program
+from tests.pulumi_scaffold import SiteMocks, by_type, declare_site, one, run_program
 from tests.test_program import MOCK_BUCKET, V1, V2, _comparable, set_pointer
 
 FUNCTION_MODE = {"router": "cloudfront-function"}
@@ -223,22 +223,7 @@ def test_release_targets_name_what_a_release_changes_in_each_mode(router: str, t
     seen: list[list[str]] = []
 
     def declare() -> None:
-        import pulumi_aws as aws
-
-        from components.site import VersionedStaticSite, VersionedStaticSiteArgs
-
-        site = VersionedStaticSite(
-            "site",
-            VersionedStaticSiteArgs(
-                version=V1,
-                parameter_name="/versioned-site/test/live-version",
-                edge_provider=aws.Provider("edge", region="us-east-1"),
-                router=router,
-                release_check=lambda bucket, version: None,
-                read_pointer=lambda name: None,
-            ),
-        )
-        site.release_targets.apply(seen.append)
+        declare_site(V1, router=router).release_targets.apply(seen.append)
 
     run_inline(declare, "versioned-site", "test", {"aws:region": "eu-west-1"}, preview=False)
     assert [[urn.rsplit("::", 1)[1] for urn in urns] for urns in seen] == [targets]
