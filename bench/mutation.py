@@ -278,8 +278,7 @@ def run(
         if not names:
             print(f"== {group.name}: nothing left to run")
             return scores(WORK / group.name, group)
-        rerun = True
-    work = prepare(group, keep_results=rerun)
+    work = prepare(group, keep_results=rerun or resume)
     print(f"== {group.name}: {' '.join(group.mutate)} in {work}", flush=True)
     done = subprocess.run(
         [sys.executable, "-m", "mutmut", "run", "--max-children", str(max_children), *names],
