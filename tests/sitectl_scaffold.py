@@ -164,6 +164,22 @@ class World:
         )
         return requests
 
+    def once(
+        self,
+        event: str,
+        action: Callable[[], object],
+        when: Callable[[dict[str, Any]], bool] = lambda params: True,
+    ) -> None:
+        """Run `action` before the next S3 request of `event` (e.g. "provide-client-params.s3.GetObject")
+        whose parameters satisfy `when`: another process acting at that moment."""
+
+        def hook(params: dict[str, Any], **_: Any) -> None:
+            if when(params):
+                self.s3.meta.events.unregister(event, hook)
+                action()
+
+        self.s3.meta.events.register(event, hook)
+
 
 # One session for all tests: it caches the service models, which makes creating clients cheap.
 _SESSION = boto3.session.Session()

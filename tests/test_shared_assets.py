@@ -149,16 +149,15 @@ def test_a_publish_racing_another_loses_without_overwriting(
         {"assets/chunk.3f2a1b9c.js": _entry_of(build, "assets/chunk.3f2a1b9c.js")},
     )
 
-    def other_publisher_first(**_: Any) -> None:
-        world.s3.meta.events.unregister("before-call.s3.CopyObject", other_publisher_first)
-        world.s3.put_object(
+    world.once(  # another publisher, first
+        "before-call.s3.CopyObject",
+        lambda: world.s3.put_object(
             Bucket=BUCKET,
             Key="_assets/assets/chunk.3f2a1b9c.js",
             Body=b"theirs()",
             Metadata={"sha256": theirs} if theirs else {},
-        )
-
-    world.s3.meta.events.register("before-call.s3.CopyObject", other_publisher_first)
+        ),
+    )
     emulate_conditional_copy(world.s3)
     warnings = Warnings()
     report = publish_shared_assets(world.s3, BUCKET, manifest, warnings)

@@ -257,22 +257,9 @@ def test_complete_versions_lists_only_the_manifests_not_every_object(world: Worl
     assert [(params.get("Prefix"), params.get("Delimiter")) for params in listings] == [("_manifests/", None)]
 
 
-def _once(world: World, event: str, action: Any, when: Any = lambda params: True) -> None:
-    """Run `action` before the next request of `event` (e.g. "provide-client-params.s3.GetObject")
-    whose parameters satisfy `when`."""
-
-    def hook(params: dict[str, Any], **_: Any) -> None:
-        if when(params):
-            world.s3.meta.events.unregister(event, hook)
-            action()
-
-    world.s3.meta.events.register(event, hook)
-
-
 def test_a_claim_gone_between_refusal_and_read_is_named_another_upload(world: World) -> None:
     storage.claim_version(world.s3, BUCKET, storage.new_claim(V1))
-    _once(
-        world,
+    world.once(
         "provide-client-params.s3.GetObject",
         lambda: world.s3.delete_object(Bucket=BUCKET, Key=layout.claim_key(V1)),
     )
@@ -287,8 +274,7 @@ def test_a_claim_gone_between_refusal_and_read_is_named_another_upload(world: Wo
 def test_a_resume_loses_to_a_resume_that_took_the_claim_first(world: World) -> None:
     storage.claim_version(world.s3, BUCKET, storage.new_claim(V1))
     first = storage.new_claim(V1)
-    _once(
-        world,
+    world.once(
         "provide-client-params.s3.PutObject",
         lambda: storage.claim_version(world.s3, BUCKET, first, resume=True),
         when=lambda params: "IfMatch" in params,  # the takeover, after the claim was read
@@ -302,8 +288,7 @@ def test_a_resume_loses_to_a_resume_that_took_the_claim_first(world: World) -> N
 
 def test_a_resume_of_a_version_completed_meanwhile_is_refused(world: World) -> None:
     owner = storage.claim_version(world.s3, BUCKET, storage.new_claim(V1))
-    _once(
-        world,
+    world.once(
         "provide-client-params.s3.PutObject",
         lambda: _write_manifest(world, owner, _manifest_of(world, V1, TREE_A)),
     )
