@@ -174,6 +174,21 @@ def test_prune_refuses_without_knowing_the_live_version(world: World) -> None:
     assert storage.complete_versions(world.s3, BUCKET) == [V1]
 
 
+def test_prune_refuses_a_pointer_parameter_that_does_not_exist(world: World) -> None:
+    """A mistyped --parameter is not "nothing is live": every version would be deletable."""
+    for version in (V1, V2):
+        put_version(world, version, files(1))
+    world.set_live(V2)
+    args = ["--bucket", BUCKET, "--parameter", "/versioned-site/tset/live-version", "prune", "--keep", "0"]
+    result = world.invoke(*args, "--apply", "--skip-stack-check")
+    assert result.exit_code == 2
+    assert result.output == (
+        "Error: parameter /versioned-site/tset/live-version does not exist in us-east-1, so prune cannot "
+        "know the live version: check --parameter / SITE_PARAMETER (or the stack's parameterName output)\n"
+    )
+    assert storage.complete_versions(world.s3, BUCKET) == [V2, V1]
+
+
 def test_prune_stops_when_stacks_cannot_be_listed(world: World) -> None:
     for version in (V1, V2, V3):
         put_version(world, version, files(1))

@@ -18,7 +18,7 @@ from datetime import datetime
 
 import click
 
-from scripts.commands.errors import RefusedError, SitectlError, aws_errors
+from scripts.commands.errors import SitectlError, aws_errors
 from scripts.commands.site import Site, is_released, site_options
 from scripts.commands.versions import format_bytes, render_table
 from scripts.versionstore import shared_assets
@@ -70,18 +70,13 @@ def protected_versions(
     site: Site, bucket: str, versions: list[storage.VersionInfo], check_stacks: bool
 ) -> dict[str, str]:
     """Versions prune must never delete, with the reason."""
-    if site.parameter() is None:
-        raise RefusedError(
-            "prune must know the live version: pass --parameter or --stack (or SITE_PARAMETER / SITE_STACK)"
-        )
+    live = site.require_live_version("prune")
     protected: dict[str, str] = {}
 
     def protect(version: str, reason: str) -> None:
         protected[version] = f"{protected[version]}; {reason}" if version in protected else reason
 
-    live = site.live_version()
     if is_released(live):
-        assert live is not None
         protect(live, "live")
         for change in site.parameter_history():
             if is_released(change.value) and change.value != live:

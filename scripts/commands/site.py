@@ -188,6 +188,23 @@ class Site:
                 return None
             raise
 
+    def require_live_version(self, command: str) -> str:
+        """The pointer parameter's value; RefusedError when no parameter is named or it does not
+        exist (a mistyped --parameter must never read as "nothing is live")."""
+        parameter = self.parameter()
+        if parameter is None:
+            raise RefusedError(
+                f"{command} must know the live version: pass --parameter or --stack "
+                "(or SITE_PARAMETER / SITE_STACK)"
+            )
+        live = self.live_version()
+        if live is None:
+            raise RefusedError(
+                f"parameter {parameter[0]} does not exist in {parameter[1]}, so {command} cannot know the "
+                "live version: check --parameter / SITE_PARAMETER (or the stack's parameterName output)"
+            )
+        return live
+
     @aws_errors
     def parameter_history(self) -> list[ParameterChange]:
         """Every value the pointer parameter has held, newest first (SSM keeps the last 100)."""
