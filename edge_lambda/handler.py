@@ -228,7 +228,7 @@ class PointerCache:
     def _refresh(self, previous: PointerState | None) -> PointerState:
         try:
             if self._ssm_client is None:
-                self._ssm_client = create_ssm_client(self._region)
+                self._ssm_client = create_ssm_client(self._region, log=self._log)
             value = fetch_parameter(self._ssm_client, self._parameter_name)
         except PointerFetchError as error:
             return self._keep(previous, str(error))

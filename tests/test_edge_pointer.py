@@ -400,7 +400,7 @@ def test_a_client_that_cannot_be_created_answers_503_and_is_retried_next_window(
     put_pointer(ssm, V1)
     created: list[str] = []
 
-    def create(region: str) -> Any:
+    def create(region: str, **_: Any) -> Any:
         created.append(region)
         if len(created) == 1:
             raise ValueError("Invalid endpoint: https://ssm..amazonaws.com")

@@ -61,6 +61,8 @@ out = {"python": "%d.%d" % sys.version_info[:2], "botocore": botocore.__version_
 os.environ["AWS_ENDPOINT_URL"] = moto_endpoint
 out["moto"] = [edge.handler(event(uri), None).get("uri") for uri in ("/docs/", "/app/route")]
 out["moto"].append(edge.handler(event("/%C2%85"), None)["status"])
+# The trimmed client, not the stock fallback: the runtime's botocore has the internals it uses.
+out["client_operations"] = ssm_client.create_ssm_client("us-east-1").meta.service_model.operation_names
 
 ssm_client.READ_TIMEOUT_SECONDS = float(read_timeout)
 settings = load_settings()
@@ -135,6 +137,7 @@ def test_runs_in_the_runtime_python_with_its_botocore_alone(runtime_run: tuple[d
     output, _ = runtime_run
     assert (output["python"], output["botocore"]) == (RUNTIME_PYTHON_VERSION, RUNTIME_BOTOCORE_VERSION)
     assert output["moto"] == [f"/{V1}/docs/index.html", f"/{V1}/index.html", "400"]
+    assert output["client_operations"] == ["GetParameter"]
 
 
 def test_the_scenarios_cover_every_fault() -> None:

@@ -1,13 +1,34 @@
-"""The edge's SSM client: the GetParameter-only model it ships, and its timeouts."""
+"""The edge's SSM client: the GetParameter-only model it ships, its timeouts, and its fallback to stock
+botocore when the runtime's botocore lacks the internals the trimmed client uses."""
 
 from __future__ import annotations
 
 import copy
+import subprocess
+import sys
+from collections.abc import Callable
 from typing import Any
 
+import boto3
+import botocore.loaders
+import botocore.session
+import pytest
+from moto import mock_aws
+
 from edge_lambda import ssm_client
+from edge_lambda.handler import OriginRequestHandler, PointerCache
 from edge_lambda.ssm_model import API_VERSION, GET_PARAMETER_MODEL, SSM_ENDPOINTS
-from tests.edge_scaffold import REGION, installed_get_parameter_model, installed_ssm_endpoints
+from tests.edge_scaffold import (
+    PARAMETER_NAME,
+    REGION,
+    ROOT,
+    V1,
+    edge_settings,
+    installed_get_parameter_model,
+    installed_ssm_endpoints,
+    origin_request_event,
+    put_pointer,
+)
 
 
 def test_shipped_model_matches_the_installed_botocore() -> None:
@@ -39,3 +60,107 @@ def test_client_uses_the_shipped_model_short_timeouts_and_one_retry() -> None:
     assert config.connect_timeout == ssm_client.CONNECT_TIMEOUT_SECONDS == 1
     assert config.read_timeout == ssm_client.READ_TIMEOUT_SECONDS == 1
     assert config.retries == {"mode": "standard", "total_max_attempts": 2}
+
+
+def rename_loader(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A botocore whose loader class has another name: `botocore.loaders.Loader` is gone, and the
+    session builds its loader the new way (botocore's own `create_loader` names the old class)."""
+    loader_class = botocore.loaders.Loader
+    monkeypatch.delattr(botocore.loaders, "Loader")
+    monkeypatch.setattr(botocore.session, "create_loader", lambda *_: loader_class())
+
+
+def rename_builtin_data_path(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A botocore whose loader keeps its data folder under another name: `Loader.BUILTIN_DATA_PATH` is
+    gone, and the loader's own two uses of it (its search path, `is_builtin_path`) use the new name."""
+    loader_class = botocore.loaders.Loader
+    data_path = loader_class.BUILTIN_DATA_PATH
+    init = loader_class.__init__
+
+    def init_with_the_new_name(
+        self: Any,
+        extra_search_paths: list[str] | None = None,
+        file_loader: Any = None,
+        cache: Any = None,
+        include_default_search_paths: bool = True,
+        include_default_extras: bool = True,
+    ) -> None:
+        paths = list(extra_search_paths or [])
+        if include_default_search_paths:
+            paths += [self.CUSTOMER_DATA_PATH, data_path]
+        init(self, paths, file_loader, cache, False, include_default_extras)
+
+    monkeypatch.setattr(loader_class, "__init__", init_with_the_new_name)
+    monkeypatch.setattr(loader_class, "is_builtin_path", lambda _, path: path.startswith(data_path))
+    monkeypatch.delattr(loader_class, "BUILTIN_DATA_PATH")
+
+
+# The botocore internals the trimmed client relies on, each broken as a runtime update could break it.
+BREAKAGES: dict[str, Callable[[pytest.MonkeyPatch], None]] = {
+    "Loader renamed": rename_loader,
+    "BUILTIN_DATA_PATH renamed": rename_builtin_data_path,
+    "register_component gone": lambda patch: patch.delattr(botocore.session.Session, "register_component"),
+}
+BROKEN_ATTRIBUTES = {
+    "Loader renamed": "Loader",
+    "BUILTIN_DATA_PATH renamed": "BUILTIN_DATA_PATH",
+    "register_component gone": "register_component",
+}
+
+
+@pytest.mark.parametrize("broken", BREAKAGES)
+def test_without_the_internals_it_uses_the_client_falls_back_to_stock_botocore(
+    broken: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    BREAKAGES[broken](monkeypatch)
+    with pytest.raises((AttributeError, ImportError)):
+        ssm_client.create_trimmed_ssm_client(REGION)
+    logged: list[dict[str, Any]] = []
+    with mock_aws():
+        boto3.client("ssm", region_name=REGION).put_parameter(Name=PARAMETER_NAME, Value=V1, Type="String")
+        client = ssm_client.create_ssm_client(
+            REGION, log=lambda event, **fields: logged.append({"event": event, **fields})
+        )
+        assert ssm_client.fetch_parameter(client, PARAMETER_NAME) == V1
+    # botocore's own model (every SSM operation), with the same timeouts and retries.
+    assert "GetParameter" in client.meta.service_model.operation_names
+    assert len(client.meta.service_model.operation_names) > 1
+    config: Any = client.meta.config
+    assert (config.connect_timeout, config.read_timeout) == (1, 1)
+    assert config.retries == {"mode": "standard", "total_max_attempts": 2}
+    assert [entry["event"] for entry in logged] == ["ssm-client-fallback"]
+    assert BROKEN_ATTRIBUTES[broken] in logged[0]["error"]
+
+
+@pytest.mark.parametrize("broken", BREAKAGES)
+def test_a_whole_request_is_served_when_botocore_lacks_the_internals(
+    broken: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    BREAKAGES[broken](monkeypatch)
+    with mock_aws():
+        put_pointer(boto3.client("ssm", region_name=REGION), V1)
+        settings = edge_settings()
+        function = OriginRequestHandler(settings, PointerCache(settings, log=lambda *_, **__: None))
+        assert function(origin_request_event("/docs/"))["uri"] == f"/{V1}/docs/index.html"
+
+
+def test_the_edge_imports_without_botocore_loader() -> None:
+    # In a fresh interpreter: Loader renamed before the handler is imported, as an updated runtime might.
+    code = (
+        "import botocore.loaders, botocore.session\n"
+        "loader_class = botocore.loaders.Loader; del botocore.loaders.Loader\n"
+        "botocore.session.create_loader = lambda *_: loader_class()\n"
+        "import edge_lambda.handler, edge_lambda.ssm_client\n"
+        "print(edge_lambda.ssm_client.create_ssm_client('us-east-1').meta.endpoint_url)"
+    )
+    completed = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=60, check=False
+    )
+    assert completed.returncode == 0, completed.stderr
+    assert completed.stdout.strip() == "https://ssm.us-east-1.amazonaws.com"
+
+
+def test_the_trimmed_client_is_used_while_the_internals_exist() -> None:
+    logged: list[str] = []
+    client = ssm_client.create_ssm_client(REGION, log=lambda event, **_: logged.append(event))
+    assert client.meta.service_model.operation_names == ["GetParameter"] and logged == []
