@@ -24,6 +24,13 @@ ORIGIN_GROUP_ID = "site-bucket-with-fallback"
 # How long CloudFront caches a 404 before asking again: short, so an upload that adds the path, or a
 # release, shows quickly (the switch also invalidates everything).
 ERROR_CACHING_MIN_TTL_SECONDS = 10
+# The 5xx codes a custom error response can configure. CloudFront caches error answers for 10 s by
+# default, a response generated at origin-request included, and whatever their Cache-Control says:
+# the edge's 503 ("no version released", "the live version is unavailable") would outlive the
+# release or the SSM hiccup that caused it. Error caching minimum TTL 0, and no page: the viewer gets
+# the answer as generated (its Retry-After), and the next request asks again.
+SERVER_ERROR_STATUS_CODES = (500, 501, 502, 503, 504)
+SERVER_ERROR_CACHING_MIN_TTL_SECONDS = 0
 
 
 def fallback_origin_path(viewer_request_router: bool) -> str | None:
@@ -83,8 +90,9 @@ def origin_groups() -> list[aws.cloudfront.DistributionOriginGroupArgs]:
 
 def custom_error_responses() -> list[aws.cloudfront.DistributionCustomErrorResponseArgs]:
     """403 and 404 answer 404 with `/404.html`, which CloudFront fetches through the same behavior,
-    so through the edge: the live version's own 404.html, else the default page."""
-    return [
+    so through the edge: the live version's own 404.html, else the default page. 5xx answers pass
+    unchanged and are not cached (`SERVER_ERROR_CACHING_MIN_TTL_SECONDS`)."""
+    not_found = [
         aws.cloudfront.DistributionCustomErrorResponseArgs(
             error_code=code,
             response_code=404,
@@ -93,6 +101,13 @@ def custom_error_responses() -> list[aws.cloudfront.DistributionCustomErrorRespo
         )
         for code in FAILOVER_STATUS_CODES
     ]
+    server_errors = [
+        aws.cloudfront.DistributionCustomErrorResponseArgs(
+            error_code=code, error_caching_min_ttl=SERVER_ERROR_CACHING_MIN_TTL_SECONDS
+        )
+        for code in SERVER_ERROR_STATUS_CODES
+    ]
+    return not_found + server_errors
 
 
 def default_not_found_page(name: str, bucket: aws.s3.Bucket) -> aws.s3.BucketObjectv2:

@@ -174,7 +174,7 @@ def test_missing_paths_answer_404_with_the_404_page_fetched_through_the_edge(
     released: dict[str, RecordedResource],
 ) -> None:
     cdn = one(released, "aws:cloudfront/distribution:Distribution").props
-    assert cdn["customErrorResponses"] == [
+    assert cdn["customErrorResponses"][:2] == [
         {"errorCode": 403, "responseCode": 404, "responsePagePath": "/404.html", "errorCachingMinTtl": 10},
         {"errorCode": 404, "responseCode": 404, "responsePagePath": "/404.html", "errorCachingMinTtl": 10},
     ]
@@ -185,6 +185,21 @@ def test_missing_paths_answer_404_with_the_404_page_fetched_through_the_edge(
     assert page.props["cacheControl"] == "public, max-age=0, must-revalidate"
     assert "<h1>Page not found</h1>" in page.props["content"]
     assert page.parent is not None and released[page.parent].type == "aws:s3/bucket:Bucket"
+
+
+def test_server_errors_reach_viewers_as_generated_and_are_never_cached(
+    released: dict[str, RecordedResource],
+) -> None:
+    # CloudFront caches an origin-request function's generated answer, and every 5xx for 10 s unless
+    # a custom error response says otherwise: the edge's 503 must not outlive its cause.
+    cdn = one(released, "aws:cloudfront/distribution:Distribution").props
+    assert cdn["customErrorResponses"][2:] == [
+        {"errorCode": 500, "errorCachingMinTtl": 0},
+        {"errorCode": 501, "errorCachingMinTtl": 0},
+        {"errorCode": 502, "errorCachingMinTtl": 0},
+        {"errorCode": 503, "errorCachingMinTtl": 0},
+        {"errorCode": 504, "errorCachingMinTtl": 0},
+    ]
 
 
 def test_edge_function_lives_in_us_east_1_with_least_privilege(released: dict[str, RecordedResource]) -> None:

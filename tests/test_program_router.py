@@ -142,6 +142,7 @@ def test_the_fallback_origin_reads_the_plain_404_page_under_site(
         "responsePagePath": "/404.html",
         "errorCachingMinTtl": 10,
     }
+    assert {"errorCode": 503, "errorCachingMinTtl": 0} in cdn["customErrorResponses"]
     assert one(function_mode, "aws:s3/bucketObjectv2:BucketObjectv2").props["key"] == "_site/404.html"
 
 
