@@ -8,7 +8,7 @@ ARGS ?=
 PYTHON ?= 3.11
 EDGE_PYTHON := $(shell sed -n 's/^LAMBDA_RUNTIME = "python\([0-9.]*\)"$$/\1/p' components/edge_bundle.py)
 
-.PHONY: setup test lint typecheck unit unit-edge-python policy-check bench mutation demo clean
+.PHONY: setup test lint typecheck unit unit-edge-python policy-check bench mutation demo builds clean
 
 $(UV):
 	python3 -m venv .tools && .tools/bin/pip install --quiet 'uv>=0.5'
@@ -45,6 +45,11 @@ mutation: setup
 
 demo: setup
 	$(RUN) python -m scripts.demo $(ARGS)
+
+# Rebuild the real framework builds of tests/fixtures/builds/ from the npm registry (node 20.19+, npm);
+# not part of `make test`, which serves the committed output.
+builds:
+	tests/fixtures/builds/rebuild.sh
 
 clean:
 	rm -rf .venv .venv-*/ .tools .cache .mypy_cache .pytest_cache .ruff_cache
