@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import functools
 import os
-import urllib.error
-import urllib.request
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -23,6 +21,7 @@ from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from edge_lambda import layout
+from scripts.commands import http_client
 from scripts.commands import stack as stack_module
 from scripts.commands.errors import RefusedError, SitectlError, aws_errors, error_code
 
@@ -70,16 +69,17 @@ class HttpAnswer:
 
 
 def http_get(url: str) -> HttpAnswer:
-    """GET a URL; one line of error for anything but a 200."""
-    request = urllib.request.Request(url, headers={"User-Agent": "sitectl", "Cache-Control": "no-cache"})
-    try:
-        with urllib.request.urlopen(request, timeout=HTTP_TIMEOUT_SECONDS) as response:
-            headers = {name.lower(): value for name, value in response.headers.items()}
-            return HttpAnswer(bytes(response.read()), headers)
-    except urllib.error.HTTPError as error:
-        raise SitectlError(f"GET {url} answered HTTP {error.code}") from error
-    except (urllib.error.URLError, TimeoutError, OSError) as error:
-        raise SitectlError(f"GET {url} failed: {getattr(error, 'reason', error)}") from error
+    """GET a URL (redirects followed, `HTTP_TIMEOUT_SECONDS` in all); SitectlError, one line, for
+    anything but a complete 200 of at most `http_client.MAX_BODY_BYTES`."""
+    headers = {"User-Agent": "sitectl", "Cache-Control": "no-cache"}
+    answer = http_client.get(url, HTTP_TIMEOUT_SECONDS, headers=headers, follow_redirects=True)
+    if answer.error is not None:
+        raise SitectlError(f"GET {url} failed: {answer.error}")
+    if answer.status != 200:
+        raise SitectlError(f"GET {url} answered HTTP {answer.status}")
+    if not answer.complete:
+        raise SitectlError(f"GET {url}: the body is longer than {http_client.MAX_BODY_BYTES} bytes")
+    return HttpAnswer(answer.body, answer.headers)
 
 
 @dataclass

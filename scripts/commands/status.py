@@ -78,7 +78,12 @@ def site_status(site: Site) -> SiteStatus:
         status.problems.append("no URL known: pass --url or --stack")
         return status
     preferred = [v for v in (parameter, configured) if v and is_released(v)]
-    served, evidence = served_version(site, site.bucket(), url, preferred)
+    try:
+        served, evidence = served_version(site, site.bucket(), url, preferred)
+    except SitectlError as error:
+        # What the URL answers is one of the things status reports, not a reason to stop.
+        status.problems.append(f"which version the URL serves is unknown: {error.message}")
+        return status
     status.served = served
     if served is None:
         status.problems.append(f"{url}/index.html ({evidence}) matches no complete version")

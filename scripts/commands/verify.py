@@ -17,14 +17,12 @@ from __future__ import annotations
 
 import functools
 import time
-import urllib.error
-import urllib.request
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
 from typing import Any
-from urllib.parse import unquote, urljoin, urlsplit
+from urllib.parse import unquote, urljoin, urlsplit, urlunsplit
 
 import click
 
@@ -32,7 +30,9 @@ from edge_function import CLOUDFRONT_FUNCTION
 from edge_lambda import layout
 from edge_lambda.fingerprint import is_immutable_asset
 from edge_lambda.handler import rewrite_uri
+from scripts.commands import http_client
 from scripts.commands.errors import RefusedError, SitectlError, aws_errors
+from scripts.commands.http_client import Response as Response
 from scripts.commands.site import Site, is_released, site_options
 from scripts.versionstore import store as storage
 
@@ -52,35 +52,10 @@ _SHA256_HEADER = f"x-amz-meta-{layout.SHA256_METADATA_KEY}"
 _FETCHED_LINK_RELS = frozenset({"stylesheet", "modulepreload", "preload", "icon", "apple-touch-icon"})
 
 
-@dataclass(frozen=True)
-class Response:
-    status: int  # 0 when no HTTP answer came back
-    headers: Mapping[str, str]  # names in lower case
-    body: bytes
-    error: str | None = None
-
-
-class _NoRedirects(urllib.request.HTTPRedirectHandler):
-    # A smoke path may expect a 301; verify what viewers get first, not where it leads.
-    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
-        return None
-
-
-_OPENER = urllib.request.build_opener(_NoRedirects)
-
-
 def fetch(url: str, timeout: float) -> Response:
-    """GET `url` as a viewer would (no cache-busting), following no redirect."""
-    request = urllib.request.Request(url, headers={"User-Agent": "sitectl-verify"})
-    try:
-        with _OPENER.open(request, timeout=timeout) as answer:
-            headers = {name.lower(): value for name, value in answer.headers.items()}
-            return Response(int(answer.status), headers, answer.read())
-    except urllib.error.HTTPError as error:
-        headers = {name.lower(): value for name, value in error.headers.items()}
-        return Response(error.code, headers, error.read())
-    except (urllib.error.URLError, TimeoutError, OSError) as error:
-        return Response(0, {}, b"", f"{getattr(error, 'reason', error)}")
+    """GET `url` as a viewer would (no cache-busting), following no redirect, within `timeout` seconds
+    in all; never raises for what the site answers (`http_client`)."""
+    return http_client.get(url, timeout, headers={"User-Agent": "sitectl-verify"})
 
 
 class _References(HTMLParser):
@@ -224,23 +199,29 @@ def verify_site(
 
     targets: list[_Target] = []
     for smoke in smoke_paths:
-        target_url = urljoin(root_url, smoke.path)
-        path = _label(target_url)
+        target_url = resolve(root_url, smoke.path)
+        assert target_url is not None  # a smoke path starts with '/'
+        path = urlsplit(target_url).path
         targets.append(
             _Target(
-                target_url,
-                path,
-                smoke.status,
-                _manifest_path(urlsplit(target_url).path, version, manifest),
-                False,
+                target_url, _label(target_url), smoke.status, _manifest_path(path, version, manifest), False
             )
         )
     if root_answer.status == 200:
+        if not root_answer.complete:
+            report.notes.append(
+                f"searched the first {len(root_answer.body)} bytes of / for assets: the page is longer"
+            )
         html = root_answer.body.decode("utf-8", errors="replace")
         for reference in referenced_urls(html):
-            target_url = urljoin(root_url, reference).partition("#")[0]
+            target_url = resolve(root_url, reference)
+            if target_url is None:
+                shown = http_client.one_line(repr(reference))
+                report.problems.append(f"the root page references {shown}, which is not a valid URL")
+                continue
             if urlsplit(target_url)[:2] != origin:
-                report.notes.append(f"skipped {reference}: not on {origin[0]}://{origin[1]}")
+                shown = http_client.one_line(reference)
+                report.notes.append(f"skipped {shown}: not on {origin[0]}://{origin[1]}")
                 continue
             path = urlsplit(target_url).path
             targets.append(
@@ -258,6 +239,17 @@ def verify_site(
                 f"ok {target.label}: {answer.status} {answer.headers.get('content-type', '')}"
             )
     return report
+
+
+def resolve(base: str, reference: str) -> str | None:
+    """`reference` resolved against `base` and encoded as a browser requests it (spaces, non-ASCII
+    characters and the like percent-encoded, the fragment left behind); None when it is no URL."""
+    try:
+        joined = urlsplit(urljoin(base, http_client.browser_url(reference)))
+        joined.port  # noqa: B018 - raises ValueError for a port that is not a number in 0-65535
+    except ValueError:
+        return None
+    return urlunsplit((joined.scheme, joined.netloc, joined.path, joined.query, ""))
 
 
 def _count(problems: list[str]) -> str:
@@ -573,7 +565,7 @@ def timeout_option(function: Callable[..., Any]) -> Callable[..., Any]:
         type=click.FloatRange(0.1, 120),
         default=DEFAULT_TIMEOUT_SECONDS,
         show_default=True,
-        help="Seconds to wait for each HTTP request.",
+        help="Seconds each HTTP request may take in all (connect, headers, body).",
     )(function)
 
 
