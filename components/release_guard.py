@@ -12,9 +12,15 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from edge_lambda import layout
-from scripts.versionstore.errors import error_code
+from scripts.versionstore.errors import StoreRefusedError, error_code
 from scripts.versionstore.shared_assets import unshared_paths
-from scripts.versionstore.store import complete_versions, is_complete, read_manifest
+from scripts.versionstore.store import (
+    check_not_being_deleted,
+    claim_release,
+    complete_versions,
+    is_complete,
+    read_manifest,
+)
 
 LATEST_SHOWN = 5
 _MISSING_BUCKET = ("NoSuchBucket", "404", "NotFound")
@@ -24,14 +30,25 @@ class UnreleasableVersionError(ValueError):
     """The configured version has no complete upload in the bucket."""
 
 
-def check_releasable(s3: Any, bucket: str, version: str, require_shared_assets: bool) -> None:
+def check_releasable(
+    s3: Any, bucket: str, version: str, require_shared_assets: bool, lock_owner: str | None = None
+) -> None:
     """Raise unless `version`'s manifest exists in `bucket` (and, with `require_shared_assets`, each of
-    its fingerprinted files is in the shared area). A bucket that does not exist yet passes: it is
-    about to be created, and nothing can have been uploaded to it."""
+    its fingerprinted files is in the shared area) and no prune is deleting it (a deletion lock).
+    With `lock_owner` (an update, about to write the pointer), take the store's release lock on it,
+    which keeps prune off it. A bucket that does not exist yet passes: it is about to be created,
+    and nothing can have been uploaded to it."""
     try:
         if is_complete(s3, bucket, version):
             if require_shared_assets:
                 _check_shared(s3, bucket, version)
+            try:
+                if lock_owner is None:
+                    check_not_being_deleted(s3, bucket, version)
+                else:
+                    claim_release(s3, bucket, version, lock_owner)
+            except StoreRefusedError as error:
+                raise UnreleasableVersionError(str(error)) from error
             return
         # HeadObject answers a bare 404 for a missing bucket too; ListObjectsV2 answers NoSuchBucket.
         latest = complete_versions(s3, bucket)[:LATEST_SHOWN]

@@ -426,7 +426,9 @@ def _default_release_check(profile: str | None, require_shared_assets: bool) -> 
 
     def check(bucket: str, version: str) -> None:
         s3 = release_guard.default_s3_client(region, profile)
-        release_guard.check_releasable(s3, bucket, version, require_shared_assets)
+        # A preview only reads; an update is about to write the pointer: it takes the release lock.
+        owner = None if pulumi.runtime.is_dry_run() else f"pulumi up of stack {pulumi.get_stack()}"
+        release_guard.check_releasable(s3, bucket, version, require_shared_assets, owner)
 
     return check
 

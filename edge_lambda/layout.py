@@ -10,6 +10,8 @@ Layout of the site bucket:
                                      makes a version complete (releasable)
     _claims/<version>.json           written first, only if absent: the one upload that owns the
                                      version id (who, where, since when)
+    _locks/<version>.json            a release or a deletion of a complete version in progress:
+                                     the two exclude each other (conditional writes of this key)
     _assets/<path>                   every complete version's fingerprinted files, by their path:
                                      append-only, served by the fallback origin to pages of other
                                      versions (skew protection)
@@ -44,6 +46,7 @@ POINTER_NAME_SUFFIX = "/live-version"
 
 MANIFEST_PREFIX = "_manifests/"
 CLAIM_PREFIX = "_claims/"
+LOCK_PREFIX = "_locks/"
 
 # User metadata every object of a version is stored with (S3 returns it as `x-amz-meta-<key>`, and
 # CloudFront passes those headers through to viewers): the version it belongs to, so that a response
@@ -155,6 +158,11 @@ def manifest_key(version: str) -> str:
 def claim_key(version: str) -> str:
     """The key an upload creates (If-None-Match: *) before writing any object of `version`."""
     return f"{CLAIM_PREFIX}{validate_version(version)}{_MANIFEST_SUFFIX}"
+
+
+def lock_key(version: str) -> str:
+    """The key a release or a deletion of `version` writes, conditionally, before it acts."""
+    return f"{LOCK_PREFIX}{validate_version(version)}{_MANIFEST_SUFFIX}"
 
 
 def version_from_manifest_key(key: str) -> str | None:

@@ -530,6 +530,27 @@ def test_an_incomplete_upload_is_not_releasable(aws: None) -> None:
         run_program({"version": "20261130T000000Z"}, preview=True)
 
 
+def test_a_version_a_prune_is_deleting_fails_at_preview_and_an_update_locks_what_it_releases(
+    aws: None,
+) -> None:
+    from scripts.versionstore import store as storage
+
+    s3 = boto3.client("s3", region_name="eu-west-1")
+    now = storage.server_now(s3, MOCK_BUCKET)
+    assert isinstance(
+        storage.claim_deletion(s3, MOCK_BUCKET, V1, "sitectl prune on ci", now), storage.VersionLock
+    )
+    with pytest.raises(ProgramError, match=rf"version {V1} is being deleted by sitectl prune on ci since "):
+        run_program({"version": V1}, preview=True)
+    with pytest.raises(ProgramError, match=rf"version {V1} is being deleted by sitectl prune on ci since "):
+        run_program({"version": V1})
+    run_program({"version": V2}, preview=True)
+    assert storage.read_lock(s3, MOCK_BUCKET, V2) is None, "a preview only reads"
+    run_program({"version": V2})
+    lock = storage.read_lock(s3, MOCK_BUCKET, V2)
+    assert lock is not None and (lock.kind, lock.owner) == ("release", "pulumi up of stack dev")
+
+
 def test_the_guard_is_skipped_while_the_bucket_does_not_exist() -> None:
     with mock_aws():
         registered = run_program({"version": V1}, preview=True)
@@ -692,7 +713,8 @@ def test_the_programs_release_check_asks_s3_in_the_stacks_region_as_the_deployer
     check = contextvars.copy_context().run(made_in_a_stack_in_eu_west_1)
     check("site-bucket", V1)
     assert clients == [("eu-west-1", "site-deployer")]
-    assert checked == [("the-s3-client", "site-bucket", V1, True)]
+    # Outside a preview, the check takes the release lock for the update.
+    assert checked == [("the-s3-client", "site-bucket", V1, True, "pulumi up of stack stack")]
 
 
 def test_the_programs_pointer_reader_asks_ssm_in_the_edge_region_as_the_deployer(

@@ -15,6 +15,7 @@ import json
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import partial
 
 import click
 
@@ -95,6 +96,29 @@ def protected_versions(
     return protected
 
 
+def _live_values(site: Site) -> dict[str, str | None]:
+    """What says which version is (or is about to be) live, read now: the pointer, and with --stack
+    the stack's `version` config and its deployed `liveVersion` output."""
+    values: dict[str, str | None] = {"the pointer": site.require_live_version("prune")}
+    if site.has_stack:
+        stack = site.stack()
+        values[f"stack {stack.name}'s version config"] = stack.get_version() or None
+        deployed = stack.outputs().get("liveVersion")
+        values[f"stack {stack.name}'s liveVersion output"] = str(deployed) if deployed else None
+    return values
+
+
+def _check_unchanged(site: Site, planned: Mapping[str, str | None], version: str) -> None:
+    """Raise (stopping prune before `version`) when a release or rollback happened since the plan:
+    the plan's protections (live, the one before it, newer ones) no longer hold."""
+    for what, now in _live_values(site).items():
+        if now != planned.get(what):
+            raise SitectlError(
+                f"{what} changed from {planned.get(what) or 'nothing'} to {now or 'nothing'} while prune "
+                f"ran (a release or rollback): stopped before deleting {version}; run prune again"
+            )
+
+
 def _stack_versions(site: Site, bucket: str) -> list[tuple[str, str]]:
     found = []
     try:
@@ -133,6 +157,7 @@ def prune_command(keep: int, apply_changes: bool, skip_stack_check: bool, as_jso
     bucket = storage.check_bucket_name(site.bucket())
     s3 = site.s3()
     versions = storage.list_versions(s3, bucket)
+    planned = _live_values(site)
     protected = protected_versions(site, bucket, versions, check_stacks=not skip_stack_check)
     plan = plan_prune(
         versions, keep, protected, fresh_incomplete(s3, bucket, versions, storage.server_now(s3, bucket))
@@ -159,12 +184,22 @@ def prune_command(keep: int, apply_changes: bool, skip_stack_check: bool, as_jso
                 err=True,
             )
         return
+    owner = storage.lock_owner("sitectl prune")
     for version in plan.delete:
+        now = storage.server_now(s3, bucket)
         if version in complete:
-            deleted: int | None = storage.delete_version(s3, bucket, version)
+            # Under a deletion lock, which a release respects (and a release's lock stops prune), and
+            # only while what protects versions is still what the plan saw.
+            outcome = storage.delete_locked_version(
+                s3, bucket, version, owner, now, partial(_check_unchanged, site, planned, version)
+            )
+            if isinstance(outcome, str):
+                click.echo(f"kept {version}: {outcome}", err=True)
+                continue
+            deleted: int | None = outcome
         else:
             # An upload may have resumed or completed it since the plan: the store looks again.
-            deleted = storage.delete_stale_version(s3, bucket, version, storage.server_now(s3, bucket))
+            deleted = storage.delete_stale_version(s3, bucket, version, now)
         if deleted is None:
             click.echo(f"kept {version}: it was claimed or completed since the plan was made", err=True)
         else:

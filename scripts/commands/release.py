@@ -81,7 +81,8 @@ def release_targets(stack: SiteStack) -> list[str]:
 
 
 def check_releasable(s3: S3Client, bucket: str, version: str) -> None:
-    """Refuse (RefusedError) a malformed version id or a version without a manifest."""
+    """Refuse (RefusedError) a malformed version id, a version without a manifest, or one a prune is
+    deleting (a deletion lock)."""
     try:
         layout.validate_version(version)
     except layout.InvalidVersionError as error:
@@ -93,6 +94,7 @@ def check_releasable(s3: S3Client, bucket: str, version: str) -> None:
             else "does not exist"
         )
         raise RefusedError(f"version {version} {state} in {bucket}: only complete versions can be released")
+    storage.check_not_being_deleted(s3, bucket, version)
 
 
 def release_version(
@@ -120,6 +122,14 @@ def release_version(
     targets = [] if config_only else release_targets(stack)
     message = f"sitectl {action} {version} by {_current_user()}"
     live_before = read_pointer() if read_pointer is not None else None
+    if not (dry_run or config_only):
+        # From here until the pointer names it, no prune may delete the version (nor may a version a
+        # prune is deleting be released): the store's release lock, which every writer of the pointer
+        # takes. A config-only release is locked by the program when `pulumi up` applies it.
+        try:
+            storage.claim_release(s3, bucket, version, storage.lock_owner(f"sitectl {action}"))
+        except storage.StoreRefusedError as error:
+            raise RefusedError(str(error)) from error
     try:
         previous = stack.get_version()
         stack.set_version(version)

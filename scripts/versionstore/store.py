@@ -529,6 +529,185 @@ def delete_stale_version(s3: S3Client, bucket: str, version: str, now: datetime)
     return deleted + 1
 
 
+# --- release and deletion locks ----------------------------------------------------------------
+#
+# A release (anything that moves the pointer to a version) and a deletion of that version must
+# exclude each other: a prune that read the pointer before a release would otherwise delete the
+# version just made live. Both write the version's lock key `_locks/<version>.json`, conditionally
+# on it being as they read it (If-None-Match: * when absent, If-Match on its ETag), so of a release
+# and a deletion racing, S3 accepts exactly one write; the other sees the winner's lock. A deletion
+# lock is dropped once the version is gone; a release lock is left to expire, by which time the
+# pointer (which prune reads again under its lock) names the version.
+
+# A prune that holds a deletion lock longer than this has died; another prune may take it over.
+DELETION_LOCK_FRESH_FOR = timedelta(hours=1)
+# A release lock keeps prune off its version this long: far longer than any `pulumi up`.
+RELEASE_LOCK_FRESH_FOR = timedelta(hours=24)
+_LOCK_ATTEMPTS = 5
+RELEASE = "release"
+DELETION = "deletion"
+
+
+class VersionBeingDeletedError(StoreRefusedError):
+    """A deletion lock is on the version: it may not be released."""
+
+
+@dataclass(frozen=True)
+class VersionLock:
+    """`_locks/<version>.json`: a release or a deletion of `version` in progress."""
+
+    version: str
+    kind: str  # RELEASE or DELETION
+    owner: str  # who: "sitectl prune on <host> (pid N)"
+    started: str  # ISO 8601, UTC, by the writer's clock
+    etag: str = ""
+    written: datetime | None = None  # the lock object's LastModified, by S3's clock
+
+    def to_json(self) -> str:
+        body = {"kind": self.kind, "owner": self.owner, "started": self.started, "version": self.version}
+        return json.dumps(body, sort_keys=True)
+
+    def age(self, now: datetime) -> timedelta:
+        return now - self.written if self.written is not None else timedelta(0)
+
+    def is_fresh(self, now: datetime) -> bool:
+        limit = DELETION_LOCK_FRESH_FOR if self.kind == DELETION else RELEASE_LOCK_FRESH_FOR
+        return self.age(now) < limit
+
+
+def lock_owner(command: str) -> str:
+    """How a lock names this process: `<command> on <host> (pid N)`."""
+    return f"{command} on {socket.gethostname()} (pid {os.getpid()})"
+
+
+def read_lock(s3: S3Client, bucket: str, version: str) -> VersionLock | None:
+    try:
+        response = s3.get_object(Bucket=bucket, Key=layout.lock_key(version))
+    except ClientError as error:
+        if error_code(error) in _MISSING:
+            return None
+        raise
+    etag, written = str(response["ETag"]).strip('"'), response["LastModified"]
+    try:
+        data = json.loads(response["Body"].read())
+        kind = str(data["kind"])
+        if kind not in (RELEASE, DELETION):
+            raise ValueError(kind)
+        return VersionLock(version, kind, str(data["owner"]), str(data["started"]), etag, written)
+    except (ValueError, KeyError, TypeError):
+        # Unreadable: whoever wrote it may be deleting the version; treat it as a deletion lock.
+        return VersionLock(version, DELETION, "an unknown writer", "unknown", etag, written)
+
+
+def _put_lock(
+    s3: S3Client, bucket: str, lock: VersionLock, existing: VersionLock | None
+) -> VersionLock | None:
+    """Write `lock` if the key is still `existing` (None: absent); None when someone wrote it first."""
+    condition = {"IfMatch": f'"{existing.etag}"'} if existing else {"IfNoneMatch": "*"}
+    try:
+        response = s3.put_object(
+            Bucket=bucket,
+            Key=layout.lock_key(lock.version),
+            Body=lock.to_json().encode(),
+            ContentType="application/json",
+            **condition,  # type: ignore[arg-type]
+        )
+    except ClientError as error:
+        if error_code(error) in (*_PRECONDITION_FAILED, *_MISSING, "409"):
+            return None
+        raise
+    return replace(lock, etag=str(response["ETag"]).strip('"'))
+
+
+def deletion_refusal(bucket: str, lock: VersionLock, now: datetime) -> str:
+    """Why `lock` (a deletion lock) stops a release, and, for one older than DELETION_LOCK_FRESH_FOR,
+    how to clear it."""
+    version, key = lock.version, layout.lock_key(lock.version)
+    if lock.is_fresh(now):
+        return (
+            f"version {version} is being deleted by {lock.owner} since {lock.started} ({key}): "
+            "release another version"
+        )
+    minutes = int(lock.age(now).total_seconds() // 60)
+    return (
+        f"version {version} has a deletion lock {minutes} minutes old from {lock.owner} ({key}): that "
+        f"prune died; if `sitectl versions --verify {version}` passes, clear it with "
+        f"`aws s3api delete-object --bucket {bucket} --key {key}` and release again"
+    )
+
+
+def check_not_being_deleted(s3: S3Client, bucket: str, version: str, now: datetime | None = None) -> None:
+    """Raise VersionBeingDeletedError while a deletion lock is on `version` (read only: a preview)."""
+    lock = read_lock(s3, bucket, version)
+    if lock is not None and lock.kind == DELETION:
+        raise VersionBeingDeletedError(deletion_refusal(bucket, lock, now or server_now(s3, bucket)))
+
+
+def claim_release(s3: S3Client, bucket: str, version: str, owner: str) -> VersionLock:
+    """Call before moving the pointer to `version`: every writer of the pointer does (`sitectl
+    release` and `rollback`, the program's release guard in an update, an emergency rollback, a
+    canary). Writes a release lock on `version` (conditionally: see above), then checks that the
+    version is still complete. Refused (VersionBeingDeletedError) while a deletion lock is on it,
+    stale or not; VersionCompleteError's sibling StoreRefusedError when it was deleted meanwhile.
+    Once this returns, no prune deletes `version` for RELEASE_LOCK_FRESH_FOR."""
+    for _ in range(_LOCK_ATTEMPTS):
+        now = server_now(s3, bucket)
+        existing = read_lock(s3, bucket, version)
+        if existing is not None and existing.kind == DELETION:
+            raise VersionBeingDeletedError(deletion_refusal(bucket, existing, now))
+        started = now.isoformat(timespec="seconds")
+        taken = _put_lock(s3, bucket, VersionLock(version, RELEASE, owner, started), existing)
+        if taken is None:
+            continue  # another release, or a prune, wrote the lock first: look again
+        if not is_complete(s3, bucket, version):
+            raise StoreRefusedError(
+                f"version {version} was deleted before it could be released (no "
+                f"{layout.manifest_key(version)}): only complete versions can be released"
+            )
+        return taken
+    raise StoreError(f"the lock {layout.lock_key(version)} kept changing; release {version} again")
+
+
+def claim_deletion(s3: S3Client, bucket: str, version: str, owner: str, now: datetime) -> VersionLock | str:
+    """A deletion lock on `version`, or why none was taken: a release of it in progress (a release
+    lock younger than RELEASE_LOCK_FRESH_FOR), another prune deleting it, or a lock written meanwhile."""
+    existing = read_lock(s3, bucket, version)
+    if existing is not None and existing.is_fresh(now):
+        doing = "releasing" if existing.kind == RELEASE else "deleting"
+        return f"{existing.owner} is {doing} it since {existing.started}"
+    lock = VersionLock(version, DELETION, owner, now.isoformat(timespec="seconds"))
+    taken = _put_lock(s3, bucket, lock, existing)
+    return taken if taken is not None else "its lock changed while prune took it (a release?)"
+
+
+def drop_lock(s3: S3Client, bucket: str, lock: VersionLock) -> None:
+    """Delete `lock`, only if it is still these very bytes."""
+    try:
+        s3.delete_object(Bucket=bucket, Key=layout.lock_key(lock.version), IfMatch=f'"{lock.etag}"')
+    except ClientError as error:
+        if error_code(error) not in (*_PRECONDITION_FAILED, *_MISSING):
+            raise
+
+
+def delete_locked_version(
+    s3: S3Client, bucket: str, version: str, owner: str, now: datetime, still_deletable: Callable[[], None]
+) -> int | str:
+    """Delete a complete version under a deletion lock: take the lock (or return why not), call
+    `still_deletable()`, which reads again what protects versions (the pointer, the stack) and
+    raises to stop, then delete (`delete_version`) and drop the lock. Returns the keys deleted."""
+    lock = claim_deletion(s3, bucket, version, owner, now)
+    if isinstance(lock, str):
+        return lock
+    try:
+        still_deletable()
+    except BaseException:
+        drop_lock(s3, bucket, lock)
+        raise
+    deleted = delete_version(s3, bucket, version)
+    drop_lock(s3, bucket, lock)
+    return deleted
+
+
 # --- seal and verify ---------------------------------------------------------------------------
 
 
