@@ -33,6 +33,7 @@ optional: dict[str, Any] = {
     "price_class": config.get("priceClass"),
     "domain_names": config.get_object("domainNames"),
     "acm_certificate_arn": config.get("acmCertificateArn") or None,
+    "hosted_zone_id": config.get("hostedZoneId") or None,
     "force_destroy_bucket": config.get_bool("forceDestroyBucket"),
     "version_readers": config.get_object("versionReaders"),
     "take_offline": config.get_bool("takeOffline"),
@@ -55,6 +56,10 @@ pulumi.export("parameterName", site.parameter_name)
 pulumi.export("parameterRegion", site.parameter_region)
 pulumi.export("liveVersion", site.live_version)
 pulumi.export("releaseTargets", site.release_targets)
+if site_args.domain_names:
+    # Without a Route 53 zone here, the records to create at the DNS provider (README, "A custom domain").
+    pulumi.export("certificateValidationRecords", site.certificate_validation_records)
+    pulumi.export("dnsRecords", site.dns_records)
 # Which router serves the site: sitectl verify accepts a fingerprinted file from the shared area only
 # with cloudfront-function.
 pulumi.export("router", site_args.router)

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 import pulumi
 import pulumi_aws as aws
 
-from components import not_found_and_skew, pointer_guard, release_guard
+from components import domain, not_found_and_skew, pointer_guard, release_guard
 from components.edge_bundle import LAMBDA_RUNTIME, bundle_files
 from components.switch import VersionSwitch, VersionSwitchArgs
 from edge_function import CLOUDFRONT_FUNCTION, LAMBDA_EDGE, ROUTERS
@@ -58,9 +58,17 @@ class VersionedStaticSiteArgs:
     price_class: str = "PriceClass_100"
     """CloudFront price class."""
     domain_names: Sequence[str] = field(default_factory=list)
-    """CloudFront aliases; need acm_certificate_arn."""
-    acm_certificate_arn: str | None = None
-    """ACM certificate in us-east-1 covering domain_names."""
+    """The site's own names (CloudFront aliases); the first is the URL. components/domain.py."""
+    acm_certificate_arn: pulumi.Input[str] | None = None
+    """One's own ACM certificate in us-east-1 covering domain_names (a string or an Output); without
+    it the component requests one and validates it through DNS."""
+    hosted_zone_id: str | None = None
+    """The Route 53 zone of domain_names; without it the zone is looked up by the names, and with none
+    found the certificate waits for validation records created elsewhere."""
+    find_zone_id: domain.ZoneFinder | None = None
+    """Looks a public zone up by name; default: aws.route53.get_zone with the edge provider."""
+    read_certificate_status: domain.CertificateStatusReader | None = None
+    """Reads a requested certificate's status (zone elsewhere); default: ACM with boto3."""
     force_destroy_bucket: bool = False
     """Let `pulumi destroy` delete every version with the bucket (throw-away stacks only)."""
     version_readers: Sequence[str] = field(default_factory=list)
@@ -104,24 +112,13 @@ class VersionedStaticSiteArgs:
             raise ValueError(
                 f"versioned-site:priceClass {self.price_class!r} is not one of {', '.join(PRICE_CLASSES)}"
             )
-        if self.domain_names and not self.acm_certificate_arn:
-            raise ValueError(
-                "versioned-site:domainNames needs versioned-site:acmCertificateArn: CloudFront serves an "
-                "alias only with a certificate covering it"
-            )
         for reader in self.version_readers:
             if not _PRINCIPAL_ARN.match(str(reader)):
                 raise ValueError(
                     f"versioned-site:versionReaders entry {reader!r} is not an IAM role or user ARN: "
                     "give e.g. arn:aws:iam::222222222222:role/site-release"
                 )
-        if self.acm_certificate_arn and not self.acm_certificate_arn.startswith(
-            f"arn:aws:acm:{EDGE_REGION}:"
-        ):
-            raise ValueError(
-                f"versioned-site:acmCertificateArn {self.acm_certificate_arn!r} must be an ACM certificate "
-                f"in {EDGE_REGION}: CloudFront accepts no other region"
-            )
+        domain.validate(self.domain_names, self.acm_certificate_arn, self.hosted_zone_id)
 
 
 class VersionedStaticSite(pulumi.ComponentResource):
@@ -135,6 +132,8 @@ class VersionedStaticSite(pulumi.ComponentResource):
     parameter_region: pulumi.Output[str]
     live_version: pulumi.Output[str]
     release_targets: pulumi.Output[list[str]]
+    certificate_validation_records: pulumi.Output[list[dict[str, str]]]
+    dns_records: pulumi.Output[list[dict[str, str]]]
 
     def __init__(self, name: str, args: VersionedStaticSiteArgs, opts: pulumi.ResourceOptions | None = None):
         args.validate()
@@ -253,12 +252,9 @@ class VersionedStaticSite(pulumi.ComponentResource):
             description=f"{name}: CloudFront reads the private site bucket",
             opts=pulumi.ResourceOptions(parent=self),
         )
-        if args.domain_names:
-            viewer_certificate = aws.cloudfront.DistributionViewerCertificateArgs(
-                acm_certificate_arn=args.acm_certificate_arn,
-                ssl_support_method="sni-only",
-                minimum_protocol_version="TLSv1.2_2021",
-            )
+        custom_domain = _custom_domain(self, name, args) if args.domain_names else None
+        if custom_domain is not None:
+            viewer_certificate = custom_domain.viewer_certificate
         else:
             viewer_certificate = aws.cloudfront.DistributionViewerCertificateArgs(
                 cloudfront_default_certificate=True
@@ -270,7 +266,7 @@ class VersionedStaticSite(pulumi.ComponentResource):
             is_ipv6_enabled=True,
             http_version="http2and3",
             price_class=args.price_class,
-            aliases=list(args.domain_names) or None,
+            aliases=custom_domain.aliases if custom_domain is not None else None,
             # Skew protection and the 404 page: an origin group whose fallback the edge recognises.
             origins=not_found_and_skew.bucket_origins(
                 bucket.bucket_regional_domain_name,
@@ -310,6 +306,9 @@ class VersionedStaticSite(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=bucket, depends_on=[public_access_block, ownership]),
         )
 
+        if custom_domain is not None:
+            domain.alias_records(self, name, custom_domain, args.domain_names, distribution)
+
         # What a release changes (`releaseTargets`): the pointer, then what makes viewers see it.
         release_resources: list[pulumi.Resource] = [pointer]
         if router_function is not None:
@@ -336,11 +335,21 @@ class VersionedStaticSite(pulumi.ComponentResource):
         self.bucket_name = bucket.bucket
         self.distribution_id = distribution.id
         self.distribution_domain = distribution.domain_name
-        first_domain = args.domain_names[0] if args.domain_names else None
-        self.url = (
-            pulumi.Output.from_input(f"https://{first_domain}")
-            if first_domain
-            else distribution.domain_name.apply(lambda d: f"https://{d}")
+        served_names = pulumi.Output.from_input(custom_domain.aliases) if custom_domain is not None else None
+        self.url = pulumi.Output.all(served_names, distribution.domain_name).apply(
+            lambda v: f"https://{(list(v[0] or []) or [v[1]])[0]}"
+        )
+        self.certificate_validation_records = (
+            custom_domain.validation_records if custom_domain is not None else pulumi.Output.from_input([])
+        )
+        # Without a zone here, the records to create at the DNS provider (an apex needs its ALIAS, ANAME
+        # or flattened CNAME: DNS allows no CNAME at a zone's apex).
+        self.dns_records = (
+            distribution.domain_name.apply(
+                lambda target: [{"name": d, "type": "CNAME", "value": target} for d in args.domain_names]
+            )
+            if custom_domain is not None and custom_domain.hosted_zone_id is None
+            else pulumi.Output.from_input([])
         )
         self.parameter_name = pointer.name
         self.parameter_region = pulumi.Output.from_input(EDGE_REGION)
@@ -358,8 +367,27 @@ class VersionedStaticSite(pulumi.ComponentResource):
                 "parameter_region": self.parameter_region,
                 "live_version": self.live_version,
                 "release_targets": self.release_targets,
+                "certificate_validation_records": self.certificate_validation_records,
+                "dns_records": self.dns_records,
             }
         )
+
+
+def _custom_domain(
+    site: pulumi.ComponentResource, name: str, args: VersionedStaticSiteArgs
+) -> domain.CustomDomain:
+    return domain.prepare(
+        site,
+        name,
+        args.domain_names,
+        args.acm_certificate_arn,
+        args.hosted_zone_id,
+        args.edge_provider,
+        tags={},
+        find_zone_id=args.find_zone_id or domain.default_zone_finder(args.edge_provider),
+        read_certificate_status=args.read_certificate_status
+        or domain.default_certificate_status_reader(args.aws_profile),
+    )
 
 
 def _bucket_policy(bucket_arn: str, distribution_arn: str, version_readers: list[str]) -> str:

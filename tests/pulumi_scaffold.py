@@ -30,8 +30,8 @@ STACK_TYPE = "pulumi:pulumi:Stack"
 class SiteMocks(UpdateMocks):
     """The program tests' mocks: policy-check's update-time mocks, in the test stacks' region."""
 
-    def __init__(self) -> None:
-        super().__init__("eu-west-1")
+    def __init__(self, hosted_zones: dict[str, str] | None = None) -> None:
+        super().__init__("eu-west-1", hosted_zones)
 
 
 def distribution_arn(name: str) -> str:

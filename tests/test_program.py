@@ -424,6 +424,8 @@ def test_the_component_registers_each_output_under_its_name(
         "parameter_region",
         "live_version",
         "release_targets",
+        "certificate_validation_records",
+        "dns_records",
     ]
     assert all(value is getattr(site, name) for name, value in outputs.items())
 
@@ -563,11 +565,8 @@ def test_the_guard_is_skipped_while_the_bucket_does_not_exist() -> None:
         ({"edgeCacheTtlSeconds": "0"}, "edgeCacheTtlSeconds is 0: set it between 1 and 300"),
         ({"priceClass": "PriceClass_Cheap"}, "priceClass 'PriceClass_Cheap' is not one of"),
         (
-            {"domainNames": '["www.example.com"]'},
-            re.escape(
-                "versioned-site:domainNames needs versioned-site:acmCertificateArn: CloudFront serves an "
-                "alias only with a certificate covering it"
-            ),
+            {"domainNames": '["www.example.com"]', "hostedZoneId": "example.com"},
+            "versioned-site:hostedZoneId 'example.com' is not a Route 53 hosted zone id",
         ),
         (
             {
@@ -623,7 +622,10 @@ def test_bad_settings_fail_before_anything_is_created(config: dict[str, str], me
             "user ARN: give e.g. arn:aws:iam::222222222222:role/site-release",
         ),
         (
-            {"acm_certificate_arn": "arn:aws:acm:eu-west-1:1:certificate/x"},
+            {
+                "domain_names": ["www.example.com"],
+                "acm_certificate_arn": "arn:aws:acm:eu-west-1:1:certificate/x",
+            },
             "versioned-site:acmCertificateArn 'arn:aws:acm:eu-west-1:1:certificate/x' must be an ACM "
             "certificate in us-east-1: CloudFront accepts no other region",
         ),

@@ -214,8 +214,10 @@ def _as_outputs(value: Any) -> Any:
 class PreviewMocks(Mocks):
     """A new resource's state is its inputs: every other output stays unknown during the preview."""
 
-    def __init__(self, region: str) -> None:
+    def __init__(self, region: str, hosted_zones: Mapping[str, str] | None = None) -> None:
         self.region = region
+        # Public Route 53 zones of the account, name -> id (aws.route53.get_zone); none by default.
+        self.hosted_zones = dict(hosted_zones or {})
 
     def new_resource(self, args: MockResourceArgs) -> tuple[str | None, dict]:
         if args.typ.startswith(_PROVIDER_TYPE_PREFIX):
@@ -241,6 +243,13 @@ class PreviewMocks(Mocks):
             return {"region": region, "name": region, "id": region}, []
         if token == "aws:index/getPartition:getPartition":
             return {"partition": "aws", "dnsSuffix": "amazonaws.com", "id": "aws"}, []
+        if token == "aws:route53/getZone:getZone":
+            name = str(args.args.get("name") or "").rstrip(".")
+            zone_id = self.hosted_zones.get(name)
+            if zone_id is None:
+                # A failed invoke, with the provider's own words when nothing matches.
+                return {}, [("name", "no matching Route 53 Hosted Zone found")]
+            return {"zoneId": zone_id, "name": name, "id": zone_id, "privateZone": False}, []
         if token == "aws:iam/getPolicyDocument:getPolicyDocument":
             rendered = _render_policy_document(args.args)
             return {"json": rendered, "minifiedJson": rendered, "id": "policy-document"}, []
@@ -258,8 +267,8 @@ class UpdateMocks(PreviewMocks):
     and the program passes on; every other resource gets the id `<name>-id` and echoes its inputs.
     Auto-names carry a fixed suffix, as the provider appends a random one."""
 
-    def __init__(self, region: str) -> None:
-        super().__init__(region)
+    def __init__(self, region: str, hosted_zones: Mapping[str, str] | None = None) -> None:
+        super().__init__(region, hosted_zones)
         self._provider_regions: dict[str, str] = {}
 
     def new_resource(self, args: MockResourceArgs) -> tuple[str | None, dict]:
@@ -364,8 +373,36 @@ def _role(name: str, inputs: dict[str, Any], region: str) -> tuple[str, dict[str
 
 
 def _certificate(name: str, inputs: dict[str, Any], region: str) -> tuple[str, dict[str, Any]]:
-    arn = f"arn:aws:acm:{region}:{MOCK_ACCOUNT_ID}:certificate/00000000-0000-4000-8000-000000000000"
-    return arn, {"arn": arn, "status": "ISSUED"}
+    certificate_id = uuid.uuid5(uuid.NAMESPACE_URL, name)
+    arn = f"arn:aws:acm:{region}:{MOCK_ACCOUNT_ID}:certificate/{certificate_id}"
+    names = [inputs.get("domainName"), *(inputs.get("subjectAlternativeNames") or [])]
+    options = []
+    for domain in (n for n in names if isinstance(n, str)):
+        # ACM's record for a name: `_<32 hex>.<name>.` CNAME `_<32 hex>.<8 letters>.acm-validations.aws.`;
+        # a wildcard shares its base name's.
+        base = domain.removeprefix("*.")
+        token = uuid.uuid5(uuid.NAMESPACE_DNS, base).hex
+        options.append(
+            {
+                "domainName": domain,
+                "resourceRecordName": f"_{token}.{base}.",
+                "resourceRecordType": "CNAME",
+                "resourceRecordValue": f"_{token[::-1]}.mhbtsbpdnt.acm-validations.aws.",
+            }
+        )
+    # A DNS-validated certificate waits for its records; an imported one is issued at once.
+    status = "PENDING_VALIDATION" if inputs.get("validationMethod") == "DNS" else "ISSUED"
+    return arn, {"arn": arn, "status": status, "domainValidationOptions": options}
+
+
+def _certificate_validation(name: str, inputs: dict[str, Any], region: str) -> tuple[str, dict[str, Any]]:
+    # The provider's id is the certificate's ARN (and the time ACM issued it).
+    return str(inputs.get("certificateArn")), {}
+
+
+def _record(name: str, inputs: dict[str, Any], region: str) -> tuple[str, dict[str, Any]]:
+    record = str(inputs.get("name") or name).rstrip(".")
+    return f"{inputs.get('zoneId')}_{record}_{inputs.get('type')}", {"fqdn": record}
 
 
 _UPDATE_OUTPUTS = {
@@ -379,6 +416,8 @@ _UPDATE_OUTPUTS = {
     "aws:ssm/parameter:Parameter": _parameter,
     "aws:iam/role:Role": _role,
     "aws:acm/certificate:Certificate": _certificate,
+    "aws:acm/certificateValidation:CertificateValidation": _certificate_validation,
+    "aws:route53/record:Record": _record,
 }
 
 
@@ -572,6 +611,7 @@ _EMPTY_ACCOUNT_ERRORS = {
     "ssm": ("ParameterNotFound", 400, "Parameter not found"),
     "cloudfront": ("NoSuchDistribution", 404, "The specified distribution does not exist"),
     "lambda": ("ResourceNotFoundException", 404, "Function not found"),
+    "acm": ("ResourceNotFoundException", 400, "Could not find certificate"),
 }
 # HEAD requests carry no body: S3 answers them with the bare status as the code.
 _BODYLESS_OPERATIONS = frozenset({"HeadObject", "HeadBucket"})
