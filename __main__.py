@@ -24,7 +24,14 @@ aws_profile = aws_config.get("profile") or None
 
 # Lambda@Edge and the pointer must live in us-east-1, whatever the stack's own region. An explicit
 # provider reads no `aws:` stack config: it gets the stack's profile here, as the default provider does.
-edge_provider = aws.Provider("edge", region=EDGE_REGION, profile=aws_profile)
+# The same for `aws:defaultTags`: without them here, every us-east-1 resource would miss the stack's tags.
+default_tags = aws_config.get_object("defaultTags") or {}
+edge_provider = aws.Provider(
+    "edge",
+    region=EDGE_REGION,
+    profile=aws_profile,
+    default_tags=aws.ProviderDefaultTagsArgs(tags=default_tags["tags"]) if default_tags.get("tags") else None,
+)
 
 # Unset settings keep the defaults of VersionedStaticSiteArgs (the same as Pulumi.yaml declares).
 optional: dict[str, Any] = {
@@ -38,6 +45,7 @@ optional: dict[str, Any] = {
     "version_readers": config.get_object("versionReaders"),
     "take_offline": config.get_bool("takeOffline"),
     "router": config.get("router"),
+    "tags": config.get_object("tags"),
 }
 site_args = VersionedStaticSiteArgs(
     version=config.get("version") or None,

@@ -110,7 +110,9 @@ def custom_error_responses() -> list[aws.cloudfront.DistributionCustomErrorRespo
     return not_found + server_errors
 
 
-def default_not_found_page(name: str, bucket: aws.s3.Bucket) -> aws.s3.BucketObjectv2:
+def default_not_found_page(
+    name: str, bucket: aws.s3.Bucket, tags: dict[str, str] | None = None
+) -> aws.s3.BucketObjectv2:
     """The plain page for versions without a 404.html, outside every version prefix."""
     return aws.s3.BucketObjectv2(
         f"{name}-default-not-found-page",
@@ -119,5 +121,6 @@ def default_not_found_page(name: str, bucket: aws.s3.Bucket) -> aws.s3.BucketObj
         content=not_found_page.DEFAULT_NOT_FOUND_HTML,
         content_type=not_found_page.CONTENT_TYPE,
         cache_control=not_found_page.CACHE_CONTROL,
+        tags=tags,
         opts=pulumi.ResourceOptions(parent=bucket),
     )

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 import pulumi
 import pulumi_aws as aws
 
-from components import domain, not_found_and_skew, pointer_guard, release_guard
+from components import domain, not_found_and_skew, pointer_guard, release_guard, tagging
 from components.edge_bundle import LAMBDA_RUNTIME, bundle_files
 from components.switch import VersionSwitch, VersionSwitchArgs
 from edge_function import CLOUDFRONT_FUNCTION, LAMBDA_EDGE, ROUTERS
@@ -84,6 +84,8 @@ class VersionedStaticSiteArgs:
     """The `aws:profile` of the stack: the guards and the switch use it, as the providers do."""
     router: str = LAMBDA_EDGE
     """Which edge router applies the live version: `lambda-edge` or `cloudfront-function` (ROUTERS)."""
+    tags: Mapping[str, str] = field(default_factory=dict)
+    """Tags for every resource of the site that takes tags (components/tagging.py), in every region."""
 
     def validate(self) -> None:
         """Check every invariant before anything is created, with the fix in the message."""
@@ -119,6 +121,7 @@ class VersionedStaticSiteArgs:
                     "give e.g. arn:aws:iam::222222222222:role/site-release"
                 )
         domain.validate(self.domain_names, self.acm_certificate_arn, self.hosted_zone_id)
+        tagging.validate(self.tags)
 
 
 class VersionedStaticSite(pulumi.ComponentResource):
@@ -144,6 +147,7 @@ class VersionedStaticSite(pulumi.ComponentResource):
         bucket = aws.s3.Bucket(
             f"{name}-bucket",
             force_destroy=args.force_destroy_bucket,
+            tags=tagging.resource_tags(args.tags),
             opts=pulumi.ResourceOptions(parent=self),
         )
         in_bucket = pulumi.ResourceOptions(parent=bucket)
@@ -193,7 +197,7 @@ class VersionedStaticSite(pulumi.ComponentResource):
             opts=in_bucket,
         )
 
-        not_found_and_skew.default_not_found_page(name, bucket)
+        not_found_and_skew.default_not_found_page(name, bucket, tagging.resource_tags(args.tags))
 
         # --- Pointer: the live version, read by every edge container.
         release_check = args.release_check or _default_release_check(
@@ -214,6 +218,7 @@ class VersionedStaticSite(pulumi.ComponentResource):
             # A version id is no secret; `value` would make every output derived from it one.
             insecure_value=pointer_value,
             description="Live version of the versioned-site; change it with `pulumi config set version`.",
+            tags=tagging.resource_tags(args.tags),
             opts=edge,
         )
 
@@ -292,6 +297,7 @@ class VersionedStaticSite(pulumi.ComponentResource):
                 )
             ),
             viewer_certificate=viewer_certificate,
+            tags=tagging.resource_tags(args.tags),
             opts=pulumi.ResourceOptions(parent=self),
         )
 
@@ -383,7 +389,7 @@ def _custom_domain(
         args.acm_certificate_arn,
         args.hosted_zone_id,
         args.edge_provider,
-        tags={},
+        tags=args.tags,
         find_zone_id=args.find_zone_id or domain.default_zone_finder(args.edge_provider),
         read_certificate_status=args.read_certificate_status
         or domain.default_certificate_status_reader(args.aws_profile),
@@ -494,6 +500,7 @@ def _lambda_edge_router(
                 ],
             }
         ),
+        tags=tagging.resource_tags(args.tags),
         opts=pulumi.ResourceOptions(parent=site),
     )
     function = aws.lambda_.Function(
@@ -516,7 +523,7 @@ def _lambda_edge_router(
         # AWS refuses to delete the function meanwhile: on destroy, leave it (it costs nothing idle)
         # and delete it by hand later (README: "Deleting a stack").
         skip_destroy=True,
-        tags={EDGE_TTL_TAG: str(args.edge_cache_ttl_seconds)},
+        tags=tagging.resource_tags(args.tags, **{EDGE_TTL_TAG: str(args.edge_cache_ttl_seconds)}),
         opts=pulumi.ResourceOptions(parent=site, provider=args.edge_provider),
     )
     aws.iam.RolePolicy(
@@ -563,6 +570,7 @@ def _cloudfront_function_router(
     store = aws.cloudfront.KeyValueStore(
         f"{name}-pointer-store",
         comment="Live version of the versioned-site, read by its viewer-request function.",
+        tags=tagging.resource_tags(args.tags),
         opts=edge,
     )
     # The pointer's own value, once SSM holds it: the record (history, sitectl, policy) is never behind
@@ -585,6 +593,7 @@ def _cloudfront_function_router(
         code=store.arn.apply(lambda arn: function_code(key_value_store_id(arn), args.spa_fallback)),
         # One store per function (AWS limit).
         key_value_store_associations=[store.arn],
+        tags=tagging.resource_tags(args.tags),
         opts=edge,
     )
     return CloudFrontFunctionRouter(store=store, live_version=live_version, function=function)
