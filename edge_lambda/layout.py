@@ -12,6 +12,7 @@ Layout of the site bucket:
                                      version id (who, where, since when)
     _locks/<version>.json            a release or a deletion of a complete version in progress:
                                      the two exclude each other (conditional writes of this key)
+    _locks/_assets/<id>.json         a prune of the shared asset area in progress: publishing waits
     _assets/<path>                   every complete version's fingerprinted files, by their path:
                                      append-only, served by the fallback origin to pages of other
                                      versions (skew protection)
@@ -47,6 +48,7 @@ POINTER_NAME_SUFFIX = "/live-version"
 MANIFEST_PREFIX = "_manifests/"
 CLAIM_PREFIX = "_claims/"
 LOCK_PREFIX = "_locks/"
+ASSET_PRUNE_PREFIX = f"{LOCK_PREFIX}_assets/"
 
 # User metadata every object of a version is stored with (S3 returns it as `x-amz-meta-<key>`, and
 # CloudFront passes those headers through to viewers): the version it belongs to, so that a response
@@ -163,6 +165,13 @@ def claim_key(version: str) -> str:
 def lock_key(version: str) -> str:
     """The key a release or a deletion of `version` writes, conditionally, before it acts."""
     return f"{LOCK_PREFIX}{validate_version(version)}{_MANIFEST_SUFFIX}"
+
+
+def asset_prune_key(prune_id: str) -> str:
+    """The key a prune of the shared asset area writes while it runs (`prune_id`: letters, digits)."""
+    if not prune_id.isalnum():
+        raise ValueError(f"prune id {prune_id!r} must be letters and digits")
+    return f"{ASSET_PRUNE_PREFIX}{prune_id}{_MANIFEST_SUFFIX}"
 
 
 def version_from_manifest_key(key: str) -> str | None:

@@ -113,8 +113,9 @@ def test_publishing_again_is_idempotent_and_copies_nothing(world: World, tmp_pat
         ["assets/app.2defdb23.css", "assets/app.fa10386f.js"],
         [],
     )
-    # One listing of the shared area; the ETags the manifest records settle it: no HEAD, no copy.
-    assert counts == {"ListObjectsV2": 1}
+    # One listing of running prunes, one of the shared area; the ETags the manifest records settle
+    # it: no HEAD, no copy.
+    assert counts == {"ListObjectsV2": 2}
     assert warnings == []
 
 
@@ -280,10 +281,10 @@ def test_a_file_above_what_one_copy_takes_is_not_shared(
     report = publish_shared_assets(world.s3, BUCKET, manifest, warnings)
     assert (report.published, report.skipped) == (([CHUNK], []) if published else ([], [CHUNK]))
     if published:
-        assert warnings == [] and counts == {"ListObjectsV2": 1, "CopyObject": 1}  # no HEAD for a new name
+        assert warnings == [] and counts == {"ListObjectsV2": 2, "CopyObject": 1}  # no HEAD for a new name
     else:
         assert warnings == [f"{CHUNK} (5368709121 bytes) is larger than one CopyObject allows: not shared"]
-        assert counts == {"ListObjectsV2": 1}
+        assert counts == {"ListObjectsV2": 2}
 
 
 def test_a_version_whose_object_no_longer_matches_its_manifest_is_not_shared(
@@ -361,3 +362,89 @@ def test_a_name_shared_with_the_same_bytes_is_already_shared_without_an_etag_to_
     warnings = Warnings()
     report = publish_shared_assets(world.s3, BUCKET, manifest, warnings)
     assert (report.published, report.already, report.skipped, warnings) == ([], [CHUNK], [], [])
+
+
+# --- a prune of the area and a publish exclude each other ---------------------------------------
+
+
+def test_a_prune_of_the_area_never_deletes_a_file_a_publish_found_already_shared(
+    world: World, tmp_path: Path
+) -> None:
+    """V1 shared a.js, then was pruned; a day later a prune of the area has decided to delete a.js
+    when V2, which has the same a.js, publishes: V2 must end with a.js in the area."""
+    import threading
+
+    from tests.sitectl_scaffold import backdate
+
+    chunk = {"index.html": "1", "a.1111aaaa.js": "a"}
+    upload_build(world.s3, BUCKET, write_build(tmp_path / "one", chunk), V1)
+    store.delete_version(world.s3, BUCKET, V1)
+    backdate(world, "_assets/", hours=25)
+    at_delete, go = threading.Event(), threading.Event()
+    pruned: list[list[str]] = []
+
+    def hold() -> None:
+        at_delete.set()
+        go.wait(timeout=30)
+
+    world.once(
+        "provide-client-params.s3.DeleteObjects",
+        hold,
+        when=lambda params: params["Delete"]["Objects"][0]["Key"].startswith("_assets/"),
+    )
+    now = store.server_now(world.s3, BUCKET)
+    prune = threading.Thread(
+        target=lambda: pruned.append(prune_shared_assets(world.s3, BUCKET, now=now, apply=True))
+    )
+    prune.start()
+    assert at_delete.wait(timeout=30)
+    waited: list[float] = []
+
+    def let_the_prune_finish(seconds: float) -> None:
+        waited.append(seconds)
+        go.set()
+        prune.join(timeout=30)
+
+    report = upload_build(
+        world.s3,
+        BUCKET,
+        write_build(tmp_path / "two", {**chunk, "index.html": "2"}),
+        V2,
+        sleep=let_the_prune_finish,
+    )
+    go.set()
+    prune.join(timeout=30)
+    assert pruned == [["_assets/a.1111aaaa.js"]]
+    assert keys(world, "_assets/") == ["_assets/a.1111aaaa.js"]
+    assert waited == [1.0], "the publish waited for the running prune"
+    assert report.shared is not None and report.shared.published == ["a.1111aaaa.js"]
+    assert keys(world, "_locks/") == [], "the prune's announcement is gone"
+
+
+def test_a_publish_waits_for_a_running_prune_then_gives_up_and_ignores_a_dead_one(
+    world: World, tmp_path: Path
+) -> None:
+    from scripts.versionstore.shared_assets import ASSET_PRUNE_WAIT_SECONDS
+    from tests.sitectl_scaffold import backdate
+
+    upload_build(world.s3, BUCKET, sample_build(tmp_path / "d"), V1)
+    for key in keys(world, "_assets/"):
+        world.s3.delete_object(Bucket=BUCKET, Key=key)
+    marker = layout.asset_prune_key("abc123")
+    world.s3.put_object(Bucket=BUCKET, Key=marker, Body=b"{}")
+    manifest = store.read_manifest(world.s3, BUCKET, V1)
+    assert manifest is not None
+    sleeps: list[float] = []
+    warnings: list[str] = []
+    report = publish_shared_assets(world.s3, BUCKET, manifest, warnings.append, sleep=sleeps.append)
+    assert len(sleeps) == ASSET_PRUNE_WAIT_SECONDS and report.published == []
+    assert report.skipped == ["assets/app.2defdb23.css", "assets/app.fa10386f.js"]
+    assert warnings == [
+        f"a prune of the shared assets ({marker}) still runs after 600 s: nothing shared; run `sitectl "
+        f"share-assets {V1}` once it is done (if it died, delete that key: it is ignored after 60 min)"
+    ]
+    assert keys(world, "_assets/") == []
+    backdate(world, marker, hours=1)  # that prune died an hour ago
+    report = publish_shared_assets(world.s3, BUCKET, manifest, warnings.append, sleep=sleeps.append)
+    assert report.published == ["assets/app.2defdb23.css", "assets/app.fa10386f.js"]
+    assert len(sleeps) == ASSET_PRUNE_WAIT_SECONDS

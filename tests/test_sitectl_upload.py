@@ -394,9 +394,10 @@ def test_plan_skips_copies_and_puts(tmp_path: Path) -> None:
 
 
 # Every upload: one HeadObject (is the version complete?), ListObjectsV2 of the manifests, twice of
-# the version's own objects (the seal), once of the shared assets. A fresh upload never lists its
-# version before sending: only --resume can find its own objects there.
-_EVERY_UPLOAD = {"HeadObject": 1, "ListObjectsV2": 4}
+# the version's own objects (the seal), once of running prunes of the shared assets and once of the
+# shared assets. A fresh upload never lists its version before sending: only --resume can find its
+# own objects there.
+_EVERY_UPLOAD = {"HeadObject": 1, "ListObjectsV2": 5}
 
 
 @pytest.mark.parametrize(

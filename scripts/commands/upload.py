@@ -195,7 +195,7 @@ def upload_build(
     report.removed_objects = len(removed)
     report.sent_bytes += len(manifest.to_json().encode())
     report.shared = publish_shared_assets(
-        s3, bucket, manifest, warn=lambda m: click.echo(f"warning: {m}", err=True)
+        s3, bucket, manifest, warn=lambda m: click.echo(f"warning: {m}", err=True), sleep=sleep
     )
     return report
 

@@ -13,10 +13,20 @@ version then find the first bytes published under that name, or their own while 
 
 `prune_shared_assets` deletes what no remaining complete version references, once it is older than
 `SHARED_ASSET_MIN_AGE`: how far back skew protection reaches is exactly the versions not pruned.
+
+A publish finds most files already shared and sends nothing for them: it relies on them staying.
+So a prune and a publish exclude each other. The prune writes `_locks/_assets/<id>.json` before it
+reads any manifest and deletes it when done; a publish lists those keys first and, while one younger
+than `ASSET_PRUNE_FRESH_FOR` exists, waits. Either the prune wrote its key after the publish looked
+(then it reads the publishing version's manifest, which was sealed before, and keeps its files), or
+the publish lists the area after the prune's deletions and sends back whatever is gone.
 """
 
 from __future__ import annotations
 
+import json
+import time
+import uuid
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -45,6 +55,10 @@ _EXISTS_CODES = ("PreconditionFailed", "412")
 # S3 answers 409 when another conditional write to the same key is in flight: that one wins.
 _CONFLICT_CODES = ("ConditionalRequestConflict", "409")
 _MISSING_CODES = ("404", "NoSuchKey", "NotFound")
+# A prune of the area that announced itself longer ago than this has died: publishing ignores it.
+ASSET_PRUNE_FRESH_FOR = timedelta(hours=1)
+# How long a publish waits for running prunes of the area (one listing a second) before giving up.
+ASSET_PRUNE_WAIT_SECONDS = 600
 
 Warn = Callable[[str], None]
 
@@ -63,12 +77,49 @@ def shared_asset_paths(manifest: layout.Manifest) -> list[str]:
     return sorted(path for path in manifest.files if is_immutable_asset(path))
 
 
+def running_prunes(s3: S3Client, bucket: str) -> list[str]:
+    """The keys of prunes of the shared area that are running (announced within ASSET_PRUNE_FRESH_FOR)."""
+    # One request: prunes are few, and the answer's Date is S3's clock to judge their age by.
+    response = s3.list_objects_v2(Bucket=bucket, Prefix=layout.ASSET_PRUNE_PREFIX)
+    now = store.response_time(response)
+    return [
+        item["Key"]
+        for item in response.get("Contents", [])
+        if now - item["LastModified"] < ASSET_PRUNE_FRESH_FOR
+    ]
+
+
+def _wait_for_prunes(s3: S3Client, bucket: str, sleep: Callable[[float], None]) -> list[str]:
+    """Wait until no prune of the area runs; the keys of those still running after the wait."""
+    for _ in range(ASSET_PRUNE_WAIT_SECONDS):
+        running = running_prunes(s3, bucket)
+        if not running:
+            return []
+        sleep(1.0)
+    return running_prunes(s3, bucket)
+
+
 def publish_shared_assets(
-    s3: S3Client, bucket: str, manifest: layout.Manifest, warn: Warn, workers: int = PUBLISH_WORKERS
+    s3: S3Client,
+    bucket: str,
+    manifest: layout.Manifest,
+    warn: Warn,
+    workers: int = PUBLISH_WORKERS,
+    sleep: Callable[[float], None] = time.sleep,
 ) -> PublishReport:
     """Copy each fingerprinted file of the complete version `manifest` into the shared area, never
-    overwriting an object there. Idempotent: running it again publishes nothing new."""
+    overwriting an object there. Idempotent: running it again publishes nothing new. Waits first
+    while a prune of the area runs (see above); after ASSET_PRUNE_WAIT_SECONDS it publishes nothing,
+    warns, and reports every file as not shared."""
     report = PublishReport()
+    if running := _wait_for_prunes(s3, bucket, sleep):
+        report.skipped.extend(shared_asset_paths(manifest))
+        warn(
+            f"a prune of the shared assets ({running[0]}) still runs after {ASSET_PRUNE_WAIT_SECONDS} s: "
+            f"nothing shared; run `sitectl share-assets {manifest.version}` once it is done (if it died, "
+            f"delete that key: it is ignored after {int(ASSET_PRUNE_FRESH_FOR.total_seconds()) // 60} min)"
+        )
+        return report
     outcomes = {"published": report.published, "already": report.already, "skipped": report.skipped}
     # One listing (a request per 1,000 objects) instead of a HEAD per file: most fingerprinted files
     # of a release are unchanged and already shared, with the ETag the manifest records.
@@ -191,12 +242,26 @@ def prune_shared_assets(
     s3: S3Client, bucket: str, *, now: datetime, apply: bool, min_age: timedelta = SHARED_ASSET_MIN_AGE
 ) -> list[str]:
     """The shared assets no complete version references and older than `min_age` (deleted when
-    `apply`): run after deleting versions. Reads every complete version's manifest."""
-    manifests = store.read_manifests(s3, bucket, store.complete_versions(s3, bucket)).values()
-    keep = referenced_keys(manifests)
-    doomed = sorted(
-        a.key for a in shared_assets(s3, bucket) if a.key not in keep and now - a.last_modified >= min_age
-    )
-    if apply:
-        store.delete_keys(s3, bucket, doomed)
+    `apply`): run after deleting versions. Reads every complete version's manifest. With `apply`,
+    announced (`_locks/_assets/<id>.json`) before the manifests are read, until done: publishing
+    waits meanwhile (see above)."""
+    announced = _announce_prune(s3, bucket, now) if apply else None
+    try:
+        manifests = store.read_manifests(s3, bucket, store.complete_versions(s3, bucket)).values()
+        keep = referenced_keys(manifests)
+        doomed = sorted(
+            a.key for a in shared_assets(s3, bucket) if a.key not in keep and now - a.last_modified >= min_age
+        )
+        if apply:
+            store.delete_keys(s3, bucket, doomed)
+    finally:
+        if announced is not None:
+            s3.delete_object(Bucket=bucket, Key=announced)
     return doomed
+
+
+def _announce_prune(s3: S3Client, bucket: str, now: datetime) -> str:
+    key = layout.asset_prune_key(uuid.uuid4().hex)
+    body = {"owner": store.lock_owner("sitectl prune"), "started": now.isoformat(timespec="seconds")}
+    s3.put_object(Bucket=bucket, Key=key, Body=json.dumps(body).encode(), ContentType="application/json")
+    return key

@@ -474,7 +474,11 @@ def settle_refused_write(
 def server_now(s3: S3Client, bucket: str) -> datetime:
     """S3's clock (the Date of a one-key listing): ages of claims and objects are S3 LastModified
     times, so they are measured against S3's clock, never a machine's that may run ahead."""
-    response = s3.list_objects_v2(Bucket=bucket, Prefix=layout.CLAIM_PREFIX, MaxKeys=1)
+    return response_time(s3.list_objects_v2(Bucket=bucket, Prefix=layout.CLAIM_PREFIX, MaxKeys=1))
+
+
+def response_time(response: Any) -> datetime:
+    """When S3 answered `response` (its Date header), else the machine's clock."""
     date = response["ResponseMetadata"]["HTTPHeaders"].get("date")
     if not date:  # an S3-compatible store that sends no Date: the machine's clock is all there is
         return utc_now()
