@@ -68,6 +68,8 @@ if site_args.domain_names:
     # Without a Route 53 zone here, the records to create at the DNS provider (README, "A custom domain").
     pulumi.export("certificateValidationRecords", site.certificate_validation_records)
     pulumi.export("dnsRecords", site.dns_records)
+# The config key `sitectl release` sets: the project's `version`, whatever the project is called.
+pulumi.export("versionConfigKey", site.version_config_key)
 # Which router serves the site: sitectl verify accepts a fingerprinted file from the shared area only
 # with cloudfront-function.
 pulumi.export("router", site_args.router)

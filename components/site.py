@@ -86,6 +86,9 @@ class VersionedStaticSiteArgs:
     """Which edge router applies the live version: `lambda-edge` or `cloudfront-function` (ROUTERS)."""
     tags: Mapping[str, str] = field(default_factory=dict)
     """Tags for every resource of the site that takes tags (components/tagging.py), in every region."""
+    version_config_key: str | None = None
+    """The stack config key `version` comes from, which `sitectl release` sets (exported as
+    `version_config_key`); default `<project>:version`."""
 
     def validate(self) -> None:
         """Check every invariant before anything is created, with the fix in the message."""
@@ -137,6 +140,7 @@ class VersionedStaticSite(pulumi.ComponentResource):
     release_targets: pulumi.Output[list[str]]
     certificate_validation_records: pulumi.Output[list[dict[str, str]]]
     dns_records: pulumi.Output[list[dict[str, str]]]
+    version_config_key: pulumi.Output[str]
 
     def __init__(self, name: str, args: VersionedStaticSiteArgs, opts: pulumi.ResourceOptions | None = None):
         args.validate()
@@ -363,6 +367,9 @@ class VersionedStaticSite(pulumi.ComponentResource):
         self.release_targets = pulumi.Output.all(*(resource.urn for resource in release_resources)).apply(
             lambda urns: list(urns)
         )
+        self.version_config_key = pulumi.Output.from_input(
+            args.version_config_key or f"{pulumi.get_project()}:version"
+        )
         self.register_outputs(
             {
                 "bucket_name": self.bucket_name,
@@ -375,6 +382,7 @@ class VersionedStaticSite(pulumi.ComponentResource):
                 "release_targets": self.release_targets,
                 "certificate_validation_records": self.certificate_validation_records,
                 "dns_records": self.dns_records,
+                "version_config_key": self.version_config_key,
             }
         )
 

@@ -43,6 +43,7 @@ class FakeStack:
     (through `write_pointer`) and appends to the history."""
 
     name: str = "test"
+    version_key: str = "versioned-site:version"
     version: str | None = ""  # the local config (Pulumi.<stack>.yaml)
     deployed: str | None = None  # the `liveVersion` output of the last update; None: the local config
     extra_outputs: dict[str, Any] = field(default_factory=dict)

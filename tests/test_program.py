@@ -426,6 +426,7 @@ def test_the_component_registers_each_output_under_its_name(
         "release_targets",
         "certificate_validation_records",
         "dns_records",
+        "version_config_key",
     ]
     assert all(value is getattr(site, name) for name, value in outputs.items())
 
@@ -473,6 +474,7 @@ def test_the_stacks_exports_name_the_pointer_and_the_switch_as_release_targets(a
         "distributionDomain": "d111111abcdef8.cloudfront.net",
         "url": "https://d111111abcdef8.cloudfront.net",
         "router": "lambda-edge",
+        "versionConfigKey": "versioned-site:version",
     }
 
 

@@ -15,7 +15,6 @@ from pulumi.automation._stack import PreviewResult, UpdateSummary, UpResult
 
 from scripts.commands.errors import SitectlError
 from scripts.commands.stack import (
-    VERSION_CONFIG_KEY,
     PulumiStack,
     find_project_root,
     refused_for_changed_providers,
@@ -23,6 +22,7 @@ from scripts.commands.stack import (
 )
 
 V1 = "20261101T100000Z"
+VERSION_CONFIG_KEY = "versioned-site:version"
 
 
 def summary(
@@ -43,9 +43,10 @@ def summary(
 class RecordingStack:
     name = "dev"
 
-    def __init__(self) -> None:
+    def __init__(self, exported: dict[str, OutputValue] | None = None) -> None:
         self.calls: list[tuple[str, Any]] = []
         self.config: dict[str, ConfigValue] = {}
+        self.exported = exported or {}
 
     def last_call(self) -> tuple[str, Any]:
         return self.calls[-1]
@@ -54,6 +55,7 @@ class RecordingStack:
         return {
             "bucketName": OutputValue("site-bucket", False),
             "releaseTargets": OutputValue(["urn:a"], False),
+            **self.exported,
         }
 
     def get_config(self, key: str) -> ConfigValue:
@@ -87,7 +89,7 @@ class RecordingStack:
 
 def test_adapter_translates_the_automation_api() -> None:
     inner = RecordingStack()
-    stack = PulumiStack(inner)
+    stack = PulumiStack(inner, "versioned-site")
     assert stack.name == "dev"
     assert stack.outputs() == {"bucketName": "site-bucket", "releaseTargets": ["urn:a"]}
     assert stack.get_version() is None
@@ -110,6 +112,37 @@ def test_adapter_translates_the_automation_api() -> None:
         (V1, "succeeded", "Ada <ada@example.com>"),
         (None, "failed", None),
     ]
+
+
+def test_the_version_key_is_the_projects_own_or_the_one_the_stack_exports() -> None:
+    """A renamed project, and a program (in any language) that reads its version from another key and
+    exports that key as `versionConfigKey`: sitectl sets, reads and finds in the history that key."""
+    renamed = RecordingStack()
+    stack = PulumiStack(renamed, "shop-site")
+    assert stack.version_key == "shop-site:version"
+    stack.set_version(V1)
+    assert renamed.calls[-1] == ("set_config", ("shop-site:version", V1))
+
+    consumer = RecordingStack({"versionConfigKey": OutputValue("platform:siteVersion", False)})
+    stack = PulumiStack(consumer, "platform")
+    stack.set_version(V1)
+    assert consumer.calls[-1] == ("set_config", ("platform:siteVersion", V1))
+    assert stack.get_version() == V1
+    stack.set_version(None)
+    assert consumer.calls[-1] == ("remove_config", "platform:siteVersion")
+    # The history's config is read under the same key: the default project key finds nothing there.
+    consumer.history = lambda: [  # type: ignore[method-assign]
+        UpdateSummary(
+            kind="update",
+            start_time=datetime(2026, 11, 27, 10, 0, tzinfo=UTC),
+            message="",
+            environment={},
+            config={"platform:siteVersion": {"value": V1, "secret": False}},
+            result="succeeded",
+            end_time=None,
+        )
+    ]
+    assert [u.version for u in stack.history()] == [V1]
 
 
 def test_selecting_a_stack_without_the_pulumi_cli_is_one_clear_error(

@@ -1,6 +1,7 @@
 """`sitectl release`, `rollback` and `history`: move the live version through the Pulumi stack.
 
-A release sets the stack config `versioned-site:version` and runs `pulumi up` targeted at the pointer
+A release sets the stack config of the version (`<project>:version`, or the stack's `versionConfigKey`
+output) and runs `pulumi up` targeted at the pointer
 parameter and the switch only (the stack output `releaseTargets`), so it never applies unrelated
 infrastructure changes. A version without a manifest is refused before Pulumi is touched. What is
 live comes from the pointer in AWS, never from the local config (which a fresh checkout or a CI job
@@ -207,7 +208,7 @@ def _restore(stack: SiteStack, previous: str | None, why: str) -> None:
     except Exception as error:
         raise SitectlError(
             f"{why}, and restoring config version {previous!r} failed too: {_one_line(error)}; "
-            f"set it by hand: pulumi config set versioned-site:version '{previous or ''}'"
+            f"set it by hand: pulumi config set {stack.version_key} '{previous or ''}'"
         ) from error
 
 
@@ -283,9 +284,10 @@ def releases_from_parameter(site: Site) -> list[Release]:
 def _print_release(result: ReleaseResult, site: Site) -> None:
     was = result.live_before or layout.NO_VERSION_RELEASED
     if result.result == CONFIG_ONLY:
+        live = was if site.parameter() is not None else "not read, no --parameter"
         click.echo(
-            f"set versioned-site:version to {result.version} in Pulumi.{site.stack_name}.yaml (was "
-            f"{result.previous or 'unset'}; live: {was}); nothing deployed: commit it, and `pulumi up` "
+            f"set {site.stack().version_key} to {result.version} in {site.stack_file_name()} (was "
+            f"{result.previous or 'unset'}; live: {live}); nothing deployed: commit it, and `pulumi up` "
             "(or `sitectl release` after the merge) applies it",
             err=True,
         )
@@ -307,8 +309,9 @@ def _note_stale_config(site: Site, live: str | None) -> None:
 
 
 _CONFIG_ONLY_HELP = (
-    "Only set `versioned-site:version` in Pulumi.<stack>.yaml, deploy nothing: for a release made as a "
-    "pull request (GitOps); `pulumi up` applies it once merged."
+    "Only set the version's config (`<project>:version`) in Pulumi.<stack>.yaml, deploy nothing: for a "
+    "release made as a pull request (GitOps); `pulumi up` applies it once merged. With --bucket (or "
+    "`sitectl:bucket` in the stack file) it edits the file alone: no Pulumi CLI, no backend."
 )
 
 
@@ -385,6 +388,9 @@ def _refuse_before_anything(site: Site, command: str, dry_run: bool, config_only
         raise RefusedError(f"{command} needs the Pulumi stack: pass --stack (or set SITE_STACK)")
     if dry_run and config_only:
         raise RefusedError("--dry-run and --config-only exclude each other: --config-only deploys nothing")
+    if config_only:
+        # A bucket named without the stack's outputs: the stack file is all a pull request changes.
+        site.use_stack_file_if_bucket_named()
 
 
 def _release_confirmed(

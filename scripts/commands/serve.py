@@ -52,8 +52,9 @@ from scripts.commands.distribution_flow import (
     viewer_request_answer,
 )
 from scripts.commands.errors import RefusedError, SitectlError, aws_errors, error_code
+from scripts.commands.project import short_stack_name
 from scripts.commands.site import Site, site_options
-from scripts.commands.stack import PROJECT_NAME, find_project_root
+from scripts.commands.stack import find_project_root
 from scripts.versionstore import store as storage
 
 log = logging.getLogger(__name__)
@@ -472,17 +473,18 @@ def preview_server_running(
 
 
 def stack_edge_config(site: Site) -> dict[str, str]:
-    """The stack's config as its program reads it: Pulumi.<stack>.yaml over Pulumi.yaml's defaults."""
+    """The stack's config as its program reads it: Pulumi.<stack>.yaml over Pulumi.yaml's defaults;
+    the project's own keys by their short names (`router`), whatever the project is called."""
     # Imported here: it brings in Pulumi, which only a --stack run needs.
     from scripts.offline.mockrun import ProgramError, load_project, load_stack_config
 
     root = site.project_dir or find_project_root()
     try:
         project, values = load_project(root)
-        values.update(load_stack_config(root, project, str(site.stack_name)))
+        values.update(load_stack_config(root, project, short_stack_name(str(site.stack_name))))
     except ProgramError as error:
         raise RefusedError(str(error)) from error
-    return values
+    return {key.removeprefix(f"{project}:"): value for key, value in values.items()}
 
 
 def resolve_settings(
@@ -503,9 +505,9 @@ def resolve_settings(
         )
     config = stack_edge_config(site) if site.has_stack else {}
     if cache_ttl_seconds is None:
-        cache_ttl_seconds = int(config.get(f"{PROJECT_NAME}:edgeCacheTtlSeconds", DEFAULT_CACHE_TTL_SECONDS))
+        cache_ttl_seconds = int(config.get("edgeCacheTtlSeconds", DEFAULT_CACHE_TTL_SECONDS))
     if spa_fallback is None:
-        spa_fallback = config.get(f"{PROJECT_NAME}:spaFallback", "false").lower() == "true"
+        spa_fallback = config.get("spaFallback", "false").lower() == "true"
     name, region = parameter
     return EdgeSettings(
         parameter_name=name, region=region, cache_ttl_seconds=cache_ttl_seconds, spa_fallback=spa_fallback
@@ -515,11 +517,10 @@ def resolve_settings(
 def resolve_router(site: Site) -> str:
     """The stack's `router` config (Pulumi.yaml's default, lambda-edge, without a stack)."""
     config = stack_edge_config(site) if site.has_stack else {}
-    router = config.get(f"{PROJECT_NAME}:router", LAMBDA_EDGE)
+    router = config.get("router", LAMBDA_EDGE)
     if router not in ROUTERS:
         raise RefusedError(
-            f"the stack's {PROJECT_NAME}:router is {router!r}: set it to {' or '.join(ROUTERS)}, "
-            "or pass --router"
+            f"the stack's router config is {router!r}: set it to {' or '.join(ROUTERS)}, or pass --router"
         )
     return router
 

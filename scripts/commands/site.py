@@ -24,6 +24,7 @@ from edge_lambda import layout
 from scripts.commands import http_client
 from scripts.commands import stack as stack_module
 from scripts.commands.errors import RefusedError, SitectlError, aws_errors, error_code
+from scripts.commands.project import StackFile, project_name, stack_file_path
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -115,6 +116,7 @@ class Site:
     url_option: str | None = None
     project_dir: Path | None = None
     _stack: stack_module.SiteStack | None = field(default=None, init=False, repr=False)
+    _stack_file: StackFile | None = field(default=None, init=False, repr=False)
     _outputs: Mapping[str, Any] | None = field(default=None, init=False, repr=False)
     _s3: S3Client | None = field(default=None, init=False, repr=False)
 
@@ -128,6 +130,25 @@ class Site:
         if self._stack is None:
             self._stack = self.deps.stack_factory(self.stack_name, self.project_dir)
         return self._stack
+
+    def project_root(self) -> Path:
+        return self.project_dir or stack_module.find_project_root()
+
+    def stack_file_name(self) -> str:
+        """The stack file's path relative to the project (`Pulumi.<stack>.yaml`)."""
+        root = self.project_root()
+        path = stack_file_path(root, str(self.stack_name))
+        return str(path.relative_to(root)) if path.is_relative_to(root) else str(path)
+
+    def use_stack_file_if_bucket_named(self) -> None:
+        """Work from the stack file alone (`StackFile`: no Pulumi CLI, no backend) when the bucket is
+        named by --bucket or by the file's `sitectl:bucket`; else the stack's outputs name it."""
+        root = self.project_root()
+        stack_file = StackFile(root, str(self.stack_name), project_name(root))
+        if self.bucket_option or stack_file.bucket():
+            self._stack_file = stack_file
+            self._stack = stack_file
+            self._outputs = {}
 
     def outputs(self) -> Mapping[str, Any]:
         """The stack's outputs, or nothing when no stack is given."""
@@ -149,7 +170,8 @@ class Site:
         return str(value) if value else None
 
     def bucket(self) -> str:
-        bucket = self.bucket_option or self._from_outputs("bucketName")
+        named = self._stack_file.bucket() if self._stack_file is not None else None
+        bucket = self.bucket_option or named or self._from_outputs("bucketName")
         if not bucket:
             raise RefusedError(
                 "no bucket: pass --bucket, set SITE_BUCKET, or name a deployed stack with --stack"

@@ -3,6 +3,9 @@
 `sitectl` needs six things from a stack: its outputs, reading and writing the `version` config,
 a targeted `up`, a `preview`, and the update history. Tests inject a fake `SiteStack`; the real
 adapter below stays a thin translation of `pulumi.automation.Stack` (the Pulumi CLI must be on PATH).
+The version's config key is the stack's `versionConfigKey` output, else `<project>:version` with the
+project's own name (`scripts/commands/project.py`): nothing here assumes the project is called
+versioned-site.
 """
 
 from __future__ import annotations
@@ -14,9 +17,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from scripts.commands.errors import RefusedError, SitectlError
-
-PROJECT_NAME = "versioned-site"
-VERSION_CONFIG_KEY = f"{PROJECT_NAME}:version"
+from scripts.commands.project import VERSION_CONFIG_KEY_OUTPUT, project_name, version_config_key
 
 OutputCallback = Callable[[str], Any]
 
@@ -51,16 +52,21 @@ class SiteStack(Protocol):
     @property
     def name(self) -> str: ...
 
+    @property
+    def version_key(self) -> str:
+        """The config key of the live version, e.g. `versioned-site:version`."""
+        ...
+
     def outputs(self) -> Mapping[str, Any]:
         """The stack outputs as plain values."""
         ...
 
     def get_version(self) -> str | None:
-        """The `versioned-site:version` config value, or None when it is not set."""
+        """The value of the `version_key` config, or None when it is not set."""
         ...
 
     def set_version(self, value: str | None) -> None:
-        """Set the `versioned-site:version` config value; None removes it."""
+        """Set the `version_key` config; None removes it."""
         ...
 
     def up(self, targets: list[str], message: str, on_output: OutputCallback) -> str:
@@ -85,12 +91,24 @@ _USER_KEYS = ("git.author", "git.committer", "pulumi.user", "exec.user")
 class PulumiStack:
     """A `SiteStack` backed by `pulumi.automation` (needs the Pulumi CLI)."""
 
-    def __init__(self, stack: Any) -> None:
+    def __init__(self, stack: Any, project: str) -> None:
         self._stack = stack
+        self._project = project
+        self._version_key: str | None = None
 
     @property
     def name(self) -> str:
         return str(self._stack.name)
+
+    @property
+    def version_key(self) -> str:
+        """The key the program names in its `versionConfigKey` output (a consumer in another language
+        chooses its own), else the project's `version`."""
+        if self._version_key is None:
+            exported = self.outputs().get(VERSION_CONFIG_KEY_OUTPUT)
+            self._version_key = exported if isinstance(exported, str) and exported else None
+            self._version_key = self._version_key or version_config_key(self._project)
+        return self._version_key
 
     def outputs(self) -> Mapping[str, Any]:
         return {key: output.value for key, output in self._stack.outputs().items()}
@@ -99,7 +117,7 @@ class PulumiStack:
         from pulumi.automation import CommandError
 
         try:
-            return str(self._stack.get_config(VERSION_CONFIG_KEY).value)
+            return str(self._stack.get_config(self.version_key).value)
         except CommandError:
             return None
 
@@ -107,9 +125,9 @@ class PulumiStack:
         from pulumi.automation import ConfigValue
 
         if value is None:
-            self._stack.remove_config(VERSION_CONFIG_KEY)
+            self._stack.remove_config(self.version_key)
         else:
-            self._stack.set_config(VERSION_CONFIG_KEY, ConfigValue(value=value))
+            self._stack.set_config(self.version_key, ConfigValue(value=value))
 
     def up(self, targets: list[str], message: str, on_output: OutputCallback) -> str:
         result = self._stack.up(target=targets, message=message, on_output=on_output)
@@ -122,7 +140,7 @@ class PulumiStack:
     def history(self) -> list[StackUpdate]:
         entries = []
         for summary in self._stack.history():
-            config = summary.config.get(VERSION_CONFIG_KEY)
+            config = summary.config.get(self.version_key)
             environment = summary.environment or {}
             user = next((environment[k] for k in _USER_KEYS if environment.get(k)), None)
             entries.append(
@@ -153,8 +171,9 @@ def select_stack(name: str, work_dir: Path | None = None) -> SiteStack:
     from pulumi import automation
 
     root = work_dir or find_project_root()
+    project = project_name(root)
     try:
-        return PulumiStack(automation.select_stack(stack_name=name, work_dir=str(root)))
+        return PulumiStack(automation.select_stack(stack_name=name, work_dir=str(root)), project)
     except FileNotFoundError as error:
         raise SitectlError(f"the Pulumi CLI is not installed (needed for stack {name!r}): {error}") from error
     except automation.StackNotFoundError as error:

@@ -23,7 +23,7 @@ from scripts.versionstore import store as storage
 
 @dataclass
 class SiteStatus:
-    configured: str | None  # the local stack config `versioned-site:version`; None without a stack
+    configured: str | None  # the local stack config of the version; None without a stack
     parameter: str | None  # the pointer parameter's value; None when unknown
     served: str | None  # the version whose index.html the URL serves; None when none matches
     url: str | None

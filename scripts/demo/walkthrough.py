@@ -43,9 +43,10 @@ from edge_lambda import layout
 from edge_lambda.layout import EDGE_REGION, pointer_parameter_name
 from edge_lambda.settings import CONFIG_FILENAME, EdgeSettings, load_settings
 from scripts.commands.errors import SitectlError
+from scripts.commands.project import project_name, version_config_key
 from scripts.commands.release import previous_live_version, release_version
 from scripts.commands.serve import PreviewServer, preview_server_running
-from scripts.commands.stack import PROJECT_NAME, StackUpdate
+from scripts.commands.stack import StackUpdate
 from scripts.commands.upload import upload_build
 from scripts.commands.verify import VerifyPolicy, VerifyReport, release_and_verify, verify_site
 from scripts.demo import skew
@@ -57,6 +58,8 @@ from scripts.versionstore.not_found_page import put_default_not_found_page
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE_V1 = ROOT / "examples" / "site-v1"
 EXAMPLE_V2 = ROOT / "examples" / "site-v2"
+# The demo stands in for a stack of this repository's project, under the name its Pulumi.yaml gives it.
+DEMO_PROJECT = project_name(ROOT)
 # A broken build: its page references a script the build does not contain.
 EXAMPLE_V3 = ROOT / "examples" / "site-v3"
 
@@ -100,7 +103,7 @@ def create_site(
         },
     )
     settings = EdgeSettings(
-        parameter_name=pointer_parameter_name(PROJECT_NAME, DEMO_STACK),
+        parameter_name=pointer_parameter_name(DEMO_PROJECT, DEMO_STACK),
         region=EDGE_REGION,
         cache_ttl_seconds=cache_ttl_seconds,
     )
@@ -131,7 +134,7 @@ class DemoStack:
         return DEMO_STACK
 
     def outputs(self) -> Mapping[str, Any]:
-        prefix = f"urn:pulumi:{DEMO_STACK}::{PROJECT_NAME}::versioned-site:index:VersionedStaticSite"
+        prefix = f"urn:pulumi:{DEMO_STACK}::{DEMO_PROJECT}::versioned-site:index:VersionedStaticSite"
         if self.site.router == CLOUDFRONT_FUNCTION:
             store = (
                 "aws:cloudfront/keyValueStore:KeyValueStore$aws:cloudfront/keyvaluestoreKey:KeyvaluestoreKey"
@@ -147,6 +150,10 @@ class DemoStack:
             "releaseTargets": [f"{prefix}$aws:ssm/parameter:Parameter::site-pointer", second],
             "router": self.site.router,
         }
+
+    @property
+    def version_key(self) -> str:
+        return version_config_key(DEMO_PROJECT)
 
     def get_version(self) -> str | None:
         return self._version
