@@ -472,9 +472,9 @@ def preview_server_running(
         thread.join()
 
 
-def stack_edge_config(site: Site) -> dict[str, str]:
+def stack_edge_config(site: Site) -> tuple[str, dict[str, str]]:
     """The stack's config as its program reads it: Pulumi.<stack>.yaml over Pulumi.yaml's defaults;
-    the project's own keys by their short names (`router`), whatever the project is called."""
+    the project's name, and its own keys by their short names (`router`), whatever it is called."""
     # Imported here: it brings in Pulumi, which only a --stack run needs.
     from scripts.offline.mockrun import ProgramError, load_project, load_stack_config
 
@@ -484,7 +484,7 @@ def stack_edge_config(site: Site) -> dict[str, str]:
         values.update(load_stack_config(root, project, short_stack_name(str(site.stack_name))))
     except ProgramError as error:
         raise RefusedError(str(error)) from error
-    return {key.removeprefix(f"{project}:"): value for key, value in values.items()}
+    return project, {key.removeprefix(f"{project}:"): value for key, value in values.items()}
 
 
 def resolve_settings(
@@ -503,7 +503,7 @@ def resolve_settings(
             f"no pointer parameter: pass --edge-config (or set {CONFIG_ENV_VAR}) to the edge's config.json, "
             "or name the stack with --stack, or the parameter with --parameter"
         )
-    config = stack_edge_config(site) if site.has_stack else {}
+    _project, config = stack_edge_config(site) if site.has_stack else ("", {})
     if cache_ttl_seconds is None:
         cache_ttl_seconds = int(config.get("edgeCacheTtlSeconds", DEFAULT_CACHE_TTL_SECONDS))
     if spa_fallback is None:
@@ -516,11 +516,11 @@ def resolve_settings(
 
 def resolve_router(site: Site) -> str:
     """The stack's `router` config (Pulumi.yaml's default, lambda-edge, without a stack)."""
-    config = stack_edge_config(site) if site.has_stack else {}
+    project, config = stack_edge_config(site) if site.has_stack else ("", {})
     router = config.get("router", LAMBDA_EDGE)
     if router not in ROUTERS:
         raise RefusedError(
-            f"the stack's router config is {router!r}: set it to {' or '.join(ROUTERS)}, or pass --router"
+            f"the stack's {project}:router is {router!r}: set it to {' or '.join(ROUTERS)}, or pass --router"
         )
     return router
 
