@@ -42,6 +42,7 @@ optional: dict[str, Any] = {
     "acm_certificate_arn": config.get("acmCertificateArn") or None,
     "hosted_zone_id": config.get("hostedZoneId") or None,
     "force_destroy_bucket": config.get_bool("forceDestroyBucket"),
+    "retain_bucket_on_destroy": config.get_bool("retainBucketOnDestroy"),
     "version_readers": config.get_object("versionReaders"),
     "take_offline": config.get_bool("takeOffline"),
     "router": config.get("router"),

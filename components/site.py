@@ -70,7 +70,11 @@ class VersionedStaticSiteArgs:
     read_certificate_status: domain.CertificateStatusReader | None = None
     """Reads a requested certificate's status (zone elsewhere); default: ACM with boto3."""
     force_destroy_bucket: bool = False
-    """Let `pulumi destroy` delete every version with the bucket (throw-away stacks only)."""
+    """When the bucket is deleted, delete every version in it first (throw-away stacks only; needs
+    retain_bucket_on_destroy False, or nothing deletes the bucket)."""
+    retain_bucket_on_destroy: bool = True
+    """`pulumi destroy` (or a replacement) leaves the bucket, its versions and its guards in the account
+    and only forgets them (the `retainOnDelete` option). README: "Deleting a stack"."""
     version_readers: Sequence[str] = field(default_factory=list)
     """IAM role or user ARNs (e.g. another account's deployer) that may read versions from this
     bucket: `sitectl promote --from-stack` this stack into theirs."""
@@ -125,6 +129,12 @@ class VersionedStaticSiteArgs:
                 )
         domain.validate(self.domain_names, self.acm_certificate_arn, self.hosted_zone_id)
         tagging.validate(self.tags)
+        if self.force_destroy_bucket and self.retain_bucket_on_destroy:
+            raise ValueError(
+                "versioned-site:forceDestroyBucket is true, but versioned-site:retainBucketOnDestroy "
+                "(true by default) keeps the bucket on destroy: to delete it with its versions, also "
+                "`pulumi config set retainBucketOnDestroy false`; to keep them, remove forceDestroyBucket"
+            )
 
 
 class VersionedStaticSite(pulumi.ComponentResource):
@@ -147,14 +157,17 @@ class VersionedStaticSite(pulumi.ComponentResource):
         super().__init__(TYPE_TOKEN, name, None, opts)
         edge = pulumi.ResourceOptions(parent=self, provider=args.edge_provider)
 
-        # --- Storage: private, owner-enforced, encrypted; never a website endpoint.
+        # --- Storage: private, owner-enforced, encrypted; never a website endpoint. Every version lives
+        # here: destroy leaves the bucket and the settings that keep it private (retainOnDelete is not
+        # inherited from a parent, so each one says it).
+        kept = pulumi.ResourceOptions(retain_on_delete=args.retain_bucket_on_destroy)
         bucket = aws.s3.Bucket(
             f"{name}-bucket",
             force_destroy=args.force_destroy_bucket,
             tags=tagging.resource_tags(args.tags),
-            opts=pulumi.ResourceOptions(parent=self),
+            opts=pulumi.ResourceOptions.merge(kept, pulumi.ResourceOptions(parent=self)),
         )
-        in_bucket = pulumi.ResourceOptions(parent=bucket)
+        in_bucket = pulumi.ResourceOptions.merge(kept, pulumi.ResourceOptions(parent=bucket))
         ownership = aws.s3.BucketOwnershipControls(
             f"{name}-ownership",
             bucket=bucket.id,
@@ -313,7 +326,9 @@ class VersionedStaticSite(pulumi.ComponentResource):
                 lambda v: _bucket_policy(v[0], v[1], list(args.version_readers))
             ),
             # A policy written before the public access block could be judged public and refused.
-            opts=pulumi.ResourceOptions(parent=bucket, depends_on=[public_access_block, ownership]),
+            opts=pulumi.ResourceOptions.merge(
+                in_bucket, pulumi.ResourceOptions(depends_on=[public_access_block, ownership])
+            ),
         )
 
         if custom_domain is not None:

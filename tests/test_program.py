@@ -381,7 +381,9 @@ def test_the_bucket_policy_waits_for_the_public_access_block_and_ownership(
 
 
 def test_non_default_bucket_and_price_class_settings_reach_aws() -> None:
-    registered = run_program({"forceDestroyBucket": "true", "priceClass": "PriceClass_All"})
+    registered = run_program(
+        {"forceDestroyBucket": "true", "retainBucketOnDestroy": "false", "priceClass": "PriceClass_All"}
+    )
     assert one(registered, "aws:s3/bucket:Bucket").props["forceDestroy"] is True
     assert one(registered, "aws:cloudfront/distribution:Distribution").props["priceClass"] == "PriceClass_All"
 

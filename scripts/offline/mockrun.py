@@ -64,6 +64,7 @@ class RecordedResource:
     property_dependencies: dict[str, list[str]] = field(default_factory=dict)
     provider: str | None = None  # URN of the provider resource (explicit or default)
     protect: bool = False
+    retain_on_delete: bool = False
     ignore_changes: list[str] = field(default_factory=list)
     delete_before_replace: bool | None = None
     aliases: list[str] = field(default_factory=list)
@@ -497,6 +498,7 @@ class RecordingMonitor(MockMonitor):
             property_dependencies={k: list(v.urns) for k, v in request.propertyDependencies.items()},
             provider=self._provider_urn(request.provider, request.type, request.version) if custom else None,
             protect=bool(request.protect),
+            retain_on_delete=bool(request.retainOnDelete),
             ignore_changes=list(request.ignoreChanges),
             delete_before_replace=request.deleteBeforeReplace if request.deleteBeforeReplaceDefined else None,
             aliases=list(request.aliasURNs),
