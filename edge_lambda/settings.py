@@ -42,12 +42,22 @@ class EdgeSettings:
 
     @classmethod
     def from_json(cls, text: str | bytes) -> EdgeSettings:
+        """The settings in `text`; ValueError, naming the key, for anything else (the component writes
+        an object of strings, an integer and a boolean)."""
         data = json.loads(text)
+        if not isinstance(data, dict):
+            raise ValueError(f"edge config must be a JSON object, not {type(data).__name__}")
         try:
+            ttl = data["cache_ttl_seconds"]
+            # bool is an int to Python; 1e400 is a float (inf) that int() cannot take.
+            if isinstance(ttl, bool) or not isinstance(ttl, int):
+                raise ValueError(
+                    f"cache_ttl_seconds must be a whole number of seconds between 1 and 300, got {ttl!r}"
+                )
             return cls(
                 parameter_name=str(data["parameter_name"]),
                 region=str(data["region"]),
-                cache_ttl_seconds=int(data["cache_ttl_seconds"]),
+                cache_ttl_seconds=ttl,
                 spa_fallback=bool(data.get("spa_fallback", False)),
             )
         except KeyError as missing:

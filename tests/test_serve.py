@@ -335,6 +335,42 @@ def test_settings_from_a_config_file_or_a_bare_parameter(tmp_path: Path) -> None
         resolve_settings(_site(None, ROOT), None, None, None)
 
 
+TTL_REFUSALS = [
+    ("1e400", "cache_ttl_seconds must be a whole number of seconds between 1 and 300, got inf"),
+    ("-1e400", "cache_ttl_seconds must be a whole number of seconds between 1 and 300, got -inf"),
+    ("5.5", "cache_ttl_seconds must be a whole number of seconds between 1 and 300, got 5.5"),
+    ("true", "cache_ttl_seconds must be a whole number of seconds between 1 and 300, got True"),
+    ('"5"', "cache_ttl_seconds must be a whole number of seconds between 1 and 300, got '5'"),
+    ("1" + "0" * 30, "cache_ttl_seconds 1" + "0" * 30 + " must be between 1 and 300"),
+]
+
+
+@pytest.mark.parametrize(("ttl", "message"), TTL_REFUSALS, ids=[ttl[:8] for ttl, _ in TTL_REFUSALS])
+def test_an_edge_config_ttl_that_is_not_whole_seconds_is_refused_in_one_line(
+    tmp_path: Path, ttl: str, message: str
+) -> None:
+    config = tmp_path / "config.json"
+    config.write_text('{"parameter_name": "/p", "region": "us-east-1", "cache_ttl_seconds": ' + ttl + "}")
+    result = CliRunner().invoke(serve, ["--bucket", "b", "--edge-config", str(config), "--port", "0"])
+    assert result.exit_code == 2 and result.exception is not None
+    assert result.output == (
+        f"Error: --edge-config {config} is not usable: {message}; expected a JSON object with "
+        "parameter_name, region, cache_ttl_seconds (the component's config.json)\n"
+    )
+
+
+@pytest.mark.parametrize("ttl", ["1e400", "5.5", "-3", "9" * 5000])
+def test_a_stack_ttl_that_is_not_whole_seconds_is_refused_in_one_line(tmp_path: Path, ttl: str) -> None:
+    (tmp_path / "Pulumi.yaml").write_text((ROOT / "Pulumi.yaml").read_text())
+    (tmp_path / "Pulumi.odd.yaml").write_text(f"config:\n  versioned-site:edgeCacheTtlSeconds: '{ttl}'\n")
+    with pytest.raises(RefusedError) as refused:
+        resolve_settings(_site("odd", tmp_path), None, None, None)
+    assert refused.value.message == (
+        f"the stack's versioned-site:edgeCacheTtlSeconds is {ttl!r}: set a whole number of seconds, 1-300 "
+        "(`pulumi config set edgeCacheTtlSeconds 5`), or pass --cache-ttl"
+    )
+
+
 @pytest.mark.parametrize("method", ["POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE", "PROPFIND", "BREW"])
 def test_every_method_but_get_and_head_is_405_like_the_distribution(
     example: ExampleSite, method: str

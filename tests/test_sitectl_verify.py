@@ -17,6 +17,7 @@ from moto import mock_aws
 from edge_lambda import layout
 from edge_lambda.handler import OriginRequestHandler, PointerCache
 from edge_lambda.settings import EdgeSettings
+from scripts.commands.distribution_flow import ViewerHeaders
 from scripts.commands.errors import SitectlError
 from scripts.commands.serve import Origin, start_preview_server
 from scripts.commands.upload import upload_build
@@ -289,7 +290,7 @@ def test_serve_passes_the_marker_on_a_304() -> None:
         def head_object(self, **_: Any) -> dict[str, Any]:
             return {"ETag": '"abc"', "Metadata": {layout.VERSION_METADATA_KEY: V1}, "ContentLength": 3}
 
-    answer = Origin(BUCKET, Stored()).fetch("GET", f"/{V1}/index.html", '"abc"')
+    answer = Origin(BUCKET, Stored()).fetch("GET", f"/{V1}/index.html", ViewerHeaders(if_none_match='"abc"'))
     assert (answer.status, answer.headers) == (304, [("ETag", '"abc"'), (layout.VERSION_HEADER, V1)])
 
 

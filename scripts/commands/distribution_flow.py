@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from edge_lambda import layout
 from edge_lambda.fallback import FAILOVER_STATUS_CODES
@@ -31,11 +32,40 @@ _ERROR_PAGE_DROPPED_HEADERS = {"etag", "last-modified", "content-length"}
 
 @dataclass(frozen=True)
 class EdgeAnswer:
-    """What a viewer gets: a status, headers and a body."""
+    """What a viewer gets: a status, headers and a body: `body`, then whatever `stream` still holds."""
 
     status: int
     headers: list[tuple[str, str]]
     body: bytes
+    stream: Any | None = None
+    """An object's body still coming from the bucket (botocore's StreamingBody): sent on in chunks,
+    never held whole; the one who has the answer last reads or discards it."""
+
+    def content(self) -> bytes:
+        """The whole body (the stream read to its end and closed)."""
+        if self.stream is None:
+            return self.body
+        try:
+            return self.body + bytes(self.stream.read())
+        finally:
+            self.stream.close()
+
+    def discard(self) -> None:
+        """Close the stream, if any, without reading it."""
+        if self.stream is not None:
+            self.stream.close()
+
+
+@dataclass(frozen=True)
+class ViewerHeaders:
+    """The viewer's headers that decide what the origin answers."""
+
+    if_none_match: str | None = None
+    byte_range: str | None = None
+    """The Range header as sent (the origin decides on it: `Origin.fetch`)."""
+
+
+NO_HEADERS = ViewerHeaders()
 
 
 @dataclass(frozen=True)
@@ -45,35 +75,36 @@ class OriginAnswer:
     """False when the edge function generated the answer: CloudFront never fails over on those."""
 
 
-ThroughEdge = Callable[[str, str, str | None, bool], OriginAnswer]
-"""(method, raw path, If-None-Match, to the fallback origin) -> the answer of one origin request."""
+ThroughEdge = Callable[[str, str, ViewerHeaders, bool], OriginAnswer]
+"""(method, raw path, viewer headers, to the fallback origin) -> the answer of one origin request."""
 
 
 def origin_group_answer(
-    through_edge: ThroughEdge, method: str, raw_path: str, if_none_match: str | None
+    through_edge: ThroughEdge, method: str, raw_path: str, viewer: ViewerHeaders
 ) -> EdgeAnswer:
-    primary = through_edge(method, raw_path, if_none_match, False)
+    primary = through_edge(method, raw_path, viewer, False)
     if primary.from_origin and primary.answer.status in FAILOVER_STATUS_CODES and method in FAILOVER_METHODS:
-        return through_edge(method, raw_path, if_none_match, True).answer
+        primary.answer.discard()
+        return through_edge(method, raw_path, viewer, True).answer
     return primary.answer
 
 
 def distribution_answer(
-    through_edge: ThroughEdge, method: str, raw_path: str, if_none_match: str | None, *, failover: bool
+    through_edge: ThroughEdge, method: str, raw_path: str, viewer: ViewerHeaders, *, failover: bool
 ) -> EdgeAnswer:
     """The viewer's answer. `failover=False` answers as a distribution with a single origin and no
     custom error responses (as before skew protection), for comparison."""
     if not failover:
-        return through_edge(method, raw_path, if_none_match, False).answer
-    answer = origin_group_answer(through_edge, method, raw_path, if_none_match)
+        return through_edge(method, raw_path, viewer, False).answer
+    answer = origin_group_answer(through_edge, method, raw_path, viewer)
     if answer.status not in FAILOVER_STATUS_CODES:
         return answer
-    page = origin_group_answer(through_edge, "GET", layout.NOT_FOUND_PAGE_PATH, None)
+    page = origin_group_answer(through_edge, "GET", layout.NOT_FOUND_PAGE_PATH, NO_HEADERS)
     return _with_error_page(answer, page, method)
 
 
-Fetch = Callable[[str, str, str | None], EdgeAnswer]
-"""(method, the key's URI at the origin, If-None-Match) -> the bucket's answer."""
+Fetch = Callable[[str, str, ViewerHeaders], EdgeAnswer]
+"""(method, the key's URI at the origin, viewer headers) -> the bucket's answer."""
 ViewerFunction = Callable[[str, str], EdgeAnswer | str]
 """(method, raw path) -> the function's generated answer, or the URI it rewrote the request to."""
 
@@ -83,32 +114,36 @@ def viewer_request_answer(
     fetch: Fetch,
     method: str,
     raw_path: str,
-    if_none_match: str | None,
+    viewer: ViewerHeaders,
     fallback_origin_path: str,
 ) -> EdgeAnswer:
     """The viewer's answer with a viewer-request function (the cloudfront-function router)."""
     rewritten = function(method, raw_path)
     if isinstance(rewritten, EdgeAnswer):
         return rewritten
-    answer = _fetch_through_group(fetch, method, rewritten, if_none_match, fallback_origin_path)
+    answer = _fetch_through_group(fetch, method, rewritten, viewer, fallback_origin_path)
     if answer.status not in FAILOVER_STATUS_CODES:
         return answer
-    page = _fetch_through_group(fetch, "GET", layout.NOT_FOUND_PAGE_PATH, None, fallback_origin_path)
+    page = _fetch_through_group(fetch, "GET", layout.NOT_FOUND_PAGE_PATH, NO_HEADERS, fallback_origin_path)
     return _with_error_page(answer, page, method)
 
 
 def _fetch_through_group(
-    fetch: Fetch, method: str, uri: str, if_none_match: str | None, fallback_origin_path: str
+    fetch: Fetch, method: str, uri: str, viewer: ViewerHeaders, fallback_origin_path: str
 ) -> EdgeAnswer:
-    primary = fetch(method, uri, if_none_match)
+    primary = fetch(method, uri, viewer)
     if primary.status in FAILOVER_STATUS_CODES and method in FAILOVER_METHODS:
-        return fetch(method, fallback_origin_path + uri, if_none_match)
+        primary.discard()
+        return fetch(method, fallback_origin_path + uri, viewer)
     return primary
 
 
 def _with_error_page(answer: EdgeAnswer, page: EdgeAnswer, method: str) -> EdgeAnswer:
     if page.status != 200:
+        page.discard()
         return answer  # CloudFront passes the origin's error on when the error page fails too
+    answer.discard()
+    body = page.content()
     headers = [(n, v) for n, v in page.headers if n.lower() not in _ERROR_PAGE_DROPPED_HEADERS]
-    headers.append(("Content-Length", str(len(page.body))))
-    return EdgeAnswer(404, headers, b"" if method == "HEAD" else page.body)
+    headers.append(("Content-Length", str(len(body))))
+    return EdgeAnswer(404, headers, b"" if method == "HEAD" else body)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import os
 from collections.abc import Callable
 from typing import ParamSpec, TypeVar
 
@@ -14,6 +15,8 @@ from scripts.versionstore.errors import error_code as error_code
 
 EXIT_FAILURE = 1
 EXIT_REFUSED = 2
+# Set (to anything but 0) to see the traceback behind an error instead of its one line.
+DEBUG_ENV_VAR = "SITECTL_DEBUG"
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -29,6 +32,11 @@ class RefusedError(SitectlError):
     """A request `sitectl` refuses before changing anything (bad input, incomplete version): exit 2."""
 
     exit_code = EXIT_REFUSED
+
+
+def debugging() -> bool:
+    """Whether SITECTL_DEBUG asks for tracebacks."""
+    return os.environ.get(DEBUG_ENV_VAR, "") not in ("", "0")
 
 
 def describe_aws_error(error: Exception) -> str:

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import base64
 import logging
+import re
 import sys
 import threading
 import uuid
@@ -46,12 +47,14 @@ from edge_lambda.handler import OriginRequestHandler, is_response, rewrite_reque
 from edge_lambda.settings import CONFIG_ENV_VAR, EdgeSettings, load_settings
 from edge_lambda.ssm_client import PointerFetchError, create_ssm_client, fetch_parameter
 from scripts.commands.distribution_flow import (
+    NO_HEADERS,
     EdgeAnswer,
     OriginAnswer,
+    ViewerHeaders,
     distribution_answer,
     viewer_request_answer,
 )
-from scripts.commands.errors import RefusedError, SitectlError, aws_errors, error_code
+from scripts.commands.errors import RefusedError, SitectlError, aws_errors, debugging, error_code
 from scripts.commands.project import short_stack_name
 from scripts.commands.site import Site, site_options
 from scripts.commands.stack import find_project_root
@@ -78,8 +81,16 @@ _PASSED_OBJECT_HEADERS = (
     ("ETag", "ETag"),
     ("LastModified", "Last-Modified"),
     ("ContentEncoding", "Content-Encoding"),
+    ("AcceptRanges", "Accept-Ranges"),
+    ("ContentRange", "Content-Range"),
 )
 _USER_METADATA = "x-amz-meta-"
+# A request body nothing here reads (a GET's, or a POST the edge refuses) is read and dropped up to
+# this size, so that the connection can carry the next request; a larger one is refused (413).
+MAX_DISCARDED_REQUEST_BODY_BYTES = 1024 * 1024
+_COPY_CHUNK_BYTES = 64 * 1024
+# One byte range, as RFC 9110 writes it: `bytes=0-99`, `bytes=100-`, `bytes=-100`.
+_BYTE_RANGE = re.compile(r"\A[ \t]*bytes[ \t]*=[ \t]*([0-9]*)[ \t]*-[ \t]*([0-9]*)[ \t]*\Z", re.IGNORECASE)
 
 
 def origin_request_event(
@@ -170,6 +181,25 @@ def _text_answer(status: HTTPStatus, message: str) -> EdgeAnswer:
     )
 
 
+def single_byte_range(header: str | None) -> str | None:
+    """The Range header to pass to S3, or None to ask for the whole object.
+
+    S3 answers one byte range per GetObject (206 with Content-Range, 416 InvalidRange when it starts
+    past the end); it "doesn't support retrieving multiple ranges of data per GET request" and, as
+    RFC 9110 allows, answers a Range it cannot use (several ranges, another unit, an invalid range such
+    as `bytes=5-1`) with the whole object. So does this.
+    """
+    match = _BYTE_RANGE.match(header or "")
+    if match is None:
+        return None
+    first, last = match.groups()
+    if not first and not last:
+        return None
+    if first and last and int(first) > int(last):
+        return None
+    return f"bytes={first}-{last}"
+
+
 class Origin:
     """The site bucket, read the way CloudFront reads it through Origin Access Control."""
 
@@ -197,25 +227,33 @@ class Origin:
         # S3 reports us-east-1 as no constraint at all.
         return location or "us-east-1"
 
-    def fetch(self, method: str, uri: str, if_none_match: str | None) -> EdgeAnswer:
+    def fetch(self, method: str, uri: str, viewer: ViewerHeaders = NO_HEADERS) -> EdgeAnswer:
+        """The bucket's answer to GetObject (HeadObject for HEAD) of the key `uri` names, with the
+        viewer's If-None-Match and Range; the body is left in the bucket's stream (`EdgeAnswer.stream`)."""
         key = unquote(uri).lstrip("/")
         if not key:
             return _text_answer(HTTPStatus.NOT_FOUND, "the edge function left the URI empty")
         args: dict[str, Any] = {"Bucket": self.bucket, "Key": key}
+        byte_range = single_byte_range(viewer.byte_range)
+        ranged = {**args, "Range": byte_range} if byte_range else args
+        if_none_match = viewer.if_none_match
         try:
             # A revalidation is decided on the headers alone, as CloudFront does: no body is read.
-            head = self.s3.head_object(**args) if if_none_match or method == "HEAD" else None
+            head = self.s3.head_object(**args) if if_none_match else None
             if head is not None and if_none_match and etag_matches(if_none_match, str(head.get("ETag", ""))):
                 # S3 sends an object's user metadata (the version marker) with a 304 too.
                 metadata = head.get("Metadata", {})
                 kept = [(f"{_USER_METADATA}{name}", value) for name, value in metadata.items()]
                 return EdgeAnswer(304, [("ETag", str(head["ETag"])), *kept], b"")
-            obj = head if method == "HEAD" else self.s3.get_object(**args)
+            # HeadObject takes a Range too: only Content-Length (and Content-Range) change.
+            obj = self.s3.head_object(**ranged) if method == "HEAD" else self.s3.get_object(**ranged)
         except ClientError as error:
-            if error_code(error) in ("NoSuchKey", "404", "NotFound"):
+            code = error_code(error)
+            if code in ("NoSuchKey", "404", "NotFound"):
                 return _text_answer(HTTPStatus.NOT_FOUND, f"no object {key!r} in the bucket")
+            if code in ("InvalidRange", "416"):  # HeadObject's errors have no body, only the status
+                return self._unsatisfiable(key, viewer.byte_range or "")
             raise
-        assert obj is not None
         headers: list[tuple[str, str]] = []
         for field, header in _PASSED_OBJECT_HEADERS:
             value = obj.get(field)
@@ -227,8 +265,16 @@ class Origin:
         # CloudFront passes an object's user metadata to viewers as S3 sends it (the version marker).
         headers += [(f"{_USER_METADATA}{key}", value) for key, value in obj.get("Metadata", {}).items()]
         headers.append(("Content-Length", str(obj["ContentLength"])))
-        body = b"" if method == "HEAD" else obj["Body"].read()
-        return EdgeAnswer(200, headers, body)
+        status = 206 if obj.get("ContentRange") else 200
+        return EdgeAnswer(status, headers, b"", stream=None if method == "HEAD" else obj["Body"])
+
+    def _unsatisfiable(self, key: str, byte_range: str) -> EdgeAnswer:
+        """S3's 416 (InvalidRange), with the object's length in Content-Range as RFC 9110 asks."""
+        size = self.s3.head_object(Bucket=self.bucket, Key=key)["ContentLength"]
+        answer = _text_answer(
+            HTTPStatus.REQUESTED_RANGE_NOT_SATISFIABLE, f"{byte_range!r}: the object has {size} bytes"
+        )
+        return EdgeAnswer(answer.status, [*answer.headers, ("Content-Range", f"bytes */{size}")], answer.body)
 
 
 def etag_matches(if_none_match: str, etag: str) -> bool:
@@ -273,16 +319,20 @@ class PreviewServer(ThreadingHTTPServer):
         host, port = self.server_address[:2]
         return f"http://{host!s}:{port}"
 
-    def answer(self, method: str, raw_path: str, if_none_match: str | None = None) -> EdgeAnswer:
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # socketserver prints a traceback for whatever escaped a connection's handler: one line
+        # instead (SITECTL_DEBUG=1 adds the traceback).
+        error = sys.exc_info()[1]
+        log.error("sitectl serve: a connection failed: %s", error, exc_info=debugging())
+
+    def answer(self, method: str, raw_path: str, viewer: ViewerHeaders = NO_HEADERS) -> EdgeAnswer:
         """Everything CloudFront does for one viewer request, minus its cache: the origin group's
         failover and the custom error responses included (`distribution_flow`)."""
         if self.live_version is not None:
             return viewer_request_answer(
-                self._through_function, self._fetch, method, raw_path, if_none_match, FALLBACK_ORIGIN_PATH
+                self._through_function, self._fetch, method, raw_path, viewer, FALLBACK_ORIGIN_PATH
             )
-        return distribution_answer(
-            self._through_edge, method, raw_path, if_none_match, failover=self.failover
-        )
+        return distribution_answer(self._through_edge, method, raw_path, viewer, failover=self.failover)
 
     def _through_function(self, method: str, raw_path: str) -> EdgeAnswer | str:
         """The viewer-request function: its generated answer, or the URI it rewrote the request to."""
@@ -290,18 +340,23 @@ class PreviewServer(ThreadingHTTPServer):
         request = origin_request_event(
             method, raw_path, bucket=self.origin.bucket, bucket_region=self.bucket_region
         )["Records"][0]["cf"]["request"]
-        result = self.viewer_function(request, self.live_version(), self.spa_fallback)
-        return generated_response_answer(result) if is_response(result) else str(result["uri"])
-
-    def _fetch(self, method: str, uri: str, if_none_match: str | None) -> EdgeAnswer:
         try:
-            return self.origin.fetch(method, uri, if_none_match)
+            result = self.viewer_function(request, self.live_version(), self.spa_fallback)
+            return generated_response_answer(result) if is_response(result) else str(result["uri"])
+        except Exception as error:
+            # CloudFront answers 503 when the function fails (FunctionExecutionError).
+            log.exception("the viewer-request function failed on %s %s", method, raw_path)
+            return _text_answer(HTTPStatus.SERVICE_UNAVAILABLE, f"the function failed: {error}")
+
+    def _fetch(self, method: str, uri: str, viewer: ViewerHeaders) -> EdgeAnswer:
+        try:
+            return self.origin.fetch(method, uri, viewer)
         except (ClientError, BotoCoreError) as error:
             log.warning("origin error on %s: %s", uri, error)
             return _text_answer(HTTPStatus.BAD_GATEWAY, f"the bucket refused: {error}")
 
     def _through_edge(
-        self, method: str, raw_path: str, if_none_match: str | None, fallback: bool
+        self, method: str, raw_path: str, viewer: ViewerHeaders, fallback: bool
     ) -> OriginAnswer:
         """One origin request: the edge function, then the bucket unless the function answered."""
         event = origin_request_event(
@@ -317,7 +372,7 @@ class PreviewServer(ThreadingHTTPServer):
         if is_response(result):
             return OriginAnswer(generated_response_answer(result), from_origin=False)
         try:
-            return OriginAnswer(self.origin.fetch(method, result["uri"], if_none_match), from_origin=True)
+            return OriginAnswer(self.origin.fetch(method, result["uri"], viewer), from_origin=True)
         except (ClientError, BotoCoreError) as error:
             # CloudFront answers 502 when it cannot get a usable answer from the origin.
             log.warning("origin error on %s: %s", result["uri"], error)
@@ -329,6 +384,8 @@ class _PreviewRequestHandler(BaseHTTPRequestHandler):
     server: PreviewServer
     server_version = "sitectl-serve"
     protocol_version = "HTTP/1.1"
+    # A request line without a version is not HTTP/0.9 to CloudFront: answer with a status line.
+    default_request_version = "HTTP/1.0"
 
     def do_GET(self) -> None:
         self._respond("GET")
@@ -344,26 +401,87 @@ class _PreviewRequestHandler(BaseHTTPRequestHandler):
         raise AttributeError(name)
 
     def _respond(self, method: str) -> None:
-        # An unread request body would be parsed as the next request on this kept-alive connection.
-        unread = int(self.headers.get("Content-Length") or 0)
-        if unread > 0:
-            self.rfile.read(unread)
+        refusal = self._drop_request_body()
+        if refusal is not None:
+            self._send(method, refusal)
+            return
         # http.server collapses a leading `//` in self.path; the edge must see the path as sent.
         words = self.requestline.split()
         raw_path = words[1] if len(words) == 3 else self.path
-        answer = self.server.answer(method, raw_path, self.headers.get("If-None-Match"))
-        self.send_response(answer.status)
-        names = {name.lower() for name, _ in answer.headers}
-        for name, value in answer.headers:
-            self.send_header(name, value)
-        if "content-length" not in names:
-            self.send_header("Content-Length", str(len(answer.body)))
-        self.end_headers()
-        if method != "HEAD" and answer.status != 304:
+        viewer = ViewerHeaders(self.headers.get("If-None-Match"), self.headers.get("Range"))
+        try:
+            answer = self.server.answer(method, raw_path, viewer)
+        except Exception as error:
+            # A bug of this emulation, not an answer CloudFront would give: one line, and the
+            # connection stays usable.
+            log.error("sitectl serve failed on %s %s: %s", method, raw_path, error, exc_info=debugging())
+            answer = _text_answer(HTTPStatus.INTERNAL_SERVER_ERROR, f"sitectl serve failed: {error}")
+        self._send(method, answer)
+
+    def _drop_request_body(self) -> EdgeAnswer | None:
+        """Read and drop the request's body (an unread one would be parsed as the next request on
+        this kept-alive connection); an answer refusing a body that cannot be dropped so."""
+        if self.headers.get("Transfer-Encoding") is not None:
+            # Not parsed here: the connection closes after the answer instead.
+            self.close_connection = True
+            return None
+        declared = {value.strip() for value in self.headers.get_all("Content-Length") or []}
+        if not declared:
+            return None
+        value = declared.pop()
+        if declared or not (value.isascii() and value.isdigit()):
+            self.close_connection = True
+            shown = ", ".join(sorted({value, *declared}))
+            return _text_answer(HTTPStatus.BAD_REQUEST, f"Content-Length {shown!r} is not a number of bytes")
+        if len(value) > 18 or int(value) > MAX_DISCARDED_REQUEST_BODY_BYTES:
+            self.close_connection = True
+            return _text_answer(
+                HTTPStatus.REQUEST_ENTITY_TOO_LARGE,
+                f"a request body of {value} bytes; sitectl serve takes at most "
+                f"{MAX_DISCARDED_REQUEST_BODY_BYTES} (the site is read-only: GET and HEAD need none)",
+            )
+        left = int(value)
+        while left > 0:
+            chunk = self.rfile.read(min(_COPY_CHUNK_BYTES, left))
+            if not chunk:  # the client stopped sending
+                self.close_connection = True
+                break
+            left -= len(chunk)
+        return None
+
+    def _send(self, method: str, answer: EdgeAnswer) -> None:
+        """Send `answer`, its stream copied in chunks; a viewer hanging up ends it quietly."""
+        try:
+            self.send_response(answer.status)
+            names = {name.lower() for name, _ in answer.headers}
+            for name, value in answer.headers:
+                self.send_header(_header_text(name), _header_text(value))
+            if "content-length" not in names:
+                self.send_header("Content-Length", str(len(answer.body)))
+            if self.close_connection:
+                self.send_header("Connection", "close")
+            self.end_headers()
+            if method == "HEAD" or answer.status == 304:
+                return
             self.wfile.write(answer.body)
+            while answer.stream is not None and (chunk := answer.stream.read(_COPY_CHUNK_BYTES)):
+                self.wfile.write(chunk)
+        except (OSError, BotoCoreError) as error:
+            # The viewer hung up, or the bucket's stream broke after the headers went out.
+            log.info("%s %s: answer cut short: %s", method, self.path, error)
+            self.close_connection = True
+        finally:
+            answer.discard()
 
     def log_message(self, format: str, *args: Any) -> None:
         log.info("%s %s", self.address_string(), format % args)
+
+
+def _header_text(text: str) -> str:
+    """`text` as a header line can carry it: no line breaks (they would end the header), and only
+    ISO-8859-1, which http.server encodes headers in."""
+    flat = text.replace("\r", " ").replace("\n", " ")
+    return flat.encode("latin-1", errors="replace").decode("latin-1")
 
 
 def edge_function_for(version: str | None, settings: EdgeSettings) -> EdgeFunction:
@@ -462,7 +580,10 @@ def preview_server_running(
         live_version=live_version,
         viewer_function=viewer_function,
     )
-    thread = threading.Thread(target=server.serve_forever, name="sitectl-serve", daemon=True)
+    # A short poll interval: leaving the block waits for the next poll.
+    thread = threading.Thread(
+        target=server.serve_forever, kwargs={"poll_interval": 0.05}, name="sitectl-serve", daemon=True
+    )
     thread.start()
     try:
         yield server
@@ -503,9 +624,16 @@ def resolve_settings(
             f"no pointer parameter: pass --edge-config (or set {CONFIG_ENV_VAR}) to the edge's config.json, "
             "or name the stack with --stack, or the parameter with --parameter"
         )
-    _project, config = stack_edge_config(site) if site.has_stack else ("", {})
+    project, config = stack_edge_config(site) if site.has_stack else ("", {})
     if cache_ttl_seconds is None:
-        cache_ttl_seconds = int(config.get("edgeCacheTtlSeconds", DEFAULT_CACHE_TTL_SECONDS))
+        configured = config.get("edgeCacheTtlSeconds", str(DEFAULT_CACHE_TTL_SECONDS))
+        if not (configured.isascii() and configured.strip().isdigit() and len(configured.strip()) <= 6):
+            # As the program's config.get_int refuses it.
+            raise RefusedError(
+                f"the stack's {project}:edgeCacheTtlSeconds is {configured!r}: set a whole number of "
+                "seconds, 1-300 (`pulumi config set edgeCacheTtlSeconds 5`), or pass --cache-ttl"
+            )
+        cache_ttl_seconds = int(configured)
     if spa_fallback is None:
         spa_fallback = config.get("spaFallback", "false").lower() == "true"
     name, region = parameter
@@ -581,11 +709,12 @@ def serve(
         raise RefusedError(f"--version {version!r} is not a version id: expected {layout.VERSION_FORMAT}")
     try:
         settings = resolve_settings(site, edge_config, cache_ttl_seconds, spa_fallback)
-    except (FileNotFoundError, ValueError, TypeError, AttributeError) as error:
-        where = f"--edge-config {edge_config}" if edge_config else "the edge settings"
+    except (OSError, ValueError) as error:
+        if edge_config is None:
+            raise RefusedError(f"the stack's edge settings are not usable: {error}") from error
         raise RefusedError(
-            f"{where} is not usable: {error}; expected a JSON object with parameter_name, region, "
-            "cache_ttl_seconds (the component's config.json)"
+            f"--edge-config {edge_config} is not usable: {error}; expected a JSON object with "
+            "parameter_name, region, cache_ttl_seconds (the component's config.json)"
         ) from error
     router = router or resolve_router(site)
     bucket = site.bucket()
