@@ -37,10 +37,11 @@ ReleaseCheck = Callable[[str, str], None]
 """(bucket name, version) -> None; raises when the version must not be released."""
 PointerReader = Callable[[str], str | None]
 """(parameter name) -> the pointer's value in AWS, None while the parameter does not exist."""
-# A tag on the edge function records the pointer TTL its bundle was built with. A targeted release
-# leaves the function untargeted, and the engine hands the program its deployed outputs (docs/
+# The edge function's description records the pointer TTL its bundle was built with. A targeted
+# release leaves the function untargeted, and the engine hands the program its deployed outputs (docs/
 # architecture.md, "Targeted releases"): the switch waits the TTL of the function that really runs.
-EDGE_TTL_TAG = "versioned-site:edge-cache-ttl-seconds"
+# A description, not a tag: CloudFront's developer guide says edge functions cannot be tagged.
+EDGE_DESCRIPTION_TTL = re.compile(r"; pointer cache TTL (\d+) s$")
 
 
 @dataclass
@@ -348,8 +349,8 @@ class VersionedStaticSite(pulumi.ComponentResource):
                     parameter_name=pointer.name,
                     parameter_region=EDGE_REGION,
                     version=pointer.insecure_value,
-                    cache_ttl_seconds=edge_function.tags.apply(
-                        lambda tags: _deployed_ttl(tags, args.edge_cache_ttl_seconds)
+                    cache_ttl_seconds=edge_function.description.apply(
+                        lambda description: deployed_ttl(description, args.edge_cache_ttl_seconds)
                     ),
                     aws_profile=args.aws_profile,
                 ),
@@ -472,10 +473,16 @@ def _guarded_pointer_value(
     return change.target
 
 
-def _deployed_ttl(tags: Mapping[str, str] | None, configured: int) -> int:
-    """The TTL the deployed function's tag records; the configured one before the tag exists."""
-    recorded = (tags or {}).get(EDGE_TTL_TAG, "")
-    return int(recorded) if recorded.isdigit() else configured
+def edge_function_description(name: str, cache_ttl_seconds: int) -> str:
+    """The edge function's description (at most 256 characters for Lambda), ending with its TTL."""
+    return f"versioned-site {name}: origin-request router; pointer cache TTL {cache_ttl_seconds} s"
+
+
+def deployed_ttl(description: str | None, configured: int) -> int:
+    """The TTL the deployed function's description records; the configured one when it records none
+    (a function deployed before the description carried it)."""
+    recorded = EDGE_DESCRIPTION_TTL.search(description or "")
+    return int(recorded.group(1)) if recorded else configured
 
 
 def _default_release_check(profile: str | None, require_shared_assets: bool) -> ReleaseCheck:
@@ -546,7 +553,8 @@ def _lambda_edge_router(
         # AWS refuses to delete the function meanwhile: on destroy, leave it (it costs nothing idle)
         # and delete it by hand later (README: "Deleting a stack").
         skip_destroy=True,
-        tags=tagging.resource_tags(args.tags, **{EDGE_TTL_TAG: str(args.edge_cache_ttl_seconds)}),
+        tags=tagging.resource_tags(args.tags),
+        description=edge_function_description(name, args.edge_cache_ttl_seconds),
         opts=pulumi.ResourceOptions(parent=site, provider=args.edge_provider),
     )
     aws.iam.RolePolicy(

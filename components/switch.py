@@ -9,9 +9,10 @@ through a container that still rewrites to the old version, and cache it again f
 TTL. So the switch reads the parameter's LastModifiedDate and invalidates only once
 LastModifiedDate + TTL (+ a margin for clock skew) has passed.
 
-Which TTL: the one the deployed function caches for. The component passes the TTL tagged on the
-deployed function, and an update waits the larger of that and the TTL in the switch's state (the
-previous switch's): while a new function version replaces the old one, containers of both serve.
+Which TTL: the one the deployed function caches for. The component passes the TTL recorded in the
+deployed function's description (edge functions cannot be tagged), and an update waits the larger of
+that and the TTL in the switch's state (the previous switch's): while a new function version
+replaces the old one, containers of both serve.
 """
 
 from __future__ import annotations

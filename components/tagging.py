@@ -14,7 +14,7 @@ from collections.abc import Mapping
 MAX_TAGS = 10
 MAX_KEY_LENGTH = 128
 MAX_VALUE_LENGTH = 256
-# Keys the component sets itself (the edge function records its pointer TTL in one).
+# Keys kept for the component's own use.
 RESERVED_PREFIX = "versioned-site:"
 
 

@@ -14,7 +14,7 @@ import pytest
 from moto import mock_aws
 from pulumi_policy.proxy import UNKNOWN_STRING_VALUE
 
-from components.site import EDGE_TTL_TAG
+from components.site import MAX_EDGE_CACHE_TTL_SECONDS, deployed_ttl, edge_function_description
 from edge_lambda import layout
 from scripts.offline.mockrun import ProgramError, RecordedResource, run_inline
 from tests.conftest import shared_scope
@@ -309,7 +309,7 @@ RESOURCE_INPUTS = [
             "timeout": 20,
             "publish": True,
             "skipDestroy": True,
-            "tags": {EDGE_TTL_TAG: "5"},
+            "description": "versioned-site site: origin-request router; pointer cache TTL 5 s",
         },
     ),
     (
@@ -455,7 +455,8 @@ def test_non_default_settings_reach_the_bundle_the_function_and_the_switch(aws: 
         "cache_ttl_seconds": 45,
         "spa_fallback": True,
     }
-    assert function["tags"] == {EDGE_TTL_TAG: "45"}
+    assert function["description"] == "versioned-site site: origin-request router; pointer cache TTL 45 s"
+    assert "tags" not in function, "CloudFront's developer guide: edge functions cannot be tagged"
     assert one(registered, "pulumi-python:dynamic:Resource").props["cache_ttl_seconds"] == 45
 
 
@@ -831,35 +832,65 @@ def test_policy_check_runs_the_program_without_aws_credentials(monkeypatch: pyte
 
 class DeployedFunctionMocks(SiteMocks):
     """The edge function as a targeted `up` sees it: untargeted, so the engine answers its deployed
-    outputs (a SameStep keeps the old outputs), with the tags it was deployed with."""
+    outputs (a SameStep keeps the old outputs), with the description it was deployed with."""
 
-    def __init__(self, deployed_tags: dict[str, str]) -> None:
+    def __init__(self, deployed_description: str | None) -> None:
         super().__init__()
-        self.deployed_tags = deployed_tags
+        self.deployed_description = deployed_description
 
     def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str | None, dict[str, Any]]:
         resource_id, outputs = super().new_resource(args)
         if args.typ == "aws:lambda/function:Function":
-            outputs = {**outputs, "tags": self.deployed_tags}
+            outputs = {k: v for k, v in outputs.items() if k != "description"}
+            if self.deployed_description is not None:
+                outputs["description"] = self.deployed_description
         return resource_id, outputs
 
 
 @pytest.mark.parametrize(
-    ("deployed_tags", "waits"),
+    ("deployed_description", "waits"),
     [
-        ({EDGE_TTL_TAG: "30"}, 30),
-        # A function deployed before the tag existed: the configured TTL.
-        ({}, 12),
+        ("versioned-site site: origin-request router; pointer cache TTL 30 s", 30),
+        # A function deployed before the description carried the TTL: the configured TTL.
+        (None, 12),
+        ("", 12),
     ],
 )
 def test_the_switch_waits_the_ttl_of_the_deployed_function(
-    aws: None, deployed_tags: dict[str, str], waits: int
+    aws: None, deployed_description: str | None, waits: int
 ) -> None:
-    mocks = DeployedFunctionMocks(deployed_tags)
+    mocks = DeployedFunctionMocks(deployed_description)
     registered = run_program({"version": V1, "edgeCacheTtlSeconds": "12"}, mocks=mocks)
     function = one(registered, "aws:lambda/function:Function")
-    assert function.props["tags"] == {EDGE_TTL_TAG: "12"}  # what the new bundle will cache for
+    # What the new bundle will cache for.
+    assert (
+        function.props["description"] == "versioned-site site: origin-request router; pointer cache TTL 12 s"
+    )
     assert one(registered, "pulumi-python:dynamic:Resource").props["cache_ttl_seconds"] == waits
+
+
+@pytest.mark.parametrize(
+    ("description", "recorded"),
+    [
+        ("versioned-site site: origin-request router; pointer cache TTL 300 s", 300),
+        ("versioned-site a-b: origin-request router; pointer cache TTL 1 s", 1),
+        ("pointer cache TTL 30 s", 7),  # not the component's format
+        ("versioned-site site: origin-request router; pointer cache TTL 30 s (edited)", 7),
+        ("versioned-site site: origin-request router; pointer cache TTL -3 s", 7),
+        ("edited by hand", 7),
+        (None, 7),
+    ],
+)
+def test_the_deployed_ttl_is_read_only_from_the_components_own_description(
+    description: str | None, recorded: int
+) -> None:
+    assert deployed_ttl(description, configured=7) == recorded
+
+
+def test_the_description_fits_lambdas_limit_with_the_longest_ttl() -> None:
+    # Lambda refuses a description over 256 characters.
+    description = edge_function_description("site", MAX_EDGE_CACHE_TTL_SECONDS)
+    assert len(description) <= 256 and deployed_ttl(description, configured=7) == MAX_EDGE_CACHE_TTL_SECONDS
 
 
 def test_the_stack_profile_reaches_the_edge_provider_the_guards_and_the_switch(

@@ -108,15 +108,16 @@ def test_an_untagged_type_cannot_take_tags(type_token: str) -> None:
     assert not _args_take_tags(type_token)
 
 
-def test_the_edge_function_keeps_its_ttl_tag_beside_the_sites(
+def test_the_edge_function_has_the_sites_tags_and_its_ttl_in_its_description(
     runs: dict[str, dict[str, RecordedResource]],
 ) -> None:
-    from components.site import EDGE_TTL_TAG
+    from components.site import edge_function_description
 
     (function,) = [
         r for r in runs["lambda-edge, domain in a zone"].values() if r.type == "aws:lambda/function:Function"
     ]
-    assert function.props["tags"] == {**TAGS, EDGE_TTL_TAG: "5"}
+    assert function.props["tags"] == TAGS
+    assert function.props["description"] == edge_function_description("site", 5)
 
 
 def test_the_stacks_default_tags_reach_both_providers(runs: dict[str, dict[str, RecordedResource]]) -> None:
