@@ -21,12 +21,15 @@ from scripts.commands.versions import versions_command
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="versioned-site", prog_name="sitectl", message="%(prog)s %(version)s")
 @group_options
 def cli() -> None:
     """Manage the versions of a versioned-site stack.
 
     The bucket comes from --bucket / SITE_BUCKET, else from the outputs of the Pulumi stack given by
     --stack / SITE_STACK. AWS clients use boto3's standard configuration (AWS_ENDPOINT_URL included).
+    Every command names one version with --version, prints one JSON document on stdout with --json,
+    and exits 0 (done), 1 (the operation failed) or 2 (refused: bad input, nothing changed).
     """
 
 

@@ -226,7 +226,7 @@ def test_cli_refuses_a_bad_version_and_a_missing_pointer(tmp_path: Path) -> None
     runner = CliRunner()
     bad = runner.invoke(serve, ["--bucket", "b", "--version", "latest", "--port", "0"])
     assert bad.exit_code == 2
-    assert "not a version id" in bad.output
+    assert "not a valid version id" in bad.output
     nothing = runner.invoke(serve, ["--bucket", "b", "--port", "0"], env={"EDGE_LAMBDA_CONFIG": None})
     assert nothing.exit_code == 2
     assert "--edge-config" in nothing.output

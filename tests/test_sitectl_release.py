@@ -393,8 +393,9 @@ def test_history_needs_a_stack_or_a_parameter(world: World) -> None:
     assert "--stack or --parameter" in result.output
 
 
-def test_pulumis_output_goes_to_stdout_and_sitectls_verdict_to_stderr(world: World) -> None:
-    """Scripts pipe stdout (Pulumi's own lines); the one-line verdict is on stderr, as errors are."""
+def test_stdout_holds_the_version_and_pulumis_output_and_the_verdict_go_to_stderr(world: World) -> None:
+    """Scripts read stdout (the version, or one JSON document with --json); Pulumi's own lines and the
+    one-line verdict are for people, on stderr, as errors are."""
     put_version(world, V1, PAGE)
     put_version(world, V2, PAGE)
     world.set_live(V1)
@@ -406,13 +407,13 @@ def test_pulumis_output_goes_to_stdout_and_sitectls_verdict_to_stderr(world: Wor
         assert result.exit_code == 0, result.output
         outputs.append((result.stdout, result.stderr))
     assert outputs == [
-        (f"Updating (test): version {V2}\n", f"released {V2} (was {V1})\n"),
+        (f"{V2}\n", f"Updating (test): version {V2}\nreleased {V2} (was {V1})\n"),
         (
-            f"Previewing update (test): version {V1}\n",
-            f"preview of releasing {V1} (live: {V2}): update: 1\n",
+            f"{V1}\n",
+            f"Previewing update (test): version {V1}\npreview of releasing {V1} (live: {V2}): update: 1\n",
         ),
         (
-            "",
+            f"{V1}\n",
             f"set versioned-site:version to {V1} in Pulumi.test.yaml (was {V2}; live: {V2}); nothing "
             "deployed: commit it, and `pulumi up` (or `sitectl release` after the merge) applies it\n",
         ),
@@ -502,7 +503,8 @@ def test_a_config_that_cannot_be_restored_says_how_to_restore_it(
     _config_stuck_after_first_set(world.stack)
     result = world.invoke("release", V2, "--stack", "test", *args)
     assert result.exit_code == 1
-    assert result.stderr == message
+    assert result.stdout == ""
+    assert result.stderr.splitlines()[-1] == message.rstrip("\n")  # after Pulumi's own line
 
 
 def test_a_failed_preview_restores_the_previous_config(world: World) -> None:
@@ -576,7 +578,7 @@ def test_an_up_that_ends_failed_goes_by_the_pointer(
         world.stack.write_pointer = None
     result = world.invoke("release", V2, "--stack", "test", "--yes")
     assert result.exit_code == 1
-    assert result.stderr == f"Error: pulumi up of stack 'test' ended 'failed'{message}\n"
+    assert result.stderr.splitlines()[-1] == f"Error: pulumi up of stack 'test' ended 'failed'{message}"
     assert world.stack.version == config
 
 

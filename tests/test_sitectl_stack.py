@@ -150,8 +150,11 @@ def test_selecting_a_stack_without_the_pulumi_cli_is_one_clear_error(
 ) -> None:
     monkeypatch.setenv("PATH", str(tmp_path))
     monkeypatch.setenv("PULUMI_HOME", str(tmp_path / "home"))
-    with pytest.raises(SitectlError, match="Pulumi CLI is not installed"):
+    with pytest.raises(SitectlError, match="Pulumi CLI is not installed") as raised:
         select_stack("dev", find_project_root())
+    # Nothing was attempted and the fix is the caller's: refused, exit 2, like bad input.
+    assert raised.value.exit_code == 2
+    assert "https://www.pulumi.com/docs/install/" in raised.value.message
 
 
 def test_project_root_is_found_from_a_subdirectory(tmp_path: Path) -> None:

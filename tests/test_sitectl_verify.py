@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import json
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -189,6 +190,42 @@ def test_a_good_version_passes(live: Live) -> None:
     ]
 
 
+def test_json_lists_each_check_and_its_result(live: Live) -> None:
+    live.world.set_live(V3)
+    result = live.verify("--json")
+    assert result.exit_code == 1
+    document = json.loads(result.stdout)  # one document: the report, not an error besides it
+    assert (document["version"], document["served"], document["ok"]) == (V3, V3, False)
+    checks = {check["path"]: check for check in document["checks"]}
+    assert checks["/"] == {
+        "path": "/",
+        "expected_status": 200,
+        "status": 200,
+        "served_version": V3,
+        "content_type": "text/html; charset=utf-8",
+        "ok": True,
+        "problems": [],
+    }
+    missing = checks["/assets/chunk.7c2e91d4.js"]
+    assert (missing["status"], missing["ok"]) == (404, False)
+    assert document["problems"] == missing["problems"]
+    assert result.stderr == f"Error: {live.url}/ fails verification of {V3}: 1 problem\n"
+
+
+def test_release_verify_json_reports_the_verification(live: Live) -> None:
+    live.world.set_live(V1)
+    live.stack.version = V1
+    result = live.invoke(
+        "--stack", "test", "release", "--version", V2, "--verify", "--yes", "--url", live.url, "--json"
+    )
+    assert result.exit_code == 0, result.output
+    document = json.loads(result.stdout)
+    assert (document["from"], document["version"], document["result"]) == (V1, V2, "succeeded")
+    verification = document["verification"]
+    assert (verification["ok"], verification["invalidations"]) == (True, [])
+    assert all(check["ok"] for check in verification["checks"])
+
+
 def test_a_different_live_version_fails_with_its_line(live: Live) -> None:
     live.world.set_live(V2)
     result = live.verify("--version", V1)
@@ -251,7 +288,7 @@ def test_an_object_without_the_marker_fails(live: Live) -> None:
     ("args", "message"),
     [
         (["--url", "ftp://example.com"], "--url 'ftp://example.com' is not an http(s) URL"),
-        (["--version", "latest"], "--version 'latest' is not a version id"),
+        (["--version", "latest"], "--version 'latest' is not a valid version id"),
         (["--path", "about"], "--path 'about' must start with '/'"),
         (["--path", "/about/=200x"], "the expected status after '=' must be 100-599"),
         (["--version", V4], f"version {V4} has no manifest in {BUCKET}"),
@@ -345,7 +382,9 @@ def test_invalidation_wait_polls_on_the_clock_until_complete() -> None:
     )
     lines: list[str] = []
     policy = VerifyPolicy(clock=clock, sleep=clock.sleep)
-    assert wait_for_invalidations(cloudfront, DISTRIBUTION_ID, policy, lines.append) == 30.0
+    seen: list[str] = []
+    assert wait_for_invalidations(cloudfront, DISTRIBUTION_ID, policy, lines.append, seen) == 30.0
+    assert seen == ["I2"]  # the ids `release --json` reports
     assert clock.sleeps == [10.0, 10.0, 10.0]
     assert lines == [
         "waiting for CloudFront invalidation I2 (0 s)",
@@ -496,10 +535,16 @@ def test_release_verify_rolls_back_once_and_stops(live: Live) -> None:
     assert result.output.rstrip().splitlines()[-1] == (
         f"Error: {V3} failed verification (1 problem); rolled back: live now {V1}, which passes verification"
     )
-    assert result.stderr.splitlines()[:2] == [f"released {V3} (was {V1})", f"released {V1} (was {V3})"]
-    # Pulumi's lines as they come, between verification's own.
-    assert f"\nUpdating (test): version {V3}\nCloudFront invalidation complete" in result.stdout
-    assert f"\nUpdating (test): version {V1}\nCloudFront invalidation complete" in result.stdout
+    released = [line for line in result.stderr.splitlines() if line.startswith("released ")]
+    assert released == [f"released {V3} (was {V1})", f"released {V1} (was {V3})"]
+    # Pulumi's lines as they come, between verification's own, all for people: stderr.
+    assert f"\nUpdating (test): version {V3}\nreleased {V3} (was {V1})\nCloudFront invalidation complete" in (
+        result.stderr
+    )
+    assert f"\nUpdating (test): version {V1}\nreleased {V1} (was {V3})\nCloudFront invalidation complete" in (
+        result.stderr
+    )
+    assert result.stdout == ""
     assert [update.message.split(" by ")[0] for update in live.stack.updates[:2]] == [
         f"sitectl rollback to {V1}",
         f"sitectl release {V3}",

@@ -18,7 +18,8 @@ import click
 
 from edge_lambda import layout
 from scripts.commands.errors import RefusedError, SitectlError, aws_errors
-from scripts.commands.release import release_version, stream_pulumi_line
+from scripts.commands.options import Output, json_output, version_option
+from scripts.commands.release import release_document, release_version, stream_pulumi_line
 from scripts.commands.site import Site, site_options
 from scripts.versionstore import promote as promotion
 
@@ -43,7 +44,12 @@ def regional_client(base: S3Client, region: str) -> S3Client:
 
 
 @click.command("promote")
-@click.argument("version")
+@json_output
+@version_option(
+    "The complete version to copy (`sitectl versions --stack staging` lists them).",
+    required=True,
+    positional_alias=True,
+)
 @click.option("--from-bucket", help="Bucket to copy the version from (e.g. the staging stack's).")
 @click.option("--from-stack", help="Pulumi stack to copy the version from: its bucketName output.")
 @click.option("--workers", type=click.IntRange(1, 128), default=promotion.DEFAULT_WORKERS, show_default=True)
@@ -54,7 +60,7 @@ def regional_client(base: S3Client, region: str) -> S3Client:
     "claim. Only when that promote is no longer running.",
 )
 @click.option("--release", "release", is_flag=True, help="Then release it on the destination --stack.")
-@site_options("bucket", "stack", "project_dir")
+@site_options()
 @aws_errors
 def promote_command(
     version: str,
@@ -64,8 +70,9 @@ def promote_command(
     resume: bool,
     release: bool,
     site: Site,
+    output: Output,
 ) -> None:
-    """Copy the complete VERSION from --from-bucket / --from-stack into this site's bucket
+    """Copy the complete --version V from --from-bucket / --from-stack into this site's bucket
     (--bucket / --stack) server-side, its manifest last, and print its id as the last line.
 
     The destination gets the source's bytes, headers and manifest unchanged. The destination version
@@ -74,10 +81,6 @@ def promote_command(
     version already there copies nothing. Refuses (exit 2) an incomplete source, a destination
     version with other content, or one another upload or promote holds.
     """
-    try:
-        layout.validate_version(version)
-    except layout.InvalidVersionError as error:
-        raise RefusedError(str(error)) from error
     if (from_bucket is None) == (from_stack is None):
         raise RefusedError("name the source with exactly one of --from-bucket or --from-stack")
     if release and not site.has_stack:
@@ -129,16 +132,26 @@ def promote_command(
                 "run the same command again with --resume to complete it"
             ) from None
     if report.already_complete:
-        click.echo(
-            f"{version} is already complete in {destination_bucket} with the same content: nothing copied",
-            err=True,
+        output.say(
+            f"{version} is already complete in {destination_bucket} with the same content: nothing copied"
         )
     else:
-        click.echo(
+        output.say(
             f"{report.files} files ({report.total_bytes} bytes): {report.copied_files} copied server-side "
-            f"({report.copied_bytes} bytes), {report.skipped_files} already in place; manifest written last",
-            err=True,
+            f"({report.copied_bytes} bytes), {report.skipped_files} already in place; manifest written last"
         )
+    document: dict[str, object] = {
+        "version": version,
+        "from_bucket": source_bucket,
+        "bucket": destination_bucket,
+        "files": report.files,
+        "bytes": report.total_bytes,
+        "copied_files": report.copied_files,
+        "copied_bytes": report.copied_bytes,
+        "already_in_place_files": report.skipped_files,
+        "already_complete": report.already_complete,
+        "release": None,
+    }
     if release:
         result = release_version(
             site.stack,
@@ -149,5 +162,6 @@ def promote_command(
             action="promote",
             read_pointer=site.live_version,
         )
-        click.echo(f"released {version} (was {result.previous or layout.NO_VERSION_RELEASED})", err=True)
-    click.echo(version)
+        output.say(f"released {version} (was {result.live_before or layout.NO_VERSION_RELEASED})")
+        document["release"] = release_document(result, site)
+    output.result(document, [version])

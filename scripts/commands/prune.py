@@ -11,7 +11,6 @@ unless a version changes in between.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -20,6 +19,7 @@ from functools import partial
 import click
 
 from scripts.commands.errors import SitectlError, aws_errors
+from scripts.commands.options import Output, json_output
 from scripts.commands.site import Site, is_released, site_options
 from scripts.commands.versions import format_bytes, render_table
 from scripts.versionstore import shared_assets
@@ -139,6 +139,7 @@ def _stack_versions(site: Site, bucket: str) -> list[tuple[str, str]]:
 
 
 @click.command("prune")
+@json_output
 @click.option(
     "--keep", type=click.IntRange(0), required=True, help="Complete versions to keep, newest first."
 )
@@ -148,10 +149,9 @@ def _stack_versions(site: Site, bucket: str) -> list[tuple[str, str]]:
     is_flag=True,
     help="Do not list the project's Pulumi stacks for versions they point to (when Pulumi is unavailable).",
 )
-@click.option("--json", "as_json", is_flag=True, help="Print the plan as JSON.")
-@site_options("bucket", "stack", "parameter", "project_dir")
+@site_options()
 @aws_errors
-def prune_command(keep: int, apply_changes: bool, skip_stack_check: bool, as_json: bool, site: Site) -> None:
+def prune_command(keep: int, apply_changes: bool, skip_stack_check: bool, site: Site, output: Output) -> None:
     """Delete old versions (objects and manifest), keeping the newest KEEP complete ones, the live
     one, the one before it and any version a stack of this bucket points to. A dry run unless --apply."""
     bucket = storage.check_bucket_name(site.bucket())
@@ -164,13 +164,8 @@ def prune_command(keep: int, apply_changes: bool, skip_stack_check: bool, as_jso
     )
     complete = {v.version for v in versions if v.complete}
     sizes = {v.version: v.total_bytes for v in versions}
-    if as_json:
-        click.echo(
-            json.dumps(
-                {"bucket": bucket, "keep": plan.keep, "delete": plan.delete, "applied": apply_changes},
-                indent=2,
-            )
-        )
+    if output.json:
+        output.result({"bucket": bucket, "keep": plan.keep, "delete": plan.delete, "applied": apply_changes})
     else:
         rows = [[v, "keep", format_bytes(sizes.get(v)), why] for v, why in plan.keep.items()]
         action = "delete" if apply_changes else "would delete"

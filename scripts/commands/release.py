@@ -12,9 +12,9 @@ previous version.
 from __future__ import annotations
 
 import getpass
-import json
 import re
 import sys
+import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
 from typing import TYPE_CHECKING, Any
@@ -24,6 +24,7 @@ import click
 from edge_lambda import layout
 from scripts.commands import stack as stack_module
 from scripts.commands.errors import RefusedError, SitectlError, aws_errors
+from scripts.commands.options import Output, did_you_mean, json_output, version_option
 from scripts.commands.site import Site, is_released, site_options
 from scripts.commands.stack import SiteStack, StackUpdate
 from scripts.commands.verify import VerifyOptions, prepare_verification, verify_release_options
@@ -89,12 +90,13 @@ def check_releasable(s3: S3Client, bucket: str, version: str) -> None:
     except layout.InvalidVersionError as error:
         raise RefusedError(str(error)) from error
     if not storage.is_complete(s3, bucket, version):
-        state = (
-            "is incomplete (no manifest)"
-            if storage.version_objects_exist(s3, bucket, version)
-            else "does not exist"
+        if storage.version_objects_exist(s3, bucket, version):
+            state, suggestion = "is incomplete (no manifest)", ""
+        else:
+            state, suggestion = "does not exist", did_you_mean(version, storage.complete_versions(s3, bucket))
+        raise RefusedError(
+            f"version {version} {state} in {bucket}: only complete versions can be released{suggestion}"
         )
-        raise RefusedError(f"version {version} {state} in {bucket}: only complete versions can be released")
     storage.check_not_being_deleted(s3, bucket, version)
 
 
@@ -316,17 +318,26 @@ _CONFIG_ONLY_HELP = (
 
 
 @click.command("release")
-@click.argument("version")
+@json_output
+@version_option(
+    "The version to release (complete: `sitectl versions` lists them).", required=True, positional_alias=True
+)
 @click.option("--dry-run", is_flag=True, help="Preview the release instead of applying it.")
 @click.option("--config-only", is_flag=True, help=_CONFIG_ONLY_HELP)
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
 @verify_release_options
-@site_options("bucket", "stack", "parameter", "url", "project_dir")
+@site_options()
 @aws_errors
 def release_command(
-    version: str, dry_run: bool, config_only: bool, yes: bool, verification: VerifyOptions | None, site: Site
+    version: str,
+    dry_run: bool,
+    config_only: bool,
+    yes: bool,
+    verification: VerifyOptions | None,
+    site: Site,
+    output: Output,
 ) -> None:
-    """Release VERSION: set the stack's `version` config and run a `pulumi up` targeted at the
+    """Release --version V: set the stack's `version` config and run a `pulumi up` targeted at the
     pointer and the switch. Refuses (exit 2) a version that is not complete."""
     _refuse_before_anything(site, "release", dry_run, config_only)
     _release_confirmed(
@@ -339,27 +350,31 @@ def release_command(
         config_only=config_only,
         yes=yes,
         verification=verification,
+        output=output,
     )
 
 
 @click.command("rollback")
-@click.option("--to", "target", help="Version to release (default: the one live before the current one).")
+@json_output
+@version_option("Version to release (default: the one live before the current one).", old_flags=("--to",))
 @click.option("--dry-run", is_flag=True, help="Preview the rollback instead of applying it.")
 @click.option("--config-only", is_flag=True, help=_CONFIG_ONLY_HELP)
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
 @verify_release_options
-@site_options("bucket", "stack", "parameter", "url", "project_dir")
+@site_options()
 @aws_errors
 def rollback_command(
-    target: str | None,
+    version: str | None,
     dry_run: bool,
     config_only: bool,
     yes: bool,
     verification: VerifyOptions | None,
     site: Site,
+    output: Output,
 ) -> None:
     """Release the version live before the one live now (the pointer, not the local config), from the
-    stack's update history, else the parameter's history; or the one given with --to."""
+    stack's update history, else the parameter's history; or the one given with --version."""
+    target = version
     _refuse_before_anything(site, "rollback", dry_run, config_only)
     bucket = site.bucket()
     if target is None:
@@ -368,8 +383,8 @@ def rollback_command(
         values = [change.value for change in site.parameter_history()]
         target = previous_live_version(site.stack(), values, current)
         if target is None:
-            raise RefusedError("no earlier release found to roll back to: pass --to VERSION")
-        click.echo(f"rolling back from {current or layout.NO_VERSION_RELEASED} to {target}", err=True)
+            raise RefusedError("no earlier release found to roll back to: pass --version VERSION")
+        output.say(f"rolling back from {current or layout.NO_VERSION_RELEASED} to {target}")
     _release_confirmed(
         site,
         bucket,
@@ -380,6 +395,7 @@ def rollback_command(
         config_only=config_only,
         yes=yes,
         verification=verification,
+        output=output,
     )
 
 
@@ -404,6 +420,7 @@ def _release_confirmed(
     config_only: bool,
     yes: bool,
     verification: VerifyOptions | None,
+    output: Output,
 ) -> None:
     """What `release` and `rollback` share once the version is known: the refusals, before asking and
     before Pulumi is touched; the question; then the release, verified or not."""
@@ -413,8 +430,17 @@ def _release_confirmed(
     verified = prepare_verification(site, verification, dry_run, stream_pulumi_line) if verification else None
     if not (yes or dry_run or config_only) and not _confirmed(question):
         raise RefusedError(f"{action.split()[0]} cancelled")
+    started = time.monotonic()
+    document: dict[str, object] = {"action": action.split()[0], "version": version}
     if verified is not None:
-        verified.run(version, _stack_release(site, bucket), action, stream_pulumi_line)
+        results: list[ReleaseResult] = []
+        report = verified.run(version, _stack_release(site, bucket, results), action, stream_pulumi_line)
+        document.update(release_document(results[0], site))
+        document.update(
+            seconds=round(time.monotonic() - started, 3),
+            verification={"ok": report.ok, "url": report.url, "checks": report.checks, **verified.timings},
+        )
+        output.result(document, [version])
         return
     result = release_version(
         site.stack,
@@ -428,14 +454,30 @@ def _release_confirmed(
         config_only=config_only,
     )
     _print_release(result, site)
+    document.update(release_document(result, site), seconds=round(time.monotonic() - started, 3))
+    output.result(document, [version])
+
+
+def release_document(result: ReleaseResult, site: Site) -> dict[str, object]:
+    """`release --json` / `rollback --json` (README, "sitectl: naming, output, exit codes")."""
+    return {
+        "stack": site.stack_name,
+        "version": result.version,
+        "from": result.live_before,
+        "previous_config": result.previous,
+        "result": result.result,
+        "dry_run": result.dry_run,
+        "config_only": result.result == CONFIG_ONLY,
+        "verification": None,
+    }
 
 
 @click.command("history")
-@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+@json_output
 @click.option("--limit", type=click.IntRange(1), default=20, show_default=True)
-@site_options("stack", "parameter", "project_dir")
+@site_options()
 @aws_errors
-def history_command(as_json: bool, limit: int, site: Site) -> None:
+def history_command(limit: int, site: Site, output: Output) -> None:
     """Past releases, newest first: version, when, by whom, result (from the stack's update history,
     else the parameter's history); the one the pointer holds is marked live."""
     if site.has_stack:
@@ -445,8 +487,8 @@ def history_command(as_json: bool, limit: int, site: Site) -> None:
     else:
         raise RefusedError("history needs --stack or --parameter (or SITE_STACK / SITE_PARAMETER)")
     releases = _mark_live(releases[:limit], site.live_version() if site.parameter() is not None else None)
-    if as_json:
-        click.echo(json.dumps([r.to_dict() for r in releases], indent=2))
+    if output.json:
+        output.result([r.to_dict() for r in releases])
         return
     if not releases:
         click.echo("no releases yet")
@@ -456,8 +498,9 @@ def history_command(as_json: bool, limit: int, site: Site) -> None:
     click.echo(render_table(rows))
 
 
-def _stack_release(site: Site, bucket: str) -> Callable[[str, str], None]:
-    """`release --verify`'s way to release a version, and to roll back: the same path as without."""
+def _stack_release(site: Site, bucket: str, results: list[ReleaseResult]) -> Callable[[str, str], None]:
+    """`release --verify`'s way to release a version, and to roll back: the same path as without.
+    Each release's result is appended to `results`."""
 
     def release(version: str, action: str) -> None:
         result = release_version(
@@ -469,6 +512,7 @@ def _stack_release(site: Site, bucket: str) -> Callable[[str, str], None]:
             action=action,
             read_pointer=site.live_version,
         )
+        results.append(result)
         _print_release(result, site)
 
     return release
@@ -483,7 +527,10 @@ def _mark_live(releases: list[Release], live: str | None) -> list[Release]:
 
 
 def stream_pulumi_line(line: str) -> None:
-    click.echo(line.removesuffix("\n"))  # click adds it back; the rest of the line as Pulumi wrote it
+    # Pulumi's progress is for people: stderr, so that stdout holds only the result (--json).
+    click.echo(
+        line.removesuffix("\n"), err=True
+    )  # click adds it back; the rest of the line as Pulumi wrote it
 
 
 def _confirmed(question: str) -> bool:

@@ -55,8 +55,9 @@ from scripts.commands.distribution_flow import (
     viewer_request_answer,
 )
 from scripts.commands.errors import RefusedError, SitectlError, aws_errors, debugging, error_code
+from scripts.commands.options import did_you_mean, version_option
 from scripts.commands.project import short_stack_name
-from scripts.commands.site import Site, site_options
+from scripts.commands.site import DEFAULT_PARAMETER_REGION, Site, site_options
 from scripts.commands.stack import find_project_root
 from scripts.versionstore import store as storage
 
@@ -72,6 +73,8 @@ LiveVersionReader = Callable[[], str | None]
 """() -> the live version as the CloudFront Function's store gives it; None: missing or unreadable."""
 
 DEFAULT_PORT = 8080
+# A preview of one version never reads the pointer; the edge settings still name one.
+PREVIEW_PARAMETER = "/sitectl/serve/preview-never-reads-the-pointer"
 # Pulumi.yaml's default for edgeCacheTtlSeconds, for a --parameter without a stack.
 DEFAULT_CACHE_TTL_SECONDS = 5
 # The headers of an S3 object a viewer gets through CloudFront, in the casing S3 sends them.
@@ -593,6 +596,14 @@ def preview_server_running(
         thread.join()
 
 
+def configure_request_log() -> None:
+    """One line per request on stderr, and nothing from boto below a warning: the edge function creates
+    its SSM client on the first request, and botocore logs at INFO where it found credentials."""
+    logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
+    for library in ("botocore", "boto3", "urllib3"):
+        logging.getLogger(library).setLevel(logging.WARNING)
+
+
 def stack_edge_config(site: Site) -> tuple[str, dict[str, str]]:
     """The stack's config as its program reads it: Pulumi.<stack>.yaml over Pulumi.yaml's defaults;
     the project's name, and its own keys by their short names (`router`), whatever it is called."""
@@ -609,16 +620,23 @@ def stack_edge_config(site: Site) -> tuple[str, dict[str, str]]:
 
 
 def resolve_settings(
-    site: Site, edge_config: Path | None, cache_ttl_seconds: int | None, spa_fallback: bool | None
+    site: Site,
+    edge_config: Path | None,
+    cache_ttl_seconds: int | None,
+    spa_fallback: bool | None,
+    version: str | None = None,
 ) -> EdgeSettings:
     """The edge settings to serve with: the config file when one is named (the component's
     config.json), else what the component would put in it: the stack's pointer parameter (or
-    --parameter), with the stack's edgeCacheTtlSeconds and spaFallback unless given here."""
+    --parameter), with the stack's edgeCacheTtlSeconds and spaFallback unless given here. A preview
+    of `version` never reads the pointer, so it needs none."""
     if edge_config is not None:
         if cache_ttl_seconds is not None or spa_fallback is not None:
             raise RefusedError("--cache-ttl and --spa-fallback conflict with --edge-config, which sets both")
         return load_settings(edge_config)
     parameter = site.parameter()
+    if parameter is None and version is not None:
+        parameter = (PREVIEW_PARAMETER, DEFAULT_PARAMETER_REGION)
     if parameter is None:
         raise RefusedError(
             f"no pointer parameter: pass --edge-config (or set {CONFIG_ENV_VAR}) to the edge's config.json, "
@@ -654,11 +672,8 @@ def resolve_router(site: Site) -> str:
 
 
 @click.command("serve")
-@click.option(
-    "--version",
-    "version",
-    default=None,
-    help="Preview this version (complete or not) without reading the pointer. Default: follow the pointer.",
+@version_option(
+    "Preview this version (complete or not) without reading the pointer. Default: follow the pointer."
 )
 @click.option("--port", default=DEFAULT_PORT, show_default=True, type=click.IntRange(0, 65535))
 @click.option(
@@ -688,7 +703,7 @@ def resolve_router(site: Site) -> str:
     default=None,
     help=f"The edge router to emulate (default: the stack's `router` config, else {LAMBDA_EDGE}).",
 )
-@site_options("bucket", "stack", "parameter", "project_dir")
+@site_options()
 @aws_errors
 def serve(
     version: str | None,
@@ -705,10 +720,8 @@ def serve(
     not, complete or not) without touching the pointer. Works against AWS, or moto or LocalStack
     through AWS_ENDPOINT_URL.
     """
-    if version is not None and not layout.is_valid_version(version):
-        raise RefusedError(f"--version {version!r} is not a version id: expected {layout.VERSION_FORMAT}")
     try:
-        settings = resolve_settings(site, edge_config, cache_ttl_seconds, spa_fallback)
+        settings = resolve_settings(site, edge_config, cache_ttl_seconds, spa_fallback, version)
     except (OSError, ValueError) as error:
         if edge_config is None:
             raise RefusedError(f"the stack's edge settings are not usable: {error}") from error
@@ -719,8 +732,10 @@ def serve(
     router = router or resolve_router(site)
     bucket = site.bucket()
     if version is not None and not storage.version_objects_exist(site.s3(), bucket, version):
+        suggestion = did_you_mean(version, storage.prefix_versions(site.s3(), bucket))
         click.echo(
-            f"warning: version {version} has no objects in s3://{bucket}: every path will be 404", err=True
+            f"warning: version {version} has no objects in s3://{bucket}: every path will be 404{suggestion}",
+            err=True,
         )
     try:
         server = start_preview_server(
@@ -734,7 +749,7 @@ def serve(
         "Ctrl-C to stop",
         err=True,
     )
-    logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
+    configure_request_log()
     try:
         server.serve_forever()
     except KeyboardInterrupt:

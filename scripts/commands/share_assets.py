@@ -9,23 +9,28 @@ from __future__ import annotations
 
 import click
 
-from edge_lambda import layout
 from scripts.commands.errors import RefusedError, aws_errors
+from scripts.commands.options import HiddenArgument, Output, check_version_id, json_output
 from scripts.commands.site import Site, site_options
 from scripts.versionstore import store as storage
 from scripts.versionstore.shared_assets import publish_shared_assets
 
 
 @click.command("share-assets")
-@click.argument("versions", nargs=-1)
-@site_options("bucket", "stack")
+@json_output
+@click.argument("old_versions", nargs=-1, cls=HiddenArgument)
+@click.option("--version", "new_versions", multiple=True, help="A version to publish (repeatable).")
+@site_options()
 @aws_errors
-def share_assets_command(versions: tuple[str, ...], site: Site) -> None:
-    """Publish the fingerprinted files of VERSIONS (default: every complete version, newest first) to
-    the shared asset area, so that open pages of those versions keep their chunks after a release."""
+def share_assets_command(
+    old_versions: tuple[str, ...], new_versions: tuple[str, ...], site: Site, output: Output
+) -> None:
+    """Publish the fingerprinted files of each --version (default: every complete version, newest
+    first) to the shared asset area, so that open pages of those versions keep their chunks after a
+    release."""
+    versions = tuple(dict.fromkeys(new_versions + old_versions))
     for version in versions:
-        if not layout.is_valid_version(version):
-            raise RefusedError(f"{version!r} is not a version id: expected {layout.VERSION_FORMAT}")
+        check_version_id(version)
     bucket = site.bucket()
     s3 = site.s3()
     complete = storage.complete_versions(s3, bucket)
@@ -34,14 +39,21 @@ def share_assets_command(versions: tuple[str, ...], site: Site) -> None:
         raise RefusedError(
             f"not complete in {bucket}: {', '.join(missing)}; `sitectl versions` lists the complete ones"
         )
+    published: dict[str, dict[str, int]] = {}
     for version in versions or tuple(complete):
         manifest = storage.read_manifest(s3, bucket, version)
         if manifest is None:  # pruned meanwhile
             continue
-        report = publish_shared_assets(
-            s3, bucket, manifest, warn=lambda m: click.echo(f"warning: {m}", err=True)
-        )
-        click.echo(
-            f"{version}: {len(report.published)} shared, {len(report.already)} already shared, "
-            f"{len(report.skipped)} not shared"
-        )
+        report = publish_shared_assets(s3, bucket, manifest, warn=lambda m: output.say(f"warning: {m}"))
+        published[version] = {
+            "published": len(report.published),
+            "already": len(report.already),
+            "skipped": len(report.skipped),
+        }
+    output.result(
+        {"bucket": bucket, "versions": published},
+        [
+            f"{v}: {n['published']} shared, {n['already']} already shared, {n['skipped']} not shared"
+            for v, n in published.items()
+        ],
+    )

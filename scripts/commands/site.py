@@ -253,6 +253,15 @@ class Site:
         return sorted(changes, key=lambda change: change.version, reverse=True)
 
 
+def missing_pointer(parameter: tuple[str, str]) -> str:
+    """Where a live version is expected, a named pointer that does not exist is an error, not 'none'."""
+    name, region = parameter
+    return (
+        f"the pointer parameter {name} does not exist in {region}: check --parameter / SITE_PARAMETER, "
+        "or the stack (its parameterName output)"
+    )
+
+
 def is_released(version: str | None) -> bool:
     return bool(version) and version != layout.NO_VERSION_RELEASED
 
@@ -295,7 +304,9 @@ def group_options(function: F) -> F:
 
 
 def site_options(*names: str) -> Callable[[F], F]:
-    """Add the named options to a command and pass it a resolved `site: Site` instead."""
+    """Add the named options (default: all of them, as every command takes) to a command and pass it
+    a resolved `site: Site` instead."""
+    names = names or tuple(_OPTIONS)
     unknown = set(names) - set(_OPTIONS)
     if unknown:
         raise ValueError(f"unknown site options {sorted(unknown)}")

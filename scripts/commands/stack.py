@@ -157,6 +157,10 @@ class PulumiStack:
         return entries
 
 
+# A missing tool is refused like bad input (exit 2): nothing was attempted, and the fix is the caller's.
+PULUMI_INSTALL = "install it (https://www.pulumi.com/docs/install/) and put `pulumi` on PATH"
+
+
 def find_project_root(start: Path | None = None) -> Path:
     """The nearest directory holding Pulumi.yaml, from `start` (default: the working directory) up,
     else the directory this package was installed from."""
@@ -175,7 +179,9 @@ def select_stack(name: str, work_dir: Path | None = None) -> SiteStack:
     try:
         return PulumiStack(automation.select_stack(stack_name=name, work_dir=str(root)), project)
     except FileNotFoundError as error:
-        raise SitectlError(f"the Pulumi CLI is not installed (needed for stack {name!r}): {error}") from error
+        raise RefusedError(
+            f"the Pulumi CLI is not installed (needed for stack {name!r}): {PULUMI_INSTALL}"
+        ) from error
     except automation.StackNotFoundError as error:
         raise RefusedError(f"Pulumi stack {name!r} does not exist in {root}") from error
     except automation.CommandError as error:
@@ -191,7 +197,9 @@ def list_stack_names(work_dir: Path | None = None) -> list[str]:
         workspace = automation.LocalWorkspace(work_dir=str(root))
         return [summary.name for summary in workspace.list_stacks()]
     except FileNotFoundError as error:
-        raise SitectlError(f"the Pulumi CLI is not installed (needed to list stacks): {error}") from error
+        raise RefusedError(
+            f"the Pulumi CLI is not installed (needed to list stacks): {PULUMI_INSTALL}"
+        ) from error
     except automation.CommandError as error:
         raise SitectlError(f"Pulumi could not list stacks: {_first_line(error)}") from error
 

@@ -8,7 +8,6 @@ back, or be refused for taking it offline."""
 from __future__ import annotations
 
 import hashlib
-import json
 from dataclasses import asdict, dataclass, field
 
 import click
@@ -16,7 +15,8 @@ import click
 from edge_function import CLOUDFRONT_FUNCTION
 from edge_lambda import layout
 from scripts.commands.errors import SitectlError, aws_errors
-from scripts.commands.site import Site, is_released, site_options
+from scripts.commands.options import Output, json_output
+from scripts.commands.site import Site, is_released, missing_pointer, site_options
 from scripts.commands.versions import render_table
 from scripts.versionstore import store as storage
 
@@ -72,8 +72,11 @@ def site_status(site: Site) -> SiteStatus:
     )
     if site.has_stack and site.parameter() is not None:
         status.problems += _config_drift(str(site.stack_name), configured, status.deployed, parameter)
-    if site.parameter() is None:
+    named = site.parameter()
+    if named is None:
         status.problems.append("no parameter known: pass --parameter or --stack")
+    elif parameter is None:
+        status.problems.append(missing_pointer(named))
     if url is None:
         status.problems.append("no URL known: pass --url or --stack")
         return status
@@ -138,17 +141,17 @@ def _config_drift(
 
 
 @click.command("status")
-@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")
-@click.option("--check", is_flag=True, help="Exit 1 when the three disagree.")
-@site_options("bucket", "stack", "parameter", "url", "project_dir")
+@json_output
+@click.option("--check", is_flag=True, help="Exit 1 when they disagree (or the pointer does not exist).")
+@site_options()
 @aws_errors
-def status_command(as_json: bool, check: bool, site: Site) -> None:
+def status_command(check: bool, site: Site, output: Output) -> None:
     """Show the local config's version, the deployed one (stack output), the parameter's value and the
     version the live URL serves (the version marker its index.html carries), flagging any disagreement
     with the command that fixes it."""
     status = site_status(site)
-    if as_json:
-        click.echo(json.dumps(status.to_dict(), indent=2))
+    if output.json:
+        output.result(status.to_dict())
     else:
         rows = [
             ["local config", status.configured or "-"],

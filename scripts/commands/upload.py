@@ -29,6 +29,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from edge_lambda import layout
 from scripts.commands.errors import RefusedError, SitectlError, aws_errors, describe_aws_error, error_code
+from scripts.commands.options import Output, json_output, version_option
 from scripts.commands.site import Site, site_options
 from scripts.versionstore import store as storage
 from scripts.versionstore.build import LocalFile, scan_build
@@ -319,8 +320,9 @@ def describe_excluded(excluded: list[str]) -> list[str]:
 
 
 @click.command("upload")
+@json_output
 @click.argument("directory", type=click.Path(path_type=Path, exists=True, file_okay=False))
-@click.option("--version", "version", help="Version id (default: the current UTC time, YYYYMMDDTHHMMSSZ).")
+@version_option("Version id (default: the current UTC time, YYYYMMDDTHHMMSSZ).")
 @click.option(
     "--resume",
     is_flag=True,
@@ -363,7 +365,7 @@ def describe_excluded(excluded: list[str]) -> list[str]:
     show_default=True,
     help="Newest complete versions whose files are copied server-side instead of sent again.",
 )
-@site_options("bucket", "stack", "project_dir")
+@site_options()
 @aws_errors
 def upload_command(
     directory: Path,
@@ -376,6 +378,7 @@ def upload_command(
     workers: int,
     dedupe_versions: int,
     site: Site,
+    output: Output,
 ) -> None:
     """Upload DIRECTORY as a new version and print its id as the last line.
 
@@ -385,11 +388,6 @@ def upload_command(
     --resume --version completes it. Dot-files (.git/, .env*, .DS_Store ...) except .well-known/,
     node_modules/ and editor litter stay home; see --exclude/--include and .sitectlignore.
     """
-    if version is not None:
-        try:
-            layout.validate_version(version)
-        except layout.InvalidVersionError as error:
-            raise RefusedError(str(error)) from error
     bucket = storage.check_bucket_name(site.bucket())
     show_bar = sys.stderr.isatty()
     with ExitStack() as stack:
@@ -420,19 +418,41 @@ def upload_command(
             progress=lambda n: reporter[0](n),
         )
     for line in describe_excluded(report.excluded):
-        click.echo(line, err=True)
-    click.echo(
+        output.say(line)
+    output.say(
         f"{report.files} files ({report.total_bytes} bytes): {report.sent_files} sent "
         f"({report.sent_bytes} bytes with the manifest), {report.copied_files} copied server-side, "
         f"{report.skipped_files} already stored"
-        + (f", {report.removed_objects} stale objects removed" if report.removed_objects else ""),
-        err=True,
+        + (f", {report.removed_objects} stale objects removed" if report.removed_objects else "")
     )
     if report.shared is not None:
         shared = report.shared
-        click.echo(
+        output.say(
             f"skew protection: {len(shared.published)} fingerprinted files shared, {len(shared.already)} "
-            f"already shared, {len(shared.skipped)} not shared",
-            err=True,
+            f"already shared, {len(shared.skipped)} not shared"
         )
-    click.echo(report.version)
+    output.result(upload_document(report, bucket), [report.version])
+
+
+def upload_document(report: UploadReport, bucket: str) -> dict[str, object]:
+    """`upload --json` (README, "sitectl: naming, output, exit codes")."""
+    shared = report.shared
+    return {
+        "version": report.version,
+        "bucket": bucket,
+        "files": report.files,
+        "bytes": report.total_bytes,
+        "sent_files": report.sent_files,
+        "sent_bytes": report.sent_bytes,
+        "copied_files": report.copied_files,
+        "already_stored_files": report.skipped_files,
+        "removed_objects": report.removed_objects,
+        "excluded": report.excluded,
+        "shared_assets": None
+        if shared is None
+        else {
+            "published": len(shared.published),
+            "already": len(shared.already),
+            "skipped": len(shared.skipped),
+        },
+    }

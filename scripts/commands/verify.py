@@ -33,7 +33,8 @@ from edge_lambda.handler import rewrite_uri
 from scripts.commands import http_client
 from scripts.commands.errors import RefusedError, SitectlError, aws_errors
 from scripts.commands.http_client import Response as Response
-from scripts.commands.site import Site, is_released, site_options
+from scripts.commands.options import Output, did_you_mean, json_output, version_option
+from scripts.commands.site import Site, is_released, missing_pointer, site_options
 from scripts.versionstore import store as storage
 
 DEFAULT_TIMEOUT_SECONDS = 10.0
@@ -112,6 +113,7 @@ class VerifyReport:
     served: str | None = None  # the version marker of the root page
     problems: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)  # what passed or was skipped, for -v
+    checks: list[dict[str, object]] = field(default_factory=list)  # each request and its result, for --json
 
     @property
     def ok(self) -> bool:
@@ -195,7 +197,9 @@ def verify_site(
     root = _Target(root_url, "/", 200, _manifest_path("/", version, manifest), referenced=False)
     root_answer = fetcher(root_url, timeout)
     report.served = root_answer.headers.get(layout.VERSION_HEADER)
-    report.problems += _check(root, root_answer, version, manifest, shared_assets)
+    root_problems = _check(root, root_answer, version, manifest, shared_assets)
+    report.problems += root_problems
+    report.checks.append(_check_record(root, root_answer, root_problems))
 
     targets: list[_Target] = []
     for smoke in smoke_paths:
@@ -234,6 +238,7 @@ def verify_site(
     for target, answer in zip(targets, answers, strict=True):
         problems = _check(target, answer, version, manifest, shared_assets)
         report.problems += problems
+        report.checks.append(_check_record(target, answer, problems))
         if not problems:
             report.notes.append(
                 f"ok {target.label}: {answer.status} {answer.headers.get('content-type', '')}"
@@ -250,6 +255,19 @@ def resolve(base: str, reference: str) -> str | None:
     except ValueError:
         return None
     return urlunsplit((joined.scheme, joined.netloc, joined.path, joined.query, ""))
+
+
+def _check_record(target: _Target, answer: Response, problems: list[str]) -> dict[str, object]:
+    """One check as `verify --json` reports it."""
+    return {
+        "path": target.label,
+        "expected_status": target.expected_status,
+        "status": answer.status if answer.error is None else None,
+        "served_version": answer.headers.get(layout.VERSION_HEADER),
+        "content_type": answer.headers.get("content-type"),
+        "ok": not problems,
+        "problems": problems,
+    }
 
 
 def _count(problems: list[str]) -> str:
@@ -277,7 +295,11 @@ class VerifyPolicy:
 
 
 def wait_for_invalidations(
-    cloudfront: Any, distribution_id: str, policy: VerifyPolicy, on_output: Callable[[str], Any]
+    cloudfront: Any,
+    distribution_id: str,
+    policy: VerifyPolicy,
+    on_output: Callable[[str], Any],
+    seen: list[str] | None = None,
 ) -> float:
     """Wait until no invalidation of the distribution is in progress; the seconds it took.
 
@@ -289,6 +311,8 @@ def wait_for_invalidations(
     started = policy.clock()
     listed = cloudfront.list_invalidations(DistributionId=distribution_id)["InvalidationList"]
     pending = [item["Id"] for item in listed.get("Items", []) if item["Status"] != INVALIDATION_COMPLETED]
+    if seen is not None:
+        seen += pending
     while pending:
         for invalidation_id in list(pending):
             answer = cloudfront.get_invalidation(DistributionId=distribution_id, Id=invalidation_id)
@@ -410,8 +434,10 @@ def version_manifest(site: Site, version: str) -> layout.Manifest:
     bucket = site.bucket()
     manifest = storage.read_manifest(site.s3(), bucket, version)
     if manifest is None:
+        suggestion = did_you_mean(version, storage.complete_versions(site.s3(), bucket))
         raise RefusedError(
             f"version {version} has no manifest in {bucket}: only complete versions can be verified"
+            + suggestion
         )
     return manifest
 
@@ -463,9 +489,12 @@ class PreparedVerification:
     verify: Callable[[str], VerifyReport]
     wait_for_cache: Callable[[], Any]
     policy: VerifyPolicy
+    timings: dict[str, Any] = field(default_factory=dict)  # the invalidations waited for, and how long
 
-    def run(self, version: str, release: Release, action: str, on_output: Callable[[str], Any]) -> None:
-        release_and_verify(
+    def run(
+        self, version: str, release: Release, action: str, on_output: Callable[[str], Any]
+    ) -> VerifyReport:
+        return release_and_verify(
             version,
             self.live_before,
             release=release,
@@ -495,11 +524,20 @@ def prepare_verification(
         invalidation_timeout=options.invalidation_timeout, verify_timeout=options.verify_timeout
     )
     cloudfront = site.deps.cloudfront_factory()
+    timings: dict[str, Any] = {"invalidations": [], "invalidation_seconds": 0.0}
+
+    def wait_for_cache() -> None:
+        elapsed = wait_for_invalidations(
+            cloudfront, str(distribution_id), policy, on_output, seen=timings["invalidations"]
+        )
+        timings["invalidation_seconds"] += round(elapsed, 3)
+
     return PreparedVerification(
         live_before=site.live_version(),
         verify=site_verifier(site, smoke_paths, options.timeout),
-        wait_for_cache=lambda: wait_for_invalidations(cloudfront, str(distribution_id), policy, on_output),
+        wait_for_cache=wait_for_cache,
         policy=policy,
+        timings=timings,
     )
 
 
@@ -570,7 +608,8 @@ def timeout_option(function: Callable[..., Any]) -> Callable[..., Any]:
 
 
 @click.command("verify")
-@click.option("--version", "version", help="The version the URL must serve (default: the pointer's).")
+@json_output
+@version_option("The version the URL must serve (default: the pointer's).")
 @smoke_path_option
 @timeout_option
 @click.option(
@@ -582,10 +621,16 @@ def timeout_option(function: Callable[..., Any]) -> Callable[..., Any]:
     "the CloudFront invalidation completes).",
 )
 @click.option("-v", "--verbose", is_flag=True, help="Also list what passed and what was skipped.")
-@site_options("bucket", "stack", "parameter", "url", "project_dir")
+@site_options()
 @aws_errors
 def verify_command(
-    version: str | None, paths: tuple[str, ...], timeout: float, wait: float, verbose: bool, site: Site
+    version: str | None,
+    paths: tuple[str, ...],
+    timeout: float,
+    wait: float,
+    verbose: bool,
+    site: Site,
+    output: Output,
 ) -> None:
     """Check that the URL serves VERSION and works: root page, smoke paths, and every same-origin
     asset the root page references answer as expected, from that version, with the Content-Type its
@@ -593,21 +638,30 @@ def verify_command(
     smoke_paths = [parse_smoke_path(path) for path in paths]
     if version is None:
         version = site.live_version()
+        named = site.parameter()
+        if version is None and named is not None:
+            raise RefusedError(missing_pointer(named))
         if version is None:
             raise RefusedError("which version? pass --version, or --stack / --parameter to read the pointer")
         if not is_released(version):
             raise RefusedError("the pointer holds 'none': nothing is released, pass --version")
-    elif not layout.is_valid_version(version):
-        raise RefusedError(f"--version {version!r} is not a version id: expected {layout.VERSION_FORMAT}")
     verify = site_verifier(site, smoke_paths, timeout)
-    report = poll_verify(
-        verify, version, VerifyPolicy(verify_timeout=wait), lambda line: click.echo(line, err=True)
-    )
-    if verbose:
-        for note in report.notes:
-            click.echo(note)
-    for problem in report.problems:
-        click.echo(problem)
+    report = poll_verify(verify, version, VerifyPolicy(verify_timeout=wait), output.say)
+    lines = [*(report.notes if verbose else []), *report.problems]
+    if report.ok:
+        lines.append(f"ok: {report.url} serves {version}, working")
+    output.result(verify_document(report), lines)
     if not report.ok:
         raise SitectlError(f"{report.url} fails verification of {version}: {_count(report.problems)}")
-    click.echo(f"ok: {report.url} serves {version}, working")
+
+
+def verify_document(report: VerifyReport) -> dict[str, object]:
+    """`verify --json` (README, "sitectl: naming, output, exit codes")."""
+    return {
+        "url": report.url,
+        "version": report.version,
+        "served": report.served,
+        "ok": report.ok,
+        "problems": report.problems,
+        "checks": report.checks,
+    }

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import json
-
 import click
 
 from edge_lambda import layout
 from scripts.commands.errors import RefusedError, SitectlError, aws_errors
-from scripts.commands.site import Site, site_options
+from scripts.commands.options import Output, json_output
+from scripts.commands.site import Site, missing_pointer, site_options
 from scripts.versionstore import store as storage
 
 
@@ -50,7 +49,7 @@ def verify_command_output(s3: storage.S3Client, bucket: str, version: str) -> No
 
 
 @click.command("versions")
-@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+@json_output
 @click.option(
     "--verify",
     "verify",
@@ -61,9 +60,9 @@ def verify_command_output(s3: storage.S3Client, bucket: str, version: str) -> No
     help="Prove that VERSION (default: every complete version) is exactly its manifest: every key, "
     "size and ETag, no other object. One listing per 1,000 files.",
 )
-@site_options("bucket", "stack", "parameter", "project_dir")
+@site_options()
 @aws_errors
-def versions_command(as_json: bool, verify: str | None, site: Site) -> None:
+def versions_command(verify: str | None, site: Site, output: Output) -> None:
     """List every version, newest first: complete or not, files, bytes, created, and which is live.
 
     Costs two listings plus one manifest read per complete version, whatever the number of files.
@@ -73,11 +72,12 @@ def versions_command(as_json: bool, verify: str | None, site: Site) -> None:
         verify_command_output(site.s3(), bucket, verify)
         return
     live = site.live_version()
+    named = site.parameter()
+    if named is not None and live is None:
+        raise RefusedError(missing_pointer(named))
     infos = storage.list_versions(site.s3(), bucket, live)
-    if as_json:
-        click.echo(
-            json.dumps({"bucket": bucket, "live": live, "versions": [i.to_dict() for i in infos]}, indent=2)
-        )
+    if output.json:
+        output.result({"bucket": bucket, "live": live, "versions": [i.to_dict() for i in infos]})
         return
     if not infos:
         click.echo(f"no versions in {bucket}")

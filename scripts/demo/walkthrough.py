@@ -541,6 +541,19 @@ def _isolate_from_real_aws(endpoint: str) -> None:
     )
 
 
+def port_in_use(port: int) -> str | None:
+    """Why the preview server could not listen on 127.0.0.1:`port`, or None when it can. The probe binds
+    as the server does (HTTPServer sets SO_REUSEADDR): sockets a previous run left in TIME_WAIT do not
+    stop the server, so they must not stop the probe either."""
+    try:
+        with socket.socket() as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            probe.bind(("127.0.0.1", port))
+    except OSError as error:
+        return error.strerror or str(error)
+    return None
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="make demo", description=__doc__.split("\n\n")[0])
     parser.add_argument("--once", action="store_true", help="exit after the script instead of serving on")
@@ -562,17 +575,14 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     print("versioned-site demo: no AWS account needed, everything runs on 127.0.0.1", flush=True)
-    if args.port:
-        # Fail before minutes of narration, not at the serving step.
-        try:
-            with socket.socket() as probe:
-                probe.bind(("127.0.0.1", args.port))
-        except OSError as error:
-            print(
-                f"demo failed: port {args.port}: {error.strerror}, use another: make demo ARGS='--port 8081'",
-                file=sys.stderr,
-            )
-            return 1
+    # Fail before minutes of narration, not at the serving step.
+    busy = port_in_use(args.port) if args.port else None
+    if busy:
+        print(
+            f"demo failed: port {args.port}: {busy}, use another: make demo ARGS='--port 8081'",
+            file=sys.stderr,
+        )
+        return 1
     with moto_server() as endpoint, tempfile.TemporaryDirectory(prefix="versioned-site-demo-") as workdir:
         _isolate_from_real_aws(endpoint)
         print(f"moto (S3 and SSM) on {endpoint}", flush=True)

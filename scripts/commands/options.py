@@ -1,0 +1,145 @@
+"""The conventions every `sitectl` command follows, in one place (README, "sitectl: naming, output,
+exit codes"). A new command reuses these decorators instead of declaring its own spellings.
+
+- The site: `--stack` (its outputs name the bucket, the pointer parameter and the URL), or `--bucket`,
+  `--parameter` and `--url` without a stack; every command takes all of them (`site.site_options`).
+- One version: `--version V` (`version_option`). Older spellings (`release V`, `promote V`,
+  `rollback --to V`) are still accepted, and hidden from `--help`.
+- `--json` (`json_output`): stdout carries exactly one JSON document, the result, or
+  `{"error": {"message": ..., "exit_code": ...}}`; everything meant for people goes to stderr.
+- Exit codes (`errors.py`): 0 done; 1 the operation failed (AWS, Pulumi, the site answered wrong);
+  2 refused before anything changed (bad input or usage, a missing tool: the message says the fix).
+"""
+
+from __future__ import annotations
+
+import difflib
+import functools
+import json
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import click
+
+from edge_lambda import layout
+from scripts.commands.errors import RefusedError, SitectlError
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+JSON_HELP = "Print one JSON document on stdout (the result, or the error); messages go to stderr."
+
+
+class HiddenArgument(click.Argument):
+    """A positional argument kept for an older spelling: accepted, but not shown in the usage line."""
+
+    def get_usage_pieces(self, ctx: click.Context) -> list[str]:
+        return []
+
+
+def check_version_id(version: str, flag: str = "--version") -> str:
+    """Refuse (exit 2) a string that cannot be a version id, before anything is asked of AWS."""
+    try:
+        return layout.validate_version(version, flag)
+    except layout.InvalidVersionError as error:
+        raise RefusedError(str(error)) from error
+
+
+def version_option(
+    help_text: str,
+    *,
+    required: bool = False,
+    positional_alias: bool = False,
+    old_flags: tuple[str, ...] = (),
+) -> Callable[[F], F]:
+    """`--version V`, passed on as `version: str | None` (checked to be a version id).
+
+    `positional_alias` also accepts the version as a positional argument, and `old_flags` (e.g.
+    `--to`) as other option names: older spellings, hidden from --help; two different values are
+    refused.
+    """
+
+    def decorate(function: F) -> F:
+        @functools.wraps(function)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            given: dict[str, str] = {}
+            value = kwargs.pop("version")
+            if value is not None:
+                given["--version"] = value
+            if positional_alias:
+                value = kwargs.pop("version_argument")
+                if value is not None:
+                    given["VERSION"] = value
+            for flag in old_flags:
+                value = kwargs.pop(_dest(flag))
+                if value is not None:
+                    given[flag] = value
+            if len(set(given.values())) > 1:
+                spelled = ", ".join(f"{flag} {value}" for flag, value in given.items())
+                raise RefusedError(f"two versions given ({spelled}): pass one, with --version")
+            if required and not given:
+                raise RefusedError("which version? pass --version VERSION (`sitectl versions` lists them)")
+            flag, version = next(iter(given.items()), ("--version", None))
+            if version is not None:
+                check_version_id(version, flag if flag != "VERSION" else "version")
+            return function(*args, version=version, **kwargs)
+
+        decorated: Callable[..., Any] = click.option("--version", "version", default=None, help=help_text)(
+            wrapper
+        )
+        for flag in old_flags:
+            decorated = click.option(flag, _dest(flag), default=None, hidden=True)(decorated)
+        if positional_alias:
+            decorated = click.argument("version_argument", required=False, cls=HiddenArgument)(decorated)
+        return decorated  # type: ignore[return-value]
+
+    return decorate
+
+
+def _dest(flag: str) -> str:
+    return "old_" + flag.lstrip("-").replace("-", "_")
+
+
+@dataclass
+class Output:
+    """Where a command's words go: the result on stdout (JSON with --json), the rest on stderr."""
+
+    json: bool = False
+    emitted: bool = False  # the result is on stdout: an error after it adds no second JSON document
+
+    def say(self, line: str) -> None:
+        """A message for people (progress, notes, warnings): stderr, whatever the format."""
+        click.echo(line, err=True)
+
+    def result(self, document: Mapping[str, Any] | list[Any], lines: Iterable[str] = ()) -> None:
+        """The command's result: `document` as JSON with --json, else `lines` on stdout."""
+        self.emitted = True
+        if self.json:
+            click.echo(json.dumps(document, indent=2, default=str))
+        else:
+            for line in lines:
+                click.echo(line)
+
+
+def json_output(function: F) -> F:
+    """`--json`, passed on as `output: Output`; the first decorator under `@click.command`, so that it
+    sees every refusal of the other decorators too. With --json, an error also prints a JSON document on
+    stdout, `{"error": {"message", "exit_code"}}`, before the usual one line on stderr and its code."""
+
+    @functools.wraps(function)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        output = Output(json=kwargs.pop("as_json"))
+        try:
+            return function(*args, output=output, **kwargs)
+        except SitectlError as error:
+            if output.json and not output.emitted:
+                click.echo(json.dumps({"error": {"message": error.message, "exit_code": error.exit_code}}))
+            raise
+
+    return click.option("--json", "as_json", is_flag=True, help=JSON_HELP)(wrapper)  # type: ignore[return-value]
+
+
+def did_you_mean(version: str, known: Iterable[str]) -> str:
+    """'; did you mean V?' for the closest existing version id, or '' when none is close."""
+    close = difflib.get_close_matches(version, list(known), n=1, cutoff=0.85)
+    return f"; did you mean {close[0]}?" if close else ""
