@@ -316,7 +316,13 @@ class VersionedStaticSite(pulumi.ComponentResource):
             ),
             viewer_certificate=viewer_certificate,
             tags=tagging.resource_tags(args.tags),
-            opts=pulumi.ResourceOptions(parent=self),
+            # With the CloudFront Function router, the distribution moves to the function only once the
+            # store's key is written: before it, every viewer would get the function's 503 ("the live
+            # version is unavailable"). Explicit, since no input of the distribution comes from the key.
+            # What this cannot order is the key's propagation to the edges (AWS publishes no figure).
+            opts=pulumi.ResourceOptions(
+                parent=self, depends_on=[router_function.live_version] if router_function is not None else None
+            ),
         )
 
         # Only this distribution may read, and ListBucket makes a missing key a 404 rather than a 403.

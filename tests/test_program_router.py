@@ -94,6 +94,17 @@ def test_the_store_key_holds_the_pointer_value_and_follows_the_ssm_parameter(
     )
 
 
+def test_the_distribution_moves_to_the_function_only_after_the_store_key_is_written(
+    function_mode: dict[str, RecordedResource],
+) -> None:
+    # Before the key exists the function answers 503 to every viewer: the distribution, which takes
+    # nothing from the key, must depend on it explicitly: the SDK registers it, and so the engine
+    # updates it, only once the key's registration (its write) has finished.
+    key = one(function_mode, "aws:cloudfront/keyvaluestoreKey:KeyvaluestoreKey")
+    distribution = one(function_mode, "aws:cloudfront/distribution:Distribution")
+    assert key.urn in distribution.dependencies
+
+
 def test_the_function_is_published_reads_the_store_and_runs_at_viewer_request(
     function_mode: dict[str, RecordedResource],
 ) -> None:
