@@ -321,7 +321,8 @@ class VersionedStaticSite(pulumi.ComponentResource):
             # version is unavailable"). Explicit, since no input of the distribution comes from the key.
             # What this cannot order is the key's propagation to the edges (AWS publishes no figure).
             opts=pulumi.ResourceOptions(
-                parent=self, depends_on=[router_function.live_version] if router_function is not None else None
+                parent=self,
+                depends_on=[router_function.live_version] if router_function is not None else None,
             ),
         )
 
