@@ -47,6 +47,8 @@ optional: dict[str, Any] = {
     "take_offline": config.get_bool("takeOffline"),
     "router": config.get("router"),
     "tags": config.get_object("tags"),
+    "access_logs": config.get("accessLogs"),
+    "access_log_retention_days": config.get_int("accessLogRetentionDays"),
 }
 site_args = VersionedStaticSiteArgs(
     version=config.get("version") or None,
@@ -65,6 +67,8 @@ pulumi.export("parameterName", site.parameter_name)
 pulumi.export("parameterRegion", site.parameter_region)
 pulumi.export("liveVersion", site.live_version)
 pulumi.export("releaseTargets", site.release_targets)
+if site_args.access_logs != "off":
+    pulumi.export("accessLogDestination", site.access_log_destination)
 if site_args.domain_names:
     # Without a Route 53 zone here, the records to create at the DNS provider (README, "A custom domain").
     pulumi.export("certificateValidationRecords", site.certificate_validation_records)

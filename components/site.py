@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 import pulumi
 import pulumi_aws as aws
 
+from components import access_logs as log_delivery
 from components import domain, not_found_and_skew, pointer_guard, release_guard, tagging
 from components.edge_bundle import LAMBDA_RUNTIME, bundle_files
 from components.switch import VersionSwitch, VersionSwitchArgs
@@ -89,6 +90,11 @@ class VersionedStaticSiteArgs:
     """The `aws:profile` of the stack: the guards and the switch use it, as the providers do."""
     router: str = LAMBDA_EDGE
     """Which edge router applies the live version: `lambda-edge` or `cloudfront-function` (ROUTERS)."""
+    access_logs: str = log_delivery.OFF
+    """CloudFront access logs (standard logging v2): `off`, `s3` (a private bucket of the site) or
+    `cloudwatch` (a log group in us-east-1). components/access_logs.py."""
+    access_log_retention_days: int = log_delivery.DEFAULT_RETENTION_DAYS
+    """How long access logs are kept (S3 expiry; for CloudWatch one of its retention periods)."""
     tags: Mapping[str, str] = field(default_factory=dict)
     """Tags for every resource of the site that takes tags (components/tagging.py), in every region."""
     version_config_key: str | None = None
@@ -130,6 +136,7 @@ class VersionedStaticSiteArgs:
                 )
         domain.validate(self.domain_names, self.acm_certificate_arn, self.hosted_zone_id)
         tagging.validate(self.tags)
+        log_delivery.validate(self.access_logs, self.access_log_retention_days)
         if self.force_destroy_bucket and self.retain_bucket_on_destroy:
             raise ValueError(
                 "versioned-site:forceDestroyBucket is true, but versioned-site:retainBucketOnDestroy "
@@ -151,6 +158,7 @@ class VersionedStaticSite(pulumi.ComponentResource):
     release_targets: pulumi.Output[list[str]]
     certificate_validation_records: pulumi.Output[list[dict[str, str]]]
     dns_records: pulumi.Output[list[dict[str, str]]]
+    access_log_destination: pulumi.Output[str]
     version_config_key: pulumi.Output[str]
 
     def __init__(self, name: str, args: VersionedStaticSiteArgs, opts: pulumi.ResourceOptions | None = None):
@@ -341,6 +349,16 @@ class VersionedStaticSite(pulumi.ComponentResource):
 
         if custom_domain is not None:
             domain.alias_records(self, name, custom_domain, args.domain_names, distribution)
+        logs = log_delivery.attach(
+            self,
+            name,
+            distribution,
+            args.access_logs,
+            args.access_log_retention_days,
+            args.edge_provider,
+            args.tags,
+            kept,
+        )
 
         # What a release changes (`releaseTargets`): the pointer, then what makes viewers see it.
         release_resources: list[pulumi.Resource] = [pointer]
@@ -384,6 +402,9 @@ class VersionedStaticSite(pulumi.ComponentResource):
             if custom_domain is not None and custom_domain.hosted_zone_id is None
             else pulumi.Output.from_input([])
         )
+        self.access_log_destination = (
+            logs.destination_arn if logs is not None else pulumi.Output.from_input("")
+        )
         self.parameter_name = pointer.name
         self.parameter_region = pulumi.Output.from_input(EDGE_REGION)
         self.live_version = pointer.insecure_value
@@ -406,6 +427,7 @@ class VersionedStaticSite(pulumi.ComponentResource):
                 "certificate_validation_records": self.certificate_validation_records,
                 "dns_records": self.dns_records,
                 "version_config_key": self.version_config_key,
+                "access_log_destination": self.access_log_destination,
             }
         )
 

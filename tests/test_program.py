@@ -429,6 +429,7 @@ def test_the_component_registers_each_output_under_its_name(
         "certificate_validation_records",
         "dns_records",
         "version_config_key",
+        "access_log_destination",
     ]
     assert all(value is getattr(site, name) for name, value in outputs.items())
 

@@ -29,6 +29,10 @@ TAGGED = {
     "aws:acm/certificate:Certificate",
     "aws:cloudfront/keyValueStore:KeyValueStore",
     "aws:cloudfront/function:Function",
+    "aws:cloudwatch/logGroup:LogGroup",
+    "aws:cloudwatch/logDeliverySource:LogDeliverySource",
+    "aws:cloudwatch/logDeliveryDestination:LogDeliveryDestination",
+    "aws:cloudwatch/logDelivery:LogDelivery",
 }
 # ... or not taggable at all, and why.
 NOT_TAGGABLE = {
@@ -48,8 +52,11 @@ NOT_TAGGABLE = {
 }
 
 CONFIGURATIONS = {
-    "lambda-edge, domain in a zone": {"domainNames": '["example.com", "www.example.com"]'},
-    "cloudfront-function": {"router": "cloudfront-function"},
+    "lambda-edge, domain in a zone, logs to S3": {
+        "domainNames": '["example.com", "www.example.com"]',
+        "accessLogs": "s3",
+    },
+    "cloudfront-function, logs to CloudWatch": {"router": "cloudfront-function", "accessLogs": "cloudwatch"},
 }
 
 
@@ -113,9 +120,8 @@ def test_the_edge_function_has_the_sites_tags_and_its_ttl_in_its_description(
 ) -> None:
     from components.site import edge_function_description
 
-    (function,) = [
-        r for r in runs["lambda-edge, domain in a zone"].values() if r.type == "aws:lambda/function:Function"
-    ]
+    lambda_edge = runs["lambda-edge, domain in a zone, logs to S3"]
+    (function,) = [r for r in lambda_edge.values() if r.type == "aws:lambda/function:Function"]
     assert function.props["tags"] == TAGS
     assert function.props["description"] == edge_function_description("site", 5)
 

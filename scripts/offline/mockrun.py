@@ -406,6 +406,19 @@ def _record(name: str, inputs: dict[str, Any], region: str) -> tuple[str, dict[s
     return f"{inputs.get('zoneId')}_{record}_{inputs.get('type')}", {"fqdn": record}
 
 
+def _log_group(name: str, inputs: dict[str, Any], region: str) -> tuple[str, dict[str, Any]]:
+    group = inputs.get("name") or f"{inputs.get('namePrefix') or name}20261206000000000001"
+    return group, {"name": group, "arn": f"arn:aws:logs:{region}:{MOCK_ACCOUNT_ID}:log-group:{group}"}
+
+
+def _log_delivery_part(kind: str) -> Callable[[str, dict[str, Any], str], tuple[str, dict[str, Any]]]:
+    def answer(name: str, inputs: dict[str, Any], region: str) -> tuple[str, dict[str, Any]]:
+        part = inputs.get("name") or f"{name}-7b8c9d0"
+        return part, {"name": part, "arn": f"arn:aws:logs:{region}:{MOCK_ACCOUNT_ID}:{kind}:{part}"}
+
+    return answer
+
+
 _UPDATE_OUTPUTS = {
     "aws:s3/bucket:Bucket": _bucket,
     "aws:s3/bucketV2:BucketV2": _bucket,
@@ -419,6 +432,11 @@ _UPDATE_OUTPUTS = {
     "aws:acm/certificate:Certificate": _certificate,
     "aws:acm/certificateValidation:CertificateValidation": _certificate_validation,
     "aws:route53/record:Record": _record,
+    "aws:cloudwatch/logGroup:LogGroup": _log_group,
+    "aws:cloudwatch/logDeliverySource:LogDeliverySource": _log_delivery_part("delivery-source"),
+    "aws:cloudwatch/logDeliveryDestination:LogDeliveryDestination": _log_delivery_part(
+        "delivery-destination"
+    ),
 }
 
 
