@@ -62,8 +62,9 @@ def staging(world: World) -> World:
     return world
 
 
-def stage(s3: S3Client, bucket: str, version: str = V1, complete: bool = True) -> bytes:
-    """Store a version as the uploader does (headers, sha256 and version metadata, manifest last);
+def stage(s3: S3Client, bucket: str, version: str = V1, complete: bool = True, etags: bool = True) -> bytes:
+    """Store a version as the uploader does (headers, sha256 and version metadata, manifest last,
+    with each file's ETag unless `etags` is false: a manifest from before they were recorded);
     returns the manifest's bytes."""
     entries = {}
     for path, (body, content_type, cache_control) in FILES.items():
@@ -76,7 +77,8 @@ def stage(s3: S3Client, bucket: str, version: str = V1, complete: bool = True) -
             CacheControl=cache_control,
             Metadata={layout.SHA256_METADATA_KEY: sha256, layout.VERSION_METADATA_KEY: version},
         )
-        entries[path] = layout.ManifestFile(len(body), sha256, content_type, cache_control)
+        etag = hashlib.md5(body).hexdigest() if etags else ""
+        entries[path] = layout.ManifestFile(len(body), sha256, content_type, cache_control, etag)
     manifest = layout.Manifest(version=version, created="2026-11-27T12:00:00+00:00", files=entries).to_json()
     if complete:
         s3.put_object(
@@ -129,6 +131,19 @@ class CopyFault:
         self._s3.meta.events.unregister("before-parameter-build.s3.CopyObject", self._maybe_fail)
 
 
+SHARED_KEYS = ["_assets/assets/app.2defdb23.css", "_assets/assets/app.fa10386f.js"]
+
+
+def without_publishing(calls: list[tuple[str, dict[str, Any]]]) -> list[tuple[str, dict[str, Any]]]:
+    """The calls of the promote itself, without those publishing the shared assets at its end."""
+    return [
+        (name, p)
+        for name, p in calls
+        if not str(p.get("Key", "")).startswith("_assets/")
+        and p.get("Prefix") not in (layout.SHARED_ASSET_PREFIX, layout.ASSET_PRUNE_PREFIX)
+    ]
+
+
 def client_error(code: str, status: int, operation: str = "CopyObject") -> ClientError:
     response: Any = {"Error": {"Code": code, "Message": code}, "ResponseMetadata": {"HTTPStatusCode": status}}
     return ClientError(response, operation)
@@ -144,15 +159,22 @@ def test_promote_copies_every_object_verifies_then_writes_the_manifest_last(stag
     calls = record_calls(staging.s3)
 
     result = staging.invoke("promote", V1, "--from-bucket", STAGING, "--bucket", BUCKET)
-    calls = list(calls)  # the promote's own, not the checks below
+    every_call = list(calls)  # the promote's own, not the checks below
+    calls = without_publishing(every_call)
 
     assert result.exit_code == 0, result.output
     assert result.stdout.splitlines()[-1] == V1
     assert result.stderr.splitlines() == [
         f"promoting 5 files (0.0 MB) of {V1} from s3://{STAGING} to s3://{BUCKET}",
         "5 files (87 bytes): 5 copied server-side (87 bytes), 0 already in place; manifest written last",
+        "skew protection: 2 fingerprinted files shared, 0 already shared, 0 not shared",
     ]
     assert keys(staging, f"{V1}/") == FILE_KEYS
+    # Then, as after an upload, the fingerprinted files are published to the destination's shared
+    # area (after a look for a running prune of it), pinned to the manifest's ETags.
+    published = every_call[len(calls) :]
+    assert [name for name, _ in published] == ["ListObjectsV2", "ListObjectsV2", "CopyObject", "CopyObject"]
+    assert keys(staging, "_assets/") == SHARED_KEYS
     assert body(staging.s3, BUCKET, layout.manifest_key(V1)) == manifest
     for path, (content, content_type, cache_control) in FILES.items():
         key = layout.object_key(V1, path)
@@ -216,6 +238,43 @@ def test_a_version_uploaded_by_sitectl_promotes_byte_identical(staging: World, t
         assert body(staging.s3, BUCKET, key) == body(staging.s3, STAGING, key)
 
 
+def test_a_promoted_version_leaves_the_shared_area_as_its_upload_did(staging: World, tmp_path: Path) -> None:
+    """Skew protection in the destination: its `_assets/` holds what the upload published in the
+    source, with the same bytes, headers and metadata; a promote again repairs a lost one."""
+    uploaded = staging.invoke(
+        "--bucket", STAGING, "upload", str(sample_build(tmp_path / "b")), "--version", V2
+    )
+    assert uploaded.exit_code == 0, uploaded.output
+    result = staging.invoke("promote", V2, "--from-bucket", STAGING, "--bucket", BUCKET)
+    assert result.exit_code == 0, result.output
+
+    promoted = {}
+    for key in keys(staging, "_assets/"):  # the destination's
+        head = staging.s3.head_object(Bucket=BUCKET, Key=key)
+        promoted[key] = (
+            body(staging.s3, BUCKET, key),
+            head["ContentType"],
+            head["CacheControl"],
+            head["Metadata"],
+        )
+    listed = staging.s3.list_objects_v2(Bucket=STAGING, Prefix="_assets/")
+    assert [o["Key"] for o in listed["Contents"]] == SHARED_KEYS
+    assert sorted(promoted) == SHARED_KEYS
+    for key, (content, content_type, cache_control, metadata) in promoted.items():
+        head = staging.s3.head_object(Bucket=STAGING, Key=key)
+        assert (content, content_type, cache_control, metadata) == (
+            body(staging.s3, STAGING, key),
+            head["ContentType"],
+            head["CacheControl"],
+            head["Metadata"],
+        )
+    staging.s3.delete_object(Bucket=BUCKET, Key=SHARED_KEYS[0])
+    again = staging.invoke("promote", V2, "--from-bucket", STAGING, "--bucket", BUCKET)
+    assert again.exit_code == 0, again.output
+    assert "skew protection: 1 fingerprinted files shared, 1 already shared, 0 not shared" in again.stderr
+    assert keys(staging, "_assets/") == SHARED_KEYS
+
+
 @pytest.mark.parametrize(
     ("complete", "message"),
     [
@@ -249,6 +308,10 @@ def _resize_robots(s3: S3Client) -> None:
     s3.put_object(Bucket=STAGING, Key=layout.object_key(V1, "robots.txt"), Body=b"User-agent: bot")
 
 
+def _overwrite_robots_same_size(s3: S3Client) -> None:
+    s3.put_object(Bucket=STAGING, Key=layout.object_key(V1, "robots.txt"), Body=b"User-agent: ?")
+
+
 def _garble_manifest(s3: S3Client) -> None:
     s3.put_object(Bucket=STAGING, Key=layout.manifest_key(V1), Body=b"{")
 
@@ -265,6 +328,11 @@ def _manifest_of_another_version(s3: S3Client) -> None:
         (
             _resize_robots,
             f"version {V1} in {STAGING} is damaged: {V1}/robots.txt has 15 bytes, its manifest says 13",
+        ),
+        (
+            _overwrite_robots_same_size,
+            f"version {V1} in {STAGING} is damaged: {V1}/robots.txt has ETag "
+            "b8ea07c37f23ee0fc4c94f4ff69cc452, its manifest says ca121b5d03245bf82db00d14cee04e22",
         ),
         (
             _garble_manifest,
@@ -288,8 +356,61 @@ def test_a_damaged_source_is_refused_with_nothing_written(
             promotion.BucketRef(staging.s3, STAGING), promotion.BucketRef(staging.s3, BUCKET), V1
         )
 
-    assert str(refused.value).removesuffix("; nothing was promoted") == message
+    hint = (
+        f"; nothing was promoted (`sitectl --bucket {STAGING} versions --verify {V1}` lists every difference)"
+    )
+    assert str(refused.value).removesuffix(hint).removesuffix("; nothing was promoted") == message
     assert keys(staging) == []
+
+
+def test_a_source_whose_manifest_has_no_etags_is_checked_by_its_sha256_metadata(staging: World) -> None:
+    stage(staging.s3, STAGING, etags=False)
+    key = layout.object_key(V1, "robots.txt")
+    staging.s3.put_object(Bucket=STAGING, Key=key, Body=b"User-agent: ?")  # same size, no metadata
+    with pytest.raises(StoreRefusedError) as refused:
+        promotion.promote_version(
+            promotion.BucketRef(staging.s3, STAGING), promotion.BucketRef(staging.s3, BUCKET), V1
+        )
+    assert str(refused.value) == (
+        f"version {V1} in {STAGING} is damaged: {key} has sha256 none, its manifest says "
+        f"{hashlib.sha256(FILES['robots.txt'][0]).hexdigest()}; nothing was promoted"
+    )
+    assert keys(staging) == []
+
+
+def test_sitectl_promote_of_a_damaged_source_exits_2_naming_the_path_and_the_difference(
+    staging: World,
+) -> None:
+    stage(staging.s3, STAGING)
+    _overwrite_robots_same_size(staging.s3)
+    result = staging.invoke("--bucket", BUCKET, "promote", V1, "--from-bucket", STAGING)
+    assert result.exit_code == 2
+    assert result.output == (
+        f"Error: version {V1} in {STAGING} is damaged: {V1}/robots.txt has ETag "
+        "b8ea07c37f23ee0fc4c94f4ff69cc452, its manifest says ca121b5d03245bf82db00d14cee04e22; nothing was "
+        f"promoted (`sitectl --bucket {STAGING} versions --verify {V1}` lists every difference)\n"
+    )
+    assert keys(staging) == []
+
+
+def test_a_promote_whose_manifest_is_withdrawn_names_only_promotes_own_options(staging: World) -> None:
+    """An object of the destination changes while the manifest lands: the manifest is withdrawn and
+    the hint is promote's own: the same promote again with --resume."""
+    stage(staging.s3, STAGING)
+    key = layout.object_key(V1, "robots.txt")
+    staging.once(
+        "provide-client-params.s3.GetObject",
+        lambda: staging.s3.put_object(Bucket=BUCKET, Key=key, Body=b"changed"),
+        when=lambda params: params["Bucket"] == BUCKET and params["Key"] == layout.claim_key(V1),
+    )
+    result = staging.invoke("--bucket", BUCKET, "promote", V1, "--from-bucket", STAGING)
+    assert result.exit_code == 1
+    assert result.output.endswith(
+        f"Error: version {V1} changed while its manifest was being written (robots.txt has 7 bytes, not 13); "
+        "the manifest was withdrawn and the version is incomplete: run the same promote again "
+        "with --resume once no other promote of it runs\n"
+    )
+    assert not storage.is_complete(staging.s3, BUCKET, V1)
 
 
 def test_a_destination_version_with_other_content_is_refused_with_nothing_written(staging: World) -> None:
@@ -367,8 +488,9 @@ def test_promoting_the_same_version_again_copies_nothing(staging: World) -> None
     assert result.exit_code == 0, result.output
     assert result.stdout.splitlines()[-1] == V1
     assert f"{V1} is already complete in {BUCKET} with the same content: nothing copied" in result.stderr
-    # Two bucket locations, each manifest read once, each prefix listed once, each object checked.
-    assert operations(calls) == {"GetBucketLocation": 2, "GetObject": 2, "ListObjectsV2": 2, "HeadObject": 5}
+    # Two bucket locations, each manifest read once, each prefix listed once, each object checked;
+    # running prunes and the shared area listed: every fingerprinted file is already shared.
+    assert operations(calls) == {"GetBucketLocation": 2, "GetObject": 2, "ListObjectsV2": 4, "HeadObject": 5}
 
 
 def test_an_interrupted_promote_is_completed_by_running_it_again(staging: World) -> None:
@@ -396,10 +518,10 @@ def test_an_interrupted_promote_is_completed_by_running_it_again(staging: World)
     assert second.exit_code == 0, second.output
     assert "5 files (87 bytes): 3 copied server-side" in second.stderr
     assert "2 already in place" in second.stderr
-    assert sorted(p["Key"] for name, p in calls if name == "CopyObject") == sorted(
+    assert sorted(p["Key"] for name, p in without_publishing(calls) if name == "CopyObject") == sorted(
         set(FILE_KEYS) - set(fault.copied)
     )
-    assert keys(staging) == sorted([*FILE_KEYS, layout.claim_key(V1), layout.manifest_key(V1)])
+    assert keys(staging) == sorted([*FILE_KEYS, *SHARED_KEYS, layout.claim_key(V1), layout.manifest_key(V1)])
     assert body(staging.s3, BUCKET, layout.manifest_key(V1)) == manifest
 
 
@@ -421,7 +543,7 @@ def test_a_leftover_object_that_differs_is_copied_again(
     result = staging.invoke("promote", V1, "--from-bucket", STAGING, "--bucket", BUCKET)
 
     assert result.exit_code == 0, result.output
-    assert operations(calls)["CopyObject"] == 5
+    assert operations(without_publishing(calls))["CopyObject"] == 5
     # Overwritten only if it is still the leftover that was listed.
     assert [
         (p.get("IfMatch"), p.get("IfNoneMatch"))
@@ -776,7 +898,7 @@ def test_buckets_in_two_regions_are_each_addressed_in_their_own_region(
     # The eu-west-1 client read the source; the destination's (the us-east-1 base) copied into it.
     assert operations(made["eu-west-1"]) == {"GetObject": 1, "ListObjectsV2": 1}
     assert {p["Bucket"] for _, p in made["eu-west-1"]} == {STAGING}
-    assert operations(base_calls)["CopyObject"] == 5
+    assert operations(without_publishing(base_calls))["CopyObject"] == 5
     assert {p["Bucket"] for name, p in base_calls if name != "GetBucketLocation"} == {BUCKET}
 
 
@@ -822,8 +944,11 @@ def test_a_destination_in_another_region_is_written_through_its_own_client(
     result = world.invoke("promote", V1, "--from-bucket", STAGING, "--bucket", "site-bucket-prod-eu")
 
     assert result.exit_code == 0, result.output
-    counts = operations(made["eu-west-1"])
+    counts = operations(without_publishing(made["eu-west-1"]))
     assert (counts["CopyObject"], counts["PutObject"], counts["HeadObject"]) == (5, 2, 6)
+    assert keys(world, "_assets/") == [], "the destination's own area, not the source bucket's"
+    shared = {p["Key"] for name, p in made["eu-west-1"] if name == "CopyObject"} - set(FILE_KEYS)
+    assert sorted(shared) == SHARED_KEYS
     assert {p["Bucket"] for _, p in made["eu-west-1"]} == {"site-bucket-prod-eu"}
 
 
@@ -932,9 +1057,10 @@ def test_a_multipart_object_is_copied_part_for_part_and_keeps_its_etag(staging: 
     ranges = [(p["PartNumber"], p["CopySourceRange"]) for name, p in calls if name == "UploadPartCopy"]
     assert ranges == [(1, "bytes=0-5243879"), (2, "bytes=5243880-10486759"), (3, "bytes=10486760-10487759")]
     assert {p["CopySourceIfMatch"] for name, p in calls if name == "UploadPartCopy"} == {source_etag}
-    # The headers are read from the very object listed; the upload lands only where nothing is.
+    # The sha256 checked (the manifest records no ETag) and the headers read, both from the very
+    # object listed; the upload lands only where nothing is.
     source_heads = [p for name, p in calls if name == "HeadObject" and p["Bucket"] == STAGING]
-    assert [p.get("IfMatch") for p in source_heads if "PartNumber" not in p] == [source_etag]
+    assert [p.get("IfMatch") for p in source_heads if "PartNumber" not in p] == [source_etag, source_etag]
     assert [p["IfNoneMatch"] for name, p in calls if name == "CompleteMultipartUpload"] == ["*"]
     head = staging.s3.head_object(Bucket=BUCKET, Key=key)
     assert (head["ETag"], head["ContentType"], head["CacheControl"]) == (

@@ -125,6 +125,7 @@ def promote_command(
                 workers=workers,
                 on_start=on_start,
                 progress=(lambda n: bar[0].update(n)) if show_bar else None,
+                warn=lambda message: click.echo(f"warning: {message}", err=True),
             )
         except KeyboardInterrupt:
             raise SitectlError(
@@ -140,6 +141,12 @@ def promote_command(
             f"{report.files} files ({report.total_bytes} bytes): {report.copied_files} copied server-side "
             f"({report.copied_bytes} bytes), {report.skipped_files} already in place; manifest written last"
         )
+    if report.shared is not None:
+        shared = report.shared
+        output.say(
+            f"skew protection: {len(shared.published)} fingerprinted files shared, {len(shared.already)} "
+            f"already shared, {len(shared.skipped)} not shared"
+        )
     document: dict[str, object] = {
         "version": version,
         "from_bucket": source_bucket,
@@ -150,6 +157,13 @@ def promote_command(
         "copied_bytes": report.copied_bytes,
         "already_in_place_files": report.skipped_files,
         "already_complete": report.already_complete,
+        "shared_assets": None
+        if report.shared is None
+        else {
+            "published": len(report.shared.published),
+            "already": len(report.shared.already),
+            "skipped": len(report.shared.skipped),
+        },
         "release": None,
     }
     if release:

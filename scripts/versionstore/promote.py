@@ -27,6 +27,7 @@ from botocore.exceptions import ClientError
 from edge_lambda import layout
 from scripts.versionstore import store
 from scripts.versionstore.errors import StoreError, StoreRefusedError, error_code
+from scripts.versionstore.shared_assets import PublishReport, Warn, publish_shared_assets
 from scripts.versionstore.transfer import with_retries
 
 if TYPE_CHECKING:
@@ -83,6 +84,7 @@ class PromoteReport:
     copied_bytes: int = 0
     skipped_files: int = 0  # already in the destination with the right content
     already_complete: bool = False  # the destination held the version before: nothing was written
+    shared: PublishReport | None = None  # its fingerprinted files published in the destination
 
 
 def bucket_region(s3: S3Client, bucket: str) -> str:
@@ -124,6 +126,7 @@ def promote_version(
     on_start: Callable[[int, int], None] | None = None,
     progress: ProgressCallback | None = None,
     sleep: Callable[[float], None] = time.sleep,
+    warn: Warn = lambda message: None,
 ) -> PromoteReport:
     """Copy the complete `version` from `source` to `destination`, its manifest last.
 
@@ -131,13 +134,15 @@ def promote_version(
     version another upload or promote holds is refused (VersionClaimedError, nothing written);
     `resume` takes over the claim of an interrupted one. `on_start(files, bytes)` is called once
     the plan is made (not when nothing is to be done), `progress(n)` with the bytes of each file
-    once it is in place.
+    once it is in place. Once complete (or found complete already), the version's fingerprinted
+    files are published to the destination's shared area, as an upload publishes them (`warn` gets
+    what could not be shared).
     """
     try:
         layout.validate_version(version)
     except layout.InvalidVersionError as error:
         raise StoreRefusedError(str(error)) from error
-    manifest_object, expected = _read_source(source, version)
+    manifest_object, expected = _read_source(source, version, workers)
     report = PromoteReport(
         version, files=len(expected), total_bytes=sum(e.entry.size for e in expected.values())
     )
@@ -147,7 +152,7 @@ def promote_version(
         _check_already_promoted(source, destination, version, manifest_object, existing, expected, workers)
         report.already_complete = True
         report.skipped_files = len(expected)
-        return report
+        return _publish(destination, manifest_object, report, warn, workers, sleep)
 
     stored = {o.key: o for o in store.version_objects(destination.s3, destination.name, version)}
     extra = sorted(set(stored) - set(expected))
@@ -174,7 +179,7 @@ def promote_version(
         _check_already_promoted(source, destination, version, manifest_object, existing, expected, workers)
         report.already_complete = True
         report.skipped_files = len(expected)
-        return report
+        return _publish(destination, manifest_object, report, warn, workers, sleep)
 
     # Objects left by an interrupted promote: kept when they already match, copied again otherwise.
     candidates = [e for e in expected.values() if _same_listing(stored.get(e.key), e.source)]
@@ -191,10 +196,27 @@ def promote_version(
     _copy_all(source, destination, claim, pending, stored, report, workers, attempts, progress, sleep)
     _check_destination(destination, version, expected)
     _write_manifest(destination, claim, manifest_object)
+    return _publish(destination, manifest_object, report, warn, workers, sleep)
+
+
+def _publish(
+    destination: BucketRef,
+    manifest_object: StoredManifest,
+    report: PromoteReport,
+    warn: Warn,
+    workers: int,
+    sleep: Callable[[float], None],
+) -> PromoteReport:
+    """Skew protection in the destination, as after an upload: the version's fingerprinted files in
+    its shared area (idempotent, so a promote of a version already there repairs a missing one)."""
+    manifest = layout.Manifest.from_json(manifest_object.body)
+    report.shared = publish_shared_assets(destination.s3, destination.name, manifest, warn, workers, sleep)
     return report
 
 
-def _read_source(source: BucketRef, version: str) -> tuple[StoredManifest, dict[str, _Expected]]:
+def _read_source(
+    source: BucketRef, version: str, workers: int
+) -> tuple[StoredManifest, dict[str, _Expected]]:
     """The source's manifest and, per key, the file it describes; refuses an incomplete source."""
     manifest_object = read_stored_manifest(source.s3, source.name, version)
     if manifest_object is None:
@@ -221,15 +243,35 @@ def _read_source(source: BucketRef, version: str) -> tuple[StoredManifest, dict[
     for path, entry in sorted(manifest.files.items()):
         key = layout.object_key(version, path)
         found = objects.get(key)
-        if found is None or found.size != entry.size:
-            state = (
-                "is missing" if found is None else f"has {found.size} bytes, its manifest says {entry.size}"
-            )
+        if found is None:
+            state = "is missing"
+        elif found.size != entry.size:
+            state = f"has {found.size} bytes, its manifest says {entry.size}"
+        elif entry.etag and found.etag != entry.etag:
+            # The same size, other bytes (overwritten after the seal): the listing's ETag shows it.
+            state = f"has ETag {found.etag}, its manifest says {entry.etag}"
+        else:
+            state = ""
+        if found is None or state:
             raise StoreRefusedError(
-                f"version {version} in {source.name} is damaged: {key} {state}; nothing was promoted"
+                f"version {version} in {source.name} is damaged: {key} {state}; nothing was promoted "
+                f"(`sitectl --bucket {source.name} versions --verify {version}` lists every difference)"
             )
         expected[key] = _Expected(path, key, entry, found)
+    # A manifest from before ETags were recorded: each object's sha256 metadata instead (a HEAD each).
+    unpinned = [item for item in expected.values() if not item.entry.etag]
+    for item, sha256 in zip(unpinned, _parallel(partial(_sha256_of, source), unpinned, workers), strict=True):
+        if sha256 != item.entry.sha256:
+            raise StoreRefusedError(
+                f"version {version} in {source.name} is damaged: {item.key} has sha256 {sha256 or 'none'}, "
+                f"its manifest says {item.entry.sha256}; nothing was promoted"
+            )
     return manifest_object, expected
+
+
+def _sha256_of(bucket: BucketRef, item: _Expected) -> str:
+    head = bucket.s3.head_object(Bucket=bucket.name, Key=item.key, IfMatch=f'"{item.source.etag}"')
+    return str(head["Metadata"].get(layout.SHA256_METADATA_KEY, ""))
 
 
 def _check_already_promoted(
@@ -489,7 +531,15 @@ def _write_manifest(destination: BucketRef, claim: store.Claim, manifest_object:
     try:
         # The source's bytes, through the store's seal: never over an existing manifest, and
         # withdrawn if the claim or the objects changed while it was written.
-        store.write_manifest(destination.s3, destination.name, claim, manifest, manifest_object.body, headers)
+        store.write_manifest(
+            destination.s3,
+            destination.name,
+            claim,
+            manifest,
+            manifest_object.body,
+            headers,
+            retry_hint="run the same promote again with --resume once no other promote of it runs",
+        )
     except store.VersionCompleteError as error:
         existing = read_stored_manifest(destination.s3, destination.name, claim.version)
         if existing is None or existing.body != manifest_object.body:

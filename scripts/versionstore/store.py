@@ -757,11 +757,18 @@ def seal_version(s3: S3Client, bucket: str, claim: Claim, manifest: layout.Manif
 
 
 def write_manifest(
-    s3: S3Client, bucket: str, claim: Claim, manifest: layout.Manifest, body: bytes, headers: dict[str, Any]
+    s3: S3Client,
+    bucket: str,
+    claim: Claim,
+    manifest: layout.Manifest,
+    body: bytes,
+    headers: dict[str, Any],
+    retry_hint: str | None = None,
 ) -> None:
     """The last step of sealing, once the objects are proven: write `body` (the JSON of `manifest`)
     only if no manifest exists (VersionCompleteError otherwise), then make sure the claim and the
-    objects did not change meanwhile (see `_withdraw_if_overtaken`)."""
+    objects did not change meanwhile (see `_withdraw_if_overtaken`; `retry_hint` says how to
+    complete the version then, default: upload's options)."""
     try:
         written = s3.put_object(
             Bucket=bucket, Key=layout.manifest_key(claim.version), Body=body, IfNoneMatch="*", **headers
@@ -772,11 +779,14 @@ def write_manifest(
                 f"version {claim.version} was completed by another upload meanwhile"
             ) from error
         raise
-    _withdraw_if_overtaken(s3, bucket, claim, manifest, str(written["ETag"]))
+    retry_hint = (
+        retry_hint or f"re-run with --resume --version {claim.version} once no other upload of it runs"
+    )
+    _withdraw_if_overtaken(s3, bucket, claim, manifest, str(written["ETag"]), retry_hint)
 
 
 def _withdraw_if_overtaken(
-    s3: S3Client, bucket: str, claim: Claim, manifest: layout.Manifest, manifest_etag: str
+    s3: S3Client, bucket: str, claim: Claim, manifest: layout.Manifest, manifest_etag: str, retry_hint: str
 ) -> None:
     """Check again once the manifest is in. S3 cannot make the manifest's write conditional on the
     claim (another key), so a --resume may have taken the claim over, and written objects, between
@@ -798,8 +808,7 @@ def _withdraw_if_overtaken(
     why = changes[0] if changes else f"the claim is now {current.describe() if current else 'deleted'}"
     raise StoreError(
         f"version {version} changed while its manifest was being written ({why}); the manifest was "
-        f"withdrawn and the version is incomplete: re-run with --resume --version {version} once no "
-        "other upload of it runs"
+        f"withdrawn and the version is incomplete: {retry_hint}"
     )
 
 
