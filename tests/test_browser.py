@@ -8,7 +8,6 @@ Needs a Chromium binary: `.ci/run` installs Debian's `chromium`; elsewhere the t
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -21,40 +20,13 @@ import pytest
 from edge_lambda.handler import OriginRequestHandler, PointerCache
 from scripts.commands.serve import PreviewServer, preview_server_running
 from scripts.demo import walkthrough as demo
+from tests.browser_scaffold import CHROMIUM, HEADLESS_FLAGS, NO_CHROMIUM
 from tests.clock import ManualClock
 from tests.serve_scaffold import ExampleSite, example_site, live_server
 
-CHROMIUM_NAMES = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
-# Flags for a container without a display, a GPU, a sandbox or network access beyond 127.0.0.1.
-HEADLESS_FLAGS = (
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-dev-shm-usage",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    # Virtual time waits for the page's fetch() calls, then dumps the DOM they changed.
-    "--virtual-time-budget=10000",
-)
-
-
-def find_chromium() -> str | None:
-    for name in CHROMIUM_NAMES:
-        found = shutil.which(name)
-        if found:
-            return found
-    return None
-
-
-CHROMIUM = find_chromium()
-pytestmark = pytest.mark.skipif(
-    CHROMIUM is None,
-    reason=f"no Chromium on PATH (looked for {', '.join(CHROMIUM_NAMES)}): "
-    "install Debian's `chromium` package, as .ci/run does, to run the browser test",
-)
+# Virtual time waits for the page's fetch() calls, then dumps the DOM they changed.
+DUMP_DOM_FLAGS = (*HEADLESS_FLAGS, "--virtual-time-budget=10000")
+pytestmark = pytest.mark.skipif(CHROMIUM is None, reason=NO_CHROMIUM)
 
 
 @dataclass
@@ -96,7 +68,7 @@ def render(url: str, profile_dir: Path) -> RenderedPage:
     assert CHROMIUM is not None
     profile_dir.mkdir(parents=True)
     completed = subprocess.run(
-        [CHROMIUM, *HEADLESS_FLAGS, f"--user-data-dir={profile_dir}", "--dump-dom", url],
+        [CHROMIUM, *DUMP_DOM_FLAGS, f"--user-data-dir={profile_dir}", "--dump-dom", url],
         capture_output=True,
         text=True,
         timeout=90,

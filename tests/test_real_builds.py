@@ -1,0 +1,387 @@
+"""Real framework builds (`tests/fixtures/builds/built/`, rebuilt by `make builds`) in headless Chromium,
+served by `sitectl serve` through each router, across a release and a rollback.
+
+For each build and router: both versions are uploaded with `sitectl upload` into one shared moto server,
+version one is released, every route is loaded directly (status, what the page shows once its script
+ran, Cache-Control of the HTML and of the hashed files), and the 404 page; then, with a page of version
+one still open, version two is released: the open page's lazy chunk and a client-side navigation must
+still work; then the same after a rollback. What each framework does when its data request is
+answered by the other version is in docs/architecture.md ("Real framework builds").
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import boto3
+import pytest
+from botocore.config import Config
+from click.testing import CliRunner
+
+from edge_function import CLOUDFRONT_FUNCTION, LAMBDA_EDGE, ROUTERS
+from edge_function.code import LIVE_VERSION_KEY
+from edge_lambda import layout
+from edge_lambda.handler import OriginRequestHandler, PointerCache
+from edge_lambda.settings import EdgeSettings
+from scripts.commands.serve import PreviewServer, preview_server_running
+from scripts.commands.site import SiteDeps
+from scripts.demo import walkthrough as demo
+from scripts.demo.local_aws import moto_server
+from scripts.demo.node_function import NodeFunction, node_binary
+from scripts.sitectl import cli
+from scripts.versionstore.content_headers import IMMUTABLE_CACHE_CONTROL, REVALIDATE_CACHE_CONTROL
+from scripts.versionstore.not_found_page import put_default_not_found_page
+from tests.browser_scaffold import (
+    CHROMIUM,
+    NO_CHROMIUM,
+    Browser,
+    Page,
+    ProtocolError,
+    Response,
+    browser_running,
+)
+from tests.clock import ManualClock
+
+BUILDS_DIR = Path(__file__).resolve().parent / "fixtures" / "builds" / "built"
+NODE = node_binary()
+pytestmark = [
+    pytest.mark.skipif(CHROMIUM is None, reason=NO_CHROMIUM),
+    pytest.mark.skipif(NODE is None, reason="no node on PATH: the cloudfront-function router runs router.js"),
+]
+
+VERSION_ONE = "20261201T100000Z"
+VERSION_TWO = "20261202T100000Z"
+CACHE_TTL_SECONDS = 5
+
+
+@dataclass(frozen=True)
+class Build:
+    name: str
+    routes: dict[str, str]
+    """Path as the app links it -> the page's `data-page`."""
+    hashed: str
+    """The folder the framework fills only with content-hashed files."""
+    after_switch: str
+    """What a client-side navigation of a page open across a switch shows (docs/architecture.md):
+    "stays" on the open page's version; "reloads" the new version's page (a full page load);
+    "swaps" in the new version's page and scripts, keeping the document; "mixes" the open page's
+    version with the new version's data."""
+    spa_fallback: bool = False
+    polls: bool = False
+    """SvelteKit's version.pollInterval is set: the page learns of a new version by itself."""
+
+    @property
+    def directory(self) -> Path:
+        return BUILDS_DIR / self.name
+
+
+ROUTES = {"/": "home", "/about": "about", "/blog/first": "blog"}
+BUILDS = [
+    Build("next", ROUTES, "/_next/static/", "reloads"),
+    Build(
+        "next-trailing-slash",
+        {"/": "home", "/about/": "about", "/blog/first/": "blog"},
+        "/_next/static/",
+        "reloads",
+    ),
+    Build("sveltekit", ROUTES, "/_app/immutable/", "mixes"),
+    Build("sveltekit-poll", ROUTES, "/_app/immutable/", "reloads", polls=True),
+    Build("astro", ROUTES, "/_astro/", "swaps"),
+    Build("vite", ROUTES, "/assets/", "stays", spa_fallback=True),
+]
+
+
+@dataclass
+class Uploaded:
+    """A build's bucket and pointer in moto, both versions uploaded, its settings as the component's."""
+
+    build: Build
+    bucket: str
+    settings: EdgeSettings
+    upload_output: str
+
+
+class Aws:
+    """One moto server for the module; each build gets its own bucket and pointer in it."""
+
+    def __init__(self, endpoint: str) -> None:
+        session = boto3.session.Session(
+            aws_access_key_id="testing", aws_secret_access_key="testing", region_name="us-east-1"
+        )
+        # sitectl upload sends with 16 workers; urllib3's default pool keeps 10 connections.
+        config = Config(max_pool_connections=32)
+        self.s3: Any = session.client(
+            "s3", endpoint_url=endpoint, region_name=demo.DEMO_BUCKET_REGION, config=config
+        )
+        self.ssm: Any = session.client("ssm", endpoint_url=endpoint)
+        self._uploaded: dict[str, Uploaded] = {}
+
+    def uploaded(self, build: Build) -> Uploaded:
+        if build.name not in self._uploaded:
+            self._uploaded[build.name] = self._upload(build)
+        return self._uploaded[build.name]
+
+    def _upload(self, build: Build) -> Uploaded:
+        bucket = f"fixture-{build.name}"
+        # As demo.create_site (the component's bucket and 404 page), with a pointer of the build's own.
+        self.s3.create_bucket(
+            Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": demo.DEMO_BUCKET_REGION}
+        )
+        put_default_not_found_page(self.s3, bucket)
+        settings = EdgeSettings(
+            parameter_name=layout.pointer_parameter_name(demo.DEMO_PROJECT, build.name),
+            region=layout.EDGE_REGION,
+            cache_ttl_seconds=CACHE_TTL_SECONDS,
+            spa_fallback=build.spa_fallback,
+        )
+        self.ssm.put_parameter(Name=settings.parameter_name, Type="String", Value=layout.NO_VERSION_RELEASED)
+        output = []
+        for version, folder in ((VERSION_ONE, "v1"), (VERSION_TWO, "v2")):
+            result = CliRunner().invoke(
+                cli,
+                ["upload", "--bucket", bucket, "--version", version, str(build.directory / folder)],
+                obj=SiteDeps(s3_factory=lambda: self.s3),
+            )
+            assert result.exit_code == 0, result.output
+            output.append(result.output)
+        return Uploaded(build, bucket, settings, "".join(output))
+
+
+@pytest.fixture(scope="module")
+def aws() -> Iterator[Aws]:
+    with moto_server() as endpoint:
+        yield Aws(endpoint)
+
+
+@pytest.fixture(scope="module")
+def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Browser]:
+    with browser_running(tmp_path_factory.mktemp("chromium")) as running:
+        yield running
+
+
+@dataclass
+class Served:
+    """A build served through one router, with `sitectl release` and `rollback` against its pointer."""
+
+    uploaded: Uploaded
+    stack: demo.DemoStack
+    server: PreviewServer
+    clock: ManualClock
+
+    def release(self, version: str) -> None:
+        demo.release(self.stack, version, lambda _line: None)
+        self.clock.advance(CACHE_TTL_SECONDS)  # every edge container has re-read the pointer
+
+    def rollback(self) -> str:
+        version = demo.rollback(self.stack, lambda _line: None)
+        self.clock.advance(CACHE_TTL_SECONDS)
+        return version
+
+    def url(self, path: str) -> str:
+        return self.server.url + path
+
+
+@contextmanager
+def served(aws: Aws, build: Build, router: str, workdir: Path) -> Iterator[Served]:
+    uploaded = aws.uploaded(build)
+    store = {LIVE_VERSION_KEY: layout.NO_VERSION_RELEASED} if router == CLOUDFRONT_FUNCTION else {}
+    site = demo.DemoSite(aws.s3, aws.ssm, uploaded.bucket, uploaded.settings, router=router, store=store)
+    # Nothing released yet, whatever the build's test under the other router left live.
+    aws.ssm.put_parameter(
+        Name=uploaded.settings.parameter_name, Value=layout.NO_VERSION_RELEASED, Type="String", Overwrite=True
+    )
+    clock = ManualClock()
+    with ExitStack() as stack:
+        routing: dict[str, Any] = {"router": router}
+        if router == CLOUDFRONT_FUNCTION:
+            assert NODE is not None
+            function = NodeFunction(NODE, workdir, build.spa_fallback)
+            stack.callback(function.close)
+            routing |= {"viewer_function": function, "live_version": lambda: store.get(LIVE_VERSION_KEY)}
+        else:
+            pointer = PointerCache(uploaded.settings, ssm_client=aws.ssm, now=clock)
+            routing["edge_function"] = OriginRequestHandler(uploaded.settings, pointer)
+        server = stack.enter_context(
+            preview_server_running(uploaded.bucket, uploaded.settings, s3_client=aws.s3, **routing)
+        )
+        yield Served(uploaded, demo.DemoStack(site), server, clock)
+
+
+# --- what a page shows -----------------------------------------------------------------------------
+
+# The app's page once its script has run: its `data-page` and `data-version`, the version whose script
+# runs (`hydrated`), the SvelteKit about page's server data, the lazy chunk's answer.
+SHOWN = """(() => {
+  const main = document.querySelector('[data-page]');
+  const hydrated = document.documentElement.dataset.hydrated;
+  return main && hydrated ? {page: main.dataset.page, version: main.dataset.version || null, hydrated,
+    path: location.pathname, data: document.getElementById('data')?.textContent ?? null,
+    lazy: document.getElementById('lazy-result')?.textContent ?? null} : null;
+})()"""
+# Which 404 page is showing: the build's own (its `data-page`), or the component's plain one.
+NOT_FOUND_SHOWN = (
+    "document.querySelector('[data-page]')?.dataset.page"
+    " || (document.title === 'Page not found' ? 'plain' : null)"
+)
+# Resolves once the page has started no request for 200 ms (of the page's own time): nothing in flight
+# when the test releases, so that every request after it is one the test caused.
+SETTLED = """new Promise((resolve) => {
+  let seen = -1;
+  const tick = () => {
+    const now = performance.getEntriesByType('resource').length;
+    if (now === seen) resolve(true); else { seen = now; setTimeout(tick, 200); }
+  };
+  tick();
+})"""
+
+
+def shown(page: Page, condition: str = "true") -> dict[str, Any] | None:
+    value = page.wait_for(f"(() => {{ const s = {SHOWN}; return s && ({condition}) ? s : null; }})()")
+    return dict(value) if value else None
+
+
+def document(responses: list[Response]) -> Response:
+    return [r for r in responses if r.resource_type == "Document"][-1]
+
+
+def load_lazy_chunk(page: Page) -> str | None:
+    """Click the button that imports the lazy chunk; what it wrote ("lazy <version>" or "failed: ...")."""
+    page.evaluate("document.getElementById('lazy').click()")
+    text = page.wait_for("document.getElementById('lazy-result').textContent")
+    return None if text is None else str(text)
+
+
+def settle(page: Page) -> None:
+    """Wait until the page has started no request for a while, following a full navigation if one
+    happens meanwhile (it replaces the document, and the evaluation with it)."""
+    for _attempt in range(5):
+        try:
+            page.evaluate(SETTLED)
+            return
+        except ProtocolError:
+            page.wait_for("document.readyState === 'complete'")
+    raise AssertionError("the page kept navigating")
+
+
+def navigate(page: Page, link: str) -> dict[str, Any]:
+    """Click a nav link; once the page has settled, what it shows, and whether the document stayed
+    (a client-side navigation) or was replaced (a full page load)."""
+    page.evaluate("window.openBeforeClick = true")
+    page.evaluate(f"document.getElementById({link!r}).click()")
+    settle(page)
+    state = shown(page) or {"page": None}
+    state["same_document"] = page.evaluate("window.openBeforeClick === true")
+    return state
+
+
+class Problems(list[str]):
+    """Every way a build is served wrong, so that one run names them all (route, answer)."""
+
+    def check(self, ok: bool, what: str) -> None:
+        if not ok:
+            self.append(what)
+
+
+def check_direct_loads(page: Page, site: Served, build: Build, router: str, problems: Problems) -> None:
+    """Every route loaded from the address bar, the 404 pages, and the Cache-Control of what they load."""
+    for path, expected in build.routes.items():
+        responses = page.goto(site.url(path))
+        status = document(responses).status
+        problems.check(status == 200, f"GET {path} answered {status}, expected 200")
+        state = shown(page)
+        what = state and (state["page"], state["version"], state["hydrated"])
+        problems.check(
+            what == (expected, "one", "one"), f"GET {path} showed {what}, expected {expected} of one"
+        )
+        for response in responses:
+            path_loaded = urlsplit(response.url).path
+            cache = response.headers.get("cache-control")
+            if response.resource_type == "Document":
+                problems.check(
+                    cache == REVALIDATE_CACHE_CONTROL, f"{path_loaded} (page): Cache-Control {cache}"
+                )
+            elif path_loaded.startswith(build.hashed) and response.status == 200:
+                problems.check(
+                    cache == IMMUTABLE_CACHE_CONTROL, f"{path_loaded} (hashed): Cache-Control {cache}"
+                )
+    # The build's own 404 page from Lambda@Edge; the function always serves the plain one (no function
+    # runs for an error page: docs/architecture.md, "Two routers").
+    own_or_plain = "404" if router == LAMBDA_EDGE else "plain"
+    missing = {"/no-such-page": (404, own_or_plain), "/no-such-file.png": (404, own_or_plain)}
+    if build.spa_fallback:
+        missing["/no-such-page"] = (200, "404")  # index.html, whose router shows its not-found view
+    for path, (expected_status, expected_page) in missing.items():
+        status = document(page.goto(site.url(path))).status
+        page_shown = page.wait_for(NOT_FOUND_SHOWN)
+        problems.check(
+            (status, page_shown) == (expected_status, expected_page),
+            f"GET {path} answered {status} showing {page_shown!r}, "
+            f"expected {expected_status} {expected_page!r}",
+        )
+
+
+def check_across(
+    page: Page, site: Served, build: Build, switch: str, problems: Problems, observed: list[str]
+) -> None:
+    """A page of the live version open across `switch` ("release" of two, or "rollback" to one): its
+    lazy chunk still loads (its own version's), and a client-side navigation lands on the page."""
+    first = next(iter(build.routes))
+    opened = "one" if switch == "release" else "two"
+    page.goto(site.url(first))
+    state = shown(page)
+    problems.check(state is not None and state["hydrated"] == opened, f"{first} before the {switch}: {state}")
+    settle(page)
+    if switch == "release":
+        site.release(VERSION_TWO)
+    else:
+        assert site.rollback() == VERSION_ONE
+    mark = page.mark()
+    lazy = load_lazy_chunk(page)
+    problems.check(lazy == f"lazy {opened}", f"after the {switch}, the lazy chunk of {opened} gave {lazy!r}")
+    if build.polls:
+        # The page's own poll of _app/version.json (every 250 ms in this build) sees the new version.
+        updated = page.wait_for("document.documentElement.dataset.updated === 'true'")
+        problems.check(bool(updated), f"after the {switch}, the page's version poll never saw it")
+    about = next(path for path, name in build.routes.items() if name == "about")
+    state = navigate(page, "nav-about")
+    problems.check(state["page"] == "about", f"after the {switch}, the link to {about} showed {state}")
+    new = "two" if switch == "release" else "one"
+    expected: dict[str, Any] = {
+        "stays": {"version": opened, "hydrated": opened, "same_document": True},
+        "reloads": {"version": new, "hydrated": new, "same_document": False},
+        "swaps": {"version": new, "hydrated": new, "same_document": True},
+        "mixes": {"version": opened, "data": f"data of version {new}", "same_document": True},
+    }[build.after_switch]
+    got = {name: state.get(name) for name in expected}
+    problems.check(
+        got == expected, f"after the {switch}, the link to {about} {build.after_switch} not: {got}"
+    )
+    requests = [
+        f"{r.status} {urlsplit(r.url).path}" for r in page.responses(mark) if r.resource_type != "Script"
+    ]
+    observed.append(f"{switch}: page of {opened}, lazy {lazy!r}, then {state}; requests {requests}")
+
+
+@pytest.mark.parametrize("router", ROUTERS)
+@pytest.mark.parametrize("build", BUILDS, ids=lambda b: b.name)
+def test_real_build_across_release_and_rollback(
+    aws: Aws, browser: Browser, build: Build, router: str, tmp_path: Path
+) -> None:
+    problems = Problems()
+    observed: list[str] = []
+    with served(aws, build, router, tmp_path) as site:
+        site.release(VERSION_ONE)
+        page = browser.new_page()
+        try:
+            check_direct_loads(page, site, build, router, problems)
+            check_across(page, site, build, "release", problems, observed)
+            check_across(page, site, build, "rollback", problems, observed)
+        finally:
+            page.close()
+    print(f"\n{build.name} ({router})\n  " + "\n  ".join(observed))
+    assert not problems, f"{build.name} through {router}:\n" + "\n".join(problems)
