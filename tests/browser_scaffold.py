@@ -9,6 +9,7 @@ opens pages in it, so a page can stay open across a release and a rollback.
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import shutil
@@ -75,10 +76,13 @@ class Browser:
     def __init__(self, chromium: str, profile_dir: Path) -> None:
         to_browser_read, self._to_browser = os.pipe()
         self._from_browser, from_browser_write = os.pipe()
-        # Chromium reads commands on fd 3 and writes answers on fd 4: the shell puts the pipes there.
+        # The child's ends move above 4 first: `3<&5 4>&3` would make fd 4 a copy of the new fd 3.
+        to_browser_read, from_browser_write = _above_four(to_browser_read), _above_four(from_browser_write)
+        # Chromium reads commands on fd 3 and writes answers on fd 4: bash puts the pipes there (dash,
+        # Debian's sh, takes only one-digit descriptors in a redirection).
         self._process = subprocess.Popen(
             [
-                "sh",
+                "bash",
                 "-c",
                 f'exec "$0" "$@" 3<&{to_browser_read} 4>&{from_browser_write}',
                 chromium,
@@ -197,6 +201,12 @@ class Browser:
         os.close(self._to_browser)
         self._reader.join(timeout=5)
         os.close(self._from_browser)
+
+
+def _above_four(fd: int) -> int:
+    moved = fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, 5)
+    os.close(fd)
+    return moved
 
 
 @contextmanager

@@ -95,6 +95,11 @@ BUILDS = [
     Build("vite", ROUTES, "/assets/", "stays", spa_fallback=True),
 ]
 
+# Builds whose pages are `about.html` (no about/index.html): they answer 404 until /about serves
+# about.html (issue 24, clean URLs, in progress on another branch).
+WAITING_FOR_CLEAN_URLS = {"next", "sveltekit", "sveltekit-poll"}
+NEEDS_CLEAN_URLS = "until /about serves about.html (issue 24): GET /about answers 404 with the 404 page"
+
 
 @dataclass
 class Uploaded:
@@ -368,7 +373,15 @@ def check_across(
 
 
 @pytest.mark.parametrize("router", ROUTERS)
-@pytest.mark.parametrize("build", BUILDS, ids=lambda b: b.name)
+@pytest.mark.parametrize(
+    "build",
+    [
+        pytest.param(build, id=build.name, marks=pytest.mark.skip(reason=NEEDS_CLEAN_URLS))
+        if build.name in WAITING_FOR_CLEAN_URLS
+        else pytest.param(build, id=build.name)
+        for build in BUILDS
+    ],
+)
 def test_real_build_across_release_and_rollback(
     aws: Aws, browser: Browser, build: Build, router: str, tmp_path: Path
 ) -> None:
