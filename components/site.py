@@ -1,11 +1,12 @@
 """VersionedStaticSite: a private bucket of immutable versions behind CloudFront, switched by a pointer."""
 
-from __future__ import annotations
-
+# No `from __future__ import annotations` here: the component provider (provider/) reads the
+# annotations of VersionedStaticSite and VersionedStaticSiteInputs at runtime to build its schema.
 import json
 import re
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields, replace
+from typing import TYPE_CHECKING, Any, TypedDict
 
 import pulumi
 import pulumi_aws as aws
@@ -51,14 +52,15 @@ class VersionedStaticSiteArgs:
     """The live version id (layout.VERSION_FORMAT), or None/"" before the first release."""
     parameter_name: str
     """Full SSM path of the pointer parameter, e.g. /versioned-site/prod/live-version."""
-    edge_provider: pulumi.ProviderResource
-    """An aws.Provider for us-east-1: Lambda@Edge and the pointer must live there."""
+    edge_provider: pulumi.ProviderResource | None = None
+    """An aws.Provider for us-east-1: Lambda@Edge and the pointer must live there. Default: one the
+    component creates (`<name>-edge`) with the stack's `aws:profile`."""
     edge_cache_ttl_seconds: int = 5
     """How long each edge container caches the pointer; a release waits this long before invalidating."""
     spa_fallback: bool = False
     """Serve the version's index.html for extension-less paths (single-page apps)."""
-    price_class: str = "PriceClass_100"
-    """CloudFront price class."""
+    price_class: pulumi.Input[str] = "PriceClass_100"
+    """CloudFront price class (a string or an Output)."""
     domain_names: Sequence[str] = field(default_factory=list)
     """The site's own names (CloudFront aliases); the first is the URL. components/domain.py."""
     acm_certificate_arn: pulumi.Input[str] | None = None
@@ -77,7 +79,7 @@ class VersionedStaticSiteArgs:
     retain_bucket_on_destroy: bool = True
     """`pulumi destroy` (or a replacement) leaves the bucket, its versions and its guards in the account
     and only forgets them (the `retainOnDelete` option). README: "Deleting a stack"."""
-    version_readers: Sequence[str] = field(default_factory=list)
+    version_readers: pulumi.Input[Sequence[pulumi.Input[str]]] = field(default_factory=list)
     """IAM role or user ARNs (e.g. another account's deployer) that may read versions from this
     bucket: `sitectl promote --from-stack` this stack into theirs."""
     release_check: ReleaseCheck | None = None
@@ -102,7 +104,16 @@ class VersionedStaticSiteArgs:
     `version_config_key`); default `<project>:version`."""
 
     def validate(self) -> None:
-        """Check every invariant before anything is created, with the fix in the message."""
+        """Check every invariant before anything is created, with the fix in the message. An Output
+        where the component needs a plain value is refused; Outputs where it takes them are checked
+        when their value is known (`_checked_price_class`, the bucket policy's readers)."""
+        for name in PLAIN_INPUTS:
+            if _contains_output(getattr(self, name)):
+                raise ValueError(
+                    f"VersionedStaticSite input {name} is an Output, but it must be a plain value: it "
+                    "decides which resources the component creates or what its edge code contains; pass a "
+                    "literal or a stack config value"
+                )
         if self.router not in ROUTERS:
             raise ValueError(
                 f"versioned-site:router is {self.router!r}: set it to {LAMBDA_EDGE} (the default) or "
@@ -124,16 +135,12 @@ class VersionedStaticSiteArgs:
                 f"versioned-site:edgeCacheTtlSeconds is {self.edge_cache_ttl_seconds}: "
                 f"set it between 1 and {MAX_EDGE_CACHE_TTL_SECONDS}"
             )
-        if self.price_class not in PRICE_CLASSES:
-            raise ValueError(
-                f"versioned-site:priceClass {self.price_class!r} is not one of {', '.join(PRICE_CLASSES)}"
-            )
-        for reader in self.version_readers:
-            if not _PRINCIPAL_ARN.match(str(reader)):
-                raise ValueError(
-                    f"versioned-site:versionReaders entry {reader!r} is not an IAM role or user ARN: "
-                    "give e.g. arn:aws:iam::222222222222:role/site-release"
-                )
+        if isinstance(self.price_class, str):
+            _check_price_class(self.price_class)
+        if isinstance(self.version_readers, (list, tuple)):
+            for reader in self.version_readers:
+                if isinstance(reader, str):
+                    _check_version_reader(reader)
         domain.validate(self.domain_names, self.acm_certificate_arn, self.hosted_zone_id)
         tagging.validate(self.tags)
         log_delivery.validate(self.access_logs, self.access_log_retention_days)
@@ -145,25 +152,160 @@ class VersionedStaticSiteArgs:
             )
 
 
+def _check_price_class(price_class: str) -> str:
+    if price_class not in PRICE_CLASSES:
+        raise ValueError(
+            f"versioned-site:priceClass {price_class!r} is not one of {', '.join(PRICE_CLASSES)}"
+        )
+    return price_class
+
+
+def _check_version_reader(reader: str) -> str:
+    if not _PRINCIPAL_ARN.match(str(reader)):
+        raise ValueError(
+            f"versioned-site:versionReaders entry {reader!r} is not an IAM role or user ARN: "
+            "give e.g. arn:aws:iam::222222222222:role/site-release"
+        )
+    return reader
+
+
+def _contains_output(value: object) -> bool:
+    if isinstance(value, pulumi.Output):
+        return True
+    if isinstance(value, Mapping):
+        return any(_contains_output(item) for item in value.values())
+    if isinstance(value, (list, tuple)):
+        return any(_contains_output(item) for item in value)
+    return False
+
+
+class VersionedStaticSiteInputs(TypedDict, total=False):
+    """The component's inputs as any language gives them: the component provider's schema
+    (provider/schema.json) is generated from these annotations and docstrings. A plain type is a plain
+    input there (it decides which resources exist, or goes into the edge code); `pulumi.Input` takes an
+    Output too. Python programs pass VersionedStaticSiteArgs, which adds hooks no schema can carry."""
+
+    version: str | None
+    """The live version id (YYYYMMDDTHHMMSSZ[-<git sha>]), or empty before the first release."""
+    parameter_name: str
+    """Full SSM path of the pointer parameter in us-east-1; default /<project>/<stack>/live-version."""
+    edge_cache_ttl_seconds: int
+    """Seconds an edge container caches the live version (1-300, default 5); a release waits as long."""
+    spa_fallback: bool
+    """Serve the version's index.html for extension-less paths (single-page apps); default false."""
+    price_class: pulumi.Input[str]
+    """CloudFront price class: PriceClass_100 (default), PriceClass_200 or PriceClass_All."""
+    domain_names: Sequence[str]
+    """The site's own names (CloudFront aliases); the first is the URL."""
+    acm_certificate_arn: pulumi.Input[str]
+    """An ACM certificate in us-east-1 for domainNames (an Output too); default: one requested here."""
+    hosted_zone_id: str
+    """The Route 53 zone of domainNames; without it the zone is looked up by the names."""
+    force_destroy_bucket: bool
+    """When the bucket is deleted, delete every version in it first (needs retainBucketOnDestroy false)."""
+    retain_bucket_on_destroy: bool
+    """`pulumi destroy` leaves the bucket, its versions and its guards in the account (default true)."""
+    version_readers: pulumi.Input[Sequence[pulumi.Input[str]]]
+    """IAM role or user ARNs that may list and read versions from the bucket (`sitectl promote`)."""
+    take_offline: bool
+    """With version empty, point a live site at `none` (every viewer gets 503); refused otherwise."""
+    router: str
+    """Where the live version is applied: lambda-edge (default) or cloudfront-function."""
+    access_logs: str
+    """CloudFront access logs: off (default), s3 (a private bucket of the site) or cloudwatch."""
+    access_log_retention_days: int
+    """How long access logs are kept, in days."""
+    tags: Mapping[str, str]
+    """Tags for every resource of the site that takes tags."""
+    version_config_key: str
+    """The stack config key `version` comes from, which `sitectl release` sets; default <project>:version."""
+
+
+# Python-only: hooks and the provider, which no schema can carry. The provider fills in the default.
+PYTHON_ONLY_ARGS = (
+    "edge_provider",
+    "release_check",
+    "read_pointer",
+    "find_zone_id",
+    "read_certificate_status",
+)
+# Inputs the component needs as plain values (a plain type in VersionedStaticSiteInputs).
+PLAIN_INPUTS = tuple(
+    name
+    for name in VersionedStaticSiteInputs.__annotations__
+    if name not in ("price_class", "version_readers", "acm_certificate_arn")
+)
+
+
+def args_from_inputs(inputs: Mapping[str, Any] | VersionedStaticSiteArgs) -> VersionedStaticSiteArgs:
+    """The Args of a construct call from another language (the provider passes the inputs as a dict of
+    Python names), with the stack's `aws:profile` as a Python program passes it."""
+    if isinstance(inputs, VersionedStaticSiteArgs):
+        return inputs
+    known = {f.name for f in fields(VersionedStaticSiteArgs)} - set(PYTHON_ONLY_ARGS)
+    unknown = sorted(set(inputs) - known)
+    if unknown:
+        raise ValueError(f"VersionedStaticSite has no input {unknown[0]!r}: see provider/schema.json")
+    values = {key: value for key, value in inputs.items() if value is not None}
+    values.setdefault("aws_profile", pulumi.Config("aws").get("profile"))
+    values.setdefault("version", None)
+    # The same pointer name the stack program of this repository uses.
+    values.setdefault(
+        "parameter_name", layout.pointer_parameter_name(pulumi.get_project(), pulumi.get_stack())
+    )
+    return VersionedStaticSiteArgs(**values)
+
+
+# What `args` is declared as: the Args class for Python callers (and mypy); at runtime the Inputs, which
+# the component provider's analyzer reads (it supports no callables or provider objects).
+if TYPE_CHECKING:
+    _DeclaredArgs = VersionedStaticSiteArgs
+else:
+    _DeclaredArgs = VersionedStaticSiteInputs
+
+
 class VersionedStaticSite(pulumi.ComponentResource):
     """A static site whose every build is an immutable version; the pointer selects the live one."""
 
+    # Each output's docstring is its description in the provider's schema (provider/schema.json).
     bucket_name: pulumi.Output[str]
+    """The private bucket holding every version (`sitectl upload` writes there)."""
     distribution_id: pulumi.Output[str]
+    """The CloudFront distribution's id."""
     distribution_domain: pulumi.Output[str]
+    """The distribution's *.cloudfront.net name."""
     url: pulumi.Output[str]
+    """The site's URL: https:// and the first domain name, else the distribution's name."""
     parameter_name: pulumi.Output[str]
+    """The SSM parameter (the pointer) holding the live version."""
     parameter_region: pulumi.Output[str]
+    """The pointer's region (us-east-1)."""
     live_version: pulumi.Output[str]
+    """The version the pointer holds after this deployment (`none` before the first release)."""
     release_targets: pulumi.Output[list[str]]
+    """URNs a release updates (`pulumi up --target`): the pointer, then the switch or the store's key."""
     certificate_validation_records: pulumi.Output[list[dict[str, str]]]
+    """DNS records that validate the requested certificate, to create where the names' DNS lives."""
     dns_records: pulumi.Output[list[dict[str, str]]]
+    """DNS records pointing the domain names at the distribution, for DNS outside Route 53."""
     access_log_destination: pulumi.Output[str]
+    """Where CloudFront's access logs go (a bucket or a log group ARN), empty when they are off."""
     version_config_key: pulumi.Output[str]
+    """The stack config key of the version (`sitectl release` sets it): export it as versionConfigKey."""
 
-    def __init__(self, name: str, args: VersionedStaticSiteArgs, opts: pulumi.ResourceOptions | None = None):
+    def __init__(self, name: str, args: _DeclaredArgs, opts: pulumi.ResourceOptions | None = None):
+        args = args_from_inputs(args)
         args.validate()
         super().__init__(TYPE_TOKEN, name, None, opts)
+        if args.edge_provider is None:
+            # An explicit provider reads no `aws:` stack config: it gets the stack's profile here.
+            provider = aws.Provider(
+                f"{name}-edge",
+                region=EDGE_REGION,
+                profile=args.aws_profile,
+                opts=pulumi.ResourceOptions(parent=self),
+            )
+            args = replace(args, edge_provider=provider)
         edge = pulumi.ResourceOptions(parent=self, provider=args.edge_provider)
 
         # --- Storage: private, owner-enforced, encrypted; never a website endpoint. Every version lives
@@ -296,7 +438,7 @@ class VersionedStaticSite(pulumi.ComponentResource):
             comment=f"versioned-site {name}",
             is_ipv6_enabled=True,
             http_version="http2and3",
-            price_class=args.price_class,
+            price_class=pulumi.Output.from_input(args.price_class).apply(_check_price_class),
             aliases=custom_domain.aliases if custom_domain is not None else None,
             # Skew protection and the 404 page: an origin group whose fallback the edge recognises.
             origins=not_found_and_skew.bucket_origins(
@@ -338,8 +480,8 @@ class VersionedStaticSite(pulumi.ComponentResource):
         aws.s3.BucketPolicy(
             f"{name}-bucket-policy",
             bucket=bucket.id,
-            policy=pulumi.Output.all(bucket.arn, distribution.arn).apply(
-                lambda v: _bucket_policy(v[0], v[1], list(args.version_readers))
+            policy=pulumi.Output.all(bucket.arn, distribution.arn, args.version_readers).apply(
+                lambda v: _bucket_policy(v[0], v[1], [_check_version_reader(r) for r in v[2]])
             ),
             # A policy written before the public access block could be judged public and refused.
             opts=pulumi.ResourceOptions.merge(
@@ -435,6 +577,7 @@ class VersionedStaticSite(pulumi.ComponentResource):
 def _custom_domain(
     site: pulumi.ComponentResource, name: str, args: VersionedStaticSiteArgs
 ) -> domain.CustomDomain:
+    assert args.edge_provider is not None  # VersionedStaticSite.__init__ gives it one
     return domain.prepare(
         site,
         name,

@@ -181,7 +181,7 @@ def test_no_default_tags_leave_the_edge_provider_without_them() -> None:
 def test_bad_tags_are_refused_with_the_fix(tags: dict[str, object], message: str) -> None:
     from components.site import VersionedStaticSiteArgs
 
-    args = VersionedStaticSiteArgs(version=None, parameter_name="/p/s/live-version", edge_provider=None)  # type: ignore[arg-type]
+    args = VersionedStaticSiteArgs(version=None, parameter_name="/p/s/live-version", edge_provider=None)
     args.tags = tags  # type: ignore[assignment]
     with pytest.raises(ValueError) as refused:
         args.validate()
