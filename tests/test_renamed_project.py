@@ -67,6 +67,7 @@ def test_config_only_with_a_named_bucket_edits_the_stack_file_alone(world: World
     assert result.output == (
         f"set shop-site:version to {V2} in Pulumi.prod.yaml (was {V1}; live: {V1}); nothing deployed: "
         "commit it, and `pulumi up` (or `sitectl release` after the merge) applies it\n"
+        f"{V2}\n"  # the released version, on stdout
     )
     assert world.live() == V1
 
