@@ -297,16 +297,17 @@ class VersionedStaticSite(pulumi.ComponentResource):
         args = args_from_inputs(args)
         args.validate()
         super().__init__(TYPE_TOKEN, name, None, opts)
-        if args.edge_provider is None:
+        edge_provider = args.edge_provider
+        if edge_provider is None:
             # An explicit provider reads no `aws:` stack config: it gets the stack's profile here.
-            provider = aws.Provider(
+            edge_provider = aws.Provider(
                 f"{name}-edge",
                 region=EDGE_REGION,
                 profile=args.aws_profile,
                 opts=pulumi.ResourceOptions(parent=self),
             )
-            args = replace(args, edge_provider=provider)
-        edge = pulumi.ResourceOptions(parent=self, provider=args.edge_provider)
+            args = replace(args, edge_provider=edge_provider)
+        edge = pulumi.ResourceOptions(parent=self, provider=edge_provider)
 
         # --- Storage: private, owner-enforced, encrypted; never a website endpoint. Every version lives
         # here: destroy leaves the bucket and the settings that keep it private (retainOnDelete is not
@@ -497,7 +498,7 @@ class VersionedStaticSite(pulumi.ComponentResource):
             distribution,
             args.access_logs,
             args.access_log_retention_days,
-            args.edge_provider,
+            edge_provider,
             args.tags,
             kept,
         )
