@@ -25,6 +25,7 @@ Manifests and claims live outside every version prefix so that a request rewritt
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 from dataclasses import dataclass, field
@@ -234,6 +235,12 @@ class Manifest:
             indent=1,
             sort_keys=True,
         )
+
+    def files_digest(self) -> str:
+        """SHA-256 of the files part alone (paths, sizes, contents, headers): two builds with the same
+        digest store the same objects with the same headers, whatever their version or time."""
+        files = json.loads(self.to_json())["files"]
+        return hashlib.sha256(json.dumps(files, sort_keys=True).encode()).hexdigest()
 
     @classmethod
     def from_json(cls, text: str | bytes) -> Manifest:

@@ -121,6 +121,7 @@ def test_upload_json_is_one_document_on_stdout(world: World, tmp_path: Path) -> 
         "already_stored_files": 0,
         "removed_objects": 0,
         "excluded": [],
+        "took_over": None,
         "shared_assets": {"published": 2, "already": 0, "skipped": 0},
     }
     assert document["bytes"] == sum(f.stat().st_size for f in build.rglob("*") if f.is_file())

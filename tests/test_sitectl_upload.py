@@ -613,7 +613,27 @@ def test_progress_lines_for_logs_come_at_most_every_five_seconds() -> None:
     progress(1_000)
     clock.advance(4.0)
     progress(1)
-    assert lines == ["uploaded 1.0 MB of 1.1 MB"]
+    assert lines == ["uploaded 1.0 MB of 1.1 MB, about 0 s left"]
     clock.advance(1.0)
     progress(0)
-    assert lines == ["uploaded 1.0 MB of 1.1 MB", "uploaded 1.1 MB of 1.1 MB"]
+    assert lines == ["uploaded 1.0 MB of 1.1 MB, about 0 s left", "uploaded 1.1 MB of 1.1 MB"]
+
+
+def test_progress_estimates_the_time_left_from_bytes_and_requests() -> None:
+    """One large file, then many small ones whose time goes to requests: by bytes alone the upload
+    looks done after the large file (0 s left); counting the files done too, it does not."""
+    clock = ManualClock()
+    lines: list[str] = []
+    progress = ProgressLines(999_990, lines.append, clock, files=100)
+    clock.advance(1.0)
+    progress(900_000)
+    for _ in range(99):
+        clock.advance(0.125)
+        progress(1_010)
+    # At 5 s: 93 % of the bytes, 33 % of the files: 63 % done, about 3 s left (bytes alone: 0 s);
+    # at 10 s: 97 % and 73 %, about 2 s left. It ends at 13.4 s.
+    assert lines == [
+        "uploaded 0.9 MB of 1.0 MB, 33 of 100 files, about 3 s left",
+        "uploaded 1.0 MB of 1.0 MB, 73 of 100 files, about 2 s left",
+    ]
+    assert ProgressLines(0, lines.append, clock).share_done() == 1.0  # an empty build is done

@@ -7,6 +7,7 @@ from __future__ import annotations
 import hashlib
 import os
 import threading
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, cast
@@ -689,8 +690,8 @@ def test_progress_lines_without_a_terminal_every_few_seconds() -> None:
         clock.advance(2)
     # Calls at 0, 2, 4, ... 18 s: a line once 5 s have passed since the last one (6, 12, 18 s).
     assert lines == [
-        "uploaded 4.0 MB of 10.0 MB",
-        "uploaded 7.0 MB of 10.0 MB",
+        "uploaded 4.0 MB of 10.0 MB, about 9 s left",
+        "uploaded 7.0 MB of 10.0 MB, about 5 s left",
         "uploaded 10.0 MB of 10.0 MB",
     ]
 
@@ -774,14 +775,78 @@ def test_prune_dry_run_names_exactly_what_apply_deletes(world: World, tmp_path: 
     assert keys(world, "_claims/") == [layout.claim_key(v) for v in ("20261022T100000Z", V1, V2)]
 
 
+def _crash(_: storage.Claim) -> None:
+    raise KeyboardInterrupt
+
+
+def test_rerunning_an_interrupted_upload_of_the_same_build_takes_over_by_itself(
+    world: World, tmp_path: Path
+) -> None:
+    """A CI job re-run after a cancelled one: the same command, the same bytes, no --resume."""
+    build = write_build(tmp_path / "a", TREE_A)
+    with pytest.raises(KeyboardInterrupt):
+        upload_build(world.s3, BUCKET, build, V1, before_seal=_crash)
+    first = storage.read_claim(world.s3, BUCKET, V1)
+    assert first is not None and len(first.build_digest) == 64
+    other = world.invoke(
+        "--bucket", BUCKET, "upload", str(write_build(tmp_path / "b", TREE_B)), "--version", V1
+    )
+    assert other.exit_code == 2 and f"re-run with --resume --version {V1}" in other.output  # another tree
+    again = world.invoke("--bucket", BUCKET, "upload", str(build), "--version", V1)
+    assert again.exit_code == 0, again.output
+    assert f"took over the claim of {first.describe()}: the same build" in again.stderr
+    assert "3 files (29 bytes): 0 sent" in again.stderr and "3 already stored" in again.stderr
+    assert again.stdout == f"{V1}\n"
+    assert_exactly(world, V1, TREE_A)
+
+
+def test_the_same_build_still_running_can_no_longer_seal(world: World, tmp_path: Path) -> None:
+    """The first run was not dead after all: once the second took its claim, its seal is refused and
+    it leaves the version, completed by the second, untouched."""
+    build = write_build(tmp_path / "a", TREE_A)
+    second: list[str] = []
+
+    def second_run_meanwhile(_: storage.Claim) -> None:
+        second.append(upload_build(world.s3, BUCKET, build, V1).took_over)
+
+    with pytest.raises(StoreError, match=f"version {V1} is no longer claimed by this upload"):
+        upload_build(world.s3, BUCKET, build, V1, before_seal=second_run_meanwhile)
+    assert second[0].startswith("upload ")
+    assert storage.is_complete(world.s3, BUCKET, V1)
+    assert_exactly(world, V1, TREE_A)
+
+
+def test_a_takeover_during_the_seals_listing_leaves_the_strays_to_the_new_owner(
+    world: World, tmp_path: Path
+) -> None:
+    build = write_build(tmp_path / "a", TREE_A)
+    stray = layout.object_key(V1, "old.txt")
+
+    def stray_then_takeover(claim: storage.Claim) -> None:
+        world.s3.put_object(Bucket=BUCKET, Key=stray, Body=b"left by an earlier attempt")
+        taker = storage.new_claim(V1, build_digest=claim.build_digest)
+        world.once(
+            "provide-client-params.s3.ListObjectsV2",
+            lambda: storage.claim_version(world.s3, BUCKET, taker),
+            when=lambda params: params.get("Prefix") == f"{V1}/",
+        )
+
+    with pytest.raises(StoreError, match="no longer claimed by this upload"):
+        upload_build(world.s3, BUCKET, build, V1, before_seal=stray_then_takeover)
+    assert stray in keys(world, f"{V1}/")
+    assert not storage.is_complete(world.s3, BUCKET, V1)
+
+
 def test_resume_on_the_command_line(world: World, tmp_path: Path) -> None:
     build = write_build(tmp_path / "a", TREE_A)
-
-    def crash(_: storage.Claim) -> None:
-        raise KeyboardInterrupt
-
     with pytest.raises(KeyboardInterrupt):
-        upload_build(world.s3, BUCKET, build, V1, before_seal=crash)
+        upload_build(world.s3, BUCKET, build, V1, before_seal=_crash)
+    # A claim written before claims recorded their build: nobody can tell it is the same build.
+    old = storage.read_claim(world.s3, BUCKET, V1)
+    assert old is not None
+    world.s3.put_object(
+        Bucket=BUCKET, Key=layout.claim_key(V1), Body=replace(old, build_digest="").to_json().encode()
+    )
     again = world.invoke("--bucket", BUCKET, "upload", str(build), "--version", V1)
     assert again.exit_code == 2 and f"re-run with --resume --version {V1}" in again.output
     resumed = world.invoke("--bucket", BUCKET, "upload", str(build), "--resume", "--version", V1)

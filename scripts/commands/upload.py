@@ -48,6 +48,8 @@ DEFAULT_ATTEMPTS = 5
 DEFAULT_DEDUPE_VERSIONS = 5
 # Without a terminal (CI logs), one progress line at most this often.
 PROGRESS_LINE_SECONDS = 5.0
+# On a terminal, the progress line is redrawn at most this often.
+TERMINAL_PROGRESS_SECONDS = 0.5
 # A conditional write refused: the key is not as planned (412, 409 while another conditional write
 # to it is in flight, 404 for If-Match on a key that is gone).
 _REFUSED_WRITE = ("PreconditionFailed", "412", "ConditionalRequestConflict", "NoSuchKey", "404")
@@ -68,6 +70,7 @@ class UploadReport:
     removed_objects: int = 0  # objects of an earlier attempt that the build no longer has
     excluded: list[str] = field(default_factory=list)
     shared: PublishReport | None = None  # the fingerprinted files published for skew protection
+    took_over: str = ""  # the claim of the same build this upload took over (an interrupted run)
 
 
 @dataclass(frozen=True)
@@ -134,12 +137,15 @@ def upload_build(
     clock: Callable[[], float] = time.monotonic,
     after_claim: Hook | None = None,
     before_seal: Hook | None = None,
+    on_takeover: Callable[[str], None] | None = None,
 ) -> UploadReport:
     """Upload `directory` as `version` (default: the current UTC time, or the next free second)
     and return what was done.
 
     `progress(n)` is called with the bytes of each file once it is stored; `on_start(version, files,
-    bytes)` once the plan is made; `after_claim` and `before_seal` (tests) at those points; `clock`
+    bytes)` once the plan is made; `on_takeover(owner)` when the claim of the same build, left by an
+    interrupted run, was taken over without --resume; `after_claim` and `before_seal` (tests) at those
+    points; `clock`
     times the re-reads of the claim (`storage.ClaimWatch`). Raises
     StoreRefusedError (exit 2) for a bad build or a version that is taken or complete, before
     writing anything; SitectlError or StoreError (exit 1) when AWS fails: the version then stays
@@ -151,16 +157,29 @@ def upload_build(
         raise RefusedError("--resume needs --version: the version id of the interrupted upload")
     build = scan_build(directory, excludes=excludes, includes=includes, header_rules=header_rules)
     files = build.files
+    manifest_files = {
+        f.path: layout.ManifestFile(f.size, f.sha256, f.content_type, f.cache_control, f.etag) for f in files
+    }
+    digest = layout.Manifest(version="", created="", files=manifest_files).files_digest()
     if version is not None:
-        claim = storage.claim_version(s3, bucket, storage.new_claim(version, now), resume=resume)
+        claim = storage.claim_version(s3, bucket, storage.new_claim(version, now, digest), resume=resume)
     else:
         # The id is a time, and ids order versions (newest, "newer than the live one" for prune,
         # rollback): S3's clock, not a machine's that may run behind.
-        claim = storage.claim_new_version(s3, bucket, now or storage.server_now(s3, bucket))
+        claim = storage.claim_new_version(
+            s3, bucket, now or storage.server_now(s3, bucket), build_digest=digest
+        )
     version = claim.version
     report = UploadReport(
-        version, files=len(files), total_bytes=sum(f.size for f in files), excluded=build.excluded
+        version,
+        files=len(files),
+        total_bytes=sum(f.size for f in files),
+        excluded=build.excluded,
+        took_over=claim.taken_over,
     )
+    if claim.taken_over and on_takeover:
+        on_takeover(claim.taken_over)
+    resume = resume or bool(claim.taken_over)
     if after_claim:
         after_claim(claim)
 
@@ -182,12 +201,7 @@ def upload_build(
         before_seal(claim)
 
     manifest = layout.Manifest(
-        version=version,
-        created=datetime.now(UTC).isoformat(timespec="seconds"),
-        files={
-            f.path: layout.ManifestFile(f.size, f.sha256, f.content_type, f.cache_control, f.etag)
-            for f in files
-        },
+        version=version, created=datetime.now(UTC).isoformat(timespec="seconds"), files=manifest_files
     )
     try:
         removed = storage.seal_version(s3, bucket, claim, manifest)
@@ -284,23 +298,58 @@ def _megabytes(count: int) -> str:
 
 
 class ProgressLines:
-    """Progress for logs (stderr is not a terminal): one line at most every PROGRESS_LINE_SECONDS."""
+    """Progress as lines: for logs (stderr is not a terminal) one at most every PROGRESS_LINE_SECONDS;
+    on a terminal, `interval` shorter and each line drawn over the last.
+
+    The estimate of the time left counts both what an upload spends: bytes sent and requests made.
+    The share done is the mean of the bytes' share and the files' share (one request or more each),
+    so a build of many small files, whose time goes to requests, does not look nearly done after its
+    first large file, nor the other way round; the time left is the time so far scaled by the rest.
+    """
 
     def __init__(
-        self, total: int, echo: Callable[[str], None], clock: Callable[[], float] = time.monotonic
+        self,
+        total: int,
+        echo: Callable[[str], None],
+        clock: Callable[[], float] = time.monotonic,
+        files: int = 0,
+        interval: float | None = None,
     ) -> None:
         self.total = total
+        self.files = files
         self.done = 0
+        self.files_done = 0
         self.echo = echo
         self.clock = clock
-        self.last = clock()
+        self.interval = PROGRESS_LINE_SECONDS if interval is None else interval
+        self.started = self.last = clock()
 
     def __call__(self, count: int) -> None:
         self.done += count
+        self.files_done += 1
         now = self.clock()
-        if now - self.last >= PROGRESS_LINE_SECONDS:
+        if now - self.last >= self.interval:
             self.last = now
-            self.echo(f"uploaded {_megabytes(self.done)} of {_megabytes(self.total)}")
+            self.echo(self.line(now))
+
+    def share_done(self) -> float:
+        shares = [self.done / self.total] if self.total else []
+        shares += [self.files_done / self.files] if self.files else []
+        return min(sum(shares) / len(shares), 1.0) if shares else 1.0
+
+    def line(self, now: float) -> str:
+        text = f"uploaded {_megabytes(self.done)} of {_megabytes(self.total)}"
+        if self.files:
+            text += f", {self.files_done} of {self.files} files"
+        share = self.share_done()
+        if 0 < share < 1:
+            left = (now - self.started) * (1 - share) / share
+            text += f", about {_duration(left)} left"
+        return text
+
+
+def _duration(seconds: float) -> str:
+    return f"{seconds:.0f} s" if seconds < 90 else f"{seconds / 60:.0f} min"
 
 
 MAX_EXCLUDED_SHOWN = 20
@@ -397,11 +446,18 @@ def upload_command(
             click.echo(
                 f"uploading {files} files ({_megabytes(total)}) as {chosen} to s3://{bucket}", err=True
             )
-            if show_bar:
-                bar = stack.enter_context(click.progressbar(length=total, label=chosen, file=sys.stderr))
-                reporter.append(bar.update)
+            if show_bar:  # one line, redrawn
+                stack.callback(lambda: click.echo(err=True))
+                reporter.append(
+                    ProgressLines(
+                        total,
+                        lambda line: click.echo(f"\r{line}\033[K", err=True, nl=False),
+                        files=files,
+                        interval=TERMINAL_PROGRESS_SECONDS,
+                    )
+                )
             else:
-                reporter.append(ProgressLines(total, lambda line: click.echo(line, err=True)))
+                reporter.append(ProgressLines(total, lambda line: click.echo(line, err=True), files=files))
 
         report = upload_build(
             site.s3(),
@@ -416,6 +472,10 @@ def upload_command(
             dedupe_versions=dedupe_versions,
             on_start=on_start,
             progress=lambda n: reporter[0](n),
+            on_takeover=lambda owner: output.say(
+                f"took over the claim of {owner}: the same build (files and headers), interrupted or "
+                "still running; that run can no longer write, seal or delete anything of this version"
+            ),
         )
     for line in describe_excluded(report.excluded):
         output.say(line)
@@ -448,6 +508,7 @@ def upload_document(report: UploadReport, bucket: str) -> dict[str, object]:
         "already_stored_files": report.skipped_files,
         "removed_objects": report.removed_objects,
         "excluded": report.excluded,
+        "took_over": report.took_over or None,
         "shared_assets": None
         if shared is None
         else {

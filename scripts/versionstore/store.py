@@ -276,6 +276,10 @@ class Claim:
     started: str  # ISO 8601, UTC, by the uploader's clock
     etag: str = ""
     written: datetime | None = None  # the claim object's LastModified, by S3's clock
+    # The files digest of the build being uploaded (`Manifest.files_digest`); empty for a promote and
+    # for claims written before it was recorded. Equal digests: a takeover cannot mix two builds.
+    build_digest: str = ""
+    taken_over: str = ""  # not stored: the owner this claim replaced without --resume (same build)
 
     def describe(self) -> str:
         return f"upload {self.upload_id} on {self.host} (pid {self.pid}), started {self.started}"
@@ -288,15 +292,18 @@ class Claim:
                 "host": self.host,
                 "pid": self.pid,
                 "started": self.started,
+                **({"build_digest": self.build_digest} if self.build_digest else {}),
             },
             sort_keys=True,
         )
 
 
-def new_claim(version: str, now: datetime | None = None) -> Claim:
+def new_claim(version: str, now: datetime | None = None, build_digest: str = "") -> Claim:
     """A claim of `version` for this process, with a fresh upload id."""
     started = (now or utc_now()).astimezone(UTC).isoformat(timespec="seconds")
-    return Claim(version, uuid.uuid4().hex[:12], socket.gethostname(), os.getpid(), started)
+    return Claim(
+        version, uuid.uuid4().hex[:12], socket.gethostname(), os.getpid(), started, build_digest=build_digest
+    )
 
 
 def read_claim(s3: S3Client, bucket: str, version: str) -> Claim | None:
@@ -317,6 +324,7 @@ def read_claim(s3: S3Client, bucket: str, version: str) -> Claim | None:
             started=str(data["started"]),
             etag=etag,
             written=response["LastModified"],
+            build_digest=str(data.get("build_digest", "")),
         )
     except (ValueError, KeyError, TypeError):
         # Unreadable: still a claim (it exists), owned by nobody this code can name.
@@ -335,13 +343,23 @@ def _put_claim(s3: S3Client, bucket: str, claim: Claim, **condition: str) -> Cla
 
 
 def claim_version(
-    s3: S3Client, bucket: str, claim: Claim, *, resume: bool = False, resume_hint: str | None = None
+    s3: S3Client,
+    bucket: str,
+    claim: Claim,
+    *,
+    resume: bool = False,
+    resume_hint: str | None = None,
+    same_build_takeover: bool = True,
 ) -> Claim:
     """Make `claim` the one owner of its version before anything is written under it.
 
     Refused (nothing written) for a complete version, and for a version another upload (or
     promote) claimed, unless `resume`: then the existing claim is taken over, conditionally on it
-    being unchanged. `resume_hint`: how the refusal tells to resume (default: upload's options).
+    being unchanged. Without `resume`, a claim of the very same build (equal `build_digest`) is taken
+    over too (the returned claim's `taken_over` names its owner): both would store the same objects,
+    so the takeover cannot mix two builds, and the previous owner, should it still run, can no longer
+    write, seal or delete (its claim checks fail). `resume_hint`: how the refusal tells to resume
+    (default: upload's options).
     """
     version = claim.version
     resume_hint = resume_hint or f"re-run with --resume --version {version}"
@@ -359,7 +377,13 @@ def claim_version(
         raise VersionClaimedError(
             f"version {version} is being deleted by prune ({existing.describe()}); pick another --version"
         )
-    if existing is None or not resume:
+    same_build = (
+        same_build_takeover
+        and existing is not None
+        and bool(claim.build_digest)
+        and existing.build_digest == claim.build_digest
+    )
+    if existing is None or not (resume or same_build):
         owner = existing.describe() if existing else "another upload"
         raise VersionClaimedError(
             f"version {version} is already being uploaded by {owner}: pick another --version, or, if that "
@@ -377,7 +401,7 @@ def claim_version(
         raise VersionCompleteError(
             f"version {version} was completed by {existing.describe()}; versions are immutable"
         )
-    return taken
+    return replace(taken, taken_over=existing.describe()) if same_build and not resume else taken
 
 
 def claim_new_version(
@@ -387,13 +411,15 @@ def claim_new_version(
     *,
     attempts: int = DEFAULT_ID_ATTEMPTS,
     git_sha: str | None = None,
+    build_digest: str = "",
 ) -> Claim:
     """Claim the version id of `first`, or of the next free second: two uploads started in the same
-    second get two versions."""
+    second get two versions (even of the same build: no takeover here)."""
     for offset in range(attempts):
         moment = first + timedelta(seconds=offset)
         try:
-            return claim_version(s3, bucket, new_claim(layout.new_version(moment, git_sha), first))
+            claim = new_claim(layout.new_version(moment, git_sha), first, build_digest)
+            return claim_version(s3, bucket, claim, same_build_takeover=False)
         except (VersionClaimedError, VersionCompleteError):
             continue
     raise StoreRefusedError(
@@ -750,7 +776,11 @@ def seal_version(s3: S3Client, bucket: str, claim: Claim, manifest: layout.Manif
             + (f" (and {len(comparison.problems) - 1} more)" if len(comparison.problems) > 1 else "")
             + f"; did another process write to it? re-run with --resume --version {version}"
         )
-    delete_keys(s3, bucket, comparison.extra)
+    if comparison.extra:
+        # Once more, right before deleting: a takeover during the listing makes these keys the new
+        # owner's (it may be writing them), no longer this upload's to remove.
+        check_claim(s3, bucket, claim)
+        delete_keys(s3, bucket, comparison.extra)
     headers = {"ContentType": "application/json", "CacheControl": MANIFEST_CACHE_CONTROL}
     write_manifest(s3, bucket, claim, manifest, manifest.to_json().encode(), headers)
     return comparison.extra
