@@ -8,8 +8,9 @@ it (a fresh clone, a CI job) would otherwise point the site at `none`, and every
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from botocore.exceptions import ClientError
 
@@ -60,6 +61,26 @@ def read_pointer(ssm: Any, parameter_name: str) -> str | None:
             f"could not read the live version from {parameter_name} (us-east-1): {error_code(error)}; "
             "the deployer needs ssm:GetParameter on it, as `pulumi up` does to manage it"
         ) from error
+
+
+CheckResult = TypeVar("CheckResult")
+
+
+def check_before_any_resource(
+    read_pointer: Callable[[str], str | None],
+    parameter_name: str,
+    check: Callable[[str | None], CheckResult],
+) -> CheckResult:
+    """Read the live pointer now and run `check` on its value (None: the parameter does not exist yet);
+    `check` refuses by raising.
+
+    For checks whose inputs are known at program start (the pointer's name is): call it before the
+    program registers any resource. It then runs synchronously, before the engine is asked for
+    anything, so its refusal holds for every `pulumi up`, previewed or not (`--skip-preview`, the
+    Automation API's `up`), where a check inside an `apply` only runs once its input resolves, while
+    other resources are already being created or updated (docs/architecture.md, "Where the guards
+    run"). Every check of the live pointer goes through here."""
+    return check(read_pointer(parameter_name))
 
 
 def plan_pointer_change(live: str | None, version: str | None, take_offline: bool) -> PointerChange:

@@ -296,6 +296,14 @@ class VersionedStaticSite(pulumi.ComponentResource):
     def __init__(self, name: str, args: _DeclaredArgs, opts: pulumi.ResourceOptions | None = None):
         args = args_from_inputs(args)
         args.validate()
+        # The pointer guard, before this component or any child is registered: an unset version while
+        # one is live fails every `up`, previewed or not, with nothing changed.
+        read_pointer = args.read_pointer or _default_pointer_reader(args.aws_profile)
+        change = pointer_guard.check_before_any_resource(
+            read_pointer,
+            args.parameter_name,
+            lambda live: pointer_guard.plan_pointer_change(live, args.version, args.take_offline),
+        )
         super().__init__(TYPE_TOKEN, name, None, opts)
         edge_provider = args.edge_provider
         if edge_provider is None:
@@ -372,13 +380,12 @@ class VersionedStaticSite(pulumi.ComponentResource):
         release_check = args.release_check or _default_release_check(
             args.aws_profile, require_shared_assets=args.router == CLOUDFRONT_FUNCTION
         )
-        read_pointer = args.read_pointer or _default_pointer_reader(args.aws_profile)
-        # The guards run whenever the bucket already exists (its name is known, at preview too): a version
-        # never uploaded, or an unset version while one is live, fails before the pointer changes. A new
-        # bucket has an unknown name at preview (so under `sitectl policy-check`'s mocks, which need no
-        # AWS credentials): nothing can be live or uploaded yet, and the guards run at update instead.
+        # The release guard needs the bucket's name, so it runs inside an `apply`: whenever the bucket
+        # already exists (its name is known, at preview too) a version never uploaded fails before the
+        # pointer changes. A new bucket has an unknown name at preview (so under `sitectl policy-check`'s
+        # mocks): nothing can be uploaded yet, and the guard runs at update instead.
         pointer_value: pulumi.Output[str] = bucket.bucket.apply(
-            lambda b: _guarded_pointer_value(args, b, release_check, read_pointer)
+            lambda b: _guarded_pointer_value(args, b, release_check, change)
         )
         pointer = aws.ssm.Parameter(
             f"{name}-pointer",
@@ -629,12 +636,13 @@ def _bucket_policy(bucket_arn: str, distribution_arn: str, version_readers: list
 
 
 def _guarded_pointer_value(
-    args: VersionedStaticSiteArgs, bucket: str, release_check: ReleaseCheck, read_pointer: PointerReader
+    args: VersionedStaticSiteArgs,
+    bucket: str,
+    release_check: ReleaseCheck,
+    change: pointer_guard.PointerChange,
 ) -> str:
-    """The pointer's new value, once both guards passed; says in the preview what it does to the site."""
-    change = pointer_guard.plan_pointer_change(
-        read_pointer(args.parameter_name), args.version, args.take_offline
-    )
+    """The pointer's new value, once the release guard passed too; says in the preview what it does to
+    the site."""
     if args.version:
         release_check(bucket, args.version)
     # Engine diagnostics: `pulumi preview` and `up` print them under the stack, and a warning stands

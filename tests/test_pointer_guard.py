@@ -9,6 +9,7 @@ from moto import mock_aws
 from components.pointer_guard import (
     LiveSiteWouldGoOfflineError,
     PointerUnreadableError,
+    check_before_any_resource,
     default_ssm_client,
     plan_pointer_change,
     read_pointer,
@@ -90,3 +91,22 @@ def test_the_pointer_guards_ssm_client_has_the_edge_region_and_the_stacks_profil
     # The region given wins over the environment's default region.
     monkeypatch.setenv("AWS_DEFAULT_REGION", "eu-north-1")
     assert default_ssm_client("ap-southeast-2", "site-deployer").meta.region_name == "ap-southeast-2"
+
+
+def test_the_early_check_reads_the_pointer_once_and_runs_the_check_given_on_its_value() -> None:
+    reads: list[str] = []
+    checked: list[str | None] = []
+
+    def read(name: str) -> str | None:
+        reads.append(name)
+        return V1
+
+    def check(live: str | None) -> str:
+        checked.append(live)
+        return f"checked {live}"
+
+    assert check_before_any_resource(read, POINTER, check) == f"checked {V1}"
+    assert (reads, checked) == ([POINTER], [V1])
+    # A refusal is the check's own exception, raised as is.
+    with pytest.raises(LiveSiteWouldGoOfflineError):
+        check_before_any_resource(lambda _: V2, POINTER, lambda live: plan_pointer_change(live, None, False))

@@ -767,6 +767,32 @@ def test_an_unset_version_while_one_is_live_is_refused_naming_both_fixes(aws: No
     assert ssm.get_parameter(Name=POINTER)["Parameter"]["Value"] == V2
 
 
+class Registrations(SiteMocks):
+    """Every resource the program asks the engine for, in order."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.types: list[str] = []
+
+    def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str | None, dict[str, Any]]:
+        self.types.append(args.typ)
+        return super().new_resource(args)
+
+
+@pytest.mark.parametrize("preview", [False, True], ids=["up --skip-preview", "preview"])
+def test_an_unset_version_while_one_is_live_is_refused_before_any_resource_is_registered(
+    aws: None, preview: bool
+) -> None:
+    # `pulumi up --skip-preview` and the Automation API's `up` register resources for real: a refusal
+    # from inside an apply would come after the bucket (and whatever runs beside it) had changed.
+    set_pointer(V2)
+    mocks = Registrations()
+    with pytest.raises(ProgramError, match=f"versioned-site:version is not set, but {V2} is live"):
+        run_program({}, preview=preview, mocks=mocks)
+    # Only the us-east-1 provider, which `__main__.py` makes before the component: no cloud resource.
+    assert mocks.types == ["pulumi:providers:aws"]
+
+
 def test_taking_a_live_site_offline_needs_take_offline_and_warns(
     aws: None, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -816,8 +842,9 @@ def test_every_preview_says_what_it_does_to_the_live_version(
 
 
 def test_policy_check_runs_the_program_without_aws_credentials(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Under the preview mocks the bucket is new, its name unknown: neither guard calls AWS (a call
-    without credentials would fail the run with NoCredentialsError)."""
+    """Under the preview mocks the bucket is new, its name unknown: the release guard does not run, and
+    the pointer guard's read gets the empty account's "not found" (a call that reached botocore's
+    signing without credentials would fail the run with NoCredentialsError)."""
     from scripts.offline.mockrun import run_program as run_offline
 
     monkeypatch.delenv("AWS_ACCESS_KEY_ID")
