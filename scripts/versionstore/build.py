@@ -11,7 +11,7 @@ import errno
 import hashlib
 import os
 import unicodedata
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
 from pathlib import Path, PurePosixPath
@@ -162,6 +162,18 @@ def name_problem(relative: str) -> str | None:
     return None
 
 
+_SHOWN_NAME_CHARS = 120
+
+
+def shown(name: str) -> str:
+    """`name` for a one-line message: a name of a deep tree (thousands of characters) is cut in the
+    middle."""
+    if len(name) <= _SHOWN_NAME_CHARS:
+        return name
+    half = _SHOWN_NAME_CHARS // 2
+    return f"{name[:half]}...({len(name)} characters)...{name[-half:]}"
+
+
 def scan_build(
     directory: Path,
     *,
@@ -180,56 +192,64 @@ def scan_build(
     build = Build(files=[])
     accepted: list[tuple[str, Path]] = []
 
-    def walk(current: Path, relative: PurePosixPath, ancestors: frozenset[Path]) -> None:
+    def folder(current: Path, relative: PurePosixPath) -> Iterator[os.DirEntry[str]]:
         try:
-            entries = sorted(os.scandir(current), key=lambda e: e.name)
+            return iter(sorted(os.scandir(current), key=lambda e: e.name))
         except OSError as error:
             raise StoreRefusedError(
-                f"cannot read folder {relative.as_posix()}: {error.strerror}; fix its permissions "
+                f"cannot read folder {shown(relative.as_posix())}: {error.strerror}; fix its permissions "
                 "or exclude it (--exclude)"
             ) from error
-        for entry in entries:
-            path = Path(entry.path)
-            child = relative / entry.name
-            name = child.as_posix()
-            if entry.is_symlink():
-                try:
-                    resolved = path.resolve(strict=True)
-                except RuntimeError as error:  # Python < 3.13 raises this on a symlink loop
-                    raise StoreRefusedError(f"symlink {name} forms a loop; remove it") from error
-                except OSError as error:  # Python 3.13 raises ELOOP on a symlink loop
-                    why = "forms a loop" if error.errno == errno.ELOOP else "is broken"
-                    raise StoreRefusedError(f"symlink {name} {why}; remove it") from None
-                if not resolved.is_relative_to(root):
-                    raise StoreRefusedError(f"symlink {name} leads outside {directory} (to {resolved})")
-                target = resolved.relative_to(root).as_posix()
-                if not is_excluded(rules, name, path.is_dir()) and _excluded_path(rules, target, resolved):
-                    # Exclusions go by name: a link would publish an excluded file under another.
-                    raise StoreRefusedError(
-                        f"symlink {name} leads to {target}, which is excluded: remove the link, or "
-                        f"--include {target} if it is meant to be public"
-                    )
-            else:
-                resolved = path
-            is_dir = path.is_dir()
-            if is_excluded(rules, name, is_dir):
-                build.excluded.append(name + "/" if is_dir else name)
-                continue
-            if is_dir:
-                if resolved.resolve() in ancestors:
-                    raise StoreRefusedError(f"symlink {name} forms a loop; remove it")
-                walk(path, child, ancestors | {resolved.resolve()})
-            elif path.is_file():
-                problem = name_problem(name)
-                if problem is not None:
-                    raise StoreRefusedError(
-                        f"file name {name!r} {problem}: rename it, or exclude it (--exclude)"
-                    )
-                accepted.append((name, path))
-            else:
-                raise StoreRefusedError(f"{name} is neither a regular file nor a directory; remove it")
 
-    walk(root, PurePosixPath(), frozenset({root}))
+    # Depth first, in name order, with a stack of open folders rather than recursion: a tree of any
+    # depth is scanned (or refused by name) instead of exhausting Python's recursion limit.
+    stack = [(folder(root, PurePosixPath()), PurePosixPath(), frozenset({root}))]
+    while stack:
+        entries, relative, ancestors = stack[-1]
+        entry = next(entries, None)
+        if entry is None:
+            stack.pop()
+            continue
+        path = Path(entry.path)
+        child = relative / entry.name
+        name = child.as_posix()
+        if entry.is_symlink():
+            try:
+                resolved = path.resolve(strict=True)
+            except RuntimeError as error:  # Python < 3.13 raises this on a symlink loop
+                raise StoreRefusedError(f"symlink {shown(name)} forms a loop; remove it") from error
+            except OSError as error:  # Python 3.13 raises ELOOP on a symlink loop
+                why = "forms a loop" if error.errno == errno.ELOOP else "is broken"
+                raise StoreRefusedError(f"symlink {shown(name)} {why}; remove it") from None
+            if not resolved.is_relative_to(root):
+                raise StoreRefusedError(f"symlink {shown(name)} leads outside {directory} (to {resolved})")
+            target = resolved.relative_to(root).as_posix()
+            if not is_excluded(rules, name, path.is_dir()) and _excluded_path(rules, target, resolved):
+                # Exclusions go by name: a link would publish an excluded file under another.
+                raise StoreRefusedError(
+                    f"symlink {shown(name)} leads to {shown(target)}, which is excluded: remove the link, "
+                    f"or --include {shown(target)} if it is meant to be public"
+                )
+        else:
+            resolved = path
+        is_dir = path.is_dir()
+        if is_excluded(rules, name, is_dir):
+            build.excluded.append(name + "/" if is_dir else name)
+            continue
+        if is_dir:
+            if resolved.resolve() in ancestors:
+                raise StoreRefusedError(f"symlink {shown(name)} forms a loop; remove it")
+            stack.append((folder(path, child), child, ancestors | {resolved.resolve()}))
+        elif path.is_file():
+            problem = name_problem(name)
+            if problem is not None:
+                raise StoreRefusedError(
+                    f"file name {shown(name)!r} {problem}: rename it, or exclude it (--exclude)"
+                )
+            accepted.append((name, path))
+        else:
+            raise StoreRefusedError(f"{shown(name)} is neither a regular file nor a directory; remove it")
+
     _refuse_unicode_twins(name for name, _ in accepted)
     if not accepted:
         raise StoreRefusedError(f"{directory} holds no files to upload: refusing to upload an empty version")
