@@ -37,6 +37,8 @@ edge_provider = aws.Provider(
 optional: dict[str, Any] = {
     "edge_cache_ttl_seconds": config.get_int("edgeCacheTtlSeconds"),
     "spa_fallback": config.get_bool("spaFallback"),
+    "trailing_slash": config.get("trailingSlash"),
+    "redirect_status": config.get_int("redirectStatus"),
     "price_class": config.get("priceClass"),
     "domain_names": config.get_object("domainNames"),
     "acm_certificate_arn": config.get("acmCertificateArn") or None,

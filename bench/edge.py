@@ -88,7 +88,7 @@ def naive_handler(settings: EdgeSettings) -> Callable[[dict[str, Any]], dict[str
 
     def handle(event: dict[str, Any]) -> dict[str, Any]:
         version = ssm.get_parameter(Name=settings.parameter_name)["Parameter"]["Value"]
-        return rewrite_request(event["Records"][0]["cf"]["request"], version, settings.spa_fallback)
+        return rewrite_request(event["Records"][0]["cf"]["request"], version, None, settings.route_settings)
 
     return handle
 

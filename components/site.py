@@ -16,8 +16,17 @@ from components import domain, not_found_and_skew, pointer_guard, release_guard,
 from components.edge_bundle import LAMBDA_RUNTIME, bundle_files
 from components.switch import VersionSwitch, VersionSwitchArgs
 from edge_function import CLOUDFRONT_FUNCTION, LAMBDA_EDGE, ROUTERS
-from edge_function.code import LIVE_VERSION_KEY, function_code, key_value_store_id
+from edge_function.code import LIVE_VERSION_KEY, function_code, key_value_store_id, store_value
 from edge_lambda import layout
+from edge_lambda.routes import (
+    DEFAULT_REDIRECT_STATUS,
+    DEFAULT_TRAILING_SLASH,
+    REDIRECT_STATUSES,
+    TRAILING_SLASH_MODES,
+    RouteSettings,
+    RoutesTooLargeError,
+    VersionRoutes,
+)
 from edge_lambda.settings import EdgeSettings
 
 TYPE_TOKEN = "versioned-site:index:VersionedStaticSite"
@@ -39,6 +48,9 @@ ReleaseCheck = Callable[[str, str], None]
 """(bucket name, version) -> None; raises when the version must not be released."""
 PointerReader = Callable[[str], str | None]
 """(parameter name) -> the pointer's value in AWS, None while the parameter does not exist."""
+ManifestPaths = Callable[[str, str], list[str] | None]
+"""(bucket, version) -> the file paths of the version's manifest, None when the bucket or the manifest
+does not exist (yet)."""
 # The edge function's description records the pointer TTL its bundle was built with. A targeted
 # release leaves the function untargeted, and the engine hands the program its deployed outputs (docs/
 # architecture.md, "Targeted releases"): the switch waits the TTL of the function that really runs.
@@ -58,7 +70,11 @@ class VersionedStaticSiteArgs:
     edge_cache_ttl_seconds: int = 5
     """How long each edge container caches the pointer; a release waits this long before invalidating."""
     spa_fallback: bool = False
-    """Serve the version's index.html for extension-less paths (single-page apps)."""
+    """Serve the version's index.html for extension-less paths that name nothing (single-page apps)."""
+    trailing_slash: str = DEFAULT_TRAILING_SLASH
+    """When a page's other spelling redirects: `auto`, `always` or `never` (edge_lambda/routes.py)."""
+    redirect_status: int = DEFAULT_REDIRECT_STATUS
+    """The status of those redirects: 308 or 301."""
     price_class: pulumi.Input[str] = "PriceClass_100"
     """CloudFront price class (a string or an Output)."""
     domain_names: Sequence[str] = field(default_factory=list)
@@ -88,6 +104,9 @@ class VersionedStaticSiteArgs:
     """With `version` unset, let the deployment point a live site at `none` (every viewer gets 503)."""
     read_pointer: PointerReader | None = None
     """Reads the live pointer for the offline guard and the preview line; default: SSM with boto3."""
+    read_manifest_paths: ManifestPaths | None = None
+    """Lists a version's files for the cloudfront-function router's routes (its KeyValueStore value);
+    default: the manifest, read with boto3."""
     aws_profile: str | None = None
     """The `aws:profile` of the stack: the guards and the switch use it, as the providers do."""
     router: str = LAMBDA_EDGE
@@ -126,6 +145,14 @@ class VersionedStaticSiteArgs:
                     f"versioned-site:takeOffline is true and versioned-site:version is {self.version}: "
                     "remove one (`pulumi config rm versioned-site:takeOffline` to release the version)"
                 )
+        if self.trailing_slash not in TRAILING_SLASH_MODES:
+            raise ValueError(
+                f"versioned-site:trailingSlash is {self.trailing_slash!r}: set it to one of "
+                f"{', '.join(TRAILING_SLASH_MODES)} (auto, the default, suits Next.js, SvelteKit, Astro "
+                "and Vite)"
+            )
+        if self.redirect_status not in REDIRECT_STATUSES:
+            raise ValueError(f"versioned-site:redirectStatus is {self.redirect_status}: set it to 308 or 301")
         if not self.parameter_name.startswith("/"):
             raise ValueError(
                 f"parameter_name {self.parameter_name!r} must be a full SSM path starting with '/'"
@@ -405,7 +432,8 @@ class VersionedStaticSite(pulumi.ComponentResource):
         function_associations = None
         lambda_function_associations = None
         if args.router == CLOUDFRONT_FUNCTION:
-            router_function = _cloudfront_function_router(self, name, args, pointer)
+            read_paths = args.read_manifest_paths or _default_manifest_paths(args.aws_profile)
+            router_function = _cloudfront_function_router(self, name, args, pointer, bucket, read_paths)
             function_associations = [
                 aws.cloudfront.DistributionDefaultCacheBehaviorFunctionAssociationArgs(
                     # Before the cache lookup: the rewritten URI, with the version, is the cache key.
@@ -414,7 +442,7 @@ class VersionedStaticSite(pulumi.ComponentResource):
                 )
             ]
         else:
-            edge_function = _lambda_edge_router(self, name, args, pointer)
+            edge_function = _lambda_edge_router(self, name, args, pointer, bucket)
             lambda_function_associations = [
                 aws.cloudfront.DistributionDefaultCacheBehaviorLambdaFunctionAssociationArgs(
                     event_type="origin-request",
@@ -678,6 +706,16 @@ def _default_release_check(profile: str | None, require_shared_assets: bool) -> 
     return check
 
 
+def _default_manifest_paths(profile: str | None) -> ManifestPaths:
+    region = pulumi.Config("aws").get("region")
+
+    def read(bucket: str, version: str) -> list[str] | None:
+        s3 = release_guard.default_s3_client(region, profile)
+        return release_guard.manifest_paths(s3, bucket, version)
+
+    return read
+
+
 def _default_pointer_reader(profile: str | None) -> PointerReader:
     def read(parameter_name: str) -> str | None:
         ssm = pointer_guard.default_ssm_client(EDGE_REGION, profile)
@@ -687,16 +725,32 @@ def _default_pointer_reader(profile: str | None) -> PointerReader:
 
 
 def _lambda_edge_router(
-    site: pulumi.ComponentResource, name: str, args: VersionedStaticSiteArgs, pointer: aws.ssm.Parameter
+    site: pulumi.ComponentResource,
+    name: str,
+    args: VersionedStaticSiteArgs,
+    pointer: aws.ssm.Parameter,
+    bucket: aws.s3.Bucket,
 ) -> aws.lambda_.Function:
     """The Lambda@Edge origin-request function (numbered version) that reads `pointer`, and its role."""
+
     # --- Edge function: settings travel in the bundle (Lambda@Edge allows no environment variables).
-    settings = EdgeSettings(
-        parameter_name=args.parameter_name,
-        region=EDGE_REGION,
-        cache_ttl_seconds=args.edge_cache_ttl_seconds,
-        spa_fallback=args.spa_fallback,
-    )
+    # The bucket is where the edge reads each version's manifest, once per version per container, to
+    # know its files (edge_lambda/version_routes.py).
+    def bundle(values: list[str]) -> pulumi.AssetArchive:
+        settings = EdgeSettings(
+            parameter_name=args.parameter_name,
+            region=EDGE_REGION,
+            cache_ttl_seconds=args.edge_cache_ttl_seconds,
+            spa_fallback=args.spa_fallback,
+            trailing_slash=args.trailing_slash,
+            redirect_status=args.redirect_status,
+            bucket=values[0],
+            bucket_region=values[1],
+        )
+        return pulumi.AssetArchive(
+            {path: pulumi.StringAsset(content.decode()) for path, content in bundle_files(settings).items()}
+        )
+
     role = aws.iam.Role(
         f"{name}-edge-role",
         assume_role_policy=json.dumps(
@@ -719,9 +773,7 @@ def _lambda_edge_router(
         role=role.arn,
         runtime=LAMBDA_RUNTIME,
         handler="edge_lambda.handler.handler",
-        code=pulumi.AssetArchive(
-            {path: pulumi.StringAsset(content.decode()) for path, content in bundle_files(settings).items()}
-        ),
+        code=pulumi.Output.all(bucket.bucket, bucket.region).apply(bundle),
         # Lambda@Edge: x86_64 only, origin-request timeout at most 30 s, a published numbered version.
         # The pointer lookup's worst case is 5 s with the runtime's botocore 1.38 and 10 s with one that
         # honours x-amz-retry-after (edge_lambda/ssm_client.py); 20 s leaves room, since a timeout
@@ -741,12 +793,18 @@ def _lambda_edge_router(
     aws.iam.RolePolicy(
         f"{name}-edge-policy",
         role=role.id,
-        policy=pulumi.Output.all(pointer.arn, function.name).apply(
+        policy=pulumi.Output.all(pointer.arn, function.name, bucket.arn).apply(
             lambda values: json.dumps(
                 {
                     "Version": "2012-10-17",
                     "Statement": [
                         {"Effect": "Allow", "Action": "ssm:GetParameter", "Resource": values[0]},
+                        # Each version's manifest, the file list routing needs; nothing else of the bucket.
+                        {
+                            "Effect": "Allow",
+                            "Action": "s3:GetObject",
+                            "Resource": f"{values[2]}/{layout.MANIFEST_PREFIX}*",
+                        },
                         {
                             # Replicas log in the region that runs them, under a us-east-1. prefix.
                             "Effect": "Allow",
@@ -774,9 +832,32 @@ class CloudFrontFunctionRouter:
 
 
 def _cloudfront_function_router(
-    site: pulumi.ComponentResource, name: str, args: VersionedStaticSiteArgs, pointer: aws.ssm.Parameter
+    site: pulumi.ComponentResource,
+    name: str,
+    args: VersionedStaticSiteArgs,
+    pointer: aws.ssm.Parameter,
+    bucket: aws.s3.Bucket,
+    read_paths: ManifestPaths,
 ) -> CloudFrontFunctionRouter:
     """The viewer-request CloudFront Function and the KeyValueStore key it reads the live version from."""
+    route_settings = RouteSettings(args.trailing_slash, args.redirect_status, args.spa_fallback)
+
+    def live_value(values: list[str]) -> str:
+        # The version and its routes in one value: one read per request, never one without the other.
+        version, bucket_name = values
+        if not layout.is_valid_version(version):
+            return version
+        paths = read_paths(bucket_name, version)
+        routes = None if paths is None else VersionRoutes.from_paths(paths, args.spa_fallback)
+        try:
+            return store_value(version, routes)
+        except RoutesTooLargeError as error:
+            raise ValueError(
+                f"version {version} cannot be routed by the cloudfront-function router: {error}. Use "
+                f"`pulumi config set router {LAMBDA_EDGE}` (it reads the whole manifest), or name those "
+                "pages the way the others are named"
+            ) from None
+
     # CloudFront resources are global; the us-east-1 provider, like the pointer beside them.
     edge = pulumi.ResourceOptions(parent=site, provider=args.edge_provider)
     store = aws.cloudfront.KeyValueStore(
@@ -791,7 +872,7 @@ def _cloudfront_function_router(
         f"{name}-live-version",
         key_value_store_arn=store.arn,
         key=LIVE_VERSION_KEY,
-        value=pointer.insecure_value,
+        value=pulumi.Output.all(pointer.insecure_value, bucket.bucket).apply(live_value),
         # The store's child: it inherits the store's (us-east-1) provider.
         opts=pulumi.ResourceOptions(parent=store),
     )
@@ -802,7 +883,7 @@ def _cloudfront_function_router(
         # CloudFront runs only the LIVE stage: publish every change.
         publish=True,
         # No environment variables in a CloudFront Function: the store id and settings are in the code.
-        code=store.arn.apply(lambda arn: function_code(key_value_store_id(arn), args.spa_fallback)),
+        code=store.arn.apply(lambda arn: function_code(key_value_store_id(arn), route_settings)),
         # One store per function (AWS limit).
         key_value_store_associations=[store.arn],
         tags=tagging.resource_tags(args.tags),

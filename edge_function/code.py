@@ -4,9 +4,14 @@ A CloudFront Function has no environment variables and no configuration file, so
 the stack's settings into the code (a setting change publishes a new function version):
 - `__KEY_VALUE_STORE_ID__`: the id of the KeyValueStore that holds the live version (the last part
   of the store's ARN; `cf.kvs(id)` opens it);
-- `__SPA_FALLBACK__`: `true` or `false`, the stack's `spaFallback`.
-Whole-line `//` comments are left out (CloudFront counts them in its 10 KB); nothing else in the file
-changes, and the tests run the rendered code: what the tests run is what CloudFront runs.
+- `__SPA_FALLBACK__`: `true` or `false`, the stack's `spaFallback`;
+- `__TRAILING_SLASH__` and `__REDIRECT_STATUS__`: the stack's `trailingSlash` and `redirectStatus`.
+
+The store's `live-version` key holds `store_value(version, routes)`: the version id, a space and the
+version's routes (`edge_lambda.routes.VersionRoutes.to_summary`), written together by the release so
+that a viewer never gets a version with another version's routes, in the one read a request costs.
+Whole-line `//` comments and indentation are left out (CloudFront counts them in its 10 KB); nothing
+else in the file changes, and the tests run the rendered code: what the tests run is what CloudFront runs.
 """
 
 from __future__ import annotations
@@ -14,9 +19,14 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+from edge_lambda import layout
+from edge_lambda.routes import RouteSettings, VersionRoutes
+
 ROUTER_SOURCE = Path(__file__).with_name("router.js")
 KEY_VALUE_STORE_ID_PLACEHOLDER = "__KEY_VALUE_STORE_ID__"
 SPA_FALLBACK_PLACEHOLDER = "__SPA_FALLBACK__"
+TRAILING_SLASH_PLACEHOLDER = "__TRAILING_SLASH__"
+REDIRECT_STATUS_PLACEHOLDER = "__REDIRECT_STATUS__"
 # The store's key that holds the live version (or layout.NO_VERSION_RELEASED); router.js reads it.
 LIVE_VERSION_KEY = "live-version"
 # CloudFront Functions quota: "Maximum size of a function: 10 KB" (not adjustable).
@@ -42,16 +52,48 @@ def key_value_store_id(arn: str) -> str:
     return match.group("id")
 
 
-def function_code(store_id: str, spa_fallback: bool) -> str:
-    """`router.js` for the store `store_id` and the given SPA fallback."""
+def function_code(store_id: str, settings: RouteSettings) -> str:
+    """`router.js` for the store `store_id` and the site's routing `settings`."""
     if not _KEY_VALUE_STORE_ID.match(store_id):
         raise FunctionCodeError(
             f"KeyValueStore id {store_id!r} is not an id: expected the UUID at the end of the store's ARN"
         )
     source = ROUTER_SOURCE.read_text(encoding="utf-8")
-    for placeholder in (KEY_VALUE_STORE_ID_PLACEHOLDER, SPA_FALLBACK_PLACEHOLDER):
+    values = {
+        KEY_VALUE_STORE_ID_PLACEHOLDER: store_id,
+        SPA_FALLBACK_PLACEHOLDER: "true" if settings.spa_fallback else "false",
+        # RouteSettings has checked both: one of a few words and numbers, safe in a string literal.
+        TRAILING_SLASH_PLACEHOLDER: settings.trailing_slash,
+        REDIRECT_STATUS_PLACEHOLDER: str(settings.redirect_status),
+    }
+    code = source
+    for placeholder, value in values.items():
         if source.count(placeholder) != 1:
             raise FunctionCodeError(f"{ROUTER_SOURCE} must hold {placeholder} exactly once")
-    code = source.replace(KEY_VALUE_STORE_ID_PLACEHOLDER, store_id)
-    code = code.replace(SPA_FALLBACK_PLACEHOLDER, "true" if spa_fallback else "false")
-    return "".join(line for line in code.splitlines(keepends=True) if not line.lstrip().startswith("//"))
+        code = code.replace(placeholder, value)
+    # CloudFront counts every byte: whole-line comments and indentation go (router.js has no string that
+    # spans lines, so no line's leading spaces belong to a string).
+    return "".join(
+        line.lstrip(" ") for line in code.splitlines(keepends=True) if not line.lstrip().startswith("//")
+    )
+
+
+def store_value(version: str, routes: VersionRoutes | None) -> str:
+    """The `live-version` value for `version` (or `layout.NO_VERSION_RELEASED`) and its routes;
+    RoutesTooLargeError when the routes do not fit the store's 1 KB value."""
+    if routes is None or version == layout.NO_VERSION_RELEASED:
+        return version
+    return f"{version} {routes.to_summary()}"
+
+
+def parse_store_value(value: str) -> tuple[str, VersionRoutes | None]:
+    """The version and the routes of a `live-version` value, as `router.js` reads it (routes that do
+    not parse are None: the function routes as without them)."""
+    version, _, summary = value.partition(" ")
+    if not summary:
+        return version, None
+    try:
+        routes = VersionRoutes.from_summary(summary)
+    except (ValueError, KeyError, TypeError, AttributeError):
+        return version, None
+    return version, routes

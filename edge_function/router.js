@@ -5,10 +5,13 @@ import cf from 'cloudfront';
 // but before the cache lookup, so the live version is part of the cache key: a release or a rollback
 // needs no invalidation. The live version comes from the function's KeyValueStore, never from SSM.
 // CloudFront Functions allow 10 KB of code, no network and no other modules: keep it small and plain.
-// edge_function/code.py fills in the store's id and the SPA setting below when the function is deployed.
+// edge_function/code.py fills in the store's id and the routing settings below when the function is deployed.
 
 const kvs = cf.kvs('__KEY_VALUE_STORE_ID__');
 const SPA_FALLBACK = '__SPA_FALLBACK__' === 'true';
+// edge_lambda/routes.py RouteSettings: `auto`, `always` or `never`; 308 or 301.
+const TRAILING_SLASH = '__TRAILING_SLASH__';
+const REDIRECT_STATUS = Number('__REDIRECT_STATUS__');
 const LIVE_VERSION_KEY = 'live-version';
 const NO_VERSION_RELEASED = 'none';
 const INDEX_DOCUMENT = 'index.html';
@@ -210,27 +213,69 @@ function isImmutableAsset(uri) {
   return isFingerprinted(uri) && !/\.html?$/i.test(uri);
 }
 
-function rewriteUri(uri, version) {
-  // Skew protection before the cache: a fingerprinted file has the same bytes in every version that names
-  // it, so it comes from the shared area, where a page of an earlier (or, after a rollback, later) version
-  // still finds the chunks it names. The fallback origin cannot do it here as with Lambda@Edge: it would
-  // get /<version>/... and an origin path can only prefix that. HTML and unhashed files: live version only.
-  if (isImmutableAsset(uri)) {
-    return SHARED_ASSET_PREFIX + uri;
+// edge_lambda/routes.py VersionRoutes.kinds: the kind of `/path` then of `/path/` (f the file, h path.html,
+// d path/index.html, s the root index.html), from the version's exceptions, else its majority style `s`.
+function kinds(routes, path) {
+  if (Object.prototype.hasOwnProperty.call(routes.x, path)) {
+    return routes.x[path];
   }
+  const ext = path.slice(path.lastIndexOf('/') + 1).replace(/^\.+/, '').indexOf('.') !== -1;
+  return (ext ? 'f' : routes.s) + (routes.s === 's' ? 'd' : routes.s);
+}
 
-  const prefix = '/' + version;
-  if (uri.charAt(uri.length - 1) === '/') {
-    return prefix + uri + INDEX_DOCUMENT;
+// edge_lambda/routes.py route: the version-relative key path that answers `uri`, or {location} to redirect.
+function route(uri, routes) {
+  if (uri === '/') {
+    return '/' + INDEX_DOCUMENT;
   }
-  const lastSegment = uri.slice(uri.lastIndexOf('/') + 1);
-  if (lastSegment.replace(/^\.+/, '').indexOf('.') !== -1) {
-    return prefix + uri;
+  const slash = uri.charAt(uri.length - 1) === '/';
+  const bare = slash ? uri.slice(0, -1) : uri;
+  const k = kinds(routes, decodeURIComponent(bare.slice(1)));
+  if (slash) {
+    if (TRAILING_SLASH === 'never' && k.charAt(0) !== 'f') {
+      return { location: bare };
+    }
+    return k.charAt(1) === 'd' ? uri + INDEX_DOCUMENT : bare + '.html';
   }
-  if (SPA_FALLBACK) {
-    return `${prefix}/${INDEX_DOCUMENT}`;
+  const kind = k.charAt(0);
+  if (kind === 'f') {
+    return uri;
   }
-  return `${prefix}${uri}/${INDEX_DOCUMENT}`;
+  if (kind === 's') {
+    return '/' + INDEX_DOCUMENT;
+  }
+  if (kind === 'h') {
+    return TRAILING_SLASH === 'always' ? { location: uri + '/' } : uri + '.html';
+  }
+  return TRAILING_SLASH === 'never' ? uri + '/' + INDEX_DOCUMENT : { location: uri + '/' };
+}
+
+// The store's value: `<version>`, or `<version> <routes JSON>` (edge_function/code.py store_value).
+function routesOf(summary) {
+  try {
+    const routes = JSON.parse(summary);
+    if (typeof routes.s === 'string' && typeof routes.x === 'object' && routes.x !== null) {
+      return routes;
+    }
+  } catch (error) {
+    // a value without routes, or not ours: route as without the version's file list
+  }
+  return { s: SPA_FALLBACK ? 's' : 'd', x: {} };
+}
+
+function redirect(location, querystring) {
+  const parts = [];
+  for (const name in querystring) {
+    const entry = querystring[name];
+    const values = entry.multiValue || [entry];
+    for (let i = 0; i < values.length; i++) {
+      parts.push(name + '=' + values[i].value);
+    }
+  }
+  return respond(REDIRECT_STATUS, REDIRECT_STATUS === 301 ? 'Moved Permanently' : 'Permanent Redirect', '', {
+    location: { value: parts.length ? location + '?' + parts.join('&') : location },
+    'cache-control': { value: 'max-age=300' },
+  });
 }
 
 function isVersion(value) {
@@ -272,19 +317,34 @@ async function handler(event) {
   if (problem !== null) {
     return respond(400, 'Bad Request', `Bad Request: ${problem}\n`, {});
   }
-  let version;
+  let value;
   try {
-    version = await kvs.get(LIVE_VERSION_KEY);
+    value = await kvs.get(LIVE_VERSION_KEY);
   } catch (error) {
     // get() rejects when the key does not exist; there is no earlier value to fall back on.
     return unavailable('the live version is unavailable');
   }
+  const space = value.indexOf(' ');
+  const version = space === -1 ? value : value.slice(0, space);
   if (version === NO_VERSION_RELEASED) {
     return unavailable('no version released');
   }
   if (!isVersion(version)) {
     return unavailable('the live version is unavailable');
   }
-  request.uri = rewriteUri(request.uri, version);
+  const uri = request.uri;
+  // Skew protection before the cache: a fingerprinted file has the same bytes in every version that names
+  // it, so it comes from the shared area, where a page of an earlier (or, after a rollback, later) version
+  // still finds the chunks it names. The fallback origin cannot do it here as with Lambda@Edge: it would
+  // get /<version>/... and an origin path can only prefix that. HTML and unhashed files: live version only.
+  if (isImmutableAsset(uri)) {
+    request.uri = SHARED_ASSET_PREFIX + uri;
+    return request;
+  }
+  const target = route(uri, routesOf(space === -1 ? '' : value.slice(space + 1)));
+  if (typeof target !== 'string') {
+    return redirect(target.location, request.querystring);
+  }
+  request.uri = '/' + version + target;
   return request;
 }

@@ -1,6 +1,6 @@
 """The CloudFront Function router's rules in Python, for `sitectl serve` and the demo where Node is absent.
 
-Built from the Lambda@Edge handler's own rule functions (`uri_problem`, `rewrite_uri`, `make_response`)
+Built from the Lambda@Edge handler's own rule functions (`uri_problem`, `live_answer`, `make_response`)
 plus the two things the function does differently: fingerprinted files come from the shared area
 before the cache, and the 503 while nothing is released carries the function's fixed Retry-After.
 `tests/test_edge_rules.py` runs it against the same table and random requests as `router.js`, so the
@@ -13,9 +13,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from edge_function.code import parse_store_value
 from edge_lambda import layout
 from edge_lambda.fingerprint import is_immutable_asset
-from edge_lambda.handler import make_response, refusal, rewrite_uri
+from edge_lambda.handler import live_answer, make_response, refusal
+from edge_lambda.routes import RouteSettings, VersionRoutes
 
 # router.js RETRY_AFTER_SECONDS: nothing caches a generated answer at viewer-request, and a store update
 # reaches the edges within seconds.
@@ -35,19 +37,25 @@ def _unavailable(reason: str) -> dict[str, Any]:
 
 
 def viewer_request(
-    request: Mapping[str, Any], live_version: str | None, spa_fallback: bool
+    request: Mapping[str, Any], store_value: str | None, settings: RouteSettings
 ) -> dict[str, Any]:
-    """What `router.js` does with `request` when the store's `live-version` key holds `live_version`
-    (None: the key is missing or unreadable): a generated response, or the request with its URI
+    """What `router.js` does with `request` when the store's `live-version` key holds `store_value`
+    (`edge_function.code.store_value`; None: the key is missing or unreadable) and the function was
+    rendered with `settings`: a generated response (refusal, 503, redirect), or the request with its URI
     rewritten (a copy; the rest untouched)."""
     refused = refusal(request)
     if refused is not None:
         return refused
     uri = request["uri"]
+    if store_value is None:
+        return _unavailable("the live version is unavailable")
+    live_version, routes = parse_store_value(store_value)
     if live_version == layout.NO_VERSION_RELEASED:
         return _unavailable("no version released")
-    if live_version is None or not layout.is_valid_version(live_version):
+    if not layout.is_valid_version(live_version):
         return _unavailable("the live version is unavailable")
     if not uri.endswith("/") and is_immutable_asset(uri):
         return {**request, "uri": "/" + layout.shared_asset_key(uri)}
-    return {**request, "uri": rewrite_uri(uri, live_version, spa_fallback)}
+    return live_answer(
+        dict(request), live_version, routes or VersionRoutes.unknown(settings.spa_fallback), settings
+    )

@@ -7,7 +7,10 @@ CloudFront calls `handler` on each cache miss, before it asks the S3 origin. The
 2. reads the live version from the SSM pointer parameter at most once per `cache_ttl_seconds` per
    container (`PointerCache`): if the lookup fails, in any way, it keeps serving the version it has;
    with none, or while the pointer says no version is released, it answers 503 with Retry-After;
-3. rewrites the URI to `/<version>/...` (`rewrite_uri`), leaving the query string untouched;
+3. rewrites the URI to the key of `/<version>/...` that answers it (`edge_lambda.routes`: clean URLs,
+   trailing slashes), from what it knows of the version's files (`edge_lambda.version_routes`: its
+   manifest, read once per version per container), leaving the query string untouched; or redirects
+   to the page's other spelling;
 4. on the origin group's fallback origin (the live version answered 403/404), reads fingerprinted
    assets and the default 404 page from outside every version (`edge_lambda.fallback`).
 
@@ -30,9 +33,11 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
-from edge_lambda import fallback, layout
+from edge_lambda import fallback, layout, routes
+from edge_lambda.routes import Redirect, RouteSettings, VersionRoutes
 from edge_lambda.settings import EdgeSettings, load_settings
 from edge_lambda.ssm_client import PointerFetchError, create_ssm_client, fetch_parameter
+from edge_lambda.version_routes import RoutesCache
 
 if TYPE_CHECKING:
     from mypy_boto3_ssm import SSMClient
@@ -43,7 +48,7 @@ CloudFrontResponse = dict[str, Any]
 """A response generated at the edge: CloudFront sends it to the viewer and never calls the origin."""
 
 ALLOWED_METHODS = ("GET", "HEAD")
-INDEX_DOCUMENT = "index.html"
+INDEX_DOCUMENT = routes.INDEX_DOCUMENT
 # S3 keys are at most 1,024 bytes, and the rewrite adds `/<version>` (up to 58) and `/index.html`.
 MAX_URI_BYTES = 900
 
@@ -55,6 +60,8 @@ _UNSAFE_CHARACTER = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\ud800-\udfff]")
 # An encoded '/', '\' or '.' would become a separator or a dot segment in S3, after the checks here.
 _ENCODED_SEPARATOR = re.compile(r"%(?:2[ef]|5c)", re.IGNORECASE)
 _MALFORMED_ESCAPE = re.compile(r"%(?![0-9a-fA-F]{2})")
+# Printable ASCII but the space: kept as is in a redirect's query string.
+_QUERY_SAFE = "".join(chr(code) for code in range(0x21, 0x7F))
 
 
 def make_response(status: int, body: str, headers: Mapping[str, str] | None = None) -> CloudFrontResponse:
@@ -103,19 +110,15 @@ def uri_problem(uri: str) -> str | None:
     return None
 
 
-def rewrite_uri(uri: str, version: str, spa_fallback: bool) -> str:
-    """The key path of `uri` in `version`: `/` and folders get their index.html, files keep their
-    name, other extension-less paths get `<path>/index.html`, or the root index.html for a
-    single-page app. `uri` must have passed `uri_problem`."""
-    prefix = "/" + version
-    if uri.endswith("/"):
-        return prefix + uri + INDEX_DOCUMENT
-    last_segment = uri.rsplit("/", 1)[1]
-    if "." in last_segment.lstrip("."):
-        return prefix + uri
-    if spa_fallback:
-        return f"{prefix}/{INDEX_DOCUMENT}"
-    return f"{prefix}{uri}/{INDEX_DOCUMENT}"
+def redirect_response(redirect: Redirect, querystring: str) -> CloudFrontResponse:
+    """The redirect to the other spelling of a page (`routes.route`), with the viewer's query string."""
+    # CloudFront hands over the query string as the viewer sent it (no space or control character can be
+    # in a request line); anything else is escaped so that no input can break the header.
+    query = urllib.parse.quote(querystring, safe=_QUERY_SAFE)
+    location = redirect.location + (f"?{query}" if query else "")
+    return make_response(
+        redirect.status, "", {"Location": location, "Cache-Control": routes.REDIRECT_CACHE_CONTROL}
+    )
 
 
 def refusal(request: Mapping[str, Any]) -> CloudFrontResponse | None:
@@ -141,15 +144,21 @@ def _request_of(event: Any) -> CloudFrontRequest | None:
 
 
 def rewrite_request(
-    request: CloudFrontRequest, version: str, spa_fallback: bool
+    request: CloudFrontRequest,
+    version: str,
+    version_routes: VersionRoutes | None = None,
+    settings: RouteSettings | None = None,
 ) -> CloudFrontRequest | CloudFrontResponse:
     """`request` rewritten to `version` (a copy; the query string untouched), or the 400/405 response
-    that refuses it. For a fixed version, e.g. a local preview; InvalidVersionError for a bad id."""
+    that refuses it, or a redirect. For a fixed version, e.g. a local preview; `version_routes` default to
+    what the edge knows of a version whose manifest it cannot read. InvalidVersionError for a bad id."""
     layout.validate_version(version)
     refusal_answer = refusal(request)
     if refusal_answer is not None:
         return refusal_answer
-    return _shared_request(request) or {**request, "uri": _live_uri(request, version, spa_fallback)}
+    settings = settings or RouteSettings()
+    version_routes = version_routes or VersionRoutes.unknown(settings.spa_fallback)
+    return _shared_request(request) or live_answer(request, version, version_routes, settings)
 
 
 def _shared_request(request: CloudFrontRequest) -> CloudFrontRequest | None:
@@ -161,11 +170,19 @@ def _shared_request(request: CloudFrontRequest) -> CloudFrontRequest | None:
     return None if shared is None else {**request, "uri": shared}
 
 
-def _live_uri(request: CloudFrontRequest, version: str, spa_fallback: bool) -> str:
+def live_answer(
+    request: CloudFrontRequest, version: str, version_routes: VersionRoutes, settings: RouteSettings
+) -> CloudFrontRequest | CloudFrontResponse:
+    """`request` rewritten to the key of `version` that answers it (`routes.route`), or the redirect to
+    the page's other spelling. `request` must have passed `refusal`."""
     uri = request["uri"]
     if fallback.is_fallback_request(request):
         uri = fallback.original_uri(uri, version)
-    return rewrite_uri(uri, version, spa_fallback)
+    target = routes.route(uri, version_routes, settings)
+    if isinstance(target, Redirect):
+        querystring = request.get("querystring")
+        return redirect_response(target, querystring if isinstance(querystring, str) else "")
+    return {**request, "uri": f"/{version}{target}"}
 
 
 def log_event(event: str, **fields: Any) -> None:
@@ -261,9 +278,15 @@ class PointerCache:
 class OriginRequestHandler:
     """The whole origin-request flow for one set of settings (see the module docstring)."""
 
-    def __init__(self, settings: EdgeSettings, pointer: PointerCache | None = None) -> None:
+    def __init__(
+        self,
+        settings: EdgeSettings,
+        pointer: PointerCache | None = None,
+        version_routes: RoutesCache | None = None,
+    ) -> None:
         self.settings = settings
         self.pointer = pointer or PointerCache(settings)
+        self.version_routes = version_routes or RoutesCache.from_settings(settings)
 
     def handle_request(self, request: CloudFrontRequest) -> CloudFrontRequest | CloudFrontResponse:
         refusal_answer = refusal(request)
@@ -279,7 +302,8 @@ class OriginRequestHandler:
                 f"Service Unavailable: {state.unavailable_reason}\n",
                 {"Retry-After": str(self.settings.cache_ttl_seconds), "Cache-Control": "no-store"},
             )
-        return {**request, "uri": _live_uri(request, state.version, self.settings.spa_fallback)}
+        version_routes = self.version_routes.lookup(state.version)
+        return live_answer(request, state.version, version_routes, self.settings.route_settings)
 
     def __call__(self, event: Mapping[str, Any], context: object = None) -> dict[str, Any]:
         request = _request_of(event)

@@ -11,6 +11,8 @@ import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from edge_lambda.routes import DEFAULT_REDIRECT_STATUS, DEFAULT_TRAILING_SLASH, RouteSettings
+
 CONFIG_FILENAME = "config.json"
 CONFIG_ENV_VAR = "EDGE_LAMBDA_CONFIG"
 BUNDLED_CONFIG_PATH = Path(__file__).resolve().parent / CONFIG_FILENAME
@@ -25,7 +27,16 @@ class EdgeSettings:
     cache_ttl_seconds: int
     """How long one container serves a fetched version before asking SSM again."""
     spa_fallback: bool = False
-    """Serve `/<version>/index.html` for extension-less paths (single-page apps)."""
+    """Serve `/<version>/index.html` for extension-less paths that name nothing (single-page apps)."""
+    trailing_slash: str = DEFAULT_TRAILING_SLASH
+    """When a page's other spelling redirects: `auto`, `always` or `never` (`edge_lambda.routes`)."""
+    redirect_status: int = DEFAULT_REDIRECT_STATUS
+    """308 or 301."""
+    bucket: str = ""
+    """The site bucket, whose `_manifests/<version>.json` tells the edge which files a version has;
+    empty: the edge routes without that knowledge (every page taken as `<path>/index.html`)."""
+    bucket_region: str = ""
+    """The bucket's region."""
 
     def __post_init__(self) -> None:
         if not self.parameter_name.startswith("/"):
@@ -36,6 +47,13 @@ class EdgeSettings:
             raise ValueError("region must name the AWS region of the pointer parameter, e.g. us-east-1")
         if not 1 <= self.cache_ttl_seconds <= 300:
             raise ValueError(f"cache_ttl_seconds {self.cache_ttl_seconds} must be between 1 and 300")
+        if self.bucket and not self.bucket_region:
+            raise ValueError(f"bucket_region must name the region of bucket {self.bucket}")
+        self.route_settings  # noqa: B018 (validates trailing_slash and redirect_status)
+
+    @property
+    def route_settings(self) -> RouteSettings:
+        return RouteSettings(self.trailing_slash, self.redirect_status, self.spa_fallback)
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), indent=1, sort_keys=True)
@@ -59,6 +77,10 @@ class EdgeSettings:
                 region=str(data["region"]),
                 cache_ttl_seconds=ttl,
                 spa_fallback=bool(data.get("spa_fallback", False)),
+                trailing_slash=str(data.get("trailing_slash", DEFAULT_TRAILING_SLASH)),
+                redirect_status=int(data.get("redirect_status", DEFAULT_REDIRECT_STATUS)),
+                bucket=str(data.get("bucket", "")),
+                bucket_region=str(data.get("bucket_region", "")),
             )
         except KeyError as missing:
             raise ValueError(f"edge config is missing the key {missing}") from None

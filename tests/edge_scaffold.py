@@ -103,9 +103,19 @@ def request_of(event: Mapping[str, Any]) -> dict[str, Any]:
     return request
 
 
-def edge_settings(spa_fallback: bool = False, ttl: int = TTL_SECONDS) -> EdgeSettings:
+def edge_settings(
+    spa_fallback: bool = False,
+    ttl: int = TTL_SECONDS,
+    trailing_slash: str = "auto",
+    redirect_status: int = 308,
+) -> EdgeSettings:
     return EdgeSettings(
-        parameter_name=PARAMETER_NAME, region=REGION, cache_ttl_seconds=ttl, spa_fallback=spa_fallback
+        parameter_name=PARAMETER_NAME,
+        region=REGION,
+        cache_ttl_seconds=ttl,
+        spa_fallback=spa_fallback,
+        trailing_slash=trailing_slash,
+        redirect_status=redirect_status,
     )
 
 

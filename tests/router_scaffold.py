@@ -16,11 +16,13 @@ from typing import IO, Any, cast
 
 from botocore.exceptions import ClientError
 
-from edge_function.code import LIVE_VERSION_KEY, function_code
+from edge_function.code import LIVE_VERSION_KEY, function_code, store_value
 from edge_function.viewer_request import viewer_request
 from edge_lambda import layout
 from edge_lambda.fingerprint import is_immutable_asset
 from edge_lambda.handler import OriginRequestHandler, PointerCache, is_response
+from edge_lambda.routes import REDIRECT_STATUSES, TRAILING_SLASH_MODES, RouteSettings, VersionRoutes
+from edge_lambda.version_routes import RoutesCache
 from tests.clock import ManualClock
 from tests.edge_scaffold import PARAMETER_NAME, edge_settings, origin_request_event, request_of
 
@@ -42,6 +44,24 @@ class Case:
     spa_fallback: bool
     version: str | None
     """The live-version pointer's value; None: there is no pointer (SSM parameter or KVS key)."""
+    files: tuple[str, ...] | None = None
+    """The live version's files (its manifest); None: the routers do not know them."""
+    trailing_slash: str = "auto"
+    redirect_status: int = 308
+
+    @property
+    def settings(self) -> RouteSettings:
+        return RouteSettings(self.trailing_slash, self.redirect_status, self.spa_fallback)
+
+    def routes(self) -> VersionRoutes | None:
+        return None if self.files is None else VersionRoutes.from_paths(self.files, self.spa_fallback)
+
+    def store_value(self) -> str | None:
+        """The store's `live-version` value as a release writes it (the version alone for a pointer
+        that is not a valid version, since the release writes none)."""
+        if self.version is None or not layout.is_valid_version(self.version):
+            return self.version
+        return store_value(self.version, self.routes())
 
 
 def _text(spec: str | list[list[Any]]) -> str:
@@ -72,19 +92,28 @@ def table_cases(router: str = LAMBDA_EDGE) -> list[tuple[Case, dict[str, Any]]]:
             querystring=fields["querystring"],
             spa_fallback=fields["spaFallback"],
             version=fields["version"],
+            files=None if fields.get("files") is None else tuple(fields["files"]),
+            trailing_slash=fields.get("trailingSlash", "auto"),
+            redirect_status=fields.get("redirectStatus", 308),
         )
         expect = dict(
             row.get("cloudfrontFunction", row["expect"]) if router == CLOUDFRONT_FUNCTION else row["expect"]
         )
-        if "uri" in expect:
-            expect["uri"] = _text(expect["uri"])
+        for name in ("uri", "location"):
+            if name in expect:
+                expect[name] = _text(expect[name])
         rows.append((case, expect))
     return rows
 
 
 def case_id(case: Case) -> str:
     uri = case.uri if len(case.uri) < 40 else f"{case.uri[:20]}...({len(case.uri)} chars)"
-    return f"{case.method} {uri!r} spa={case.spa_fallback} version={case.version}"
+    shown = f"{case.method} {uri!r} spa={case.spa_fallback} version={case.version}"
+    if case.files is not None:
+        shown += f" files={len(case.files)}:{case.files[1] if len(case.files) > 1 else ''}"
+    if (case.trailing_slash, case.redirect_status) != ("auto", 308):
+        shown += f" trailingSlash={case.trailing_slash} {case.redirect_status}"
+    return shown
 
 
 # --- the Lambda@Edge handler -----------------------------------------------------------------------
@@ -105,12 +134,19 @@ class PointerStub:
 
 def python_answer(case: Case) -> Answer:
     """The handler's answer in a fresh container (no pointer read yet, so no stale version to keep)."""
-    settings = edge_settings(spa_fallback=case.spa_fallback)
+    settings = edge_settings(
+        spa_fallback=case.spa_fallback,
+        trailing_slash=case.trailing_slash,
+        redirect_status=case.redirect_status,
+    )
     pointer = PointerCache(
         settings, ssm_client=cast(Any, PointerStub(case.version)), now=ManualClock(), log=lambda *a, **k: None
     )
+    files = case.files
+    load = None if files is None else lambda version: VersionRoutes.from_paths(files, case.spa_fallback)
+    version_routes = RoutesCache(load, case.spa_fallback)
     event = origin_request_event(case.uri, method=case.method, querystring=case.querystring)
-    result = OriginRequestHandler(settings, pointer).handle_request(request_of(event))
+    result = OriginRequestHandler(settings, pointer, version_routes).handle_request(request_of(event))
     return _answer(result)
 
 
@@ -123,23 +159,32 @@ def _answer(result: dict[str, Any]) -> Answer:
         "description": result["statusDescription"],
         "body": result["body"],
         "allow": headers["allow"][0]["value"] if "allow" in headers else None,
+        "location": headers["location"][0]["value"] if "location" in headers else None,
+        "cache": headers["cache-control"][0]["value"] if "cache-control" in headers else None,
     }
 
 
 def python_function_answer(case: Case) -> Answer:
     """The answer of `edge_function.viewer_request`, the function's rules in Python (for serve)."""
     request = request_of(origin_request_event(case.uri, method=case.method, querystring=case.querystring))
-    result = viewer_request(request, case.version, case.spa_fallback)
+    result = viewer_request(request, case.store_value(), case.settings)
     return _answer(result)
 
 
 def function_expectation(handler_answer: Answer, case: Case) -> Answer:
     """What the CloudFront Function must answer where the handler answered `handler_answer`: the same,
-    except that a fingerprinted path the handler serves from the live version comes from the shared area
+    except that a fingerprinted path the handler routes in the live version comes from the shared area
     (the handler reads it there only on the fallback origin)."""
-    if "uri" in handler_answer and not case.uri.endswith("/") and is_immutable_asset(case.uri):
-        return {**handler_answer, "uri": "/" + layout.shared_asset_key(case.uri)}
-    return handler_answer
+    routed = "uri" in handler_answer or handler_answer.get("status") in REDIRECT_STATUSES
+    if not routed or case.uri.endswith("/") or not is_immutable_asset(case.uri):
+        return handler_answer
+    shared = {"uri": "/" + layout.shared_asset_key(case.uri)}
+    # an answer (not a table row) carries the query string
+    return (
+        {**shared, "querystring": case.querystring}
+        if "description" in handler_answer or "querystring" in handler_answer
+        else shared
+    )
 
 
 # --- the CloudFront Function ----------------------------------------------------------------------
@@ -165,16 +210,26 @@ def viewer_request_event(case: Case) -> dict[str, Any]:
     }
 
 
+def _function_name(settings: RouteSettings) -> str:
+    return (
+        f"{'spa' if settings.spa_fallback else 'plain'}-{settings.trailing_slash}-{settings.redirect_status}"
+    )
+
+
 class NodeRouter:
-    """One Node process running the function rendered for both SPA settings."""
+    """One Node process running the function rendered for every combination of routing settings."""
 
     def __init__(self, directory: Path) -> None:
         assert NODE is not None
         arguments = []
-        for name, spa_fallback in (("plain", False), ("spa", True)):
-            path = directory / f"router-{name}.js"
-            path.write_text(function_code(STORE_ID, spa_fallback), encoding="utf-8")
-            arguments.append(f"{name}={path}")
+        for spa_fallback in (False, True):
+            for trailing_slash in TRAILING_SLASH_MODES:
+                for status in REDIRECT_STATUSES:
+                    settings = RouteSettings(trailing_slash, status, spa_fallback)
+                    name = _function_name(settings)
+                    path = directory / f"router-{name}.js"
+                    path.write_text(function_code(STORE_ID, settings), encoding="utf-8")
+                    arguments.append(f"{name}={path}")
         self._process = subprocess.Popen(
             [NODE, str(DRIVER), *arguments],
             stdin=subprocess.PIPE,
@@ -193,9 +248,10 @@ class NodeRouter:
 
     def result(self, case: Case) -> dict[str, Any]:
         """The function's raw return value for `case` (a request or a response object)."""
-        store: Mapping[str, str] = {} if case.version is None else {LIVE_VERSION_KEY: case.version}
+        value = case.store_value()
+        store: Mapping[str, str] = {} if value is None else {LIVE_VERSION_KEY: value}
         message = {
-            "function": "spa" if case.spa_fallback else "plain",
+            "function": _function_name(case.settings),
             "store": store,
             "event": viewer_request_event(case),
         }
@@ -222,6 +278,8 @@ class NodeRouter:
             "description": result["statusDescription"],
             "body": result["body"]["data"],
             "allow": headers["allow"]["value"] if "allow" in headers else None,
+            "location": headers["location"]["value"] if "location" in headers else None,
+            "cache": headers["cache-control"]["value"] if "cache-control" in headers else None,
         }
 
     def close(self) -> None:

@@ -13,6 +13,7 @@ from moto import mock_aws
 from edge_lambda.fallback import is_fallback_request, original_uri, shared_uri
 from edge_lambda.fingerprint import is_immutable_asset
 from edge_lambda.handler import OriginRequestHandler, PointerCache, is_response, rewrite_request
+from edge_lambda.routes import RouteSettings
 from scripts.versionstore.content_headers import cache_control_for
 from tests.clock import ManualClock
 from tests.edge_scaffold import (
@@ -44,7 +45,8 @@ FALLBACK_REWRITES = [
     ("/", f"/{V2}/index.html", f"/{V2}/index.html"),
     ("/app.3f2a1b9c.js/", f"/{V2}/app.3f2a1b9c.js/index.html", f"/{V2}/app.3f2a1b9c.js/index.html"),
     ("/docs/404.html", f"/{V2}/docs/404.html", f"/{V2}/docs/404.html"),
-    ("/about", f"/{V2}/about/index.html", f"/{V2}/index.html"),
+    ("/about/", f"/{V2}/about/index.html", f"/{V2}/about/index.html"),
+    ("/about.txt", f"/{V2}/about.txt", f"/{V2}/about.txt"),
     # if CloudFront hands the second run the first run's rewrite, the result is the same
     (
         f"/{V1}/assets/Lazy-Q1AJiLvC.js",
@@ -93,7 +95,9 @@ def test_fallback_rewrite_table(ssm: Any) -> None:
             result = edge(fallback_origin_event(uri))
             assert not is_response(result), (uri, result)
             assert result["uri"] == expected, (uri, spa_fallback)
-            fixed = rewrite_request(request_of(fallback_origin_event(uri)), V2, spa_fallback)
+            fixed = rewrite_request(
+                request_of(fallback_origin_event(uri)), V2, None, RouteSettings(spa_fallback=spa_fallback)
+            )
             assert fixed["uri"] == expected, f"{uri}: a preview of a fixed version rewrites the same way"
 
 

@@ -70,7 +70,7 @@ def test_serves_the_pointer_version_and_calls_ssm_once_per_window(ssm: Any) -> N
     function = edge(client, clock)
 
     for _ in range(500):
-        assert uri_of(function(origin_request_event("/about"))) == f"/{V1}/about/index.html"
+        assert uri_of(function(origin_request_event("/about/"))) == f"/{V1}/about/index.html"
     assert calls[0] == 1
 
     put_pointer(ssm, V2)

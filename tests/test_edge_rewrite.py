@@ -10,16 +10,17 @@ from edge_lambda.handler import (
     is_response,
     make_response,
     rewrite_request,
-    rewrite_uri,
     uri_problem,
 )
+from edge_lambda.routes import RouteSettings, VersionRoutes
 from tests.edge_scaffold import V1, origin_request_event, request_of
 
 # The rewrite and refusal table of both edge routers is tests/fixtures/edge_rules.json, run against this
 # handler and the CloudFront Function by tests/test_edge_rules.py. Here: what the table does not express.
 
 REWRITES = [
-    # uri, without spa_fallback, with spa_fallback
+    # uri, without spa_fallback, with spa_fallback: the key, or the redirect ("308 <location>"), for a
+    # version whose files the edge does not know (its manifest unreadable): every page a folder.
     ("/", "/{v}/index.html", "/{v}/index.html"),
     ("/docs/", "/{v}/docs/index.html", "/{v}/docs/index.html"),
     ("/a/b/c/", "/{v}/a/b/c/index.html", "/{v}/a/b/c/index.html"),
@@ -30,25 +31,51 @@ REWRITES = [
     ("/caf%C3%A9.html", "/{v}/caf%C3%A9.html", "/{v}/caf%C3%A9.html"),
     ("/%E2%82%AC/", "/{v}/%E2%82%AC/index.html", "/{v}/%E2%82%AC/index.html"),
     ("/\u65e5\u672c.html", "/{v}/\u65e5\u672c.html", "/{v}/\u65e5\u672c.html"),
-    ("/%F0%9F%98%80", "/{v}/%F0%9F%98%80/index.html", "/{v}/index.html"),
-    ("/about", "/{v}/about/index.html", "/{v}/index.html"),
-    ("/docs/guide", "/{v}/docs/guide/index.html", "/{v}/index.html"),
-    ("/v1.2/notes", "/{v}/v1.2/notes/index.html", "/{v}/index.html"),
-    ("/.hidden", "/{v}/.hidden/index.html", "/{v}/index.html"),
+    ("/%F0%9F%98%80", "308 /%F0%9F%98%80/", "/{v}/index.html"),
+    ("/about", "308 /about/", "/{v}/index.html"),
+    ("/docs/guide", "308 /docs/guide/", "/{v}/index.html"),
+    ("/v1.2/notes", "308 /v1.2/notes/", "/{v}/index.html"),
+    ("/.hidden", "308 /.hidden/", "/{v}/index.html"),
 ]
+
+
+def _answer(uri: str, spa_fallback: bool, querystring: str = "") -> str:
+    request = request_of(origin_request_event(uri, querystring=querystring))
+    result = rewrite_request(request, V1, None, RouteSettings(spa_fallback=spa_fallback))
+    if is_response(result):
+        return f"{result['status']} {result['headers']['location'][0]['value']}"
+    return str(result["uri"])
 
 
 @pytest.mark.parametrize(("uri", "plain", "spa"), REWRITES)
 def test_rewrite_table(uri: str, plain: str, spa: str) -> None:
     assert uri_problem(uri) is None
-    assert rewrite_uri(uri, V1, spa_fallback=False) == plain.format(v=V1)
-    assert rewrite_uri(uri, V1, spa_fallback=True) == spa.format(v=V1)
+    assert _answer(uri, spa_fallback=False) == plain.format(v=V1)
+    assert _answer(uri, spa_fallback=True) == spa.format(v=V1)
+
+
+def test_a_redirect_has_the_lambda_at_edge_shape_and_keeps_the_query_string() -> None:
+    request = request_of(origin_request_event("/about", querystring="_rsc=1a&b=%2F"))
+    settings = RouteSettings(redirect_status=301)
+    response = rewrite_request(
+        request, V1, VersionRoutes.from_paths(["index.html", "about/index.html"]), settings
+    )
+    assert response == {
+        "status": "301",
+        "statusDescription": "Moved Permanently",
+        "headers": {
+            "content-type": [{"key": "Content-Type", "value": "text/plain; charset=utf-8"}],
+            "location": [{"key": "Location", "value": "/about/?_rsc=1a&b=%2F"}],
+            "cache-control": [{"key": "Cache-Control", "value": "max-age=300"}],
+        },
+        "body": "",
+    }
 
 
 def test_rewrite_request_keeps_the_query_string_and_the_rest_of_the_request() -> None:
     request = request_of(origin_request_event("/docs/", querystring="q=%2e%2e&x=a/b"))
     original = dict(request)
-    rewritten = rewrite_request(request, V1, spa_fallback=False)
+    rewritten = rewrite_request(request, V1)
     assert not is_response(rewritten)
     assert rewritten["uri"] == f"/{V1}/docs/index.html"
     assert rewritten["querystring"] == "q=%2e%2e&x=a/b"
@@ -58,7 +85,7 @@ def test_rewrite_request_keeps_the_query_string_and_the_rest_of_the_request() ->
 
 def test_rewrite_request_refuses_a_bad_version_id() -> None:
     with pytest.raises(layout.InvalidVersionError):
-        rewrite_request(request_of(origin_request_event("/")), "../secrets", spa_fallback=False)
+        rewrite_request(request_of(origin_request_event("/")), "../secrets")
 
 
 REFUSED = [
@@ -100,7 +127,9 @@ REFUSED = [
 @pytest.mark.parametrize(("uri", "reason"), REFUSED)
 def test_refusals(uri: str, reason: str) -> None:
     assert reason in (uri_problem(uri) or "")
-    response = rewrite_request(request_of(origin_request_event(uri)), V1, spa_fallback=True)
+    response = rewrite_request(
+        request_of(origin_request_event(uri)), V1, None, RouteSettings(spa_fallback=True)
+    )
     assert is_response(response)
     assert response["status"] == "400"
     assert reason in response["body"]
@@ -111,18 +140,22 @@ def test_longest_accepted_uri_still_fits_an_s3_key() -> None:
     uri = "/" + "a" * (MAX_URI_BYTES - 1)
     assert uri_problem(uri) is None
     longest_version = "20261127T101500Z-" + "a" * 40
-    assert len(rewrite_uri(uri, longest_version, spa_fallback=False).lstrip("/").encode()) <= 1024
+    rewritten = rewrite_request(
+        request_of(origin_request_event(uri)), longest_version, None, RouteSettings("never")
+    )
+    assert rewritten["uri"] == f"/{longest_version}{uri}/index.html"
+    assert len(rewritten["uri"].lstrip("/").encode()) <= 1024
 
 
 @pytest.mark.parametrize("method", ["POST", "PUT", "DELETE", "PATCH", "OPTIONS"])
 def test_only_get_and_head_reach_the_origin(method: str) -> None:
-    response = rewrite_request(request_of(origin_request_event("/", method=method)), V1, spa_fallback=False)
+    response = rewrite_request(request_of(origin_request_event("/", method=method)), V1)
     assert response["status"] == "405"
     assert response["headers"]["allow"] == [{"key": "Allow", "value": "GET, HEAD"}]
 
 
 def test_head_is_rewritten_like_get() -> None:
-    rewritten = rewrite_request(request_of(origin_request_event("/", method="HEAD")), V1, spa_fallback=False)
+    rewritten = rewrite_request(request_of(origin_request_event("/", method="HEAD")), V1)
     assert rewritten["uri"] == f"/{V1}/index.html"
     assert rewritten["method"] == "HEAD"
 

@@ -21,6 +21,7 @@ from edge_function.code import (
 from edge_function.viewer_request import viewer_request
 from edge_lambda import layout
 from edge_lambda.handler import ALLOWED_METHODS, INDEX_DOCUMENT, MAX_URI_BYTES
+from edge_lambda.routes import RouteSettings
 from tests.router_scaffold import (
     CLOUDFRONT_FUNCTION,
     NODE,
@@ -57,12 +58,19 @@ def check(answer: Answer, case: Case, expect: dict[str, Any]) -> None:
     assert answer["status"] == expect["status"], answer
     assert expect.get("reason", "") in answer["body"]
     assert (answer["allow"] == "GET, HEAD") == (expect["status"] == 405)
+    assert answer["location"] == expect.get("location")
+    if "location" in expect:
+        assert (answer["body"], answer["cache"]) == ("", "max-age=300")
+        assert (
+            answer["description"] == {301: "Moved Permanently", 308: "Permanent Redirect"}[expect["status"]]
+        )
 
 
 def test_the_table_is_large_and_covers_every_answer() -> None:
     answers = {expect.get("status", "rewrite") for _, expect in TABLE}
-    assert answers == {"rewrite", 400, 405, 503}
-    assert len(TABLE) == 168
+    assert answers == {"rewrite", 301, 308, 400, 405, 503}
+    assert len(TABLE) == 228
+    assert {case.trailing_slash for case, _ in TABLE} == {"auto", "always", "never"}
     differing = [
         case
         for (case, expect), (_, function) in zip(TABLE, FUNCTION_TABLE, strict=True)
@@ -74,6 +82,7 @@ def test_the_table_is_large_and_covers_every_answer() -> None:
         "/assets/Lazy-Q1AJiLvC.js",
         "/assets/Lazy-Q1AJiLvC.js",
         "/0123456789abcdef0",
+        "/_app/immutable/entry/start.BxDF0K1a.js",
     ]
 
 
@@ -145,6 +154,17 @@ _POINTERS = ["20261127T101500Z"] * 4 + [
 ]
 
 
+# The live version's files: none known, and real builds' layouts (pages as `p.html`, as `p/index.html`,
+# both, files without an extension, names that are properties of every JavaScript object).
+_FILE_SETS: list[tuple[str, ...] | None] = [
+    None,
+    None,
+    ("index.html", "a.html", "docs.html", "docs/index.html", "b/index.html", "a/b.html"),
+    ("index.html", "a/index.html", "docs/index.html", "v1.2/index.html", "LICENSE", "a/b", "\u00e9.html"),
+    ("index.html", "index", "a", "docs", "docs.html", "b.c.d.html", "%25.html", "__proto__/index.html"),
+]
+
+
 def random_case(rng: random.Random) -> Case:
     pieces = [rng.choice(_PIECES) for _ in range(rng.randint(0, 10))]
     uri = "".join(pieces)
@@ -156,6 +176,11 @@ def random_case(rng: random.Random) -> Case:
         )
         uri += rng.choice([".3f2a1b9c", "-Q1AJiLvC", "-q1ajilvc", ".3f2a1b9", ""])
         uri += rng.choice([".js", ".css", ".html", ".HTM", ""])
+    if rng.random() < 0.2:  # a page or a file of the file sets, with or without a trailing slash
+        uri = rng.choice(
+            ["/a", "/docs", "/b", "/v1.2", "/LICENSE", "/a/b", "/__proto__", "/index", "/%C3%A9", "/\u00e9"]
+        )
+        uri += rng.choice(["", "", "/", ".html"])
     if rng.random() < 0.05:  # around the length limit, in one-, two- and four-byte characters
         filler = rng.choice(["a", "\u00e9", "\U0001f600"])
         uri = "/" + filler * ((MAX_URI_BYTES - rng.randint(-3, 3)) // len(filler.encode()))
@@ -166,6 +191,9 @@ def random_case(rng: random.Random) -> Case:
         querystring=rng.choice(["", "q=1", "a=%2e%2e&b=/x"]),
         spa_fallback=rng.random() < 0.5,
         version=rng.choice(_POINTERS),
+        files=rng.choice(_FILE_SETS),
+        trailing_slash=rng.choice(["auto", "auto", "always", "never"]),
+        redirect_status=rng.choice([308, 308, 301]),
     )
 
 
@@ -176,8 +204,9 @@ def fuzz_cases() -> list[Case]:
 
 def test_the_fuzz_cases_reach_every_answer() -> None:
     statuses = [python_answer(case).get("status", "rewrite") for case in fuzz_cases()]
-    counts = {status: statuses.count(status) for status in ("rewrite", 400, 405, 503)}
-    assert all(count >= 40 for count in counts.values()), counts
+    counts = {status: statuses.count(status) for status in ("rewrite", 301, 308, 400, 405, 503)}
+    minimum = {"rewrite": 40, 301: 5, 308: 10, 400: 40, 405: 40, 503: 40}
+    assert all(counts[status] >= minimum[status] for status in counts), counts
     shared = [
         case
         for case in fuzz_cases()
@@ -211,7 +240,7 @@ def test_the_functions_python_rules_answer_random_requests_as_the_function(node_
 
 @needs_node
 def test_the_function_opens_the_store_it_was_rendered_for(node_router: NodeRouter) -> None:
-    assert node_router.opened_stores == [STORE_ID, STORE_ID]
+    assert node_router.opened_stores == [STORE_ID] * 12
 
 
 @needs_node
@@ -241,24 +270,37 @@ def test_the_function_keeps_the_rest_of_the_request(node_router: NodeRouter) -> 
     }
 
 
-@pytest.mark.parametrize("spa_fallback", [False, True])
-def test_the_deployed_function_fits_cloudfront_functions_10_kb(spa_fallback: bool) -> None:
+@pytest.mark.parametrize(
+    "settings",
+    [
+        RouteSettings(mode, status, spa)
+        for mode in ("auto", "always", "never")
+        for status in (301, 308)
+        for spa in (False, True)
+    ],
+)
+def test_the_deployed_function_fits_cloudfront_functions_10_kb(settings: RouteSettings) -> None:
     longest_id = "a" * 64
-    assert len(function_code(longest_id, spa_fallback).encode("utf-8")) <= MAX_FUNCTION_BYTES == 10240
+    assert len(function_code(longest_id, settings).encode("utf-8")) <= MAX_FUNCTION_BYTES == 10240
 
 
 def test_rendering_replaces_only_the_placeholders() -> None:
-    code = function_code(STORE_ID, spa_fallback=True)
+    code = function_code(STORE_ID, RouteSettings("never", 301, spa_fallback=True))
     source = ROUTER_SOURCE.read_text(encoding="utf-8")
     assert "const kvs = cf.kvs('8aa76c93-3198-462c-aaf6-0123456789ab');" in code
     assert "const SPA_FALLBACK = 'true' === 'true';" in code
-    assert "const SPA_FALLBACK = 'false' === 'true';" in function_code(STORE_ID, spa_fallback=False)
-    assert "__" not in code
+    assert "const TRAILING_SLASH = 'never';" in code
+    assert "const REDIRECT_STATUS = Number('301');" in code
+    default = function_code(STORE_ID, RouteSettings())
+    assert "const SPA_FALLBACK = 'false' === 'true';" in default
+    assert "const TRAILING_SLASH = 'auto';" in default
+    assert "const REDIRECT_STATUS = Number('308');" in default
+    assert "__" not in code.replace("__proto__", "")
     assert code.splitlines()[0] == "import cf from 'cloudfront';"
-    uncommented = [line for line in source.splitlines() if not line.lstrip().startswith("//")]
-    assert len(uncommented) == len(source.splitlines()) - 31
+    uncommented = [line.lstrip(" ") for line in source.splitlines() if not line.lstrip().startswith("//")]
+    assert len(uncommented) == len(source.splitlines()) - 37
     pairs = zip(code.splitlines(), uncommented, strict=True)
-    assert len([line for line, original in pairs if line != original]) == 2
+    assert len([line for line, original in pairs if line != original]) == 4
 
 
 def test_the_store_id_comes_from_its_arn() -> None:
@@ -271,11 +313,11 @@ def test_the_store_id_comes_from_its_arn() -> None:
 @pytest.mark.parametrize("store_id", ["", "x');alert(1);('", "a b", "-leading", "a" * 65])
 def test_a_store_id_that_is_not_an_id_is_refused(store_id: str) -> None:
     with pytest.raises(FunctionCodeError, match="is not an id"):
-        function_code(store_id, spa_fallback=False)
+        function_code(store_id, RouteSettings())
 
 
 def test_the_functions_python_rules_answer_503_as_the_function_does() -> None:
-    response = viewer_request({"method": "GET", "uri": "/about"}, "none", spa_fallback=False)
+    response = viewer_request({"method": "GET", "uri": "/about"}, "none", RouteSettings())
     assert response["status"] == "503"
     assert response["headers"]["retry-after"] == [{"key": "Retry-After", "value": "5"}]
     assert response["headers"]["cache-control"] == [{"key": "Cache-Control", "value": "no-store"}]

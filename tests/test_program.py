@@ -235,6 +235,11 @@ def test_edge_function_lives_in_us_east_1_with_least_privilege(released: dict[st
             },
             {
                 "Effect": "Allow",
+                "Action": "s3:GetObject",
+                "Resource": "arn:aws:s3:::site-bucket-0a1b2c3/_manifests/*",
+            },
+            {
+                "Effect": "Allow",
                 "Action": ["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents"],
                 "Resource": "arn:aws:logs:*:*:log-group:/aws/lambda/us-east-1.site-edge-9f8e7d6:*",
             },
@@ -397,8 +402,14 @@ def test_edge_bundle_carries_settings_for_the_pointer(released: dict[str, Record
         "region": "us-east-1",
         "cache_ttl_seconds": 5,
         "spa_fallback": False,
+        "trailing_slash": "auto",
+        "redirect_status": 308,
+        # where the edge reads each version's manifest (the bucket's region: the stack's aws:region)
+        "bucket": "site-bucket-0a1b2c3",
+        "bucket_region": "eu-west-1",
     }
     assert "edge_lambda/layout.py" in code.assets
+    assert "edge_lambda/routes.py" in code.assets and "edge_lambda/version_routes.py" in code.assets
 
 
 def test_the_component_registers_each_output_under_its_name(
@@ -447,7 +458,15 @@ def test_pointer_holds_the_version_and_the_switch_depends_on_it(
 
 
 def test_non_default_settings_reach_the_bundle_the_function_and_the_switch(aws: None) -> None:
-    registered = run_program({"version": V1, "edgeCacheTtlSeconds": "45", "spaFallback": "true"})
+    registered = run_program(
+        {
+            "version": V1,
+            "edgeCacheTtlSeconds": "45",
+            "spaFallback": "true",
+            "trailingSlash": "never",
+            "redirectStatus": "301",
+        }
+    )
     function = one(registered, "aws:lambda/function:Function").props
     config = json.loads(function["code"].assets["edge_lambda/config.json"].text)
     assert config == {
@@ -455,6 +474,10 @@ def test_non_default_settings_reach_the_bundle_the_function_and_the_switch(aws: 
         "region": "us-east-1",
         "cache_ttl_seconds": 45,
         "spa_fallback": True,
+        "trailing_slash": "never",
+        "redirect_status": 301,
+        "bucket": "site-bucket-0a1b2c3",
+        "bucket_region": "eu-west-1",
     }
     assert function["description"] == "versioned-site site: origin-request router; pointer cache TTL 45 s"
     assert "tags" not in function, "CloudFront's developer guide: edge functions cannot be tagged"

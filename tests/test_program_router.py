@@ -13,6 +13,7 @@ from pulumi.runtime import MockResourceArgs
 
 from edge_function.code import function_code
 from edge_lambda import layout
+from edge_lambda.routes import RouteSettings
 from scripts.offline.mockrun import ProgramError, RecordedResource, run_inline
 from tests.conftest import shared_scope
 from tests.pulumi_scaffold import SiteMocks, by_type, declare_site, one, run_program
@@ -43,7 +44,11 @@ def function_mode() -> dict[str, RecordedResource]:
     with mock_aws():
         s3 = boto3.client("s3", region_name="eu-west-1")
         s3.create_bucket(Bucket=MOCK_BUCKET, CreateBucketConfiguration={"LocationConstraint": "eu-west-1"})
-        manifest = layout.Manifest(V1, "2026-11-27T10:15:00+00:00", {})
+        page = layout.ManifestFile(1, "0" * 64, "text/html", "no-cache")
+        files = {
+            path: page for path in ("index.html", "about.html", "blog.html", "docs/index.html", "LICENSE")
+        }
+        manifest = layout.Manifest(V1, "2026-11-27T10:15:00+00:00", files)
         s3.put_object(Bucket=MOCK_BUCKET, Key=layout.manifest_key(V1), Body=manifest.to_json().encode())
         return run_program({"version": V1, **FUNCTION_MODE})
 
@@ -84,7 +89,9 @@ def test_the_store_key_holds_the_pointer_value_and_follows_the_ssm_parameter(
     key = one(function_mode, "aws:cloudfront/keyvaluestoreKey:KeyvaluestoreKey")
     parameter = one(function_mode, "aws:ssm/parameter:Parameter")
     assert parameter.props["insecureValue"] == V1, "SSM stays the record"
-    assert (key.props["key"], key.props["value"]) == ("live-version", V1)
+    # the version and, read from its manifest, its routes: pages are `p.html` but for docs/ and LICENSE
+    routes = '{"s":"h","x":{"LICENSE":"fh","docs":"dd"}}'
+    assert (key.props["key"], key.props["value"]) == ("live-version", f"{V1} {routes}")
     assert key.props["keyValueStoreArn"] == STORE_ARN
     assert key.parent == store.urn
     assert parameter.urn in key.dependencies, "the key is written once SSM holds the version"
@@ -121,7 +128,7 @@ def test_the_function_is_published_reads_the_store_and_runs_at_viewer_request(
     )
     assert function.props["publish"] is True
     assert function.props["keyValueStoreAssociations"] == [STORE_ARN]
-    assert function.props["code"] == function_code("7b6c3bb5-690e-51aa-b828-34058ec98bf0", spa_fallback=False)
+    assert function.props["code"] == function_code("7b6c3bb5-690e-51aa-b828-34058ec98bf0", RouteSettings())
     behavior = one(function_mode, "aws:cloudfront/distribution:Distribution").props["defaultCacheBehavior"]
     assert behavior["functionAssociations"] == [
         {
@@ -265,4 +272,22 @@ def test_function_mode_refuses_a_version_whose_fingerprinted_files_are_not_share
     key = one(
         run_program({"version": V2, **FUNCTION_MODE}), "aws:cloudfront/keyvaluestoreKey:KeyvaluestoreKey"
     )
-    assert key.props["value"] == V2
+    assert key.props["value"] == V2 + ' {"s":"d","x":{}}'  # the root index.html alone: no page to route
+
+
+def test_function_mode_refuses_a_version_whose_routes_do_not_fit_the_store_value(uploaded: None) -> None:
+    s3 = boto3.client("s3", region_name="eu-west-1")
+    page = layout.ManifestFile(1, "0" * 64, "text/html", "no-cache")
+    paths = [f"page-{n:03}.html" for n in range(41)] + [f"guide/chapter-{n:03}/index.html" for n in range(40)]
+    manifest = layout.Manifest(V2, "2026-11-28T09:00:00+00:00", dict.fromkeys(paths, page))
+    s3.put_object(Bucket=MOCK_BUCKET, Key=layout.manifest_key(V2), Body=manifest.to_json().encode())
+
+    run_program({"version": V2})  # Lambda@Edge holds the whole manifest: no limit
+    with pytest.raises(ProgramError) as refused:
+        run_program({"version": V2, **FUNCTION_MODE})
+    assert (
+        f"version {V2} cannot be routed by the cloudfront-function router: 40 paths are not routed the way "
+        "most pages are (first: 'guide/chapter-000'); they need 1015 bytes, and the cloudfront-function "
+        "router's KeyValueStore value has 966. Use `pulumi config set router lambda-edge` (it reads the "
+        "whole manifest), or name those pages the way the others are named"
+    ) in str(refused.value)

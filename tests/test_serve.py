@@ -118,13 +118,16 @@ def test_serves_each_file_with_the_objects_headers(example: ExampleSite) -> None
             assert answer.headers["content-length"] == str(len(source)), url
 
 
-def test_nested_page_without_trailing_slash_and_query_string(example: ExampleSite) -> None:
+def test_a_folder_page_without_its_trailing_slash_redirects_with_the_query_string(
+    example: ExampleSite,
+) -> None:
     example.release(example.version_one)
     with live_server(example, ManualClock()) as server:
-        bare = request(server, "/about")
+        bare = request(server, "/about?utm=1")
         queried = request(server, "/about/?utm=1")
-    assert bare.status == queried.status == 200
-    assert bare.body == queried.body == (demo.EXAMPLE_V1 / "about" / "index.html").read_bytes()
+    assert (bare.status, bare.headers["location"], bare.body) == (308, "/about/?utm=1", b"")
+    assert queried.status == 200
+    assert queried.body == (demo.EXAMPLE_V1 / "about" / "index.html").read_bytes()
 
 
 def test_missing_key_is_404_with_the_versions_own_page(example: ExampleSite) -> None:
@@ -310,13 +313,31 @@ def test_settings_of_a_stack_are_what_its_program_bundles(tmp_path: Path) -> Non
         PARAMETER, "us-east-1", cache_ttl_seconds=2, spa_fallback=False
     )  # Pulumi.dev.yaml
     # The parameter's name comes from the stack's outputs (here a fake stack's); the rest from config.
-    assert _bundled_settings(ROOT, "dev") == replace(dev, parameter_name="/versioned-site/dev/live-version")
+    # The bundle also names the bucket the edge reads manifests from; serve reads them through its own
+    # origin (the bucket it serves).
+    bucket = "site-bucket-0a1b2c3"
+    assert _bundled_settings(ROOT, "dev") == replace(
+        dev, parameter_name="/versioned-site/dev/live-version", bucket=bucket, bucket_region="eu-west-1"
+    )  # Pulumi.dev.yaml's aws:region
     (tmp_path / "Pulumi.yaml").write_text((ROOT / "Pulumi.yaml").read_text())
-    (tmp_path / "Pulumi.spa.yaml").write_text("config:\n  versioned-site:spaFallback: true\n")
+    (tmp_path / "Pulumi.spa.yaml").write_text(
+        "config:\n  versioned-site:spaFallback: true\n  versioned-site:trailingSlash: never\n"
+        "  versioned-site:redirectStatus: 301\n"
+    )
     spa = resolve_settings(_site("spa", tmp_path), None, None, None)
-    assert spa == EdgeSettings(PARAMETER, "us-east-1", cache_ttl_seconds=5, spa_fallback=True)
+    assert spa == EdgeSettings(
+        PARAMETER,
+        "us-east-1",
+        cache_ttl_seconds=5,
+        spa_fallback=True,
+        trailing_slash="never",
+        redirect_status=301,
+    )
     assert _bundled_settings(tmp_path, "spa") == replace(
-        spa, parameter_name="/versioned-site/spa/live-version"
+        spa,
+        parameter_name="/versioned-site/spa/live-version",
+        bucket=bucket,
+        bucket_region="us-east-1",
     )
     overridden = resolve_settings(_site("spa", tmp_path), None, 1, False)
     assert (overridden.cache_ttl_seconds, overridden.spa_fallback) == (1, False)

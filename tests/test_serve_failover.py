@@ -80,7 +80,7 @@ def test_a_version_without_404_html_answers_the_default_page(example: ExampleSit
     upload_build(example.s3, example.bucket, build, VERSION_THREE)
     example.release(VERSION_THREE)
     with live_server(example, ManualClock()) as server:
-        page = request(server, "/no-such-page")
+        page = request(server, "/no-such-page/")
         own = request(server, "/")
     assert own.status == 200 and own.text == "<h1>three</h1>"
     assert page.status == 404

@@ -41,9 +41,12 @@ import click
 from botocore.exceptions import BotoCoreError, ClientError
 
 from edge_function import CLOUDFRONT_FUNCTION, LAMBDA_EDGE, ROUTERS
+from edge_function.code import store_value
 from edge_function.viewer_request import FALLBACK_ORIGIN_PATH, viewer_request
 from edge_lambda import layout
 from edge_lambda.handler import OriginRequestHandler, is_response, rewrite_request
+from edge_lambda.routes import DEFAULT_REDIRECT_STATUS, DEFAULT_TRAILING_SLASH, RouteSettings, VersionRoutes
+from edge_lambda.version_routes import RoutesCache
 from edge_lambda.settings import CONFIG_ENV_VAR, EdgeSettings, load_settings
 from edge_lambda.ssm_client import PointerFetchError, create_ssm_client, fetch_parameter
 from scripts.commands.distribution_flow import (
@@ -66,9 +69,10 @@ log = logging.getLogger(__name__)
 # What the edge function is: an origin-request event in, a request or a generated response out.
 EdgeFunction = Callable[[dict[str, Any], object], dict[str, Any]]
 
-ViewerRequestFunction = Callable[[Mapping[str, Any], str | None, bool], dict[str, Any]]
-"""(request, live version, SPA fallback) -> the rewritten request or a generated response, as
-`edge_function.viewer_request.viewer_request` answers (the demo can pass router.js under Node)."""
+ViewerRequestFunction = Callable[[Mapping[str, Any], str | None, RouteSettings], dict[str, Any]]
+"""(request, the store's live-version value, routing settings) -> the rewritten request or a generated
+response, as `edge_function.viewer_request.viewer_request` answers (the demo can pass router.js under
+Node)."""
 LiveVersionReader = Callable[[], str | None]
 """() -> the live version as the CloudFront Function's store gives it; None: missing or unreadable."""
 
@@ -303,7 +307,8 @@ class PreviewServer(ThreadingHTTPServer):
         port: int = 0,
         failover: bool = True,
         live_version: LiveVersionReader | None = None,
-        spa_fallback: bool = False,
+        route_settings: RouteSettings | None = None,
+        version_routes: RoutesCache | None = None,
         viewer_function: ViewerRequestFunction = viewer_request,
     ) -> None:
         self.origin = origin
@@ -313,7 +318,9 @@ class PreviewServer(ThreadingHTTPServer):
         """False: no origin group and no custom error responses (as before skew protection)."""
         self.live_version = live_version
         """Set: the cloudfront-function router, reading the live version this way on every request."""
-        self.spa_fallback = spa_fallback
+        self.route_settings = route_settings or RouteSettings()
+        self.version_routes = version_routes or RoutesCache(None, self.route_settings.spa_fallback)
+        """The function's routes of each version, as the release writes them into its store value."""
         self.viewer_function = viewer_function
         super().__init__((host, port), _PreviewRequestHandler)
 
@@ -344,7 +351,12 @@ class PreviewServer(ThreadingHTTPServer):
             method, raw_path, bucket=self.origin.bucket, bucket_region=self.bucket_region
         )["Records"][0]["cf"]["request"]
         try:
-            result = self.viewer_function(request, self.live_version(), self.spa_fallback)
+            live = self.live_version()
+            # The store value a release writes: the version and its routes (edge_function/code.py).
+            value = live
+            if live is not None and layout.is_valid_version(live):
+                value = store_value(live, self.version_routes.lookup(live))
+            result = self.viewer_function(request, value, self.route_settings)
             return generated_response_answer(result) if is_response(result) else str(result["uri"])
         except Exception as error:
             # CloudFront answers 503 when the function fails (FunctionExecutionError).
@@ -487,16 +499,40 @@ def _header_text(text: str) -> str:
     return flat.encode("latin-1", errors="replace").decode("latin-1")
 
 
-def edge_function_for(version: str | None, settings: EdgeSettings) -> EdgeFunction:
+def version_routes_for(origin: Origin, spa_fallback: bool) -> RoutesCache:
+    """Each version's routes as the edge learns them: from its manifest; for a version not complete
+    yet (a preview), from the objects under its prefix."""
+
+    def load(version: str) -> VersionRoutes:
+        manifest = storage.read_manifest(origin.s3, origin.bucket, version)
+        if manifest is not None:
+            paths = list(manifest.files)
+        else:
+            prefix = layout.version_prefix(version)
+            paths = [
+                stored.key[len(prefix) :]
+                for stored in storage.version_objects(origin.s3, origin.bucket, version)
+            ]
+        return VersionRoutes.from_paths(paths, spa_fallback)
+
+    return RoutesCache(load, spa_fallback)
+
+
+def edge_function_for(
+    version: str | None, settings: EdgeSettings, version_routes: RoutesCache | None = None
+) -> EdgeFunction:
     """The edge handler following the pointer (with its own pointer cache), or, for a preview of
     `version`, its rewrite for that fixed version, which never reads the pointer: a preview works for
-    a version that is not released, or not even complete yet."""
+    a version that is not released, or not even complete yet. `version_routes`: what the edge knows of
+    each version's files (default: as the settings' bucket says, `RoutesCache.from_settings`)."""
+    version_routes = version_routes or RoutesCache.from_settings(settings)
     if version is None:
-        return OriginRequestHandler(settings)
+        return OriginRequestHandler(settings, version_routes=version_routes)
     fixed = layout.validate_version(version)
 
     def preview(event: dict[str, Any], context: object) -> dict[str, Any]:
-        return rewrite_request(event["Records"][0]["cf"]["request"], fixed, settings.spa_fallback)
+        request = event["Records"][0]["cf"]["request"]
+        return rewrite_request(request, fixed, version_routes.lookup(fixed), settings.route_settings)
 
     return preview
 
@@ -544,14 +580,16 @@ def start_preview_server(
     """
     origin = Origin(bucket, s3_client)
     function_mode = router == CLOUDFRONT_FUNCTION
+    version_routes = version_routes_for(origin, settings.spa_fallback)
     return PreviewServer(
         origin,
-        edge_function or edge_function_for(version, settings),
+        edge_function or edge_function_for(version, settings, version_routes),
         bucket_region=origin.region(),
         port=port,
         failover=failover,
         live_version=(live_version or live_version_for(version, settings)) if function_mode else None,
-        spa_fallback=settings.spa_fallback,
+        route_settings=settings.route_settings,
+        version_routes=version_routes,
         viewer_function=viewer_function,
     )
 
@@ -628,8 +666,8 @@ def resolve_settings(
 ) -> EdgeSettings:
     """The edge settings to serve with: the config file when one is named (the component's
     config.json), else what the component would put in it: the stack's pointer parameter (or
-    --parameter), with the stack's edgeCacheTtlSeconds and spaFallback unless given here. A preview
-    of `version` never reads the pointer, so it needs none."""
+    --parameter), with the stack's edgeCacheTtlSeconds, spaFallback (unless given here), trailingSlash
+    and redirectStatus. A preview of `version` never reads the pointer, so it needs none."""
     if edge_config is not None:
         if cache_ttl_seconds is not None or spa_fallback is not None:
             raise RefusedError("--cache-ttl and --spa-fallback conflict with --edge-config, which sets both")
@@ -656,7 +694,12 @@ def resolve_settings(
         spa_fallback = config.get("spaFallback", "false").lower() == "true"
     name, region = parameter
     return EdgeSettings(
-        parameter_name=name, region=region, cache_ttl_seconds=cache_ttl_seconds, spa_fallback=spa_fallback
+        parameter_name=name,
+        region=region,
+        cache_ttl_seconds=cache_ttl_seconds,
+        spa_fallback=spa_fallback,
+        trailing_slash=config.get("trailingSlash", DEFAULT_TRAILING_SLASH),
+        redirect_status=int(config.get("redirectStatus", DEFAULT_REDIRECT_STATUS)),
     )
 
 

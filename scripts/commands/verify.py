@@ -29,7 +29,7 @@ import click
 from edge_function import CLOUDFRONT_FUNCTION
 from edge_lambda import layout
 from edge_lambda.fingerprint import is_immutable_asset
-from edge_lambda.handler import rewrite_uri
+from edge_lambda.routes import Redirect, RouteSettings, VersionRoutes, route
 from scripts.commands import http_client
 from scripts.commands.errors import RefusedError, SitectlError, aws_errors
 from scripts.commands.http_client import Response as Response
@@ -130,9 +130,12 @@ class _Target:
 
 
 def _manifest_path(path: str, version: str, manifest: layout.Manifest) -> str | None:
-    # The key the edge rewrites this path to (without SPA fallback), minus the version prefix.
-    key = rewrite_uri(unquote(path or "/"), version, spa_fallback=False)
-    relative = key[len(version) + 2 :]
+    # The file the edge serves for this path (without SPA fallback, with the default trailing-slash
+    # setting; a redirect names no file).
+    target = route(path or "/", VersionRoutes.from_paths(manifest.files), RouteSettings())
+    if isinstance(target, Redirect):
+        return None
+    relative = unquote(target[1:])
     return relative if relative in manifest.files else None
 
 

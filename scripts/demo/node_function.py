@@ -19,6 +19,7 @@ from typing import IO, Any, cast
 
 from edge_function.code import LIVE_VERSION_KEY, function_code
 from edge_lambda.handler import make_response
+from edge_lambda.routes import RouteSettings
 
 DRIVER = Path(__file__).resolve().parents[2] / "edge_function" / "node_driver.mjs"
 # Any id will do: the stand-in store answers whatever id the code opens.
@@ -32,9 +33,9 @@ def node_binary() -> str | None:
 class NodeFunction:
     """One Node process running the function; callable like `edge_function.viewer_request`."""
 
-    def __init__(self, node: str, workdir: Path, spa_fallback: bool) -> None:
+    def __init__(self, node: str, workdir: Path, settings: RouteSettings) -> None:
         code = workdir / "router.js"
-        code.write_text(function_code(DEMO_STORE_ID, spa_fallback), encoding="utf-8")
+        code.write_text(function_code(DEMO_STORE_ID, settings), encoding="utf-8")
         self._process = subprocess.Popen(
             [node, str(DRIVER), f"router={code}"],
             stdin=subprocess.PIPE,
@@ -54,9 +55,10 @@ class NodeFunction:
         return answer
 
     def __call__(
-        self, request: Mapping[str, Any], live_version: str | None, spa_fallback: bool
+        self, request: Mapping[str, Any], store_value: str | None, settings: RouteSettings
     ) -> dict[str, Any]:
-        store = {} if live_version is None else {LIVE_VERSION_KEY: live_version}
+        # `settings` were rendered into the code at start (the same the server passes).
+        store = {} if store_value is None else {LIVE_VERSION_KEY: store_value}
         message = {"function": "router", "store": store, "event": _viewer_request_event(request)}
         with self._lock:
             stdin = cast(IO[str], self._process.stdin)

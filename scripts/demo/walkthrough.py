@@ -346,7 +346,9 @@ def run(
         say.detail(f"manifest {layout.manifest_key(version)} written last: the version is complete")
 
     function = (
-        NodeFunction(node, workdir, settings.spa_fallback) if router == CLOUDFRONT_FUNCTION and node else None
+        NodeFunction(node, workdir, settings.route_settings)
+        if router == CLOUDFRONT_FUNCTION and node
+        else None
     )
     routing: dict[str, Any] = {"router": router}
     if router == CLOUDFRONT_FUNCTION:
