@@ -46,9 +46,9 @@ from edge_function.viewer_request import FALLBACK_ORIGIN_PATH, viewer_request
 from edge_lambda import layout
 from edge_lambda.handler import OriginRequestHandler, is_response, rewrite_request
 from edge_lambda.routes import DEFAULT_REDIRECT_STATUS, DEFAULT_TRAILING_SLASH, RouteSettings, VersionRoutes
-from edge_lambda.version_routes import RoutesCache
 from edge_lambda.settings import CONFIG_ENV_VAR, EdgeSettings, load_settings
 from edge_lambda.ssm_client import PointerFetchError, create_ssm_client, fetch_parameter
+from edge_lambda.version_routes import RoutesCache
 from scripts.commands.distribution_flow import (
     NO_HEADERS,
     EdgeAnswer,
