@@ -28,7 +28,7 @@ from edge_function.code import LIVE_VERSION_KEY
 from edge_lambda import layout
 from edge_lambda.handler import OriginRequestHandler, PointerCache
 from edge_lambda.settings import EdgeSettings
-from scripts.commands.serve import PreviewServer, preview_server_running
+from scripts.commands.serve import Origin, PreviewServer, preview_server_running, version_routes_for
 from scripts.commands.site import SiteDeps
 from scripts.demo import walkthrough as demo
 from scripts.demo.local_aws import moto_server
@@ -95,9 +95,8 @@ BUILDS = [
     Build("vite", ROUTES, "/assets/", "stays", spa_fallback=True),
 ]
 
-# Builds whose pages are `about.html` (no about/index.html): they answer 404 until /about serves
-# about.html (issue 24, clean URLs, in progress on another branch).
-WAITING_FOR_CLEAN_URLS = {"next", "sveltekit", "sveltekit-poll"}
+# Builds skipped until a routing change they need lands (none: clean URLs serve /about from about.html).
+WAITING_FOR_CLEAN_URLS: set[str] = set()
 NEEDS_CLEAN_URLS = "until /about serves about.html (issue 24): GET /about answers 404 with the 404 page"
 
 
@@ -205,12 +204,14 @@ def served(aws: Aws, build: Build, router: str, workdir: Path) -> Iterator[Serve
         routing: dict[str, Any] = {"router": router}
         if router == CLOUDFRONT_FUNCTION:
             assert NODE is not None
-            function = NodeFunction(NODE, workdir, build.spa_fallback)
+            function = NodeFunction(NODE, workdir, uploaded.settings.route_settings)
             stack.callback(function.close)
             routing |= {"viewer_function": function, "live_version": lambda: store.get(LIVE_VERSION_KEY)}
         else:
             pointer = PointerCache(uploaded.settings, ssm_client=aws.ssm, now=clock)
-            routing["edge_function"] = OriginRequestHandler(uploaded.settings, pointer)
+            # what the edge knows of each version's files: its manifest, as the deployed function reads it
+            routes = version_routes_for(Origin(uploaded.bucket, aws.s3), uploaded.settings.spa_fallback)
+            routing["edge_function"] = OriginRequestHandler(uploaded.settings, pointer, routes)
         server = stack.enter_context(
             preview_server_running(uploaded.bucket, uploaded.settings, s3_client=aws.s3, **routing)
         )
