@@ -59,3 +59,14 @@ LIVE_VERSION_KEY = edge_function.code.LIVE_VERSION_KEY
 VERSIONED_SITE_COMPONENT_TYPE = "versioned-site:index:VersionedStaticSite"
 # The pointer parameter is named `/<project>/<stack>/live-version` (edge_lambda.layout).
 POINTER_PARAMETER_NAME_SUFFIX = layout.POINTER_NAME_SUFFIX
+
+# A custom domain (components/domain.py) and access logs (components/access_logs.py).
+ACM_CERTIFICATE_TYPES = frozenset({"aws:acm/certificate:Certificate"})
+ACM_CERTIFICATE_VALIDATION_TYPES = frozenset({"aws:acm/certificateValidation:CertificateValidation"})
+ROUTE53_RECORD_TYPES = frozenset({"aws:route53/record:Record"})
+BUCKET_OWNERSHIP_CONTROLS_TYPES = frozenset({"aws:s3/bucketOwnershipControls:BucketOwnershipControls"})
+LOG_DELIVERY_DESTINATION_TYPES = frozenset({"aws:cloudwatch/logDeliveryDestination:LogDeliveryDestination"})
+# CloudFront takes ACM certificates from this region only.
+CLOUDFRONT_CERTIFICATE_REGION = "us-east-1"
+# The Route 53 hosted zone of every CloudFront distribution, for alias records.
+CLOUDFRONT_HOSTED_ZONE_ID = "Z2FDTNDATAQYW2"

@@ -953,6 +953,11 @@ POLICIES: list[ResourceValidationPolicy | StackValidationPolicy] = [
     ),
 ]
 
+# A custom domain's certificate and records, access logs (policy/domain_policies.py).
+from policy import domain_policies  # noqa: E402  (it uses this module's helpers)
+
+POLICIES.extend(domain_policies.DOMAIN_POLICIES)
+
 
 # ---------------------------------------------------------------------------------------------------
 # Under the Pulumi CLI: what a policy could not read becomes the engine's own "can't run" note

@@ -35,6 +35,7 @@ from tests.policy_scaffold import PROGRAMS, PackLaunch, launch_as_the_cli_does
 from tests.policy_scaffold import preview as preview_run
 
 ROOT = Path(__file__).resolve().parent.parent
+OWN_CERTIFICATE = "arn:aws:acm:us-east-1:123456789012:certificate/11111111-2222-4333-8444-555555555555"
 
 
 def policy_check(*args: str) -> Result:
@@ -103,6 +104,30 @@ INSECURE_PROGRAMS: list[tuple[str, set[tuple[str, str, str]]]] = [
         {
             ("mandatory", "cloudfront-function-live", "router"),
             ("mandatory", "cloudfront-function-association-live", "cdn"),
+        },
+    ),
+    (
+        # A certificate requested outside us-east-1 (through its validation) and one imported by ARN.
+        "certificate-outside-us-east-1",
+        {
+            ("mandatory", "cloudfront-certificate-us-east-1", "cdn"),
+            ("mandatory", "cloudfront-certificate-us-east-1", "imported"),
+        },
+    ),
+    (
+        "foreign-alias-record",
+        {
+            ("mandatory", "route53-alias-to-this-distribution", "foreign"),
+            ("mandatory", "route53-alias-to-this-distribution", "unlisted"),
+        },
+    ),
+    (
+        # The log bucket is still refused as public, as every bucket without a public access block is.
+        "legacy-logging-acl-bucket",
+        {
+            ("mandatory", "s3-bucket-public-access-block", "logs"),
+            ("mandatory", "cloudfront-no-legacy-logging", "cdn"),
+            ("mandatory", "access-log-destination-private", "destination"),
         },
     ),
     (
@@ -297,8 +322,53 @@ def test_this_projects_program_passes_in_cloudfront_function_mode() -> None:
     assert result.exit_code == 0, result.output
     assert result.stdout == ""
     assert (
-        "versioned-site (17 resources, 14 policies): 0 mandatory, 0 advisory violation(s), 0 not checked"
+        "versioned-site (17 resources, 18 policies): 0 mandatory, 0 advisory violation(s), 0 not checked"
         in (result.stderr)
+    )
+
+
+@pytest.mark.parametrize("preview", [False, True])
+@pytest.mark.parametrize(
+    "config",
+    [
+        [
+            "-c",
+            'domainNames=["example.com", "www.example.com"]',
+            "-c",
+            "hostedZoneId=Z0EXAMPLE",
+            "-c",
+            "accessLogs=s3",
+        ],
+        ["-c", 'domainNames=["www.example.com"]', "-c", "acmCertificateArn=" + OWN_CERTIFICATE],
+        [
+            "-c",
+            'domainNames=["www.example.com"]',
+            "-c",
+            "accessLogs=cloudwatch",
+            "-c",
+            "router=cloudfront-function",
+        ],
+    ],
+    ids=["domain-in-zone-logs-s3", "own-certificate", "dns-elsewhere-logs-cloudwatch"],
+)
+def test_this_projects_program_passes_with_a_domain_and_access_logs(config: list[str], preview: bool) -> None:
+    result = policy_check(str(ROOT), *config, *(["--preview"] if preview else []))
+    assert result.exit_code == 0, result.output
+    assert result.stdout == ""
+
+
+def test_a_certificate_outside_us_east_1_is_found_at_preview_through_the_distributions_dependency() -> None:
+    result = policy_check(str(PROGRAMS / "certificate-outside-us-east-1"), "--preview")
+    assert result.exit_code == 1, result.output
+    # The requested certificate's ARN is unknown at preview: the certificate itself is named, by region.
+    assert violated(result) == {
+        ("mandatory", "cloudfront-certificate-us-east-1", "certificate"),
+        ("mandatory", "cloudfront-certificate-us-east-1", "imported"),
+    }
+    [message] = [m for _, _, urn, m in violation_lines(result) if urn.endswith("::certificate")]
+    assert message == (
+        "Certificate 'certificate' is requested in eu-west-1, but distribution 'cdn' serves it: CloudFront "
+        "takes ACM certificates from us-east-1 only. Create it with the us-east-1 provider."
     )
 
 

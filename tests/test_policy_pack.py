@@ -132,6 +132,9 @@ def test_every_policy_has_a_unique_name_and_an_explicit_level() -> None:
         "s3-bucket-encryption",
         "cloudfront-function-association-live",
         "versioned-site-one-router",
+        "cloudfront-certificate-us-east-1",
+        "route53-alias-to-this-distribution",
+        "access-log-destination-private",
     ]
     assert all(isinstance(p, ResourceValidationPolicy | StackValidationPolicy) for p in POLICIES)
 
