@@ -49,10 +49,10 @@ from tests.clock import ManualClock
 
 BUILDS_DIR = Path(__file__).resolve().parent / "fixtures" / "builds" / "built"
 NODE = node_binary()
-pytestmark = [
-    pytest.mark.skipif(CHROMIUM is None, reason=NO_CHROMIUM),
-    pytest.mark.skipif(NODE is None, reason="no node on PATH: the cloudfront-function router runs router.js"),
-]
+needs_chromium = pytest.mark.skipif(CHROMIUM is None, reason=NO_CHROMIUM)
+needs_node = pytest.mark.skipif(
+    NODE is None, reason="no node on PATH: the cloudfront-function router runs router.js"
+)
 
 VERSION_ONE = "20261201T100000Z"
 VERSION_TWO = "20261202T100000Z"
@@ -373,6 +373,8 @@ def check_across(
     observed.append(f"{switch}: page of {opened}, lazy {lazy!r}, then {state}; requests {requests}")
 
 
+@needs_chromium
+@needs_node
 @pytest.mark.parametrize("router", ROUTERS)
 @pytest.mark.parametrize(
     "build",
@@ -399,3 +401,16 @@ def test_real_build_across_release_and_rollback(
             page.close()
     print(f"\n{build.name} ({router})\n  " + "\n  ".join(observed))
     assert not problems, f"{build.name} through {router}:\n" + "\n".join(problems)
+
+
+def test_the_committed_builds_are_small_and_complete() -> None:
+    """Each committed build stays under 1 MiB (the repository carries ten of them), and every build
+    the matrix serves has both versions, with the pages its routes name."""
+    built = {path.name for path in BUILDS_DIR.iterdir()}
+    assert built == {build.name for build in BUILDS}
+    for build in BUILDS:
+        for folder in ("v1", "v2"):
+            files = [path for path in (build.directory / folder).rglob("*") if path.is_file()]
+            assert sum(path.stat().st_size for path in files) < 1 << 20, f"{build.name}/{folder}"
+            assert not any("node_modules" in path.parts for path in files)
+            assert (build.directory / folder / "index.html").is_file()
