@@ -94,8 +94,8 @@ def plan_pointer_change(live: str | None, version: str | None, take_offline: boo
             raise LiveSiteWouldGoOfflineError(
                 f"versioned-site:version is not set, but {current} is live: this would take the site "
                 f"offline (503 for every viewer). Set `pulumi config set versioned-site:version {current}` "
-                "to keep it, or release another version (`sitectl release VERSION`); to take the site "
-                "offline on purpose, `pulumi config set versioned-site:takeOffline true`"
+                "to keep it, or release another version (`sitectl release --version VERSION`); to take the "
+                "site offline on purpose, `pulumi config set versioned-site:takeOffline true`"
             )
         return PointerChange("offline", current, layout.NO_VERSION_RELEASED)
     if version == current:

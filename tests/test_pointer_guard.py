@@ -75,7 +75,7 @@ def test_an_unset_version_while_one_is_live_is_refused() -> None:
     assert str(refused.value) == (
         f"versioned-site:version is not set, but {V1} is live: this would take the site offline "
         f"(503 for every viewer). Set `pulumi config set versioned-site:version {V1}` to keep it, or "
-        "release another version (`sitectl release VERSION`); to take the site offline on purpose, "
+        "release another version (`sitectl release --version VERSION`); to take the site offline on purpose, "
         "`pulumi config set versioned-site:takeOffline true`"
     )
     with pytest.raises(LiveSiteWouldGoOfflineError):

@@ -784,7 +784,7 @@ def test_an_unset_version_while_one_is_live_is_refused_naming_both_fixes(aws: No
     message = str(failure.value)
     assert f"versioned-site:version is not set, but {V2} is live" in message
     assert f"`pulumi config set versioned-site:version {V2}` to keep it" in message
-    assert "release another version (`sitectl release VERSION`)" in message
+    assert "release another version (`sitectl release --version VERSION`)" in message
     assert "`pulumi config set versioned-site:takeOffline true`" in message
     ssm = boto3.client("ssm", region_name="us-east-1")
     assert ssm.get_parameter(Name=POINTER)["Parameter"]["Value"] == V2

@@ -222,7 +222,8 @@ def test_failed_up_after_the_pointer_changed_keeps_the_new_config(world: World) 
     assert result.output.strip().splitlines()[-1] == (
         "Error: pulumi up of stack 'test' failed: pulumi-python:dynamic:Resource: AccessDenied: "
         f"cloudfront:CreateInvalidation after the pointer changed: {V2} is live and the config keeps it; "
-        f"rerun `sitectl release {V2} --yes` (or `pulumi up`) to finish the switch (wait, then invalidate)"
+        f"rerun `sitectl release --version {V2} --yes` (or `pulumi up`) to finish the switch (wait, then "
+        "invalidate)"
     )
     assert (world.stack.version, world.live()) == (V2, V2)
     assert world.stack.mutations[-1] == f"up {POINTER_URN},{SWITCH_URN}"
@@ -560,8 +561,9 @@ def test_release_version_returns_what_it_did(
         (False, f"; the pointer still holds {V1}: config version restored to '{V1}'", V1),
         (
             True,
-            f" after the pointer changed: {V2} is live and the config keeps it; rerun `sitectl release {V2} "
-            "--yes` (or `pulumi up`) to finish the switch (wait, then invalidate)",
+            f" after the pointer changed: {V2} is live and the config keeps it; rerun "
+            f"`sitectl release --version {V2} --yes` (or `pulumi up`) to finish the switch (wait, then "
+            "invalidate)",
             V2,
         ),
     ],

@@ -42,14 +42,15 @@ def test_all_four_agree(world: World) -> None:
         (
             "",
             f"stack config says '' but the parameter holds '{V2}': a `pulumi up` from this checkout would "
-            f"be refused (it would take the site offline). Keep what is live: `sitectl release {V2} "
-            "--config-only` and commit Pulumi.test.yaml",
+            "be refused (it would take the site offline). Keep what is live: "
+            f"`sitectl release --version {V2} --config-only` and commit Pulumi.test.yaml",
         ),
         (
             V1,
             f"stack config says '{V1}' but the parameter holds '{V2}': a `pulumi up` from this checkout "
-            f"would roll the site back to {V1}. Keep what is live: `sitectl release {V2} --config-only` and "
-            f"commit Pulumi.test.yaml; or deploy the config: `sitectl release {V1} --yes`",
+            f"would roll the site back to {V1}. Keep what is live: "
+            f"`sitectl release --version {V2} --config-only` and commit Pulumi.test.yaml; or deploy the "
+            f"config: `sitectl release --version {V1} --yes`",
         ),
     ],
 )
@@ -68,7 +69,7 @@ def test_a_deployment_that_failed_after_the_pointer_changed(world: World) -> Non
     assert _status(world)["problems"] == [
         f"the last deployment set {V1} (stack output liveVersion) but the parameter holds {V2}: an update "
         "failed after the pointer changed, or the pointer was changed outside Pulumi; "
-        f"`sitectl release {V2} --yes` finishes the switch and records it"
+        f"`sitectl release --version {V2} --yes` finishes the switch and records it"
     ]
 
 
@@ -90,5 +91,5 @@ def test_with_the_function_router_a_url_behind_the_parameter_names_the_store_key
     assert _status(world)["problems"] == [
         f"the URL serves {V1} but the parameter holds {V2}: the function reads the KeyValueStore key the "
         "same update writes after the parameter; if it persists beyond a few seconds, the key was not "
-        f"written: `sitectl release {V2} --yes` writes it"
+        f"written: `sitectl release --version {V2} --yes` writes it"
     ]

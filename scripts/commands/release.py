@@ -196,7 +196,8 @@ def _after_failed_up(
     if now == version:
         return SitectlError(
             f"{failed} after the pointer changed: {version} is live and the config keeps it; rerun "
-            f"`sitectl release {version} --yes` (or `pulumi up`) to finish the switch (wait, then invalidate)"
+            f"`sitectl release --version {version} --yes` (or `pulumi up`) to finish the switch (wait, then "
+            "invalidate)"
         )
     return SitectlError(
         f"{failed}; the pointer holds {now}, neither {before} (before) nor {version}: someone else changed "

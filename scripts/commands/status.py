@@ -96,7 +96,7 @@ def site_status(site: Site) -> SiteStatus:
         status.problems.append(
             f"the URL serves {served} but the parameter holds {parameter}: the function reads the "
             "KeyValueStore key the same update writes after the parameter; if it persists beyond a few "
-            f"seconds, the key was not written: `sitectl release {parameter} --yes` writes it"
+            f"seconds, the key was not written: `sitectl release --version {parameter} --yes` writes it"
         )
     elif is_released(parameter) and served != parameter:
         distribution = site.outputs().get("distributionId") or "<distributionId>"
@@ -118,7 +118,9 @@ def _config_drift(
     if local != live:
         prefix = f"stack config says {configured!r} but the parameter holds {parameter!r}"
         if not is_released(live):
-            problems.append(f"{prefix}: nothing is live; release it with `sitectl release {local} --yes`")
+            problems.append(
+                f"{prefix}: nothing is live; release it with `sitectl release --version {local} --yes`"
+            )
         else:
             if not is_released(local):
                 effect = "be refused (it would take the site offline)"
@@ -128,14 +130,18 @@ def _config_drift(
                 effect = f"release {local}"
             problems.append(
                 f"{prefix}: a `pulumi up` from this checkout would {effect}. Keep what is live: "
-                f"`sitectl release {live} --config-only` and commit Pulumi.{stack}.yaml"
-                + (f"; or deploy the config: `sitectl release {local} --yes`" if is_released(local) else "")
+                f"`sitectl release --version {live} --config-only` and commit Pulumi.{stack}.yaml"
+                + (
+                    f"; or deploy the config: `sitectl release --version {local} --yes`"
+                    if is_released(local)
+                    else ""
+                )
             )
     if deployed is not None and deployed != live:
         problems.append(
             f"the last deployment set {deployed} (stack output liveVersion) but the parameter holds {live}: "
             "an update failed after the pointer changed, or the pointer was changed outside Pulumi; "
-            f"`sitectl release {live} --yes` finishes the switch and records it"
+            f"`sitectl release --version {live} --yes` finishes the switch and records it"
         )
     return problems
 

@@ -191,7 +191,7 @@ class DemoStack:
 def release(
     stack: DemoStack, version: str, on_output: Callable[[str], Any], *, action: str = "release"
 ) -> None:
-    """`sitectl release VERSION` against the demo stack: the same completeness check and config
+    """`sitectl release --version VERSION` against the demo stack: the same completeness check and config
     handling, with DemoStack's `up` in place of Pulumi's."""
     release_version(
         lambda: stack,
@@ -406,7 +406,7 @@ def _walk(
 
     stack = DemoStack(site)
 
-    say(f"Release {version_one} (`sitectl release {version_one}`)")
+    say(f"Release {version_one} (`sitectl release --version {version_one}`)")
     release(stack, version_one, say.detail)
     timings["release"] = _time_switch(say, stack, live.url, "Version one", cache_ttl_seconds)
     for asset, status, headers in asset_headers(live.url + "/"):
@@ -417,7 +417,7 @@ def _walk(
     say.detail(f"{preview.url}/ shows {shown.heading!r}; the live site is unchanged")
 
     chunk = skew.lazy_chunk_path(live.url + "/")
-    say(f"Switch to {version_two} (`sitectl release {version_two}`)")
+    say(f"Switch to {version_two} (`sitectl release --version {version_two}`)")
     release(stack, version_two, say.detail)
     timings["switch"] = _time_switch(say, stack, live.url, "Version two", cache_ttl_seconds)
 
@@ -455,9 +455,9 @@ def _time_switch(say: Narrator, stack: DemoStack, url: str, heading: str, cache_
 def _verified_release(
     say: Narrator, stack: DemoStack, url: str, version: str, cache_ttl_seconds: int
 ) -> float:
-    """`sitectl release VERSION --verify` of the broken build: it fails verification and the version
+    """`sitectl release --version VERSION --verify` of the broken build: it fails verification and the version
     live before it is released again, by itself. Returns the seconds from the release to that."""
-    say(f"Release {version} with verification (`sitectl release {version} --verify`)")
+    say(f"Release {version} with verification (`sitectl release --version {version} --verify`)")
     say.detail(
         f"{EXAMPLE_V3.relative_to(ROOT)}/index.html references /assets/chunk.7c2e91d4.js; the build lacks it"
     )
