@@ -16,6 +16,7 @@ from pulumi_policy.proxy import UNKNOWN_STRING_VALUE
 
 from components.site import MAX_EDGE_CACHE_TTL_SECONDS, deployed_ttl, edge_function_description
 from edge_lambda import layout
+from scripts.commands import distribution_flow
 from scripts.offline.mockrun import ProgramError, RecordedResource, run_inline
 from tests.conftest import shared_scope
 from tests.pulumi_scaffold import ROOT, SiteMocks, by_type, declare_site, one, run_program, stack_outputs
@@ -167,7 +168,7 @@ def test_the_default_behavior_fails_over_to_the_fallback_origin_the_edge_recogni
     behavior = cdn["defaultCacheBehavior"]
     assert behavior["targetOriginId"] == "site-bucket-with-fallback"
     # Origin groups fail over only GET, HEAD and OPTIONS: the behavior allows no other method.
-    assert behavior["allowedMethods"] == ["GET", "HEAD"]
+    assert behavior["allowedMethods"] == ["GET", "HEAD"] == list(distribution_flow.ALLOWED_METHODS)
 
 
 def test_missing_paths_answer_404_with_the_404_page_fetched_through_the_edge(

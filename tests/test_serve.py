@@ -165,8 +165,6 @@ def test_matching_if_none_match_is_304(example: ExampleSite) -> None:
         ("GET", "/assets/../../other-version/index.html", 400),
         ("GET", "/%2e%2e/secret", 400),
         ("GET", "//index.html", 400),
-        ("POST", "/", 405),
-        ("DELETE", "/index.html", 405),
     ],
 )
 def test_the_edges_refusals_reach_the_viewer(
@@ -176,8 +174,6 @@ def test_the_edges_refusals_reach_the_viewer(
     with live_server(example, ManualClock()) as server:
         answer = request(server, path, method=method)
     assert answer.status == status
-    if status == 405:
-        assert answer.headers["allow"] == "GET, HEAD"
 
 
 def test_follows_the_pointer_after_the_edge_cache_ttl(example: ExampleSite) -> None:
@@ -393,13 +389,24 @@ def test_a_stack_ttl_that_is_not_whole_seconds_is_refused_in_one_line(tmp_path: 
 
 
 @pytest.mark.parametrize("method", ["POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE", "PROPFIND", "BREW"])
-def test_every_method_but_get_and_head_is_405_like_the_distribution(
+def test_every_method_but_get_and_head_gets_the_404_page_as_behind_cloudfront(
     example: ExampleSite, method: str
 ) -> None:
+    # The behavior allows GET and HEAD: CloudFront answers any other method 403 itself, before the
+    # edge function runs, and the 403 custom error response makes that 404 with the error page.
     example.release(example.version_one)
     with live_server(example, ManualClock()) as server:
-        answer = request(server, "/", method=method)
-    assert (answer.status, answer.headers["allow"]) == (405, "GET, HEAD")
+        answer = request(server, "/index.html", method=method)
+    assert (answer.status, answer.body) == (404, (demo.EXAMPLE_V1 / "404.html").read_bytes())
+    assert "allow" not in answer.headers
+
+
+def test_without_the_error_responses_another_method_gets_cloudfronts_403(example: ExampleSite) -> None:
+    example.release(example.version_one)
+    with live_server(example, ManualClock(), failover=False) as server:
+        answer = request(server, "/index.html", method="POST")
+    assert answer.status == 403
+    assert answer.text.startswith("403 Forbidden: this distribution is not configured to allow the HTTP")
 
 
 @pytest.mark.parametrize(

@@ -150,3 +150,15 @@ def test_verify_accepts_a_shared_copy_with_the_versions_bytes_and_nothing_else(e
     assert problems == [
         f"/assets/app.fa10386f.js: serves version {example.version_one}, expected {example.version_two}"
     ]
+
+
+def test_another_method_never_reaches_the_function_and_gets_the_plain_404_page(example: ExampleSite) -> None:
+    # CloudFront answers a method the behavior does not allow with 403 before the viewer-request
+    # function runs; the 403 custom error response serves the page, fetched without the function.
+    example.release(example.version_one)
+    with preview_server_running(
+        example.bucket, example.settings, s3_client=example.s3, router="cloudfront-function"
+    ) as server:
+        answer = request(server, "/index.html", method="DELETE")
+    assert answer.status == 404
+    assert "Page not found" in answer.text and "allow" not in answer.headers

@@ -13,6 +13,10 @@ With the Lambda@Edge router (`distribution_answer`):
 With the CloudFront Function router (`viewer_request_answer`): the function runs once, before the
 cache; the fallback origin gets the same rewritten URI under its origin path; the error page is
 fetched without the function (CloudFront runs no viewer-request function for it).
+
+With either router, a method the behavior does not allow (anything but GET and HEAD) never reaches a
+function or the bucket: CloudFront answers it with 403 itself, which the 403 custom error response
+turns into 404 with the error page. The functions' own 405 is never seen by a viewer.
 """
 
 from __future__ import annotations
@@ -26,6 +30,13 @@ from edge_lambda.fallback import FAILOVER_STATUS_CODES
 
 # Origin groups fail over only these methods.
 FAILOVER_METHODS = ("GET", "HEAD", "OPTIONS")
+# The default behavior's allowed methods (`components/site.py`). CloudFront answers any other method
+# with 403 "Invalid method" itself (AWS's developer guide, "HTTP 403 status code (Invalid method)").
+ALLOWED_METHODS = ("GET", "HEAD")
+_INVALID_METHOD_BODY = (
+    b"403 Forbidden: this distribution is not configured to allow the HTTP request method that was used "
+    b"for this request (only GET and HEAD)\n"
+)
 # Headers of the error page that describe the page object, not the viewer's answer.
 _ERROR_PAGE_DROPPED_HEADERS = {"etag", "last-modified", "content-length"}
 
@@ -94,10 +105,13 @@ def distribution_answer(
 ) -> EdgeAnswer:
     """The viewer's answer. `failover=False` answers as a distribution with a single origin and no
     custom error responses (as before skew protection), for comparison."""
-    if not failover:
+    if method not in ALLOWED_METHODS:
+        answer = invalid_method_answer()
+    elif not failover:
         return through_edge(method, raw_path, viewer, False).answer
-    answer = origin_group_answer(through_edge, method, raw_path, viewer)
-    if answer.status not in FAILOVER_STATUS_CODES:
+    else:
+        answer = origin_group_answer(through_edge, method, raw_path, viewer)
+    if not failover or answer.status not in FAILOVER_STATUS_CODES:
         return answer
     page = origin_group_answer(through_edge, "GET", layout.NOT_FOUND_PAGE_PATH, NO_HEADERS)
     return _with_error_page(answer, page, method)
@@ -118,14 +132,22 @@ def viewer_request_answer(
     fallback_origin_path: str,
 ) -> EdgeAnswer:
     """The viewer's answer with a viewer-request function (the cloudfront-function router)."""
-    rewritten = function(method, raw_path)
-    if isinstance(rewritten, EdgeAnswer):
-        return rewritten
-    answer = _fetch_through_group(fetch, method, rewritten, viewer, fallback_origin_path)
+    if method not in ALLOWED_METHODS:
+        answer = invalid_method_answer()
+    else:
+        rewritten = function(method, raw_path)
+        if isinstance(rewritten, EdgeAnswer):
+            return rewritten
+        answer = _fetch_through_group(fetch, method, rewritten, viewer, fallback_origin_path)
     if answer.status not in FAILOVER_STATUS_CODES:
         return answer
     page = _fetch_through_group(fetch, "GET", layout.NOT_FOUND_PAGE_PATH, NO_HEADERS, fallback_origin_path)
     return _with_error_page(answer, page, method)
+
+
+def invalid_method_answer() -> EdgeAnswer:
+    """CloudFront's own answer to a method the behavior does not allow, before custom error responses."""
+    return EdgeAnswer(403, [("Content-Type", "text/plain; charset=utf-8")], _INVALID_METHOD_BODY)
 
 
 def _fetch_through_group(

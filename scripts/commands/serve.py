@@ -8,7 +8,7 @@ work as `distribution_flow.viewer_request_answer` says.
 
 Each request becomes a CloudFront origin-request event and goes through the real edge handler
 (`edge_lambda.handler`), with the same settings file the component bundles. What the handler returns
-decides the answer: a generated response (its 400/405/503 refusals) is sent as is; a rewritten request is
+decides the answer: a generated response (its 400/503 refusals) is sent as is; a rewritten request is
 fetched from the bucket with S3 GetObject on the rewritten URI, passing on the object's Content-Type,
 Cache-Control and ETag. Like the distribution, a 403/404 from the bucket fails over to the fallback
 origin (the edge runs again and may serve a shared fingerprinted asset), and a miss there answers
@@ -409,8 +409,8 @@ class _PreviewRequestHandler(BaseHTTPRequestHandler):
         self._respond("HEAD")
 
     def __getattr__(self, name: str) -> Any:
-        # Every other method (POST, PUT, PROPFIND, TRACE ...) reaches the edge function too, which
-        # answers 405 as it does behind CloudFront; http.server would answer 501 for unknown ones.
+        # Every other method (POST, PUT, PROPFIND, TRACE ...) gets CloudFront's answer: 403 turned
+        # into the 404 page (distribution_flow); http.server would answer 501 for unknown ones.
         if name.startswith("do_"):
             return lambda: self._respond(name[3:])
         raise AttributeError(name)
