@@ -237,7 +237,8 @@ class VersionedStaticSiteInputs(TypedDict, total=False):
     take_offline: bool
     """With version empty, point a live site at `none` (every viewer gets 503); refused otherwise."""
     router: str
-    """Where the live version is applied: lambda-edge (default) or cloudfront-function."""
+    """Where the live version is applied: cloudfront-function (the only one through the provider: the
+    lambda-edge router's switch needs a Python program; docs/architecture.md)."""
     access_logs: str
     """CloudFront access logs: off (default), s3 (a private bucket of the site) or cloudwatch."""
     access_log_retention_days: int
@@ -248,13 +249,14 @@ class VersionedStaticSiteInputs(TypedDict, total=False):
     """The stack config key `version` comes from, which `sitectl release` sets; default <project>:version."""
 
 
-# Python-only: hooks and the provider, which no schema can carry. The provider fills in the default.
+# Python-only: hooks and the us-east-1 provider, which no schema can carry (the component makes its own).
 PYTHON_ONLY_ARGS = (
     "edge_provider",
     "release_check",
     "read_pointer",
     "find_zone_id",
     "read_certificate_status",
+    "aws_profile",  # the provider reads the consumer stack's `aws:profile` itself
 )
 # Inputs the component needs as plain values (a plain type in VersionedStaticSiteInputs).
 PLAIN_INPUTS = tuple(
@@ -265,16 +267,29 @@ PLAIN_INPUTS = tuple(
 
 
 def args_from_inputs(inputs: Mapping[str, Any] | VersionedStaticSiteArgs) -> VersionedStaticSiteArgs:
-    """The Args of a construct call from another language (the provider passes the inputs as a dict of
-    Python names), with the stack's `aws:profile` as a Python program passes it."""
+    """The Args of a construct call from another language (the component provider passes the inputs as
+    a dict of Python names), with the stack's `aws:profile` as a Python program passes it.
+
+    There the router is `cloudfront-function`: lambda-edge's switch is a Python dynamic provider, which
+    the engine starts with the consumer program's runtime options and working directory
+    (docs/architecture.md, "The switch from another language"): a program in another language has no
+    Python environment in which `components.switch` can be unpickled."""
     if isinstance(inputs, VersionedStaticSiteArgs):
         return inputs
+    if inputs.get("router", CLOUDFRONT_FUNCTION) != CLOUDFRONT_FUNCTION:
+        raise ValueError(
+            f"VersionedStaticSite router {inputs['router']!r} is not available through the component "
+            f"provider: the {LAMBDA_EDGE} router's switch is a Python dynamic provider, which Pulumi runs "
+            f"with your program's runtime, not this package's; use router {CLOUDFRONT_FUNCTION} (the "
+            "default here), or declare the component from a Python program with versioned_site"
+        )
     known = {f.name for f in fields(VersionedStaticSiteArgs)} - set(PYTHON_ONLY_ARGS)
     unknown = sorted(set(inputs) - known)
     if unknown:
         raise ValueError(f"VersionedStaticSite has no input {unknown[0]!r}: see provider/schema.json")
     values = {key: value for key, value in inputs.items() if value is not None}
     values.setdefault("aws_profile", pulumi.Config("aws").get("profile"))
+    values.setdefault("router", CLOUDFRONT_FUNCTION)
     values.setdefault("version", None)
     # The same pointer name the stack program of this repository uses.
     values.setdefault(
