@@ -220,6 +220,10 @@ class VersionedStaticSiteInputs(TypedDict, total=False):
     """Seconds an edge container caches the live version (1-300, default 5); a release waits as long."""
     spa_fallback: bool
     """Serve the version's index.html for extension-less paths (single-page apps); default false."""
+    trailing_slash: str
+    """When a page's other spelling redirects: auto (default), always or never."""
+    redirect_status: int
+    """The status of those redirects: 308 (default) or 301."""
     price_class: pulumi.Input[str]
     """CloudFront price class: PriceClass_100 (default), PriceClass_200 or PriceClass_All."""
     domain_names: Sequence[str]
@@ -256,6 +260,7 @@ PYTHON_ONLY_ARGS = (
     "read_pointer",
     "find_zone_id",
     "read_certificate_status",
+    "read_manifest_paths",
     "aws_profile",  # the provider reads the consumer stack's `aws:profile` itself
 )
 # Inputs the component needs as plain values (a plain type in VersionedStaticSiteInputs).
