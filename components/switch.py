@@ -13,6 +13,16 @@ Which TTL: the one the deployed function caches for. The component passes the TT
 deployed function's description (edge functions cannot be tagged), and an update waits the larger of
 that and the TTL in the switch's state (the previous switch's): while a new function version
 replaces the old one, containers of both serve.
+
+Do not rename or move `VersionSwitchProvider` (nor this module). Pulumi stores the provider in each
+switch's state (`__provider`), pickled with dill, and a class of an importable module is pickled by
+reference: the state holds `components.switch.VersionSwitchProvider`, not its code. The provider
+process imports that name again for every operation, and a delete (`pulumi destroy`, or a router
+change to `cloudfront-function`, which removes the switch) uses the reference in the old state, so
+a renamed class breaks those on every existing stack until each has been updated with the new name.
+For the same reason the provider process needs this project importable: run it from a checkout set
+up with `uv sync` (the editable install). `tests/test_switch.py` checks that every name the pickle
+refers to exists. docs/architecture.md, "The switch's provider in the state".
 """
 
 from __future__ import annotations

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import base64
+import importlib
+import io
+import pickle
 from collections.abc import Iterator
 from typing import Any
 
@@ -277,3 +281,32 @@ def test_the_switch_exposes_the_invalidation_and_the_wait_as_outputs() -> None:
         declare, "versioned-site", "test", {"aws:region": "eu-west-1"}, SwitchAnswers("eu-west-1"), False
     )
     assert seen == [("I2NIZ1K5N0VYA3", 12.5)]
+
+
+class _RecordingUnpickler(pickle.Unpickler):
+    """Loads a pickle as the provider process would, recording every module-level name it refers to."""
+
+    def __init__(self, data: bytes) -> None:
+        super().__init__(io.BytesIO(data))
+        self.names: list[tuple[str, str]] = []
+
+    def find_class(self, module: str, name: str) -> Any:
+        self.names.append((module, name))
+        return super().find_class(module, name)
+
+
+def test_the_pickled_provider_refers_to_names_that_exist() -> None:
+    """What a stack's state holds for the switch (`__provider`): the provider pickled by reference.
+    Renaming or moving the class breaks destroy on existing stacks (components/switch.py)."""
+    from pulumi.dynamic.dynamic import serialize_provider
+
+    unpickler = _RecordingUnpickler(base64.b64decode(serialize_provider(VersionSwitchProvider())))
+    provider = unpickler.load()
+    assert unpickler.names == [
+        ("components.switch", "VersionSwitchProvider"),
+        ("time", "time"),
+        ("time", "sleep"),
+    ]
+    for module, name in unpickler.names:
+        assert getattr(importlib.import_module(module), name) is not None, f"{module}.{name} is gone"
+    assert type(provider) is VersionSwitchProvider
