@@ -247,7 +247,12 @@ def s3_public_access_block_validator(args: StackValidationArgs, report_violation
 
 
 # ---------------------------------------------------------------------------------------------------
-# Every bucket declares default encryption at rest
+# Every bucket declares default encryption at rest (advisory)
+#
+# Advisory, not mandatory: since January 5, 2023 S3 applies SSE-S3 to every bucket without a default
+# encryption configuration, and to every new object; a bucket cannot be left unencrypted
+# (https://docs.aws.amazon.com/AmazonS3/latest/userguide/default-encryption-faq.html). A program that
+# declares nothing is secure: the advice only keeps the choice written in code and reviewable.
 
 # S3's default encryption algorithms: SSE-S3, SSE-KMS, dual-layer SSE-KMS.
 SSE_ALGORITHMS = frozenset({"AES256", "aws:kms", "aws:kms:dsse"})
@@ -294,10 +299,11 @@ def s3_bucket_encryption_validator(args: StackValidationArgs, report_violation: 
         )
         if not inline and not any(_applies_to_bucket(c, bucket) for c in configurations):
             report_violation(
-                f"Bucket '{bucket.name}' declares no default encryption. Add "
-                "aws.s3.BucketServerSideEncryptionConfiguration(bucket=<bucket>.id, rules=[...("
-                "apply_server_side_encryption_by_default=...(sse_algorithm='AES256'))]) (SSE-S3: "
-                "CloudFront's Origin Access Control reads SSE-KMS objects only with a key policy for it).",
+                f"Bucket '{bucket.name}' declares no default encryption (S3 applies SSE-S3 to it anyway). "
+                "To keep the choice in code, add aws.s3.BucketServerSideEncryptionConfiguration("
+                "bucket=<bucket>.id, rules=[...(apply_server_side_encryption_by_default=...("
+                "sse_algorithm='AES256'))]) (SSE-S3: CloudFront's Origin Access Control reads SSE-KMS "
+                "objects only with a key policy for it).",
                 bucket.urn,
             )
 
@@ -878,8 +884,9 @@ POLICIES: list[ResourceValidationPolicy | StackValidationPolicy] = [
     ),
     StackValidationPolicy(
         name="s3-bucket-encryption",
-        description="Every S3 bucket declares default encryption at rest (SSE-S3 or SSE-KMS).",
-        enforcement_level=EnforcementLevel.MANDATORY,
+        description="Every S3 bucket declares its default encryption at rest (SSE-S3 or SSE-KMS); advisory, "
+        "since S3 applies SSE-S3 to every bucket that declares none.",
+        enforcement_level=EnforcementLevel.ADVISORY,
         validate=s3_bucket_encryption_validator,
     ),
     ResourceValidationPolicy(

@@ -85,13 +85,6 @@ INSECURE_PROGRAMS: list[tuple[str, set[tuple[str, str, str]]]] = [
         },
     ),
     (
-        "unencrypted-bucket",
-        {
-            ("mandatory", "s3-bucket-encryption", "plain"),
-            ("mandatory", "s3-bucket-encryption", "keyless"),
-        },
-    ),
-    (
         "weak-viewer-tls",
         {
             ("mandatory", "cloudfront-viewer-tls", "tls10"),
@@ -215,8 +208,10 @@ def test_aws_calls_of_the_program_answer_as_an_empty_account_offline(tmp_path: P
 
 def test_every_policy_refuses_a_fixture_program() -> None:
     refused = {policy for _, expected in INSECURE_PROGRAMS for _, policy, _ in expected}
-    # The advisory pointer policy reports without failing: its fixture is bad-pointer (exit 0, below).
-    assert refused | {"pointer-parameter-valid-version"} == {p.name for p in POLICIES}
+    # The advisory policies report without failing: their fixtures are bad-pointer and
+    # unencrypted-bucket (exit 0, below).
+    advisory = {"pointer-parameter-valid-version", "s3-bucket-encryption"}
+    assert refused | advisory == {p.name for p in POLICIES}
 
 
 def test_each_origin_problem_is_its_own_line() -> None:
@@ -269,6 +264,17 @@ def test_advisory_violations_are_printed_but_do_not_fail() -> None:
     [(_, _, urn, message)] = violation_lines(result)
     assert "versioned-site:index:VersionedStaticSite$aws:ssm/parameter:Parameter" in urn
     assert "'latest'" in message
+
+
+def test_a_bucket_without_declared_encryption_passes_with_advice() -> None:
+    # S3 applies SSE-S3 to every bucket that declares none (since January 2023): secure as it is.
+    result = policy_check(str(PROGRAMS / "unencrypted-bucket"))
+    assert result.exit_code == 0, result.output
+    assert violated(result) == {
+        ("advisory", "s3-bucket-encryption", "plain"),
+        ("advisory", "s3-bucket-encryption", "keyless"),
+    }
+    assert "0 mandatory, 2 advisory" in result.stderr
 
 
 def test_config_overrides_reach_the_program() -> None:

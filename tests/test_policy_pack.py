@@ -123,8 +123,11 @@ def test_every_policy_has_a_unique_name_and_an_explicit_level() -> None:
     names = [p.name for p in POLICIES]
     assert len(names) == len(set(names))
     levels = {p.name: p.enforcement_level for p in POLICIES}
-    assert levels["pointer-parameter-valid-version"] is EnforcementLevel.ADVISORY
-    assert all(level is EnforcementLevel.MANDATORY for name, level in levels.items() if "pointer" not in name)
+    advisory = {name for name, level in levels.items() if level is EnforcementLevel.ADVISORY}
+    # s3-bucket-encryption: S3 applies SSE-S3 to every bucket since January 2023, so a bucket that
+    # declares none is encrypted all the same; only the advice to write the choice down remains.
+    assert advisory == {"pointer-parameter-valid-version", "s3-bucket-encryption"}
+    assert all(level is EnforcementLevel.MANDATORY for name, level in levels.items() if name not in advisory)
     assert PACK_ENFORCEMENT_LEVEL is EnforcementLevel.MANDATORY
     stack_policies = [p.name for p in POLICIES if isinstance(p, StackValidationPolicy)]
     assert stack_policies == [
@@ -1702,8 +1705,8 @@ def test_encryption_inline_on_a_bucket_and_unknown_rules_of_a_configuration() ->
         [
             (
                 "bare",
-                "Bucket 'bare' declares no default encryption. Add "
-                "aws.s3.BucketServerSideEncryptionConfiguration("
+                "Bucket 'bare' declares no default encryption (S3 applies SSE-S3 to it anyway). "
+                "To keep the choice in code, add aws.s3.BucketServerSideEncryptionConfiguration("
                 "bucket=<bucket>.id, "
                 "rules=[...(apply_server_side_encryption_by_default=...(sse_algorithm='AES256'"
                 "))]) (SSE-S3: CloudFront's Origin Access Control reads SSE-KMS objects only with a key "
