@@ -95,6 +95,21 @@ def test_the_readme_has_the_five_workflows() -> None:
         assert all(job["steps"] for job in workflow["jobs"].values())
 
 
+# The oldest Pulumi CLI that starts a policy pack with its `toolchain: uv` (pulumi/pulumi's CHANGELOG,
+# 3.169.0: "Use language runtimes `RunPlugin` method for booting policy packs").
+MINIMUM_PULUMI_CLI = (3, 169, 0)
+
+
+def test_every_workflow_pins_a_pulumi_cli_that_runs_the_policy_pack() -> None:
+    for name, workflow in WORKFLOWS.items():
+        installs = [str(s["run"]) for s in _steps(workflow) if "get.pulumi.com" in str(s.get("run", ""))]
+        assert installs, f"{name} installs no Pulumi CLI"
+        for install in installs:
+            pinned = re.search(r"\| sh -s -- --version (\d+)\.(\d+)\.(\d+) ", install)
+            assert pinned, f"{name}: the Pulumi CLI is not pinned: {install}"
+            assert tuple(map(int, pinned.groups())) >= MINIMUM_PULUMI_CLI, f"{name}: {install}"
+
+
 def test_every_workflow_that_deploys_a_stack_shares_its_one_concurrency_group() -> None:
     deploying = {name: workflow for name, workflow in WORKFLOWS.items() if _deploys(workflow)}
     assert sorted(deploying) == ["deploy", "promote"]
