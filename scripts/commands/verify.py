@@ -635,9 +635,10 @@ def verify_command(
     site: Site,
     output: Output,
 ) -> None:
-    """Check that the URL serves VERSION and works: root page, smoke paths, and every same-origin
-    asset the root page references answer as expected, from that version, with the Content-Type its
-    manifest records. Exit 0 when all pass, 1 with one line per problem, 2 for bad input."""
+    """Check that the URL serves --version V (default: the pointer's) and works: root page, smoke
+    paths, and every same-origin asset the root page references answer as expected, from that
+    version, with the Content-Type its manifest records. Exit 0 when all pass, 1 with one line per
+    problem, 2 for bad input."""
     smoke_paths = [parse_smoke_path(path) for path in paths]
     if version is None:
         version = site.live_version()
