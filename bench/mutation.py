@@ -38,6 +38,8 @@ SOURCE_PATHS = ["edge_lambda/", "components/", "scripts/", "policy/"]
 ALSO_COPY = [
     "edge_function/",
     "examples/",
+    "provider/",
+    "versioned_site/",
     "bench/",
     "Pulumi.yaml",
     "Pulumi.dev.yaml",
