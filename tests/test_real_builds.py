@@ -11,6 +11,7 @@ answered by the other version is in docs/architecture.md ("Real framework builds
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
@@ -95,6 +96,11 @@ BUILDS = [
     Build("vite", ROUTES, "/assets/", "stays", spa_fallback=True),
 ]
 
+SHARED_LINE = re.compile(
+    r"skew protection: (?P<shared>\d+) fingerprinted files shared, (?P<already>\d+) already shared, "
+    r"(?P<not>\d+) not shared"
+)
+
 
 @dataclass
 class Uploaded:
@@ -148,6 +154,13 @@ class Aws:
                 obj=SiteDeps(s3_factory=lambda: self.s3),
             )
             assert result.exit_code == 0, result.output
+            # Every file of the framework's hashed folder was taken as fingerprinted and shared (skew
+            # protection for the open pages of this version), and no other file.
+            hashed = build.directory / folder / build.hashed.strip("/")
+            count = sum(1 for path in hashed.rglob("*") if path.is_file())
+            shared = SHARED_LINE.search(result.output)
+            assert shared, result.output
+            assert (int(shared["shared"]) + int(shared["already"]), int(shared["not"])) == (count, 0)
             output.append(result.output)
         return Uploaded(build, bucket, settings, "".join(output))
 
