@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
+import sys
 from dataclasses import fields
 from typing import Any
 
@@ -40,6 +42,30 @@ def test_the_committed_schema_is_the_one_the_sdk_generates() -> None:
     """Regenerate with `uv run python -m components.package > provider/schema.json`."""
     assert json.loads(SCHEMA_FILE.read_text()) == schema()
     assert schema()["name"] == PACKAGE_NAME and schema()["version"] == package_version()
+
+
+def test_the_plugin_folder_serves_that_schema_when_started_as_the_cli_starts_it() -> None:
+    """The python language host runs a plugin folder with a __main__.py as `python <folder> <engine>`
+    (pulumi-language-python's RunPlugin); the provider prints its port, then answers GetSchema."""
+    import grpc  # type: ignore[import-untyped]
+    from pulumi.runtime.proto import provider_pb2, provider_pb2_grpc
+
+    plugin = subprocess.Popen(
+        [sys.executable, str(ROOT / "provider"), "127.0.0.1:9"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        assert plugin.stdout is not None
+        port = int(plugin.stdout.readline())
+        with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
+            answer = provider_pb2_grpc.ResourceProviderStub(channel).GetSchema(
+                provider_pb2.GetSchemaRequest(version=0), timeout=60
+            )
+        assert json.loads(answer.schema) == json.loads(SCHEMA_FILE.read_text())
+    finally:
+        plugin.kill()
+        plugin.communicate()
 
 
 def test_the_schema_names_every_input_and_output_with_its_type_and_description() -> None:
