@@ -51,6 +51,7 @@ optional: dict[str, Any] = {
     "tags": config.get_object("tags"),
     "access_logs": config.get("accessLogs"),
     "access_log_retention_days": config.get_int("accessLogRetentionDays"),
+    "release_rolled_back": config.get("releaseRolledBack"),
 }
 site_args = VersionedStaticSiteArgs(
     version=config.get("version") or None,
@@ -69,6 +70,11 @@ pulumi.export("parameterName", site.parameter_name)
 pulumi.export("parameterRegion", site.parameter_region)
 pulumi.export("liveVersion", site.live_version)
 pulumi.export("releaseTargets", site.release_targets)
+# What `sitectl rollback --now` needs to write the live version where the routers read it, directly.
+pulumi.export("pointerStoreArn", site.pointer_store_arn)
+pulumi.export("edgeCacheTtlSeconds", site.edge_cache_ttl_seconds)
+# The KeyValueStore value carries the version's routes, which depend on it (edge_function/code.py).
+pulumi.export("spaFallback", site_args.spa_fallback)
 if site_args.access_logs != "off":
     pulumi.export("accessLogDestination", site.access_log_destination)
 if site_args.domain_names:

@@ -64,15 +64,16 @@ def read_pointer(ssm: Any, parameter_name: str) -> str | None:
 
 
 CheckResult = TypeVar("CheckResult")
+Read = TypeVar("Read")
 
 
 def check_before_any_resource(
-    read_pointer: Callable[[str], str | None],
+    read_pointer: Callable[[str], Read],
     parameter_name: str,
-    check: Callable[[str | None], CheckResult],
+    check: Callable[[Read], CheckResult],
 ) -> CheckResult:
-    """Read the live pointer now and run `check` on its value (None: the parameter does not exist yet);
-    `check` refuses by raising.
+    """Read the live pointer now (or what lives beside it: the emergency rollback record) and run
+    `check` on its value (None: the parameter does not exist yet); `check` refuses by raising.
 
     For checks whose inputs are known at program start (the pointer's name is): call it before the
     program registers any resource. It then runs synchronously, before the engine is asked for

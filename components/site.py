@@ -28,6 +28,7 @@ from edge_lambda.routes import (
     VersionRoutes,
 )
 from edge_lambda.settings import EdgeSettings
+from scripts.versionstore import emergency
 
 TYPE_TOKEN = "versioned-site:index:VersionedStaticSite"
 
@@ -51,6 +52,10 @@ PointerReader = Callable[[str], str | None]
 ManifestPaths = Callable[[str, str], list[str] | None]
 """(bucket, version) -> the file paths of the version's manifest, None when the bucket or the manifest
 does not exist (yet)."""
+EmergencyRecordReader = Callable[[str], emergency.EmergencyRecord | None]
+"""(pointer name) -> the emergency rollback record beside it, None when there is none."""
+EmergencyRecordClearer = Callable[[str], None]
+"""(pointer name) -> None: deletes the emergency rollback record beside it."""
 # The edge function's description records the pointer TTL its bundle was built with. A targeted
 # release leaves the function untargeted, and the engine hands the program its deployed outputs (docs/
 # architecture.md, "Targeted releases"): the switch waits the TTL of the function that really runs.
@@ -121,6 +126,13 @@ class VersionedStaticSiteArgs:
     version_config_key: str | None = None
     """The stack config key `version` comes from, which `sitectl release` sets (exported as
     `version_config_key`); default `<project>:version`."""
+    release_rolled_back: str | None = None
+    """The version an emergency rollback (`sitectl rollback --now`) took down, when `version` names it
+    again on purpose; without it such a deployment is refused (scripts/versionstore/emergency.py)."""
+    read_emergency_record: EmergencyRecordReader | None = None
+    """Reads the emergency rollback record beside the pointer; default: SSM with boto3."""
+    clear_emergency_record: EmergencyRecordClearer | None = None
+    """Deletes that record once an update moved the pointer on; default: SSM with boto3."""
 
     def validate(self) -> None:
         """Check every invariant before anything is created, with the fix in the message. An Output
@@ -251,6 +263,8 @@ class VersionedStaticSiteInputs(TypedDict, total=False):
     """Tags for every resource of the site that takes tags."""
     version_config_key: str
     """The stack config key `version` comes from, which `sitectl release` sets; default <project>:version."""
+    release_rolled_back: str
+    """The version an emergency rollback took down, when `version` releases it again on purpose."""
 
 
 # Python-only: hooks and the us-east-1 provider, which no schema can carry (the component makes its own).
@@ -258,6 +272,8 @@ PYTHON_ONLY_ARGS = (
     "edge_provider",
     "release_check",
     "read_pointer",
+    "read_emergency_record",
+    "clear_emergency_record",
     "find_zone_id",
     "read_certificate_status",
     "read_manifest_paths",
@@ -339,6 +355,11 @@ class VersionedStaticSite(pulumi.ComponentResource):
     """Where CloudFront's access logs go (a bucket or a log group ARN), empty when they are off."""
     version_config_key: pulumi.Output[str]
     """The stack config key of the version (`sitectl release` sets it): export it as versionConfigKey."""
+    pointer_store_arn: pulumi.Output[str]
+    """The KeyValueStore the cloudfront-function router reads the live version from (empty with
+    lambda-edge): `sitectl rollback --now` writes it directly."""
+    edge_cache_ttl_seconds: pulumi.Output[int]
+    """Seconds an edge container caches the live version: `sitectl rollback --now` waits as long."""
 
     def __init__(self, name: str, args: _DeclaredArgs, opts: pulumi.ResourceOptions | None = None):
         args = args_from_inputs(args)
@@ -350,6 +371,14 @@ class VersionedStaticSite(pulumi.ComponentResource):
             read_pointer,
             args.parameter_name,
             lambda live: pointer_guard.plan_pointer_change(live, args.version, args.take_offline),
+        )
+        # An emergency rollback's record, read the same way: CI's next `up` of a stale config must not
+        # put the version it took down back live.
+        version_key = args.version_config_key or f"{pulumi.get_project()}:version"
+        record = pointer_guard.check_before_any_resource(
+            args.read_emergency_record or _default_record_reader(args.aws_profile),
+            args.parameter_name,
+            lambda found: _checked_record(found, args.version, args.release_rolled_back, version_key),
         )
         super().__init__(TYPE_TOKEN, name, None, opts)
         edge_provider = args.edge_provider
@@ -609,9 +638,18 @@ class VersionedStaticSite(pulumi.ComponentResource):
         self.release_targets = pulumi.Output.all(*(resource.urn for resource in release_resources)).apply(
             lambda urns: list(urns)
         )
-        self.version_config_key = pulumi.Output.from_input(
-            args.version_config_key or f"{pulumi.get_project()}:version"
+        if record is not None and not pulumi.runtime.is_dry_run():
+            clear = args.clear_emergency_record or _default_record_clearer(args.aws_profile)
+            # Once the pointer holds the new value (its output resolves after the update), a version
+            # other than the one the rollback made live ends the record.
+            pointer.insecure_value.apply(
+                lambda live: clear(args.parameter_name) if emergency.clears(record, live) else None
+            )
+        self.version_config_key = pulumi.Output.from_input(version_key)
+        self.pointer_store_arn = (
+            router_function.store.arn if router_function is not None else pulumi.Output.from_input("")
         )
+        self.edge_cache_ttl_seconds = pulumi.Output.from_input(args.edge_cache_ttl_seconds)
         self.register_outputs(
             {
                 "bucket_name": self.bucket_name,
@@ -626,6 +664,8 @@ class VersionedStaticSite(pulumi.ComponentResource):
                 "dns_records": self.dns_records,
                 "version_config_key": self.version_config_key,
                 "access_log_destination": self.access_log_destination,
+                "pointer_store_arn": self.pointer_store_arn,
+                "edge_cache_ttl_seconds": self.edge_cache_ttl_seconds,
             }
         )
 
@@ -734,6 +774,29 @@ def _default_manifest_paths(profile: str | None) -> ManifestPaths:
         return release_guard.manifest_paths(s3, bucket, version)
 
     return read
+
+
+def _checked_record(
+    record: emergency.EmergencyRecord | None, version: str | None, rolled_back: str | None, version_key: str
+) -> emergency.EmergencyRecord | None:
+    emergency.check_deployment(record, version, rolled_back, version_key)
+    if record is not None:
+        pulumi.log.warn(f"emergency rollback in force: {record.describe()}")
+    return record
+
+
+def _default_record_reader(profile: str | None) -> EmergencyRecordReader:
+    def read(pointer_name: str) -> emergency.EmergencyRecord | None:
+        return emergency.read_record(pointer_guard.default_ssm_client(EDGE_REGION, profile), pointer_name)
+
+    return read
+
+
+def _default_record_clearer(profile: str | None) -> EmergencyRecordClearer:
+    def clear(pointer_name: str) -> None:
+        emergency.clear_record(pointer_guard.default_ssm_client(EDGE_REGION, profile), pointer_name)
+
+    return clear
 
 
 def _default_pointer_reader(profile: str | None) -> PointerReader:

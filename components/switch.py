@@ -45,6 +45,42 @@ class SwitchError(RuntimeError):
     """The switch could not confirm the pointer or invalidate the cache."""
 
 
+def wait_then_invalidate(
+    ssm: Any,
+    cloudfront: Any,
+    *,
+    parameter_name: str,
+    version: str,
+    distribution_id: str,
+    cache_ttl_seconds: float,
+    now: Callable[[], float] = time.time,
+    sleep: Callable[[float], None] = time.sleep,
+) -> tuple[str, float]:
+    """Confirm the pointer holds `version`, wait until no edge container can still cache the old one,
+    then invalidate `/*`: (the invalidation's id, the seconds waited). The switch and `sitectl rollback
+    --now` (an emergency write of the pointer) both run this."""
+    parameter = ssm.get_parameter(Name=parameter_name)["Parameter"]
+    if parameter["Value"] != version:
+        raise SwitchError(
+            f"pointer {parameter_name} holds {parameter['Value']!r}, not {version!r}: "
+            "the parameter update must land before the switch; run `pulumi up` again"
+        )
+    modified: datetime = parameter["LastModifiedDate"]
+    ready_at = modified.timestamp() + cache_ttl_seconds + SAFETY_MARGIN_SECONDS
+    waited = max(0.0, ready_at - now())
+    if waited:
+        sleep(waited)
+    invalidation = cloudfront.create_invalidation(
+        DistributionId=distribution_id,
+        InvalidationBatch={
+            "Paths": {"Quantity": len(INVALIDATION_PATHS), "Items": INVALIDATION_PATHS},
+            # Unique per switch: CloudFront treats a repeated CallerReference as the same request.
+            "CallerReference": f"versioned-site-{version}-{uuid.uuid4().hex}",
+        },
+    )["Invalidation"]
+    return str(invalidation["Id"]), waited
+
+
 class VersionSwitchProvider(pulumi.dynamic.ResourceProvider):
     """Create/update: confirm the pointer holds the version, wait the edge TTL, invalidate `/*`."""
 
@@ -69,29 +105,17 @@ class VersionSwitchProvider(pulumi.dynamic.ResourceProvider):
 
     def _switch(self, props: dict[str, Any], cache_ttl_seconds: float) -> dict[str, Any]:
         profile = props.get("aws_profile") or None
-        ssm = self._client("ssm", props["parameter_region"], profile)
-        parameter = ssm.get_parameter(Name=props["parameter_name"])["Parameter"]
-        if parameter["Value"] != props["version"]:
-            raise SwitchError(
-                f"pointer {props['parameter_name']} holds {parameter['Value']!r}, not {props['version']!r}: "
-                "the parameter update must land before the switch; run `pulumi up` again"
-            )
-        modified: datetime = parameter["LastModifiedDate"]
-        ready_at = modified.timestamp() + cache_ttl_seconds + SAFETY_MARGIN_SECONDS
-        waited = max(0.0, ready_at - self._now())
-        if waited:
-            self._sleep(waited)
-
-        cloudfront = self._client("cloudfront", "us-east-1", profile)
-        invalidation = cloudfront.create_invalidation(
-            DistributionId=props["distribution_id"],
-            InvalidationBatch={
-                "Paths": {"Quantity": len(INVALIDATION_PATHS), "Items": INVALIDATION_PATHS},
-                # Unique per switch: CloudFront treats a repeated CallerReference as the same request.
-                "CallerReference": f"versioned-site-{props['version']}-{uuid.uuid4().hex}",
-            },
-        )["Invalidation"]
-        return {**props, "invalidation_id": invalidation["Id"], "waited_seconds": round(waited, 3)}
+        invalidation_id, waited = wait_then_invalidate(
+            self._client("ssm", props["parameter_region"], profile),
+            self._client("cloudfront", "us-east-1", profile),
+            parameter_name=props["parameter_name"],
+            version=props["version"],
+            distribution_id=props["distribution_id"],
+            cache_ttl_seconds=cache_ttl_seconds,
+            now=self._now,
+            sleep=self._sleep,
+        )
+        return {**props, "invalidation_id": invalidation_id, "waited_seconds": round(waited, 3)}
 
     def create(self, props: dict[str, Any]) -> pulumi.dynamic.CreateResult:
         outs = self._switch(props, float(props["cache_ttl_seconds"]))

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from edge_lambda import layout
+from scripts.commands import emergency as emergency_path
 from scripts.commands import stack as stack_module
 from scripts.commands.errors import RefusedError, SitectlError, aws_errors
 from scripts.commands.options import Output, did_you_mean, json_output, version_option
@@ -29,6 +30,7 @@ from scripts.commands.site import Site, is_released, site_options
 from scripts.commands.stack import SiteStack, StackUpdate
 from scripts.commands.verify import VerifyOptions, prepare_verification, verify_release_options
 from scripts.commands.versions import render_table
+from scripts.versionstore import emergency
 from scripts.versionstore import store as storage
 
 if TYPE_CHECKING:
@@ -318,6 +320,20 @@ _CONFIG_ONLY_HELP = (
 )
 
 
+_NOW_HELP = (
+    "Emergency: write the live version where the routers read it, directly (seconds, no `pulumi up` "
+    "first), record it so that no deployment of the stale config puts the old version back, then catch "
+    "the stack config up (README, 'Emergency rollback')."
+)
+
+
+def now_options(function: Any) -> Any:
+    function = click.option("--reason", default="", help="Why (with --now): kept in the emergency record.")(
+        function
+    )
+    return click.option("--now", is_flag=True, help=_NOW_HELP)(function)
+
+
 @click.command("release")
 @json_output
 @version_option(
@@ -326,6 +342,7 @@ _CONFIG_ONLY_HELP = (
 @click.option("--dry-run", is_flag=True, help="Preview the release instead of applying it.")
 @click.option("--config-only", is_flag=True, help=_CONFIG_ONLY_HELP)
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@now_options
 @verify_release_options
 @site_options()
 @aws_errors
@@ -334,6 +351,8 @@ def release_command(
     dry_run: bool,
     config_only: bool,
     yes: bool,
+    now: bool,
+    reason: str,
     verification: VerifyOptions | None,
     site: Site,
     output: Output,
@@ -341,6 +360,9 @@ def release_command(
     """Release --version V: set the stack's `version` config and run a `pulumi up` targeted at the
     pointer and the switch. Refuses (exit 2) a version that is not complete."""
     _refuse_before_anything(site, "release", dry_run, config_only)
+    if _now_refused(now, reason, dry_run, verification):
+        _release_now(site, version, "release", config_only, yes, reason, output)
+        return
     _release_confirmed(
         site,
         site.bucket(),
@@ -361,6 +383,7 @@ def release_command(
 @click.option("--dry-run", is_flag=True, help="Preview the rollback instead of applying it.")
 @click.option("--config-only", is_flag=True, help=_CONFIG_ONLY_HELP)
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@now_options
 @verify_release_options
 @site_options()
 @aws_errors
@@ -369,6 +392,8 @@ def rollback_command(
     dry_run: bool,
     config_only: bool,
     yes: bool,
+    now: bool,
+    reason: str,
     verification: VerifyOptions | None,
     site: Site,
     output: Output,
@@ -386,6 +411,9 @@ def rollback_command(
         if target is None:
             raise RefusedError("no earlier release found to roll back to: pass --version VERSION")
         output.say(f"rolling back from {current or layout.NO_VERSION_RELEASED} to {target}")
+    if _now_refused(now, reason, dry_run, verification):
+        _release_now(site, target, "rollback", config_only, yes, reason, output)
+        return
     _release_confirmed(
         site,
         bucket,
@@ -398,6 +426,66 @@ def rollback_command(
         verification=verification,
         output=output,
     )
+
+
+def _now_refused(now: bool, reason: str, dry_run: bool, verification: VerifyOptions | None) -> bool:
+    """Whether --now was asked for, once its exclusions are checked."""
+    if not now:
+        if reason:
+            raise RefusedError("--reason goes with --now (it is kept in the emergency record)")
+        return False
+    if dry_run:
+        raise RefusedError("--now and --dry-run exclude each other: --now writes the pointer at once")
+    if verification is not None:
+        raise RefusedError(
+            "--now and --verify exclude each other: --now already waits for the URL to serve the version"
+        )
+    return True
+
+
+def _release_now(
+    site: Site, version: str, command: str, config_only: bool, yes: bool, reason: str, output: Output
+) -> None:
+    question = f"Write {version} live on stack {site.stack_name} now (emergency, no pulumi up first)?"
+    if not yes and not _confirmed(question):
+        raise RefusedError(f"{command} cancelled")
+    bucket = site.bucket()
+
+    def catch_up(target: str, only_the_file: bool) -> str:
+        try:
+            if only_the_file:
+                site.use_stack_file_if_bucket_named()
+            result = release_version(
+                site.stack,
+                site.s3(),
+                bucket,
+                target,
+                on_output=stream_pulumi_line,
+                action=f"{command} --now",
+                read_pointer=site.live_version,
+                config_only=only_the_file,
+            )
+        except SitectlError as error:
+            raise SitectlError(
+                f"{target} is live, but catching the stack config up failed: {error.message}; run "
+                f"`sitectl release --version {target} --yes` to bring it in line"
+            ) from error
+        key = site.stack().version_key
+        if result.result == CONFIG_ONLY:
+            return f"{key} = {target} in {site.stack_file_name()}: commit it (a pull request)"
+        return f"stack config caught up: {key} = {target} (targeted pulumi up: {result.result})"
+
+    document = emergency_path.release_now(
+        site,
+        version,
+        command=command,
+        reason=reason,
+        config_only=config_only,
+        output=output,
+        check_releasable=check_releasable,
+        catch_up=catch_up,
+    )
+    output.result(document, [version])
 
 
 def _refuse_before_anything(site: Site, command: str, dry_run: bool, config_only: bool) -> None:
@@ -488,6 +576,13 @@ def history_command(limit: int, site: Site, output: Output) -> None:
     else:
         raise RefusedError("history needs --stack or --parameter (or SITE_STACK / SITE_PARAMETER)")
     releases = _mark_live(releases[:limit], site.live_version() if site.parameter() is not None else None)
+    record = _emergency_record(site)
+    if record is not None:
+        # The emergency rollback wrote the pointer outside Pulumi: it is in no update's history.
+        entry = Release(
+            record.live, record.at, record.by, f"emergency rollback: {record.reason or '-'}", "record"
+        )
+        releases = [entry, *releases]
     if output.json:
         output.result([r.to_dict() for r in releases])
         return
@@ -497,6 +592,16 @@ def history_command(limit: int, site: Site, output: Output) -> None:
     rows = [["VERSION", "WHEN", "BY", "RESULT", "LIVE"]]
     rows += [[r.version, r.when, r.by or "-", r.result, "live" if r.live else ""] for r in releases]
     click.echo(render_table(rows))
+
+
+def _emergency_record(site: Site) -> emergency.EmergencyRecord | None:
+    parameter = site.parameter()
+    if parameter is None:
+        return None
+    try:
+        return emergency.read_record(site.ssm(), parameter[0])
+    except emergency.UnreadableRecordError as error:
+        raise RefusedError(str(error)) from error
 
 
 def _stack_release(site: Site, bucket: str, results: list[ReleaseResult]) -> Callable[[str, str], None]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import os
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -63,6 +64,13 @@ def default_cloudfront_client() -> Any:
     return boto3.client("cloudfront", region_name="us-east-1", config=Config(retries={"mode": "standard"}))
 
 
+def default_kvs_client() -> Any:
+    # The KeyValueStore data plane signs with SigV4A (botocore[crt]); its endpoint comes from the ARN.
+    return boto3.client(
+        "cloudfront-keyvaluestore", region_name="us-east-1", config=Config(retries={"mode": "standard"})
+    )
+
+
 @dataclass(frozen=True)
 class HttpAnswer:
     body: bytes
@@ -93,6 +101,10 @@ class SiteDeps:
     ssm_factory: Callable[[str], SSMClient] = default_ssm_client
     http_get: Callable[[str], HttpAnswer] = http_get
     cloudfront_factory: Callable[[], Any] = default_cloudfront_client
+    kvs_factory: Callable[[], Any] = default_kvs_client
+    # The wall clock (compared with SSM's LastModifiedDate) and waiting on it: tests move it by hand.
+    clock: Callable[[], float] = time.time
+    sleep: Callable[[float], None] = time.sleep
 
 
 @dataclass(frozen=True)

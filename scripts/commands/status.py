@@ -18,6 +18,7 @@ from scripts.commands.errors import SitectlError, aws_errors
 from scripts.commands.options import Output, json_output
 from scripts.commands.site import Site, is_released, missing_pointer, site_options
 from scripts.commands.versions import render_table
+from scripts.versionstore import emergency
 from scripts.versionstore import store as storage
 
 
@@ -29,6 +30,7 @@ class SiteStatus:
     url: str | None
     deployed: str | None = None  # the stack output `liveVersion`: what the last deployment set
     problems: list[str] = field(default_factory=list)
+    emergency: str | None = None  # an emergency rollback in force (its record), None when there is none
 
     @property
     def consistent(self) -> bool:
@@ -77,6 +79,9 @@ def site_status(site: Site) -> SiteStatus:
         status.problems.append("no parameter known: pass --parameter or --stack")
     elif parameter is None:
         status.problems.append(missing_pointer(named))
+    else:
+        record = emergency.read_record(site.ssm(), named[0])
+        status.emergency = record.describe() if record is not None else None
     if url is None:
         status.problems.append("no URL known: pass --url or --stack")
         return status
@@ -166,6 +171,8 @@ def status_command(check: bool, site: Site, output: Output) -> None:
             ["served", status.served or "-"],
             ["url", status.url or "-"],
         ]
+        if status.emergency:
+            rows.append(["emergency", status.emergency])
         click.echo(render_table(rows))
         for problem in status.problems:
             click.echo(f"DISAGREE: {problem}")

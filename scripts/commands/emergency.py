@@ -1,0 +1,259 @@
+"""`sitectl rollback --now` and `release --version V --now`: the live version written where the routers
+read it, directly, with the deployer's credentials, in seconds instead of a `pulumi up`.
+
+What it does, in order, each step on the timeline it prints:
+1. refuses what a release refuses (a version that is not complete, one a prune is deleting, with the
+   cloudfront-function router one whose fingerprinted files are not shared) and takes the store's
+   release lock on the version, as every writer of the pointer does;
+2. writes the emergency record beside the pointer (scripts/versionstore/emergency.py), so that CI's next
+   `pulumi up` of the stale config cannot put the broken version back, then the pointer (SSM), and with
+   the cloudfront-function router the KeyValueStore key, conditional on the store's ETag;
+3. with Lambda@Edge, waits the deployed edge TTL and invalidates `/*`, as the switch does (the same
+   function, components/switch.py);
+4. when the site's URL is known, asks it until it serves the version (`x-amz-meta-site-version`);
+5. catches the stack config up: `pulumi config set` plus the targeted `up` of a release, which then only
+   reconciles Pulumi's state with what is already live; with --config-only, the stack file's edit alone.
+"""
+
+from __future__ import annotations
+
+import getpass
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from components import release_guard
+from components.switch import wait_then_invalidate
+from edge_function import CLOUDFRONT_FUNCTION
+from edge_function.code import LIVE_VERSION_KEY, store_value
+from edge_lambda import layout
+from edge_lambda.routes import RoutesTooLargeError, VersionRoutes
+from scripts.commands.errors import RefusedError, SitectlError, error_code
+from scripts.commands.options import Output
+from scripts.commands.site import Site
+from scripts.versionstore import emergency
+from scripts.versionstore import store as storage
+
+# How long step 4 asks the URL for the new version; after that the timeline says it was not seen yet.
+FIRST_ANSWER_WAIT_SECONDS = 120.0
+FIRST_ANSWER_POLL_SECONDS = 2.0
+# IAM actions of the break-glass path (README, "Emergency rollback"); a refusal of any names it.
+BREAK_GLASS_ACTIONS = (
+    "ssm:GetParameter",
+    "ssm:PutParameter",
+    "ssm:DeleteParameter",
+    "s3:GetObject",
+    "s3:PutObject",
+    "s3:ListBucket",
+    "cloudfront:CreateInvalidation",
+    "cloudfront-keyvaluestore:DescribeKeyValueStore",
+    "cloudfront-keyvaluestore:PutKey",
+)
+
+
+@dataclass
+class Timeline:
+    """Seconds since the command started, per step: printed as they happen, and in --json."""
+
+    clock: Callable[[], float]
+    output: Output
+    started: float = 0.0
+    steps: list[dict[str, Any]] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.started = self.clock()
+
+    def mark(self, step: str, line: str, **details: Any) -> None:
+        seconds = round(self.clock() - self.started, 3)
+        self.steps.append({"step": step, "seconds": seconds, **details})
+        self.output.say(f"{seconds:8.2f} s  {line}")
+
+
+def _user() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return "unknown"
+
+
+def _denied(error: ClientError, what: str) -> SitectlError:
+    code = error_code(error)
+    if code in ("AccessDenied", "AccessDeniedException", "UnauthorizedOperation"):
+        return SitectlError(
+            f"{what} was refused ({code}): the break-glass role needs {', '.join(BREAK_GLASS_ACTIONS)} "
+            "(README, 'Emergency rollback')"
+        )
+    return SitectlError(f"{what} failed: {code}: {error.response.get('Error', {}).get('Message', '')}")
+
+
+def release_now(
+    site: Site,
+    target: str,
+    *,
+    command: str,
+    reason: str,
+    config_only: bool,
+    output: Output,
+    check_releasable: Callable[[Any, str, str], None],
+    catch_up: Callable[[str, bool], str],
+) -> dict[str, Any]:
+    """Move the live version to `target` directly (module docstring); the result document."""
+    outputs = site.outputs()
+    router = str(outputs.get("router") or "lambda-edge")
+    parameter = site.parameter()
+    if parameter is None:
+        raise RefusedError(f"{command} --now needs the pointer: pass --stack (or --parameter)")
+    pointer_name, region = parameter
+    bucket = site.bucket()
+    s3, ssm = site.s3(), site.ssm()
+    live = site.require_live_version(f"{command} --now")
+    if target == live:
+        raise RefusedError(f"{target} is already live: nothing to roll back")
+    check_releasable(s3, bucket, target)
+    store_arn = str(outputs.get("pointerStoreArn") or "")
+    distribution_id = str(outputs.get("distributionId") or "")
+    ttl = outputs.get("edgeCacheTtlSeconds")
+    spa_fallback = outputs.get("spaFallback")
+    if router == CLOUDFRONT_FUNCTION and (not store_arn or spa_fallback is None):
+        raise RefusedError(
+            f"stack {site.stack_name!r} lacks the pointerStoreArn or spaFallback output: run one full "
+            "`pulumi up` of it first"
+        )
+    if router != CLOUDFRONT_FUNCTION and (not distribution_id or ttl is None):
+        raise RefusedError(
+            f"stack {site.stack_name!r} lacks the distributionId or edgeCacheTtlSeconds output: run one "
+            "full `pulumi up` of it first"
+        )
+    owner = storage.lock_owner(f"sitectl {command} --now")
+    try:
+        release_guard.check_releasable(s3, bucket, target, router == CLOUDFRONT_FUNCTION, owner)
+    except release_guard.UnreleasableVersionError as error:
+        raise RefusedError(str(error)) from error
+
+    if router == CLOUDFRONT_FUNCTION:
+        _store_value(s3, bucket, target, bool(spa_fallback))  # refused here, before anything is written
+
+    timeline = Timeline(site.deps.clock, output)
+    at = datetime.now(UTC).isoformat(timespec="seconds")
+    try:
+        before = emergency.read_record(ssm, pointer_name)
+    except emergency.UnreadableRecordError as error:
+        raise RefusedError(str(error)) from error
+    base = before or emergency.EmergencyRecord((), target, "", "", "")
+    record = base.after(live, target, _user(), at, reason)
+    # The record first: from the moment the pointer moves, no `pulumi up` of the stale config may
+    # undo it. If the pointer write then fails, the record goes back to what it was.
+    try:
+        emergency.write_record(ssm, pointer_name, record)
+    except ClientError as error:
+        raise _denied(error, f"writing {emergency.record_name(pointer_name)}") from error
+    timeline.mark("record", f"recorded: {record.describe()}")
+    try:
+        ssm.put_parameter(Name=pointer_name, Value=target, Type="String", Overwrite=True)
+    except ClientError as error:
+        _put_back(ssm, pointer_name, before)
+        raise _denied(error, f"writing the pointer {pointer_name} ({region})") from error
+    timeline.mark("pointer", f"pointer {pointer_name}: {live} -> {target}")
+
+    invalidation_id: str | None = None
+    if router == CLOUDFRONT_FUNCTION:
+        _write_store(site, store_arn, _store_value(s3, bucket, target, bool(spa_fallback)), live)
+        timeline.mark("store", f"KeyValueStore key {LIVE_VERSION_KEY}: {live} -> {target} (viewers: at once)")
+    else:
+        cloudfront = site.deps.cloudfront_factory()
+        try:
+            invalidation_id, waited = wait_then_invalidate(
+                ssm,
+                cloudfront,
+                parameter_name=pointer_name,
+                version=target,
+                distribution_id=distribution_id,
+                cache_ttl_seconds=float(ttl),  # type: ignore[arg-type]
+                now=site.deps.clock,
+                sleep=site.deps.sleep,
+            )
+        except ClientError as error:
+            raise _denied(error, f"invalidating distribution {distribution_id}") from error
+        timeline.mark("edge-ttl", f"edge TTL passed ({float(ttl):g} s; waited {waited:.2f} s)")  # type: ignore[arg-type]
+        timeline.mark("invalidation", f"invalidation {invalidation_id} of /* created")
+
+    first_answer = _first_answer(site, target, timeline)
+    config = catch_up(target, config_only)
+    timeline.mark("config", config)
+    return {
+        "action": command,
+        "now": True,
+        "version": target,
+        "from": live,
+        "router": router,
+        "reason": reason,
+        "invalidation_id": invalidation_id,
+        "first_answer_seen": first_answer,
+        "record": emergency.record_name(pointer_name),
+        "timeline": timeline.steps,
+    }
+
+
+def _put_back(ssm: Any, pointer_name: str, before: emergency.EmergencyRecord | None) -> None:
+    try:
+        if before is None:
+            emergency.clear_record(ssm, pointer_name)
+        else:
+            emergency.write_record(ssm, pointer_name, before)
+    except ClientError:
+        pass  # the pointer did not move: a record left behind only blocks a deploy of the live version
+
+
+def _store_value(s3: Any, bucket: str, version: str, spa_fallback: bool) -> str:
+    """The `live-version` value a deployment writes for `version`: the version and its routes, read from
+    its manifest as the component reads them (components/site.py)."""
+    paths = release_guard.manifest_paths(s3, bucket, version)
+    try:
+        return store_value(version, None if paths is None else VersionRoutes.from_paths(paths, spa_fallback))
+    except RoutesTooLargeError as error:
+        raise RefusedError(f"version {version} cannot be routed by the cloudfront-function router: {error}")
+
+
+def _write_store(site: Site, store_arn: str, value: str, live: str) -> None:
+    """The store's key, conditional on the store's ETag: a write that raced another one is refused by
+    CloudFront (ConflictException) rather than silently lost."""
+    kvs = site.deps.kvs_factory()
+    target = value.partition(" ")[0]
+    try:
+        etag = kvs.describe_key_value_store(KvsARN=store_arn)["ETag"]
+        kvs.put_key(KvsARN=store_arn, Key=LIVE_VERSION_KEY, Value=value, IfMatch=etag)
+    except ClientError as error:
+        if error_code(error) == "ConflictException":
+            raise SitectlError(
+                f"the KeyValueStore changed while {target} was written (another release?): the pointer "
+                f"(SSM) holds {target}, the store may still hold {live}; run the same command again"
+            ) from error
+        raise _denied(error, f"writing the KeyValueStore key {LIVE_VERSION_KEY}") from error
+
+
+def _first_answer(site: Site, target: str, timeline: Timeline) -> bool | None:
+    """Ask the site's URL until it serves `target` (None: no URL known)."""
+    url = site.url()
+    if not url:
+        return None
+    deadline = site.deps.clock() + FIRST_ANSWER_WAIT_SECONDS
+    seen: str | None = None
+    while True:
+        try:
+            seen = site.deps.http_get(url.rstrip("/") + "/").headers.get(layout.VERSION_HEADER)
+        except SitectlError:
+            seen = None
+        if seen == target:
+            timeline.mark("first-answer", f"{url} serves {target}")
+            return True
+        if site.deps.clock() >= deadline:
+            timeline.mark(
+                "first-answer",
+                f"{url} did not serve {target} within {FIRST_ANSWER_WAIT_SECONDS:g} s (last: "
+                f"{seen or 'no marker'}); the invalidation may still be in progress: `sitectl status`",
+            )
+            return False
+        site.deps.sleep(FIRST_ANSWER_POLL_SECONDS)
