@@ -214,7 +214,9 @@ def _store_value(s3: Any, bucket: str, version: str, spa_fallback: bool) -> str:
     try:
         return store_value(version, None if paths is None else VersionRoutes.from_paths(paths, spa_fallback))
     except RoutesTooLargeError as error:
-        raise RefusedError(f"version {version} cannot be routed by the cloudfront-function router: {error}")
+        raise RefusedError(
+            f"version {version} cannot be routed by the cloudfront-function router: {error}"
+        ) from error
 
 
 def _write_store(site: Site, store_arn: str, value: str, live: str) -> None:
