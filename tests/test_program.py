@@ -442,6 +442,8 @@ def test_the_component_registers_each_output_under_its_name(
         "dns_records",
         "version_config_key",
         "access_log_destination",
+        "pointer_store_arn",
+        "edge_cache_ttl_seconds",
     ]
     assert all(value is getattr(site, name) for name, value in outputs.items())
 
@@ -503,6 +505,9 @@ def test_the_stacks_exports_name_the_pointer_and_the_switch_as_release_targets(a
         "url": "https://d111111abcdef8.cloudfront.net",
         "router": "lambda-edge",
         "versionConfigKey": "versioned-site:version",
+        "pointerStoreArn": "",
+        "edgeCacheTtlSeconds": 5,
+        "spaFallback": False,
     }
 
 
