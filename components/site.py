@@ -356,8 +356,7 @@ class VersionedStaticSite(pulumi.ComponentResource):
     version_config_key: pulumi.Output[str]
     """The stack config key of the version (`sitectl release` sets it): export it as versionConfigKey."""
     pointer_store_arn: pulumi.Output[str]
-    """The KeyValueStore the cloudfront-function router reads the live version from (empty with
-    lambda-edge): `sitectl rollback --now` writes it directly."""
+    """The KeyValueStore the cloudfront-function router reads (empty with lambda-edge)."""
     edge_cache_ttl_seconds: pulumi.Output[int]
     """Seconds an edge container caches the live version: `sitectl rollback --now` waits as long."""
 

@@ -81,7 +81,7 @@ def test_the_schema_names_every_input_and_output_with_its_type_and_description()
     assert {name for name, spec in inputs.items() if spec.get("plain")} == {
         "version", "parameterName", "edgeCacheTtlSeconds", "spaFallback", "domainNames", "hostedZoneId",
         "forceDestroyBucket", "retainBucketOnDestroy", "takeOffline", "router", "tags", "versionConfigKey",
-        "accessLogs", "accessLogRetentionDays", "trailingSlash", "redirectStatus",
+        "accessLogs", "accessLogRetentionDays", "trailingSlash", "redirectStatus", "releaseRolledBack",
     }  # fmt: skip
     readers = "IAM role or user ARNs that may list and read versions from the bucket (`sitectl promote`)."
     assert inputs["versionReaders"] == {
