@@ -244,20 +244,47 @@ class Manifest:
 
     @classmethod
     def from_json(cls, text: str | bytes) -> Manifest:
+        """Parse and check a manifest: ValueError, naming the first bad entry, for anything that is
+        not exactly what `to_json` writes (a path with `..` or `/` at its start, a size that is not a
+        whole number, a hash that is not hex, a header that is not text)."""
         data = json.loads(text)
         if not isinstance(data, dict) or data.get("format") != MANIFEST_FORMAT:
             raise ValueError(f"not a version manifest of format {MANIFEST_FORMAT}")
+        files = data.get("files")
+        if not isinstance(files, dict):
+            raise ValueError("its files are not an object of paths")
+        created = data.get("created")
+        if not isinstance(created, str):
+            raise ValueError("its creation time is not text")
         return cls(
-            version=validate_version(data["version"], "manifest version"),
-            created=str(data["created"]),
-            files={
-                path: ManifestFile(
-                    size=int(f["size"]),
-                    sha256=str(f["sha256"]),
-                    content_type=str(f["content_type"]),
-                    cache_control=str(f["cache_control"]),
-                    etag=str(f.get("etag", "")),
-                )
-                for path, f in data["files"].items()
-            },
+            version=validate_version(data.get("version"), "manifest version"),
+            created=created,
+            files={_manifest_path(path): _manifest_file(path, entry) for path, entry in files.items()},
         )
+
+
+_HEX = re.compile(r"[0-9a-f]{1,64}")
+# S3's ETag of a single-part object (an MD5), or of a multipart one (the MD5 of the parts' MD5s, -N).
+_ETAG = re.compile(r"[0-9a-f]{32}(?:-[1-9][0-9]{0,4})?")
+
+
+def _manifest_path(path: str) -> str:
+    if path != path.lstrip("/") or path != _relative_path(path) or any(ord(c) < 0x20 for c in path):
+        raise ValueError(f"file path {path!r} must be relative, without empty, '.' or '..' segments")
+    return path
+
+
+def _manifest_file(path: str, entry: object) -> ManifestFile:
+    if not isinstance(entry, dict):
+        raise ValueError(f"entry {path!r} is not an object")
+    size, sha256, etag = entry.get("size"), entry.get("sha256"), entry.get("etag", "")
+    content_type, cache_control = entry.get("content_type"), entry.get("cache_control")
+    if not isinstance(size, int) or isinstance(size, bool) or size < 0:
+        raise ValueError(f"entry {path!r}: size {size!r} is not a whole number of bytes")
+    if not isinstance(sha256, str) or not _HEX.fullmatch(sha256):
+        raise ValueError(f"entry {path!r}: sha256 {sha256!r} is not lowercase hex")
+    if not isinstance(etag, str) or (etag and not _ETAG.fullmatch(etag)):
+        raise ValueError(f"entry {path!r}: etag {etag!r} is not an S3 ETag")
+    if not isinstance(content_type, str) or not isinstance(cache_control, str):
+        raise ValueError(f"entry {path!r}: content_type and cache_control must be text")
+    return ManifestFile(size, sha256, content_type, cache_control, etag)

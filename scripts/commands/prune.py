@@ -156,7 +156,9 @@ def prune_command(keep: int, apply_changes: bool, skip_stack_check: bool, site: 
     one, the one before it and any version a stack of this bucket points to. A dry run unless --apply."""
     bucket = storage.check_bucket_name(site.bucket())
     s3 = site.s3()
-    versions = storage.list_versions(s3, bucket)
+    versions = storage.list_versions(
+        s3, bucket, warn=lambda message: click.echo(f"warning: {message}", err=True)
+    )
     planned = _live_values(site)
     protected = protected_versions(site, bucket, versions, check_stacks=not skip_stack_check)
     plan = plan_prune(
@@ -201,6 +203,11 @@ def prune_command(keep: int, apply_changes: bool, skip_stack_check: bool, site: 
             click.echo(f"deleted {version} ({deleted} keys)", err=True)
     # Skew protection reaches back as far as the complete versions left: after deleting versions,
     # the shared assets none of the remaining ones references go too.
-    gone = shared_assets.prune_shared_assets(s3, bucket, now=storage.server_now(s3, bucket), apply=True)
+    try:
+        gone = shared_assets.prune_shared_assets(s3, bucket, now=storage.server_now(s3, bucket), apply=True)
+    except storage.ManifestUnreadableError as error:
+        # Which shared assets that version references is unknown: none may be deleted.
+        click.echo(f"warning: shared assets not pruned: {error}", err=True)
+        return
     if gone:
         click.echo(f"deleted {len(gone)} shared assets no complete version references", err=True)

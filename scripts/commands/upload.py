@@ -161,6 +161,14 @@ def upload_build(
         f.path: layout.ManifestFile(f.size, f.sha256, f.content_type, f.cache_control, f.etag) for f in files
     }
     digest = layout.Manifest(version="", created="", files=manifest_files).files_digest()
+    # Earlier versions' manifests, read (and checked) before anything is claimed: an unreadable one
+    # is named and not used as a donor.
+    donors = [v for v in storage.complete_versions(s3, bucket) if v != version][: max(dedupe_versions, 0)]
+    known = known_content_of(
+        storage.read_manifests(
+            s3, bucket, donors, lambda error: click.echo(f"warning: {error}; not copied from", err=True)
+        )
+    )
     if version is not None:
         claim = storage.claim_version(s3, bucket, storage.new_claim(version, now, digest), resume=resume)
     else:
@@ -186,8 +194,6 @@ def upload_build(
     # Only a resumed upload can find its own objects already stored; a fresh claim overwrites
     # whatever an unclaimed earlier attempt left, and the seal removes the rest.
     stored = {obj.key: obj for obj in storage.version_objects(s3, bucket, version)} if resume else {}
-    donors = [v for v in storage.complete_versions(s3, bucket) if v != version][: max(dedupe_versions, 0)]
-    known = known_content_of(storage.read_manifests(s3, bucket, donors))
     steps = plan_upload(files, version, stored, known)
     if on_start:
         on_start(version, len(files), report.total_bytes)

@@ -75,7 +75,9 @@ def versions_command(verify: str | None, site: Site, output: Output) -> None:
     named = site.parameter()
     if named is not None and live is None:
         raise RefusedError(missing_pointer(named))
-    infos = storage.list_versions(site.s3(), bucket, live)
+    infos = storage.list_versions(
+        site.s3(), bucket, live, warn=lambda message: click.echo(f"warning: {message}", err=True)
+    )
     if output.json:
         output.result({"bucket": bucket, "live": live, "versions": [i.to_dict() for i in infos]})
         return

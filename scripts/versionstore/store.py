@@ -145,8 +145,14 @@ def is_complete(s3: S3Client, bucket: str, version: str) -> bool:
     return True
 
 
+class ManifestUnreadableError(StoreError):
+    """A manifest that is not one (bad JSON, a path with `..`, a field of the wrong type)."""
+
+
 def read_manifest(s3: S3Client, bucket: str, version: str) -> layout.Manifest | None:
-    """The manifest of `version`, or None when the version is not complete."""
+    """The manifest of `version`, or None when the version is not complete. Checked as read
+    (`layout.Manifest.from_json`): ManifestUnreadableError, naming it, for anything malformed, so no
+    caller ever builds a key from a path such as `../x`."""
     try:
         body = s3.get_object(Bucket=bucket, Key=layout.manifest_key(version))["Body"].read()
     except ClientError as error:
@@ -154,31 +160,66 @@ def read_manifest(s3: S3Client, bucket: str, version: str) -> layout.Manifest | 
             return None
         raise
     try:
-        return layout.Manifest.from_json(body)
+        manifest = layout.Manifest.from_json(body)
     except (ValueError, KeyError, TypeError, AttributeError) as error:
-        raise StoreError(
+        raise ManifestUnreadableError(
             f"manifest {layout.manifest_key(version)} in {bucket} is unreadable ({error}); the version "
             f"cannot be trusted: delete the manifest (it becomes incomplete) and upload the build again "
             f"as a new version"
         ) from error
+    if manifest.version != version:
+        raise ManifestUnreadableError(
+            f"manifest {layout.manifest_key(version)} in {bucket} describes version {manifest.version}; "
+            "the version cannot be trusted: delete the manifest and upload the build again as a new version"
+        )
+    return manifest
 
 
-def read_manifests(s3: S3Client, bucket: str, versions: Iterable[str]) -> dict[str, layout.Manifest]:
-    """Manifests of several versions, fetched in parallel; versions without one are left out."""
+def read_manifests(
+    s3: S3Client,
+    bucket: str,
+    versions: Iterable[str],
+    on_unreadable: Callable[[ManifestUnreadableError], None] | None = None,
+) -> dict[str, layout.Manifest]:
+    """Manifests of several versions, fetched in parallel; versions without one are left out. An
+    unreadable manifest raises, or, with `on_unreadable`, is passed to it and left out too."""
     wanted = list(versions)
+
+    def read(version: str) -> layout.Manifest | ManifestUnreadableError | None:
+        try:
+            return read_manifest(s3, bucket, version)
+        except ManifestUnreadableError as error:
+            if on_unreadable is None:
+                raise
+            return error
+
     with ThreadPoolExecutor(max_workers=MANIFEST_READ_WORKERS) as pool:
-        manifests = pool.map(lambda v: read_manifest(s3, bucket, v), wanted)
-        return {v: m for v, m in zip(wanted, manifests, strict=True) if m is not None}
+        manifests = list(pool.map(read, wanted))
+    found = {}
+    for version, manifest in zip(wanted, manifests, strict=True):
+        if isinstance(manifest, ManifestUnreadableError):
+            assert on_unreadable is not None
+            on_unreadable(manifest)
+        elif manifest is not None:
+            found[version] = manifest
+    return found
 
 
-def list_versions(s3: S3Client, bucket: str, live_version: str | None = None) -> list[VersionInfo]:
-    """Every version, newest first, complete or not, and which one is live.
+def list_versions(
+    s3: S3Client,
+    bucket: str,
+    live_version: str | None = None,
+    warn: Callable[[str], None] | None = None,
+) -> list[VersionInfo]:
+    """Every version, newest first, complete or not, and which one is live. A version whose
+    manifest is unreadable raises, or, with `warn`, is named to it and listed complete, with its
+    files and bytes unknown.
 
     Two listings (manifests, root prefixes) plus one GetObject per complete version.
     """
     complete = set(complete_versions(s3, bucket))
     every = set(prefix_versions(s3, bucket)) | complete
-    manifests = read_manifests(s3, bucket, complete)
+    manifests = read_manifests(s3, bucket, complete, (lambda error: warn(str(error))) if warn else None)
     infos = []
     for version in layout.sort_newest_first(list(every)):
         manifest = manifests.get(version)
@@ -186,7 +227,7 @@ def list_versions(s3: S3Client, bucket: str, live_version: str | None = None) ->
         infos.append(
             VersionInfo(
                 version=version,
-                complete=manifest is not None,
+                complete=version in complete,
                 file_count=len(manifest.files) if manifest else None,
                 total_bytes=manifest.total_bytes if manifest else None,
                 created=created,
@@ -866,6 +907,13 @@ def verify_version(s3: S3Client, bucket: str, version: str) -> list[str]:
 
 
 def verify_versions(s3: S3Client, bucket: str, versions: Iterable[str] | None = None) -> dict[str, list[str]]:
-    """`verify_version` for each of `versions` (default: every complete version)."""
+    """`verify_version` for each of `versions` (default: every complete version); an unreadable
+    manifest is that version's problem, and the others are still verified."""
     chosen = list(versions) if versions is not None else complete_versions(s3, bucket)
-    return {version: verify_version(s3, bucket, version) for version in chosen}
+    results = {}
+    for version in chosen:
+        try:
+            results[version] = verify_version(s3, bucket, version)
+        except ManifestUnreadableError as error:
+            results[version] = [str(error)]
+    return results
