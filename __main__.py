@@ -49,6 +49,7 @@ optional: dict[str, Any] = {
     "take_offline": config.get_bool("takeOffline"),
     "router": config.get("router"),
     "tags": config.get_object("tags"),
+    "host_redirect": config.get("hostRedirect"),
     "access_logs": config.get("accessLogs"),
     "access_log_retention_days": config.get_int("accessLogRetentionDays"),
     "release_rolled_back": config.get("releaseRolledBack"),

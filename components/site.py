@@ -15,7 +15,7 @@ from components import access_logs as log_delivery
 from components import domain, not_found_and_skew, pointer_guard, release_guard, tagging
 from components.edge_bundle import LAMBDA_RUNTIME, bundle_files
 from components.switch import VersionSwitch, VersionSwitchArgs
-from edge_function import CLOUDFRONT_FUNCTION, LAMBDA_EDGE, ROUTERS
+from edge_function import CLOUDFRONT_FUNCTION, LAMBDA_EDGE, ROUTERS, host_redirect
 from edge_function.code import LIVE_VERSION_KEY, function_code, key_value_store_id, store_value
 from edge_lambda import layout
 from edge_lambda.routes import (
@@ -116,6 +116,9 @@ class VersionedStaticSiteArgs:
     """The `aws:profile` of the stack: the guards and the switch use it, as the providers do."""
     router: str = LAMBDA_EDGE
     """Which edge router applies the live version: `lambda-edge` or `cloudfront-function` (ROUTERS)."""
+    host_redirect: str = host_redirect.OFF
+    """`to-apex` or `to-www`: answer the other name of an example.com / www.example.com pair in
+    domain_names with 301, before the cache (edge_function/host_redirect.py); `off` serves both."""
     access_logs: str = log_delivery.OFF
     """CloudFront access logs (standard logging v2): `off`, `s3` (a private bucket of the site) or
     `cloudwatch` (a log group in us-east-1). components/access_logs.py."""
@@ -183,6 +186,7 @@ class VersionedStaticSiteArgs:
         domain.validate(self.domain_names, self.acm_certificate_arn, self.hosted_zone_id)
         tagging.validate(self.tags)
         log_delivery.validate(self.access_logs, self.access_log_retention_days)
+        host_redirect.validate(self.domain_names, self.host_redirect)
         if self.force_destroy_bucket and self.retain_bucket_on_destroy:
             raise ValueError(
                 "versioned-site:forceDestroyBucket is true, but versioned-site:retainBucketOnDestroy "
@@ -491,6 +495,16 @@ class VersionedStaticSite(pulumi.ComponentResource):
             ]
         else:
             edge_function = _lambda_edge_router(self, name, args, pointer, bucket)
+            redirects = host_redirect.rules(args.domain_names, args.host_redirect)
+            if redirects:
+                # The router runs at origin request, after the cache: the redirect needs its own function
+                # before it (a CloudFront Function at viewer request beside Lambda@Edge at origin request).
+                function_associations = [
+                    aws.cloudfront.DistributionDefaultCacheBehaviorFunctionAssociationArgs(
+                        event_type="viewer-request",
+                        function_arn=_host_redirect_function(self, name, args, redirects).arn,
+                    )
+                ]
             lambda_function_associations = [
                 aws.cloudfront.DistributionDefaultCacheBehaviorLambdaFunctionAssociationArgs(
                     event_type="origin-request",
@@ -906,6 +920,21 @@ def _lambda_edge_router(
     return function
 
 
+def _host_redirect_function(
+    site: pulumi.ComponentResource, name: str, args: VersionedStaticSiteArgs, redirects: Mapping[str, str]
+) -> aws.cloudfront.Function:
+    """A viewer-request CloudFront Function that only answers host redirects (with Lambda@Edge)."""
+    return aws.cloudfront.Function(
+        f"{name}-host-redirect",
+        runtime=CLOUDFRONT_FUNCTION_RUNTIME,
+        comment="versioned-site: redirect to the canonical host, before the cache",
+        publish=True,
+        code=host_redirect.standalone_code(redirects),
+        tags=tagging.resource_tags(args.tags),
+        opts=pulumi.ResourceOptions(parent=site, provider=args.edge_provider),
+    )
+
+
 @dataclass
 class CloudFrontFunctionRouter:
     store: aws.cloudfront.KeyValueStore
@@ -923,6 +952,8 @@ def _cloudfront_function_router(
 ) -> CloudFrontFunctionRouter:
     """The viewer-request CloudFront Function and the KeyValueStore key it reads the live version from."""
     route_settings = RouteSettings(args.trailing_slash, args.redirect_status, args.spa_fallback)
+    # One viewer-request function per behavior: host redirects go in front of the router, in its code.
+    redirects = host_redirect.rules(args.domain_names, args.host_redirect)
 
     def live_value(values: list[str]) -> str:
         # The version and its routes in one value: one read per request, never one without the other.
@@ -965,7 +996,13 @@ def _cloudfront_function_router(
         # CloudFront runs only the LIVE stage: publish every change.
         publish=True,
         # No environment variables in a CloudFront Function: the store id and settings are in the code.
-        code=store.arn.apply(lambda arn: function_code(key_value_store_id(arn), route_settings)),
+        code=store.arn.apply(
+            lambda arn: (
+                host_redirect.with_router(function_code(key_value_store_id(arn), route_settings), redirects)
+                if redirects
+                else function_code(key_value_store_id(arn), route_settings)
+            )
+        ),
         # One store per function (AWS limit).
         key_value_store_associations=[store.arn],
         tags=tagging.resource_tags(args.tags),

@@ -795,10 +795,16 @@ def versioned_site_one_router_validator(args: StackValidationArgs, report_violat
             or _site_of(distribution) is None
         ):
             continue
+        # A viewer-request function that reads no KeyValueStore does not apply the live version (the
+        # host redirect, edge_function/host_redirect.py): beside Lambda@Edge it is no second router.
+        associated = _associated_functions(distribution)
+        only_redirects = bool(associated) and not any(
+            _has_content(_get(f.props, "keyValueStoreAssociations")) for f in associated
+        )
         for _path, label, behavior in _cache_behaviors(distribution.urn, distribution.props):
             functions = [_get(a, "eventType") for a in _elements(_get(behavior, "functionAssociations"))]
             lambdas = [_get(a, "eventType") for a in _elements(_get(behavior, "lambdaFunctionAssociations"))]
-            if "viewer-request" in functions and "origin-request" in lambdas:
+            if "viewer-request" in functions and "origin-request" in lambdas and not only_redirects:
                 report_violation(
                     f"Distribution '{distribution.name}': the {label} has both routers, a viewer-request "
                     "CloudFront Function and an origin-request Lambda@Edge function; each prefixes the "

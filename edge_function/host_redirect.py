@@ -1,0 +1,102 @@
+"""Host redirects at viewer request (apex <-> www): the rule table, and the CloudFront Function code that
+applies it, alone (`standalone_code`, with Lambda@Edge) or in front of the router (`with_router`).
+
+A redirect must be answered before the cache: the cache key carries no Host, so a 301 cached for
+www.example.com would be served to example.com too (a redirect loop). A viewer-request function's own
+response goes straight to the viewer, never through the cache. The table is a plain host -> host map so
+that the build's redirect rules (issue 28) can add theirs to the same function later.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+from edge_function.code import MAX_FUNCTION_BYTES, FunctionCodeError
+
+SOURCE = Path(__file__).with_name("host_redirect.js")
+RULES_PLACEHOLDER = "__HOST_REDIRECTS__"
+OFF = "off"
+TO_APEX = "to-apex"
+TO_WWW = "to-www"
+MODES = (OFF, TO_APEX, TO_WWW)
+# The router's entry point, renamed when the redirect goes in front of it.
+_ROUTER_HANDLER = "async function handler(event) {"
+_ROUTED_HANDLER = "async function routeRequest(event) {"
+
+
+def apex_and_www(domain_names: Sequence[str]) -> tuple[str, str] | None:
+    """The first pair example.com / www.example.com among `domain_names`, or None."""
+    for name in domain_names:
+        if name.startswith("www.") and name.removeprefix("www.") in domain_names:
+            return name.removeprefix("www."), name
+    return None
+
+
+def validate(domain_names: Sequence[str], mode: str) -> None:
+    if mode not in MODES:
+        raise ValueError(
+            f"versioned-site:hostRedirect is {mode!r}: set it to {OFF} (the default), {TO_APEX} or {TO_WWW}, "
+            f"e.g. `pulumi config set hostRedirect {TO_APEX}`"
+        )
+    if mode != OFF and apex_and_www(domain_names) is None:
+        raise ValueError(
+            f"versioned-site:hostRedirect is {mode} but versioned-site:domainNames has no pair of names "
+            "example.com and www.example.com: list both (the certificate covers both), or set it to off"
+        )
+
+
+def rules(domain_names: Sequence[str], mode: str) -> dict[str, str]:
+    """{from host: to host}: empty when off."""
+    pair = apex_and_www(domain_names) if mode != OFF else None
+    if pair is None:
+        return {}
+    apex, www = pair
+    return {www: apex} if mode == TO_APEX else {apex: www}
+
+
+def _render(redirects: Mapping[str, str]) -> str:
+    source = SOURCE.read_text(encoding="utf-8")
+    if source.count(RULES_PLACEHOLDER) != 1:
+        raise FunctionCodeError(f"{SOURCE} must hold {RULES_PLACEHOLDER} exactly once")
+    # Host names checked by components/domain.py: letters, digits, '-', '.', '*': safe in JSON and JS.
+    return source.replace(RULES_PLACEHOLDER, json.dumps(dict(redirects), sort_keys=True))
+
+
+def _compact(code: str) -> str:
+    # As edge_function/code.py does: CloudFront counts whole-line comments and indentation in its 10 KB.
+    compact = "".join(
+        line.lstrip(" ") for line in code.splitlines(keepends=True) if not line.lstrip().startswith("//")
+    )
+    if len(compact.encode()) > MAX_FUNCTION_BYTES:
+        raise FunctionCodeError(
+            f"the viewer-request function would be {len(compact.encode())} bytes: CloudFront allows "
+            f"{MAX_FUNCTION_BYTES}"
+        )
+    return compact
+
+
+def standalone_code(redirects: Mapping[str, str]) -> str:
+    """A viewer-request function that only redirects (the Lambda@Edge router runs later, at origin)."""
+    return _compact(
+        _render(redirects)
+        + "\nasync function handler(event) {\n"
+        + "  const redirect = hostRedirect(event.request);\n"
+        + "  return redirect === null ? event.request : redirect;\n}\n"
+    )
+
+
+def with_router(router_code: str, redirects: Mapping[str, str]) -> str:
+    """The router's code (edge_function/code.py) with the redirect in front of its handler."""
+    if router_code.count(_ROUTER_HANDLER) != 1:
+        raise FunctionCodeError(f"the router's code must define `{_ROUTER_HANDLER}` exactly once")
+    routed = router_code.replace(_ROUTER_HANDLER, _ROUTED_HANDLER)
+    return _compact(
+        routed
+        + "\n"
+        + _render(redirects)
+        + "\nasync function handler(event) {\n"
+        + "  const redirect = hostRedirect(event.request);\n"
+        + "  return redirect === null ? routeRequest(event) : redirect;\n}\n"
+    )
