@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import click
 
+from scripts.commands.errors import OneLineErrors
 from scripts.commands.policy_check import policy_check
 from scripts.commands.promote import promote_command
 from scripts.commands.prune import prune_command
@@ -20,7 +21,7 @@ from scripts.commands.verify import verify_command
 from scripts.commands.versions import versions_command
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=OneLineErrors, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="versioned-site", prog_name="sitectl", message="%(prog)s %(version)s")
 @group_options
 def cli() -> None:
@@ -29,7 +30,8 @@ def cli() -> None:
     The bucket comes from --bucket / SITE_BUCKET, else from the outputs of the Pulumi stack given by
     --stack / SITE_STACK. AWS clients use boto3's standard configuration (AWS_ENDPOINT_URL included).
     Every command names one version with --version, prints one JSON document on stdout with --json,
-    and exits 0 (done), 1 (the operation failed) or 2 (refused: bad input, nothing changed).
+    and exits 0 (done), 1 (the operation failed) or 2 (refused: bad input, nothing changed). Errors
+    are one line; SITECTL_DEBUG=1 shows the traceback behind an unexpected one.
     """
 
 

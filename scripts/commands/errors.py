@@ -39,6 +39,12 @@ def debugging() -> bool:
     return os.environ.get(DEBUG_ENV_VAR, "") not in ("", "0")
 
 
+def one_line(text: str, limit: int = 200) -> str:
+    """`text` on one line (whitespace runs and control characters as one space), cut at `limit`."""
+    flat = " ".join("".join(c if c.isprintable() else " " for c in text).split())
+    return flat if len(flat) <= limit else flat[: limit - 3] + "..."
+
+
 def describe_aws_error(error: Exception) -> str:
     if isinstance(error, ClientError):
         info = error.response.get("Error", {})
@@ -70,3 +76,32 @@ def aws_errors(function: Callable[P, R]) -> Callable[P, R]:
             raise SitectlError(str(error)) from error
 
     return wrapper
+
+
+def unexpected(error: Exception) -> SitectlError | None:
+    """An exception no command turned into a SitectlError (a bug, or a failure nobody foresaw) as one
+    line and exit 1; None to let it through: click's own exceptions, or SITECTL_DEBUG asking for the
+    traceback."""
+    if (
+        isinstance(error, click.ClickException | click.exceptions.Abort | click.exceptions.Exit)
+        or debugging()
+    ):
+        return None
+    return SitectlError(
+        f"unexpected {type(error).__name__}: {one_line(str(error)) or '(no message)'} "
+        f"(a bug in sitectl: {DEBUG_ENV_VAR}=1 shows the traceback; please report it)"
+    )
+
+
+class OneLineErrors(click.Group):
+    """sitectl's group: whatever exception a command lets escape becomes one line on stderr and exit 1
+    (`unexpected`); SITECTL_DEBUG=1 shows the traceback instead."""
+
+    def invoke(self, ctx: click.Context) -> object:
+        try:
+            return super().invoke(ctx)
+        except Exception as error:
+            failure = unexpected(error)
+            if failure is None:
+                raise
+            raise failure from error

@@ -21,6 +21,8 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urljoin, urlsplit
 
+from scripts.commands.errors import one_line as one_line
+
 # An HTML page or index.html bigger than this is not what a site serves; assets' bodies are not needed.
 MAX_BODY_BYTES = 8 * 1024 * 1024
 MAX_REDIRECTS = 5
@@ -29,7 +31,6 @@ _REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 # Characters a browser percent-encodes in a URL's path and query (WHATWG URL, path percent-encode set,
 # plus the C0 controls, space and everything outside ASCII, which are encoded as UTF-8).
 _ENCODED_BY_BROWSERS = frozenset('"<>`{}')
-_ERROR_CHARS = 200
 
 
 @dataclass(frozen=True)
@@ -55,12 +56,6 @@ def _needs_encoding(char: str) -> bool:
 
 def _encode(char: str) -> str:
     return "".join(f"%{byte:02X}" for byte in char.encode("utf-8", errors="surrogatepass"))
-
-
-def one_line(text: str, limit: int = _ERROR_CHARS) -> str:
-    """`text` on one line (whitespace runs and control characters as one space), cut at `limit`."""
-    flat = " ".join("".join(c if c.isprintable() else " " for c in text).split())
-    return flat if len(flat) <= limit else flat[: limit - 3] + "..."
 
 
 @dataclass
@@ -179,6 +174,8 @@ def get(
     `max_body` bytes of the body. Never raises for what the network or the server does."""
     budget = _Budget(timeout, clock)
     target = url
+    if not url.lower().startswith(("http://", "https://")):  # never file:, ftp: or data: (urllib opens them)
+        return Response(0, {}, b"", one_line(f"{url!r} is not an http(s) URL"))
     for _ in range(MAX_REDIRECTS + 1):
         answer = _get_once(target, budget, headers or {}, max_body)
         location = answer.headers.get("location")

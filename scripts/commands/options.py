@@ -23,7 +23,7 @@ from typing import Any, TypeVar
 import click
 
 from edge_lambda import layout
-from scripts.commands.errors import RefusedError, SitectlError
+from scripts.commands.errors import RefusedError, SitectlError, unexpected
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -131,10 +131,17 @@ def json_output(function: F) -> F:
         output = Output(json=kwargs.pop("as_json"))
         try:
             return function(*args, output=output, **kwargs)
-        except SitectlError as error:
+        except Exception as error:
+            failure = error if isinstance(error, SitectlError) else unexpected(error)
+            if failure is None:
+                raise
             if output.json and not output.emitted:
-                click.echo(json.dumps({"error": {"message": error.message, "exit_code": error.exit_code}}))
-            raise
+                click.echo(
+                    json.dumps({"error": {"message": failure.message, "exit_code": failure.exit_code}})
+                )
+            if failure is error:
+                raise
+            raise failure from error
 
     return click.option("--json", "as_json", is_flag=True, help=JSON_HELP)(wrapper)  # type: ignore[return-value]
 

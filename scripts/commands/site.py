@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
+from urllib.parse import urlsplit
 
 import boto3
 import click
@@ -52,16 +53,28 @@ def default_s3_client() -> S3Client:
         max_pool_connections=S3_MAX_CONNECTIONS,
         request_checksum_calculation="when_required",
     )
-    return boto3.client("s3", config=config)
+    return aws_client("s3", config=config)
 
 
 def default_ssm_client(region: str) -> SSMClient:
-    return boto3.client("ssm", region_name=region, config=Config(retries={"mode": "standard"}))
+    return aws_client("ssm", region_name=region, config=Config(retries={"mode": "standard"}))
 
 
 def default_cloudfront_client() -> Any:
     # CloudFront is global; its API endpoint is in us-east-1.
-    return boto3.client("cloudfront", region_name="us-east-1", config=Config(retries={"mode": "standard"}))
+    return aws_client("cloudfront", region_name="us-east-1", config=Config(retries={"mode": "standard"}))
+
+
+def aws_client(service: str, **kwargs: Any) -> Any:
+    """boto3's client; RefusedError for an endpoint botocore cannot use (it raises a bare ValueError
+    for an AWS_ENDPOINT_URL such as `localhost:5000` or `http://[`)."""
+    try:
+        return boto3.client(service, **kwargs)  # type: ignore[call-overload]
+    except ValueError as error:
+        raise RefusedError(
+            f"cannot make the AWS {service} client: {error}: check AWS_ENDPOINT_URL (or endpoint_url in "
+            "your AWS config), e.g. http://127.0.0.1:5000"
+        ) from error
 
 
 def default_kvs_client() -> Any:
@@ -89,6 +102,19 @@ def http_get(url: str) -> HttpAnswer:
     if not answer.complete:
         raise SitectlError(f"GET {url}: the body is longer than {http_client.MAX_BODY_BYTES} bytes")
     return HttpAnswer(answer.body, answer.headers)
+
+
+def http_url(url: str) -> str:
+    """`url` when it is an http(s) URL with a host (and a port, if any, in 0-65535); RefusedError."""
+    example = "e.g. https://d111111abcdef8.cloudfront.net"
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises ValueError for a port that is not a number in 0-65535
+    except ValueError as error:
+        raise RefusedError(f"--url {url!r} is not a URL ({error}), {example}") from None
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise RefusedError(f"--url {url!r} is not an http(s) URL, {example}")
+    return url
 
 
 @dataclass

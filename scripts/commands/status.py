@@ -16,7 +16,7 @@ from edge_function import CLOUDFRONT_FUNCTION
 from edge_lambda import layout
 from scripts.commands.errors import SitectlError, aws_errors
 from scripts.commands.options import Output, json_output
-from scripts.commands.site import Site, is_released, missing_pointer, site_options
+from scripts.commands.site import Site, http_url, is_released, missing_pointer, site_options
 from scripts.commands.versions import render_table
 from scripts.versionstore import emergency
 from scripts.versionstore import store as storage
@@ -65,6 +65,8 @@ def site_status(site: Site) -> SiteStatus:
     deployed = site.outputs().get("liveVersion") if site.has_stack else None
     parameter = site.live_version()
     url = site.url()
+    if url is not None:
+        url = http_url(url)
     status = SiteStatus(
         configured=configured,
         parameter=parameter,

@@ -34,7 +34,7 @@ from scripts.commands import http_client
 from scripts.commands.errors import RefusedError, SitectlError, aws_errors
 from scripts.commands.http_client import Response as Response
 from scripts.commands.options import Output, did_you_mean, json_output, version_option
-from scripts.commands.site import Site, is_released, missing_pointer, site_options
+from scripts.commands.site import Site, http_url, is_released, missing_pointer, site_options
 from scripts.versionstore import store as storage
 
 DEFAULT_TIMEOUT_SECONDS = 10.0
@@ -449,10 +449,7 @@ def site_url(site: Site) -> str:
     url = site.url()
     if not url:
         raise RefusedError("no URL to verify: pass --url (or set SITE_URL), or name the stack with --stack")
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.netloc:
-        raise RefusedError(f"--url {url!r} is not an http(s) URL, e.g. https://d111111abcdef8.cloudfront.net")
-    return url
+    return http_url(url)
 
 
 def site_verifier(
