@@ -9,8 +9,9 @@ import json
 import os
 import sys
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -578,42 +579,53 @@ def test_a_too_long_name_is_refused_by_the_edges_limit_whatever_the_version(
     assert keys(world) == []
 
 
-def _deep_tree(root: Path, levels: int, file: str = "x.html") -> Path:
-    """`root/index.html` and `root/a/a/.../a/<file>`, `levels` folders deep (made one at a time:
-    os.makedirs itself recurses)."""
+@contextmanager
+def _deep_tree(root: Path, levels: int, file: str = "x.html") -> Iterator[Path]:
+    """`root/index.html` and `root/a/a/.../a/<file>`, `levels` folders deep, for the block; made and
+    removed one folder at a time (os.makedirs and shutil.rmtree, pytest's tmp_path cleanup
+    included, recurse and would fail on it)."""
     write_build(root, {"index.html": "home"})
-    current = root
+    folders = [root]
     for _ in range(levels):
-        current = current / "a"
-        current.mkdir()
-    (current / file).write_text("deep")
-    return root
+        folders.append(folders[-1] / "a")
+        folders[-1].mkdir()
+    (folders[-1] / file).write_text("deep")
+    try:
+        yield root
+    finally:
+        (folders[-1] / file).unlink()
+        for folder in reversed(folders[1:]):
+            folder.rmdir()
 
 
 def test_a_tree_1200_folders_deep_is_refused_in_one_line_not_a_recursion_error(
     world: World, tmp_path: Path
 ) -> None:
-    build = _deep_tree(tmp_path / "dist", 1200)
-    result = world.invoke("--bucket", BUCKET, "upload", str(build))
-    assert (result.exit_code, keys(world)) == (2, [])
-    assert result.output == (
-        "Error: file name '" + "a/" * 30 + "...(2406 characters)..." + "a/" * 27 + "x.html' could never be "
-        "served by the edge: the path is longer than 900 bytes: rename it, or exclude it (--exclude)\n"
-    )
-    excluded = world.invoke("--bucket", BUCKET, "upload", str(build), "--exclude", "a/", "--version", V1)
+    with _deep_tree(tmp_path / "dist", 1200) as build:
+        result = world.invoke("--bucket", BUCKET, "upload", str(build))
+        assert (result.exit_code, keys(world)) == (2, [])
+        assert result.output == (
+            "Error: file name '"
+            + "a/" * 30
+            + "...(2406 characters)..."
+            + "a/" * 27
+            + "x.html' could never be "
+            "served by the edge: the path is longer than 900 bytes: rename it, or exclude it (--exclude)\n"
+        )
+        excluded = world.invoke("--bucket", BUCKET, "upload", str(build), "--exclude", "a/", "--version", V1)
     assert excluded.exit_code == 0, excluded.output
     assert keys(world, V1) == [f"{V1}/index.html"]
 
 
 def test_the_scan_goes_deeper_than_the_recursion_limit(tmp_path: Path) -> None:
     # 300 folders: a servable name (604 bytes), deeper than the limit set for the scan.
-    build = _deep_tree(tmp_path / "dist", 300)
     limit = sys.getrecursionlimit()
-    sys.setrecursionlimit(len(inspect.stack()) + 150)
-    try:
-        scanned = scan_build(build)
-    finally:
-        sys.setrecursionlimit(limit)
+    with _deep_tree(tmp_path / "dist", 300) as build:
+        sys.setrecursionlimit(len(inspect.stack()) + 150)
+        try:
+            scanned = scan_build(build)
+        finally:
+            sys.setrecursionlimit(limit)
     assert [f.path for f in scanned.files] == ["a/" * 300 + "x.html", "index.html"]
 
 
