@@ -236,21 +236,17 @@ def test_a_zone_elsewhere_serves_the_names_only_once_acm_has_issued_the_certific
     assert cdn["viewerCertificate"]["cloudfrontDefaultCertificate"] is True
     assert cdn["viewerCertificate"]["acmCertificateArn"] is None
     # Each line once; the pointer guard's comes from another output, in no fixed order.
+    no_zone = (
+        "versioned-site: no Route 53 zone for www.example.com in this account: create the DNS records of "
+        "the stack output `certificateValidationRecords` at your DNS provider; once ACM has issued the "
+        'certificate, `pulumi up` again attaches it and the names (README, "A custom domain")'
+    )
+    pending = (
+        f"versioned-site: certificate {arn} is PENDING_VALIDATION: the site keeps its CloudFront name until "
+        "the validation records exist and ACM issues it; then `pulumi up` again"
+    )
     assert sorted(_engine_lines(caplog)) == sorted(
-        [
-            ("INFO", "live version unchanged: none"),
-            (
-                "WARNING",
-                "versioned-site: no Route 53 zone for www.example.com in this account: create the DNS records "
-                "of the stack output `certificateValidationRecords` at your DNS provider; once ACM has issued "
-                'the certificate, `pulumi up` again attaches it and the names (README, "A custom domain")',
-            ),
-            (
-                "WARNING",
-                f"versioned-site: certificate {arn} is PENDING_VALIDATION: the site keeps its CloudFront name "
-                "until the validation records exist and ACM issues it; then `pulumi up` again",
-            ),
-        ]
+        [("INFO", "live version unchanged: none"), ("WARNING", no_zone), ("WARNING", pending)]
     )
     outputs = stack_outputs(config, mocks=MotoCertificateMocks(arn))
     assert outputs["url"] == f"https://{CDN_DOMAIN}"
