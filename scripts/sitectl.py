@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import click
 
-from scripts.commands.errors import OneLineErrors
+from scripts.commands.options import SitectlGroup
 from scripts.commands.policy_check import policy_check
 from scripts.commands.promote import promote_command
 from scripts.commands.prune import prune_command
@@ -21,7 +21,7 @@ from scripts.commands.verify import verify_command
 from scripts.commands.versions import versions_command
 
 
-@click.group(cls=OneLineErrors, context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=SitectlGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="versioned-site", prog_name="sitectl", message="%(prog)s %(version)s")
 @group_options
 def cli() -> None:

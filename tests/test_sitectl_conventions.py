@@ -186,6 +186,19 @@ def test_a_json_error_is_a_document_too(world: World, args: list[str], code: int
     assert result.stderr == f"Error: {error['message']}\n"
 
 
+def test_a_usage_error_with_json_is_a_document_too(world: World) -> None:
+    result = world.invoke("--stack", "test", "prune", "--keep", "-1", "--json")
+    assert result.exit_code == 2
+    error = json.loads(result.stdout)["error"]
+    assert error == {
+        "message": "Invalid value for '--keep': -1 is not in the range x>=0.",
+        "exit_code": 2,
+    }
+    assert "Usage: " in result.stderr
+    plain = world.invoke("--stack", "test", "prune", "--keep", "-1")
+    assert plain.exit_code == 2 and plain.stdout == ""
+
+
 def test_a_mistyped_version_gets_a_did_you_mean(world: World) -> None:
     put_version(world, V1, PAGE)
     mistyped = V1.replace("1101", "1110")
@@ -222,9 +235,13 @@ def test_status_check_fails_for_a_pointer_that_does_not_exist(world: World) -> N
         "--parameter",
         "/versioned-site/tset/live-version",
         "--url",
-        "x",
+        URL,
     )
-    assert checked.exit_code == 1
+    assert checked.exit_code == 1, checked.output
+    assert checked.output.splitlines()[-1] == (
+        "Error: inconsistent: the pointer parameter /versioned-site/tset/live-version does not exist in "
+        "us-east-1: check --parameter / SITE_PARAMETER, or the stack (its parameterName output)"
+    )
 
 
 def test_versions_refuses_a_pointer_that_does_not_exist(world: World) -> None:

@@ -23,7 +23,7 @@ from typing import Any, TypeVar
 import click
 
 from edge_lambda import layout
-from scripts.commands.errors import RefusedError, SitectlError, unexpected
+from scripts.commands.errors import OneLineErrors, RefusedError, SitectlError, unexpected
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -136,14 +136,30 @@ def json_output(function: F) -> F:
             if failure is None:
                 raise
             if output.json and not output.emitted:
-                click.echo(
-                    json.dumps({"error": {"message": failure.message, "exit_code": failure.exit_code}})
-                )
+                click.echo(json_error(failure))
             if failure is error:
                 raise
             raise failure from error
 
     return click.option("--json", "as_json", is_flag=True, help=JSON_HELP)(wrapper)  # type: ignore[return-value]
+
+
+def json_error(error: click.ClickException) -> str:
+    return json.dumps({"error": {"message": error.format_message(), "exit_code": error.exit_code}})
+
+
+class SitectlGroup(OneLineErrors):
+    """The group: a command's own usage error (an unknown option, a value out of range) is also one
+    JSON document on stdout when the command line asks for --json, as every other error is."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        rest = [*ctx._protected_args, *ctx.args]  # the command and its arguments, before click clears them
+        try:
+            return super().invoke(ctx)
+        except click.UsageError as error:
+            if "--json" in rest:
+                click.echo(json_error(error))
+            raise
 
 
 def did_you_mean(version: str, known: Iterable[str]) -> str:
