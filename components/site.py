@@ -259,6 +259,9 @@ class VersionedStaticSiteInputs(TypedDict, total=False):
     router: str
     """Where the live version is applied: cloudfront-function (the only one through the provider: the
     lambda-edge router's switch needs a Python program; docs/architecture.md)."""
+    host_redirect: str
+    """With example.com and www.example.com in domainNames: to-apex or to-www answers the other name with
+    301 before the cache; off (default) serves both."""
     access_logs: str
     """CloudFront access logs: off (default), s3 (a private bucket of the site) or cloudwatch."""
     access_log_retention_days: int

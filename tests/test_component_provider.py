@@ -82,6 +82,7 @@ def test_the_schema_names_every_input_and_output_with_its_type_and_description()
         "version", "parameterName", "edgeCacheTtlSeconds", "spaFallback", "domainNames", "hostedZoneId",
         "forceDestroyBucket", "retainBucketOnDestroy", "takeOffline", "router", "tags", "versionConfigKey",
         "accessLogs", "accessLogRetentionDays", "trailingSlash", "redirectStatus", "releaseRolledBack",
+        "hostRedirect",
     }  # fmt: skip
     readers = "IAM role or user ARNs that may list and read versions from the bucket (`sitectl promote`)."
     assert inputs["versionReaders"] == {
