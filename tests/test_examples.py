@@ -84,6 +84,8 @@ def _component_with(**settings: object) -> None:
             parameter_name="/shop-site/test/live-version",
             release_check=lambda bucket, version: None,
             read_pointer=lambda name: None,
+            # The emergency record is read before the settings' Outputs: no AWS here either.
+            read_emergency_record=lambda name: None,
             **settings,  # type: ignore[arg-type]
         ),
     )
