@@ -46,6 +46,10 @@ mutation: setup
 demo: setup
 	$(RUN) python -m scripts.demo $(ARGS)
 
+# A real AWS account and the Pulumi CLI: throwaway stacks, every path, a report, then clean-up (README).
+e2e: setup
+	$(RUN) sitectl e2e $(ARGS)
+
 # Rebuild the real framework builds of tests/fixtures/builds/ from the npm registry (node 20.19+, npm);
 # not part of `make test`, which serves the committed output.
 builds:

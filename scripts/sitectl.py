@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import click
 
+from scripts.commands.e2e import e2e_command
 from scripts.commands.options import SitectlGroup
 from scripts.commands.policy_check import policy_check
 from scripts.commands.promote import promote_command
@@ -47,6 +48,7 @@ cli.add_command(status_command)
 cli.add_command(serve)
 cli.add_command(verify_command)
 cli.add_command(share_assets_command)
+cli.add_command(e2e_command)
 
 
 def main() -> None:

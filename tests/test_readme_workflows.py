@@ -87,8 +87,8 @@ def _deploys(workflow: Mapping[str, Any]) -> bool:
     return False
 
 
-def test_the_readme_has_the_five_workflows() -> None:
-    assert sorted(WORKFLOWS) == ["deploy", "preview", "promote", "release", "rollback"]
+def test_the_readme_has_the_six_workflows() -> None:
+    assert sorted(WORKFLOWS) == ["deploy", "e2e", "preview", "promote", "release", "rollback"]
     for workflow in WORKFLOWS.values():
         keys = {str(key): value for key, value in workflow.items()}
         assert keys.get("on") or keys.get("True"), workflow["name"]  # YAML 1.1 reads `on` as True
@@ -114,6 +114,20 @@ def test_every_workflow_that_deploys_a_stack_shares_its_one_concurrency_group() 
     deploying = {name: workflow for name, workflow in WORKFLOWS.items() if _deploys(workflow)}
     assert sorted(deploying) == ["deploy", "promote"]
     assert {str(workflow.get("concurrency")) for workflow in deploying.values()} == {f"deploy-{STACK}"}
+
+
+def test_the_e2e_workflow_runs_weekly_with_oidc_and_keeps_the_report_and_the_ledger() -> None:
+    # It needs a real account and the Pulumi CLI: what can be checked here is its shape.
+    workflow = WORKFLOWS["e2e"]
+    keys = {str(key): value for key, value in workflow.items()}
+    triggers = keys.get("on") or keys.get("True")  # YAML 1.1 reads `on` as True
+    assert triggers["schedule"] == [{"cron": "0 6 * * 1"}]
+    assert workflow["permissions"]["id-token"] == "write"
+    runs = [str(step.get("run", "")) for step in _steps(workflow)]
+    assert "uv run sitectl e2e --json > e2e-report.json" in runs
+    (upload,) = [s for s in _steps(workflow) if str(s.get("uses", "")).startswith("actions/upload-artifact")]
+    assert upload["if"] == "always()" and upload["with"]["path"].split() == ["e2e-report.json", ".e2e/"]
+    assert not _deploys(workflow), "it deploys throwaway stacks only, never prod"
 
 
 # --- running them -------------------------------------------------------------------------------

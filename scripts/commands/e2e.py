@@ -1,0 +1,121 @@
+"""`sitectl e2e` (`make e2e`): prove it on a real AWS account in throwaway stacks (scripts/e2e/)."""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+import boto3
+import click
+
+from edge_function import CLOUDFRONT_FUNCTION, LAMBDA_EDGE
+from scripts.commands.errors import SitectlError, aws_errors
+from scripts.commands.options import Output, json_output
+from scripts.commands.site import SiteDeps, http_get
+from scripts.commands.stack import find_project_root
+from scripts.e2e import run as e2e
+from scripts.e2e.throwaway import PulumiThrowaway
+
+STATE_DIR = ".e2e"
+
+
+def _has_credentials() -> bool:
+    return boto3.session.Session().get_credentials() is not None
+
+
+@click.command("e2e")
+@json_output
+@click.option(
+    "--router",
+    type=click.Choice([LAMBDA_EDGE, CLOUDFRONT_FUNCTION, "both"]),
+    default="both",
+    show_default=True,
+    help="Which routers to run through (one throwaway stack each).",
+)
+@click.option("--region", default=None, help="The stacks' aws:region (default: AWS_REGION, else us-east-1).")
+@click.option(
+    "--max-minutes",
+    type=click.IntRange(5, 240),
+    default=e2e.DEFAULT_MAX_MINUTES,
+    show_default=True,
+    help="Stop (and clean up) once the run has taken this long.",
+)
+@click.option(
+    "--cleanup", "cleanup_run", metavar="RUN_ID", help="Only clean up an earlier run, from its ledger."
+)
+@click.option(
+    "--keep", is_flag=True, help="Leave the stacks in place (clean up later with --cleanup RUN_ID)."
+)
+@aws_errors
+def e2e_command(
+    router: str, region: str | None, max_minutes: int, cleanup_run: str | None, keep: bool, output: Output
+) -> None:
+    """Deploy the site into throwaway stacks of a real AWS account, upload two versions, release,
+    verify, release with --verify, roll back, roll back --now, measure each switch at the edge, then
+    destroy everything it created (README, "Prove it on your account: make e2e")."""
+    environment = dict(os.environ)
+    e2e.preflight(e2e.pulumi_on_path, _has_credentials, environment)
+    root = find_project_root()
+    state = root / STATE_DIR
+    # The same backend for the Automation API here and for sitectl's own stack access below.
+    os.environ.setdefault("PULUMI_BACKEND_URL", (state / "backend").resolve().as_uri())
+    throwaway = PulumiThrowaway(root, state / "backend", lambda line: output.say(line.rstrip("\n")))
+    if cleanup_run is not None:
+        ledger = e2e.Ledger.load(state, cleanup_run)
+        left = e2e.cleanup(throwaway, ledger, output.say)
+        output.result({"run_id": cleanup_run, "left": left}, [f"left: {item}" for item in left] or ["clean"])
+        if left:
+            raise SitectlError(f"run {cleanup_run}: {len(left)} item(s) left: {left[0]}")
+        return
+    report = run_e2e(
+        throwaway,
+        SiteDeps(),
+        state,
+        root / "examples",
+        region or os.environ.get("AWS_REGION") or "us-east-1",
+        [LAMBDA_EDGE, CLOUDFRONT_FUNCTION] if router == "both" else [router],
+        max_minutes,
+        keep,
+        output,
+    )
+    output.result(report.to_dict(), report.lines())
+    if not report.ok:
+        failed = next((s for s in report.steps if not s.ok), None)
+        why = f"{failed.router} {failed.step}: {failed.detail}" if failed else report.left[0]
+        raise SitectlError(f"e2e run {report.run_id} failed at {why}")
+
+
+def run_e2e(
+    throwaway: e2e.Throwaway,
+    deps: SiteDeps,
+    state: Path,
+    examples: Path,
+    region: str,
+    routers: list[str],
+    max_minutes: int,
+    keep: bool,
+    output: Output,
+    clock: Any = time.monotonic,
+    sleep: Any = time.sleep,
+    get: Any = http_get,
+) -> e2e.Report:
+    from datetime import UTC, datetime
+
+    run_id = e2e.new_run_id(datetime.now(UTC))
+    return e2e.Run(
+        run_id=run_id,
+        throwaway=throwaway,
+        sitectl=e2e.sitectl_in_process(deps),
+        ledger=e2e.Ledger(state / f"{run_id}.json", run_id),
+        examples=examples,
+        region=region,
+        clock=clock,
+        sleep=sleep,
+        http_get=get,
+        say=output.say,
+        max_minutes=max_minutes,
+        routers=routers,
+        keep=keep,
+    ).execute()

@@ -1,0 +1,398 @@
+"""The end-to-end run: plan, runner, ledger, report (package docstring).
+
+Safe by construction:
+- it only ever creates stacks named `e2e-<run id>-<router>`, refuses a name that exists already, and
+  writes each one to the run's ledger (`.e2e/<run id>.json`) *before* creating it;
+- clean-up (`--cleanup RUN_ID`, and the end of every run) destroys and removes only the stacks its
+  ledger names, and only ones whose name carries that run id;
+- every resource carries the tag `versioned-site:e2e-run=<run id>` (the stack's `aws:defaultTags`, which
+  the component applies in every region);
+- it states its time cap before starting and stops at it, cleaning up.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import secrets
+import shutil
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Protocol
+
+from edge_function import CLOUDFRONT_FUNCTION, LAMBDA_EDGE
+from edge_lambda import layout
+from scripts.commands.errors import RefusedError
+from scripts.commands.site import HttpAnswer
+
+RUN_TAG = "versioned-site:e2e-run"
+STACK_PREFIX = "e2e-"
+DEFAULT_MAX_MINUTES = 90
+ROUTERS = (LAMBDA_EDGE, CLOUDFRONT_FUNCTION)
+ROUTER_SHORT = {LAMBDA_EDGE: "edge", CLOUDFRONT_FUNCTION: "function"}
+SWITCH_WAIT_SECONDS = 900.0
+SWITCH_POLL_SECONDS = 5.0
+POP_HEADER = "x-amz-cf-pop"
+# What a run costs, stated before it starts (AWS list prices; a run stays inside every free tier but
+# CloudFront's distribution-hours, which are not billed by the hour for the first 1 TB/month).
+COST_NOTE = (
+    "cost: well under 1 USD (a few hundred S3 and SSM requests, invalidations within the 1,000 free "
+    "paths a month, two distributions for about an hour)"
+)
+LAMBDA_EDGE_NOTE = (
+    "Lambda@Edge replicas are deleted by AWS hours after the distribution lets go of the function; until "
+    "then the function cannot be deleted: run `sitectl e2e --cleanup {run_id}` again later"
+)
+
+
+class Throwaway(Protocol):
+    """The Pulumi side of a run (scripts/e2e/throwaway.py; tests pass a fake)."""
+
+    def exists(self, stack: str) -> bool: ...
+
+    def create(self, stack: str, config: Mapping[str, str]) -> None: ...
+
+    def up(self, stack: str) -> str: ...
+
+    def destroy(self, stack: str) -> str: ...
+
+    def remove(self, stack: str) -> None: ...
+
+
+SitectlRunner = Callable[[Sequence[str]], dict[str, Any]]
+"""Runs `sitectl <args> --json` in-process and returns its JSON result; raises its one-line error."""
+
+
+def new_run_id(now: datetime) -> str:
+    return f"{now.strftime('%Y%m%d%H%M%S')}-{secrets.token_hex(2)}"
+
+
+def stack_name(run_id: str, router: str) -> str:
+    return f"{STACK_PREFIX}{run_id}-{ROUTER_SHORT[router]}"
+
+
+def preflight(
+    which: Callable[[str], str | None], has_credentials: Callable[[], bool], environment: Mapping[str, str]
+) -> None:
+    """Refuse, in one line (exit 2), a run that cannot start: no Pulumi CLI, no AWS credentials, or a
+    local backend without the passphrase Pulumi encrypts its secrets with."""
+    if which("pulumi") is None:
+        raise RefusedError(
+            "e2e needs the Pulumi CLI: install it (https://www.pulumi.com/docs/install/) and put it on PATH"
+        )
+    if not has_credentials():
+        raise RefusedError(
+            "e2e needs AWS credentials of a throwaway account: set AWS_PROFILE or the AWS_* keys (CI: OIDC)"
+        )
+    local = environment.get("PULUMI_BACKEND_URL", "file://").startswith("file://")
+    if local and not (
+        environment.get("PULUMI_CONFIG_PASSPHRASE") or environment.get("PULUMI_CONFIG_PASSPHRASE_FILE")
+    ):
+        raise RefusedError(
+            "e2e uses a local Pulumi backend, which needs PULUMI_CONFIG_PASSPHRASE (any value) to be set"
+        )
+
+
+@dataclass
+class Ledger:
+    """What a run created, written before each creation: the clean-up works from it alone."""
+
+    path: Path
+    run_id: str
+    stacks: list[str] = field(default_factory=list)
+    left: list[str] = field(default_factory=list)
+
+    @classmethod
+    def load(cls, directory: Path, run_id: str) -> Ledger:
+        path = directory / f"{run_id}.json"
+        if not path.is_file():
+            raise RefusedError(f"no ledger for run {run_id} in {directory}: nothing this command created")
+        data = json.loads(path.read_text())
+        return cls(path, run_id, list(data.get("stacks", [])), list(data.get("left", [])))
+
+    def save(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.path.write_text(json.dumps({"run_id": self.run_id, "stacks": self.stacks, "left": self.left}))
+
+    def add(self, stack: str) -> None:
+        if not stack.startswith(f"{STACK_PREFIX}{self.run_id}-"):
+            raise RefusedError(f"stack {stack!r} is not one of run {self.run_id}: e2e touches only its own")
+        self.stacks.append(stack)
+        self.save()
+
+
+@dataclass
+class StepResult:
+    router: str
+    step: str
+    seconds: float
+    ok: bool
+    detail: str
+
+
+@dataclass
+class Report:
+    run_id: str
+    max_minutes: int
+    steps: list[StepResult] = field(default_factory=list)
+    switches: list[dict[str, Any]] = field(default_factory=list)
+    left: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return all(step.ok for step in self.steps) and not self.left
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "run_id": self.run_id,
+            "ok": self.ok,
+            "max_minutes": self.max_minutes,
+            "steps": [asdict(step) for step in self.steps],
+            "switches": self.switches,
+            "left": self.left,
+        }
+
+    def lines(self) -> list[str]:
+        rows = [f"{'ROUTER':<20} {'STEP':<26} {'SECONDS':>8}  RESULT"]
+        for step in self.steps:
+            result = "ok" if step.ok else "FAILED"
+            rows.append(f"{step.router:<20} {step.step:<26} {step.seconds:>8.1f}  {result}: {step.detail}")
+        for switch in self.switches:
+            pops = ", ".join(switch["pops"]) or "-"
+            seen = f"{switch['seconds']:.1f} s" if switch["seen"] else "not seen"
+            rows.append(f"switch to {switch['version']} ({switch['router']}): {seen} at {pops}")
+        rows += [f"LEFT IN THE ACCOUNT: {item}" for item in self.left]
+        return rows
+
+
+def watch_switch(
+    url: str,
+    version: str,
+    http_get: Callable[[str], HttpAnswer],
+    clock: Callable[[], float],
+    sleep: Callable[[float], None],
+    wait_seconds: float = SWITCH_WAIT_SECONDS,
+) -> dict[str, Any]:
+    """Ask `url` until it serves `version` (its version marker): the seconds it took and the edge
+    locations (`x-amz-cf-pop`) that answered."""
+    started = clock()
+    pops: list[str] = []
+    while True:
+        try:
+            answer = http_get(url.rstrip("/") + "/")
+            pop = answer.headers.get(POP_HEADER)
+            if pop and pop not in pops:
+                pops.append(pop)
+            if answer.headers.get(layout.VERSION_HEADER) == version:
+                return {
+                    "version": version,
+                    "seen": True,
+                    "seconds": round(clock() - started, 3),
+                    "pops": pops,
+                }
+        except Exception:  # a 5xx or a dropped connection while the edge switches: ask again
+            pass
+        if clock() - started >= wait_seconds:
+            return {"version": version, "seen": False, "seconds": round(clock() - started, 3), "pops": pops}
+        sleep(SWITCH_POLL_SECONDS)
+
+
+@dataclass
+class Run:
+    """One run: the plan for each router, then the clean-up, whatever happened."""
+
+    run_id: str
+    throwaway: Throwaway
+    sitectl: SitectlRunner
+    ledger: Ledger
+    examples: Path
+    region: str
+    clock: Callable[[], float]
+    sleep: Callable[[float], None]
+    http_get: Callable[[str], HttpAnswer]
+    say: Callable[[str], None]
+    max_minutes: int = DEFAULT_MAX_MINUTES
+    routers: Sequence[str] = ROUTERS
+    keep: bool = False
+    report: Report = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.report = Report(self.run_id, self.max_minutes)
+        self._started = self.clock()
+
+    def versions(self) -> tuple[str, str]:
+        stamp = datetime.strptime(self.run_id.split("-")[0], "%Y%m%d%H%M%S").replace(tzinfo=UTC)
+        first = stamp.strftime("%Y%m%dT%H%M%SZ")
+        second = stamp.replace(second=(stamp.second + 1) % 60, minute=stamp.minute + (stamp.second == 59))
+        return first, second.strftime("%Y%m%dT%H%M%SZ")
+
+    def execute(self) -> Report:
+        self.say(
+            f"e2e run {self.run_id}: routers {', '.join(self.routers)} in {self.region}; stops at "
+            f"{self.max_minutes} minutes; {COST_NOTE}; ledger {self.ledger.path}"
+        )
+        try:
+            for router in self.routers:
+                if not self._plan(router):
+                    break
+        finally:
+            if not self.keep:
+                self.report.left = cleanup(self.throwaway, self.ledger, self.say)
+        return self.report
+
+    def _step(self, router: str, name: str, action: Callable[[], str]) -> bool:
+        elapsed_minutes = (self.clock() - self._started) / 60
+        if elapsed_minutes >= self.max_minutes:
+            self.report.steps.append(StepResult(router, name, 0.0, False, "time cap reached: not run"))
+            return False
+        started = self.clock()
+        try:
+            detail, ok = action(), True
+        except Exception as error:  # every failure is reported, then the run cleans up
+            detail, ok = " ".join(str(error).split()) or type(error).__name__, False
+        result = StepResult(router, name, round(self.clock() - started, 3), ok, detail)
+        self.report.steps.append(result)
+        self.say(f"[{router}] {name}: {'ok' if ok else 'FAILED'} in {result.seconds:.1f} s: {detail}")
+        return ok
+
+    def _switch(self, router: str, stack: str, version: str) -> str:
+        url = str(self.sitectl(["--stack", stack, "status"]).get("url") or "")
+        if not url:
+            return "no URL to watch"
+        switch = watch_switch(url, version, self.http_get, self.clock, self.sleep)
+        self.report.switches.append({"router": router, **switch})
+        return f"served after {switch['seconds']:.1f} s" if switch["seen"] else "not served in time"
+
+    def _plan(self, router: str) -> bool:
+        stack = stack_name(self.run_id, router)
+        v1, v2 = self.versions()
+        site = ["--stack", stack]
+        config = {
+            "aws:region": self.region,
+            "versioned-site:router": router,
+            "versioned-site:forceDestroyBucket": "true",
+            "versioned-site:retainBucketOnDestroy": "false",
+            "aws:defaultTags": json.dumps({"tags": {RUN_TAG: self.run_id}}),
+        }
+
+        def create() -> str:
+            if self.throwaway.exists(stack):
+                raise RefusedError(
+                    f"stack {stack} exists already: e2e never runs in a stack it did not create"
+                )
+            self.ledger.add(stack)
+            self.throwaway.create(stack, config)
+            return f"stack {stack} (tag {RUN_TAG}={self.run_id})"
+
+        def released(version: str, *flags: str) -> Callable[[], str]:
+            def act() -> str:
+                self.sitectl([*site, "release", "--version", version, "--yes", *flags])
+                return f"{version} live; {self._switch(router, stack, version)}"
+
+            return act
+
+        def rolled_back_now() -> str:
+            result = self.sitectl([*site, "rollback", "--now", "--version", v1, "--reason", "e2e", "--yes"])
+            steps = ", ".join(f"{s['step']} {s['seconds']:.1f} s" for s in result.get("timeline", []))
+            return f"{v1} live directly ({steps}); {self._switch(router, stack, v1)}"
+
+        steps: list[tuple[str, Callable[[], str]]] = [
+            ("create stack", create),
+            ("deploy (pulumi up)", lambda: self.throwaway.up(stack)),
+            (
+                "upload v1",
+                lambda: _uploaded(
+                    self.sitectl([*site, "upload", str(self.examples / "site-v1"), "--version", v1])
+                ),
+            ),
+            (
+                "upload v2",
+                lambda: _uploaded(
+                    self.sitectl([*site, "upload", str(self.examples / "site-v2"), "--version", v2])
+                ),
+            ),
+            ("release v1", released(v1)),
+            ("verify", lambda: _verified(self.sitectl([*site, "verify"]))),
+            ("release v2 --verify", released(v2, "--verify")),
+            (
+                "rollback (pulumi up)",
+                lambda: _rolled(self.sitectl([*site, "rollback", "--version", v1, "--yes"])),
+            ),
+            ("release v2 again", released(v2)),
+            ("rollback --now", rolled_back_now),
+        ]
+        return all(self._step(router, name, action) for name, action in steps)
+
+
+def _uploaded(result: Mapping[str, Any]) -> str:
+    return f"version {result.get('version')} ({result.get('files', '?')} files)"
+
+
+def _verified(result: Mapping[str, Any]) -> str:
+    if not result.get("ok", False):
+        raise RuntimeError(f"verify failed: {result}")
+    return f"{len(result.get('checks', []))} checks passed"
+
+
+def _rolled(result: Mapping[str, Any]) -> str:
+    return f"{result.get('version')} live (was {result.get('from')})"
+
+
+def cleanup(throwaway: Throwaway, ledger: Ledger, say: Callable[[str], None]) -> list[str]:
+    """Destroy and remove every stack the ledger names; what could not be removed, and why."""
+    left: list[str] = []
+    for stack in list(ledger.stacks):
+        if not stack.startswith(f"{STACK_PREFIX}{ledger.run_id}-"):
+            left.append(f"{stack}: not a stack of run {ledger.run_id}, not touched")
+            continue
+        if not throwaway.exists(stack):
+            ledger.stacks.remove(stack)
+            continue
+        try:
+            throwaway.destroy(stack)
+            throwaway.remove(stack)
+            ledger.stacks.remove(stack)
+            say(f"cleaned up {stack}")
+        except Exception as error:
+            why = " ".join(str(error).split())
+            note = LAMBDA_EDGE_NOTE.format(run_id=ledger.run_id) if "replicated function" in why else why
+            left.append(f"{stack}: {note}")
+    ledger.left = left
+    ledger.save()
+    return left
+
+
+def sitectl_in_process(deps: Any) -> SitectlRunner:
+    """sitectl's own commands, in this process, with `--json`: the result document, or the command's
+    one-line error raised."""
+    from scripts.sitectl import cli
+
+    def run(args: Sequence[str]) -> dict[str, Any]:
+        buffer = io.StringIO()
+        try:
+            with contextlib.redirect_stdout(buffer):
+                cli.main(args=[*args, "--json"], obj=deps, standalone_mode=False, prog_name="sitectl")
+        except Exception as error:
+            # The result document came first (verify's problems, say): the report names the first.
+            problems = _document(buffer.getvalue()).get("problems") or []
+            raise RuntimeError(
+                f"sitectl {' '.join(args)}: {error}" + (f": {problems[0]}" if problems else "")
+            ) from error
+        return _document(buffer.getvalue())
+
+    def _document(text: str) -> dict[str, Any]:
+        text = text.strip()
+        try:
+            document = json.loads(text.splitlines()[0] if text.startswith('{"error') else text)
+        except (ValueError, IndexError):
+            return {"output": text}
+        return document if isinstance(document, dict) else {"output": document}
+
+    return run
+
+
+def pulumi_on_path(name: str) -> str | None:
+    return shutil.which(name)
