@@ -120,7 +120,7 @@ def test_the_e2e_workflow_runs_weekly_with_oidc_and_keeps_the_report_and_the_led
     # It needs a real account and the Pulumi CLI: what can be checked here is its shape.
     workflow = WORKFLOWS["e2e"]
     keys = {str(key): value for key, value in workflow.items()}
-    triggers = keys.get("on") or keys.get("True")  # YAML 1.1 reads `on` as True
+    triggers: dict[str, Any] = keys.get("on") or keys["True"]  # YAML 1.1 reads `on` as True
     assert triggers["schedule"] == [{"cron": "0 6 * * 1"}]
     assert workflow["permissions"]["id-token"] == "write"
     runs = [str(step.get("run", "")) for step in _steps(workflow)]
