@@ -17,7 +17,7 @@ peak memory (its own `ru_maxrss`), then the sitectl / sync ratios.
 
 Without flags the proxy only counts: on loopback, bandwidth is free and moto's CPU per request sets
 every time (the regression guard). `--link-mbps N --rtt-ms M` models a link: the upload direction
-shared at N Mbit/s, and M ms paid once per new connection and once per request (see `Link`).
+shared at N Mbit/s, and M ms paid once per request (see `Link`).
 
 Writes bench/results/upload[-<files>files][-<N>mbps-<M>ms].json.
 """
@@ -104,9 +104,9 @@ class Link:
     """The modeled link's arithmetic: a shared upload bandwidth and a round trip per request.
 
     `reserve(size)` books `size` bytes on the upload direction, shared by every connection (one
-    uplink), and returns how long to wait before sending them; `rtt` is what each new connection (TCP
-    handshake) and each request (request out, response back) waits once. TLS (one more round trip per
-    connection on real S3), the download direction's bandwidth and TCP slow start are not modeled.
+    uplink), and returns how long to wait before sending them; `rtt` is what each request waits once
+    (request out, response back). Connection set-up (TCP and TLS handshakes, paid once per pooled
+    connection on S3), the download direction's bandwidth and TCP slow start are not modeled.
     """
 
     def __init__(
@@ -274,10 +274,10 @@ class LinkProxy:
             threading.Thread(target=self._open, args=(client,), daemon=True).start()
 
     def _open(self, client: socket.socket) -> None:
+        # moto's server (HTTP/1.0) closes each connection after its response, so both tools reconnect
+        # for every request; on S3 their pools keep connections alive, so no handshake is charged.
         with self._lock:
             self.connections += 1
-        if self.link.rtt:
-            time.sleep(self.link.rtt)  # the TCP handshake
         try:
             server = socket.create_connection(("127.0.0.1", self.upstream_port))
         except OSError:
