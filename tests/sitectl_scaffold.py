@@ -230,10 +230,16 @@ def put_version(world: World, version: str, files: Mapping[str, bytes], complete
 
     entries = {}
     for path, body in files.items():
-        world.s3.put_object(Bucket=BUCKET, Key=layout.object_key(version, path), Body=body)
-        entries[path] = layout.ManifestFile(
-            len(body), hashlib.sha256(body).hexdigest(), "text/html", "no-cache"
+        sha256 = hashlib.sha256(body).hexdigest()
+        world.s3.put_object(
+            Bucket=BUCKET,
+            Key=layout.object_key(version, path),
+            Body=body,
+            ContentType="text/html",
+            CacheControl="no-cache",
+            Metadata={layout.SHA256_METADATA_KEY: sha256, layout.VERSION_METADATA_KEY: version},
         )
+        entries[path] = layout.ManifestFile(len(body), sha256, "text/html", "no-cache")
     if complete:
         manifest = layout.Manifest(version=version, created="2026-11-27T12:00:00+00:00", files=entries)
         world.s3.put_object(Bucket=BUCKET, Key=layout.manifest_key(version), Body=manifest.to_json().encode())

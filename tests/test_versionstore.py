@@ -302,10 +302,16 @@ def _manifest_of(world: World, version: str, tree: dict[str, bytes]) -> layout.M
     """`tree` stored under `version` (no manifest), and the manifest that describes it."""
     files = {}
     for path, body in tree.items():
-        etag = world.s3.put_object(Bucket=BUCKET, Key=layout.object_key(version, path), Body=body)["ETag"]
-        files[path] = layout.ManifestFile(
-            len(body), hashlib.sha256(body).hexdigest(), "text/html", "no-cache", etag.strip('"')
-        )
+        sha256 = hashlib.sha256(body).hexdigest()
+        etag = world.s3.put_object(
+            Bucket=BUCKET,
+            Key=layout.object_key(version, path),
+            Body=body,
+            ContentType="text/html",
+            CacheControl="no-cache",
+            Metadata={layout.SHA256_METADATA_KEY: sha256, layout.VERSION_METADATA_KEY: version},
+        )["ETag"]
+        files[path] = layout.ManifestFile(len(body), sha256, "text/html", "no-cache", etag.strip('"'))
     return layout.Manifest(version=version, created="2026-11-27T12:00:00+00:00", files=files)
 
 
@@ -727,15 +733,25 @@ def test_manifests_without_etags_are_verified_by_the_objects_sha256_metadata(wor
 
     body = b"<html>old</html>"
     digest = hashlib.sha256(body).hexdigest()
-    world.s3.put_object(Bucket=BUCKET, Key=f"{V1}/index.html", Body=body, Metadata={"sha256": digest})
-    world.s3.put_object(Bucket=BUCKET, Key=f"{V1}/old.txt", Body=b"x")  # written before the metadata existed
+    headers: Any = {"CacheControl": "no-cache", "Metadata": {"site-version": V1}}
+    world.s3.put_object(
+        Bucket=BUCKET,
+        Key=f"{V1}/index.html",
+        Body=body,
+        ContentType="text/html",
+        **{**headers, "Metadata": {"sha256": digest, "site-version": V1}},
+    )
+    # Written before the sha256 metadata existed.
+    world.s3.put_object(Bucket=BUCKET, Key=f"{V1}/old.txt", Body=b"x", ContentType="text/plain", **headers)
     entries = {
         "index.html": layout.ManifestFile(len(body), digest, "text/html", "no-cache"),
         "old.txt": layout.ManifestFile(1, hashlib.sha256(b"x").hexdigest(), "text/plain", "no-cache"),
     }
     manifest = layout.Manifest(version=V1, created="2026-11-01T10:00:00+00:00", files=entries)
     world.s3.put_object(Bucket=BUCKET, Key=layout.manifest_key(V1), Body=manifest.to_json().encode())
-    assert storage.verify_version(world.s3, BUCKET, V1) == ["old.txt does not carry the manifest's sha256"]
+    assert storage.verify_version(world.s3, BUCKET, V1) == [
+        f"old.txt has sha256 metadata none, the manifest says {hashlib.sha256(b'x').hexdigest()}"
+    ]
 
 
 def test_prune_dry_run_names_exactly_what_apply_deletes(world: World, tmp_path: Path) -> None:
@@ -1097,8 +1113,13 @@ def test_verify_checks_old_entries_by_metadata_and_reports_missing_ones_whatever
             len(body), hashlib.sha256(body).hexdigest(), "text/plain", "no-cache", etag
         )
 
-    world.s3.put_object(Bucket=BUCKET, Key=f"{V1}/a.txt", Body=b"a")
-    world.s3.put_object(Bucket=BUCKET, Key=f"{V1}/b.txt", Body=b"b")  # no sha256 metadata
+    headers: Any = {"ContentType": "text/plain", "CacheControl": "no-cache"}
+    stamp = {layout.VERSION_METADATA_KEY: V1}
+    a_sha256 = hashlib.sha256(b"a").hexdigest()
+    world.s3.put_object(
+        Bucket=BUCKET, Key=f"{V1}/a.txt", Body=b"a", **headers, Metadata={**stamp, "sha256": a_sha256}
+    )
+    world.s3.put_object(Bucket=BUCKET, Key=f"{V1}/b.txt", Body=b"b", **headers, Metadata=stamp)  # no sha256
     files = {
         "a.txt": entry(b"a", hashlib.md5(b"a", usedforsecurity=False).hexdigest()),
         "b.txt": entry(b"b"),
@@ -1108,7 +1129,10 @@ def test_verify_checks_old_entries_by_metadata_and_reports_missing_ones_whatever
     world.s3.put_object(Bucket=BUCKET, Key=layout.manifest_key(V1), Body=manifest.to_json().encode())
     put_version(world, V2, {"x.txt": b"x"})
     assert storage.verify_versions(world.s3, BUCKET, [V1]) == {
-        V1: ["my file.txt is missing", "b.txt does not carry the manifest's sha256"]
+        V1: [
+            "my file.txt is missing",
+            f"b.txt has sha256 metadata none, the manifest says {hashlib.sha256(b'b').hexdigest()}",
+        ]
     }
 
 

@@ -195,6 +195,12 @@ def upload_build(
     # whatever an unclaimed earlier attempt left, and the seal removes the rest.
     stored = {obj.key: obj for obj in storage.version_objects(s3, bucket, version)} if resume else {}
     steps = plan_upload(files, version, stored, known)
+    if resume:
+        # An object kept from the interrupted attempt must also carry the build's headers and
+        # metadata (a rewrite with the same bytes keeps its ETag): one that does not is sent again.
+        kept = [step.file.path for step in steps if step.action == "skip"]
+        wrong = storage.header_problems(s3, bucket, version, manifest_files, kept)
+        steps = [_Step(step.file, "put") if step.file.path in wrong else step for step in steps]
     if on_start:
         on_start(version, len(files), report.total_bytes)
 
@@ -210,7 +216,8 @@ def upload_build(
         version=version, created=datetime.now(UTC).isoformat(timespec="seconds"), files=manifest_files
     )
     try:
-        removed = storage.seal_version(s3, bucket, claim, manifest)
+        kept = [step.file.path for step in steps if step.action == "skip"]
+        removed = storage.seal_version(s3, bucket, claim, manifest, kept)
     except ClientError as error:
         raise SitectlError(f"{describe_aws_error(error)}; {_resume_hint(version)}") from error
     report.removed_objects = len(removed)

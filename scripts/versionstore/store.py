@@ -805,12 +805,17 @@ def compare_objects(
     return Comparison(problems, sorted(by_key))
 
 
-def seal_version(s3: S3Client, bucket: str, claim: Claim, manifest: layout.Manifest) -> list[str]:
+def seal_version(
+    s3: S3Client, bucket: str, claim: Claim, manifest: layout.Manifest, kept: Iterable[str] = ()
+) -> list[str]:
     """Make `claim`'s version complete, exactly `manifest`: checked, cleaned, then the manifest.
-    Returns the keys removed (objects of an earlier attempt that the build no longer has)."""
+    `kept`: paths this upload did not write but found stored (a --resume): their headers and
+    metadata are checked too (`header_problem`), since their ETags cannot show them. Returns the
+    keys removed (objects of an earlier attempt that the build no longer has)."""
     version = claim.version
     check_claim(s3, bucket, claim)
     comparison = compare_objects(version, manifest.files, version_objects(s3, bucket, version))
+    comparison.problems.extend(header_problems(s3, bucket, version, manifest.files, kept).values())
     if comparison.problems:
         raise StoreError(
             f"version {version} was not sealed: {comparison.problems[0]}"
@@ -883,27 +888,63 @@ def _withdraw_if_overtaken(
     )
 
 
+HEAD_WORKERS = 8
+
+
+def header_problem(version: str, path: str, entry: layout.ManifestFile, head: Any) -> str | None:
+    """What a HeadObject answer of `path` says that its manifest entry does not: the headers viewers
+    get (Content-Type, Cache-Control) and the metadata (sha256, version). The listing cannot show
+    them, and an object rewritten with the same bytes keeps its ETag."""
+    found = {
+        "Content-Type": head.get("ContentType"),
+        "Cache-Control": head.get("CacheControl"),
+        f"{layout.SHA256_METADATA_KEY} metadata": head.get("Metadata", {}).get(layout.SHA256_METADATA_KEY),
+        f"{layout.VERSION_METADATA_KEY} metadata": head.get("Metadata", {}).get(layout.VERSION_METADATA_KEY),
+    }
+    wanted = dict(zip(found, (entry.content_type, entry.cache_control, entry.sha256, version), strict=True))
+    for name, value in found.items():
+        if value != wanted[name]:
+            return f"{path} has {name} {value or 'none'}, the manifest says {wanted[name]}"
+    return None
+
+
+def header_problems(
+    s3: S3Client, bucket: str, version: str, files: dict[str, layout.ManifestFile], paths: Iterable[str]
+) -> dict[str, str]:
+    """`header_problem` of each of `paths` that exists, by path (one HeadObject each, in parallel)."""
+
+    def check(path: str) -> str | None:
+        try:
+            head = s3.head_object(Bucket=bucket, Key=layout.object_key(version, path))
+        except ClientError as error:
+            if error_code(error) in _MISSING:
+                return None  # the listing reports it missing
+            raise
+        return header_problem(version, path, files[path], head)
+
+    chosen = sorted(paths)
+    if not chosen:
+        return {}
+    with ThreadPoolExecutor(max_workers=min(HEAD_WORKERS, len(chosen))) as pool:
+        return {
+            path: problem for path, problem in zip(chosen, pool.map(check, chosen), strict=True) if problem
+        }
+
+
 def verify_version(s3: S3Client, bucket: str, version: str) -> list[str]:
     """Why the stored version is not exactly its manifest; empty when it is. Every key, size and ETag
-    from one listing per 1,000 files; for entries of older manifests without an ETag, the object's
-    own SHA-256 metadata (one HeadObject each). Also: no object that the manifest does not list."""
+    from one listing per 1,000 files, then each object's headers and metadata (one HeadObject each,
+    in parallel: `header_problem`). Also: no object that the manifest does not list."""
     manifest = read_manifest(s3, bucket, version)
     if manifest is None:
         return [f"version {version} is not complete (no {layout.manifest_key(version)})"]
-    if manifest.version != version:
-        return [f"{layout.manifest_key(version)} describes version {manifest.version}"]
     stored = version_objects(s3, bucket, version)
     comparison = compare_objects(version, manifest.files, stored)
     problems = comparison.problems + [f"{key} is not in the manifest" for key in comparison.extra]
-    present = {obj.key for obj in stored}
-    for path, entry in sorted(manifest.files.items()):
-        key = layout.object_key(version, path)
-        if entry.etag or key not in present:
-            continue
-        head = s3.head_object(Bucket=bucket, Key=key)
-        if head["Metadata"].get(layout.SHA256_METADATA_KEY) != entry.sha256:
-            problems.append(f"{path} does not carry the manifest's sha256")
-    return problems
+    # Headers of the objects whose bytes are right (the others are reported already).
+    wrong = {problem.split(" ", 1)[0] for problem in comparison.problems}
+    sound = [path for path in manifest.files if path not in wrong]
+    return problems + list(header_problems(s3, bucket, version, manifest.files, sound).values())
 
 
 def verify_versions(s3: S3Client, bucket: str, versions: Iterable[str] | None = None) -> dict[str, list[str]]:
