@@ -146,7 +146,7 @@ def aws() -> Iterator[tuple[Any, Any]]:
 
 
 def _put_manifest(s3: Any, version: str, paths: list[str]) -> None:
-    page = layout.ManifestFile(1, "0" * 64, "text/html; charset=utf-8", "no-cache", "etag")
+    page = layout.ManifestFile(1, "0" * 64, "text/html; charset=utf-8", "no-cache", "0" * 32)
     manifest = layout.Manifest(version, "2026-11-27T10:15:00+00:00", {path: page for path in paths})
     s3.put_object(Bucket=BUCKET, Key=layout.manifest_key(version), Body=manifest.to_json().encode())
 
