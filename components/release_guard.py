@@ -77,16 +77,15 @@ def _check_shared(s3: Any, bucket: str, version: str) -> None:
         )
 
 
-def manifest_paths(s3: Any, bucket: str, version: str) -> list[str] | None:
-    """The files of `version` as its manifest lists them, for the routes the cloudfront-function router
-    gets with the live version; None when the bucket or the manifest does not exist (yet)."""
+def manifest_of(s3: Any, bucket: str, version: str) -> layout.Manifest | None:
+    """The manifest of `version`, for the routes the cloudfront-function router gets with the live
+    version; None when the bucket or the manifest does not exist (yet)."""
     try:
-        manifest = read_manifest(s3, bucket, version)
+        return read_manifest(s3, bucket, version)
     except ClientError as error:
         if error_code(error) in _MISSING_BUCKET:
             return None
         raise
-    return None if manifest is None else sorted(manifest.files)
 
 
 def default_s3_client(region: str | None, profile: str | None = None) -> Any:

@@ -49,9 +49,8 @@ ReleaseCheck = Callable[[str, str], None]
 """(bucket name, version) -> None; raises when the version must not be released."""
 PointerReader = Callable[[str], str | None]
 """(parameter name) -> the pointer's value in AWS, None while the parameter does not exist."""
-ManifestPaths = Callable[[str, str], list[str] | None]
-"""(bucket, version) -> the file paths of the version's manifest, None when the bucket or the manifest
-does not exist (yet)."""
+ManifestReader = Callable[[str, str], layout.Manifest | None]
+"""(bucket, version) -> the version's manifest, None when the bucket or the manifest does not exist (yet)."""
 EmergencyRecordReader = Callable[[str], emergency.EmergencyRecord | None]
 """(pointer name) -> the emergency rollback record beside it, None when there is none."""
 EmergencyRecordClearer = Callable[[str], None]
@@ -109,9 +108,9 @@ class VersionedStaticSiteArgs:
     """With `version` unset, let the deployment point a live site at `none` (every viewer gets 503)."""
     read_pointer: PointerReader | None = None
     """Reads the live pointer for the offline guard and the preview line; default: SSM with boto3."""
-    read_manifest_paths: ManifestPaths | None = None
-    """Lists a version's files for the cloudfront-function router's routes (its KeyValueStore value);
-    default: the manifest, read with boto3."""
+    read_manifest: ManifestReader | None = None
+    """Reads a version's manifest for the cloudfront-function router's routes (its KeyValueStore
+    value); default: with boto3."""
     aws_profile: str | None = None
     """The `aws:profile` of the stack: the guards and the switch use it, as the providers do."""
     router: str = LAMBDA_EDGE
@@ -487,8 +486,8 @@ class VersionedStaticSite(pulumi.ComponentResource):
         function_associations = None
         lambda_function_associations = None
         if args.router == CLOUDFRONT_FUNCTION:
-            read_paths = args.read_manifest_paths or _default_manifest_paths(args.aws_profile)
-            router_function = _cloudfront_function_router(self, name, args, pointer, bucket, read_paths)
+            read_manifest = args.read_manifest or _default_manifest_reader(args.aws_profile)
+            router_function = _cloudfront_function_router(self, name, args, pointer, bucket, read_manifest)
             function_associations = [
                 aws.cloudfront.DistributionDefaultCacheBehaviorFunctionAssociationArgs(
                     # Before the cache lookup: the rewritten URI, with the version, is the cache key.
@@ -782,12 +781,12 @@ def _default_release_check(profile: str | None, require_shared_assets: bool) -> 
     return check
 
 
-def _default_manifest_paths(profile: str | None) -> ManifestPaths:
+def _default_manifest_reader(profile: str | None) -> ManifestReader:
     region = pulumi.Config("aws").get("region")
 
-    def read(bucket: str, version: str) -> list[str] | None:
+    def read(bucket: str, version: str) -> layout.Manifest | None:
         s3 = release_guard.default_s3_client(region, profile)
-        return release_guard.manifest_paths(s3, bucket, version)
+        return release_guard.manifest_of(s3, bucket, version)
 
     return read
 
@@ -951,7 +950,7 @@ def _cloudfront_function_router(
     args: VersionedStaticSiteArgs,
     pointer: aws.ssm.Parameter,
     bucket: aws.s3.Bucket,
-    read_paths: ManifestPaths,
+    read_manifest: ManifestReader,
 ) -> CloudFrontFunctionRouter:
     """The viewer-request CloudFront Function and the KeyValueStore key it reads the live version from."""
     route_settings = RouteSettings(args.trailing_slash, args.redirect_status, args.spa_fallback)
@@ -963,8 +962,12 @@ def _cloudfront_function_router(
         version, bucket_name = values
         if not layout.is_valid_version(version):
             return version
-        paths = read_paths(bucket_name, version)
-        routes = None if paths is None else VersionRoutes.from_paths(paths, args.spa_fallback)
+        manifest = read_manifest(bucket_name, version)
+        routes = None
+        if manifest is not None:
+            routes = VersionRoutes.from_paths(
+                manifest.files, args.spa_fallback, manifest.fingerprinted_paths()
+            )
         try:
             return store_value(version, routes)
         except RoutesTooLargeError as error:

@@ -21,7 +21,7 @@ const MAX_URI_BYTES = 900;
 // within seconds.
 const RETRY_AFTER_SECONDS = '5';
 // The shared asset area (edge_lambda/layout.py SHARED_ASSET_PREFIX): every complete version's fingerprinted
-// files, published by the uploader. This router serves fingerprinted paths from there (see isImmutableAsset).
+// files, published by the uploader. This router serves fingerprinted paths from there (see isSharedByName).
 const SHARED_ASSET_PREFIX = '/_assets';
 
 // Refused raw and after one percent-decoding (S3 decodes the key once), as edge_lambda/handler.py does:
@@ -153,37 +153,15 @@ function uriProblem(uri) {
   return null;
 }
 
-// edge_lambda/fingerprint.py is_immutable_asset, rule for rule: a file named by its content hash the way
-// bundlers write one, other than HTML. The rule table and the fuzz test hold the two equal.
+// edge_lambda/fingerprint.py is_shared_by_name, rule for rule: a name with a bundler's hash shape (any
+// bundler's default pattern), other than HTML. The live version's routes list its exceptions (`n`, `a`).
 const IMMUTABLE_FOLDERS = ['_next/static/', '_astro/', '_app/immutable/'];
-const HEX_HASH = /^(?=[0-9a-f]*[0-9])(?=[0-9a-f]*[a-f])[0-9a-f]{8,64}$/;
-const B64_HASH = /^[A-Za-z0-9_-]{8}$/;
-const WORDLIKE = /^(?:[0-9]*|[A-Z]?[a-z]+[0-9]*|(?:[A-Z][a-z]+)+[0-9]*|[A-Z]+[0-9]*)$/;
-const ESBUILD_NAMES = ['main', 'polyfills', 'styles', 'chunk', 'runtime', 'scripts', 'worker', 'vendor'];
+const HASH_SHAPE = /^(?:[A-Za-z0-9_-]{8}|[0-9a-f]{8,64})$/;
 
-function isHash(token, stem) {
-  if (HEX_HASH.test(token)) {
-    return true;
-  }
-  if (!B64_HASH.test(token) || /^[-_]|[-_]$/.test(token) || /^[0-9]+$/.test(token)) {
-    return false;
-  }
-  if (/[A-Z]/.test(token) && !/[a-z]/.test(token)) {
-    return !WORDLIKE.test(token) || ESBUILD_NAMES.indexOf(stem.toLowerCase()) !== -1;
-  }
-  const parts = token.split(/[-_]/);
-  for (let i = 0; i < parts.length; i++) {
-    if (!WORDLIKE.test(parts[i])) {
-      return true;
-    }
-  }
-  return false;
-}
-
-function isFingerprinted(uri) {
+function isSharedByName(uri) {
   const path = uri.replace(/^\/+/, '');
   const name = path.slice(path.lastIndexOf('/') + 1);
-  if (name === '') {
+  if (name === '' || /\.html?$/i.test(uri)) {
     return false;
   }
   for (let i = 0; i < IMMUTABLE_FOLDERS.length; i++) {
@@ -191,26 +169,20 @@ function isFingerprinted(uri) {
       return true;
     }
   }
-  const stem = name.split('.')[0];
-  if (stem.length >= 16 && HEX_HASH.test(stem)) {
+  if (/^[0-9a-f]{16,64}$/.test(name.split('.')[0])) {
     return true;
   }
   for (let s = 1; s < name.length; s++) {
     if (name.charAt(s) !== '.' && name.charAt(s) !== '-') {
       continue;
     }
-    const before = name.slice(0, s).split('-')[0].split('.')[0];
     for (let e = s + 2; e < name.length; e++) {
-      if (name.charAt(e) === '.' && isHash(name.slice(s + 1, e), before)) {
+      if (name.charAt(e) === '.' && HASH_SHAPE.test(name.slice(s + 1, e))) {
         return true;
       }
     }
   }
   return false;
-}
-
-function isImmutableAsset(uri) {
-  return isFingerprinted(uri) && !/\.html?$/i.test(uri);
 }
 
 // edge_lambda/routes.py VersionRoutes.kinds: the kind of `/path` then of `/path/` (f the file, h path.html,
@@ -254,13 +226,15 @@ function route(uri, routes) {
 function routesOf(summary) {
   try {
     const routes = JSON.parse(summary);
-    if (typeof routes.s === 'string' && typeof routes.x === 'object' && routes.x !== null) {
-      return routes;
+    const n = routes.n || [];
+    const a = routes.a || [];
+    if (typeof routes.s === 'string' && typeof routes.x === 'object' && routes.x !== null && Array.isArray(n) && Array.isArray(a)) {
+      return { s: routes.s, x: routes.x, n: n, a: a };
     }
   } catch (error) {
     // a value without routes, or not ours: route as without the version's file list
   }
-  return { s: SPA_FALLBACK ? 's' : 'd', x: {} };
+  return { s: SPA_FALLBACK ? 's' : 'd', x: {}, n: [], a: [] };
 }
 
 function redirect(location, querystring) {
@@ -333,15 +307,19 @@ async function handler(event) {
     return unavailable('the live version is unavailable');
   }
   const uri = request.uri;
+  const routes = routesOf(space === -1 ? '' : value.slice(space + 1));
   // Skew protection before the cache: a fingerprinted file has the same bytes in every version that names
   // it, so it comes from the shared area, where a page of an earlier (or, after a rollback, later) version
   // still finds the chunks it names. The fallback origin cannot do it here as with Lambda@Edge: it would
   // get /<version>/... and an origin path can only prefix that. HTML and unhashed files: live version only.
-  if (isImmutableAsset(uri)) {
-    request.uri = SHARED_ASSET_PREFIX + uri;
-    return request;
+  if (uri.charAt(uri.length - 1) !== '/') {
+    const path = decodeURIComponent(uri.slice(1));
+    if (routes.a.indexOf(path) !== -1 || (isSharedByName(uri) && routes.n.indexOf(path) === -1)) {
+      request.uri = SHARED_ASSET_PREFIX + uri;
+      return request;
+    }
   }
-  const target = route(uri, routesOf(space === -1 ? '' : value.slice(space + 1)));
+  const target = route(uri, routes);
   if (typeof target !== 'string') {
     return redirect(target.location, request.querystring);
   }

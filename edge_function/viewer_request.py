@@ -15,7 +15,6 @@ from typing import Any
 
 from edge_function.code import parse_store_value
 from edge_lambda import layout
-from edge_lambda.fingerprint import is_immutable_asset
 from edge_lambda.handler import live_answer, make_response, refusal
 from edge_lambda.routes import RouteSettings, VersionRoutes
 
@@ -54,8 +53,7 @@ def viewer_request(
         return _unavailable("no version released")
     if not layout.is_valid_version(live_version):
         return _unavailable("the live version is unavailable")
-    if not uri.endswith("/") and is_immutable_asset(uri):
+    routes = routes or VersionRoutes.unknown(settings.spa_fallback)
+    if routes.serves_shared(uri):
         return {**request, "uri": "/" + layout.shared_asset_key(uri)}
-    return live_answer(
-        dict(request), live_version, routes or VersionRoutes.unknown(settings.spa_fallback), settings
-    )
+    return live_answer(dict(request), live_version, routes, settings)

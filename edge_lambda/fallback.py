@@ -5,12 +5,13 @@ through the same Origin Access Control; the second carries the origin custom hea
 `layout.FALLBACK_ORIGIN_HEADER`. When the first answers 403 or 404, CloudFront sends the same viewer
 request to the second and invokes this origin-request function again. On that second call:
 
-- a fingerprinted asset (`fingerprint.is_immutable_asset`) is read from the shared asset area,
-  `/_assets/<path>`, where every complete version's fingerprinted files are published: a page of an
-  earlier (or, after a rollback, later) version still loads the chunks it names, with their own bytes;
+- any file but HTML is read from the shared asset area, `/_assets/<path>`, which holds exactly the files
+  some complete version's upload took as fingerprinted (recorded per file in its manifest): a page of
+  an earlier (or, after a rollback, later) version still loads the chunks it names, with their own
+  bytes, whatever their names look like; a file no version took so is not there, and stays a miss;
 - `/404.html`, the page the custom error responses fetch, is the component's plain page
   (`/_site/404.html`) when the live version has none;
-- anything else goes to the same live path again, so HTML and unhashed files only ever come from the
+- anything else (HTML, folders) goes to the same live path again, so pages only ever come from the
   live version, and a real miss stays a 404.
 """
 
@@ -20,11 +21,12 @@ from collections.abc import Mapping
 from typing import Any
 
 from edge_lambda import layout
-from edge_lambda.fingerprint import is_immutable_asset
 
 # The origin answers CloudFront fails over on, and that its custom error responses turn into the
 # 404 page. S3 answers 404 for a missing key when the reader may list the bucket, 403 otherwise.
 FAILOVER_STATUS_CODES = (403, 404)
+# Pages come from the live version only: an upload never takes HTML as fingerprinted.
+_PAGE_SUFFIXES = (".html", ".htm")
 
 
 def is_fallback_request(request: Mapping[str, Any]) -> bool:
@@ -59,6 +61,6 @@ def shared_uri(uri: str) -> str | None:
     passed `handler.uri_problem`), or None when the live version's own path must be asked again."""
     if uri == layout.NOT_FOUND_PAGE_PATH:
         return "/" + layout.DEFAULT_NOT_FOUND_KEY
-    if uri.endswith("/") or not is_immutable_asset(uri):
+    if uri.endswith("/") or uri.lower().endswith(_PAGE_SUFFIXES):
         return None
     return "/" + layout.shared_asset_key(uri)

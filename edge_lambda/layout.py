@@ -60,6 +60,10 @@ SHA256_METADATA_KEY = "sha256"
 VERSION_HEADER = f"x-amz-meta-{VERSION_METADATA_KEY}"
 _MANIFEST_SUFFIX = ".json"
 MANIFEST_FORMAT = 1
+# The Cache-Control of a file the upload took as fingerprinted (its name changes with its content):
+# browsers and CloudFront keep it a year. Recorded per file in the manifest, it is the upload's decision
+# that the shared area and both routers read (`ManifestFile.fingerprinted`).
+IMMUTABLE_CACHE_CONTROL = "public, max-age=31536000, immutable"
 
 # Version ids start with a digit, so these prefixes never collide with a version's.
 SHARED_ASSET_PREFIX = "_assets/"
@@ -200,6 +204,11 @@ class ManifestFile:
     # written before it was recorded.
     etag: str = ""
 
+    @property
+    def fingerprinted(self) -> bool:
+        """The upload took this file as fingerprinted (immutable, and published to `_assets/`)."""
+        return self.cache_control == IMMUTABLE_CACHE_CONTROL and not self.content_type.startswith("text/html")
+
 
 @dataclass(frozen=True)
 class Manifest:
@@ -208,6 +217,10 @@ class Manifest:
     version: str
     created: str  # ISO 8601, UTC, when the upload completed
     files: dict[str, ManifestFile] = field(default_factory=dict)
+
+    def fingerprinted_paths(self) -> set[str]:
+        """The files the upload took as fingerprinted."""
+        return {path for path, f in self.files.items() if f.fingerprinted}
 
     @property
     def total_bytes(self) -> int:

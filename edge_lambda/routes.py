@@ -29,8 +29,10 @@ from __future__ import annotations
 
 import json
 import urllib.parse
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field
+
+from edge_lambda.fingerprint import is_immutable_asset, is_shared_by_name
 
 INDEX_DOCUMENT = "index.html"
 PAGE_SUFFIX = ".html"
@@ -65,6 +67,20 @@ class VersionRoutes:
     style: str = FOLDER
     exceptions: Mapping[str, str] = field(default_factory=dict)
     """path (decoded, relative) -> two letters: the kind of `/path`, then of `/path/`."""
+    unshared: tuple[str, ...] = ()
+    """Files whose names look hashed (`is_shared_by_name`) that the upload did not take as fingerprinted:
+    the CloudFront Function serves them from the version, not from the shared area."""
+    shared: tuple[str, ...] = ()
+    """Files the upload took as fingerprinted whose names do not look hashed (declared by the site)."""
+
+    def serves_shared(self, uri: str) -> bool:
+        """Whether the CloudFront Function reads the file `uri` from the shared area: a hash-shaped name
+        (any version's: an open page of another version asks for its own chunks) unless this version
+        says otherwise."""
+        if uri.endswith("/"):
+            return False
+        path = urllib.parse.unquote(uri[1:])
+        return path in self.shared or (is_shared_by_name(uri) and path not in self.unshared)
 
     def default(self, path: str) -> str:
         return (FILE if has_extension(path) else self.style) + (FOLDER if self.style == SPA else self.style)
@@ -79,9 +95,16 @@ class VersionRoutes:
         return cls(SPA) if spa_fallback else cls(FOLDER)
 
     @classmethod
-    def from_paths(cls, paths: Iterable[str], spa_fallback: bool = False) -> VersionRoutes:
-        """The routes of a version holding the files `paths` (relative, as in its manifest)."""
+    def from_paths(
+        cls, paths: Iterable[str], spa_fallback: bool = False, fingerprinted: Collection[str] | None = None
+    ) -> VersionRoutes:
+        """The routes of a version holding the files `paths` (relative, as in its manifest), of which
+        its upload took `fingerprinted` as fingerprinted (None: as the strict name rule says, for a
+        version whose decision is not known)."""
         files = set(paths)
+        taken = {p for p in files if is_immutable_asset(p)} if fingerprinted is None else set(fingerprinted)
+        unshared = tuple(sorted(p for p in files - taken if is_shared_by_name("/" + p)))
+        shared = tuple(sorted(p for p in taken if not is_shared_by_name("/" + p)))
         # An index.html is its folder's page (`/`, `/about/`), not a page named `index`.
         html = {
             p[: -len(PAGE_SUFFIX)]
@@ -102,20 +125,22 @@ class VersionRoutes:
             folder_kind = FOLDER if path in folders else HTML if path in html else routes.default(path)[1]
             if kind + folder_kind != routes.default(path):
                 exceptions[path] = kind + folder_kind
-        return cls(style, exceptions)
+        return cls(style, exceptions, unshared, shared)
 
     def to_summary(self) -> str:
         """The compact JSON the CloudFront Function reads; RoutesTooLargeError beyond its budget."""
-        summary = json.dumps(
-            {"s": self.style, "x": dict(sorted(self.exceptions.items()))},
-            separators=(",", ":"),
-            ensure_ascii=False,
-        )
+        data: dict[str, object] = {"s": self.style, "x": dict(sorted(self.exceptions.items()))}
+        if self.unshared:
+            data["n"] = list(self.unshared)
+        if self.shared:
+            data["a"] = list(self.shared)
+        summary = json.dumps(data, separators=(",", ":"), ensure_ascii=False)
         size = len(summary.encode("utf-8"))
         if size > MAX_SUMMARY_BYTES:
+            paths = [*self.exceptions, *self.unshared, *self.shared]
             raise RoutesTooLargeError(
-                f"{len(self.exceptions)} paths are not routed the way most pages are "
-                f"(first: {min(self.exceptions)!r}); they need {size} bytes, and the cloudfront-function "
+                f"{len(paths)} paths are not routed the way most pages are "
+                f"(first: {min(paths)!r}); they need {size} bytes, and the cloudfront-function "
                 f"router's KeyValueStore value has {MAX_SUMMARY_BYTES}"
             )
         return summary
@@ -129,7 +154,12 @@ class VersionRoutes:
             or not isinstance(data.get("x"), dict)
         ):
             raise ValueError("routes must be a JSON object with a string `s` and an object `x`")
-        return cls(data["s"], {str(path): str(kinds) for path, kinds in data["x"].items()})
+        lists = [data.get(name, []) for name in ("n", "a")]
+        if not all(isinstance(paths, list) for paths in lists):
+            raise ValueError("routes' `n` and `a` must be arrays")
+        unshared, shared = (tuple(str(path) for path in paths) for paths in lists)
+        exceptions = {str(path): str(kinds) for path, kinds in data["x"].items()}
+        return cls(data["s"], exceptions, unshared, shared)
 
 
 @dataclass(frozen=True)

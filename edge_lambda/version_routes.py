@@ -61,7 +61,7 @@ class ManifestRoutes:
             self._s3 = create_s3_client(self.region)
         body = self._s3.get_object(Bucket=self.bucket, Key=layout.manifest_key(version))["Body"].read()
         manifest = layout.Manifest.from_json(body)
-        return VersionRoutes.from_paths(manifest.files, self.spa_fallback)
+        return VersionRoutes.from_paths(manifest.files, self.spa_fallback, manifest.fingerprinted_paths())
 
 
 def _log_event(event: str, **fields: Any) -> None:

@@ -19,7 +19,6 @@ from botocore.exceptions import ClientError
 from edge_function.code import LIVE_VERSION_KEY, function_code, store_value
 from edge_function.viewer_request import viewer_request
 from edge_lambda import layout
-from edge_lambda.fingerprint import is_immutable_asset
 from edge_lambda.handler import OriginRequestHandler, PointerCache, is_response
 from edge_lambda.routes import REDIRECT_STATUSES, TRAILING_SLASH_MODES, RouteSettings, VersionRoutes
 from edge_lambda.version_routes import RoutesCache
@@ -46,6 +45,8 @@ class Case:
     """The live-version pointer's value; None: there is no pointer (SSM parameter or KVS key)."""
     files: tuple[str, ...] | None = None
     """The live version's files (its manifest); None: the routers do not know them."""
+    fingerprinted: tuple[str, ...] | None = None
+    """Those its upload took as fingerprinted; None: as the strict name rule says (an old manifest)."""
     trailing_slash: str = "auto"
     redirect_status: int = 308
 
@@ -54,7 +55,9 @@ class Case:
         return RouteSettings(self.trailing_slash, self.redirect_status, self.spa_fallback)
 
     def routes(self) -> VersionRoutes | None:
-        return None if self.files is None else VersionRoutes.from_paths(self.files, self.spa_fallback)
+        if self.files is None:
+            return None
+        return VersionRoutes.from_paths(self.files, self.spa_fallback, self.fingerprinted)
 
     def store_value(self) -> str | None:
         """The store's `live-version` value as a release writes it (the version alone for a pointer
@@ -93,6 +96,7 @@ def table_cases(router: str = LAMBDA_EDGE) -> list[tuple[Case, dict[str, Any]]]:
             spa_fallback=fields["spaFallback"],
             version=fields["version"],
             files=None if fields.get("files") is None else tuple(fields["files"]),
+            fingerprinted=None if fields.get("fingerprinted") is None else tuple(fields["fingerprinted"]),
             trailing_slash=fields.get("trailingSlash", "auto"),
             redirect_status=fields.get("redirectStatus", 308),
         )
@@ -143,7 +147,7 @@ def python_answer(case: Case) -> Answer:
         settings, ssm_client=cast(Any, PointerStub(case.version)), now=ManualClock(), log=lambda *a, **k: None
     )
     files = case.files
-    load = None if files is None else lambda version: VersionRoutes.from_paths(files, case.spa_fallback)
+    load = None if files is None else lambda version: cast(VersionRoutes, case.routes())
     version_routes = RoutesCache(load, case.spa_fallback)
     event = origin_request_event(case.uri, method=case.method, querystring=case.querystring)
     result = OriginRequestHandler(settings, pointer, version_routes).handle_request(request_of(event))
@@ -176,7 +180,8 @@ def function_expectation(handler_answer: Answer, case: Case) -> Answer:
     except that a fingerprinted path the handler routes in the live version comes from the shared area
     (the handler reads it there only on the fallback origin)."""
     routed = "uri" in handler_answer or handler_answer.get("status") in REDIRECT_STATUSES
-    if not routed or case.uri.endswith("/") or not is_immutable_asset(case.uri):
+    routes = case.routes() or VersionRoutes.unknown(case.spa_fallback)
+    if not routed or not routes.serves_shared(case.uri):
         return handler_answer
     shared = {"uri": "/" + layout.shared_asset_key(case.uri)}
     # an answer (not a table row) carries the query string

@@ -38,15 +38,19 @@ FALLBACK_REWRITES = [
     ),
     ("/app.2defdb23.css", "/_assets/app.2defdb23.css", "/_assets/app.2defdb23.css"),
     ("/404.html", "/_site/404.html", "/_site/404.html"),
-    # HTML, even fingerprinted, and unhashed files: the live version again, never the shared area
+    # any other file too, whatever its name: the area holds exactly what uploads took as fingerprinted
+    # (a name never taken so is not there, and stays a miss)
+    ("/missing.js", "/_assets/missing.js", "/_assets/missing.js"),
+    ("/assets/index--d8fNYvv.js", "/_assets/assets/index--d8fNYvv.js", "/_assets/assets/index--d8fNYvv.js"),
+    ("/LICENSE", "/_assets/LICENSE", "/_assets/LICENSE"),
+    # HTML, even fingerprinted, and folders: the live version again, never the shared area
     ("/page.3f2a1b9c.html", f"/{V2}/page.3f2a1b9c.html", f"/{V2}/page.3f2a1b9c.html"),
     ("/index.html", f"/{V2}/index.html", f"/{V2}/index.html"),
-    ("/missing.js", f"/{V2}/missing.js", f"/{V2}/missing.js"),
     ("/", f"/{V2}/index.html", f"/{V2}/index.html"),
     ("/app.3f2a1b9c.js/", f"/{V2}/app.3f2a1b9c.js/index.html", f"/{V2}/app.3f2a1b9c.js/index.html"),
     ("/docs/404.html", f"/{V2}/docs/404.html", f"/{V2}/docs/404.html"),
     ("/about/", f"/{V2}/about/index.html", f"/{V2}/about/index.html"),
-    ("/about.txt", f"/{V2}/about.txt", f"/{V2}/about.txt"),
+    ("/about.txt", "/_assets/about.txt", "/_assets/about.txt"),
     # if CloudFront hands the second run the first run's rewrite, the result is the same
     (
         f"/{V1}/assets/Lazy-Q1AJiLvC.js",
@@ -125,10 +129,13 @@ def test_a_shared_asset_needs_no_pointer() -> None:
 
 
 @pytest.mark.parametrize(("path", "immutable"), IMMUTABLE_ASSETS)
-def test_one_classifier_for_the_edge_and_the_uploader(path: str, immutable: bool) -> None:
+def test_the_strict_name_rule_makes_a_file_immutable_without_other_evidence(
+    path: str, immutable: bool
+) -> None:
     assert is_immutable_asset(path) is immutable
-    assert (shared_uri("/" + path) is not None) is immutable
     assert (cache_control_for(path) == "public, max-age=31536000, immutable") is immutable
+    # the fallback reads any file but HTML from the shared area, which holds what uploads decided
+    assert (shared_uri("/" + path) is not None) is (not path.lower().endswith((".html", ".htm")))
 
 
 def test_original_uri_removes_only_a_version_prefix() -> None:

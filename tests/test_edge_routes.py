@@ -15,6 +15,7 @@ from moto import mock_aws
 
 from edge_function.code import parse_store_value, store_value
 from edge_lambda import layout
+from edge_lambda.fingerprint import is_shared_by_name
 from edge_lambda.handler import OriginRequestHandler, PointerCache, is_response
 from edge_lambda.routes import MAX_SUMMARY_BYTES, RoutesTooLargeError, VersionRoutes
 from edge_lambda.settings import EdgeSettings
@@ -65,10 +66,32 @@ LAYOUTS = [
 def test_a_real_builds_routes_fit_in_a_few_bytes(
     name: str, paths: list[str], spa: bool, summary: str
 ) -> None:
-    routes = VersionRoutes.from_paths(paths, spa)
+    # the upload took each hash-shaped file as fingerprinted (the build names it): nothing to except
+    routes = VersionRoutes.from_paths(paths, spa, {p for p in paths if is_shared_by_name("/" + p)})
     assert routes.to_summary() == summary
     assert VersionRoutes.from_summary(summary) == routes
     assert parse_store_value(store_value(V1, routes)) == (V1, routes)
+
+
+def test_the_function_learns_the_files_whose_names_mislead() -> None:
+    paths = ["index.html", "summer-vacation.jpg", "data/static.json", "assets/index-DiwrgTda.js"]
+    # taken: the chunk (named by the build) and the declared data file; not the photo, named like a chunk
+    routes = VersionRoutes.from_paths(paths, False, ["assets/index-DiwrgTda.js", "data/static.json"])
+    summary = '{"s":"d","x":{},"n":["summer-vacation.jpg"],"a":["data/static.json"]}'
+    assert routes.to_summary() == summary
+    assert VersionRoutes.from_summary(summary) == routes
+    shared = [
+        "/assets/index-DiwrgTda.js",
+        "/data/static.json",
+        "/assets/other-AbCd1234.js",
+        "/x.12345678.css",
+    ]
+    assert [
+        uri for uri in [*shared, "/summer-vacation.jpg", "/index.html", "/a.js"] if routes.serves_shared(uri)
+    ] == shared
+    # a manifest from before the decision was recorded: the strict name rule decided
+    old = VersionRoutes.from_paths(paths)
+    assert (old.unshared, old.shared) == (("assets/index-DiwrgTda.js", "summer-vacation.jpg"), ())
 
 
 def test_the_store_value_of_no_version_and_of_a_value_without_routes() -> None:

@@ -13,8 +13,10 @@ import pytest
 from botocore.exceptions import ClientError
 
 from edge_lambda import layout
+from scripts.commands.errors import RefusedError
 from scripts.commands.upload import upload_build
 from scripts.versionstore import store
+from scripts.versionstore.content_headers import HeaderRules
 from scripts.versionstore.errors import StoreError
 from scripts.versionstore.shared_assets import (
     MAX_COPY_BYTES,
@@ -119,9 +121,32 @@ def test_publishing_again_is_idempotent_and_copies_nothing(world: World, tmp_pat
     assert warnings == []
 
 
-def test_a_shared_name_with_other_bytes_is_never_overwritten(world: World, tmp_path: Path) -> None:
+def test_an_upload_with_other_bytes_under_a_shared_name_is_refused_before_anything_is_written(
+    world: World, tmp_path: Path
+) -> None:
     upload_build(world.s3, BUCKET, sample_build(tmp_path / "one"), V1)
     other = write_build(tmp_path / "two", {"index.html": "<p>two</p>", "assets/app.fa10386f.js": "evil()"})
+    with pytest.raises(RefusedError) as refused:
+        upload_build(world.s3, BUCKET, other, V2)
+    assert str(refused.value) == (
+        "1 files taken as fingerprinted (by name) have other bytes than an earlier version published "
+        "under the same name (first: assets/app.fa10386f.js): a content hash never changes its bytes. "
+        "Rename them, or say they are not fingerprinted: `sitectl upload --revalidate "
+        "'assets/app.fa10386f.js'` (or a line `!assets/app.fa10386f.js` in .sitectlimmutable)"
+    )
+    assert store.read_claim(world.s3, BUCKET, V2) is None, "nothing written, not even the claim"
+    # taken as not fingerprinted, the same build uploads; its own bytes are served from its version
+    upload_build(world.s3, BUCKET, other, V2, header_rules=HeaderRules(revalidate_globs=["assets/app.*"]))
+    assert _manifest(world, V2).fingerprinted_paths() == set()
+
+
+def test_a_shared_name_with_other_bytes_is_never_overwritten(
+    world: World, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    upload_build(world.s3, BUCKET, sample_build(tmp_path / "one"), V1)
+    other = write_build(tmp_path / "two", {"index.html": "<p>two</p>", "assets/app.fa10386f.js": "evil()"})
+    # as an upload by a sitectl from before the refusal above
+    monkeypatch.setattr("scripts.commands.upload.conflicting_paths", lambda *_: [])
     warnings = Warnings()
     report = publish_shared_assets(world.s3, BUCKET, _manifest_after_upload(world, other, V2), warnings)
     assert report.skipped == ["assets/app.fa10386f.js"]

@@ -397,10 +397,10 @@ def test_plan_skips_copies_and_puts(tmp_path: Path) -> None:
 
 
 # Every upload: one HeadObject (is the version complete?), ListObjectsV2 of the manifests, twice of
-# the version's own objects (the seal), once of running prunes of the shared assets and once of the
-# shared assets. A fresh upload never lists its version before sending: only --resume can find its
-# own objects there.
-_EVERY_UPLOAD = {"HeadObject": 1, "ListObjectsV2": 5}
+# the version's own objects (the seal), once of running prunes of the shared assets and twice of the
+# shared assets (before the claim: no fingerprinted name with other bytes; then the publish). A fresh
+# upload never lists its version before sending: only --resume can find its own objects there.
+_EVERY_UPLOAD = {"HeadObject": 1, "ListObjectsV2": 6}
 
 
 @pytest.mark.parametrize(
@@ -642,16 +642,54 @@ def test_the_scan_goes_deeper_than_its_own_stack(tmp_path: Path) -> None:
     assert deepest - base < 60
 
 
-def test_upload_warns_when_a_fingerprinted_name_already_holds_other_bytes(
+def test_upload_refuses_other_bytes_under_a_fingerprinted_name_with_the_fix(
     world: World, tmp_path: Path
 ) -> None:
     upload_build(world.s3, BUCKET, sample_build(tmp_path / "one"), V1)
     other = write_build(tmp_path / "two", {"index.html": "<p>two</p>", "assets/app.fa10386f.js": "evil()"})
     result = world.invoke("--bucket", BUCKET, "upload", str(other), "--version", V2)
+    assert result.exit_code == 2, result.output
+    assert result.stderr.count("\n") == 1 and "--revalidate 'assets/app.fa10386f.js'" in result.stderr
+    assert keys(world, V2) == []
+
+
+def test_upload_says_which_files_it_took_as_fingerprinted_and_why(world: World, tmp_path: Path) -> None:
+    build = write_build(
+        tmp_path / "dist",
+        {
+            "index.html": '<script type="module" src="/assets/index-DiwrgTda.js"></script>',
+            "assets/index-DiwrgTda.js": 'import("./Lazy--d8fNYvv.js")',
+            "assets/Lazy--d8fNYvv.js": "export default 1",
+            "assets/logo-Dq8f2Kd_.svg": "<svg/>",
+            "static.3f2a1b9c.css": "body{}",
+            "photos/summer-vacation.jpg": "jpeg",
+            "data/terms.json": "{}",
+            ".sitectlimmutable": "data/*.json\n",
+        },
+    )
+    result = world.invoke("--bucket", BUCKET, "upload", str(build), "--version", V1)
     assert result.exit_code == 0, result.output
-    assert "\nwarning: _assets/assets/app.fa10386f.js already holds other bytes than" in result.stderr
-    assert "skew protection: 0 fingerprinted files shared, 0 already shared, 1 not shared" in result.stderr
-    assert result.stdout == f"{V2}\n"
+    assert (
+        "fingerprinted: 5 files, served immutable for a year and kept in the shared area for open pages "
+        "of other versions (--revalidate GLOB if one is not):\n"
+        "  1 by name: static.3f2a1b9c.css\n"
+        "  1 declared (--immutable, .sitectlimmutable): data/terms.json\n"
+        "  2 in a folder of hashed files: assets/index-DiwrgTda.js, assets/logo-Dq8f2Kd_.svg\n"
+        "  1 named by the build's scripts: assets/Lazy--d8fNYvv.js\n"
+    ) in result.stderr
+    manifest = storage.read_manifest(world.s3, BUCKET, V1)
+    assert manifest is not None
+    assert manifest.fingerprinted_paths() == {
+        "assets/Lazy--d8fNYvv.js",
+        "assets/index-DiwrgTda.js",
+        "assets/logo-Dq8f2Kd_.svg",
+        "data/terms.json",
+        "static.3f2a1b9c.css",
+    }
+    assert manifest.files["photos/summer-vacation.jpg"].cache_control == "public, max-age=0, must-revalidate"
+    assert sorted(keys(world, "_assets")) == sorted(
+        f"_assets/{path}" for path in manifest.fingerprinted_paths()
+    )
 
 
 def test_the_claim_records_when_the_upload_started(world: World, tmp_path: Path) -> None:

@@ -506,7 +506,7 @@ def version_routes_for(origin: Origin, spa_fallback: bool) -> RoutesCache:
     def load(version: str) -> VersionRoutes:
         manifest = storage.read_manifest(origin.s3, origin.bucket, version)
         if manifest is not None:
-            paths = list(manifest.files)
+            return VersionRoutes.from_paths(manifest.files, spa_fallback, manifest.fingerprinted_paths())
         else:
             prefix = layout.version_prefix(version)
             paths = [

@@ -32,9 +32,9 @@ from scripts.commands.errors import RefusedError, SitectlError, aws_errors, desc
 from scripts.commands.options import Output, json_output, version_option
 from scripts.commands.site import Site, site_options
 from scripts.versionstore import store as storage
-from scripts.versionstore.build import LocalFile, scan_build
+from scripts.versionstore.build import Build, LocalFile, scan_build
 from scripts.versionstore.content_headers import HeaderRules
-from scripts.versionstore.shared_assets import PublishReport, publish_shared_assets
+from scripts.versionstore.shared_assets import PublishReport, conflicting_paths, publish_shared_assets
 from scripts.versionstore.transfer import copy_file, put_file, with_retries
 
 if TYPE_CHECKING:
@@ -71,6 +71,7 @@ class UploadReport:
     excluded: list[str] = field(default_factory=list)
     shared: PublishReport | None = None  # the fingerprinted files published for skew protection
     took_over: str = ""  # the claim of the same build this upload took over (an interrupted run)
+    fingerprinted: dict[str, str] = field(default_factory=dict)  # path -> why it was taken so
 
 
 @dataclass(frozen=True)
@@ -117,6 +118,43 @@ def _resume_hint(version: str) -> str:
     return f"version {version} stays incomplete: re-run with --resume --version {version} to complete it"
 
 
+# How many files `describe_fingerprinted` names for each reason.
+SHOWN_FINGERPRINTED = 10
+
+
+def describe_fingerprinted(fingerprinted: dict[str, str]) -> list[str]:
+    """What `sitectl upload` says of the files it took as fingerprinted: how many, why, which."""
+    if not fingerprinted:
+        return ["fingerprinted: none (every file is revalidated on each use)"]
+    lines = [
+        f"fingerprinted: {len(fingerprinted)} files, served immutable for a year and kept in the shared "
+        "area for open pages of other versions (--revalidate GLOB if one is not):"
+    ]
+    by_reason: dict[str, list[str]] = {}
+    for path, reason in sorted(fingerprinted.items()):
+        by_reason.setdefault(reason, []).append(path)
+    for reason, paths in sorted(by_reason.items()):
+        shown = ", ".join(paths[:SHOWN_FINGERPRINTED])
+        more = f" and {len(paths) - SHOWN_FINGERPRINTED} more" if len(paths) > SHOWN_FINGERPRINTED else ""
+        lines.append(f"  {len(paths)} {reason}: {shown}{more}")
+    return lines
+
+
+def _refuse_fingerprint_conflicts(s3: S3Client, bucket: str, build: Build) -> None:
+    """Refuse, before anything is written, files taken as fingerprinted that the shared area holds with
+    other bytes: their names are not content hashes, and open pages would get the other bytes."""
+    taken = {f.path: (f.etag, f.sha256) for f in build.files if f.path in build.fingerprinted}
+    conflicts = conflicting_paths(s3, bucket, taken) if taken else []
+    if conflicts:
+        first = conflicts[0]
+        raise RefusedError(
+            f"{len(conflicts)} files taken as fingerprinted ({build.fingerprinted[first]}) have other bytes "
+            f"than an earlier version published under the same name (first: {first}): a content hash "
+            f"never changes its bytes. Rename them, or say they are not fingerprinted: "
+            f"`sitectl upload --revalidate '{first}'` (or a line `!{first}` in .sitectlimmutable)"
+        )
+
+
 def upload_build(
     s3: S3Client,
     bucket: str,
@@ -161,6 +199,7 @@ def upload_build(
         f.path: layout.ManifestFile(f.size, f.sha256, f.content_type, f.cache_control, f.etag) for f in files
     }
     digest = layout.Manifest(version="", created="", files=manifest_files).files_digest()
+    _refuse_fingerprint_conflicts(s3, bucket, build)
     # Earlier versions' manifests, read (and checked) before anything is claimed: an unreadable one
     # is named and not used as a donor.
     donors = [v for v in storage.complete_versions(s3, bucket) if v != version][: max(dedupe_versions, 0)]
@@ -184,6 +223,7 @@ def upload_build(
         total_bytes=sum(f.size for f in files),
         excluded=build.excluded,
         took_over=claim.taken_over,
+        fingerprinted=build.fingerprinted,
     )
     if claim.taken_over and on_takeover:
         on_takeover(claim.taken_over)
@@ -491,6 +531,8 @@ def upload_command(
             ),
         )
     for line in describe_excluded(report.excluded):
+        output.say(line)
+    for line in describe_fingerprinted(report.fingerprinted):
         output.say(line)
     output.say(
         f"{report.files} files ({report.total_bytes} bytes): {report.sent_files} sent "

@@ -28,7 +28,6 @@ import click
 
 from edge_function import CLOUDFRONT_FUNCTION
 from edge_lambda import layout
-from edge_lambda.fingerprint import is_immutable_asset
 from edge_lambda.routes import Redirect, RouteSettings, VersionRoutes, route
 from scripts.commands import http_client
 from scripts.commands.errors import RefusedError, SitectlError, aws_errors
@@ -143,7 +142,7 @@ def _shared_copy(target: _Target, answer: Response, manifest: layout.Manifest) -
     """A fingerprinted file served from the shared area with the bytes `manifest` records: the
     cloudfront-function router serves those from there, marked with the version that published them."""
     path = target.manifest_path
-    if path is None or not is_immutable_asset(path):
+    if path is None or not manifest.files[path].fingerprinted:
         return False
     return answer.headers.get(_SHA256_HEADER) == manifest.files[path].sha256
 

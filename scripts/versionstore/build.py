@@ -12,16 +12,20 @@ import hashlib
 import os
 import unicodedata
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from fnmatch import fnmatchcase
 from pathlib import Path, PurePosixPath
 from urllib.parse import quote
 
+from edge_lambda import layout
 from edge_lambda.handler import uri_problem
+from scripts.versionstore import fingerprints
 from scripts.versionstore.content_headers import HeaderRules
 from scripts.versionstore.errors import StoreRefusedError
 
 IGNORE_FILE = ".sitectlignore"
+# The build's own fingerprint declarations: one glob a line, as `--immutable`; `!glob` as `--revalidate`.
+IMMUTABLE_FILE = ".sitectlimmutable"
 # Files above this size go up as multipart uploads in parts of PART_SIZE (S3: parts of 5 MiB to
 # 5 GiB, at most 10,000 of them). The part size fixes the ETag, so the scan computes it the same way.
 MULTIPART_THRESHOLD = 64 * 1024 * 1024
@@ -78,6 +82,8 @@ class LocalFile:
 class Build:
     files: list[LocalFile]
     excluded: list[str] = field(default_factory=list)  # relative paths, folders with a trailing `/`
+    fingerprinted: dict[str, str] = field(default_factory=dict)
+    """The files taken as fingerprinted (immutable, shared), each with why (`fingerprints`)."""
 
 
 @dataclass(frozen=True)
@@ -253,8 +259,30 @@ def scan_build(
     _refuse_unicode_twins(name for name, _ in accepted)
     if not accepted:
         raise StoreRefusedError(f"{directory} holds no files to upload: refusing to upload an empty version")
+    headers, declared = _declared_rules(root, headers)
+    evidence = fingerprints.decide_build(dict(accepted), root)
+    headers = replace(headers, named_by_build=frozenset(evidence.by_reference))
     build.files = [hash_file(path, name, headers) for name, path in accepted]
+    for local in build.files:
+        if local.cache_control == layout.IMMUTABLE_CACHE_CONTROL:
+            build.fingerprinted[local.path] = evidence.reasons.get(local.path, declared)
     return build
+
+
+def _declared_rules(root: Path, headers: HeaderRules) -> tuple[HeaderRules, str]:
+    """`headers` plus the globs of the build's IMMUTABLE_FILE, and what to call a declared file."""
+    declared = root / IMMUTABLE_FILE
+    if not declared.is_file():
+        return headers, "declared (--immutable)"
+    lines = [line.strip() for line in _read_text(declared).splitlines()]
+    globs = [line for line in lines if line and not line.startswith(("#", "!"))]
+    never = [line[1:] for line in lines if line.startswith("!")]
+    merged = replace(
+        headers,
+        immutable_globs=(*headers.immutable_globs, *globs),
+        revalidate_globs=(*headers.revalidate_globs, *never),
+    )
+    return merged, f"declared (--immutable, {IMMUTABLE_FILE})"
 
 
 def _refuse_unicode_twins(names: Iterable[str]) -> None:

@@ -12,6 +12,7 @@ from fnmatch import fnmatchcase
 from pathlib import PurePosixPath
 
 # The classifier lives in the edge bundle: the edge function must agree with it (shared asset area).
+from edge_lambda import layout
 from edge_lambda.fingerprint import is_fingerprinted
 
 __all__ = [
@@ -66,7 +67,7 @@ CONTENT_TYPES: dict[str, str] = {
 CONTENT_ENCODINGS = {".gz": "gzip", ".br": "br"}
 
 # A fingerprinted file never changes under its name, so browsers and CloudFront may keep it a year.
-IMMUTABLE_CACHE_CONTROL = "public, max-age=31536000, immutable"
+IMMUTABLE_CACHE_CONTROL = layout.IMMUTABLE_CACHE_CONTROL
 # Everything else (HTML above all: it names the fingerprinted assets) is revalidated on every use,
 # so a release or rollback shows at once; revalidation of an unchanged object costs only a 304.
 REVALIDATE_CACHE_CONTROL = "public, max-age=0, must-revalidate"
@@ -106,6 +107,8 @@ class HeaderRules:
 
     immutable_globs: Sequence[str] = ()
     revalidate_globs: Sequence[str] = ()
+    named_by_build: frozenset[str] = frozenset()
+    """Hash-shaped files the build's own evidence makes fingerprinted (`fingerprints.decide`)."""
 
     def content_type(self, path: str) -> str:
         return content_type_for(path)
@@ -119,5 +122,7 @@ class HeaderRules:
         if any(fnmatchcase(path, glob) for glob in self.revalidate_globs):
             return REVALIDATE_CACHE_CONTROL
         if any(fnmatchcase(path, glob) for glob in self.immutable_globs) or is_fingerprinted(path):
+            return IMMUTABLE_CACHE_CONTROL
+        if path in self.named_by_build:
             return IMMUTABLE_CACHE_CONTROL
         return REVALIDATE_CACHE_CONTROL

@@ -3,7 +3,8 @@
 What it is for: after a release or a rollback, a page of another version still asks for the chunks
 it names; the live version does not hold them, CloudFront fails over to the fallback origin, and the
 edge reads them here (`edge_lambda.fallback`). Only fingerprinted files other than HTML
-(`edge_lambda.fingerprint.is_immutable_asset`) are published: their names are their content.
+(the upload's decision, recorded in the manifest: `layout.ManifestFile.fingerprinted`) are published:
+their names are their content.
 
 The area is append-only and content-addressed by name. A file is published by a server-side copy
 with `If-None-Match: *`, so an object already there is never overwritten: one with the same SHA-256
@@ -36,7 +37,6 @@ from typing import TYPE_CHECKING, Any
 from botocore.exceptions import ClientError
 
 from edge_lambda import layout
-from edge_lambda.fingerprint import is_immutable_asset
 from scripts.versionstore import store
 from scripts.versionstore.errors import StoreError, error_code
 
@@ -73,8 +73,30 @@ class PublishReport:
 
 
 def shared_asset_paths(manifest: layout.Manifest) -> list[str]:
-    """The files of a version that belong in the shared area."""
-    return sorted(path for path in manifest.files if is_immutable_asset(path))
+    """The files of a version that belong in the shared area: those its upload took as fingerprinted
+    (the manifest records the decision: `layout.ManifestFile.fingerprinted`)."""
+    return sorted(manifest.fingerprinted_paths())
+
+
+def conflicting_paths(s3: S3Client, bucket: str, files: dict[str, tuple[str, str]]) -> list[str]:
+    """The paths of `files` (to be taken as fingerprinted: path -> (S3 ETag, SHA-256)) that the shared
+    area already holds with other bytes: one listing of the area, and a HEAD where the ETags differ
+    (a server-side copy of a multipart object has another ETag for the same bytes)."""
+    listed = {asset.key: asset for asset in shared_assets(s3, bucket)}
+    found = []
+    for path, (etag, sha256) in sorted(files.items()):
+        asset = listed.get(layout.shared_asset_key(path))
+        if asset is None or asset.etag == etag:
+            continue
+        try:
+            head = s3.head_object(Bucket=bucket, Key=asset.key)
+        except ClientError as error:
+            if error_code(error) in _MISSING_CODES:
+                continue  # pruned since the listing: nothing to conflict with
+            raise
+        if head.get("Metadata", {}).get(layout.SHA256_METADATA_KEY) != sha256:
+            found.append(path)
+    return found
 
 
 def running_prunes(s3: S3Client, bucket: str) -> list[str]:

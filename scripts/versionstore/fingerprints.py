@@ -1,0 +1,145 @@
+"""Which files of a build are fingerprinted, decided at upload from the build's own evidence.
+
+A name alone cannot be exact: `team-pictures.jpg` has the shape of a Rollup name (`[name]-[hash]`,
+8 characters of `A-Za-z0-9-_`), and an all-digit webpack hash has the shape of a date. So the upload
+takes a file as fingerprinted (immutable for a year, published to `_assets/` for open pages of other
+versions) when, besides the `--immutable`/`--revalidate` globs the site declares:
+
+- its name is one the strict name rule knows (`edge_lambda.fingerprint.is_fingerprinted`: a framework's
+  hashed-only folder such as `_next/static/`, `_app/immutable/`, `_astro/`; a 16+ hex name; a hash
+  token that does not read as words), or
+- it is a script or a style sheet whose name has a bundler's hash shape (`has_hash_shape`: what every
+  bundler writes, 0 misses on their alphabets) **and** the build names it: its file name, or its hash
+  token, appears in the build's JavaScript, CSS or JSON (a lazily imported chunk is named by its
+  importer; webpack's runtime holds its chunks' hashes; `.vite/manifest.json` and
+  `asset-manifest.json` list every output), or a page names it and its hash is hex (an entry), or
+- it is in a folder whose every file is hash-shaped and one of whose scripts was taken so (Vite's
+  `assets/`: the images and fonts go with the chunks).
+
+Images and documents people name (`summer-vacation.jpg`, referenced from a style sheet or not) are
+taken only by the strict rule: measured on a corpus of human-chosen names in
+tests/test_fingerprint_recall.py.
+
+The decision is recorded per file in the manifest (its Cache-Control: `layout.IMMUTABLE_CACHE_CONTROL`),
+so the uploader, the shared area and both routers read the same answer (docs/architecture.md,
+"Fingerprinted files").
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+
+from edge_lambda.fingerprint import has_hash_shape, hash_tokens, is_fingerprinted
+
+# Files whose text names other files of the build.
+REFERENCING_SUFFIXES = (".js", ".mjs", ".cjs", ".css", ".json")
+HTML_SUFFIXES = (".html", ".htm")
+# A script or a style sheet named only by a page is the build's entry: its name is a bundler's.
+ENTRY_SUFFIXES = (".js", ".mjs", ".cjs", ".css")
+# Bundler manifests in a folder that is not uploaded (dot-folders are not): read for their names.
+BUNDLER_MANIFESTS = (".vite/manifest.json", ".vite/ssr-manifest.json")
+# A text file is read up to this size for references (a bundle larger than this is rare; its tail
+# is not read).
+MAX_READ_BYTES = 32 * 1024 * 1024
+_TOKEN = re.compile(r"[A-Za-z0-9_~.\-]+")
+
+NAME = "by name"
+NAMED = "named by the build's scripts"
+HASHED_FOLDER = "in a folder of hashed files"
+_HEX = re.compile(r"[0-9a-f]{8,64}")
+
+
+@dataclass
+class Fingerprints:
+    """The upload's decision: the files taken as fingerprinted by evidence, and why each was."""
+
+    by_reference: set[str] = field(default_factory=set)
+    """Hash-shaped files the build names (beyond what the strict name rule takes)."""
+    reasons: dict[str, str] = field(default_factory=dict)
+
+
+def _tokens(text: str) -> set[str]:
+    found = set()
+    for token in _TOKEN.findall(text):
+        found.add(token)
+        stripped = token.strip(".")
+        if stripped != token:
+            found.add(stripped)
+    return found
+
+
+def _read(path: Path) -> str:
+    try:
+        with path.open("rb") as stream:
+            return stream.read(MAX_READ_BYTES).decode("utf-8", errors="replace")
+    except OSError:
+        return ""  # unreadable files are refused by the scan itself, with the fix
+
+
+def referenced_names(
+    files: Iterable[tuple[str, Path]], root: Path | None = None
+) -> tuple[set[str], set[str]]:
+    """The tokens (file names, hash tokens) the build's JS, CSS and JSON hold, and those its HTML
+    holds, from `files` (path in the build, file) plus any bundler manifest under `root`."""
+    scripts: set[str] = set()
+    pages: set[str] = set()
+    sources = list(files)
+    if root is not None:
+        for name in BUNDLER_MANIFESTS:
+            candidate = root / name
+            if candidate.is_file() and all(path != name for path, _ in sources):
+                sources.append((name, candidate))
+    for path, source in sources:
+        suffix = PurePosixPath(path).suffix.lower()
+        if suffix in REFERENCING_SUFFIXES:
+            scripts |= _tokens(_read(source))
+        elif suffix in HTML_SUFFIXES:
+            pages |= _tokens(_read(source))
+    return scripts, pages
+
+
+def _is_script(path: str) -> bool:
+    return path.lower().endswith(ENTRY_SUFFIXES)
+
+
+def decide(paths: Iterable[str], scripts: set[str], pages: set[str]) -> Fingerprints:
+    """Which of `paths` the evidence makes fingerprinted (see the module docstring); the site's globs
+    are applied by `content_headers.HeaderRules` on top."""
+    all_paths = list(paths)
+    decision = Fingerprints()
+    for path in all_paths:
+        if is_fingerprinted(path):
+            decision.reasons[path] = NAME
+            continue
+        if not _is_script(path) or not has_hash_shape(path):
+            continue
+        name = PurePosixPath(path).name
+        tokens = hash_tokens(name)
+        if not {name, *tokens}.isdisjoint(scripts):
+            # a chunk another script imports (by name, or by its hash as webpack's runtime does)
+            decision.reasons[path] = NAMED
+        elif name in pages and any(_HEX.fullmatch(token) for token in [*tokens, name.split(".", 1)[0]]):
+            # an entry script or style a page names, with a hex hash (webpack, Parcel, Turbopack)
+            decision.reasons[path] = NAMED
+    # A folder a bundler fills: every file in it hash-shaped, and a script of it taken above (Vite's
+    # `assets/`: its images and fonts, and an entry named only by the HTML, go with its chunks).
+    folders: dict[str, list[str]] = {}
+    for path in all_paths:
+        folders.setdefault(path.rpartition("/")[0], []).append(path)
+    for members in folders.values():
+        seeded = any(_is_script(path) and path in decision.reasons for path in members)
+        if seeded and all(has_hash_shape(path) for path in members):
+            for path in members:
+                if path not in decision.reasons and not path.lower().endswith(HTML_SUFFIXES):
+                    decision.reasons[path] = HASHED_FOLDER
+    decision.by_reference = {path for path, reason in decision.reasons.items() if reason != NAME}
+    return decision
+
+
+def decide_build(files: Mapping[str, Path], root: Path | None = None) -> Fingerprints:
+    """`decide` for the files of a build (path in the build -> file)."""
+    scripts, pages = referenced_names(files.items(), root)
+    return decide(files, scripts, pages)
