@@ -282,7 +282,7 @@ PYTHON_ONLY_ARGS = (
     "clear_emergency_record",
     "find_zone_id",
     "read_certificate_status",
-    "read_manifest_paths",
+    "read_manifest",
     "aws_profile",  # the provider reads the consumer stack's `aws:profile` itself
 )
 # Inputs the component needs as plain values (a plain type in VersionedStaticSiteInputs).
