@@ -64,6 +64,7 @@ MANIFEST_FORMAT = 1
 # browsers and CloudFront keep it a year. Recorded per file in the manifest, it is the upload's decision
 # that the shared area and both routers read (`ManifestFile.fingerprinted`).
 IMMUTABLE_CACHE_CONTROL = "public, max-age=31536000, immutable"
+ONE_YEAR_SECONDS = 31536000
 
 # Version ids start with a digit, so these prefixes never collide with a version's.
 SHARED_ASSET_PREFIX = "_assets/"
@@ -206,8 +207,17 @@ class ManifestFile:
 
     @property
     def fingerprinted(self) -> bool:
-        """The upload took this file as fingerprinted (immutable, and published to `_assets/`)."""
-        return self.cache_control == IMMUTABLE_CACHE_CONTROL and not self.content_type.startswith("text/html")
+        """The upload took this file as fingerprinted (immutable, and published to `_assets/`): its
+        Cache-Control says `immutable` or a max-age of a year (as uploads and promotes have written it)."""
+        if self.content_type.startswith("text/html"):
+            return False
+        directives = [directive.strip().lower() for directive in self.cache_control.split(",")]
+        return "immutable" in directives or any(
+            directive.startswith("max-age=")
+            and directive[8:].isdigit()
+            and int(directive[8:]) >= ONE_YEAR_SECONDS
+            for directive in directives
+        )
 
 
 @dataclass(frozen=True)

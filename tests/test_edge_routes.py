@@ -224,3 +224,21 @@ def test_settings_refuse_a_bucket_without_its_region_and_bad_routing_values() ->
     assert EdgeSettings.from_json(text).bucket == "b"
     old = json.dumps({"parameter_name": PARAMETER_NAME, "region": REGION, "cache_ttl_seconds": 5})
     assert cast(Any, EdgeSettings.from_json(old)).route_settings.trailing_slash == "auto"
+
+
+@pytest.mark.parametrize(
+    ("content_type", "cache_control", "fingerprinted"),
+    [
+        ("text/javascript", "public, max-age=31536000, immutable", True),  # what uploads write
+        ("text/css", "max-age=31536000", True),  # a year, written by hand or another tool
+        ("image/png", "public, immutable", True),
+        ("text/javascript", "public, max-age=0, must-revalidate", False),
+        ("text/javascript", "max-age=86400", False),
+        ("text/javascript", "max-age=abc", False),
+        ("text/html; charset=utf-8", "public, max-age=31536000, immutable", False),  # never a page
+    ],
+)
+def test_the_manifest_records_the_decision_as_the_cache_control(
+    content_type: str, cache_control: str, fingerprinted: bool
+) -> None:
+    assert layout.ManifestFile(1, "0" * 64, content_type, cache_control).fingerprinted is fingerprinted
