@@ -16,7 +16,7 @@ from components import domain, not_found_and_skew, pointer_guard, release_guard,
 from components.edge_bundle import LAMBDA_RUNTIME, bundle_files
 from components.switch import VersionSwitch, VersionSwitchArgs
 from edge_function import CLOUDFRONT_FUNCTION, LAMBDA_EDGE, ROUTERS, host_redirect
-from edge_function.code import LIVE_VERSION_KEY, function_code, key_value_store_id, store_value
+from edge_function.code import LIVE_VERSION_KEY, function_code, key_value_store_id, manifest_store_value
 from edge_lambda import layout
 from edge_lambda.routes import (
     DEFAULT_REDIRECT_STATUS,
@@ -25,7 +25,6 @@ from edge_lambda.routes import (
     TRAILING_SLASH_MODES,
     RouteSettings,
     RoutesTooLargeError,
-    VersionRoutes,
 )
 from edge_lambda.settings import EdgeSettings
 from scripts.versionstore import emergency
@@ -962,14 +961,8 @@ def _cloudfront_function_router(
         version, bucket_name = values
         if not layout.is_valid_version(version):
             return version
-        manifest = read_manifest(bucket_name, version)
-        routes = None
-        if manifest is not None:
-            routes = VersionRoutes.from_paths(
-                manifest.files, args.spa_fallback, manifest.fingerprinted_paths()
-            )
         try:
-            return store_value(version, routes)
+            return manifest_store_value(version, read_manifest(bucket_name, version), args.spa_fallback)
         except RoutesTooLargeError as error:
             raise ValueError(
                 f"version {version} cannot be routed by the cloudfront-function router: {error}. Use "

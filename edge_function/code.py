@@ -86,6 +86,15 @@ def store_value(version: str, routes: VersionRoutes | None) -> str:
     return f"{version} {routes.to_summary()}"
 
 
+def manifest_store_value(version: str, manifest: layout.Manifest | None, spa_fallback: bool) -> str:
+    """`store_value` for `version` with the routes its `manifest` gives (None: no routes), as a
+    deployment writes it; RoutesTooLargeError when they do not fit."""
+    routes = None
+    if manifest is not None:
+        routes = VersionRoutes.from_paths(manifest.files, spa_fallback, manifest.fingerprinted_paths())
+    return store_value(version, routes)
+
+
 def parse_store_value(value: str) -> tuple[str, VersionRoutes | None]:
     """The version and the routes of a `live-version` value, as `router.js` reads it (routes that do
     not parse are None: the function routes as without them)."""

@@ -28,9 +28,9 @@ from botocore.exceptions import ClientError
 from components import release_guard
 from components.switch import wait_then_invalidate
 from edge_function import CLOUDFRONT_FUNCTION
-from edge_function.code import LIVE_VERSION_KEY, store_value
+from edge_function.code import LIVE_VERSION_KEY, manifest_store_value
 from edge_lambda import layout
-from edge_lambda.routes import RoutesTooLargeError, VersionRoutes
+from edge_lambda.routes import RoutesTooLargeError
 from scripts.commands.errors import RefusedError, SitectlError, error_code
 from scripts.commands.options import Output
 from scripts.commands.site import Site
@@ -210,9 +210,9 @@ def _put_back(ssm: Any, pointer_name: str, before: emergency.EmergencyRecord | N
 def _store_value(s3: Any, bucket: str, version: str, spa_fallback: bool) -> str:
     """The `live-version` value a deployment writes for `version`: the version and its routes, read from
     its manifest as the component reads them (components/site.py)."""
-    paths = release_guard.manifest_paths(s3, bucket, version)
+    manifest = release_guard.manifest_of(s3, bucket, version)
     try:
-        return store_value(version, None if paths is None else VersionRoutes.from_paths(paths, spa_fallback))
+        return manifest_store_value(version, manifest, spa_fallback)
     except RoutesTooLargeError as error:
         raise RefusedError(
             f"version {version} cannot be routed by the cloudfront-function router: {error}"
