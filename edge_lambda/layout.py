@@ -287,8 +287,6 @@ class Manifest:
 
 
 _HEX = re.compile(r"[0-9a-f]{1,64}")
-# S3's ETag of a single-part object (an MD5), or of a multipart one (the MD5 of the parts' MD5s, -N).
-_ETAG = re.compile(r"[0-9a-f]{32}(?:-[1-9][0-9]{0,4})?")
 
 
 def _manifest_path(path: str) -> str:
@@ -306,8 +304,8 @@ def _manifest_file(path: str, entry: object) -> ManifestFile:
         raise ValueError(f"entry {path!r}: size {size!r} is not a whole number of bytes")
     if not isinstance(sha256, str) or not _HEX.fullmatch(sha256):
         raise ValueError(f"entry {path!r}: sha256 {sha256!r} is not lowercase hex")
-    if not isinstance(etag, str) or (etag and not _ETAG.fullmatch(etag)):
-        raise ValueError(f"entry {path!r}: etag {etag!r} is not an S3 ETag")
+    if not isinstance(etag, str):
+        raise ValueError(f"entry {path!r}: etag {etag!r} is not text")
     if not isinstance(content_type, str) or not isinstance(cache_control, str):
         raise ValueError(f"entry {path!r}: content_type and cache_control must be text")
     return ManifestFile(size, sha256, content_type, cache_control, etag)

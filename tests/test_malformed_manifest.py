@@ -53,7 +53,7 @@ def manifest(files: object, **changes: object) -> bytes:
         (manifest({"a.html": entry(size="3")}), "entry 'a.html': size '3' is not a whole number of bytes"),
         (manifest({"a.html": entry(size=-1)}), "entry 'a.html': size -1 is not a whole number of bytes"),
         (manifest({"a.html": entry(sha256=None)}), "entry 'a.html': sha256 None is not lowercase hex"),
-        (manifest({"a.html": entry(etag="x")}), "entry 'a.html': etag 'x' is not an S3 ETag"),
+        (manifest({"a.html": entry(etag=5)}), "entry 'a.html': etag 5 is not text"),
         (manifest({"a.html": entry(content_type=1)}), "entry 'a.html': content_type and cache_control"),
         (manifest({"a.html": [1]}), "entry 'a.html' is not an object"),
         (manifest(["a.html"]), "its files are not an object of paths"),
