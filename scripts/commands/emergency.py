@@ -127,14 +127,13 @@ def release_now(
             f"stack {site.stack_name!r} lacks the distributionId or edgeCacheTtlSeconds output: run one "
             "full `pulumi up` of it first"
         )
+    # The store's value, computed (or refused) before anything is locked or written.
+    value = _store_value(s3, bucket, target, bool(spa_fallback)) if router == CLOUDFRONT_FUNCTION else ""
     owner = storage.lock_owner(f"sitectl {command} --now")
     try:
         release_guard.check_releasable(s3, bucket, target, router == CLOUDFRONT_FUNCTION, owner)
     except release_guard.UnreleasableVersionError as error:
         raise RefusedError(str(error)) from error
-
-    if router == CLOUDFRONT_FUNCTION:
-        _store_value(s3, bucket, target, bool(spa_fallback))  # refused here, before anything is written
 
     timeline = Timeline(site.deps.clock, output)
     at = datetime.now(UTC).isoformat(timespec="seconds")
@@ -160,7 +159,7 @@ def release_now(
 
     invalidation_id: str | None = None
     if router == CLOUDFRONT_FUNCTION:
-        _write_store(site, store_arn, _store_value(s3, bucket, target, bool(spa_fallback)), live)
+        _write_store(site, store_arn, value, live)
         timeline.mark("store", f"KeyValueStore key {LIVE_VERSION_KEY}: {live} -> {target} (viewers: at once)")
     else:
         cloudfront = site.deps.cloudfront_factory()
