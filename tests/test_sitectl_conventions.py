@@ -27,8 +27,9 @@ __all__ = ["world"]
 
 PAGE = {"index.html": b"<html>page</html>"}
 SITE_OPTIONS = {"--stack", "--bucket", "--parameter", "--url", "--project-dir"}
-# Commands that act on one site (policy-check evaluates the program offline, with its own options).
-SITE_COMMANDS = sorted(set(cli.commands) - {"policy-check"})
+# Commands that act on one site (policy-check evaluates the program offline, with its own options; e2e
+# creates its own throwaway sites and refuses to touch any other).
+SITE_COMMANDS = sorted(set(cli.commands) - {"policy-check", "e2e"})
 VERSION_COMMANDS = ["upload", "promote", "release", "rollback", "verify", "serve", "share-assets"]
 JSON_COMMANDS = [
     "upload",
@@ -40,6 +41,7 @@ JSON_COMMANDS = [
     "history",
     "prune",
     "status",
+    "e2e",
 ]
 
 
