@@ -17,6 +17,7 @@ import pulumi
 import pulumi_aws as aws
 
 from components import tagging
+from components.private_bucket import private_bucket_guards
 
 OFF = "off"
 S3 = "s3"
@@ -125,35 +126,7 @@ def _log_bucket(
         opts=pulumi.ResourceOptions.merge(kept, pulumi.ResourceOptions(parent=site)),
     )
     in_bucket = pulumi.ResourceOptions.merge(kept, pulumi.ResourceOptions(parent=bucket))
-    ownership = aws.s3.BucketOwnershipControls(
-        f"{name}-logs-ownership",
-        bucket=bucket.id,
-        # No ACLs: v2 delivery does not need them (the legacy logging config does).
-        rule=aws.s3.BucketOwnershipControlsRuleArgs(object_ownership="BucketOwnerEnforced"),
-        opts=in_bucket,
-    )
-    public_access_block = aws.s3.BucketPublicAccessBlock(
-        f"{name}-logs-public-access-block",
-        bucket=bucket.id,
-        block_public_acls=True,
-        block_public_policy=True,
-        ignore_public_acls=True,
-        restrict_public_buckets=True,
-        opts=in_bucket,
-    )
-    aws.s3.BucketServerSideEncryptionConfiguration(
-        f"{name}-logs-encryption",
-        bucket=bucket.id,
-        rules=[
-            aws.s3.BucketServerSideEncryptionConfigurationRuleArgs(
-                # SSE-S3: the delivery service writes SSE-KMS only with a key policy for it.
-                apply_server_side_encryption_by_default=aws.s3.BucketServerSideEncryptionConfigurationRuleApplyServerSideEncryptionByDefaultArgs(
-                    sse_algorithm="AES256"
-                ),
-            )
-        ],
-        opts=in_bucket,
-    )
+    guards = private_bucket_guards(f"{name}-logs", bucket, in_bucket, bucket_key=False)
     aws.s3.BucketLifecycleConfiguration(
         f"{name}-logs-lifecycle",
         bucket=bucket.id,
@@ -173,7 +146,7 @@ def _log_bucket(
         bucket=bucket.id,
         policy=pulumi.Output.all(bucket.arn, account).apply(lambda v: log_bucket_policy(v[0], v[1])),
         opts=pulumi.ResourceOptions.merge(
-            in_bucket, pulumi.ResourceOptions(depends_on=[public_access_block, ownership])
+            in_bucket, pulumi.ResourceOptions(depends_on=[guards.public_access_block, guards.ownership])
         ),
     )
     return bucket

@@ -14,6 +14,7 @@ import pulumi_aws as aws
 from components import access_logs as log_delivery
 from components import domain, not_found_and_skew, pointer_guard, release_guard, tagging
 from components.edge_bundle import LAMBDA_RUNTIME, bundle_files
+from components.private_bucket import private_bucket_guards
 from components.switch import VersionSwitch, VersionSwitchArgs
 from edge_function import CLOUDFRONT_FUNCTION, LAMBDA_EDGE, ROUTERS, host_redirect
 from edge_function.code import LIVE_VERSION_KEY, function_code, key_value_store_id, manifest_store_value
@@ -408,35 +409,7 @@ class VersionedStaticSite(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions.merge(kept, pulumi.ResourceOptions(parent=self)),
         )
         in_bucket = pulumi.ResourceOptions.merge(kept, pulumi.ResourceOptions(parent=bucket))
-        ownership = aws.s3.BucketOwnershipControls(
-            f"{name}-ownership",
-            bucket=bucket.id,
-            rule=aws.s3.BucketOwnershipControlsRuleArgs(object_ownership="BucketOwnerEnforced"),
-            opts=in_bucket,
-        )
-        public_access_block = aws.s3.BucketPublicAccessBlock(
-            f"{name}-public-access-block",
-            bucket=bucket.id,
-            block_public_acls=True,
-            block_public_policy=True,
-            ignore_public_acls=True,
-            restrict_public_buckets=True,
-            opts=in_bucket,
-        )
-        aws.s3.BucketServerSideEncryptionConfiguration(
-            f"{name}-encryption",
-            bucket=bucket.id,
-            rules=[
-                aws.s3.BucketServerSideEncryptionConfigurationRuleArgs(
-                    # SSE-S3: OAC reads SSE-KMS objects only with a key policy for CloudFront.
-                    apply_server_side_encryption_by_default=aws.s3.BucketServerSideEncryptionConfigurationRuleApplyServerSideEncryptionByDefaultArgs(
-                        sse_algorithm="AES256"
-                    ),
-                    bucket_key_enabled=True,
-                )
-            ],
-            opts=in_bucket,
-        )
+        guards = private_bucket_guards(name, bucket, in_bucket, bucket_key=True)
         # An interrupted upload leaves multipart parts that are billed until aborted.
         aws.s3.BucketLifecycleConfiguration(
             f"{name}-lifecycle",
@@ -584,7 +557,7 @@ class VersionedStaticSite(pulumi.ComponentResource):
             ),
             # A policy written before the public access block could be judged public and refused.
             opts=pulumi.ResourceOptions.merge(
-                in_bucket, pulumi.ResourceOptions(depends_on=[public_access_block, ownership])
+                in_bucket, pulumi.ResourceOptions(depends_on=[guards.public_access_block, guards.ownership])
             ),
         )
 

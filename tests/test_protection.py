@@ -106,9 +106,30 @@ CLOUDFRONT_FUNCTION_URNS = (
 }
 
 
+LOG_BUCKET = f"{SITE}$aws:s3/bucket:Bucket"
+# With `accessLogs: s3`: the log bucket and its guards (components/private_bucket.py, shared with the
+# version bucket), then the delivery.
+S3_ACCESS_LOG_URNS = {
+    f"{LOG_BUCKET}::site-logs",
+    f"{LOG_BUCKET}$aws:s3/bucketOwnershipControls:BucketOwnershipControls::site-logs-ownership",
+    f"{LOG_BUCKET}$aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock::site-logs-public-access-block",
+    f"{LOG_BUCKET}$aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration"
+    "::site-logs-encryption",
+    f"{LOG_BUCKET}$aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration::site-logs-lifecycle",
+    f"{LOG_BUCKET}$aws:s3/bucketPolicy:BucketPolicy::site-logs-policy",
+    f"{SITE}$aws:cloudwatch/logDeliverySource:LogDeliverySource::site-access-log-source",
+    f"{SITE}$aws:cloudwatch/logDeliveryDestination:LogDeliveryDestination::site-access-log-destination",
+    f"{SITE}$aws:cloudwatch/logDelivery:LogDelivery::site-access-log-delivery",
+}
+
+
 @pytest.mark.parametrize(
     ("config", "expected"),
-    [({}, LAMBDA_EDGE_URNS), ({"router": "cloudfront-function"}, CLOUDFRONT_FUNCTION_URNS)],
+    [
+        ({}, LAMBDA_EDGE_URNS),
+        ({"router": "cloudfront-function"}, CLOUDFRONT_FUNCTION_URNS),
+        ({"accessLogs": "s3"}, LAMBDA_EDGE_URNS | S3_ACCESS_LOG_URNS),
+    ],
 )
 def test_every_resource_keeps_the_urn_it_was_deployed_with(
     config: dict[str, str], expected: set[str]
