@@ -10,10 +10,11 @@ that the build's redirect rules (issue 28) can add theirs to the same function l
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from edge_function.code import MAX_FUNCTION_BYTES, FunctionCodeError
+from edge_function.code import FunctionCodeError, minify
 
 SOURCE = Path(__file__).with_name("host_redirect.js")
 RULES_PLACEHOLDER = "__HOST_REDIRECTS__"
@@ -21,8 +22,8 @@ OFF = "off"
 TO_APEX = "to-apex"
 TO_WWW = "to-www"
 MODES = (OFF, TO_APEX, TO_WWW)
-# The router's entry point, renamed when the redirect goes in front of it.
-_ROUTER_HANDLER = "async function handler(event) {"
+# The router's entry point (as written, or minified), renamed when the redirect goes in front of it.
+_ROUTER_HANDLER = re.compile(r"async function handler\(event\)\s*\{")
 _ROUTED_HANDLER = "async function routeRequest(event) {"
 
 
@@ -64,22 +65,9 @@ def _render(redirects: Mapping[str, str]) -> str:
     return source.replace(RULES_PLACEHOLDER, json.dumps(dict(redirects), sort_keys=True))
 
 
-def _compact(code: str) -> str:
-    # As edge_function/code.py does: CloudFront counts whole-line comments and indentation in its 10 KB.
-    compact = "".join(
-        line.lstrip(" ") for line in code.splitlines(keepends=True) if not line.lstrip().startswith("//")
-    )
-    if len(compact.encode()) > MAX_FUNCTION_BYTES:
-        raise FunctionCodeError(
-            f"the viewer-request function would be {len(compact.encode())} bytes: CloudFront allows "
-            f"{MAX_FUNCTION_BYTES}"
-        )
-    return compact
-
-
 def standalone_code(redirects: Mapping[str, str]) -> str:
     """A viewer-request function that only redirects (the Lambda@Edge router runs later, at origin)."""
-    return _compact(
+    return minify(
         _render(redirects)
         + "\nasync function handler(event) {\n"
         + "  const redirect = hostRedirect(event.request);\n"
@@ -89,10 +77,10 @@ def standalone_code(redirects: Mapping[str, str]) -> str:
 
 def with_router(router_code: str, redirects: Mapping[str, str]) -> str:
     """The router's code (edge_function/code.py) with the redirect in front of its handler."""
-    if router_code.count(_ROUTER_HANDLER) != 1:
-        raise FunctionCodeError(f"the router's code must define `{_ROUTER_HANDLER}` exactly once")
-    routed = router_code.replace(_ROUTER_HANDLER, _ROUTED_HANDLER)
-    return _compact(
+    routed, count = _ROUTER_HANDLER.subn(_ROUTED_HANDLER, router_code)
+    if count != 1:
+        raise FunctionCodeError("the router's code must define `async function handler(event)` exactly once")
+    return minify(
         routed
         + "\n"
         + _render(redirects)

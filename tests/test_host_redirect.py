@@ -167,7 +167,8 @@ def test_the_canonical_name_gets_exactly_the_routers_answer(functions: Functions
 def test_the_router_with_the_redirect_stays_within_cloudfronts_size_limit() -> None:
     code = host_redirect.with_router(function_code(STORE_ID, SETTINGS), {"www.example.com": "example.com"})
     assert len(code.encode()) <= MAX_FUNCTION_BYTES
-    assert code.count("async function handler(event) {") == 1
+    assert code.count("async function handler(event){") == 1
+    assert code.count("async function routeRequest(event){") == 1
 
 
 # --- what the component deploys
@@ -206,8 +207,8 @@ def test_with_the_cloudfront_function_router_the_redirect_goes_in_front_of_it() 
     registered = run_program({**CONFIG, "router": "cloudfront-function"}, mocks=SiteMocks(hosted_zones=ZONES))
     (router,) = by_type(registered, "aws:cloudfront/function:Function")
     assert router.name == "site-router"
-    assert 'const HOST_REDIRECTS = {"www.example.com": "example.com"};' in router.props["code"]
-    assert "async function routeRequest(event) {" in router.props["code"]
+    assert 'const HOST_REDIRECTS={"www.example.com":"example.com"};' in router.props["code"]
+    assert "async function routeRequest(event){" in router.props["code"]
 
 
 def test_without_the_option_no_redirect_is_deployed() -> None:

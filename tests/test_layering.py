@@ -17,7 +17,7 @@ FORBIDDEN = {
         *("pulumi", "pulumi_aws", "pulumi_policy", "boto3", "click"),
         *("components", "scripts", "policy"),
     ),
-    # The CloudFront Function's code renderer: standard library only, like the edge bundle.
+    # The CloudFront Function's code renderer: standard library and rjsmin (its minifier), no Pulumi.
     "edge_function": (
         *("pulumi", "pulumi_aws", "pulumi_policy", "boto3", "click"),
         *("components", "scripts", "policy"),

@@ -167,7 +167,7 @@ def test_the_fallback_origin_reads_the_plain_404_page_under_site(
 def test_spa_fallback_is_rendered_into_the_function() -> None:
     registered = run_program({"spaFallback": "true", **FUNCTION_MODE})
     code = one(registered, "aws:cloudfront/function:Function").props["code"]
-    assert "const SPA_FALLBACK = 'true' === 'true';" in code
+    assert "const SPA_FALLBACK='true'==='true';" in code
 
 
 def test_first_up_without_a_version_puts_the_sentinel_in_the_store() -> None:
