@@ -181,7 +181,8 @@ def test_a_stale_deletion_lock_is_named_with_how_to_clear_it_and_another_prune_t
     assert result.exit_code == 2
     assert result.output == (
         f"Error: version {V1} has a deletion lock 120 minutes old from sitectl prune on dead "
-        f"({layout.lock_key(V1)}): that prune died; if `sitectl versions --verify {V1}` passes, clear it "
+        f"({layout.lock_key(V1)}): that prune died; if `sitectl versions --verify --version {V1}` passes, "
+        "clear it "
         f"with `aws s3api delete-object --bucket {BUCKET} --key {layout.lock_key(V1)}` and release again\n"
     )
     assert world.stack.mutations == []

@@ -323,7 +323,7 @@ def test_a_version_whose_object_no_longer_matches_its_manifest_is_not_shared(
     assert report.skipped == [CHUNK]
     assert warnings == [
         f"{V1}/{CHUNK} no longer holds the bytes its manifest lists: not shared; check the version with "
-        f"`sitectl versions --verify {V1}`"
+        f"`sitectl versions --verify --version {V1}`"
     ]
     assert keys(world, "_assets/") == []
 

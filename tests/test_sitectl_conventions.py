@@ -30,7 +30,7 @@ SITE_OPTIONS = {"--stack", "--bucket", "--parameter", "--url", "--project-dir"}
 # Commands that act on one site (policy-check evaluates the program offline, with its own options; e2e
 # creates its own throwaway sites and refuses to touch any other).
 SITE_COMMANDS = sorted(set(cli.commands) - {"policy-check", "e2e"})
-VERSION_COMMANDS = ["upload", "promote", "release", "rollback", "verify", "serve", "share-assets"]
+VERSION_COMMANDS = ["upload", "promote", "release", "rollback", "verify", "serve", "share-assets", "versions"]
 JSON_COMMANDS = [
     "upload",
     "promote",
@@ -70,8 +70,10 @@ def test_every_command_names_the_site_the_same_way(name: str) -> None:
 def test_every_command_names_a_version_with_the_version_option(name: str) -> None:
     assert "--version" in _options(name)
     assert "--to" not in _options(name)  # old spellings are hidden
-    usage = CliRunner().invoke(cli, [name, "--help"]).output.splitlines()[0]
+    help_text = CliRunner().invoke(cli, [name, "--help"]).output
+    usage = help_text.splitlines()[0]
     assert "VERSION" not in usage, usage
+    assert "[VERSION]" not in help_text  # `versions --verify V`, an older spelling, is not shown either
 
 
 @pytest.mark.parametrize("name", JSON_COMMANDS)

@@ -357,7 +357,8 @@ def test_a_damaged_source_is_refused_with_nothing_written(
         )
 
     hint = (
-        f"; nothing was promoted (`sitectl --bucket {STAGING} versions --verify {V1}` lists every difference)"
+        f"; nothing was promoted (`sitectl --bucket {STAGING} versions --verify --version {V1}` lists every "
+        "difference)"
     )
     assert str(refused.value).removesuffix(hint).removesuffix("; nothing was promoted") == message
     assert keys(staging) == []
@@ -388,7 +389,7 @@ def test_sitectl_promote_of_a_damaged_source_exits_2_naming_the_path_and_the_dif
     assert result.output == (
         f"Error: version {V1} in {STAGING} is damaged: {V1}/robots.txt has ETag "
         "b8ea07c37f23ee0fc4c94f4ff69cc452, its manifest says ca121b5d03245bf82db00d14cee04e22; nothing was "
-        f"promoted (`sitectl --bucket {STAGING} versions --verify {V1}` lists every difference)\n"
+        f"promoted (`sitectl --bucket {STAGING} versions --verify --version {V1}` lists every difference)\n"
     )
     assert keys(staging) == []
 

@@ -209,7 +209,7 @@ def test_versions_verify_catches_other_bytes_of_the_same_size(world: World, tmp_
     upload_build(world.s3, BUCKET, write_build(tmp_path / "a", TREE_A), V1)
     world.s3.put_object(Bucket=BUCKET, Key=f"{V1}/a.txt", Body=b"only in B")  # 9 bytes, as before
 
-    result = world.invoke("--bucket", BUCKET, "versions", "--verify", V1)
+    result = world.invoke("--bucket", BUCKET, "versions", "--verify", "--version", V1)
 
     assert result.exit_code == 1
     assert f"{V1}: a.txt has other content (ETag " in result.output

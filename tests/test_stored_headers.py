@@ -49,7 +49,7 @@ def test_versions_verify_reports_a_content_type_the_manifest_does_not_say(
     upload_build(world.s3, BUCKET, sample_build(tmp_path / "b"), V1)
     assert storage.verify_version(world.s3, BUCKET, V1) == []
     rewrite_headers(world, INDEX, ContentType="text/plain")
-    result = world.invoke("--bucket", BUCKET, "versions", "--verify", V1)
+    result = world.invoke("--bucket", BUCKET, "versions", "--verify", "--version", V1)
     assert result.exit_code == 1
     assert result.stdout == (
         f"{V1}: index.html has Content-Type text/plain, the manifest says text/html; charset=utf-8\n"

@@ -5,6 +5,7 @@ version of a bucket and proves it equals its manifest."""
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import threading
 from dataclasses import replace
@@ -657,9 +658,70 @@ def test_versions_verify_on_the_command_line(world: World, tmp_path: Path) -> No
     assert result.exit_code == 0, result.output
     assert result.stdout == f"{V2}: equals its manifest (3 files)\n{V1}: equals its manifest (3 files)\n"
     world.s3.put_object(Bucket=BUCKET, Key=f"{V1}/leak.txt", Body=b"x")
-    result = world.invoke("--bucket", BUCKET, "versions", "--verify", V1)
+    for args in (["--verify", "--version", V1], ["--version", V1, "--verify"], ["--verify", V1]):
+        result = world.invoke("--bucket", BUCKET, "versions", *args)  # the last: the older spelling
+        assert result.exit_code == 1, args
+        assert result.stdout == f"{V1}: {V1}/leak.txt is not in the manifest\n"
+        assert result.stderr == (
+            "Error: 1 of 1 versions differ from their manifests: do not release them; upload the build again "
+            "as a new version\n"
+        )
+    assert world.invoke("--bucket", BUCKET, "versions", "--verify", "--version", V2).exit_code == 0
+
+
+def test_versions_verify_json_is_one_document(world: World, tmp_path: Path) -> None:
+    upload_build(world.s3, BUCKET, write_build(tmp_path / "a", TREE_A), V1)
+    upload_build(world.s3, BUCKET, write_build(tmp_path / "b", TREE_B), V2)
+    world.s3.put_object(Bucket=BUCKET, Key=f"{V1}/leak.txt", Body=b"x")
+    result = world.invoke("--bucket", BUCKET, "versions", "--verify", "--json")
     assert result.exit_code == 1
-    assert f"{V1}: {V1}/leak.txt is not in the manifest" in result.output
+    assert json.loads(result.stdout) == {
+        "bucket": BUCKET,
+        "ok": False,
+        "versions": [
+            {"version": V2, "ok": True, "files": 3, "problems": []},
+            {
+                "version": V1,
+                "ok": False,
+                "files": None,
+                "problems": [f"{V1}/leak.txt is not in the manifest"],
+            },
+        ],
+    }
+    assert result.stderr.startswith("Error: 1 of 2 versions differ from their manifests")
+    result = world.invoke("--bucket", BUCKET, "versions", "--verify", "--version", V2, "--json")
+    assert result.exit_code == 0
+    assert json.loads(result.stdout)["versions"] == [{"version": V2, "ok": True, "files": 3, "problems": []}]
+
+
+def test_versions_verify_refuses_a_version_that_is_not_complete_with_did_you_mean(
+    world: World, tmp_path: Path
+) -> None:
+    upload_build(world.s3, BUCKET, write_build(tmp_path / "a", TREE_A), V1)
+    mistyped = V1.replace("1101", "1110")
+    result = world.invoke("--bucket", BUCKET, "versions", "--verify", "--version", mistyped)
+    assert result.exit_code == 2
+    assert result.output == (
+        f"Error: version {mistyped} has no manifest in {BUCKET}: only complete versions can be verified; "
+        f"did you mean {V1}?\n"
+    )
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--verify", "nope"], "--verify 'nope' is not a valid version id"),
+        (["--verify", "--version", "nope"], "--version 'nope' is not a valid version id"),
+        (["--verify", V1, "--version", V2], f"two versions given (--version {V2}, --verify {V1}): pass one"),
+        (["--version", V1], f"--version goes with --verify: `sitectl versions --verify --version {V1}`"),
+    ],
+)
+def test_versions_verify_refuses_bad_version_arguments_before_reading(
+    world: World, args: list[str], message: str
+) -> None:
+    result = world.invoke("--bucket", BUCKET, "versions", *args)
+    assert result.exit_code == 2
+    assert result.output.startswith(f"Error: {message}"), result.output
 
 
 # --- 7. one-line errors ------------------------------------------------------------------------

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import click
 
-from edge_lambda import layout
 from scripts.commands.errors import RefusedError, SitectlError, aws_errors
-from scripts.commands.options import Output, json_output
+from scripts.commands.options import Output, check_version_id, did_you_mean, json_output, version_option
 from scripts.commands.site import Site, missing_pointer, site_options
 from scripts.versionstore import store as storage
 
@@ -28,19 +29,28 @@ def render_table(rows: list[list[str]]) -> str:
     )
 
 
-def verify_command_output(s3: storage.S3Client, bucket: str, version: str) -> None:
-    """`versions --verify`: one line per version; exit 1 when any differs from its manifest."""
-    if version and not layout.is_valid_version(version):
-        raise RefusedError(f"--verify {version!r} is not a version id: expected {layout.VERSION_FORMAT}")
+def verify_command_output(s3: storage.S3Client, bucket: str, version: str | None, output: Output) -> None:
+    """`versions --verify [--version V]`: one line per version (or one JSON document); exit 1 when any
+    differs from its manifest, 2 when V is not a complete version."""
+    if version is not None:
+        complete = storage.complete_versions(s3, bucket)
+        if version not in complete:
+            raise RefusedError(
+                f"version {version} has no manifest in {bucket}: only complete versions can be verified"
+                + did_you_mean(version, complete)
+            )
     results = storage.verify_versions(s3, bucket, [version] if version else None)
-    bad = 0
+    checked: list[dict[str, Any]] = []
+    lines: list[str] = []
     for name, problems in results.items():
-        if not problems:
-            manifest = storage.read_manifest(s3, bucket, name)
-            click.echo(f"{name}: equals its manifest ({len(manifest.files) if manifest else 0} files)")
-        for problem in problems:
-            click.echo(f"{name}: {problem}")
-        bad += bool(problems)
+        manifest = None if problems else storage.read_manifest(s3, bucket, name)
+        files = len(manifest.files) if manifest else None
+        checked.append({"version": name, "ok": not problems, "files": files, "problems": problems})
+        lines += [f"{name}: {problem}" for problem in problems] or [
+            f"{name}: equals its manifest ({files} files)"
+        ]
+    bad = sum(not entry["ok"] for entry in checked)
+    output.result({"bucket": bucket, "ok": not bad, "versions": checked}, lines)
     if bad:
         raise SitectlError(
             f"{bad} of {len(results)} versions differ from their manifests: do not release them; "
@@ -48,28 +58,50 @@ def verify_command_output(s3: storage.S3Client, bucket: str, version: str) -> No
         )
 
 
+class VerifyFlag(click.Option):
+    """`--verify`, a flag; its older spelling `--verify VERSION` still takes the version as its value,
+    which --help no longer shows (the convention is `--verify --version VERSION`)."""
+
+    def get_help_record(self, ctx: click.Context) -> tuple[str, str] | None:
+        record = super().get_help_record(ctx)
+        return None if record is None else (", ".join(self.opts), record[1])
+
+
 @click.command("versions")
 @json_output
 @click.option(
     "--verify",
     "verify",
+    cls=VerifyFlag,
     is_flag=False,
     flag_value="",
     default=None,
-    metavar="[VERSION]",
-    help="Prove that VERSION (default: every complete version) is exactly its manifest: every key, "
-    "size and ETag, no other object. One listing per 1,000 files.",
+    help="Prove that every complete version (or the one --version names) is exactly its manifest: every "
+    "key, size, ETag and header, no other object. One listing per 1,000 files.",
 )
+@version_option("With --verify: the version to prove (default: every complete version).")
 @site_options()
 @aws_errors
-def versions_command(verify: str | None, site: Site, output: Output) -> None:
+def versions_command(verify: str | None, version: str | None, site: Site, output: Output) -> None:
     """List every version, newest first: complete or not, files, bytes, created, and which is live.
 
     Costs two listings plus one manifest read per complete version, whatever the number of files.
     """
+    if verify:  # the older spelling, `--verify VERSION`
+        check_version_id(verify, "--verify")
+        if version is not None and version != verify:
+            raise RefusedError(
+                f"two versions given (--version {version}, --verify {verify}): pass one, with --version"
+            )
+        version = verify
+    if version is not None and verify is None:
+        raise RefusedError(
+            f"--version goes with --verify: `sitectl versions --verify --version {version}` proves that "
+            "version; `sitectl versions` lists them all"
+        )
     bucket = storage.check_bucket_name(site.bucket())
     if verify is not None:
-        verify_command_output(site.s3(), bucket, verify)
+        verify_command_output(site.s3(), bucket, version, output)
         return
     live = site.live_version()
     named = site.parameter()

@@ -255,7 +255,8 @@ def _read_source(
         if found is None or state:
             raise StoreRefusedError(
                 f"version {version} in {source.name} is damaged: {key} {state}; nothing was promoted "
-                f"(`sitectl --bucket {source.name} versions --verify {version}` lists every difference)"
+                f"(`sitectl --bucket {source.name} versions --verify --version {version}` lists every "
+                "difference)"
             )
         expected[key] = _Expected(path, key, entry, found)
     # A manifest from before ETags were recorded: each object's sha256 metadata instead (a HEAD each).

@@ -176,7 +176,8 @@ def _publish_one(
         if existing is None and refused in _EXISTS_CODES:  # 412 and no object: the source pin failed
             warn(
                 f"{layout.object_key(manifest.version, path)} no longer holds the bytes its manifest "
-                f"lists: not shared; check the version with `sitectl versions --verify {manifest.version}`"
+                "lists: not shared; check the version with "
+                f"`sitectl versions --verify --version {manifest.version}`"
             )
             return "skipped"
     if existing == entry.sha256:

@@ -702,7 +702,7 @@ def deletion_refusal(bucket: str, lock: VersionLock, now: datetime) -> str:
     minutes = int(lock.age(now).total_seconds() // 60)
     return (
         f"version {version} has a deletion lock {minutes} minutes old from {lock.owner} ({key}): that "
-        f"prune died; if `sitectl versions --verify {version}` passes, clear it with "
+        f"prune died; if `sitectl versions --verify --version {version}` passes, clear it with "
         f"`aws s3api delete-object --bucket {bucket} --key {key}` and release again"
     )
 
