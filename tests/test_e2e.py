@@ -1,26 +1,36 @@
 """`sitectl e2e`: every step's logic against moto and the stack fake, so that only the calls to AWS and
-the engine need a real account: the plan, the refusals, the ledger and clean-up, the report."""
+the engine need a real account: the plan, the refusals, the ledger and clean-up, the report, and the
+engine's own messages as its event stream carries them (tests/fixtures/engine_events.jsonl holds event
+lines in the shapes the CLI writes them; scripts/e2e/engine.py cites where in pulumi/pulumi)."""
 
 from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator, Mapping
+import traceback
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 from click.testing import CliRunner
+from pulumi.automation.events import EngineEvent
 
+from components import pointer_guard, release_guard
+from edge_lambda import layout
 from edge_lambda.handler import OriginRequestHandler, PointerCache
 from edge_lambda.settings import EdgeSettings
 from scripts.commands.errors import RefusedError
 from scripts.commands.serve import preview_server_running
 from scripts.commands.site import HttpAnswer, SiteDeps
 from scripts.commands.site import http_get as site_http_get
+from scripts.commands.stack import PulumiStack
 from scripts.e2e import run as e2e
+from scripts.e2e.engine import EngineLog
 from scripts.sitectl import cli
+from scripts.versionstore import emergency
 from tests.clock import ManualClock
 from tests.kvs_fake import ARN, running_store
 from tests.kvs_fake import client_for as kvs_client_for
@@ -31,21 +41,110 @@ __all__ = ["world"]
 
 ROOT = Path(__file__).resolve().parent.parent
 RUN_ID = "20261206171500-ab12"
+V1, V2, V3 = "20261206T171500Z", "20261206T171501Z", "20261206T171502Z"
+EVENTS = ROOT / "tests" / "fixtures" / "engine_events.jsonl"
+RESET = "<{%reset%}>"
+
+
+def diagnostic(severity: str, text: str) -> EngineEvent:
+    """A diagnostic event as the CLI writes it to the event log (colour "raw": pkg/engine/eventsink.go
+    wraps the message in directives, and warnings and errors get a prefix), read by the SDK's parser."""
+    prefix = {"warning": "<{%fg 3%}>warning: ", "error": "<{%fg 1%}>error: "}.get(severity)
+    event = {"message": f"{RESET}{text}{RESET}\n", "color": "raw", "severity": severity}
+    return EngineEvent.from_json(
+        {
+            "sequence": 1,
+            "timestamp": 1,
+            "diagnosticEvent": {**({"prefix": prefix + RESET} if prefix else {}), **event},
+        }
+    )
+
+
+def unhandled(error: BaseException) -> str:
+    """What the Python language host logs for an exception the program does not catch
+    (sdk/python/cmd/pulumi-language-python-exec): the sentence, then the traceback."""
+    lines = traceback.format_exception(error)
+    return "Program failed with an unhandled exception:\n" + "".join(lines).rstrip("\n")
+
+
+def summary(changes: dict[str, int], seconds: int = 14) -> EngineEvent:
+    return EngineEvent.from_json(
+        {
+            "sequence": 2,
+            "timestamp": 2,
+            "summaryEvent": {"durationSeconds": seconds, "resourceChanges": changes},
+        }
+    )
+
+
+@dataclass
+class EngineStack(FakeStack):
+    """A throwaway stack whose `up` runs what the real program runs before the pointer can change, the
+    program's own functions against moto: the pointer guard's plan, the emergency record's check, the
+    release guard; and sends what the engine would (the log lines, an unhandled exception, a summary)."""
+
+    world: Any = None
+    on_event: Callable[[Any], Any] = lambda event: None
+    guards: bool = True
+    events: bool = True
+
+    def _send(self, event: EngineEvent) -> None:
+        if self.events:
+            self.on_event(event)
+
+    def up(self, targets: list[str], message: str, on_output: Callable[[str], Any]) -> str:
+        ssm, s3 = self.world.ssm, self.world.s3
+        version = self.version or None
+        try:
+            pointer = str(self.outputs()["parameterName"])
+            live = ssm.get_parameter(Name=pointer)["Parameter"]["Value"]
+            change = pointer_guard.plan_pointer_change(live, version, False)
+            record = emergency.read_record(ssm, pointer)
+            if self.guards:
+                emergency.check_deployment(record, version, None, self.version_key)
+            if record is not None:
+                self._send(diagnostic("warning", f"emergency rollback in force: {record.describe()}"))
+            if self.guards and version:
+                function = self.extra_outputs.get("router") == "cloudfront-function"
+                release_guard.check_releasable(s3, BUCKET, version, function, f"pulumi up of {self.name}")
+        except ValueError as error:
+            self._send(diagnostic("error", unhandled(error)))
+            self._send(summary({}, seconds=3))
+            raise RuntimeError(f"code: 255\n stderr: error: update failed\n{type(error).__name__}") from error
+        self._send(diagnostic("warning" if change.is_warning else "info", change.line))
+        result = super().up(targets, message, on_output)
+        self._send(summary({"same": 23, "update": 2}))
+        return result
+
+
+def pointer(stack: str) -> str:
+    return f"/versioned-site/{stack}/live-version"
+
+
+def live(world: World, stack: str) -> str:
+    return str(world.ssm.get_parameter(Name=pointer(stack))["Parameter"]["Value"])
 
 
 class FakeThrowaway:
     """Throwaway stacks as the fake stacks of the sitectl tests; records what the run asked of Pulumi."""
 
     def __init__(
-        self, world: World, kvs_arn: str = "", url: str = URL, clock: ManualClock | None = None
+        self,
+        world: World,
+        kvs_arn: str = "",
+        url: str = URL,
+        clock: ManualClock | None = None,
+        engine: EngineLog | None = None,
     ) -> None:
         self.world = world
         self.kvs_arn = kvs_arn
         self.url = url
         self.clock = clock or ManualClock()
+        self.engine = engine or EngineLog()
         self.calls: list[str] = []
         self.configs: dict[str, Mapping[str, str]] = {}
         self.fail: dict[str, Exception] = {}
+        self.removed: dict[str, FakeStack] = {}
 
     def exists(self, stack: str) -> bool:
         return stack in self.world.stacks
@@ -54,9 +153,12 @@ class FakeThrowaway:
         self.calls.append(f"create {stack}")
         self.configs[stack] = dict(config)
         router = config["versioned-site:router"]
-        fake = FakeStack(
+        # The pointer the stack's deploy would create, named after the stack as the component names it.
+        self.world.ssm.put_parameter(Name=pointer(stack), Value=layout.NO_VERSION_RELEASED, Type="String")
+        fake = EngineStack(
             name=stack,
             extra_outputs={
+                "parameterName": pointer(stack),
                 "router": router,
                 "distributionId": "E2EXAMPLE",
                 "edgeCacheTtlSeconds": 5,
@@ -64,17 +166,20 @@ class FakeThrowaway:
                 "spaFallback": False,
                 "url": self.url,
             },
+            world=self.world,
+            on_event=self.engine.on_event,
         )
-        fake.write_pointer = self._switch
+        fake.write_pointer = lambda version: self._switch(stack, version)
         self.world.stacks[stack] = fake
 
-    def _switch(self, version: str) -> None:
+    def _switch(self, stack: str, version: str) -> None:
         # What a targeted `up` does: the pointer, then the switch waits the edge TTL (5 s + 1 s).
-        self.world.set_live(version)
+        self.world.ssm.put_parameter(Name=pointer(stack), Value=version, Type="String", Overwrite=True)
         self.clock.advance(6)
 
     def up(self, stack: str) -> str:
         self.calls.append(f"up {stack}")
+        self.engine.on_event(summary({"create": 31}, seconds=412))
         return "pulumi up: succeeded"
 
     def destroy(self, stack: str) -> str:
@@ -85,7 +190,7 @@ class FakeThrowaway:
 
     def remove(self, stack: str) -> None:
         self.calls.append(f"remove {stack}")
-        del self.world.stacks[stack]
+        self.removed[stack] = self.world.stacks.pop(stack)
 
 
 class Edge:
@@ -101,9 +206,9 @@ class Edge:
 
 
 @contextmanager
-def distribution(world: World, clock: ManualClock) -> Iterator[str]:
+def distribution(world: World, clock: ManualClock, parameter: str = PARAMETER) -> Iterator[str]:
     settings = EdgeSettings(
-        parameter_name=PARAMETER,
+        parameter_name=parameter,
         region="us-east-1",
         cache_ttl_seconds=5,
         bucket=BUCKET,
@@ -114,9 +219,41 @@ def distribution(world: World, clock: ManualClock) -> Iterator[str]:
         yield server.url
 
 
-def _run(world: World, tmp_path: Path, router: str, kvs: Any = None) -> tuple[e2e.Report, FakeThrowaway]:
+def make_run(
+    world: World,
+    tmp_path: Path,
+    throwaway: FakeThrowaway,
+    deps: SiteDeps,
+    http_get: Callable[[str], HttpAnswer],
+    **options: Any,
+) -> e2e.Run:
+    return e2e.Run(
+        run_id=RUN_ID,
+        throwaway=throwaway,
+        sitectl=e2e.sitectl_in_process(deps),
+        ledger=e2e.Ledger(tmp_path / f"{RUN_ID}.json", RUN_ID),
+        examples=options.pop("examples", ROOT / "examples"),
+        region="eu-west-1",
+        clock=throwaway.clock,
+        sleep=throwaway.clock.sleep,
+        http_get=http_get,
+        say=lambda line: None,
+        stack_of=lambda name: world.stacks[name],
+        ssm=world.ssm,
+        engine=throwaway.engine,
+        **options,
+    )
+
+
+def _run(
+    world: World,
+    tmp_path: Path,
+    router: str,
+    kvs: Any = None,
+    adjust: Callable[[FakeThrowaway], None] = lambda throwaway: None,
+) -> tuple[e2e.Report, FakeThrowaway]:
     clock = ManualClock(start=time.time())
-    with distribution(world, clock) as url:
+    with distribution(world, clock, pointer(e2e.stack_name(RUN_ID, router))) as url:
         edge = Edge(url)
         deps = SiteDeps(
             stack_factory=lambda name, _dir: world.stacks[name],
@@ -130,19 +267,8 @@ def _run(world: World, tmp_path: Path, router: str, kvs: Any = None) -> tuple[e2
             sleep=clock.sleep,
         )
         throwaway = FakeThrowaway(world, ARN, url, clock)
-        run = e2e.Run(
-            run_id=RUN_ID,
-            throwaway=throwaway,
-            sitectl=e2e.sitectl_in_process(deps),
-            ledger=e2e.Ledger(tmp_path / f"{RUN_ID}.json", RUN_ID),
-            examples=ROOT / "examples",
-            region="eu-west-1",
-            clock=clock,
-            sleep=clock.sleep,
-            http_get=edge,
-            say=lambda line: None,
-            routers=[router],
-        )
+        adjust(throwaway)
+        run = make_run(world, tmp_path, throwaway, deps, edge, routers=[router])
         return run.execute(), throwaway
 
 
@@ -157,16 +283,20 @@ STEPS = [
     "rollback (pulumi up)",
     "release v2 again",
     "rollback --now",
+    "emergency guard refuses v2",
+    "release guard refuses v3",
 ]
+
+
+def _results(report: e2e.Report) -> list[tuple[str, bool]]:
+    return [(s.step, s.ok) for s in report.steps if not s.skipped]
 
 
 def test_a_whole_run_on_lambda_edge_goes_through_sitectl_and_leaves_nothing(
     world: World, tmp_path: Path
 ) -> None:
     report, throwaway = _run(world, tmp_path, "lambda-edge")
-    assert [(s.step, s.ok) for s in report.steps] == [(step, True) for step in STEPS], "\n".join(
-        report.lines()
-    )
+    assert _results(report) == [(step, True) for step in STEPS], "\n".join(report.lines())
     stack = f"e2e-{RUN_ID}-edge"
     assert throwaway.calls == [f"create {stack}", f"up {stack}", f"destroy {stack}", f"remove {stack}"]
     config = throwaway.configs[stack]
@@ -175,40 +305,142 @@ def test_a_whole_run_on_lambda_edge_goes_through_sitectl_and_leaves_nothing(
     assert report.ok and report.left == []
     # Each switch watched at the edge: the version and the location that answered.
     assert [(s["version"], s["seen"], s["pops"]) for s in report.switches] == [
-        ("20261206T171500Z", True, ["FRA56-P1"]),
-        ("20261206T171501Z", True, ["FRA56-P1"]),
-        ("20261206T171501Z", True, ["FRA56-P1"]),
-        ("20261206T171500Z", True, ["FRA56-P1"]),
+        (V1, True, ["FRA56-P1"]),
+        (V2, True, ["FRA56-P1"]),
+        (V2, True, ["FRA56-P1"]),
+        (V1, True, ["FRA56-P1"]),
     ]
-    assert world.live() == "20261206T171500Z"
+    assert live(world, stack) == V1
+    # The emergency record sitectl wrote beside the pointer (outside Pulumi's state) is gone too.
+    with pytest.raises(world.ssm.exceptions.ParameterNotFound):
+        world.ssm.get_parameter(Name=emergency.record_name(pointer(stack)))
     ledger = json.loads((tmp_path / f"{RUN_ID}.json").read_text())
-    assert ledger == {"run_id": RUN_ID, "stacks": [], "left": []}
+    assert ledger == {"run_id": RUN_ID, "stacks": [], "parameters": [], "left": []}
+    # The engine's own messages, step by step: the program's log lines, the guards' refusals, and
+    # what each update touched (its summary).
+    said = {s.step: [(m["severity"], m["line"]) for m in s.engine] for s in report.steps}
+    assert said["release v1"] == [("info", f"release none -> {V1}")]
+    assert said["rollback (pulumi up)"] == [("warning", f"roll back {V2} -> {V1}")]
+    # rollback --now's catch-up `up`: the record is in force, the pointer already holds V1.
+    assert said["rollback --now"][-1] == ("info", f"live version unchanged: {V1}")
+    assert (
+        said["rollback --now"][0][0] == "warning"
+        and "emergency rollback in force" in said["rollback --now"][0][1]
+    )
+    refusal = next(s for s in report.steps if s.step == "emergency guard refuses v2")
+    assert refusal.detail.startswith("refused by the engine: RolledBackVersionError: ")
+    assert f"would put {V2} back live" in refusal.detail
+    assert ("error", refusal.detail.removeprefix("refused by the engine: ")) in said[
+        "emergency guard refuses v2"
+    ]
+    guard = next(s for s in report.steps if s.step == "release guard refuses v3")
+    assert guard.detail == (
+        f"refused by the engine: UnreleasableVersionError: version {V3} has no complete upload in bucket "
+        f"{BUCKET} (no {layout.manifest_key(V3)}); latest complete versions: {V2}, {V1}. Upload it first, "
+        "or set versioned-site:version to one of them."
+    )
+    # The targeted updates' summaries: what each touched.
+    release = next(s for s in report.steps if s.step == "release v1")
+    assert release.updates == [{"seconds": 14, "changes": {"same": 23, "update": 2}}]
+    assert next(s for s in report.steps if s.step == "deploy (pulumi up)").updates[0]["changes"] == {
+        "create": 31
+    }
+    lines = report.lines()
+    assert " " * 23 + f"engine warning: roll back {V2} -> {V1}" in lines
+    assert " " * 23 + "engine: update of 14 s: same 23, update 2" in lines
+    # The config the refused `up` ran with is put back.
+    assert throwaway.removed[f"e2e-{RUN_ID}-edge"].version == V1
+    canary = report.steps[-1]
+    assert (canary.step, canary.skipped, canary.ok) == ("canary", True, False)
+    assert canary.detail.startswith("not yet available") and report.ok
+
+
+def test_a_guard_step_needs_the_refusal_and_the_engine_s_word_for_it(world: World, tmp_path: Path) -> None:
+    throwaway = FakeThrowaway(world)
+    run = make_run(world, tmp_path, throwaway, world.deps(), Edge(URL))
+    refusal = emergency.RolledBackVersionError(f"this deployment would put {V2} back live")
+
+    def refused(said: bool) -> Callable[[], object]:
+        def attempt() -> object:
+            if said:
+                throwaway.engine.on_event(diagnostic("error", unhandled(refusal)))
+            raise RuntimeError("sitectl release: pulumi up failed: code 255")
+
+        return attempt
+
+    line = run._refused(refused(True), "RolledBackVersionError", "a release of V2")
+    assert line == f"refused by the engine: RolledBackVersionError: this deployment would put {V2} back live"
+    throwaway.engine.take()  # as each step begins
+    with pytest.raises(RuntimeError, match="was refused, but the engine's events carried no RolledBack"):
+        run._refused(refused(False), "RolledBackVersionError", "a release of V2")
+    with pytest.raises(RuntimeError, match="was not refused: the guard did not run"):
+        run._refused(lambda: None, "RolledBackVersionError", "a release of V2")
+
+
+def test_recorded_engine_events_are_read_as_the_engine_sends_them() -> None:
+    log = EngineLog()
+    for line in EVENTS.read_text().splitlines():
+        log.on_event(EngineEvent.from_json(json.loads(line)))
+    messages, updates = log.take()
+    assert [(m.severity, m.line, m.resource) for m in messages] == [
+        ("info", f"release none -> {V1}", ""),
+        ("warning", f"roll back {V2} -> {V1}", ""),
+        ("warning", f"emergency rollback in force: {V2} rolled back to {V1}", "site"),
+        (
+            "error",
+            f"RolledBackVersionError: emergency rollback: {V2} rolled back to {V1} by e2e, and this "
+            f"deployment would put {V2} back live",
+            "",
+        ),
+        ("error", "Exception: failed to register resource site-pointer", ""),
+    ]
+    # The guard's refusal is found where the traceback names it, not only on its last line.
+    assert messages[4].names("UnreleasableVersionError") == (
+        f"UnreleasableVersionError: version {V3} has no complete upload in bucket site-bucket-e2e "
+        f"(no {V3}/_manifest.json)"
+    )
+    assert messages[3].names("UnreleasableVersionError") is None and messages[0].names("x") is None
+    assert "<{%" not in messages[0].text and messages[0].text == f"release none -> {V1}"
+    assert updates == [{"seconds": 14, "changes": {"same": 23, "update": 2}}]
+    assert log.take() == ([], [])
+
+
+def test_sitectl_s_stack_sends_the_engine_s_events_when_asked() -> None:
+    class AutomationStack:
+        name = "e2e"
+
+        def __init__(self) -> None:
+            self.kwargs: list[dict[str, Any]] = []
+
+        def up(self, **kwargs: Any) -> Any:
+            self.kwargs.append(kwargs)
+            kwargs.get("on_event", lambda event: None)(diagnostic("info", "release a -> b"))
+            return type("Up", (), {"summary": type("S", (), {"result": "succeeded"})()})()
+
+    log, plain, observed = EngineLog(), AutomationStack(), AutomationStack()
+    PulumiStack(plain, "versioned-site").up(["urn"], "m", print)
+    PulumiStack(observed, "versioned-site", on_event=log.on_event).up(["urn"], "m", print)
+    assert "on_event" not in plain.kwargs[0] and observed.kwargs[0]["on_event"] == log.on_event
+    assert [m.line for m in log.take()[0]] == ["release a -> b"]
 
 
 def test_a_run_on_the_function_router_writes_the_store_directly(world: World, tmp_path: Path) -> None:
     with running_store() as (store, endpoint):
         report, _ = _run(world, tmp_path, "cloudfront-function", kvs_client_for(endpoint))
-    assert [(s.step, s.ok) for s in report.steps] == [(step, True) for step in STEPS], "\n".join(
-        report.lines()
-    )
-    assert store.items["live-version"].startswith("20261206T171500Z ")
+    assert _results(report) == [(step, True) for step in STEPS], "\n".join(report.lines())
+    assert store.items["live-version"].startswith(f"{V1} ")
 
 
 def test_a_failed_step_stops_the_plan_and_still_cleans_up(world: World, tmp_path: Path) -> None:
     # Nothing to upload: the examples folder is missing.
-    clock = ManualClock()
     throwaway = FakeThrowaway(world)
-    run = e2e.Run(
-        run_id=RUN_ID,
-        throwaway=throwaway,
-        sitectl=e2e.sitectl_in_process(world.deps()),
-        ledger=e2e.Ledger(tmp_path / f"{RUN_ID}.json", RUN_ID),
+    run = make_run(
+        world,
+        tmp_path,
+        throwaway,
+        world.deps(),
+        Edge(URL),
         examples=tmp_path / "missing",
-        region="eu-west-1",
-        clock=clock,
-        sleep=clock.sleep,
-        http_get=Edge(URL),
-        say=lambda line: None,
         routers=["lambda-edge"],
     )
     report = run.execute()
@@ -234,53 +466,56 @@ def test_what_cannot_be_destroyed_is_reported_and_kept_in_the_ledger_for_cleanup
         "deleting Lambda Function: InvalidParameterValueException: Lambda was unable to delete "
         "arn:aws:lambda:us-east-1:1:function:site-edge:3 because it is a replicated function"
     )
-    left = e2e.cleanup(throwaway, ledger, lambda line: None)
+    left = e2e.cleanup(throwaway, ledger, lambda line: None, world.ssm)
     assert left == [f"{stack}: " + e2e.LAMBDA_EDGE_NOTE.format(run_id=RUN_ID)]
     assert e2e.Ledger.load(tmp_path, RUN_ID).stacks == [stack]
     # Hours later, the same command finishes it.
     del throwaway.fail[stack]
-    assert e2e.cleanup(throwaway, e2e.Ledger.load(tmp_path, RUN_ID), lambda line: None) == []
+    assert e2e.cleanup(throwaway, e2e.Ledger.load(tmp_path, RUN_ID), lambda line: None, world.ssm) == []
     assert e2e.Ledger.load(tmp_path, RUN_ID).stacks == []
 
 
-def test_it_never_touches_a_stack_it_did_not_create(world: World, tmp_path: Path) -> None:
+def test_it_never_touches_a_stack_or_parameter_it_did_not_create(world: World, tmp_path: Path) -> None:
     ledger = e2e.Ledger(tmp_path / f"{RUN_ID}.json", RUN_ID)
     with pytest.raises(RefusedError, match="is not one of run"):
         ledger.add("prod")
+    with pytest.raises(RefusedError, match="belongs to no stack of run"):
+        ledger.add_parameter(emergency.record_name(PARAMETER))
+    ledger.add_parameter(f"/versioned-site/e2e-{RUN_ID}-edge/live-version-emergency-rollback")
     # A stack of that name already there (an earlier run with the same id): refused, not adopted.
     world.stacks[f"e2e-{RUN_ID}-edge"] = FakeStack(name=f"e2e-{RUN_ID}-edge")
     report, throwaway = _run(world, tmp_path, "lambda-edge")
     assert [(s.step, s.ok) for s in report.steps] == [("create stack", False)]
     assert "exists already" in report.steps[0].detail and "destroy" not in " ".join(throwaway.calls)
-    # A hand-edited ledger naming another stack: clean-up leaves it alone.
-    (tmp_path / "x.json").write_text(json.dumps({"run_id": "x", "stacks": ["prod"], "left": []}))
-    left = e2e.cleanup(throwaway, e2e.Ledger.load(tmp_path, "x"), lambda line: None)
-    assert left == ["prod: not a stack of run x, not touched"] and throwaway.calls == []
+    # A hand-edited ledger naming another stack and another stack's parameter: clean-up leaves them.
+    world.set_live(V1)
+    emergency.write_record(world.ssm, PARAMETER, emergency.EmergencyRecord((V2,), V1, "x", "y", "z"))
+    foreign = {
+        "run_id": "x",
+        "stacks": ["prod"],
+        "parameters": [emergency.record_name(PARAMETER)],
+        "left": [],
+    }
+    (tmp_path / "x.json").write_text(json.dumps(foreign))
+    left = e2e.cleanup(throwaway, e2e.Ledger.load(tmp_path, "x"), lambda line: None, world.ssm)
+    assert left == [
+        "prod: not a stack of run x, not touched",
+        f"{emergency.record_name(PARAMETER)}: not a parameter of run x, not touched",
+    ]
+    assert throwaway.calls == [] and emergency.read_record(world.ssm, PARAMETER) is not None
 
 
 def test_the_time_cap_stops_the_run_and_cleans_up(world: World, tmp_path: Path) -> None:
     clock = ManualClock()
-    throwaway = FakeThrowaway(world)
 
     class SlowThrowaway(FakeThrowaway):
         def up(self, stack: str) -> str:
             clock.advance(31 * 60)
             return super().up(stack)
 
-    throwaway = SlowThrowaway(world)
-    run = e2e.Run(
-        run_id=RUN_ID,
-        throwaway=throwaway,
-        sitectl=e2e.sitectl_in_process(world.deps()),
-        ledger=e2e.Ledger(tmp_path / f"{RUN_ID}.json", RUN_ID),
-        examples=ROOT / "examples",
-        region="eu-west-1",
-        clock=clock,
-        sleep=clock.sleep,
-        http_get=Edge(URL),
-        say=lambda line: None,
-        max_minutes=30,
-        routers=["lambda-edge"],
+    throwaway = SlowThrowaway(world, clock=clock)
+    run = make_run(
+        world, tmp_path, throwaway, world.deps(), Edge(URL), max_minutes=30, routers=["lambda-edge"]
     )
     report = run.execute()
     assert [(s.step, s.ok, s.detail) for s in report.steps][-1] == (
@@ -342,4 +577,3 @@ def test_the_report_reads_for_people_and_for_ci() -> None:
     ]
     document = report.to_dict()
     assert document["ok"] is False and document["steps"][0]["seconds"] == 12.5
-    assert PARAMETER  # the fake world's pointer is the one the runs above moved

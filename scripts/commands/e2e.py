@@ -13,9 +13,10 @@ import click
 from edge_function import CLOUDFRONT_FUNCTION, LAMBDA_EDGE
 from scripts.commands.errors import SitectlError, aws_errors
 from scripts.commands.options import Output, json_output
-from scripts.commands.site import SiteDeps, http_get
-from scripts.commands.stack import find_project_root
+from scripts.commands.site import SiteDeps, default_ssm_client, http_get
+from scripts.commands.stack import find_project_root, select_stack
 from scripts.e2e import run as e2e
+from scripts.e2e.engine import EngineLog
 from scripts.e2e.throwaway import PulumiThrowaway
 
 STATE_DIR = ".e2e"
@@ -61,17 +62,25 @@ def e2e_command(
     state = root / STATE_DIR
     # The same backend for the Automation API here and for sitectl's own stack access below.
     os.environ.setdefault("PULUMI_BACKEND_URL", (state / "backend").resolve().as_uri())
-    throwaway = PulumiThrowaway(root, state / "backend", lambda line: output.say(line.rstrip("\n")))
+    engine = EngineLog()
+    throwaway = PulumiThrowaway(
+        root, state / "backend", lambda line: output.say(line.rstrip("\n")), engine.on_event
+    )
+    ssm = default_ssm_client(e2e.POINTER_REGION)
     if cleanup_run is not None:
         ledger = e2e.Ledger.load(state, cleanup_run)
-        left = e2e.cleanup(throwaway, ledger, output.say)
+        left = e2e.cleanup(throwaway, ledger, output.say, ssm)
         output.result({"run_id": cleanup_run, "left": left}, [f"left: {item}" for item in left] or ["clean"])
         if left:
             raise SitectlError(f"run {cleanup_run}: {len(left)} item(s) left: {left[0]}")
         return
+    # sitectl's own stack access, with the engine's events of every `up` to the run's log.
+    deps = SiteDeps(stack_factory=lambda name, work_dir: select_stack(name, work_dir, engine.on_event))
     report = run_e2e(
         throwaway,
-        SiteDeps(),
+        deps,
+        engine,
+        ssm,
         state,
         root / "examples",
         region or os.environ.get("AWS_REGION") or "us-east-1",
@@ -90,6 +99,8 @@ def e2e_command(
 def run_e2e(
     throwaway: e2e.Throwaway,
     deps: SiteDeps,
+    engine: EngineLog,
+    ssm: Any,
     state: Path,
     examples: Path,
     region: str,
@@ -115,6 +126,9 @@ def run_e2e(
         sleep=sleep,
         http_get=get,
         say=output.say,
+        stack_of=lambda name: deps.stack_factory(name, None),
+        ssm=ssm,
+        engine=engine,
         max_minutes=max_minutes,
         routers=routers,
         keep=keep,

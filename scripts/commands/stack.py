@@ -20,6 +20,7 @@ from scripts.commands.errors import RefusedError, SitectlError
 from scripts.commands.project import VERSION_CONFIG_KEY_OUTPUT, project_name, version_config_key
 
 OutputCallback = Callable[[str], Any]
+EventCallback = Callable[[Any], Any]  # the Automation API's structured engine events (`on_event`)
 
 # The engine's refusal of a targeted update whose untargeted resources use a provider that changed,
 # e.g. a new default provider version after a pulumi-aws upgrade (pkg/resource/deploy/step_generator.go:
@@ -91,10 +92,12 @@ _USER_KEYS = ("git.author", "git.committer", "pulumi.user", "exec.user")
 class PulumiStack:
     """A `SiteStack` backed by `pulumi.automation` (needs the Pulumi CLI)."""
 
-    def __init__(self, stack: Any, project: str) -> None:
+    def __init__(self, stack: Any, project: str, on_event: EventCallback | None = None) -> None:
         self._stack = stack
         self._project = project
         self._version_key: str | None = None
+        # `sitectl e2e` reads the engine's own messages (scripts/e2e/engine.py) from the event stream.
+        self._events: dict[str, EventCallback] = {} if on_event is None else {"on_event": on_event}
 
     @property
     def name(self) -> str:
@@ -130,11 +133,11 @@ class PulumiStack:
             self._stack.set_config(self.version_key, ConfigValue(value=value))
 
     def up(self, targets: list[str], message: str, on_output: OutputCallback) -> str:
-        result = self._stack.up(target=targets, message=message, on_output=on_output)
+        result = self._stack.up(target=targets, message=message, on_output=on_output, **self._events)
         return str(result.summary.result)
 
     def preview(self, targets: list[str], message: str, on_output: OutputCallback) -> str:
-        result = self._stack.preview(target=targets, message=message, on_output=on_output)
+        result = self._stack.preview(target=targets, message=message, on_output=on_output, **self._events)
         return ", ".join(f"{op}: {count}" for op, count in sorted(result.change_summary.items()))
 
     def history(self) -> list[StackUpdate]:
@@ -170,14 +173,15 @@ def find_project_root(start: Path | None = None) -> Path:
     return Path(__file__).resolve().parents[2]
 
 
-def select_stack(name: str, work_dir: Path | None = None) -> SiteStack:
-    """Select an existing stack of the project with the Automation API."""
+def select_stack(name: str, work_dir: Path | None = None, on_event: EventCallback | None = None) -> SiteStack:
+    """Select an existing stack of the project with the Automation API (`on_event`: the engine's
+    events of each `up` and `preview`)."""
     from pulumi import automation
 
     root = work_dir or find_project_root()
     project = project_name(root)
     try:
-        return PulumiStack(automation.select_stack(stack_name=name, work_dir=str(root)), project)
+        return PulumiStack(automation.select_stack(stack_name=name, work_dir=str(root)), project, on_event)
     except FileNotFoundError as error:
         raise RefusedError(
             f"the Pulumi CLI is not installed (needed for stack {name!r}): {PULUMI_INSTALL}"

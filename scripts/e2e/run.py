@@ -19,14 +19,19 @@ import secrets
 import shutil
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Protocol
 
+from botocore.exceptions import ClientError
+
 from edge_function import CLOUDFRONT_FUNCTION, LAMBDA_EDGE
 from edge_lambda import layout
-from scripts.commands.errors import RefusedError
+from scripts.commands.errors import RefusedError, error_code
 from scripts.commands.site import HttpAnswer
+from scripts.commands.stack import SiteStack
+from scripts.e2e.engine import EngineLog, summary_line
+from scripts.versionstore import emergency
 
 RUN_TAG = "versioned-site:e2e-run"
 STACK_PREFIX = "e2e-"
@@ -36,6 +41,7 @@ ROUTER_SHORT = {LAMBDA_EDGE: "edge", CLOUDFRONT_FUNCTION: "function"}
 SWITCH_WAIT_SECONDS = 900.0
 SWITCH_POLL_SECONDS = 5.0
 POP_HEADER = "x-amz-cf-pop"
+POINTER_REGION = layout.EDGE_REGION  # the pointers, and the emergency records beside them
 # What a run costs, stated before it starts (AWS list prices; a run stays inside every free tier but
 # CloudFront's distribution-hours, which are not billed by the hour for the first 1 TB/month).
 COST_NOTE = (
@@ -64,6 +70,8 @@ class Throwaway(Protocol):
 
 SitectlRunner = Callable[[Sequence[str]], dict[str, Any]]
 """Runs `sitectl <args> --json` in-process and returns its JSON result; raises its one-line error."""
+StackOf = Callable[[str], SiteStack]
+"""The stack as sitectl's own commands get it (`SiteDeps.stack_factory`), its events to the run's log."""
 
 
 def new_run_id(now: datetime) -> str:
@@ -104,6 +112,9 @@ class Ledger:
     run_id: str
     stacks: list[str] = field(default_factory=list)
     left: list[str] = field(default_factory=list)
+    # SSM parameters sitectl writes outside Pulumi's state (the emergency record), which a destroy
+    # would leave behind: each under one of the run's stacks' pointers.
+    parameters: list[str] = field(default_factory=list)
 
     @classmethod
     def load(cls, directory: Path, run_id: str) -> Ledger:
@@ -111,17 +122,38 @@ class Ledger:
         if not path.is_file():
             raise RefusedError(f"no ledger for run {run_id} in {directory}: nothing this command created")
         data = json.loads(path.read_text())
-        return cls(path, run_id, list(data.get("stacks", [])), list(data.get("left", [])))
+        return cls(
+            path,
+            run_id,
+            list(data.get("stacks", [])),
+            list(data.get("left", [])),
+            list(data.get("parameters", [])),
+        )
 
     def save(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.path.write_text(json.dumps({"run_id": self.run_id, "stacks": self.stacks, "left": self.left}))
+        document = {"run_id": self.run_id, "stacks": self.stacks, "parameters": self.parameters}
+        self.path.write_text(json.dumps({**document, "left": self.left}))
+
+    def ours(self, stack: str) -> bool:
+        return stack.startswith(f"{STACK_PREFIX}{self.run_id}-")
 
     def add(self, stack: str) -> None:
-        if not stack.startswith(f"{STACK_PREFIX}{self.run_id}-"):
+        if not self.ours(stack):
             raise RefusedError(f"stack {stack!r} is not one of run {self.run_id}: e2e touches only its own")
         self.stacks.append(stack)
         self.save()
+
+    def add_parameter(self, name: str) -> None:
+        if not self.parameter_is_ours(name):
+            raise RefusedError(f"parameter {name!r} belongs to no stack of run {self.run_id}: not touched")
+        if name not in self.parameters:
+            self.parameters.append(name)
+            self.save()
+
+    def parameter_is_ours(self, name: str) -> bool:
+        # The pointer's name carries its stack's (edge_lambda/layout.py): /<project>/<stack>/live-version.
+        return any(self.ours(part) for part in name.split("/"))
 
 
 @dataclass
@@ -131,6 +163,9 @@ class StepResult:
     seconds: float
     ok: bool
     detail: str
+    skipped: bool = False
+    engine: list[dict[str, str]] = field(default_factory=list)  # EngineMessage.to_dict() of the step
+    updates: list[dict[str, Any]] = field(default_factory=list)  # the engine's summary of each update
 
 
 @dataclass
@@ -143,7 +178,7 @@ class Report:
 
     @property
     def ok(self) -> bool:
-        return all(step.ok for step in self.steps) and not self.left
+        return all(step.ok or step.skipped for step in self.steps) and not self.left
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -158,8 +193,10 @@ class Report:
     def lines(self) -> list[str]:
         rows = [f"{'ROUTER':<20} {'STEP':<26} {'SECONDS':>8}  RESULT"]
         for step in self.steps:
-            result = "ok" if step.ok else "FAILED"
+            result = "skipped" if step.skipped else "ok" if step.ok else "FAILED"
             rows.append(f"{step.router:<20} {step.step:<26} {step.seconds:>8.1f}  {result}: {step.detail}")
+            rows += [f"{'':<20}   engine {m['severity']}: {m['line']}" for m in step.engine]
+            rows += [f"{'':<20}   engine: {summary_line(update)}" for update in step.updates]
         for switch in self.switches:
             pops = ", ".join(switch["pops"]) or "-"
             seen = f"{switch['seconds']:.1f} s" if switch["seen"] else "not seen"
@@ -214,6 +251,9 @@ class Run:
     sleep: Callable[[float], None]
     http_get: Callable[[str], HttpAnswer]
     say: Callable[[str], None]
+    stack_of: StackOf
+    ssm: Any  # us-east-1, where the pointers and the emergency records live
+    engine: EngineLog = field(default_factory=EngineLog)
     max_minutes: int = DEFAULT_MAX_MINUTES
     routers: Sequence[str] = ROUTERS
     keep: bool = False
@@ -223,11 +263,13 @@ class Run:
         self.report = Report(self.run_id, self.max_minutes)
         self._started = self.clock()
 
-    def versions(self) -> tuple[str, str]:
+    def versions(self) -> tuple[str, str, str]:
+        """Three version ids one second apart, from the run id's time: v1 and v2 uploaded, v3 never."""
         stamp = datetime.strptime(self.run_id.split("-")[0], "%Y%m%d%H%M%S").replace(tzinfo=UTC)
-        first = stamp.strftime("%Y%m%dT%H%M%SZ")
-        second = stamp.replace(second=(stamp.second + 1) % 60, minute=stamp.minute + (stamp.second == 59))
-        return first, second.strftime("%Y%m%dT%H%M%SZ")
+        first, second, third = (
+            (stamp + timedelta(seconds=offset)).strftime("%Y%m%dT%H%M%SZ") for offset in range(3)
+        )
+        return first, second, third
 
     def execute(self) -> Report:
         self.say(
@@ -240,7 +282,7 @@ class Run:
                     break
         finally:
             if not self.keep:
-                self.report.left = cleanup(self.throwaway, self.ledger, self.say)
+                self.report.left = cleanup(self.throwaway, self.ledger, self.say, self.ssm)
         return self.report
 
     def _step(self, router: str, name: str, action: Callable[[], str]) -> bool:
@@ -248,15 +290,30 @@ class Run:
         if elapsed_minutes >= self.max_minutes:
             self.report.steps.append(StepResult(router, name, 0.0, False, "time cap reached: not run"))
             return False
+        self.engine.take()  # what arrived between steps belongs to none
         started = self.clock()
         try:
             detail, ok = action(), True
         except Exception as error:  # every failure is reported, then the run cleans up
             detail, ok = " ".join(str(error).split()) or type(error).__name__, False
-        result = StepResult(router, name, round(self.clock() - started, 3), ok, detail)
+        messages, updates = self.engine.take()
+        result = StepResult(
+            router,
+            name,
+            round(self.clock() - started, 3),
+            ok,
+            detail,
+            engine=[message.to_dict() for message in messages],
+            updates=updates,
+        )
         self.report.steps.append(result)
         self.say(f"[{router}] {name}: {'ok' if ok else 'FAILED'} in {result.seconds:.1f} s: {detail}")
         return ok
+
+    def _skip(self, router: str, name: str, why: str) -> bool:
+        self.report.steps.append(StepResult(router, name, 0.0, False, why, skipped=True))
+        self.say(f"[{router}] {name}: skipped: {why}")
+        return True
 
     def _switch(self, router: str, stack: str, version: str) -> str:
         url = str(self.sitectl(["--stack", stack, "status"]).get("url") or "")
@@ -266,17 +323,28 @@ class Run:
         self.report.switches.append({"router": router, **switch})
         return f"served after {switch['seconds']:.1f} s" if switch["seen"] else "not served in time"
 
+    def _refused(self, attempt: Callable[[], object], refusal: str, what: str) -> str:
+        """`attempt` must fail, and the engine must say why with `refusal` (the guard's exception class):
+        the refusal's line, as the engine sent it."""
+        try:
+            attempt()
+        except Exception as error:
+            said = self._engine_said(refusal)
+            if said is None:
+                raise RuntimeError(
+                    f"{what} was refused, but the engine's events carried no {refusal}: "
+                    f"{' '.join(str(error).split())}"
+                ) from error
+            return f"refused by the engine: {said}"
+        raise RuntimeError(f"{what} was not refused: the guard did not run (see the engine's messages)")
+
+    def _engine_said(self, refusal: str) -> str | None:
+        return next((line for m in self.engine.peek() if (line := m.names(refusal))), None)
+
     def _plan(self, router: str) -> bool:
         stack = stack_name(self.run_id, router)
-        v1, v2 = self.versions()
+        v1, v2, v3 = self.versions()
         site = ["--stack", stack]
-        config = {
-            "aws:region": self.region,
-            "versioned-site:router": router,
-            "versioned-site:forceDestroyBucket": "true",
-            "versioned-site:retainBucketOnDestroy": "false",
-            "aws:defaultTags": json.dumps({"tags": {RUN_TAG: self.run_id}}),
-        }
 
         def create() -> str:
             if self.throwaway.exists(stack):
@@ -284,7 +352,7 @@ class Run:
                     f"stack {stack} exists already: e2e never runs in a stack it did not create"
                 )
             self.ledger.add(stack)
-            self.throwaway.create(stack, config)
+            self.throwaway.create(stack, stack_config(self.run_id, router, self.region))
             return f"stack {stack} (tag {RUN_TAG}={self.run_id})"
 
         def released(version: str, *flags: str) -> Callable[[], str]:
@@ -295,9 +363,36 @@ class Run:
             return act
 
         def rolled_back_now() -> str:
+            # The emergency record is written outside Pulumi's state: the ledger has it cleaned up.
+            pointer = str(self.stack_of(stack).outputs().get("parameterName") or "")
+            self.ledger.add_parameter(emergency.record_name(pointer))
             result = self.sitectl([*site, "rollback", "--now", "--version", v1, "--reason", "e2e", "--yes"])
             steps = ", ".join(f"{s['step']} {s['seconds']:.1f} s" for s in result.get("timeline", []))
             return f"{v1} live directly ({steps}); {self._switch(router, stack, v1)}"
+
+        def emergency_guard() -> str:
+            # CI's `up` of the config that names the version rolled back: the program refuses at start.
+            return self._refused(
+                lambda: self.sitectl([*site, "release", "--version", v2, "--yes"]),
+                emergency.RolledBackVersionError.__name__,
+                f"a release of {v2} (rolled back in an emergency)",
+            )
+
+        def release_guard() -> str:
+            # sitectl refuses a version without a manifest before Pulumi; the program's own guard is
+            # reached by a targeted `up` of such a config, as a hand-edited stack file would run it.
+            target = self.stack_of(stack)
+            targets = [str(urn) for urn in target.outputs().get("releaseTargets") or []]
+            previous = target.get_version()
+            target.set_version(v3)
+            try:
+                return self._refused(
+                    lambda: target.up(targets, f"sitectl e2e {v3} (never uploaded)", self._pulumi_line),
+                    "UnreleasableVersionError",
+                    f"a targeted pulumi up of {v3} (never uploaded)",
+                )
+            finally:
+                target.set_version(previous)
 
         steps: list[tuple[str, Callable[[], str]]] = [
             ("create stack", create),
@@ -323,8 +418,34 @@ class Run:
             ),
             ("release v2 again", released(v2)),
             ("rollback --now", rolled_back_now),
+            ("emergency guard refuses v2", emergency_guard),
+            ("release guard refuses v3", release_guard),
         ]
-        return all(self._step(router, name, action) for name, action in steps)
+        if not all(self._step(router, name, action) for name, action in steps):
+            return False
+        return self._canary(router)
+
+    def _canary(self, router: str) -> bool:
+        from scripts.sitectl import cli
+
+        if "canary" not in getattr(cli, "commands", {}):
+            return self._skip(router, "canary", "not yet available: this sitectl has no `canary` command")
+        return self._skip(router, "canary", "not yet driven by e2e: `sitectl canary` is newer than this plan")
+
+    def _pulumi_line(self, line: str) -> None:
+        self.say(line.rstrip("\n"))
+
+
+def stack_config(run_id: str, router: str, region: str) -> dict[str, str]:
+    """A throwaway stack's config: its router, a bucket Pulumi may empty and delete, every resource
+    tagged with the run id (`aws:defaultTags`, which the component applies in every region)."""
+    return {
+        "aws:region": region,
+        "versioned-site:router": router,
+        "versioned-site:forceDestroyBucket": "true",
+        "versioned-site:retainBucketOnDestroy": "false",
+        "aws:defaultTags": json.dumps({"tags": {RUN_TAG: run_id}}),
+    }
 
 
 def _uploaded(result: Mapping[str, Any]) -> str:
@@ -341,11 +462,12 @@ def _rolled(result: Mapping[str, Any]) -> str:
     return f"{result.get('version')} live (was {result.get('from')})"
 
 
-def cleanup(throwaway: Throwaway, ledger: Ledger, say: Callable[[str], None]) -> list[str]:
-    """Destroy and remove every stack the ledger names; what could not be removed, and why."""
+def cleanup(throwaway: Throwaway, ledger: Ledger, say: Callable[[str], None], ssm: Any) -> list[str]:
+    """Destroy and remove every stack the ledger names, and delete the parameters it names that sitectl
+    wrote outside Pulumi's state; what could not be removed, and why."""
     left: list[str] = []
     for stack in list(ledger.stacks):
-        if not stack.startswith(f"{STACK_PREFIX}{ledger.run_id}-"):
+        if not ledger.ours(stack):
             left.append(f"{stack}: not a stack of run {ledger.run_id}, not touched")
             continue
         if not throwaway.exists(stack):
@@ -360,6 +482,18 @@ def cleanup(throwaway: Throwaway, ledger: Ledger, say: Callable[[str], None]) ->
             why = " ".join(str(error).split())
             note = LAMBDA_EDGE_NOTE.format(run_id=ledger.run_id) if "replicated function" in why else why
             left.append(f"{stack}: {note}")
+    for name in list(ledger.parameters):
+        if not ledger.parameter_is_ours(name):
+            left.append(f"{name}: not a parameter of run {ledger.run_id}, not touched")
+            continue
+        try:
+            ssm.delete_parameter(Name=name)
+            say(f"deleted {name}")
+        except ClientError as error:
+            if error_code(error) != "ParameterNotFound":
+                left.append(f"{name} (us-east-1): {error_code(error)}")
+                continue
+        ledger.parameters.remove(name)
     ledger.left = left
     ledger.save()
     return left

@@ -11,9 +11,16 @@ from typing import Any
 
 
 class PulumiThrowaway:
-    def __init__(self, project_dir: Path, state_dir: Path, on_output: Callable[[str], Any]) -> None:
+    def __init__(
+        self,
+        project_dir: Path,
+        state_dir: Path,
+        on_output: Callable[[str], Any],
+        on_event: Callable[[Any], Any],
+    ) -> None:
         self._dir = project_dir
         self._on_output = on_output
+        self._on_event = on_event  # the engine's messages and summaries (scripts/e2e/engine.py)
         self._env = {"PULUMI_BACKEND_URL": os.environ.get("PULUMI_BACKEND_URL", state_dir.resolve().as_uri())}
         state_dir.mkdir(parents=True, exist_ok=True)
 
@@ -42,11 +49,13 @@ class PulumiThrowaway:
         created.set_all_config({key: automation.ConfigValue(value=value) for key, value in config.items()})
 
     def up(self, stack: str) -> str:
-        result = self._stack(stack).up(on_output=self._on_output, message=f"sitectl e2e {stack}")
+        result = self._stack(stack).up(
+            on_output=self._on_output, on_event=self._on_event, message=f"sitectl e2e {stack}"
+        )
         return f"pulumi up: {result.summary.result}"
 
     def destroy(self, stack: str) -> str:
-        result = self._stack(stack).destroy(on_output=self._on_output)
+        result = self._stack(stack).destroy(on_output=self._on_output, on_event=self._on_event)
         return f"pulumi destroy: {result.summary.result}"
 
     def remove(self, stack: str) -> None:
