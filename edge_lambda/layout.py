@@ -31,6 +31,8 @@ import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
+from edge_lambda.site_rules import SiteRules
+
 # A UTC timestamp, optionally followed by a git sha: 20261127T101500Z or 20261127T101500Z-1a2b3c4.
 VERSION_FORMAT = "YYYYMMDDTHHMMSSZ[-<git sha, 7-40 lowercase hex>] (UTC), e.g. 20261127T101500Z-1a2b3c4"
 # Matched with fullmatch: `$` alone would accept a trailing newline.
@@ -227,6 +229,9 @@ class Manifest:
     version: str
     created: str  # ISO 8601, UTC, when the upload completed
     files: dict[str, ManifestFile] = field(default_factory=dict)
+    rules: SiteRules = field(default_factory=SiteRules)
+    """The build's `_redirects` and `_headers`, compiled (`edge_lambda.site_rules`); written only when
+    the build has some, so manifests of builds without them are as before."""
 
     def fingerprinted_paths(self) -> set[str]:
         """The files the upload took as fingerprinted."""
@@ -254,16 +259,19 @@ class Manifest:
                     }
                     for path, f in sorted(self.files.items())
                 },
+                **({"rules": self.rules.to_json()} if self.rules else {}),
             },
             indent=1,
             sort_keys=True,
         )
 
     def files_digest(self) -> str:
-        """SHA-256 of the files part alone (paths, sizes, contents, headers): two builds with the same
-        digest store the same objects with the same headers, whatever their version or time."""
-        files = json.loads(self.to_json())["files"]
-        return hashlib.sha256(json.dumps(files, sort_keys=True).encode()).hexdigest()
+        """SHA-256 of the files part alone (paths, sizes, contents, headers) and of the rules, if any: two
+        builds with the same digest store the same objects with the same headers and rules, whatever
+        their version or time."""
+        data = json.loads(self.to_json())
+        part = {"files": data["files"], "rules": data["rules"]} if "rules" in data else data["files"]
+        return hashlib.sha256(json.dumps(part, sort_keys=True).encode()).hexdigest()
 
     @classmethod
     def from_json(cls, text: str | bytes) -> Manifest:
@@ -283,6 +291,7 @@ class Manifest:
             version=validate_version(data.get("version"), "manifest version"),
             created=created,
             files={_manifest_path(path): _manifest_file(path, entry) for path, entry in files.items()},
+            rules=SiteRules.from_json(data["rules"]) if "rules" in data else SiteRules(),
         )
 
 

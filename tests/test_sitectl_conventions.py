@@ -124,6 +124,8 @@ def test_upload_json_is_one_document_on_stdout(world: World, tmp_path: Path) -> 
         "copied_files": 0,
         "already_stored_files": 0,
         "removed_objects": 0,
+        "redirect_rules": 0,
+        "header_rules": 0,
         "excluded": [],
         "took_over": None,
         "shared_assets": {"published": 2, "already": 0, "skipped": 0},

@@ -72,6 +72,8 @@ class UploadReport:
     shared: PublishReport | None = None  # the fingerprinted files published for skew protection
     took_over: str = ""  # the claim of the same build this upload took over (an interrupted run)
     fingerprinted: dict[str, str] = field(default_factory=dict)  # path -> why it was taken so
+    redirect_rules: int = 0  # rules of the build's _redirects, recorded in the manifest
+    header_rules: int = 0  # blocks of the build's _headers, likewise
 
 
 @dataclass(frozen=True)
@@ -198,7 +200,7 @@ def upload_build(
     manifest_files = {
         f.path: layout.ManifestFile(f.size, f.sha256, f.content_type, f.cache_control, f.etag) for f in files
     }
-    digest = layout.Manifest(version="", created="", files=manifest_files).files_digest()
+    digest = layout.Manifest(version="", created="", files=manifest_files, rules=build.rules).files_digest()
     _refuse_fingerprint_conflicts(s3, bucket, build)
     # Earlier versions' manifests, read (and checked) before anything is claimed: an unreadable one
     # is named and not used as a donor.
@@ -224,6 +226,8 @@ def upload_build(
         excluded=build.excluded,
         took_over=claim.taken_over,
         fingerprinted=build.fingerprinted,
+        redirect_rules=len(build.rules.redirects),
+        header_rules=len(build.rules.headers),
     )
     if claim.taken_over and on_takeover:
         on_takeover(claim.taken_over)
@@ -253,7 +257,10 @@ def upload_build(
         before_seal(claim)
 
     manifest = layout.Manifest(
-        version=version, created=datetime.now(UTC).isoformat(timespec="seconds"), files=manifest_files
+        version=version,
+        created=datetime.now(UTC).isoformat(timespec="seconds"),
+        files=manifest_files,
+        rules=build.rules,
     )
     try:
         kept = [step.file.path for step in steps if step.action == "skip"]
@@ -540,6 +547,11 @@ def upload_command(
         f"{report.skipped_files} already stored"
         + (f", {report.removed_objects} stale objects removed" if report.removed_objects else "")
     )
+    if report.redirect_rules or report.header_rules:
+        output.say(
+            f"rules: {report.redirect_rules} redirects (_redirects) and {report.header_rules} header blocks "
+            "(_headers), recorded in the version's manifest (the two files are not served)"
+        )
     if report.shared is not None:
         shared = report.shared
         output.say(
@@ -562,6 +574,8 @@ def upload_document(report: UploadReport, bucket: str) -> dict[str, object]:
         "copied_files": report.copied_files,
         "already_stored_files": report.skipped_files,
         "removed_objects": report.removed_objects,
+        "redirect_rules": report.redirect_rules,
+        "header_rules": report.header_rules,
         "excluded": report.excluded,
         "took_over": report.took_over or None,
         "shared_assets": None

@@ -19,6 +19,7 @@ from urllib.parse import quote
 
 from edge_lambda import layout
 from edge_lambda.handler import uri_problem
+from edge_lambda.site_rules import HEADERS_FILE, REDIRECTS_FILE, RuleFileError, SiteRules, parse_rule_files
 from scripts.versionstore import fingerprints
 from scripts.versionstore.content_headers import HeaderRules
 from scripts.versionstore.errors import StoreRefusedError
@@ -84,6 +85,8 @@ class Build:
     excluded: list[str] = field(default_factory=list)  # relative paths, folders with a trailing `/`
     fingerprinted: dict[str, str] = field(default_factory=dict)
     """The files taken as fingerprinted (immutable, shared), each with why (`fingerprints`)."""
+    rules: SiteRules = field(default_factory=SiteRules)
+    """The build's `_redirects` and `_headers`, compiled: recorded in the manifest, never uploaded."""
 
 
 @dataclass(frozen=True)
@@ -257,6 +260,8 @@ def scan_build(
             raise StoreRefusedError(f"{shown(name)} is neither a regular file nor a directory; remove it")
 
     _refuse_unicode_twins(name for name, _ in accepted)
+    build.rules = read_rule_files(dict(accepted))
+    accepted = [(name, path) for name, path in accepted if name not in (REDIRECTS_FILE, HEADERS_FILE)]
     if not accepted:
         raise StoreRefusedError(f"{directory} holds no files to upload: refusing to upload an empty version")
     headers, declared = _declared_rules(root, headers)
@@ -267,6 +272,20 @@ def scan_build(
         if local.cache_control == layout.IMMUTABLE_CACHE_CONTROL:
             build.fingerprinted[local.path] = evidence.reasons.get(local.path, declared)
     return build
+
+
+def read_rule_files(files: dict[str, Path]) -> SiteRules:
+    """The build's `_redirects` and `_headers` (at its root), compiled; StoreRefusedError naming the file,
+    line and reason for one that does not parse or asks for something unsupported."""
+    texts = {
+        name: _read_text(files[name]) if name in files else None for name in (REDIRECTS_FILE, HEADERS_FILE)
+    }
+    try:
+        return parse_rule_files(texts[REDIRECTS_FILE], texts[HEADERS_FILE])
+    except RuleFileError as error:
+        raise StoreRefusedError(
+            f'{error}; fix the line (Netlify\'s syntax, README "Redirects and headers") or remove the file'
+        ) from None
 
 
 def _declared_rules(root: Path, headers: HeaderRules) -> tuple[HeaderRules, str]:

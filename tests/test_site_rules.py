@@ -1,0 +1,258 @@
+"""The build's `_redirects` and `_headers` (edge_lambda/site_rules.py): what parses, what is refused with
+file:line:reason, how a path matches, and how the rules travel with the version (manifest, upload).
+What each router answers with them is the rule table's (tests/fixtures/edge_rules.json)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from edge_lambda import layout
+from edge_lambda.site_rules import (
+    HeaderRule,
+    Pattern,
+    RedirectRule,
+    RuleFileError,
+    SiteRules,
+    file_answers,
+    parse_headers,
+    parse_redirects,
+    parse_rule_files,
+    spa_rule_conflict,
+)
+from scripts.commands.upload import upload_build
+from scripts.versionstore import store as storage
+from scripts.versionstore.errors import StoreRefusedError
+from tests.sitectl_scaffold import BUCKET, V1, World, keys, sample_build, world, write_build
+
+__all__ = ["world"]
+
+REDIRECTS = """\
+# moved pages
+/old-page      /new-page
+/blog/*        /news/:splat   302
+/u/:id/posts   /people/:id    308
+/app/*         /app/index.html 200
+/shop/*        /shop/404.html 404
+/docs          https://docs.example.com/  301!
+"""
+
+HEADERS = """\
+/*
+  X-Frame-Options: DENY
+  X-Robots-Tag: noindex
+/fonts/*
+  Cache-Control: public, max-age=31536000, immutable
+/blog/*
+  X-Robots-Tag: nofollow
+"""
+
+
+def test_a_redirects_file_parses_to_its_rules() -> None:
+    rules = parse_redirects(REDIRECTS)
+    assert [rule.to_json() for rule in rules] == [
+        {"from": "/old-page", "to": "/new-page", "status": 301, "force": False, "line": 2},
+        {"from": "/blog/*", "to": "/news/:splat", "status": 302, "force": False, "line": 3},
+        {"from": "/u/:id/posts", "to": "/people/:id", "status": 308, "force": False, "line": 4},
+        {"from": "/app/*", "to": "/app/index.html", "status": 200, "force": False, "line": 5},
+        {"from": "/shop/*", "to": "/shop/404.html", "status": 404, "force": False, "line": 6},
+        {"from": "/docs", "to": "https://docs.example.com/", "status": 301, "force": True, "line": 7},
+    ]
+
+
+def test_a_headers_file_parses_to_its_blocks_and_merges_them_per_path() -> None:
+    rules = SiteRules(headers=parse_headers(HEADERS))
+    assert [rule.to_json() for rule in rules.headers] == [
+        {"for": "/*", "headers": [["X-Frame-Options", "DENY"], ["X-Robots-Tag", "noindex"]], "line": 1},
+        {"for": "/fonts/*", "headers": [["Cache-Control", "public, max-age=31536000, immutable"]], "line": 4},
+        {"for": "/blog/*", "headers": [["X-Robots-Tag", "nofollow"]], "line": 6},
+    ]
+    assert rules.headers_for("/blog/post") == [
+        ("X-Frame-Options", "DENY"),
+        ("X-Robots-Tag", "noindex, nofollow"),
+    ]
+    assert rules.headers_for("/fonts/a.woff2")[-1] == ("Cache-Control", "public, max-age=31536000, immutable")
+    assert rules.headers_for("/") == [("X-Frame-Options", "DENY"), ("X-Robots-Tag", "noindex")]
+
+
+@pytest.mark.parametrize(
+    ("pattern", "path", "captures"),
+    [
+        ("/old", "/old", {}),
+        ("/old", "/old/", {}),
+        ("/old/", "/old", {}),
+        ("/old", "/older", None),
+        ("/old", "/Old", None),  # paths are case-sensitive, as Netlify's
+        ("/blog/*", "/blog", {"splat": ""}),
+        ("/blog/*", "/blog/", {"splat": ""}),
+        ("/blog/*", "/blog/2024/post", {"splat": "2024/post"}),
+        ("/blog/*", "/blogs/x", None),
+        ("/*", "/", {"splat": ""}),
+        ("/u/:id", "/u/42", {"id": "42"}),
+        ("/u/:id", "/u/", None),
+        ("/u/:id", "/u/42/x", None),
+        ("/:lang/*", "/fr/a/b", {"lang": "fr", "splat": "a/b"}),
+        # Compared decoded: an encoded rule and a raw one are the same path.
+        ("/caf%C3%A9", "/café", {}),
+        ("/café/*", "/café/menü", {"splat": "menü"}),
+    ],
+)
+def test_patterns_match_decoded_paths(pattern: str, path: str, captures: dict[str, str] | None) -> None:
+    assert Pattern.parse(pattern).match(path) == captures
+
+
+def _rule(line: str) -> RedirectRule:
+    (rule,) = parse_redirects(line)
+    return rule
+
+
+@pytest.mark.parametrize(
+    ("line", "path", "location"),
+    [
+        ("/blog/* /news/:splat", "/blog/2024/été", "/news/2024/%C3%A9t%C3%A9"),
+        ("/u/:id /people/:id", "/u/a b", "/people/a%20b"),
+        ("/u/:id /people/:id", "/u/a?b", "/people/a%3Fb"),
+        ("/x/* https://example.com/y/:splat", "/x/ü", "https://example.com/y/%C3%BC"),
+        ("/a /b?c=1", "/a", "/b?c=1"),
+    ],
+)
+def test_captures_reach_the_target_percent_encoded(line: str, path: str, location: str) -> None:
+    found = SiteRules(redirects=(_rule(line),)).redirect_for(path, lambda p: False)
+    assert found is not None
+    assert found.location == location
+
+
+def test_a_rule_applies_only_where_no_file_answers_unless_forced() -> None:
+    files = {"index.html", "old.html", "blog/index.html"}
+    rules = SiteRules(redirects=parse_redirects("/old /new\n/blog/* /news/:splat\n"))
+    assert rules.redirect_for("/old", lambda p: file_answers(p, files)) is None
+    assert rules.redirect_for("/blog/", lambda p: file_answers(p, files)) is None
+    found = rules.redirect_for("/blog/post", lambda p: file_answers(p, files))
+    assert found is not None and found.location == "/news/post"
+    # The shadowed rule is passed over: the next matching rule, forced, applies.
+    forced = SiteRules(redirects=parse_redirects("/old /new\n/old /forced 301!\n"))
+    found = forced.redirect_for("/old", lambda p: file_answers(p, files))
+    assert found is not None and found.location == "/forced"
+
+
+@pytest.mark.parametrize(
+    ("path", "answered"),
+    [
+        ("/", True),
+        ("/old", True),
+        ("/old/", True),
+        ("/blog", True),
+        ("/blog/", True),
+        ("/nope", False),
+        ("/x.css", True),
+    ],
+)
+def test_a_file_answers_a_path_as_clean_urls_resolve_it(path: str, answered: bool) -> None:
+    assert file_answers(path, {"index.html", "old.html", "blog/index.html", "x.css"}) is answered
+
+
+@pytest.mark.parametrize(
+    ("text", "error"),
+    [
+        ("/a", "_redirects:1: '/a' has no target"),
+        ("\n\n/a /b 410", "_redirects:3: status 410 is not supported"),
+        ("/a /b 30x", "_redirects:1: '30x' is not a status"),
+        ("/a /b 302 Country=fr", "_redirects:1: 'Country=fr': conditions"),
+        ("/store id=:id /b 301", "_redirects:1: query-parameter matching"),
+        ("https://old.example.com/* /:splat 301", "_redirects:1: domain-level redirects"),
+        ("/a/* https://other.example.com/:splat 200", "_redirects:1: a 200 rule serves a page of this site"),
+        ("/a/*/b /c", "_redirects:1: '/a/*/b': `*` (the splat) must be the whole last segment"),
+        ("/a /b/:splat", "_redirects:1: the target uses :splat, which `from` does not capture"),
+        ("/a/:id /b/:name", "_redirects:1: the target uses :name"),
+        ("a /b", "_redirects:1: 'a' is not a path"),
+        ("/a b", "_redirects:1: target 'b' must be a path"),
+        ("/%ff /b", "_redirects:1: '/%ff' has percent-escapes that are not UTF-8"),
+        ("/a/../b /c", "_redirects:1: '/a/../b' has a '.' or '..' segment"),
+    ],
+)
+def test_bad_redirect_lines_name_the_file_line_and_reason(text: str, error: str) -> None:
+    with pytest.raises(RuleFileError) as raised:
+        parse_redirects(text)
+    assert str(raised.value).startswith(error)
+
+
+@pytest.mark.parametrize(
+    ("text", "error"),
+    [
+        ("  X-A: b", "_headers:1: a header line before any path"),
+        ("/a\n/b\n  X: y", "_headers:1: /a has no `Name: value` lines"),
+        (
+            "/a\n  Content-Length: 3",
+            "_headers:2: Content-Length is a header CloudFront's edge functions may not set",
+        ),
+        ("/a\n  X-Amz-Cf-Id: 3", "_headers:2: X-Amz-Cf-Id is a header"),
+        ("/a\n  not a header", "_headers:2: 'not a header' is not `Name: value`"),
+        ("/a\n  X-Empty:", "_headers:2: header X-Empty has no value"),
+        ("https://example.com/*\n  X: y", "_headers:1: a path with a host is not supported"),
+    ],
+)
+def test_bad_header_lines_name_the_file_line_and_reason(text: str, error: str) -> None:
+    with pytest.raises(RuleFileError) as raised:
+        parse_headers(text)
+    assert str(raised.value).startswith(error)
+
+
+def test_too_many_rules_are_refused_with_the_limit() -> None:
+    text = "".join(f"/p{n} /q{n}\n" for n in range(1001))
+    with pytest.raises(RuleFileError, match=r"_redirects:1001: more than 1000 redirect rules"):
+        parse_redirects(text)
+
+
+def test_the_spa_rule_is_recognised() -> None:
+    assert spa_rule_conflict(parse_rule_files("/* /index.html 200\n", None)) is not None
+    assert spa_rule_conflict(parse_rule_files("/app/* /app/index.html 200\n", None)) is None
+
+
+def test_rules_travel_in_the_manifest_and_change_its_digest() -> None:
+    rules = parse_rule_files(REDIRECTS, HEADERS)
+    entry = layout.ManifestFile(3, "ab", "text/html; charset=utf-8", "max-age=0", "e")
+    plain = layout.Manifest(V1, "2026-11-27T10:15:00+00:00", {"index.html": entry})
+    ruled = layout.Manifest(V1, "2026-11-27T10:15:00+00:00", {"index.html": entry}, rules)
+    assert "rules" not in json.loads(plain.to_json())
+    assert layout.Manifest.from_json(ruled.to_json()) == ruled
+    assert layout.Manifest.from_json(ruled.to_json()).rules.headers_for("/blog/x")[1] == (
+        "X-Robots-Tag",
+        "noindex, nofollow",
+    )
+    assert plain.files_digest() != ruled.files_digest()
+    bad = json.loads(ruled.to_json())
+    bad["rules"]["redirects"][0]["status"] = 418
+    with pytest.raises(ValueError, match="its rules do not parse"):
+        layout.Manifest.from_json(json.dumps(bad))
+
+
+def test_upload_records_the_rules_and_never_sends_the_two_files(world: World, tmp_path: Path) -> None:
+    build = sample_build(tmp_path / "site")
+    write_build(
+        build, {"_redirects": REDIRECTS, "_headers": HEADERS, "docs/_redirects": "kept: not at the root"}
+    )
+    report = upload_build(world.s3, BUCKET, build, V1)
+    assert (report.redirect_rules, report.header_rules) == (6, 3)
+    stored = keys(world, prefix=f"{V1}/")
+    assert f"{V1}/_redirects" not in stored and f"{V1}/_headers" not in stored
+    assert f"{V1}/docs/_redirects" in stored
+    manifest = storage.read_manifest(world.s3, BUCKET, V1)
+    assert manifest is not None
+    assert manifest.rules == parse_rule_files(REDIRECTS, HEADERS)
+    assert "_redirects" not in manifest.files
+
+
+def test_a_bad_rule_file_refuses_the_upload_before_anything_is_sent(world: World, tmp_path: Path) -> None:
+    build = sample_build(tmp_path / "site")
+    write_build(build, {"_redirects": "/ok /fine\n/bad /x 418\n"})
+    with pytest.raises(StoreRefusedError) as raised:
+        upload_build(world.s3, BUCKET, build, V1)
+    assert str(raised.value).startswith("_redirects:2: status 418 is not supported")
+    assert "fix the line" in str(raised.value)
+    assert keys(world) == []
+
+
+def test_header_rules_compare_by_value() -> None:
+    assert HeaderRule(Pattern.parse("/a"), (("X", "y"),), 1) == parse_headers("/a\n  X: y")[0]
