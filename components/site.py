@@ -17,7 +17,13 @@ from components.edge_bundle import LAMBDA_RUNTIME, bundle_files
 from components.private_bucket import private_bucket_guards
 from components.switch import VersionSwitch, VersionSwitchArgs
 from edge_function import CLOUDFRONT_FUNCTION, LAMBDA_EDGE, ROUTERS, host_redirect
-from edge_function.code import LIVE_VERSION_KEY, function_code, key_value_store_id, manifest_store_value
+from edge_function.code import (
+    LIVE_VERSION_KEY,
+    RulesNotCarriedError,
+    function_code,
+    key_value_store_id,
+    manifest_store_value,
+)
 from edge_lambda import layout
 from edge_lambda.routes import (
     DEFAULT_REDIRECT_STATUS,
@@ -936,6 +942,10 @@ def _cloudfront_function_router(
             return version
         try:
             return manifest_store_value(version, read_manifest(bucket_name, version), args.spa_fallback)
+        except RulesNotCarriedError as error:
+            raise ValueError(
+                f"version {version} cannot be routed by the cloudfront-function router: {error}"
+            ) from None
         except RoutesTooLargeError as error:
             raise ValueError(
                 f"version {version} cannot be routed by the cloudfront-function router: {error}. Use "

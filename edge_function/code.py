@@ -24,7 +24,7 @@ from pathlib import Path
 import rjsmin  # type: ignore[import-untyped]
 
 from edge_lambda import layout
-from edge_lambda.routes import RouteSettings, VersionRoutes
+from edge_lambda.routes import RouteSettings, RoutesTooLargeError, VersionRoutes
 
 ROUTER_SOURCE = Path(__file__).with_name("router.js")
 KEY_VALUE_STORE_ID_PLACEHOLDER = "__KEY_VALUE_STORE_ID__"
@@ -44,6 +44,10 @@ _KEY_VALUE_STORE_ARN = re.compile(r"^arn:aws[a-z-]*:cloudfront::\d{12}:key-value
 
 class FunctionCodeError(ValueError):
     """A setting that cannot go into the function's code."""
+
+
+class RulesNotCarriedError(RoutesTooLargeError):
+    """A version whose build has `_redirects` or `_headers` rules: this router does not apply them."""
 
 
 def key_value_store_id(arn: str) -> str:
@@ -108,8 +112,16 @@ def store_value(version: str, routes: VersionRoutes | None) -> str:
 
 def manifest_store_value(version: str, manifest: layout.Manifest | None, spa_fallback: bool) -> str:
     """`store_value` for `version` with the routes its `manifest` gives (None: no routes), as a
-    deployment writes it; RoutesTooLargeError when they do not fit."""
+    deployment writes it; RoutesTooLargeError when they do not fit, RulesNotCarriedError for a build
+    with rules (`_redirects`, `_headers`), which this router does not apply: releasing it would drop them."""
     routes = None
+    if manifest is not None and manifest.rules:
+        raise RulesNotCarriedError(
+            f"its build has {len(manifest.rules.redirects)} redirect rules (_redirects) and "
+            f"{len(manifest.rules.headers)} header blocks (_headers), and this router carries none yet "
+            "(its limit: 0 rules); release it with `pulumi config set router lambda-edge`, or remove the "
+            "two files and upload again"
+        )
     if manifest is not None:
         routes = VersionRoutes.from_paths(manifest.files, spa_fallback, manifest.fingerprinted_paths())
     return store_value(version, routes)

@@ -14,6 +14,7 @@ from pulumi.runtime import MockResourceArgs
 from edge_function.code import function_code
 from edge_lambda import layout
 from edge_lambda.routes import RouteSettings
+from edge_lambda.site_rules import parse_rule_files
 from scripts.offline.mockrun import ProgramError, RecordedResource, run_inline
 from tests.conftest import shared_scope
 from tests.pulumi_scaffold import SiteMocks, by_type, declare_site, one, run_program
@@ -290,4 +291,21 @@ def test_function_mode_refuses_a_version_whose_routes_do_not_fit_the_store_value
         "most pages are (first: 'guide/chapter-000'); they need 1015 bytes, and the cloudfront-function "
         "router's KeyValueStore value has 966. Use `pulumi config set router lambda-edge` (it reads the "
         "whole manifest), or name those pages the way the others are named"
+    ) in str(refused.value)
+
+
+def test_function_mode_refuses_a_version_with_build_rules_in_one_line(uploaded: None) -> None:
+    s3 = boto3.client("s3", region_name="eu-west-1")
+    page = layout.ManifestFile(1, "0" * 64, "text/html", "no-cache")
+    rules = parse_rule_files("/old /new 301\n", "/*\n  X-Frame-Options: DENY\n")
+    manifest = layout.Manifest(V2, "2026-11-28T09:00:00+00:00", {"index.html": page}, rules)
+    s3.put_object(Bucket=MOCK_BUCKET, Key=layout.manifest_key(V2), Body=manifest.to_json().encode())
+
+    run_program({"version": V2})  # Lambda@Edge applies them
+    with pytest.raises(ProgramError) as refused:
+        run_program({"version": V2, **FUNCTION_MODE})
+    assert (
+        f"version {V2} cannot be routed by the cloudfront-function router: its build has 1 redirect rules "
+        "(_redirects) and 1 header blocks (_headers), and this router carries none yet (its limit: 0 rules); "
+        "release it with `pulumi config set router lambda-edge`, or remove the two files and upload again"
     ) in str(refused.value)
