@@ -106,7 +106,8 @@ class EngineStack(FakeStack):
                 self._send(diagnostic("warning", f"emergency rollback in force: {record.describe()}"))
             if self.guards and version:
                 function = self.extra_outputs.get("router") == "cloudfront-function"
-                release_guard.check_releasable(s3, BUCKET, version, function, f"pulumi up of {self.name}")
+                bucket = str(self.outputs()["bucketName"])
+                release_guard.check_releasable(s3, bucket, version, function, f"pulumi up of {self.name}")
         except ValueError as error:
             self._send(diagnostic("error", unhandled(error)))
             self._send(summary({}, seconds=3))
@@ -121,6 +122,12 @@ def pointer(stack: str) -> str:
     return f"/versioned-site/{stack}/live-version"
 
 
+def tag_bucket(world: World, bucket: str, tags: Mapping[str, str]) -> None:
+    world.s3.put_bucket_tagging(
+        Bucket=bucket, Tagging={"TagSet": [{"Key": key, "Value": value} for key, value in tags.items()]}
+    )
+
+
 def live(world: World, stack: str) -> str:
     return str(world.ssm.get_parameter(Name=pointer(stack))["Parameter"]["Value"])
 
@@ -132,13 +139,13 @@ class FakeThrowaway:
         self,
         world: World,
         kvs_arn: str = "",
-        url: str = URL,
         clock: ManualClock | None = None,
         engine: EngineLog | None = None,
+        urls: Mapping[str, str] | None = None,
     ) -> None:
         self.world = world
         self.kvs_arn = kvs_arn
-        self.url = url
+        self.urls = dict(urls or {})  # each stack's distribution (a `sitectl serve` on 127.0.0.1)
         self.clock = clock or ManualClock()
         self.engine = engine or EngineLog()
         self.calls: list[str] = []
@@ -158,13 +165,14 @@ class FakeThrowaway:
         fake = EngineStack(
             name=stack,
             extra_outputs={
+                "bucketName": stack,
                 "parameterName": pointer(stack),
                 "router": router,
                 "distributionId": "E2EXAMPLE",
                 "edgeCacheTtlSeconds": 5,
                 "pointerStoreArn": self.kvs_arn if router == "cloudfront-function" else "",
                 "spaFallback": False,
-                "url": self.url,
+                "url": self.urls.get(stack, URL),
             },
             world=self.world,
             on_event=self.engine.on_event,
@@ -178,7 +186,12 @@ class FakeThrowaway:
         self.clock.advance(6)
 
     def up(self, stack: str) -> str:
+        # The deploy creates the stack's bucket, tagged by the stack's aws:defaultTags.
         self.calls.append(f"up {stack}")
+        tags: dict[str, str] = json.loads(self.configs[stack].get("aws:defaultTags", '{"tags": {}}'))["tags"]
+        if stack not in [b["Name"] for b in self.world.s3.list_buckets()["Buckets"]]:
+            self.world.s3.create_bucket(Bucket=stack)
+        tag_bucket(self.world, stack, tags)
         self.engine.on_event(summary({"create": 31}, seconds=412))
         return "pulumi up: succeeded"
 
@@ -193,29 +206,24 @@ class FakeThrowaway:
         self.removed[stack] = self.world.stacks.pop(stack)
 
 
-class Edge:
-    """The distribution, as `sitectl serve` answers for the bucket in moto through the real edge handler
-    (its pointer cache on the test's clock), from one edge location (`x-amz-cf-pop`)."""
-
-    def __init__(self, url: str) -> None:
-        self.url = url
-
-    def __call__(self, url: str) -> HttpAnswer:
-        answer = site_http_get(url.replace(URL, self.url))
-        return HttpAnswer(answer.body, {**answer.headers, "x-amz-cf-pop": "FRA56-P1"})
+def edge(url: str) -> HttpAnswer:
+    """The distributions, as `sitectl serve` answers for each stack's bucket in moto through the real
+    edge handler (its pointer cache on the test's clock), from one edge location (`x-amz-cf-pop`)."""
+    answer = site_http_get(url)
+    return HttpAnswer(answer.body, {**answer.headers, "x-amz-cf-pop": "FRA56-P1"})
 
 
 @contextmanager
-def distribution(world: World, clock: ManualClock, parameter: str = PARAMETER) -> Iterator[str]:
+def distribution(world: World, clock: ManualClock, stack: str) -> Iterator[str]:
     settings = EdgeSettings(
-        parameter_name=parameter,
+        parameter_name=pointer(stack),
         region="us-east-1",
         cache_ttl_seconds=5,
-        bucket=BUCKET,
+        bucket=stack,
         bucket_region="us-east-1",
     )
     handler = OriginRequestHandler(settings, PointerCache(settings, now=clock))
-    with preview_server_running(BUCKET, settings, s3_client=world.s3, edge_function=handler) as server:
+    with preview_server_running(stack, settings, s3_client=world.s3, edge_function=handler) as server:
         yield server.url
 
 
@@ -240,6 +248,7 @@ def make_run(
         say=lambda line: None,
         stack_of=lambda name: world.stacks[name],
         ssm=world.ssm,
+        s3=world.s3,
         engine=throwaway.engine,
         **options,
     )
@@ -253,8 +262,10 @@ def _run(
     adjust: Callable[[FakeThrowaway], None] = lambda throwaway: None,
 ) -> tuple[e2e.Report, FakeThrowaway]:
     clock = ManualClock(start=time.time())
-    with distribution(world, clock, pointer(e2e.stack_name(RUN_ID, router))) as url:
-        edge = Edge(url)
+    first, second = e2e.stack_name(RUN_ID, router), e2e.promoted_stack_name(RUN_ID, router)
+    for bucket in (first, second):  # `sitectl serve` starts with its bucket there; the deploy tags it
+        world.s3.create_bucket(Bucket=bucket)
+    with distribution(world, clock, first) as one, distribution(world, clock, second) as two:
         deps = SiteDeps(
             stack_factory=lambda name, _dir: world.stacks[name],
             stack_lister=lambda _dir: list(world.stacks),
@@ -266,7 +277,7 @@ def _run(
             clock=clock,
             sleep=clock.sleep,
         )
-        throwaway = FakeThrowaway(world, ARN, url, clock)
+        throwaway = FakeThrowaway(world, ARN, clock, urls={first: one, second: two})
         adjust(throwaway)
         run = make_run(world, tmp_path, throwaway, deps, edge, routers=[router])
         return run.execute(), throwaway
@@ -285,6 +296,9 @@ STEPS = [
     "rollback --now",
     "emergency guard refuses v2",
     "release guard refuses v3",
+    "create second stack",
+    "deploy second stack",
+    "promote v2 --release",
 ]
 
 
@@ -297,11 +311,15 @@ def test_a_whole_run_on_lambda_edge_goes_through_sitectl_and_leaves_nothing(
 ) -> None:
     report, throwaway = _run(world, tmp_path, "lambda-edge")
     assert _results(report) == [(step, True) for step in STEPS], "\n".join(report.lines())
-    stack = f"e2e-{RUN_ID}-edge"
-    assert throwaway.calls == [f"create {stack}", f"up {stack}", f"destroy {stack}", f"remove {stack}"]
-    config = throwaway.configs[stack]
-    assert json.loads(config["aws:defaultTags"]) == {"tags": {e2e.RUN_TAG: RUN_ID}}
-    assert config["versioned-site:forceDestroyBucket"] == "true"
+    stack, promoted = f"e2e-{RUN_ID}-edge", f"e2e-{RUN_ID}-edge-promoted"
+    assert throwaway.calls == [
+        *(f"create {stack}", f"up {stack}", f"create {promoted}", f"up {promoted}"),
+        *(f"destroy {stack}", f"remove {stack}", f"destroy {promoted}", f"remove {promoted}"),
+    ]
+    for name in (stack, promoted):
+        config = throwaway.configs[name]
+        assert json.loads(config["aws:defaultTags"]) == {"tags": {e2e.RUN_TAG: RUN_ID}}
+        assert config["versioned-site:forceDestroyBucket"] == "true"
     assert report.ok and report.left == []
     # Each switch watched at the edge: the version and the location that answered.
     assert [(s["version"], s["seen"], s["pops"]) for s in report.switches] == [
@@ -309,8 +327,13 @@ def test_a_whole_run_on_lambda_edge_goes_through_sitectl_and_leaves_nothing(
         (V2, True, ["FRA56-P1"]),
         (V2, True, ["FRA56-P1"]),
         (V1, True, ["FRA56-P1"]),
+        (V2, True, ["FRA56-P1"]),
     ]
     assert live(world, stack) == V1
+    # The promote copied V2's bytes into the second stack's bucket and released it there.
+    assert live(world, promoted) == V2
+    copied = world.s3.get_object(Bucket=promoted, Key=f"{V2}/index.html")["Body"].read()
+    assert copied == (ROOT / "examples" / "site-v2" / "index.html").read_bytes()
     # The emergency record sitectl wrote beside the pointer (outside Pulumi's state) is gone too.
     with pytest.raises(world.ssm.exceptions.ParameterNotFound):
         world.ssm.get_parameter(Name=emergency.record_name(pointer(stack)))
@@ -336,7 +359,7 @@ def test_a_whole_run_on_lambda_edge_goes_through_sitectl_and_leaves_nothing(
     guard = next(s for s in report.steps if s.step == "release guard refuses v3")
     assert guard.detail == (
         f"refused by the engine: UnreleasableVersionError: version {V3} has no complete upload in bucket "
-        f"{BUCKET} (no {layout.manifest_key(V3)}); latest complete versions: {V2}, {V1}. Upload it first, "
+        f"{stack} (no {layout.manifest_key(V3)}); latest complete versions: {V2}, {V1}. Upload it first, "
         "or set versioned-site:version to one of them."
     )
     # The targeted updates' summaries: what each touched.
@@ -357,7 +380,7 @@ def test_a_whole_run_on_lambda_edge_goes_through_sitectl_and_leaves_nothing(
 
 def test_a_guard_step_needs_the_refusal_and_the_engine_s_word_for_it(world: World, tmp_path: Path) -> None:
     throwaway = FakeThrowaway(world)
-    run = make_run(world, tmp_path, throwaway, world.deps(), Edge(URL))
+    run = make_run(world, tmp_path, throwaway, world.deps(), edge)
     refusal = emergency.RolledBackVersionError(f"this deployment would put {V2} back live")
 
     def refused(said: bool) -> Callable[[], object]:
@@ -439,7 +462,7 @@ def test_a_failed_step_stops_the_plan_and_still_cleans_up(world: World, tmp_path
         tmp_path,
         throwaway,
         world.deps(),
-        Edge(URL),
+        edge,
         examples=tmp_path / "missing",
         routers=["lambda-edge"],
     )
@@ -505,6 +528,20 @@ def test_it_never_touches_a_stack_or_parameter_it_did_not_create(world: World, t
     assert throwaway.calls == [] and emergency.read_record(world.ssm, PARAMETER) is not None
 
 
+def test_it_writes_only_to_buckets_tagged_with_its_run_id(world: World) -> None:
+    e2e_bucket, other_run = f"e2e-{RUN_ID}-edge", "e2e-20261206100000-cd34-edge"
+    for bucket, tags in (
+        (e2e_bucket, {e2e.RUN_TAG: RUN_ID}),
+        (other_run, {e2e.RUN_TAG: "20261206100000-cd34"}),
+    ):
+        world.s3.create_bucket(Bucket=bucket)
+        tag_bucket(world, bucket, tags)
+    e2e.check_bucket_is_ours(world.s3, e2e_bucket, RUN_ID)
+    for bucket in (other_run, BUCKET):  # another run's; one with no tags at all
+        with pytest.raises(RefusedError, match=f"does not carry the tag {e2e.RUN_TAG}={RUN_ID}"):
+            e2e.check_bucket_is_ours(world.s3, bucket, RUN_ID)
+
+
 def test_the_time_cap_stops_the_run_and_cleans_up(world: World, tmp_path: Path) -> None:
     clock = ManualClock()
 
@@ -514,9 +551,7 @@ def test_the_time_cap_stops_the_run_and_cleans_up(world: World, tmp_path: Path) 
             return super().up(stack)
 
     throwaway = SlowThrowaway(world, clock=clock)
-    run = make_run(
-        world, tmp_path, throwaway, world.deps(), Edge(URL), max_minutes=30, routers=["lambda-edge"]
-    )
+    run = make_run(world, tmp_path, throwaway, world.deps(), edge, max_minutes=30, routers=["lambda-edge"])
     report = run.execute()
     assert [(s.step, s.ok, s.detail) for s in report.steps][-1] == (
         "upload v1",

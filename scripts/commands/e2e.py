@@ -128,6 +128,7 @@ def run_e2e(
         say=output.say,
         stack_of=lambda name: deps.stack_factory(name, None),
         ssm=ssm,
+        s3=deps.s3_factory(),
         engine=engine,
         max_minutes=max_minutes,
         routers=routers,

@@ -35,7 +35,7 @@ from scripts.versionstore import emergency
 
 RUN_TAG = "versioned-site:e2e-run"
 STACK_PREFIX = "e2e-"
-DEFAULT_MAX_MINUTES = 90
+DEFAULT_MAX_MINUTES = 150
 ROUTERS = (LAMBDA_EDGE, CLOUDFRONT_FUNCTION)
 ROUTER_SHORT = {LAMBDA_EDGE: "edge", CLOUDFRONT_FUNCTION: "function"}
 SWITCH_WAIT_SECONDS = 900.0
@@ -46,7 +46,7 @@ POINTER_REGION = layout.EDGE_REGION  # the pointers, and the emergency records b
 # CloudFront's distribution-hours, which are not billed by the hour for the first 1 TB/month).
 COST_NOTE = (
     "cost: well under 1 USD (a few hundred S3 and SSM requests, invalidations within the 1,000 free "
-    "paths a month, two distributions for about an hour)"
+    "paths a month, four distributions, which bill requests and bytes, not hours)"
 )
 LAMBDA_EDGE_NOTE = (
     "Lambda@Edge replicas are deleted by AWS hours after the distribution lets go of the function; until "
@@ -80,6 +80,28 @@ def new_run_id(now: datetime) -> str:
 
 def stack_name(run_id: str, router: str) -> str:
     return f"{STACK_PREFIX}{run_id}-{ROUTER_SHORT[router]}"
+
+
+def promoted_stack_name(run_id: str, router: str) -> str:
+    """The second throwaway stack of a router, which `sitectl promote` copies a version into."""
+    return f"{stack_name(run_id, router)}-promoted"
+
+
+def check_bucket_is_ours(s3: Any, bucket: str, run_id: str) -> None:
+    """Refuse a bucket that does not carry this run's tag (every resource of a throwaway stack does,
+    through `aws:defaultTags`): e2e uploads to, promotes into and empties only buckets it created."""
+    try:
+        tag_set = s3.get_bucket_tagging(Bucket=bucket)["TagSet"]
+    except ClientError as error:
+        if error_code(error) != "NoSuchTagSet":
+            raise RefusedError(f"cannot read the tags of bucket {bucket!r}: {error_code(error)}") from error
+        tag_set = []
+    tags = {tag["Key"]: tag["Value"] for tag in tag_set}
+    if tags.get(RUN_TAG) != run_id:
+        raise RefusedError(
+            f"bucket {bucket!r} does not carry the tag {RUN_TAG}={run_id}: e2e never writes to a bucket "
+            "it did not create"
+        )
 
 
 def preflight(
@@ -253,6 +275,7 @@ class Run:
     say: Callable[[str], None]
     stack_of: StackOf
     ssm: Any  # us-east-1, where the pointers and the emergency records live
+    s3: Any  # to read the buckets' tags
     engine: EngineLog = field(default_factory=EngineLog)
     max_minutes: int = DEFAULT_MAX_MINUTES
     routers: Sequence[str] = ROUTERS
@@ -341,11 +364,7 @@ class Run:
     def _engine_said(self, refusal: str) -> str | None:
         return next((line for m in self.engine.peek() if (line := m.names(refusal))), None)
 
-    def _plan(self, router: str) -> bool:
-        stack = stack_name(self.run_id, router)
-        v1, v2, v3 = self.versions()
-        site = ["--stack", stack]
-
+    def _created(self, stack: str, router: str) -> Callable[[], str]:
         def create() -> str:
             if self.throwaway.exists(stack):
                 raise RefusedError(
@@ -354,6 +373,23 @@ class Run:
             self.ledger.add(stack)
             self.throwaway.create(stack, stack_config(self.run_id, router, self.region))
             return f"stack {stack} (tag {RUN_TAG}={self.run_id})"
+
+        return create
+
+    def _deployed(self, stack: str) -> Callable[[], str]:
+        def deploy() -> str:
+            done = self.throwaway.up(stack)
+            bucket = str(self.stack_of(stack).outputs().get("bucketName") or "")
+            check_bucket_is_ours(self.s3, bucket, self.run_id)
+            return f"{done}; bucket {bucket} tagged {RUN_TAG}={self.run_id}"
+
+        return deploy
+
+    def _plan(self, router: str) -> bool:
+        stack = stack_name(self.run_id, router)
+        promoted = promoted_stack_name(self.run_id, router)
+        v1, v2, v3 = self.versions()
+        site = ["--stack", stack]
 
         def released(version: str, *flags: str) -> Callable[[], str]:
             def act() -> str:
@@ -394,9 +430,18 @@ class Run:
             finally:
                 target.set_version(previous)
 
+        def promote() -> str:
+            # Both buckets are the run's (checked when each stack was deployed); the copy is
+            # server-side, and --release goes through the same targeted `up` as a release.
+            result = self.sitectl(
+                ["--stack", promoted, "promote", "--version", v2, "--from-stack", stack, "--release"]
+            )
+            copied = f"{result.get('copied_files')} files copied from {result.get('from_bucket')}"
+            return f"{copied}; {v2} live on {promoted}; {self._switch(router, promoted, v2)}"
+
         steps: list[tuple[str, Callable[[], str]]] = [
-            ("create stack", create),
-            ("deploy (pulumi up)", lambda: self.throwaway.up(stack)),
+            ("create stack", self._created(stack, router)),
+            ("deploy (pulumi up)", self._deployed(stack)),
             (
                 "upload v1",
                 lambda: _uploaded(
@@ -420,6 +465,9 @@ class Run:
             ("rollback --now", rolled_back_now),
             ("emergency guard refuses v2", emergency_guard),
             ("release guard refuses v3", release_guard),
+            ("create second stack", self._created(promoted, router)),
+            ("deploy second stack", self._deployed(promoted)),
+            ("promote v2 --release", promote),
         ]
         if not all(self._step(router, name, action) for name, action in steps):
             return False
