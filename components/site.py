@@ -23,6 +23,7 @@ from edge_function.code import (
     function_code,
     key_value_store_id,
     manifest_store_value,
+    viewer_response_code,
 )
 from edge_lambda import layout
 from edge_lambda.routes import (
@@ -471,7 +472,12 @@ class VersionedStaticSite(pulumi.ComponentResource):
                     # Before the cache lookup: the rewritten URI, with the version, is the cache key.
                     event_type="viewer-request",
                     function_arn=router_function.function.arn,
-                )
+                ),
+                aws.cloudfront.DistributionDefaultCacheBehaviorFunctionAssociationArgs(
+                    # On the way out (answers below 400): the canary's cookie, the build's headers.
+                    event_type="viewer-response",
+                    function_arn=router_function.viewer_response.arn,
+                ),
             ]
         else:
             edge_function = _lambda_edge_router(self, name, args, pointer, bucket)
@@ -920,6 +926,7 @@ class CloudFrontFunctionRouter:
     store: aws.cloudfront.KeyValueStore
     live_version: aws.cloudfront.KeyvaluestoreKey
     function: aws.cloudfront.Function
+    viewer_response: aws.cloudfront.Function
 
 
 def _cloudfront_function_router(
@@ -990,4 +997,17 @@ def _cloudfront_function_router(
         tags=tagging.resource_tags(args.tags),
         opts=edge,
     )
-    return CloudFrontFunctionRouter(store=store, live_version=live_version, function=function)
+    # One viewer-response function per behavior too, shared by the canary's bucket cookie and the build's
+    # header rules (edge_function/viewer_response.js). It reads no store.
+    viewer_response = aws.cloudfront.Function(
+        f"{name}-viewer-response",
+        runtime=CLOUDFRONT_FUNCTION_RUNTIME,
+        comment="versioned-site: the canary's bucket cookie and header rules, on answers below 400",
+        publish=True,
+        code=viewer_response_code(set_split_cookie=False),
+        tags=tagging.resource_tags(args.tags),
+        opts=edge,
+    )
+    return CloudFrontFunctionRouter(
+        store=store, live_version=live_version, function=function, viewer_response=viewer_response
+    )

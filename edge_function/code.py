@@ -27,6 +27,10 @@ from edge_lambda import layout
 from edge_lambda.routes import RouteSettings, RoutesTooLargeError, VersionRoutes
 
 ROUTER_SOURCE = Path(__file__).with_name("router.js")
+VIEWER_RESPONSE_SOURCE = Path(__file__).with_name("viewer_response.js")
+# The viewer's bucket for the canary split, appended to both functions (one source, one rule).
+VIEWER_BUCKET_SOURCE = Path(__file__).with_name("viewer_bucket.js")
+SET_SPLIT_COOKIE_PLACEHOLDER = "__SET_SPLIT_COOKIE__"
 KEY_VALUE_STORE_ID_PLACEHOLDER = "__KEY_VALUE_STORE_ID__"
 SPA_FALLBACK_PLACEHOLDER = "__SPA_FALLBACK__"
 TRAILING_SLASH_PLACEHOLDER = "__TRAILING_SLASH__"
@@ -80,6 +84,18 @@ def function_code(store_id: str, settings: RouteSettings) -> str:
             raise FunctionCodeError(f"{ROUTER_SOURCE} must hold {placeholder} exactly once")
         code = code.replace(placeholder, value)
     return minify(code)
+
+
+def viewer_response_code(set_split_cookie: bool) -> str:
+    """`viewer_response.js` (with the viewer's bucket), minified: it sets the canary's bucket cookie
+    when `set_split_cookie` (a canary is configured)."""
+    source = VIEWER_RESPONSE_SOURCE.read_text(encoding="utf-8")
+    if source.count(SET_SPLIT_COOKIE_PLACEHOLDER) != 1:
+        raise FunctionCodeError(
+            f"{VIEWER_RESPONSE_SOURCE} must hold {SET_SPLIT_COOKIE_PLACEHOLDER} exactly once"
+        )
+    code = source.replace(SET_SPLIT_COOKIE_PLACEHOLDER, "true" if set_split_cookie else "false")
+    return minify(code + VIEWER_BUCKET_SOURCE.read_text(encoding="utf-8"))
 
 
 # rJSmin handles template literals only unnested: a `${` whose expression holds another backtick.

@@ -290,3 +290,41 @@ class NodeRouter:
     def close(self) -> None:
         cast(IO[str], self._process.stdin).close()
         self._process.wait(timeout=10)
+
+
+class NodeFunctions:
+    """The rendered functions under Node (edge_function/node_driver.mjs), as CloudFront runs them."""
+
+    def __init__(self, directory: Path, codes: dict[str, str]) -> None:
+        assert NODE is not None
+        arguments = []
+        for name, code in codes.items():
+            path = directory / f"{name}.js"
+            path.write_text(code, encoding="utf-8")
+            arguments.append(f"{name}={path}")
+        self._process = subprocess.Popen(
+            [NODE, str(DRIVER), *arguments],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        self._read()
+
+    def _read(self) -> dict[str, Any]:
+        message: dict[str, Any] = json.loads(cast(IO[str], self._process.stdout).readline())
+        return message
+
+    def run(
+        self, function: str, event: dict[str, Any], store: dict[str, str] | None = None
+    ) -> dict[str, Any]:
+        stdin = cast(IO[str], self._process.stdin)
+        stdin.write(json.dumps({"function": function, "store": store or {}, "event": event}) + "\n")
+        stdin.flush()
+        answer = self._read()
+        assert "error" not in answer, answer["error"]
+        result: dict[str, Any] = answer["result"]
+        return result
+
+    def close(self) -> None:
+        cast(IO[str], self._process.stdin).close()
+        self._process.wait(timeout=10)

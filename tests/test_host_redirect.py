@@ -5,11 +5,8 @@ has no Host, so a cached 301 for one name would reach the other."""
 from __future__ import annotations
 
 import json
-import shutil
-import subprocess
 from collections.abc import Iterator
-from pathlib import Path
-from typing import IO, Any, cast
+from typing import Any
 
 import pytest
 from moto import mock_aws
@@ -18,9 +15,8 @@ from edge_function import host_redirect
 from edge_function.code import MAX_FUNCTION_BYTES, function_code, store_value
 from edge_lambda.routes import RouteSettings
 from tests.pulumi_scaffold import SiteMocks, by_type, one, run_program
+from tests.router_scaffold import NODE, NodeFunctions
 
-ROOT = Path(__file__).resolve().parent.parent
-NODE = shutil.which("node")
 STORE_ID = "a1b2c3d4-e5f6-4a7b-8c9d-0e1f2a3b4c5d"
 VERSION = "20261127T101500Z"
 BOTH = ["example.com", "www.example.com"]
@@ -60,53 +56,15 @@ def _event(host: str, uri: str = "/about/", querystring: dict[str, Any] | None =
     }
 
 
-class Functions:
-    """The rendered functions under Node (edge_function/node_driver.mjs), as CloudFront runs them."""
-
-    def __init__(self, directory: Path, codes: dict[str, str]) -> None:
-        assert NODE is not None
-        arguments = []
-        for name, code in codes.items():
-            path = directory / f"{name}.js"
-            path.write_text(code, encoding="utf-8")
-            arguments.append(f"{name}={path}")
-        self._process = subprocess.Popen(
-            [NODE, str(ROOT / "edge_function" / "node_driver.mjs"), *arguments],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            text=True,
-        )
-        self._read()
-
-    def _read(self) -> dict[str, Any]:
-        message: dict[str, Any] = json.loads(cast(IO[str], self._process.stdout).readline())
-        return message
-
-    def run(
-        self, function: str, event: dict[str, Any], store: dict[str, str] | None = None
-    ) -> dict[str, Any]:
-        stdin = cast(IO[str], self._process.stdin)
-        stdin.write(json.dumps({"function": function, "store": store or {}, "event": event}) + "\n")
-        stdin.flush()
-        answer = self._read()
-        assert "error" not in answer, answer["error"]
-        result: dict[str, Any] = answer["result"]
-        return result
-
-    def close(self) -> None:
-        cast(IO[str], self._process.stdin).close()
-        self._process.wait(timeout=10)
-
-
 SETTINGS = RouteSettings("auto", 308, False)
 
 
 @pytest.fixture(scope="module")
-def functions(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Functions]:
+def functions(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NodeFunctions]:
     if NODE is None:
         pytest.skip("node is not installed")
     router = function_code(STORE_ID, SETTINGS)
-    running = Functions(
+    running = NodeFunctions(
         tmp_path_factory.mktemp("host-redirect"),
         {
             "redirect": host_redirect.standalone_code({"www.example.com": "example.com"}),
@@ -143,21 +101,21 @@ def _redirect(location: str) -> dict[str, Any]:
     ],
 )
 def test_the_other_name_is_redirected_with_its_path_and_query(
-    functions: Functions, function: str, host: str, uri: str, querystring: dict[str, Any], location: str
+    functions: NodeFunctions, function: str, host: str, uri: str, querystring: dict[str, Any], location: str
 ) -> None:
     # No live version in the store: the redirect never asks the router.
     assert functions.run(function, _event(host, uri, querystring)) == _redirect(location)
 
 
 @needs_node
-def test_the_canonical_name_passes_through_unchanged_alone(functions: Functions) -> None:
+def test_the_canonical_name_passes_through_unchanged_alone(functions: NodeFunctions) -> None:
     event = _event("example.com", "/about/", {"a": {"value": "1"}})
     assert functions.run("redirect", event) == event["request"]
 
 
 @needs_node
 @pytest.mark.parametrize("uri", ["/", "/about/", "/assets/app-1a2b3c4d.js", "/missing.png"])
-def test_the_canonical_name_gets_exactly_the_routers_answer(functions: Functions, uri: str) -> None:
+def test_the_canonical_name_gets_exactly_the_routers_answer(functions: NodeFunctions, uri: str) -> None:
     store = {"live-version": store_value(VERSION, None)}
     event = _event("example.com", uri)
     assert functions.run("both", event, store) == functions.run("router", event, store)
@@ -205,8 +163,9 @@ def test_with_lambda_edge_a_redirect_function_runs_at_viewer_request_before_the_
 
 def test_with_the_cloudfront_function_router_the_redirect_goes_in_front_of_it() -> None:
     registered = run_program({**CONFIG, "router": "cloudfront-function"}, mocks=SiteMocks(hosted_zones=ZONES))
-    (router,) = by_type(registered, "aws:cloudfront/function:Function")
-    assert router.name == "site-router"
+    functions = {f.name: f for f in by_type(registered, "aws:cloudfront/function:Function")}
+    assert sorted(functions) == ["site-router", "site-viewer-response"]
+    router = functions["site-router"]
     assert 'const HOST_REDIRECTS={"www.example.com":"example.com"};' in router.props["code"]
     assert "async function routeRequest(event){" in router.props["code"]
 

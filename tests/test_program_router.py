@@ -11,7 +11,7 @@ import pytest
 from moto import mock_aws
 from pulumi.runtime import MockResourceArgs
 
-from edge_function.code import function_code
+from edge_function.code import function_code, viewer_response_code
 from edge_lambda import layout
 from edge_lambda.routes import RouteSettings
 from edge_lambda.site_rules import parse_rule_files
@@ -79,6 +79,7 @@ def test_function_mode_has_a_store_a_key_and_a_function_and_no_lambda_edge_or_sw
         "site-pointer-store",
         "site-public-access-block",
         "site-router",
+        "site-viewer-response",
     ]
 
 
@@ -118,7 +119,9 @@ def test_the_function_is_published_reads_the_store_and_runs_at_viewer_request(
 ) -> None:
     (provider,) = [r for r in by_type(function_mode, "pulumi:providers:aws") if r.name == "edge"]
     site = one(function_mode, "versioned-site:index:VersionedStaticSite")
-    function = one(function_mode, "aws:cloudfront/function:Function")
+    (function,) = [
+        f for f in by_type(function_mode, "aws:cloudfront/function:Function") if f.name == "site-router"
+    ]
     store = one(function_mode, "aws:cloudfront/keyValueStore:KeyValueStore")
     # CloudFront resources are global: created through the us-east-1 provider, under the component.
     assert (function.parent, function.provider) == (store.parent, store.provider) == (site.urn, provider.urn)
@@ -135,9 +138,30 @@ def test_the_function_is_published_reads_the_store_and_runs_at_viewer_request(
         {
             "eventType": "viewer-request",
             "functionArn": "arn:aws:cloudfront::123456789012:function/site-router-9f8e7d6",
-        }
+        },
+        {
+            "eventType": "viewer-response",
+            "functionArn": "arn:aws:cloudfront::123456789012:function/site-viewer-response-9f8e7d6",
+        },
     ]
     assert "lambdaFunctionAssociations" not in behavior
+
+
+def test_one_viewer_response_function_is_published_beside_the_router(
+    function_mode: dict[str, RecordedResource],
+) -> None:
+    site = one(function_mode, "versioned-site:index:VersionedStaticSite")
+    store = one(function_mode, "aws:cloudfront/keyValueStore:KeyValueStore")
+    (function,) = [
+        f
+        for f in by_type(function_mode, "aws:cloudfront/function:Function")
+        if f.name == "site-viewer-response"
+    ]
+    assert (function.parent, function.provider) == (site.urn, store.provider)
+    assert function.props["runtime"] == "cloudfront-js-2.0"
+    assert function.props["publish"] is True
+    assert "keyValueStoreAssociations" not in function.props, "it reads no store"
+    assert function.props["code"] == viewer_response_code(set_split_cookie=False)
 
 
 def test_the_fallback_origin_reads_the_plain_404_page_under_site(
@@ -167,7 +191,10 @@ def test_the_fallback_origin_reads_the_plain_404_page_under_site(
 
 def test_spa_fallback_is_rendered_into_the_function() -> None:
     registered = run_program({"spaFallback": "true", **FUNCTION_MODE})
-    code = one(registered, "aws:cloudfront/function:Function").props["code"]
+    (router,) = [
+        f for f in by_type(registered, "aws:cloudfront/function:Function") if f.name == "site-router"
+    ]
+    code = router.props["code"]
     assert "const SPA_FALLBACK='true'==='true';" in code
 
 
@@ -203,7 +230,12 @@ def test_switching_router_swaps_only_the_edge_resources(uploaded: None) -> None:
         "site-edge-role",
         "site-switch",
     }
-    assert set(names(function)) - kept == {"site-live-version", "site-pointer-store", "site-router"}
+    assert set(names(function)) - kept == {
+        "site-live-version",
+        "site-pointer-store",
+        "site-router",
+        "site-viewer-response",
+    }
     unchanged = {urn.rsplit("::", 1)[1] for urn in lambda_edge if urn in function}
     assert "site-bucket" in unchanged and "site-pointer" in unchanged
 

@@ -103,6 +103,7 @@ CLOUDFRONT_FUNCTION_URNS = (
     f"{SITE}$aws:cloudfront/keyValueStore:KeyValueStore$aws:cloudfront/keyvaluestoreKey:KeyvaluestoreKey"
     "::site-live-version",
     f"{SITE}$aws:cloudfront/function:Function::site-router",
+    f"{SITE}$aws:cloudfront/function:Function::site-viewer-response",
 }
 
 
