@@ -227,6 +227,25 @@ def distribution(world: World, clock: ManualClock, stack: str) -> Iterator[str]:
         yield server.url
 
 
+class CompletingCloudFront(FakeCloudFront):
+    """GetInvalidation too: InProgress for 30 s of the test's clock after its creation, then Completed."""
+
+    def __init__(self, clock: ManualClock, ssm: Any) -> None:
+        super().__init__(clock, ssm)
+        self.created: dict[str, float] = {}
+
+    def create_invalidation(self, DistributionId: str, InvalidationBatch: dict[str, Any]) -> dict[str, Any]:
+        response = super().create_invalidation(
+            DistributionId=DistributionId, InvalidationBatch=InvalidationBatch
+        )
+        self.created[response["Invalidation"]["Id"]] = self.clock()
+        return response
+
+    def get_invalidation(self, DistributionId: str, Id: str) -> dict[str, Any]:
+        done = self.clock() - self.created[Id] >= 30
+        return {"Invalidation": {"Id": Id, "Status": "Completed" if done else "InProgress"}}
+
+
 def make_run(
     world: World,
     tmp_path: Path,
@@ -266,20 +285,25 @@ def _run(
     for bucket in (first, second):  # `sitectl serve` starts with its bucket there; the deploy tags it
         world.s3.create_bucket(Bucket=bucket)
     with distribution(world, clock, first) as one, distribution(world, clock, second) as two:
+        # As the command wires it: sitectl's GETs and its direct writes of the live version timed.
+        log = e2e.EdgeLog(clock)
+        cloudfront = CompletingCloudFront(clock, world.ssm)
         deps = SiteDeps(
             stack_factory=lambda name, _dir: world.stacks[name],
             stack_lister=lambda _dir: list(world.stacks),
             s3_factory=lambda: world.s3,
             ssm_factory=lambda region: world.ssm,
-            http_get=edge,
-            cloudfront_factory=lambda: FakeCloudFront(clock, world.ssm),
-            kvs_factory=lambda: kvs,
+            http_get=log.get(edge),
+            cloudfront_factory=lambda: log.client(cloudfront),
+            kvs_factory=lambda: log.client(kvs),
             clock=clock,
             sleep=clock.sleep,
         )
         throwaway = FakeThrowaway(world, ARN, clock, urls={first: one, second: two})
         adjust(throwaway)
-        run = make_run(world, tmp_path, throwaway, deps, edge, routers=[router])
+        run = make_run(
+            world, tmp_path, throwaway, deps, deps.http_get, routers=[router], edge=log, cloudfront=cloudfront
+        )
         return run.execute(), throwaway
 
 
@@ -329,6 +353,22 @@ def test_a_whole_run_on_lambda_edge_goes_through_sitectl_and_leaves_nothing(
         (V1, True, ["FRA56-P1"]),
         (V2, True, ["FRA56-P1"]),
     ]
+    # rollback --now's invalidation: from CreateInvalidation to the first answer with V1 at each edge
+    # location (the test edge's 5 s pointer cache, asked every 2 s), and to its Completed status (30 s
+    # here, asked every 5 s); separate from the KeyValueStore's figure (function router).
+    assert report.propagation == [
+        {
+            "router": "lambda-edge",
+            "kind": "invalidation",
+            "version": V1,
+            "pops": {"FRA56-P1": 6.0},
+            "completed_seconds": 32.0,
+        }
+    ]
+    assert (
+        "invalidation (lambda-edge, 20261206T171500Z): served after FRA56-P1 6.0 s; Completed after 32.0 s"
+        in report.lines()
+    )
     assert live(world, stack) == V1
     # The promote copied V2's bytes into the second stack's bucket and released it there.
     assert live(world, promoted) == V2
@@ -452,6 +492,18 @@ def test_a_run_on_the_function_router_writes_the_store_directly(world: World, tm
         report, _ = _run(world, tmp_path, "cloudfront-function", kvs_client_for(endpoint))
     assert _results(report) == [(step, True) for step in STEPS], "\n".join(report.lines())
     assert store.items["live-version"].startswith(f"{V1} ")
+    # From rollback --now's PutKey to the first answer with V1: the edge's pointer cache (5 s), asked
+    # every 2 s by sitectl. No invalidation on this router.
+    assert report.propagation == [
+        {
+            "router": "cloudfront-function",
+            "kind": "KeyValueStore propagation",
+            "version": V1,
+            "pops": {"FRA56-P1": 6.0},
+        }
+    ]
+    now = next(s for s in report.steps if s.step == "rollback --now")
+    assert now.detail.endswith("; KeyValueStore propagation: FRA56-P1 6.0 s")
 
 
 def test_a_failed_step_stops_the_plan_and_still_cleans_up(world: World, tmp_path: Path) -> None:

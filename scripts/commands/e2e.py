@@ -13,7 +13,13 @@ import click
 from edge_function import CLOUDFRONT_FUNCTION, LAMBDA_EDGE
 from scripts.commands.errors import SitectlError, aws_errors
 from scripts.commands.options import Output, json_output
-from scripts.commands.site import SiteDeps, default_ssm_client, http_get
+from scripts.commands.site import (
+    SiteDeps,
+    default_cloudfront_client,
+    default_kvs_client,
+    default_ssm_client,
+    http_get,
+)
 from scripts.commands.stack import find_project_root, select_stack
 from scripts.e2e import run as e2e
 from scripts.e2e.engine import EngineLog
@@ -74,12 +80,20 @@ def e2e_command(
         if left:
             raise SitectlError(f"run {cleanup_run}: {len(left)} item(s) left: {left[0]}")
         return
-    # sitectl's own stack access, with the engine's events of every `up` to the run's log.
-    deps = SiteDeps(stack_factory=lambda name, work_dir: select_stack(name, work_dir, engine.on_event))
+    # sitectl's own stack access, with the engine's events of every `up` to the run's log; its GETs
+    # of the site and its direct writes of the live version (`rollback --now`) timed for the report.
+    edge = e2e.EdgeLog(time.monotonic)
+    deps = SiteDeps(
+        stack_factory=lambda name, work_dir: select_stack(name, work_dir, engine.on_event),
+        http_get=edge.get(http_get),
+        kvs_factory=lambda: edge.client(default_kvs_client()),
+        cloudfront_factory=lambda: edge.client(default_cloudfront_client()),
+    )
     report = run_e2e(
         throwaway,
         deps,
         engine,
+        edge,
         ssm,
         state,
         root / "examples",
@@ -100,6 +114,7 @@ def run_e2e(
     throwaway: e2e.Throwaway,
     deps: SiteDeps,
     engine: EngineLog,
+    edge: e2e.EdgeLog,
     ssm: Any,
     state: Path,
     examples: Path,
@@ -110,7 +125,6 @@ def run_e2e(
     output: Output,
     clock: Any = time.monotonic,
     sleep: Any = time.sleep,
-    get: Any = http_get,
 ) -> e2e.Report:
     from datetime import UTC, datetime
 
@@ -124,12 +138,14 @@ def run_e2e(
         region=region,
         clock=clock,
         sleep=sleep,
-        http_get=get,
+        http_get=deps.http_get,
         say=output.say,
         stack_of=lambda name: deps.stack_factory(name, None),
         ssm=ssm,
         s3=deps.s3_factory(),
         engine=engine,
+        edge=edge,
+        cloudfront=deps.cloudfront_factory(),
         max_minutes=max_minutes,
         routers=routers,
         keep=keep,

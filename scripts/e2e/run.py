@@ -196,6 +196,7 @@ class Report:
     max_minutes: int
     steps: list[StepResult] = field(default_factory=list)
     switches: list[dict[str, Any]] = field(default_factory=list)
+    propagation: list[dict[str, Any]] = field(default_factory=list)
     left: list[str] = field(default_factory=list)
 
     @property
@@ -209,6 +210,7 @@ class Report:
             "max_minutes": self.max_minutes,
             "steps": [asdict(step) for step in self.steps],
             "switches": self.switches,
+            "propagation": self.propagation,
             "left": self.left,
         }
 
@@ -223,8 +225,86 @@ class Report:
             pops = ", ".join(switch["pops"]) or "-"
             seen = f"{switch['seconds']:.1f} s" if switch["seen"] else "not seen"
             rows.append(f"switch to {switch['version']} ({switch['router']}): {seen} at {pops}")
+        for figure in self.propagation:
+            served = ", ".join(f"{pop} {seconds:.1f} s" for pop, seconds in figure["pops"].items())
+            rows.append(
+                f"{figure['kind']} ({figure['router']}, {figure['version']}): served after "
+                f"{served or 'nothing seen'}" + _completed(figure)
+            )
         rows += [f"LEFT IN THE ACCOUNT: {item}" for item in self.left]
         return rows
+
+
+def _completed(figure: Mapping[str, Any]) -> str:
+    if figure["kind"] != INVALIDATION:
+        return ""
+    completed = figure.get("completed_seconds")
+    return "; Completed not seen" if completed is None else f"; Completed after {completed:.1f} s"
+
+
+KEY_VALUE_STORE = "KeyValueStore propagation"
+INVALIDATION = "invalidation"
+INVALIDATION_WAIT_SECONDS = 900.0
+
+
+@dataclass
+class EdgeLog:
+    """What the edge answered and when the live version was written where it reads it, on the run's
+    clock: every GET of the run and of sitectl's own commands (their `http_get`), every KeyValueStore
+    PutKey and CloudFront CreateInvalidation that sitectl makes in this process (`rollback --now`).
+    From it, per edge location: the seconds from a write to the first answer with the new version."""
+
+    clock: Callable[[], float]
+    answers: list[tuple[float, str, str]] = field(default_factory=list)  # (when, pop, version served)
+    writes: list[dict[str, Any]] = field(default_factory=list)  # {"kind", "at", ...}
+
+    def get(self, inner: Callable[[str], HttpAnswer]) -> Callable[[str], HttpAnswer]:
+        def observed(url: str) -> HttpAnswer:
+            answer = inner(url)
+            pop = answer.headers.get(POP_HEADER) or "unknown"
+            self.answers.append((self.clock(), pop, answer.headers.get(layout.VERSION_HEADER) or ""))
+            return answer
+
+        return observed
+
+    def client(self, inner: Any) -> Any:
+        return _Recorded(inner, self)
+
+    def since(self, mark: int) -> list[dict[str, Any]]:
+        return self.writes[mark:]
+
+    def served_after(self, at: float, version: str) -> dict[str, float]:
+        """Per edge location, the seconds from `at` to its first answer with `version`."""
+        first: dict[str, float] = {}
+        for when, pop, served in self.answers:
+            if when >= at and served == version and pop not in first:
+                first[pop] = round(when - at, 3)
+        return first
+
+
+class _Recorded:
+    """A boto3 client (or a test's fake) whose PutKey and CreateInvalidation calls are timed."""
+
+    _KINDS = {"put_key": KEY_VALUE_STORE, "create_invalidation": INVALIDATION}
+
+    def __init__(self, inner: Any, log: EdgeLog) -> None:
+        self._inner, self._log = inner, log
+
+    def __getattr__(self, name: str) -> Any:
+        attribute = getattr(self._inner, name)
+        kind = self._KINDS.get(name)
+        if kind is None:
+            return attribute
+
+        def call(**kwargs: Any) -> Any:
+            response = attribute(**kwargs)
+            write = {"kind": kind, "at": self._log.clock()}
+            if kind == INVALIDATION:
+                write.update(distribution=kwargs.get("DistributionId"), id=response["Invalidation"]["Id"])
+            self._log.writes.append(write)
+            return response
+
+        return call
 
 
 def watch_switch(
@@ -277,6 +357,8 @@ class Run:
     ssm: Any  # us-east-1, where the pointers and the emergency records live
     s3: Any  # to read the buckets' tags
     engine: EngineLog = field(default_factory=EngineLog)
+    edge: EdgeLog | None = None  # the propagation figures of `rollback --now`
+    cloudfront: Any = None  # to see an invalidation Completed
     max_minutes: int = DEFAULT_MAX_MINUTES
     routers: Sequence[str] = ROUTERS
     keep: bool = False
@@ -346,6 +428,38 @@ class Run:
         self.report.switches.append({"router": router, **switch})
         return f"served after {switch['seconds']:.1f} s" if switch["seen"] else "not served in time"
 
+    def _propagation(self, router: str, version: str, mark: int) -> str:
+        """The figures of the writes sitectl made since `mark`: the KeyValueStore key (the function
+        router) or the invalidation (Lambda@Edge), each to the first answer with `version` per edge
+        location, and an invalidation to its Completed status."""
+        if self.edge is None:
+            return ""
+        said = []
+        for write in self.edge.since(mark):
+            figure = {"router": router, "kind": write["kind"], "version": version}
+            figure["pops"] = self.edge.served_after(write["at"], version)
+            if write["kind"] == INVALIDATION:
+                figure["completed_seconds"] = self._completed_after(write)
+            self.report.propagation.append(figure)
+            said.append(
+                f"{write['kind']}: "
+                + (", ".join(f"{p} {t:.1f} s" for p, t in figure["pops"].items()) or "not seen")
+            )
+        return "".join(f"; {line}" for line in said)
+
+    def _completed_after(self, write: Mapping[str, Any]) -> float | None:
+        """Seconds from CreateInvalidation until GetInvalidation says Completed (asked every poll)."""
+        if self.cloudfront is None:
+            return None
+        while True:
+            answer = self.cloudfront.get_invalidation(DistributionId=write["distribution"], Id=write["id"])
+            waited = self.clock() - write["at"]
+            if answer["Invalidation"]["Status"] == "Completed":
+                return round(waited, 3)
+            if waited >= INVALIDATION_WAIT_SECONDS:
+                return None
+            self.sleep(SWITCH_POLL_SECONDS)
+
     def _refused(self, attempt: Callable[[], object], refusal: str, what: str) -> str:
         """`attempt` must fail, and the engine must say why with `refusal` (the guard's exception class):
         the refusal's line, as the engine sent it."""
@@ -402,9 +516,11 @@ class Run:
             # The emergency record is written outside Pulumi's state: the ledger has it cleaned up.
             pointer = str(self.stack_of(stack).outputs().get("parameterName") or "")
             self.ledger.add_parameter(emergency.record_name(pointer))
+            mark = len(self.edge.writes) if self.edge is not None else 0
             result = self.sitectl([*site, "rollback", "--now", "--version", v1, "--reason", "e2e", "--yes"])
             steps = ", ".join(f"{s['step']} {s['seconds']:.1f} s" for s in result.get("timeline", []))
-            return f"{v1} live directly ({steps}); {self._switch(router, stack, v1)}"
+            switched = self._switch(router, stack, v1)
+            return f"{v1} live directly ({steps}); {switched}{self._propagation(router, v1, mark)}"
 
         def emergency_guard() -> str:
             # CI's `up` of the config that names the version rolled back: the program refuses at start.
