@@ -9,7 +9,9 @@
    times. The first request goes to the same moto, served by `ThreadedMotoServer` on 127.0.0.1: the
    fresh interpreter must not import moto, which imports boto3 before the clock starts.
    The same handler run in the Lambda runtime's Python with the botocore it ships
-   (`tests.edge_scaffold.runtime_python`), for the record.
+   (`tests.edge_scaffold.runtime_python`), for the record. And the S3 client for manifests plus its
+   first read (a 1,000-file manifest), trimmed (`version_routes.create_s3_client`) against botocore's
+   stock client, as a ratio pair by pair.
 
 Prints a table and writes bench/results/edge.json.
 """
@@ -39,6 +41,7 @@ from moto import mock_aws  # noqa: E402
 
 from components.edge_bundle import LAMBDA_RUNTIME, RUNTIME_BOTOCORE_VERSION, bundle_files  # noqa: E402
 from edge_lambda.handler import OriginRequestHandler, PointerCache, rewrite_request  # noqa: E402
+from edge_lambda.layout import Manifest, ManifestFile, manifest_key  # noqa: E402
 from edge_lambda.settings import EdgeSettings  # noqa: E402
 from edge_lambda.ssm_client import create_ssm_client  # noqa: E402
 from scripts.demo.local_aws import moto_server  # noqa: E402
@@ -64,6 +67,7 @@ NAIVE_REQUESTS = 500
 COUNTED_REQUESTS = 10_000
 SIMULATED_SECONDS = 60.0
 COLD_RUNS = 11
+MANIFEST_BUCKET = "bench-manifests"
 
 FAKE_CREDENTIALS = {
     "AWS_ACCESS_KEY_ID": "testing",
@@ -80,6 +84,13 @@ def requests_per_second(handle: Callable[[dict[str, Any]], dict[str, Any]], coun
     for i in range(count):
         handle(EVENTS[i % len(EVENTS)])
     return count / (time.perf_counter() - started)
+
+
+def bench_manifest(files: int = 1_000) -> bytes:
+    """A 1,000-file version's manifest, as the edge reads it."""
+    page = ManifestFile(1, "0" * 64, "text/html; charset=utf-8", "no-cache", "0" * 32)
+    paths = [f"docs/page-{i}/index.html" for i in range(files)]
+    return Manifest(VERSION, "2026-11-27T10:15:00+00:00", dict.fromkeys(paths, page)).to_json().encode()
 
 
 def naive_handler(settings: EdgeSettings) -> Callable[[dict[str, Any]], dict[str, Any]]:
@@ -107,7 +118,9 @@ def ssm_calls_per_requests(ssm: Any, fail_after: int | None) -> int:
     for i in range(COUNTED_REQUESTS):
         if i == fail_after:
             ssm.delete_parameter(Name=SETTINGS.parameter_name)
-        assert "uri" in function(EVENTS[i % len(EVENTS)]), "stale-if-error keeps serving"
+        answer = function(EVENTS[i % len(EVENTS)])
+        # A rewrite, or a redirect (`/about` without a manifest: every page a folder), never a 503.
+        assert "uri" in answer or answer["status"] in ("301", "308"), "stale-if-error keeps serving"
         clock.advance(step)
     return calls[0]
 
@@ -134,6 +147,25 @@ COLD_NAIVE = (
     + "import boto3\n"
     + "value = boto3.client('ssm', region_name=sys.argv[3]).get_parameter(Name=sys.argv[4])\n"
     + "print(json.dumps([time.perf_counter() - t0]))\n"
+)
+
+# The S3 client for manifests, then the first manifest read (what a container's first request of a
+# version adds): the trimmed client (`version_routes.create_s3_client`) or botocore's stock one, with the
+# same config. The clock starts after the imports both need.
+COLD_S3 = (
+    _PREAMBLE
+    + "import botocore.session\n"
+    + "from edge_lambda import version_routes\n"
+    + "from edge_lambda.ssm_client import client_config\n"
+    + "bucket, key, trimmed = sys.argv[3], sys.argv[4], sys.argv[5] == 'trimmed'\n"
+    + "t0 = time.perf_counter()\n"
+    + "client = version_routes.create_s3_client(sys.argv[6]) if trimmed else "
+    + "botocore.session.get_session().create_client('s3', region_name=sys.argv[6], config=client_config())\n"
+    + "t1 = time.perf_counter()\n"
+    + "body = client.get_object(Bucket=bucket, Key=key)['Body'].read()\n"
+    + "t2 = time.perf_counter()\n"
+    + "assert (len(client.meta.service_model.operation_names) == 1) == trimmed\n"
+    + "print(json.dumps([t2 - t0, t1 - t0]))\n"
 )
 
 
@@ -165,8 +197,13 @@ def cold_start(bundle_root: Path) -> dict[str, float]:
         ssm.put_parameter(Name=SETTINGS.parameter_name, Value=VERSION, Type="String", Overwrite=True)
         bundle = write_bundle(bundle_files(SETTINGS), bundle_root)
         event = json.dumps(EVENTS[0])
+        s3 = boto3.client("s3", region_name=REGION, endpoint_url=endpoint)
+        s3.create_bucket(Bucket=MANIFEST_BUCKET)
+        s3.put_object(Bucket=MANIFEST_BUCKET, Key=manifest_key(VERSION), Body=bench_manifest())
+        s3_args = (MANIFEST_BUCKET, manifest_key(VERSION))
         runtime = runtime_python()
         boto3_ms, handler_ms, import_ms, first_ms, naive_ms, runtime_ms = [], [], [], [], [], []
+        s3_ms: dict[str, list[float]] = {"trimmed": [], "stock": [], "trimmed_create": [], "stock_create": []}
         # Interleaved, so that load from elsewhere on the machine hits every kind of run alike.
         for _ in range(COLD_RUNS):
             boto3_ms += run_cold(COLD_BOTO3, bundle, endpoint)
@@ -178,6 +215,10 @@ def cold_start(bundle_root: Path) -> dict[str, float]:
             runtime_ms.append(
                 run_cold(COLD_HANDLER, bundle, endpoint, event, f"/{VERSION}/index.html", python=runtime)[0]
             )
+            for kind in ("trimmed", "stock"):
+                total, created = run_cold(COLD_S3, bundle, endpoint, *s3_args, kind, REGION)
+                s3_ms[kind].append(total)
+                s3_ms[f"{kind}_create"].append(created)
     return {
         "import_boto3_ms": statistics.median(boto3_ms),
         "handler_ms": statistics.median(handler_ms),
@@ -185,6 +226,13 @@ def cold_start(bundle_root: Path) -> dict[str, float]:
         "handler_first_request_ms": statistics.median(first_ms),
         "naive_boto3_client_ms": statistics.median(naive_ms),
         "handler_in_runtime_ms": statistics.median(runtime_ms),
+        "s3_client_and_first_manifest_ms": statistics.median(s3_ms["trimmed"]),
+        "s3_client_created_ms": statistics.median(s3_ms["trimmed_create"]),
+        "stock_s3_client_and_first_manifest_ms": statistics.median(s3_ms["stock"]),
+        "stock_s3_client_created_ms": statistics.median(s3_ms["stock_create"]),
+        "s3_trimmed_over_stock": statistics.median(
+            [t / s for t, s in zip(s3_ms["trimmed"], s3_ms["stock"], strict=True)]
+        ),
         "runs": COLD_RUNS,
     }
 
@@ -279,6 +327,14 @@ def print_table(r: dict[str, Any]) -> None:
             f"{cold['naive_boto3_client_ms']:.1f}",
             "(for comparison)",
             f"{cold['naive_boto3_client_ms'] / cold['import_boto3_ms']:.2f}x",
+        ),
+        (
+            "  S3 client + first manifest read (created)",
+            f"{cold['s3_client_and_first_manifest_ms']:.1f} ({cold['s3_client_created_ms']:.1f})",
+            f"{cold['stock_s3_client_and_first_manifest_ms']:.1f} ({cold['stock_s3_client_created_ms']:.1f})"
+            " (stock)",
+            "(trimmed / stock, pair by pair)",
+            f"{cold['s3_trimmed_over_stock']:.2f}x",
         ),
         (
             f"  handler in {r['versions']['runtime']}",

@@ -21,12 +21,11 @@ from collections import OrderedDict
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-import botocore.session
-from botocore.config import Config
-
 from edge_lambda import layout
 from edge_lambda.routes import VersionRoutes
-from edge_lambda.ssm_client import CONNECT_TIMEOUT_SECONDS, READ_TIMEOUT_SECONDS, TOTAL_MAX_ATTEMPTS
+from edge_lambda.s3_model import API_VERSION, GET_OBJECT_MODEL, S3_ENDPOINTS
+from edge_lambda.ssm_client import client_config
+from edge_lambda.trimmed_client import TrimmedModel, create_client
 
 if TYPE_CHECKING:
     from edge_lambda.settings import EdgeSettings
@@ -37,28 +36,35 @@ KEPT_VERSIONS = 4
 RETRY_SECONDS = 30
 
 
-def create_s3_client(region: str) -> Any:
-    """An S3 client for `region` with the edge's short timeouts and one retry (`ssm_client`)."""
-    config = Config(
-        connect_timeout=CONNECT_TIMEOUT_SECONDS,
-        read_timeout=READ_TIMEOUT_SECONDS,
-        retries={"mode": "standard", "total_max_attempts": TOTAL_MAX_ATTEMPTS},
-    )
-    return botocore.session.get_session().create_client("s3", region_name=region, config=config)
+S3_GET_OBJECT = TrimmedModel("s3", API_VERSION, ("GetObject",), GET_OBJECT_MODEL, S3_ENDPOINTS)
+
+
+def create_s3_client(region: str, log: Callable[..., None] | None = None) -> Any:
+    """An S3 client for `region` with the edge's short timeouts and one retry (`ssm_client`): botocore
+    with `s3_model`'s GetObject model, else its stock client (`trimmed_client`, `s3-client-fallback`)."""
+    return create_client(S3_GET_OBJECT, region, client_config(), log)
 
 
 class ManifestRoutes:
     """Loads a version's routes from its manifest in `bucket` (the client is created on first use)."""
 
-    def __init__(self, bucket: str, region: str, spa_fallback: bool, s3_client: Any | None = None) -> None:
+    def __init__(
+        self,
+        bucket: str,
+        region: str,
+        spa_fallback: bool,
+        s3_client: Any | None = None,
+        log: Callable[..., None] | None = None,
+    ) -> None:
         self.bucket = bucket
         self.region = region
         self.spa_fallback = spa_fallback
         self._s3 = s3_client
+        self._log = log
 
     def __call__(self, version: str) -> VersionRoutes:
         if self._s3 is None:
-            self._s3 = create_s3_client(self.region)
+            self._s3 = create_s3_client(self.region, self._log)
         body = self._s3.get_object(Bucket=self.bucket, Key=layout.manifest_key(version))["Body"].read()
         manifest = layout.Manifest.from_json(body)
         return VersionRoutes.from_paths(manifest.files, self.spa_fallback, manifest.fingerprinted_paths())
@@ -96,7 +102,7 @@ class RoutesCache:
     def from_settings(cls, settings: EdgeSettings, log: Callable[..., None] = _log_event) -> RoutesCache:
         """Reading manifests from the settings' bucket; without a bucket, routing as before."""
         loader = (
-            ManifestRoutes(settings.bucket, settings.bucket_region, settings.spa_fallback)
+            ManifestRoutes(settings.bucket, settings.bucket_region, settings.spa_fallback, log=log)
             if settings.bucket
             else None
         )

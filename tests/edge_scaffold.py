@@ -1,7 +1,8 @@
 """Builders for the edge function's tests: CloudFront events, the pointer parameter, the bundle on disk.
 
-Run as a script (`uv run python tests/edge_scaffold.py`) to regenerate `edge_lambda/ssm_model.py`
-from the installed botocore; `test_edge_ssm_client.py` fails when the two disagree.
+Run as a script (`uv run python tests/edge_scaffold.py`) to regenerate `edge_lambda/ssm_model.py` and
+`edge_lambda/s3_model.py` from the installed botocore; `test_edge_ssm_client.py` and
+`test_edge_s3_client.py` fail when they disagree.
 """
 
 from __future__ import annotations
@@ -16,11 +17,15 @@ import sysconfig
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
+
+import botocore.loaders
+import botocore.session
+import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
@@ -279,21 +284,70 @@ def runtime_python() -> Path:
     return python
 
 
-# --- the trimmed SSM model shipped in the bundle -------------------------------------------------
+# --- botocore internals the trimmed clients use, broken as a runtime update could break them ------
+
+
+def rename_loader(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A botocore whose loader class has another name: `botocore.loaders.Loader` is gone, and the
+    session builds its loader the new way (botocore's own `create_loader` names the old class)."""
+    loader_class = botocore.loaders.Loader
+    monkeypatch.delattr(botocore.loaders, "Loader")
+    monkeypatch.setattr(botocore.session, "create_loader", lambda *_: loader_class())
+
+
+def rename_builtin_data_path(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A botocore whose loader keeps its data folder under another name: `Loader.BUILTIN_DATA_PATH` is
+    gone, and the loader's own two uses of it (its search path, `is_builtin_path`) use the new name."""
+    loader_class = botocore.loaders.Loader
+    data_path = loader_class.BUILTIN_DATA_PATH
+    init = loader_class.__init__
+
+    def init_with_the_new_name(
+        self: Any,
+        extra_search_paths: list[str] | None = None,
+        file_loader: Any = None,
+        cache: Any = None,
+        include_default_search_paths: bool = True,
+        include_default_extras: bool = True,
+    ) -> None:
+        paths = list(extra_search_paths or [])
+        if include_default_search_paths:
+            paths += [self.CUSTOMER_DATA_PATH, data_path]
+        init(self, paths, file_loader, cache, False, include_default_extras)
+
+    monkeypatch.setattr(loader_class, "__init__", init_with_the_new_name)
+    monkeypatch.setattr(loader_class, "is_builtin_path", lambda _, path: path.startswith(data_path))
+    monkeypatch.delattr(loader_class, "BUILTIN_DATA_PATH")
+
+
+# The botocore internals the trimmed client relies on, each broken as a runtime update could break it.
+BREAKAGES: dict[str, Callable[[pytest.MonkeyPatch], None]] = {
+    "Loader renamed": rename_loader,
+    "BUILTIN_DATA_PATH renamed": rename_builtin_data_path,
+    "register_component gone": lambda patch: patch.delattr(botocore.session.Session, "register_component"),
+}
+BROKEN_ATTRIBUTES = {
+    "Loader renamed": "Loader",
+    "BUILTIN_DATA_PATH renamed": "BUILTIN_DATA_PATH",
+    "register_component gone": "register_component",
+}
+
+
+# --- the trimmed models shipped in the bundle ----------------------------------------------------
 
 SSM_MODEL_MODULE = ROOT / "edge_lambda" / "ssm_model.py"
+S3_MODEL_MODULE = ROOT / "edge_lambda" / "s3_model.py"
 
 
-def installed_get_parameter_model() -> dict[str, Any]:
-    """GetParameter, its shapes and the service metadata, cut from the installed botocore's SSM model."""
+def installed_trimmed_model(service: str, api_version: str, operations: Sequence[str]) -> dict[str, Any]:
+    """`operations`, their shapes and everything else at the top of the installed botocore's model of
+    `service` (metadata, S3's clientContextParams), without documentation."""
     from botocore.loaders import Loader
 
-    from edge_lambda.ssm_model import API_VERSION
-
-    full = Loader().load_service_model("ssm", "service-2", API_VERSION)
-    operation = full["operations"]["GetParameter"]
-    pending = [operation["input"]["shape"], operation["output"]["shape"]]
-    pending += [error["shape"] for error in operation.get("errors", [])]
+    full = Loader().load_service_model(service, "service-2", api_version)
+    kept = {name: full["operations"][name] for name in operations}
+    pending = [ref["shape"] for op in kept.values() for ref in (op.get("input"), op.get("output")) if ref]
+    pending += [error["shape"] for op in kept.values() for error in op.get("errors", [])]
     shapes: dict[str, Any] = {}
     while pending:
         name = pending.pop()
@@ -302,25 +356,51 @@ def installed_get_parameter_model() -> dict[str, Any]:
         shape = shapes[name] = full["shapes"][name]
         refs = [*shape.get("members", {}).values(), *(shape.get(k, {}) for k in ("member", "key", "value"))]
         pending += [ref["shape"] for ref in refs if "shape" in ref]
-    model = {
-        "version": full.get("version", "2.0"),
-        "metadata": full["metadata"],
-        "operations": {"GetParameter": operation},
-        "shapes": dict(sorted(shapes.items())),
-    }
-    return _without_documentation(model)
+    model = _without_documentation(
+        {
+            **{key: value for key, value in full.items() if key not in ("operations", "shapes")},
+            "version": full.get("version", "2.0"),
+            "operations": kept,
+            "shapes": dict(sorted(shapes.items())),
+        }
+    )
+    if "clientContextParams" in model:  # botocore requires each one's documentation key (model.py)
+        model["clientContextParams"] = {
+            name: {**param, "documentation": ""} for name, param in model["clientContextParams"].items()
+        }
+    return model
 
 
-def installed_ssm_endpoints() -> dict[str, Any]:
-    """botocore's endpoints data with every partition kept and, in each, only the SSM service."""
+def installed_endpoints(service: str) -> dict[str, Any]:
+    """botocore's endpoints data with every partition kept and, in each, only `service`."""
     from botocore.loaders import Loader
 
     full = Loader().load_data("endpoints")
     partitions = [
-        {**partition, "services": {k: v for k, v in partition["services"].items() if k == "ssm"}}
+        {**partition, "services": {k: v for k, v in partition["services"].items() if k == service}}
         for partition in full["partitions"]
     ]
     return {**full, "partitions": partitions}
+
+
+def installed_get_parameter_model() -> dict[str, Any]:
+    from edge_lambda.ssm_model import API_VERSION
+
+    return installed_trimmed_model("ssm", API_VERSION, ["GetParameter"])
+
+
+def installed_ssm_endpoints() -> dict[str, Any]:
+    return installed_endpoints("ssm")
+
+
+def installed_get_object_model() -> dict[str, Any]:
+    from edge_lambda.s3_model import API_VERSION
+
+    return installed_trimmed_model("s3", API_VERSION, ["GetObject"])
+
+
+def installed_s3_endpoints() -> dict[str, Any]:
+    return installed_endpoints("s3")
 
 
 def _without_documentation(value: Any) -> Any:
@@ -331,10 +411,8 @@ def _without_documentation(value: Any) -> Any:
     return value
 
 
-def render_ssm_model_module(model: Mapping[str, Any], endpoints: Mapping[str, Any], api_version: str) -> str:
-    body = json.dumps(model, indent=1, sort_keys=True)
-    endpoints_body = json.dumps(endpoints, indent=1, sort_keys=True)
-    return f'''"""Generated by `uv run python tests/edge_scaffold.py` from botocore's SSM model: do not edit.
+GENERATED_BY = "Generated by `uv run python tests/edge_scaffold.py`"
+SSM_MODEL_DOCSTRING = f"""{GENERATED_BY} from botocore's SSM model: do not edit.
 
 The edge calls one SSM operation, GetParameter. botocore's full SSM model is about 1 MB of JSON;
 parsing it, and walking botocore's ~450 service directories to find it, cost about 50 ms of each
@@ -344,18 +422,37 @@ and the service metadata, without documentation. Likewise botocore's endpoints d
 to botocore.
 """
 
+S3_MODEL_DOCSTRING = f"""{GENERATED_BY} from botocore's S3 model: do not edit.
+
+The edge calls one S3 operation, GetObject (a version's manifest, `edge_lambda.version_routes`).
+botocore's full S3 model is about 1.4 MB of JSON with 116 operations, each made into a client method
+when the client is created. This is the same model cut down to GetObject, its shapes, the service
+metadata and client context parameters, without documentation; and botocore's endpoints data cut down
+to the S3 service in every partition. `edge_lambda.trimmed_client` hands both to botocore (S3's
+endpoint rules stay botocore's own).
+"""
+
+
+def render_model_module(
+    docstring: str, api_version: str, model_name: str, model: Mapping[str, Any], endpoints_name: str,
+    endpoints: Mapping[str, Any],
+) -> str:  # fmt: skip
+    body = json.dumps(model, indent=1, sort_keys=True)
+    endpoints_body = json.dumps(endpoints, indent=1, sort_keys=True)
+    return f'''"""{docstring}"""
+
 import json
 from typing import Any
 
 API_VERSION = "{api_version}"
 
-GET_PARAMETER_MODEL: dict[str, Any] = json.loads(
+{model_name}: dict[str, Any] = json.loads(
     r"""
 {body}
 """
 )
 
-SSM_ENDPOINTS: dict[str, Any] = json.loads(
+{endpoints_name}: dict[str, Any] = json.loads(
     r"""
 {endpoints_body}
 """
@@ -363,10 +460,27 @@ SSM_ENDPOINTS: dict[str, Any] = json.loads(
 '''
 
 
+def render_ssm_model_module(model: Mapping[str, Any], endpoints: Mapping[str, Any], api_version: str) -> str:
+    return render_model_module(
+        SSM_MODEL_DOCSTRING, api_version, "GET_PARAMETER_MODEL", model, "SSM_ENDPOINTS", endpoints
+    )
+
+
+def render_s3_model_module(model: Mapping[str, Any], endpoints: Mapping[str, Any], api_version: str) -> str:
+    return render_model_module(
+        S3_MODEL_DOCSTRING, api_version, "GET_OBJECT_MODEL", model, "S3_ENDPOINTS", endpoints
+    )
+
+
 if __name__ == "__main__":
-    from edge_lambda.ssm_model import API_VERSION
+    from edge_lambda import s3_model, ssm_model
 
     SSM_MODEL_MODULE.write_text(
-        render_ssm_model_module(installed_get_parameter_model(), installed_ssm_endpoints(), API_VERSION)
+        render_ssm_model_module(
+            installed_get_parameter_model(), installed_ssm_endpoints(), ssm_model.API_VERSION
+        )
     )
-    print(f"wrote {SSM_MODEL_MODULE}")
+    S3_MODEL_MODULE.write_text(
+        render_s3_model_module(installed_get_object_model(), installed_s3_endpoints(), s3_model.API_VERSION)
+    )
+    print(f"wrote {SSM_MODEL_MODULE} and {S3_MODEL_MODULE}")

@@ -17,6 +17,7 @@ import boto3
 import pytest
 
 from components.edge_bundle import RUNTIME_BOTOCORE_VERSION, bundle_files
+from edge_lambda import layout
 from scripts.demo.local_aws import moto_server
 from tests.edge_scaffold import (
     FAULTS,
@@ -36,6 +37,7 @@ from tests.edge_scaffold import (
 # test wait 4 s; what is checked is that botocore gives up after each attempt's read timeout.
 TEST_READ_TIMEOUT_SECONDS = 0.2
 FAILING_WINDOWS = 2
+MANIFEST_BUCKET = "runtime-manifests"
 
 # Runs in the runtime's interpreter, isolated (-I): the venv's site-packages (botocore and its
 # dependencies, nothing of the project's) and the bundle.
@@ -63,6 +65,16 @@ out["moto"] = [edge.handler(event(uri), None).get("uri") for uri in ("/docs/", "
 out["moto"].append(edge.handler(event("/%C2%85"), None)["status"])
 # The trimmed client, not the stock fallback: the runtime's botocore has the internals it uses.
 out["client_operations"] = ssm_client.create_ssm_client("us-east-1").meta.service_model.operation_names
+# A version's manifest, read with the trimmed S3 client (its model from the project's newer botocore).
+from edge_lambda import version_routes
+bucket, version = os.environ["MANIFEST"].split("/")
+fallbacks = []
+manifests = version_routes.ManifestRoutes(
+    bucket, "us-east-1", False, log=lambda event, **_: fallbacks.append(event)
+)
+routes = manifests(version)
+out["manifest"] = {"style": routes.style, "exceptions": routes.exceptions, "fallbacks": fallbacks}
+out["s3_client_operations"] = manifests._s3.meta.service_model.operation_names
 
 ssm_client.READ_TIMEOUT_SECONDS = float(read_timeout)
 settings = load_settings()
@@ -113,6 +125,18 @@ def runtime_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[dict
             aws_secret_access_key="testing",
         )
         put_pointer(ssm, V1)
+        s3 = boto3.client(
+            "s3",
+            region_name=REGION,
+            endpoint_url=moto_endpoint,
+            aws_access_key_id="testing",
+            aws_secret_access_key="testing",
+        )
+        s3.create_bucket(Bucket=MANIFEST_BUCKET)
+        page = layout.ManifestFile(1, "0" * 64, "text/html; charset=utf-8", "no-cache", "0" * 32)
+        files = {path: page for path in ("index.html", "docs/index.html", "about.html")}
+        manifest = layout.Manifest(V1, "2026-11-27T10:15:00+00:00", files)
+        s3.put_object(Bucket=MANIFEST_BUCKET, Key=layout.manifest_key(V1), Body=manifest.to_json().encode())
         completed = subprocess.run(
             [str(python), "-I", "-c", DRIVER, str(bundle), moto_endpoint, faulty.url]
             + [str(TEST_READ_TIMEOUT_SECONDS), str(FAILING_WINDOWS), *ATTEMPTS],
@@ -124,6 +148,7 @@ def runtime_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[dict
                 "AWS_SECRET_ACCESS_KEY": "testing",
                 "AWS_CONFIG_FILE": os.devnull,
                 "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
+                "MANIFEST": f"{MANIFEST_BUCKET}/{V1}",
             },
             cwd=bundle,
             timeout=120,
@@ -138,6 +163,9 @@ def test_runs_in_the_runtime_python_with_its_botocore_alone(runtime_run: tuple[d
     assert (output["python"], output["botocore"]) == (RUNTIME_PYTHON_VERSION, RUNTIME_BOTOCORE_VERSION)
     assert output["moto"] == [f"/{V1}/docs/index.html", f"/{V1}/index.html", "400"]
     assert output["client_operations"] == ["GetParameter"]
+    # The S3 client for manifests is the trimmed one too, and reads them with the runtime's botocore.
+    assert output["s3_client_operations"] == ["GetObject"]
+    assert output["manifest"] == {"style": "d", "exceptions": {"about": "hh"}, "fallbacks": []}
 
 
 def test_the_scenarios_cover_every_fault() -> None:

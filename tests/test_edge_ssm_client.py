@@ -6,12 +6,9 @@ from __future__ import annotations
 import copy
 import subprocess
 import sys
-from collections.abc import Callable
 from typing import Any
 
 import boto3
-import botocore.loaders
-import botocore.session
 import pytest
 from moto import mock_aws
 
@@ -19,6 +16,8 @@ from edge_lambda import ssm_client
 from edge_lambda.handler import OriginRequestHandler, PointerCache
 from edge_lambda.ssm_model import API_VERSION, GET_PARAMETER_MODEL, SSM_ENDPOINTS
 from tests.edge_scaffold import (
+    BREAKAGES,
+    BROKEN_ATTRIBUTES,
     PARAMETER_NAME,
     REGION,
     ROOT,
@@ -60,52 +59,6 @@ def test_client_uses_the_shipped_model_short_timeouts_and_one_retry() -> None:
     assert config.connect_timeout == ssm_client.CONNECT_TIMEOUT_SECONDS == 1
     assert config.read_timeout == ssm_client.READ_TIMEOUT_SECONDS == 1
     assert config.retries == {"mode": "standard", "total_max_attempts": 2}
-
-
-def rename_loader(monkeypatch: pytest.MonkeyPatch) -> None:
-    """A botocore whose loader class has another name: `botocore.loaders.Loader` is gone, and the
-    session builds its loader the new way (botocore's own `create_loader` names the old class)."""
-    loader_class = botocore.loaders.Loader
-    monkeypatch.delattr(botocore.loaders, "Loader")
-    monkeypatch.setattr(botocore.session, "create_loader", lambda *_: loader_class())
-
-
-def rename_builtin_data_path(monkeypatch: pytest.MonkeyPatch) -> None:
-    """A botocore whose loader keeps its data folder under another name: `Loader.BUILTIN_DATA_PATH` is
-    gone, and the loader's own two uses of it (its search path, `is_builtin_path`) use the new name."""
-    loader_class = botocore.loaders.Loader
-    data_path = loader_class.BUILTIN_DATA_PATH
-    init = loader_class.__init__
-
-    def init_with_the_new_name(
-        self: Any,
-        extra_search_paths: list[str] | None = None,
-        file_loader: Any = None,
-        cache: Any = None,
-        include_default_search_paths: bool = True,
-        include_default_extras: bool = True,
-    ) -> None:
-        paths = list(extra_search_paths or [])
-        if include_default_search_paths:
-            paths += [self.CUSTOMER_DATA_PATH, data_path]
-        init(self, paths, file_loader, cache, False, include_default_extras)
-
-    monkeypatch.setattr(loader_class, "__init__", init_with_the_new_name)
-    monkeypatch.setattr(loader_class, "is_builtin_path", lambda _, path: path.startswith(data_path))
-    monkeypatch.delattr(loader_class, "BUILTIN_DATA_PATH")
-
-
-# The botocore internals the trimmed client relies on, each broken as a runtime update could break it.
-BREAKAGES: dict[str, Callable[[pytest.MonkeyPatch], None]] = {
-    "Loader renamed": rename_loader,
-    "BUILTIN_DATA_PATH renamed": rename_builtin_data_path,
-    "register_component gone": lambda patch: patch.delattr(botocore.session.Session, "register_component"),
-}
-BROKEN_ATTRIBUTES = {
-    "Loader renamed": "Loader",
-    "BUILTIN_DATA_PATH renamed": "BUILTIN_DATA_PATH",
-    "register_component gone": "register_component",
-}
 
 
 @pytest.mark.parametrize("broken", BREAKAGES)
