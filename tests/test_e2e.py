@@ -29,11 +29,11 @@ from scripts.commands.site import http_get as site_http_get
 from scripts.commands.stack import PulumiStack
 from scripts.e2e import run as e2e
 from scripts.e2e.engine import EngineLog
+from scripts.offline.kvs_fake import ARN, running_store
+from scripts.offline.kvs_fake import client_for as kvs_client_for
 from scripts.sitectl import cli
 from scripts.versionstore import emergency
 from tests.clock import ManualClock
-from tests.kvs_fake import ARN, running_store
-from tests.kvs_fake import client_for as kvs_client_for
 from tests.sitectl_scaffold import BUCKET, PARAMETER, URL, FakeStack, World, world
 from tests.test_emergency_rollback import FakeCloudFront
 

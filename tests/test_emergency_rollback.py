@@ -17,11 +17,11 @@ from edge_function.code import LIVE_VERSION_KEY, store_value
 from edge_lambda import layout
 from edge_lambda.routes import VersionRoutes
 from scripts.commands.site import HttpAnswer, SiteDeps
+from scripts.offline.kvs_fake import ARN, FakeStore, client_for, running_store
 from scripts.offline.mockrun import ProgramError
 from scripts.versionstore import emergency
 from scripts.versionstore import store as storage
 from tests.clock import ManualClock
-from tests.kvs_fake import ARN, FakeStore, client_for, running_store
 from tests.pulumi_scaffold import SiteMocks, run_program
 from tests.sitectl_scaffold import BUCKET, PARAMETER, URL, V1, V2, V3, World, put_version, world
 
@@ -38,8 +38,13 @@ class FakeCloudFront:
         self.clock = clock
         self.ssm = ssm
         self.invalidations: list[tuple[str, list[str], float]] = []
+        self.denied = False  # answer AccessDenied, as CloudFront does for a role without the action
 
     def create_invalidation(self, DistributionId: str, InvalidationBatch: dict[str, Any]) -> dict[str, Any]:
+        if self.denied:
+            raise ClientError(
+                {"Error": {"Code": "AccessDenied", "Message": "not authorized"}}, "CreateInvalidation"
+            )
         modified = self.ssm.get_parameter(Name=PARAMETER)["Parameter"]["LastModifiedDate"].timestamp()
         after = self.clock() - modified
         self.invalidations.append((DistributionId, InvalidationBatch["Paths"]["Items"], after))
@@ -252,8 +257,67 @@ def test_a_missing_permission_is_one_line_naming_the_actions_and_changes_nothing
     assert result.exit_code == 1
     (line,) = result.stderr.strip().splitlines()[-1:]
     assert f"writing {RECORD} was refused (AccessDeniedException)" in line
-    assert "ssm:PutParameter" in line and "cloudfront-keyvaluestore:PutKey" in line
+    assert "the break-glass role lacks ssm:PutParameter (it needs " in line
+    assert "cloudfront-keyvaluestore:PutKey" in line
     assert world.live() == V2 and site.record() is None
+
+
+def _deny_s3(world: World, operation: str, key: str) -> None:
+    def refuse(params: dict[str, Any], **_: Any) -> None:
+        if params.get("Key") == key:
+            raise ClientError({"Error": {"Code": "AccessDenied", "Message": "Access Denied"}}, operation)
+
+    world.s3.meta.events.register(f"provide-client-params.s3.{operation}", refuse)
+
+
+def _one_error_line(result: Any) -> str:
+    errors = [line for line in result.stderr.splitlines() if line.startswith("Error:")]
+    assert len(errors) == 1 and result.stderr.strip().splitlines()[-1] == errors[0], result.stderr
+    return errors[0]
+
+
+@pytest.mark.parametrize(
+    ("denied", "action", "what"),
+    [
+        ("s3.PutObject", "s3:PutObject", "AWS PutObject"),
+        (
+            "kvs.DescribeKeyValueStore",
+            "cloudfront-keyvaluestore:DescribeKeyValueStore",
+            "writing the KeyValueStore",
+        ),
+        ("kvs.PutKey", "cloudfront-keyvaluestore:PutKey", "writing the KeyValueStore key live-version"),
+    ],
+)
+def test_a_missing_permission_before_viewers_see_anything_names_it_and_changes_nothing(
+    world: World, denied: str, action: str, what: str
+) -> None:
+    service, operation = denied.split(".")
+    with running_store(FakeStore(items={LIVE_VERSION_KEY: V2})) as (store, endpoint):
+        site = Emergency(world, "cloudfront-function", kvs=client_for(endpoint))
+        if service == "kvs":
+            store.denied.add(operation)
+        else:
+            _deny_s3(world, operation, layout.lock_key(V1))
+        result = site.invoke("rollback", "--now", "--version", V1, "--yes")
+    assert result.exit_code == 1
+    line = _one_error_line(result)
+    assert line.startswith(f"Error: {what}") and "was refused (AccessDenied" in line
+    assert f"the break-glass role lacks {action} (it needs ssm:GetParameter, " in line
+    assert world.live() == V2 and site.record() is None and store.items[LIVE_VERSION_KEY] == V2
+    if service == "kvs":
+        assert line.endswith(f"; nothing changed: {V2} is still live")
+
+
+def test_a_missing_invalidation_permission_names_it_once_the_pointer_moved(world: World) -> None:
+    site = Emergency(world)
+    site.cloudfront.denied = True
+    result = site.invoke("rollback", "--now", "--version", V1, "--yes")
+    assert result.exit_code == 1
+    line = _one_error_line(result)
+    assert line.startswith("Error: invalidating distribution E2EXAMPLE was refused (AccessDenied): the ")
+    assert "break-glass role lacks cloudfront:CreateInvalidation (it needs " in line
+    # The edge reads the pointer: it switches within its TTL; the record keeps CI from undoing it.
+    assert world.live() == V1 and site.record() is not None
 
 
 def test_a_pointer_write_refused_puts_the_record_back(world: World) -> None:

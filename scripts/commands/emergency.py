@@ -79,12 +79,25 @@ def _user() -> str:
         return "unknown"
 
 
+# The IAM action behind each request of the path (S3's ListObjectsV2 and HeadObject are authorized
+# as s3:ListBucket and s3:GetObject).
+_ACTION_OF = {
+    **{action.split(":", 1)[1]: action for action in BREAK_GLASS_ACTIONS},
+    "ListObjectsV2": "s3:ListBucket",
+    "HeadObject": "s3:GetObject",
+}
+_DENIED_CODES = ("AccessDenied", "AccessDeniedException", "UnauthorizedOperation")
+
+
 def _denied(error: ClientError, what: str) -> SitectlError:
+    """One line: what was refused and, for a missing permission, the IAM action it needs."""
     code = error_code(error)
-    if code in ("AccessDenied", "AccessDeniedException", "UnauthorizedOperation"):
+    if code in _DENIED_CODES:
+        operation = getattr(error, "operation_name", "")
+        action = _ACTION_OF.get(operation, f"the permission for {operation or 'this request'}")
         return SitectlError(
-            f"{what} was refused ({code}): the break-glass role needs {', '.join(BREAK_GLASS_ACTIONS)} "
-            "(README, 'Emergency rollback')"
+            f"{what} was refused ({code}): the break-glass role lacks {action} (it needs "
+            f"{', '.join(BREAK_GLASS_ACTIONS)}: README, 'Emergency rollback')"
         )
     return SitectlError(f"{what} failed: {code}: {error.response.get('Error', {}).get('Message', '')}")
 
@@ -100,7 +113,38 @@ def release_now(
     check_releasable: Callable[[Any, str, str], None],
     catch_up: Callable[[str, bool], str],
 ) -> dict[str, Any]:
-    """Move the live version to `target` directly (module docstring); the result document."""
+    """Move the live version to `target` directly (module docstring); the result document, whose
+    timeline counts from the command's start (its checks included). A request
+    the role may not make is one line naming the IAM action, whichever step it was."""
+    try:
+        return _release_now(
+            site,
+            target,
+            command=command,
+            reason=reason,
+            config_only=config_only,
+            output=output,
+            check_releasable=check_releasable,
+            catch_up=catch_up,
+        )
+    except ClientError as error:
+        if error_code(error) in _DENIED_CODES:
+            raise _denied(error, f"AWS {getattr(error, 'operation_name', 'request')}") from error
+        raise
+
+
+def _release_now(
+    site: Site,
+    target: str,
+    *,
+    command: str,
+    reason: str,
+    config_only: bool,
+    output: Output,
+    check_releasable: Callable[[Any, str, str], None],
+    catch_up: Callable[[str, bool], str],
+) -> dict[str, Any]:
+    timeline = Timeline(site.deps.clock, output)
     outputs = site.outputs()
     router = str(outputs.get("router") or "lambda-edge")
     parameter = site.parameter()
@@ -135,7 +179,6 @@ def release_now(
     except release_guard.UnreleasableVersionError as error:
         raise RefusedError(str(error)) from error
 
-    timeline = Timeline(site.deps.clock, output)
     at = datetime.now(UTC).isoformat(timespec="seconds")
     try:
         before = emergency.read_record(ssm, pointer_name)
@@ -159,7 +202,13 @@ def release_now(
 
     invalidation_id: str | None = None
     if router == CLOUDFRONT_FUNCTION:
-        _write_store(site, store_arn, value, live)
+        try:
+            _write_store(site, store_arn, value, live)
+        except _StoreDenied as error:
+            # Nothing reached the viewers: the pointer and the record go back to what they were.
+            ssm.put_parameter(Name=pointer_name, Value=live, Type="String", Overwrite=True)
+            _put_back(ssm, pointer_name, before)
+            raise SitectlError(f"{error.message}; nothing changed: {live} is still live") from error
         timeline.mark("store", f"KeyValueStore key {LIVE_VERSION_KEY}: {live} -> {target} (viewers: at once)")
     else:
         cloudfront = site.deps.cloudfront_factory()
@@ -182,6 +231,15 @@ def release_now(
     first_answer = _first_answer(site, target, timeline)
     config = catch_up(target, config_only)
     timeline.mark("config", config)
+    # A release whose `pulumi up` was already running wrote its own version meanwhile: the catch-up's
+    # targeted `up` waits for it and writes the target again; anything else must not pass silently.
+    final = site.live_version()
+    if final != target:
+        raise SitectlError(
+            f"the pointer holds {final} now, not {target}: another release wrote it while this {command} "
+            f"--now ran (`sitectl history`); run `sitectl {command} --now --version {target}` again if "
+            f"{final} must not be live"
+        )
     return {
         "action": command,
         "now": True,
@@ -218,6 +276,10 @@ def _store_value(s3: Any, bucket: str, version: str, spa_fallback: bool) -> str:
         ) from error
 
 
+class _StoreDenied(SitectlError):
+    """The role may not write the store: refused before the key changed."""
+
+
 def _write_store(site: Site, store_arn: str, value: str, live: str) -> None:
     """The store's key, conditional on the store's ETag: a write that raced another one is refused by
     CloudFront (ConflictException) rather than silently lost."""
@@ -232,7 +294,10 @@ def _write_store(site: Site, store_arn: str, value: str, live: str) -> None:
                 f"the KeyValueStore changed while {target} was written (another release?): the pointer "
                 f"(SSM) holds {target}, the store may still hold {live}; run the same command again"
             ) from error
-        raise _denied(error, f"writing the KeyValueStore key {LIVE_VERSION_KEY}") from error
+        denied = _denied(error, f"writing the KeyValueStore key {LIVE_VERSION_KEY}")
+        if error_code(error) in _DENIED_CODES:
+            raise _StoreDenied(denied.message) from error
+        raise denied from error
 
 
 def _first_answer(site: Site, target: str, timeline: Timeline) -> bool | None:
@@ -250,6 +315,14 @@ def _first_answer(site: Site, target: str, timeline: Timeline) -> bool | None:
         if seen == target:
             timeline.mark("first-answer", f"{url} serves {target}")
             return True
+        pointer = site.live_version()
+        if pointer != target:
+            timeline.mark(
+                "first-answer",
+                f"the pointer holds {pointer} now, not {target}: another release wrote it meanwhile; the "
+                f"catch-up writes {target} again",
+            )
+            return False
         if site.deps.clock() >= deadline:
             timeline.mark(
                 "first-answer",

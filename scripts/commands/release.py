@@ -449,22 +449,76 @@ def _release_now(
     question = f"Write {version} live on stack {site.stack_name} now (emergency, no pulumi up first)?"
     if not yes and not _confirmed(question):
         raise RefusedError(f"{command} cancelled")
+    document = emergency_release(
+        site, version, command, config_only=config_only, reason=reason, output=output
+    )
+    output.result(document, [version])
+
+
+class _StackHeld(SitectlError):
+    """The catch-up gave up waiting for another update of the stack."""
+
+
+# While another `pulumi up` of the stack holds its lock (a release that started before the emergency),
+# the catch-up waits for it and then runs, so that the emergency's version is the one that stays live.
+CATCH_UP_LOCK_WAIT_SECONDS = 900.0
+CATCH_UP_LOCK_POLL_SECONDS = 10.0
+
+
+def emergency_release(
+    site: Site,
+    version: str,
+    command: str,
+    *,
+    config_only: bool,
+    reason: str,
+    output: Output,
+    on_output: Callable[[str], Any] | None = None,
+) -> dict[str, Any]:
+    """`release`/`rollback --now` once confirmed (`make demo` runs it too): the direct writes and the
+    timeline (scripts/commands/emergency.py), then the stack config caught up; the result document."""
     bucket = site.bucket()
+
+    def release(target: str, only_the_file: bool) -> ReleaseResult:
+        deadline = site.deps.clock() + CATCH_UP_LOCK_WAIT_SECONDS
+        while True:
+            try:
+                return release_version(
+                    site.stack,
+                    site.s3(),
+                    bucket,
+                    target,
+                    on_output=on_output or stream_pulumi_line,
+                    action=f"{command} --now",
+                    read_pointer=site.live_version,
+                    config_only=only_the_file,
+                )
+            except SitectlError as error:
+                cause = error.__cause__
+                if cause is None or not stack_module.locked_by_another_update(cause):
+                    raise
+                if site.deps.clock() >= deadline:
+                    raise _StackHeld(
+                        f"{target} is live, but another `pulumi up` of stack {site.stack_name!r} held the "
+                        f"stack for {CATCH_UP_LOCK_WAIT_SECONDS:g} s, so its config is not caught up: once "
+                        f"that update ends, see `sitectl status`; if it made another version live, run "
+                        f"`sitectl {command} --now --version {target}` again, else `sitectl release "
+                        f"--version {target} --yes`"
+                    ) from error
+                output.say(
+                    f"another `pulumi up` of stack {site.stack_name!r} is running (a release?): catching "
+                    f"up once it ends, so that {target} stays live "
+                    f"(again in {CATCH_UP_LOCK_POLL_SECONDS:g} s)"
+                )
+                site.deps.sleep(CATCH_UP_LOCK_POLL_SECONDS)
 
     def catch_up(target: str, only_the_file: bool) -> str:
         try:
             if only_the_file:
                 site.use_stack_file_if_bucket_named()
-            result = release_version(
-                site.stack,
-                site.s3(),
-                bucket,
-                target,
-                on_output=stream_pulumi_line,
-                action=f"{command} --now",
-                read_pointer=site.live_version,
-                config_only=only_the_file,
-            )
+            result = release(target, only_the_file)
+        except _StackHeld:
+            raise
         except SitectlError as error:
             raise SitectlError(
                 f"{target} is live, but catching the stack config up failed: {error.message}; run "
@@ -475,7 +529,7 @@ def _release_now(
             return f"{key} = {target} in {site.stack_file_name()}: commit it (a pull request)"
         return f"stack config caught up: {key} = {target} (targeted pulumi up: {result.result})"
 
-    document = emergency_path.release_now(
+    return emergency_path.release_now(
         site,
         version,
         command=command,
@@ -485,7 +539,6 @@ def _release_now(
         check_releasable=check_releasable,
         catch_up=catch_up,
     )
-    output.result(document, [version])
 
 
 def _refuse_before_anything(site: Site, command: str, dry_run: bool, config_only: bool) -> None:

@@ -34,6 +34,20 @@ def refused_for_changed_providers(error: BaseException) -> bool:
     return PROVIDERS_CHANGED_WITH_TARGET in " ".join(str(error).split())
 
 
+# Another update holds the stack's lock: the Automation API raises ConcurrentUpdateError when the CLI
+# says so (pulumi/automation/errors.py: Pulumi Cloud's "[409] Conflict: Another update is currently in
+# progress.", a self-managed backend's "the stack is currently locked by").
+STACK_LOCKED = ("Another update is currently in progress", "the stack is currently locked by")
+
+
+def locked_by_another_update(error: BaseException) -> bool:
+    """Whether a failed `up` found the stack locked by another update (a release running meanwhile)."""
+    if type(error).__name__ == "ConcurrentUpdateError":
+        return True
+    text = " ".join(str(error).split())
+    return any(sign in text for sign in STACK_LOCKED)
+
+
 @dataclass(frozen=True)
 class StackUpdate:
     """One entry of a stack's update history."""
