@@ -73,6 +73,20 @@ def test_demo_once_releases_switches_and_rolls_back() -> None:
         "rolled back: ",
         f"serves {one}, working",
         f"rolled back: live now {one}, which passes verification",
+        f"Release {two} again",
+        "GET / shows 'Version two'",
+        # The emergency: `rollback --now`'s own timeline, in order, then what a stale deployment gets.
+        f'Emergency: {two} is on fire (`sitectl rollback --now --reason "demo: checkout broken" --yes`)',
+        f" s  recorded: {two} rolled back to {one} in an emergency by ",
+        f" s  pointer /versioned-site/demo/live-version: {two} -> {one}",
+        f" s  edge TTL passed ({DEMO_TTL_SECONDS} s; waited ",
+        " s  invalidation IDEMO1 of /* created",
+        f" serves {one}",
+        f" s  stack config caught up: versioned-site:version = {one} (targeted pulumi up: succeeded)",
+        f"from the command to the first request served by {one}: ",
+        "here the invalidation has no cache to clear; on AWS, add its completion",
+        f"then CI's `pulumi up` of a checkout still at {two}: refused before any resource:",
+        f"and this deployment would put {two} back live",
         "Done",
     ]
     position = 0
@@ -93,6 +107,21 @@ def test_demo_once_releases_switches_and_rolls_back() -> None:
     verified = re.search(r"^\s+verified\s+([0-9.]+) s to release a broken build", out, re.M)
     assert verified is not None, out
     assert float(verified.group(1)) >= DEMO_TTL_SECONDS + 2
+    # The emergency's edge TTL and margin are modeled, the rest measured; the total is their sum, and the
+    # first request that got version one came right after the modeled wait.
+    split = re.search(
+        r"([0-9.]+) s from the command to the first request served by \S+: ([0-9.]+) s edge TTL and margin "
+        r"\(modeled, not slept\) \+ ([0-9.]+) s measured",
+        out,
+    )
+    assert split is not None, out
+    total, modeled, measured = (float(group) for group in split.groups())
+    assert DEMO_TTL_SECONDS < modeled <= DEMO_TTL_SECONDS + 1.0  # the TTL and its 1 s margin, from the write
+    assert abs(total - (modeled + measured)) < 0.01
+    emergency = re.search(
+        r"^\s+emergency\s+([0-9.]+) s from `rollback --now` to the first request", out, re.M
+    )
+    assert emergency is not None and float(emergency.group(1)) == pytest.approx(total, abs=0.01)
     assert "Still serving" not in out  # --once exits after the script
 
 
@@ -191,9 +220,15 @@ def test_demo_with_the_function_router_serves_each_switch_at_once(node: bool, tm
     assert "GET /no-such-page.png -> 404 text/html; charset=utf-8: the plain page _site/404.html" in text
     assert "in AWS: nothing to wait for, the version is in the cache key" in text
     assert "rolled back: live now" in text
-    # The edge TTL is 30 s here: every switch is served without waiting for it.
+    # The emergency writes the store's key through the real client, on its ETag; no TTL, no invalidation.
+    assert re.search(r" s  KeyValueStore key live-version: \S+ -> \S+ \(viewers: at once\)", text), text
+    assert "edge TTL passed" not in text and "invalidation" not in text.split("Emergency:")[1]
+    assert "all of it measured: the function reads the store on every request" in text
+    assert "refused before any resource" in text
+    # The edge TTL is 30 s here: every switch is served without waiting for it, the emergency's too.
     assert {name: seconds < 1.0 for name, seconds in timings.items() if name != "verified"} == {
         "release": True,
         "switch": True,
         "rollback": True,
+        "emergency": True,
     }

@@ -14,7 +14,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -25,7 +25,6 @@ from botocore.config import Config
 from click.testing import CliRunner
 
 from edge_function import CLOUDFRONT_FUNCTION, LAMBDA_EDGE, ROUTERS
-from edge_function.code import LIVE_VERSION_KEY
 from edge_lambda import layout
 from edge_lambda.handler import OriginRequestHandler, PointerCache
 from edge_lambda.settings import EdgeSettings
@@ -34,6 +33,7 @@ from scripts.commands.site import SiteDeps
 from scripts.demo import walkthrough as demo
 from scripts.demo.local_aws import moto_server
 from scripts.demo.node_function import NodeFunction, node_binary
+from scripts.offline.kvs_fake import FakeStore, client_for, running_store
 from scripts.sitectl import cli
 from scripts.versionstore.content_headers import IMMUTABLE_CACHE_CONTROL, REVALIDATE_CACHE_CONTROL
 from scripts.versionstore.not_found_page import put_default_not_found_page
@@ -202,8 +202,6 @@ class Served:
 @contextmanager
 def served(aws: Aws, build: Build, router: str, workdir: Path) -> Iterator[Served]:
     uploaded = aws.uploaded(build)
-    store = {LIVE_VERSION_KEY: layout.NO_VERSION_RELEASED} if router == CLOUDFRONT_FUNCTION else {}
-    site = demo.DemoSite(aws.s3, aws.ssm, uploaded.bucket, uploaded.settings, router=router, store=store)
     # Nothing released yet, whatever the build's test under the other router left live.
     aws.ssm.put_parameter(
         Name=uploaded.settings.parameter_name, Value=layout.NO_VERSION_RELEASED, Type="String", Overwrite=True
@@ -211,11 +209,15 @@ def served(aws: Aws, build: Build, router: str, workdir: Path) -> Iterator[Serve
     clock = ManualClock()
     with ExitStack() as stack:
         routing: dict[str, Any] = {"router": router}
+        site = demo.DemoSite(aws.s3, aws.ssm, uploaded.bucket, uploaded.settings, router=router)
         if router == CLOUDFRONT_FUNCTION:
             assert NODE is not None
+            fake, endpoint = stack.enter_context(running_store(FakeStore()))
+            site = replace(site, store=fake, kvs=client_for(endpoint))
+            site.write_store(layout.NO_VERSION_RELEASED)
             function = NodeFunction(NODE, workdir, uploaded.settings.route_settings)
             stack.callback(function.close)
-            routing |= {"viewer_function": function, "live_version": lambda: store.get(LIVE_VERSION_KEY)}
+            routing |= {"viewer_function": function, "live_version": site.read_store}
         else:
             pointer = PointerCache(uploaded.settings, ssm_client=aws.ssm, now=clock)
             # what the edge knows of each version's files: its manifest, as the deployed function reads it

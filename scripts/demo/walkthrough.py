@@ -7,11 +7,16 @@ long each switch takes until the served page changes; then releases version thre
 with verification, which catches it and rolls back by itself. Where `pulumi up` would change the
 pointer in AWS, the demo writes the same parameter value directly, and says so.
 
+Last, an emergency: version two is released again and found broken, and `sitectl rollback --now` takes it
+down, its timeline printed as the command prints it, timed from the command to the first request served
+by the version rolled back to.
+
 With `--router cloudfront-function` the site is served as by the CloudFront Function router: the pointer
-and a stand-in for the KeyValueStore change together, and every request reads the store, so a release or
-a rollback is served at once. The function is `router.js` itself under Node when `node` is installed
-(`scripts/demo/node_function.py`), else its rules in Python (`edge_function/viewer_request.py`); the demo
-says which.
+and the KeyValueStore key change together, and every request reads the store, so a release or a rollback
+is served at once. The store is the fake of its API (`scripts/offline/kvs_fake.py`; moto has none), and
+every write to it goes through the real boto3 client, as on AWS. The function is `router.js` itself under
+Node when `node` is installed (`scripts/demo/node_function.py`), else its rules in Python
+(`edge_function/viewer_request.py`); the demo says which.
 
     python -m scripts.demo [--once] [--port 8080] [--cache-ttl 2] [--router cloudfront-function]
 """
@@ -28,7 +33,8 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from contextlib import ExitStack
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, TextIO
@@ -37,21 +43,25 @@ import boto3
 
 from components.edge_bundle import PACKAGE_NAME, bundle_files
 from edge_function import CLOUDFRONT_FUNCTION, LAMBDA_EDGE, ROUTERS
-from edge_function.code import LIVE_VERSION_KEY
+from edge_function.code import LIVE_VERSION_KEY, manifest_store_value
 from edge_function.viewer_request import viewer_request
 from edge_lambda import layout
+from edge_lambda.handler import OriginRequestHandler, PointerCache
 from edge_lambda.layout import EDGE_REGION, pointer_parameter_name
 from edge_lambda.settings import CONFIG_FILENAME, EdgeSettings, load_settings
 from scripts.commands.errors import SitectlError
 from scripts.commands.project import project_name, version_config_key
-from scripts.commands.release import previous_live_version, release_version
-from scripts.commands.serve import PreviewServer, preview_server_running
+from scripts.commands.release import emergency_release, previous_live_version, release_version
+from scripts.commands.serve import Origin, PreviewServer, preview_server_running, version_routes_for
+from scripts.commands.site import Site, SiteDeps
 from scripts.commands.stack import StackUpdate
 from scripts.commands.upload import upload_build
 from scripts.commands.verify import VerifyPolicy, VerifyReport, release_and_verify, verify_site
-from scripts.demo import skew
+from scripts.demo import emergency_step, skew
 from scripts.demo.local_aws import moto_server
 from scripts.demo.node_function import NodeFunction, node_binary
+from scripts.offline.kvs_fake import FakeStore, client_for, running_store
+from scripts.versionstore import emergency
 from scripts.versionstore import store as storage
 from scripts.versionstore.not_found_page import put_default_not_found_page
 
@@ -83,15 +93,35 @@ class DemoSite:
     bucket: str
     settings: EdgeSettings
     router: str = LAMBDA_EDGE
-    store: dict[str, str] = field(default_factory=dict)
-    """The cloudfront-function router's KeyValueStore (moto has none): key -> value."""
+    store: FakeStore | None = None
+    """The cloudfront-function router's KeyValueStore: the fake of its API (moto has none)."""
+    kvs: Any = None
+    """The real boto3 `cloudfront-keyvaluestore` client, pointed at `store`."""
+
+    def write_store(self, value: str) -> None:
+        """The store's key, on the store's current ETag, as a deployment and `rollback --now` write it."""
+        assert self.store is not None and self.kvs is not None, "only the cloudfront-function router"
+        etag = self.kvs.describe_key_value_store(KvsARN=self.store.arn)["ETag"]
+        self.kvs.put_key(KvsARN=self.store.arn, Key=LIVE_VERSION_KEY, Value=value, IfMatch=etag)
+
+    def read_store(self) -> str | None:
+        """The key as the function reads it on every request (at the edge, its copy of the store)."""
+        return self.store.get(LIVE_VERSION_KEY) if self.store is not None else None
 
 
 def create_site(
-    s3: Any, ssm: Any, *, cache_ttl_seconds: int, bucket: str = DEMO_BUCKET, router: str = LAMBDA_EDGE
+    s3: Any,
+    ssm: Any,
+    *,
+    cache_ttl_seconds: int,
+    bucket: str = DEMO_BUCKET,
+    router: str = LAMBDA_EDGE,
+    store: tuple[FakeStore, Any] | None = None,
 ) -> DemoSite:
     """The bucket (private, public access blocked) and the pointer holding "nothing released" (and,
-    for the cloudfront-function router, the store's key holding the same)."""
+    for the cloudfront-function router, the key of `store`, (the fake, its client), holding the same)."""
+    if router == CLOUDFRONT_FUNCTION and store is None:
+        raise ValueError("the cloudfront-function router needs its KeyValueStore: pass store=")
     s3.create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": DEMO_BUCKET_REGION})
     s3.put_public_access_block(
         Bucket=bucket,
@@ -109,8 +139,11 @@ def create_site(
     )
     ssm.put_parameter(Name=settings.parameter_name, Type="String", Value=layout.NO_VERSION_RELEASED)
     put_default_not_found_page(s3, bucket)  # the component stores it with the bucket
-    store = {LIVE_VERSION_KEY: layout.NO_VERSION_RELEASED} if router == CLOUDFRONT_FUNCTION else {}
-    return DemoSite(s3=s3, ssm=ssm, bucket=bucket, settings=settings, router=router, store=store)
+    fake, kvs = store if router == CLOUDFRONT_FUNCTION and store is not None else (None, None)
+    site = DemoSite(s3=s3, ssm=ssm, bucket=bucket, settings=settings, router=router, store=fake, kvs=kvs)
+    if fake is not None:
+        site.write_store(layout.NO_VERSION_RELEASED)
+    return site
 
 
 class DemoStack:
@@ -119,10 +152,16 @@ class DemoStack:
     `sitectl release` sets the `version` config and runs `pulumi up --target` on the pointer and the
     switch; this `up` makes the one change that update makes to the pointer, with SSM PutParameter.
     The switch's CloudFront invalidation has nothing to act on here: the local server has no cache.
+    Like the program, it refuses a version an emergency rollback took down, and clears that record once
+    another version goes live (scripts/versionstore/emergency.py).
     """
 
-    def __init__(self, site: DemoSite, clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
+    def __init__(
+        self, site: DemoSite, clock: Callable[[], datetime] = lambda: datetime.now(UTC), url: str = ""
+    ) -> None:
         self.site = site
+        self.url = url
+        """The live site's URL (the stack's `url` output), once it is served."""
         self._version: str | None = None
         self._updates: list[StackUpdate] = []
         self._clock = clock
@@ -149,6 +188,11 @@ class DemoStack:
             "liveVersion": self._version or layout.NO_VERSION_RELEASED,
             "releaseTargets": [f"{prefix}$aws:ssm/parameter:Parameter::site-pointer", second],
             "router": self.site.router,
+            "url": self.url,
+            "distributionId": emergency_step.DEMO_DISTRIBUTION_ID,
+            "edgeCacheTtlSeconds": self.site.settings.cache_ttl_seconds,
+            "pointerStoreArn": self.site.store.arn if self.site.store is not None else "",
+            "spaFallback": self.site.settings.spa_fallback,
         }
 
     @property
@@ -166,15 +210,21 @@ class DemoStack:
         function_mode = self.site.router == CLOUDFRONT_FUNCTION
         targets_said = "the pointer and the store's key" if function_mode else "the pointer and the switch"
         on_output(f"in AWS: `pulumi up` targeted at {targets_said} ({message!r})")
-        on_output(f"here:   the same change, applied directly: {self.site.settings.parameter_name} = {value}")
+        pointer = self.site.settings.parameter_name
+        # The program reads the emergency record before any resource (components/site.py).
+        record = emergency.read_record(self.site.ssm, pointer)
+        emergency.check_deployment(record, self._version, None, self.version_key)
+        on_output(f"here:   the same change, applied directly: {pointer} = {value}")
         started = self._clock()
-        self.site.ssm.put_parameter(
-            Name=self.site.settings.parameter_name, Value=value, Type="String", Overwrite=True
-        )
+        self.site.ssm.put_parameter(Name=pointer, Value=value, Type="String", Overwrite=True)
         if function_mode:
             # After the pointer, as the component orders them: the record is never behind the viewers.
-            self.site.store[LIVE_VERSION_KEY] = value
-            on_output(f"        and the KeyValueStore key {LIVE_VERSION_KEY} = {value}")
+            # The value a deployment writes: the version and its routes, from its manifest.
+            manifest = storage.read_manifest(self.site.s3, self.site.bucket, value) if self._version else None
+            self.site.write_store(manifest_store_value(value, manifest, self.site.settings.spa_fallback))
+            on_output(f"        and the KeyValueStore key {LIVE_VERSION_KEY} = {value} (PutKey on its ETag)")
+        if emergency.clears(record, value):
+            emergency.clear_record(self.site.ssm, pointer)
         self.pointer_changed_at = time.monotonic()
         self._updates.insert(
             0, StackUpdate("update", started, self._clock(), "succeeded", self._version, None, message)
@@ -314,15 +364,33 @@ def run(
     say = Narrator(out)
     s3 = boto3.client("s3", region_name=DEMO_BUCKET_REGION)
     ssm = boto3.client("ssm", region_name=EDGE_REGION)
+    with ExitStack() as resources:
+        store = None
+        if router == CLOUDFRONT_FUNCTION:
+            fake, endpoint = resources.enter_context(running_store(FakeStore()))
+            store = (fake, client_for(endpoint))
+        site = create_site(s3, ssm, cache_ttl_seconds=cache_ttl_seconds, router=router, store=store)
+        return _run_site(say, site, port=port, once=once, workdir=workdir, node=node, resources=resources)
 
-    site = create_site(s3, ssm, cache_ttl_seconds=cache_ttl_seconds, router=router)
+
+def _run_site(
+    say: Narrator,
+    site: DemoSite,
+    *,
+    port: int,
+    once: bool,
+    workdir: Path,
+    node: str | None,
+    resources: ExitStack,
+) -> dict[str, float]:
+    router, s3 = site.router, site.s3
     say("Created the stack's AWS side as the component would (here in moto, not AWS)")
     say.detail(f"bucket     s3://{site.bucket} ({DEMO_BUCKET_REGION}, private, public access blocked)")
     say.detail(f"pointer    {site.settings.parameter_name} = {layout.NO_VERSION_RELEASED!r} ({EDGE_REGION})")
-    if router == CLOUDFRONT_FUNCTION:
+    if site.store is not None:
         say.detail(
-            f"store key  {LIVE_VERSION_KEY} = {layout.NO_VERSION_RELEASED!r} "
-            "(a stand-in for the KeyValueStore: moto has none)"
+            f"store key  {LIVE_VERSION_KEY} = {layout.NO_VERSION_RELEASED!r} (the KeyValueStore: a fake of "
+            "its API, written through the real boto3 client; moto has none)"
         )
 
     # The same config.json the component puts in the Lambda@Edge bundle; the server reads it back.
@@ -345,35 +413,40 @@ def run(
         )
         say.detail(f"manifest {layout.manifest_key(version)} written last: the version is complete")
 
+    # The clock of the edge's pointer cache and of `rollback --now`: real time, plus the edge TTL that
+    # the emergency step models instead of sleeping (scripts/demo/emergency_step.py).
+    clock = emergency_step.ModeledClock()
     function = (
         NodeFunction(node, workdir, settings.route_settings)
         if router == CLOUDFRONT_FUNCTION and node
         else None
     )
+    if function is not None:
+        resources.callback(function.close)
     routing: dict[str, Any] = {"router": router}
     if router == CLOUDFRONT_FUNCTION:
         routing["viewer_function"] = function or viewer_request
-    try:
-        with (
-            preview_server_running(
-                site.bucket,
-                settings,
-                port=port,
-                s3_client=s3,
-                live_version=lambda: site.store.get(LIVE_VERSION_KEY),
-                **routing,
-            ) as live,
-            preview_server_running(
-                site.bucket, settings, version=version_two, s3_client=s3, **routing
-            ) as preview,
-        ):
-            versions = (version_one, version_two, version_three)
-            timings = _walk(say, site, (live, preview), versions, cache_ttl_seconds, _function_said(node))
-            if not once:
-                _serve_until_interrupted(say, site, live, preview)
-    finally:
-        if function is not None:
-            function.close()
+    else:
+        routes = version_routes_for(Origin(site.bucket, s3), settings.spa_fallback)
+        pointer = PointerCache(settings, now=clock.monotonic)
+        routing["edge_function"] = OriginRequestHandler(settings, pointer, routes)
+    with (
+        preview_server_running(
+            site.bucket, settings, port=port, s3_client=s3, live_version=site.read_store, **routing
+        ) as live,
+        preview_server_running(
+            site.bucket,
+            settings,
+            version=version_two,
+            s3_client=s3,
+            router=router,
+            viewer_function=routing.get("viewer_function", viewer_request),
+        ) as preview,
+    ):
+        versions = (version_one, version_two, version_three)
+        timings = _walk(say, site, (live, preview), versions, clock, _function_said(node))
+        if not once:
+            _serve_until_interrupted(say, site, live, preview)
     return timings
 
 
@@ -388,10 +461,11 @@ def _walk(
     site: DemoSite,
     servers: tuple[PreviewServer, PreviewServer],
     versions: tuple[str, str, str],
-    cache_ttl_seconds: int,
+    clock: emergency_step.ModeledClock,
     function_said: str,
 ) -> dict[str, float]:
     """The demo's steps against the live server and the preview of version two; the timings."""
+    cache_ttl_seconds = site.settings.cache_ttl_seconds
     live, preview = servers
     version_one, version_two, version_three = versions
     function_mode = site.router == CLOUDFRONT_FUNCTION
@@ -404,7 +478,7 @@ def _walk(
         say(f"Serving the site through the real edge function at {live.url}/ (like `sitectl serve`)")
     say.detail(f"GET / -> {page.status}: nothing is released yet, the edge refuses")
 
-    stack = DemoStack(site)
+    stack = DemoStack(site, url=live.url)
 
     say(f"Release {version_one} (`sitectl release --version {version_one}`)")
     release(stack, version_one, say.detail)
@@ -436,8 +510,74 @@ def _walk(
 
     timings["verified"] = _verified_release(say, stack, live.url, version_three, cache_ttl_seconds)
 
+    say(f"Release {version_two} again (`sitectl release --version {version_two}`)")
+    release(stack, version_two, say.detail)
+    _time_switch(say, stack, live.url, "Version two", cache_ttl_seconds)
+    timings["emergency"] = _emergency(say, stack, clock, version_two)
+
     _summary(say, live, timings)
     return timings
+
+
+def _emergency(say: Narrator, stack: DemoStack, clock: emergency_step.ModeledClock, broken: str) -> float:
+    """`sitectl rollback --now`, its own code on the demo's stack, and what a stale deployment then
+    gets; the seconds from the command to the first request served by the version rolled back to."""
+    site = stack.site
+    target = previous_live_version(stack, [], live_version(stack))
+    if target is None:
+        raise RuntimeError("no earlier release to roll back to")
+    reason = "demo: checkout broken"
+    say(f'Emergency: {broken} is on fire (`sitectl rollback --now --reason "{reason}" --yes`)')
+    cloudfront = emergency_step.LocalCloudFront()
+    deps = SiteDeps(
+        stack_factory=lambda _name, _dir: stack,
+        s3_factory=lambda: site.s3,
+        ssm_factory=lambda _region: site.ssm,
+        cloudfront_factory=lambda: cloudfront,
+        kvs_factory=lambda: site.kvs,
+        clock=clock.wall,
+        sleep=clock.sleep,
+    )
+    command_site = Site(deps=deps, stack_name=DEMO_STACK, project_dir=ROOT)
+    output = emergency_step.NarratedOutput(lines=say.detail)
+    modeled_before = clock.modeled
+    document = emergency_release(
+        command_site,
+        target,
+        "rollback",
+        config_only=False,
+        reason=reason,
+        output=output,
+        on_output=say.detail,
+    )
+    timing = emergency_step.timing(document, clock, modeled_before)
+    if site.router == CLOUDFRONT_FUNCTION:
+        say.detail(
+            f"{timing.total:.3f} s from the command to the first request served by {target}, all of it "
+            "measured: the function reads the store on every request, nothing to wait for"
+        )
+        say.detail("on AWS, add the key's propagation to the edge locations (README, 'Emergency rollback')")
+    else:
+        say.detail(
+            f"{timing.total:.2f} s from the command to the first request served by {target}: "
+            f"{timing.modeled:.2f} s edge TTL and margin (modeled, not slept) + {timing.measured:.3f} s "
+            "measured (the writes, the invalidation, the request)"
+        )
+        say.detail(
+            "here the invalidation has no cache to clear; on AWS, add its completion (README, "
+            "'Emergency rollback')"
+        )
+    # CI's next deployment of a checkout that still names the broken version.
+    stale = DemoStack(site)
+    stale.set_version(broken)
+    try:
+        stale.up([], "deploy of a stale checkout", lambda _line: None)
+    except emergency.RolledBackVersionError as error:
+        say.detail(f"then CI's `pulumi up` of a checkout still at {broken}: refused before any resource:")
+        say.detail(f"  {error}")
+    else:
+        raise RuntimeError(f"a deployment of {broken} was not refused after the emergency rollback")
+    return timing.total
 
 
 def _time_switch(say: Narrator, stack: DemoStack, url: str, heading: str, cache_ttl_seconds: int) -> float:
@@ -506,6 +646,8 @@ def _summary(say: Narrator, live: PreviewServer, timings: dict[str, float]) -> N
             say.detail(
                 f"{name:<9} {seconds:.2f} s to release a broken build, catch it and roll back by itself"
             )
+        elif name == "emergency":
+            say.detail(f"{name:<9} {seconds:.2f} s from `rollback --now` to the first request it served")
         else:
             say.detail(f"{name:<9} {seconds:.2f} s until the served page changed")
 
