@@ -222,6 +222,21 @@ def test_promote_copies_every_object_verifies_then_writes_the_manifest_last(stag
     }
 
 
+def test_promote_prints_progress_lines_in_ci_logs_as_upload_does(
+    staging: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from scripts.commands import upload as upload_module
+
+    stage(staging.s3, STAGING)
+    monkeypatch.setattr(upload_module, "PROGRESS_LINE_SECONDS", 0.0)
+    result = staging.invoke("promote", "--version", V1, "--from-bucket", STAGING, "--bucket", BUCKET)
+    assert result.exit_code == 0, result.output
+    progress = [line for line in result.stderr.splitlines() if line.startswith("copied ")]
+    # One line per file in this test (no interval), bytes and files done: what the estimate is based on.
+    assert len(progress) == 5
+    assert progress[-1] == "copied 0.0 MB of 0.0 MB, 5 of 5 files"
+
+
 def test_a_version_uploaded_by_sitectl_promotes_byte_identical(staging: World, tmp_path: Path) -> None:
     uploaded = staging.invoke(
         "--bucket", STAGING, "upload", str(sample_build(tmp_path / "b")), "--version", V2

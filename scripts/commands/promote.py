@@ -8,7 +8,6 @@ buckets (options or stack outputs), gives each bucket a client in its own region
 
 from __future__ import annotations
 
-import sys
 from contextlib import ExitStack
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlparse
@@ -21,6 +20,7 @@ from scripts.commands.errors import RefusedError, SitectlError, aws_errors
 from scripts.commands.options import Output, json_output, version_option
 from scripts.commands.release import release_document, release_version, stream_pulumi_line
 from scripts.commands.site import Site, site_options
+from scripts.commands.upload import ProgressCallback, progress_lines
 from scripts.versionstore import promote as promotion
 
 if TYPE_CHECKING:
@@ -101,9 +101,8 @@ def promote_command(
     destination = promotion.BucketRef(
         regional_client(base, promotion.bucket_region(base, destination_bucket)), destination_bucket
     )
-    show_bar = sys.stderr.isatty()
     with ExitStack() as stack:
-        bar: list[Any] = []
+        reporter: list[ProgressCallback] = []
 
         def on_start(files: int, total: int) -> None:
             click.echo(
@@ -111,10 +110,7 @@ def promote_command(
                 f"from s3://{source_bucket} to s3://{destination_bucket}",
                 err=True,
             )
-            if show_bar:
-                bar.append(
-                    stack.enter_context(click.progressbar(length=total, label=version, file=sys.stderr))
-                )
+            reporter.append(progress_lines(stack, total, files, verb="copied"))
 
         try:
             report = promotion.promote_version(
@@ -124,7 +120,7 @@ def promote_command(
                 resume=resume,
                 workers=workers,
                 on_start=on_start,
-                progress=(lambda n: bar[0].update(n)) if show_bar else None,
+                progress=lambda n: reporter[0](n),
                 warn=lambda message: click.echo(f"warning: {message}", err=True),
             )
         except KeyboardInterrupt:

@@ -374,7 +374,9 @@ class ProgressLines:
         clock: Callable[[], float] = time.monotonic,
         files: int = 0,
         interval: float | None = None,
+        verb: str = "uploaded",
     ) -> None:
+        self.verb = verb
         self.total = total
         self.files = files
         self.done = 0
@@ -398,7 +400,7 @@ class ProgressLines:
         return min(sum(shares) / len(shares), 1.0) if shares else 1.0
 
     def line(self, now: float) -> str:
-        text = f"uploaded {_megabytes(self.done)} of {_megabytes(self.total)}"
+        text = f"{self.verb} {_megabytes(self.done)} of {_megabytes(self.total)}"
         if self.files:
             text += f", {self.files_done} of {self.files} files"
         share = self.share_done()
@@ -406,6 +408,21 @@ class ProgressLines:
             left = (now - self.started) * (1 - share) / share
             text += f", about {_duration(left)} left"
         return text
+
+
+def progress_lines(stack: ExitStack, total: int, files: int, verb: str = "uploaded") -> ProgressLines:
+    """Progress on stderr, for `upload` and `promote`: on a terminal one line, redrawn (and ended when
+    `stack` closes); in CI logs a line at most every PROGRESS_LINE_SECONDS."""
+    if sys.stderr.isatty():
+        stack.callback(lambda: click.echo(err=True))
+        return ProgressLines(
+            total,
+            lambda line: click.echo(f"\r{line}\033[K", err=True, nl=False),
+            files=files,
+            interval=TERMINAL_PROGRESS_SECONDS,
+            verb=verb,
+        )
+    return ProgressLines(total, lambda line: click.echo(line, err=True), files=files, verb=verb)
 
 
 def _duration(seconds: float) -> str:
@@ -498,7 +515,6 @@ def upload_command(
     node_modules/ and editor litter stay home; see --exclude/--include and .sitectlignore.
     """
     bucket = storage.check_bucket_name(site.bucket())
-    show_bar = sys.stderr.isatty()
     with ExitStack() as stack:
         reporter: list[ProgressCallback] = []
 
@@ -506,18 +522,7 @@ def upload_command(
             click.echo(
                 f"uploading {files} files ({_megabytes(total)}) as {chosen} to s3://{bucket}", err=True
             )
-            if show_bar:  # one line, redrawn
-                stack.callback(lambda: click.echo(err=True))
-                reporter.append(
-                    ProgressLines(
-                        total,
-                        lambda line: click.echo(f"\r{line}\033[K", err=True, nl=False),
-                        files=files,
-                        interval=TERMINAL_PROGRESS_SECONDS,
-                    )
-                )
-            else:
-                reporter.append(ProgressLines(total, lambda line: click.echo(line, err=True), files=files))
+            reporter.append(progress_lines(stack, total, files))
 
         report = upload_build(
             site.s3(),
