@@ -41,6 +41,7 @@ JSON_COMMANDS = [
     "history",
     "prune",
     "status",
+    "share-assets",
     "e2e",
 ]
 
@@ -212,6 +213,26 @@ def test_a_mistyped_version_gets_a_did_you_mean(world: World) -> None:
     assert result.exit_code == 2
     assert result.output == (
         f"Error: version {mistyped} does not exist in {BUCKET}: only complete versions can be released; "
+        f"did you mean {V1}?\n"
+    )
+
+
+def test_a_mistyped_version_gets_a_did_you_mean_from_promote_and_share_assets(world: World) -> None:
+    put_version(world, V1, PAGE)
+    mistyped = V1.replace("1101", "1110")
+    world.s3.create_bucket(Bucket="site-bucket-prod")
+    promoted = world.invoke(
+        "promote", "--version", mistyped, "--from-bucket", BUCKET, "--bucket", "site-bucket-prod"
+    )
+    assert promoted.exit_code == 2
+    assert promoted.output == (
+        f"Error: version {mistyped} does not exist in {BUCKET}: only a complete version can be promoted; "
+        f"did you mean {V1}?\n"
+    )
+    shared = world.invoke("share-assets", "--bucket", BUCKET, "--version", mistyped)
+    assert shared.exit_code == 2
+    assert shared.output == (
+        f"Error: not complete in {BUCKET}: {mistyped}; `sitectl versions` lists the complete ones; "
         f"did you mean {V1}?\n"
     )
 

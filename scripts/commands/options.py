@@ -13,7 +13,6 @@ exit codes"). A new command reuses these decorators instead of declaring its own
 
 from __future__ import annotations
 
-import difflib
 import functools
 import json
 from collections.abc import Callable, Iterable, Mapping
@@ -24,6 +23,7 @@ import click
 
 from edge_lambda import layout
 from scripts.commands.errors import OneLineErrors, RefusedError, SitectlError, unexpected
+from scripts.versionstore.store import did_you_mean as did_you_mean  # the commands' (promote's too)
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -160,9 +160,3 @@ class SitectlGroup(OneLineErrors):
             if "--json" in rest:
                 click.echo(json_error(error))
             raise
-
-
-def did_you_mean(version: str, known: Iterable[str]) -> str:
-    """'; did you mean V?' for the closest existing version id, or '' when none is close."""
-    close = difflib.get_close_matches(version, list(known), n=1, cutoff=0.85)
-    return f"; did you mean {close[0]}?" if close else ""

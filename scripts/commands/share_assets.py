@@ -36,8 +36,10 @@ def share_assets_command(
     complete = storage.complete_versions(s3, bucket)
     missing = [v for v in versions if v not in complete]
     if missing:
+        suggestion = storage.did_you_mean(missing[0], complete) if len(missing) == 1 else ""
         raise RefusedError(
             f"not complete in {bucket}: {', '.join(missing)}; `sitectl versions` lists the complete ones"
+            + suggestion
         )
     published: dict[str, dict[str, int]] = {}
     for version in versions or tuple(complete):

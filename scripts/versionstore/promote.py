@@ -220,13 +220,14 @@ def _read_source(
     """The source's manifest and, per key, the file it describes; refuses an incomplete source."""
     manifest_object = read_stored_manifest(source.s3, source.name, version)
     if manifest_object is None:
-        state = (
-            "is incomplete (no manifest)"
-            if store.version_objects_exist(source.s3, source.name, version)
-            else "does not exist"
-        )
+        if store.version_objects_exist(source.s3, source.name, version):
+            state, suggestion = "is incomplete (no manifest)", ""
+        else:
+            state = "does not exist"
+            suggestion = store.did_you_mean(version, store.complete_versions(source.s3, source.name))
         raise StoreRefusedError(
             f"version {version} {state} in {source.name}: only a complete version can be promoted"
+            + suggestion
         )
     try:
         manifest = layout.Manifest.from_json(manifest_object.body)

@@ -26,6 +26,7 @@ The life of a version, and what makes each step safe when several uploads and pr
 
 from __future__ import annotations
 
+import difflib
 import json
 import os
 import re
@@ -122,6 +123,12 @@ def complete_versions(s3: S3Client, bucket: str) -> list[str]:
             if version is not None:
                 found.append(version)
     return layout.sort_newest_first(found)
+
+
+def did_you_mean(version: str, known: Iterable[str]) -> str:
+    """'; did you mean V?' for the closest existing version id, or '' when none is close."""
+    close = difflib.get_close_matches(version, list(known), n=1, cutoff=0.85)
+    return f"; did you mean {close[0]}?" if close else ""
 
 
 def prefix_versions(s3: S3Client, bucket: str) -> list[str]:
