@@ -12,6 +12,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from edge_lambda import layout
+from edge_lambda.site_rules import spa_rule_conflict
 from scripts.versionstore.errors import StoreRefusedError, error_code
 from scripts.versionstore.shared_assets import unshared_paths
 from scripts.versionstore.store import (
@@ -31,7 +32,12 @@ class UnreleasableVersionError(ValueError):
 
 
 def check_releasable(
-    s3: Any, bucket: str, version: str, require_shared_assets: bool, lock_owner: str | None = None
+    s3: Any,
+    bucket: str,
+    version: str,
+    require_shared_assets: bool,
+    lock_owner: str | None = None,
+    spa_fallback: bool = False,
 ) -> None:
     """Raise unless `version`'s manifest exists in `bucket` (and, with `require_shared_assets`, each of
     its fingerprinted files is in the shared area) and no prune is deleting it (a deletion lock).
@@ -42,6 +48,8 @@ def check_releasable(
         if is_complete(s3, bucket, version):
             if require_shared_assets:
                 _check_shared(s3, bucket, version)
+            if spa_fallback:
+                _check_spa_rule(s3, bucket, version)
             try:
                 if lock_owner is None:
                     check_not_being_deleted(s3, bucket, version)
@@ -74,6 +82,19 @@ def _check_shared(s3: Any, bucket: str, version: str) -> None:
             f"version {version} has {len(missing)} fingerprinted files that are not in the shared area "
             f"(first: {layout.shared_asset_key(missing[0])}), and the cloudfront-function router serves "
             f"them only from there. Run `sitectl share-assets {version}`, then deploy again."
+        )
+
+
+def _check_spa_rule(s3: Any, bucket: str, version: str) -> None:
+    # `/* /index.html 200` and spaFallback say the same thing; one of them must go, or a later change
+    # of one would silently keep the other.
+    manifest = read_manifest(s3, bucket, version)
+    rule = spa_rule_conflict(manifest.rules) if manifest is not None else None
+    if rule is not None:
+        raise UnreleasableVersionError(
+            f"version {version}: _redirects:{rule.line} `{rule.source.text} {rule.to} 200` serves the root "
+            "page for every path, which versioned-site:spaFallback does too: keep one (remove the line and "
+            "upload again, or `pulumi config set spaFallback false`)"
         )
 
 

@@ -438,7 +438,9 @@ class VersionedStaticSite(pulumi.ComponentResource):
 
         # --- Pointer: the live version, read by every edge container.
         release_check = args.release_check or _default_release_check(
-            args.aws_profile, require_shared_assets=args.router == CLOUDFRONT_FUNCTION
+            args.aws_profile,
+            require_shared_assets=args.router == CLOUDFRONT_FUNCTION,
+            spa_fallback=args.spa_fallback,
         )
         # The release guard needs the bucket's name, so it runs inside an `apply`: whenever the bucket
         # already exists (its name is known, at preview too) a version never uploaded fails before the
@@ -497,7 +499,15 @@ class VersionedStaticSite(pulumi.ComponentResource):
                     # A numbered version: Lambda@Edge refuses $LATEST and aliases.
                     lambda_arn=edge_function.qualified_arn,
                     include_body=False,
-                )
+                ),
+                # The same function adds the build's `_headers` (and a 404 rule's status) to what the
+                # origin answers: origin-response runs on misses only, errors included, and what it
+                # returns is cached (docs/architecture.md, "Redirects and headers of the build").
+                aws.cloudfront.DistributionDefaultCacheBehaviorLambdaFunctionAssociationArgs(
+                    event_type="origin-response",
+                    lambda_arn=edge_function.qualified_arn,
+                    include_body=False,
+                ),
             ]
 
         # --- Edge: CloudFront reads the bucket through Origin Access Control only.
@@ -753,14 +763,16 @@ def deployed_ttl(description: str | None, configured: int) -> int:
     return int(recorded.group(1)) if recorded else configured
 
 
-def _default_release_check(profile: str | None, require_shared_assets: bool) -> ReleaseCheck:
+def _default_release_check(
+    profile: str | None, require_shared_assets: bool, spa_fallback: bool = False
+) -> ReleaseCheck:
     region = pulumi.Config("aws").get("region")
 
     def check(bucket: str, version: str) -> None:
         s3 = release_guard.default_s3_client(region, profile)
         # A preview only reads; an update is about to write the pointer: it takes the release lock.
         owner = None if pulumi.runtime.is_dry_run() else f"pulumi up of stack {pulumi.get_stack()}"
-        release_guard.check_releasable(s3, bucket, version, require_shared_assets, owner)
+        release_guard.check_releasable(s3, bucket, version, require_shared_assets, owner, spa_fallback)
 
     return check
 

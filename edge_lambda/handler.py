@@ -11,6 +11,8 @@ CloudFront calls `handler` on each cache miss, before it asks the S3 origin. The
    trailing slashes), from what it knows of the version's files (`edge_lambda.version_routes`: its
    manifest, read once per version per container), leaving the query string untouched; or redirects
    to the page's other spelling;
+   the build's `_redirects` come first (`edge_lambda.site_rules`); the same function at origin-response
+   adds the build's `_headers` (`response_with_rules`);
 4. on the origin group's fallback origin (the live version answered 403/404), reads fingerprinted
    assets and the default 404 page from outside every version (`edge_lambda.fallback`).
 
@@ -33,9 +35,10 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
-from edge_lambda import fallback, layout, routes
+from edge_lambda import fallback, layout, routes, site_rules
 from edge_lambda.routes import Redirect, RouteSettings, VersionRoutes
 from edge_lambda.settings import EdgeSettings, load_settings
+from edge_lambda.site_rules import NOT_FOUND_STATUS, RuleMatch, answering_file
 from edge_lambda.ssm_client import PointerFetchError, create_ssm_client, fetch_parameter
 from edge_lambda.version_routes import RoutesCache
 
@@ -62,6 +65,15 @@ _ENCODED_SEPARATOR = re.compile(r"%(?:2[ef]|5c)", re.IGNORECASE)
 _MALFORMED_ESCAPE = re.compile(r"%(?![0-9a-fA-F]{2})")
 # Printable ASCII but the space: kept as is in a redirect's query string.
 _QUERY_SAFE = "".join(chr(code) for code in range(0x21, 0x7F))
+# What the origin-request call tells the origin-response call of the same request, when the version has
+# build rules (`edge_lambda.site_rules`): the response event carries the request as it was forwarded
+# (AWS, "Lambda@Edge event structure", response events: "the request that CloudFront forwarded to the
+# origin and that might have been modified by the Lambda function that was triggered by an origin request
+# event"), and the rewritten URI no longer says which path the viewer asked for. S3 ignores them.
+RULE_PATH_HEADER = "x-versioned-site-path"
+RULE_VERSION_HEADER = "x-versioned-site-version"
+RULE_STATUS_HEADER = "x-versioned-site-status"
+_RULE_HEADERS = (RULE_PATH_HEADER, RULE_VERSION_HEADER, RULE_STATUS_HEADER)
 
 
 def make_response(status: int, body: str, headers: Mapping[str, str] | None = None) -> CloudFrontResponse:
@@ -143,6 +155,19 @@ def _request_of(event: Any) -> CloudFrontRequest | None:
     return request if isinstance(request, dict) else None
 
 
+def _response_of(event: Any) -> tuple[CloudFrontRequest, CloudFrontResponse] | None:
+    """The request and response of an origin-response event (the same function is associated with both
+    events); None for any other event."""
+    try:
+        record = event["Records"][0]["cf"]
+        if record["config"]["eventType"] != "origin-response":
+            return None
+        request, response = record["request"], record["response"]
+    except (LookupError, TypeError):
+        return None
+    return (request, response) if isinstance(request, dict) and isinstance(response, dict) else None
+
+
 def rewrite_request(
     request: CloudFrontRequest,
     version: str,
@@ -178,11 +203,92 @@ def live_answer(
     uri = request["uri"]
     if fallback.is_fallback_request(request):
         uri = fallback.original_uri(uri, version)
-    target = routes.route(uri, version_routes, settings)
+    querystring = request.get("querystring")
+    query = querystring if isinstance(querystring, str) else ""
+    found = None
+    if version_routes.rules:
+        # The build's rules first (the first match, where no file answers unless forced), then clean URLs.
+        found = version_routes.rules.redirect_for(urllib.parse.unquote(uri), version_routes.file_answers)
+        if found is not None and not found.internal:
+            return rule_redirect_response(found, query)
+        request = _with_rule_markers(request, uri, version, found)
+    if found is not None:
+        target: str | Redirect = _rewrite_key(found.location, version_routes, settings)
+    else:
+        target = routes.route(uri, version_routes, settings)
     if isinstance(target, Redirect):
-        querystring = request.get("querystring")
-        return redirect_response(target, querystring if isinstance(querystring, str) else "")
+        return redirect_response(target, query)
     return {**request, "uri": f"/{version}{target}"}
+
+
+def _rewrite_key(location: str, version_routes: VersionRoutes, settings: RouteSettings) -> str:
+    """The key path a 200 or 404 rule's target is served from: the file that answers it, else where
+    clean URLs would look (a miss then gets the 404 page)."""
+    path = location.split("?", 1)[0]
+    name = answering_file(urllib.parse.unquote(path), version_routes.files or ())
+    if name is not None:
+        return "/" + urllib.parse.quote(name, safe="/-._~!$&'()*+,;=:@")
+    target = routes.route(path, version_routes, settings)
+    if isinstance(target, Redirect):
+        bare = target.location
+        return bare + INDEX_DOCUMENT if bare.endswith("/") else bare + routes.PAGE_SUFFIX
+    return target
+
+
+def _with_rule_markers(
+    request: CloudFrontRequest, uri: str, version: str, found: RuleMatch | None
+) -> CloudFrontRequest:
+    """`request` carrying, for the origin-response call, the viewer's path, the version whose rules
+    apply and a 404 rule's status (headers a viewer may have sent under these names are replaced)."""
+    headers = {k: v for k, v in (request.get("headers") or {}).items() if k not in _RULE_HEADERS}
+    marks = {RULE_PATH_HEADER: urllib.parse.quote(uri, safe=_QUERY_SAFE), RULE_VERSION_HEADER: version}
+    if found is not None and found.status == NOT_FOUND_STATUS:
+        marks[RULE_STATUS_HEADER] = str(NOT_FOUND_STATUS)
+    for name, value in marks.items():
+        headers[name] = [{"key": name, "value": value}]
+    return {**request, "headers": headers}
+
+
+def rule_redirect_response(found: RuleMatch, querystring: str) -> CloudFrontResponse:
+    """A build rule's redirect, the viewer's query string added to the target's own."""
+    query = urllib.parse.quote(querystring, safe=_QUERY_SAFE)
+    location = found.location
+    if query:
+        location += ("&" if "?" in location else "?") + query
+    return make_response(
+        found.status, "", {"Location": location, "Cache-Control": site_rules.REDIRECT_CACHE_CONTROL}
+    )
+
+
+def _header_value(headers: Any, name: str) -> str | None:
+    try:
+        value = headers[name][0]["value"]
+    except (LookupError, TypeError):
+        return None
+    return value if isinstance(value, str) else None
+
+
+def response_with_rules(
+    request: CloudFrontRequest, response: CloudFrontResponse, lookup: Callable[[str], VersionRoutes]
+) -> CloudFrontResponse:
+    """The origin-response step: the origin's `response` with the headers of the build's `_headers`
+    blocks matching the viewer's path, and a 404 rule's status, as the origin-request call marked the
+    `request` (`_with_rule_markers`); unchanged when it marked nothing. `lookup(version)`: its routes."""
+    headers = request.get("headers") if isinstance(request, dict) else None
+    version, path = _header_value(headers, RULE_VERSION_HEADER), _header_value(headers, RULE_PATH_HEADER)
+    if version is None or path is None or not layout.is_valid_version(version):
+        return response
+    rules = lookup(version).rules
+    answer = {**response, "headers": dict(response.get("headers") or {})}
+    for name, value in rules.headers_for(urllib.parse.unquote(path)):
+        answer["headers"][name.lower()] = [{"key": name, "value": value}]
+    if (
+        _header_value(headers, RULE_STATUS_HEADER) == str(NOT_FOUND_STATUS)
+        and str(answer.get("status")) == "200"
+    ):
+        answer["status"] = str(NOT_FOUND_STATUS)
+        answer["statusDescription"] = http.HTTPStatus(NOT_FOUND_STATUS).phrase
+    return answer
 
 
 def log_event(event: str, **fields: Any) -> None:
@@ -305,7 +411,14 @@ class OriginRequestHandler:
         version_routes = self.version_routes.lookup(state.version)
         return live_answer(request, state.version, version_routes, self.settings.route_settings)
 
+    def handle_response(self, request: CloudFrontRequest, response: CloudFrontResponse) -> CloudFrontResponse:
+        """The origin-response trigger: the build's header rules and a 404 rule's status."""
+        return response_with_rules(request, response, self.version_routes.lookup)
+
     def __call__(self, event: Mapping[str, Any], context: object = None) -> dict[str, Any]:
+        response = _response_of(event)
+        if response is not None:
+            return self.handle_response(response[0], response[1])
         request = _request_of(event)
         if request is None:
             return make_response(400, "Bad Request: not a CloudFront origin-request event\n")

@@ -33,6 +33,7 @@ from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 
 from edge_lambda.fingerprint import is_immutable_asset, is_shared_by_name
+from edge_lambda.site_rules import SiteRules, answering_file
 
 INDEX_DOCUMENT = "index.html"
 PAGE_SUFFIX = ".html"
@@ -72,6 +73,15 @@ class VersionRoutes:
     the CloudFront Function serves them from the version, not from the shared area."""
     shared: tuple[str, ...] = ()
     """Files the upload took as fingerprinted whose names do not look hashed (declared by the site)."""
+    rules: SiteRules = field(default_factory=SiteRules, compare=False)
+    """The build's `_redirects` and `_headers` (from its manifest; the Lambda@Edge router and serve)."""
+    files: frozenset[str] | None = field(default=None, compare=False)
+    """Every file of the version, when the router holds the manifest (None: only the summary above):
+    a build rule applies only where no file answers the path."""
+
+    def file_answers(self, path: str) -> bool:
+        """Whether a file answers the decoded `path` (clean URLs); False when the files are unknown."""
+        return self.files is not None and answering_file(path, self.files) is not None
 
     def serves_shared(self, uri: str) -> bool:
         """Whether the CloudFront Function reads the file `uri` from the shared area: a hash-shaped name
@@ -96,11 +106,15 @@ class VersionRoutes:
 
     @classmethod
     def from_paths(
-        cls, paths: Iterable[str], spa_fallback: bool = False, fingerprinted: Collection[str] | None = None
+        cls,
+        paths: Iterable[str],
+        spa_fallback: bool = False,
+        fingerprinted: Collection[str] | None = None,
+        rules: SiteRules | None = None,
     ) -> VersionRoutes:
         """The routes of a version holding the files `paths` (relative, as in its manifest), of which
         its upload took `fingerprinted` as fingerprinted (None: as the strict name rule says, for a
-        version whose decision is not known)."""
+        version whose decision is not known), with its build's `rules`."""
         files = set(paths)
         taken = {p for p in files if is_immutable_asset(p)} if fingerprinted is None else set(fingerprinted)
         unshared = tuple(sorted(p for p in files - taken if is_shared_by_name("/" + p)))
@@ -125,7 +139,7 @@ class VersionRoutes:
             folder_kind = FOLDER if path in folders else HTML if path in html else routes.default(path)[1]
             if kind + folder_kind != routes.default(path):
                 exceptions[path] = kind + folder_kind
-        return cls(style, exceptions, unshared, shared)
+        return cls(style, exceptions, unshared, shared, rules or SiteRules(), frozenset(files))
 
     def to_summary(self) -> str:
         """The compact JSON the CloudFront Function reads; RoutesTooLargeError beyond its budget."""

@@ -33,7 +33,7 @@ from __future__ import annotations
 
 import re
 import urllib.parse
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -367,6 +367,8 @@ def parse_redirects(text: str, file: str = REDIRECTS_FILE) -> tuple[RedirectRule
             )
         if not is_absolute(to) and not to.startswith("/"):
             raise refuse(f"target {to!r} must be a path starting with '/' or an https:// URL")
+        if not is_absolute(to) and {".", ".."} & set(urllib.parse.unquote(to.split("?")[0]).split("/")):
+            raise refuse(f"target {to!r} has a '.' or '..' segment")
         named = {s[1:] for s in pattern.segments if s.startswith(":")} | (
             {"splat"} if pattern.splat else set()
         )
@@ -460,13 +462,17 @@ def spa_rule_conflict(rules: SiteRules) -> RedirectRule | None:
     return None
 
 
-def file_answers(path: str, files: Sequence[str] | frozenset[str] | set[str]) -> bool:
-    """Whether a file of the version answers the decoded `path` the way clean URLs resolve it:
-    `p`, `p.html`, `p/index.html` (`/p/`: `p/index.html`, `p.html`)."""
+def answering_file(path: str, files: Collection[str]) -> str | None:
+    """The file of the version that answers the decoded `path` the way clean URLs resolve it (`p`,
+    `p.html`, `p/index.html`; `/p/`: `p/index.html`, `p.html`), or None."""
     relative = path.lstrip("/")
     if not relative or relative.endswith("/"):
         bare = relative.rstrip("/")
-        candidates = [f"{bare}/index.html" if bare else "index.html", f"{bare}.html" if bare else ""]
+        candidates = [f"{bare}/index.html", f"{bare}.html"] if bare else ["index.html"]
     else:
         candidates = [relative, f"{relative}.html", f"{relative}/index.html"]
-    return any(c and c in files for c in candidates)
+    return next((c for c in candidates if c in files), None)
+
+
+def file_answers(path: str, files: Collection[str]) -> bool:
+    return answering_file(path, files) is not None

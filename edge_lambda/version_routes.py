@@ -67,7 +67,9 @@ class ManifestRoutes:
             self._s3 = create_s3_client(self.region, self._log)
         body = self._s3.get_object(Bucket=self.bucket, Key=layout.manifest_key(version))["Body"].read()
         manifest = layout.Manifest.from_json(body)
-        return VersionRoutes.from_paths(manifest.files, self.spa_fallback, manifest.fingerprinted_paths())
+        return VersionRoutes.from_paths(
+            manifest.files, self.spa_fallback, manifest.fingerprinted_paths(), manifest.rules
+        )
 
 
 def _log_event(event: str, **fields: Any) -> None:

@@ -158,7 +158,10 @@ def test_with_lambda_edge_a_redirect_function_runs_at_viewer_request_before_the_
             "functionArn": "arn:aws:cloudfront::123456789012:function/site-host-redirect-9f8e7d6",
         }
     ]
-    assert [a["eventType"] for a in behavior["lambdaFunctionAssociations"]] == ["origin-request"]
+    assert [a["eventType"] for a in behavior["lambdaFunctionAssociations"]] == [
+        "origin-request",
+        "origin-response",
+    ]
 
 
 def test_with_the_cloudfront_function_router_the_redirect_goes_in_front_of_it() -> None:

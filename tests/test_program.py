@@ -137,9 +137,10 @@ def test_distribution_reads_through_oac_over_https_with_numbered_edge_version(
     assert behavior["viewerProtocolPolicy"] == "redirect-to-https"
     assert behavior["compress"] is True
     assert behavior["cachePolicyId"] and behavior["responseHeadersPolicyId"]
-    (association,) = behavior["lambdaFunctionAssociations"]
-    assert association["eventType"] == "origin-request"
-    assert association["lambdaArn"].rsplit(":", 1)[1] == "1", "a numbered version, never $LATEST"
+    request, response = behavior["lambdaFunctionAssociations"]
+    assert (request["eventType"], response["eventType"]) == ("origin-request", "origin-response")
+    for association in (request, response):
+        assert association["lambdaArn"].rsplit(":", 1)[1] == "1", "a numbered version, never $LATEST"
     assert cdn["priceClass"] == "PriceClass_100"
     assert cdn["viewerCertificate"] == {"cloudfrontDefaultCertificate": True}
 
@@ -372,7 +373,12 @@ def test_the_distribution_serves_ipv6_and_http3_everywhere_with_the_managed_poli
                 "eventType": "origin-request",
                 "includeBody": False,
                 "lambdaArn": "arn:aws:lambda:us-east-1:123456789012:function:site-edge-9f8e7d6:1",
-            }
+            },
+            {
+                "eventType": "origin-response",
+                "includeBody": False,
+                "lambdaArn": "arn:aws:lambda:us-east-1:123456789012:function:site-edge-9f8e7d6:1",
+            },
         ],
     }
 

@@ -44,7 +44,7 @@ from edge_function import CLOUDFRONT_FUNCTION, LAMBDA_EDGE, ROUTERS
 from edge_function.code import store_value
 from edge_function.viewer_request import FALLBACK_ORIGIN_PATH, viewer_request
 from edge_lambda import layout
-from edge_lambda.handler import OriginRequestHandler, is_response, rewrite_request
+from edge_lambda.handler import OriginRequestHandler, is_response, response_with_rules, rewrite_request
 from edge_lambda.routes import DEFAULT_REDIRECT_STATUS, DEFAULT_TRAILING_SLASH, RouteSettings, VersionRoutes
 from edge_lambda.settings import CONFIG_ENV_VAR, EdgeSettings, load_settings
 from edge_lambda.ssm_client import PointerFetchError, create_ssm_client, fetch_parameter
@@ -387,12 +387,62 @@ class PreviewServer(ThreadingHTTPServer):
         if is_response(result):
             return OriginAnswer(generated_response_answer(result), from_origin=False)
         try:
-            return OriginAnswer(self.origin.fetch(method, result["uri"], viewer), from_origin=True)
+            fetched = self.origin.fetch(method, result["uri"], viewer)
         except (ClientError, BotoCoreError) as error:
             # CloudFront answers 502 when it cannot get a usable answer from the origin.
             log.warning("origin error on %s: %s", result["uri"], error)
             answer = _text_answer(HTTPStatus.BAD_GATEWAY, f"the bucket refused: {error}")
             return OriginAnswer(answer, from_origin=False)
+        return OriginAnswer(self._origin_response(result, fetched), from_origin=True)
+
+    def _origin_response(self, request: dict[str, Any], fetched: EdgeAnswer) -> EdgeAnswer:
+        """The origin-response trigger (the same function): it runs on every origin answer, errors and
+        304s included (AWS, "CloudFront events that can trigger a Lambda@Edge function"); its status and
+        headers replace the origin's, the body stays."""
+        names = [name for name, _ in fetched.headers]
+        event = origin_response_event(request, fetched.status, fetched.headers)
+        try:
+            response = self.edge_function(event, None)
+        except Exception as error:
+            fetched.discard()
+            log.exception("the edge function raised on the origin response of %s", request.get("uri"))
+            return _text_answer(HTTPStatus.SERVICE_UNAVAILABLE, f"the edge function raised: {error}")
+        if not isinstance(response, dict) or not is_response(response):
+            return fetched  # a function with no origin-response step leaves the answer as it is
+        headers = [
+            (entry.get("key", name), entry["value"])
+            for name, entries in response.get("headers", {}).items()
+            for entry in entries
+        ]
+        # Keep the origin's order for the headers it sent; added ones follow.
+        order = {name.lower(): index for index, name in enumerate(names)}
+        headers.sort(key=lambda header: order.get(header[0].lower(), len(order)))
+        return EdgeAnswer(int(response["status"]), headers, fetched.body, fetched.stream)
+
+
+def origin_response_event(
+    request: dict[str, Any], status: int, headers: list[tuple[str, str]]
+) -> dict[str, Any]:
+    """The origin-response event CloudFront sends the edge function for the origin's answer to `request`
+    (the request as forwarded, with whatever the origin-request call changed)."""
+    grouped: dict[str, list[dict[str, str]]] = {}
+    for name, value in headers:
+        grouped.setdefault(name.lower(), []).append({"key": name, "value": value})
+    return {
+        "Records": [
+            {
+                "cf": {
+                    "config": {"distributionId": "LOCALPREVIEW", "eventType": "origin-response"},
+                    "request": request,
+                    "response": {
+                        "status": str(status),
+                        "statusDescription": HTTPStatus(status).phrase,
+                        "headers": grouped,
+                    },
+                }
+            }
+        ]
+    }
 
 
 class _PreviewRequestHandler(BaseHTTPRequestHandler):
@@ -506,7 +556,9 @@ def version_routes_for(origin: Origin, spa_fallback: bool) -> RoutesCache:
     def load(version: str) -> VersionRoutes:
         manifest = storage.read_manifest(origin.s3, origin.bucket, version)
         if manifest is not None:
-            return VersionRoutes.from_paths(manifest.files, spa_fallback, manifest.fingerprinted_paths())
+            return VersionRoutes.from_paths(
+                manifest.files, spa_fallback, manifest.fingerprinted_paths(), manifest.rules
+            )
         else:
             prefix = layout.version_prefix(version)
             paths = [
@@ -531,8 +583,12 @@ def edge_function_for(
     fixed = layout.validate_version(version)
 
     def preview(event: dict[str, Any], context: object) -> dict[str, Any]:
-        request = event["Records"][0]["cf"]["request"]
-        return rewrite_request(request, fixed, version_routes.lookup(fixed), settings.route_settings)
+        record = event["Records"][0]["cf"]
+        if record["config"]["eventType"] == "origin-response":
+            return response_with_rules(record["request"], record["response"], version_routes.lookup)
+        return rewrite_request(
+            record["request"], fixed, version_routes.lookup(fixed), settings.route_settings
+        )
 
     return preview
 
