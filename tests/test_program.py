@@ -757,7 +757,7 @@ def test_the_programs_release_check_asks_s3_in_the_stacks_region_as_the_deployer
     check("site-bucket", V1)
     assert clients == [("eu-west-1", "site-deployer")]
     # Outside a preview, the check takes the release lock for the update.
-    assert checked == [("the-s3-client", "site-bucket", V1, True, "pulumi up of stack stack")]
+    assert checked == [("the-s3-client", "site-bucket", V1, True, "pulumi up of stack stack", False)]
 
 
 def test_the_programs_pointer_reader_asks_ssm_in_the_edge_region_as_the_deployer(
