@@ -9,10 +9,10 @@ Both must give every row's status, Location and headers; then a rollback brings 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, cast
-from urllib.parse import unquote
+from urllib.parse import unquote, urlsplit
 
 import boto3
 import pytest
@@ -24,8 +24,11 @@ from edge_lambda.routes import VersionRoutes
 from edge_lambda.site_rules import parse_rule_files
 from edge_lambda.version_routes import RoutesCache
 from scripts.commands.distribution_flow import NO_HEADERS, EdgeAnswer, ViewerHeaders
+from scripts.commands.http_client import Response
 from scripts.commands.serve import Origin, PreviewServer, edge_function_for, version_routes_for
 from scripts.commands.upload import upload_build
+from scripts.commands.verify import rule_targets, verify_site
+from scripts.versionstore import store as storage
 from tests.clock import ManualClock
 from tests.edge_scaffold import edge_settings
 from tests.router_scaffold import PointerStub
@@ -227,3 +230,57 @@ def test_spa_fallback_and_the_spa_rule_together_are_refused_at_release(uploaded:
         "`pulumi config set spaFallback false`)"
     )
     check_releasable(s3, BUCKET, uploaded["main"], False, spa_fallback=True)
+
+
+def test_verify_checks_every_literal_redirect_rule_of_the_version(uploaded: dict[str, str]) -> None:
+    """`sitectl verify` checks each redirect rule with a literal `from` that applies (status and
+    Location) by default: through an edge that applies the rules it passes; through one that ignores
+    them (an edge function deployed before them, say) each dropped redirect is a line."""
+    s3 = boto3.client("s3", region_name="us-east-1")
+    version = uploaded["main"]
+    manifest = storage.read_manifest(s3, BUCKET, version)
+    assert manifest is not None
+    checked = [target.label for target in rule_targets("https://example.com/", manifest)]
+    # /old is shadowed by old.html; splats and placeholders are not literal; 200 and 404 are no redirects.
+    assert checked == ["/gone", "/temp", "/see", "/keep", "/perm", "/about", "/docs", "/men%C3%BC", "/search"]
+    origin = Origin(BUCKET, s3)
+
+    def fetcher_through(routes: RoutesCache) -> Callable[[str, float], Response]:
+        server = PreviewServer(
+            origin, edge_function_for(version, edge_settings(), routes), bucket_region="us-east-1"
+        )
+
+        def fetch(url: str, timeout: float) -> Response:
+            parts = urlsplit(url)
+            answer = server.answer("GET", parts.path + (f"?{parts.query}" if parts.query else ""))
+            return Response(answer.status, {n.lower(): v for n, v in answer.headers}, answer.content())
+
+        return fetch
+
+    report = verify_site(
+        "https://example.com", version, manifest, fetcher=fetcher_through(version_routes_for(origin, False))
+    )
+    assert [p for p in report.problems if "redirect" in p or "Location" in p or "_redirects" in p] == []
+    ignoring = RoutesCache(lambda v: VersionRoutes.from_paths(manifest.files))
+    report = verify_site("https://example.com", version, manifest, fetcher=fetcher_through(ignoring))
+    assert f"/gone: HTTP 404, expected 301 (_redirects:3 of {version})" in report.problems
+    assert f"/about: HTTP 200, expected 301 (_redirects:8 of {version})" in report.problems
+    assert not report.ok
+
+
+def test_verify_names_a_redirect_to_the_wrong_place(uploaded: dict[str, str]) -> None:
+    s3 = boto3.client("s3", region_name="us-east-1")
+    version = uploaded["main"]
+    manifest = storage.read_manifest(s3, BUCKET, version)
+    assert manifest is not None
+
+    def fetch(url: str, timeout: float) -> Response:
+        if urlsplit(url).path == "/gone":
+            return Response(301, {"location": "/elsewhere"}, b"")
+        return Response(404, {}, b"")
+
+    report = verify_site("https://example.com", version, manifest, fetcher=fetch)
+    assert (
+        f"/gone: Location '/elsewhere', expected 'https://example.com/new' (_redirects:3 of {version})"
+        in report.problems
+    )

@@ -29,6 +29,7 @@ import click
 from edge_function import CLOUDFRONT_FUNCTION
 from edge_lambda import layout
 from edge_lambda.routes import Redirect, RouteSettings, VersionRoutes, route
+from edge_lambda.site_rules import REDIRECTS_FILE, file_answers
 from scripts.commands import http_client
 from scripts.commands.errors import RefusedError, SitectlError, aws_errors
 from scripts.commands.http_client import Response as Response
@@ -126,6 +127,8 @@ class _Target:
     expected_status: int
     manifest_path: str | None  # the file of the version it should come from, when known
     referenced: bool
+    expected_location: str | None = None  # a redirect rule's target (absolute, resolved)
+    rule: str = ""  # where that rule is written (`_redirects:3`), for messages
 
 
 def _manifest_path(path: str, version: str, manifest: layout.Manifest) -> str | None:
@@ -157,7 +160,17 @@ def _check(
         hint = ""
         if target.referenced and target.manifest_path is None:
             hint = f" (referenced by the root page; not in the manifest of {version})"
+        if target.rule:
+            hint = f" ({target.rule} of {version})"
         return [f"{label}: HTTP {answer.status}, expected {target.expected_status}{hint}"]
+    if target.expected_location is not None:
+        location = answer.headers.get("location")
+        served = resolve(target.url, location) if location else None
+        if served != target.expected_location:
+            return [
+                f"{label}: Location {location!r}, expected {target.expected_location!r} "
+                f"({target.rule} of {version})"
+            ]
     if answer.status != 200:
         return []
     problems = []
@@ -203,7 +216,7 @@ def verify_site(
     report.problems += root_problems
     report.checks.append(_check_record(root, root_answer, root_problems))
 
-    targets: list[_Target] = []
+    targets: list[_Target] = rule_targets(root_url, manifest)
     for smoke in smoke_paths:
         target_url = resolve(root_url, smoke.path)
         assert target_url is not None  # a smoke path starts with '/'
@@ -246,6 +259,26 @@ def verify_site(
                 f"ok {target.label}: {answer.status} {answer.headers.get('content-type', '')}"
             )
     return report
+
+
+def rule_targets(root_url: str, manifest: layout.Manifest) -> list[_Target]:
+    """Each redirect rule of the version's `_redirects` with a literal `from` (no splat, no placeholder)
+    that applies (forced, or no file answers it): its status and Location, so that a release that
+    drops a redirect fails verification. A `--path` for the same path replaces it."""
+    files = manifest.files
+    targets = []
+    for rule in manifest.rules.literal_redirects():
+        path = rule.source.text
+        if not rule.force and file_answers(unquote(path), files):
+            continue
+        url = resolve(root_url, path)
+        location = resolve(url, rule.target({})) if url is not None else None
+        if url is None or location is None:
+            continue
+        targets.append(
+            _Target(url, _label(url), rule.status, None, False, location, f"{REDIRECTS_FILE}:{rule.line}")
+        )
+    return targets
 
 
 def resolve(base: str, reference: str) -> str | None:

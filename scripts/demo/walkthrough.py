@@ -26,6 +26,7 @@ from __future__ import annotations
 import argparse
 import os
 import re
+import shutil
 import socket
 import sys
 import tempfile
@@ -49,6 +50,7 @@ from edge_lambda import layout
 from edge_lambda.handler import OriginRequestHandler, PointerCache
 from edge_lambda.layout import EDGE_REGION, pointer_parameter_name
 from edge_lambda.settings import CONFIG_FILENAME, EdgeSettings, load_settings
+from scripts.commands import http_client
 from scripts.commands.errors import SitectlError
 from scripts.commands.project import project_name, version_config_key
 from scripts.commands.release import emergency_release, previous_live_version, release_version
@@ -72,6 +74,9 @@ EXAMPLE_V2 = ROOT / "examples" / "site-v2"
 DEMO_PROJECT = project_name(ROOT)
 # A broken build: its page references a script the build does not contain.
 EXAMPLE_V3 = ROOT / "examples" / "site-v3"
+# The build rules version one is uploaded with (Lambda@Edge only: the function router carries none yet).
+EXAMPLE_RULES = ROOT / "examples" / "rules"
+RULE_PATH = "/old-about"
 
 DEMO_STACK = "demo"
 DEMO_BUCKET = "versioned-site-demo"
@@ -289,6 +294,19 @@ def fetch_page(url: str) -> Served:
     return Served(status, match.group("text") if match else None)
 
 
+def show_rules(detail: Callable[[str], Any], url: str, why: str = "") -> None:
+    """What `RULE_PATH` and the root page answer: the live version's redirect and header rules."""
+    redirect = http_client.get(url + RULE_PATH, 5.0)
+    root = http_client.get(url + "/", 5.0)
+    location = redirect.headers.get("location")
+    robots = root.headers.get("x-robots-tag")
+    answer = f"{redirect.status} Location {location}" if location else str(redirect.status)
+    detail(
+        f"GET {RULE_PATH} -> {answer} | GET / X-Robots-Tag: {robots or '(none)'}"
+        + (f": {why}" if why else "")
+    )
+
+
 def wait_until_served(
     url: str,
     heading: str,
@@ -405,12 +423,25 @@ def _run_site(
     version_three = layout.new_version(now + timedelta(seconds=1))
     builds = ((version_one, EXAMPLE_V1), (version_two, EXAMPLE_V2), (version_three, EXAMPLE_V3))
     for version, directory in builds:
-        report = upload_build(s3, site.bucket, directory, version)
+        source = directory
+        if directory == EXAMPLE_V1 and router != CLOUDFRONT_FUNCTION:
+            # Version one with the build rules at its root, as a build would carry them.
+            source = workdir / directory.name
+            shutil.copytree(directory, source)
+            for rule_file in EXAMPLE_RULES.iterdir():
+                shutil.copy(rule_file, source / rule_file.name)
+        report = upload_build(s3, site.bucket, source, version)
         say(f"Uploaded {directory.relative_to(ROOT)} as version {version} (like `sitectl upload`)")
         say.detail(
             f"{report.files} files, {report.total_bytes} bytes: {report.sent_files} sent, "
             f"{report.copied_files} copied server-side (same content in an earlier version)"
         )
+        if report.redirect_rules or report.header_rules:
+            say.detail(
+                f"with {EXAMPLE_RULES.relative_to(ROOT)}/_redirects and _headers at its root: "
+                f"{report.redirect_rules} redirects, {report.header_rules} header block, recorded in its "
+                "manifest (the two files are not served)"
+            )
         say.detail(f"manifest {layout.manifest_key(version)} written last: the version is complete")
 
     # The clock of the edge's pointer cache and of `rollback --now`: real time, plus the edge TTL that
@@ -486,6 +517,10 @@ def _walk(
     for asset, status, headers in asset_headers(live.url + "/"):
         say.detail(f"{asset} -> {status} {headers.get('Content-Type')} | {headers.get('Cache-Control')}")
 
+    if not function_mode:
+        say("Version one's build rules (its _redirects and _headers)")
+        show_rules(say.detail, live.url)
+
     shown = fetch_page(preview.url + "/")
     say(f"Preview {version_two} before releasing it (`sitectl serve --version {version_two}`)")
     say.detail(f"{preview.url}/ shows {shown.heading!r}; the live site is unchanged")
@@ -502,11 +537,15 @@ def _walk(
     else:
         say("A missing path answers 404 with the live version's own page")
     skew.show_not_found(say.detail, live.url, function_mode)
+    if not function_mode:
+        show_rules(say.detail, live.url, "version two has no rules")
 
     say("Roll back (`sitectl rollback`: the version live before this one)")
     target = rollback(stack, say.detail)
     say.detail(f"rolled back to {target}")
     timings["rollback"] = _time_switch(say, stack, live.url, "Version one", cache_ttl_seconds)
+    if not function_mode:
+        show_rules(say.detail, live.url, "version one's rules are back with it")
 
     timings["verified"] = _verified_release(say, stack, live.url, version_three, cache_ttl_seconds)
 
