@@ -286,6 +286,21 @@ def test_versions_refuses_a_pointer_that_does_not_exist(world: World) -> None:
     assert world.invoke("versions", "--bucket", BUCKET).exit_code == 0  # no pointer named: no live marker
 
 
+def test_history_refuses_a_pointer_that_does_not_exist(world: World) -> None:
+    put_version(world, V1, PAGE)
+    world.set_live(V1)
+    for extra in ([], ["--json"]):
+        result = world.invoke(
+            "history", "--bucket", BUCKET, "--parameter", "/versioned-site/tset/live-version", *extra
+        )
+        assert result.exit_code == 2  # not "no releases yet"
+        assert result.stderr == (
+            "Error: the pointer parameter /versioned-site/tset/live-version does not exist in us-east-1: "
+            "check --parameter / SITE_PARAMETER, or the stack (its parameterName output)\n"
+        )
+    assert world.invoke("history", "--bucket", BUCKET, "--parameter", PARAMETER).exit_code == 0
+
+
 def test_serve_a_version_needs_no_pointer() -> None:
     settings = resolve_settings(Site(bucket_option=BUCKET), None, None, None, version=V1)
     assert settings.parameter_name == PREVIEW_PARAMETER

@@ -26,7 +26,7 @@ from scripts.commands import emergency as emergency_path
 from scripts.commands import stack as stack_module
 from scripts.commands.errors import RefusedError, SitectlError, aws_errors
 from scripts.commands.options import Output, did_you_mean, json_output, version_option
-from scripts.commands.site import Site, is_released, site_options
+from scripts.commands.site import Site, is_released, missing_pointer, site_options
 from scripts.commands.stack import SiteStack, StackUpdate
 from scripts.commands.verify import VerifyOptions, prepare_verification, verify_release_options
 from scripts.commands.versions import render_table
@@ -622,13 +622,18 @@ def release_document(result: ReleaseResult, site: Site) -> dict[str, object]:
 def history_command(limit: int, site: Site, output: Output) -> None:
     """Past releases, newest first: version, when, by whom, result (from the stack's update history,
     else the parameter's history); the one the pointer holds is marked live."""
+    named = site.parameter()
+    live = site.live_version() if named is not None else None
+    if named is not None and live is None:
+        # A mistyped --parameter has no history either: "no releases yet" would be a silent pass.
+        raise RefusedError(missing_pointer(named))
     if site.has_stack:
         releases = releases_from_stack(site.stack().history())
-    elif site.parameter() is not None:
+    elif named is not None:
         releases = releases_from_parameter(site)
     else:
         raise RefusedError("history needs --stack or --parameter (or SITE_STACK / SITE_PARAMETER)")
-    releases = _mark_live(releases[:limit], site.live_version() if site.parameter() is not None else None)
+    releases = _mark_live(releases[:limit], live)
     record = _emergency_record(site)
     if record is not None:
         # The emergency rollback wrote the pointer outside Pulumi: it is in no update's history.
