@@ -18,7 +18,9 @@ what the tests run is what CloudFront runs.
 
 from __future__ import annotations
 
+import json
 import re
+from dataclasses import dataclass
 from pathlib import Path
 
 import rjsmin  # type: ignore[import-untyped]
@@ -37,6 +39,8 @@ TRAILING_SLASH_PLACEHOLDER = "__TRAILING_SLASH__"
 REDIRECT_STATUS_PLACEHOLDER = "__REDIRECT_STATUS__"
 # The store's key that holds the live version (or layout.NO_VERSION_RELEASED); router.js reads it.
 LIVE_VERSION_KEY = "live-version"
+# CloudFront KeyValueStore: a value holds at most 1,024 bytes.
+MAX_STORE_VALUE_BYTES = 1024
 # CloudFront Functions quota: "Maximum size of a function: 10 KB" (not adjustable).
 MAX_FUNCTION_BYTES = 10 * 1024
 
@@ -83,7 +87,7 @@ def function_code(store_id: str, settings: RouteSettings) -> str:
         if source.count(placeholder) != 1:
             raise FunctionCodeError(f"{ROUTER_SOURCE} must hold {placeholder} exactly once")
         code = code.replace(placeholder, value)
-    return minify(code)
+    return minify(code + VIEWER_BUCKET_SOURCE.read_text(encoding="utf-8"))
 
 
 def viewer_response_code(set_split_cookie: bool) -> str:
@@ -118,12 +122,46 @@ def minify(code: str) -> str:
     return minified
 
 
-def store_value(version: str, routes: VersionRoutes | None) -> str:
-    """The `live-version` value for `version` (or `layout.NO_VERSION_RELEASED`) and its routes;
-    RoutesTooLargeError when the routes do not fit the store's 1 KB value."""
+@dataclass(frozen=True)
+class Canary:
+    """A canary in the store's value: `version` for the viewers whose bucket is below `percent`."""
+
+    version: str
+    percent: float
+    routes: VersionRoutes | None
+
+
+def store_value(version: str, routes: VersionRoutes | None, canary: Canary | None = None) -> str:
+    """The `live-version` value for `version` (or `layout.NO_VERSION_RELEASED`) and its routes, with
+    `canary` inside the routes' JSON (`"c"`: one value, so one read per request and both versions
+    changed in one write; older functions ignore the key); RoutesTooLargeError when it does not fit
+    the store's 1 KB value."""
     if routes is None or version == layout.NO_VERSION_RELEASED:
+        if canary is not None:
+            raise ValueError(f"a canary needs a live version with routes, not {version!r}")
         return version
-    return f"{version} {routes.to_summary()}"
+    if canary is None:
+        return f"{version} {routes.to_summary()}"
+    data = json.loads(routes.to_summary())
+    percent = int(canary.percent) if float(canary.percent).is_integer() else canary.percent
+    data["c"] = {"v": canary.version, "p": percent}
+    if canary.routes is not None:  # without: the function routes it as a version whose files it does not know
+        data["c"]["r"] = json.loads(canary.routes.to_summary())
+    value = f"{version} {json.dumps(data, separators=(',', ':'), ensure_ascii=False)}"
+    size = len(value.encode("utf-8"))
+    if size > MAX_STORE_VALUE_BYTES:
+        raise RoutesTooLargeError(
+            f"the live version's and the canary's routes need {size} bytes together, and the "
+            f"cloudfront-function router's KeyValueStore value holds {MAX_STORE_VALUE_BYTES}"
+        )
+    return value
+
+
+def manifest_routes(manifest: layout.Manifest | None, spa_fallback: bool) -> VersionRoutes | None:
+    """The routes a version's `manifest` gives (None without one)."""
+    if manifest is None:
+        return None
+    return VersionRoutes.from_paths(manifest.files, spa_fallback, manifest.fingerprinted_paths())
 
 
 def manifest_store_value(version: str, manifest: layout.Manifest | None, spa_fallback: bool) -> str:
@@ -154,3 +192,28 @@ def parse_store_value(value: str) -> tuple[str, VersionRoutes | None]:
     except (ValueError, KeyError, TypeError, AttributeError):
         return version, None
     return version, routes
+
+
+def parse_canary(value: str) -> Canary | None:
+    """The canary of a `live-version` value as `router.js` reads it: None when there is none, or its
+    version is not one, or its share is not a number (the function then serves the live version)."""
+    _, _, summary = value.partition(" ")
+    try:
+        data = json.loads(summary)
+    except ValueError:
+        return None
+    canary = data.get("c") if isinstance(data, dict) else None
+    if not isinstance(canary, dict) or not isinstance(canary.get("v"), str):
+        return None
+    percent = canary.get("p")
+    if not layout.is_valid_version(canary["v"]) or isinstance(percent, bool):
+        return None
+    if not isinstance(percent, int | float):
+        return None
+    routes = None
+    if isinstance(canary.get("r"), dict):
+        try:
+            routes = VersionRoutes.from_summary(json.dumps(canary["r"]))
+        except (ValueError, KeyError, TypeError, AttributeError):
+            routes = None
+    return Canary(canary["v"], percent, routes)

@@ -222,17 +222,23 @@ function route(uri, routes) {
   return TRAILING_SLASH === 'never' ? uri + '/' + INDEX_DOCUMENT : { location: uri + '/' };
 }
 
-// The store's value: `<version>`, or `<version> <routes JSON>` (edge_function/code.py store_value).
-function routesOf(summary) {
+// The store's value: `<version>`, or `<version> <routes JSON>` (edge_function/code.py store_value), whose
+// JSON may carry a canary, `"c":{"v":<version>,"p":<percent>,"r":<its routes>}`.
+function summaryOf(value) {
   try {
-    const routes = JSON.parse(summary);
-    const n = routes.n || [];
-    const a = routes.a || [];
-    if (typeof routes.s === 'string' && typeof routes.x === 'object' && routes.x !== null && Array.isArray(n) && Array.isArray(a)) {
-      return { s: routes.s, x: routes.x, n: n, a: a };
-    }
+    const data = JSON.parse(value);
+    return typeof data === 'object' && data !== null ? data : {};
   } catch (error) {
     // a value without routes, or not ours: route as without the version's file list
+    return {};
+  }
+}
+
+function routesOf(routes) {
+  const n = routes.n || [];
+  const a = routes.a || [];
+  if (typeof routes.s === 'string' && typeof routes.x === 'object' && routes.x !== null && Array.isArray(n) && Array.isArray(a)) {
+    return { s: routes.s, x: routes.x, n: n, a: a };
   }
   return { s: SPA_FALLBACK ? 's' : 'd', x: {}, n: [], a: [] };
 }
@@ -299,7 +305,7 @@ async function handler(event) {
     return unavailable('the live version is unavailable');
   }
   const space = value.indexOf(' ');
-  const version = space === -1 ? value : value.slice(0, space);
+  let version = space === -1 ? value : value.slice(0, space);
   if (version === NO_VERSION_RELEASED) {
     return unavailable('no version released');
   }
@@ -307,7 +313,18 @@ async function handler(event) {
     return unavailable('the live version is unavailable');
   }
   const uri = request.uri;
-  const routes = routesOf(space === -1 ? '' : value.slice(space + 1));
+  const summary = summaryOf(space === -1 ? '' : value.slice(space + 1));
+  let routes = routesOf(summary);
+  // A canary (docs/architecture.md, "Canary releases"): the viewers whose bucket is below its share, and
+  // those who ask for it, get its version, with its own routes. Both versions are in the cache key.
+  const canary = summary.c;
+  if (typeof canary === 'object' && canary !== null && typeof canary.v === 'string' && isVersion(canary.v) && typeof canary.p === 'number') {
+    const bucket = cookieBucket(request);
+    if ((bucket === null ? hashBucket(event) : bucket) < canary.p) {
+      version = canary.v;
+      routes = routesOf(typeof canary.r === 'object' && canary.r !== null ? canary.r : {});
+    }
+  }
   // Skew protection before the cache: a fingerprinted file has the same bytes in every version that names
   // it, so it comes from the shared area, where a page of an earlier (or, after a rollback, later) version
   // still finds the chunks it names. The fallback origin cannot do it here as with Lambda@Edge: it would

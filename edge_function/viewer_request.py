@@ -1,8 +1,9 @@
 """The CloudFront Function router's rules in Python, for `sitectl serve` and the demo where Node is absent.
 
 Built from the Lambda@Edge handler's own rule functions (`uri_problem`, `live_answer`, `make_response`)
-plus the two things the function does differently: fingerprinted files come from the shared area
-before the cache, and the 503 while nothing is released carries the function's fixed Retry-After.
+plus the three things the function does differently: fingerprinted files come from the shared area
+before the cache, the 503 while nothing is released carries the function's fixed Retry-After, and a
+canary in the store's value serves its share of viewers (`viewer_bucket.py`).
 `tests/test_edge_rules.py` runs it against the same table and random requests as `router.js`, so the
 three cannot drift apart. Results have the Lambda@Edge shapes (`handler.make_response`, a request dict)
 so that a local server treats both routers alike.
@@ -13,7 +14,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from edge_function.code import parse_store_value
+from edge_function.code import parse_canary, parse_store_value
+from edge_function.viewer_bucket import SPLIT_COOKIE, viewer_bucket
 from edge_lambda import layout
 from edge_lambda.handler import live_answer, make_response, refusal
 from edge_lambda.routes import RouteSettings, VersionRoutes
@@ -53,7 +55,34 @@ def viewer_request(
         return _unavailable("no version released")
     if not layout.is_valid_version(live_version):
         return _unavailable("the live version is unavailable")
+    canary = parse_canary(store_value)
+    if canary is not None and request_bucket(request) < canary.percent:
+        live_version, routes = canary.version, canary.routes
     routes = routes or VersionRoutes.unknown(settings.spa_fallback)
     if routes.serves_shared(uri):
         return {**request, "uri": "/" + layout.shared_asset_key(uri)}
     return live_answer(dict(request), live_version, routes, settings)
+
+
+def _header(request: Mapping[str, Any], name: str) -> list[str]:
+    return [entry["value"] for entry in request.get("headers", {}).get(name, [])]
+
+
+def request_cookie(request: Mapping[str, Any], name: str) -> str | None:
+    """The first value of cookie `name` in a Lambda@Edge-shaped request's Cookie headers, as CloudFront
+    Functions hands it over (`request.cookies[name].value`: the first of several)."""
+    for header in _header(request, "cookie"):
+        for pair in header.split(";"):
+            key, equals, value = pair.strip().partition("=")
+            if equals and key == name:
+                return value
+    return None
+
+
+def request_bucket(request: Mapping[str, Any]) -> int:
+    """The viewer's canary bucket (`viewer_bucket.js`) for a Lambda@Edge-shaped request: its cookie, else
+    the hash of its `clientIp` and User-Agent."""
+    agents = _header(request, "user-agent")
+    return viewer_bucket(
+        request_cookie(request, SPLIT_COOKIE), str(request.get("clientIp", "")), agents[0] if agents else None
+    )

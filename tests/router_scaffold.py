@@ -10,13 +10,14 @@ import json
 import shutil
 import subprocess
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import IO, Any, cast
 
 from botocore.exceptions import ClientError
 
-from edge_function.code import LIVE_VERSION_KEY, function_code, store_value
+from edge_function.code import LIVE_VERSION_KEY, Canary, function_code, parse_canary, store_value
+from edge_function.viewer_bucket import SPLIT_COOKIE, viewer_bucket
 from edge_function.viewer_request import viewer_request
 from edge_lambda import layout
 from edge_lambda.handler import OriginRequestHandler, PointerCache, is_response
@@ -29,6 +30,9 @@ ROOT = Path(__file__).resolve().parent.parent
 RULES_FILE = ROOT / "tests" / "fixtures" / "edge_rules.json"
 DRIVER = ROOT / "edge_function" / "node_driver.mjs"
 NODE = shutil.which("node")
+# The viewer of every case (the documented origin-request event's): its bucket without a cookie is 47.
+VIEWER_IP = "203.0.113.178"
+USER_AGENT = "Amazon CloudFront"
 # Rendered into the function as the store's id; the stub records what `cf.kvs()` was given.
 STORE_ID = "8aa76c93-3198-462c-aaf6-0123456789ab"
 
@@ -49,6 +53,12 @@ class Case:
     """Those its upload took as fingerprinted; None: as the strict name rule says (an old manifest)."""
     trailing_slash: str = "auto"
     redirect_status: int = 308
+    canary: str | None = None
+    """A canary's version in the store's value (the function only; Lambda@Edge refuses canaries)."""
+    canary_percent: float = 0
+    canary_files: tuple[str, ...] | None = None
+    cookie: str | None = None
+    """The viewer's `site-bucket` cookie; None: it sends none (its bucket is the hash of its IP and agent)."""
 
     @property
     def settings(self) -> RouteSettings:
@@ -64,7 +74,31 @@ class Case:
         that is not a valid version, since the release writes none)."""
         if self.version is None or not layout.is_valid_version(self.version):
             return self.version
-        return store_value(self.version, self.routes())
+        routes = self.routes()
+        if self.canary is None:
+            return store_value(self.version, routes)
+        canary_routes = (
+            None
+            if self.canary_files is None
+            else VersionRoutes.from_paths(self.canary_files, self.spa_fallback, None)
+        )
+        return store_value(
+            self.version,
+            routes or VersionRoutes.unknown(self.spa_fallback),
+            Canary(self.canary, self.canary_percent, canary_routes),
+        )
+
+    def served_by_canary(self) -> bool:
+        """Whether the function serves this viewer the canary (held against both routers' code)."""
+        value = self.store_value()
+        canary = None if value is None else parse_canary(value)
+        if canary is None or not layout.is_valid_version(str(self.version)):
+            return False
+        return viewer_bucket(self.cookie, VIEWER_IP, USER_AGENT) < canary.percent
+
+    def as_canary(self) -> Case:
+        """The same request to a stable version that is this case's canary."""
+        return replace(self, version=self.canary, files=self.canary_files, fingerprinted=None, canary=None)
 
 
 def _text(spec: str | list[list[Any]]) -> str:
@@ -99,6 +133,10 @@ def table_cases(router: str = LAMBDA_EDGE) -> list[tuple[Case, dict[str, Any]]]:
             fingerprinted=None if fields.get("fingerprinted") is None else tuple(fields["fingerprinted"]),
             trailing_slash=fields.get("trailingSlash", "auto"),
             redirect_status=fields.get("redirectStatus", 308),
+            canary=fields.get("canary"),
+            canary_percent=fields.get("canaryPercent", 0),
+            canary_files=None if fields.get("canaryFiles") is None else tuple(fields["canaryFiles"]),
+            cookie=fields.get("cookie"),
         )
         expect = dict(
             row.get("cloudfrontFunction", row["expect"]) if router == CLOUDFRONT_FUNCTION else row["expect"]
@@ -117,6 +155,11 @@ def case_id(case: Case) -> str:
         shown += f" files={len(case.files)}:{case.files[1] if len(case.files) > 1 else ''}"
     if (case.trailing_slash, case.redirect_status) != ("auto", 308):
         shown += f" trailingSlash={case.trailing_slash} {case.redirect_status}"
+    if case.canary is not None:
+        shown += f" canary={case.canary}@{case.canary_percent}%"
+        shown += f" files={len(case.canary_files)}" if case.canary_files is not None else ""
+    if case.cookie is not None:
+        shown += f" cookie={case.cookie!r}"
     return shown
 
 
@@ -171,6 +214,8 @@ def _answer(result: dict[str, Any]) -> Answer:
 def python_function_answer(case: Case) -> Answer:
     """The answer of `edge_function.viewer_request`, the function's rules in Python (for serve)."""
     request = request_of(origin_request_event(case.uri, method=case.method, querystring=case.querystring))
+    if case.cookie is not None:
+        request["headers"]["cookie"] = [{"key": "Cookie", "value": f"{SPLIT_COOKIE}={case.cookie}"}]
     result = viewer_request(request, case.store_value(), case.settings)
     return _answer(result)
 
@@ -178,7 +223,18 @@ def python_function_answer(case: Case) -> Answer:
 def function_expectation(handler_answer: Answer, case: Case) -> Answer:
     """What the CloudFront Function must answer where the handler answered `handler_answer`: the same,
     except that a fingerprinted path the handler routes in the live version comes from the shared area
-    (the handler reads it there only on the fallback origin)."""
+    (the handler reads it there only on the fallback origin), and a viewer of a canary gets the answer
+    the handler gives for the canary's version."""
+    if case.served_by_canary():
+        row = "description" not in handler_answer and "querystring" not in handler_answer
+        handler_answer = python_answer(case.as_canary())
+        case = case.as_canary()
+        if row:  # a table row: the rewritten URI, or the redirect's status and location
+            handler_answer = (
+                {"uri": handler_answer["uri"]}
+                if "uri" in handler_answer
+                else {"status": handler_answer["status"], "location": handler_answer["location"]}
+            )
     routed = "uri" in handler_answer or handler_answer.get("status") in REDIRECT_STATUSES
     routes = case.routes() or VersionRoutes.unknown(case.spa_fallback)
     if not routed or not routes.serves_shared(case.uri):
@@ -204,13 +260,16 @@ def viewer_request_event(case: Case) -> dict[str, Any]:
     return {
         "version": "1.0",
         "context": {"eventType": "viewer-request", "distributionId": "EDFDVBD6EXAMPLE"},
-        "viewer": {"ip": "203.0.113.178"},
+        "viewer": {"ip": VIEWER_IP},
         "request": {
             "method": case.method,
             "uri": case.uri,
             "querystring": querystring,
-            "headers": {"host": {"value": "d111111abcdef8.cloudfront.net"}},
-            "cookies": {},
+            "headers": {
+                "host": {"value": "d111111abcdef8.cloudfront.net"},
+                "user-agent": {"value": USER_AGENT},
+            },
+            "cookies": {} if case.cookie is None else {SPLIT_COOKIE: {"value": case.cookie}},
         },
     }
 

@@ -9,6 +9,7 @@ import random
 import re
 import subprocess
 from collections.abc import Iterator
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -16,6 +17,7 @@ import pytest
 from edge_function.code import (
     MAX_FUNCTION_BYTES,
     ROUTER_SOURCE,
+    VIEWER_BUCKET_SOURCE,
     FunctionCodeError,
     function_code,
     key_value_store_id,
@@ -72,7 +74,7 @@ def check(answer: Answer, case: Case, expect: dict[str, Any]) -> None:
 def test_the_table_is_large_and_covers_every_answer() -> None:
     answers = {expect.get("status", "rewrite") for _, expect in TABLE}
     assert answers == {"rewrite", 301, 308, 400, 405, 503}
-    assert len(TABLE) == 237
+    assert len(TABLE) == 259
     assert {case.trailing_slash for case, _ in TABLE} == {"auto", "always", "never"}
     differing = [
         case
@@ -93,7 +95,13 @@ def test_the_table_is_large_and_covers_every_answer() -> None:
         "/assets/index-DiwrgTda.js",
         "/data/static.json",
         "/photo-Summer24.jpg",
+        *["/"] * 7,
+        "/about",
+        "/about/",
     ]
+    split = [case for case, _ in TABLE if case.canary is not None or case.cookie is not None]
+    assert len(split) == 22
+    assert {case.canary_percent for case in split} >= {0, 5, 47, 48, 50, 100}
 
 
 def test_the_table_says_where_the_function_differs() -> None:
@@ -207,9 +215,29 @@ def random_case(rng: random.Random) -> Case:
     )
 
 
+_CANARIES = ["20261128T090000Z-1a2b3c4", "20261128T090000Z-1a2b3c4", "20261127T101500Z", "latest"]
+_COOKIES = [None, None, "0", "46", "47", "99", "canary", "100", "abc", "", "07"]
+
+
+def with_split(case: Case, rng: random.Random) -> Case:
+    """`case` with, four times in ten, a canary in the store's value; and a bucket cookie, or none."""
+    cookie = rng.choice(_COOKIES)
+    if rng.random() >= 0.4:
+        return replace(case, cookie=cookie)
+    return replace(
+        case,
+        canary=rng.choice(_CANARIES),
+        canary_percent=rng.choice([0, 5, 47, 48, 50, 100]),
+        canary_files=rng.choice(_FILE_SETS),
+        cookie=cookie,
+    )
+
+
 def fuzz_cases() -> list[Case]:
     rng = random.Random(FUZZ_SEED)
-    return [random_case(rng) for _ in range(FUZZ_CASES)]
+    # the split from its own generator: the requests stay those of the seed
+    split = random.Random(FUZZ_SEED + 1)
+    return [with_split(random_case(rng), split) for _ in range(FUZZ_CASES)]
 
 
 def test_the_fuzz_cases_reach_every_answer() -> None:
@@ -223,6 +251,8 @@ def test_the_fuzz_cases_reach_every_answer() -> None:
         if function_expectation(python_answer(case), case) != python_answer(case)
     ]
     assert len(shared) >= 10, "the function's shared-asset rule is reached"
+    canaries = [case for case in fuzz_cases() if case.served_by_canary()]
+    assert len(canaries) >= 60, "the function's split is reached"
 
 
 @needs_node
@@ -275,7 +305,10 @@ def test_the_function_keeps_the_rest_of_the_request(node_router: NodeRouter) -> 
         "method": "HEAD",
         "uri": "/20261127T101500Z/docs/index.html",
         "querystring": {"a": {"value": "%2e%2e"}, "b": {"value": "/x"}},
-        "headers": {"host": {"value": "d111111abcdef8.cloudfront.net"}},
+        "headers": {
+            "host": {"value": "d111111abcdef8.cloudfront.net"},
+            "user-agent": {"value": "Amazon CloudFront"},
+        },
         "cookies": {},
     }
 
@@ -299,7 +332,7 @@ def test_the_deployed_function_fits_cloudfront_functions_10_kb(settings: RouteSe
 
 def test_rendering_replaces_only_the_placeholders() -> None:
     code = function_code(STORE_ID, RouteSettings("never", 301, spa_fallback=True))
-    source = ROUTER_SOURCE.read_text(encoding="utf-8")
+    source = ROUTER_SOURCE.read_text(encoding="utf-8") + VIEWER_BUCKET_SOURCE.read_text(encoding="utf-8")
     assert "const kvs=cf.kvs('8aa76c93-3198-462c-aaf6-0123456789ab');" in code
     assert "const SPA_FALLBACK='true'==='true';" in code
     assert "const TRAILING_SLASH='never';" in code
