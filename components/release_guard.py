@@ -81,7 +81,7 @@ def _check_shared(s3: Any, bucket: str, version: str) -> None:
         raise UnreleasableVersionError(
             f"version {version} has {len(missing)} fingerprinted files that are not in the shared area "
             f"(first: {layout.shared_asset_key(missing[0])}), and the cloudfront-function router serves "
-            f"them only from there. Run `sitectl share-assets {version}`, then deploy again."
+            f"them only from there. Run `sitectl share-assets --version {version}`, then deploy again."
         )
 
 

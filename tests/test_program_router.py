@@ -298,7 +298,7 @@ def test_function_mode_refuses_a_version_whose_fingerprinted_files_are_not_share
     assert (
         f"version {V2} has 1 fingerprinted files that are not in the shared area "
         "(first: _assets/assets/Lazy-Q1AJiLvC.js), and the cloudfront-function router serves them only "
-        f"from there. Run `sitectl share-assets {V2}`, then deploy again."
+        f"from there. Run `sitectl share-assets --version {V2}`, then deploy again."
     ) in str(refused.value)
 
     s3.put_object(Bucket=MOCK_BUCKET, Key="_assets/assets/Lazy-Q1AJiLvC.js", Body=b"x")

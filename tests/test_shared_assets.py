@@ -466,7 +466,8 @@ def test_a_publish_waits_for_a_running_prune_then_gives_up_and_ignores_a_dead_on
     assert report.skipped == ["assets/app.2defdb23.css", "assets/app.fa10386f.js"]
     assert warnings == [
         f"a prune of the shared assets ({marker}) still runs after 600 s: nothing shared; run `sitectl "
-        f"share-assets {V1}` once it is done (if it died, delete that key: it is ignored after 60 min)"
+        f"share-assets --version {V1}` once it is done (if it died, delete that key: it is ignored after "
+        "60 min)"
     ]
     assert keys(world, "_assets/") == []
     backdate(world, marker, hours=1)  # that prune died an hour ago

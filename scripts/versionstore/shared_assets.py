@@ -138,8 +138,9 @@ def publish_shared_assets(
         report.skipped.extend(shared_asset_paths(manifest))
         warn(
             f"a prune of the shared assets ({running[0]}) still runs after {ASSET_PRUNE_WAIT_SECONDS} s: "
-            f"nothing shared; run `sitectl share-assets {manifest.version}` once it is done (if it died, "
-            f"delete that key: it is ignored after {int(ASSET_PRUNE_FRESH_FOR.total_seconds()) // 60} min)"
+            f"nothing shared; run `sitectl share-assets --version {manifest.version}` once it is done "
+            "(if it died, delete that key: it is ignored after "
+            f"{int(ASSET_PRUNE_FRESH_FOR.total_seconds()) // 60} min)"
         )
         return report
     outcomes = {"published": report.published, "already": report.already, "skipped": report.skipped}
