@@ -7,6 +7,11 @@ ARGS ?=
 # the suite on the edge function's Python (LAMBDA_RUNTIME in components/edge_bundle.py), in .venv-X.Y.
 PYTHON ?= 3.11
 EDGE_PYTHON := $(shell sed -n 's/^LAMBDA_RUNTIME = "python\([0-9.]*\)"$$/\1/p' components/edge_bundle.py)
+# The suite runs on every core (pytest-xdist), each test file whole in one worker process, so that a
+# file's module-scoped fixtures (a moto server, a Chromium, a clone) are built once:
+# PYTEST_WORKERS=2 for two workers, PYTEST_WORKERS=0 for no worker process at all.
+PYTEST_WORKERS ?= auto
+PYTEST_PARALLEL := -n $(PYTEST_WORKERS) --dist loadfile
 
 .PHONY: setup test lint typecheck unit unit-edge-python policy-check bench mutation demo builds clean
 
@@ -26,10 +31,10 @@ typecheck: setup
 	$(RUN) mypy
 
 unit: setup
-	$(RUN) pytest
+	$(RUN) pytest $(PYTEST_PARALLEL)
 
 unit-edge-python: setup
-	UV_PROJECT_ENVIRONMENT=.venv-$(EDGE_PYTHON) $(UV) run --frozen --python "$$(.ci/find-python $(EDGE_PYTHON))" pytest
+	UV_PROJECT_ENVIRONMENT=.venv-$(EDGE_PYTHON) $(UV) run --frozen --python "$$(.ci/find-python $(EDGE_PYTHON))" pytest $(PYTEST_PARALLEL)
 
 policy-check: setup
 	$(RUN) sitectl policy-check .

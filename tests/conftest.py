@@ -1,10 +1,19 @@
-"""Shared fixtures. No test may reach real AWS: credentials are fake and endpoints are moto's."""
+"""Shared fixtures. No test may reach real AWS: credentials are fake and endpoints are moto's.
+
+`make unit` runs the suite in parallel (pytest-xdist, one process per core, each test file whole in one
+process), beside the test runs of other checkouts. So a test owns nothing but its process and its
+`tmp_path`: ports are the system's choice (port 0: moto_server, `sitectl serve --port 0`, Chromium's
+DevTools on a pipe), files go under tmp_path (or tmp_path_factory for a module's fixtures), never in the
+repository or a fixed path, and environment variables change through monkeypatch. What is shared on
+purpose (.cache/lambda-runtime, the node driver's process) is built so that concurrent runs cannot
+clash (docs/architecture.md, "Testing without a cloud").
+"""
 
 from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from pathlib import Path
 from typing import Literal
 
@@ -28,6 +37,24 @@ def fake_aws_credentials(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     # Nor from the instance metadata service: a test meaning "no credentials" must find none.
     monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
     yield
+
+
+# A tree deeper than Python's recursion limit (tests/test_sitectl_upload.py makes one of 1,200 folders
+# and removes it; a run killed meanwhile leaves it behind) would make pytest's clean-up of old
+# /tmp/pytest-of-<user>/pytest-N folders, at the end of a later session, fail with a RecursionError:
+# shutil.rmtree recurses once per folder level before Python 3.13. Pure Python recursion does not
+# grow the C stack on 3.11 and later, so a higher limit, for that clean-up only, is safe.
+RMTREE_RECURSION_LIMIT = 100_000
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_sessionfinish(session: pytest.Session) -> Generator[None, object, object]:
+    limit = sys.getrecursionlimit()
+    sys.setrecursionlimit(max(limit, RMTREE_RECURSION_LIMIT))
+    try:
+        return (yield)
+    finally:
+        sys.setrecursionlimit(limit)
 
 
 # Set by bench/mutation.py (`make mutation`) for the test runs mutmut makes.
