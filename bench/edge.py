@@ -13,6 +13,12 @@
    first read (a 1,000-file manifest), trimmed (`version_routes.create_s3_client`) against botocore's
    stock client, as a ratio pair by pair.
 
+4. The build's rules (`_redirects`, `_headers`), on a cache miss: origin-request plus origin-response of
+   a version with the most rules a build may carry (1,000 redirects, 100 header blocks; a path no rule
+   matches, so every rule is walked) against the same version without rules, in one run; and the cost of
+   learning a version (parsing its manifest, once per version per container) with and without them.
+   `python bench/edge.py --rules` runs this part alone.
+
 Prints a table and writes bench/results/edge.json.
 """
 
@@ -28,7 +34,7 @@ import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
@@ -42,8 +48,15 @@ from moto import mock_aws  # noqa: E402
 from components.edge_bundle import LAMBDA_RUNTIME, RUNTIME_BOTOCORE_VERSION, bundle_files  # noqa: E402
 from edge_lambda.handler import OriginRequestHandler, PointerCache, rewrite_request  # noqa: E402
 from edge_lambda.layout import Manifest, ManifestFile, manifest_key  # noqa: E402
+from edge_lambda.routes import VersionRoutes  # noqa: E402
 from edge_lambda.settings import EdgeSettings  # noqa: E402
+from edge_lambda.site_rules import (  # noqa: E402
+    MAX_HEADER_RULES,
+    MAX_REDIRECT_RULES,
+    parse_rule_files,
+)
 from edge_lambda.ssm_client import create_ssm_client  # noqa: E402
+from edge_lambda.version_routes import RoutesCache  # noqa: E402
 from scripts.demo.local_aws import moto_server  # noqa: E402
 from tests.clock import ManualClock  # noqa: E402
 from tests.edge_scaffold import (  # noqa: E402
@@ -237,7 +250,99 @@ def cold_start(bundle_root: Path) -> dict[str, float]:
     }
 
 
+RULE_REQUESTS = 5_000
+
+
+def bench_rules() -> dict[str, float]:
+    """Misses per second (origin-request, then origin-response on S3's 200) and manifest loading, for a
+    1,000-file version with the most rules a build may carry, against the same version without them."""
+    redirects = "".join(f"/old/page-{i}/:id /new/page-{i}/:id 301\n" for i in range(MAX_REDIRECT_RULES - 1))
+    redirects += "/blog/* /news/:splat 302\n"
+    headers = (
+        "".join(f"/area-{i}/*\n  X-Area: {i}\n" for i in range(MAX_HEADER_RULES - 1))
+        + "/*\n  X-Frame-Options: DENY\n"
+    )
+    rules = parse_rule_files(redirects, headers)
+    plain = bench_manifest()
+    manifest = Manifest.from_json(plain)
+    ruled = Manifest(manifest.version, manifest.created, manifest.files, rules).to_json().encode()
+
+    def load_ms(body: bytes, runs: int = 20) -> float:
+        started = time.perf_counter()
+        for _ in range(runs):
+            parsed = Manifest.from_json(body)
+            VersionRoutes.from_paths(parsed.files, False, parsed.fingerprinted_paths(), parsed.rules)
+        return (time.perf_counter() - started) / runs * 1000
+
+    def misses_per_second(body: bytes, uri: str = "/docs/page-7/") -> float:
+        parsed = Manifest.from_json(body)
+        routes = VersionRoutes.from_paths(parsed.files, False, parsed.fingerprinted_paths(), parsed.rules)
+        pointer = PointerCache(SETTINGS, ssm_client=cast(Any, _FixedPointer()), now=ManualClock())
+        handler = OriginRequestHandler(SETTINGS, pointer, RoutesCache(lambda version: routes))
+        event = origin_request_event(uri, querystring="utm_source=bench")
+        origin_answer = {"status": "200", "statusDescription": "OK", "headers": {}}
+        started = time.perf_counter()
+        for _ in range(RULE_REQUESTS):
+            forwarded = handler(event)
+            assert forwarded["uri"].startswith(f"/{VERSION}/"), forwarded
+            response_event = {
+                "Records": [
+                    {
+                        "cf": {
+                            "config": {"eventType": "origin-response"},
+                            "request": forwarded,
+                            "response": origin_answer,
+                        }
+                    }
+                ]
+            }
+            handler(response_event)
+        return RULE_REQUESTS / (time.perf_counter() - started)
+
+    without, with_rules = misses_per_second(plain), misses_per_second(ruled)
+    # Worst case: every rule starts with the path's first segment, and none matches (walked to the end).
+    worst = misses_per_second(ruled, "/old/page-7/a/b/")
+    return {
+        "misses_per_second_every_rule_walked": round(worst),
+        "microseconds_per_miss_added_every_rule_walked": round((1 / worst - 1 / without) * 1e6, 1),
+        "misses_per_second_without_rules": round(without),
+        "misses_per_second_with_rules": round(with_rules),
+        "slowdown": round(without / with_rules, 1),
+        "microseconds_per_miss_added": round((1 / with_rules - 1 / without) * 1e6, 1),
+        "manifest_load_ms_without_rules": round(load_ms(plain), 2),
+        "manifest_load_ms_with_rules": round(load_ms(ruled), 2),
+        "manifest_bytes_without_rules": len(plain),
+        "manifest_bytes_with_rules": len(ruled),
+    }
+
+
+class _FixedPointer:
+    """GetParameter answering the bench's version (no moto: the rules' cost alone)."""
+
+    def get_parameter(self, Name: str) -> dict[str, Any]:  # noqa: N803 (boto3's argument name)
+        return {"Parameter": {"Name": Name, "Type": "String", "Value": VERSION}}
+
+
+def print_rules(r: dict[str, float]) -> None:
+    print(
+        f"build rules ({MAX_REDIRECT_RULES} redirects, {MAX_HEADER_RULES} header blocks, "
+        "none matching the path):\n"
+        f"  misses per second (origin-request + origin-response): {r['misses_per_second_without_rules']:,} "
+        f"without rules, {r['misses_per_second_with_rules']:,} with ({r['slowdown']}x, "
+        f"+{r['microseconds_per_miss_added']} us a miss); a path every rule must be tried on: "
+        f"{r['misses_per_second_every_rule_walked']:,} "
+        f"(+{r['microseconds_per_miss_added_every_rule_walked']} us)\n"
+        f"  learning a 1,000-file version (once per version per container): "
+        f"{r['manifest_load_ms_without_rules']} ms without rules "
+        f"({r['manifest_bytes_without_rules']:,} bytes), "
+        f"{r['manifest_load_ms_with_rules']} ms with ({r['manifest_bytes_with_rules']:,} bytes)"
+    )
+
+
 def main() -> None:
+    if "--rules" in sys.argv[1:]:
+        print_rules(bench_rules())
+        return
     for name, value in FAKE_CREDENTIALS.items():
         os.environ[name] = value
     os.environ.pop("AWS_ENDPOINT_URL", None)
@@ -256,6 +361,7 @@ def main() -> None:
         cold = cold_start(Path(bundle_root))
 
     windows = int(SIMULATED_SECONDS / SETTINGS.cache_ttl_seconds)
+    rules = bench_rules()
     results = {
         "warm_requests_per_second": {"edge": round(edge_rps), "naive": round(naive_rps)},
         "warm_speedup": round(edge_rps / naive_rps, 1),
@@ -267,6 +373,7 @@ def main() -> None:
         },
         "cold_start": {k: round(v, 1) if isinstance(v, float) else v for k, v in cold.items()},
         "cold_start_ratio": round(cold["handler_ms"] / cold["import_boto3_ms"], 2),
+        "build_rules": rules,
         "versions": {
             "python": platform.python_version(),
             "boto3": boto3.__version__,
@@ -276,6 +383,7 @@ def main() -> None:
         },
     }
     print_table(results)
+    print_rules(rules)
     out = ROOT / "bench" / "results" / "edge.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(results, indent=1) + "\n")

@@ -31,11 +31,12 @@ Standard library only: it ships in the Lambda@Edge bundle.
 
 from __future__ import annotations
 
+import functools
 import re
 import urllib.parse
-from collections.abc import Callable, Collection, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 REDIRECTS_FILE = "_redirects"
 HEADERS_FILE = "_headers"
@@ -131,7 +132,16 @@ class Pattern:
 
     def match(self, path: str) -> dict[str, str] | None:
         """The captures (`splat` and each placeholder) when the decoded `path` matches, else None."""
-        parts = _segments(path)
+        return self.match_segments(_segments(path))
+
+    @property
+    def first(self) -> str | None:
+        """The literal first segment every matching path starts with; None when any may match."""
+        if not self.segments or self.segments[0].startswith(":"):
+            return None
+        return self.segments[0]
+
+    def match_segments(self, parts: Sequence[str]) -> dict[str, str] | None:
         if len(parts) < len(self.segments) or (not self.splat and len(parts) != len(self.segments)):
             return None
         captures: dict[str, str] = {}
@@ -200,6 +210,25 @@ class HeaderRule:
         return {"for": self.source.text, "headers": [list(h) for h in self.headers], "line": self.line}
 
 
+_Rule = TypeVar("_Rule", RedirectRule, HeaderRule)
+
+
+class _FirstSegmentIndex(Generic[_Rule]):
+    """The rules a path can match, by its first segment, in file order: a request walks those (and the
+    rules whose first segment is a placeholder or a splat), not every rule."""
+
+    def __init__(self, rules: Sequence[_Rule]) -> None:
+        self.anywhere: list[_Rule] = [rule for rule in rules if rule.source.first is None]
+        self.by_first: dict[str, list[_Rule]] = {}
+        for rule in rules:
+            first = rule.source.first
+            if first is not None and first not in self.by_first:
+                self.by_first[first] = [r for r in rules if r.source.first in (first, None)]
+
+    def candidates(self, parts: Sequence[str]) -> list[_Rule]:
+        return self.by_first.get(parts[0], self.anywhere) if parts else self.anywhere
+
+
 @dataclass(frozen=True)
 class RuleMatch:
     """The rule that answers a path, and where it sends it (`location`: percent-encoded, no query)."""
@@ -227,12 +256,21 @@ class SiteRules:
     def __bool__(self) -> bool:
         return bool(self.redirects or self.headers)
 
+    @functools.cached_property
+    def _redirect_index(self) -> _FirstSegmentIndex[RedirectRule]:
+        return _FirstSegmentIndex(self.redirects)
+
+    @functools.cached_property
+    def _header_index(self) -> _FirstSegmentIndex[HeaderRule]:
+        return _FirstSegmentIndex(self.headers)
+
     def redirect_for(self, path: str, file_answers: Callable[[str], bool]) -> RuleMatch | None:
         """The first rule matching the decoded `path` that applies there (forced, or no file answers
         the path: `file_answers(path)`, asked at most once), or None."""
         answered: bool | None = None
-        for rule in self.redirects:
-            captures = rule.source.match(path)
+        parts = _segments(path)
+        for rule in self._redirect_index.candidates(parts):
+            captures = rule.source.match_segments(parts)
             if captures is None:
                 continue
             if not rule.force:
@@ -247,8 +285,9 @@ class SiteRules:
         """The headers every block matching the decoded `path` adds, in order; one name's values from
         several blocks joined with `, `."""
         merged: dict[str, tuple[str, str]] = {}
-        for rule in self.headers:
-            if rule.source.match(path) is None:
+        parts = _segments(path)
+        for rule in self._header_index.candidates(parts):
+            if rule.source.match_segments(parts) is None:
                 continue
             for name, value in rule.headers:
                 key = name.lower()

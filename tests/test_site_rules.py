@@ -8,6 +8,8 @@ import json
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from edge_lambda import layout
 from edge_lambda.site_rules import (
@@ -256,3 +258,22 @@ def test_a_bad_rule_file_refuses_the_upload_before_anything_is_sent(world: World
 
 def test_header_rules_compare_by_value() -> None:
     assert HeaderRule(Pattern.parse("/a"), (("X", "y"),), 1) == parse_headers("/a\n  X: y")[0]
+
+
+def test_the_first_matching_rule_wins_across_literal_and_placeholder_first_segments() -> None:
+    rules = SiteRules(redirects=parse_redirects("/:lang/x /by-placeholder\n/en/x /literal\n/en/* /splat\n"))
+    found = rules.redirect_for("/en/x", lambda p: False)
+    assert found is not None and found.location == "/by-placeholder"
+    found = rules.redirect_for("/en/y", lambda p: False)
+    assert found is not None and found.location == "/splat"
+    assert rules.redirect_for("/fr/y", lambda p: False) is None
+
+
+@given(st.text(max_size=60))
+def test_any_path_gets_no_rule_or_an_ascii_location(path: str) -> None:
+    rules = SiteRules(
+        redirects=parse_redirects("/a/* /b/:splat\n/:x/:y /c/:x/:y 302\n/* https://example.com/:splat\n")
+    )
+    found = rules.redirect_for("/" + path, lambda p: False)
+    assert found is not None  # the last rule matches every path
+    assert found.location.isascii() and " " not in found.location and "\n" not in found.location
