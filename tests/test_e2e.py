@@ -664,3 +664,38 @@ def test_the_report_reads_for_people_and_for_ci() -> None:
     ]
     document = report.to_dict()
     assert document["ok"] is False and document["steps"][0]["seconds"] == 12.5
+
+
+def test_cleanup_by_the_same_command_reads_the_ledger_and_says_what_is_left(
+    world: World, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from scripts.commands import e2e as command
+
+    (tmp_path / "Pulumi.yaml").write_text("name: versioned-site\nruntime: python\n")
+    throwaway = FakeThrowaway(world)
+    stack = f"e2e-{RUN_ID}-edge"
+    throwaway.create(stack, {"versioned-site:router": "lambda-edge"})
+    record = emergency.record_name(pointer(stack))
+    world.ssm.put_parameter(Name=record, Value="{}", Type="String")
+    ledger = e2e.Ledger(tmp_path / ".e2e" / f"{RUN_ID}.json", RUN_ID, [stack], parameters=[record])
+    ledger.save()
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("PULUMI_CONFIG_PASSPHRASE", "e2e")
+    monkeypatch.setenv("PULUMI_BACKEND_URL", "file://" + str(tmp_path / ".e2e" / "backend"))
+    monkeypatch.setattr(e2e, "pulumi_on_path", lambda name: "/usr/bin/pulumi")
+    monkeypatch.setattr(command, "_has_credentials", lambda: True)
+    monkeypatch.setattr(command, "PulumiThrowaway", lambda *args: throwaway)
+    monkeypatch.setattr(command, "default_ssm_client", lambda region: world.ssm)
+    # An interrupted run's id it does not know: refused, naming the ledgers there.
+    unknown = CliRunner().invoke(cli, ["e2e", "--cleanup", "20261206000000-0000"])
+    assert unknown.exit_code == 2 and f"ledgers here: {RUN_ID}" in unknown.output
+    throwaway.fail[stack] = RuntimeError("Lambda was unable to delete it because it is a replicated function")
+    first = CliRunner().invoke(cli, ["e2e", "--cleanup", RUN_ID, "--json"])
+    assert first.exit_code == 1
+    assert json.loads(first.stdout)["left"] == [f"{stack}: " + e2e.LAMBDA_EDGE_NOTE.format(run_id=RUN_ID)]
+    with pytest.raises(world.ssm.exceptions.ParameterNotFound):
+        world.ssm.get_parameter(Name=record)
+    del throwaway.fail[stack]
+    later = CliRunner().invoke(cli, ["e2e", "--cleanup", RUN_ID])
+    assert later.exit_code == 0 and later.stdout.splitlines() == ["clean"]
+    assert e2e.Ledger.load(tmp_path / ".e2e", RUN_ID).stacks == [] and stack not in world.stacks

@@ -60,8 +60,9 @@ def e2e_command(
     router: str, region: str | None, max_minutes: int, cleanup_run: str | None, keep: bool, output: Output
 ) -> None:
     """Deploy the site into throwaway stacks of a real AWS account, upload two versions, release,
-    verify, release with --verify, roll back, roll back --now, measure each switch at the edge, then
-    destroy everything it created (README, "Prove it on your account: make e2e")."""
+    verify, release with --verify, roll back, roll back --now, see the program's guards refuse, promote
+    into a second stack, measure each switch at the edge, then destroy everything it created (README,
+    "Prove it on your account: make e2e")."""
     environment = dict(os.environ)
     e2e.preflight(e2e.pulumi_on_path, _has_credentials, environment)
     root = find_project_root()
@@ -105,7 +106,7 @@ def e2e_command(
     )
     output.result(report.to_dict(), report.lines())
     if not report.ok:
-        failed = next((s for s in report.steps if not s.ok), None)
+        failed = next((s for s in report.steps if not (s.ok or s.skipped)), None)
         why = f"{failed.router} {failed.step}: {failed.detail}" if failed else report.left[0]
         raise SitectlError(f"e2e run {report.run_id} failed at {why}")
 

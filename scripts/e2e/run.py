@@ -142,7 +142,11 @@ class Ledger:
     def load(cls, directory: Path, run_id: str) -> Ledger:
         path = directory / f"{run_id}.json"
         if not path.is_file():
-            raise RefusedError(f"no ledger for run {run_id} in {directory}: nothing this command created")
+            known = sorted(ledger.stem for ledger in directory.glob("*.json")) if directory.is_dir() else []
+            runs = f"; ledgers here: {', '.join(known)}" if known else ""
+            raise RefusedError(
+                f"no ledger for run {run_id} in {directory}: nothing this command created{runs}"
+            )
         data = json.loads(path.read_text())
         return cls(
             path,
