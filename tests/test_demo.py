@@ -84,6 +84,7 @@ def test_demo_once_releases_switches_and_rolls_back() -> None:
         f" s  pointer /versioned-site/demo/live-version: {two} -> {one}",
         f" s  edge TTL passed ({DEMO_TTL_SECONDS} s; waited ",
         " s  invalidation IDEMO1 of /* created",
+        " s  invalidation IDEMO1 completed",
         f" serves {one}",
         f" s  stack config caught up: versioned-site:version = {one} (targeted pulumi up: succeeded)",
         f"from the command to the first request served by {one}: ",

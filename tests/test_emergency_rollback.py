@@ -39,6 +39,8 @@ class FakeCloudFront:
         self.ssm = ssm
         self.invalidations: list[tuple[str, list[str], float]] = []
         self.denied = False  # answer AccessDenied, as CloudFront does for a role without the action
+        self.complete_after = 0.0
+        self.created_at: list[float] = []
 
     def create_invalidation(self, DistributionId: str, InvalidationBatch: dict[str, Any]) -> dict[str, Any]:
         if self.denied:
@@ -48,7 +50,15 @@ class FakeCloudFront:
         modified = self.ssm.get_parameter(Name=PARAMETER)["Parameter"]["LastModifiedDate"].timestamp()
         after = self.clock() - modified
         self.invalidations.append((DistributionId, InvalidationBatch["Paths"]["Items"], after))
+        self.created_at.append(self.clock())
         return {"Invalidation": {"Id": f"I{len(self.invalidations)}"}}
+
+    def get_invalidation(self, DistributionId: str, Id: str) -> dict[str, Any]:
+        # Completed once `complete_after` seconds of the clock passed since its creation; on AWS this is
+        # for `make e2e` to measure.
+        created = self.created_at[int(Id.removeprefix("I")) - 1]
+        done = self.clock() - created >= self.complete_after
+        return {"Invalidation": {"Id": Id, "Status": "Completed" if done else "InProgress"}}
 
     def list_invalidations(self, DistributionId: str) -> dict[str, Any]:
         # Done at once: how long CloudFront takes is for `make e2e` on a real account to measure.
@@ -126,6 +136,7 @@ def test_rollback_now_on_lambda_edge_writes_the_pointer_waits_the_ttl_invalidate
         "pointer",
         "edge-ttl",
         "invalidation",
+        "invalidation-done",
         "first-answer",
         "config",
     ]
@@ -144,6 +155,41 @@ def test_rollback_now_on_lambda_edge_writes_the_pointer_waits_the_ttl_invalidate
     # The version made live holds a release lock: no prune deletes it.
     lock = storage.read_lock(world.s3, BUCKET, V1)
     assert lock is not None and lock.kind == storage.RELEASE
+
+
+def test_the_timeline_waits_for_the_invalidation_to_complete_after_the_first_answer(world: World) -> None:
+    site = Emergency(world)
+    site.cloudfront.complete_after = 7.0  # CloudFront still InProgress for three polls
+    result = site.invoke("rollback", "--now", "--yes", "--json")
+    assert result.exit_code == 0, result.output
+    steps = {step["step"]: step["seconds"] for step in json.loads(result.stdout)["timeline"]}
+    assert list(steps) == [
+        "record",
+        "pointer",
+        "edge-ttl",
+        "invalidation",
+        "first-answer",
+        "invalidation-done",
+        "config",
+    ]
+    assert steps["first-answer"] == steps["invalidation"]  # the edge already answers with V1
+    assert steps["invalidation-done"] - steps["invalidation"] == pytest.approx(8.0)  # four 2 s polls
+    assert site.clock.sleeps[1:] == [2.0] * 4
+
+
+def test_an_unread_invalidation_status_is_said_and_not_an_error(world: World) -> None:
+    site = Emergency(world)
+
+    def refuse(DistributionId: str, Id: str) -> dict[str, Any]:
+        raise ClientError({"Error": {"Code": "AccessDenied", "Message": "no"}}, "GetInvalidation")
+
+    site.cloudfront.get_invalidation = refuse  # type: ignore[method-assign]
+    result = site.invoke("rollback", "--now", "--yes")
+    assert result.exit_code == 0, result.output
+    assert "invalidation I1: status not read (AccessDenied; the role lacks cloudfront:GetInvalidation?)" in (
+        result.stderr
+    )
+    assert world.live() == V1
 
 
 def test_the_timeline_is_printed_for_people_on_stderr(world: World) -> None:

@@ -10,7 +10,8 @@ What it does, in order, each step on the timeline it prints:
    the cloudfront-function router the KeyValueStore key, conditional on the store's ETag;
 3. with Lambda@Edge, waits the deployed edge TTL and invalidates `/*`, as the switch does (the same
    function, components/switch.py);
-4. when the site's URL is known, asks it until it serves the version (`x-amz-meta-site-version`);
+4. when the site's URL is known, asks it until it serves the version (`x-amz-meta-site-version`), and
+   CloudFront until the invalidation is Completed;
 5. catches the stack config up: `pulumi config set` plus the targeted `up` of a release, which then only
    reconciles Pulumi's state with what is already live; with --config-only, the stack file's edit alone.
 """
@@ -49,6 +50,7 @@ BREAK_GLASS_ACTIONS = (
     "s3:PutObject",
     "s3:ListBucket",
     "cloudfront:CreateInvalidation",
+    "cloudfront:GetInvalidation",
     "cloudfront-keyvaluestore:DescribeKeyValueStore",
     "cloudfront-keyvaluestore:PutKey",
 )
@@ -201,6 +203,7 @@ def _release_now(
     timeline.mark("pointer", f"pointer {pointer_name}: {live} -> {target}")
 
     invalidation_id: str | None = None
+    cloudfront: Any = None
     if router == CLOUDFRONT_FUNCTION:
         try:
             _write_store(site, store_arn, value, live)
@@ -228,7 +231,10 @@ def _release_now(
         timeline.mark("edge-ttl", f"edge TTL passed ({float(ttl):g} s; waited {waited:.2f} s)")  # type: ignore[arg-type]
         timeline.mark("invalidation", f"invalidation {invalidation_id} of /* created")
 
-    first_answer = _first_answer(site, target, timeline)
+    watched = (
+        _Invalidation(cloudfront, distribution_id, invalidation_id) if invalidation_id is not None else None
+    )
+    first_answer = _first_answer(site, target, timeline, watched)
     config = catch_up(target, config_only)
     timeline.mark("config", config)
     # A release whose `pulumi up` was already running wrote its own version meanwhile: the catch-up's
@@ -300,34 +306,78 @@ def _write_store(site: Site, store_arn: str, value: str, live: str) -> None:
         raise denied from error
 
 
-def _first_answer(site: Site, target: str, timeline: Timeline) -> bool | None:
-    """Ask the site's URL until it serves `target` (None: no URL known)."""
+@dataclass
+class _Invalidation:
+    """An invalidation `rollback --now` created, watched until CloudFront says it is Completed."""
+
+    cloudfront: Any
+    distribution_id: str
+    id: str
+    done: bool = False
+
+    def check(self, timeline: Timeline) -> None:
+        try:
+            answer = self.cloudfront.get_invalidation(DistributionId=self.distribution_id, Id=self.id)
+        except ClientError as error:
+            # Only the timeline misses it: the invalidation runs whether or not anyone asks.
+            self.done = True
+            timeline.mark(
+                "invalidation-done",
+                f"invalidation {self.id}: status not read ({error_code(error)}; the role lacks "
+                "cloudfront:GetInvalidation?)",
+                completed=None,
+            )
+            return
+        if answer["Invalidation"]["Status"] == "Completed":
+            self.done = True
+            timeline.mark("invalidation-done", f"invalidation {self.id} completed", completed=True)
+
+
+def _first_answer(
+    site: Site, target: str, timeline: Timeline, invalidation: _Invalidation | None
+) -> bool | None:
+    """Ask the site's URL until it serves `target` (None: no URL known), and CloudFront until the
+    invalidation is Completed, whichever comes first, each on the timeline."""
     url = site.url()
-    if not url:
-        return None
     deadline = site.deps.clock() + FIRST_ANSWER_WAIT_SECONDS
     seen: str | None = None
+    served: bool | None = False if url else None
     while True:
-        try:
-            seen = site.deps.http_get(url.rstrip("/") + "/").headers.get(layout.VERSION_HEADER)
-        except SitectlError:
-            seen = None
-        if seen == target:
-            timeline.mark("first-answer", f"{url} serves {target}")
-            return True
-        pointer = site.live_version()
-        if pointer != target:
-            timeline.mark(
-                "first-answer",
-                f"the pointer holds {pointer} now, not {target}: another release wrote it meanwhile; the "
-                f"catch-up writes {target} again",
-            )
-            return False
+        if invalidation is not None and not invalidation.done:
+            invalidation.check(timeline)
+        if url and not served:
+            try:
+                seen = site.deps.http_get(url.rstrip("/") + "/").headers.get(layout.VERSION_HEADER)
+            except SitectlError:
+                seen = None
+            if seen == target:
+                timeline.mark("first-answer", f"{url} serves {target}")
+                served = True
+            else:
+                pointer = site.live_version()
+                if pointer != target:
+                    timeline.mark(
+                        "first-answer",
+                        f"the pointer holds {pointer} now, not {target}: another release wrote it "
+                        f"meanwhile; the catch-up writes {target} again",
+                    )
+                    return False
+        if served is not False and (invalidation is None or invalidation.done):
+            return served
         if site.deps.clock() >= deadline:
-            timeline.mark(
-                "first-answer",
-                f"{url} did not serve {target} within {FIRST_ANSWER_WAIT_SECONDS:g} s (last: "
-                f"{seen or 'no marker'}); the invalidation may still be in progress: `sitectl status`",
-            )
-            return False
+            if served is False:
+                timeline.mark(
+                    "first-answer",
+                    f"{url} did not serve {target} within {FIRST_ANSWER_WAIT_SECONDS:g} s (last: "
+                    f"{seen or 'no marker'}); the invalidation may still be in progress: `sitectl status`",
+                )
+            if invalidation is not None and not invalidation.done:
+                timeline.mark(
+                    "invalidation-done",
+                    f"invalidation {invalidation.id} not Completed within {FIRST_ANSWER_WAIT_SECONDS:g} s: "
+                    f"CloudFront finishes it on its own (`aws cloudfront get-invalidation --distribution-id "
+                    f"{invalidation.distribution_id} --id {invalidation.id}`)",
+                    completed=False,
+                )
+            return served
         site.deps.sleep(FIRST_ANSWER_POLL_SECONDS)

@@ -248,6 +248,18 @@ def _completed(figure: Mapping[str, Any]) -> str:
 
 KEY_VALUE_STORE = "KeyValueStore propagation"
 INVALIDATION = "invalidation"
+
+
+def _completed_in(timeline: Sequence[Mapping[str, Any]]) -> float | None:
+    """Seconds from the invalidation to its Completed status on a `rollback --now` timeline, which
+    watches it (None when it did not see it Completed)."""
+    steps = {str(step.get("step")): step for step in timeline}
+    done, created = steps.get("invalidation-done"), steps.get("invalidation")
+    if done is None or created is None or done.get("completed") is not True:
+        return None
+    return round(float(done["seconds"]) - float(created["seconds"]), 3)
+
+
 INVALIDATION_WAIT_SECONDS = 900.0
 
 
@@ -432,10 +444,13 @@ class Run:
         self.report.switches.append({"router": router, **switch})
         return f"served after {switch['seconds']:.1f} s" if switch["seen"] else "not served in time"
 
-    def _propagation(self, router: str, version: str, mark: int) -> str:
+    def _propagation(
+        self, router: str, version: str, mark: int, timeline: Sequence[Mapping[str, Any]] = ()
+    ) -> str:
         """The figures of the writes sitectl made since `mark`: the KeyValueStore key (the function
         router) or the invalidation (Lambda@Edge), each to the first answer with `version` per edge
-        location, and an invalidation to its Completed status."""
+        location, and an invalidation to its Completed status (as the command's `timeline` saw it, when
+        it watched it to Completed)."""
         if self.edge is None:
             return ""
         said = []
@@ -443,7 +458,7 @@ class Run:
             figure = {"router": router, "kind": write["kind"], "version": version}
             figure["pops"] = self.edge.served_after(write["at"], version)
             if write["kind"] == INVALIDATION:
-                figure["completed_seconds"] = self._completed_after(write)
+                figure["completed_seconds"] = _completed_in(timeline) or self._completed_after(write)
             self.report.propagation.append(figure)
             said.append(
                 f"{write['kind']}: "
@@ -524,7 +539,8 @@ class Run:
             result = self.sitectl([*site, "rollback", "--now", "--version", v1, "--reason", "e2e", "--yes"])
             steps = ", ".join(f"{s['step']} {s['seconds']:.1f} s" for s in result.get("timeline", []))
             switched = self._switch(router, stack, v1)
-            return f"{v1} live directly ({steps}); {switched}{self._propagation(router, v1, mark)}"
+            propagation = self._propagation(router, v1, mark, result.get("timeline", []))
+            return f"{v1} live directly ({steps}); {switched}{propagation}"
 
         def emergency_guard() -> str:
             # CI's `up` of the config that names the version rolled back: the program refuses at start.
