@@ -700,3 +700,23 @@ def test_cleanup_by_the_same_command_reads_the_ledger_and_says_what_is_left(
     later = CliRunner().invoke(cli, ["e2e", "--cleanup", RUN_ID])
     assert later.exit_code == 0 and later.stdout.splitlines() == ["clean"]
     assert e2e.Ledger.load(tmp_path / ".e2e", RUN_ID).stacks == [] and stack not in world.stacks
+
+
+def test_the_plan_needs_nothing_and_states_the_cap_the_cost_and_the_canary(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import click
+
+    monkeypatch.setattr(e2e, "pulumi_on_path", lambda name: None)  # no CLI, no credentials: still shown
+    result = CliRunner().invoke(
+        cli, ["e2e", "--plan", "--router", "cloudfront-function", "--max-minutes", "60"]
+    )
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.splitlines()
+    assert "routers cloudfront-function in us-east-1; stops at 60 minutes; cost: well under 1 USD" in lines[0]
+    assert lines[2:4] == ["   1. create stack", "   2. deploy (pulumi up)"]
+    assert lines[-2] == "  16. canary (skipped: not yet available: this sitectl has no `canary` command)"
+    assert [line.split(". ", 1)[1] for line in lines[2:17]] == list(e2e.PLAN[:15])
+    # Once `sitectl canary` exists, the step says e2e does not drive it yet (never a fake pass).
+    monkeypatch.setitem(cli.commands, "canary", click.Command("canary"))
+    assert e2e.canary_skipped() == "not yet driven by e2e: `sitectl canary` is newer than this plan"

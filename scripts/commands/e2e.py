@@ -55,14 +55,42 @@ def _has_credentials() -> bool:
 @click.option(
     "--keep", is_flag=True, help="Leave the stacks in place (clean up later with --cleanup RUN_ID)."
 )
+@click.option(
+    "--plan", "show_plan", is_flag=True, help="Print the steps, the time cap and the cost; run nothing."
+)
 @aws_errors
 def e2e_command(
-    router: str, region: str | None, max_minutes: int, cleanup_run: str | None, keep: bool, output: Output
+    router: str,
+    region: str | None,
+    max_minutes: int,
+    cleanup_run: str | None,
+    keep: bool,
+    show_plan: bool,
+    output: Output,
 ) -> None:
     """Deploy the site into throwaway stacks of a real AWS account, upload two versions, release,
     verify, release with --verify, roll back, roll back --now, see the program's guards refuse, promote
     into a second stack, measure each switch at the edge, then destroy everything it created (README,
     "Prove it on your account: make e2e")."""
+    routers = [LAMBDA_EDGE, CLOUDFRONT_FUNCTION] if router == "both" else [router]
+    region = region or os.environ.get("AWS_REGION") or "us-east-1"
+    if show_plan:
+        # Needs nothing: no CLI, no credentials; the run id is the one a run started now would take.
+        from datetime import UTC, datetime
+
+        run_id = e2e.new_run_id(datetime.now(UTC))
+        lines = e2e.plan_lines(run_id, routers, region, max_minutes)
+        output.result(
+            {
+                "run_id": run_id,
+                "routers": routers,
+                "region": region,
+                "max_minutes": max_minutes,
+                "steps": e2e.PLAN,
+            },
+            lines,
+        )
+        return
     environment = dict(os.environ)
     e2e.preflight(e2e.pulumi_on_path, _has_credentials, environment)
     root = find_project_root()
@@ -98,8 +126,8 @@ def e2e_command(
         ssm,
         state,
         root / "examples",
-        region or os.environ.get("AWS_REGION") or "us-east-1",
-        [LAMBDA_EDGE, CLOUDFRONT_FUNCTION] if router == "both" else [router],
+        region,
+        routers,
         max_minutes,
         keep,
         output,

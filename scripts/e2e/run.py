@@ -46,12 +46,70 @@ POINTER_REGION = layout.EDGE_REGION  # the pointers, and the emergency records b
 # CloudFront's distribution-hours, which are not billed by the hour for the first 1 TB/month).
 COST_NOTE = (
     "cost: well under 1 USD (a few hundred S3 and SSM requests, invalidations within the 1,000 free "
-    "paths a month, four distributions, which bill requests and bytes, not hours)"
+    "paths a month, up to four distributions, which bill requests and bytes, not hours)"
 )
 LAMBDA_EDGE_NOTE = (
     "Lambda@Edge replicas are deleted by AWS hours after the distribution lets go of the function; until "
     "then the function cannot be deleted: run `sitectl e2e --cleanup {run_id}` again later"
 )
+
+
+# Each router's steps, in order (Run._plan pairs them with their actions; `--plan` prints them).
+PLAN = (
+    "create stack",
+    "deploy (pulumi up)",
+    "upload v1",
+    "upload v2",
+    "release v1",
+    "verify",
+    "release v2 --verify",
+    "rollback (pulumi up)",
+    "release v2 again",
+    "rollback --now",
+    "emergency guard refuses v2",
+    "release guard refuses v3",
+    "create second stack",
+    "deploy second stack",
+    "promote v2 --release",
+    "canary",
+)
+
+
+class Skipped(Exception):  # noqa: N818 - a step's outcome, not an error
+    """A step that cannot run here (a feature this sitectl lacks): reported as skipped, not failed."""
+
+
+def canary_skipped() -> str:
+    """Why the canary step does not run: `sitectl canary` is being built; until e2e drives it, the
+    step says so rather than pretending."""
+    from scripts.sitectl import cli
+
+    if "canary" not in getattr(cli, "commands", {}):
+        return "not yet available: this sitectl has no `canary` command"
+    return "not yet driven by e2e: `sitectl canary` is newer than this plan"
+
+
+def statement(run_id: str, routers: Sequence[str], region: str, max_minutes: int) -> str:
+    """What a run says before it starts: where, its time cap, what it costs."""
+    return (
+        f"e2e run {run_id}: routers {', '.join(routers)} in {region}; stops at {max_minutes} minutes; "
+        f"{COST_NOTE}"
+    )
+
+
+def plan_lines(run_id: str, routers: Sequence[str], region: str, max_minutes: int) -> list[str]:
+    """The plan, for `--plan`: nothing is created or asked of AWS or Pulumi."""
+    lines = [statement(run_id, routers, region, max_minutes)]
+    for router in routers:
+        stacks = f"{stack_name(run_id, router)}, {promoted_stack_name(run_id, router)}"
+        lines.append(f"{router} (stacks {stacks}):")
+        lines += [f"  {number:2}. {step}" for number, step in enumerate(PLAN, 1)]
+        lines[-1] += f" (skipped: {canary_skipped()})"
+    lines.append(
+        "then, whatever happened: destroy and remove every stack in the ledger, delete the emergency "
+        "records it names; what AWS keeps (Lambda@Edge replicas) stays there for --cleanup RUN_ID"
+    )
+    return lines
 
 
 class Throwaway(Protocol):
@@ -393,10 +451,8 @@ class Run:
         return first, second, third
 
     def execute(self) -> Report:
-        self.say(
-            f"e2e run {self.run_id}: routers {', '.join(self.routers)} in {self.region}; stops at "
-            f"{self.max_minutes} minutes; {COST_NOTE}; ledger {self.ledger.path}"
-        )
+        said = statement(self.run_id, self.routers, self.region, self.max_minutes)
+        self.say(f"{said}; ledger {self.ledger.path}")
         try:
             for router in self.routers:
                 if not self._plan(router):
@@ -415,6 +471,8 @@ class Run:
         started = self.clock()
         try:
             detail, ok = action(), True
+        except Skipped as skipped:
+            return self._skip(router, name, str(skipped))
         except Exception as error:  # every failure is reported, then the run cleans up
             detail, ok = " ".join(str(error).split()) or type(error).__name__, False
         messages, updates = self.engine.take()
@@ -575,46 +633,32 @@ class Run:
             copied = f"{result.get('copied_files')} files copied from {result.get('from_bucket')}"
             return f"{copied}; {v2} live on {promoted}; {self._switch(router, promoted, v2)}"
 
-        steps: list[tuple[str, Callable[[], str]]] = [
-            ("create stack", self._created(stack, router)),
-            ("deploy (pulumi up)", self._deployed(stack)),
-            (
-                "upload v1",
-                lambda: _uploaded(
-                    self.sitectl([*site, "upload", str(self.examples / "site-v1"), "--version", v1])
-                ),
+        def canary() -> str:
+            raise Skipped(canary_skipped())
+
+        actions: list[Callable[[], str]] = [
+            self._created(stack, router),
+            self._deployed(stack),
+            lambda: _uploaded(
+                self.sitectl([*site, "upload", str(self.examples / "site-v1"), "--version", v1])
             ),
-            (
-                "upload v2",
-                lambda: _uploaded(
-                    self.sitectl([*site, "upload", str(self.examples / "site-v2"), "--version", v2])
-                ),
+            lambda: _uploaded(
+                self.sitectl([*site, "upload", str(self.examples / "site-v2"), "--version", v2])
             ),
-            ("release v1", released(v1)),
-            ("verify", lambda: _verified(self.sitectl([*site, "verify"]))),
-            ("release v2 --verify", released(v2, "--verify")),
-            (
-                "rollback (pulumi up)",
-                lambda: _rolled(self.sitectl([*site, "rollback", "--version", v1, "--yes"])),
-            ),
-            ("release v2 again", released(v2)),
-            ("rollback --now", rolled_back_now),
-            ("emergency guard refuses v2", emergency_guard),
-            ("release guard refuses v3", release_guard),
-            ("create second stack", self._created(promoted, router)),
-            ("deploy second stack", self._deployed(promoted)),
-            ("promote v2 --release", promote),
+            released(v1),
+            lambda: _verified(self.sitectl([*site, "verify"])),
+            released(v2, "--verify"),
+            lambda: _rolled(self.sitectl([*site, "rollback", "--version", v1, "--yes"])),
+            released(v2),
+            rolled_back_now,
+            emergency_guard,
+            release_guard,
+            self._created(promoted, router),
+            self._deployed(promoted),
+            promote,
+            canary,
         ]
-        if not all(self._step(router, name, action) for name, action in steps):
-            return False
-        return self._canary(router)
-
-    def _canary(self, router: str) -> bool:
-        from scripts.sitectl import cli
-
-        if "canary" not in getattr(cli, "commands", {}):
-            return self._skip(router, "canary", "not yet available: this sitectl has no `canary` command")
-        return self._skip(router, "canary", "not yet driven by e2e: `sitectl canary` is newer than this plan")
+        return all(self._step(router, name, action) for name, action in zip(PLAN, actions, strict=True))
 
     def _pulumi_line(self, line: str) -> None:
         self.say(line.rstrip("\n"))
