@@ -17,6 +17,7 @@ import pulumi
 import pulumi_aws as aws
 
 from components import tagging
+from components.config_key import config_key
 from components.private_bucket import private_bucket_guards
 
 OFF = "off"
@@ -37,17 +38,17 @@ SOURCE_REGION = "us-east-1"
 def validate(destination: str, retention_days: int) -> None:
     if destination not in DESTINATIONS:
         raise ValueError(
-            f"versioned-site:accessLogs is {destination!r}: set it to {OFF} (the default), {S3} or "
+            f"{config_key('accessLogs')} is {destination!r}: set it to {OFF} (the default), {S3} or "
             f"{CLOUDWATCH}, e.g. `pulumi config set accessLogs {S3}`"
         )
     if destination == CLOUDWATCH and retention_days not in CLOUDWATCH_RETENTION_DAYS:
         raise ValueError(
-            f"versioned-site:accessLogRetentionDays is {retention_days}: CloudWatch Logs keeps logs for one "
+            f"{config_key('accessLogRetentionDays')} is {retention_days}: CloudWatch Logs keeps logs for one "
             f"of {', '.join(map(str, CLOUDWATCH_RETENTION_DAYS))} days; pick one of those"
         )
     if destination == S3 and not 1 <= retention_days <= 36500:
         raise ValueError(
-            f"versioned-site:accessLogRetentionDays is {retention_days}: "
+            f"{config_key('accessLogRetentionDays')} is {retention_days}: "
             "give a number of days from 1 to 36500"
         )
 

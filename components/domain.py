@@ -23,6 +23,7 @@ from typing import Any
 import pulumi
 import pulumi_aws as aws
 
+from components.config_key import config_key
 from edge_lambda import layout
 
 # CloudFront accepts ACM certificates from us-east-1 only.
@@ -49,25 +50,25 @@ def validate(
     for domain in domain_names:
         if not isinstance(domain, str) or not _DOMAIN_NAME.match(domain):
             raise ValueError(
-                f"versioned-site:domainNames entry {domain!r} is not a host name CloudFront can serve: "
+                f"{config_key('domainNames')} entry {domain!r} is not a host name CloudFront can serve: "
                 "give lowercase names such as www.example.com (a leading *. for a wildcard)"
             )
     if len(set(domain_names)) != len(domain_names):
-        raise ValueError("versioned-site:domainNames lists a name twice: list each name once")
+        raise ValueError(f"{config_key('domainNames')} lists a name twice: list each name once")
     if not domain_names:
         if certificate is not None:
             raise ValueError(
-                "versioned-site:acmCertificateArn is set without versioned-site:domainNames: CloudFront uses "
-                "a certificate only for its alternate names; add the names or remove the certificate"
+                f"{config_key('acmCertificateArn')} is set without {config_key('domainNames')}: CloudFront "
+                "uses a certificate only for its alternate names; add the names or remove the certificate"
             )
         if hosted_zone_id:
             raise ValueError(
-                "versioned-site:hostedZoneId is set without versioned-site:domainNames: add the names the "
+                f"{config_key('hostedZoneId')} is set without {config_key('domainNames')}: add the names the "
                 "zone should point at the site, or remove the zone"
             )
     if hosted_zone_id and not _ZONE_ID.match(hosted_zone_id):
         raise ValueError(
-            f"versioned-site:hostedZoneId {hosted_zone_id!r} is not a Route 53 hosted zone id: give the id "
+            f"{config_key('hostedZoneId')} {hosted_zone_id!r} is not a Route 53 hosted zone id: give the id "
             "shown by `aws route53 list-hosted-zones`, e.g. Z0123456789ABCDEFGHIJ (without /hostedzone/)"
         )
     if isinstance(certificate, str):
@@ -78,7 +79,7 @@ def check_certificate_region(arn: str) -> str:
     """`arn` when it is an ACM certificate in us-east-1; raises with the fix otherwise."""
     if not arn.startswith(f"arn:aws:acm:{CERTIFICATE_REGION}:"):
         raise ValueError(
-            f"versioned-site:acmCertificateArn {arn!r} must be an ACM certificate in {CERTIFICATE_REGION}: "
+            f"{config_key('acmCertificateArn')} {arn!r} must be an ACM certificate in {CERTIFICATE_REGION}: "
             "CloudFront accepts no other region"
         )
     return arn
@@ -104,9 +105,9 @@ def find_zone(domain_names: Sequence[str], find: ZoneFinder) -> str | None:
         outside = [d for d in domain_names if not in_zone(d, candidate)]
         if outside:
             raise ValueError(
-                f"versioned-site:domainNames {', '.join(outside)} are not in the Route 53 zone {candidate} "
+                f"{config_key('domainNames')} {', '.join(outside)} are not in the Route 53 zone {candidate} "
                 f"({zone_id}) that holds {domain_names[0]}: give names of one zone, or set "
-                "versioned-site:hostedZoneId and create the other records yourself"
+                f"{config_key('hostedZoneId')} and create the other records yourself"
             )
         return zone_id
     return None

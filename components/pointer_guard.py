@@ -33,6 +33,7 @@ class PointerChange:
     kind: str
     live: str  # the pointer's value now (`none` when it does not exist yet)
     target: str  # the value the pointer will hold
+    offline_key: str  # the config key that takes the site offline on purpose
 
     @property
     def line(self) -> str:
@@ -41,7 +42,7 @@ class PointerChange:
         if self.kind == "rollback":
             return f"roll back {self.live} -> {self.target}"
         if self.kind == "offline":
-            return f"take the site offline {self.live} -> {self.target} (versioned-site:takeOffline)"
+            return f"take the site offline {self.live} -> {self.target} ({self.offline_key})"
         return f"release {self.live} -> {self.target}"
 
     @property
@@ -84,26 +85,33 @@ def check_before_any_resource(
     return check(read_pointer(parameter_name))
 
 
-def plan_pointer_change(live: str | None, version: str | None, take_offline: bool) -> PointerChange:
+def plan_pointer_change(
+    live: str | None,
+    version: str | None,
+    take_offline: bool,
+    version_key: str,
+    offline_key: str,
+) -> PointerChange:
     """What setting the pointer to `version` (unset: `none`) does; raise when it would take a live site
-    down without `takeOffline`."""
+    down without `takeOffline`. The keys are the stack config keys the messages name
+    (`<project>:version`, `<project>:takeOffline`)."""
     current = live or layout.NO_VERSION_RELEASED
     if not version:
         if current == layout.NO_VERSION_RELEASED:
-            return PointerChange("unchanged", current, current)
+            return PointerChange("unchanged", current, current, offline_key)
         if not take_offline:
             raise LiveSiteWouldGoOfflineError(
-                f"versioned-site:version is not set, but {current} is live: this would take the site "
-                f"offline (503 for every viewer). Set `pulumi config set versioned-site:version {current}` "
+                f"{version_key} is not set, but {current} is live: this would take the site "
+                f"offline (503 for every viewer). Set `pulumi config set {version_key} {current}` "
                 "to keep it, or release another version (`sitectl release --version VERSION`); to take the "
-                "site offline on purpose, `pulumi config set versioned-site:takeOffline true`"
+                f"site offline on purpose, `pulumi config set {offline_key} true`"
             )
-        return PointerChange("offline", current, layout.NO_VERSION_RELEASED)
+        return PointerChange("offline", current, layout.NO_VERSION_RELEASED, offline_key)
     if version == current:
-        return PointerChange("unchanged", current, version)
+        return PointerChange("unchanged", current, version, offline_key)
     # Version ids sort by their UTC timestamp (layout.sort_newest_first); `none` sorts after none of them.
     older = current != layout.NO_VERSION_RELEASED and version < current
-    return PointerChange("rollback" if older else "release", current, version)
+    return PointerChange("rollback" if older else "release", current, version, offline_key)
 
 
 def default_ssm_client(region: str, profile: str | None = None) -> Any:

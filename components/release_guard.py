@@ -38,12 +38,13 @@ def check_releasable(
     require_shared_assets: bool,
     lock_owner: str | None = None,
     spa_fallback: bool = False,
+    version_key: str = "version",
 ) -> None:
     """Raise unless `version`'s manifest exists in `bucket` (and, with `require_shared_assets`, each of
     its fingerprinted files is in the shared area) and no prune is deleting it (a deletion lock).
     With `lock_owner` (an update, about to write the pointer), take the store's release lock on it,
     which keeps prune off it. A bucket that does not exist yet passes: it is about to be created,
-    and nothing can have been uploaded to it."""
+    and nothing can have been uploaded to it. `version_key` is the config key the refusal names."""
     try:
         if is_complete(s3, bucket, version):
             if require_shared_assets:
@@ -67,7 +68,7 @@ def check_releasable(
     shown = ", ".join(latest) if latest else "none: upload one with `sitectl upload DIR`"
     raise UnreleasableVersionError(
         f"version {version} has no complete upload in bucket {bucket} (no {layout.manifest_key(version)}); "
-        f"latest complete versions: {shown}. Upload it first, or set versioned-site:version to one of them."
+        f"latest complete versions: {shown}. Upload it first, or set {version_key} to one of them."
     )
 
 

@@ -13,6 +13,7 @@ import pulumi_aws as aws
 
 from components import access_logs as log_delivery
 from components import domain, not_found_and_skew, pointer_guard, release_guard, tagging
+from components.config_key import config_key
 from components.edge_bundle import LAMBDA_RUNTIME, bundle_files
 from components.private_bucket import private_bucket_guards
 from components.switch import VersionSwitch, VersionSwitchArgs
@@ -143,6 +144,11 @@ class VersionedStaticSiteArgs:
     clear_emergency_record: EmergencyRecordClearer | None = None
     """Deletes that record once an update moved the pointer on; default: SSM with boto3."""
 
+    def version_key(self) -> str:
+        """The stack config key of `version`: `version_config_key`, else `<project>:version` (the
+        `versionConfigKey` output)."""
+        return self.version_config_key or config_key("version")
+
     def validate(self) -> None:
         """Check every invariant before anything is created, with the fix in the message. An Output
         where the component needs a plain value is refused; Outputs where it takes them are checked
@@ -156,31 +162,33 @@ class VersionedStaticSiteArgs:
                 )
         if self.router not in ROUTERS:
             raise ValueError(
-                f"versioned-site:router is {self.router!r}: set it to {LAMBDA_EDGE} (the default) or "
+                f"{config_key('router')} is {self.router!r}: set it to {LAMBDA_EDGE} (the default) or "
                 f"{CLOUDFRONT_FUNCTION}, e.g. `pulumi config set router {CLOUDFRONT_FUNCTION}`"
             )
         if self.version:
-            layout.validate_version(self.version, "versioned-site:version")
+            layout.validate_version(self.version, self.version_key())
             if self.take_offline:
                 raise ValueError(
-                    f"versioned-site:takeOffline is true and versioned-site:version is {self.version}: "
-                    "remove one (`pulumi config rm versioned-site:takeOffline` to release the version)"
+                    f"{config_key('takeOffline')} is true and {self.version_key()} is {self.version}: "
+                    f"remove one (`pulumi config rm {config_key('takeOffline')}` to release the version)"
                 )
         if self.trailing_slash not in TRAILING_SLASH_MODES:
             raise ValueError(
-                f"versioned-site:trailingSlash is {self.trailing_slash!r}: set it to one of "
+                f"{config_key('trailingSlash')} is {self.trailing_slash!r}: set it to one of "
                 f"{', '.join(TRAILING_SLASH_MODES)} (auto, the default, suits Next.js, SvelteKit, Astro "
                 "and Vite)"
             )
         if self.redirect_status not in REDIRECT_STATUSES:
-            raise ValueError(f"versioned-site:redirectStatus is {self.redirect_status}: set it to 308 or 301")
+            raise ValueError(
+                f"{config_key('redirectStatus')} is {self.redirect_status}: set it to 308 or 301"
+            )
         if not self.parameter_name.startswith("/"):
             raise ValueError(
                 f"parameter_name {self.parameter_name!r} must be a full SSM path starting with '/'"
             )
         if not 1 <= self.edge_cache_ttl_seconds <= MAX_EDGE_CACHE_TTL_SECONDS:
             raise ValueError(
-                f"versioned-site:edgeCacheTtlSeconds is {self.edge_cache_ttl_seconds}: "
+                f"{config_key('edgeCacheTtlSeconds')} is {self.edge_cache_ttl_seconds}: "
                 f"set it between 1 and {MAX_EDGE_CACHE_TTL_SECONDS}"
             )
         if isinstance(self.price_class, str):
@@ -195,7 +203,7 @@ class VersionedStaticSiteArgs:
         host_redirect.validate(self.domain_names, self.host_redirect)
         if self.force_destroy_bucket and self.retain_bucket_on_destroy:
             raise ValueError(
-                "versioned-site:forceDestroyBucket is true, but versioned-site:retainBucketOnDestroy "
+                f"{config_key('forceDestroyBucket')} is true, but {config_key('retainBucketOnDestroy')} "
                 "(true by default) keeps the bucket on destroy: to delete it with its versions, also "
                 "`pulumi config set retainBucketOnDestroy false`; to keep them, remove forceDestroyBucket"
             )
@@ -204,7 +212,7 @@ class VersionedStaticSiteArgs:
 def _check_price_class(price_class: str) -> str:
     if price_class not in PRICE_CLASSES:
         raise ValueError(
-            f"versioned-site:priceClass {price_class!r} is not one of {', '.join(PRICE_CLASSES)}"
+            f"{config_key('priceClass')} {price_class!r} is not one of {', '.join(PRICE_CLASSES)}"
         )
     return price_class
 
@@ -212,7 +220,7 @@ def _check_price_class(price_class: str) -> str:
 def _check_version_reader(reader: str) -> str:
     if not _PRINCIPAL_ARN.match(str(reader)):
         raise ValueError(
-            f"versioned-site:versionReaders entry {reader!r} is not an IAM role or user ARN: "
+            f"{config_key('versionReaders')} entry {reader!r} is not an IAM role or user ARN: "
             "give e.g. arn:aws:iam::222222222222:role/site-release"
         )
     return reader
@@ -382,11 +390,13 @@ class VersionedStaticSite(pulumi.ComponentResource):
         change = pointer_guard.check_before_any_resource(
             read_pointer,
             args.parameter_name,
-            lambda live: pointer_guard.plan_pointer_change(live, args.version, args.take_offline),
+            lambda live: pointer_guard.plan_pointer_change(
+                live, args.version, args.take_offline, args.version_key(), config_key("takeOffline")
+            ),
         )
         # An emergency rollback's record, read the same way: CI's next `up` of a stale config must not
         # put the version it took down back live.
-        version_key = args.version_config_key or f"{pulumi.get_project()}:version"
+        version_key = args.version_key()
         record = pointer_guard.check_before_any_resource(
             args.read_emergency_record or _default_record_reader(args.aws_profile),
             args.parameter_name,
@@ -439,8 +449,9 @@ class VersionedStaticSite(pulumi.ComponentResource):
         # --- Pointer: the live version, read by every edge container.
         release_check = args.release_check or _default_release_check(
             args.aws_profile,
-            require_shared_assets=args.router == CLOUDFRONT_FUNCTION,
-            spa_fallback=args.spa_fallback,
+            args.router == CLOUDFRONT_FUNCTION,
+            args.spa_fallback,
+            args.version_key(),
         )
         # The release guard needs the bucket's name, so it runs inside an `apply`: whenever the bucket
         # already exists (its name is known, at preview too) a version never uploaded fails before the
@@ -764,7 +775,7 @@ def deployed_ttl(description: str | None, configured: int) -> int:
 
 
 def _default_release_check(
-    profile: str | None, require_shared_assets: bool, spa_fallback: bool = False
+    profile: str | None, require_shared_assets: bool, spa_fallback: bool, version_key: str
 ) -> ReleaseCheck:
     region = pulumi.Config("aws").get("region")
 
@@ -772,7 +783,9 @@ def _default_release_check(
         s3 = release_guard.default_s3_client(region, profile)
         # A preview only reads; an update is about to write the pointer: it takes the release lock.
         owner = None if pulumi.runtime.is_dry_run() else f"pulumi up of stack {pulumi.get_stack()}"
-        release_guard.check_releasable(s3, bucket, version, require_shared_assets, owner, spa_fallback)
+        release_guard.check_releasable(
+            s3, bucket, version, require_shared_assets, owner, spa_fallback, version_key
+        )
 
     return check
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Generator, Iterator
+from collections.abc import Callable, Generator, Iterator
 from pathlib import Path
 from typing import Literal
 
@@ -75,3 +75,21 @@ def shared_scope(fixture_name: str, config: pytest.Config) -> Literal["function"
     test: mutmut runs, for each mutant, the tests that ran its code in a first pass, and code run by a
     shared fixture would be credited to whichever test happened to need it first."""
     return "function" if os.environ.get(MUTATION_RUN_ENV) else "module"
+
+
+@pytest.fixture
+def project_named(monkeypatch: pytest.MonkeyPatch) -> Callable[[str], None]:
+    """Name the Pulumi project for a test that validates the component's settings outside a program run
+    (in a run, Pulumi.yaml's `name:` is the project). The messages name keys under it."""
+    from pulumi.runtime import settings
+
+    def name(project: str) -> None:
+        monkeypatch.setattr(settings.SETTINGS, "project", project)
+
+    return name
+
+
+@pytest.fixture
+def versioned_site_project(project_named: Callable[[str], None]) -> None:
+    """This repository's project name, `versioned-site`, outside a program run."""
+    project_named("versioned-site")

@@ -142,6 +142,7 @@ def test_logs_to_cloudwatch_go_to_a_log_group_in_us_east_1_with_the_retention() 
     assert [r for r in registered.values() if r.name.startswith("site-logs")] == []
 
 
+@pytest.mark.usefixtures("versioned_site_project")
 @pytest.mark.parametrize(
     ("settings", "message"),
     [

@@ -284,6 +284,7 @@ def test_the_certificate_status_reader_asks_acm_in_us_east_1_with_the_stacks_pro
     assert boto3.client("acm", region_name="eu-west-1").list_certificates()["CertificateSummaryList"] == []
 
 
+@pytest.mark.usefixtures("versioned_site_project")
 @pytest.mark.parametrize(
     ("settings_", "message"),
     [

@@ -111,10 +111,10 @@ def test_an_output_where_a_plain_value_is_needed_is_refused_with_the_reason() ->
 @pytest.mark.parametrize(
     ("settings", "message"),
     [
-        ({"price_class": "PriceClass_1"}, "versioned-site:priceClass 'PriceClass_1' is not one of"),
+        ({"price_class": "PriceClass_1"}, "shop-site:priceClass 'PriceClass_1' is not one of"),
         (
             {"version_readers": ["arn:aws:iam::1:role/x"]},
-            "versioned-site:versionReaders entry 'arn:aws:iam::1",
+            "shop-site:versionReaders entry 'arn:aws:iam::1",
         ),
     ],
 )

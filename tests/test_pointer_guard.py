@@ -18,6 +18,7 @@ from components.pointer_guard import (
 POINTER = "/versioned-site/dev/live-version"
 V1 = "20261127T101500Z"
 V2 = "20261128T090000Z-1a2b3c4"
+KEYS = ("versioned-site:version", "versioned-site:takeOffline")
 
 
 def test_a_pointer_that_does_not_exist_reads_as_none_and_a_denied_read_says_what_is_needed() -> None:
@@ -64,14 +65,14 @@ def test_a_pointer_that_does_not_exist_reads_as_none_and_a_denied_read_says_what
 def test_what_a_deployment_does_to_the_live_version(
     live: str | None, version: str | None, take_offline: bool, kind: str, target: str, line: str
 ) -> None:
-    change = plan_pointer_change(live, version, take_offline)
+    change = plan_pointer_change(live, version, take_offline, *KEYS)
     assert (change.kind, change.live, change.target, change.line) == (kind, live or "none", target, line)
     assert change.is_warning is (kind in ("rollback", "offline"))
 
 
 def test_an_unset_version_while_one_is_live_is_refused() -> None:
     with pytest.raises(LiveSiteWouldGoOfflineError) as refused:
-        plan_pointer_change(V1, None, take_offline=False)
+        plan_pointer_change(V1, None, False, *KEYS)
     assert str(refused.value) == (
         f"versioned-site:version is not set, but {V1} is live: this would take the site offline "
         f"(503 for every viewer). Set `pulumi config set versioned-site:version {V1}` to keep it, or "
@@ -79,7 +80,15 @@ def test_an_unset_version_while_one_is_live_is_refused() -> None:
         "`pulumi config set versioned-site:takeOffline true`"
     )
     with pytest.raises(LiveSiteWouldGoOfflineError):
-        plan_pointer_change(V1, "", take_offline=False)
+        plan_pointer_change(V1, "", False, *KEYS)
+    # The keys named are the ones given: a renamed project's, or a consumer's own version key.
+    with pytest.raises(
+        LiveSiteWouldGoOfflineError, match=r"^shop:liveVersion is not set.*set shop:takeOffline true"
+    ):
+        plan_pointer_change(V1, None, False, "shop:liveVersion", "shop:takeOffline")
+    assert plan_pointer_change(V1, None, True, "shop:v", "shop:takeOffline").line.endswith(
+        "(shop:takeOffline)"
+    )
 
 
 def test_the_pointer_guards_ssm_client_has_the_edge_region_and_the_stacks_profile(
@@ -109,4 +118,6 @@ def test_the_early_check_reads_the_pointer_once_and_runs_the_check_given_on_its_
     assert (reads, checked) == ([POINTER], [V1])
     # A refusal is the check's own exception, raised as is.
     with pytest.raises(LiveSiteWouldGoOfflineError):
-        check_before_any_resource(lambda _: V2, POINTER, lambda live: plan_pointer_change(live, None, False))
+        check_before_any_resource(
+            lambda _: V2, POINTER, lambda live: plan_pointer_change(live, None, False, *KEYS)
+        )

@@ -626,6 +626,7 @@ def test_bad_settings_fail_before_anything_is_created(config: dict[str, str], me
     assert re.search(r'components/site\.py", line \d+, in \S*validate', str(failure.value))
 
 
+@pytest.mark.usefixtures("versioned_site_project")
 @pytest.mark.parametrize(
     ("settings", "message"),
     [
@@ -715,7 +716,7 @@ def test_an_empty_bucket_says_how_to_upload() -> None:
         s3 = boto3.client("s3", region_name="us-east-1")
         s3.create_bucket(Bucket="empty-site-bucket")
         with pytest.raises(UnreleasableVersionError) as refused:
-            check_releasable(s3, "empty-site-bucket", V1, require_shared_assets=False)
+            check_releasable(s3, "empty-site-bucket", V1, False, version_key="versioned-site:version")
     assert str(refused.value) == (
         f"version {V1} has no complete upload in bucket empty-site-bucket (no _manifests/{V1}.json); "
         "latest complete versions: none: upload one with `sitectl upload DIR`. "
@@ -739,7 +740,7 @@ def test_the_programs_release_check_asks_s3_in_the_stacks_region_as_the_deployer
     from components import release_guard, site
 
     clients: list[tuple[str | None, str | None]] = []
-    checked: list[tuple[object, str, str, bool]] = []
+    checked: list[tuple[object, ...]] = []
 
     def client(region: str | None, profile: str | None = None) -> str:
         clients.append((region, profile))
@@ -751,13 +752,15 @@ def test_the_programs_release_check_asks_s3_in_the_stacks_region_as_the_deployer
     def made_in_a_stack_in_eu_west_1() -> site.ReleaseCheck:
         # The SDK's config lives in a context variable: set here, it does not leak into other tests.
         pulumi.runtime.set_all_config({"aws:region": "eu-west-1"})
-        return site._default_release_check("site-deployer", True)
+        return site._default_release_check("site-deployer", True, False, "versioned-site:version")
 
     check = contextvars.copy_context().run(made_in_a_stack_in_eu_west_1)
     check("site-bucket", V1)
     assert clients == [("eu-west-1", "site-deployer")]
     # Outside a preview, the check takes the release lock for the update.
-    assert checked == [("the-s3-client", "site-bucket", V1, True, "pulumi up of stack stack", False)]
+    assert checked == [
+        ("the-s3-client", "site-bucket", V1, True, "pulumi up of stack stack", False, "versioned-site:version")
+    ]
 
 
 def test_the_programs_pointer_reader_asks_ssm_in_the_edge_region_as_the_deployer(

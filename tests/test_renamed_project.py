@@ -7,12 +7,14 @@ from __future__ import annotations
 from pathlib import Path
 from typing import NoReturn
 
+import boto3
 import pytest
 from click.testing import CliRunner
+from moto import mock_aws
 
 from scripts.commands.project import set_config_text
 from scripts.commands.site import SiteDeps
-from scripts.offline.mockrun import run_program
+from scripts.offline.mockrun import ProgramError, run_program
 from scripts.sitectl import cli
 from tests.pulumi_scaffold import ROOT, SiteMocks
 from tests.sitectl_scaffold import BUCKET, PARAMETER, V1, V2, World, put_version, world
@@ -151,3 +153,47 @@ def test_a_stack_file_it_cannot_edit_safely_is_refused(text: str, problem: str) 
 def test_a_value_that_would_not_read_back_is_quoted() -> None:
     assert set_config_text("", "p:version", "p", "yes") == 'config:\n  p:version: "yes"\n'
     assert set_config_text("", "p:version", "p", "a # b") == 'config:\n  p:version: "a # b"\n'
+
+
+@pytest.mark.parametrize(
+    ("config", "message"),
+    [
+        (["edgeCacheTtlSeconds=999"], "shop-site:edgeCacheTtlSeconds is 999: set it between 1 and 300"),
+        (["router=varnish"], "shop-site:router is 'varnish': set it to lambda-edge"),
+        (["accessLogs=ftp"], "shop-site:accessLogs is 'ftp': set it to off"),
+        (
+            ["hostedZoneId=Z0123456789ABCDEFGHIJ"],
+            "shop-site:hostedZoneId is set without shop-site:domainNames",
+        ),
+        (
+            [f"version={V2}", "takeOffline=true"],
+            f"shop-site:takeOffline is true and shop-site:version is {V2}: remove one "
+            "(`pulumi config rm shop-site:takeOffline`",
+        ),
+        # The pointer guard (a live site would go offline) and the release guard (never uploaded).
+        ([], f"shop-site:version is not set, but {V1} is live"),
+        ([f"version={V2}"], "Upload it first, or set shop-site:version to one of them."),
+    ],
+)
+def test_every_refusal_names_the_setting_under_the_projects_own_name(
+    shop: Path, config: list[str], message: str
+) -> None:
+    """A renamed project reads `shop-site:<setting>`: a message saying `versioned-site:` would send the
+    user to set a key the program never reads."""
+    with mock_aws():
+        ssm = boto3.client("ssm", region_name="us-east-1")
+        ssm.put_parameter(Name="/shop-site/prod/live-version", Value=V1, Type="String")
+        boto3.client("s3", region_name="eu-west-1").create_bucket(
+            Bucket="site-bucket-0a1b2c3", CreateBucketConfiguration={"LocationConstraint": "eu-west-1"}
+        )
+        with pytest.raises(ProgramError) as refused:
+            run_program(
+                shop,
+                "prod",
+                ["aws:region=eu-west-1", *config],
+                mocks=SiteMocks(),
+                preview=True,
+                empty_aws_account=False,
+            )
+    assert message in str(refused.value)
+    assert "versioned-site:" not in str(refused.value)

@@ -148,6 +148,7 @@ def test_no_default_tags_leave_the_edge_provider_without_them() -> None:
     assert "defaultTags" not in edge.props
 
 
+@pytest.mark.usefixtures("versioned_site_project")
 @pytest.mark.parametrize(
     ("tags", "message"),
     [
