@@ -98,7 +98,8 @@ class EngineStack(FakeStack):
         try:
             pointer = str(self.outputs()["parameterName"])
             live = ssm.get_parameter(Name=pointer)["Parameter"]["Value"]
-            change = pointer_guard.plan_pointer_change(live, version, False)
+            offline_key = f"{self.version_key.partition(':')[0]}:takeOffline"
+            change = pointer_guard.plan_pointer_change(live, version, False, self.version_key, offline_key)
             record = emergency.read_record(ssm, pointer)
             if self.guards:
                 emergency.check_deployment(record, version, None, self.version_key)
@@ -107,7 +108,9 @@ class EngineStack(FakeStack):
             if self.guards and version:
                 function = self.extra_outputs.get("router") == "cloudfront-function"
                 bucket = str(self.outputs()["bucketName"])
-                release_guard.check_releasable(s3, bucket, version, function, f"pulumi up of {self.name}")
+                release_guard.check_releasable(
+                    s3, bucket, version, function, f"pulumi up of {self.name}", self.version_key
+                )
         except ValueError as error:
             self._send(diagnostic("error", unhandled(error)))
             self._send(summary({}, seconds=3))
