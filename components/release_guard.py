@@ -38,6 +38,7 @@ def check_releasable(
     require_shared_assets: bool,
     lock_owner: str | None = None,
     spa_fallback: bool = False,
+    *,
     version_key: str = "version",
 ) -> None:
     """Raise unless `version`'s manifest exists in `bucket` (and, with `require_shared_assets`, each of

@@ -784,7 +784,7 @@ def _default_release_check(
         # A preview only reads; an update is about to write the pointer: it takes the release lock.
         owner = None if pulumi.runtime.is_dry_run() else f"pulumi up of stack {pulumi.get_stack()}"
         release_guard.check_releasable(
-            s3, bucket, version, require_shared_assets, owner, spa_fallback, version_key
+            s3, bucket, version, require_shared_assets, owner, spa_fallback, version_key=version_key
         )
 
     return check

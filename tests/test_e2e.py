@@ -109,7 +109,7 @@ class EngineStack(FakeStack):
                 function = self.extra_outputs.get("router") == "cloudfront-function"
                 bucket = str(self.outputs()["bucketName"])
                 release_guard.check_releasable(
-                    s3, bucket, version, function, f"pulumi up of {self.name}", self.version_key
+                    s3, bucket, version, function, f"pulumi up of {self.name}", version_key=self.version_key
                 )
         except ValueError as error:
             self._send(diagnostic("error", unhandled(error)))

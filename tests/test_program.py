@@ -747,7 +747,9 @@ def test_the_programs_release_check_asks_s3_in_the_stacks_region_as_the_deployer
         return "the-s3-client"
 
     monkeypatch.setattr(release_guard, "default_s3_client", client)
-    monkeypatch.setattr(release_guard, "check_releasable", lambda *call: checked.append(call))
+    monkeypatch.setattr(
+        release_guard, "check_releasable", lambda *call, **named: checked.append((*call, *named.values()))
+    )
 
     def made_in_a_stack_in_eu_west_1() -> site.ReleaseCheck:
         # The SDK's config lives in a context variable: set here, it does not leak into other tests.
@@ -759,7 +761,15 @@ def test_the_programs_release_check_asks_s3_in_the_stacks_region_as_the_deployer
     assert clients == [("eu-west-1", "site-deployer")]
     # Outside a preview, the check takes the release lock for the update.
     assert checked == [
-        ("the-s3-client", "site-bucket", V1, True, "pulumi up of stack stack", False, "versioned-site:version")
+        (
+            "the-s3-client",
+            "site-bucket",
+            V1,
+            True,
+            "pulumi up of stack stack",
+            False,
+            "versioned-site:version",
+        )
     ]
 
 
