@@ -37,7 +37,6 @@ else:
 
 DEFAULT_WORKERS = 16
 DEFAULT_ATTEMPTS = 5
-_NOT_FOUND = ("404", "NoSuchKey", "NotFound")
 _PRECONDITION_FAILED = ("PreconditionFailed", "412", "ConditionalRequestConflict")
 
 T = TypeVar("T")
@@ -100,12 +99,9 @@ def read_stored_manifest(s3: S3Client, bucket: str, version: str) -> StoredManif
 
     (It belongs beside `store.read_manifest`, which parses and drops the bytes; kept here while
     store.py is being rewritten.)"""
-    try:
-        response = s3.get_object(Bucket=bucket, Key=layout.manifest_key(version))
-    except ClientError as error:
-        if error_code(error) in _NOT_FOUND:
-            return None
-        raise
+    response = store.get_object_if_exists(s3, bucket, layout.manifest_key(version))
+    if response is None:
+        return None
     return StoredManifest(
         body=response["Body"].read(),
         # S3 always answers Content-Type (binary/octet-stream when none was given) and Metadata.
@@ -308,12 +304,9 @@ def _same_listing(stored: store.StoredObject | None, source: store.StoredObject)
 
 def _object_problem(destination: BucketRef, version: str, expected: _Expected) -> str | None:
     """What is wrong with the destination object of one file, or None when it matches the source."""
-    try:
-        head = destination.s3.head_object(Bucket=destination.name, Key=expected.key)
-    except ClientError as error:
-        if error_code(error) in _NOT_FOUND:
-            return f"{expected.key} is missing"
-        raise
+    head = store.head_object_if_exists(destination.s3, destination.name, expected.key)
+    if head is None:
+        return f"{expected.key} is missing"
     etag = head["ETag"].strip('"')
     size = head["ContentLength"]
     metadata = head["Metadata"]
@@ -404,7 +397,8 @@ def _copy_into_place(
             with_retries(partial(_copy, source, destination, item, condition), attempts, sleep)
             return
         except ClientError as error:
-            if error_code(error) not in (*_PRECONDITION_FAILED, *_NOT_FOUND):  # 404: If-Match, key gone
+            # 404: If-Match on a key that is gone.
+            if error_code(error) not in (*_PRECONDITION_FAILED, *store.MISSING_CODES):
                 raise
             if _source_changed(source, item):
                 raise StoreError(
@@ -421,7 +415,7 @@ def _source_changed(source: BucketRef, item: _Expected) -> bool:
     try:
         source.s3.head_object(Bucket=source.name, Key=item.key, IfMatch=f'"{item.source.etag}"')
     except ClientError as error:
-        if error_code(error) in (*_PRECONDITION_FAILED, *_NOT_FOUND):
+        if error_code(error) in (*_PRECONDITION_FAILED, *store.MISSING_CODES):
             return True
         raise
     return False

@@ -54,7 +54,6 @@ SHARED_ASSET_MIN_AGE = timedelta(hours=24)
 _EXISTS_CODES = ("PreconditionFailed", "412")
 # S3 answers 409 when another conditional write to the same key is in flight: that one wins.
 _CONFLICT_CODES = ("ConditionalRequestConflict", "409")
-_MISSING_CODES = ("404", "NoSuchKey", "NotFound")
 # A prune of the area that announced itself longer ago than this has died: publishing ignores it.
 ASSET_PRUNE_FRESH_FOR = timedelta(hours=1)
 # How long a publish waits for running prunes of the area (one listing a second) before giving up.
@@ -88,12 +87,9 @@ def conflicting_paths(s3: S3Client, bucket: str, files: dict[str, tuple[str, str
         asset = listed.get(layout.shared_asset_key(path))
         if asset is None or asset.etag == etag:
             continue
-        try:
-            head = s3.head_object(Bucket=bucket, Key=asset.key)
-        except ClientError as error:
-            if error_code(error) in _MISSING_CODES:
-                continue  # pruned since the listing: nothing to conflict with
-            raise
+        head = store.head_object_if_exists(s3, bucket, asset.key)
+        if head is None:
+            continue  # pruned since the listing: nothing to conflict with
         if head.get("Metadata", {}).get(layout.SHA256_METADATA_KEY) != sha256:
             found.append(path)
     return found
@@ -224,12 +220,9 @@ def _copy_to_shared(
 
 def _shared_sha256(s3: S3Client, bucket: str, key: str) -> str | None:
     """The sha256 metadata of a shared object, "" when it has none, None when there is no object."""
-    try:
-        head = s3.head_object(Bucket=bucket, Key=key)
-    except ClientError as error:
-        if error_code(error) in _MISSING_CODES:
-            return None
-        raise
+    head = store.head_object_if_exists(s3, bucket, key)
+    if head is None:
+        return None
     return str(head["Metadata"].get(layout.SHA256_METADATA_KEY, ""))
 
 

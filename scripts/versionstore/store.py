@@ -60,7 +60,8 @@ CLAIM_FRESH_FOR = timedelta(hours=24)
 # A default version id that is taken moves on by one second, this many times at most.
 DEFAULT_ID_ATTEMPTS = 60
 MANIFEST_CACHE_CONTROL = "no-cache"
-_MISSING = ("404", "NoSuchKey", "NotFound")
+# What S3 answers for a key that does not exist (HeadObject: 404 or NotFound, GetObject: NoSuchKey).
+MISSING_CODES = ("404", "NoSuchKey", "NotFound")
 _PRECONDITION_FAILED = ("PreconditionFailed", "412", "ConditionalRequestConflict")
 
 Clock = Callable[[], datetime]
@@ -142,14 +143,28 @@ def prefix_versions(s3: S3Client, bucket: str) -> list[str]:
     return layout.sort_newest_first(found)
 
 
-def is_complete(s3: S3Client, bucket: str, version: str) -> bool:
+def get_object_if_exists(s3: S3Client, bucket: str, key: str) -> Any | None:
+    """S3's GetObject answer for `key`, or None when there is no such object (other errors raise)."""
     try:
-        s3.head_object(Bucket=bucket, Key=layout.manifest_key(version))
+        return s3.get_object(Bucket=bucket, Key=key)
     except ClientError as error:
-        if error_code(error) in _MISSING:
-            return False
+        if error_code(error) in MISSING_CODES:
+            return None
         raise
-    return True
+
+
+def head_object_if_exists(s3: S3Client, bucket: str, key: str) -> Any | None:
+    """S3's HeadObject answer for `key`, or None when there is no such object (other errors raise)."""
+    try:
+        return s3.head_object(Bucket=bucket, Key=key)
+    except ClientError as error:
+        if error_code(error) in MISSING_CODES:
+            return None
+        raise
+
+
+def is_complete(s3: S3Client, bucket: str, version: str) -> bool:
+    return head_object_if_exists(s3, bucket, layout.manifest_key(version)) is not None
 
 
 class ManifestUnreadableError(StoreError):
@@ -160,12 +175,10 @@ def read_manifest(s3: S3Client, bucket: str, version: str) -> layout.Manifest | 
     """The manifest of `version`, or None when the version is not complete. Checked as read
     (`layout.Manifest.from_json`): ManifestUnreadableError, naming it, for anything malformed, so no
     caller ever builds a key from a path such as `../x`."""
-    try:
-        body = s3.get_object(Bucket=bucket, Key=layout.manifest_key(version))["Body"].read()
-    except ClientError as error:
-        if error_code(error) in _MISSING:
-            return None
-        raise
+    response = get_object_if_exists(s3, bucket, layout.manifest_key(version))
+    if response is None:
+        return None
+    body = response["Body"].read()
     try:
         manifest = layout.Manifest.from_json(body)
     except (ValueError, KeyError, TypeError, AttributeError) as error:
@@ -355,12 +368,9 @@ def new_claim(version: str, now: datetime | None = None, build_digest: str = "")
 
 
 def read_claim(s3: S3Client, bucket: str, version: str) -> Claim | None:
-    try:
-        response = s3.get_object(Bucket=bucket, Key=layout.claim_key(version))
-    except ClientError as error:
-        if error_code(error) in _MISSING:
-            return None
-        raise
+    response = get_object_if_exists(s3, bucket, layout.claim_key(version))
+    if response is None:
+        return None
     etag = str(response["ETag"]).strip('"')
     try:
         data = json.loads(response["Body"].read())
@@ -531,12 +541,7 @@ def settle_refused_write(
     that content already (an earlier attempt of this write landed); StoreError when the claim is no
     longer this upload's (a --resume took over: nothing more may be written); else the condition to
     write again on what is there now (an object left by an unclaimed earlier attempt)."""
-    try:
-        head = s3.head_object(Bucket=bucket, Key=key)
-    except ClientError as error:
-        if error_code(error) not in _MISSING:
-            raise
-        head = None
+    head = head_object_if_exists(s3, bucket, key)
     if head is not None and str(head["ETag"]).strip('"') == etag:
         return None
     check_claim(s3, bucket, claim)
@@ -596,7 +601,7 @@ def delete_stale_version(s3: S3Client, bucket: str, version: str, now: datetime)
     try:
         mine = _put_claim(s3, bucket, mine, **condition)
     except ClientError as error:
-        if error_code(error) in (*_PRECONDITION_FAILED, *_MISSING):
+        if error_code(error) in (*_PRECONDITION_FAILED, *MISSING_CODES):
             return None
         raise
     if is_complete(s3, bucket, version):  # sealed just before the claim changed hands
@@ -659,12 +664,9 @@ def lock_owner(command: str) -> str:
 
 
 def read_lock(s3: S3Client, bucket: str, version: str) -> VersionLock | None:
-    try:
-        response = s3.get_object(Bucket=bucket, Key=layout.lock_key(version))
-    except ClientError as error:
-        if error_code(error) in _MISSING:
-            return None
-        raise
+    response = get_object_if_exists(s3, bucket, layout.lock_key(version))
+    if response is None:
+        return None
     etag, written = str(response["ETag"]).strip('"'), response["LastModified"]
     try:
         data = json.loads(response["Body"].read())
@@ -691,7 +693,7 @@ def _put_lock(
             **condition,  # type: ignore[arg-type]
         )
     except ClientError as error:
-        if error_code(error) in (*_PRECONDITION_FAILED, *_MISSING, "409"):
+        if error_code(error) in (*_PRECONDITION_FAILED, *MISSING_CODES, "409"):
             return None
         raise
     return replace(lock, etag=str(response["ETag"]).strip('"'))
@@ -763,7 +765,7 @@ def drop_lock(s3: S3Client, bucket: str, lock: VersionLock) -> None:
     try:
         s3.delete_object(Bucket=bucket, Key=layout.lock_key(lock.version), IfMatch=f'"{lock.etag}"')
     except ClientError as error:
-        if error_code(error) not in (*_PRECONDITION_FAILED, *_MISSING):
+        if error_code(error) not in (*_PRECONDITION_FAILED, *MISSING_CODES):
             raise
 
 
@@ -921,12 +923,9 @@ def header_problems(
     """`header_problem` of each of `paths` that exists, by path (one HeadObject each, in parallel)."""
 
     def check(path: str) -> str | None:
-        try:
-            head = s3.head_object(Bucket=bucket, Key=layout.object_key(version, path))
-        except ClientError as error:
-            if error_code(error) in _MISSING:
-                return None  # the listing reports it missing
-            raise
+        head = head_object_if_exists(s3, bucket, layout.object_key(version, path))
+        if head is None:
+            return None  # the listing reports it missing
         return header_problem(version, path, files[path], head)
 
     chosen = sorted(paths)
