@@ -10,7 +10,8 @@ CloudFront calls `handler` on each cache miss, before it asks the S3 origin. The
 3. rewrites the URI to the key of `/<version>/...` that answers it (`edge_lambda.routes`: clean URLs,
    trailing slashes), from what it knows of the version's files (`edge_lambda.version_routes`: its
    manifest, read once per version per container), leaving the query string untouched; or redirects
-   to the page's other spelling;
+   to the page's other spelling; a file the manifest says is stored once in the shared area is
+   asked for there (`/_assets/...`);
    the build's `_redirects` come first (`edge_lambda.site_rules`); the same function at origin-response
    adds the build's `_headers` (`response_with_rules`);
 4. on the origin group's fallback origin (the live version answered 403/404), reads fingerprinted
@@ -218,7 +219,9 @@ def live_answer(
         target = routes.route(uri, version_routes, settings)
     if isinstance(target, Redirect):
         return redirect_response(target, query)
-    return {**request, "uri": f"/{version}{target}"}
+    # A file stored once in the shared area (the manifest says so) is asked for there directly, not
+    # through a miss under the version's prefix and the fallback origin.
+    return {**request, "uri": f"/{version_routes.key_prefix(version, target)}{target}"}
 
 
 def _rewrite_key(location: str, version_routes: VersionRoutes, settings: RouteSettings) -> str:

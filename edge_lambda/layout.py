@@ -14,8 +14,10 @@ Layout of the site bucket:
                                      the two exclude each other (conditional writes of this key)
     _locks/_assets/<id>.json         a prune of the shared asset area in progress: publishing waits
     _assets/<path>                   every complete version's fingerprinted files, by their path:
-                                     append-only, served by the fallback origin to pages of other
-                                     versions (skew protection)
+                                     append-only, stored there once (a version's manifest says
+                                     so per file: `ManifestFile.stored_in`), read by both routers
+                                     for the version's own pages and by the fallback origin for
+                                     pages of other versions (skew protection)
     _site/404.html                   the plain not-found page, for a version without its own 404.html
 
 Manifests and claims live outside every version prefix so that a request rewritten to
@@ -70,6 +72,10 @@ ONE_YEAR_SECONDS = 31536000
 
 # Version ids start with a digit, so these prefixes never collide with a version's.
 SHARED_ASSET_PREFIX = "_assets/"
+# A manifest entry's `in` for a file stored once in the shared area rather than under its version's
+# prefix (`ManifestFile.stored_in`); "" (left out of the JSON) is the version's own prefix.
+SHARED_AREA = "_assets"
+STORED_IN_CHOICES = ("", SHARED_AREA)
 # The page CloudFront's custom error responses fetch (`/404.html`, through the edge), and the plain
 # page the component stores for versions that have none.
 NOT_FOUND_PAGE_PATH = "/404.html"
@@ -161,6 +167,11 @@ def path_from_shared_asset_key(key: str) -> str | None:
     return key[len(SHARED_ASSET_PREFIX) :]
 
 
+def stored_key(version: str, path: str, entry: ManifestFile) -> str:
+    """The key holding the bytes of `version`'s file `path` (`entry`: its manifest entry)."""
+    return shared_asset_key(path) if entry.shared else object_key(version, path)
+
+
 def manifest_key(version: str) -> str:
     return f"{MANIFEST_PREFIX}{validate_version(version)}{_MANIFEST_SUFFIX}"
 
@@ -190,6 +201,14 @@ def version_from_manifest_key(key: str) -> str | None:
     return candidate if is_valid_version(candidate) else None
 
 
+def version_from_claim_key(key: str) -> str | None:
+    """The version a claim key belongs to, or None for a key that is not a claim."""
+    if not key.startswith(CLAIM_PREFIX) or not key.endswith(_MANIFEST_SUFFIX):
+        return None
+    candidate = key[len(CLAIM_PREFIX) : -len(_MANIFEST_SUFFIX)]
+    return candidate if is_valid_version(candidate) else None
+
+
 def version_from_prefix(prefix: str) -> str | None:
     """The version of a common prefix such as `20261127T101500Z/`, or None."""
     candidate = prefix.rstrip("/")
@@ -206,6 +225,14 @@ class ManifestFile:
     # multipart one): a listing proves the stored bytes without reading them. Empty in manifests
     # written before it was recorded.
     etag: str = ""
+    # Where the bytes are stored: "" under the version's prefix (every version written before the
+    # shared area held files once), SHARED_AREA for `_assets/<path>` (`stored_key`).
+    stored_in: str = ""
+
+    @property
+    def shared(self) -> bool:
+        """Stored once in the shared area, not under its version's prefix."""
+        return self.stored_in == SHARED_AREA
 
     @property
     def fingerprinted(self) -> bool:
@@ -237,6 +264,11 @@ class Manifest:
         """The files the upload took as fingerprinted."""
         return {path for path, f in self.files.items() if f.fingerprinted}
 
+    def stored_elsewhere(self) -> dict[str, str]:
+        """path -> the key prefix (without `/`) holding it, for each file not under the version's own
+        prefix: what a router needs besides the routes."""
+        return {path: f.stored_in for path, f in self.files.items() if f.stored_in}
+
     @property
     def total_bytes(self) -> int:
         return sum(f.size for f in self.files.values())
@@ -256,6 +288,7 @@ class Manifest:
                         "content_type": f.content_type,
                         "cache_control": f.cache_control,
                         **({"etag": f.etag} if f.etag else {}),
+                        **({"in": f.stored_in} if f.stored_in else {}),
                     }
                     for path, f in sorted(self.files.items())
                 },
@@ -317,4 +350,7 @@ def _manifest_file(path: str, entry: object) -> ManifestFile:
         raise ValueError(f"entry {path!r}: etag {etag!r} is not text")
     if not isinstance(content_type, str) or not isinstance(cache_control, str):
         raise ValueError(f"entry {path!r}: content_type and cache_control must be text")
-    return ManifestFile(size, sha256, content_type, cache_control, etag)
+    stored_in = entry.get("in", "")
+    if stored_in not in STORED_IN_CHOICES:
+        raise ValueError(f"entry {path!r}: in {stored_in!r} is not {SHARED_AREA!r} (or absent)")
+    return ManifestFile(size, sha256, content_type, cache_control, etag, stored_in)

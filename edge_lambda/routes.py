@@ -83,6 +83,12 @@ class VersionRoutes:
         """Whether a file answers the decoded `path` (clean URLs); False when the files are unknown."""
         return self.files is not None and answering_file(path, self.files) is not None
 
+    stored: Mapping[str, str] = field(default_factory=dict, compare=False)
+    """path -> the key prefix holding it, for files stored outside the version's prefix (its manifest's
+    `in`: the shared area). The Lambda@Edge handler reads the manifest, so it asks for those keys
+    directly; the CloudFront Function, which has only the store value, reads every fingerprinted file
+    from the shared area by its name anyway (`serves_shared`)."""
+
     def serves_shared(self, uri: str) -> bool:
         """Whether the CloudFront Function reads the file `uri` from the shared area: a hash-shaped name
         (any version's: an open page of another version asks for its own chunks) unless this version
@@ -91,6 +97,13 @@ class VersionRoutes:
             return False
         path = urllib.parse.unquote(uri[1:])
         return path in self.shared or (is_shared_by_name(uri) and path not in self.unshared)
+
+    def key_prefix(self, version: str, target: str) -> str:
+        """The key prefix (`version`, or the area holding it) of the route target `target`
+        (`/about.html`, percent-encoded as the viewer sent it)."""
+        if not self.stored:
+            return version
+        return self.stored.get(urllib.parse.unquote(target[1:]), version)
 
     def default(self, path: str) -> str:
         return (FILE if has_extension(path) else self.style) + (FOLDER if self.style == SPA else self.style)
@@ -111,10 +124,12 @@ class VersionRoutes:
         spa_fallback: bool = False,
         fingerprinted: Collection[str] | None = None,
         rules: SiteRules | None = None,
+        stored: Mapping[str, str] | None = None,
     ) -> VersionRoutes:
         """The routes of a version holding the files `paths` (relative, as in its manifest), of which
         its upload took `fingerprinted` as fingerprinted (None: as the strict name rule says, for a
-        version whose decision is not known), with its build's `rules`."""
+        version whose decision is not known), with its build's `rules`, and stored `stored` outside
+        its prefix (path -> key prefix: `Manifest.stored_elsewhere`)."""
         files = set(paths)
         taken = {p for p in files if is_immutable_asset(p)} if fingerprinted is None else set(fingerprinted)
         unshared = tuple(sorted(p for p in files - taken if is_shared_by_name("/" + p)))
@@ -139,7 +154,9 @@ class VersionRoutes:
             folder_kind = FOLDER if path in folders else HTML if path in html else routes.default(path)[1]
             if kind + folder_kind != routes.default(path):
                 exceptions[path] = kind + folder_kind
-        return cls(style, exceptions, unshared, shared, rules or SiteRules(), frozenset(files))
+        return cls(
+            style, exceptions, unshared, shared, rules or SiteRules(), frozenset(files), dict(stored or {})
+        )
 
     def to_summary(self) -> str:
         """The compact JSON the CloudFront Function reads; RoutesTooLargeError beyond its budget."""

@@ -68,7 +68,11 @@ class ManifestRoutes:
         body = self._s3.get_object(Bucket=self.bucket, Key=layout.manifest_key(version))["Body"].read()
         manifest = layout.Manifest.from_json(body)
         return VersionRoutes.from_paths(
-            manifest.files, self.spa_fallback, manifest.fingerprinted_paths(), manifest.rules
+            manifest.files,
+            self.spa_fallback,
+            manifest.fingerprinted_paths(),
+            manifest.rules,
+            manifest.stored_elsewhere(),
         )
 
 

@@ -245,6 +245,32 @@ def put_version(world: World, version: str, files: Mapping[str, bytes], complete
         world.s3.put_object(Bucket=BUCKET, Key=layout.manifest_key(version), Body=manifest.to_json().encode())
 
 
+def store_as_before(s3: S3Client, bucket: str, version: str, unshare: bool = True) -> None:
+    """Make the complete `version` look as uploads stored versions before fingerprinted files were
+    stored once: each file under its prefix (its shared files copied there, marked with `version`,
+    and, with `unshare`, taken out of the shared area) and a manifest without `in`."""
+    from dataclasses import replace
+
+    manifest = layout.Manifest.from_json(
+        s3.get_object(Bucket=bucket, Key=layout.manifest_key(version))["Body"].read()
+    )
+    for path, entry in manifest.files.items():
+        if entry.shared:
+            s3.copy_object(
+                Bucket=bucket,
+                Key=layout.object_key(version, path),
+                CopySource={"Bucket": bucket, "Key": layout.shared_asset_key(path)},
+                MetadataDirective="REPLACE",
+                ContentType=entry.content_type,
+                CacheControl=entry.cache_control,
+                Metadata={layout.SHA256_METADATA_KEY: entry.sha256, layout.VERSION_METADATA_KEY: version},
+            )
+            if unshare:
+                s3.delete_object(Bucket=bucket, Key=layout.shared_asset_key(path))
+    before = replace(manifest, files={p: replace(e, stored_in="") for p, e in manifest.files.items()})
+    s3.put_object(Bucket=bucket, Key=layout.manifest_key(version), Body=before.to_json().encode())
+
+
 def keys(world: World, prefix: str = "") -> list[str]:
     paginator = world.s3.get_paginator("list_objects_v2")
     return [

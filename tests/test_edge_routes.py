@@ -242,3 +242,36 @@ def test_the_manifest_records_the_decision_as_the_cache_control(
     content_type: str, cache_control: str, fingerprinted: bool
 ) -> None:
     assert layout.ManifestFile(1, "0" * 64, content_type, cache_control).fingerprinted is fingerprinted
+
+
+def test_files_stored_once_are_asked_for_in_the_shared_area_and_older_versions_from_their_prefix(
+    aws: tuple[Any, Any],
+) -> None:
+    """A version uploaded since fingerprinted files are stored once names them `in: _assets`: the
+    handler asks the shared area for them directly (no miss under the prefix, no fallback hop); a
+    version stored before keeps every file under its prefix, and is served from there unchanged."""
+    s3, ssm = aws
+    page = layout.ManifestFile(1, "0" * 64, "text/html; charset=utf-8", "no-cache", "0" * 32)
+    chunk = layout.ManifestFile(
+        1, "1" * 64, "text/javascript", layout.IMMUTABLE_CACHE_CONTROL, "1" * 32, layout.SHARED_AREA
+    )
+    files = {"index.html": page, "assets/app-Q1AJiLvC.js": chunk, "assets/a b.12345678.js": chunk}
+    manifest = layout.Manifest(V2, "2026-11-27T10:15:00+00:00", files)
+    s3.put_object(Bucket=BUCKET, Key=layout.manifest_key(V2), Body=manifest.to_json().encode())
+    assert json.loads(manifest.to_json())["files"]["assets/app-Q1AJiLvC.js"]["in"] == "_assets"
+    before = {"index.html": page, "assets/app-Q1AJiLvC.js": layout.ManifestFile(1, "1" * 64, "a", "b", "c")}
+    old = layout.Manifest(V1, "2026-11-26T10:15:00+00:00", before)
+    s3.put_object(Bucket=BUCKET, Key=layout.manifest_key(V1), Body=old.to_json().encode())
+    settings = EdgeSettings(PARAMETER_NAME, REGION, 5, bucket=BUCKET, bucket_region="eu-west-1")
+    clock = ManualClock()
+    edge = OriginRequestHandler(settings, PointerCache(settings, ssm, now=clock))
+
+    put_pointer(ssm, V2)
+    assert edge(origin_request_event("/assets/app-Q1AJiLvC.js"))["uri"] == "/_assets/assets/app-Q1AJiLvC.js"
+    assert (
+        edge(origin_request_event("/assets/a%20b.12345678.js"))["uri"] == "/_assets/assets/a%20b.12345678.js"
+    )
+    assert edge(origin_request_event("/"))["uri"] == f"/{V2}/index.html"
+    put_pointer(ssm, V1)
+    clock.advance(5)
+    assert edge(origin_request_event("/assets/app-Q1AJiLvC.js"))["uri"] == f"/{V1}/assets/app-Q1AJiLvC.js"

@@ -106,7 +106,7 @@ def test_serves_each_file_with_the_objects_headers(example: ExampleSite) -> None
             url = "/" + path.removesuffix("index.html")  # folders are asked for as `/about/`
             answer = request(server, url)
             stored = example.s3.head_object(
-                Bucket=example.bucket, Key=layout.object_key(example.version_one, path)
+                Bucket=example.bucket, Key=layout.stored_key(example.version_one, path, manifest.files[path])
             )
             source = (demo.EXAMPLE_V1 / path).read_bytes()
             assert answer.status == 200, url

@@ -16,7 +16,7 @@ from scripts.commands.verify import verify_site
 from scripts.versionstore import store as storage
 from tests.clock import ManualClock
 from tests.serve_scaffold import ExampleSite, example_site, live_server, request
-from tests.sitectl_scaffold import FakeStack
+from tests.sitectl_scaffold import FakeStack, store_as_before
 
 ROOT = Path(__file__).resolve().parent.parent
 CHUNK_ONE = "/assets/lazy.2f781bed.js"
@@ -133,8 +133,16 @@ def test_verify_accepts_a_shared_copy_with_the_versions_bytes_and_nothing_else(e
     ) as server:
         shared = request(server, "/assets/app.fa10386f.js")
         assert shared.headers["x-amz-meta-site-version"] == example.version_one
+        # Stored once by version one, and named so by version two's manifest: accepted with either router.
+        assert verify_site(server.url, example.version_two, manifest).problems == []
+        assert verify_site(server.url, example.version_two, manifest, shared_assets=True).problems == []
+        # A version stored before (its files under its prefix): with Lambda@Edge every file from the
+        # version itself, so another version's marker is a problem there.
+        store_as_before(example.s3, example.bucket, example.version_two, unshare=False)
+        manifest = storage.read_manifest(example.s3, example.bucket, example.version_two)
+        assert manifest is not None
         strict = verify_site(server.url, example.version_two, manifest).problems
-        assert strict == [  # Lambda@Edge's rule: every file from the version itself
+        assert strict == [
             f"/assets/app.fa10386f.js: serves version {example.version_one}, expected {example.version_two}"
         ]
         assert verify_site(server.url, example.version_two, manifest, shared_assets=True).problems == []

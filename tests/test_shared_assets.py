@@ -20,12 +20,24 @@ from scripts.versionstore.content_headers import HeaderRules
 from scripts.versionstore.errors import StoreError
 from scripts.versionstore.shared_assets import (
     MAX_COPY_BYTES,
+    SharedAssetsInUseError,
     prune_shared_assets,
     publish_shared_assets,
     shared_assets,
     unshared_paths,
 )
-from tests.sitectl_scaffold import BUCKET, PARAMETER, V1, V2, World, keys, sample_build, world, write_build
+from tests.sitectl_scaffold import (
+    BUCKET,
+    PARAMETER,
+    V1,
+    V2,
+    World,
+    keys,
+    sample_build,
+    store_as_before,
+    world,
+    write_build,
+)
 
 V3 = "20261103T100000Z"
 
@@ -88,9 +100,12 @@ def _manifest(world: World, version: str) -> layout.Manifest:
     return manifest
 
 
-def test_an_upload_publishes_its_fingerprinted_files_with_their_headers(world: World, tmp_path: Path) -> None:
+def test_an_upload_stores_its_fingerprinted_files_once_with_their_headers(
+    world: World, tmp_path: Path
+) -> None:
     report = upload_build(world.s3, BUCKET, sample_build(tmp_path / "d"), V1)
     assert keys(world, "_assets/") == SHARED_AFTER_V1
+    assert not any(key.startswith(f"{V1}/assets/app.") for key in keys(world, f"{V1}/"))
     assert report.shared is not None
     assert report.shared.published == ["assets/app.2defdb23.css", "assets/app.fa10386f.js"]
     head = world.s3.head_object(Bucket=BUCKET, Key="_assets/assets/app.2defdb23.css")
@@ -106,6 +121,16 @@ def test_an_upload_publishes_its_fingerprinted_files_with_their_headers(world: W
 
 def test_publishing_again_is_idempotent_and_copies_nothing(world: World, tmp_path: Path) -> None:
     upload_build(world.s3, BUCKET, sample_build(tmp_path / "d"), V1)
+    # Stored once by its upload: nothing to publish, not a request.
+    stored_once = _manifest(world, V1)
+    counts = world.count_requests()
+    report = publish_shared_assets(world.s3, BUCKET, stored_once, Warnings())
+    assert (report.published, len(report.already), counts) == ([], 2, {})
+    # A version stored before (every file under its prefix), published once already: still exactly
+    # its manifest, with no migration.
+    store_as_before(world.s3, BUCKET, V1)
+    assert store.verify_version(world.s3, BUCKET, V1) == []
+    publish_shared_assets(world.s3, BUCKET, _manifest(world, V1), Warnings())
     manifest = _manifest(world, V1)
     counts = world.count_requests()
     warnings = Warnings()
@@ -128,12 +153,16 @@ def test_an_upload_with_other_bytes_under_a_shared_name_is_refused_before_anythi
     other = write_build(tmp_path / "two", {"index.html": "<p>two</p>", "assets/app.fa10386f.js": "evil()"})
     with pytest.raises(RefusedError) as refused:
         upload_build(world.s3, BUCKET, other, V2)
+    sha256 = hashlib.sha256(b"console.log('app')").hexdigest()
     assert str(refused.value) == (
-        "1 files taken as fingerprinted (by name) have other bytes than an earlier version published "
-        "under the same name (first: assets/app.fa10386f.js): a content hash never changes its bytes. "
-        "Rename them, or say they are not fingerprinted: `sitectl upload --revalidate "
-        "'assets/app.fa10386f.js'` (or a line `!assets/app.fa10386f.js` in .sitectlimmutable)"
+        f"assets/app.fa10386f.js was taken as fingerprinted (by name), but _assets/assets/app.fa10386f.js, "
+        f"stored by version {V1}, holds other bytes (assets/app.fa10386f.js has sha256 metadata {sha256}, "
+        f"the manifest says {hashlib.sha256(b'evil()').hexdigest()}); version {V2} was not uploaded. "
+        "Fingerprinted files are stored once, by name, and a content-hashed name never changes its bytes: "
+        "this one is not a content hash. Rename it, or say it is not fingerprinted: `sitectl upload "
+        "--revalidate 'assets/app.fa10386f.js'` (or a line `!assets/app.fa10386f.js` in .sitectlimmutable)"
     )
+    assert keys(world, f"{V2}/") == []
     assert store.read_claim(world.s3, BUCKET, V2) is None, "nothing written, not even the claim"
     # taken as not fingerprinted, the same build uploads; its own bytes are served from its version
     upload_build(world.s3, BUCKET, other, V2, header_rules=HeaderRules(revalidate_globs=["assets/app.*"]))
@@ -143,12 +172,13 @@ def test_an_upload_with_other_bytes_under_a_shared_name_is_refused_before_anythi
 def test_a_shared_name_with_other_bytes_is_never_overwritten(
     world: World, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    upload_build(world.s3, BUCKET, sample_build(tmp_path / "one"), V1)
     other = write_build(tmp_path / "two", {"index.html": "<p>two</p>", "assets/app.fa10386f.js": "evil()"})
-    # as an upload by a sitectl from before the refusal above
-    monkeypatch.setattr("scripts.commands.upload.conflicting_paths", lambda *_: [])
+    # V2, stored before the refusal above (under its prefix, never published), then V1 takes the name
+    upload_build(world.s3, BUCKET, other, V2)
+    store_as_before(world.s3, BUCKET, V2)
+    upload_build(world.s3, BUCKET, sample_build(tmp_path / "one"), V1)
     warnings = Warnings()
-    report = publish_shared_assets(world.s3, BUCKET, _manifest_after_upload(world, other, V2), warnings)
+    report = publish_shared_assets(world.s3, BUCKET, _manifest(world, V2), warnings)
     assert report.skipped == ["assets/app.fa10386f.js"]
     assert len(warnings) == 1
     assert warnings[0].startswith("_assets/assets/app.fa10386f.js already holds other bytes than")
@@ -265,8 +295,7 @@ def test_share_assets_publishes_versions_uploaded_before_skew_protection(
     world: World, tmp_path: Path
 ) -> None:
     upload_build(world.s3, BUCKET, sample_build(tmp_path / "d"), V1)
-    for key in keys(world, "_assets/"):  # as if uploaded by a sitectl without skew protection
-        world.s3.delete_object(Bucket=BUCKET, Key=key)
+    store_as_before(world.s3, BUCKET, V1)  # as if uploaded by a sitectl without skew protection
     first = world.invoke("--bucket", BUCKET, "share-assets")
     again = world.invoke("--bucket", BUCKET, "share-assets", V1)
     assert first.exit_code == 0, first.output
@@ -453,8 +482,7 @@ def test_a_publish_waits_for_a_running_prune_then_gives_up_and_ignores_a_dead_on
     from tests.sitectl_scaffold import backdate
 
     upload_build(world.s3, BUCKET, sample_build(tmp_path / "d"), V1)
-    for key in keys(world, "_assets/"):
-        world.s3.delete_object(Bucket=BUCKET, Key=key)
+    store_as_before(world.s3, BUCKET, V1)
     marker = layout.asset_prune_key("abc123")
     world.s3.put_object(Bucket=BUCKET, Key=marker, Body=b"{}")
     manifest = store.read_manifest(world.s3, BUCKET, V1)
@@ -474,3 +502,83 @@ def test_a_publish_waits_for_a_running_prune_then_gives_up_and_ignores_a_dead_on
     report = publish_shared_assets(world.s3, BUCKET, manifest, warnings.append, sleep=sleeps.append)
     assert report.published == ["assets/app.2defdb23.css", "assets/app.fa10386f.js"]
     assert len(sleeps) == ASSET_PRUNE_WAIT_SECONDS
+
+
+# --- files stored once: what an upload relies on stays, and is proven at its seal ------------------
+
+
+def _shared_once_then_orphaned(world: World, tmp_path: Path) -> dict[str, str]:
+    """V1 stored a.js in the shared area and was deleted a day ago: a.js is unreferenced and old."""
+    from tests.sitectl_scaffold import backdate
+
+    chunk = {"index.html": "1", "a.1111aaaa.js": "a"}
+    upload_build(world.s3, BUCKET, write_build(tmp_path / "one", chunk), V1)
+    store.delete_version(world.s3, BUCKET, V1)
+    backdate(world, "_assets/", hours=25)
+    return chunk
+
+
+def test_a_prune_during_an_upload_deletes_no_shared_file_the_upload_relies_on(
+    world: World, tmp_path: Path
+) -> None:
+    """V2 finds a.js in the shared area and sends nothing for it; a prune that starts after V2's
+    plan sees V2's claim and deletes nothing, so V2 seals with a.js; once V2 is complete, a.js is
+    referenced."""
+    chunk = _shared_once_then_orphaned(world, tmp_path)
+    refused: list[str] = []
+
+    def prune_now(claim: store.Claim) -> None:
+        with pytest.raises(SharedAssetsInUseError) as in_use:
+            prune_shared_assets(world.s3, BUCKET, now=store.server_now(world.s3, BUCKET), apply=True)
+        refused.append(str(in_use.value))
+
+    report = upload_build(
+        world.s3,
+        BUCKET,
+        write_build(tmp_path / "two", {**chunk, "index.html": "2"}),
+        V2,
+        before_seal=prune_now,
+    )
+    assert report.shared is not None and report.shared.already == ["a.1111aaaa.js"]
+    assert report.sent_files == 1, "only index.html: a.js was in the shared area"
+    assert refused == [
+        f"shared assets not pruned: version {V2} is being uploaded (claimed within 24 h, no manifest yet) "
+        "and may rely on files of the shared area; run prune again once it is complete"
+    ]
+    assert keys(world, "_assets/") == ["_assets/a.1111aaaa.js"] and keys(world, "_locks/") == []
+    assert store.verify_version(world.s3, BUCKET, V2) == []
+    assert prune_shared_assets(world.s3, BUCKET, now=store.server_now(world.s3, BUCKET), apply=True) == []
+
+
+def test_a_version_is_never_sealed_with_a_shared_file_missing(world: World, tmp_path: Path) -> None:
+    chunk = _shared_once_then_orphaned(world, tmp_path)
+    build = write_build(tmp_path / "two", {**chunk, "index.html": "2"})
+
+    def deleted_by_hand(claim: store.Claim) -> None:
+        world.s3.delete_object(Bucket=BUCKET, Key="_assets/a.1111aaaa.js")
+
+    with pytest.raises(StoreError) as failed:
+        upload_build(world.s3, BUCKET, build, V2, before_seal=deleted_by_hand)
+    assert str(failed.value) == (
+        f"version {V2} was not sealed: a.1111aaaa.js is missing from the shared area "
+        f"(_assets/a.1111aaaa.js); did another process write to it? re-run with --resume --version {V2}"
+    )
+    assert not store.is_complete(world.s3, BUCKET, V2)
+    report = upload_build(world.s3, BUCKET, build, V2, resume=True)
+    assert report.shared is not None and report.shared.published == ["a.1111aaaa.js"]
+    assert store.verify_version(world.s3, BUCKET, V2) == []
+
+
+def test_versions_verify_checks_the_shared_copy_of_each_file_stored_once(
+    world: World, tmp_path: Path
+) -> None:
+    upload_build(world.s3, BUCKET, sample_build(tmp_path / "d"), V1)
+    upload_build(world.s3, BUCKET, sample_build(tmp_path / "e", marker="v2"), V2)
+    # V2's css is V1's shared copy, marked with V1: that is V2's file too
+    assert store.verify_versions(world.s3, BUCKET) == {V2: [], V1: []}
+    css, js = "assets/app.2defdb23.css", "assets/app.fa10386f.js"
+    world.s3.put_object(Bucket=BUCKET, Key=f"_assets/{css}", Body=b"body { color: green }")  # same size
+    world.s3.delete_object(Bucket=BUCKET, Key=f"_assets/{js}")
+    problems = store.verify_version(world.s3, BUCKET, V2)
+    assert problems[0] == f"{js} is missing from the shared area (_assets/{js})"
+    assert problems[1].startswith(f"{css} has Content-Type binary/octet-stream, the manifest says text/css")

@@ -103,9 +103,14 @@ def test_upload_stores_files_with_headers_and_the_manifest(world: World, tmp_pat
     assert result.exit_code == 0, result.output
     assert result.stdout.strip().splitlines()[-1] == V1
 
-    css = world.s3.head_object(Bucket=BUCKET, Key=f"{V1}/assets/app.2defdb23.css")
+    # Fingerprinted files are stored once, in the shared area, marked with the version that sent them,
+    # and not under the version's prefix.
+    css = world.s3.head_object(Bucket=BUCKET, Key="_assets/assets/app.2defdb23.css")
     assert css["ContentType"] == "text/css; charset=utf-8"
     assert css["CacheControl"] == IMMUTABLE_CACHE_CONTROL
+    assert css["Metadata"][layout.VERSION_METADATA_KEY] == V1
+    prefix = {o.key for o in storage.version_objects(world.s3, BUCKET, V1)}
+    assert f"{V1}/assets/app.2defdb23.css" not in prefix and f"{V1}/index.html" in prefix
     html = world.s3.get_object(Bucket=BUCKET, Key=f"{V1}/index.html")
     assert html["ContentType"] == "text/html; charset=utf-8"
     assert html["CacheControl"] == REVALIDATE_CACHE_CONTROL
@@ -128,6 +133,8 @@ def test_upload_stores_files_with_headers_and_the_manifest(world: World, tmp_pat
     )
     assert manifest.files["robots.txt"].size == len("User-agent: *")
     assert manifest.files["assets/app.2defdb23.css"].cache_control == IMMUTABLE_CACHE_CONTROL
+    assert manifest.files["assets/app.2defdb23.css"].stored_in == layout.SHARED_AREA
+    assert manifest.files["index.html"].stored_in == ""
 
 
 def test_default_version_is_the_current_utc_time(world: World, tmp_path: Path) -> None:
@@ -217,11 +224,13 @@ def test_unchanged_files_are_copied_server_side(world: World, tmp_path: Path) ->
 
     second = upload_build(world.s3, BUCKET, sample_build(tmp_path / "v2", marker="v2"), V2)
     assert second.sent_files == 1  # index.html changed
-    assert second.copied_files == 6
+    assert second.copied_files == 4  # the fingerprinted two are stored once: nothing to do for them
+    assert second.shared is not None
+    assert second.shared.already == ["assets/app.2defdb23.css", "assets/app.fa10386f.js"]
     assert second.sent_bytes < first.sent_bytes
-    copied = world.s3.head_object(Bucket=BUCKET, Key=f"{V2}/assets/app.2defdb23.css")
-    assert copied["CacheControl"] == IMMUTABLE_CACHE_CONTROL
-    assert copied["ContentType"] == "text/css; charset=utf-8"
+    copied = world.s3.head_object(Bucket=BUCKET, Key=f"{V2}/assets/logo.svg")
+    assert copied["Metadata"][layout.VERSION_METADATA_KEY] == V2
+    assert storage.verify_version(world.s3, BUCKET, V2) == []
     body = world.s3.get_object(Bucket=BUCKET, Key=f"{V2}/index.html")["Body"].read()
     assert body == b"<html><body>home v2</body></html>"
 
@@ -353,8 +362,9 @@ def test_interrupted_upload_is_incomplete_and_the_same_command_completes_it(
 
     world.s3.meta.events.register("provide-client-params.s3.PutObject", record)
     report = upload_build(world.s3, BUCKET, build, V1, resume=True)
-    assert report.skipped_files == len(stored_before)
-    assert report.sent_files == 7 - len(stored_before)
+    shared_before = set(keys(world, "_assets/"))
+    assert report.skipped_files == len(stored_before) + len(shared_before)
+    assert report.sent_files == 7 - len(stored_before) - len(shared_before)
     assert storage.is_complete(world.s3, BUCKET, V1)
     assert conditions[f"{V1}/robots.txt"] == [{"IfMatch": stale["ETag"]}]
     assert world.s3.get_object(Bucket=BUCKET, Key=f"{V1}/robots.txt")["Body"].read() == b"User-agent: *"
@@ -398,8 +408,10 @@ def test_plan_skips_copies_and_puts(tmp_path: Path) -> None:
 
 # Every upload: one HeadObject (is the version complete?), ListObjectsV2 of the manifests, twice of
 # the version's own objects (the seal), once of running prunes of the shared assets and twice of the
-# shared assets (before the claim: no fingerprinted name with other bytes; then the publish). A fresh
-# upload never lists its version before sending: only --resume can find its own objects there.
+# shared assets (once claimed: what to send there, no fingerprinted name with other bytes; then the
+# seal's proof that every one is there). A fresh upload never lists its version before sending: only
+# --resume can find its own objects there. The two fingerprinted files are in the shared area already:
+# nothing is sent or copied for them.
 _EVERY_UPLOAD = {"HeadObject": 1, "ListObjectsV2": 6}
 
 
@@ -408,12 +420,13 @@ _EVERY_UPLOAD = {"HeadObject": 1, "ListObjectsV2": 6}
     [
         # A still clock: no re-read of the claim during the upload (see storage.ClaimWatch). 3
         # manifests read, then the claim before and after the manifest; the claim and the manifest
-        # written; the files copied.
-        (3, lambda: 0.0, {"GetObject": 5, "PutObject": 2, "CopyObject": 7}),
-        # No manifest read, nothing copied: every file sent.
-        (0, lambda: 0.0, {"GetObject": 2, "PutObject": 9}),
-        # A clock a second further at every look: the claim is re-read before each of the 7 copies.
-        (3, itertools.count().__next__, {"GetObject": 12, "PutObject": 2, "CopyObject": 7}),
+        # written; the 5 other files copied.
+        (3, lambda: 0.0, {"GetObject": 5, "PutObject": 2, "CopyObject": 5}),
+        # No manifest read, nothing copied: every other file sent; no donor proved the shared
+        # files' headers, so a HEAD each.
+        (0, lambda: 0.0, {"GetObject": 2, "PutObject": 7, "HeadObject": 3}),
+        # A clock a second further at every look: the claim is re-read before each of the 5 copies.
+        (3, itertools.count().__next__, {"GetObject": 10, "PutObject": 2, "CopyObject": 5}),
     ],
     ids=["dedupe-3", "dedupe-0", "claim-rereads"],
 )
@@ -488,7 +501,7 @@ def test_transient_copy_errors_are_retried(world: World, tmp_path: Path) -> None
     sleeps: list[float] = []
     flaky = FailingWrites(world.s3, {"robots.txt": 1}, code="SlowDown", status=503, operation="CopyObject")
     report = upload_build(flaky, BUCKET, sample_build(tmp_path / "v2", marker="v2"), V2, sleep=sleeps.append)  # type: ignore[arg-type]
-    assert (report.sent_files, report.copied_files) == (1, 6)
+    assert (report.sent_files, report.copied_files) == (1, 4)
     assert len(sleeps) == 1
 
 

@@ -34,6 +34,7 @@ from scripts.commands.verify import (
 )
 from scripts.demo import walkthrough as demo
 from scripts.sitectl import cli
+from scripts.versionstore import store as storage
 from tests.clock import ManualClock
 from tests.conftest import shared_scope
 from tests.sitectl_scaffold import (
@@ -150,7 +151,9 @@ def live(served: Served) -> Live:
 @contextmanager
 def replaced(live: Live, path: str, content_type: str, metadata: dict[str, str]) -> Iterator[None]:
     """V1's `path` stored with other headers for the block, then as upload stored it."""
-    key = layout.object_key(V1, path)
+    manifest = storage.read_manifest(live.world.s3, BUCKET, V1)
+    assert manifest is not None
+    key = layout.stored_key(V1, path, manifest.files[path])
     original = live.world.s3.head_object(Bucket=BUCKET, Key=key)
 
     def store(content_type: str, metadata: dict[str, str]) -> None:
@@ -230,12 +233,12 @@ def test_a_different_live_version_fails_with_its_line(live: Live) -> None:
     live.world.set_live(V2)
     result = live.verify("--version", V1)
     assert result.exit_code == 1, result.output
+    # The script is stored once, by V1, and V2 names the same bytes: that line is V1's file either way.
     assert problems(result) == [
         f"/: serves version {V2}, expected {V1}",
         f"/assets/app.3e791ac8.css: serves version {V2}, expected {V1}",
-        f"/assets/app.fa10386f.js: serves version {V2}, expected {V1}",
     ]
-    assert f"Error: {live.url}/ fails verification of {V1}: 3 problems" in result.output
+    assert f"Error: {live.url}/ fails verification of {V1}: 2 problems" in result.output
 
 
 def test_a_missing_asset_fails_with_its_line(live: Live) -> None:
@@ -310,13 +313,19 @@ def test_nothing_released_and_no_version_is_refused(live: Live) -> None:
 # --- the marker: stored by upload, passed on by serve --------------------------------------------
 
 
-def test_upload_stores_the_version_marker_on_puts_and_server_side_copies(served: Served, live: Live) -> None:
-    # V2's script has the same bytes as V1's: it is a server-side copy, which must carry V2, not V1.
-    assert served.copied_files == {V1: 0, V2: 1, V3: 2}
+def test_upload_stores_the_version_marker_and_a_file_stored_once_carries_the_version_that_stored_it(
+    served: Served, live: Live
+) -> None:
+    # V2's script has the same bytes as V1's: stored once, by V1, it carries V1 (a server-side copy
+    # carries its own version: tests/test_sitectl_upload.py); V2's changed page carries V2.
+    assert served.copied_files == {V1: 0, V2: 0, V3: 0}
+    script = "assets/app.fa10386f.js"
+    head = live.world.s3.head_object(Bucket=BUCKET, Key=layout.shared_asset_key(script))
+    assert head["Metadata"][layout.VERSION_METADATA_KEY] == V1
+    v2 = storage.read_manifest(live.world.s3, BUCKET, V2)
+    assert v2 is not None and v2.files[script].shared
     for version in (V1, V2):
-        head = live.world.s3.head_object(
-            Bucket=BUCKET, Key=layout.object_key(version, "assets/app.fa10386f.js")
-        )
+        head = live.world.s3.head_object(Bucket=BUCKET, Key=layout.object_key(version, "index.html"))
         assert head["Metadata"][layout.VERSION_METADATA_KEY] == version
 
 

@@ -209,5 +209,8 @@ def prune_command(keep: int, apply_changes: bool, skip_stack_check: bool, site: 
         # Which shared assets that version references is unknown: none may be deleted.
         click.echo(f"warning: shared assets not pruned: {error}", err=True)
         return
+    except shared_assets.SharedAssetsInUseError as error:
+        click.echo(f"warning: {error}", err=True)
+        return
     if gone:
         click.echo(f"deleted {len(gone)} shared assets no complete version references", err=True)

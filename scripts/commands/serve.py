@@ -557,14 +557,17 @@ def version_routes_for(origin: Origin, spa_fallback: bool) -> RoutesCache:
         manifest = storage.read_manifest(origin.s3, origin.bucket, version)
         if manifest is not None:
             return VersionRoutes.from_paths(
-                manifest.files, spa_fallback, manifest.fingerprinted_paths(), manifest.rules
+                manifest.files,
+                spa_fallback,
+                manifest.fingerprinted_paths(),
+                manifest.rules,
+                manifest.stored_elsewhere(),
             )
-        else:
-            prefix = layout.version_prefix(version)
-            paths = [
-                stored.key[len(prefix) :]
-                for stored in storage.version_objects(origin.s3, origin.bucket, version)
-            ]
+        # Not sealed yet: its files in the shared area are unknown, and found there by the fallback.
+        prefix = layout.version_prefix(version)
+        paths = [
+            stored.key[len(prefix) :] for stored in storage.version_objects(origin.s3, origin.bucket, version)
+        ]
         return VersionRoutes.from_paths(paths, spa_fallback)
 
     return RoutesCache(load, spa_fallback)

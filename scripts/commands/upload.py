@@ -7,8 +7,10 @@ deleted, the manifest written last and only once. A version without its manifest
 never releasable; `--resume --version V` takes over its claim and completes it: objects already
 stored with the right content (same size and ETag) are kept. Files whose content is already in a
 recent complete version are copied server-side, if the donor object still holds those bytes.
-Once sealed, the version's fingerprinted files are published to the shared asset area
-(`scripts/versionstore/shared_assets.py`), where pages of this version find them after a release.
+Fingerprinted files are stored once, in the shared asset area (`scripts/versionstore/shared_assets.py`),
+not under the version's prefix: sent there when the area lacks them, nothing at all when it has them
+(its manifest says where each file is: `layout.ManifestFile.stored_in`); both routers read them
+there, and so do pages of other versions after a release.
 """
 
 from __future__ import annotations
@@ -34,7 +36,7 @@ from scripts.commands.site import Site, site_options
 from scripts.versionstore import store as storage
 from scripts.versionstore.build import Build, LocalFile, scan_build
 from scripts.versionstore.content_headers import HeaderRules
-from scripts.versionstore.shared_assets import PublishReport, conflicting_paths, publish_shared_assets
+from scripts.versionstore.shared_assets import PublishReport, wait_for_prunes
 from scripts.versionstore.transfer import copy_file, put_file, with_retries
 
 if TYPE_CHECKING:
@@ -78,11 +80,18 @@ class UploadReport:
 
 @dataclass(frozen=True)
 class _Step:
-    """What to do with one file: send it, copy it from `source_key`, or nothing (already stored)."""
+    """What to do with one file: send it, copy it from `source_key`, or nothing (already stored).
+    `shared`: the file goes to the shared area (`_assets/<path>`), not under the version's prefix."""
 
     file: LocalFile
     action: Literal["put", "copy", "skip"]
     source_key: str | None = None
+    shared: bool = False
+    reason: str = ""  # why a shared file was taken as fingerprinted (for a refusal)
+
+    def key(self, version: str) -> str:
+        path = self.file.path
+        return layout.shared_asset_key(path) if self.shared else layout.object_key(version, path)
 
 
 def plan_upload(
@@ -112,8 +121,89 @@ def known_content_of(manifests: dict[str, layout.Manifest]) -> dict[str, tuple[s
     known: dict[str, tuple[str, int]] = {}
     for version in layout.sort_newest_first(list(manifests)):
         for path, entry in manifests[version].files.items():
-            known.setdefault(entry.sha256, (layout.object_key(version, path), entry.size))
+            known.setdefault(entry.sha256, (layout.stored_key(version, path, entry), entry.size))
     return known
+
+
+@dataclass
+class SharedPlan:
+    """The fingerprinted files of a build against the shared area: those to send there, those it
+    holds already (nothing to send), and of those, the ones whose bytes and headers a HEAD proved
+    (their ETag may differ: a copy of a multipart object)."""
+
+    send: list[str] = field(default_factory=list)
+    present: list[str] = field(default_factory=list)
+    proven: set[str] = field(default_factory=set)
+
+
+def plan_shared(
+    s3: S3Client,
+    bucket: str,
+    version: str,
+    build: Build,
+    files: dict[str, layout.ManifestFile],
+    donors: dict[str, layout.Manifest],
+) -> SharedPlan:
+    """Which fingerprinted files the shared area lacks (one listing of it). A file it lists with the
+    build's ETag that a donor version's sealed manifest also stores there with the same bytes and
+    headers is taken as is (that seal proved them, and the area never overwrites); any other listed
+    one is read with a HEAD: the same sha256 and headers, taken; anything else is refused
+    (`conflict_refusal`)."""
+    proven_by_donor = {
+        (path, entry.sha256, entry.content_type, entry.cache_control)
+        for manifest in donors.values()
+        for path, entry in manifest.files.items()
+        if entry.shared
+    }
+    listed = storage.shared_objects(s3, bucket)
+    plan = SharedPlan()
+    unsure = []
+    for path in sorted(p for p, entry in files.items() if entry.shared):
+        entry = files[path]
+        found = listed.get(layout.shared_asset_key(path))
+        if found is None:
+            plan.send.append(path)
+        elif (found.size, found.etag) == (entry.size, entry.etag) and (
+            path,
+            entry.sha256,
+            entry.content_type,
+            entry.cache_control,
+        ) in proven_by_donor:
+            plan.present.append(path)
+        else:
+            unsure.append(path)
+
+    def read(path: str) -> tuple[str, Any]:
+        return path, storage.head_object_if_exists(s3, bucket, layout.shared_asset_key(path))
+
+    if unsure:
+        with ThreadPoolExecutor(max_workers=min(storage.HEAD_WORKERS, len(unsure))) as pool:
+            heads = list(pool.map(read, unsure))
+        for path, head in heads:
+            if head is None:
+                plan.send.append(path)
+                continue
+            problem = storage.header_problem(version, path, files[path], head)
+            if problem is not None:
+                raise conflict_refusal(version, build.fingerprinted.get(path, ""), path, head, problem)
+            plan.present.append(path)
+            plan.proven.add(path)
+    return plan
+
+
+def conflict_refusal(version: str, reason: str, path: str, head: Any, problem: str) -> RefusedError:
+    """The refusal of a fingerprinted file whose name the shared area holds with other bytes or
+    headers: its name is not a content hash, and pages would be served the other bytes."""
+    other = head.get("Metadata", {}).get(layout.VERSION_METADATA_KEY) or "an earlier version"
+    what = "bytes" if layout.SHA256_METADATA_KEY in problem else "headers"
+    return RefusedError(
+        f"{path} was taken as fingerprinted ({reason or 'declared'}), but "
+        f"{layout.shared_asset_key(path)}, stored by version {other}, holds other {what} ({problem}); "
+        f"version {version} was not uploaded. Fingerprinted files are stored once, by name, and a "
+        f"content-hashed name never changes its bytes: this one is not a content hash. Rename it, or say "
+        f"it is not fingerprinted: `sitectl upload --revalidate '{path}'` (or a line `!{path}` in "
+        ".sitectlimmutable)"
+    )
 
 
 def _resume_hint(version: str) -> str:
@@ -140,21 +230,6 @@ def describe_fingerprinted(fingerprinted: dict[str, str]) -> list[str]:
         more = f" and {len(paths) - SHOWN_FINGERPRINTED} more" if len(paths) > SHOWN_FINGERPRINTED else ""
         lines.append(f"  {len(paths)} {reason}: {shown}{more}")
     return lines
-
-
-def _refuse_fingerprint_conflicts(s3: S3Client, bucket: str, build: Build) -> None:
-    """Refuse, before anything is written, files taken as fingerprinted that the shared area holds with
-    other bytes: their names are not content hashes, and open pages would get the other bytes."""
-    taken = {f.path: (f.etag, f.sha256) for f in build.files if f.path in build.fingerprinted}
-    conflicts = conflicting_paths(s3, bucket, taken) if taken else []
-    if conflicts:
-        first = conflicts[0]
-        raise RefusedError(
-            f"{len(conflicts)} files taken as fingerprinted ({build.fingerprinted[first]}) have other bytes "
-            f"than an earlier version published under the same name (first: {first}): a content hash "
-            f"never changes its bytes. Rename them, or say they are not fingerprinted: "
-            f"`sitectl upload --revalidate '{first}'` (or a line `!{first}` in .sitectlimmutable)"
-        )
 
 
 def upload_build(
@@ -197,19 +272,19 @@ def upload_build(
         raise RefusedError("--resume needs --version: the version id of the interrupted upload")
     build = scan_build(directory, excludes=excludes, includes=includes, header_rules=header_rules)
     files = build.files
+    # Fingerprinted files are stored once, in the shared area; the rest under the version's prefix.
     manifest_files = {
-        f.path: layout.ManifestFile(f.size, f.sha256, f.content_type, f.cache_control, f.etag) for f in files
+        f.path: layout.ManifestFile(
+            f.size,
+            f.sha256,
+            f.content_type,
+            f.cache_control,
+            f.etag,
+            layout.SHARED_AREA if f.path in build.fingerprinted else "",
+        )
+        for f in files
     }
     digest = layout.Manifest(version="", created="", files=manifest_files, rules=build.rules).files_digest()
-    _refuse_fingerprint_conflicts(s3, bucket, build)
-    # Earlier versions' manifests, read (and checked) before anything is claimed: an unreadable one
-    # is named and not used as a donor.
-    donors = [v for v in storage.complete_versions(s3, bucket) if v != version][: max(dedupe_versions, 0)]
-    known = known_content_of(
-        storage.read_manifests(
-            s3, bucket, donors, lambda error: click.echo(f"warning: {error}; not copied from", err=True)
-        )
-    )
     if version is not None:
         claim = storage.claim_version(s3, bucket, storage.new_claim(version, now, digest), resume=resume)
     else:
@@ -231,18 +306,48 @@ def upload_build(
     )
     if claim.taken_over and on_takeover:
         on_takeover(claim.taken_over)
+    fresh_claim = not (resume or claim.taken_over)
     resume = resume or bool(claim.taken_over)
     if after_claim:
         after_claim(claim)
 
+    try:
+        # The claim is in: from now on a prune of the shared area sees it and deletes nothing. One
+        # that started before is waited for, so the listing below is what stays (`shared_assets`).
+        if running := wait_for_prunes(s3, bucket, sleep):
+            raise SitectlError(
+                f"a prune of the shared assets ({running[0]}) still runs: nothing was uploaded; upload "
+                f"again once it is done (if it died, delete that key: it is ignored after an hour)"
+            )
+        # Earlier versions' manifests (an unreadable one is named and not used as a donor): content
+        # to copy rather than send, and the shared files whose seal proved their bytes and headers.
+        donor_versions = [v for v in storage.complete_versions(s3, bucket) if v != version]
+        donors = storage.read_manifests(
+            s3,
+            bucket,
+            donor_versions[: max(dedupe_versions, 0)],
+            lambda error: click.echo(f"warning: {error}; not copied from", err=True),
+        )
+        shared = plan_shared(s3, bucket, version, build, manifest_files, donors)
+    except RefusedError:
+        if fresh_claim:  # nothing was written but the claim: the version id is free again
+            storage.drop_claim(s3, bucket, claim)
+        raise
+    known = known_content_of(donors)
+
     # Only a resumed upload can find its own objects already stored; a fresh claim overwrites
     # whatever an unclaimed earlier attempt left, and the seal removes the rest.
     stored = {obj.key: obj for obj in storage.version_objects(s3, bucket, version)} if resume else {}
-    steps = plan_upload(files, version, stored, known)
+    by_path = {f.path: f for f in files}
+    steps = plan_upload([f for f in files if not manifest_files[f.path].shared], version, stored, known)
+    reasons = build.fingerprinted
+    steps += [_Step(by_path[path], "put", shared=True, reason=reasons[path]) for path in shared.send]
+    steps += [_Step(by_path[path], "skip", shared=True) for path in shared.present]
+    report.shared = PublishReport(already=list(shared.present))
     if resume:
         # An object kept from the interrupted attempt must also carry the build's headers and
         # metadata (a rewrite with the same bytes keeps its ETag): one that does not is sent again.
-        kept = [step.file.path for step in steps if step.action == "skip"]
+        kept = [step.file.path for step in steps if step.action == "skip" and not step.shared]
         wrong = storage.header_problems(s3, bucket, version, manifest_files, kept)
         steps = [_Step(step.file, "put") if step.file.path in wrong else step for step in steps]
     if on_start:
@@ -263,15 +368,14 @@ def upload_build(
         rules=build.rules,
     )
     try:
-        kept = [step.file.path for step in steps if step.action == "skip"]
-        removed = storage.seal_version(s3, bucket, claim, manifest, kept)
+        kept = [step.file.path for step in steps if step.action == "skip" and not step.shared]
+        removed = storage.seal_version(s3, bucket, claim, manifest, kept, shared.proven)
     except ClientError as error:
         raise SitectlError(f"{describe_aws_error(error)}; {_resume_hint(version)}") from error
     report.removed_objects = len(removed)
     report.sent_bytes += len(manifest.to_json().encode())
-    report.shared = publish_shared_assets(
-        s3, bucket, manifest, warn=lambda m: click.echo(f"warning: {m}", err=True), sleep=sleep
-    )
+    report.shared.published.sort()
+    report.shared.already.sort()
     return report
 
 
@@ -298,7 +402,9 @@ def _run_steps(
     def run(step: _Step) -> _Step:
         # A --resume elsewhere may have taken the version over: then this upload writes no more.
         watch.before_write()
-        key = layout.object_key(version, step.file.path)
+        key = step.key(version)
+        if step.shared:
+            return _put_shared(s3, bucket, version, step, attempts, sleep)
         planned = storage.write_condition(stored.get(key))
         if step.action == "copy":
             assert step.source_key is not None
@@ -327,7 +433,7 @@ def _run_steps(
         futures = {pool.submit(run, step): step for step in pending}
         for future in as_completed(futures):
             error = future.exception()
-            if isinstance(error, storage.ClaimLostError):
+            if isinstance(error, storage.ClaimLostError | RefusedError):
                 raise error
             if error is not None:
                 if isinstance(error, ClientError | BotoCoreError):
@@ -338,6 +444,11 @@ def _run_steps(
                     f"uploading {futures[future].file.path} failed: {detail}; {_resume_hint(version)}"
                 ) from error
             finished = future.result()
+            if finished.shared:
+                assert report.shared is not None
+                (report.shared.published if finished.action == "put" else report.shared.already).append(
+                    finished.file.path
+                )
             if finished.action == "skip":  # an earlier attempt of the same write had landed
                 report.skipped_files += 1
             elif finished.action == "copy":
@@ -351,6 +462,33 @@ def _run_steps(
         # On failure or Ctrl-C: drop what has not started, let running requests finish (shutdown
         # waits for them by default).
         pool.shutdown(cancel_futures=True)
+
+
+def _put_shared(
+    s3: S3Client, bucket: str, version: str, step: _Step, attempts: int, sleep: Callable[[float], None]
+) -> _Step:
+    """Send a fingerprinted file to the shared area, only if the name is free there (If-None-Match):
+    nothing there is ever overwritten. Refused (412, or 409 while another write of it is in flight):
+    another upload stored the name meanwhile, or an earlier attempt of this one; taken when its bytes
+    and headers are the build's, else refused (`conflict_refusal`)."""
+    key = step.key(version)
+    try:
+        with_retries(
+            partial(put_file, s3, bucket, version, step.file, {"IfNoneMatch": "*"}, key), attempts, sleep
+        )
+        return step
+    except ClientError as error:
+        if error_code(error) not in (*_REFUSED_WRITE, "ConditionalRequestConflict", "409"):
+            raise
+    local = step.file
+    entry = layout.ManifestFile(
+        local.size, local.sha256, local.content_type, local.cache_control, local.etag, layout.SHARED_AREA
+    )
+    head = s3.head_object(Bucket=bucket, Key=key)
+    problem = storage.header_problem(version, local.path, entry, head)
+    if problem is not None:
+        raise conflict_refusal(version, step.reason, local.path, head, problem)
+    return _Step(local, "skip", shared=True)
 
 
 def _megabytes(count: int) -> str:

@@ -4,8 +4,9 @@
 `layout.VERSION_METADATA_KEY`, which S3 returns as `layout.VERSION_HEADER` and CloudFront passes on to
 viewers. "Works" is: the root page answers 200, each smoke path answers its expected status, and every
 same-origin asset the root page references (scripts, module preloads, preloads, stylesheets, icons,
-images) answers 200 from V with the Content-Type V's manifest records (with the cloudfront-function
-router, a fingerprinted file may come from the shared area, with the bytes V's manifest records).
+images) answers 200 from V with the Content-Type V's manifest records (a file V stores in the shared
+area, and with the cloudfront-function router any fingerprinted file, may be marked with the version
+that stored it there, and must have the bytes V's manifest records).
 
 Requests carry no cache-busting query: what CloudFront's cache holds is what viewers get, and that is
 what must be right. `release --verify` and `rollback --verify` use `release_and_verify` below: wait for
@@ -150,6 +151,11 @@ def _shared_copy(target: _Target, answer: Response, manifest: layout.Manifest) -
     return answer.headers.get(_SHA256_HEADER) == manifest.files[path].sha256
 
 
+def _stored_shared(target: _Target, manifest: layout.Manifest) -> bool:
+    """A file the version stores once in the shared area (both routers read it there)."""
+    return target.manifest_path is not None and manifest.files[target.manifest_path].shared
+
+
 def _check(
     target: _Target, answer: Response, version: str, manifest: layout.Manifest, shared_assets: bool
 ) -> list[str]:
@@ -180,7 +186,9 @@ def _check(
             f"{label}: no {layout.VERSION_HEADER} header, so which version served it is unknown "
             "(an object uploaded without the version marker, or a CDN dropping the header)"
         )
-    elif marker != version and not (shared_assets and _shared_copy(target, answer, manifest)):
+    elif marker != version and not (
+        (shared_assets or _stored_shared(target, manifest)) and _shared_copy(target, answer, manifest)
+    ):
         problems.append(f"{label}: serves version {marker}, expected {version}")
     if target.manifest_path is not None:
         recorded = manifest.files[target.manifest_path].content_type

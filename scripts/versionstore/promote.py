@@ -27,7 +27,7 @@ from botocore.exceptions import ClientError
 from edge_lambda import layout
 from scripts.versionstore import store
 from scripts.versionstore.errors import StoreError, StoreRefusedError, error_code
-from scripts.versionstore.shared_assets import PublishReport, Warn, publish_shared_assets
+from scripts.versionstore.shared_assets import PublishReport, Warn, publish_shared_assets, wait_for_prunes
 from scripts.versionstore.transfer import with_retries
 
 if TYPE_CHECKING:
@@ -145,10 +145,15 @@ def promote_version(
 
     existing = read_stored_manifest(destination.s3, destination.name, version)
     if existing is not None:
+        repaired = _restore_shared(source, destination, version, existing, manifest_object, expected)
         _check_already_promoted(source, destination, version, manifest_object, existing, expected, workers)
         report.already_complete = True
         report.skipped_files = len(expected)
-        return _publish(destination, manifest_object, report, warn, workers, sleep)
+        _publish(destination, manifest_object, report, warn, workers, sleep)
+        if report.shared is not None and repaired:
+            report.shared.published.extend(repaired)
+            report.shared.already[:] = [path for path in report.shared.already if path not in repaired]
+        return report
 
     stored = {o.key: o for o in store.version_objects(destination.s3, destination.name, version)}
     extra = sorted(set(stored) - set(expected))
@@ -177,10 +182,29 @@ def promote_version(
         report.skipped_files = len(expected)
         return _publish(destination, manifest_object, report, warn, workers, sleep)
 
+    # Files the version stores once in the shared area: the destination's area may hold them already
+    # (an upload or promote of another version); it is never overwritten. Its prunes are waited for
+    # first, and see the claim from then on (`shared_assets`).
+    if _shared(expected):
+        if running := wait_for_prunes(destination.s3, destination.name, sleep):
+            raise StoreError(
+                f"a prune of the shared assets of {destination.name} ({running[0]}) still runs: run the "
+                "same promote again with --resume once it is done"
+            )
+        stored.update(_shared_in(destination, expected))
     # Objects left by an interrupted promote: kept when they already match, copied again otherwise.
     candidates = [e for e in expected.values() if _same_listing(stored.get(e.key), e.source)]
     problems = _parallel(lambda e: _object_problem(destination, version, e), candidates, workers)
     in_place = {e.key for e, problem in zip(candidates, problems, strict=True) if problem is None}
+    for item in expected.values():
+        if item.entry.shared and item.key in stored and item.key not in in_place:
+            raise StoreRefusedError(
+                f"{destination.url(item.key)} holds other bytes than {item.path} of version {version} in "
+                f"{source.name} ({_object_problem(destination, version, item) or 'another ETag'}): "
+                "fingerprinted files are stored once, by name, and never overwritten; nothing was copied. "
+                f"Upload the build to {destination.name} as a new version with that file renamed, or "
+                f"`--revalidate '{item.path}'`"
+            )
     pending = [e for e in expected.values() if e.key not in in_place]
     report.skipped_files = len(in_place)
 
@@ -236,15 +260,17 @@ def _read_source(
             f"manifest {source.url(layout.manifest_key(version))} describes version {manifest.version}"
         )
     objects = {o.key: o for o in store.version_objects(source.s3, source.name, version)}
+    if any(entry.shared for entry in manifest.files.values()):
+        objects.update(store.shared_objects(source.s3, source.name))
     expected = {}
     for path, entry in sorted(manifest.files.items()):
-        key = layout.object_key(version, path)
+        key = layout.stored_key(version, path, entry)
         found = objects.get(key)
         if found is None:
             state = "is missing"
         elif found.size != entry.size:
             state = f"has {found.size} bytes, its manifest says {entry.size}"
-        elif entry.etag and found.etag != entry.etag:
+        elif entry.etag and found.etag != entry.etag and not entry.shared:
             # The same size, other bytes (overwritten after the seal): the listing's ETag shows it.
             state = f"has ETag {found.etag}, its manifest says {entry.etag}"
         else:
@@ -256,8 +282,13 @@ def _read_source(
                 "difference)"
             )
         expected[key] = _Expected(path, key, entry, found)
-    # A manifest from before ETags were recorded: each object's sha256 metadata instead (a HEAD each).
-    unpinned = [item for item in expected.values() if not item.entry.etag]
+    # A manifest from before ETags were recorded: each object's sha256 metadata instead (a HEAD each);
+    # the same for a shared file listed with another ETag (published as a copy of a multipart object).
+    unpinned = [
+        item
+        for item in expected.values()
+        if not item.entry.etag or (item.entry.shared and item.source.etag != item.entry.etag)
+    ]
     for item, sha256 in zip(unpinned, _parallel(partial(_sha256_of, source), unpinned, workers), strict=True):
         if sha256 != item.entry.sha256:
             raise StoreRefusedError(
@@ -298,6 +329,42 @@ def _check_already_promoted(
         )
 
 
+def _restore_shared(
+    source: BucketRef,
+    destination: BucketRef,
+    version: str,
+    existing: StoredManifest,
+    manifest_object: StoredManifest,
+    expected: dict[str, _Expected],
+) -> list[str]:
+    """A version complete in the destination whose files in the shared area went missing there (as a
+    promote publishes a version's fingerprinted files again): copied back, never over anything
+    (If-None-Match). Only for the very manifest of the source; the paths restored."""
+    if existing.body != manifest_object.body or not _shared(expected):
+        return []
+    present = _shared_in(destination, expected)
+    restored = []
+    for item in expected.values():
+        if item.entry.shared and item.key not in present:
+            try:
+                _copy(source, destination, item, {"IfNoneMatch": "*"})
+            except ClientError as error:
+                if error_code(error) not in _PRECONDITION_FAILED:
+                    raise
+                continue  # stored meanwhile: the check that follows compares it
+            restored.append(item.path)
+    return restored
+
+
+def _shared(expected: dict[str, _Expected]) -> bool:
+    return any(item.entry.shared for item in expected.values())
+
+
+def _shared_in(bucket: BucketRef, expected: dict[str, _Expected]) -> dict[str, store.StoredObject]:
+    """The objects of `bucket`'s shared area that are files of `expected` (one listing of the area)."""
+    return {key: obj for key, obj in store.shared_objects(bucket.s3, bucket.name).items() if key in expected}
+
+
 def _same_listing(stored: store.StoredObject | None, source: store.StoredObject) -> bool:
     return stored is not None and stored.size == source.size and stored.etag == source.etag
 
@@ -318,7 +385,8 @@ def _object_problem(destination: BucketRef, version: str, expected: _Expected) -
     if sha256 is not None and sha256 != expected.entry.sha256:
         return f"{expected.key} has sha256 {sha256}, the manifest says {expected.entry.sha256}"
     stamped = metadata.get(layout.VERSION_METADATA_KEY)
-    if stamped is not None and stamped != version:
+    # A file stored once in the shared area is marked with the version that stored it there.
+    if stamped is not None and stamped != version and not expected.entry.shared:
         return f"{expected.key} is stamped with version {stamped}"
     return None
 
@@ -329,6 +397,8 @@ def _destination_problem(destination: BucketRef, version: str, expected: dict[st
     extra = sorted(set(stored) - set(expected))
     if extra:
         return f"{extra[0]} is not in the source version"
+    if _shared(expected):
+        stored.update(_shared_in(destination, expected))
     for key, item in expected.items():
         if key not in stored:
             return f"{key} is missing"
@@ -400,6 +470,14 @@ def _copy_into_place(
             # 404: If-Match on a key that is gone.
             if error_code(error) not in (*_PRECONDITION_FAILED, *store.MISSING_CODES):
                 raise
+            if item.entry.shared:  # stored meanwhile by another version: taken if the same, never replaced
+                problem = _object_problem(destination, claim.version, item)
+                if problem is None:
+                    return
+                raise StoreRefusedError(
+                    f"{destination.url(item.key)} was stored meanwhile with other content ({problem}): "
+                    "fingerprinted files are stored once, by name, and never overwritten"
+                ) from error
             if _source_changed(source, item):
                 raise StoreError(
                     f"{source.url(item.key)} changed while it was being promoted (its ETag is no longer "

@@ -12,15 +12,22 @@ with `If-None-Match: *`, so an object already there is never overwritten: one wi
 the name is not a content hash after all, and that file is skipped with a warning (pages of this
 version then find the first bytes published under that name, or their own while it is live).
 
+Versions uploaded since files are stored once hold their fingerprinted files here only (their
+manifest entries say `in: _assets`, `layout.ManifestFile.shared`): the upload sends each one here
+directly, or nothing when the area has it already. Versions uploaded before hold them under their
+prefix too, and are published here by copy (`publish_shared_assets`, `sitectl share-assets`).
+
 `prune_shared_assets` deletes what no remaining complete version references, once it is older than
 `SHARED_ASSET_MIN_AGE`: how far back skew protection reaches is exactly the versions not pruned.
 
-A publish finds most files already shared and sends nothing for them: it relies on them staying.
-So a prune and a publish exclude each other. The prune writes `_locks/_assets/<id>.json` before it
-reads any manifest and deletes it when done; a publish lists those keys first and, while one younger
-than `ASSET_PRUNE_FRESH_FOR` exists, waits. Either the prune wrote its key after the publish looked
-(then it reads the publishing version's manifest, which was sealed before, and keeps its files), or
-the publish lists the area after the prune's deletions and sends back whatever is gone.
+An upload (or a publish) finds most files already shared and sends nothing for them: it relies on
+them staying. So a prune and an upload exclude each other. The prune writes `_locks/_assets/<id>.json`
+before it reads anything and deletes it when done; an upload, once it has claimed its version, lists
+those keys and, while one younger than `ASSET_PRUNE_FRESH_FOR` exists, waits, and only then lists the
+area to decide what to send. Either the prune wrote its key after the upload looked, and then it
+sees the upload's claim (`store.uploads_in_progress`: a fresh claim without a manifest) and deletes
+nothing; or the upload lists the area after the prune's deletions and sends whatever is gone. The
+seal then proves every shared file present (one listing) before writing the manifest.
 """
 
 from __future__ import annotations
@@ -107,7 +114,7 @@ def running_prunes(s3: S3Client, bucket: str) -> list[str]:
     ]
 
 
-def _wait_for_prunes(s3: S3Client, bucket: str, sleep: Callable[[float], None]) -> list[str]:
+def wait_for_prunes(s3: S3Client, bucket: str, sleep: Callable[[float], None]) -> list[str]:
     """Wait until no prune of the area runs; the keys of those still running after the wait."""
     for _ in range(ASSET_PRUNE_WAIT_SECONDS):
         running = running_prunes(s3, bucket)
@@ -130,8 +137,13 @@ def publish_shared_assets(
     while a prune of the area runs (see above); after ASSET_PRUNE_WAIT_SECONDS it publishes nothing,
     warns, and reports every file as not shared."""
     report = PublishReport()
-    if running := _wait_for_prunes(s3, bucket, sleep):
-        report.skipped.extend(shared_asset_paths(manifest))
+    # Files stored in the area by their upload are there already (its seal proved them).
+    report.already.extend(path for path in shared_asset_paths(manifest) if manifest.files[path].shared)
+    to_publish = [path for path in shared_asset_paths(manifest) if not manifest.files[path].shared]
+    if not to_publish:
+        return report
+    if running := wait_for_prunes(s3, bucket, sleep):
+        report.skipped.extend(to_publish)
         warn(
             f"a prune of the shared assets ({running[0]}) still runs after {ASSET_PRUNE_WAIT_SECONDS} s: "
             f"nothing shared; run `sitectl share-assets --version {manifest.version}` once it is done "
@@ -148,7 +160,7 @@ def publish_shared_assets(
         return path, _publish_one(s3, bucket, manifest, path, warn, listed.get(layout.shared_asset_key(path)))
 
     with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
-        for path, outcome in pool.map(publish, shared_asset_paths(manifest)):
+        for path, outcome in pool.map(publish, to_publish):
             outcomes[outcome].append(path)
     return report
 
@@ -255,16 +267,29 @@ def referenced_keys(manifests: Iterable[layout.Manifest]) -> set[str]:
     return {layout.shared_asset_key(path) for m in manifests for path in shared_asset_paths(m)}
 
 
+class SharedAssetsInUseError(StoreError):
+    """An upload in progress may rely on files of the shared area: none may be deleted now."""
+
+
 def prune_shared_assets(
     s3: S3Client, bucket: str, *, now: datetime, apply: bool, min_age: timedelta = SHARED_ASSET_MIN_AGE
 ) -> list[str]:
     """The shared assets no complete version references and older than `min_age` (deleted when
-    `apply`): run after deleting versions. Reads every complete version's manifest. With `apply`,
-    announced (`_locks/_assets/<id>.json`) before the manifests are read, until done: publishing
-    waits meanwhile (see above)."""
+    `apply`): run after deleting versions. Reads every complete version's manifest, then the claims:
+    SharedAssetsInUseError, nothing deleted, while an upload is in progress. With `apply`, announced
+    (`_locks/_assets/<id>.json`) before the manifests are read, until done: uploads and publishing
+    wait meanwhile (see above)."""
     announced = _announce_prune(s3, bucket, now) if apply else None
     try:
-        manifests = store.read_manifests(s3, bucket, store.complete_versions(s3, bucket)).values()
+        complete = store.complete_versions(s3, bucket)
+        manifests = store.read_manifests(s3, bucket, complete).values()
+        # Claims after manifests: an upload sealed in between is seen as running, never as absent.
+        if running := store.uploads_in_progress(s3, bucket, now, complete):
+            raise SharedAssetsInUseError(
+                f"shared assets not pruned: version {running[0]} is being uploaded (claimed within "
+                f"{int(store.CLAIM_FRESH_FOR.total_seconds()) // 3600} h, no manifest yet) and may rely on "
+                "files of the shared area; run prune again once it is complete"
+            )
         keep = referenced_keys(manifests)
         doomed = sorted(
             a.key for a in shared_assets(s3, bucket) if a.key not in keep and now - a.last_modified >= min_age

@@ -485,6 +485,30 @@ def claim_new_version(
     )
 
 
+def uploads_in_progress(s3: S3Client, bucket: str, now: datetime, complete: Iterable[str]) -> list[str]:
+    """Versions claimed within CLAIM_FRESH_FOR (S3's clock) that are not in `complete`: uploads or
+    promotes that may be running, relying on files of the shared area their manifest will name (one
+    listing of the claims, a request per 1,000)."""
+    done = set(complete)
+    found = []
+    for page in _pages(s3, Bucket=bucket, Prefix=layout.CLAIM_PREFIX):
+        for item in page.get("Contents", []):
+            version = layout.version_from_claim_key(item["Key"])
+            if version is not None and version not in done and now - item["LastModified"] < CLAIM_FRESH_FOR:
+                found.append(version)
+    return layout.sort_newest_first(found)
+
+
+def drop_claim(s3: S3Client, bucket: str, claim: Claim) -> None:
+    """Delete `claim` (only if it is still these very bytes): an upload refused after claiming, with
+    nothing else written, leaves the version id free."""
+    try:
+        s3.delete_object(Bucket=bucket, Key=layout.claim_key(claim.version), IfMatch=f'"{claim.etag}"')
+    except ClientError as error:
+        if error_code(error) not in (*_PRECONDITION_FAILED, *MISSING_CODES):
+            raise
+
+
 def check_claim(s3: S3Client, bucket: str, claim: Claim) -> None:
     """Raise unless `claim` still owns its version (a --resume elsewhere may have taken it over)."""
     current = read_claim(s3, bucket, claim.version)
@@ -800,10 +824,13 @@ class Comparison:
 def compare_objects(
     version: str, files: dict[str, layout.ManifestFile], stored: list[StoredObject]
 ) -> Comparison:
-    """Objects under a version's prefix against the files it must hold (sizes; ETags where known)."""
+    """Objects under a version's prefix against the files it must hold there (sizes; ETags where
+    known); files stored in the shared area are `compare_shared`'s."""
     by_key = {obj.key: obj for obj in stored}
     problems = []
     for path, entry in sorted(files.items()):
+        if entry.stored_in:
+            continue  # stored outside the prefix: `compare_shared`
         obj = by_key.pop(layout.object_key(version, path), None)
         if obj is None:
             problems.append(f"{path} is missing")
@@ -814,16 +841,60 @@ def compare_objects(
     return Comparison(problems, sorted(by_key))
 
 
+def shared_objects(s3: S3Client, bucket: str) -> dict[str, StoredObject]:
+    """Every object of the shared area (`_assets/`), by key: one request per 1,000."""
+    found = {}
+    for page in _pages(s3, Bucket=bucket, Prefix=layout.SHARED_ASSET_PREFIX):
+        for item in page.get("Contents", []):
+            found[item["Key"]] = StoredObject(item["Key"], int(item["Size"]), item["ETag"].strip('"'))
+    return found
+
+
+def compare_shared(
+    files: dict[str, layout.ManifestFile],
+    listed: dict[str, StoredObject],
+    proven: Iterable[str] | None = None,
+) -> list[str]:
+    """The files stored in the shared area (`ManifestFile.shared`) against its listing: each present
+    with its size and ETag. A server-side copy of a multipart object (published before files were
+    stored there once) has another ETag for the same bytes: `proven` (None: every path) are the
+    paths whose sha256 was read already, or is about to be (`header_problems`)."""
+    trusted = None if proven is None else set(proven)
+    problems = []
+    for path, entry in sorted(files.items()):
+        if not entry.shared:
+            continue
+        key = layout.shared_asset_key(path)
+        obj = listed.get(key)
+        if obj is None:
+            problems.append(f"{path} is missing from the shared area ({key})")
+        elif obj.size != entry.size:
+            problems.append(f"{path} has {obj.size} bytes in the shared area ({key}), not {entry.size}")
+        elif entry.etag and obj.etag != entry.etag and trusted is not None and path not in trusted:
+            problems.append(f"{path} has other content in the shared area ({key}: ETag {obj.etag})")
+    return problems
+
+
 def seal_version(
-    s3: S3Client, bucket: str, claim: Claim, manifest: layout.Manifest, kept: Iterable[str] = ()
+    s3: S3Client,
+    bucket: str,
+    claim: Claim,
+    manifest: layout.Manifest,
+    kept: Iterable[str] = (),
+    shared_proven: Iterable[str] = (),
 ) -> list[str]:
     """Make `claim`'s version complete, exactly `manifest`: checked, cleaned, then the manifest.
     `kept`: paths this upload did not write but found stored (a --resume): their headers and
-    metadata are checked too (`header_problem`), since their ETags cannot show them. Returns the
-    keys removed (objects of an earlier attempt that the build no longer has)."""
+    metadata are checked too (`header_problem`), since their ETags cannot show them. Files stored in
+    the shared area must all be there (one listing of it): a version is never sealed with one
+    missing; `shared_proven`: those whose bytes and headers the upload read already (a HEAD), whose
+    ETag may differ. Returns the keys removed (objects of an earlier attempt that the build no
+    longer has)."""
     version = claim.version
     check_claim(s3, bucket, claim)
     comparison = compare_objects(version, manifest.files, version_objects(s3, bucket, version))
+    if any(entry.shared for entry in manifest.files.values()):
+        comparison.problems.extend(compare_shared(manifest.files, shared_objects(s3, bucket), shared_proven))
     comparison.problems.extend(header_problems(s3, bucket, version, manifest.files, kept).values())
     if comparison.problems:
         raise StoreError(
@@ -902,14 +973,18 @@ HEAD_WORKERS = 8
 
 def header_problem(version: str, path: str, entry: layout.ManifestFile, head: Any) -> str | None:
     """What a HeadObject answer of `path` says that its manifest entry does not: the headers viewers
-    get (Content-Type, Cache-Control) and the metadata (sha256, version). The listing cannot show
-    them, and an object rewritten with the same bytes keeps its ETag."""
+    get (Content-Type, Cache-Control) and the metadata (sha256, version: for a file stored in the
+    shared area, any version, the one that stored it). The listing cannot show them, and an object
+    rewritten with the same bytes keeps its ETag."""
     found = {
         "Content-Type": head.get("ContentType"),
         "Cache-Control": head.get("CacheControl"),
         f"{layout.SHA256_METADATA_KEY} metadata": head.get("Metadata", {}).get(layout.SHA256_METADATA_KEY),
         f"{layout.VERSION_METADATA_KEY} metadata": head.get("Metadata", {}).get(layout.VERSION_METADATA_KEY),
     }
+    marked = found[f"{layout.VERSION_METADATA_KEY} metadata"]
+    if entry.shared and layout.is_valid_version(marked):
+        version = str(marked)  # stored once in the shared area: marked by the version that stored it
     wanted = dict(zip(found, (entry.content_type, entry.cache_control, entry.sha256, version), strict=True))
     for name, value in found.items():
         if value != wanted[name]:
@@ -923,7 +998,7 @@ def header_problems(
     """`header_problem` of each of `paths` that exists, by path (one HeadObject each, in parallel)."""
 
     def check(path: str) -> str | None:
-        head = head_object_if_exists(s3, bucket, layout.object_key(version, path))
+        head = head_object_if_exists(s3, bucket, layout.stored_key(version, path, files[path]))
         if head is None:
             return None  # the listing reports it missing
         return header_problem(version, path, files[path], head)
@@ -937,18 +1012,27 @@ def header_problems(
         }
 
 
-def verify_version(s3: S3Client, bucket: str, version: str) -> list[str]:
+def verify_version(
+    s3: S3Client,
+    bucket: str,
+    version: str,
+    shared_listing: Callable[[], dict[str, StoredObject]] | None = None,
+) -> list[str]:
     """Why the stored version is not exactly its manifest; empty when it is. Every key, size and ETag
-    from one listing per 1,000 files, then each object's headers and metadata (one HeadObject each,
-    in parallel: `header_problem`). Also: no object that the manifest does not list."""
+    from one listing per 1,000 files (and one of the shared area, from `shared_listing` when given,
+    for the files stored there), then each object's headers and metadata (one HeadObject each, in
+    parallel: `header_problem`). Also: no object under its prefix that the manifest does not list."""
     manifest = read_manifest(s3, bucket, version)
     if manifest is None:
         return [f"version {version} is not complete (no {layout.manifest_key(version)})"]
     stored = version_objects(s3, bucket, version)
     comparison = compare_objects(version, manifest.files, stored)
     problems = comparison.problems + [f"{key} is not in the manifest" for key in comparison.extra]
+    if any(entry.shared for entry in manifest.files.values()):
+        listed = shared_listing() if shared_listing is not None else shared_objects(s3, bucket)
+        problems += compare_shared(manifest.files, listed)
     # Headers of the objects whose bytes are right (the others are reported already).
-    wrong = {problem.split(" ", 1)[0] for problem in comparison.problems}
+    wrong = {problem.split(" ", 1)[0] for problem in problems}
     sound = [path for path in manifest.files if path not in wrong]
     return problems + list(header_problems(s3, bucket, version, manifest.files, sound).values())
 
@@ -958,9 +1042,16 @@ def verify_versions(s3: S3Client, bucket: str, versions: Iterable[str] | None = 
     manifest is that version's problem, and the others are still verified."""
     chosen = list(versions) if versions is not None else complete_versions(s3, bucket)
     results = {}
+    shared: list[dict[str, StoredObject]] = []  # the shared area, listed once for every version
+
+    def listed() -> dict[str, StoredObject]:
+        if not shared:
+            shared.append(shared_objects(s3, bucket))
+        return shared[0]
+
     for version in chosen:
         try:
-            results[version] = verify_version(s3, bucket, version)
+            results[version] = verify_version(s3, bucket, version, listed)
         except ManifestUnreadableError as error:
             results[version] = [str(error)]
     return results

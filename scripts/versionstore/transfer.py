@@ -127,10 +127,13 @@ def _md5_header(hex_digest: str) -> str:
 Condition = dict[str, str]
 
 
-def put_file(s3: S3Client, bucket: str, version: str, local: LocalFile, condition: Condition) -> None:
-    """Store `local` under `version` if `condition` holds when it lands (412 PreconditionFailed
-    otherwise); FileChangedError when its bytes are not those scanned."""
-    key = layout.object_key(version, local.path)
+def put_file(
+    s3: S3Client, bucket: str, version: str, local: LocalFile, condition: Condition, key: str | None = None
+) -> None:
+    """Store `local` under `version` (or at `key`: the shared area), marked with `version`, if
+    `condition` holds when it lands (412 PreconditionFailed otherwise); FileChangedError when its
+    bytes are not those scanned."""
+    key = key or layout.object_key(version, local.path)
     if local.multipart:
         _put_multipart(s3, bucket, key, version, local, condition)
         return
