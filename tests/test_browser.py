@@ -123,7 +123,7 @@ def test_browser_sees_one_then_two_then_one_after_rollback(example: ExampleSite,
 def test_a_stylesheet_with_the_wrong_type_does_not_apply(example: ExampleSite, tmp_path: Path) -> None:
     """The check above can fail: the same page, its CSS stored as text/plain, keeps no style."""
     demo.release(example.stack, example.version_one, lambda _line: None)
-    key = f"{example.version_one}/assets/app.2defdb23.css"
+    key = "_assets/assets/app.2defdb23.css"  # fingerprinted: stored once, in the shared area
     body = example.s3.get_object(Bucket=example.bucket, Key=key)["Body"].read()
     example.s3.put_object(Bucket=example.bucket, Key=key, Body=body, ContentType="text/plain")
     with live_server(example, ManualClock()) as server:
