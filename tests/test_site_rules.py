@@ -277,3 +277,19 @@ def test_any_path_gets_no_rule_or_an_ascii_location(path: str) -> None:
     found = rules.redirect_for("/" + path, lambda p: False)
     assert found is not None  # the last rule matches every path
     assert found.location.isascii() and " " not in found.location and "\n" not in found.location
+
+
+def test_the_upload_refuses_rules_the_stacks_router_cannot_carry(world: World, tmp_path: Path) -> None:
+    build = sample_build(tmp_path / "site")
+    write_build(build, {"_redirects": REDIRECTS})
+    world.stack.extra_outputs["router"] = "cloudfront-function"
+    result = world.invoke("upload", str(build), "--stack", "test", "--version", V1)
+    assert result.exit_code == 2, result.output
+    assert result.output.splitlines()[-1] == (
+        "Error: the stack's router is cloudfront-function, which carries no build rules yet (its limit: 0), "
+        "and this build has 6 redirect rules (_redirects) and 0 header blocks (_headers): "
+        "`pulumi config set router lambda-edge`, or remove the two files"
+    )
+    assert keys(world) == []
+    world.stack.extra_outputs["router"] = "lambda-edge"
+    assert world.invoke("upload", str(build), "--stack", "test", "--version", V1).exit_code == 0

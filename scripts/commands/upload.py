@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import click
 from botocore.exceptions import BotoCoreError, ClientError
 
+from edge_function import CLOUDFRONT_FUNCTION
 from edge_lambda import layout
 from scripts.commands.errors import RefusedError, SitectlError, aws_errors, describe_aws_error, error_code
 from scripts.commands.options import Output, json_output, version_option
@@ -253,13 +254,16 @@ def upload_build(
     after_claim: Hook | None = None,
     before_seal: Hook | None = None,
     on_takeover: Callable[[str], None] | None = None,
+    router: str | None = None,
 ) -> UploadReport:
     """Upload `directory` as `version` (default: the current UTC time, or the next free second)
     and return what was done.
 
     `progress(n)` is called with the bytes of each file once it is stored; `on_start(version, files,
     bytes)` once the plan is made; `on_takeover(owner)` when the claim of the same build, left by an
-    interrupted run, was taken over without --resume; `after_claim` and `before_seal` (tests) at those
+    interrupted run, was taken over without --resume; `router`: the stack's (a build with rules is
+    refused for the cloudfront-function router, before anything is sent); `after_claim` and
+    `before_seal` (tests) at those
     points; `clock`
     times the re-reads of the claim (`storage.ClaimWatch`). Raises
     StoreRefusedError (exit 2) for a bad build or a version that is taken or complete, before
@@ -271,6 +275,13 @@ def upload_build(
     elif resume:
         raise RefusedError("--resume needs --version: the version id of the interrupted upload")
     build = scan_build(directory, excludes=excludes, includes=includes, header_rules=header_rules)
+    if router == CLOUDFRONT_FUNCTION and build.rules:
+        raise RefusedError(
+            f"the stack's router is {CLOUDFRONT_FUNCTION}, which carries no build rules yet (its limit: 0), "
+            f"and this build has {len(build.rules.redirects)} redirect rules (_redirects) and "
+            f"{len(build.rules.headers)} header blocks (_headers): `pulumi config set router lambda-edge`, "
+            "or remove the two files"
+        )
     files = build.files
     # Fingerprinted files are stored once, in the shared area; the rest under the version's prefix.
     manifest_files = {
@@ -675,6 +686,8 @@ def upload_command(
             dedupe_versions=dedupe_versions,
             on_start=on_start,
             progress=lambda n: reporter[0](n),
+            # The stack's `router` output: a build whose rules its router cannot carry goes nowhere.
+            router=site.outputs().get("router") if site.has_stack else None,
             on_takeover=lambda owner: output.say(
                 f"took over the claim of {owner}: the same build (files and headers), interrupted or "
                 "still running; that run can no longer write, seal or delete anything of this version"
