@@ -40,18 +40,20 @@ def check_releasable(
     spa_fallback: bool = False,
     *,
     version_key: str = "version",
+    spa_fallback_key: str = "spaFallback",
 ) -> None:
     """Raise unless `version`'s manifest exists in `bucket` (and, with `require_shared_assets`, each of
     its fingerprinted files is in the shared area) and no prune is deleting it (a deletion lock).
     With `lock_owner` (an update, about to write the pointer), take the store's release lock on it,
     which keeps prune off it. A bucket that does not exist yet passes: it is about to be created,
-    and nothing can have been uploaded to it. `version_key` is the config key the refusal names."""
+    and nothing can have been uploaded to it. `version_key` and `spa_fallback_key` are the config keys
+    the refusals name (`<project>:version`, `<project>:spaFallback` in the program)."""
     try:
         if is_complete(s3, bucket, version):
             if require_shared_assets:
                 _check_shared(s3, bucket, version)
             if spa_fallback:
-                _check_spa_rule(s3, bucket, version)
+                _check_spa_rule(s3, bucket, version, spa_fallback_key)
             try:
                 if lock_owner is None:
                     check_not_being_deleted(s3, bucket, version)
@@ -87,7 +89,7 @@ def _check_shared(s3: Any, bucket: str, version: str) -> None:
         )
 
 
-def _check_spa_rule(s3: Any, bucket: str, version: str) -> None:
+def _check_spa_rule(s3: Any, bucket: str, version: str, spa_fallback_key: str) -> None:
     # `/* /index.html 200` and spaFallback say the same thing; one of them must go, or a later change
     # of one would silently keep the other.
     manifest = read_manifest(s3, bucket, version)
@@ -95,8 +97,8 @@ def _check_spa_rule(s3: Any, bucket: str, version: str) -> None:
     if rule is not None:
         raise UnreleasableVersionError(
             f"version {version}: _redirects:{rule.line} `{rule.source.text} {rule.to} 200` serves the root "
-            "page for every path, which versioned-site:spaFallback does too: keep one (remove the line and "
-            "upload again, or `pulumi config set spaFallback false`)"
+            f"page for every path, which {spa_fallback_key} does too: keep one (remove the line and "
+            f"upload again, or `pulumi config set {spa_fallback_key} false`)"
         )
 
 

@@ -200,7 +200,7 @@ class VersionedStaticSiteArgs:
         domain.validate(self.domain_names, self.acm_certificate_arn, self.hosted_zone_id)
         tagging.validate(self.tags)
         log_delivery.validate(self.access_logs, self.access_log_retention_days)
-        host_redirect.validate(self.domain_names, self.host_redirect)
+        host_redirect.validate(self.domain_names, self.host_redirect, config_key)
         if self.force_destroy_bucket and self.retain_bucket_on_destroy:
             raise ValueError(
                 f"{config_key('forceDestroyBucket')} is true, but {config_key('retainBucketOnDestroy')} "
@@ -452,6 +452,7 @@ class VersionedStaticSite(pulumi.ComponentResource):
             args.router == CLOUDFRONT_FUNCTION,
             args.spa_fallback,
             args.version_key(),
+            config_key("spaFallback"),
         )
         # The release guard needs the bucket's name, so it runs inside an `apply`: whenever the bucket
         # already exists (its name is known, at preview too) a version never uploaded fails before the
@@ -775,7 +776,11 @@ def deployed_ttl(description: str | None, configured: int) -> int:
 
 
 def _default_release_check(
-    profile: str | None, require_shared_assets: bool, spa_fallback: bool, version_key: str
+    profile: str | None,
+    require_shared_assets: bool,
+    spa_fallback: bool,
+    version_key: str,
+    spa_fallback_key: str,
 ) -> ReleaseCheck:
     region = pulumi.Config("aws").get("region")
 
@@ -784,7 +789,14 @@ def _default_release_check(
         # A preview only reads; an update is about to write the pointer: it takes the release lock.
         owner = None if pulumi.runtime.is_dry_run() else f"pulumi up of stack {pulumi.get_stack()}"
         release_guard.check_releasable(
-            s3, bucket, version, require_shared_assets, owner, spa_fallback, version_key=version_key
+            s3,
+            bucket,
+            version,
+            require_shared_assets,
+            owner,
+            spa_fallback,
+            version_key=version_key,
+            spa_fallback_key=spa_fallback_key,
         )
 
     return check

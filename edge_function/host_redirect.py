@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 from edge_function.code import FunctionCodeError, minify
@@ -35,15 +35,20 @@ def apex_and_www(domain_names: Sequence[str]) -> tuple[str, str] | None:
     return None
 
 
-def validate(domain_names: Sequence[str], mode: str) -> None:
+def validate(
+    domain_names: Sequence[str], mode: str, config_key: Callable[[str], str] = "versioned-site:{}".format
+) -> None:
+    """Refuse a mode that is not one of MODES, or a redirect without both names. `config_key` names a
+    setting as the stack config spells it (`components.config_key`: the project's own name; no Pulumi
+    import here)."""
     if mode not in MODES:
         raise ValueError(
-            f"versioned-site:hostRedirect is {mode!r}: set it to {OFF} (the default), {TO_APEX} or {TO_WWW}, "
-            f"e.g. `pulumi config set hostRedirect {TO_APEX}`"
+            f"{config_key('hostRedirect')} is {mode!r}: set it to {OFF} (the default), {TO_APEX} or "
+            f"{TO_WWW}, e.g. `pulumi config set hostRedirect {TO_APEX}`"
         )
     if mode != OFF and apex_and_www(domain_names) is None:
         raise ValueError(
-            f"versioned-site:hostRedirect is {mode} but versioned-site:domainNames has no pair of names "
+            f"{config_key('hostRedirect')} is {mode} but {config_key('domainNames')} has no pair of names "
             "example.com and www.example.com: list both (the certificate covers both), or set it to off"
         )
 

@@ -223,11 +223,14 @@ def test_spa_fallback_and_the_spa_rule_together_are_refused_at_release(uploaded:
     s3 = boto3.client("s3", region_name="us-east-1")
     check_releasable(s3, BUCKET, uploaded["spa"], False)
     with pytest.raises(UnreleasableVersionError) as refused:
-        check_releasable(s3, BUCKET, uploaded["spa"], False, spa_fallback=True)
+        check_releasable(
+            s3, BUCKET, uploaded["spa"], False, spa_fallback=True, spa_fallback_key="shop:spaFallback"
+        )
+    # The key under the program's own project name (a renamed project reads `shop:spaFallback`).
     assert str(refused.value) == (
         f"version {uploaded['spa']}: _redirects:1 `/* /index.html 200` serves the root page for every path, "
-        "which versioned-site:spaFallback does too: keep one (remove the line and upload again, or "
-        "`pulumi config set spaFallback false`)"
+        "which shop:spaFallback does too: keep one (remove the line and upload again, or "
+        "`pulumi config set shop:spaFallback false`)"
     )
     check_releasable(s3, BUCKET, uploaded["main"], False, spa_fallback=True)
 

@@ -754,7 +754,9 @@ def test_the_programs_release_check_asks_s3_in_the_stacks_region_as_the_deployer
     def made_in_a_stack_in_eu_west_1() -> site.ReleaseCheck:
         # The SDK's config lives in a context variable: set here, it does not leak into other tests.
         pulumi.runtime.set_all_config({"aws:region": "eu-west-1"})
-        return site._default_release_check("site-deployer", True, False, "versioned-site:version")
+        return site._default_release_check(
+            "site-deployer", True, False, "versioned-site:version", "versioned-site:spaFallback"
+        )
 
     check = contextvars.copy_context().run(made_in_a_stack_in_eu_west_1)
     check("site-bucket", V1)
@@ -769,6 +771,7 @@ def test_the_programs_release_check_asks_s3_in_the_stacks_region_as_the_deployer
             "pulumi up of stack stack",
             False,
             "versioned-site:version",
+            "versioned-site:spaFallback",
         )
     ]
 
