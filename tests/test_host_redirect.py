@@ -195,13 +195,9 @@ def test_without_the_option_no_redirect_is_deployed() -> None:
         ),
     ],
 )
-def test_bad_redirect_settings_are_refused_with_the_fix(
-    settings: dict[str, Any], message: str, monkeypatch: pytest.MonkeyPatch
-) -> None:
+@pytest.mark.usefixtures("versioned_site_project")
+def test_bad_redirect_settings_are_refused_with_the_fix(settings: dict[str, Any], message: str) -> None:
     from components.site import VersionedStaticSiteArgs
-
-    # Outside a Pulumi run the project is "project"; the message names the running program's own.
-    monkeypatch.setattr("pulumi.get_project", lambda: "versioned-site")
 
     args: dict[str, Any] = {"version": None, "parameter_name": "/p/s/live-version", "edge_provider": None}
     with pytest.raises(ValueError) as refused:
