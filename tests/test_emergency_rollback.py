@@ -262,6 +262,25 @@ def test_refusals_write_nothing(world: World, args: list[str], message: str) -> 
     assert world.live() == V2 and site.record() is None and site.cloudfront.invalidations == []
 
 
+def test_a_version_whose_spa_rule_the_release_guard_refuses_is_refused_before_any_write(world: World) -> None:
+    """With spaFallback, the catch-up's `pulumi up` refuses a build's `/* /index.html 200` at preview:
+    the emergency path refuses it first, not after viewers got it."""
+    from dataclasses import replace
+
+    from edge_lambda.site_rules import parse_rule_files
+
+    site = Emergency(world)
+    manifest = storage.read_manifest(world.s3, BUCKET, V1)
+    assert manifest is not None
+    with_rule = replace(manifest, rules=parse_rule_files("/* /index.html 200\n", None))
+    world.s3.put_object(Bucket=BUCKET, Key=layout.manifest_key(V1), Body=with_rule.to_json().encode())
+    world.stack.extra_outputs["spaFallback"] = True
+    result = site.invoke("rollback", "--now", "--version", V1, "--yes")
+    assert result.exit_code == 2, result.output
+    assert "serves the root page for every path, which spaFallback does too" in result.stderr
+    assert world.live() == V2 and site.record() is None and site.cloudfront.invalidations == []
+
+
 def test_reason_without_now_is_refused(world: World) -> None:
     result = Emergency(world).invoke("rollback", "--version", V1, "--reason", "x", "--yes")
     assert result.exit_code == 2 and "--reason goes with --now" in result.stderr

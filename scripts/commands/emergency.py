@@ -177,7 +177,11 @@ def _release_now(
     value = _store_value(s3, bucket, target, bool(spa_fallback)) if router == CLOUDFRONT_FUNCTION else ""
     owner = storage.lock_owner(f"sitectl {command} --now")
     try:
-        release_guard.check_releasable(s3, bucket, target, router == CLOUDFRONT_FUNCTION, owner)
+        # As at preview: with spaFallback, a build's `/* /index.html 200` is refused (the catch-up's
+        # `pulumi up` would refuse it there, after viewers already got the version).
+        release_guard.check_releasable(
+            s3, bucket, target, router == CLOUDFRONT_FUNCTION, owner, bool(outputs.get("spaFallback"))
+        )
     except release_guard.UnreleasableVersionError as error:
         raise RefusedError(str(error)) from error
 
