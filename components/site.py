@@ -6,6 +6,7 @@ import json
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypedDict
 
 import pulumi
@@ -16,7 +17,6 @@ from components import domain, not_found_and_skew, pointer_guard, release_guard,
 from components.config_key import config_key
 from components.edge_bundle import LAMBDA_RUNTIME, bundle_files
 from components.private_bucket import private_bucket_guards
-from components.switch import VersionSwitch, VersionSwitchArgs
 from edge_function import CLOUDFRONT_FUNCTION, LAMBDA_EDGE, ROUTERS, host_redirect
 from edge_function.code import (
     LIVE_VERSION_KEY,
@@ -26,7 +26,7 @@ from edge_function.code import (
     manifest_store_value,
     viewer_response_code,
 )
-from edge_lambda import layout
+from edge_lambda import layout, switch_handler
 from edge_lambda.routes import (
     DEFAULT_REDIRECT_STATUS,
     DEFAULT_TRAILING_SLASH,
@@ -271,8 +271,7 @@ class VersionedStaticSiteInputs(TypedDict, total=False):
     take_offline: bool
     """With version empty, point a live site at `none` (every viewer gets 503); refused otherwise."""
     router: str
-    """Where the live version is applied: cloudfront-function (the only one through the provider: the
-    lambda-edge router's switch needs a Python program; docs/architecture.md)."""
+    """Where the live version is applied: cloudfront-function (the default here) or lambda-edge."""
     host_redirect: str
     """With example.com and www.example.com in domainNames: to-apex or to-www answers the other name with
     301 before the cache; off (default) serves both."""
@@ -312,19 +311,11 @@ def args_from_inputs(inputs: Mapping[str, Any] | VersionedStaticSiteArgs) -> Ver
     """The Args of a construct call from another language (the component provider passes the inputs as
     a dict of Python names), with the stack's `aws:profile` as a Python program passes it.
 
-    There the router is `cloudfront-function`: lambda-edge's switch is a Python dynamic provider, which
-    the engine starts with the consumer program's runtime options and working directory
-    (docs/architecture.md, "The switch from another language"): a program in another language has no
-    Python environment in which `components.switch` can be unpickled."""
+    Either router works there: the switch is a Lambda of the site (edge_lambda/switch_handler.py),
+    invoked by the engine's AWS provider, so nothing of it runs in the consumer's language.
+    `cloudfront-function` stays the default there (no wait at a release)."""
     if isinstance(inputs, VersionedStaticSiteArgs):
         return inputs
-    if inputs.get("router", CLOUDFRONT_FUNCTION) != CLOUDFRONT_FUNCTION:
-        raise ValueError(
-            f"VersionedStaticSite router {inputs['router']!r} is not available through the component "
-            f"provider: the {LAMBDA_EDGE} router's switch is a Python dynamic provider, which Pulumi runs "
-            f"with your program's runtime, not this package's; use router {CLOUDFRONT_FUNCTION} (the "
-            "default here), or declare the component from a Python program with versioned_site"
-        )
     known = {f.name for f in fields(VersionedStaticSiteArgs)} - set(PYTHON_ONLY_ARGS)
     unknown = sorted(set(inputs) - known)
     if unknown:
@@ -615,20 +606,7 @@ class VersionedStaticSite(pulumi.ComponentResource):
             release_resources.append(router_function.live_version)
         if edge_function is not None:
             # --- Switch: after the pointer lands, wait the edge TTL, then invalidate `/*`.
-            switch = VersionSwitch(
-                f"{name}-switch",
-                VersionSwitchArgs(
-                    distribution_id=distribution.id,
-                    parameter_name=pointer.name,
-                    parameter_region=EDGE_REGION,
-                    version=pointer.insecure_value,
-                    cache_ttl_seconds=edge_function.description.apply(
-                        lambda description: deployed_ttl(description, args.edge_cache_ttl_seconds)
-                    ),
-                    aws_profile=args.aws_profile,
-                ),
-                opts=pulumi.ResourceOptions(parent=self, depends_on=[pointer]),
-            )
+            switch = _switch(self, name, args, pointer, distribution, edge_function)
             release_resources.append(switch)
 
         self.bucket_name = bucket.bucket
@@ -941,6 +919,114 @@ def _lambda_edge_router(
         opts=pulumi.ResourceOptions(parent=role),
     )
     return function
+
+
+# The switch Lambda's limit: the longest wait (the largest TTL and the margin, counted from the pointer's
+# update, which precedes the invocation) plus its three API calls. Lambda allows up to 900 s.
+SWITCH_TIMEOUT_SECONDS = MAX_EDGE_CACHE_TTL_SECONDS + 60
+
+
+def switch_bundle() -> pulumi.AssetArchive:
+    """The switch Lambda's code: the `edge_lambda` package (no Pulumi), whose `switch_handler` runs the
+    one wait-and-invalidate `sitectl rollback --now` runs too."""
+    package = Path(switch_handler.__file__).parent
+    return pulumi.AssetArchive(
+        {
+            f"edge_lambda/{path.name}": pulumi.StringAsset(path.read_text())
+            for path in sorted(package.glob("*.py"))
+        }
+    )
+
+
+def _switch(
+    site: pulumi.ComponentResource,
+    name: str,
+    args: VersionedStaticSiteArgs,
+    pointer: aws.ssm.Parameter,
+    distribution: aws.cloudfront.Distribution,
+    edge_function: aws.lambda_.Function,
+) -> aws.lambda_.Invocation:
+    """The switch: a Lambda of the site that waits the edge TTL after the pointer moved, then invalidates
+    `/*`, invoked by an `aws.lambda.Invocation` whose input holds the version. A new version is a new
+    input: the invocation is replaced, so the engine invokes the function again (lifecycle scope
+    CREATE_ONLY); a failed invocation leaves the old one in the state, and the next `up` retries.
+    docs/architecture.md, "The switch"."""
+    edge = pulumi.ResourceOptions(parent=site, provider=args.edge_provider)
+    role = aws.iam.Role(
+        f"{name}-switch-role",
+        assume_role_policy=json.dumps(
+            {
+                "Version": "2012-10-17",
+                "Statement": [
+                    {
+                        "Effect": "Allow",
+                        "Principal": {"Service": "lambda.amazonaws.com"},
+                        "Action": "sts:AssumeRole",
+                    }
+                ],
+            }
+        ),
+        tags=tagging.resource_tags(args.tags),
+        opts=pulumi.ResourceOptions(parent=site),
+    )
+    function = aws.lambda_.Function(
+        f"{name}-switch",
+        role=role.arn,
+        runtime=LAMBDA_RUNTIME,
+        handler="edge_lambda.switch_handler.handler",
+        code=switch_bundle(),
+        memory_size=128,
+        timeout=SWITCH_TIMEOUT_SECONDS,
+        description=f"versioned-site {name}: after a release, wait the edge TTL, then invalidate /*",
+        tags=tagging.resource_tags(args.tags),
+        opts=edge,
+    )
+    policy = aws.iam.RolePolicy(
+        f"{name}-switch-policy",
+        role=role.id,
+        policy=pulumi.Output.all(pointer.arn, distribution.arn, edge_function.arn, function.name).apply(
+            lambda values: json.dumps(
+                {
+                    "Version": "2012-10-17",
+                    "Statement": [
+                        # Confirm the pointer and read when it changed.
+                        {"Effect": "Allow", "Action": "ssm:GetParameter", "Resource": values[0]},
+                        # Invalidate this distribution only.
+                        {"Effect": "Allow", "Action": "cloudfront:CreateInvalidation", "Resource": values[1]},
+                        # The TTL the edge function's previous version records, in its description.
+                        {
+                            "Effect": "Allow",
+                            "Action": "lambda:GetFunctionConfiguration",
+                            "Resource": [values[2], f"{values[2]}:*"],
+                        },
+                        {
+                            "Effect": "Allow",
+                            "Action": ["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents"],
+                            "Resource": f"arn:aws:logs:{EDGE_REGION}:*:log-group:/aws/lambda/{values[3]}:*",
+                        },
+                    ],
+                }
+            )
+        ),
+        opts=pulumi.ResourceOptions(parent=role),
+    )
+    event = {
+        "version": pointer.insecure_value,
+        "parameterName": pointer.name,
+        "distributionId": distribution.id,
+        "cacheTtlSeconds": edge_function.description.apply(
+            lambda description: deployed_ttl(description, args.edge_cache_ttl_seconds)
+        ),
+        "edgeFunction": edge_function.name,
+        "edgeFunctionVersion": edge_function.version,
+    }
+    return aws.lambda_.Invocation(
+        f"{name}-release-switch",
+        function_name=function.name,
+        input=pulumi.Output.json_dumps(event),
+        # After the pointer's update (its value is in the input) and with the role's policy in place.
+        opts=pulumi.ResourceOptions.merge(edge, pulumi.ResourceOptions(depends_on=[pointer, policy])),
+    )
 
 
 def _host_redirect_function(

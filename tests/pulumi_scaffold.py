@@ -99,3 +99,17 @@ def declare_site(
         }
     )
     return VersionedStaticSite("site", args, opts)
+
+
+def named(registered: dict[str, RecordedResource], name: str) -> RecordedResource:
+    """The one resource registered under the logical name `name` (e.g. `site-edge`)."""
+    found = [r for r in registered.values() if r.name == name]
+    assert len(found) == 1, f"expected one resource named {name}, found {[r.urn for r in found]}"
+    return found[0]
+
+
+def switch_event(registered: dict[str, RecordedResource]) -> dict[str, Any]:
+    """What the switch Lambda is invoked with: the input of the `<name>-release-switch` invocation."""
+    import json
+
+    return dict(json.loads(named(registered, "site-release-switch").props["input"]))

@@ -25,7 +25,7 @@ from components.site import (
     VersionedStaticSiteArgs,
     VersionedStaticSiteInputs,
 )
-from scripts.offline.mockrun import ProgramError, run_inline
+from scripts.offline.mockrun import run_inline
 from tests.pulumi_scaffold import ROOT, SiteMocks
 
 SCHEMA_FILE = ROOT / "provider" / "schema.json"
@@ -135,8 +135,7 @@ def test_a_construct_from_another_language_builds_the_site_with_the_cloudfront_f
     types = sorted(r.type for r in run.resources)
     assert "aws:cloudfront/keyValueStore:KeyValueStore" in types
     assert "aws:cloudfront/function:Function" in types
-    assert "pulumi-python:dynamic:Resource" not in types  # no switch: nothing Python runs at `up`
-    assert "aws:lambda/function:Function" not in types
+    assert "aws:lambda/function:Function" not in types  # no Lambda@Edge, no switch: no wait at a release
     by_type = {r.type: r for r in run.resources}
     assert by_type["aws:ssm/parameter:Parameter"].props["name"] == "/shop-yaml/prod/live-version"
     assert by_type["aws:cloudfront/distribution:Distribution"].props["priceClass"] == "PriceClass_200"
@@ -147,14 +146,18 @@ def test_a_construct_from_another_language_builds_the_site_with_the_cloudfront_f
     assert set(result.state) == set(component_schema()["properties"])
 
 
-def test_the_lambda_edge_router_is_refused_through_the_provider_with_the_reason() -> None:
-    with pytest.raises(ProgramError) as refused:
-        construct({"router": "lambda-edge"})
-    assert (
-        "VersionedStaticSite router 'lambda-edge' is not available through the component provider: the "
-        "lambda-edge router's switch is a Python dynamic provider, which Pulumi runs with your program's "
-        "runtime, not this package's; use router cloudfront-function"
-    ) in str(refused.value)
+def test_the_lambda_edge_router_works_through_the_provider_with_its_switch_in_aws() -> None:
+    """From another language the switch cannot be Python run by the engine: it is a Lambda of the
+    site, invoked by the AWS provider after the pointer (edge_lambda/switch_handler.py)."""
+    run, _ = construct({"router": "lambda-edge", "version": "", "edgeCacheTtlSeconds": 7.0})
+    types = sorted(r.type for r in run.resources)
+    assert "pulumi-python:dynamic:Resource" not in types  # nothing the consumer's runtime must unpickle
+    by_name = {r.name: r for r in run.resources}
+    assert by_name["site-switch"].props["handler"] == "edge_lambda.switch_handler.handler"
+    invocation = by_name["site-release-switch"]
+    assert by_name["site-pointer"].urn in invocation.dependencies
+    event = json.loads(invocation.props["input"])
+    assert (event["parameterName"], event["cacheTtlSeconds"]) == ("/shop-yaml/prod/live-version", 7)
 
 
 def test_an_unknown_input_is_refused() -> None:

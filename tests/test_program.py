@@ -19,7 +19,17 @@ from edge_lambda import layout
 from scripts.commands import distribution_flow
 from scripts.offline.mockrun import ProgramError, RecordedResource, run_inline
 from tests.conftest import shared_scope
-from tests.pulumi_scaffold import ROOT, SiteMocks, by_type, declare_site, one, run_program, stack_outputs
+from tests.pulumi_scaffold import (
+    ROOT,
+    SiteMocks,
+    by_type,
+    declare_site,
+    named,
+    one,
+    run_program,
+    stack_outputs,
+    switch_event,
+)
 
 V1 = "20261127T101500Z"
 V2 = "20261128T090000Z-1a2b3c4"
@@ -207,7 +217,7 @@ def test_server_errors_reach_viewers_as_generated_and_are_never_cached(
 def test_edge_function_lives_in_us_east_1_with_least_privilege(released: dict[str, RecordedResource]) -> None:
     (provider,) = [r for r in by_type(released, "pulumi:providers:aws") if r.name == "edge"]
     assert provider.props["region"] == "us-east-1"
-    function = one(released, "aws:lambda/function:Function")
+    function = named(released, "site-edge")
     assert function.provider == provider.urn
     assert function.props["publish"] is True
     assert "environment" not in function.props, "Lambda@Edge refuses environment variables"
@@ -217,7 +227,7 @@ def test_edge_function_lives_in_us_east_1_with_least_privilege(released: dict[st
     assert parameter.provider == provider.urn
 
     # Lambda@Edge replicas assume the role as edgelambda, the function in us-east-1 as lambda.
-    assert json.loads(one(released, "aws:iam/role:Role").props["assumeRolePolicy"]) == {
+    assert json.loads(named(released, "site-edge-role").props["assumeRolePolicy"]) == {
         "Version": "2012-10-17",
         "Statement": [
             {
@@ -227,7 +237,7 @@ def test_edge_function_lives_in_us_east_1_with_least_privilege(released: dict[st
             }
         ],
     }
-    assert json.loads(one(released, "aws:iam/rolePolicy:RolePolicy").props["policy"]) == {
+    assert json.loads(named(released, "site-edge-policy").props["policy"]) == {
         "Version": "2012-10-17",
         "Statement": [
             {
@@ -247,6 +257,53 @@ def test_edge_function_lives_in_us_east_1_with_least_privilege(released: dict[st
             },
         ],
     }
+
+
+def test_the_switch_is_a_lambda_of_the_site_with_least_privilege(
+    released: dict[str, RecordedResource],
+) -> None:
+    """The switch (edge_lambda/switch_handler.py) runs in AWS, so any language's program has it: its role
+    reads the pointer, invalidates this one distribution, reads the edge function's versions' TTLs."""
+    (provider,) = [r for r in by_type(released, "pulumi:providers:aws") if r.name == "edge"]
+    function = named(released, "site-switch")
+    assert function.provider == provider.urn
+    assert (function.props["handler"], function.props["timeout"]) == (
+        "edge_lambda.switch_handler.handler",
+        360,
+    )
+    assert "publish" not in function.props  # invoked as $LATEST, the invocation's default qualifier
+    code = function.props["code"]
+    assert "edge_lambda/switch_handler.py" in code.assets and "edge_lambda/invalidation.py" in code.assets
+    assert json.loads(named(released, "site-switch-role").props["assumeRolePolicy"])["Statement"][0][
+        "Principal"
+    ] == {"Service": "lambda.amazonaws.com"}
+    edge_arn = "arn:aws:lambda:us-east-1:123456789012:function:site-edge-9f8e7d6"
+    assert json.loads(named(released, "site-switch-policy").props["policy"])["Statement"] == [
+        {
+            "Effect": "Allow",
+            "Action": "ssm:GetParameter",
+            "Resource": "arn:aws:ssm:us-east-1:123456789012:parameter/versioned-site/dev/live-version",
+        },
+        {
+            "Effect": "Allow",
+            "Action": "cloudfront:CreateInvalidation",
+            "Resource": "arn:aws:cloudfront::123456789012:distribution/E2SITECDN",
+        },
+        {
+            "Effect": "Allow",
+            "Action": "lambda:GetFunctionConfiguration",
+            "Resource": [edge_arn, f"{edge_arn}:*"],
+        },
+        {
+            "Effect": "Allow",
+            "Action": ["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents"],
+            "Resource": "arn:aws:logs:us-east-1:*:log-group:/aws/lambda/site-switch-9f8e7d6:*",
+        },
+    ]
+    invocation = named(released, "site-release-switch")
+    assert (invocation.provider, invocation.props["functionName"]) == (provider.urn, "site-switch-9f8e7d6")
+    assert "lifecycleScope" not in invocation.props  # CREATE_ONLY: a new version replaces it (docs)
+    assert named(released, "site-switch-policy").urn in invocation.dependencies
 
 
 # What the program asks AWS for, input by input (the function's code and the page's HTML have tests
@@ -320,15 +377,20 @@ RESOURCE_INPUTS = [
         },
     ),
     (
-        "pulumi-python:dynamic:Resource",
+        "aws:lambda/invocation:Invocation",
         "site",
-        "default",
+        "edge",
         {
-            "distribution_id": "E2SITECDN",
-            "parameter_name": "/versioned-site/dev/live-version",
-            "parameter_region": "us-east-1",
-            "version": V1,
-            "cache_ttl_seconds": 5,
+            "functionName": "site-switch-9f8e7d6",
+            # The switch Lambda's event (edge_lambda/switch_handler.py); the invocation's `input`.
+            "input": {
+                "version": V1,
+                "parameterName": "/versioned-site/dev/live-version",
+                "distributionId": "E2SITECDN",
+                "cacheTtlSeconds": 5,
+                "edgeFunction": "site-edge-9f8e7d6",
+                "edgeFunctionVersion": "1",
+            },
         },
     ),
 ]
@@ -340,11 +402,15 @@ RESOURCE_INPUTS = [
 def test_what_each_resource_asks_aws_for(
     released: dict[str, RecordedResource], type_token: str, parent: str, provider: str, inputs: dict[str, Any]
 ) -> None:
-    resource = one(released, type_token)
+    found = by_type(released, type_token)
+    # Two functions with Lambda@Edge: the edge router (this row) and the switch (its invocation's row).
+    (resource,) = found if len(found) == 1 else [r for r in found if r.name == "site-edge"]
     assert resource.parent is not None and resource.provider is not None
     assert released[resource.parent].name == parent
     assert resource.provider.rsplit("::", 1)[1].split("_", 1)[0] == provider
     props = {k: v for k, v in resource.props.items() if k not in ("code", "__provider")}
+    if "input" in props:
+        props["input"] = json.loads(props["input"])
     assert props == inputs
 
 
@@ -401,7 +467,7 @@ def test_non_default_bucket_and_price_class_settings_reach_aws() -> None:
 
 
 def test_edge_bundle_carries_settings_for_the_pointer(released: dict[str, RecordedResource]) -> None:
-    code = one(released, "aws:lambda/function:Function").props["code"]
+    code = named(released, "site-edge").props["code"]
     assert isinstance(code, __import__("pulumi").AssetArchive)
     config = json.loads(code.assets["edge_lambda/config.json"].text)
     assert config == {
@@ -460,10 +526,10 @@ def test_pointer_holds_the_version_and_the_switch_depends_on_it(
     parameter = one(released, "aws:ssm/parameter:Parameter")
     assert parameter.props["name"] == "/versioned-site/dev/live-version"
     assert parameter.props["insecureValue"] == V1
-    switch = one(released, "pulumi-python:dynamic:Resource")
+    switch = named(released, "site-release-switch")
     assert parameter.urn in switch.dependencies
-    assert switch.props["version"] == V1
-    assert switch.props["cache_ttl_seconds"] == 5
+    assert switch_event(released)["version"] == V1
+    assert switch_event(released)["cacheTtlSeconds"] == 5
 
 
 def test_non_default_settings_reach_the_bundle_the_function_and_the_switch(aws: None) -> None:
@@ -476,7 +542,7 @@ def test_non_default_settings_reach_the_bundle_the_function_and_the_switch(aws: 
             "redirectStatus": "301",
         }
     )
-    function = one(registered, "aws:lambda/function:Function").props
+    function = named(registered, "site-edge").props
     config = json.loads(function["code"].assets["edge_lambda/config.json"].text)
     assert config == {
         "parameter_name": "/versioned-site/dev/live-version",
@@ -490,7 +556,7 @@ def test_non_default_settings_reach_the_bundle_the_function_and_the_switch(aws: 
     }
     assert function["description"] == "versioned-site site: origin-request router; pointer cache TTL 45 s"
     assert "tags" not in function, "CloudFront's developer guide: edge functions cannot be tagged"
-    assert one(registered, "pulumi-python:dynamic:Resource").props["cache_ttl_seconds"] == 45
+    assert switch_event(registered)["cacheTtlSeconds"] == 45
 
 
 def test_the_stacks_exports_name_the_pointer_and_the_switch_as_release_targets(aws: None) -> None:
@@ -500,7 +566,7 @@ def test_the_stacks_exports_name_the_pointer_and_the_switch_as_release_targets(a
     assert stack_outputs({"version": V2}) == {
         "releaseTargets": [
             f"{component}$aws:ssm/parameter:Parameter::site-pointer",
-            f"{component}$pulumi-python:dynamic:Resource::site-switch",
+            f"{component}$aws:lambda/invocation:Invocation::site-release-switch",
         ],
         "liveVersion": V2,
         "parameterName": "/versioned-site/dev/live-version",
@@ -547,7 +613,7 @@ def test_changing_only_the_version_changes_only_the_pointer_and_the_switch(aws: 
     second = _comparable(run_program({"version": V2}))
     assert first.keys() == second.keys()
     changed = sorted(urn.rsplit("::", 1)[1] for urn in first if first[urn] != second[urn])
-    assert changed == ["site-pointer", "site-switch"]
+    assert changed == ["site-pointer", "site-release-switch"]
 
 
 def test_a_malformed_version_fails_at_once_naming_the_format() -> None:
@@ -691,7 +757,7 @@ def test_each_bad_setting_is_refused_with_the_setting_and_the_fix(
 @pytest.mark.parametrize("ttl", ["1", "300"])
 def test_the_edge_ttls_bounds_are_accepted(ttl: str) -> None:
     registered = run_program({"version": V1, "edgeCacheTtlSeconds": ttl})
-    assert one(registered, "pulumi-python:dynamic:Resource").props["cache_ttl_seconds"] == int(ttl)
+    assert switch_event(registered)["cacheTtlSeconds"] == int(ttl)
 
 
 def test_custom_domain_uses_the_certificate_and_becomes_the_url() -> None:
@@ -940,12 +1006,12 @@ def test_the_switch_waits_the_ttl_of_the_deployed_function(
 ) -> None:
     mocks = DeployedFunctionMocks(deployed_description)
     registered = run_program({"version": V1, "edgeCacheTtlSeconds": "12"}, mocks=mocks)
-    function = one(registered, "aws:lambda/function:Function")
+    function = named(registered, "site-edge")
     # What the new bundle will cache for.
     assert (
         function.props["description"] == "versioned-site site: origin-request router; pointer cache TTL 12 s"
     )
-    assert one(registered, "pulumi-python:dynamic:Resource").props["cache_ttl_seconds"] == waits
+    assert switch_event(registered)["cacheTtlSeconds"] == waits
 
 
 @pytest.mark.parametrize(
@@ -997,7 +1063,8 @@ def test_the_stack_profile_reaches_the_edge_provider_the_guards_and_the_switch(
     assert profiles == {("s3", "site-deployer"), ("ssm", "site-deployer")}
     (provider,) = [r for r in by_type(registered, "pulumi:providers:aws") if r.name == "edge"]
     assert provider.props["profile"] == "site-deployer"
-    assert one(registered, "pulumi-python:dynamic:Resource").props["aws_profile"] == "site-deployer"
+    # The switch runs in AWS: it is invoked through the edge provider, with the stack's profile.
+    assert (named(registered, "site-release-switch").provider or "").startswith(provider.urn)
 
 
 def test_assumed_roles_in_stack_config_are_refused() -> None:

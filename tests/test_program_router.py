@@ -63,7 +63,7 @@ def test_function_mode_has_a_store_a_key_and_a_function_and_no_lambda_edge_or_sw
 ) -> None:
     assert by_type(function_mode, "aws:lambda/function:Function") == []
     assert by_type(function_mode, "aws:iam/role:Role") == []
-    assert by_type(function_mode, "pulumi-python:dynamic:Resource") == []
+    assert by_type(function_mode, "aws:lambda/invocation:Invocation") == []
     assert names(function_mode) == [
         "site",
         "site-bucket",
@@ -228,7 +228,10 @@ def test_switching_router_swaps_only_the_edge_resources(uploaded: None) -> None:
         "site-edge",
         "site-edge-policy",
         "site-edge-role",
+        "site-release-switch",
         "site-switch",
+        "site-switch-policy",
+        "site-switch-role",
     }
     assert set(names(function)) - kept == {
         "site-live-version",
@@ -267,7 +270,7 @@ class CountingMocks(SiteMocks):
 @pytest.mark.parametrize(
     ("router", "targets"),
     [
-        ("lambda-edge", ["site-pointer", "site-switch"]),
+        ("lambda-edge", ["site-pointer", "site-release-switch"]),
         ("cloudfront-function", ["site-pointer", "site-live-version"]),
     ],
 )

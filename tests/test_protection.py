@@ -88,7 +88,10 @@ LAMBDA_EDGE_URNS = {
     f"{SITE}$aws:lambda/function:Function::site-edge",
     f"{SITE}$aws:cloudfront/originAccessControl:OriginAccessControl::site-oac",
     f"{SITE}$aws:cloudfront/distribution:Distribution::site-cdn",
-    f"{SITE}$pulumi-python:dynamic:Resource::site-switch",
+    f"{SITE}$aws:iam/role:Role::site-switch-role",
+    f"{SITE}$aws:iam/role:Role$aws:iam/rolePolicy:RolePolicy::site-switch-policy",
+    f"{SITE}$aws:lambda/function:Function::site-switch",
+    f"{SITE}$aws:lambda/invocation:Invocation::site-release-switch",
 }
 CLOUDFRONT_FUNCTION_URNS = (
     LAMBDA_EDGE_URNS
@@ -96,7 +99,10 @@ CLOUDFRONT_FUNCTION_URNS = (
         f"{SITE}$aws:iam/role:Role::site-edge-role",
         f"{SITE}$aws:iam/role:Role$aws:iam/rolePolicy:RolePolicy::site-edge-policy",
         f"{SITE}$aws:lambda/function:Function::site-edge",
-        f"{SITE}$pulumi-python:dynamic:Resource::site-switch",
+        f"{SITE}$aws:iam/role:Role::site-switch-role",
+        f"{SITE}$aws:iam/role:Role$aws:iam/rolePolicy:RolePolicy::site-switch-policy",
+        f"{SITE}$aws:lambda/function:Function::site-switch",
+        f"{SITE}$aws:lambda/invocation:Invocation::site-release-switch",
     }
 ) | {
     f"{SITE}$aws:cloudfront/keyValueStore:KeyValueStore::site-pointer-store",

@@ -12,10 +12,8 @@ from typing import Any
 import boto3
 import pytest
 from moto import mock_aws
-from pulumi.runtime import MockResourceArgs
 
 from components.switch import SAFETY_MARGIN_SECONDS, SwitchError, VersionSwitchProvider
-from scripts.offline.mockrun import UpdateMocks, run_inline
 from tests.clock import ManualClock
 
 PARAMETER = "/versioned-site/dev/live-version"
@@ -250,37 +248,6 @@ def test_the_refusal_says_how_to_fix_it(aws: dict[str, Any]) -> None:
 def test_the_diff_table(aws: dict[str, Any], field: str, value: object, changes: bool) -> None:
     diff = VersionSwitchProvider().diff("switch", _props(aws, V1), {**_props(aws, V1), field: value})
     assert (diff.changes, diff.replaces, diff.delete_before_replace) == (changes, [], False)
-
-
-class SwitchAnswers(UpdateMocks):
-    """Answers the switch's create as its provider does: the inputs plus what the invalidation gave."""
-
-    def new_resource(self, args: MockResourceArgs) -> tuple[str | None, dict]:
-        if args.typ == "pulumi-python:dynamic:Resource":
-            return "switch-id", {**args.inputs, "invalidation_id": "I2NIZ1K5N0VYA3", "waited_seconds": 12.5}
-        return super().new_resource(args)
-
-
-def test_the_switch_exposes_the_invalidation_and_the_wait_as_outputs() -> None:
-    seen: list[tuple[str, float]] = []
-
-    def declare() -> None:
-        import pulumi
-
-        from components.switch import VersionSwitch, VersionSwitchArgs
-
-        switch = VersionSwitch(
-            "switch",
-            VersionSwitchArgs("E2EXAMPLE", "/versioned-site/test/live-version", "us-east-1", V1, 30),
-        )
-        pulumi.Output.all(switch.invalidation_id, switch.waited_seconds).apply(
-            lambda values: seen.append((values[0], values[1]))
-        )
-
-    run_inline(
-        declare, "versioned-site", "test", {"aws:region": "eu-west-1"}, SwitchAnswers("eu-west-1"), False
-    )
-    assert seen == [("I2NIZ1K5N0VYA3", 12.5)]
 
 
 class _RecordingUnpickler(pickle.Unpickler):

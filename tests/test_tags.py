@@ -48,7 +48,7 @@ NOT_TAGGABLE = {
     "aws:cloudfront/keyvaluestoreKey:KeyvaluestoreKey": "a key inside the store",
     "aws:acm/certificateValidation:CertificateValidation": "a wait, no AWS resource",
     "aws:route53/record:Record": "Route 53 tags zones and health checks, not records",
-    "pulumi-python:dynamic:Resource": "the switch: a wait and an invalidation, no AWS resource",
+    "aws:lambda/invocation:Invocation": "the switch's call of its function, no AWS resource",
 }
 
 CONFIGURATIONS = {
@@ -121,7 +121,7 @@ def test_the_edge_function_has_the_sites_tags_and_its_ttl_in_its_description(
     from components.site import edge_function_description
 
     lambda_edge = runs["lambda-edge, domain in a zone, logs to S3"]
-    (function,) = [r for r in lambda_edge.values() if r.type == "aws:lambda/function:Function"]
+    (function,) = [r for r in lambda_edge.values() if r.name == "site-edge"]
     assert function.props["tags"] == TAGS
     assert function.props["description"] == edge_function_description("site", 5)
 

@@ -9,7 +9,7 @@ What it does, in order, each step on the timeline it prints:
    `pulumi up` of the stale config cannot put the broken version back, then the pointer (SSM), and with
    the cloudfront-function router the KeyValueStore key, conditional on the store's ETag;
 3. with Lambda@Edge, waits the deployed edge TTL and invalidates `/*`, as the switch does (the same
-   function, components/switch.py);
+   function, edge_lambda/invalidation.py);
 4. when the site's URL is known, asks it until it serves the version (`x-amz-meta-site-version`), and
    CloudFront until the invalidation is Completed;
 5. catches the stack config up: `pulumi config set` plus the targeted `up` of a release, which then only
@@ -27,10 +27,10 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from components import release_guard
-from components.switch import wait_then_invalidate
 from edge_function import CLOUDFRONT_FUNCTION
 from edge_function.code import LIVE_VERSION_KEY, manifest_store_value
 from edge_lambda import layout
+from edge_lambda.invalidation import wait_then_invalidate
 from edge_lambda.routes import RoutesTooLargeError
 from scripts.commands.errors import RefusedError, SitectlError, error_code
 from scripts.commands.options import Output

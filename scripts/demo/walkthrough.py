@@ -185,7 +185,7 @@ class DemoStack:
             )
             second = f"{prefix}${store}::site-live-version"
         else:
-            second = f"{prefix}$pulumi-python:dynamic:Resource::site-switch"
+            second = f"{prefix}$aws:lambda/invocation:Invocation::site-release-switch"
         return {
             "bucketName": self.site.bucket,
             "parameterName": self.site.settings.parameter_name,
