@@ -53,6 +53,8 @@ optional: dict[str, Any] = {
     "access_logs": config.get("accessLogs"),
     "access_log_retention_days": config.get_int("accessLogRetentionDays"),
     "release_rolled_back": config.get("releaseRolledBack"),
+    "canary_version": config.get("canaryVersion") or None,
+    "canary_percent": config.get_int("canaryPercent"),
 }
 site_args = VersionedStaticSiteArgs(
     version=config.get("version") or None,
@@ -87,3 +89,6 @@ pulumi.export("versionConfigKey", site.version_config_key)
 # Which router serves the site: sitectl verify accepts a fingerprinted file from the shared area only
 # with cloudfront-function.
 pulumi.export("router", site_args.router)
+# The canary (cloudfront-function router): sitectl canary, status and verify read it.
+pulumi.export("canaryVersion", site_args.canary_version or "")
+pulumi.export("canaryPercent", site_args.canary_percent)

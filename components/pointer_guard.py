@@ -118,3 +118,41 @@ def default_ssm_client(region: str, profile: str | None = None) -> Any:
     import boto3
 
     return boto3.session.Session(profile_name=profile).client("ssm", region_name=region)
+
+
+@dataclass(frozen=True)
+class CanaryChange:
+    """What this deployment does to the canary (the cloudfront-function router's): `kind` is start
+    (or a new share), complete, abort, unchanged or none."""
+
+    kind: str
+    stable: str  # the live version the deployment leaves (the pointer's target)
+    canary: str | None  # the canary version concerned (the running one for complete and abort)
+    percent: int
+
+    @property
+    def line(self) -> str | None:
+        if self.kind == "start":
+            return f"canary {self.stable} -> {self.canary} at {self.percent}%"
+        if self.kind == "unchanged":
+            return f"canary unchanged: {self.stable} -> {self.canary} at {self.percent}%"
+        if self.kind == "complete":
+            return f"complete canary: {self.canary} is live for every viewer"
+        if self.kind == "abort":
+            return f"abort canary {self.canary}: every viewer back on {self.stable}"
+        return None
+
+
+def plan_canary_change(
+    live_record: str | None, target: str, canary_version: str | None, canary_percent: int
+) -> CanaryChange:
+    """What the deployment does to the canary, from the canary parameter's value now (`live_record`),
+    the live version it leaves (`target`) and the configured canary."""
+    running = layout.parse_canary_record(live_record)
+    if canary_version:
+        same = running == (canary_version, canary_percent)
+        return CanaryChange("unchanged" if same else "start", target, canary_version, canary_percent)
+    if running is None:
+        return CanaryChange("none", target, None, 0)
+    kind = "complete" if target == running[0] else "abort"
+    return CanaryChange(kind, target, running[0], running[1])

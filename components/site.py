@@ -139,6 +139,11 @@ class VersionedStaticSiteArgs:
     release_rolled_back: str | None = None
     """The version an emergency rollback (`sitectl rollback --now`) took down, when `version` names it
     again on purpose; without it such a deployment is refused (scripts/versionstore/emergency.py)."""
+    canary_version: str | None = None
+    """A complete version served to `canary_percent` of viewers beside `version` (cloudfront-function
+    router only; docs/architecture.md, "Canary releases")."""
+    canary_percent: int = 0
+    """The canary's share of viewers, 1 to 99 (each viewer keeps its bucket, so it keeps its version)."""
     read_emergency_record: EmergencyRecordReader | None = None
     """Reads the emergency rollback record beside the pointer; default: SSM with boto3."""
     clear_emergency_record: EmergencyRecordClearer | None = None
@@ -148,6 +153,41 @@ class VersionedStaticSiteArgs:
         """The stack config key of `version`: `version_config_key`, else `<project>:version` (the
         `versionConfigKey` output)."""
         return self.version_config_key or config_key("version")
+
+    def _validate_canary(self) -> None:
+        if not self.canary_version:
+            if self.canary_percent:
+                raise ValueError(
+                    f"{config_key('canaryPercent')} is {self.canary_percent} but no canaryVersion is set: "
+                    "`pulumi config rm canaryPercent`, or start one with "
+                    "`pulumi config set canaryVersion VERSION`"
+                )
+            return
+        if self.router != CLOUDFRONT_FUNCTION:
+            raise ValueError(
+                f"{config_key('canaryVersion')} needs router {CLOUDFRONT_FUNCTION}: the {LAMBDA_EDGE} router "
+                "rewrites after the cache lookup, under a cache key without the version, so one viewer's "
+                "canary page would be cached for everyone. Switch with `pulumi config set router "
+                f'{CLOUDFRONT_FUNCTION}` and `pulumi up` (README, "Choosing a router"), or `pulumi config rm '
+                "canaryVersion`"
+            )
+        layout.validate_version(self.canary_version, config_key("canaryVersion"))
+        if not self.version:
+            raise ValueError(
+                f"{config_key('canaryVersion')} is {self.canary_version} but no version is live beside it: "
+                f"release it instead (`sitectl release --version {self.canary_version}`)"
+            )
+        if self.canary_version == self.version:
+            raise ValueError(
+                f"{config_key('canaryVersion')} {self.canary_version} is the live version already: "
+                "`pulumi config rm canaryVersion` (and canaryPercent)"
+            )
+        if isinstance(self.canary_percent, bool) or not 1 <= self.canary_percent <= 99:
+            raise ValueError(
+                f"{config_key('canaryPercent')} is {self.canary_percent!r}: set it to a whole number from 1 "
+                "to 99 (to serve the canary to everyone, release it: set `version` to it and remove "
+                "canaryVersion)"
+            )
 
     def validate(self) -> None:
         """Check every invariant before anything is created, with the fix in the message. An Output
@@ -172,6 +212,7 @@ class VersionedStaticSiteArgs:
                     f"{config_key('takeOffline')} is true and {self.version_key()} is {self.version}: "
                     f"remove one (`pulumi config rm {config_key('takeOffline')}` to release the version)"
                 )
+        self._validate_canary()
         if self.trailing_slash not in TRAILING_SLASH_MODES:
             raise ValueError(
                 f"{config_key('trailingSlash')} is {self.trailing_slash!r}: set it to one of "
@@ -285,6 +326,10 @@ class VersionedStaticSiteInputs(TypedDict, total=False):
     """The stack config key `version` comes from, which `sitectl release` sets; default <project>:version."""
     release_rolled_back: str
     """The version an emergency rollback took down, when `version` releases it again on purpose."""
+    canary_version: str
+    """A complete version served to canary_percent of viewers beside version (cloudfront-function only)."""
+    canary_percent: int
+    """The canary's share of viewers, 1 to 99."""
 
 
 # Python-only: hooks and the us-east-1 provider, which no schema can carry (the component makes its own).
@@ -393,6 +438,16 @@ class VersionedStaticSite(pulumi.ComponentResource):
             args.parameter_name,
             lambda found: _checked_record(found, args.version, args.release_rolled_back, version_key),
         )
+        # The running canary (cloudfront-function router), read the same way, for the preview's line.
+        canary_change = None
+        if args.router == CLOUDFRONT_FUNCTION:
+            canary_change = pointer_guard.check_before_any_resource(
+                read_pointer,
+                layout.canary_parameter_name(args.parameter_name),
+                lambda live: pointer_guard.plan_canary_change(
+                    live, change.target, args.canary_version, args.canary_percent
+                ),
+            )
         super().__init__(TYPE_TOKEN, name, None, opts)
         edge_provider = args.edge_provider
         if edge_provider is None:
@@ -471,7 +526,10 @@ class VersionedStaticSite(pulumi.ComponentResource):
         lambda_function_associations = None
         if args.router == CLOUDFRONT_FUNCTION:
             read_manifest = args.read_manifest or _default_manifest_reader(args.aws_profile)
-            router_function = _cloudfront_function_router(self, name, args, pointer, bucket, read_manifest)
+            assert canary_change is not None
+            router_function = _cloudfront_function_router(
+                self, name, args, pointer, bucket, read_manifest, _CanaryPlan(canary_change, release_check)
+            )
             function_associations = [
                 aws.cloudfront.DistributionDefaultCacheBehaviorFunctionAssociationArgs(
                     # Before the cache lookup: the rewritten URI, with the version, is the cache key.
@@ -603,7 +661,7 @@ class VersionedStaticSite(pulumi.ComponentResource):
         release_resources: list[pulumi.Resource] = [pointer]
         if router_function is not None:
             # No switch: a new version is a new set of cache keys, nothing cached needs invalidating.
-            release_resources.append(router_function.live_version)
+            release_resources.extend([router_function.canary_record, router_function.live_version])
         if edge_function is not None:
             # --- Switch: after the pointer lands, wait the edge TTL, then invalidate `/*`.
             switch = _switch(self, name, args, pointer, distribution, edge_function)
@@ -1050,6 +1108,27 @@ class CloudFrontFunctionRouter:
     live_version: aws.cloudfront.KeyvaluestoreKey
     function: aws.cloudfront.Function
     viewer_response: aws.cloudfront.Function
+    canary_record: aws.ssm.Parameter
+
+
+@dataclass(frozen=True)
+class _CanaryPlan:
+    change: pointer_guard.CanaryChange
+    release_check: ReleaseCheck
+
+
+def _guarded_canary_record(args: VersionedStaticSiteArgs, bucket: str, canary: _CanaryPlan) -> str:
+    """The canary parameter's new value, once the canary passed the release guard; says in the preview
+    what the deployment does to the canary."""
+    if args.canary_version:
+        canary.release_check(bucket, args.canary_version)
+    line = canary.change.line
+    if line is not None:
+        if canary.change.kind == "abort":
+            pulumi.log.warn(line)
+        else:
+            pulumi.log.info(line)
+    return layout.canary_record(args.canary_version, args.canary_percent)
 
 
 def _cloudfront_function_router(
@@ -1059,19 +1138,28 @@ def _cloudfront_function_router(
     pointer: aws.ssm.Parameter,
     bucket: aws.s3.Bucket,
     read_manifest: ManifestReader,
+    canary: _CanaryPlan,
 ) -> CloudFrontFunctionRouter:
-    """The viewer-request CloudFront Function and the KeyValueStore key it reads the live version from."""
+    """The viewer-request CloudFront Function and the KeyValueStore key it reads the live version from,
+    the canary's record beside the pointer, and the viewer-response function."""
     route_settings = RouteSettings(args.trailing_slash, args.redirect_status, args.spa_fallback)
     # One viewer-request function per behavior: host redirects go in front of the router, in its code.
     redirects = host_redirect.rules(args.domain_names, args.host_redirect)
 
     def live_value(values: list[str]) -> str:
-        # The version and its routes in one value: one read per request, never one without the other.
-        version, bucket_name = values
+        # The version and its routes in one value: one read per request, never one without the other;
+        # a canary rides in it too (docs/architecture.md, "Canary releases": why not a second key).
+        version, bucket_name, record = values
         if not layout.is_valid_version(version):
             return version
+        running = layout.parse_canary_record(record)
         try:
-            return manifest_store_value(version, read_manifest(bucket_name, version), args.spa_fallback)
+            return manifest_store_value(
+                version,
+                read_manifest(bucket_name, version),
+                args.spa_fallback,
+                None if running is None else (running[0], running[1], read_manifest(bucket_name, running[0])),
+            )
         except RulesNotCarriedError as error:
             raise ValueError(
                 f"version {version} cannot be routed by the cloudfront-function router: {error}"
@@ -1091,13 +1179,26 @@ def _cloudfront_function_router(
         tags=tagging.resource_tags(args.tags),
         opts=edge,
     )
+    # The canary's record beside the pointer (`<version> <percent>` or `none`), after its release guard:
+    # a canary must be complete and shared like a release. status, history and prune read it.
+    canary_record = aws.ssm.Parameter(
+        f"{name}-canary",
+        name=layout.canary_parameter_name(args.parameter_name),
+        type="String",
+        insecure_value=bucket.bucket.apply(lambda b: _guarded_canary_record(args, b, canary)),
+        description="Canary of the versioned-site (<version> <percent>, or none); set by `pulumi up`.",
+        tags=tagging.resource_tags(args.tags),
+        opts=pulumi.ResourceOptions(parent=site, provider=args.edge_provider),
+    )
     # The pointer's own value, once SSM holds it: the record (history, sitectl, policy) is never behind
     # what viewers get, and a failed write here leaves the state `sitectl release` already repairs.
     live_version = aws.cloudfront.KeyvaluestoreKey(
         f"{name}-live-version",
         key_value_store_arn=store.arn,
         key=LIVE_VERSION_KEY,
-        value=pulumi.Output.all(pointer.insecure_value, bucket.bucket).apply(live_value),
+        value=pulumi.Output.all(pointer.insecure_value, bucket.bucket, canary_record.insecure_value).apply(
+            live_value
+        ),
         # The store's child: it inherits the store's (us-east-1) provider.
         opts=pulumi.ResourceOptions(parent=store),
     )
@@ -1127,10 +1228,14 @@ def _cloudfront_function_router(
         runtime=CLOUDFRONT_FUNCTION_RUNTIME,
         comment="versioned-site: the canary's bucket cookie and header rules, on answers below 400",
         publish=True,
-        code=viewer_response_code(set_split_cookie=False),
+        code=viewer_response_code(set_split_cookie=bool(args.canary_version)),
         tags=tagging.resource_tags(args.tags),
         opts=edge,
     )
     return CloudFrontFunctionRouter(
-        store=store, live_version=live_version, function=function, viewer_response=viewer_response
+        store=store,
+        live_version=live_version,
+        function=function,
+        viewer_response=viewer_response,
+        canary_record=canary_record,
     )

@@ -164,21 +164,33 @@ def manifest_routes(manifest: layout.Manifest | None, spa_fallback: bool) -> Ver
     return VersionRoutes.from_paths(manifest.files, spa_fallback, manifest.fingerprinted_paths())
 
 
-def manifest_store_value(version: str, manifest: layout.Manifest | None, spa_fallback: bool) -> str:
-    """`store_value` for `version` with the routes its `manifest` gives (None: no routes), as a
-    deployment writes it; RoutesTooLargeError when they do not fit, RulesNotCarriedError for a build
-    with rules (`_redirects`, `_headers`), which this router does not apply: releasing it would drop them."""
-    routes = None
-    if manifest is not None and manifest.rules:
-        raise RulesNotCarriedError(
-            f"its build has {len(manifest.rules.redirects)} redirect rules (_redirects) and "
-            f"{len(manifest.rules.headers)} header blocks (_headers), and this router carries none yet "
-            "(its limit: 0 rules); release it with `pulumi config set router lambda-edge`, or remove the "
-            "two files and upload again"
-        )
-    if manifest is not None:
-        routes = VersionRoutes.from_paths(manifest.files, spa_fallback, manifest.fingerprinted_paths())
-    return store_value(version, routes)
+def manifest_store_value(
+    version: str,
+    manifest: layout.Manifest | None,
+    spa_fallback: bool,
+    canary: tuple[str, int, layout.Manifest | None] | None = None,
+) -> str:
+    """`store_value` for `version` with the routes its `manifest` gives (None: no routes), and the
+    `canary` (version, percent, manifest) if one runs, as a deployment writes it; RoutesTooLargeError
+    when they do not fit, RulesNotCarriedError for a build with rules (`_redirects`, `_headers`), which
+    this router does not apply: releasing it would drop them."""
+    for checked in (manifest, None if canary is None else canary[2]):
+        if checked is not None and checked.rules:
+            raise RulesNotCarriedError(
+                f"its build has {len(checked.rules.redirects)} redirect rules (_redirects) and "
+                f"{len(checked.rules.headers)} header blocks (_headers), and this router carries none yet "
+                "(its limit: 0 rules); release it with `pulumi config set router lambda-edge`, or remove the "
+                "two files and upload again"
+            )
+    routes = manifest_routes(manifest, spa_fallback)
+    if canary is None:
+        return store_value(version, routes)
+    canary_version, percent, canary_manifest = canary
+    return store_value(
+        version,
+        routes or VersionRoutes.unknown(spa_fallback),
+        Canary(canary_version, percent, manifest_routes(canary_manifest, spa_fallback)),
+    )
 
 
 def parse_store_value(value: str) -> tuple[str, VersionRoutes | None]:

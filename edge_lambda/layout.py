@@ -49,6 +49,8 @@ NO_VERSION_RELEASED = "none"
 # ask that one region), whatever the region of the stack and its bucket.
 EDGE_REGION = "us-east-1"
 POINTER_NAME_SUFFIX = "/live-version"
+# Beside it, the running canary's record (`<version> <percent>` or `none`), written by `pulumi up`.
+CANARY_NAME_SUFFIX = "/canary"
 
 MANIFEST_PREFIX = "_manifests/"
 CLAIM_PREFIX = "_claims/"
@@ -89,6 +91,26 @@ FALLBACK_ORIGIN_VALUE = "fallback"
 
 class InvalidVersionError(ValueError):
     """A version id that does not follow VERSION_FORMAT."""
+
+
+def canary_parameter_name(pointer_name: str) -> str:
+    """The SSM parameter beside the pointer that records the running canary (the cloudfront-function
+    router's; CANARY record values): `/<project>/<stack>/canary`."""
+    return pointer_name.removesuffix(POINTER_NAME_SUFFIX) + CANARY_NAME_SUFFIX
+
+
+def canary_record(version: str | None, percent: int) -> str:
+    """The canary parameter's value: `<version> <percent>`, or `none` when no canary runs."""
+    return NO_VERSION_RELEASED if not version else f"{version} {percent}"
+
+
+def parse_canary_record(value: str | None) -> tuple[str, int] | None:
+    """(version, percent) of a canary parameter's value; None when no canary runs (or the value is not
+    a canary record)."""
+    version, _, percent = (value or "").partition(" ")
+    if not is_valid_version(version) or not (percent.isascii() and percent.isdigit()) or int(percent) > 100:
+        return None
+    return version, int(percent)
 
 
 def pointer_parameter_name(project: str, stack: str) -> str:

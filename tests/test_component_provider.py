@@ -82,7 +82,7 @@ def test_the_schema_names_every_input_and_output_with_its_type_and_description()
         "version", "parameterName", "edgeCacheTtlSeconds", "spaFallback", "domainNames", "hostedZoneId",
         "forceDestroyBucket", "retainBucketOnDestroy", "takeOffline", "router", "tags", "versionConfigKey",
         "accessLogs", "accessLogRetentionDays", "trailingSlash", "redirectStatus", "releaseRolledBack",
-        "hostRedirect",
+        "hostRedirect", "canaryVersion", "canaryPercent",
     }  # fmt: skip
     readers = "IAM role or user ARNs that may list and read versions from the bucket (`sitectl promote`)."
     assert inputs["versionReaders"] == {
@@ -137,7 +137,8 @@ def test_a_construct_from_another_language_builds_the_site_with_the_cloudfront_f
     assert "aws:cloudfront/function:Function" in types
     assert "aws:lambda/function:Function" not in types  # no Lambda@Edge, no switch: no wait at a release
     by_type = {r.type: r for r in run.resources}
-    assert by_type["aws:ssm/parameter:Parameter"].props["name"] == "/shop-yaml/prod/live-version"
+    parameters = sorted(r.props["name"] for r in run.resources if r.type == "aws:ssm/parameter:Parameter")
+    assert parameters == ["/shop-yaml/prod/canary", "/shop-yaml/prod/live-version"]
     assert by_type["aws:cloudfront/distribution:Distribution"].props["priceClass"] == "PriceClass_200"
     # The us-east-1 provider the component made, for the pointer and the store.
     [edge] = [r for r in run.resources if r.type == "pulumi:providers:aws" and r.name == "site-edge"]

@@ -13,7 +13,7 @@ import pytest
 from botocore.exceptions import ClientError
 from moto import mock_aws
 
-from edge_function.code import LIVE_VERSION_KEY, store_value
+from edge_function.code import LIVE_VERSION_KEY, Canary, parse_canary, store_value
 from edge_lambda import layout
 from edge_lambda.routes import VersionRoutes
 from scripts.commands.site import HttpAnswer, SiteDeps
@@ -224,6 +224,23 @@ def test_rollback_now_on_the_function_router_writes_the_store_key_with_its_etag(
         "config",
     ]
     assert site.cloudfront.invalidations == [] and site.clock.sleeps == []
+
+
+def test_rollback_now_during_a_canary_ends_it(world: World) -> None:
+    canary = layout.canary_parameter_name(PARAMETER)
+    world.ssm.put_parameter(Name=canary, Value=f"{V3} 5", Type="String", Overwrite=True)
+    running = store_value(V2, VersionRoutes.from_paths(PAGE, False), Canary(V3, 5, None))
+    with running_store(FakeStore(items={LIVE_VERSION_KEY: running})) as (store, endpoint):
+        site = Emergency(world, "cloudfront-function", kvs=client_for(endpoint))
+        result = site.invoke("rollback", "--now", "--version", V1, "--yes", "--json")
+    assert result.exit_code == 0, result.output
+    # The one write that moves every viewer: no canary left in the value, none in its record.
+    assert store.items[LIVE_VERSION_KEY] == store_value(V1, VersionRoutes.from_paths(PAGE, False))
+    assert parse_canary(store.items[LIVE_VERSION_KEY]) is None
+    assert world.ssm.get_parameter(Name=canary)["Parameter"]["Value"] == "none"
+    steps = [s["step"] for s in json.loads(result.stdout)["timeline"]]
+    assert steps == ["record", "pointer", "store", "canary", "first-answer", "config"]
+    assert f"canary {V3} (5%) ended: every viewer on {V1}; `pulumi config rm canaryVersion`" in result.stderr
 
 
 def test_a_store_written_by_someone_else_meanwhile_is_not_overwritten(world: World) -> None:

@@ -327,9 +327,9 @@ def test_this_projects_program_passes_in_cloudfront_function_mode() -> None:
     result = policy_check(str(ROOT), "-c", "router=cloudfront-function", "-c", "version=20261127T101500Z")
     assert result.exit_code == 0, result.output
     assert result.stdout == ""
-    # 18: the router's function and the viewer-response function beside it (since 1640006) among them.
+    # 19: the router's function, the viewer-response function beside it and the canary's record among them.
     assert (
-        "versioned-site (18 resources, 18 policies): 0 mandatory, 0 advisory violation(s), 0 not checked"
+        "versioned-site (19 resources, 18 policies): 0 mandatory, 0 advisory violation(s), 0 not checked"
         in (result.stderr)
     )
 

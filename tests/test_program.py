@@ -580,6 +580,8 @@ def test_the_stacks_exports_name_the_pointer_and_the_switch_as_release_targets(a
         "pointerStoreArn": "",
         "edgeCacheTtlSeconds": 5,
         "spaFallback": False,
+        "canaryVersion": "",
+        "canaryPercent": 0,
     }
 
 

@@ -68,6 +68,7 @@ def test_function_mode_has_a_store_a_key_and_a_function_and_no_lambda_edge_or_sw
         "site",
         "site-bucket",
         "site-bucket-policy",
+        "site-canary",
         "site-cdn",
         "site-default-not-found-page",
         "site-encryption",
@@ -89,7 +90,9 @@ def test_the_store_key_holds_the_pointer_value_and_follows_the_ssm_parameter(
     (provider,) = [r for r in by_type(function_mode, "pulumi:providers:aws") if r.name == "edge"]
     store = one(function_mode, "aws:cloudfront/keyValueStore:KeyValueStore")
     key = one(function_mode, "aws:cloudfront/keyvaluestoreKey:KeyvaluestoreKey")
-    parameter = one(function_mode, "aws:ssm/parameter:Parameter")
+    (parameter,) = [
+        p for p in by_type(function_mode, "aws:ssm/parameter:Parameter") if p.name == "site-pointer"
+    ]
     assert parameter.props["insecureValue"] == V1, "SSM stays the record"
     # the version and, read from its manifest, its routes: pages are `p.html` but for docs/ and LICENSE
     routes = '{"s":"h","x":{"LICENSE":"fh","docs":"dd"}}'
@@ -234,6 +237,7 @@ def test_switching_router_swaps_only_the_edge_resources(uploaded: None) -> None:
         "site-switch-role",
     }
     assert set(names(function)) - kept == {
+        "site-canary",
         "site-live-version",
         "site-pointer-store",
         "site-router",
@@ -271,7 +275,7 @@ class CountingMocks(SiteMocks):
     ("router", "targets"),
     [
         ("lambda-edge", ["site-pointer", "site-release-switch"]),
-        ("cloudfront-function", ["site-pointer", "site-live-version"]),
+        ("cloudfront-function", ["site-pointer", "site-canary", "site-live-version"]),
     ],
 )
 def test_release_targets_name_what_a_release_changes_in_each_mode(router: str, targets: list[str]) -> None:

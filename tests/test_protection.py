@@ -110,6 +110,7 @@ CLOUDFRONT_FUNCTION_URNS = (
     "::site-live-version",
     f"{SITE}$aws:cloudfront/function:Function::site-router",
     f"{SITE}$aws:cloudfront/function:Function::site-viewer-response",
+    f"{SITE}$aws:ssm/parameter:Parameter::site-canary",
 }
 
 

@@ -125,6 +125,27 @@ def test_prune_is_a_dry_run_unless_applied(world: World) -> None:
     assert keys(world) == before
 
 
+def test_prune_never_deletes_the_running_canary(world: World) -> None:
+    for version in (V1, V2, V3, V4):
+        put_version(world, version, files(2))
+    world.set_live(V4)
+    # An older build as the canary: no other rule protects it (the record is the program's).
+    canary = layout.canary_parameter_name(PARAMETER)
+    world.ssm.put_parameter(Name=canary, Value=f"{V1} 5", Type="String", Overwrite=True)
+    result = world.invoke("--bucket", BUCKET, "--parameter", PARAMETER, "prune", "--keep", "0", "--json")
+    assert result.exit_code == 0, result.output
+    plan = json.loads(result.stdout)
+    assert plan["keep"] == {
+        V4: "live",
+        V3: "the version before the live one",
+        V1: "the running canary (5% of viewers)",
+    }
+    assert plan["delete"] == [V2]
+    world.ssm.put_parameter(Name=canary, Value="none", Type="String", Overwrite=True)
+    result = world.invoke("--bucket", BUCKET, "--parameter", PARAMETER, "prune", "--keep", "0", "--json")
+    assert json.loads(result.stdout)["delete"] == [V2, V1]
+
+
 def test_prune_never_deletes_the_live_the_previous_or_a_stack_version(world: World, tmp_path: Path) -> None:
     for version in (V1, V2, V3, V4):
         put_version(world, version, files(2))
@@ -230,6 +251,22 @@ def test_status_matches_the_served_index_html(world: World, served: str) -> None
     text = world.invoke("status", "--stack", "test", "--check")
     assert text.exit_code == (0 if served == V2 else 1)
     assert ("DISAGREE" in text.output) is (served != V2)
+
+
+@pytest.mark.parametrize("served", [V1, V2])
+def test_status_shows_the_canary_and_takes_its_version_as_served_to_its_share(
+    world: World, served: str
+) -> None:
+    put_version(world, V1, files(1, "one"))
+    put_version(world, V2, files(1, "two"))
+    world.set_live(V1)
+    world.stack.version = V1
+    world.ssm.put_parameter(Name=layout.canary_parameter_name(PARAMETER), Value=f"{V2} 5", Type="String")
+    world.pages[f"{URL}/index.html"] = HttpAnswer(b"", {layout.VERSION_HEADER: served})
+    status = json.loads(world.invoke("status", "--stack", "test", "--json").stdout)
+    assert (status["canary"], status["served"], status["problems"]) == (f"{V2} at 5%", served, [])
+    text = world.invoke("status", "--stack", "test")
+    assert f"canary        {V2} at 5%" in text.output
 
 
 def test_status_reads_the_version_marker_of_the_served_page(world: World) -> None:

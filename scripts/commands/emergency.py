@@ -217,6 +217,22 @@ def _release_now(
             _put_back(ssm, pointer_name, before)
             raise SitectlError(f"{error.message}; nothing changed: {live} is still live") from error
         timeline.mark("store", f"KeyValueStore key {LIVE_VERSION_KEY}: {live} -> {target} (viewers: at once)")
+        running = site.canary()
+        if running is not None:
+            # The value just written carries no canary: it ended with the write. Its record says so too
+            # (status, history, prune read it); the stack config must drop it, or the next `up` restarts it.
+            ssm.put_parameter(
+                Name=layout.canary_parameter_name(pointer_name),
+                Value=layout.canary_record(None, 0),
+                Type="String",
+                Overwrite=True,
+            )
+            timeline.mark(
+                "canary",
+                f"canary {running[0]} ({running[1]}%) ended: every viewer on {target}; "
+                "`pulumi config rm canaryVersion` and `pulumi config rm canaryPercent`, or the next "
+                "`pulumi up` starts it again",
+            )
     else:
         cloudfront = site.deps.cloudfront_factory()
         try:

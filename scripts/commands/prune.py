@@ -90,6 +90,9 @@ def protected_versions(
         for info in versions:
             if info.version > live:
                 protect(info.version, "newer than the live version")
+    canary = site.canary()
+    if canary is not None:
+        protect(canary[0], f"the running canary ({canary[1]}% of viewers)")
     if check_stacks:
         for name, version in _stack_versions(site, bucket):
             protect(version, f"stack {name} points to it")
@@ -99,7 +102,11 @@ def protected_versions(
 def _live_values(site: Site) -> dict[str, str | None]:
     """What says which version is (or is about to be) live, read now: the pointer, and with --stack
     the stack's `version` config and its deployed `liveVersion` output."""
-    values: dict[str, str | None] = {"the pointer": site.require_live_version("prune")}
+    canary = site.canary()
+    values: dict[str, str | None] = {
+        "the pointer": site.require_live_version("prune"),
+        "the canary": None if canary is None else canary[0],
+    }
     if site.has_stack:
         stack = site.stack()
         values[f"stack {stack.name}'s version config"] = stack.get_version() or None

@@ -248,6 +248,22 @@ class Site:
                 return None
             raise
 
+    @aws_errors
+    def canary(self) -> tuple[str, int] | None:
+        """The running canary (version, percent) from its record beside the pointer
+        (`layout.canary_parameter_name`); None when none runs or the record does not exist."""
+        parameter = self.parameter()
+        if parameter is None:
+            return None
+        try:
+            name = layout.canary_parameter_name(parameter[0])
+            value = str(self.ssm().get_parameter(Name=name)["Parameter"]["Value"])
+        except ClientError as error:
+            if error_code(error) == "ParameterNotFound":
+                return None
+            raise
+        return layout.parse_canary_record(value)
+
     def require_live_version(self, command: str) -> str:
         """The pointer parameter's value; RefusedError when no parameter is named or it does not
         exist (a mistyped --parameter must never read as "nothing is live")."""

@@ -31,6 +31,7 @@ class SiteStatus:
     deployed: str | None = None  # the stack output `liveVersion`: what the last deployment set
     problems: list[str] = field(default_factory=list)
     emergency: str | None = None  # an emergency rollback in force (its record), None when there is none
+    canary: str | None = None  # the running canary (`<version> at <percent>%`), None when none runs
 
     @property
     def consistent(self) -> bool:
@@ -84,10 +85,13 @@ def site_status(site: Site) -> SiteStatus:
     else:
         record = emergency.read_record(site.ssm(), named[0])
         status.emergency = record.describe() if record is not None else None
+        running = site.canary()
+        status.canary = None if running is None else f"{running[0]} at {running[1]}%"
     if url is None:
         status.problems.append("no URL known: pass --url or --stack")
         return status
-    preferred = [v for v in (parameter, configured) if v and is_released(v)]
+    running = site.canary() if named is not None and parameter is not None else None
+    preferred = [v for v in (parameter, configured, running[0] if running else None) if v and is_released(v)]
     try:
         served, evidence = served_version(site, site.bucket(), url, preferred)
     except SitectlError as error:
@@ -95,6 +99,9 @@ def site_status(site: Site) -> SiteStatus:
         status.problems.append(f"which version the URL serves is unknown: {error.message}")
         return status
     status.served = served
+    if running is not None and served == running[0]:
+        # This client's bucket is in the canary's share: what the canary's viewers get.
+        return status
     if served is None:
         status.problems.append(f"{url}/index.html ({evidence}) matches no complete version")
     elif (
@@ -175,6 +182,8 @@ def status_command(check: bool, site: Site, output: Output) -> None:
         ]
         if status.emergency:
             rows.append(["emergency", status.emergency])
+        if status.canary:
+            rows.append(["canary", status.canary])
         click.echo(render_table(rows))
         for problem in status.problems:
             click.echo(f"DISAGREE: {problem}")
