@@ -413,10 +413,11 @@ def timed(command: list[str], env: dict[str, str], proxy: LinkProxy) -> tuple[fl
     return seconds, text, cost
 
 
-def sitectl_upload(tree: Path, version: str, step: str, env: dict[str, str], proxy: LinkProxy) -> Run:
-    seconds, stderr, cost = timed(
-        [str(BIN / "sitectl"), "--bucket", BUCKET, "upload", str(tree), "--version", version], env, proxy
-    )
+def sitectl_upload(
+    tree: Path, version: str, step: str, env: dict[str, str], proxy: LinkProxy, router: str = "lambda-edge"
+) -> Run:
+    command = [str(BIN / "sitectl"), "--bucket", BUCKET, "upload", str(tree), "--version", version]
+    seconds, stderr, cost = timed([*command, "--router", router], env, proxy)
     match = _SUMMARY.search(stderr)
     if match is None:
         raise SystemExit(f"no summary in the sitectl output: {stderr[-300:]}")
@@ -491,6 +492,13 @@ def main() -> None:
     parser.add_argument("--large", action="store_true", help="A 20,000-file site (about 420 MB).")
     parser.add_argument("--link-mbps", type=float, help="Model an upload link of this many Mbit/s.")
     parser.add_argument("--rtt-ms", type=float, default=0.0, help="Model this round trip per request (ms).")
+    parser.add_argument(
+        "--router",
+        choices=("lambda-edge", "cloudfront-function"),
+        default="lambda-edge",
+        help="The router the versions are for (`sitectl upload --router`): lambda-edge stores unchanged "
+        "files once, by content; cloudfront-function copies those that are not fingerprinted.",
+    )
     args = parser.parse_args()
     count = 20_000 if args.large else args.files
     try:
@@ -542,8 +550,8 @@ def main() -> None:
             print(f"round {round_number + 1}/{args.repeat}", file=sys.stderr, flush=True)
             # Interleaved, so that neither tool always runs on a warmer server.
             runs.append(aws_sync(v1, "sync-v1", "full", env, proxy))
-            runs.append(sitectl_upload(v1, V1, "full", env, proxy))
-            runs.append(sitectl_upload(v2, V2, "2% changed", env, proxy))
+            runs.append(sitectl_upload(v1, V1, "full", env, proxy, args.router))
+            runs.append(sitectl_upload(v2, V2, "2% changed", env, proxy, args.router))
             runs.append(aws_sync(v2, "sync-v2", "2% changed", env, proxy))
     finally:
         proxy.close()
@@ -564,6 +572,7 @@ def main() -> None:
         "command": " ".join(["python", "bench/upload.py", *sys.argv[1:]]),
         "site": {"files": len(v1_files), "bytes": full_bytes, "changed_files": 2 * (len(v1_files) // 100)},
         "rounds": args.repeat,
+        "router": args.router,
         "link_mbps": args.link_mbps,
         "rtt_ms": args.rtt_ms,
         "steps": table,
@@ -579,12 +588,15 @@ def main() -> None:
     suffix = f"-{count}files" if count != 2_000 else ""
     if args.link_mbps or args.rtt_ms:
         suffix += f"-{args.link_mbps or 0:g}mbps-{args.rtt_ms:g}ms"
+    if args.router != "lambda-edge":
+        suffix += f"-{args.router}"
     results_file = RESULTS.with_name(f"upload{suffix}.json")
     results_file.parent.mkdir(parents=True, exist_ok=True)
     results_file.write_text(json.dumps(results, indent=2) + "\n")
 
     print(
         f"\nsite: {len(v1_files)} files, {full_bytes / 1e6:.1f} MB; moto_server on 127.0.0.1; {link_text}; "
+        f"for {args.router}; "
         f"{args.repeat} round(s); load average {load_before[0]:.1f} -> {load_after[0]:.1f} "
         f"on {os.cpu_count()} CPUs"
     )

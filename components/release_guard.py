@@ -80,6 +80,16 @@ def _check_shared(s3: Any, bucket: str, version: str) -> None:
     # path cannot reach a version's own copy after a miss): a version uploaded before skew protection,
     # or whose publishing failed, would serve its pages without their scripts and styles.
     manifest = read_manifest(s3, bucket, version)
+    by_content = manifest.by_content() if manifest is not None else []
+    if by_content:
+        # Stored by content for Lambda@Edge, which finds each file through the manifest; a function
+        # cannot read one (no network), and its store value cannot hold a file's location.
+        raise UnreleasableVersionError(
+            f"version {version} stores {len(by_content)} files by content (first: {by_content[0]}), "
+            "which only the lambda-edge router serves; the cloudfront-function router reads them from the "
+            "version's prefix. Upload the build again with `sitectl upload --router cloudfront-function` "
+            "and release that version."
+        )
     missing = unshared_paths(s3, bucket, manifest) if manifest is not None else []
     if missing:
         raise UnreleasableVersionError(

@@ -18,6 +18,9 @@ Layout of the site bucket:
                                      so per file: `ManifestFile.stored_in`), read by both routers
                                      for the version's own pages and by the fallback origin for
                                      pages of other versions (skew protection)
+    _content/<sha256>/<path>         files stored once by path and content, for versions only the
+                                     Lambda@Edge router serves (its manifest names each one): a
+                                     release of an unchanged file stores and copies nothing
     _site/404.html                   the plain not-found page, for a version without its own 404.html
 
 Manifests and claims live outside every version prefix so that a request rewritten to
@@ -77,7 +80,12 @@ SHARED_ASSET_PREFIX = "_assets/"
 # A manifest entry's `in` for a file stored once in the shared area rather than under its version's
 # prefix (`ManifestFile.stored_in`); "" (left out of the JSON) is the version's own prefix.
 SHARED_AREA = "_assets"
-STORED_IN_CHOICES = ("", SHARED_AREA)
+# A manifest entry's `in` for a file stored once by path and content, `_content/<sha256>/<path>`: any
+# version with the same bytes at the same path names that object instead of holding a copy. Only the
+# Lambda@Edge router can serve it (it reads the manifest); see `sitectl upload --router`.
+CONTENT_AREA = "_content"
+CONTENT_PREFIX = f"{CONTENT_AREA}/"
+STORED_IN_CHOICES = ("", SHARED_AREA, CONTENT_AREA)
 # The page CloudFront's custom error responses fetch (`/404.html`, through the edge), and the plain
 # page the component stores for versions that have none.
 NOT_FOUND_PAGE_PATH = "/404.html"
@@ -191,7 +199,19 @@ def path_from_shared_asset_key(key: str) -> str | None:
 
 def stored_key(version: str, path: str, entry: ManifestFile) -> str:
     """The key holding the bytes of `version`'s file `path` (`entry`: its manifest entry)."""
-    return shared_asset_key(path) if entry.shared else object_key(version, path)
+    return area_key(path, entry) if entry.stored_once else object_key(version, path)
+
+
+def area_key(path: str, entry: ManifestFile) -> str:
+    """The key of a file stored once (`ManifestFile.stored_once`), whatever version names it."""
+    if entry.stored_in == CONTENT_AREA:
+        return content_key(path, entry.sha256)
+    return shared_asset_key(path)
+
+
+def content_key(path: str, sha256: str) -> str:
+    """The key of the file `path` with the bytes `sha256` in the content area."""
+    return f"{CONTENT_PREFIX}{sha256}/{_relative_path(path)}"
 
 
 def manifest_key(version: str) -> str:
@@ -248,13 +268,19 @@ class ManifestFile:
     # written before it was recorded.
     etag: str = ""
     # Where the bytes are stored: "" under the version's prefix (every version written before the
-    # shared area held files once), SHARED_AREA for `_assets/<path>` (`stored_key`).
+    # shared area held files once), SHARED_AREA for `_assets/<path>`, CONTENT_AREA for
+    # `_content/<sha256>/<path>` (`stored_key`).
     stored_in: str = ""
 
     @property
     def shared(self) -> bool:
         """Stored once in the shared area, not under its version's prefix."""
         return self.stored_in == SHARED_AREA
+
+    @property
+    def stored_once(self) -> bool:
+        """Stored outside its version's prefix, in an area any version may name (`area_key`)."""
+        return self.stored_in != ""
 
     @property
     def fingerprinted(self) -> bool:
@@ -289,7 +315,15 @@ class Manifest:
     def stored_elsewhere(self) -> dict[str, str]:
         """path -> the key prefix (without `/`) holding it, for each file not under the version's own
         prefix: what a router needs besides the routes."""
-        return {path: f.stored_in for path, f in self.files.items() if f.stored_in}
+        return {
+            path: f"{CONTENT_AREA}/{f.sha256}" if f.stored_in == CONTENT_AREA else f.stored_in
+            for path, f in self.files.items()
+            if f.stored_in
+        }
+
+    def by_content(self) -> list[str]:
+        """The files stored in the content area (only the Lambda@Edge router serves those)."""
+        return sorted(path for path, f in self.files.items() if f.stored_in == CONTENT_AREA)
 
     @property
     def total_bytes(self) -> int:
@@ -374,5 +408,7 @@ def _manifest_file(path: str, entry: object) -> ManifestFile:
         raise ValueError(f"entry {path!r}: content_type and cache_control must be text")
     stored_in = entry.get("in", "")
     if stored_in not in STORED_IN_CHOICES:
-        raise ValueError(f"entry {path!r}: in {stored_in!r} is not {SHARED_AREA!r} (or absent)")
+        raise ValueError(
+            f"entry {path!r}: in {stored_in!r} is not {SHARED_AREA!r} or {CONTENT_AREA!r} (or absent)"
+        )
     return ManifestFile(size, sha256, content_type, cache_control, etag, stored_in)

@@ -20,7 +20,7 @@ import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from contextlib import ExitStack
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import click
 from botocore.exceptions import BotoCoreError, ClientError
 
-from edge_function import CLOUDFRONT_FUNCTION
+from edge_function import CLOUDFRONT_FUNCTION, LAMBDA_EDGE, ROUTERS
 from edge_lambda import layout
 from scripts.commands.errors import RefusedError, SitectlError, aws_errors, describe_aws_error, error_code
 from scripts.commands.options import Output, json_output, version_option
@@ -89,10 +89,17 @@ class _Step:
     source_key: str | None = None
     shared: bool = False
     reason: str = ""  # why a shared file was taken as fingerprinted (for a refusal)
+    area: str = ""  # where it is stored once: layout.SHARED_AREA when `shared`, or layout.CONTENT_AREA
 
     def key(self, version: str) -> str:
         path = self.file.path
+        if self.area == layout.CONTENT_AREA:
+            return layout.content_key(path, self.file.sha256)
         return layout.shared_asset_key(path) if self.shared else layout.object_key(version, path)
+
+    @property
+    def stored_once(self) -> bool:
+        return self.shared or bool(self.area)
 
 
 def plan_upload(
@@ -192,6 +199,34 @@ def plan_shared(
     return plan
 
 
+# The page `/` answers: always under the version's prefix, so that its `site-version` says which
+# version is live (`sitectl verify`, `status`), even when its bytes did not change.
+ROOT_PAGE = "index.html"
+
+
+def plan_content(
+    files: list[LocalFile], manifest: dict[str, layout.ManifestFile], donors: dict[str, layout.Manifest]
+) -> list[_Step]:
+    """The files stored by content (`layout.CONTENT_AREA`): nothing to do for those a donor's sealed
+    manifest stores there with the same path, bytes and headers (that seal proved them, the area is
+    never overwritten, and no prune deletes what a complete version or an upload in progress names),
+    a conditional PUT for the others (`_put_shared`). No listing: the seal proves them all."""
+    proven = {
+        (path, entry.sha256, entry.content_type, entry.cache_control)
+        for donor in donors.values()
+        for path, entry in donor.files.items()
+        if entry.stored_in == layout.CONTENT_AREA
+    }
+    steps = []
+    for local in files:
+        entry = manifest[local.path]
+        if entry.stored_in != layout.CONTENT_AREA:
+            continue
+        known = (local.path, entry.sha256, entry.content_type, entry.cache_control) in proven
+        steps.append(_Step(local, "skip" if known else "put", area=layout.CONTENT_AREA))
+    return steps
+
+
 def conflict_refusal(version: str, reason: str, path: str, head: Any, problem: str) -> RefusedError:
     """The refusal of a fingerprinted file whose name the shared area holds with other bytes or
     headers: its name is not a content hash, and pages would be served the other bytes."""
@@ -261,8 +296,9 @@ def upload_build(
 
     `progress(n)` is called with the bytes of each file once it is stored; `on_start(version, files,
     bytes)` once the plan is made; `on_takeover(owner)` when the claim of the same build, left by an
-    interrupted run, was taken over without --resume; `router`: the stack's (a build with rules is
-    refused for the cloudfront-function router, before anything is sent); `after_claim` and
+    interrupted run, was taken over without --resume; `router`: the one that will serve the version
+    (a build with rules is refused for the cloudfront-function router, before anything is sent;
+    lambda-edge stores by content, see below; None: what both serve); `after_claim` and
     `before_seal` (tests) at those
     points; `clock`
     times the re-reads of the claim (`storage.ClaimWatch`). Raises
@@ -283,7 +319,10 @@ def upload_build(
             "or remove the two files"
         )
     files = build.files
-    # Fingerprinted files are stored once, in the shared area; the rest under the version's prefix.
+    # Fingerprinted files are stored once, in the shared area; for the Lambda@Edge router (which
+    # alone reads where each file is from the manifest) every other file but the root page is stored
+    # once by path and bytes; the rest under the version's prefix.
+    by_content = router == LAMBDA_EDGE
     manifest_files = {
         f.path: layout.ManifestFile(
             f.size,
@@ -291,7 +330,11 @@ def upload_build(
             f.content_type,
             f.cache_control,
             f.etag,
-            layout.SHARED_AREA if f.path in build.fingerprinted else "",
+            layout.SHARED_AREA
+            if f.path in build.fingerprinted
+            else layout.CONTENT_AREA
+            if by_content and f.path != ROOT_PAGE
+            else "",
         )
         for f in files
     }
@@ -350,7 +393,8 @@ def upload_build(
     # whatever an unclaimed earlier attempt left, and the seal removes the rest.
     stored = {obj.key: obj for obj in storage.version_objects(s3, bucket, version)} if resume else {}
     by_path = {f.path: f for f in files}
-    steps = plan_upload([f for f in files if not manifest_files[f.path].shared], version, stored, known)
+    steps = plan_upload([f for f in files if not manifest_files[f.path].stored_once], version, stored, known)
+    steps += plan_content(files, manifest_files, donors)
     reasons = build.fingerprinted
     steps += [_Step(by_path[path], "put", shared=True, reason=reasons[path]) for path in shared.send]
     steps += [_Step(by_path[path], "skip", shared=True) for path in shared.present]
@@ -358,7 +402,7 @@ def upload_build(
     if resume:
         # An object kept from the interrupted attempt must also carry the build's headers and
         # metadata (a rewrite with the same bytes keeps its ETag): one that does not is sent again.
-        kept = [step.file.path for step in steps if step.action == "skip" and not step.shared]
+        kept = [step.file.path for step in steps if step.action == "skip" and not step.stored_once]
         wrong = storage.header_problems(s3, bucket, version, manifest_files, kept)
         steps = [_Step(step.file, "put") if step.file.path in wrong else step for step in steps]
     if on_start:
@@ -379,7 +423,7 @@ def upload_build(
         rules=build.rules,
     )
     try:
-        kept = [step.file.path for step in steps if step.action == "skip" and not step.shared]
+        kept = [step.file.path for step in steps if step.action == "skip" and not step.stored_once]
         removed = storage.seal_version(s3, bucket, claim, manifest, kept, shared.proven)
     except ClientError as error:
         raise SitectlError(f"{describe_aws_error(error)}; {_resume_hint(version)}") from error
@@ -414,7 +458,7 @@ def _run_steps(
         # A --resume elsewhere may have taken the version over: then this upload writes no more.
         watch.before_write()
         key = step.key(version)
-        if step.shared:
+        if step.stored_once:
             return _put_shared(s3, bucket, version, step, attempts, sleep)
         planned = storage.write_condition(stored.get(key))
         if step.action == "copy":
@@ -493,13 +537,24 @@ def _put_shared(
             raise
     local = step.file
     entry = layout.ManifestFile(
-        local.size, local.sha256, local.content_type, local.cache_control, local.etag, layout.SHARED_AREA
+        local.size,
+        local.sha256,
+        local.content_type,
+        local.cache_control,
+        local.etag,
+        step.area or layout.SHARED_AREA,
     )
     head = s3.head_object(Bucket=bucket, Key=key)
     problem = storage.header_problem(version, local.path, entry, head)
     if problem is not None:
+        if step.area == layout.CONTENT_AREA:  # the same path and bytes: only headers can differ
+            raise RefusedError(
+                f"{key}, stored by version {head.get('Metadata', {}).get(layout.VERSION_METADATA_KEY)}, has "
+                f"other headers than {local.path} of version {version} ({problem}); upload with "
+                "--router cloudfront-function (every such file under the version's prefix)"
+            )
         raise conflict_refusal(version, step.reason, local.path, head, problem)
-    return _Step(local, "skip", shared=True)
+    return replace(step, action="skip")
 
 
 def _megabytes(count: int) -> str:
@@ -640,6 +695,15 @@ def describe_excluded(excluded: list[str]) -> list[str]:
     show_default=True,
     help="Newest complete versions whose files are copied server-side instead of sent again.",
 )
+@click.option(
+    "--router",
+    type=click.Choice(ROUTERS),
+    default=None,
+    help="The router that will serve the version. lambda-edge: unchanged files are stored once, by "
+    "content (nothing sent or copied for them; only Lambda@Edge serves such a version). Default: the "
+    "stack's `router` output; with --bucket alone, every file that is not fingerprinted under the "
+    "version's prefix (both routers serve it).",
+)
 @site_options()
 @aws_errors
 def upload_command(
@@ -652,6 +716,7 @@ def upload_command(
     revalidate_globs: tuple[str, ...],
     workers: int,
     dedupe_versions: int,
+    router: str | None,
     site: Site,
     output: Output,
 ) -> None:
@@ -686,8 +751,10 @@ def upload_command(
             dedupe_versions=dedupe_versions,
             on_start=on_start,
             progress=lambda n: reporter[0](n),
-            # The stack's `router` output: a build whose rules its router cannot carry goes nowhere.
-            router=site.outputs().get("router") if site.has_stack else None,
+            # --router, else the stack's `router` output (as `verify` reads it): a build whose rules
+            # its router cannot carry goes nowhere, and only Lambda@Edge serves a version stored by
+            # content; none known: what both routers serve.
+            router=router or (site.outputs().get("router") if site.has_stack else None),
             on_takeover=lambda owner: output.say(
                 f"took over the claim of {owner}: the same build (files and headers), interrupted or "
                 "still running; that run can no longer write, seal or delete anything of this version"

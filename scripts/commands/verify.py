@@ -146,14 +146,15 @@ def _shared_copy(target: _Target, answer: Response, manifest: layout.Manifest) -
     """A fingerprinted file served from the shared area with the bytes `manifest` records: the
     cloudfront-function router serves those from there, marked with the version that published them."""
     path = target.manifest_path
-    if path is None or not manifest.files[path].fingerprinted:
+    if path is None or not (manifest.files[path].fingerprinted or manifest.files[path].stored_once):
         return False
     return answer.headers.get(_SHA256_HEADER) == manifest.files[path].sha256
 
 
 def _stored_shared(target: _Target, manifest: layout.Manifest) -> bool:
-    """A file the version stores once in the shared area (both routers read it there)."""
-    return target.manifest_path is not None and manifest.files[target.manifest_path].shared
+    """A file the version stores once, in the shared or the content area, marked with the version that
+    stored it there."""
+    return target.manifest_path is not None and manifest.files[target.manifest_path].stored_once
 
 
 def _check(

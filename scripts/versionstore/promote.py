@@ -197,7 +197,7 @@ def promote_version(
     problems = _parallel(lambda e: _object_problem(destination, version, e), candidates, workers)
     in_place = {e.key for e, problem in zip(candidates, problems, strict=True) if problem is None}
     for item in expected.values():
-        if item.entry.shared and item.key in stored and item.key not in in_place:
+        if item.entry.stored_once and item.key in stored and item.key not in in_place:
             raise StoreRefusedError(
                 f"{destination.url(item.key)} holds other bytes than {item.path} of version {version} in "
                 f"{source.name} ({_object_problem(destination, version, item) or 'another ETag'}): "
@@ -260,8 +260,8 @@ def _read_source(
             f"manifest {source.url(layout.manifest_key(version))} describes version {manifest.version}"
         )
     objects = {o.key: o for o in store.version_objects(source.s3, source.name, version)}
-    if any(entry.shared for entry in manifest.files.values()):
-        objects.update(store.shared_objects(source.s3, source.name))
+    if any(entry.stored_once for entry in manifest.files.values()):
+        objects.update(store.area_objects(source.s3, source.name, manifest.files))
     expected = {}
     for path, entry in sorted(manifest.files.items()):
         key = layout.stored_key(version, path, entry)
@@ -270,7 +270,7 @@ def _read_source(
             state = "is missing"
         elif found.size != entry.size:
             state = f"has {found.size} bytes, its manifest says {entry.size}"
-        elif entry.etag and found.etag != entry.etag and not entry.shared:
+        elif entry.etag and found.etag != entry.etag and not entry.stored_once:
             # The same size, other bytes (overwritten after the seal): the listing's ETag shows it.
             state = f"has ETag {found.etag}, its manifest says {entry.etag}"
         else:
@@ -287,7 +287,7 @@ def _read_source(
     unpinned = [
         item
         for item in expected.values()
-        if not item.entry.etag or (item.entry.shared and item.source.etag != item.entry.etag)
+        if not item.entry.etag or (item.entry.stored_once and item.source.etag != item.entry.etag)
     ]
     for item, sha256 in zip(unpinned, _parallel(partial(_sha256_of, source), unpinned, workers), strict=True):
         if sha256 != item.entry.sha256:
@@ -345,7 +345,7 @@ def _restore_shared(
     present = _shared_in(destination, expected)
     restored = []
     for item in expected.values():
-        if item.entry.shared and item.key not in present:
+        if item.entry.stored_once and item.key not in present:
             try:
                 _copy(source, destination, item, {"IfNoneMatch": "*"})
             except ClientError as error:
@@ -357,12 +357,15 @@ def _restore_shared(
 
 
 def _shared(expected: dict[str, _Expected]) -> bool:
-    return any(item.entry.shared for item in expected.values())
+    return any(item.entry.stored_once for item in expected.values())
 
 
 def _shared_in(bucket: BucketRef, expected: dict[str, _Expected]) -> dict[str, store.StoredObject]:
     """The objects of `bucket`'s shared area that are files of `expected` (one listing of the area)."""
-    return {key: obj for key, obj in store.shared_objects(bucket.s3, bucket.name).items() if key in expected}
+    files = {item.path: item.entry for item in expected.values()}
+    return {
+        key: obj for key, obj in store.area_objects(bucket.s3, bucket.name, files).items() if key in expected
+    }
 
 
 def _same_listing(stored: store.StoredObject | None, source: store.StoredObject) -> bool:
@@ -386,7 +389,7 @@ def _object_problem(destination: BucketRef, version: str, expected: _Expected) -
         return f"{expected.key} has sha256 {sha256}, the manifest says {expected.entry.sha256}"
     stamped = metadata.get(layout.VERSION_METADATA_KEY)
     # A file stored once in the shared area is marked with the version that stored it there.
-    if stamped is not None and stamped != version and not expected.entry.shared:
+    if stamped is not None and stamped != version and not expected.entry.stored_once:
         return f"{expected.key} is stamped with version {stamped}"
     return None
 
@@ -470,7 +473,9 @@ def _copy_into_place(
             # 404: If-Match on a key that is gone.
             if error_code(error) not in (*_PRECONDITION_FAILED, *store.MISSING_CODES):
                 raise
-            if item.entry.shared:  # stored meanwhile by another version: taken if the same, never replaced
+            if (
+                item.entry.stored_once
+            ):  # stored meanwhile by another version: taken if the same, never replaced
                 problem = _object_problem(destination, claim.version, item)
                 if problem is None:
                     return

@@ -18,7 +18,9 @@ directly, or nothing when the area has it already. Versions uploaded before hold
 prefix too, and are published here by copy (`publish_shared_assets`, `sitectl share-assets`).
 
 `prune_shared_assets` deletes what no remaining complete version references, once it is older than
-`SHARED_ASSET_MIN_AGE`: how far back skew protection reaches is exactly the versions not pruned.
+`SHARED_ASSET_MIN_AGE`: how far back skew protection reaches is exactly the versions not pruned. It
+prunes the content area of Lambda@Edge versions (`_content/<sha256>/<path>`, `layout.CONTENT_AREA`)
+by the same rules: both hold files stored once, that versions name instead of holding a copy.
 
 An upload (or a publish) finds most files already shared and sends nothing for them: it relies on
 them staying. So a prune and an upload exclude each other. The prune writes `_locks/_assets/<id>.json`
@@ -246,11 +248,11 @@ class SharedAsset:
     size: int = -1
 
 
-def shared_assets(s3: S3Client, bucket: str) -> list[SharedAsset]:
-    """Every object of the shared area: one ListObjectsV2 request per 1,000."""
+def shared_assets(s3: S3Client, bucket: str, prefix: str = layout.SHARED_ASSET_PREFIX) -> list[SharedAsset]:
+    """Every object of the shared area (or of `prefix`): one ListObjectsV2 request per 1,000."""
     found = []
     paginator = s3.get_paginator("list_objects_v2")
-    for page in paginator.paginate(Bucket=bucket, Prefix=layout.SHARED_ASSET_PREFIX):
+    for page in paginator.paginate(Bucket=bucket, Prefix=prefix):
         for item in page.get("Contents", []):
             etag = str(item["ETag"]).strip('"')
             found.append(SharedAsset(item["Key"], item["LastModified"], etag, item["Size"]))
@@ -264,7 +266,12 @@ def unshared_paths(s3: S3Client, bucket: str, manifest: layout.Manifest) -> list
 
 
 def referenced_keys(manifests: Iterable[layout.Manifest]) -> set[str]:
-    return {layout.shared_asset_key(path) for m in manifests for path in shared_asset_paths(m)}
+    """The keys of both areas (`_assets/`, `_content/`) that `manifests` name."""
+    keys: set[str] = set()
+    for manifest in manifests:
+        keys.update(layout.shared_asset_key(path) for path in shared_asset_paths(manifest))
+        keys.update(layout.content_key(path, manifest.files[path].sha256) for path in manifest.by_content())
+    return keys
 
 
 class SharedAssetsInUseError(StoreError):
@@ -291,9 +298,9 @@ def prune_shared_assets(
                 "files of the shared area; run prune again once it is complete"
             )
         keep = referenced_keys(manifests)
-        doomed = sorted(
-            a.key for a in shared_assets(s3, bucket) if a.key not in keep and now - a.last_modified >= min_age
-        )
+        # Both areas of files stored once: `_assets/` and the content area of Lambda@Edge versions.
+        areas = shared_assets(s3, bucket) + shared_assets(s3, bucket, layout.CONTENT_PREFIX)
+        doomed = sorted(a.key for a in areas if a.key not in keep and now - a.last_modified >= min_age)
         if apply:
             store.delete_keys(s3, bucket, doomed)
     finally:

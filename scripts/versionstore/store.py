@@ -841,12 +841,31 @@ def compare_objects(
     return Comparison(problems, sorted(by_key))
 
 
-def shared_objects(s3: S3Client, bucket: str) -> dict[str, StoredObject]:
-    """Every object of the shared area (`_assets/`), by key: one request per 1,000."""
+def shared_objects(
+    s3: S3Client, bucket: str, prefix: str = layout.SHARED_ASSET_PREFIX
+) -> dict[str, StoredObject]:
+    """Every object of the shared area (`_assets/`, or `prefix`), by key: one request per 1,000."""
     found = {}
-    for page in _pages(s3, Bucket=bucket, Prefix=layout.SHARED_ASSET_PREFIX):
+    for page in _pages(s3, Bucket=bucket, Prefix=prefix):
         for item in page.get("Contents", []):
             found[item["Key"]] = StoredObject(item["Key"], int(item["Size"]), item["ETag"].strip('"'))
+    return found
+
+
+AreaListings = dict[str, dict[str, StoredObject]]
+
+
+def area_objects(
+    s3: S3Client, bucket: str, files: dict[str, layout.ManifestFile], cache: AreaListings | None = None
+) -> dict[str, StoredObject]:
+    """The objects of each area that `files` store files in (`_assets/`, `_content/`): one listing
+    of each (a request per 1,000), kept in `cache` (area -> listing) for the next call."""
+    cache = {} if cache is None else cache
+    found: dict[str, StoredObject] = {}
+    for area in sorted({entry.stored_in for entry in files.values() if entry.stored_in}):
+        if area not in cache:
+            cache[area] = shared_objects(s3, bucket, f"{area}/")
+        found.update(cache[area])
     return found
 
 
@@ -862,9 +881,9 @@ def compare_shared(
     trusted = None if proven is None else set(proven)
     problems = []
     for path, entry in sorted(files.items()):
-        if not entry.shared:
+        if not entry.stored_once:
             continue
-        key = layout.shared_asset_key(path)
+        key = layout.area_key(path, entry)
         obj = listed.get(key)
         if obj is None:
             problems.append(f"{path} is missing from the shared area ({key})")
@@ -893,8 +912,9 @@ def seal_version(
     version = claim.version
     check_claim(s3, bucket, claim)
     comparison = compare_objects(version, manifest.files, version_objects(s3, bucket, version))
-    if any(entry.shared for entry in manifest.files.values()):
-        comparison.problems.extend(compare_shared(manifest.files, shared_objects(s3, bucket), shared_proven))
+    if any(entry.stored_once for entry in manifest.files.values()):
+        listed = area_objects(s3, bucket, manifest.files)
+        comparison.problems.extend(compare_shared(manifest.files, listed, shared_proven))
     comparison.problems.extend(header_problems(s3, bucket, version, manifest.files, kept).values())
     if comparison.problems:
         raise StoreError(
@@ -983,7 +1003,7 @@ def header_problem(version: str, path: str, entry: layout.ManifestFile, head: An
         f"{layout.VERSION_METADATA_KEY} metadata": head.get("Metadata", {}).get(layout.VERSION_METADATA_KEY),
     }
     marked = found[f"{layout.VERSION_METADATA_KEY} metadata"]
-    if entry.shared and layout.is_valid_version(marked):
+    if entry.stored_once and layout.is_valid_version(marked):
         version = str(marked)  # stored once in the shared area: marked by the version that stored it
     wanted = dict(zip(found, (entry.content_type, entry.cache_control, entry.sha256, version), strict=True))
     for name, value in found.items():
@@ -1016,11 +1036,11 @@ def verify_version(
     s3: S3Client,
     bucket: str,
     version: str,
-    shared_listing: Callable[[], dict[str, StoredObject]] | None = None,
+    listings: AreaListings | None = None,
 ) -> list[str]:
     """Why the stored version is not exactly its manifest; empty when it is. Every key, size and ETag
-    from one listing per 1,000 files (and one of the shared area, from `shared_listing` when given,
-    for the files stored there), then each object's headers and metadata (one HeadObject each, in
+    from one listing per 1,000 files (and one of each area holding files stored once, kept in
+    `listings`), then each object's headers and metadata (one HeadObject each, in
     parallel: `header_problem`). Also: no object under its prefix that the manifest does not list."""
     manifest = read_manifest(s3, bucket, version)
     if manifest is None:
@@ -1028,8 +1048,8 @@ def verify_version(
     stored = version_objects(s3, bucket, version)
     comparison = compare_objects(version, manifest.files, stored)
     problems = comparison.problems + [f"{key} is not in the manifest" for key in comparison.extra]
-    if any(entry.shared for entry in manifest.files.values()):
-        listed = shared_listing() if shared_listing is not None else shared_objects(s3, bucket)
+    if any(entry.stored_once for entry in manifest.files.values()):
+        listed = area_objects(s3, bucket, manifest.files, listings)
         problems += compare_shared(manifest.files, listed)
     # Headers of the objects whose bytes are right (the others are reported already).
     wrong = {problem.split(" ", 1)[0] for problem in problems}
@@ -1042,16 +1062,11 @@ def verify_versions(s3: S3Client, bucket: str, versions: Iterable[str] | None = 
     manifest is that version's problem, and the others are still verified."""
     chosen = list(versions) if versions is not None else complete_versions(s3, bucket)
     results = {}
-    shared: list[dict[str, StoredObject]] = []  # the shared area, listed once for every version
-
-    def listed() -> dict[str, StoredObject]:
-        if not shared:
-            shared.append(shared_objects(s3, bucket))
-        return shared[0]
+    listings: AreaListings = {}  # each area listed once for every version
 
     for version in chosen:
         try:
-            results[version] = verify_version(s3, bucket, version, listed)
+            results[version] = verify_version(s3, bucket, version, listings)
         except ManifestUnreadableError as error:
             results[version] = [str(error)]
     return results

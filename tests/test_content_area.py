@@ -1,0 +1,200 @@
+"""Versions stored by content for Lambda@Edge (`sitectl upload --router lambda-edge`): every file but
+the fingerprinted ones (`_assets/`) and the root page is stored once, at `_content/<sha256>/<path>`,
+and a release of an unchanged file sends and copies nothing. Against moto: what an upload costs, the
+seal's proof, what the edge asks for, prune, promote, and the function router's refusal."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from components.release_guard import UnreleasableVersionError, check_releasable
+from edge_lambda import layout
+from edge_lambda.handler import OriginRequestHandler, PointerCache
+from edge_lambda.settings import EdgeSettings
+from scripts.commands.upload import upload_build
+from scripts.versionstore import promote as promotion
+from scripts.versionstore import store
+from scripts.versionstore.errors import StoreError
+from scripts.versionstore.shared_assets import prune_shared_assets
+from tests.clock import ManualClock
+from tests.edge_scaffold import origin_request_event
+from tests.sitectl_scaffold import (
+    BUCKET,
+    PARAMETER,
+    V1,
+    V2,
+    V3,
+    V4,
+    FakeStack,
+    World,
+    backdate,
+    keys,
+    world,
+    write_build,
+)
+
+__all__ = ["world"]
+
+SITE: dict[str, bytes | str] = {
+    "index.html": "<p>home one</p>",
+    "about/index.html": "<p>about</p>",
+    "blog/first.html": "<p>first</p>",
+    "logo.png": b"\x89PNG one",
+    "assets/app.fa10386f.js": "console.log('app')",
+}
+TWO: dict[str, bytes | str] = {
+    **SITE,
+    "index.html": "<p>home two</p>",
+    "blog/first.html": "<p>first, edited</p>",
+}
+
+
+def _manifest(s3: Any, version: str, bucket: str = BUCKET) -> layout.Manifest:
+    manifest = store.read_manifest(s3, bucket, version)
+    assert manifest is not None
+    return manifest
+
+
+def test_a_release_sends_what_changed_and_nothing_for_the_rest(world: World, tmp_path: Path) -> None:
+    upload_build(world.s3, BUCKET, write_build(tmp_path / "one", SITE), V1, router="lambda-edge")
+    counts = world.count_requests()
+    report = upload_build(world.s3, BUCKET, write_build(tmp_path / "two", TWO), V2, router="lambda-edge")
+
+    # The claim, the two changed files (the root page under the prefix, the post by content), the
+    # manifest: no copy, nothing for the three unchanged files.
+    assert counts.get("PutObject") == 4 and "CopyObject" not in counts
+    assert (report.sent_files, report.copied_files, report.skipped_files) == (2, 0, 3)
+    manifest = _manifest(world.s3, V2)
+    assert {path: entry.stored_in for path, entry in manifest.files.items()} == {
+        "index.html": "",
+        "about/index.html": layout.CONTENT_AREA,
+        "blog/first.html": layout.CONTENT_AREA,
+        "logo.png": layout.CONTENT_AREA,
+        "assets/app.fa10386f.js": layout.SHARED_AREA,
+    }
+    assert keys(world, f"{V2}/") == [f"{V2}/index.html"]
+    about = world.s3.head_object(
+        Bucket=BUCKET, Key=layout.stored_key(V2, "about/index.html", manifest.files["about/index.html"])
+    )
+    assert about["Metadata"][layout.VERSION_METADATA_KEY] == V1, "stored once, by V1"
+    assert store.verify_versions(world.s3, BUCKET) == {V2: [], V1: []}
+
+
+def test_the_edge_asks_the_content_area_and_the_root_page_says_the_version(
+    world: World, tmp_path: Path
+) -> None:
+    upload_build(world.s3, BUCKET, write_build(tmp_path / "one", SITE), V1, router="lambda-edge")
+    upload_build(world.s3, BUCKET, write_build(tmp_path / "two", TWO), V2, router="lambda-edge")
+    world.ssm.put_parameter(Name=PARAMETER, Value=V2, Type="String", Overwrite=True)
+    settings = EdgeSettings(PARAMETER, "us-east-1", 5, bucket=BUCKET, bucket_region="us-east-1")
+    edge = OriginRequestHandler(settings, PointerCache(settings, world.ssm, now=ManualClock()))
+    entries = _manifest(world.s3, V2).files
+    for uri, path in [
+        ("/about/", "about/index.html"),
+        ("/blog/first", "blog/first.html"),
+        ("/logo.png", "logo.png"),
+    ]:
+        key = edge(origin_request_event(uri))["uri"][1:]
+        assert key == layout.content_key(path, entries[path].sha256)
+        assert (
+            world.s3.get_object(Bucket=BUCKET, Key=key)["Body"].read()
+            == (tmp_path / "two" / path).read_bytes()
+        )
+    root = edge(origin_request_event("/"))["uri"]
+    assert root == f"/{V2}/index.html"
+    assert world.s3.head_object(Bucket=BUCKET, Key=root[1:])["Metadata"][layout.VERSION_METADATA_KEY] == V2
+
+
+def test_a_version_is_never_sealed_with_a_file_missing_from_the_content_area(
+    world: World, tmp_path: Path
+) -> None:
+    upload_build(world.s3, BUCKET, write_build(tmp_path / "one", SITE), V1, router="lambda-edge")
+    logo = layout.content_key("logo.png", _manifest(world.s3, V1).files["logo.png"].sha256)
+
+    def deleted_by_hand(claim: store.Claim) -> None:
+        world.s3.delete_object(Bucket=BUCKET, Key=logo)
+
+    with pytest.raises(StoreError, match=f"logo.png is missing from the shared area \\({logo}\\)"):
+        upload_build(
+            world.s3,
+            BUCKET,
+            write_build(tmp_path / "two", TWO),
+            V2,
+            router="lambda-edge",
+            before_seal=deleted_by_hand,
+        )
+    assert not store.is_complete(world.s3, BUCKET, V2)
+
+
+def test_prune_keeps_what_a_remaining_version_names_and_deletes_the_rest_once_old(
+    world: World, tmp_path: Path
+) -> None:
+    upload_build(world.s3, BUCKET, write_build(tmp_path / "one", SITE), V1, router="lambda-edge")
+    upload_build(world.s3, BUCKET, write_build(tmp_path / "two", TWO), V2, router="lambda-edge")
+    first_post = layout.content_key(
+        "blog/first.html", _manifest(world.s3, V1).files["blog/first.html"].sha256
+    )
+    store.delete_version(world.s3, BUCKET, V1)
+    backdate(world, layout.CONTENT_PREFIX, hours=25)
+    gone = prune_shared_assets(world.s3, BUCKET, now=store.server_now(world.s3, BUCKET), apply=True)
+    assert gone == [first_post], "V1's own post only: V2 names the other files V1 stored"
+    assert store.verify_versions(world.s3, BUCKET) == {V2: []}
+
+
+def test_the_function_router_refuses_a_version_stored_by_content(world: World, tmp_path: Path) -> None:
+    upload_build(world.s3, BUCKET, write_build(tmp_path / "one", SITE), V1, router="lambda-edge")
+    upload_build(world.s3, BUCKET, write_build(tmp_path / "two", TWO), V2)
+    with pytest.raises(UnreleasableVersionError) as refused:
+        check_releasable(world.s3, BUCKET, V1, require_shared_assets=True)
+    assert str(refused.value) == (
+        f"version {V1} stores 3 files by content (first: about/index.html), which only the lambda-edge "
+        "router serves; the cloudfront-function router reads them from the version's prefix. Upload the "
+        "build again with `sitectl upload --router cloudfront-function` and release that version."
+    )
+    check_releasable(world.s3, BUCKET, V1, require_shared_assets=False)  # Lambda@Edge serves it
+    check_releasable(world.s3, BUCKET, V2, require_shared_assets=True)  # stored under its prefix
+    assert _manifest(world.s3, V2).by_content() == []
+
+
+def test_the_cli_stores_by_content_for_lambda_edge_only(world: World, tmp_path: Path) -> None:
+    build = str(write_build(tmp_path / "one", SITE))
+    default = world.invoke("--bucket", BUCKET, "upload", build, "--version", V1)
+    assert default.exit_code == 0, default.output
+    assert _manifest(world.s3, V1).by_content() == [], "no stack, no --router: what both routers serve"
+    lambda_edge = world.invoke(
+        "--bucket", BUCKET, "upload", build, "--version", V2, "--router", "lambda-edge"
+    )
+    assert lambda_edge.exit_code == 0, lambda_edge.output
+    assert _manifest(world.s3, V2).by_content() == ["about/index.html", "blog/first.html", "logo.png"]
+    # With a stack, the router it deployed (its `router` output) decides.
+    for name, router in (("edge", "lambda-edge"), ("function", "cloudfront-function")):
+        world.stacks[name] = FakeStack(name=name, extra_outputs={"bucketName": BUCKET, "router": router})
+    assert world.invoke("--stack", "function", "upload", build, "--version", V3).exit_code == 0
+    assert _manifest(world.s3, V3).by_content() == []
+    assert world.invoke("--stack", "edge", "upload", build, "--version", V4).exit_code == 0
+    assert len(_manifest(world.s3, V4).by_content()) == 3
+
+
+def test_a_version_stored_by_content_promotes_with_its_files(world: World, tmp_path: Path) -> None:
+    world.s3.create_bucket(Bucket="site-bucket-prod")
+    upload_build(world.s3, BUCKET, write_build(tmp_path / "one", SITE), V1, router="lambda-edge")
+    upload_build(world.s3, BUCKET, write_build(tmp_path / "two", TWO), V2, router="lambda-edge")
+    source = promotion.BucketRef(world.s3, BUCKET)
+    destination = promotion.BucketRef(world.s3, "site-bucket-prod")
+    promotion.promote_version(source, destination, V2)
+    assert store.verify_version(world.s3, "site-bucket-prod", V2) == []
+    listed = world.s3.list_objects_v2(Bucket="site-bucket-prod", Prefix=layout.CONTENT_PREFIX)
+    assert len(listed["Contents"]) == 3
+
+
+def test_old_content_is_kept_a_day_as_shared_assets_are(world: World, tmp_path: Path) -> None:
+    upload_build(world.s3, BUCKET, write_build(tmp_path / "one", SITE), V1, router="lambda-edge")
+    store.delete_version(world.s3, BUCKET, V1)
+    now = store.server_now(world.s3, BUCKET)
+    assert prune_shared_assets(world.s3, BUCKET, now=now, apply=True) == []
+    later = prune_shared_assets(world.s3, BUCKET, now=now + timedelta(hours=25), apply=False)
+    assert len(later) == 4  # the three pages and image by content, the script in _assets/
