@@ -54,6 +54,8 @@ class FakeStack:
     write_pointer: Callable[[str], None] | None = None
     calls: list[str] = field(default_factory=list)
     clock: datetime = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
+    # The switch's state, as components/switch.py writes it (None: the cloudfront-function router).
+    switch: dict[str, Any] | None = field(default_factory=dict)
 
     def outputs(self) -> Mapping[str, Any]:
         self.calls.append("outputs")
@@ -86,6 +88,9 @@ class FakeStack:
         if self.fail_after_pointer is not None:
             self.record(self.version, "failed", message)
             raise self.fail_after_pointer
+        if self.switch is not None and self.switch.get("version") != self.version:
+            # The switch's diff: a changed version invalidates, and the state records the new id.
+            self.switch.update(version=self.version, invalidation_id=f"I{len(self.updates) + 1:03d}SWITCH")
         self.record(self.version, self.up_result, message)
         if self.up_result == "succeeded":
             self.deployed = self.version or layout.NO_VERSION_RELEASED
@@ -99,6 +104,10 @@ class FakeStack:
     def history(self) -> list[StackUpdate]:
         self.calls.append("history")
         return list(self.updates)
+
+    def resource_outputs(self, urns: list[str]) -> dict[str, Mapping[str, Any]]:
+        self.calls.append("resource_outputs")
+        return {SWITCH_URN: dict(self.switch)} if self.switch is not None and SWITCH_URN in urns else {}
 
     def record(
         self, version: str | None, result: str = "succeeded", message: str = "", user: str = "ci"

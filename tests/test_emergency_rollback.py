@@ -144,6 +144,7 @@ def test_rollback_now_on_lambda_edge_writes_the_pointer_waits_the_ttl_invalidate
     assert (distribution, paths) == ("E2EXAMPLE", ["/*"])
     assert len(site.clock.sleeps) == 1 and 6.0 <= since_pointer < 6.01
     assert document["first_answer_seen"] is True and document["invalidation_id"] == "I1"
+    assert document["invalidation"] == "I1"  # under the name `release --json` uses
     assert (document["from"], document["version"], document["router"]) == (V2, V1, "lambda-edge")
     # The config caught up through the ordinary targeted release.
     assert world.stack.version == V1

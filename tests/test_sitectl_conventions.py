@@ -11,6 +11,7 @@ import socket
 from collections.abc import Iterator
 from importlib.metadata import version as package_version
 from pathlib import Path
+from typing import Any
 
 import click
 import pytest
@@ -154,6 +155,7 @@ def test_release_json_says_from_and_to(world: World) -> None:
         "result": "succeeded",
         "dry_run": False,
         "config_only": False,
+        "invalidation": "I001SWITCH",  # the id the switch recorded in its state during this `up`
         "verification": None,
     }
     # Pulumi's own lines are for people.
@@ -171,6 +173,51 @@ def test_rollback_json_names_the_version_it_went_back_to(world: World) -> None:
     assert result.exit_code == 0, result.output
     document = json.loads(result.stdout)
     assert (document["action"], document["from"], document["version"]) == ("rollback", V2, V1)
+    assert world.stack.switch == {"version": V1, "invalidation_id": "I003SWITCH"}
+    assert document["invalidation"] == "I003SWITCH"
+
+
+def release_json(world: World, *args: str) -> dict[str, object]:
+    result = world.invoke("--stack", "test", "release", "--yes", "--json", *args)
+    assert result.exit_code == 0, result.output
+    document: dict[str, object] = json.loads(result.stdout)
+    return document
+
+
+def test_release_json_reports_only_an_invalidation_this_release_created(world: World) -> None:
+    """The switch invalidates only when its version changes: a release of the version it last switched
+    to reports none (not the earlier release's id); so do a dry run, a config-only release and the
+    cloudfront-function router, which has no switch."""
+    put_version(world, V1, PAGE)
+    put_version(world, V2, PAGE)
+    assert release_json(world, "--version", V1)["invalidation"] == "I001SWITCH"
+    assert release_json(world, "--version", V1)["invalidation"] is None
+    assert release_json(world, "--version", V2, "--dry-run")["invalidation"] is None
+    assert release_json(world, "--version", V2, "--config-only")["invalidation"] is None
+    assert world.stack.switch == {"version": V1, "invalidation_id": "I001SWITCH"}
+    world.stack.switch = None
+    assert release_json(world, "--version", V2)["invalidation"] is None
+
+
+def test_release_json_keeps_the_release_when_the_state_cannot_be_read_after_it(world: World) -> None:
+    put_version(world, V1, PAGE)
+    reads: list[str] = []
+
+    def outputs(urns: list[str]) -> dict[str, Any]:
+        reads.append("read")
+        if len(reads) == 2:
+            raise RuntimeError("error: could not export the stack")
+        return {}
+
+    world.stack.resource_outputs = outputs  # type: ignore[method-assign]
+    result = world.invoke("--stack", "test", "release", "--version", V1, "--yes", "--json")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["invalidation"] is None
+    assert world.live() == V1
+    assert (
+        "could not read the state of stack 'test': error: could not export the stack: "
+        "the invalidation id is not reported"
+    ) in result.stderr
 
 
 @pytest.mark.parametrize(

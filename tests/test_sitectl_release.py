@@ -528,7 +528,7 @@ def test_a_failed_preview_restores_the_previous_config(world: World) -> None:
 @pytest.mark.parametrize(
     ("options", "expected"),
     [
-        ({}, ReleaseResult(V2, V1, "succeeded", dry_run=False, live_before=V1)),
+        ({}, ReleaseResult(V2, V1, "succeeded", dry_run=False, live_before=V1, invalidation="I001SWITCH")),
         ({"dry_run": True}, ReleaseResult(V2, V1, "update: 1", dry_run=True, live_before=V1)),
         ({"config_only": True}, ReleaseResult(V2, V1, "config only", dry_run=False, live_before=V1)),
     ],

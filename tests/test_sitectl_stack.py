@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from pulumi.automation import CommandError, ConfigValue, OutputValue
+from pulumi.automation import CommandError, ConfigValue, Deployment, OutputValue
 from pulumi.automation._cmd import CommandResult
 from pulumi.automation._stack import PreviewResult, UpdateSummary, UpResult
 
@@ -80,6 +80,10 @@ class RecordingStack:
         self.calls.append(("preview", kwargs))
         return PreviewResult("", "", {"update": 1, "same": 30})  # type: ignore[dict-item]
 
+    def export_stack(self) -> Deployment:
+        switch = {"urn": "urn:b", "outputs": {"version": V1, "invalidation_id": "I2J4EXAMPLE"}}
+        return Deployment(3, {"resources": [{"urn": "urn:stack"}, {"urn": "urn:a"}, switch]})
+
     def history(self) -> list[UpdateSummary]:
         return [
             summary(V1, environment={"git.author": "Ada <ada@example.com>", "exec.kind": "auto.local"}),
@@ -106,6 +110,13 @@ def test_adapter_translates_the_automation_api() -> None:
     assert lines == ["Updating (dev)"]
     assert stack.preview(["urn:a"], "m", lines.append) == "same: 30, update: 1"
     assert inner.last_call()[1]["target"] == ["urn:a"]
+
+    # The state of the targets (`pulumi stack export`): a resource without outputs has none.
+    assert stack.resource_outputs(["urn:a", "urn:b"]) == {
+        "urn:a": {},
+        "urn:b": {"version": V1, "invalidation_id": "I2J4EXAMPLE"},
+    }
+    assert stack.resource_outputs(["urn:c"]) == {}
 
     history = stack.history()
     assert [(u.version, u.result, u.user) for u in history] == [

@@ -273,6 +273,7 @@ def _release_now(
         "from": live,
         "router": router,
         "reason": reason,
+        "invalidation": invalidation_id,  # as `release --json`'s
         "invalidation_id": invalidation_id,
         "first_answer_seen": first_answer,
         "record": emergency.record_name(pointer_name),

@@ -244,6 +244,9 @@ class StackFile:
     def history(self) -> list[Any]:
         return []
 
+    def resource_outputs(self, urns: list[str]) -> dict[str, Mapping[str, Any]]:
+        return {}  # a stack file holds no state
+
     def bucket(self) -> str | None:
         value = read_stack_config(self.root, self.stack).get(BUCKET_CONFIG_KEY)
         return str(value) if isinstance(value, str) and value else None

@@ -50,6 +50,7 @@ class ReleaseResult:
     result: str  # the update result, the preview's change summary, or CONFIG_ONLY
     dry_run: bool
     live_before: str | None = None  # what the pointer held before (None: unknown or no pointer yet)
+    invalidation: str | None = None  # the id of the invalidation the switch created in this `up`
 
 
 @dataclass(frozen=True)
@@ -127,7 +128,9 @@ def release_version(
     targets = [] if config_only else release_targets(stack)
     message = f"sitectl {action} {version} by {_current_user()}"
     live_before = read_pointer() if read_pointer is not None else None
-    if not (dry_run or config_only):
+    deploys = not (dry_run or config_only)
+    switched_before = _switch_invalidation(stack, targets) if deploys else None
+    if deploys:
         # From here until the pointer names it, no prune may delete the version (nor may a version a
         # prune is deleting be released): the store's release lock, which every writer of the pointer
         # takes. A config-only release is locked by the program when `pulumi up` applies it.
@@ -165,7 +168,32 @@ def release_version(
         ) from error
     if outcome != SUCCEEDED:
         raise _after_failed_up(stack, version, previous, live_before, read_pointer, f"ended {outcome!r}")
-    return ReleaseResult(version, previous, outcome, dry_run=False, live_before=live_before)
+    try:
+        switched = _switch_invalidation(stack, targets)
+    except SitectlError as error:  # the release is done: only its report lacks the id
+        on_output(f"{error.message}: the invalidation id is not reported\n")
+        switched = None
+    # A switch whose inputs did not change (the version was its last one) invalidates nothing.
+    invalidation = switched if switched != switched_before else None
+    return ReleaseResult(
+        version, previous, outcome, dry_run=False, live_before=live_before, invalidation=invalidation
+    )
+
+
+def _switch_invalidation(stack: SiteStack, targets: list[str]) -> str | None:
+    """The id of the last invalidation the switch (components/switch.py) recorded in its state; None
+    without a switch (the cloudfront-function router invalidates nothing)."""
+    try:
+        states = stack.resource_outputs(targets)
+    except SitectlError:
+        raise
+    except Exception as error:  # the Automation API's CommandError family
+        raise SitectlError(f"could not read the state of stack {stack.name!r}: {_one_line(error)}") from error
+    for outputs in states.values():
+        value = outputs.get("invalidation_id")
+        if isinstance(value, str) and value:
+            return value
+    return None
 
 
 def _after_failed_up(
@@ -610,6 +638,7 @@ def release_document(result: ReleaseResult, site: Site) -> dict[str, object]:
         "result": result.result,
         "dry_run": result.dry_run,
         "config_only": result.result == CONFIG_ONLY,
+        "invalidation": result.invalidation,
         "verification": None,
     }
 

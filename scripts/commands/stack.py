@@ -96,6 +96,10 @@ class SiteStack(Protocol):
         """Past updates, newest first."""
         ...
 
+    def resource_outputs(self, urns: list[str]) -> dict[str, Mapping[str, Any]]:
+        """The outputs the stack's state holds for these resources (those it has), by URN."""
+        ...
+
 
 StackFactory = Callable[[str], SiteStack]
 
@@ -153,6 +157,12 @@ class PulumiStack:
     def preview(self, targets: list[str], message: str, on_output: OutputCallback) -> str:
         result = self._stack.preview(target=targets, message=message, on_output=on_output, **self._events)
         return ", ".join(f"{op}: {count}" for op, count in sorted(result.change_summary.items()))
+
+    def resource_outputs(self, urns: list[str]) -> dict[str, Mapping[str, Any]]:
+        # The state a targeted `up` writes for its targets (`pulumi stack export`); its stack outputs
+        # are not a reliable record of them (scripts/commands/verify.py, wait_for_invalidations).
+        resources = (self._stack.export_stack().deployment or {}).get("resources") or []
+        return {r["urn"]: dict(r.get("outputs") or {}) for r in resources if r.get("urn") in urns}
 
     def history(self) -> list[StackUpdate]:
         entries = []
