@@ -6,6 +6,7 @@ so a test can assert that Pulumi was not touched at all.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -30,7 +31,7 @@ BUCKET = "site-bucket-test"
 PARAMETER = "/versioned-site/test/live-version"
 URL = "https://d111111abcdef8.cloudfront.net"
 POINTER_URN = "urn:pulumi:test::versioned-site::aws:ssm/parameter:Parameter::site-pointer"
-SWITCH_URN = "urn:pulumi:test::versioned-site::versioned-site:index:Switch::site-switch"
+SWITCH_URN = "urn:pulumi:test::versioned-site::aws:lambda/invocation:Invocation::site-release-switch"
 V1 = "20261101T100000Z"
 V2 = "20261102T100000Z"
 V3 = "20261103T100000Z"
@@ -54,7 +55,8 @@ class FakeStack:
     write_pointer: Callable[[str], None] | None = None
     calls: list[str] = field(default_factory=list)
     clock: datetime = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
-    # The switch's state, as components/switch.py writes it (None: the cloudfront-function router).
+    # The switch's state, as the engine records the aws.lambda.Invocation (components/site.py): its
+    # `result` is edge_lambda/switch_handler.py's JSON answer (None: the cloudfront-function router).
     switch: dict[str, Any] | None = field(default_factory=dict)
 
     def outputs(self) -> Mapping[str, Any]:
@@ -90,7 +92,8 @@ class FakeStack:
             raise self.fail_after_pointer
         if self.switch is not None and self.switch.get("version") != self.version:
             # The switch's diff: a changed version invalidates, and the state records the new id.
-            self.switch.update(version=self.version, invalidation_id=f"I{len(self.updates) + 1:03d}SWITCH")
+            answer = {"invalidationId": f"I{len(self.updates) + 1:03d}SWITCH", "waitedSeconds": 6.0}
+            self.switch.update(version=self.version, result=json.dumps(answer))
         self.record(self.version, self.up_result, message)
         if self.up_result == "succeeded":
             self.deployed = self.version or layout.NO_VERSION_RELEASED

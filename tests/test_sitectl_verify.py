@@ -225,7 +225,7 @@ def test_release_verify_json_reports_the_verification(live: Live) -> None:
     document = json.loads(result.stdout)
     assert (document["from"], document["version"], document["result"]) == (V1, V2, "succeeded")
     assert live.stack.switch is not None
-    assert document["invalidation"] == live.stack.switch["invalidation_id"] is not None
+    assert document["invalidation"] == json.loads(live.stack.switch["result"])["invalidationId"]
     verification = document["verification"]
     assert (verification["ok"], verification["invalidations"]) == (True, [])
     assert all(check["ok"] for check in verification["checks"])

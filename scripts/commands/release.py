@@ -12,6 +12,7 @@ previous version.
 from __future__ import annotations
 
 import getpass
+import json
 import re
 import sys
 import time
@@ -181,7 +182,8 @@ def release_version(
 
 
 def _switch_invalidation(stack: SiteStack, targets: list[str]) -> str | None:
-    """The id of the last invalidation the switch (components/switch.py) recorded in its state; None
+    """The id of the last invalidation the switch recorded in its state: the `result` output of the
+    `aws.lambda.Invocation` (components/site.py), the JSON edge_lambda/switch_handler.py returns; None
     without a switch (the cloudfront-function router invalidates nothing)."""
     try:
         states = stack.resource_outputs(targets)
@@ -190,7 +192,14 @@ def _switch_invalidation(stack: SiteStack, targets: list[str]) -> str | None:
     except Exception as error:  # the Automation API's CommandError family
         raise SitectlError(f"could not read the state of stack {stack.name!r}: {_one_line(error)}") from error
     for outputs in states.values():
-        value = outputs.get("invalidation_id")
+        result = outputs.get("result")
+        if not isinstance(result, str):
+            continue
+        try:
+            answer = json.loads(result)
+        except ValueError:
+            continue
+        value = answer.get("invalidationId") if isinstance(answer, dict) else None
         if isinstance(value, str) and value:
             return value
     return None
