@@ -299,7 +299,10 @@ def _bundled_settings(stack_dir: Path, stack: str) -> EdgeSettings:
     project, _ = load_project(ROOT)
     config = load_stack_config(stack_dir, project, stack)
     run = run_program(ROOT, stack, [f"{key}={value}" for key, value in config.items()], preview=False)
-    (function,) = [r for r in run.resources if r.type == "aws:lambda/function:Function"]
+    # The edge function, not the switch's (both are Lambda functions of the site).
+    (function,) = [
+        r for r in run.resources if r.type == "aws:lambda/function:Function" and r.name.endswith("-edge")
+    ]
     return EdgeSettings.from_json(function.props["code"].assets["edge_lambda/config.json"].text)
 
 

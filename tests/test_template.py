@@ -63,9 +63,14 @@ def test_the_project_pulumi_new_makes_deploys_under_its_own_name(tmp_path: Path)
     with mock_aws():
         run = run_program(project, "dev", use_stack_config=True, mocks=SiteMocks(), preview=False)
     by_type = {r.type: r for r in run.resources}
-    assert by_type["aws:ssm/parameter:Parameter"].props["name"] == "/my-site/dev/live-version"
+    parameters = {r.props["name"] for r in run.resources if r.type == "aws:ssm/parameter:Parameter"}
+    assert "/my-site/dev/live-version" in parameters
     assert by_type["aws:cloudfront/distribution:Distribution"].props["priceClass"] == "PriceClass_200"
-    bundle = by_type["aws:lambda/function:Function"].props["code"].assets["edge_lambda/config.json"].text
+    # The edge function, not the switch's (both are Lambda functions of the site).
+    (edge,) = [
+        r for r in run.resources if r.type == "aws:lambda/function:Function" and r.name.endswith("-edge")
+    ]
+    bundle = edge.props["code"].assets["edge_lambda/config.json"].text
     assert json.loads(bundle)["spa_fallback"] is True
     assert by_type["pulumi:pulumi:Stack"].outputs["versionConfigKey"] == "my-site:version"
 
