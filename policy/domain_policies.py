@@ -182,7 +182,8 @@ def cloudfront_no_legacy_logging_validator(
         report_violation(
             f"Distribution '{args.name}' uses the legacy standard logging (`logging_config`), which writes "
             "to the bucket through ACLs, so the bucket must allow them. Remove it and use standard logging "
-            "v2 (versioned-site:accessLogs, or aws.cloudwatch.LogDeliverySource/Destination/Delivery).",
+            f"v2 ({base._project_of(args.urn)}:accessLogs, or "
+            "aws.cloudwatch.LogDeliverySource/Destination/Delivery).",
             None,
         )
 

@@ -146,6 +146,13 @@ def _has_content(value: Any) -> bool:
     return True
 
 
+def _project_of(urn: str) -> str:
+    """The Pulumi project of a resource, from its URN (`urn:pulumi:<stack>::<project>::...`): the
+    namespace of the program's config keys, which a renamed project changes."""
+    parts = urn.split("::")
+    return parts[1] if len(parts) >= 4 and parts[1] else "<project>"
+
+
 def _parent_types(urn: str) -> list[str]:
     """The types of a resource's ancestors, from its URN (`...::parentType$childType::name`)."""
     parts = urn.split("::")
@@ -808,7 +815,8 @@ def versioned_site_one_router_validator(args: StackValidationArgs, report_violat
                 report_violation(
                     f"Distribution '{distribution.name}': the {label} has both routers, a viewer-request "
                     "CloudFront Function and an origin-request Lambda@Edge function; each prefixes the "
-                    "live version, so every path would get it twice. Set versioned-site:router to one.",
+                    "live version, so every path would get it twice. "
+                    f"Set {_project_of(distribution.urn)}:router to one.",
                     distribution.urn,
                 )
     pointers = {
@@ -867,7 +875,7 @@ def pointer_value_validator(args: ResourceValidationArgs, report_violation: Repo
         report_violation(
             f"Pointer parameter '{args.name}' holds {value!r}, which is neither a version id "
             f"({layout.VERSION_FORMAT}) nor {layout.NO_VERSION_RELEASED!r} (nothing released); the edge "
-            "function will answer 503. Set versioned-site:version to an uploaded version (`sitectl "
+            f"function will answer 503. Set {_project_of(args.urn)}:version to an uploaded version (`sitectl "
             "release`) or to an empty string.",
             None,
         )

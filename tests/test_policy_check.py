@@ -223,6 +223,13 @@ def test_each_origin_problem_is_its_own_line() -> None:
     assert any("'website' uses the S3 website endpoint" in m for m in messages)
 
 
+def test_the_legacy_logging_fix_names_the_programs_own_config_key() -> None:
+    """The fix names the setting under the program's project (from the URN), not this repository's."""
+    result = policy_check(str(PROGRAMS / "legacy-logging-acl-bucket"))
+    (message,) = [m for _, p, _, m in violation_lines(result) if p == "cloudfront-no-legacy-logging"]
+    assert "(legacy-logging-acl-bucket:accessLogs, or aws.cloudwatch." in message
+
+
 def test_secure_program_passes() -> None:
     result = policy_check(str(PROGRAMS / "secure-site"))
     assert result.exit_code == 0, result.output

@@ -1073,7 +1073,7 @@ _EDGE_FIX = (
 _POINTER_MESSAGE = (
     "Pointer parameter 'site-pointer' holds 'latest', which is neither a version id (YYYYMMDDTHHMMSSZ[-<git "
     "sha, 7-40 lowercase hex>] (UTC), e.g. 20261127T101500Z-1a2b3c4) nor 'none' (nothing released); the edge "
-    "function will answer 503. Set versioned-site:version to an uploaded version (`sitectl release`) or to "
+    "function will answer 503. Set policy-test:version to an uploaded version (`sitectl release`) or to "
     "an empty string."
 )
 
@@ -1814,7 +1814,7 @@ def test_one_router_per_site_and_the_store_key_follows_the_pointer() -> None:
                 "CloudFront "
                 "Function and an origin-request Lambda@Edge function; each prefixes the live version, so "
                 "every "
-                "path would get it twice. Set versioned-site:router to one.",
+                "path would get it twice. Set policy-test:router to one.",
             ),
             (
                 "site-live-version",
