@@ -23,7 +23,19 @@ from scripts.versionstore import emergency
 from scripts.versionstore import store as storage
 from tests.clock import ManualClock
 from tests.pulumi_scaffold import SiteMocks, run_program
-from tests.sitectl_scaffold import BUCKET, PARAMETER, URL, V1, V2, V3, World, put_version, world
+from tests.sitectl_scaffold import (
+    BUCKET,
+    PARAMETER,
+    POINTER_URN,
+    SWITCH_URN,
+    URL,
+    V1,
+    V2,
+    V3,
+    World,
+    put_version,
+    world,
+)
 
 __all__ = ["world"]
 
@@ -150,8 +162,7 @@ def test_rollback_now_on_lambda_edge_writes_the_pointer_waits_the_ttl_invalidate
     assert world.stack.version == V1
     assert [c for c in world.stack.mutations if c.startswith(("set_version", "up"))][-2:] == [
         f"set_version {V1}",
-        "up urn:pulumi:test::versioned-site::aws:ssm/parameter:Parameter::site-pointer,"
-        "urn:pulumi:test::versioned-site::versioned-site:index:Switch::site-switch",
+        f"up {POINTER_URN},{SWITCH_URN}",
     ]
     # The version made live holds a release lock: no prune deletes it.
     lock = storage.read_lock(world.s3, BUCKET, V1)
