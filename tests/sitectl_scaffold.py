@@ -30,6 +30,18 @@ if TYPE_CHECKING:
 BUCKET = "site-bucket-test"
 PARAMETER = "/versioned-site/test/live-version"
 URL = "https://d111111abcdef8.cloudfront.net"
+# `sitectl prune` of every version but the live one, without asking the stack (the store's own checks).
+PRUNE_EVERYTHING = (
+    "--bucket",
+    BUCKET,
+    "--parameter",
+    PARAMETER,
+    "prune",
+    "--keep",
+    "0",
+    "--apply",
+    "--skip-stack-check",
+)
 POINTER_URN = "urn:pulumi:test::versioned-site::aws:ssm/parameter:Parameter::site-pointer"
 SWITCH_URN = "urn:pulumi:test::versioned-site::aws:lambda/invocation:Invocation::site-release-switch"
 V1 = "20261101T100000Z"

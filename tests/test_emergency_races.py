@@ -17,22 +17,23 @@ from scripts.commands import release
 from scripts.commands.release import CATCH_UP_LOCK_POLL_SECONDS
 from scripts.versionstore import store as storage
 from tests.clock import ManualClock
-from tests.sitectl_scaffold import BUCKET, PARAMETER, V1, V2, V3, V4, World, keys, put_version, world
+from tests.sitectl_scaffold import (
+    BUCKET,
+    PRUNE_EVERYTHING,
+    V1,
+    V2,
+    V3,
+    V4,
+    World,
+    keys,
+    put_version,
+    world,
+)
 from tests.test_emergency_rollback import PAGE, Emergency
 
 __all__ = ["world"]
 
-PRUNE = [
-    "--bucket",
-    BUCKET,
-    "--parameter",
-    PARAMETER,
-    "prune",
-    "--keep",
-    "0",
-    "--apply",
-    "--skip-stack-check",
-]
+PRUNE = PRUNE_EVERYTHING
 # What the Automation API raises while another update holds the stack (Pulumi Cloud's wording).
 LOCKED = ConcurrentUpdateError(
     CommandResult(

@@ -14,6 +14,7 @@ from scripts.versionstore import store as storage
 from tests.sitectl_scaffold import (
     BUCKET,
     PARAMETER,
+    PRUNE_EVERYTHING,
     V1,
     V2,
     V3,
@@ -141,17 +142,7 @@ def test_prune_deletes_by_plan_but_keeps_every_shared_asset_while_a_manifest_is_
     from tests.sitectl_scaffold import backdate
 
     backdate(world, "_assets/", hours=48)
-    args = [
-        "--bucket",
-        BUCKET,
-        "--parameter",
-        PARAMETER,
-        "prune",
-        "--keep",
-        "0",
-        "--apply",
-        "--skip-stack-check",
-    ]
+    args = list(PRUNE_EVERYTHING)
     result = world.invoke(*args)
     assert result.exit_code == 0, result.output
     assert result.stderr.startswith(f"warning: {BAD}\n")

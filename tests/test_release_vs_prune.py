@@ -13,7 +13,7 @@ from edge_lambda import layout
 from scripts.versionstore import store as storage
 from tests.sitectl_scaffold import (
     BUCKET,
-    PARAMETER,
+    PRUNE_EVERYTHING,
     V1,
     V2,
     V3,
@@ -28,17 +28,7 @@ from tests.sitectl_scaffold import (
 __all__ = ["world"]
 
 PAGE = {"index.html": b"<html>v</html>", "about.html": b"<html>about</html>"}
-PRUNE = [
-    "--bucket",
-    BUCKET,
-    "--parameter",
-    PARAMETER,
-    "prune",
-    "--keep",
-    "0",
-    "--apply",
-    "--skip-stack-check",
-]
+PRUNE = PRUNE_EVERYTHING
 
 
 def four_versions(world: World, live: str = V4) -> None:

@@ -28,7 +28,7 @@ from scripts.versionstore.shared_assets import (
 )
 from tests.sitectl_scaffold import (
     BUCKET,
-    PARAMETER,
+    PRUNE_EVERYTHING,
     V1,
     V2,
     World,
@@ -268,17 +268,7 @@ def test_sitectl_prune_keeps_young_shared_assets_of_a_pruned_version(world: Worl
             world.s3, BUCKET, write_build(tmp_path / version, {"i.html": version, name: name}), version
         )
     world.set_live(V3)
-    args = [
-        "--bucket",
-        BUCKET,
-        "--parameter",
-        PARAMETER,
-        "prune",
-        "--keep",
-        "0",
-        "--apply",
-        "--skip-stack-check",
-    ]
+    args = list(PRUNE_EVERYTHING)
     result = world.invoke(*args)
     assert result.exit_code == 0, result.output
     assert store.complete_versions(world.s3, BUCKET) == [V3, V2]

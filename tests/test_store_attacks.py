@@ -21,7 +21,7 @@ from scripts.versionstore.build import scan_build
 from scripts.versionstore.errors import StoreError, StoreRefusedError
 from tests.sitectl_scaffold import (
     BUCKET,
-    PARAMETER,
+    PRUNE_EVERYTHING,
     V1,
     V2,
     World,
@@ -139,17 +139,7 @@ def test_prune_judges_a_claims_age_by_s3s_clock_not_the_machines(
         upload_build(world.s3, BUCKET, write_build(tmp_path / "a", TREE_A), older, before_seal=crash)
     skewed = storage.utc_now() + timedelta(days=2)
     monkeypatch.setattr(storage, "utc_now", lambda: skewed)
-    args = [
-        "--bucket",
-        BUCKET,
-        "--parameter",
-        PARAMETER,
-        "prune",
-        "--keep",
-        "0",
-        "--apply",
-        "--skip-stack-check",
-    ]
+    args = list(PRUNE_EVERYTHING)
     result = world.invoke(*args)
     assert result.exit_code == 0, result.output
     assert sorted(keys(world, f"{older}/")) == [

@@ -25,6 +25,7 @@ from scripts.versionstore.errors import StoreError, StoreRefusedError
 from tests.sitectl_scaffold import (
     BUCKET,
     PARAMETER,
+    PRUNE_EVERYTHING,
     V1,
     V2,
     World,
@@ -547,17 +548,7 @@ def test_prune_during_a_resumed_upload_keeps_it(world: World, tmp_path: Path) ->
     results = []
 
     def prune_now(_: storage.Claim) -> None:
-        args = [
-            "--bucket",
-            BUCKET,
-            "--parameter",
-            PARAMETER,
-            "prune",
-            "--keep",
-            "0",
-            "--apply",
-            "--skip-stack-check",
-        ]
+        args = list(PRUNE_EVERYTHING)
         results.append(world.invoke(*args))
 
     upload_build(world.s3, BUCKET, build, old, resume=True, before_seal=prune_now)
