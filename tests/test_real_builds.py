@@ -1,7 +1,8 @@
 """Real framework builds (`tests/fixtures/builds/built/`, rebuilt by `make builds`) in headless Chromium,
 served by `sitectl serve` through each router, across a release and a rollback.
 
-For each build and router: both versions are uploaded with `sitectl upload` into one shared moto server,
+For each build and router: both versions are uploaded with `sitectl upload --router` (the router's own layout)
+into one shared moto server,
 version one is released, every route is loaded directly (status, what the page shows once its script
 ran, Cache-Control of the HTML and of the hashed files), and the 404 page; then, with a page of version
 one still open, version two is released: the open page's lazy chunk and a client-side navigation must
@@ -127,20 +128,23 @@ class Aws:
         self.ssm: Any = session.client("ssm", endpoint_url=endpoint)
         self._uploaded: dict[str, Uploaded] = {}
 
-    def uploaded(self, build: Build) -> Uploaded:
-        if build.name not in self._uploaded:
-            self._uploaded[build.name] = self._upload(build)
-        return self._uploaded[build.name]
+    def uploaded(self, build: Build, router: str) -> Uploaded:
+        # Each router gets the layout `sitectl upload --router` gives it: Lambda@Edge's stores unchanged
+        # files by content (`_content/`), the function's copies them into the version's prefix.
+        key = f"{build.name}-{router}"
+        if key not in self._uploaded:
+            self._uploaded[key] = self._upload(build, router, key)
+        return self._uploaded[key]
 
-    def _upload(self, build: Build) -> Uploaded:
-        bucket = f"fixture-{build.name}"
+    def _upload(self, build: Build, router: str, name: str) -> Uploaded:
+        bucket = f"fixture-{name}"
         # As demo.create_site (the component's bucket and 404 page), with a pointer of the build's own.
         self.s3.create_bucket(
             Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": demo.DEMO_BUCKET_REGION}
         )
         put_default_not_found_page(self.s3, bucket)
         settings = EdgeSettings(
-            parameter_name=layout.pointer_parameter_name(demo.DEMO_PROJECT, build.name),
+            parameter_name=layout.pointer_parameter_name(demo.DEMO_PROJECT, name),
             region=layout.EDGE_REGION,
             cache_ttl_seconds=CACHE_TTL_SECONDS,
             spa_fallback=build.spa_fallback,
@@ -150,7 +154,16 @@ class Aws:
         for version, folder in ((VERSION_ONE, "v1"), (VERSION_TWO, "v2")):
             result = CliRunner().invoke(
                 cli,
-                ["upload", "--bucket", bucket, "--version", version, str(build.directory / folder)],
+                [
+                    "upload",
+                    "--bucket",
+                    bucket,
+                    "--router",
+                    router,
+                    "--version",
+                    version,
+                    str(build.directory / folder),
+                ],
                 obj=SiteDeps(s3_factory=lambda: self.s3),
             )
             assert result.exit_code == 0, result.output
@@ -162,6 +175,10 @@ class Aws:
             assert shared, result.output
             assert (int(shared["shared"]) + int(shared["already"]), int(shared["not"])) == (count, 0)
             output.append(result.output)
+        stored_by_content = self.s3.list_objects_v2(Bucket=bucket, Prefix=layout.CONTENT_PREFIX)["KeyCount"]
+        assert (stored_by_content > 0) == (router == LAMBDA_EDGE), (
+            f"{router}: {stored_by_content} in _content/"
+        )
         return Uploaded(build, bucket, settings, "".join(output))
 
 
@@ -201,7 +218,7 @@ class Served:
 
 @contextmanager
 def served(aws: Aws, build: Build, router: str, workdir: Path) -> Iterator[Served]:
-    uploaded = aws.uploaded(build)
+    uploaded = aws.uploaded(build, router)
     # Nothing released yet, whatever the build's test under the other router left live.
     aws.ssm.put_parameter(
         Name=uploaded.settings.parameter_name, Value=layout.NO_VERSION_RELEASED, Type="String", Overwrite=True
