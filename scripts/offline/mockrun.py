@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import contextvars
+import gc
 import json
 import logging
 import os
@@ -779,7 +780,19 @@ def run_inline(
         if exc.code not in (None, 0):
             raise ProgramError(f"the program exited with status {exc.code}") from exc
     except Exception as exc:  # the program's own failure, whatever it is
-        raise ProgramError(f"the program failed: {_program_traceback(exc)}") from exc
+        failure = f"the program failed: {_program_traceback(exc)}"
+        # The failure's tracebacks hold the run's dead tasks. Collected later, inside some `ast.parse`
+        # (pytest's assertion rewriting, an import), their finalizers would build an AST within that
+        # AST, which CPython 3.11 reports as "AST constructor recursion depth mismatch". Their text is
+        # in the message: let them go, and collect the tasks here.
+        chain: list[BaseException] = []
+        cause: BaseException | None = exc
+        while cause is not None and cause not in chain:
+            chain.append(cause)
+            cause.__traceback__ = None
+            cause = cause.__cause__ or cause.__context__
+        gc.collect()
+        raise ProgramError(failure) from exc
 
     # The root stack first, as in a deployment's snapshot.
     resources = sorted(monitor.recorded, key=lambda r: r.type != STACK_TYPE)
