@@ -32,6 +32,7 @@ from tests.sitectl_scaffold import (
     V1,
     V2,
     V3,
+    V4,
     World,
     put_version,
     world,
@@ -278,7 +279,10 @@ def test_a_store_written_by_someone_else_meanwhile_is_not_overwritten(world: Wor
     ("args", "message"),
     [
         (["--version", V2], f"{V2} is already live"),
-        (["--version", "20261231T000000Z"], "does not exist"),
+        (
+            ["--version", "20261231T000000Z"],
+            f"does not exist in {BUCKET}: only complete versions can be rolled back to",
+        ),
         (["--version", V1, "--dry-run"], "--now and --dry-run exclude each other"),
         (["--version", V1, "--verify"], "--now and --verify exclude each other"),
     ],
@@ -289,6 +293,18 @@ def test_refusals_write_nothing(world: World, args: list[str], message: str) -> 
     assert result.exit_code == 2, result.output
     assert message in result.stderr
     assert world.live() == V2 and site.record() is None and site.cloudfront.invalidations == []
+
+
+def test_an_incomplete_version_is_refused_in_the_rollbacks_own_words(world: World) -> None:
+    put_version(world, V4, {"index.html": b"<p>4</p>"}, complete=False)
+    site = Emergency(world)
+    result = site.invoke("rollback", "--now", "--version", V4, "--yes")
+    assert result.exit_code == 2, result.output
+    assert result.stderr == (
+        f"Error: version {V4} is incomplete (no manifest) in {BUCKET}: only complete versions can be "
+        "rolled back to\n"
+    )
+    assert world.live() == V2 and site.record() is None
 
 
 def test_a_version_whose_spa_rule_the_release_guard_refuses_is_refused_before_any_write(world: World) -> None:
@@ -306,7 +322,10 @@ def test_a_version_whose_spa_rule_the_release_guard_refuses_is_refused_before_an
     world.stack.extra_outputs["spaFallback"] = True
     result = site.invoke("rollback", "--now", "--version", V1, "--yes")
     assert result.exit_code == 2, result.output
-    assert "serves the root page for every path, which spaFallback does too" in result.stderr
+    assert (
+        "serves the root page for every path, which versioned-site:spaFallback does too: keep one (remove "
+        "the line and upload again, or `pulumi config set versioned-site:spaFallback false`)"
+    ) in result.stderr
     assert world.live() == V2 and site.record() is None and site.cloudfront.invalidations == []
 
 

@@ -34,6 +34,7 @@ from edge_lambda.invalidation import wait_then_invalidate
 from edge_lambda.routes import RoutesTooLargeError
 from scripts.commands.errors import RefusedError, SitectlError, error_code
 from scripts.commands.options import Output
+from scripts.commands.project import setting_key
 from scripts.commands.site import Site
 from scripts.versionstore import emergency
 from scripts.versionstore import store as storage
@@ -180,7 +181,13 @@ def _release_now(
         # As at preview: with spaFallback, a build's `/* /index.html 200` is refused (the catch-up's
         # `pulumi up` would refuse it there, after viewers already got the version).
         release_guard.check_releasable(
-            s3, bucket, target, router == CLOUDFRONT_FUNCTION, owner, bool(outputs.get("spaFallback"))
+            s3,
+            bucket,
+            target,
+            router == CLOUDFRONT_FUNCTION,
+            owner,
+            bool(outputs.get("spaFallback")),
+            spa_fallback_key=setting_key(site.stack().version_key, "spaFallback"),
         )
     except release_guard.UnreleasableVersionError as error:
         raise RefusedError(str(error)) from error

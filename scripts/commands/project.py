@@ -33,6 +33,14 @@ def version_config_key(project: str) -> str:
     return f"{project}:version"
 
 
+def setting_key(version_key: str, setting: str) -> str:
+    """The config key of another setting of the program whose version key is `version_key`
+    (`shop-site:version` -> `shop-site:spaFallback`), as its refusals name it
+    (`components/config_key.py`)."""
+    project, colon, _ = version_key.partition(":")
+    return f"{project}:{setting}" if colon else setting
+
+
 def _project_document(root: Path) -> tuple[Path, dict[str, Any]]:
     path = next((root / name for name in PROJECT_FILES if (root / name).is_file()), None)
     if path is None:

@@ -86,9 +86,13 @@ def release_targets(stack: SiteStack) -> list[str]:
     return list(targets)
 
 
-def check_releasable(s3: S3Client, bucket: str, version: str) -> None:
+# How a refusal says what only complete versions can be, per command.
+_DONE_TO = {"release": "released", "rollback": "rolled back to"}
+
+
+def check_releasable(s3: S3Client, bucket: str, version: str, command: str = "release") -> None:
     """Refuse (RefusedError) a malformed version id, a version without a manifest, or one a prune is
-    deleting (a deletion lock)."""
+    deleting (a deletion lock). `command` (release, rollback) words the refusal."""
     try:
         layout.validate_version(version)
     except layout.InvalidVersionError as error:
@@ -99,7 +103,8 @@ def check_releasable(s3: S3Client, bucket: str, version: str) -> None:
         else:
             state, suggestion = "does not exist", did_you_mean(version, storage.complete_versions(s3, bucket))
         raise RefusedError(
-            f"version {version} {state} in {bucket}: only complete versions can be released{suggestion}"
+            f"version {version} {state} in {bucket}: only complete versions can be "
+            f"{_DONE_TO.get(command, _DONE_TO['release'])}{suggestion}"
         )
     storage.check_not_being_deleted(s3, bucket, version)
 
@@ -123,7 +128,7 @@ def release_version(
     without `read_pointer` nothing can tell, and the config is restored. `config_only` sets the
     stack config and deploys nothing (a pull request's change; `pulumi up` applies it later).
     """
-    check_releasable(s3, bucket, version)
+    check_releasable(s3, bucket, version, action.split()[0])
 
     stack = stack_provider()
     targets = [] if config_only else release_targets(stack)
@@ -573,7 +578,7 @@ def emergency_release(
         reason=reason,
         config_only=config_only,
         output=output,
-        check_releasable=check_releasable,
+        check_releasable=lambda s3, bucket, target: check_releasable(s3, bucket, target, command),
         catch_up=catch_up,
     )
 
@@ -603,7 +608,7 @@ def _release_confirmed(
 ) -> None:
     """What `release` and `rollback` share once the version is known: the refusals, before asking and
     before Pulumi is touched; the question; then the release, verified or not."""
-    check_releasable(site.s3(), bucket, version)
+    check_releasable(site.s3(), bucket, version, action.split()[0])
     if config_only and verification:
         raise RefusedError("--verify and --config-only exclude each other: --config-only deploys nothing")
     verified = prepare_verification(site, verification, dry_run, stream_pulumi_line) if verification else None
