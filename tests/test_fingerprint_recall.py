@@ -10,12 +10,15 @@ here and in docs/architecture.md ("Fingerprinted files"), where they are recorde
 from __future__ import annotations
 
 import random
+import re
 import string
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 
-from edge_lambda.fingerprint import has_hash_shape, is_fingerprinted
+from edge_lambda.fingerprint import has_hash_shape, hash_tokens, is_fingerprinted
+from scripts.versionstore import fingerprints
 from scripts.versionstore.fingerprints import _tokens, decide
 
 SEED = 24
@@ -178,3 +181,68 @@ def test_the_false_positive_rates_on_human_names() -> None:
         "prism-tomorrow.css",
         "wedding-DSC_0042.jpg",
     ]
+
+
+# --- the scan of the build's text: only tokens that can be evidence, only when needed ------------------
+
+
+def _every_token(text: str) -> set[str]:
+    """What the scan matched before it kept only MIN_TOKEN_CHARACTERS or more: every token."""
+    found = set()
+    for token in re.findall(r"[A-Za-z0-9_~.\-]+", text):
+        found |= {token, token.strip(".")}
+    return found
+
+
+@pytest.mark.parametrize("bundler", sorted(BUNDLERS))
+def test_tokens_too_short_to_be_evidence_change_no_decision(bundler: str) -> None:
+    names = generated(bundler)
+    looked_up = {
+        text
+        for name in names
+        if fingerprints.needs_evidence(name)
+        for text in (name.rsplit("/", 1)[-1], *hash_tokens(name.rsplit("/", 1)[-1]))
+    }
+    assert min(map(len, looked_up), default=8) >= fingerprints.MIN_TOKEN_CHARACTERS == 8
+    rng = random.Random(f"{SEED}-{bundler}-noise")
+    noise = "".join(rng.choice(BASE64URL + " .;()/'\"\n") for _ in range(20_000))
+    entry, chunks = names[0], names[1:]
+    # half the chunks named by file name, the rest only by their hash (webpack's runtime map)
+    named = [
+        chunk.rsplit("/", 1)[-1] if i % 2 else (hash_tokens(chunk.rsplit("/", 1)[-1]) or [chunk])[0]
+        for i, chunk in enumerate(chunks)
+    ]
+    script = noise + " ".join(f'"./{name}".' for name in named[::3])
+    page = f'<script src="/{entry}"></script>' + noise
+    before = decide(names, _every_token(script), _every_token(page))
+    assert decide(names, _tokens(script), _tokens(page)).reasons == before.reasons
+    assert before.by_reference or not looked_up  # turbopack's names are all taken by the strict rule
+
+
+def test_tokens_are_found_in_bytes_that_are_not_utf8() -> None:
+    text = b"\xff\xfe import('./Lazy-Q1AJiLvC.js')\xc3.chunk-0049.39737143.js.\x80 a.js x-1.css"
+    assert _tokens(text) == {"Lazy-Q1AJiLvC.js", ".chunk-0049.39737143.js.", "chunk-0049.39737143.js"}
+    assert _tokens(text) == {t for t in _every_token(text.decode("utf-8", "replace")) if len(t) >= 8}
+
+
+def test_a_build_whose_names_decide_is_not_read(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    read: list[Path] = []
+    real_read = fingerprints._read
+
+    def counted(path: Path) -> bytes:
+        read.append(path)
+        return real_read(path)
+
+    monkeypatch.setattr(fingerprints, "_read", counted)
+    files = {"_next/static/chunks/app-x.js": tmp_path / "a.js", "main.3f2a1b9c.js": tmp_path / "b.js"}
+    for path in files.values():
+        path.write_text("import('./chunk-20241231.js')")
+    assert not any(fingerprints.needs_evidence(path) for path in files)
+    assert set(fingerprints.decide_build(files).reasons) == set(files)
+    assert read == []
+    # one chunk whose hash reads as a date: its decision depends on what the build names, so it is read
+    files["chunk-20241231.js"] = tmp_path / "c.js"
+    files["chunk-20241231.js"].write_text("export {}")
+    decision = fingerprints.decide_build(files)
+    assert decision.reasons["chunk-20241231.js"] == fingerprints.NAMED
+    assert sorted(read) == sorted(files.values())
