@@ -79,10 +79,15 @@ def request_cookie(request: Mapping[str, Any], name: str) -> str | None:
     return None
 
 
+def request_user_agent(request: Mapping[str, Any]) -> str | None:
+    """The User-Agent of a Lambda@Edge-shaped request (None: it sent none)."""
+    agents = _header(request, "user-agent")
+    return agents[0] if agents else None
+
+
 def request_bucket(request: Mapping[str, Any]) -> int:
     """The viewer's canary bucket (`viewer_bucket.js`) for a Lambda@Edge-shaped request: its cookie, else
     the hash of its `clientIp` and User-Agent."""
-    agents = _header(request, "user-agent")
     return viewer_bucket(
-        request_cookie(request, SPLIT_COOKIE), str(request.get("clientIp", "")), agents[0] if agents else None
+        request_cookie(request, SPLIT_COOKIE), str(request.get("clientIp", "")), request_user_agent(request)
     )

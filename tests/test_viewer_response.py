@@ -20,6 +20,7 @@ from edge_function.viewer_bucket import (
     cookie_bucket,
     hash_bucket,
 )
+from edge_function.viewer_response import viewer_response
 from tests.router_scaffold import NODE, NodeFunctions
 
 needs_node = pytest.mark.skipif(NODE is None, reason="node is not installed")
@@ -146,3 +147,28 @@ def test_the_deployed_function_fits_cloudfront_functions_10_kb() -> None:
         assert f"const SET_SPLIT_COOKIE='{str(flag).lower()}'==='true';" in code
     assert "function headerRules(request,response)" in viewer_response_code(False), "issue 28's place"
     assert "__SET_SPLIT_COOKIE__" in VIEWER_RESPONSE_SOURCE.read_text()
+
+
+@needs_node
+def test_the_python_rules_add_what_the_function_adds(functions: NodeFunctions) -> None:
+    """`edge_function/viewer_response.py` (what `sitectl serve` runs) against the deployed function."""
+    rng = random.Random(43)
+    cookies = [None, "0", "47", "99", "canary", "", "100", "07", "abc", "Canary"]
+    for _ in range(60):
+        cookie = rng.choice(cookies)
+        ip = ".".join(str(rng.randrange(256)) for _ in range(4))
+        agent = rng.choice([None, AGENT, "curl/8.5.0", "viewer-" + str(rng.randrange(1000))])
+        headers: dict[str, list[dict[str, str]]] = {}
+        if agent is not None:
+            headers["user-agent"] = [{"key": "User-Agent", "value": agent}]
+        if cookie is not None:
+            headers["cookie"] = [{"key": "Cookie", "value": f"theme=dark; {SPLIT_COOKIE}={cookie}"}]
+        for configured, name in ((False, "off"), (True, "on")):
+            sent = event(cookie, ip, agent)
+            answer = functions.run(name, sent)
+            added = [
+                ("Set-Cookie", f"{key}={value['value']}; {value['attributes']}")
+                for key, value in answer.get("cookies", {}).items()
+            ]
+            python = viewer_response({"clientIp": ip, "headers": headers}, configured)
+            assert python == added, (cookie, ip, agent, configured)

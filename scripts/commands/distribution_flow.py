@@ -12,7 +12,9 @@ With the Lambda@Edge router (`distribution_answer`):
 
 With the CloudFront Function router (`viewer_request_answer`): the function runs once, before the
 cache; the fallback origin gets the same rewritten URI under its origin path; the error page is
-fetched without the function (CloudFront runs no viewer-request function for it).
+fetched without the function (CloudFront runs no viewer-request function for it). The viewer-response
+function runs on the origin's answers below 400 only: not on the error page, nor on what the
+viewer-request function generated (docs/architecture.md, "The viewer-response function").
 
 With either router, a method the behavior does not allow (anything but GET and HEAD) never reaches a
 function or the bucket: CloudFront answers it with 403 itself, which the 403 custom error response
@@ -69,11 +71,17 @@ class EdgeAnswer:
 
 @dataclass(frozen=True)
 class ViewerHeaders:
-    """The viewer's headers that decide what the origin answers."""
+    """The viewer's headers that decide what the origin answers, and what the cloudfront-function
+    router's functions read of the viewer (its canary bucket: `edge_function/viewer_bucket.py`)."""
 
     if_none_match: str | None = None
     byte_range: str | None = None
     """The Range header as sent (the origin decides on it: `Origin.fetch`)."""
+    cookie: str | None = None
+    """The Cookie header as sent."""
+    user_agent: str | None = None
+    client_ip: str = "127.0.0.1"
+    """The viewer's address (the functions' `event.viewer.ip`: the connection's, never X-Forwarded-For)."""
 
 
 NO_HEADERS = ViewerHeaders()
@@ -119,8 +127,10 @@ def distribution_answer(
 
 Fetch = Callable[[str, str, ViewerHeaders], EdgeAnswer]
 """(method, the key's URI at the origin, viewer headers) -> the bucket's answer."""
-ViewerFunction = Callable[[str, str], EdgeAnswer | str]
-"""(method, raw path) -> the function's generated answer, or the URI it rewrote the request to."""
+ViewerFunction = Callable[[str, str, ViewerHeaders], EdgeAnswer | str]
+"""(method, raw path, viewer) -> the function's generated answer, or the URI it rewrote the request to."""
+ViewerResponse = Callable[[EdgeAnswer], EdgeAnswer]
+"""The viewer-response function: the origin's answer (below 400) -> what the viewer gets."""
 
 
 def viewer_request_answer(
@@ -130,15 +140,19 @@ def viewer_request_answer(
     raw_path: str,
     viewer: ViewerHeaders,
     fallback_origin_path: str,
+    viewer_response: ViewerResponse | None = None,
 ) -> EdgeAnswer:
-    """The viewer's answer with a viewer-request function (the cloudfront-function router)."""
+    """The viewer's answer with a viewer-request function (the cloudfront-function router) and,
+    if given, the viewer-response function beside it."""
     if method not in ALLOWED_METHODS:
         answer = invalid_method_answer()
     else:
-        rewritten = function(method, raw_path)
+        rewritten = function(method, raw_path, viewer)
         if isinstance(rewritten, EdgeAnswer):
             return rewritten
         answer = _fetch_through_group(fetch, method, rewritten, viewer, fallback_origin_path)
+        if answer.status < 400 and viewer_response is not None:
+            return viewer_response(answer)
     if answer.status not in FAILOVER_STATUS_CODES:
         return answer
     page = _fetch_through_group(fetch, "GET", layout.NOT_FOUND_PAGE_PATH, NO_HEADERS, fallback_origin_path)

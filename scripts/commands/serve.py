@@ -4,7 +4,11 @@ It emulates the stack's router (`--router`, default: the stack's `router` config
 describes `lambda-edge`; with `cloudfront-function` each request goes once through the function's rules
 (`edge_function.viewer_request`, held equal to `router.js` by the rule table) with the live version read
 from the pointer on every request, as the function reads its store, and the origin group and error page
-work as `distribution_flow.viewer_request_answer` says.
+work as `distribution_flow.viewer_request_answer` says. A canary (`--canary VERSION --percent P`, or the
+stack's running one, read from its record beside the pointer on every request) rides in the store value
+as a release writes it, so each viewer gets the version its bucket says (its `site-bucket` cookie, else
+the hash of its address and User-Agent), and the viewer-response function's rules
+(`edge_function.viewer_response`) set the cookie on answers below 400.
 
 Each request becomes a CloudFront origin-request event and goes through the real edge handler
 (`edge_lambda.handler`), with the same settings file the component bundles. What the handler returns
@@ -41,8 +45,9 @@ import click
 from botocore.exceptions import BotoCoreError, ClientError
 
 from edge_function import CLOUDFRONT_FUNCTION, LAMBDA_EDGE, ROUTERS
-from edge_function.code import store_value
+from edge_function.code import Canary, parse_canary, store_value
 from edge_function.viewer_request import FALLBACK_ORIGIN_PATH, viewer_request
+from edge_function.viewer_response import viewer_response
 from edge_lambda import layout
 from edge_lambda.handler import OriginRequestHandler, is_response, response_with_rules, rewrite_request
 from edge_lambda.routes import DEFAULT_REDIRECT_STATUS, DEFAULT_TRAILING_SLASH, RouteSettings, VersionRoutes
@@ -58,7 +63,7 @@ from scripts.commands.distribution_flow import (
     viewer_request_answer,
 )
 from scripts.commands.errors import RefusedError, SitectlError, aws_errors, debugging, error_code
-from scripts.commands.options import did_you_mean, version_option
+from scripts.commands.options import check_version_id, did_you_mean, version_option
 from scripts.commands.project import short_stack_name
 from scripts.commands.site import DEFAULT_PARAMETER_REGION, Site, site_options
 from scripts.commands.stack import find_project_root
@@ -74,7 +79,13 @@ ViewerRequestFunction = Callable[[Mapping[str, Any], str | None, RouteSettings],
 response, as `edge_function.viewer_request.viewer_request` answers (the demo can pass router.js under
 Node)."""
 LiveVersionReader = Callable[[], str | None]
-"""() -> the live version as the CloudFront Function's store gives it; None: missing or unreadable."""
+"""() -> the live version as the CloudFront Function's store gives it (the version alone, or the whole
+store value with its routes and canary); None: missing or unreadable."""
+CanaryReader = Callable[[], tuple[str, int] | None]
+"""() -> the running canary (version, percent), None when none runs."""
+ViewerResponseFunction = Callable[[Mapping[str, Any], bool], list[tuple[str, str]]]
+"""(request, a canary is configured) -> the headers the viewer-response function adds, as
+`edge_function.viewer_response.viewer_response` answers (the demo can pass viewer_response.js under Node)."""
 
 DEFAULT_PORT = 8080
 # A preview of one version never reads the pointer; the edge settings still name one.
@@ -310,6 +321,8 @@ class PreviewServer(ThreadingHTTPServer):
         route_settings: RouteSettings | None = None,
         version_routes: RoutesCache | None = None,
         viewer_function: ViewerRequestFunction = viewer_request,
+        canary: CanaryReader | None = None,
+        viewer_response_function: ViewerResponseFunction = viewer_response,
     ) -> None:
         self.origin = origin
         self.edge_function = edge_function
@@ -322,6 +335,9 @@ class PreviewServer(ThreadingHTTPServer):
         self.version_routes = version_routes or RoutesCache(None, self.route_settings.spa_fallback)
         """The function's routes of each version, as the release writes them into its store value."""
         self.viewer_function = viewer_function
+        self.canary = canary
+        """Set: the running canary beside the live version, read this way on every request."""
+        self.viewer_response_function = viewer_response_function
         super().__init__((host, port), _PreviewRequestHandler)
 
     @property
@@ -338,29 +354,78 @@ class PreviewServer(ThreadingHTTPServer):
     def answer(self, method: str, raw_path: str, viewer: ViewerHeaders = NO_HEADERS) -> EdgeAnswer:
         """Everything CloudFront does for one viewer request, minus its cache: the origin group's
         failover and the custom error responses included (`distribution_flow`)."""
-        if self.live_version is not None:
-            return viewer_request_answer(
-                self._through_function, self._fetch, method, raw_path, viewer, FALLBACK_ORIGIN_PATH
-            )
-        return distribution_answer(self._through_edge, method, raw_path, viewer, failover=self.failover)
-
-    def _through_function(self, method: str, raw_path: str) -> EdgeAnswer | str:
-        """The viewer-request function: its generated answer, or the URI it rewrote the request to."""
-        assert self.live_version is not None
-        request = origin_request_event(
-            method, raw_path, bucket=self.origin.bucket, bucket_region=self.bucket_region
-        )["Records"][0]["cf"]["request"]
+        if self.live_version is None:
+            return distribution_answer(self._through_edge, method, raw_path, viewer, failover=self.failover)
+        request = self._function_request(method, raw_path, viewer)
         try:
-            live = self.live_version()
-            # The store value a release writes: the version and its routes (edge_function/code.py).
-            value = live
-            if live is not None and layout.is_valid_version(live):
-                value = store_value(live, self.version_routes.lookup(live))
+            # One read per request, which both functions see (the viewer-response function's code is
+            # rendered with whether a canary is configured).
+            value = self._store_value()
+        except Exception as error:
+            log.exception("the store value could not be built for %s %s", method, raw_path)
+            return _text_answer(HTTPStatus.SERVICE_UNAVAILABLE, f"the function failed: {error}")
+        canary_configured = value is not None and parse_canary(value) is not None
+
+        def respond(answer: EdgeAnswer) -> EdgeAnswer:
+            try:
+                added = self.viewer_response_function(request, canary_configured)
+            except Exception as error:
+                answer.discard()
+                log.exception("the viewer-response function failed on %s %s", method, raw_path)
+                return _text_answer(HTTPStatus.SERVICE_UNAVAILABLE, f"the function failed: {error}")
+            return EdgeAnswer(answer.status, [*answer.headers, *added], answer.body, answer.stream)
+
+        return viewer_request_answer(
+            lambda _method, _path, _viewer: self._through_function(request, value),
+            self._fetch,
+            method,
+            raw_path,
+            viewer,
+            FALLBACK_ORIGIN_PATH,
+            respond,
+        )
+
+    def _function_request(self, method: str, raw_path: str, viewer: ViewerHeaders) -> dict[str, Any]:
+        """The request as the functions see it (in the Lambda@Edge shape `viewer_request` takes): the
+        viewer's address, User-Agent and cookies, which decide its canary bucket."""
+        request: dict[str, Any] = origin_request_event(
+            method,
+            raw_path,
+            bucket=self.origin.bucket,
+            bucket_region=self.bucket_region,
+            client_ip=viewer.client_ip,
+        )["Records"][0]["cf"]["request"]
+        headers = {"host": request["headers"]["host"]}
+        if viewer.user_agent is not None:
+            headers["user-agent"] = [{"key": "User-Agent", "value": viewer.user_agent}]
+        if viewer.cookie is not None:
+            headers["cookie"] = [{"key": "Cookie", "value": viewer.cookie}]
+        return {**request, "headers": headers}
+
+    def _store_value(self) -> str | None:
+        """The store's `live-version` value as a release writes it (edge_function/code.py): the live
+        version with its routes and the running canary with its own; what the reader gives when that is
+        no bare version (the demo's store holds the whole value)."""
+        assert self.live_version is not None
+        live = self.live_version()
+        if live is None or not layout.is_valid_version(live):
+            return live
+        running = self.canary() if self.canary is not None else None
+        canary = (
+            None
+            if running is None
+            else Canary(running[0], running[1], self.version_routes.lookup(running[0]))
+        )
+        return store_value(live, self.version_routes.lookup(live), canary)
+
+    def _through_function(self, request: dict[str, Any], value: str | None) -> EdgeAnswer | str:
+        """The viewer-request function: its generated answer, or the URI it rewrote the request to."""
+        try:
             result = self.viewer_function(request, value, self.route_settings)
             return generated_response_answer(result) if is_response(result) else str(result["uri"])
         except Exception as error:
             # CloudFront answers 503 when the function fails (FunctionExecutionError).
-            log.exception("the viewer-request function failed on %s %s", method, raw_path)
+            log.exception("the viewer-request function failed on %s %s", request["method"], request["uri"])
             return _text_answer(HTTPStatus.SERVICE_UNAVAILABLE, f"the function failed: {error}")
 
     def _fetch(self, method: str, uri: str, viewer: ViewerHeaders) -> EdgeAnswer:
@@ -473,7 +538,13 @@ class _PreviewRequestHandler(BaseHTTPRequestHandler):
         # http.server collapses a leading `//` in self.path; the edge must see the path as sent.
         words = self.requestline.split()
         raw_path = words[1] if len(words) == 3 else self.path
-        viewer = ViewerHeaders(self.headers.get("If-None-Match"), self.headers.get("Range"))
+        viewer = ViewerHeaders(
+            self.headers.get("If-None-Match"),
+            self.headers.get("Range"),
+            "; ".join(self.headers.get_all("Cookie") or []) or None,
+            self.headers.get("User-Agent"),
+            str(self.client_address[0]),
+        )
         try:
             answer = self.server.answer(method, raw_path, viewer)
         except Exception as error:
@@ -617,6 +688,33 @@ def live_version_for(version: str | None, settings: EdgeSettings) -> LiveVersion
     return read
 
 
+def canary_for(canary: tuple[str, int] | None, settings: EdgeSettings, *, follow: bool) -> CanaryReader:
+    """The running canary as the function would find it in its store: the fixed `canary` (version,
+    percent) when given; else, when following the pointer (`follow`), the stack's record beside it
+    (`layout.canary_parameter_name`, `<version> <percent>` or `none`), read on every request, as the
+    same update writes it into the store value; else none."""
+    if canary is not None:
+        fixed = (layout.validate_version(canary[0], "--canary"), canary[1])
+        return lambda: fixed
+    if not follow:
+        return lambda: None
+    name = layout.canary_parameter_name(settings.parameter_name)
+    clients: list[Any] = []
+
+    def read() -> tuple[str, int] | None:
+        if not clients:
+            clients.append(create_ssm_client(settings.region))
+        try:
+            return layout.parse_canary_record(fetch_parameter(clients[0], name))
+        except PointerFetchError as error:
+            # A stack without the record (deployed before canaries) runs none.
+            if "ParameterNotFound" not in str(error):
+                log.warning("%s: served without a canary", error)
+            return None
+
+    return read
+
+
 def start_preview_server(
     bucket: str,
     settings: EdgeSettings,
@@ -629,13 +727,16 @@ def start_preview_server(
     router: str = LAMBDA_EDGE,
     live_version: LiveVersionReader | None = None,
     viewer_function: ViewerRequestFunction = viewer_request,
+    canary: CanaryReader | None = None,
+    viewer_response_function: ViewerResponseFunction = viewer_response,
 ) -> PreviewServer:
     """A preview server bound to 127.0.0.1:`port` (0: any free port); call serve_forever().
 
     `edge_function` replaces `edge_function_for(version, settings)`, e.g. a handler on a test clock;
     `failover=False` leaves out the origin group and the custom error responses. With `router`
-    cloudfront-function, `live_version` replaces `live_version_for(version, settings)` and
-    `viewer_function` the function's Python rules.
+    cloudfront-function, `live_version` replaces `live_version_for(version, settings)`, `canary`
+    replaces `canary_for(None, settings, follow=version is None)` (the stack's running canary), and
+    `viewer_function` and `viewer_response_function` the functions' Python rules.
     """
     origin = Origin(bucket, s3_client)
     function_mode = router == CLOUDFRONT_FUNCTION
@@ -650,6 +751,8 @@ def start_preview_server(
         route_settings=settings.route_settings,
         version_routes=version_routes,
         viewer_function=viewer_function,
+        canary=(canary or canary_for(None, settings, follow=version is None)) if function_mode else None,
+        viewer_response_function=viewer_response_function,
     )
 
 
@@ -666,6 +769,8 @@ def preview_server_running(
     router: str = LAMBDA_EDGE,
     live_version: LiveVersionReader | None = None,
     viewer_function: ViewerRequestFunction = viewer_request,
+    canary: CanaryReader | None = None,
+    viewer_response_function: ViewerResponseFunction = viewer_response,
 ) -> Iterator[PreviewServer]:
     """A preview server answering in a background thread for the duration of the block."""
     server = start_preview_server(
@@ -679,6 +784,8 @@ def preview_server_running(
         router=router,
         live_version=live_version,
         viewer_function=viewer_function,
+        canary=canary,
+        viewer_response_function=viewer_response_function,
     )
     # A short poll interval: leaving the block waits for the next poll.
     thread = threading.Thread(
@@ -805,6 +912,21 @@ def resolve_router(site: Site) -> str:
     default=None,
     help=f"The edge router to emulate (default: the stack's `router` config, else {LAMBDA_EDGE}).",
 )
+@click.option(
+    "--canary",
+    "canary_version",
+    metavar="VERSION",
+    default=None,
+    help=f"Serve VERSION to --percent of viewers beside the live one, as a canary ({CLOUDFRONT_FUNCTION} "
+    "router). Default: the stack's running canary, when following its pointer.",
+)
+@click.option(
+    "--percent",
+    "canary_percent",
+    type=click.IntRange(1, 99),
+    default=None,
+    help="The canary's share of viewers, 1-99 (with --canary).",
+)
 @site_options()
 @aws_errors
 def serve(
@@ -814,14 +936,25 @@ def serve(
     cache_ttl_seconds: int | None,
     spa_fallback: bool | None,
     router: str | None,
+    canary_version: str | None,
+    canary_percent: int | None,
     site: Site,
 ) -> None:
     """Serve the site on 127.0.0.1 through the real edge function, as the distribution does.
 
     Follows the pointer like the live site, or with --version previews one version (released or
-    not, complete or not) without touching the pointer. Works against AWS, or moto or LocalStack
-    through AWS_ENDPOINT_URL.
+    not, complete or not) without touching the pointer. With the cloudfront-function router it
+    serves the stack's running canary, or --canary VERSION --percent P, to that share of viewers (a
+    viewer's `site-bucket` cookie, else its address and User-Agent; `site-bucket=canary` asks for the
+    canary). Works against AWS, or moto or LocalStack through AWS_ENDPOINT_URL.
     """
+    if (canary_version is None) != (canary_percent is None):
+        raise RefusedError(
+            "--canary and --percent go together: `sitectl serve --canary VERSION --percent 5` serves "
+            "VERSION to 5% of viewers"
+        )
+    if canary_version is not None:
+        check_version_id(canary_version, "--canary")
     try:
         settings = resolve_settings(site, edge_config, cache_ttl_seconds, spa_fallback, version)
     except (OSError, ValueError) as error:
@@ -832,20 +965,38 @@ def serve(
             "parameter_name, region, cache_ttl_seconds (the component's config.json)"
         ) from error
     router = router or resolve_router(site)
-    bucket = site.bucket()
-    if version is not None and not storage.version_objects_exist(site.s3(), bucket, version):
-        suggestion = did_you_mean(version, storage.prefix_versions(site.s3(), bucket))
-        click.echo(
-            f"warning: version {version} has no objects in s3://{bucket}: every path will be 404{suggestion}",
-            err=True,
+    if canary_version is not None and router != CLOUDFRONT_FUNCTION:
+        raise RefusedError(
+            f"--canary needs the {CLOUDFRONT_FUNCTION} router: {router} rewrites after CloudFront's cache "
+            "lookup, under a key without the version, so one viewer's canary page would be served to "
+            f"everyone; pass --router {CLOUDFRONT_FUNCTION}"
         )
+    bucket = site.bucket()
+    for shown, wanted in (("version", version), ("canary", canary_version)):
+        if wanted is not None and not storage.version_objects_exist(site.s3(), bucket, wanted):
+            suggestion = did_you_mean(wanted, storage.prefix_versions(site.s3(), bucket))
+            click.echo(
+                f"warning: {shown} {wanted} has no objects in s3://{bucket}: every path it serves will be "
+                f"404{suggestion}",
+                err=True,
+            )
+    fixed_canary = (
+        None if canary_version is None or canary_percent is None else (canary_version, canary_percent)
+    )
+    canary = (
+        canary_for(fixed_canary, settings, follow=version is None) if router == CLOUDFRONT_FUNCTION else None
+    )
     try:
         server = start_preview_server(
-            bucket, settings, version=version, port=port, s3_client=site.s3(), router=router
+            bucket, settings, version=version, port=port, s3_client=site.s3(), router=router, canary=canary
         )
     except OSError as error:
         raise SitectlError(f"cannot listen on 127.0.0.1:{port}: {error}") from error
     following = f"version {version}, pointer ignored" if version else f"the pointer {settings.parameter_name}"
+    if fixed_canary is not None:
+        following += f", canary {fixed_canary[0]} for {fixed_canary[1]}% of viewers"
+    elif router == CLOUDFRONT_FUNCTION and version is None:
+        following += " and the stack's canary record"
     click.echo(
         f"serving s3://{bucket} at {server.url}/ as the {router} router, following {following}; "
         "Ctrl-C to stop",

@@ -1,10 +1,13 @@
-"""`router.js` itself, run under Node for `make demo --router cloudfront-function`.
+"""`router.js` and `viewer_response.js` themselves, run under Node for `make demo --router
+cloudfront-function`.
 
-The code is rendered as the component deploys it (`edge_function.code.function_code`) and run by
+The code is rendered as the component deploys it (`edge_function.code.function_code`,
+`viewer_response_code`: once with the canary's cookie, once without) and run by
 `edge_function/node_driver.mjs`, the tests' driver, whose stand-in for the `cloudfront` module answers
 `kvs().get()` from the store sent with each request: the demo sends its store's content, so the function
 reads the live version on every request, as in CloudFront. Results come back in the Lambda@Edge shapes
-`sitectl serve` handles (`edge_function.viewer_request` documents them).
+`sitectl serve` handles (`edge_function.viewer_request` documents them); the viewer-response function's
+as the headers it adds (`edge_function.viewer_response`).
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import IO, Any, cast
 
-from edge_function.code import LIVE_VERSION_KEY, function_code
+from edge_function.code import LIVE_VERSION_KEY, function_code, viewer_response_code
 from edge_lambda.handler import make_response
 from edge_lambda.routes import RouteSettings
 
@@ -30,14 +33,24 @@ def node_binary() -> str | None:
     return shutil.which("node")
 
 
+# The viewer-response function as rendered with and without a canary configured.
+_RESPONSE_FUNCTIONS = {True: "viewer-response-canary", False: "viewer-response"}
+
+
 class NodeFunction:
-    """One Node process running the function; callable like `edge_function.viewer_request`."""
+    """One Node process running both functions; callable like `edge_function.viewer_request`, and its
+    `viewer_response` like `edge_function.viewer_response`."""
 
     def __init__(self, node: str, workdir: Path, settings: RouteSettings) -> None:
         code = workdir / "router.js"
         code.write_text(function_code(DEMO_STORE_ID, settings), encoding="utf-8")
+        functions = [f"router={code}"]
+        for canary, name in _RESPONSE_FUNCTIONS.items():
+            path = workdir / f"{name}.js"
+            path.write_text(viewer_response_code(set_split_cookie=canary), encoding="utf-8")
+            functions.append(f"{name}={path}")
         self._process = subprocess.Popen(
-            [node, str(DRIVER), f"router={code}"],
+            [node, str(DRIVER), *functions],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             text=True,
@@ -59,7 +72,32 @@ class NodeFunction:
     ) -> dict[str, Any]:
         # `settings` were rendered into the code at start (the same the server passes).
         store = {} if store_value is None else {LIVE_VERSION_KEY: store_value}
-        message = {"function": "router", "store": store, "event": _viewer_request_event(request)}
+        result = self._run("router", store, _viewer_request_event(request))
+        if "statusCode" not in result:
+            return {**request, "uri": result["uri"]}
+        headers = {name: entry["value"] for name, entry in result.get("headers", {}).items()}
+        headers.pop("content-type", None)  # make_response sets the same
+        return make_response(int(result["statusCode"]), result["body"]["data"], _cased(headers))
+
+    def viewer_response(self, request: Mapping[str, Any], set_split_cookie: bool) -> list[tuple[str, str]]:
+        """The headers `viewer_response.js` adds to an answer to `request` (Set-Cookie as CloudFront
+        writes `response.cookies`: `name=value; attributes`)."""
+        event = {
+            **_viewer_request_event(request),
+            "context": {"eventType": "viewer-response"},
+            "response": {"statusCode": 200, "statusDescription": "OK", "headers": {}, "cookies": {}},
+        }
+        result = self._run(_RESPONSE_FUNCTIONS[set_split_cookie], {}, event)
+        added = [(name, entry["value"]) for name, entry in result.get("headers", {}).items()]
+        for name, cookie in result.get("cookies", {}).items():
+            attributes = cookie.get("attributes")
+            added.append(
+                ("Set-Cookie", f"{name}={cookie['value']}" + (f"; {attributes}" if attributes else ""))
+            )
+        return added
+
+    def _run(self, function: str, store: Mapping[str, str], event: dict[str, Any]) -> dict[str, Any]:
+        message = {"function": function, "store": store, "event": event}
         with self._lock:
             stdin = cast(IO[str], self._process.stdin)
             stdin.write(json.dumps(message) + "\n")
@@ -68,11 +106,7 @@ class NodeFunction:
         if "error" in answer:
             raise RuntimeError(f"the function threw: {answer['error']}")
         result: dict[str, Any] = answer["result"]
-        if "statusCode" not in result:
-            return {**request, "uri": result["uri"]}
-        headers = {name: entry["value"] for name, entry in result.get("headers", {}).items()}
-        headers.pop("content-type", None)  # make_response sets the same
-        return make_response(int(result["statusCode"]), result["body"]["data"], _cased(headers))
+        return result
 
     def close(self) -> None:
         cast(IO[str], self._process.stdin).close()
@@ -89,6 +123,16 @@ def _viewer_request_event(request: Mapping[str, Any]) -> dict[str, Any]:
     for pair in filter(None, str(request.get("querystring", "")).split("&")):
         name, _, value = pair.partition("=")
         querystring[name] = {"value": value}
+    headers: dict[str, Any] = {}
+    cookies: dict[str, Any] = {}
+    for name, entries in request.get("headers", {}).items():
+        if name == "cookie":
+            for pair in "; ".join(entry["value"] for entry in entries).split(";"):
+                key, equals, value = pair.strip().partition("=")
+                if equals and key not in cookies:  # the first of several, as CloudFront's `value`
+                    cookies[key] = {"value": value}
+        elif entries:
+            headers[name] = {"value": entries[0]["value"]}
     return {
         "version": "1.0",
         "context": {"eventType": "viewer-request"},
@@ -97,7 +141,7 @@ def _viewer_request_event(request: Mapping[str, Any]) -> dict[str, Any]:
             "method": request.get("method"),
             "uri": request.get("uri"),
             "querystring": querystring,
-            "headers": {},
-            "cookies": {},
+            "headers": headers,
+            "cookies": cookies,
         },
     }
