@@ -183,8 +183,14 @@ class Browser:
                     )
                 self._lock.wait(left)
 
-    def new_page(self) -> Page:
-        target = self.send("Target.createTarget", {"url": "about:blank"})["targetId"]
+    def new_context(self) -> str:
+        """A browser context of its own (its own cookies and cache, as another viewer's browser)."""
+        return str(self.send("Target.createBrowserContext")["browserContextId"])
+
+    def new_page(self, context: str | None = None) -> Page:
+        """A tab in the default browser context, or in `context` (`new_context`)."""
+        params = {"url": "about:blank"} | ({} if context is None else {"browserContextId": context})
+        target = self.send("Target.createTarget", params)["targetId"]
         session = self.send("Target.attachToTarget", {"targetId": target, "flatten": True})["sessionId"]
         for domain in ("Page", "Runtime", "Network"):
             self.send(f"{domain}.enable", session=session)
@@ -278,6 +284,14 @@ class Page:
                 value = None  # the document went away mid-wait (a full navigation): ask the new one
             if value or time.monotonic() >= deadline:
                 return value
+
+    def set_user_agent(self, user_agent: str) -> None:
+        """The User-Agent this tab sends from its next request on."""
+        self.send("Network.setUserAgentOverride", {"userAgent": user_agent})
+
+    def cookies(self) -> dict[str, str]:
+        """The cookies the tab's browser context holds for its current URL: name -> value."""
+        return {cookie["name"]: cookie["value"] for cookie in self.send("Network.getCookies")["cookies"]}
 
     def responses(self, since: int = 0) -> list[Response]:
         found = []
