@@ -1,7 +1,9 @@
 """Benchmark of `sitectl upload` versus `aws s3 sync` (`make bench`), against one moto server.
 
 A generated site (2,000 files by default, ~40 MB: nested HTML pages, fingerprinted JS/CSS, images,
-fonts; `--files N` or `--large` for 20,000) is uploaded, in one run, to one `moto_server` on 127.0.0.1:
+fonts; `--files N` or `--large` for 20,000) is uploaded, in one run, to one `moto_server` on 127.0.0.1
+whose ListObjectsV2 pages come from a sorted index, as S3's do (`bench/moto_listing.py`; moto's own,
+a scan of the whole bucket per page, with `--moto-listing`):
 
 1. Full upload: `sitectl upload` (version 1) versus `aws s3 sync` of the same tree to an empty prefix.
    Goal: no slower.
@@ -13,7 +15,8 @@ Both tools run as subprocesses (each pays its interpreter start-up) with the sam
 through one proxy (`LinkProxy`) that counts every request by S3 operation and the bytes sent up. For
 each step and tool the report gives seconds, bytes sent (sitectl's own count of request bodies, the
 manifest included; for aws s3 sync, the size of the tree), requests by operation, and the process's
-peak memory (its own `ru_maxrss`), then the sitectl / sync ratios.
+peak memory (its own `ru_maxrss`) and CPU seconds (user + system), then the sitectl / sync ratios;
+each run's line, with the machine's load average, goes to stderr as it ends.
 
 Without flags the proxy only counts: on loopback, bandwidth is free and moto's CPU per request sets
 every time (the regression guard). `--link-mbps N --rtt-ms M` models a link: the upload direction
@@ -68,6 +71,8 @@ class Run:
     files_sent: int
     bytes_sent: int
     peak_rss_mb: float = 0.0
+    cpu_seconds: float = 0.0
+    load_average: float = 0.0  # the machine's, 1 minute, when the run ended
     wire_bytes_up: int = 0
     connections: int = 0
     requests: dict[str, int] = field(default_factory=dict)
@@ -76,6 +81,12 @@ class Run:
     def request_count(self) -> int:
         return sum(self.requests.values())
 
+    def describe(self) -> str:
+        return (
+            f"{self.step}, {self.tool}: {self.seconds:.1f} s ({self.cpu_seconds:.1f} s CPU), "
+            f"{self.request_count} requests, {self.peak_rss_mb:.0f} MB peak, load {self.load_average:.1f}"
+        )
+
 
 def free_port() -> int:
     with socket.socket() as sock:
@@ -83,9 +94,13 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def start_moto(port: int) -> subprocess.Popen[bytes]:
+def start_moto(port: int, indexed_listing: bool = True) -> subprocess.Popen[bytes]:
+    """moto's server; `indexed_listing`: with ListObjectsV2 pages from a sorted index, as S3 serves
+    them, not a scan of the whole bucket per page (`bench/moto_listing.py`)."""
+    command = [sys.executable, "-m", "bench.moto_listing"] if indexed_listing else [str(BIN / "moto_server")]
     server = subprocess.Popen(
-        [str(BIN / "moto_server"), "-H", "127.0.0.1", "-p", str(port)],
+        [*command, "-H", "127.0.0.1", "-p", str(port)],
+        cwd=ROOT,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
@@ -406,6 +421,7 @@ def timed(command: list[str], env: dict[str, str], proxy: LinkProxy) -> tuple[fl
         files_sent=0,
         bytes_sent=0,
         peak_rss_mb=usage.ru_maxrss / 1024,  # Linux reports kilobytes
+        cpu_seconds=usage.ru_utime + usage.ru_stime,
         wire_bytes_up=bytes_after - bytes_before,
         connections=connections_after - connections_before,
         requests=dict(sorted((requests_after - requests_before).items())),
@@ -463,6 +479,7 @@ def summarize(runs: list[Run]) -> dict[str, dict[str, dict[str, float | dict[str
                 "requests": statistics.median(r.request_count for r in mine),
                 "connections": statistics.median(r.connections for r in mine),
                 "peak_rss_mb": statistics.median(r.peak_rss_mb for r in mine),
+                "cpu_seconds": statistics.median(r.cpu_seconds for r in mine),
                 "by_operation": {
                     op: statistics.median(r.requests.get(op, 0) for r in mine) for op in operations
                 },
@@ -499,6 +516,12 @@ def main() -> None:
         help="The router the versions are for (`sitectl upload --router`): lambda-edge stores unchanged "
         "files once, by content; cloudfront-function copies those that are not fingerprinted.",
     )
+    parser.add_argument(
+        "--moto-listing",
+        action="store_true",
+        help="moto's own ListObjectsV2 (a scan and sort of the whole bucket per page) instead of the "
+        "sorted index S3's pages are like (bench/moto_listing.py).",
+    )
     args = parser.parse_args()
     count = 20_000 if args.large else args.files
     try:
@@ -525,7 +548,7 @@ def main() -> None:
     v1_files = generate_site(rng, count)
     v2_files = change_site(v1_files, rng)
     work = Path(tempfile.mkdtemp(prefix="bench-upload-"))
-    server = start_moto(port)
+    server = start_moto(port, indexed_listing=not args.moto_listing)
     proxy = LinkProxy(port, link)
     env["AWS_ENDPOINT_URL"] = f"http://127.0.0.1:{proxy.port}"
     runs: list[Run] = []
@@ -549,10 +572,15 @@ def main() -> None:
             s3.create_bucket(Bucket=BUCKET)
             print(f"round {round_number + 1}/{args.repeat}", file=sys.stderr, flush=True)
             # Interleaved, so that neither tool always runs on a warmer server.
-            runs.append(aws_sync(v1, "sync-v1", "full", env, proxy))
-            runs.append(sitectl_upload(v1, V1, "full", env, proxy, args.router))
-            runs.append(sitectl_upload(v2, V2, "2% changed", env, proxy, args.router))
-            runs.append(aws_sync(v2, "sync-v2", "2% changed", env, proxy))
+            for run in (
+                lambda: aws_sync(v1, "sync-v1", "full", env, proxy),
+                lambda: sitectl_upload(v1, V1, "full", env, proxy, args.router),
+                lambda: sitectl_upload(v2, V2, "2% changed", env, proxy, args.router),
+                lambda: aws_sync(v2, "sync-v2", "2% changed", env, proxy),
+            ):
+                runs.append(run())
+                runs[-1].load_average = os.getloadavg()[0]
+                print(f"  {runs[-1].describe()}", file=sys.stderr, flush=True)
     finally:
         proxy.close()
         server.terminate()
@@ -600,18 +628,22 @@ def main() -> None:
         f"{args.repeat} round(s); load average {load_before[0]:.1f} -> {load_after[0]:.1f} "
         f"on {os.cpu_count()} CPUs"
     )
-    print(f"{'step':<12}{'tool':<16}{'seconds':>9}{'MB sent':>9}{'requests':>10}{'peak MB':>9}  by operation")
+    print(
+        f"{'step':<12}{'tool':<16}{'seconds':>9}{'CPU s':>8}{'MB sent':>9}{'requests':>10}{'peak MB':>9}"
+        "  by operation"
+    )
     for step in STEPS:
         for tool in TOOLS:
             row = table[step][tool]
             operations = ", ".join(f"{op} {n:g}" for op, n in row["by_operation"].items())  # type: ignore[union-attr]
             print(
-                f"{step:<12}{tool:<16}{row['seconds']:>9.2f}{float(row['bytes_sent']) / 1e6:>9.2f}"  # type: ignore[arg-type]
+                f"{step:<12}{tool:<16}{row['seconds']:>9.2f}{row['cpu_seconds']:>8.1f}"
+                f"{float(row['bytes_sent']) / 1e6:>9.2f}"  # type: ignore[arg-type]
                 f"{row['requests']:>10.0f}{row['peak_rss_mb']:>9.0f}  {operations}"
             )
         ratio = table[step]["sitectl / sync"]
         print(
-            f"{step:<12}{'sitectl / sync':<16}{ratio['seconds']:>9.3f}{ratio['bytes_sent']:>9.3f}"
+            f"{step:<12}{'sitectl / sync':<16}{ratio['seconds']:>9.3f}{'':>8}{ratio['bytes_sent']:>9.3f}"
             f"{ratio['requests']:>10.3f}"
         )
     for goal, ok in met.items():
