@@ -229,6 +229,35 @@ def test_demo_with_the_function_router_serves_each_switch_at_once(node: bool, tm
     assert "edge TTL passed" not in text and "invalidation" not in text.split("Emergency:")[1]
     assert "all of it measured: the function reads the store on every request" in text
     assert "refused before any resource" in text
+    # Version two released again as a canary for 50%: two viewers (buckets 75 and 6 from their
+    # User-Agents) get different versions and keep them with the cookie the first answer set; completed,
+    # both get version two.
+    canary = re.search(r"Release (\S+) again, as a canary for 50% of viewers first", text)
+    assert canary is not None, text
+    two = canary.group(1)
+    expected_in_order = [
+        f"and the canary record /versioned-site/demo/canary = '{two} 50'",
+        "and the KeyValueStore key live-version = ",
+        f", canary {two} at 50% (PutKey on its ETag)",
+        "viewer A (User-Agent 'demo-viewer/1 (A)', no cookie): 'Version one', Set-Cookie site-bucket=75",
+        "then with its cookie site-bucket=75: 'Version one', 'Version one'",
+        "viewer B (User-Agent 'demo-viewer/1 (B)', no cookie): 'Version two', Set-Cookie site-bucket=6",
+        "then with its cookie site-bucket=6: 'Version two', 'Version two'",
+        "each viewer keeps its own version across requests",
+        "a tester with `Cookie: site-bucket=canary` (viewer A's User-Agent): 'Version two'",
+        f"Complete the canary: {two} for every viewer",
+        f"/versioned-site/demo/live-version = {two}",
+        f"and the KeyValueStore key live-version = {two} (PutKey",
+        "viewer A (User-Agent 'demo-viewer/1 (A)', Cookie site-bucket=75): 'Version two', Set-Cookie none",
+        "viewer B (User-Agent 'demo-viewer/1 (B)', Cookie site-bucket=6): 'Version two', Set-Cookie none",
+        "every viewer gets 'Version two'",
+        f"Emergency: {two} is on fire",
+    ]
+    position = canary.end()
+    for expected in expected_in_order:
+        found = text.find(expected, position)
+        assert found >= 0, f"{expected!r} missing after position {position} in:\n{text}"
+        position = found + len(expected)
     # The edge TTL is 30 s here: every switch is served without waiting for it, the emergency's too.
     assert {name: seconds < 1.0 for name, seconds in timings.items() if name != "verified"} == {
         "release": True,

@@ -59,7 +59,7 @@ from scripts.commands.site import Site, SiteDeps
 from scripts.commands.stack import StackUpdate
 from scripts.commands.upload import upload_build
 from scripts.commands.verify import VerifyPolicy, VerifyReport, release_and_verify, verify_site
-from scripts.demo import emergency_step, skew
+from scripts.demo import canary_step, emergency_step, skew
 from scripts.demo.local_aws import moto_server
 from scripts.demo.node_function import NodeFunction, node_binary
 from scripts.offline.kvs_fake import FakeStore, client_for, running_store
@@ -158,7 +158,9 @@ class DemoStack:
     switch; this `up` makes the one change that update makes to the pointer, with SSM PutParameter.
     The switch's CloudFront invalidation has nothing to act on here: the local server has no cache.
     Like the program, it refuses a version an emergency rollback took down, and clears that record once
-    another version goes live (scripts/versionstore/emergency.py).
+    another version goes live (scripts/versionstore/emergency.py). With the cloudfront-function router it
+    also writes the canary the config names (`canaryVersion`, `canaryPercent`), as the program does: its
+    record beside the pointer, then the store value with both versions.
     """
 
     def __init__(
@@ -168,6 +170,8 @@ class DemoStack:
         self.url = url
         """The live site's URL (the stack's `url` output), once it is served."""
         self._version: str | None = None
+        self.config: dict[str, str] = {}
+        """Other keys of the stack config, full names (the canary's: `sitectl canary` sets them)."""
         self._updates: list[StackUpdate] = []
         self._clock = clock
         self.pointer_changed_at: float | None = None
@@ -210,6 +214,21 @@ class DemoStack:
     def set_version(self, value: str | None) -> None:
         self._version = value
 
+    def get_config(self, key: str) -> str | None:
+        return self.config.get(key)
+
+    def set_config(self, key: str, value: str | None) -> None:
+        if value is None:
+            self.config.pop(key, None)
+        else:
+            self.config[key] = value
+
+    def canary(self) -> tuple[str, int] | None:
+        """The canary the config names (version, percent), as the program reads the two keys."""
+        version = self.config.get(f"{DEMO_PROJECT}:canaryVersion")
+        percent = self.config.get(f"{DEMO_PROJECT}:canaryPercent")
+        return None if not version or percent is None else (version, int(percent))
+
     def up(self, targets: list[str], message: str, on_output: Callable[[str], Any]) -> str:
         value = self._version or layout.NO_VERSION_RELEASED
         function_mode = self.site.router == CLOUDFRONT_FUNCTION
@@ -223,11 +242,7 @@ class DemoStack:
         started = self._clock()
         self.site.ssm.put_parameter(Name=pointer, Value=value, Type="String", Overwrite=True)
         if function_mode:
-            # After the pointer, as the component orders them: the record is never behind the viewers.
-            # The value a deployment writes: the version and its routes, from its manifest.
-            manifest = storage.read_manifest(self.site.s3, self.site.bucket, value) if self._version else None
-            self.site.write_store(manifest_store_value(value, manifest, self.site.settings.spa_fallback))
-            on_output(f"        and the KeyValueStore key {LIVE_VERSION_KEY} = {value} (PutKey on its ETag)")
+            self._write_store(value, on_output)
         if emergency.clears(record, value):
             emergency.clear_record(self.site.ssm, pointer)
         self.pointer_changed_at = time.monotonic()
@@ -235,6 +250,25 @@ class DemoStack:
             0, StackUpdate("update", started, self._clock(), "succeeded", self._version, None, message)
         )
         return "succeeded"
+
+    def _write_store(self, value: str, on_output: Callable[[str], Any]) -> None:
+        """After the pointer, as the component orders them: the canary's record, then the store value
+        from both (the version and its routes, from its manifest; the canary's too), so that no record
+        is behind what viewers get."""
+        s3, bucket = self.site.s3, self.site.bucket
+        manifest = storage.read_manifest(s3, bucket, value) if self._version else None
+        canary = self.canary()
+        record = layout.canary_parameter_name(self.site.settings.parameter_name)
+        written = layout.canary_record(canary[0] if canary else None, canary[1] if canary else 0)
+        self.site.ssm.put_parameter(Name=record, Value=written, Type="String", Overwrite=True)
+        with_canary = None if canary is None else (*canary, storage.read_manifest(s3, bucket, canary[0]))
+        self.site.write_store(
+            manifest_store_value(value, manifest, self.site.settings.spa_fallback, with_canary)
+        )
+        if canary is not None:
+            on_output(f"        and the canary record {record} = {written!r}")
+        said = f"{value}, canary {canary[0]} at {canary[1]}%" if canary else value
+        on_output(f"        and the KeyValueStore key {LIVE_VERSION_KEY} = {said} (PutKey on its ETag)")
 
     def preview(self, targets: list[str], message: str, on_output: Callable[[str], Any]) -> str:
         return "update: 1" if self.outputs()["liveVersion"] != self._version else "same: 2"
@@ -460,6 +494,8 @@ def _run_site(
     routing: dict[str, Any] = {"router": router}
     if router == CLOUDFRONT_FUNCTION:
         routing["viewer_function"] = function or viewer_request
+        if function is not None:  # viewer_response.js too (the canary's cookie), else its Python rules
+            routing["viewer_response_function"] = function.viewer_response
     else:
         routes = version_routes_for(Origin(site.bucket, s3), settings.spa_fallback)
         pointer = PointerCache(settings, now=clock.monotonic)
@@ -552,13 +588,56 @@ def _walk(
 
     timings["verified"] = _verified_release(say, stack, live.url, version_three, cache_ttl_seconds)
 
-    say(f"Release {version_two} again (`sitectl release --version {version_two}`)")
-    release(stack, version_two, say.detail)
-    _time_switch(say, stack, live.url, "Version two", cache_ttl_seconds)
+    if function_mode:
+        _canary_release(say, stack, live.url, version_two)
+    else:
+        say(f"Release {version_two} again (`sitectl release --version {version_two}`)")
+        release(stack, version_two, say.detail)
+        _time_switch(say, stack, live.url, "Version two", cache_ttl_seconds)
     timings["emergency"] = _emergency(say, stack, clock, version_two)
 
     _summary(say, live, timings)
     return timings
+
+
+def _canary_release(say: Narrator, stack: DemoStack, url: str, version: str) -> None:
+    """`version` released again, as a canary for half the viewers first, then completed."""
+    percent = canary_step.PERCENT
+    say(
+        f"Release {version} again, as a canary for {percent}% of viewers first "
+        f"(`sitectl canary {version} --percent {percent}`)"
+    )
+    start_canary(stack, version, percent, say.detail)
+    say.detail(
+        f"a viewer's bucket (0-99) is its site-bucket cookie, else a hash of its address and User-Agent; "
+        f"below {percent}: the canary"
+    )
+    viewers = [canary_step.Viewer(name, agent) for name, agent in canary_step.VIEWERS]
+    canary_step.show_viewers(say.detail, url, viewers)
+    canary_step.show_tester(say.detail, url)
+
+    say(f"Complete the canary: {version} for every viewer (`sitectl canary --complete`)")
+    complete_canary(stack, say.detail)
+    canary_step.show_viewers(say.detail, url, viewers, visits=2)
+
+
+def start_canary(stack: DemoStack, version: str, percent: int, on_output: Callable[[str], Any]) -> None:
+    """The canary as stack config (README, "Canary releases"): `pulumi config set canaryVersion V`,
+    `pulumi config set canaryPercent P`, `pulumi up`, with DemoStack's `up` in place of Pulumi's."""
+    stack.set_config(f"{DEMO_PROJECT}:canaryVersion", version)
+    stack.set_config(f"{DEMO_PROJECT}:canaryPercent", str(percent))
+    stack.up([], f"canary {version} at {percent}%", on_output)
+
+
+def complete_canary(stack: DemoStack, on_output: Callable[[str], Any]) -> None:
+    """`version` := the canary and both canary keys removed, in one `pulumi up`."""
+    running = stack.canary()
+    if running is None:
+        raise RuntimeError("no canary to complete")
+    stack.set_version(running[0])
+    stack.set_config(f"{DEMO_PROJECT}:canaryVersion", None)
+    stack.set_config(f"{DEMO_PROJECT}:canaryPercent", None)
+    stack.up([], f"complete canary {running[0]}", on_output)
 
 
 def _emergency(say: Narrator, stack: DemoStack, clock: emergency_step.ModeledClock, broken: str) -> float:
