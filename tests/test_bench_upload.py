@@ -5,6 +5,7 @@ here is timed: the link runs on a manual clock and no server is started."""
 from __future__ import annotations
 
 import random
+import sys
 
 import pytest
 
@@ -15,6 +16,7 @@ from bench.upload import (
     change_site,
     generate_site,
     goals,
+    measured,
     s3_operation,
     site_shape,
     summarize,
@@ -153,3 +155,17 @@ def test_summary_takes_medians_and_ratios_per_step_and_judges_the_goals() -> Non
     }
     runs[-1] = _run("sitectl upload", "2% changed", 4, {"PutObject": 4, "CopyObject": 7})
     assert not any(list(goals(summarize(runs)).values())[1:])
+
+
+def test_a_tool_s_peak_memory_is_its_own_not_the_benchmark_s() -> None:
+    """The benchmark holds both trees' bytes; a tool it starts must not report that as its peak
+    (Linux keeps the high-water mark across fork and exec)."""
+    held = b"\x01" * 150_000_000  # the benchmark's trees
+    tool = (
+        "import sys; block = b'\\x02' * 40_000_000; print('to stdout'); sys.stderr.write('said'); sys.exit(3)"
+    )
+    returncode, stderr, peak_mb, cpu_seconds = measured([sys.executable, "-S", "-c", tool], {})
+    assert len(held) == 150_000_000
+    assert (returncode, stderr) == (3, "said")
+    assert 40 <= peak_mb < 100, peak_mb
+    assert cpu_seconds > 0
