@@ -194,6 +194,13 @@ def plan_shared(
             problem = storage.header_problem(version, path, files[path], head)
             if problem is not None:
                 raise conflict_refusal(version, build.fingerprinted.get(path, ""), path, head, problem)
+            found, entry = listed[layout.shared_asset_key(path)], files[path]
+            if found.size != entry.size or storage.etags_prove_other_bytes(found.etag, entry.etag):
+                # The metadata says these bytes, the listing other ones: rewritten since it was stored.
+                raise RefusedError(
+                    f"version {version} was not uploaded: "
+                    + storage.damaged_refusal(bucket, found.key, found, entry, "upload again")
+                )
             plan.present.append(path)
             plan.proven.add(path)
     return plan

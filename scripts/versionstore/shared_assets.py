@@ -176,6 +176,17 @@ def _publish_one(
         return "already"
     # Listed with another ETag: a copy of a multipart object gets a new one, so the sha256 decides.
     existing = _shared_sha256(s3, bucket, key) if listed is not None else None
+    if (
+        listed is not None
+        and existing == entry.sha256
+        and store.etags_prove_other_bytes(listed.etag, entry.etag)
+    ):
+        # Unless both ETags are single-part: then other bytes, whatever its metadata says.
+        damaged = store.StoredObject(key, listed.size, listed.etag)
+        then = f"`sitectl share-assets --version {manifest.version}`"
+        why = store.damaged_refusal(bucket, key, damaged, entry, then)
+        warn(f"{manifest.version}'s {path} not shared: {why}")
+        return "skipped"
     if existing is None:
         if entry.size > MAX_COPY_BYTES:
             warn(f"{path} ({entry.size} bytes) is larger than one CopyObject allows: not shared")

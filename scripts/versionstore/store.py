@@ -869,6 +869,28 @@ def area_objects(
     return found
 
 
+def etags_prove_other_bytes(found: str, expected: str) -> bool:
+    """True when an object listed with ETag `found` cannot hold the bytes whose ETag is `expected`:
+    both are single-part ETags (S3's MD5 of the bytes under SSE-S3) and differ. A multipart ETag on
+    either side (`<md5 of the parts' MD5s>-<parts>`, which a server-side copy, or another part size,
+    does not keep) says nothing about the bytes; then only the object's sha256 metadata is left, and
+    metadata is written beside the bytes, never computed from them: an object rewritten with other
+    bytes and the same metadata keeps it."""
+    return bool(found and expected) and found != expected and "-" not in found + expected
+
+
+def damaged_refusal(bucket: str, key: str, found: StoredObject, entry: layout.ManifestFile, then: str) -> str:
+    """Why `key`, a file stored once whose metadata names `entry`'s bytes, is not used: S3 lists other
+    bytes (`found`), so it was rewritten after it was stored; and how to repair it. Such a file is
+    never overwritten, so it must go first: `then` stores it anew, for every version naming it."""
+    return (
+        f"{key} is damaged: its metadata names the bytes of sha256 {entry.sha256}, but S3 lists "
+        f"{found.size} bytes with ETag {found.etag}, not {entry.size} bytes with ETag {entry.etag}; a file "
+        f"stored once is never overwritten: delete it (`aws s3api delete-object --bucket {bucket} --key "
+        f"{key}`), then {then} (`sitectl versions --verify` names the versions it damages)"
+    )
+
+
 def compare_shared(
     files: dict[str, layout.ManifestFile],
     listed: dict[str, StoredObject],
@@ -877,7 +899,8 @@ def compare_shared(
     """The files stored in the shared area (`ManifestFile.shared`) against its listing: each present
     with its size and ETag. A server-side copy of a multipart object (published before files were
     stored there once) has another ETag for the same bytes: `proven` (None: every path) are the
-    paths whose sha256 was read already, or is about to be (`header_problems`)."""
+    paths whose sha256 was read already, or is about to be (`header_problems`); that reading proves
+    nothing where both ETags are single-part (`etags_prove_other_bytes`)."""
     trusted = None if proven is None else set(proven)
     problems = []
     for path, entry in sorted(files.items()):
@@ -889,7 +912,9 @@ def compare_shared(
             problems.append(f"{path} is missing from the shared area ({key})")
         elif obj.size != entry.size:
             problems.append(f"{path} has {obj.size} bytes in the shared area ({key}), not {entry.size}")
-        elif entry.etag and obj.etag != entry.etag and trusted is not None and path not in trusted:
+        elif etags_prove_other_bytes(obj.etag, entry.etag) or (
+            entry.etag and obj.etag != entry.etag and trusted is not None and path not in trusted
+        ):
             problems.append(f"{path} has other content in the shared area ({key}: ETag {obj.etag})")
     return problems
 
