@@ -31,6 +31,8 @@ ERROR_CACHING_MIN_TTL_SECONDS = 10
 # the answer as generated (its Retry-After), and the next request asks again.
 SERVER_ERROR_STATUS_CODES = (500, 501, 502, 503, 504)
 SERVER_ERROR_CACHING_MIN_TTL_SECONDS = 0
+# The status of a build's 404 rule (`/old/* /gone.html 404`): its own page, never replaced.
+RULE_PAGE_STATUS = 404
 
 
 def fallback_origin_path(viewer_request_router: bool) -> str | None:
@@ -72,8 +74,8 @@ def bucket_origins(
 
 
 def origin_groups() -> list[aws.cloudfront.DistributionOriginGroupArgs]:
-    """Fail over to the fallback origin on 403/404. CloudFront fails over only GET, HEAD and OPTIONS
-    requests, and invokes the origin-request function again for the second origin."""
+    """Fail over to the fallback origin on a missing key (403). CloudFront fails over only GET, HEAD and
+    OPTIONS requests, and invokes the origin-request function again for the second origin."""
     return [
         aws.cloudfront.DistributionOriginGroupArgs(
             origin_id=ORIGIN_GROUP_ID,
@@ -89,9 +91,11 @@ def origin_groups() -> list[aws.cloudfront.DistributionOriginGroupArgs]:
 
 
 def custom_error_responses() -> list[aws.cloudfront.DistributionCustomErrorResponseArgs]:
-    """403 and 404 answer 404 with `/404.html`, which CloudFront fetches through the same behavior,
-    so through the edge: the live version's own 404.html, else the default page. 5xx answers pass
-    unchanged and are not cached (`SERVER_ERROR_CACHING_MIN_TTL_SECONDS`)."""
+    """403 (a missing key: CloudFront may not list the bucket) answers 404 with `/404.html`, which
+    CloudFront fetches through the same behavior, so through the edge: the live version's own
+    404.html, else the default page. 404 has no page: only a build's 404 rule sends one (its own page,
+    `edge_lambda.site_rules`), which passes as it is, cached like a miss. 5xx answers pass unchanged and
+    are not cached (`SERVER_ERROR_CACHING_MIN_TTL_SECONDS`)."""
     not_found = [
         aws.cloudfront.DistributionCustomErrorResponseArgs(
             error_code=code,
@@ -101,13 +105,16 @@ def custom_error_responses() -> list[aws.cloudfront.DistributionCustomErrorRespo
         )
         for code in FAILOVER_STATUS_CODES
     ]
+    rule_page = aws.cloudfront.DistributionCustomErrorResponseArgs(
+        error_code=RULE_PAGE_STATUS, error_caching_min_ttl=ERROR_CACHING_MIN_TTL_SECONDS
+    )
     server_errors = [
         aws.cloudfront.DistributionCustomErrorResponseArgs(
             error_code=code, error_caching_min_ttl=SERVER_ERROR_CACHING_MIN_TTL_SECONDS
         )
         for code in SERVER_ERROR_STATUS_CODES
     ]
-    return not_found + server_errors
+    return [*not_found, rule_page, *server_errors]
 
 
 def default_not_found_page(

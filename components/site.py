@@ -631,7 +631,8 @@ class VersionedStaticSite(pulumi.ComponentResource):
             ),
         )
 
-        # Only this distribution may read, and ListBucket makes a missing key a 404 rather than a 403.
+        # Only this distribution may read, objects only: without ListBucket a missing key answers 403, so
+        # that the distribution tells a miss (403: the 404 page) from a build's 404 rule (404: its page).
         aws.s3.BucketPolicy(
             f"{name}-bucket-policy",
             bucket=bucket.id,
@@ -751,8 +752,8 @@ def _bucket_policy(bucket_arn: str, distribution_arn: str, version_readers: list
             "Sid": "CloudFrontReadsThroughOAC",
             "Effect": "Allow",
             "Principal": {"Service": "cloudfront.amazonaws.com"},
-            "Action": ["s3:GetObject", "s3:ListBucket"],
-            "Resource": [bucket_arn, f"{bucket_arn}/*"],
+            "Action": "s3:GetObject",
+            "Resource": f"{bucket_arn}/*",
             "Condition": {"StringEquals": {"AWS:SourceArn": distribution_arn}},
         },
         {

@@ -2,7 +2,7 @@
 
 The distribution's default behavior targets an origin group of two origins, both the site bucket
 through the same Origin Access Control; the second carries the origin custom header
-`layout.FALLBACK_ORIGIN_HEADER`. When the first answers 403 or 404, CloudFront sends the same viewer
+`layout.FALLBACK_ORIGIN_HEADER`. When the first answers 403 (a missing key), CloudFront sends the same viewer
 request to the second and invokes this origin-request function again. On that second call:
 
 - any file but HTML is read from the shared asset area, `/_assets/<path>`, which holds exactly the files
@@ -12,7 +12,7 @@ request to the second and invokes this origin-request function again. On that se
 - `/404.html`, the page the custom error responses fetch, is the component's plain page
   (`/_site/404.html`) when the live version has none;
 - anything else (HTML, folders) goes to the same live path again, so pages only ever come from the
-  live version, and a real miss stays a 404.
+  live version, and a real miss stays a miss (403, which the custom error response makes the 404 page).
 """
 
 from __future__ import annotations
@@ -22,9 +22,12 @@ from typing import Any
 
 from edge_lambda import layout
 
-# The origin answers CloudFront fails over on, and that its custom error responses turn into the
-# 404 page. S3 answers 404 for a missing key when the reader may list the bucket, 403 otherwise.
-FAILOVER_STATUS_CODES = (403, 404)
+# The origin answer CloudFront fails over on, and that its custom error response turns into the 404
+# page: a missing key. S3 answers 404 for one when the reader may list the bucket, 403 otherwise
+# (GetObject, "Permissions"); CloudFront may not list it (components/site.py), so a 404 that reaches
+# CloudFront is a page a build's 404 rule sends (`site_rules`), which must reach the viewer as it is.
+MISSING_KEY_STATUS = 403
+FAILOVER_STATUS_CODES = (MISSING_KEY_STATUS,)
 # Pages come from the live version only: an upload never takes HTML as fingerprinted.
 _PAGE_SUFFIXES = (".html", ".htm")
 

@@ -14,7 +14,7 @@ CloudFront calls `handler` on each cache miss, before it asks the S3 origin. The
    asked for there (`/_assets/...`);
    the build's `_redirects` come first (`edge_lambda.site_rules`); the same function at origin-response
    adds the build's `_headers` (`response_with_rules`);
-4. on the origin group's fallback origin (the live version answered 403/404), reads fingerprinted
+4. on the origin group's fallback origin (the live version answered 403, a missing key), reads fingerprinted
    assets and the default 404 page from outside every version (`edge_lambda.fallback`).
 
 For `sitectl serve` and other local callers: `rewrite_request` rewrites a request for a fixed version

@@ -182,8 +182,8 @@ def test_the_fallback_origin_reads_the_plain_404_page_under_site(
             "customHeaders": [{"name": "x-versioned-site-origin", "value": "fallback"}],
         },
     ]
-    assert cdn["customErrorResponses"][1] == {
-        "errorCode": 404,
+    assert cdn["customErrorResponses"][0] == {
+        "errorCode": 403,
         "responseCode": 404,
         "responsePagePath": "/404.html",
         "errorCachingMinTtl": 10,

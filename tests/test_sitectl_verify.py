@@ -35,6 +35,7 @@ from scripts.commands.verify import (
 from scripts.demo import walkthrough as demo
 from scripts.sitectl import cli
 from scripts.versionstore import store as storage
+from scripts.versionstore.not_found_page import put_default_not_found_page
 from tests.clock import ManualClock
 from tests.conftest import shared_scope
 from tests.sitectl_scaffold import (
@@ -120,6 +121,8 @@ def served() -> Iterator[Served]:
         ssm = boto3.client("ssm", region_name="us-east-1")
         s3.create_bucket(Bucket=BUCKET)
         ssm.put_parameter(Name=PARAMETER, Value=layout.NO_VERSION_RELEASED, Type="String")
+        # The plain 404 page the stack stores: a miss is S3's 403, which the distribution answers with it.
+        put_default_not_found_page(s3, BUCKET)
         copied = {
             version: upload_build(s3, BUCKET, directory, version).copied_files
             for version, directory in ((V1, demo.EXAMPLE_V1), (V2, demo.EXAMPLE_V2), (V3, EXAMPLE_V3))

@@ -4,11 +4,12 @@ failover and the custom error responses, as the component configures them
 
 With the Lambda@Edge router (`distribution_answer`):
 1. The request goes to the primary origin through the edge function. When the bucket answers 403
-   or 404 (an origin's answer, not one the function generated) to a GET, HEAD or OPTIONS, CloudFront
-   sends the same request to the fallback origin, and the function runs again, seeing the fallback
-   origin's custom header.
-2. When the answer is still 403 or 404, CloudFront fetches `/404.html` through the same behavior
-   (origin group and edge function again) and answers 404 with that page.
+   (a missing key: CloudFront may not list the bucket; an origin's answer, not one the function
+   generated) to a GET, HEAD or OPTIONS, CloudFront sends the same request to the fallback origin,
+   and the function runs again, seeing the fallback origin's custom header.
+2. When the answer is still 403, CloudFront fetches `/404.html` through the same behavior (origin
+   group and edge function again) and answers 404 with that page. A 404 is a build's 404 rule (its
+   page, the status set at origin-response): the 404 custom error response has no page, so it passes.
 
 With the CloudFront Function router (`viewer_request_answer`): the function runs once, before the
 cache; the fallback origin gets the same rewritten URI under its origin path; the error page is

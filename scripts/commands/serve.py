@@ -14,9 +14,11 @@ Each request becomes a CloudFront origin-request event and goes through the real
 (`edge_lambda.handler`), with the same settings file the component bundles. What the handler returns
 decides the answer: a generated response (its 400/503 refusals) is sent as is; a rewritten request is
 fetched from the bucket with S3 GetObject on the rewritten URI, passing on the object's Content-Type,
-Cache-Control and ETag. Like the distribution, a 403/404 from the bucket fails over to the fallback
-origin (the edge runs again and may serve a shared fingerprinted asset), and a miss there answers
-404 with the `/404.html` page, fetched through the edge (`scripts/commands/distribution_flow.py`).
+Cache-Control and ETag. A missing key answers 403, as S3 answers CloudFront, which may not list the
+bucket. Like the distribution, that 403 fails over to the fallback origin (the edge runs again and
+may serve a shared fingerprinted asset), and a miss there answers 404 with the `/404.html` page,
+fetched through the edge (`scripts/commands/distribution_flow.py`); a build's 404 rule answers 404
+with its own page.
 
 It talks to whatever boto3 is configured for: a real account, or moto when AWS_ENDPOINT_URL names a
 moto server (that is how `make demo` runs it).
@@ -250,7 +252,7 @@ class Origin:
         viewer's If-None-Match and Range; the body is left in the bucket's stream (`EdgeAnswer.stream`)."""
         key = unquote(uri).lstrip("/")
         if not key:
-            return _text_answer(HTTPStatus.NOT_FOUND, "the edge function left the URI empty")
+            return _text_answer(HTTPStatus.FORBIDDEN, "the edge function left the URI empty")
         args: dict[str, Any] = {"Bucket": self.bucket, "Key": key}
         byte_range = single_byte_range(viewer.byte_range)
         ranged = {**args, "Range": byte_range} if byte_range else args
@@ -268,7 +270,9 @@ class Origin:
         except ClientError as error:
             code = error_code(error)
             if code in ("NoSuchKey", "404", "NotFound"):
-                return _text_answer(HTTPStatus.NOT_FOUND, f"no object {key!r} in the bucket")
+                # S3 answers CloudFront 403 for a missing key: it may not list the bucket (GetObject,
+                # "Permissions"; components/site.py), whatever this reader's own rights.
+                return _text_answer(HTTPStatus.FORBIDDEN, f"no object {key!r} in the bucket")
             if code in ("InvalidRange", "416"):  # HeadObject's errors have no body, only the status
                 return self._unsatisfiable(key, viewer.byte_range or "")
             raise
