@@ -151,8 +151,10 @@ def plan_shared(
     build: Build,
     files: dict[str, layout.ManifestFile],
     donors: dict[str, layout.Manifest],
+    listed: dict[str, storage.StoredObject],
 ) -> SharedPlan:
-    """Which fingerprinted files the shared area lacks (one listing of it). A file it lists with the
+    """Which fingerprinted files the shared area lacks (`listed`: its listing, taken once the claim
+    is in and no prune of the area runs). A file it lists with the
     build's ETag that a donor version's sealed manifest also stores there with the same bytes and
     headers is taken as is (that seal proved them, and the area never overwrites); any other listed
     one is read with a HEAD: the same sha256 and headers, taken; anything else is refused
@@ -163,7 +165,6 @@ def plan_shared(
         for path, entry in manifest.files.items()
         if entry.shared
     }
-    listed = storage.shared_objects(s3, bucket)
     plan = SharedPlan()
     unsure = []
     for path in sorted(p for p, entry in files.items() if entry.shared):
@@ -372,24 +373,42 @@ def upload_build(
     if after_claim:
         after_claim(claim)
 
-    try:
-        # The claim is in: from now on a prune of the shared area sees it and deletes nothing. One
-        # that started before is waited for, so the listing below is what stays (`shared_assets`).
-        if running := wait_for_prunes(s3, bucket, sleep):
-            raise SitectlError(
-                f"a prune of the shared assets ({running[0]}) still runs: nothing was uploaded; upload "
-                f"again once it is done (if it died, delete that key: it is ignored after an hour)"
-            )
+    def read_donors() -> dict[str, layout.Manifest]:
         # Earlier versions' manifests (an unreadable one is named and not used as a donor): content
-        # to copy rather than send, and the shared files whose seal proved their bytes and headers.
+        # to copy rather than send, and the files stored once whose seal proved their bytes and headers.
         donor_versions = [v for v in storage.complete_versions(s3, bucket) if v != version]
-        donors = storage.read_manifests(
+        return storage.read_manifests(
             s3,
             bucket,
             donor_versions[: max(dedupe_versions, 0)],
             lambda error: click.echo(f"warning: {error}; not copied from", err=True),
         )
-        shared = plan_shared(s3, bucket, version, build, manifest_files, donors)
+
+    try:
+        # The claim is in: from now on a prune of the shared area sees it and deletes nothing. One
+        # that started before is waited for, so the listing below is what stays (`shared_assets`).
+        # The donors' manifests are read meanwhile (independent reads: the plan costs the longest of
+        # them, not their sum, a round trip each on S3), and again if a prune was waited for.
+        waited: list[float] = []
+
+        def wait(seconds: float) -> None:
+            waited.append(seconds)
+            sleep(seconds)
+
+        def prunes_then_area() -> dict[str, storage.StoredObject]:
+            if running := wait_for_prunes(s3, bucket, wait):
+                raise SitectlError(
+                    f"a prune of the shared assets ({running[0]}) still runs: nothing was uploaded; "
+                    "upload again once it is done (if it died, delete that key: it is ignored after an hour)"
+                )
+            return storage.shared_objects(s3, bucket) if build.fingerprinted else {}
+
+        listed, donors = storage.read_together(workers, prunes_then_area, read_donors)
+        if waited and workers > 1:
+            # Read while a prune ran, which may have deleted a donor and files only it named: read
+            # again, now that it is done (a donor's seal proves the files stored once that it names).
+            donors = read_donors()
+        shared = plan_shared(s3, bucket, version, build, manifest_files, donors, listed)
     except RefusedError:
         if fresh_claim:  # nothing was written but the claim: the version id is free again
             storage.drop_claim(s3, bucket, claim)
@@ -431,7 +450,7 @@ def upload_build(
     )
     try:
         kept = [step.file.path for step in steps if step.action == "skip" and not step.stored_once]
-        removed = storage.seal_version(s3, bucket, claim, manifest, kept, shared.proven)
+        removed = storage.seal_version(s3, bucket, claim, manifest, kept, shared.proven, workers)
     except ClientError as error:
         raise SitectlError(f"{describe_aws_error(error)}; {_resume_hint(version)}") from error
     report.removed_objects = len(removed)

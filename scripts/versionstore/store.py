@@ -39,6 +39,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
@@ -107,6 +108,18 @@ class StoredObject:
     key: str
     size: int
     etag: str  # without quotes
+
+
+def read_together(workers: int, *reads: Callable[[], Any]) -> list[Any]:
+    """The results of `reads`, independent requests, made at once on up to `workers` threads: on S3
+    a round trip for all of them, not one each. With one worker, one after the other, in order (a
+    caller's `--workers 1` means one request at a time). An exception is raised as the first failing
+    read in order would have raised it, once every read has ended."""
+    if workers <= 1 or len(reads) <= 1:
+        return [read() for read in reads]
+    with ThreadPoolExecutor(max_workers=min(workers, len(reads))) as pool:
+        futures = [pool.submit(read) for read in reads]
+        return [future.result() for future in futures]
 
 
 def _pages(s3: S3Client, **kwargs: Any) -> Iterator[dict[str, Any]]:
@@ -856,15 +869,22 @@ AreaListings = dict[str, dict[str, StoredObject]]
 
 
 def area_objects(
-    s3: S3Client, bucket: str, files: dict[str, layout.ManifestFile], cache: AreaListings | None = None
+    s3: S3Client,
+    bucket: str,
+    files: dict[str, layout.ManifestFile],
+    cache: AreaListings | None = None,
+    workers: int = 1,
 ) -> dict[str, StoredObject]:
     """The objects of each area that `files` store files in (`_assets/`, `_content/`): one listing
-    of each (a request per 1,000), kept in `cache` (area -> listing) for the next call."""
+    of each (a request per 1,000; the areas at once with `workers` > 1), kept in `cache` (area ->
+    listing) for the next call."""
     cache = {} if cache is None else cache
+    areas = sorted({entry.stored_in for entry in files.values() if entry.stored_in})
+    unlisted = [area for area in areas if area not in cache]
+    listings = read_together(workers, *(partial(shared_objects, s3, bucket, f"{area}/") for area in unlisted))
+    cache.update(zip(unlisted, listings, strict=True))
     found: dict[str, StoredObject] = {}
-    for area in sorted({entry.stored_in for entry in files.values() if entry.stored_in}):
-        if area not in cache:
-            cache[area] = shared_objects(s3, bucket, f"{area}/")
+    for area in areas:
         found.update(cache[area])
     return found
 
@@ -926,6 +946,7 @@ def seal_version(
     manifest: layout.Manifest,
     kept: Iterable[str] = (),
     shared_proven: Iterable[str] = (),
+    workers: int = 1,
 ) -> list[str]:
     """Make `claim`'s version complete, exactly `manifest`: checked, cleaned, then the manifest.
     `kept`: paths this upload did not write but found stored (a --resume): their headers and
@@ -933,14 +954,24 @@ def seal_version(
     the shared area must all be there (one listing of it): a version is never sealed with one
     missing; `shared_proven`: those whose bytes and headers the upload read already (a HEAD), whose
     ETag may differ. Returns the keys removed (objects of an earlier attempt that the build no
-    longer has)."""
+    longer has). `workers` > 1: the reads below at once (`read_together`)."""
     version = claim.version
-    check_claim(s3, bucket, claim)
-    comparison = compare_objects(version, manifest.files, version_objects(s3, bucket, version))
-    if any(entry.stored_once for entry in manifest.files.values()):
-        listed = area_objects(s3, bucket, manifest.files)
+    # The claim, the prefix, the areas and the kept objects' headers: independent reads (the
+    # manifest's write is followed by a second look at the claim and the prefix, which no order
+    # among these could replace), so with workers they are made at once. A lost claim is raised
+    # first, as if it had been read first.
+    stored_once = any(entry.stored_once for entry in manifest.files.values())
+    _, stored, listed, kept_problems = read_together(
+        workers,
+        partial(check_claim, s3, bucket, claim),
+        partial(version_objects, s3, bucket, version),
+        partial(area_objects, s3, bucket, manifest.files, None, workers) if stored_once else dict,
+        partial(header_problems, s3, bucket, version, manifest.files, kept),
+    )
+    comparison = compare_objects(version, manifest.files, stored)
+    if stored_once:
         comparison.problems.extend(compare_shared(manifest.files, listed, shared_proven))
-    comparison.problems.extend(header_problems(s3, bucket, version, manifest.files, kept).values())
+    comparison.problems.extend(kept_problems.values())
     if comparison.problems:
         raise StoreError(
             f"version {version} was not sealed: {comparison.problems[0]}"
@@ -953,7 +984,7 @@ def seal_version(
         check_claim(s3, bucket, claim)
         delete_keys(s3, bucket, comparison.extra)
     headers = {"ContentType": "application/json", "CacheControl": MANIFEST_CACHE_CONTROL}
-    write_manifest(s3, bucket, claim, manifest, manifest.to_json().encode(), headers)
+    write_manifest(s3, bucket, claim, manifest, manifest.to_json().encode(), headers, workers=workers)
     return comparison.extra
 
 
@@ -965,11 +996,12 @@ def write_manifest(
     body: bytes,
     headers: dict[str, Any],
     retry_hint: str | None = None,
+    workers: int = 1,
 ) -> None:
     """The last step of sealing, once the objects are proven: write `body` (the JSON of `manifest`)
     only if no manifest exists (VersionCompleteError otherwise), then make sure the claim and the
-    objects did not change meanwhile (see `_withdraw_if_overtaken`; `retry_hint` says how to
-    complete the version then, default: upload's options)."""
+    objects did not change meanwhile (see `_withdraw_if_overtaken`, both read at once with `workers`
+    > 1; `retry_hint` says how to complete the version then, default: upload's options)."""
     try:
         written = s3.put_object(
             Bucket=bucket, Key=layout.manifest_key(claim.version), Body=body, IfNoneMatch="*", **headers
@@ -983,11 +1015,17 @@ def write_manifest(
     retry_hint = (
         retry_hint or f"re-run with --resume --version {claim.version} once no other upload of it runs"
     )
-    _withdraw_if_overtaken(s3, bucket, claim, manifest, str(written["ETag"]), retry_hint)
+    _withdraw_if_overtaken(s3, bucket, claim, manifest, str(written["ETag"]), retry_hint, workers)
 
 
 def _withdraw_if_overtaken(
-    s3: S3Client, bucket: str, claim: Claim, manifest: layout.Manifest, manifest_etag: str, retry_hint: str
+    s3: S3Client,
+    bucket: str,
+    claim: Claim,
+    manifest: layout.Manifest,
+    manifest_etag: str,
+    retry_hint: str,
+    workers: int = 1,
 ) -> None:
     """Check again once the manifest is in. S3 cannot make the manifest's write conditional on the
     claim (another key), so a --resume may have taken the claim over, and written objects, between
@@ -995,8 +1033,10 @@ def _withdraw_if_overtaken(
     it is deleted again (If-Match: only these very bytes), leaving the version incomplete for the
     new owner to seal."""
     version = claim.version
-    current = read_claim(s3, bucket, claim.version)
-    after = compare_objects(version, manifest.files, version_objects(s3, bucket, version))
+    current, stored = read_together(
+        workers, partial(read_claim, s3, bucket, version), partial(version_objects, s3, bucket, version)
+    )
+    after = compare_objects(version, manifest.files, stored)
     if (
         current is not None
         and current.upload_id == claim.upload_id
