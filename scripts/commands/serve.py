@@ -361,16 +361,16 @@ class PreviewServer(ThreadingHTTPServer):
         if self.live_version is None:
             return distribution_answer(self._through_edge, method, raw_path, viewer, failover=self.failover)
         request = self._function_request(method, raw_path, viewer)
-        try:
-            # One read per request, which both functions see (the viewer-response function's code is
-            # rendered with whether a canary is configured).
-            value = self._store_value()
-        except Exception as error:
-            log.exception("the store value could not be built for %s %s", method, raw_path)
-            return _text_answer(HTTPStatus.SERVICE_UNAVAILABLE, f"the function failed: {error}")
-        canary_configured = value is not None and parse_canary(value) is not None
+        # The store is read once per request, by the viewer-request function (not at all for a method
+        # CloudFront refuses first); the viewer-response function's code is rendered with whether a
+        # canary is configured, which the same value says here.
+        read: list[str | None] = []
+
+        def through_function(_method: str, _path: str, _viewer: ViewerHeaders) -> EdgeAnswer | str:
+            return self._through_function(request, read)
 
         def respond(answer: EdgeAnswer) -> EdgeAnswer:
+            canary_configured = read[0] is not None and parse_canary(read[0]) is not None
             try:
                 added = self.viewer_response_function(request, canary_configured)
             except Exception as error:
@@ -380,7 +380,7 @@ class PreviewServer(ThreadingHTTPServer):
             return EdgeAnswer(answer.status, [*answer.headers, *added], answer.body, answer.stream)
 
         return viewer_request_answer(
-            lambda _method, _path, _viewer: self._through_function(request, value),
+            through_function,
             self._fetch,
             method,
             raw_path,
@@ -422,10 +422,12 @@ class PreviewServer(ThreadingHTTPServer):
         )
         return store_value(live, self.version_routes.lookup(live), canary)
 
-    def _through_function(self, request: dict[str, Any], value: str | None) -> EdgeAnswer | str:
-        """The viewer-request function: its generated answer, or the URI it rewrote the request to."""
+    def _through_function(self, request: dict[str, Any], read: list[str | None]) -> EdgeAnswer | str:
+        """The viewer-request function: its generated answer, or the URI it rewrote the request to; the
+        store value it read is appended to `read`."""
         try:
-            result = self.viewer_function(request, value, self.route_settings)
+            read.append(self._store_value())
+            result = self.viewer_function(request, read[0], self.route_settings)
             return generated_response_answer(result) if is_response(result) else str(result["uri"])
         except Exception as error:
             # CloudFront answers 503 when the function fails (FunctionExecutionError).
