@@ -16,7 +16,7 @@ from scripts.commands.errors import RefusedError
 from scripts.commands.upload import upload_build
 from scripts.versionstore import promote as promotion
 from scripts.versionstore import store
-from scripts.versionstore.errors import StoreRefusedError
+from scripts.versionstore.errors import StoreError, StoreRefusedError
 from scripts.versionstore.shared_assets import publish_shared_assets
 from tests.sitectl_scaffold import BUCKET, V1, V2, World, keys, store_as_before, world, write_build
 
@@ -82,11 +82,11 @@ def test_an_upload_refuses_a_rewritten_shared_file_before_writing_and_is_repaire
     with pytest.raises(RefusedError) as refused:
         upload_build(world.s3, BUCKET, build, V2)
     assert str(refused.value) == (
-        f"version {V2} was not uploaded: {key} is damaged: its metadata names the bytes of sha256 "
-        f"{hashlib.sha256(right).hexdigest()}, but S3 lists 18 bytes with ETag {_md5(REWRITTEN)}, "
-        f"not 18 bytes with ETag {_md5(right)}; a file stored once is never overwritten: delete it "
-        f"(`aws s3api delete-object --bucket {BUCKET} --key {key}`), then upload again (`sitectl versions "
-        "--verify` names the versions it damages)"
+        f"version {V2} was not uploaded: {key} is damaged: it must hold the bytes of sha256 "
+        f"{hashlib.sha256(right).hexdigest()} (18 bytes, ETag {_md5(right)}), but S3 lists 18 bytes with "
+        f"ETag {_md5(REWRITTEN)}; a file stored once is never overwritten: delete it (`aws s3api "
+        f"delete-object --bucket {BUCKET} --key {key}`), then upload again (`sitectl versions --verify` "
+        "names the versions it damages)"
     )
     assert keys(world, f"{V2}/") == [] and keys(world, "_claims/") == [f"_claims/{V1}.json"]
     # The fix it names: the upload stores the file anew, which repairs V1 too.
@@ -94,6 +94,50 @@ def test_an_upload_refuses_a_rewritten_shared_file_before_writing_and_is_repaire
     upload_build(world.s3, BUCKET, build, V2)
     assert store.verify_versions(world.s3, BUCKET) == {V2: [], V1: []}
     assert world.s3.get_object(Bucket=BUCKET, Key=key)["Body"].read() == right
+
+
+def test_a_content_file_deleted_by_hand_is_sent_again_by_the_resume_the_seal_names(
+    world: World, tmp_path: Path
+) -> None:
+    """V2 sends nothing for about/index.html: V1's seal proved it in `_content/`. Deleted there, V2's
+    seal fails, and the --resume it names sends it again (a resume lists the area), repairing V1."""
+    upload_build(world.s3, BUCKET, write_build(tmp_path / "one", SITE), V1, router="lambda-edge")
+    key = _stored_key(world, V1, "about/index.html")
+    world.s3.delete_object(Bucket=BUCKET, Key=key)
+    build = write_build(tmp_path / "two", {**SITE, "index.html": "<p>home two</p>"})
+    with pytest.raises(StoreError) as failed:
+        upload_build(world.s3, BUCKET, build, V2, router="lambda-edge")
+    assert str(failed.value) == (
+        f"version {V2} was not sealed: about/index.html is missing from the shared area ({key}); did "
+        f"another process write to it? re-run with --resume --version {V2}"
+    )
+    report = upload_build(world.s3, BUCKET, build, V2, router="lambda-edge", resume=True)
+    assert report.sent_files == 1, "about/index.html: index.html was stored by the first attempt"
+    assert store.verify_versions(world.s3, BUCKET) == {V2: [], V1: []}
+
+
+def test_a_rewritten_content_file_stops_the_seal_with_the_fix_that_completes_it(
+    world: World, tmp_path: Path
+) -> None:
+    upload_build(world.s3, BUCKET, write_build(tmp_path / "one", SITE), V1, router="lambda-edge")
+    key = _stored_key(world, V1, "about/index.html")
+    right = world.s3.get_object(Bucket=BUCKET, Key=key)["Body"].read()
+    _rewrite(world, key, b"<p>ABOUT</p>")
+    build = write_build(tmp_path / "two", {**SITE, "index.html": "<p>home two</p>"})
+    with pytest.raises(StoreError) as failed:
+        upload_build(world.s3, BUCKET, build, V2, router="lambda-edge")
+    assert str(failed.value) == (
+        f"version {V2} was not sealed: about/index.html has other content in the shared area ({key}: "
+        f"ETag {_md5(b'<p>ABOUT</p>')}); {key} is damaged: it must hold the bytes of sha256 "
+        f"{hashlib.sha256(right).hexdigest()} (12 bytes, ETag {_md5(right)}), but S3 lists 12 bytes with "
+        f"ETag {_md5(b'<p>ABOUT</p>')}; a file stored once is never overwritten: delete it (`aws s3api "
+        f"delete-object --bucket {BUCKET} --key {key}`), then re-run with --resume --version {V2} "
+        "(`sitectl versions --verify` names the versions it damages)"
+    )
+    assert not store.is_complete(world.s3, BUCKET, V2)
+    world.s3.delete_object(Bucket=BUCKET, Key=key)
+    upload_build(world.s3, BUCKET, build, V2, router="lambda-edge", resume=True)
+    assert store.verify_versions(world.s3, BUCKET) == {V2: [], V1: []}
 
 
 def test_promote_refuses_a_source_whose_content_file_was_rewritten(world: World, tmp_path: Path) -> None:

@@ -213,12 +213,17 @@ ROOT_PAGE = "index.html"
 
 
 def plan_content(
-    files: list[LocalFile], manifest: dict[str, layout.ManifestFile], donors: dict[str, layout.Manifest]
+    files: list[LocalFile],
+    manifest: dict[str, layout.ManifestFile],
+    donors: dict[str, layout.Manifest],
+    listed: dict[str, storage.StoredObject] | None = None,
 ) -> list[_Step]:
     """The files stored by content (`layout.CONTENT_AREA`): nothing to do for those a donor's sealed
     manifest stores there with the same path, bytes and headers (that seal proved them, the area is
     never overwritten, and no prune deletes what a complete version or an upload in progress names),
-    a conditional PUT for the others (`_put_shared`). No listing: the seal proves them all."""
+    a conditional PUT for the others (`_put_shared`). No listing: the seal proves them all. A
+    --resume passes the area's `listed` objects: one its seal found missing (deleted by hand) is
+    sent then, whatever the donors say."""
     proven = {
         (path, entry.sha256, entry.content_type, entry.cache_control)
         for donor in donors.values()
@@ -230,7 +235,9 @@ def plan_content(
         entry = manifest[local.path]
         if entry.stored_in != layout.CONTENT_AREA:
             continue
-        known = (local.path, entry.sha256, entry.content_type, entry.cache_control) in proven
+        known = (local.path, entry.sha256, entry.content_type, entry.cache_control) in proven and (
+            listed is None or layout.content_key(local.path, entry.sha256) in listed
+        )
         steps.append(_Step(local, "skip" if known else "put", area=layout.CONTENT_AREA))
     return steps
 
@@ -420,7 +427,10 @@ def upload_build(
     stored = {obj.key: obj for obj in storage.version_objects(s3, bucket, version)} if resume else {}
     by_path = {f.path: f for f in files}
     steps = plan_upload([f for f in files if not manifest_files[f.path].stored_once], version, stored, known)
-    steps += plan_content(files, manifest_files, donors)
+    by_content_listed = (
+        storage.shared_objects(s3, bucket, layout.CONTENT_PREFIX) if resume and by_content else None
+    )
+    steps += plan_content(files, manifest_files, donors, by_content_listed)
     reasons = build.fingerprinted
     steps += [_Step(by_path[path], "put", shared=True, reason=reasons[path]) for path in shared.send]
     steps += [_Step(by_path[path], "skip", shared=True) for path in shared.present]

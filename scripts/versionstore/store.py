@@ -900,22 +900,32 @@ def etags_prove_other_bytes(found: str, expected: str) -> bool:
 
 
 def damaged_refusal(bucket: str, key: str, found: StoredObject, entry: layout.ManifestFile, then: str) -> str:
-    """Why `key`, a file stored once whose metadata names `entry`'s bytes, is not used: S3 lists other
-    bytes (`found`), so it was rewritten after it was stored; and how to repair it. Such a file is
-    never overwritten, so it must go first: `then` stores it anew, for every version naming it."""
+    """Why `key`, a file stored once that must hold `entry`'s bytes, is not used: S3 lists other bytes
+    (`found`), so it was rewritten after it was stored; and how to repair it. Such a file is never
+    overwritten, so it must go first: `then` stores it anew, for every version naming it."""
     return (
-        f"{key} is damaged: its metadata names the bytes of sha256 {entry.sha256}, but S3 lists "
-        f"{found.size} bytes with ETag {found.etag}, not {entry.size} bytes with ETag {entry.etag}; a file "
-        f"stored once is never overwritten: delete it (`aws s3api delete-object --bucket {bucket} --key "
-        f"{key}`), then {then} (`sitectl versions --verify` names the versions it damages)"
+        f"{key} is damaged: it must hold the bytes of sha256 {entry.sha256} ({entry.size} bytes, ETag "
+        f"{entry.etag}), but S3 lists {found.size} bytes with ETag {found.etag}; a file stored once is "
+        f"never overwritten: delete it (`aws s3api delete-object --bucket {bucket} --key {key}`), then "
+        f"{then} (`sitectl versions --verify` names the versions it damages)"
     )
 
 
-def compare_shared(
+@dataclass(frozen=True)
+class SharedProblem:
+    """A file stored once that is not as its entry says: `found` None when it is missing."""
+
+    key: str
+    entry: layout.ManifestFile
+    found: StoredObject | None
+    text: str
+
+
+def shared_problems(
     files: dict[str, layout.ManifestFile],
     listed: dict[str, StoredObject],
     proven: Iterable[str] | None = None,
-) -> list[str]:
+) -> list[SharedProblem]:
     """The files stored in the shared area (`ManifestFile.shared`) against its listing: each present
     with its size and ETag. A server-side copy of a multipart object (published before files were
     stored there once) has another ETag for the same bytes: `proven` (None: every path) are the
@@ -929,14 +939,26 @@ def compare_shared(
         key = layout.area_key(path, entry)
         obj = listed.get(key)
         if obj is None:
-            problems.append(f"{path} is missing from the shared area ({key})")
+            text = f"{path} is missing from the shared area ({key})"
         elif obj.size != entry.size:
-            problems.append(f"{path} has {obj.size} bytes in the shared area ({key}), not {entry.size}")
+            text = f"{path} has {obj.size} bytes in the shared area ({key}), not {entry.size}"
         elif etags_prove_other_bytes(obj.etag, entry.etag) or (
             entry.etag and obj.etag != entry.etag and trusted is not None and path not in trusted
         ):
-            problems.append(f"{path} has other content in the shared area ({key}: ETag {obj.etag})")
+            text = f"{path} has other content in the shared area ({key}: ETag {obj.etag})"
+        else:
+            continue
+        problems.append(SharedProblem(key, entry, obj, text))
     return problems
+
+
+def compare_shared(
+    files: dict[str, layout.ManifestFile],
+    listed: dict[str, StoredObject],
+    proven: Iterable[str] | None = None,
+) -> list[str]:
+    """`shared_problems`, as text."""
+    return [problem.text for problem in shared_problems(files, listed, proven)]
 
 
 def seal_version(
@@ -969,15 +991,19 @@ def seal_version(
         partial(header_problems, s3, bucket, version, manifest.files, kept),
     )
     comparison = compare_objects(version, manifest.files, stored)
-    if stored_once:
-        comparison.problems.extend(compare_shared(manifest.files, listed, shared_proven))
+    shared = shared_problems(manifest.files, listed, shared_proven) if stored_once else []
+    comparison.problems.extend(problem.text for problem in shared)
     comparison.problems.extend(kept_problems.values())
     if comparison.problems:
-        raise StoreError(
-            f"version {version} was not sealed: {comparison.problems[0]}"
-            + (f" (and {len(comparison.problems) - 1} more)" if len(comparison.problems) > 1 else "")
-            + f"; did another process write to it? re-run with --resume --version {version}"
-        )
+        first, resume = comparison.problems[0], f"re-run with --resume --version {version}"
+        more = f" (and {len(comparison.problems) - 1} more)" if len(comparison.problems) > 1 else ""
+        damaged = shared[0] if shared and shared[0].text == first else None
+        if damaged is not None and damaged.found is not None:
+            # Present with other bytes: never overwritten, so no --resume alone can complete it.
+            fix = damaged_refusal(bucket, damaged.key, damaged.found, damaged.entry, resume)
+        else:
+            fix = f"did another process write to it? {resume}"
+        raise StoreError(f"version {version} was not sealed: {first}{more}; {fix}")
     if comparison.extra:
         # Once more, right before deleting: a takeover during the listing makes these keys the new
         # owner's (it may be writing them), no longer this upload's to remove.
