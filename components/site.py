@@ -662,7 +662,11 @@ class VersionedStaticSite(pulumi.ComponentResource):
         release_resources: list[pulumi.Resource] = [pointer]
         if router_function is not None:
             # No switch: a new version is a new set of cache keys, nothing cached needs invalidating.
-            release_resources.extend([router_function.canary_record, router_function.live_version])
+            # The viewer-response function sets the canary's cookie only while one is configured, so a
+            # targeted `up` that starts or ends a canary (`sitectl canary`) republishes it too.
+            release_resources.extend(
+                [router_function.canary_record, router_function.live_version, router_function.viewer_response]
+            )
         if edge_function is not None:
             # --- Switch: after the pointer lands, wait the edge TTL, then invalidate `/*`.
             switch = _switch(self, name, args, pointer, distribution, edge_function)

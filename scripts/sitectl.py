@@ -1,4 +1,4 @@
-"""sitectl: upload builds, list versions, release, roll back, prune, preview, and check policy.
+"""sitectl: upload builds, list versions, release, run canaries, roll back, prune, preview, and check policy.
 
 Each command lives in its own module of `scripts/` and is registered on the group below.
 """
@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import click
 
+from scripts.commands.canary import canary_command
 from scripts.commands.e2e import e2e_command
 from scripts.commands.options import SitectlGroup
 from scripts.commands.policy_check import policy_check
@@ -43,6 +44,7 @@ cli.add_command(versions_command)
 cli.add_command(release_command)
 cli.add_command(rollback_command)
 cli.add_command(history_command)
+cli.add_command(canary_command)
 cli.add_command(prune_command)
 cli.add_command(status_command)
 cli.add_command(serve)

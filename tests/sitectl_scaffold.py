@@ -66,6 +66,7 @@ class FakeStack:
     up_result: str = "succeeded"
     write_pointer: Callable[[str], None] | None = None
     calls: list[str] = field(default_factory=list)
+    config: dict[str, str] = field(default_factory=dict)  # other keys of the local config, full names
     clock: datetime = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
     # The switch's state, as the engine records the aws.lambda.Invocation (components/site.py): its
     # `result` is edge_lambda/switch_handler.py's JSON answer (None: the cloudfront-function router).
@@ -91,6 +92,17 @@ class FakeStack:
     def set_version(self, value: str | None) -> None:
         self.calls.append(f"set_version {value}")
         self.version = value
+
+    def get_config(self, key: str) -> str | None:
+        self.calls.append(f"get_config {key}")
+        return self.config.get(key)
+
+    def set_config(self, key: str, value: str | None) -> None:
+        self.calls.append(f"set_config {key} {value}")
+        if value is None:
+            self.config.pop(key, None)
+        else:
+            self.config[key] = value
 
     def up(self, targets: list[str], message: str, on_output: Callable[[str], Any]) -> str:
         self.calls.append(f"up {','.join(targets)}")
@@ -135,7 +147,7 @@ class FakeStack:
 
     @property
     def mutations(self) -> list[str]:
-        return [c for c in self.calls if c.startswith(("set_version", "up", "preview"))]
+        return [c for c in self.calls if c.startswith(("set_version", "set_config", "up", "preview"))]
 
 
 @dataclass

@@ -419,7 +419,7 @@ def test_a_whole_run_on_lambda_edge_goes_through_sitectl_and_leaves_nothing(
     assert throwaway.removed[f"e2e-{RUN_ID}-edge"].version == V1
     canary = report.steps[-1]
     assert (canary.step, canary.skipped, canary.ok) == ("canary", True, False)
-    assert canary.detail.startswith("not yet available") and report.ok
+    assert canary.detail.startswith("not yet driven by e2e") and report.ok
 
 
 def test_a_guard_step_needs_the_refusal_and_the_engine_s_word_for_it(world: World, tmp_path: Path) -> None:
@@ -718,7 +718,9 @@ def test_the_plan_needs_nothing_and_states_the_cap_the_cost_and_the_canary(
     lines = result.stdout.splitlines()
     assert "routers cloudfront-function in us-east-1; stops at 60 minutes; cost: well under 1 USD" in lines[0]
     assert lines[2:4] == ["   1. create stack", "   2. deploy (pulumi up)"]
-    assert lines[-2] == "  16. canary (skipped: not yet available: this sitectl has no `canary` command)"
+    assert lines[-2] == (
+        "  16. canary (skipped: not yet driven by e2e: `sitectl canary` is newer than this plan)"
+    )
     assert [line.split(". ", 1)[1] for line in lines[2:17]] == list(e2e.PLAN[:15])
     # Once `sitectl canary` exists, the step says e2e does not drive it yet (never a fake pass).
     monkeypatch.setitem(cli.commands, "canary", click.Command("canary"))

@@ -275,7 +275,7 @@ class CountingMocks(SiteMocks):
     ("router", "targets"),
     [
         ("lambda-edge", ["site-pointer", "site-release-switch"]),
-        ("cloudfront-function", ["site-pointer", "site-canary", "site-live-version"]),
+        ("cloudfront-function", ["site-pointer", "site-canary", "site-live-version", "site-viewer-response"]),
     ],
 )
 def test_release_targets_name_what_a_release_changes_in_each_mode(router: str, targets: list[str]) -> None:

@@ -162,6 +162,36 @@ def set_config_text(text: str, key: str, project: str, value: str) -> str:
     return "".join(lines)
 
 
+def remove_config_text(text: str, key: str, project: str) -> str:
+    """`text` (a stack file) without `key` (full or short form), every other line untouched; `text`
+    itself when the key is not there. Raises ValueError for a shape this edit cannot make safely (a
+    flow-style `config: {...}`, the value over several lines)."""
+    short = key.removeprefix(f"{project}:")
+    header = _CONFIG_BLOCK.search(text)
+    if header is None:
+        if re.search(r"^config:", text, re.MULTILINE):
+            raise ValueError("its `config:` is not a block mapping")
+        return text
+    lines = text.splitlines(keepends=True)
+    start = text.count("\n", 0, header.start()) + 1
+    end = start
+    indent: str | None = None
+    found: list[int] = []
+    while end < len(lines) and not (lines[end].strip() and not lines[end][0].isspace()):
+        entry = _mapping_key(lines[end])
+        if entry is not None:
+            indent = entry[0] if indent is None else indent
+            if entry[0] == indent and entry[1] in {key, short}:
+                found.append(end)
+        end += 1
+    for number in reversed(found):
+        following = next((line for line in lines[number + 1 : end] if line.strip()), "")
+        if len(following) - len(following.lstrip(" \t")) > len(indent or ""):
+            raise ValueError(f"the value of {key} spans several lines")
+        del lines[number]
+    return "".join(lines)
+
+
 def _scalar(value: str) -> str:
     """`value` as a YAML scalar that reads back as that string: plain when it does, else JSON-quoted."""
     plain = value
@@ -199,6 +229,34 @@ def set_stack_config(root: Path, stack: str, project: str, key: str, value: str)
         )
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(after)
+    return path
+
+
+def remove_stack_config(root: Path, stack: str, project: str, key: str) -> Path:
+    """Remove `key` from the stack file (nothing to do when it is not there); refuse (nothing written)
+    when the edit would change anything else. Returns the file's path."""
+    path = stack_file_path(root, stack)
+    before = path.read_text() if path.is_file() else ""
+    document = _stack_document(path, before)
+    config = document.get("config")
+    if config is not None and not isinstance(config, dict):
+        raise RefusedError(f"{path}: `config:` is not a mapping: fix it")
+    try:
+        after = remove_config_text(before, key, project)
+    except ValueError as error:
+        raise RefusedError(
+            f"{path}: cannot remove {key} safely ({error}): remove it with `pulumi config rm {key}`"
+        ) from error
+    short = key.removeprefix(f"{project}:")
+    expected = dict(document)
+    if config is not None:
+        expected["config"] = {k: v for k, v in config.items() if k not in (key, short)}
+    if _stack_document(path, after) != expected:
+        raise RefusedError(
+            f"{path}: removing {key} here would change other values: remove it with `pulumi config rm {key}`"
+        )
+    if after != before:
+        path.write_text(after)
     return path
 
 
@@ -242,6 +300,19 @@ class StackFile:
         if value is None:
             raise SitectlError(f"{self.path}: sitectl only sets {self.version_key}, it never removes it")
         set_stack_config(self.root, self.stack, self.project, self.version_key, value)
+
+    def get_config(self, key: str) -> str | None:
+        config = read_stack_config(self.root, self.stack)
+        value = config.get(key, config.get(key.removeprefix(f"{self.project}:")))
+        if isinstance(value, dict | list):
+            raise RefusedError(f"{self.path}: {key} is not a plain value: fix it")
+        return None if value is None else str(value)
+
+    def set_config(self, key: str, value: str | None) -> None:
+        if value is None:
+            remove_stack_config(self.root, self.stack, self.project, key)
+        else:
+            set_stack_config(self.root, self.stack, self.project, key, value)
 
     def up(self, targets: list[str], message: str, on_output: Callable[[str], Any]) -> str:
         raise SitectlError("the stack file alone cannot deploy: run sitectl without --config-only")

@@ -16,7 +16,7 @@ import json
 import re
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, replace
 from typing import TYPE_CHECKING, Any
 
@@ -76,11 +76,13 @@ def _current_user() -> str:
         return "unknown"
 
 
-def release_targets(stack: SiteStack) -> list[str]:
-    targets = stack.outputs().get("releaseTargets")
+def release_targets(stack: SiteStack, output: str = "releaseTargets") -> list[str]:
+    """The URNs a targeted `up` names: the stack output `releaseTargets` (or `canaryTargets`)."""
+    targets = stack.outputs().get(output)
     if not isinstance(targets, list) or not targets or not all(isinstance(t, str) for t in targets):
+        what = "the pointer and the switch" if output == "releaseTargets" else "what a canary changes"
         raise SitectlError(
-            f"stack {stack.name!r} has no releaseTargets output (URNs of the pointer and the switch): "
+            f"stack {stack.name!r} has no {output} output (URNs of {what}): "
             "run a full `pulumi up` of the stack once"
         )
     return list(targets)
@@ -109,6 +111,32 @@ def check_releasable(s3: S3Client, bucket: str, version: str, command: str = "re
     storage.check_not_being_deleted(s3, bucket, version)
 
 
+@dataclass(frozen=True)
+class StackChange:
+    """One change `sitectl` makes through the stack: config keys set together (None removes one), then a
+    `pulumi up` targeted at the URNs a stack output names. `release` sets `version`; `canary` sets the
+    canary's keys (scripts/commands/canary.py). What the change moves in AWS (`watched`: the pointer,
+    the canary record) is read before and after a failed `up` to decide whether the config goes back."""
+
+    config: Mapping[str, str | None]  # short names under the project; `version` is the version key
+    serves: str | None  # the version viewers may get from it: checked first, release-locked during the up
+    action: str  # the command (`release`, `rollback --now`, `canary`): the lock's owner names it
+    subject: str  # the update's message is `sitectl <action> <subject> by <user>`
+    watched: str  # what `read_live` reads, for messages: "the pointer"
+    target: str  # what `read_live` returns once the change took effect
+    took_effect: str  # what to say (and do) when the `up` failed after `watched` reached `target`
+    targets_output: str = "releaseTargets"
+
+
+@dataclass(frozen=True)
+class ChangeResult:
+    previous: dict[str, str | None]  # each key's config value before the change
+    result: str  # the update result, the preview's change summary, or CONFIG_ONLY
+    dry_run: bool
+    live_before: str | None  # what `read_live` returned before (None: not read)
+    invalidation: str | None = None
+
+
 def release_version(
     stack_provider: Callable[[], SiteStack],
     s3: S3Client,
@@ -120,41 +148,125 @@ def release_version(
     action: str = "release",
     read_pointer: Callable[[], str | None] | None = None,
     config_only: bool = False,
+    also: Mapping[str, str | None] | None = None,
 ) -> ReleaseResult:
     """Release a complete version: refuse (RefusedError) anything else before asking for the stack.
 
     `read_pointer` reads the live version from AWS (the pointer parameter). After a failed `up` the
     config goes back to its previous value only if the pointer still holds what it held before;
     without `read_pointer` nothing can tell, and the config is restored. `config_only` sets the
-    stack config and deploys nothing (a pull request's change; `pulumi up` applies it later).
+    stack config and deploys nothing (a pull request's change; `pulumi up` applies it later). `also`
+    names other config keys of the project set (None: removed) in the same change, e.g. the canary's.
     """
-    check_releasable(s3, bucket, version, action.split()[0])
+    change = release_change(version, action, also)
+    done = apply_change(
+        stack_provider,
+        s3,
+        bucket,
+        change,
+        dry_run=dry_run,
+        on_output=on_output,
+        read_live=read_pointer,
+        config_only=config_only,
+    )
+    return ReleaseResult(
+        version,
+        done.previous["version"],
+        done.result,
+        dry_run=done.dry_run,
+        live_before=done.live_before,
+        invalidation=done.invalidation,
+    )
+
+
+def release_change(version: str, action: str, also: Mapping[str, str | None] | None = None) -> StackChange:
+    """The change of a release: `version` set (with `also`'s keys), the pointer moved to it."""
+    return StackChange(
+        config={"version": version, **(also or {})},
+        serves=version,
+        action=action,
+        subject=version,
+        watched="the pointer",
+        target=version,
+        took_effect=(
+            f"{version} is live and the config keeps it; rerun `sitectl release --version {version} --yes` "
+            "(or `pulumi up`) to finish the switch (wait, then invalidate)"
+        ),
+    )
+
+
+def config_key(stack: SiteStack, name: str) -> str:
+    """The full stack config key of `name`: `version` is the stack's version key; any other name sits
+    in the same namespace (`<project>:canaryVersion`)."""
+    if name == "version":
+        return stack.version_key
+    namespace = stack.version_key.rsplit(":", 1)[0] if ":" in stack.version_key else "versioned-site"
+    return f"{namespace}:{name}"
+
+
+def _get_config(stack: SiteStack, name: str) -> str | None:
+    return stack.get_version() if name == "version" else stack.get_config(config_key(stack, name))
+
+
+def _set_config(stack: SiteStack, name: str, value: str | None) -> None:
+    if name == "version":
+        stack.set_version(value)
+    else:
+        stack.set_config(config_key(stack, name), value)
+
+
+def apply_change(
+    stack_provider: Callable[[], SiteStack],
+    s3: S3Client,
+    bucket: str,
+    change: StackChange,
+    *,
+    dry_run: bool = False,
+    on_output: Callable[[str], Any] = print,
+    read_live: Callable[[], str | None] | None = None,
+    config_only: bool = False,
+) -> ChangeResult:
+    """Set the config of `change`, then preview (dry run), deploy nothing (config only) or run the
+    targeted `up`; the config goes back after a preview, and after a failed `up` while `watched` still
+    holds what it held before. The version it serves is refused (RefusedError) before the stack is
+    asked for anything when it is not complete."""
+    if change.serves is not None:
+        check_releasable(s3, bucket, change.serves, change.action.split()[0])
 
     stack = stack_provider()
-    targets = [] if config_only else release_targets(stack)
-    message = f"sitectl {action} {version} by {_current_user()}"
-    live_before = read_pointer() if read_pointer is not None else None
+    targets = [] if config_only else release_targets(stack, change.targets_output)
+    message = f"sitectl {change.action} {change.subject} by {_current_user()}"
+    live_before = read_live() if read_live is not None else None
     deploys = not (dry_run or config_only)
     switched_before = _switch_invalidation(stack, targets) if deploys else None
-    if deploys:
+    if deploys and change.serves is not None:
         # From here until the pointer names it, no prune may delete the version (nor may a version a
         # prune is deleting be released): the store's release lock, which every writer of the pointer
         # takes. A config-only release is locked by the program when `pulumi up` applies it.
         try:
-            storage.claim_release(s3, bucket, version, storage.lock_owner(f"sitectl {action}"))
+            storage.claim_release(s3, bucket, change.serves, storage.lock_owner(f"sitectl {change.action}"))
         except storage.StoreRefusedError as error:
             raise RefusedError(str(error)) from error
+    previous: dict[str, str | None] = {}
     try:
-        previous = stack.get_version()
-        stack.set_version(version)
+        for name in change.config:
+            previous[name] = _get_config(stack, name)
+        written: dict[str, str | None] = {}
+        for name, value in change.config.items():
+            try:
+                _set_config(stack, name, value)
+            except BaseException:
+                if written:
+                    _restore(stack, written, "setting the config failed")
+                raise
+            written[name] = previous[name]
     except SitectlError:
         raise
     except Exception as error:  # the Automation API's CommandError family
-        raise SitectlError(
-            f"could not set the version config of stack {stack.name!r}: {_one_line(error)}"
-        ) from error
+        what = "the version config" if list(change.config) == ["version"] else "the config"
+        raise SitectlError(f"could not set {what} of stack {stack.name!r}: {_one_line(error)}") from error
     if config_only:
-        return ReleaseResult(version, previous, CONFIG_ONLY, dry_run=False, live_before=live_before)
+        return ChangeResult(previous, CONFIG_ONLY, dry_run=False, live_before=live_before)
     if dry_run:
         try:
             outcome = stack.preview(targets, message, on_output)
@@ -162,18 +274,18 @@ def release_version(
             _restore(stack, previous, f"pulumi preview failed: {_one_line(error)}")
             raise SitectlError(
                 f"pulumi preview of stack {stack.name!r} failed: {_failure(error)}; "
-                f"config version restored to {previous!r}"
+                f"{_config_said(previous, 'restored to')}"
             ) from error
         _restore(stack, previous, "after the preview")
-        return ReleaseResult(version, previous, outcome, dry_run=True, live_before=live_before)
+        return ChangeResult(previous, outcome, dry_run=True, live_before=live_before)
     try:
         outcome = stack.up(targets, message, on_output)
     except BaseException as error:
         raise _after_failed_up(
-            stack, version, previous, live_before, read_pointer, f"failed: {_failure(error)}"
+            stack, change, previous, live_before, read_live, f"failed: {_failure(error)}"
         ) from error
     if outcome != SUCCEEDED:
-        raise _after_failed_up(stack, version, previous, live_before, read_pointer, f"ended {outcome!r}")
+        raise _after_failed_up(stack, change, previous, live_before, read_live, f"ended {outcome!r}")
     try:
         switched = _switch_invalidation(stack, targets)
     except SitectlError as error:  # the release is done: only its report lacks the id
@@ -181,9 +293,18 @@ def release_version(
         switched = None
     # A switch whose inputs did not change (the version was its last one) invalidates nothing.
     invalidation = switched if switched != switched_before else None
-    return ReleaseResult(
-        version, previous, outcome, dry_run=False, live_before=live_before, invalidation=invalidation
+    return ChangeResult(previous, outcome, dry_run=False, live_before=live_before, invalidation=invalidation)
+
+
+def _config_said(values: Mapping[str, str | None], verb: str) -> str:
+    """`config version restored to 'V'`, or for several keys `config restored to version 'V',
+    canaryVersion unset`."""
+    if list(values) == ["version"]:
+        return f"config version {verb} {values['version']!r}"
+    said = ", ".join(
+        f"{name} {value!r}" if value is not None else f"{name} unset" for name, value in values.items()
     )
+    return f"config {verb} {said}"
 
 
 def _switch_invalidation(stack: SiteStack, targets: list[str]) -> str | None:
@@ -212,51 +333,54 @@ def _switch_invalidation(stack: SiteStack, targets: list[str]) -> str | None:
 
 def _after_failed_up(
     stack: SiteStack,
-    version: str,
-    previous: str | None,
+    change: StackChange,
+    previous: dict[str, str | None],
     live_before: str | None,
-    read_pointer: Callable[[], str | None] | None,
+    read_live: Callable[[], str | None] | None,
     what: str,
 ) -> SitectlError:
-    """Put the config back only while the pointer still holds what it held before the `up`: once it
-    holds the new version, the new version is live, and the config must say so."""
+    """Put the config back only while what the change moves (the pointer) still holds what it held
+    before the `up`: once it holds the change's target, the change is live, and the config must say so."""
     failed = f"pulumi up of stack {stack.name!r} {what}"
     before = live_before or layout.NO_VERSION_RELEASED
-    if read_pointer is None:
+    wanted = {name: value for name, value in change.config.items()}
+    if read_live is None:
         now: str | None = before
     else:
         try:
-            now = read_pointer() or layout.NO_VERSION_RELEASED
+            now = read_live() or layout.NO_VERSION_RELEASED
         except Exception as error:
             return SitectlError(
-                f"{failed}; the pointer could not be read ({_one_line(error)}): config version left at "
-                f"{version!r}; run `sitectl status` to see what is live"
+                f"{failed}; {change.watched} could not be read ({_one_line(error)}): "
+                f"{_config_said(wanted, 'left at')}; run `sitectl status` to see what is live"
             )
     if now == before:
         _restore(stack, previous, failed)
         return SitectlError(
-            f"{failed}; the pointer still holds {before}: config version restored to {previous!r}"
+            f"{failed}; {change.watched} still holds {before}: {_config_said(previous, 'restored to')}"
         )
-    if now == version:
-        return SitectlError(
-            f"{failed} after the pointer changed: {version} is live and the config keeps it; rerun "
-            f"`sitectl release --version {version} --yes` (or `pulumi up`) to finish the switch (wait, then "
-            "invalidate)"
-        )
+    if now == change.target:
+        return SitectlError(f"{failed} after {change.watched} changed: {change.took_effect}")
+    left = _config_said(wanted, "left at")
     return SitectlError(
-        f"{failed}; the pointer holds {now}, neither {before} (before) nor {version}: someone else changed "
-        f"it. Config version left at {version!r}; run `sitectl status`"
+        f"{failed}; {change.watched} holds {now}, neither {before} (before) nor {change.target}: someone "
+        f"else changed it. {left[0].upper()}{left[1:]}; run `sitectl status`"
     )
 
 
-def _restore(stack: SiteStack, previous: str | None, why: str) -> None:
-    try:
-        stack.set_version(previous)
-    except Exception as error:
-        raise SitectlError(
-            f"{why}, and restoring config version {previous!r} failed too: {_one_line(error)}; "
-            f"set it by hand: pulumi config set {stack.version_key} '{previous or ''}'"
-        ) from error
+def _restore(stack: SiteStack, previous: Mapping[str, str | None], why: str) -> None:
+    for name, value in previous.items():
+        try:
+            _set_config(stack, name, value)
+        except Exception as error:
+            key = config_key(stack, name)
+            # An unset version is restored as empty: the program reads "" as unset.
+            set_by_hand = value is not None or name == "version"
+            by_hand = f"pulumi config set {key} '{value or ''}'" if set_by_hand else f"pulumi config rm {key}"
+            what = f"config version {value!r}" if name == "version" else f"config {name} {value!r}"
+            raise SitectlError(
+                f"{why}, and restoring {what} failed too: {_one_line(error)}; set it by hand: {by_hand}"
+            ) from error
 
 
 def _failure(error: BaseException) -> str:

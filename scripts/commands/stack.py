@@ -1,11 +1,11 @@
 """Access to the Pulumi stack through the Automation API, behind a small Protocol.
 
-`sitectl` needs six things from a stack: its outputs, reading and writing the `version` config,
-a targeted `up`, a `preview`, and the update history. Tests inject a fake `SiteStack`; the real
-adapter below stays a thin translation of `pulumi.automation.Stack` (the Pulumi CLI must be on PATH).
-The version's config key is the stack's `versionConfigKey` output, else `<project>:version` with the
-project's own name (`scripts/commands/project.py`): nothing here assumes the project is called
-versioned-site.
+`sitectl` needs six things from a stack: its outputs, reading and writing the `version` config (and
+other keys of the project: the canary's), a targeted `up`, a `preview`, and the update history. Tests
+inject a fake `SiteStack`; the real adapter below stays a thin translation of `pulumi.automation.Stack`
+(the Pulumi CLI must be on PATH). The version's config key is the stack's `versionConfigKey` output,
+else `<project>:version` with the project's own name (`scripts/commands/project.py`): nothing here
+assumes the project is called versioned-site.
 """
 
 from __future__ import annotations
@@ -84,6 +84,14 @@ class SiteStack(Protocol):
         """Set the `version_key` config; None removes it."""
         ...
 
+    def get_config(self, key: str) -> str | None:
+        """The value of another config key (full: `<project>:canaryVersion`), or None when unset."""
+        ...
+
+    def set_config(self, key: str, value: str | None) -> None:
+        """Set another config key (full); None removes it (nothing to remove is no error)."""
+        ...
+
     def up(self, targets: list[str], message: str, on_output: OutputCallback) -> str:
         """`pulumi up --target ...`, streaming output; returns the update result."""
         ...
@@ -149,6 +157,23 @@ class PulumiStack:
             self._stack.remove_config(self.version_key)
         else:
             self._stack.set_config(self.version_key, ConfigValue(value=value))
+
+    def get_config(self, key: str) -> str | None:
+        from pulumi.automation import CommandError
+
+        try:
+            return str(self._stack.get_config(key).value)
+        except CommandError:
+            return None
+
+    def set_config(self, key: str, value: str | None) -> None:
+        from pulumi.automation import ConfigValue
+
+        if value is None:
+            # `pulumi config rm` of an unset key is no error (pkg/cmd/pulumi/config: a map delete).
+            self._stack.remove_config(key)
+        else:
+            self._stack.set_config(key, ConfigValue(value=value))
 
     def up(self, targets: list[str], message: str, on_output: OutputCallback) -> str:
         result = self._stack.up(target=targets, message=message, on_output=on_output, **self._events)

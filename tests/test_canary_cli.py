@@ -1,0 +1,408 @@
+"""`sitectl canary`: start, complete and abort a canary through the stack config, as `release` does
+(the same change: keys set together, a targeted `up`, the config put back after a failed one), every
+refusal before anything changed, and `--config-only` editing the stack file alone."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+from moto import mock_aws
+
+from edge_lambda import layout
+from scripts.commands.canary import abort_canary, complete_canary, start_canary
+from scripts.commands.errors import RefusedError
+from scripts.commands.project import remove_config_text
+from scripts.commands.stack import PulumiStack
+from tests.sitectl_scaffold import (
+    BUCKET,
+    PARAMETER,
+    POINTER_URN,
+    SWITCH_URN,
+    V1,
+    V2,
+    V3,
+    FakeStack,
+    World,
+    put_version,
+)
+from tests.sitectl_scaffold import world as plain_world
+from tests.test_sitectl_stack import RecordingStack
+
+PAGE = {"index.html": b"<html>v</html>"}
+CANARY_RECORD = "/versioned-site/test/canary"
+VERSION_KEY = "versioned-site:canaryVersion"
+PERCENT_KEY = "versioned-site:canaryPercent"
+ROUTER_KEY = "versioned-site:router"
+
+__all__ = ["plain_world"]
+
+
+@dataclass
+class CanaryStack(FakeStack):
+    """A fake stack whose `up` also writes what the program writes for a canary, from the config: the
+    record beside the pointer (`<version> <percent>` or `none`), after the pointer."""
+
+    write_canary: Callable[[str], None] | None = None
+
+    def up(self, targets: list[str], message: str, on_output: Callable[[str], Any]) -> str:
+        result = super().up(targets, message, on_output)
+        if result == "succeeded" and self.write_canary is not None:
+            canary = self.config.get(VERSION_KEY)
+            self.write_canary(layout.canary_record(canary, int(self.config.get(PERCENT_KEY) or 0)))
+        return result
+
+
+@pytest.fixture
+def world(plain_world: World) -> Iterator[World]:
+    """V1 live on the cloudfront-function router, V2 and V3 complete, no canary yet."""
+    stack = CanaryStack(
+        extra_outputs={"router": "cloudfront-function"}, config={ROUTER_KEY: "cloudfront-function"}
+    )
+
+    def write_canary(value: str) -> None:
+        plain_world.ssm.put_parameter(Name=CANARY_RECORD, Value=value, Type="String", Overwrite=True)
+
+    stack.write_pointer = plain_world.set_live
+    stack.write_canary = write_canary
+    plain_world.stack = plain_world.stacks["test"] = stack
+    for version in (V1, V2, V3):
+        put_version(plain_world, version, PAGE)
+    plain_world.set_live(V1)
+    stack.version = V1
+    write_canary("none")
+    yield plain_world
+
+
+def record(world: World) -> str:
+    return str(world.ssm.get_parameter(Name=CANARY_RECORD)["Parameter"]["Value"])
+
+
+def canary(world: World, *args: str) -> Any:
+    return world.invoke("canary", "--stack", "test", *args)
+
+
+def test_a_canary_sets_both_keys_and_runs_the_releases_targeted_up(world: World) -> None:
+    result = canary(world, V2, "--percent", "5", "--yes", "--json")
+    assert result.exit_code == 0, result.output
+    assert world.stack.mutations == [
+        f"set_config {VERSION_KEY} {V2}",
+        f"set_config {PERCENT_KEY} 5",
+        f"up {POINTER_URN},{SWITCH_URN}",
+    ]
+    assert (record(world), world.live()) == (f"{V2} 5", V1)
+    assert world.stack.updates[0].message.startswith(f"sitectl canary {V2} at 5% by ")
+    document = json.loads(result.stdout)
+    assert {k: document[k] for k in ("action", "canary", "version", "percent", "live", "result")} == {
+        "action": "canary",
+        "canary": "start",
+        "version": V2,
+        "percent": 5,
+        "live": V1,
+        "result": "succeeded",
+    }
+    assert document["previous_config"] == {"canaryVersion": None, "canaryPercent": None}
+    assert f"canary {V2} serves 5% of viewers (live: {V1})" in result.stderr
+
+
+def test_complete_releases_the_canary_and_removes_both_keys_in_one_up(world: World) -> None:
+    assert canary(world, V2, "--percent", "5", "--yes").exit_code == 0
+    world.stack.calls.clear()
+    result = canary(world, "--complete", "--yes")
+    assert result.exit_code == 0, result.output
+    assert world.stack.mutations == [
+        f"set_version {V2}",
+        f"set_config {VERSION_KEY} None",
+        f"set_config {PERCENT_KEY} None",
+        f"up {POINTER_URN},{SWITCH_URN}",
+    ]
+    assert (world.live(), record(world), world.stack.config) == (
+        V2,
+        "none",
+        {ROUTER_KEY: "cloudfront-function"},
+    )
+    assert world.stack.updates[0].message.startswith(f"sitectl canary --complete {V2} by ")
+    assert f"completed canary {V2}: every viewer gets it (was {V1})" in result.stderr
+
+
+def test_abort_removes_both_keys_and_leaves_the_live_version(world: World) -> None:
+    assert canary(world, V2, "--percent", "5", "--yes").exit_code == 0
+    world.stack.calls.clear()
+    result = canary(world, "--abort", "--yes", "--json")
+    assert result.exit_code == 0, result.output
+    assert world.stack.mutations == [
+        f"set_config {VERSION_KEY} None",
+        f"set_config {PERCENT_KEY} None",
+        f"up {POINTER_URN},{SWITCH_URN}",
+    ]
+    assert (world.live(), record(world), world.stack.version) == (V1, "none", V1)
+    assert json.loads(result.stdout)["previous_config"] == {"canaryVersion": V2, "canaryPercent": "5"}
+    assert f"aborted canary {V2}: every viewer on {V1}" in result.stderr
+
+
+def test_a_running_canarys_share_can_be_raised(world: World) -> None:
+    assert canary(world, V2, "--percent", "5", "--yes").exit_code == 0
+    result = canary(world, V2, "--percent", "25", "--yes")
+    assert result.exit_code == 0, result.output
+    assert record(world) == f"{V2} 25"
+
+
+@pytest.mark.parametrize(
+    ("args", "setup", "message"),
+    [
+        (
+            [V2, "--percent", "0"],
+            None,
+            "--percent 0 is not a share from 1 to 99: a canary serves some viewers, not none or all "
+            "(to serve it to everyone, `sitectl canary --complete`)",
+        ),
+        ([V2, "--percent", "100"], None, "--percent 100 is not a share from 1 to 99"),
+        ([V2], None, f"which share? `sitectl canary {V2} --percent P`, P from 1 to 99"),
+        (["--percent", "5"], None, "which version? `sitectl canary VERSION --percent P` starts a canary"),
+        (["--complete", "--abort"], None, "--complete and --abort exclude each other: pass one"),
+        ([V2, "--complete"], None, "--complete takes no version"),
+        (["--abort", "--percent", "5"], None, "--abort takes no --percent"),
+        (
+            ["20261102T100001Z", "--percent", "5"],
+            None,
+            f"version 20261102T100001Z does not exist in {BUCKET}: only complete versions can be released; "
+            f"did you mean {V2}?",
+        ),
+        (["20261105T100000Z", "--percent", "5"], "incomplete", "version 20261105T100000Z is incomplete"),
+        ([V1, "--percent", "5"], None, f"{V1} is the live version of stack 'test' already"),
+        (
+            [V2, "--percent", "5"],
+            "lambda-edge",
+            "a canary needs router cloudfront-function, but stack 'test' uses lambda-edge: it rewrites after "
+            "the cache lookup, under a cache key without the version, so one viewer's canary page would be "
+            "cached for everyone; switch with `pulumi config set versioned-site:router cloudfront-function` "
+            'and `pulumi up` (README, "Choosing a router")',
+        ),
+        (
+            ["--complete"],
+            None,
+            "no canary runs on stack 'test' (nor does its config name one), so there is nothing to complete: "
+            "start one with `sitectl canary VERSION --percent P`",
+        ),
+        (
+            ["--abort"],
+            None,
+            "no canary runs on stack 'test' (nor does its config name one), so there is nothing",
+        ),
+        (["--abort", "--dry-run", "--config-only"], None, "--dry-run and --config-only exclude each other"),
+    ],
+)
+def test_bad_input_is_one_line_exit_2_and_changes_nothing(
+    world: World, args: list[str], setup: str | None, message: str
+) -> None:
+    if setup == "incomplete":
+        put_version(world, "20261105T100000Z", PAGE, complete=False)
+    if setup == "lambda-edge":
+        world.stack.config[ROUTER_KEY] = "lambda-edge"
+    result = canary(world, *args, "--yes")
+    assert result.exit_code == 2, result.output
+    assert result.output.startswith(f"Error: {message}")
+    assert len(result.output.strip().splitlines()) == 1
+    assert world.stack.mutations == []
+    assert (world.live(), record(world)) == (V1, "none")
+
+
+def test_an_unset_router_is_lambda_edge_and_refused(world: World) -> None:
+    del world.stack.config[ROUTER_KEY]
+    world.stack.extra_outputs.pop("router")
+    result = canary(world, V2, "--percent", "5", "--yes")
+    assert result.exit_code == 2 and "uses lambda-edge" in result.output
+    assert world.stack.mutations == []
+
+
+def test_a_deployed_lambda_edge_router_is_refused_even_when_the_config_switches(world: World) -> None:
+    world.stack.extra_outputs["router"] = "lambda-edge"
+    result = canary(world, V2, "--percent", "5", "--yes")
+    assert result.exit_code == 2 and "uses lambda-edge" in result.output
+    # Only the config changes: what the next full `pulumi up` builds is what counts.
+    assert canary(world, V2, "--percent", "5", "--config-only").exit_code == 0
+
+
+def test_without_yes_off_a_terminal_it_is_refused(world: World) -> None:
+    result = canary(world, V2, "--percent", "5")
+    assert result.exit_code == 2
+    assert result.output == (
+        f"Error: Serve {V2} to 5% of viewers on stack test (live: {V1})? needs confirmation: pass --yes when "
+        "not on a terminal\n"
+    )
+    assert world.stack.mutations == []
+
+
+def test_a_failed_up_puts_the_canary_config_back_while_the_record_is_unchanged(world: World) -> None:
+    world.stack.fail_up = RuntimeError("engine refused")
+    result = canary(world, V2, "--percent", "5", "--yes")
+    assert result.exit_code == 1
+    assert result.output.strip().splitlines()[-1] == (
+        "Error: pulumi up of stack 'test' failed: engine refused; the canary record still holds none: "
+        "config restored to canaryVersion unset, canaryPercent unset"
+    )
+    assert world.stack.config == {ROUTER_KEY: "cloudfront-function"}
+
+
+def test_a_dry_run_previews_and_puts_the_config_back(world: World) -> None:
+    result = canary(world, V2, "--percent", "5", "--dry-run", "--json")
+    assert result.exit_code == 0, result.output
+    assert world.stack.mutations[-1:] == [f"set_config {PERCENT_KEY} None"]
+    assert f"preview {POINTER_URN},{SWITCH_URN}" in world.stack.mutations
+    assert world.stack.config == {ROUTER_KEY: "cloudfront-function"} and record(world) == "none"
+    assert json.loads(result.stdout)["dry_run"] is True
+
+
+def test_the_config_naming_another_canary_than_the_running_one_is_refused(world: World) -> None:
+    assert canary(world, V2, "--percent", "5", "--yes").exit_code == 0
+    world.stack.config[VERSION_KEY] = V3  # set by hand, never deployed
+    world.stack.calls.clear()
+    result = canary(world, "--complete", "--yes")
+    assert result.exit_code == 2
+    assert f"names canary {V3}, but {V2} runs" in result.output
+    assert world.stack.mutations == []
+
+
+def test_the_function_api_is_the_command_without_its_options(world: World) -> None:
+    """What the demo calls: the same refusals, the same change."""
+    stack = world.stack
+    with pytest.raises(RefusedError, match="not a share from 1 to 99"):
+        start_canary(lambda: stack, world.s3, BUCKET, V2, 100)
+    lines: list[str] = []
+    started = start_canary(
+        lambda: stack, world.s3, BUCKET, V2, 50, read_live=world.live, on_output=lines.append
+    )
+    assert (started.kind, started.version, started.percent, started.live) == ("start", V2, 50, V1)
+    assert record(world) == f"{V2} 50"
+    done = complete_canary(lambda: stack, world.s3, BUCKET, read_live=world.live, on_output=lines.append)
+    assert (done.kind, done.version, world.live(), record(world)) == ("complete", V2, V2, "none")
+    with pytest.raises(RefusedError, match="no canary runs"):
+        abort_canary(lambda: stack, world.s3, BUCKET, on_output=lines.append)
+
+
+# --- --config-only from the stack file alone --------------------------------------------------------
+
+STACK_FILE = f"""\
+# the production stack
+config:
+  aws:region: eu-west-1
+  versioned-site:router: cloudfront-function
+  versioned-site:version: {V1}
+  versioned-site:spaFallback: "false"
+"""
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    (tmp_path / "Pulumi.yaml").write_text("name: versioned-site\nruntime: python\n")
+    (tmp_path / "Pulumi.test.yaml").write_text(STACK_FILE)
+    return tmp_path
+
+
+def test_config_only_edits_the_stack_file_and_nothing_else(world: World, project: Path) -> None:
+    def run(*args: str) -> Any:
+        options = ["--project-dir", str(project), "--bucket", BUCKET, "--parameter", PARAMETER]
+        return world.invoke(*options, "canary", "--stack", "test", *args, "--config-only")
+
+    result = run(V2, "--percent", "5")
+    assert result.exit_code == 0, result.output
+    assert (project / "Pulumi.test.yaml").read_text() == STACK_FILE + (
+        f'  versioned-site:canaryVersion: {V2}\n  versioned-site:canaryPercent: "5"\n'
+    )
+    assert (
+        f"versioned-site:canaryVersion = {V2}, versioned-site:canaryPercent = 5 in Pulumi.test.yaml; nothing "
+        "deployed: commit it, and `pulumi up` applies it"
+    ) in result.stderr
+    assert world.stack.calls == [] and record(world) == "none"  # no Pulumi, nothing deployed
+
+    result = run("--complete")
+    assert result.exit_code == 0, result.output
+    assert (project / "Pulumi.test.yaml").read_text() == STACK_FILE.replace(V1, V2)
+    (project / "Pulumi.test.yaml").write_text(STACK_FILE)
+    assert run(V3, "--percent", "10").exit_code == 0
+    assert run("--abort").exit_code == 0
+    assert (project / "Pulumi.test.yaml").read_text() == STACK_FILE
+    result = run("--abort")
+    assert result.exit_code == 2 and "no canary runs" in result.output
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("config:\n  p:canaryVersion: V\n  p:version: X\n", "config:\n  p:version: X\n"),
+        ("config:\n  p:version: X\n  canaryPercent: '5'  # share\n", "config:\n  p:version: X\n"),
+        ("config:\n  p:version: X\n", "config:\n  p:version: X\n"),
+        ("", ""),
+        ("other: 1\n", "other: 1\n"),
+    ],
+)
+def test_removing_a_key_from_a_stack_file_keeps_every_other_line(text: str, expected: str) -> None:
+    assert (
+        remove_config_text(text, "p:canaryPercent" if "Percent" in text else "p:canaryVersion", "p")
+        == expected
+    )
+
+
+def test_removing_a_value_over_several_lines_is_refused() -> None:
+    with pytest.raises(ValueError, match="spans several lines"):
+        remove_config_text("config:\n  p:canaryVersion:\n    nested: 1\n", "p:canaryVersion", "p")
+
+
+def test_the_pulumi_adapter_sets_and_removes_other_keys() -> None:
+    inner = RecordingStack()
+    stack = PulumiStack(inner, "versioned-site")
+    assert stack.get_config(VERSION_KEY) is None
+    stack.set_config(VERSION_KEY, V2)
+    assert inner.calls[-1] == ("set_config", (VERSION_KEY, V2)) and stack.get_config(VERSION_KEY) == V2
+    stack.set_config(VERSION_KEY, None)
+    assert inner.calls[-1] == ("remove_config", VERSION_KEY) and stack.get_config(VERSION_KEY) is None
+
+
+def test_what_config_only_writes_is_what_the_program_reads(tmp_path: Path) -> None:
+    """The stack file `canary --config-only` leaves, run through the real program (Pulumi's mock
+    runtime, moto): the canary record and the store value carry the canary at its share; after
+    `--abort --config-only` they carry none."""
+    from scripts.commands.project import StackFile, read_stack_config
+    from tests.pulumi_scaffold import run_program
+    from tests.test_canary import named
+    from tests.test_program import MOCK_BUCKET, set_pointer
+    from tests.test_program import V1 as LIVE
+    from tests.test_program import V2 as NEXT
+
+    with mock_aws():
+        s3 = boto3.client("s3", region_name="eu-west-1")
+        s3.create_bucket(Bucket=MOCK_BUCKET, CreateBucketConfiguration={"LocationConstraint": "eu-west-1"})
+        html = layout.ManifestFile(1, "0" * 64, "text/html", "no-cache")
+        for version in (LIVE, NEXT):
+            manifest = layout.Manifest(version, "2026-11-27T10:15:00+00:00", {"index.html": html})
+            s3.put_object(
+                Bucket=MOCK_BUCKET, Key=layout.manifest_key(version), Body=manifest.to_json().encode()
+            )
+        set_pointer(LIVE)
+        (tmp_path / "Pulumi.yaml").write_text("name: versioned-site\nruntime: python\n")
+        (tmp_path / "Pulumi.dev.yaml").write_text(
+            f"config:\n  versioned-site:router: cloudfront-function\n  versioned-site:version: {LIVE}\n"
+        )
+        stack_file = StackFile(tmp_path, "dev", "versioned-site")
+
+        def deployed() -> tuple[str, str]:
+            config = {
+                k.removeprefix("versioned-site:"): str(v)
+                for k, v in read_stack_config(tmp_path, "dev").items()
+            }
+            registered = run_program(config)
+            record = named(registered, "aws:ssm/parameter:Parameter", "site-canary").props["insecureValue"]
+            key = "aws:cloudfront/keyvaluestoreKey:KeyvaluestoreKey"
+            return record, named(registered, key, "site-live-version").props["value"]
+
+        start_canary(lambda: stack_file, s3, MOCK_BUCKET, NEXT, 5, config_only=True, on_output=print)
+        record, value = deployed()
+        assert record == f"{NEXT} 5" and f'"c":{{"v":"{NEXT}","p":5,' in value
+        abort_canary(lambda: stack_file, s3, MOCK_BUCKET, config_only=True, on_output=print)
+        record, value = deployed()
+        assert record == "none" and '"c"' not in value
