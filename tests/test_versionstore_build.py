@@ -4,6 +4,7 @@ of real bundlers' outputs."""
 from __future__ import annotations
 
 import os
+import random
 import unicodedata
 from pathlib import Path
 from typing import Any
@@ -369,6 +370,8 @@ def test_the_names_a_viewer_cannot_fetch(name: str, problem: str | None) -> None
         ("cacheX/", "cacheX", True, True),  # only the trailing "/" marks a folder
         ("cacheX/", "cacheX", False, False),
         ("*.map", "deep/in/app.map", False, True),  # no "/": the name at any depth
+        (".*", ".", True, False),  # the build's root (a symlink's target) has no name, so no dot-name
+        (".*", "deep/.env", False, True),
     ],
 )
 def test_an_exclusion_pattern_matches_as_gitignore_does(
@@ -456,3 +459,59 @@ def test_an_error_without_a_code_has_the_empty_code() -> None:
 
     assert error_code(ClientError({}, "GetObject")) == ""
     assert error_code(ClientError({"Error": {"Code": "NoSuchKey"}}, "GetObject")) == "NoSuchKey"
+
+
+def test_types_read_from_strings_are_pathlibs_for_any_name() -> None:
+    """The headers are chosen from the name's string (no PurePosixPath per call); for any name,
+    odd ones included (`..gz`, `a.`, `.br`, `x/./y.js.gz`, `dir.css/`), what pathlib's suffixes say."""
+    from pathlib import PurePosixPath
+
+    from scripts.versionstore.content_headers import CONTENT_ENCODINGS, CONTENT_TYPES, DEFAULT_CONTENT_TYPE
+
+    def by_pathlib(path: str) -> tuple[str, str | None]:
+        pure = PurePosixPath(path)
+        encoding = CONTENT_ENCODINGS.get(pure.suffix.lower())
+        if encoding is not None and pure.with_suffix("").suffix.lower() in CONTENT_TYPES:
+            return CONTENT_TYPES[pure.with_suffix("").suffix.lower()], encoding
+        return CONTENT_TYPES.get(pure.suffix.lower(), DEFAULT_CONTENT_TYPE), None
+
+    rng = random.Random(29)
+    names = ["".join(rng.choice("ab./.gzjsbrcsHTML") for _ in range(rng.randint(0, 12))) for _ in range(4000)]
+    for name in names:
+        for path in (name, f"{name}.js.gz", f"/{name}.gz", f"{name}/", f"x/./{name}.css.br"):
+            assert (content_type_for(path), content_encoding_for(path)) == by_pathlib(path), path
+
+
+def test_files_are_hashed_on_threads_in_order_and_the_first_unreadable_one_is_named(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import hashlib
+    import threading
+
+    from scripts.versionstore import build as building
+
+    files = {f"f{i:03d}.bin": os.urandom(5000 + i) for i in range(60)}
+    root = write_build(tmp_path / "dist", files)
+    threads: set[str] = set()
+    real_digest = building.file_digest
+
+    def digest(path: Path, relative: str) -> Any:
+        threads.add(threading.current_thread().name)
+        return real_digest(path, relative)
+
+    monkeypatch.setattr(building, "file_digest", digest)
+    monkeypatch.setattr(building, "HASH_WORKERS", 4)
+    scanned = scan_build(root)
+    assert [f.path for f in scanned.files] == sorted(files)
+    assert all(f.sha256 == hashlib.sha256(files[f.path]).hexdigest() for f in scanned.files)
+    assert threading.current_thread().name not in threads, "hashed beside the evidence scan, not on it"
+    real_open = Path.open
+
+    def open_denied(self: Path, *args: Any, **kwargs: Any) -> Any:
+        if self.name in ("f041.bin", "f007.bin"):
+            raise PermissionError(13, "Permission denied")
+        return real_open(self, *args, **kwargs)
+
+    monkeypatch.setattr(Path, "open", open_denied)
+    with pytest.raises(StoreRefusedError, match="^cannot read f007.bin: Permission denied"):
+        scan_build(root)

@@ -12,6 +12,7 @@ import hashlib
 import os
 import unicodedata
 from collections.abc import Iterable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from fnmatch import fnmatchcase
 from pathlib import Path, PurePosixPath
@@ -103,7 +104,11 @@ class Rule:
             pattern = pattern.rstrip("/")
         if "/" in pattern:
             return fnmatchcase(relative, pattern.lstrip("/"))
-        return fnmatchcase(PurePosixPath(relative).name, pattern)
+        # The last segment of a `/`-separated path, without a PurePosixPath per rule and file (the
+        # rules are matched against every file: most of a scan's time once was these objects); `.`,
+        # the build's root as a symlink's target, has none.
+        name = relative.rpartition("/")[2]
+        return fnmatchcase(name if name != "." else PurePosixPath(relative).name, pattern)
 
 
 def exclusion_rules(
@@ -268,9 +273,16 @@ def scan_build(
     if not accepted:
         raise StoreRefusedError(f"{directory} holds no files to upload: refusing to upload an empty version")
     headers, declared = _declared_rules(root, headers)
-    evidence = fingerprints.decide_build(dict(accepted), root)
-    headers = replace(headers, named_by_build=frozenset(evidence.by_reference))
-    build.files = [hash_file(path, name, headers) for name, path in accepted]
+    # The files are hashed on threads while this one reads the build's text for fingerprint evidence:
+    # the headers need the evidence, the hashes do not, and hashing and reading release the GIL.
+    with ThreadPoolExecutor(max_workers=HASH_WORKERS) as pool:
+        digests = pool.map(lambda item: file_digest(item[1], item[0]), accepted)
+        evidence = fingerprints.decide_build(dict(accepted), root)
+        headers = replace(headers, named_by_build=frozenset(evidence.by_reference))
+        build.files = [
+            digest.local_file(name, path, headers)
+            for (name, path), digest in zip(accepted, digests, strict=True)
+        ]
     for local in build.files:
         if local.cache_control == layout.IMMUTABLE_CACHE_CONTROL:
             build.fingerprinted[local.path] = evidence.reasons.get(local.path, declared)
@@ -327,17 +339,49 @@ def s3_etag(whole_md5: str, part_md5s: Sequence[bytes], size: int) -> str:
     return f"{hashlib.md5(b''.join(part_md5s), usedforsecurity=False).hexdigest()}-{len(part_md5s)}"
 
 
-def hash_file(path: Path, relative: str, headers: HeaderRules) -> LocalFile:
+# hashlib releases the GIL while it hashes (buffers over 2 KiB), and so does reading: files are
+# hashed on this many threads, as many as there are cores, up to 8.
+HASH_WORKERS = max(1, min(8, os.cpu_count() or 1))
+
+
+@dataclass(frozen=True)
+class FileDigest:
+    """What reading a file once gives: its size and hashes, and which file it was."""
+
+    size: int
+    sha256: str
+    md5: str
+    etag: str
+    identity: tuple[int, int]
+
+    def local_file(self, relative: str, path: Path, headers: HeaderRules) -> LocalFile:
+        return LocalFile(
+            path=relative,
+            source=path,
+            size=self.size,
+            sha256=self.sha256,
+            md5=self.md5,
+            etag=self.etag,
+            content_type=headers.content_type(relative),
+            cache_control=headers.cache_control(relative),
+            content_encoding=headers.content_encoding(relative),
+            identity=self.identity,
+        )
+
+
+def file_digest(path: Path, relative: str) -> FileDigest:
+    """Read `path` once: its size, SHA-256, MD5 and the ETag S3 will give it (`s3_etag`); a file
+    that cannot be read is refused, naming it by `relative`."""
     sha256 = hashlib.sha256()
     md5 = hashlib.md5(usedforsecurity=False)
     part_md5s: list[bytes] = []
     size = 0
     try:
-        # Part MD5s only matter for a multipart upload; a file that grows past the threshold while
-        # it is scanned fails later, at its upload or the seal.
-        chunk_size = PART_SIZE if path.stat().st_size > MULTIPART_THRESHOLD else _READ_CHUNK
         with path.open("rb") as stream:
-            identity = file_identity(stream.fileno())
+            stat = os.fstat(stream.fileno())
+            # Part MD5s only matter for a multipart upload; a file that grows past the threshold while
+            # it is scanned fails later, at its upload or the seal.
+            chunk_size = PART_SIZE if stat.st_size > MULTIPART_THRESHOLD else _READ_CHUNK
             while chunk := stream.read(chunk_size):
                 sha256.update(chunk)
                 md5.update(chunk)
@@ -348,17 +392,9 @@ def hash_file(path: Path, relative: str, headers: HeaderRules) -> LocalFile:
         raise StoreRefusedError(
             f"cannot read {relative}: {error.strerror}; fix its permissions or exclude it (--exclude)"
         ) from error
-    return LocalFile(
-        path=relative,
-        source=path,
-        size=size,
-        sha256=sha256.hexdigest(),
-        md5=md5.hexdigest(),
-        etag=s3_etag(md5.hexdigest(), part_md5s, size),
-        content_type=headers.content_type(relative),
-        cache_control=headers.cache_control(relative),
-        content_encoding=headers.content_encoding(relative),
-        identity=identity,
+    whole = md5.hexdigest()
+    return FileDigest(
+        size, sha256.hexdigest(), whole, s3_etag(whole, part_md5s, size), (stat.st_dev, stat.st_ino)
     )
 
 

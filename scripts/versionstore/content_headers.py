@@ -73,26 +73,37 @@ IMMUTABLE_CACHE_CONTROL = layout.IMMUTABLE_CACHE_CONTROL
 REVALIDATE_CACHE_CONTROL = "public, max-age=0, must-revalidate"
 
 
-def _inner_name(path: str) -> tuple[str, str | None]:
-    """The name whose type a file has, and its Content-Encoding: `a.js.gz` -> (`a.js`, gzip)."""
-    pure = PurePosixPath(path)
-    encoding = CONTENT_ENCODINGS.get(pure.suffix.lower())
+def _suffix(name: str) -> str:
+    """`PurePosixPath(name).suffix` of one file name: its last `.`-part, none for `.name` or `name.`."""
+    dot = name.rfind(".")
+    return name[dot:] if 0 < dot < len(name) - 1 else ""
+
+
+def _type_suffix(path: str) -> tuple[str, str | None]:
+    """The suffix whose type a file has, and its Content-Encoding: `a.js.gz` -> (`.js`, gzip). From
+    strings: called several times per file of every upload, where a PurePosixPath each was most of
+    the time of choosing headers."""
+    if path.endswith(("/", "/.")) or "/./" in path:  # not a build's path: pathlib's own reading
+        name = PurePosixPath(path).name
+    else:
+        name = path.rpartition("/")[2]
+    suffix = _suffix(name)
+    encoding = CONTENT_ENCODINGS.get(suffix.lower())
     if encoding is not None:
-        inner = pure.with_suffix("")
-        if inner.suffix.lower() in CONTENT_TYPES:
-            return str(inner), encoding
-    return path, None
+        inner = _suffix(name[: -len(suffix)])
+        if inner.lower() in CONTENT_TYPES:
+            return inner, encoding
+    return suffix, None
 
 
 def content_type_for(path: str) -> str:
     """The Content-Type of a file from its extension; `application/octet-stream` when unknown."""
-    inner, _ = _inner_name(path)
-    return CONTENT_TYPES.get(PurePosixPath(inner).suffix.lower(), DEFAULT_CONTENT_TYPE)
+    return CONTENT_TYPES.get(_type_suffix(path)[0].lower(), DEFAULT_CONTENT_TYPE)
 
 
 def content_encoding_for(path: str) -> str | None:
     """`gzip` or `br` for a precompressed web file (`app.js.gz`), else None."""
-    return _inner_name(path)[1]
+    return _type_suffix(path)[1]
 
 
 def cache_control_for(path: str) -> str:
