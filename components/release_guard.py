@@ -80,14 +80,10 @@ def _check_shared(s3: Any, bucket: str, version: str) -> None:
     # path cannot reach a version's own copy after a miss): a version uploaded before skew protection,
     # or whose publishing failed, would serve its pages without their scripts and styles.
     manifest = read_manifest(s3, bucket, version)
-    by_content = manifest.by_content() if manifest is not None else []
-    if by_content:
-        # Stored by content for Lambda@Edge, which finds each file through the manifest; a function
-        # cannot read one (no network), and its store value cannot hold a file's location.
+    refusal = by_content_refusal(manifest) if manifest is not None else None
+    if refusal:
         raise UnreleasableVersionError(
-            f"version {version} stores {len(by_content)} files by content (first: {by_content[0]}), "
-            "which only the lambda-edge router serves; the cloudfront-function router reads them from the "
-            "version's prefix. Upload the build again with `sitectl upload --router cloudfront-function` "
+            f"{refusal}. Upload the build again with `sitectl upload --router cloudfront-function` "
             "and release that version."
         )
     missing = unshared_paths(s3, bucket, manifest) if manifest is not None else []
@@ -97,6 +93,20 @@ def _check_shared(s3: Any, bucket: str, version: str) -> None:
             f"(first: {layout.shared_asset_key(missing[0])}), and the cloudfront-function router serves "
             f"them only from there. Run `sitectl share-assets --version {version}`, then deploy again."
         )
+
+
+def by_content_refusal(manifest: layout.Manifest) -> str | None:
+    """Why the cloudfront-function router cannot serve `manifest`'s version, if it stores files by
+    content: for Lambda@Edge, which finds each file through the manifest; a function cannot read one
+    (no network), and its store value cannot hold a file's location."""
+    by_content = manifest.by_content()
+    if not by_content:
+        return None
+    return (
+        f"version {manifest.version} stores {len(by_content)} files by content (first: {by_content[0]}), "
+        "which only the lambda-edge router serves; the cloudfront-function router reads them from the "
+        "version's prefix"
+    )
 
 
 def _check_spa_rule(s3: Any, bucket: str, version: str, spa_fallback_key: str) -> None:

@@ -195,3 +195,30 @@ def test_both_versions_routes_must_fit_the_store_value(uploaded: None) -> None:
         run_program({**FUNCTION, "canaryVersion": V2, "canaryPercent": "5"})
     assert "routes need" in str(failure.value.__cause__ or failure.value)
     assert "1024" in str(failure.value.__cause__ or failure.value)
+
+
+@pytest.mark.parametrize(
+    "config",
+    [{**FUNCTION, "canaryVersion": V3, "canaryPercent": "5"}, {**FUNCTION, "version": V3}],
+    ids=["canary", "release"],
+)
+def test_a_version_stored_by_content_is_neither_canary_nor_live_on_the_function_router(
+    uploaded: None, config: dict[str, str]
+) -> None:
+    """`sitectl upload --router lambda-edge` stores files at `_content/<sha256>/<path>`, which only the
+    manifest names: the function, which reads the version's prefix, would answer 404 for them."""
+    set_pointer(V1)
+    by_content = layout.ManifestFile(1, "1" * 64, "text/html", "no-cache", "", layout.CONTENT_AREA)
+    manifest = layout.Manifest(
+        V3, "2026-11-29T12:00:00+00:00", {"index.html": HTML, "about.html": by_content}
+    )
+    boto3.client("s3", region_name="eu-west-1").put_object(
+        Bucket=MOCK_BUCKET, Key=layout.manifest_key(V3), Body=manifest.to_json().encode()
+    )
+    with pytest.raises(ProgramError) as failure:
+        run_program(config, preview=True)
+    assert (
+        f"version {V3} stores 1 files by content (first: about.html), which only the lambda-edge router "
+        "serves; the cloudfront-function router reads them from the version's prefix. Upload the build "
+        "again with `sitectl upload --router cloudfront-function` and release that version."
+    ) in str(failure.value.__cause__ or failure.value)

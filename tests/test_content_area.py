@@ -198,3 +198,49 @@ def test_old_content_is_kept_a_day_as_shared_assets_are(world: World, tmp_path: 
     assert prune_shared_assets(world.s3, BUCKET, now=now, apply=True) == []
     later = prune_shared_assets(world.s3, BUCKET, now=now + timedelta(hours=25), apply=False)
     assert len(later) == 4  # the three pages and image by content, the script in _assets/
+
+
+def test_rollback_now_on_the_function_router_refuses_a_version_stored_by_content_before_any_write(
+    world: World, tmp_path: Path
+) -> None:
+    from edge_function.code import LIVE_VERSION_KEY
+    from scripts.offline.kvs_fake import FakeStore, client_for, running_store
+    from tests.test_emergency_rollback import Emergency
+
+    upload_build(world.s3, BUCKET, write_build(tmp_path / "one", SITE), V4, router="lambda-edge")
+    with running_store(FakeStore(items={LIVE_VERSION_KEY: V2})) as (kvs, endpoint):
+        site = Emergency(world, "cloudfront-function", kvs=client_for(endpoint))
+        result = site.invoke("rollback", "--now", "--version", V4, "--yes")
+    assert result.exit_code == 2, result.output
+    assert result.stderr == (
+        f"Error: version {V4} stores 3 files by content (first: about/index.html), which only the "
+        "lambda-edge router serves; the cloudfront-function router reads them from the version's prefix. "
+        "Upload the build again with `sitectl upload --router cloudfront-function` and release that "
+        "version.\n"
+    )
+    assert kvs.puts == [] and world.live() == V2 and site.record() is None
+
+
+def test_promote_into_a_function_router_stack_refuses_a_version_stored_by_content_before_copying(
+    world: World, tmp_path: Path
+) -> None:
+    """Its release guard would refuse the version at `pulumi up` (promote --release), after the whole
+    version was copied into a bucket whose router can never serve it."""
+    world.s3.create_bucket(Bucket="site-bucket-prod")
+    upload_build(world.s3, BUCKET, write_build(tmp_path / "one", SITE), V1, router="lambda-edge")
+    upload_build(world.s3, BUCKET, write_build(tmp_path / "two", SITE), V2, router="cloudfront-function")
+    world.stacks["prod"] = FakeStack(
+        name="prod", extra_outputs={"bucketName": "site-bucket-prod", "router": "cloudfront-function"}
+    )
+    refused = world.invoke("--stack", "prod", "promote", V1, "--from-bucket", BUCKET, "--release")
+    assert refused.exit_code == 2, refused.output
+    assert refused.stderr == (
+        f"Error: version {V1} stores 3 files by content (first: about/index.html), which only the "
+        "lambda-edge router serves; the cloudfront-function router reads them from the version's prefix, "
+        "and stack 'prod' has the cloudfront-function router: nothing was copied. Upload the build with "
+        "`sitectl upload --router cloudfront-function` and promote that version.\n"
+    )
+    assert world.s3.list_objects_v2(Bucket="site-bucket-prod")["KeyCount"] == 0
+    assert world.stacks["prod"].mutations == []
+    promoted = world.invoke("--stack", "prod", "promote", V2, "--from-bucket", BUCKET)
+    assert promoted.exit_code == 0, promoted.output

@@ -15,6 +15,8 @@ from urllib.parse import urlparse
 import boto3
 import click
 
+from components import release_guard
+from edge_function import CLOUDFRONT_FUNCTION
 from edge_lambda import layout
 from scripts.commands.errors import RefusedError, SitectlError, aws_errors
 from scripts.commands.options import Output, json_output, version_option
@@ -22,6 +24,7 @@ from scripts.commands.release import release_document, release_version, stream_p
 from scripts.commands.site import Site, site_options
 from scripts.commands.upload import ProgressCallback, progress_lines
 from scripts.versionstore import promote as promotion
+from scripts.versionstore import store as storage
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -101,6 +104,16 @@ def promote_command(
     destination = promotion.BucketRef(
         regional_client(base, promotion.bucket_region(base, destination_bucket)), destination_bucket
     )
+    if site.has_stack and site.outputs().get("router") == CLOUDFRONT_FUNCTION:
+        # Its release guard would refuse the version at `pulumi up`, after every file was copied.
+        manifest = storage.read_manifest(source.s3, source_bucket, version)
+        refusal = release_guard.by_content_refusal(manifest) if manifest is not None else None
+        if refusal:
+            raise RefusedError(
+                f"{refusal}, and stack {site.stack_name!r} has the {CLOUDFRONT_FUNCTION} router: nothing was "
+                "copied. Upload the build with `sitectl upload --router cloudfront-function` and promote "
+                "that version."
+            )
     with ExitStack() as stack:
         reporter: list[ProgressCallback] = []
 
