@@ -51,6 +51,7 @@ from edge_lambda.handler import OriginRequestHandler, PointerCache
 from edge_lambda.layout import EDGE_REGION, pointer_parameter_name
 from edge_lambda.settings import CONFIG_FILENAME, EdgeSettings, load_settings
 from scripts.commands import http_client
+from scripts.commands.canary import complete_canary, start_canary
 from scripts.commands.errors import SitectlError
 from scripts.commands.project import project_name, version_config_key
 from scripts.commands.release import emergency_release, previous_live_version, release_version
@@ -172,6 +173,8 @@ class DemoStack:
         self._version: str | None = None
         self.config: dict[str, str] = {}
         """Other keys of the stack config, full names (the canary's: `sitectl canary` sets them)."""
+        if site.router == CLOUDFRONT_FUNCTION:
+            self.config[f"{DEMO_PROJECT}:router"] = CLOUDFRONT_FUNCTION
         self._updates: list[StackUpdate] = []
         self._clock = clock
         self.pointer_changed_at: float | None = None
@@ -600,6 +603,21 @@ def _walk(
     return timings
 
 
+def _command_site(stack: DemoStack, **deps: Any) -> Site:
+    """The `Site` sitectl's commands get, on the demo's stack and clients (`deps`: other SiteDeps)."""
+    site = stack.site
+    return Site(
+        deps=SiteDeps(
+            stack_factory=lambda _name, _dir: stack,
+            s3_factory=lambda: site.s3,
+            ssm_factory=lambda _region: site.ssm,
+            **deps,
+        ),
+        stack_name=DEMO_STACK,
+        project_dir=ROOT,
+    )
+
+
 def _canary_release(say: Narrator, stack: DemoStack, url: str, version: str) -> None:
     """`version` released again, as a canary for half the viewers first, then completed."""
     percent = canary_step.PERCENT
@@ -607,7 +625,11 @@ def _canary_release(say: Narrator, stack: DemoStack, url: str, version: str) -> 
         f"Release {version} again, as a canary for {percent}% of viewers first "
         f"(`sitectl canary {version} --percent {percent}`)"
     )
-    start_canary(stack, version, percent, say.detail)
+    command_site = _command_site(stack)
+    readers: dict[str, Any] = {"read_live": command_site.live_version, "read_canary": command_site.canary}
+    start_canary(
+        lambda: stack, stack.site.s3, stack.site.bucket, version, percent, **readers, on_output=say.detail
+    )
     say.detail(
         f"a viewer's bucket (0-99) is its site-bucket cookie, else a hash of its address and User-Agent; "
         f"below {percent}: the canary"
@@ -617,27 +639,8 @@ def _canary_release(say: Narrator, stack: DemoStack, url: str, version: str) -> 
     canary_step.show_tester(say.detail, url)
 
     say(f"Complete the canary: {version} for every viewer (`sitectl canary --complete`)")
-    complete_canary(stack, say.detail)
+    complete_canary(lambda: stack, stack.site.s3, stack.site.bucket, **readers, on_output=say.detail)
     canary_step.show_viewers(say.detail, url, viewers, visits=2)
-
-
-def start_canary(stack: DemoStack, version: str, percent: int, on_output: Callable[[str], Any]) -> None:
-    """The canary as stack config (README, "Canary releases"): `pulumi config set canaryVersion V`,
-    `pulumi config set canaryPercent P`, `pulumi up`, with DemoStack's `up` in place of Pulumi's."""
-    stack.set_config(f"{DEMO_PROJECT}:canaryVersion", version)
-    stack.set_config(f"{DEMO_PROJECT}:canaryPercent", str(percent))
-    stack.up([], f"canary {version} at {percent}%", on_output)
-
-
-def complete_canary(stack: DemoStack, on_output: Callable[[str], Any]) -> None:
-    """`version` := the canary and both canary keys removed, in one `pulumi up`."""
-    running = stack.canary()
-    if running is None:
-        raise RuntimeError("no canary to complete")
-    stack.set_version(running[0])
-    stack.set_config(f"{DEMO_PROJECT}:canaryVersion", None)
-    stack.set_config(f"{DEMO_PROJECT}:canaryPercent", None)
-    stack.up([], f"complete canary {running[0]}", on_output)
 
 
 def _emergency(say: Narrator, stack: DemoStack, clock: emergency_step.ModeledClock, broken: str) -> float:
@@ -650,16 +653,13 @@ def _emergency(say: Narrator, stack: DemoStack, clock: emergency_step.ModeledClo
     reason = "demo: checkout broken"
     say(f'Emergency: {broken} is on fire (`sitectl rollback --now --reason "{reason}" --yes`)')
     cloudfront = emergency_step.LocalCloudFront()
-    deps = SiteDeps(
-        stack_factory=lambda _name, _dir: stack,
-        s3_factory=lambda: site.s3,
-        ssm_factory=lambda _region: site.ssm,
+    command_site = _command_site(
+        stack,
         cloudfront_factory=lambda: cloudfront,
         kvs_factory=lambda: site.kvs,
         clock=clock.wall,
         sleep=clock.sleep,
     )
-    command_site = Site(deps=deps, stack_name=DEMO_STACK, project_dir=ROOT)
     output = emergency_step.NarratedOutput(lines=say.detail)
     modeled_before = clock.modeled
     document = emergency_release(
