@@ -35,6 +35,7 @@ import json
 import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any
 
 from edge_lambda.site_rules import SiteRules
 
@@ -330,35 +331,35 @@ class Manifest:
         return sum(f.size for f in self.files.values())
 
     def to_json(self) -> str:
-        return json.dumps(
-            {
-                "format": MANIFEST_FORMAT,
-                "version": self.version,
-                "created": self.created,
-                "file_count": len(self.files),
-                "total_bytes": self.total_bytes,
-                "files": {
-                    path: {
-                        "size": f.size,
-                        "sha256": f.sha256,
-                        "content_type": f.content_type,
-                        "cache_control": f.cache_control,
-                        **({"etag": f.etag} if f.etag else {}),
-                        **({"in": f.stored_in} if f.stored_in else {}),
-                    }
-                    for path, f in sorted(self.files.items())
-                },
-                **({"rules": self.rules.to_json()} if self.rules else {}),
+        return json.dumps(self._document(), indent=1, sort_keys=True)
+
+    def _document(self) -> dict[str, Any]:
+        return {
+            "format": MANIFEST_FORMAT,
+            "version": self.version,
+            "created": self.created,
+            "file_count": len(self.files),
+            "total_bytes": self.total_bytes,
+            "files": {
+                path: {
+                    "size": f.size,
+                    "sha256": f.sha256,
+                    "content_type": f.content_type,
+                    "cache_control": f.cache_control,
+                    **({"etag": f.etag} if f.etag else {}),
+                    **({"in": f.stored_in} if f.stored_in else {}),
+                }
+                for path, f in sorted(self.files.items())
             },
-            indent=1,
-            sort_keys=True,
-        )
+            **({"rules": self.rules.to_json()} if self.rules else {}),
+        }
 
     def files_digest(self) -> str:
         """SHA-256 of the files part alone (paths, sizes, contents, headers) and of the rules, if any: two
         builds with the same digest store the same objects with the same headers and rules, whatever
-        their version or time."""
-        data = json.loads(self.to_json())
+        their version or time. The same text as `to_json`'s parts without indentation, with the sorted
+        keys: what claims recorded since the digest exists (the C encoder: no indentation)."""
+        data = self._document()
         part = {"files": data["files"], "rules": data["rules"]} if "rules" in data else data["files"]
         return hashlib.sha256(json.dumps(part, sort_keys=True).encode()).hexdigest()
 

@@ -61,3 +61,31 @@ def test_newest_first() -> None:
         "20261127T101500Z",
         "20251127T101500Z",
     ]
+
+
+def test_the_files_digest_is_the_one_claims_recorded_before() -> None:
+    """The digest is computed without the indented JSON; it is still what claims recorded since the
+    digest exists (the files part of `to_json`, read back, dumped with sorted keys)."""
+    import hashlib
+    import json
+
+    from edge_lambda.site_rules import parse_rule_files
+
+    files = {
+        "index.html": layout.ManifestFile(3, "a" * 64, "text/html; charset=utf-8", "no-cache", "e" * 32),
+        "assets/app.0123abcd.js": layout.ManifestFile(
+            9, "b" * 64, "text/javascript", layout.IMMUTABLE_CACHE_CONTROL, "f" * 32, layout.SHARED_AREA
+        ),
+        "docs/ünïcode page.html": layout.ManifestFile(
+            1, "c" * 64, "text/html", "no-cache", "", layout.CONTENT_AREA
+        ),
+    }
+    rules = parse_rule_files("/old /new 301\n/blog/* /posts/:splat 200!\n", "/*\n  X-Frame-Options: DENY\n")
+    for manifest in (
+        layout.Manifest("20261127T100000Z", "2026-11-27T10:00:00+00:00", files),
+        layout.Manifest("20261127T110000Z", "2026-11-27T11:00:00+00:00", files, rules),
+    ):
+        data = json.loads(manifest.to_json())
+        part = {"files": data["files"], "rules": data["rules"]} if "rules" in data else data["files"]
+        before = hashlib.sha256(json.dumps(part, sort_keys=True).encode()).hexdigest()
+        assert manifest.files_digest() == before

@@ -458,13 +458,14 @@ def upload_build(
         files=manifest_files,
         rules=build.rules,
     )
+    body = manifest.to_json().encode()  # once: its JSON is a few hundred bytes a file
     try:
         kept = [step.file.path for step in steps if step.action == "skip" and not step.stored_once]
-        removed = storage.seal_version(s3, bucket, claim, manifest, kept, shared.proven, workers)
+        removed = storage.seal_version(s3, bucket, claim, manifest, kept, shared.proven, workers, body)
     except ClientError as error:
         raise SitectlError(f"{describe_aws_error(error)}; {_resume_hint(version)}") from error
     report.removed_objects = len(removed)
-    report.sent_bytes += len(manifest.to_json().encode())
+    report.sent_bytes += len(body)
     report.shared.published.sort()
     report.shared.already.sort()
     return report

@@ -969,8 +969,10 @@ def seal_version(
     kept: Iterable[str] = (),
     shared_proven: Iterable[str] = (),
     workers: int = 1,
+    body: bytes | None = None,
 ) -> list[str]:
-    """Make `claim`'s version complete, exactly `manifest`: checked, cleaned, then the manifest.
+    """Make `claim`'s version complete, exactly `manifest` (`body`: its JSON, if the caller has it
+    already): checked, cleaned, then the manifest.
     `kept`: paths this upload did not write but found stored (a --resume): their headers and
     metadata are checked too (`header_problem`), since their ETags cannot show them. Files stored in
     the shared area must all be there (one listing of it): a version is never sealed with one
@@ -1010,7 +1012,8 @@ def seal_version(
         check_claim(s3, bucket, claim)
         delete_keys(s3, bucket, comparison.extra)
     headers = {"ContentType": "application/json", "CacheControl": MANIFEST_CACHE_CONTROL}
-    write_manifest(s3, bucket, claim, manifest, manifest.to_json().encode(), headers, workers=workers)
+    body = manifest.to_json().encode() if body is None else body
+    write_manifest(s3, bucket, claim, manifest, body, headers, workers=workers)
     return comparison.extra
 
 
