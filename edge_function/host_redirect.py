@@ -17,6 +17,9 @@ from pathlib import Path
 from edge_function.code import FunctionCodeError, minify
 
 SOURCE = Path(__file__).with_name("host_redirect.js")
+# What the function's 301 says, as host_redirect.js answers it.
+STATUS = 301
+CACHE_CONTROL = "max-age=3600"
 RULES_PLACEHOLDER = "__HOST_REDIRECTS__"
 OFF = "off"
 TO_APEX = "to-apex"
@@ -60,6 +63,18 @@ def rules(domain_names: Sequence[str], mode: str) -> dict[str, str]:
         return {}
     apex, www = pair
     return {www: apex} if mode == TO_APEX else {apex: www}
+
+
+def location(redirects: Mapping[str, str], host: str | None, uri: str, query: str) -> str | None:
+    """Where `host_redirect.js` sends a request whose Host header is `host` (with the query string as
+    sent), or None: the same rule for `sitectl serve`, held equal to the function under Node by the
+    build rule table (tests/test_build_rules.py)."""
+    # A Host with a port (example.com:443) names the same site.
+    name = (host or "").lower().split(":")[0]
+    if name not in redirects:
+        return None
+    target = f"https://{redirects[name]}{uri}"
+    return f"{target}?{query}" if query else target
 
 
 def _render(redirects: Mapping[str, str]) -> str:

@@ -63,12 +63,22 @@ def example_site(cache_ttl_seconds: int = CACHE_TTL_SECONDS) -> Iterator[Example
 
 
 @contextmanager
-def live_server(example: ExampleSite, clock: ManualClock, failover: bool = True) -> Iterator[PreviewServer]:
+def live_server(
+    example: ExampleSite,
+    clock: ManualClock,
+    failover: bool = True,
+    host_redirects: dict[str, str] | None = None,
+) -> Iterator[PreviewServer]:
     """A server following the pointer through the real handler, its cache on `clock`; with
     `failover=False`, as a distribution without the origin group and custom error responses."""
     handler = OriginRequestHandler(example.settings, PointerCache(example.settings, now=clock))
     with preview_server_running(
-        example.bucket, example.settings, s3_client=example.s3, edge_function=handler, failover=failover
+        example.bucket,
+        example.settings,
+        s3_client=example.s3,
+        edge_function=handler,
+        failover=failover,
+        host_redirects=host_redirects,
     ) as server:
         yield server
 
@@ -92,7 +102,9 @@ def request(
     host, port = server.server_address[:2]
     connection = http.client.HTTPConnection(str(host), int(port), timeout=10)
     try:
-        connection.putrequest(method, path, skip_accept_encoding=True)
+        # A Host given here replaces the one http.client would send (the server's own address).
+        skip_host = any(name.lower() == "host" for name in headers or {})
+        connection.putrequest(method, path, skip_host=skip_host, skip_accept_encoding=True)
         for name, value in (headers or {}).items():
             connection.putheader(name, value)
         connection.endheaders()

@@ -19,6 +19,7 @@ import pytest
 from moto import mock_aws
 
 from components.release_guard import UnreleasableVersionError, check_releasable
+from edge_function import host_redirect
 from edge_lambda.handler import OriginRequestHandler, PointerCache
 from edge_lambda.routes import VersionRoutes
 from edge_lambda.site_rules import parse_rule_files
@@ -30,12 +31,14 @@ from scripts.commands.upload import upload_build
 from scripts.commands.verify import rule_targets, verify_site
 from scripts.versionstore import store as storage
 from tests.clock import ManualClock
+from tests.conftest import shared_scope
 from tests.edge_scaffold import edge_settings
-from tests.router_scaffold import PointerStub
+from tests.router_scaffold import NODE, NodeFunctions, PointerStub
 
 TABLE = json.loads((Path(__file__).parent / "fixtures" / "build_rules.json").read_text(encoding="utf-8"))
 VERSION: str = TABLE["version"]
 SITES: dict[str, dict[str, Any]] = TABLE["sites"]
+HOST_REDIRECTS: dict[str, str] = TABLE["hostRedirects"]
 CASES: list[dict[str, Any]] = TABLE["cases"]
 BUCKET = "rules-bucket"
 PLAIN_404 = b"plain 404 page"
@@ -47,7 +50,13 @@ def content(path: str) -> bytes:
 
 def case_id(case: dict[str, Any]) -> str:
     query = f"?{case['querystring']}" if case.get("querystring") else ""
-    return f"{case['site']}:{case['uri']}{query}"
+    host = f"{case['host']}:" if case.get("host") else ""
+    spa = "+spaFallback" if case.get("spaFallback") else ""
+    return f"{host}{case['site']}{spa}:{case['uri']}{query}"
+
+
+def viewer_of(case: dict[str, Any]) -> ViewerHeaders:
+    return ViewerHeaders(host=case.get("host"))
 
 
 class MemoryBucket:
@@ -69,16 +78,18 @@ class MemoryBucket:
         return EdgeAnswer(200, headers, b"" if method == "HEAD" else body)
 
 
-def handler_server(site: str) -> PreviewServer:
+def handler_server(site: str, spa_fallback: bool = False) -> PreviewServer:
     spec = SITES[site]
     rules = parse_rule_files(spec["redirects"], spec["headers"])
-    settings = edge_settings()
+    settings = edge_settings(spa_fallback)
     pointer = PointerCache(settings, ssm_client=cast(Any, PointerStub(VERSION)), now=ManualClock())
-    routes = RoutesCache(lambda version: VersionRoutes.from_paths(spec["files"], False, None, rules))
+    routes = RoutesCache(lambda version: VersionRoutes.from_paths(spec["files"], spa_fallback, None, rules))
     handler = OriginRequestHandler(settings, pointer, routes)
     objects = {f"{VERSION}/{path}": content(path) for path in spec["files"]}
     objects["_site/404.html"] = PLAIN_404
-    return PreviewServer(cast(Origin, MemoryBucket(objects)), handler, bucket_region="us-east-1")
+    return PreviewServer(
+        cast(Origin, MemoryBucket(objects)), handler, bucket_region="us-east-1", host_redirects=HOST_REDIRECTS
+    )
 
 
 def raw_path(case: dict[str, Any]) -> str:
@@ -92,7 +103,8 @@ def check(answer: EdgeAnswer, case: dict[str, Any]) -> None:
     assert answer.status == expect["status"], (answer.status, headers, body)
     assert headers.get("Location") == expect.get("location")
     if "location" in expect:
-        assert headers["Cache-Control"] == "max-age=300"
+        # The build's redirects: max-age=300; the host redirect's own (host_redirect.js): an hour.
+        assert headers["Cache-Control"] == expect.get("cacheControl", "max-age=300")
     for name, value in expect.get("headers", {}).items():
         assert headers.get(name) == value, (name, headers)
     if "uri" in expect:
@@ -105,16 +117,59 @@ def check(answer: EdgeAnswer, case: dict[str, Any]) -> None:
 def test_the_table_covers_every_kind_of_rule() -> None:
     kinds = {case["expect"]["status"] for case in CASES}
     assert kinds == {200, 301, 302, 303, 307, 308, 404}
-    assert len(CASES) == 36
+    assert len(CASES) == 45
+    # Precedence: the host redirect, the build's rules, clean URLs and trailing slashes, spaFallback.
+    assert {bool(case.get("host")) for case in CASES} == {True, False}
+    assert {bool(case.get("spaFallback")) for case in CASES} == {True, False}
 
 
 @pytest.mark.parametrize("case", CASES, ids=case_id)
 def test_the_lambda_edge_handler_gives_every_row(case: dict[str, Any]) -> None:
-    server = handler_server(case["site"])
+    server = handler_server(case["site"], bool(case.get("spaFallback")))
     try:
-        check(server.answer("GET", raw_path(case)), case)
+        check(server.answer("GET", raw_path(case), viewer_of(case)), case)
     finally:
         server.server_close()
+
+
+@pytest.fixture(scope="module")
+def host_function(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NodeFunctions]:
+    """The viewer-request function deployed for the table's host redirect, under Node."""
+    if NODE is None:
+        pytest.skip("node is not installed")
+    code = {"redirect": host_redirect.standalone_code(HOST_REDIRECTS)}
+    running = NodeFunctions(tmp_path_factory.mktemp("host-redirect"), code)
+    yield running
+    running.close()
+
+
+@pytest.mark.parametrize("case", [case for case in CASES if case.get("host")], ids=case_id)
+def test_the_deployed_host_redirect_answers_the_host_rows_first(
+    host_function: NodeFunctions, case: dict[str, Any]
+) -> None:
+    """What serve (and the handler's rows) answer before any build rule is what the function in front of
+    either router answers (`host_redirect.location`, its Python twin, is held equal here)."""
+    query = case.get("querystring", "")
+    pairs = [pair.partition("=") for pair in query.split("&") if pair]
+    request = {
+        "method": "GET",
+        "uri": case["uri"],
+        "querystring": {name: {"value": value} for name, _, value in pairs},
+        "headers": {"host": {"value": case["host"]}},
+        "cookies": {},
+    }
+    event = {"version": "1.0", "context": {"eventType": "viewer-request"}, "viewer": {"ip": "203.0.113.1"}}
+    result = host_function.run("redirect", {**event, "request": request})
+    location = host_redirect.location(HOST_REDIRECTS, case["host"], case["uri"], query)
+    if location is None:
+        assert result == request
+        return
+    assert location == case["expect"]["location"]
+    assert result == {
+        "statusCode": 301,
+        "statusDescription": "Moved Permanently",
+        "headers": {"location": {"value": location}, "cache-control": {"value": "max-age=3600"}},
+    }
 
 
 def test_the_handler_adds_headers_to_a_304_too() -> None:
@@ -143,7 +198,7 @@ def test_a_viewer_cannot_forge_the_markers_of_another_version() -> None:
     assert result["headers"]["x-versioned-site-path"] == [{"key": "x-versioned-site-path", "value": "/about"}]
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope=shared_scope)
 def uploaded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
     """Each site uploaded as its own version (ids one second apart) into one moto bucket."""
     with mock_aws():
@@ -166,12 +221,16 @@ def uploaded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str
 
 
 def serve_answer(
-    versions: dict[str, str], site: str, path: str, viewer: ViewerHeaders = NO_HEADERS
+    versions: dict[str, str],
+    site: str,
+    path: str,
+    viewer: ViewerHeaders = NO_HEADERS,
+    spa_fallback: bool = False,
 ) -> EdgeAnswer:
     origin = Origin(BUCKET, boto3.client("s3", region_name="us-east-1"))
-    routes = version_routes_for(origin, False)
-    function = edge_function_for(versions[site], edge_settings(), routes)
-    server = PreviewServer(origin, function, bucket_region="us-east-1")
+    routes = version_routes_for(origin, spa_fallback)
+    function = edge_function_for(versions[site], edge_settings(spa_fallback), routes)
+    server = PreviewServer(origin, function, bucket_region="us-east-1", host_redirects=HOST_REDIRECTS)
     try:
         answer = server.answer("GET", path, viewer)
         return EdgeAnswer(answer.status, answer.headers, answer.content())
@@ -185,7 +244,8 @@ def test_sitectl_serve_gives_every_row(uploaded: dict[str, str], case: dict[str,
     expect = case["expect"]
     if "uri" in expect:  # the version id of this upload
         case = {**case, "expect": {**expect, "uri": expect["uri"].replace(VERSION, version)}}
-    check(serve_answer(uploaded, case["site"], raw_path(case)), case)
+    spa_fallback = bool(case.get("spaFallback"))
+    check(serve_answer(uploaded, case["site"], raw_path(case), viewer_of(case), spa_fallback), case)
 
 
 def test_the_two_files_are_never_served(uploaded: dict[str, str]) -> None:

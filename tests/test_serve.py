@@ -28,6 +28,7 @@ from scripts.commands.serve import (
     preview_server_running,
     resolve_settings,
     serve,
+    stack_host_redirects,
 )
 from scripts.commands.site import Site, SiteDeps
 from scripts.commands.upload import upload_build
@@ -128,6 +129,48 @@ def test_a_folder_page_without_its_trailing_slash_redirects_with_the_query_strin
     assert (bare.status, bare.headers["location"], bare.body) == (308, "/about/?utm=1", b"")
     assert queried.status == 200
     assert queried.body == (demo.EXAMPLE_V1 / "about" / "index.html").read_bytes()
+
+
+def test_a_custom_domains_host_redirect_answers_first_by_the_host_header(example: ExampleSite) -> None:
+    """As the viewer-request function in front of either router: the other name gets 301 with its path
+    and query, before any rule of the version; the canonical name (and 127.0.0.1) gets the site."""
+    example.release(example.version_one)
+    with live_server(example, ManualClock(), host_redirects={"www.example.com": "example.com"}) as server:
+        other = request(server, "/about?utm=1", headers={"Host": "www.example.com"})
+        canonical = request(server, "/about/", headers={"Host": "example.com"})
+        refused = request(server, "/about/", method="POST", headers={"Host": "www.example.com"})
+        local = request(server, "/about/")
+    assert (other.status, other.headers["location"], other.headers["cache-control"], other.body) == (
+        301,
+        "https://example.com/about?utm=1",
+        "max-age=3600",
+        b"",
+    )
+    page = (demo.EXAMPLE_V1 / "about" / "index.html").read_bytes()
+    assert (canonical.status, canonical.body) == (200, page) == (local.status, local.body)
+    # CloudFront answers a method the behavior does not allow before any function runs.
+    assert refused.status == 404
+
+
+def test_the_host_redirect_is_the_stacks(tmp_path: Path) -> None:
+    assert stack_host_redirects(_site("dev", ROOT)) == {}
+    (tmp_path / "Pulumi.yaml").write_text((ROOT / "Pulumi.yaml").read_text())
+    names = "  versioned-site:domainNames:\n    - example.com\n    - www.example.com\n"
+    (tmp_path / "Pulumi.www.yaml").write_text(f"config:\n{names}  versioned-site:hostRedirect: to-www\n")
+    assert stack_host_redirects(_site("www", tmp_path)) == {"example.com": "www.example.com"}
+    (tmp_path / "Pulumi.odd.yaml").write_text(f"config:\n{names}  versioned-site:hostRedirect: sideways\n")
+    with pytest.raises(RefusedError) as refused:
+        stack_host_redirects(_site("odd", tmp_path))
+    assert refused.value.message == (
+        "versioned-site:hostRedirect is 'sideways': set it to off (the default), to-apex or to-www, e.g. "
+        "`pulumi config set hostRedirect to-apex`"
+    )
+    (tmp_path / "Pulumi.flat.yaml").write_text("config:\n  versioned-site:domainNames: example.com\n")
+    with pytest.raises(RefusedError) as refused:
+        stack_host_redirects(_site("flat", tmp_path))
+    assert refused.value.message == (
+        "the stack's versioned-site:domainNames is not a list of host names: fix it"
+    )
 
 
 def test_missing_key_is_404_with_the_versions_own_page(example: ExampleSite) -> None:

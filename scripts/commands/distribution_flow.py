@@ -24,10 +24,11 @@ turns into 404 with the error page. The functions' own 405 is never seen by a vi
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from edge_function import host_redirect
 from edge_lambda import layout
 from edge_lambda.fallback import FAILOVER_STATUS_CODES
 
@@ -83,6 +84,8 @@ class ViewerHeaders:
     user_agent: str | None = None
     client_ip: str = "127.0.0.1"
     """The viewer's address (the functions' `event.viewer.ip`: the connection's, never X-Forwarded-For)."""
+    host: str | None = None
+    """The Host header as sent (a custom domain's host redirect: `host_redirect_answer`)."""
 
 
 NO_HEADERS = ViewerHeaders()
@@ -107,6 +110,26 @@ def origin_group_answer(
         primary.answer.discard()
         return through_edge(method, raw_path, viewer, True).answer
     return primary.answer
+
+
+def host_redirect_answer(
+    redirects: Mapping[str, str], method: str, raw_path: str, viewer: ViewerHeaders
+) -> EdgeAnswer | None:
+    """A custom domain's host redirect (apex <-> www), the first thing either router does: a
+    viewer-request function, before the cache and before the build's rules (`edge_function/
+    host_redirect.js`, alone or in front of the router); None for a request it lets through. A method
+    the behavior does not allow never reaches it."""
+    if method not in ALLOWED_METHODS:
+        return None
+    uri, _, query = raw_path.partition("?")
+    target = host_redirect.location(redirects, viewer.host, uri, query)
+    if target is None:
+        return None
+    return EdgeAnswer(
+        host_redirect.STATUS,
+        [("Location", target), ("Cache-Control", host_redirect.CACHE_CONTROL), ("Content-Length", "0")],
+        b"",
+    )
 
 
 def distribution_answer(

@@ -27,6 +27,7 @@ moto server (that is how `make demo` runs it).
 from __future__ import annotations
 
 import base64
+import json
 import logging
 import re
 import sys
@@ -46,7 +47,7 @@ import boto3
 import click
 from botocore.exceptions import BotoCoreError, ClientError
 
-from edge_function import CLOUDFRONT_FUNCTION, LAMBDA_EDGE, ROUTERS
+from edge_function import CLOUDFRONT_FUNCTION, LAMBDA_EDGE, ROUTERS, host_redirect
 from edge_function.code import Canary, parse_canary, store_value
 from edge_function.viewer_request import FALLBACK_ORIGIN_PATH, viewer_request
 from edge_function.viewer_response import viewer_response
@@ -62,6 +63,7 @@ from scripts.commands.distribution_flow import (
     OriginAnswer,
     ViewerHeaders,
     distribution_answer,
+    host_redirect_answer,
     viewer_request_answer,
 )
 from scripts.commands.errors import RefusedError, SitectlError, aws_errors, debugging, error_code
@@ -327,6 +329,7 @@ class PreviewServer(ThreadingHTTPServer):
         viewer_function: ViewerRequestFunction = viewer_request,
         canary: CanaryReader | None = None,
         viewer_response_function: ViewerResponseFunction = viewer_response,
+        host_redirects: Mapping[str, str] | None = None,
     ) -> None:
         self.origin = origin
         self.edge_function = edge_function
@@ -342,6 +345,8 @@ class PreviewServer(ThreadingHTTPServer):
         self.canary = canary
         """Set: the running canary beside the live version, read this way on every request."""
         self.viewer_response_function = viewer_response_function
+        self.host_redirects = dict(host_redirects or {})
+        """A custom domain's host redirect ({from host: to host}, `host_redirect.rules`)."""
         super().__init__((host, port), _PreviewRequestHandler)
 
     @property
@@ -358,6 +363,9 @@ class PreviewServer(ThreadingHTTPServer):
     def answer(self, method: str, raw_path: str, viewer: ViewerHeaders = NO_HEADERS) -> EdgeAnswer:
         """Everything CloudFront does for one viewer request, minus its cache: the origin group's
         failover and the custom error responses included (`distribution_flow`)."""
+        redirected = host_redirect_answer(self.host_redirects, method, raw_path, viewer)
+        if redirected is not None:
+            return redirected
         if self.live_version is None:
             return distribution_answer(self._through_edge, method, raw_path, viewer, failover=self.failover)
         request = self._function_request(method, raw_path, viewer)
@@ -550,6 +558,7 @@ class _PreviewRequestHandler(BaseHTTPRequestHandler):
             "; ".join(self.headers.get_all("Cookie") or []) or None,
             self.headers.get("User-Agent"),
             str(self.client_address[0]),
+            self.headers.get("Host"),
         )
         try:
             answer = self.server.answer(method, raw_path, viewer)
@@ -735,6 +744,7 @@ def start_preview_server(
     viewer_function: ViewerRequestFunction = viewer_request,
     canary: CanaryReader | None = None,
     viewer_response_function: ViewerResponseFunction = viewer_response,
+    host_redirects: Mapping[str, str] | None = None,
 ) -> PreviewServer:
     """A preview server bound to 127.0.0.1:`port` (0: any free port); call serve_forever().
 
@@ -742,7 +752,8 @@ def start_preview_server(
     `failover=False` leaves out the origin group and the custom error responses. With `router`
     cloudfront-function, `live_version` replaces `live_version_for(version, settings)`, `canary`
     replaces `canary_for(None, settings, follow=version is None)` (the stack's running canary), and
-    `viewer_function` and `viewer_response_function` the functions' Python rules.
+    `viewer_function` and `viewer_response_function` the functions' Python rules. `host_redirects`: a
+    custom domain's host redirect (`stack_host_redirects`), answered first with either router.
     """
     origin = Origin(bucket, s3_client)
     function_mode = router == CLOUDFRONT_FUNCTION
@@ -759,6 +770,7 @@ def start_preview_server(
         viewer_function=viewer_function,
         canary=(canary or canary_for(None, settings, follow=version is None)) if function_mode else None,
         viewer_response_function=viewer_response_function,
+        host_redirects=host_redirects,
     )
 
 
@@ -777,6 +789,7 @@ def preview_server_running(
     viewer_function: ViewerRequestFunction = viewer_request,
     canary: CanaryReader | None = None,
     viewer_response_function: ViewerResponseFunction = viewer_response,
+    host_redirects: Mapping[str, str] | None = None,
 ) -> Iterator[PreviewServer]:
     """A preview server answering in a background thread for the duration of the block."""
     server = start_preview_server(
@@ -792,6 +805,7 @@ def preview_server_running(
         viewer_function=viewer_function,
         canary=canary,
         viewer_response_function=viewer_response_function,
+        host_redirects=host_redirects,
     )
     # A short poll interval: leaving the block waits for the next poll.
     thread = threading.Thread(
@@ -827,6 +841,24 @@ def stack_edge_config(site: Site) -> tuple[str, dict[str, str]]:
     except ProgramError as error:
         raise RefusedError(str(error)) from error
     return project, {key.removeprefix(f"{project}:"): value for key, value in values.items()}
+
+
+def stack_host_redirects(site: Site) -> dict[str, str]:
+    """The stack's host redirect ({from host: to host}) from its domainNames and hostRedirect, as the
+    program deploys it (`edge_function/host_redirect.py`); RefusedError for values it would refuse."""
+    project, config = stack_edge_config(site)
+    try:
+        names = json.loads(config.get("domainNames", "[]"))
+    except ValueError:
+        names = None
+    if not isinstance(names, list) or not all(isinstance(name, str) for name in names):
+        raise RefusedError(f"the stack's {project}:domainNames is not a list of host names: fix it")
+    mode = config.get("hostRedirect", host_redirect.OFF)
+    try:
+        host_redirect.validate(names, mode, f"{project}:{{}}".format)
+    except ValueError as error:
+        raise RefusedError(str(error)) from error
+    return host_redirect.rules(names, mode)
 
 
 def resolve_settings(
@@ -994,7 +1026,14 @@ def serve(
     )
     try:
         server = start_preview_server(
-            bucket, settings, version=version, port=port, s3_client=site.s3(), router=router, canary=canary
+            bucket,
+            settings,
+            version=version,
+            port=port,
+            s3_client=site.s3(),
+            router=router,
+            canary=canary,
+            host_redirects=stack_host_redirects(site) if site.has_stack else None,
         )
     except OSError as error:
         raise SitectlError(f"cannot listen on 127.0.0.1:{port}: {error}") from error
