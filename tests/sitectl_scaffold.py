@@ -118,7 +118,7 @@ class FakeStack:
             # The switch's diff: a changed version invalidates, and the state records the new id.
             answer = {"invalidationId": f"I{len(self.updates) + 1:03d}SWITCH", "waitedSeconds": 6.0}
             self.switch.update(version=self.version, result=json.dumps(answer))
-        self.record(self.version, self.up_result, message)
+        self.record(self.version, self.up_result, message, canary=self._canary())
         if self.up_result == "succeeded":
             self.deployed = self.version or layout.NO_VERSION_RELEASED
         return self.up_result
@@ -136,12 +136,26 @@ class FakeStack:
         self.calls.append("resource_outputs")
         return {SWITCH_URN: dict(self.switch)} if self.switch is not None and SWITCH_URN in urns else {}
 
+    def _canary(self) -> str | None:
+        """The canary the config names, as its record says it (`V 5`)."""
+        namespace = self.version_key.rsplit(":", 1)[0]
+        version, percent = (
+            self.config.get(f"{namespace}:canaryVersion"),
+            self.config.get(f"{namespace}:canaryPercent"),
+        )
+        return f"{version} {percent}" if version and percent else None
+
     def record(
-        self, version: str | None, result: str = "succeeded", message: str = "", user: str = "ci"
+        self,
+        version: str | None,
+        result: str = "succeeded",
+        message: str = "",
+        user: str = "ci",
+        canary: str | None = None,
     ) -> None:
         self.clock += timedelta(minutes=10)
         update = StackUpdate(
-            "update", self.clock, self.clock + timedelta(seconds=30), result, version, user, message
+            "update", self.clock, self.clock + timedelta(seconds=30), result, version, user, message, canary
         )
         self.updates.insert(0, update)
 

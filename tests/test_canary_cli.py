@@ -6,19 +6,22 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import boto3
 import pytest
+from click.testing import CliRunner
 from moto import mock_aws
+from pulumi.automation import ConfigValue
 
 from edge_lambda import layout
 from scripts.commands.canary import abort_canary, complete_canary, start_canary
 from scripts.commands.errors import RefusedError
 from scripts.commands.project import remove_config_text
 from scripts.commands.stack import PulumiStack
+from scripts.sitectl import cli
 from tests.sitectl_scaffold import (
     BUCKET,
     PARAMETER,
@@ -406,3 +409,163 @@ def test_what_config_only_writes_is_what_the_program_reads(tmp_path: Path) -> No
         abort_canary(lambda: stack_file, s3, MOCK_BUCKET, config_only=True, on_output=print)
         record, value = deployed()
         assert record == "none" and '"c"' not in value
+
+
+# --- --verify and `verify --canary`, against `sitectl serve` as the cloudfront-function router -------
+
+
+@dataclass
+class NoInvalidations:
+    """CloudFront's ListInvalidations for a distribution of the function router: nothing to wait for."""
+
+    calls: list[str] = field(default_factory=list)
+
+    def list_invalidations(self, DistributionId: str) -> dict[str, Any]:  # noqa: N803 - boto3's name
+        self.calls.append(f"list {DistributionId}")
+        return {"InvalidationList": {"Items": [], "Quantity": 0}}
+
+
+@pytest.fixture
+def served(world: World) -> Iterator[str]:
+    """The world's bucket served as the function router: the pointer and the canary record read on every
+    request; V3's page references a script it does not have (a broken build)."""
+    from edge_lambda.settings import EdgeSettings
+    from scripts.commands.serve import preview_server_running
+
+    put_version(world, V3, {"index.html": b'<html><script src="/app.js"></script></html>'})
+    settings = EdgeSettings(PARAMETER, "us-east-1", 5, bucket=BUCKET, bucket_region="us-east-1")
+    world.stack.extra_outputs["distributionId"] = "E2EXAMPLE"
+    with preview_server_running(
+        BUCKET,
+        settings,
+        s3_client=world.s3,
+        router="cloudfront-function",
+        live_version=world.live,
+        canary=lambda: layout.parse_canary_record(record(world)),
+    ) as server:
+        yield server.url
+
+
+def invoke_served(world: World, url: str, *args: str) -> Any:
+    deps = world.deps()
+    deps.cloudfront_factory = NoInvalidations
+    return CliRunner().invoke(cli, ["--url", url, *args], obj=deps)
+
+
+def test_a_verified_canary_is_checked_as_its_viewers_get_it(world: World, served: str) -> None:
+    result = invoke_served(
+        world, served, "canary", "--stack", "test", V2, "--percent", "5", "--verify", "--yes", "--json"
+    )
+    assert result.exit_code == 0, result.output
+    assert record(world) == f"{V2} 5" and world.live() == V1
+    verification = json.loads(result.stdout)["verification"]
+    assert verification["ok"] is True and verification["checks"][0]["status"] == 200
+    assert f"verified: {served}/ serves {V2} to the canary's viewers, working" in result.stderr
+    # Without the cookie a viewer outside the 5% gets the live version; with it, the canary.
+    assert invoke_served(world, served, "verify", "--stack", "test").exit_code == 0
+    checked = invoke_served(world, served, "verify", "--stack", "test", "--canary")
+    assert checked.exit_code == 0, checked.output
+    assert checked.stdout == f"ok: {served}/ serves {V2} to the canary's viewers, working\n"
+
+
+def test_a_canary_that_fails_verification_is_aborted_by_itself(world: World, served: str) -> None:
+    result = invoke_served(
+        world,
+        served,
+        "canary",
+        "--stack",
+        "test",
+        V3,
+        "--percent",
+        "5",
+        "--verify",
+        "--yes",
+        "--verify-timeout",
+        "0",
+    )
+    assert result.exit_code == 1
+    assert "  /app.js: HTTP 403, expected 200 (referenced by the root page; not in the manifest" in (
+        result.stderr
+    )
+    assert f"aborting canary {V3}: every viewer back on {V1}" in result.stderr
+    assert result.stderr.strip().splitlines()[-1] == (
+        f"Error: canary {V3} failed verification (1 problem); aborted: every viewer on {V1}"
+    )
+    assert (record(world), world.live()) == ("none", V1)
+    assert VERSION_KEY not in world.stack.config and PERCENT_KEY not in world.stack.config
+    assert [u.message.split(" by ")[0] for u in world.stack.updates[:2]] == [
+        f"sitectl canary --abort {V3}",
+        f"sitectl canary {V3} at 5%",
+    ]
+
+
+def test_verify_canary_without_a_canary_and_verify_with_complete_are_refused(
+    world: World, served: str
+) -> None:
+    result = invoke_served(world, served, "verify", "--stack", "test", "--canary")
+    assert result.exit_code == 2 and "no canary runs on stack 'test'" in result.output
+    assert canary(world, V2, "--percent", "5", "--yes").exit_code == 0
+    world.stack.calls.clear()
+    result = invoke_served(world, served, "canary", "--stack", "test", "--complete", "--verify", "--yes")
+    assert result.exit_code == 2 and result.output.startswith("Error: --verify goes with starting a canary")
+    result = invoke_served(
+        world, served, "canary", "--stack", "test", V3, "--percent", "5", "--verify", "--config-only"
+    )
+    assert result.exit_code == 2 and "--verify and --config-only exclude each other" in result.output
+    assert world.stack.mutations == []
+
+
+def test_history_says_what_each_update_did_to_the_canary(world: World) -> None:
+    for args in (
+        [V2, "--percent", "5"],
+        [V2, "--percent", "25"],
+        ["--abort"],
+        [V3, "--percent", "10"],
+        ["--complete"],
+    ):
+        assert canary(world, *args, "--yes").exit_code == 0
+    result = world.invoke("history", "--stack", "test", "--json")
+    assert result.exit_code == 0, result.output
+    rows = [(r["version"], r["canary"], r["live"]) for r in json.loads(result.stdout)]
+    assert rows == [
+        (V3, f"complete {V3}", True),
+        (V1, f"start {V3} at 10%", False),
+        (V1, f"abort {V2}", False),
+        (V1, f"start {V2} at 25%", False),
+        (V1, f"start {V2} at 5%", False),
+    ]
+    table = world.invoke("history", "--stack", "test").output.splitlines()
+    assert table[0].split() == ["VERSION", "WHEN", "BY", "RESULT", "LIVE", "CANARY"]
+    assert table[1].split()[-2:] == ["complete", V3] and table[3].split()[-2:] == ["abort", V2]
+
+
+def test_the_pulumi_adapter_reads_each_updates_canary_from_its_config() -> None:
+    from tests.test_sitectl_stack import summary
+
+    class WithCanary(RecordingStack):
+        def history(self) -> list[Any]:
+            running = summary(V1)
+            running.config[VERSION_KEY] = ConfigValue(V2)
+            running.config[PERCENT_KEY] = ConfigValue("5")
+            return [running, summary(V1)]
+
+    history = PulumiStack(WithCanary(), "versioned-site").history()
+    assert [(update.version, update.canary) for update in history] == [(V1, f"{V2} 5"), (V1, None)]
+
+
+def test_status_follows_the_canary_through_start_and_abort(world: World, served: str) -> None:
+    from scripts.commands.site import http_get
+
+    def status() -> dict[str, Any]:
+        deps = world.deps()
+        deps.http_get = http_get
+        result = CliRunner().invoke(cli, ["--url", served, "status", "--stack", "test", "--json"], obj=deps)
+        assert result.exit_code == 0, result.output
+        return dict(json.loads(result.stdout))
+
+    assert canary(world, V2, "--percent", "5", "--yes").exit_code == 0
+    running = status()
+    assert (running["canary"], running["served"], running["problems"]) == (f"{V2} at 5%", V1, [])
+    assert canary(world, "--abort", "--yes").exit_code == 0
+    ended = status()
+    assert (ended["canary"], ended["served"], ended["problems"]) == (None, V1, [])

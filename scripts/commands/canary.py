@@ -14,6 +14,7 @@ options (the demo calls them with its own stack).
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -23,7 +24,7 @@ import click
 
 from edge_function import CLOUDFRONT_FUNCTION, LAMBDA_EDGE
 from edge_lambda import layout
-from scripts.commands.errors import RefusedError, aws_errors
+from scripts.commands.errors import RefusedError, SitectlError, aws_errors
 from scripts.commands.options import Output, json_output, version_option
 from scripts.commands.release import (
     CONFIG_ONLY,
@@ -39,6 +40,14 @@ from scripts.commands.release import (
 )
 from scripts.commands.site import Site, site_options
 from scripts.commands.stack import SiteStack
+from scripts.commands.verify import (
+    PreparedVerification,
+    VerifyOptions,
+    VerifyReport,
+    poll_verify,
+    prepare_verification,
+    verify_release_options,
+)
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -93,11 +102,13 @@ def check_percent(percent: int) -> int:
 
 def check_router(stack: SiteStack, config_only: bool) -> None:
     """Refuse a canary on the Lambda@Edge router: the one the stack config names (what `pulumi up`
-    builds; default lambda-edge) and, unless only the config changes, the one deployed (`router`)."""
+    builds; unset: the deployed one, else lambda-edge) and, unless only the config changes, the one
+    deployed (the `router` output)."""
     key = config_key(stack, "router")
-    routers = [stack.get_config(key) or LAMBDA_EDGE]
-    deployed = stack.outputs().get("router")
-    if not config_only and isinstance(deployed, str) and deployed:
+    exported = stack.outputs().get("router")
+    deployed = exported if isinstance(exported, str) and exported else None
+    routers = [stack.get_config(key) or deployed or LAMBDA_EDGE]
+    if not config_only and deployed is not None:
         routers.append(deployed)
     for router in routers:
         if router != CLOUDFRONT_FUNCTION:
@@ -398,6 +409,7 @@ def canary_document(result: CanaryResult, site: Site) -> dict[str, object]:
 @click.option("--dry-run", is_flag=True, help="Preview the change instead of applying it.")
 @click.option("--config-only", is_flag=True, help=_CONFIG_ONLY_HELP)
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@verify_release_options
 @site_options()
 @aws_errors
 def canary_command(
@@ -408,6 +420,7 @@ def canary_command(
     dry_run: bool,
     config_only: bool,
     yes: bool,
+    verification: VerifyOptions | None,
     site: Site,
     output: Output,
 ) -> None:
@@ -430,22 +443,85 @@ def canary_command(
         plan = plan_complete(site.stack, site.s3(), bucket, **readers)
     else:
         plan = plan_abort(site.stack, site.s3(), bucket, **readers)
+    verified = None
+    if verification is not None:
+        if config_only:
+            raise RefusedError("--verify and --config-only exclude each other: --config-only deploys nothing")
+        if kind != START:
+            raise RefusedError(
+                "--verify goes with starting a canary (it checks the canary as its viewers get it and "
+                "aborts it on failure); once it is complete, `sitectl verify` checks the live version"
+            )
+        verified = prepare_verification(site, verification, dry_run, stream_pulumi_line, canary=plan.version)
     if not (yes or dry_run or config_only) and not _confirmed(_question(plan, site.stack_name)):
         raise RefusedError("canary cancelled")
     started = time.monotonic()
-    result = run_plan(
-        plan,
-        site.stack,
-        site.s3(),
-        bucket,
-        dry_run=dry_run,
-        config_only=config_only,
-        on_output=stream_pulumi_line,
+    run = functools.partial(
+        run_plan, stack_provider=site.stack, s3=site.s3(), bucket=bucket, on_output=stream_pulumi_line
     )
-    output.say(_said(result, site))
-    document = canary_document(result, site)
+    if verified is None:
+        result = run(plan, dry_run=dry_run, config_only=config_only)
+        output.say(_said(result, site))
+        document = canary_document(result, site)
+    else:
+
+        def abort_it() -> None:
+            output.say(f"aborting canary {plan.version}: every viewer back on {plan.live}")
+            output.say(_said(run(plan_abort(site.stack, site.s3(), bucket, **readers)), site))
+
+        results: list[CanaryResult] = []
+        report = start_and_verify(plan, lambda: results.append(run(plan)), abort_it, verified, output.say)
+        output.say(_said(results[0], site))
+        document = canary_document(results[0], site)
+        document["verification"] = {
+            "ok": report.ok,
+            "url": report.url,
+            "checks": report.checks,
+            **verified.timings,
+        }
     document["seconds"] = round(time.monotonic() - started, 3)
-    output.result(document, [result.version])
+    output.result(document, [plan.version])
+
+
+def start_and_verify(
+    plan: CanaryPlan,
+    start: Callable[[], Any],
+    abort: Callable[[], Any],
+    verified: PreparedVerification,
+    on_output: Callable[[str], Any],
+) -> VerifyReport:
+    """Start the canary, then check it as its viewers get it (`release --verify`'s wait and polling,
+    `sitectl verify --canary`'s requests) until it passes or the verify timeout has passed; when it
+    fails, abort it (every viewer back on the live version) and raise SitectlError (exit 1)."""
+    policy = verified.policy
+    began = policy.clock()
+    start()
+    try:
+        verified.wait_for_cache()
+    except SitectlError as error:
+        # Not knowing what viewers get is no reason to abort a canary that may be fine.
+        raise SitectlError(f"canary {plan.version} runs but is not verified: {error.message}") from error
+    report = poll_verify(verified.verify, plan.version, policy, on_output)
+    elapsed = policy.clock() - began
+    if report.ok:
+        on_output(
+            f"verified: {report.url} serves {plan.version} to the canary's viewers, working ({elapsed:.1f} s "
+            "after the start)"
+        )
+        return report
+    on_output(f"FAILED: canary {plan.version} fails verification {elapsed:.1f} s after the start:")
+    for problem in report.problems:
+        on_output(f"  {problem}")
+    count = len(report.problems)
+    failed = f"canary {plan.version} failed verification ({count} problem{'s' if count != 1 else ''})"
+    try:
+        abort()
+    except SitectlError as error:
+        raise SitectlError(
+            f"{failed}; aborting it failed: {error.message}; run `sitectl canary --abort --yes`"
+        ) from error
+    live = plan.live or layout.NO_VERSION_RELEASED
+    raise SitectlError(f"{failed}; aborted: every viewer on {live}")
 
 
 def _kind(version: str | None, percent: int | None, complete: bool, abort: bool) -> str:

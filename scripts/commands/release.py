@@ -64,6 +64,7 @@ class Release:
     result: str
     source: str  # "stack" or "parameter"
     live: bool = False  # the pointer holds it, and no newer successful release does
+    canary: str = ""  # what the update did to a canary: `start V at 5%`, `complete V`, `abort V`; "": nothing
 
     def to_dict(self) -> dict[str, object]:
         return asdict(self)
@@ -419,11 +420,13 @@ def releases_from_stack(updates: list[StackUpdate]) -> list[Release]:
     releases = []
     chronological = list(reversed(updates))
     last_version: str | None = None
+    last_canary: tuple[str, int] | None = None
     for update in chronological:
         if update.kind != "update":
             continue
         changed = update.version != last_version
-        if changed or update.message.startswith("sitectl "):
+        canary = canary_change(last_canary, layout.parse_canary_record(update.canary), update.version)
+        if changed or canary or update.message.startswith("sitectl "):
             match = _MESSAGE_USER.search(update.message)
             releases.append(
                 Release(
@@ -432,11 +435,23 @@ def releases_from_stack(updates: list[StackUpdate]) -> list[Release]:
                     by=update.user or (match.group("user") if match else None),
                     result=update.result,
                     source="stack",
+                    canary=canary,
                 )
             )
         if update.result == SUCCEEDED:
             last_version = update.version
+            last_canary = layout.parse_canary_record(update.canary)
     return list(reversed(releases))
+
+
+def canary_change(before: tuple[str, int] | None, after: tuple[str, int] | None, version: str | None) -> str:
+    """What an update did to the canary: `start V at P%` (or a new share), `complete V` (the canary is
+    the live version now), `abort V`; "" when nothing changed."""
+    if after is not None and after != before:
+        return f"start {after[0]} at {after[1]}%"
+    if before is not None and after is None:
+        return f"complete {before[0]}" if version == before[0] else f"abort {before[0]}"
+    return ""
 
 
 def releases_from_parameter(site: Site) -> list[Release]:
@@ -816,6 +831,11 @@ def history_command(limit: int, site: Site, output: Output) -> None:
         return
     rows = [["VERSION", "WHEN", "BY", "RESULT", "LIVE"]]
     rows += [[r.version, r.when, r.by or "-", r.result, "live" if r.live else ""] for r in releases]
+    if any(r.canary for r in releases):  # a column only where canaries ran
+        rows = [
+            [*row, canary]
+            for row, canary in zip(rows, ["CANARY", *(r.canary or "-" for r in releases)], strict=True)
+        ]
     click.echo(render_table(rows))
 
 

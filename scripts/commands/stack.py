@@ -16,6 +16,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Protocol
 
+from edge_lambda import layout
 from scripts.commands.errors import RefusedError, SitectlError
 from scripts.commands.project import VERSION_CONFIG_KEY_OUTPUT, project_name, version_config_key
 
@@ -59,6 +60,7 @@ class StackUpdate:
     version: str | None  # the `version` config the update ran with; None when unset
     user: str | None
     message: str
+    canary: str | None = None  # the canary the update ran with, as its record says it (`V 5`); None: none
 
 
 class SiteStack(Protocol):
@@ -193,6 +195,9 @@ class PulumiStack:
         entries = []
         for summary in self._stack.history():
             config = summary.config.get(self.version_key)
+            namespace = self.version_key.rsplit(":", 1)[0]
+            canary = summary.config.get(f"{namespace}:canaryVersion")
+            percent = summary.config.get(f"{namespace}:canaryPercent")
             environment = summary.environment or {}
             user = next((environment[k] for k in _USER_KEYS if environment.get(k)), None)
             entries.append(
@@ -204,6 +209,11 @@ class PulumiStack:
                     version=None if config is None else str(config.value),
                     user=user,
                     message=str(summary.message or ""),
+                    canary=(
+                        layout.canary_record(str(canary.value), int(percent.value))
+                        if canary is not None and canary.value and percent is not None
+                        else None
+                    ),
                 )
             )
         return entries

@@ -28,6 +28,7 @@ from urllib.parse import unquote, urljoin, urlsplit, urlunsplit
 import click
 
 from edge_function import CLOUDFRONT_FUNCTION
+from edge_function.viewer_bucket import SPLIT_COOKIE
 from edge_lambda import layout
 from edge_lambda.routes import Redirect, RouteSettings, VersionRoutes, route
 from edge_lambda.site_rules import REDIRECTS_FILE, file_answers
@@ -58,6 +59,16 @@ def fetch(url: str, timeout: float) -> Response:
     """GET `url` as a viewer would (no cache-busting), following no redirect, within `timeout` seconds
     in all; never raises for what the site answers (`http_client`)."""
     return http_client.get(url, timeout, headers={"User-Agent": "sitectl-verify"})
+
+
+# The cookie with which a request asks the cloudfront-function router for the running canary, whatever
+# its viewer's bucket (edge_function/viewer_bucket.py; ignored while no canary runs).
+CANARY_COOKIE = f"{SPLIT_COOKIE}=canary"
+
+
+def fetch_as_canary(url: str, timeout: float) -> Response:
+    """`fetch` as the canary's viewers get the site: with `CANARY_COOKIE`."""
+    return http_client.get(url, timeout, headers={"User-Agent": "sitectl-verify", "Cookie": CANARY_COOKIE})
 
 
 class _References(HTMLParser):
@@ -494,9 +505,10 @@ def site_url(site: Site) -> str:
 
 
 def site_verifier(
-    site: Site, smoke_paths: Sequence[SmokePath], timeout: float
+    site: Site, smoke_paths: Sequence[SmokePath], timeout: float, canary: str | None = None
 ) -> Callable[[str], VerifyReport]:
-    """version -> its report, against the site's URL, with each manifest read once."""
+    """version -> its report, against the site's URL, with each manifest read once; the version
+    `canary` is requested as its viewers get it (`CANARY_COOKIE`)."""
     url = site_url(site)
     manifests: dict[str, layout.Manifest] = {}
     # The stack's `router` output; without a stack, Lambda@Edge's rule: every file from the version.
@@ -506,7 +518,13 @@ def site_verifier(
         if version not in manifests:
             manifests[version] = version_manifest(site, version)
         return verify_site(
-            url, version, manifests[version], smoke_paths, timeout=timeout, shared_assets=shared_assets
+            url,
+            version,
+            manifests[version],
+            smoke_paths,
+            timeout=timeout,
+            shared_assets=shared_assets,
+            fetcher=fetch_as_canary if version == canary else fetch,
         )
 
     return verify
@@ -548,8 +566,14 @@ class PreparedVerification:
 
 
 def prepare_verification(
-    site: Site, options: VerifyOptions, dry_run: bool, on_output: Callable[[str], Any]
+    site: Site,
+    options: VerifyOptions,
+    dry_run: bool,
+    on_output: Callable[[str], Any],
+    canary: str | None = None,
 ) -> PreparedVerification:
+    """Refuse bad input (exit 2) before anything changes; `canary`: the version checked as a canary's
+    viewers get it (`site_verifier`)."""
     if dry_run:
         raise RefusedError(
             "--verify needs a real release: drop --dry-run (a preview changes nothing to verify)"
@@ -575,7 +599,7 @@ def prepare_verification(
 
     return PreparedVerification(
         live_before=site.live_version(),
-        verify=site_verifier(site, smoke_paths, options.timeout),
+        verify=site_verifier(site, smoke_paths, options.timeout, canary),
         wait_for_cache=wait_for_cache,
         policy=policy,
         timings=timings,
@@ -662,6 +686,12 @@ def timeout_option(function: Callable[..., Any]) -> Callable[..., Any]:
     "the CloudFront invalidation completes).",
 )
 @click.option("-v", "--verbose", is_flag=True, help="Also list what passed and what was skipped.")
+@click.option(
+    "--canary",
+    is_flag=True,
+    help=f"Check the running canary as its viewers get it (each request sends `Cookie: {CANARY_COOKIE}`); "
+    "default version: the canary's.",
+)
 @site_options()
 @aws_errors
 def verify_command(
@@ -670,6 +700,7 @@ def verify_command(
     timeout: float,
     wait: float,
     verbose: bool,
+    canary: bool,
     site: Site,
     output: Output,
 ) -> None:
@@ -678,6 +709,16 @@ def verify_command(
     version, with the Content-Type its manifest records. Exit 0 when all pass, 1 with one line per
     problem, 2 for bad input."""
     smoke_paths = [parse_smoke_path(path) for path in paths]
+    if canary and version is None:
+        running = site.canary()
+        if running is None:
+            where = f"stack {site.stack_name!r}" if site.has_stack else "this site"
+            raise RefusedError(
+                f"no canary runs on {where} (its record beside the pointer says none, or there is no "
+                "pointer to read: pass --stack or --parameter): start one with `sitectl canary VERSION "
+                "--percent P`, or name the version with --version"
+            )
+        version = running[0]
     if version is None:
         version = site.live_version()
         named = site.parameter()
@@ -687,11 +728,12 @@ def verify_command(
             raise RefusedError("which version? pass --version, or --stack / --parameter to read the pointer")
         if not is_released(version):
             raise RefusedError("the pointer holds 'none': nothing is released, pass --version")
-    verify = site_verifier(site, smoke_paths, timeout)
+    verify = site_verifier(site, smoke_paths, timeout, version if canary else None)
     report = poll_verify(verify, version, VerifyPolicy(verify_timeout=wait), output.say)
     lines = [*(report.notes if verbose else []), *report.problems]
     if report.ok:
-        lines.append(f"ok: {report.url} serves {version}, working")
+        viewers = " to the canary's viewers" if canary else ""
+        lines.append(f"ok: {report.url} serves {version}{viewers}, working")
     output.result(verify_document(report), lines)
     if not report.ok:
         raise SitectlError(f"{report.url} fails verification of {version}: {_count(report.problems)}")
