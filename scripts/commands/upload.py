@@ -562,16 +562,25 @@ def _put_shared(
     """Send a fingerprinted file to the shared area, only if the name is free there (If-None-Match):
     nothing there is ever overwritten. Refused (412, or 409 while another write of it is in flight):
     another upload stored the name meanwhile, or an earlier attempt of this one; taken when its bytes
-    and headers are the build's, else refused (`conflict_refusal`)."""
+    and headers are the build's, else refused (`conflict_refusal`). A 409 whose other write has not
+    landed (still in flight, or failed) is no answer: sent again, as S3 documents, `attempts` times."""
     key = step.key(version)
-    try:
-        with_retries(
-            partial(put_file, s3, bucket, version, step.file, {"IfNoneMatch": "*"}, key), attempts, sleep
-        )
-        return step
-    except ClientError as error:
-        if error_code(error) not in (*_REFUSED_WRITE, "ConditionalRequestConflict", "409"):
-            raise
+    head = None
+    for attempt in range(1, attempts + 1):
+        try:
+            with_retries(
+                partial(put_file, s3, bucket, version, step.file, {"IfNoneMatch": "*"}, key), attempts, sleep
+            )
+            return step
+        except ClientError as error:
+            if error_code(error) not in (*_REFUSED_WRITE, "ConditionalRequestConflict", "409"):
+                raise
+            if (head := storage.head_object_if_exists(s3, bucket, key)) is not None:
+                break
+            if attempt == attempts:
+                raise
+        sleep(min(10.0, 0.2 * 2 ** (attempt - 1)))
+    assert head is not None  # the loop returned, raised, or found the object
     local = step.file
     entry = layout.ManifestFile(
         local.size,
@@ -581,7 +590,6 @@ def _put_shared(
         local.etag,
         step.area or layout.SHARED_AREA,
     )
-    head = s3.head_object(Bucket=bucket, Key=key)
     problem = storage.header_problem(version, local.path, entry, head)
     if problem is not None:
         if step.area == layout.CONTENT_AREA:  # the same path and bytes: only headers can differ

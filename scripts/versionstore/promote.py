@@ -470,6 +470,7 @@ def _copy_into_place(
     writes are): a promote whose claim was taken over cannot overwrite the new owner's objects.
     A 412 is either that condition or the source pin: the source is asked which."""
     condition: dict[str, str] | None = store.write_condition(stored)
+    conflicts = 0
     while condition is not None:
         try:
             with_retries(partial(_copy, source, destination, item, condition), attempts, sleep)
@@ -484,6 +485,14 @@ def _copy_into_place(
                 problem = _object_problem(destination, claim.version, item)
                 if problem is None:
                     return
+                if (
+                    conflicts < attempts
+                    and store.head_object_if_exists(destination.s3, destination.name, item.key) is None
+                ):
+                    # 409: another write of it was in flight and has not landed: copy again (S3's advice).
+                    conflicts += 1
+                    sleep(min(10.0, 0.2 * 2 ** (conflicts - 1)))
+                    continue
                 raise StoreRefusedError(
                     f"{destination.url(item.key)} was stored meanwhile with other content ({problem}): "
                     "fingerprinted files are stored once, by name, and never overwritten"
