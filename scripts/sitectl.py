@@ -5,6 +5,8 @@ Each command lives in its own module of `scripts/` and is registered on the grou
 
 from __future__ import annotations
 
+import gc
+
 import click
 
 from scripts.commands.canary import canary_command
@@ -54,6 +56,11 @@ cli.add_command(e2e_command)
 
 
 def main() -> None:
+    # What the imports allocated (botocore's models, click's commands, every module) lives until exit:
+    # frozen, the collector no longer walks it at each collection nor once more at exit, a quarter of
+    # a command's start-up CPU (0.62 s -> 0.45 s to import and create the S3 client, medians of 9).
+    # Only the console script calls this: tests invoke `cli` and keep their collector as it is.
+    gc.freeze()
     cli()
 
 
