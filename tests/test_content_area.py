@@ -244,3 +244,21 @@ def test_promote_into_a_function_router_stack_refuses_a_version_stored_by_conten
     assert world.stacks["prod"].mutations == []
     promoted = world.invoke("--stack", "prod", "promote", V2, "--from-bucket", BUCKET)
     assert promoted.exit_code == 0, promoted.output
+
+
+def test_serve_as_the_function_router_refuses_to_preview_a_version_stored_by_content(
+    world: World, tmp_path: Path
+) -> None:
+    """The function would answer 404 for each file stored by content, and its release guard refuses
+    such a version: the preview says so instead of serving 404s."""
+    upload_build(world.s3, BUCKET, write_build(tmp_path / "one", SITE), V1, router="lambda-edge")
+    result = world.invoke(
+        "--bucket", BUCKET, "serve", "--version", V1, "--router", "cloudfront-function", "--port", "0"
+    )
+    assert result.exit_code == 2, result.output
+    assert result.stderr == (
+        f"Error: version {V1} stores 3 files by content (first: about/index.html), which only the "
+        "lambda-edge router serves; the cloudfront-function router reads them from the version's prefix: "
+        "preview it with --router lambda-edge, or upload the build again with `sitectl upload --router "
+        "cloudfront-function`\n"
+    )

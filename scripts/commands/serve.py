@@ -47,6 +47,7 @@ import boto3
 import click
 from botocore.exceptions import BotoCoreError, ClientError
 
+from components import release_guard
 from edge_function import CLOUDFRONT_FUNCTION, LAMBDA_EDGE, ROUTERS, host_redirect
 from edge_function.code import Canary, parse_canary, store_value
 from edge_function.viewer_request import FALLBACK_ORIGIN_PATH, viewer_request
@@ -1017,6 +1018,15 @@ def serve(
                 f"warning: {shown} {wanted} has no objects in s3://{bucket}: every path it serves will be "
                 f"404{suggestion}",
                 err=True,
+            )
+        if wanted is None or router != CLOUDFRONT_FUNCTION:
+            continue
+        manifest = release_guard.manifest_of(site.s3(), bucket, wanted)
+        if (refusal := release_guard.by_content_refusal(manifest) if manifest else None) is not None:
+            # Its release guard refuses such a version: a preview must not show it served (as 404s).
+            raise RefusedError(
+                f"{refusal}: preview it with --router {LAMBDA_EDGE}, or upload the build again with "
+                f"`sitectl upload --router {CLOUDFRONT_FUNCTION}`"
             )
     fixed_canary = (
         None if canary_version is None or canary_percent is None else (canary_version, canary_percent)
