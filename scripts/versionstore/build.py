@@ -206,33 +206,44 @@ def scan_build(
     build = Build(files=[])
     accepted: list[tuple[str, Path]] = []
 
-    def folder(current: Path, relative: PurePosixPath) -> Iterator[os.DirEntry[str]]:
+    def folder(current: Path | str, relative: str) -> Iterator[os.DirEntry[str]]:
         try:
             return iter(sorted(os.scandir(current), key=lambda e: e.name))
         except OSError as error:
             raise StoreRefusedError(
-                f"cannot read folder {shown(relative.as_posix())}: {error.strerror}; fix its permissions "
+                f"cannot read folder {shown(relative or '.')}: {error.strerror}; fix its permissions "
                 "or exclude it (--exclude)"
             ) from error
+
+    def kind(entry: os.DirEntry[str], path: Path | None) -> tuple[bool, bool]:
+        """(folder, regular file): a symlink's target's (`path`), else the entry's own, from the
+        folder listing itself (no stat); an entry gone meanwhile is neither."""
+        if path is not None:
+            return path.is_dir(), path.is_file()
+        try:
+            return entry.is_dir(follow_symlinks=False), entry.is_file(follow_symlinks=False)
+        except OSError:
+            return False, False
 
     # Depth first, in name order, with a stack of open folders rather than recursion: a tree of any
     # depth is scanned (or refused by name) instead of exhausting Python's recursion limit. Each folder
     # carries its real path: a child that is not a symlink is the real path plus its name, so only
     # symlinks are resolved (resolving every folder costs one lstat per level of its path: cubic in
-    # the depth, minutes for a tree 1,200 folders deep).
-    stack = [(folder(root, PurePosixPath()), PurePosixPath(), root, frozenset({root}))]
+    # the depth, minutes for a tree 1,200 folders deep). Names are `/`-joined strings and a Path is
+    # made only for what is kept: a scan of thousands of files spent most of its time building paths.
+    stack = [(folder(root, ""), "", root, frozenset({root}))]
     while stack:
         entries, relative, real, ancestors = stack[-1]
         entry = next(entries, None)
         if entry is None:
             stack.pop()
             continue
-        path = Path(entry.path)
-        child = relative / entry.name
-        name = child.as_posix()
+        name = f"{relative}/{entry.name}" if relative else entry.name
+        link: Path | None = None
         if entry.is_symlink():
+            link = Path(entry.path)
             try:
-                resolved = path.resolve(strict=True)
+                resolved = link.resolve(strict=True)
             except RuntimeError as error:  # Python < 3.13 raises this on a symlink loop
                 raise StoreRefusedError(f"symlink {shown(name)} forms a loop; remove it") from error
             except OSError as error:  # Python 3.13 raises ELOOP on a symlink loop
@@ -241,29 +252,29 @@ def scan_build(
             if not resolved.is_relative_to(root):
                 raise StoreRefusedError(f"symlink {shown(name)} leads outside {directory} (to {resolved})")
             target = resolved.relative_to(root).as_posix()
-            if not is_excluded(rules, name, path.is_dir()) and _excluded_path(rules, target, resolved):
+            if not is_excluded(rules, name, link.is_dir()) and _excluded_path(rules, target, resolved):
                 # Exclusions go by name: a link would publish an excluded file under another.
                 raise StoreRefusedError(
                     f"symlink {shown(name)} leads to {shown(target)}, which is excluded: remove the link, "
                     f"or --include {shown(target)} if it is meant to be public"
                 )
-        else:
-            resolved = real / entry.name
-        is_dir = path.is_dir()
+        is_dir, is_file = kind(entry, link)
         if is_excluded(rules, name, is_dir):
             build.excluded.append(name + "/" if is_dir else name)
             continue
         if is_dir:
+            if link is None:
+                resolved = real / entry.name
             if resolved in ancestors:
                 raise StoreRefusedError(f"symlink {shown(name)} forms a loop; remove it")
-            stack.append((folder(path, child), child, resolved, ancestors | {resolved}))
-        elif path.is_file():
+            stack.append((folder(entry.path, name), name, resolved, ancestors | {resolved}))
+        elif is_file:
             problem = name_problem(name)
             if problem is not None:
                 raise StoreRefusedError(
                     f"file name {shown(name)!r} {problem}: rename it, or exclude it (--exclude)"
                 )
-            accepted.append((name, path))
+            accepted.append((name, Path(entry.path)))
         else:
             raise StoreRefusedError(f"{shown(name)} is neither a regular file nor a directory; remove it")
 
@@ -275,10 +286,15 @@ def scan_build(
     headers, declared = _declared_rules(root, headers)
     # The files are hashed on threads while this one reads the build's text for fingerprint evidence:
     # the headers need the evidence, the hashes do not, and hashing and reading release the GIL.
+    # In batches (a few per thread), not a future per file: thousands of futures cost more than small
+    # files take to hash.
+    size = max(1, -(-len(accepted) // (HASH_WORKERS * 4)))
+    batches = [accepted[i : i + size] for i in range(0, len(accepted), size)]
     with ThreadPoolExecutor(max_workers=HASH_WORKERS) as pool:
-        digests = pool.map(lambda item: file_digest(item[1], item[0]), accepted)
+        hashed = pool.map(lambda batch: [file_digest(path, name) for name, path in batch], batches)
         evidence = fingerprints.decide_build(dict(accepted), root)
         headers = replace(headers, named_by_build=frozenset(evidence.by_reference))
+        digests = [digest for batch in hashed for digest in batch]
         build.files = [
             digest.local_file(name, path, headers)
             for (name, path), digest in zip(accepted, digests, strict=True)
