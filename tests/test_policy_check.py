@@ -603,10 +603,11 @@ def test_this_projects_program_passes_with_the_values_an_update_knows() -> None:
     assert statements[0]["Condition"] == {
         "StringEquals": {"AWS:SourceArn": "arn:aws:cloudfront::123456789012:distribution/E2SITECDN"}
     }
-    assert statements[0]["Resource"] == [
-        "arn:aws:s3:::site-bucket-0a1b2c3",
+    # Objects only, no s3:ListBucket: a missing key is S3's 403 (components/site.py).
+    assert (statements[0]["Action"], statements[0]["Resource"]) == (
+        "s3:GetObject",
         "arn:aws:s3:::site-bucket-0a1b2c3/*",
-    ]
+    )
 
 
 # ---------------------------------------------------------------------------------------------------
