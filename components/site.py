@@ -17,12 +17,13 @@ from components import domain, not_found_and_skew, pointer_guard, release_guard,
 from components.config_key import config_key
 from components.edge_bundle import LAMBDA_RUNTIME, bundle_files
 from components.private_bucket import private_bucket_guards
-from edge_function import CLOUDFRONT_FUNCTION, LAMBDA_EDGE, ROUTERS, host_redirect
+from edge_function import CLOUDFRONT_FUNCTION, LAMBDA_EDGE, ROUTERS, host_redirect, rule_keys
 from edge_function.code import (
     LIVE_VERSION_KEY,
     RulesNotCarriedError,
     function_code,
     key_value_store_id,
+    manifest_rule_keys,
     manifest_store_value,
     viewer_response_code,
 )
@@ -58,6 +59,7 @@ ReleaseCheck = Callable[[str, str], None]
 PointerReader = Callable[[str], str | None]
 """(parameter name) -> the pointer's value in AWS, None while the parameter does not exist."""
 ManifestReader = Callable[[str, str], layout.Manifest | None]
+RuleKeyWriter = Callable[[str, Mapping[str, str]], None]
 """(bucket, version) -> the version's manifest, None when the bucket or the manifest does not exist (yet)."""
 EmergencyRecordReader = Callable[[str], emergency.EmergencyRecord | None]
 """(pointer name) -> the emergency rollback record beside it, None when there is none."""
@@ -119,6 +121,9 @@ class VersionedStaticSiteArgs:
     read_manifest: ManifestReader | None = None
     """Reads a version's manifest for the cloudfront-function router's routes (its KeyValueStore
     value); default: with boto3."""
+    write_rule_keys: RuleKeyWriter | None = None
+    """Writes a version's build-rule keys into the cloudfront-function router's store (during an update,
+    before its `live-version` key): `(store ARN, keys)`; default: `rule_keys.write_rule_keys` with boto3."""
     aws_profile: str | None = None
     """The `aws:profile` of the stack: the guards and the switch use it, as the providers do."""
     router: str = LAMBDA_EDGE
@@ -342,6 +347,7 @@ PYTHON_ONLY_ARGS = (
     "find_zone_id",
     "read_certificate_status",
     "read_manifest",
+    "write_rule_keys",
     "aws_profile",  # the provider reads the consumer stack's `aws:profile` itself
 )
 # Inputs the component needs as plain values (a plain type in VersionedStaticSiteInputs).
@@ -526,9 +532,16 @@ class VersionedStaticSite(pulumi.ComponentResource):
         lambda_function_associations = None
         if args.router == CLOUDFRONT_FUNCTION:
             read_manifest = args.read_manifest or _default_manifest_reader(args.aws_profile)
+            write_keys = args.write_rule_keys or _default_rule_key_writer(args.aws_profile)
             assert canary_change is not None
             router_function = _cloudfront_function_router(
-                self, name, args, pointer, bucket, read_manifest, _CanaryPlan(canary_change, release_check)
+                self,
+                name,
+                args,
+                pointer,
+                bucket,
+                (read_manifest, write_keys),
+                _CanaryPlan(canary_change, release_check),
             )
             function_associations = [
                 aws.cloudfront.DistributionDefaultCacheBehaviorFunctionAssociationArgs(
@@ -843,6 +856,19 @@ def _default_release_check(
     return check
 
 
+def _default_rule_key_writer(profile: str | None) -> RuleKeyWriter:
+    def write(store_arn: str, keys: Mapping[str, str]) -> None:
+        import boto3
+
+        # The store is global; its data-plane API signs with SigV4A (boto3[crt]).
+        kvs = boto3.session.Session(profile_name=profile).client(
+            "cloudfront-keyvaluestore", region_name=EDGE_REGION
+        )
+        rule_keys.write_rule_keys(kvs, store_arn, keys)
+
+    return write
+
+
 def _default_manifest_reader(profile: str | None) -> ManifestReader:
     region = pulumi.Config("aws").get("region")
 
@@ -1142,29 +1168,36 @@ def _cloudfront_function_router(
     args: VersionedStaticSiteArgs,
     pointer: aws.ssm.Parameter,
     bucket: aws.s3.Bucket,
-    read_manifest: ManifestReader,
+    manifests: tuple[ManifestReader, RuleKeyWriter],
     canary: _CanaryPlan,
 ) -> CloudFrontFunctionRouter:
     """The viewer-request CloudFront Function and the KeyValueStore key it reads the live version from,
     the canary's record beside the pointer, and the viewer-response function."""
+    read_manifest, write_keys = manifests
     route_settings = RouteSettings(args.trailing_slash, args.redirect_status, args.spa_fallback)
     # One viewer-request function per behavior: host redirects go in front of the router, in its code.
     redirects = host_redirect.rules(args.domain_names, args.host_redirect)
 
-    def live_value(values: list[str]) -> str:
+    def live_plan(values: list[str]) -> tuple[str, dict[str, str]]:
         # The version and its routes in one value: one read per request, never one without the other;
-        # a canary rides in it too (docs/architecture.md, "Canary releases": why not a second key).
+        # a canary rides in it too (docs/architecture.md, "Canary releases": why not a second key). With
+        # it, the keys of both versions' build rules, which must be in the store before the value.
         version, bucket_name, record = values
         if not layout.is_valid_version(version):
-            return version
+            return version, {}
         running = layout.parse_canary_record(record)
+        manifest = read_manifest(bucket_name, version)
+        canary_manifest = None if running is None else read_manifest(bucket_name, running[0])
         try:
-            return manifest_store_value(
+            value = manifest_store_value(
                 version,
-                read_manifest(bucket_name, version),
+                manifest,
                 args.spa_fallback,
-                None if running is None else (running[0], running[1], read_manifest(bucket_name, running[0])),
+                None if running is None else (running[0], running[1], canary_manifest),
             )
+            keys = manifest_rule_keys(version, manifest)
+            if running is not None:
+                keys.update(manifest_rule_keys(running[0], canary_manifest))
         except RulesNotCarriedError as error:
             raise ValueError(
                 f"version {version} cannot be routed by the cloudfront-function router: {error}"
@@ -1175,6 +1208,16 @@ def _cloudfront_function_router(
                 f"`pulumi config set router {LAMBDA_EDGE}` (it reads the whole manifest), or name those "
                 "pages the way the others are named"
             ) from None
+        return value, keys
+
+    def with_rule_keys(values: list[Any]) -> str:
+        # During an update only (never a preview): the versions' rule keys first, so that no edge reads a
+        # value naming keys it does not have yet. Written once per version (immutable), never deleted
+        # here: `sitectl prune` removes them with their version.
+        store_arn, (value, keys) = values
+        if keys and not pulumi.runtime.is_dry_run():
+            write_keys(store_arn, keys)
+        return str(value)
 
     # CloudFront resources are global; the us-east-1 provider, like the pointer beside them.
     edge = pulumi.ResourceOptions(parent=site, provider=args.edge_provider)
@@ -1201,9 +1244,12 @@ def _cloudfront_function_router(
         f"{name}-live-version",
         key_value_store_arn=store.arn,
         key=LIVE_VERSION_KEY,
-        value=pulumi.Output.all(pointer.insecure_value, bucket.bucket, canary_record.insecure_value).apply(
-            live_value
-        ),
+        value=pulumi.Output.all(
+            store.arn,
+            pulumi.Output.all(pointer.insecure_value, bucket.bucket, canary_record.insecure_value).apply(
+                live_plan
+            ),
+        ).apply(with_rule_keys),
         # The store's child: it inherits the store's (us-east-1) provider.
         opts=pulumi.ResourceOptions(parent=store),
     )

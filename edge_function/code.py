@@ -25,13 +25,20 @@ from pathlib import Path
 
 import rjsmin  # type: ignore[import-untyped]
 
+from edge_function.rule_keys import RulesNotCarriedError, compile_rules
 from edge_lambda import layout
 from edge_lambda.routes import RouteSettings, RoutesTooLargeError, VersionRoutes
+
+__all__ = ["RulesNotCarriedError"]
 
 ROUTER_SOURCE = Path(__file__).with_name("router.js")
 VIEWER_RESPONSE_SOURCE = Path(__file__).with_name("viewer_response.js")
 # The viewer's bucket for the canary split, appended to both functions (one source, one rule).
 VIEWER_BUCKET_SOURCE = Path(__file__).with_name("viewer_bucket.js")
+# The build's rules as the store holds them (rule_keys.py), appended to the router.
+BUILD_RULES_SOURCE = Path(__file__).with_name("build_rules.js")
+# The viewer's query string added to a redirect's target: the router's and the host redirect's.
+QUERY_SOURCE = Path(__file__).with_name("query.js")
 SET_SPLIT_COOKIE_PLACEHOLDER = "__SET_SPLIT_COOKIE__"
 KEY_VALUE_STORE_ID_PLACEHOLDER = "__KEY_VALUE_STORE_ID__"
 SPA_FALLBACK_PLACEHOLDER = "__SPA_FALLBACK__"
@@ -52,10 +59,6 @@ _KEY_VALUE_STORE_ARN = re.compile(r"^arn:aws[a-z-]*:cloudfront::\d{12}:key-value
 
 class FunctionCodeError(ValueError):
     """A setting that cannot go into the function's code."""
-
-
-class RulesNotCarriedError(RoutesTooLargeError):
-    """A version whose build has `_redirects` or `_headers` rules: this router does not apply them."""
 
 
 def key_value_store_id(arn: str) -> str:
@@ -87,7 +90,13 @@ def function_code(store_id: str, settings: RouteSettings) -> str:
         if source.count(placeholder) != 1:
             raise FunctionCodeError(f"{ROUTER_SOURCE} must hold {placeholder} exactly once")
         code = code.replace(placeholder, value)
-    return minify(code + VIEWER_BUCKET_SOURCE.read_text(encoding="utf-8"))
+    return minify(
+        code
+        + "".join(
+            path.read_text(encoding="utf-8")
+            for path in (VIEWER_BUCKET_SOURCE, BUILD_RULES_SOURCE, QUERY_SOURCE)
+        )
+    )
 
 
 def viewer_response_code(set_split_cookie: bool) -> str:
@@ -129,29 +138,48 @@ class Canary:
     version: str
     percent: float
     routes: VersionRoutes | None
+    rule_keys: int = 0
+    """How many rule keys its build's rules take (`rule_keys.compile_rules`), 0 without rules."""
 
 
-def store_value(version: str, routes: VersionRoutes | None, canary: Canary | None = None) -> str:
-    """The `live-version` value for `version` (or `layout.NO_VERSION_RELEASED`) and its routes, with
-    `canary` inside the routes' JSON (`"c"`: one value, so one read per request and both versions
-    changed in one write; older functions ignore the key); RoutesTooLargeError when it does not fit
-    the store's 1 KB value."""
+def _summary(routes: VersionRoutes, rule_keys: int) -> dict[str, object]:
+    data: dict[str, object] = json.loads(routes.to_summary())
+    if rule_keys:
+        data["k"] = rule_keys  # router.js reads one more key, r/<version>/<n>, for this version
+    return data
+
+
+def store_value(
+    version: str, routes: VersionRoutes | None, canary: Canary | None = None, rule_keys: int = 0
+) -> str:
+    """The `live-version` value for `version` (or `layout.NO_VERSION_RELEASED`) and its routes (and
+    the count of its rule keys, `"k"`), with `canary` inside the routes' JSON (`"c"`: one value, so one
+    read per request and both versions changed in one write; older functions ignore the key);
+    RoutesTooLargeError when it does not fit the store's 1 KB value."""
     if routes is None or version == layout.NO_VERSION_RELEASED:
         if canary is not None:
             raise ValueError(f"a canary needs a live version with routes, not {version!r}")
         return version
-    if canary is None:
+    if canary is None and not rule_keys:
         return f"{version} {routes.to_summary()}"
-    data = json.loads(routes.to_summary())
-    percent = int(canary.percent) if float(canary.percent).is_integer() else canary.percent
-    data["c"] = {"v": canary.version, "p": percent}
-    if canary.routes is not None:  # without: the function routes it as a version whose files it does not know
-        data["c"]["r"] = json.loads(canary.routes.to_summary())
+    data = _summary(routes, rule_keys)
+    if canary is not None:
+        percent = int(canary.percent) if float(canary.percent).is_integer() else canary.percent
+        data["c"] = {"v": canary.version, "p": percent}
+        if (
+            canary.routes is not None
+        ):  # without: the function routes it as a version whose files it does not know
+            data["c"]["r"] = _summary(canary.routes, canary.rule_keys)  # type: ignore[index]
     value = f"{version} {json.dumps(data, separators=(',', ':'), ensure_ascii=False)}"
     size = len(value.encode("utf-8"))
     if size > MAX_STORE_VALUE_BYTES:
+        both = (
+            "the live version's and the canary's routes"
+            if canary is not None
+            else "the live version's routes"
+        )
         raise RoutesTooLargeError(
-            f"the live version's and the canary's routes need {size} bytes together, and the "
+            f"{both} need {size} bytes together, and the "
             f"cloudfront-function router's KeyValueStore value holds {MAX_STORE_VALUE_BYTES}"
         )
     return value
@@ -164,32 +192,40 @@ def manifest_routes(manifest: layout.Manifest | None, spa_fallback: bool) -> Ver
     return VersionRoutes.from_paths(manifest.files, spa_fallback, manifest.fingerprinted_paths())
 
 
+def manifest_rule_keys(version: str, manifest: layout.Manifest | None) -> dict[str, str]:
+    """The KeyValueStore keys of `version`'s build rules (`rule_keys.compile_rules`; none without rules or
+    a manifest): what `rule_keys.write_rule_keys` must have written before the `live-version` value that
+    `manifest_store_value` gives reaches the store. RulesNotCarriedError beyond this router's limits."""
+    if manifest is None:
+        return {}
+    return compile_rules(version, manifest.rules, manifest.files).values
+
+
 def manifest_store_value(
     version: str,
     manifest: layout.Manifest | None,
     spa_fallback: bool,
     canary: tuple[str, int, layout.Manifest | None] | None = None,
 ) -> str:
-    """`store_value` for `version` with the routes its `manifest` gives (None: no routes), and the
-    `canary` (version, percent, manifest) if one runs, as a deployment writes it; RoutesTooLargeError
-    when they do not fit, RulesNotCarriedError for a build with rules (`_redirects`, `_headers`), which
-    this router does not apply: releasing it would drop them."""
-    for checked in (manifest, None if canary is None else canary[2]):
-        if checked is not None and checked.rules:
-            raise RulesNotCarriedError(
-                f"its build has {len(checked.rules.redirects)} redirect rules (_redirects) and "
-                f"{len(checked.rules.headers)} header blocks (_headers), and this router carries none yet "
-                "(its limit: 0 rules); release it with `pulumi config set router lambda-edge`, or remove the "
-                "two files and upload again"
-            )
+    """`store_value` for `version` with the routes its `manifest` gives (None: no routes) and its rule
+    keys' count, and the `canary` (version, percent, manifest) if one runs, as a deployment writes it;
+    RoutesTooLargeError when they do not fit, RulesNotCarriedError for build rules (`_redirects`,
+    `_headers`) beyond what this router carries (`rule_keys.compile_rules`)."""
     routes = manifest_routes(manifest, spa_fallback)
+    rule_keys = len(manifest_rule_keys(version, manifest))
     if canary is None:
-        return store_value(version, routes)
+        return store_value(version, routes, rule_keys=rule_keys)
     canary_version, percent, canary_manifest = canary
     return store_value(
         version,
         routes or VersionRoutes.unknown(spa_fallback),
-        Canary(canary_version, percent, manifest_routes(canary_manifest, spa_fallback)),
+        Canary(
+            canary_version,
+            percent,
+            manifest_routes(canary_manifest, spa_fallback),
+            len(manifest_rule_keys(canary_version, canary_manifest)),
+        ),
+        rule_keys=rule_keys,
     )
 
 
@@ -204,6 +240,23 @@ def parse_store_value(value: str) -> tuple[str, VersionRoutes | None]:
     except (ValueError, KeyError, TypeError, AttributeError):
         return version, None
     return version, routes
+
+
+def rule_key_counts(value: str) -> tuple[int, int]:
+    """How many rule keys the live version and the canary of a `live-version` value have (`"k"`), as
+    `router.js` reads them (0: none, or not a count)."""
+    _, _, summary = value.partition(" ")
+    try:
+        data = json.loads(summary)
+    except ValueError:
+        return 0, 0
+    if not isinstance(data, dict):
+        return 0, 0
+    canary = data.get("c")
+    routes = canary.get("r") if isinstance(canary, dict) else None
+    counts = (data.get("k"), routes.get("k") if isinstance(routes, dict) else None)
+    live, of_canary = (c if isinstance(c, int) and not isinstance(c, bool) and c > 0 else 0 for c in counts)
+    return live, of_canary
 
 
 def parse_canary(value: str) -> Canary | None:

@@ -11,20 +11,12 @@ function hostRedirect(request) {
   if (!Object.prototype.hasOwnProperty.call(HOST_REDIRECTS, host)) {
     return null;
   }
-  const parts = [];
-  for (const name in request.querystring) {
-    const entry = request.querystring[name];
-    const values = entry.multiValue || [entry];
-    for (let i = 0; i < values.length; i++) {
-      parts.push(name + '=' + values[i].value);
-    }
-  }
   const target = 'https://' + HOST_REDIRECTS[host] + request.uri;
   return {
     statusCode: 301,
     statusDescription: 'Moved Permanently',
     headers: {
-      location: { value: parts.length ? target + '?' + parts.join('&') : target },
+      location: { value: withQuery(target, request.querystring) },
       'cache-control': { value: 'max-age=3600' },
     },
   };

@@ -14,7 +14,7 @@ import re
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
-from edge_function.code import FunctionCodeError, minify
+from edge_function.code import QUERY_SOURCE, FunctionCodeError, minify
 
 SOURCE = Path(__file__).with_name("host_redirect.js")
 # What the function's 301 says, as host_redirect.js answers it.
@@ -87,8 +87,10 @@ def _render(redirects: Mapping[str, str]) -> str:
 
 def standalone_code(redirects: Mapping[str, str]) -> str:
     """A viewer-request function that only redirects (the Lambda@Edge router runs later, at origin)."""
+    # The router's code holds `withQuery` (query.js) already; alone, the redirect needs its own.
     return minify(
         _render(redirects)
+        + QUERY_SOURCE.read_text(encoding="utf-8")
         + "\nasync function handler(event) {\n"
         + "  const redirect = hostRedirect(event.request);\n"
         + "  return redirect === null ? event.request : redirect;\n}\n"

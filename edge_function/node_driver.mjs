@@ -9,7 +9,8 @@
 // - one line, `export { handler };`, is appended so that the test can call the top-level handler (CloudFront
 //   finds it by name).
 // stdin: one JSON object a line, {"function": name, "store": {key: value}, "event": {...}};
-// stdout: first {"opened": [the ids passed to cf.kvs()]}, then one {"result": ...} or {"error": ...} a line.
+// stdout: first {"opened": [the ids passed to cf.kvs()]}, then one {"result": ..., "reads": n} or
+// {"error": ...} a line (`reads`: the store reads, kvs().get() calls, the event made).
 import { register } from 'node:module';
 import { readFileSync } from 'node:fs';
 import { createInterface } from 'node:readline';
@@ -23,6 +24,7 @@ export default {
     state.opened.push(id);
     return {
       async get(key, options) {
+        state.reads++;
         if (options !== undefined && options.format !== 'string') {
           throw new Error('the stub serves the string format only');
         }
@@ -47,7 +49,7 @@ export async function resolve(specifier, context, next) {
 `),
 );
 
-globalThis.cloudfrontStub = { opened: [], store: {} };
+globalThis.cloudfrontStub = { opened: [], store: {}, reads: 0 };
 const handlers = {};
 for (const argument of process.argv.slice(2)) {
   const [name, path] = argument.split(/=(.*)/s);
@@ -59,9 +61,10 @@ process.stdout.write(JSON.stringify({ opened: globalThis.cloudfrontStub.opened }
 for await (const line of createInterface({ input: process.stdin })) {
   const message = JSON.parse(line);
   globalThis.cloudfrontStub.store = message.store;
+  globalThis.cloudfrontStub.reads = 0;
   let answer;
   try {
-    answer = { result: await handlers[message.function](message.event) };
+    answer = { result: await handlers[message.function](message.event), reads: globalThis.cloudfrontStub.reads };
   } catch (error) {
     answer = { error: String(error && error.stack ? error.stack : error) };
   }

@@ -58,6 +58,8 @@ function decodedBytes(uri) {
   return bytes;
 }
 
+const NOT_UTF8 = 'the path contains percent-escapes that are not UTF-8';
+
 // Why the once-decoded `uri` is unsafe, or null. Strict UTF-8 as Python's decoder (and S3) reads it:
 // no overlong forms (%C0%AE is not '.'), no encoded surrogates, nothing above U+10FFFF, no truncation.
 // Hand-written rather than decodeURIComponent, so that no runtime's leniency can differ from the handler.
@@ -83,17 +85,17 @@ function decodedProblem(uri) {
       point = lead & 7;
       least = 0x10000;
     } else if (lead >= 0x80) {
-      return 'the path contains percent-escapes that are not UTF-8';
+      return NOT_UTF8;
     }
     for (let j = 1; j <= more; j++) {
       const next = bytes[i + j];
       if (next === undefined || (next & 0xc0) !== 0x80) {
-        return 'the path contains percent-escapes that are not UTF-8';
+        return NOT_UTF8;
       }
       point = (point << 6) | (next & 63);
     }
     if (point < least || point > 0x10ffff || (point >= 0xd800 && point < 0xe000)) {
-      return 'the path contains percent-escapes that are not UTF-8';
+      return NOT_UTF8;
     }
     unsafe = unsafe || point < 0x20 || (point >= 0x7f && point < 0xa0) || point === 0x2028 || point === 0x2029;
     i += more + 1;
@@ -195,8 +197,9 @@ function kinds(routes, path) {
   return (ext ? 'f' : routes.s) + (routes.s === 's' ? 'd' : routes.s);
 }
 
-// edge_lambda/routes.py route: the version-relative key path that answers `uri`, or {location} to redirect.
-function route(uri, routes) {
+// edge_lambda/routes.py route: the version-relative key path that answers `uri`, or {location} to redirect;
+// `internal`: a 200 or 404 rule's target, never redirected (edge_function/viewer_request.py rule_target).
+function route(uri, routes, internal) {
   if (uri === '/') {
     return '/' + INDEX_DOCUMENT;
   }
@@ -204,7 +207,7 @@ function route(uri, routes) {
   const bare = slash ? uri.slice(0, -1) : uri;
   const k = kinds(routes, decodeURIComponent(bare.slice(1)));
   if (slash) {
-    if (TRAILING_SLASH === 'never' && k.charAt(0) !== 'f') {
+    if (TRAILING_SLASH === 'never' && k.charAt(0) !== 'f' && !internal) {
       return { location: bare };
     }
     return k.charAt(1) === 'd' ? uri + INDEX_DOCUMENT : bare + '.html';
@@ -217,9 +220,9 @@ function route(uri, routes) {
     return '/' + INDEX_DOCUMENT;
   }
   if (kind === 'h') {
-    return TRAILING_SLASH === 'always' ? { location: uri + '/' } : uri + '.html';
+    return TRAILING_SLASH === 'always' && !internal ? { location: uri + '/' } : uri + '.html';
   }
-  return TRAILING_SLASH === 'never' ? uri + '/' + INDEX_DOCUMENT : { location: uri + '/' };
+  return TRAILING_SLASH === 'never' || internal ? uri + '/' + INDEX_DOCUMENT : { location: uri + '/' };
 }
 
 // The store's value: `<version>`, or `<version> <routes JSON>` (edge_function/code.py store_value), whose
@@ -238,22 +241,16 @@ function routesOf(routes) {
   const n = routes.n || [];
   const a = routes.a || [];
   if (typeof routes.s === 'string' && typeof routes.x === 'object' && routes.x !== null && Array.isArray(n) && Array.isArray(a)) {
-    return { s: routes.s, x: routes.x, n: n, a: a };
+    return { s: routes.s, x: routes.x, n: n, a: a, k: routes.k };
   }
   return { s: SPA_FALLBACK ? 's' : 'd', x: {}, n: [], a: [] };
 }
 
-function redirect(location, querystring) {
-  const parts = [];
-  for (const name in querystring) {
-    const entry = querystring[name];
-    const values = entry.multiValue || [entry];
-    for (let i = 0; i < values.length; i++) {
-      parts.push(name + '=' + values[i].value);
-    }
-  }
-  return respond(REDIRECT_STATUS, REDIRECT_STATUS === 301 ? 'Moved Permanently' : 'Permanent Redirect', '', {
-    location: { value: parts.length ? location + '?' + parts.join('&') : location },
+const STATUS_TEXT = { 301: 'Moved Permanently', 302: 'Found', 303: 'See Other', 307: 'Temporary Redirect', 308: 'Permanent Redirect' };
+
+function redirect(location, querystring, status) {
+  return respond(status, STATUS_TEXT[status], '', {
+    location: { value: withQuery(location, querystring) },
     'cache-control': { value: 'max-age=300' },
   });
 }
@@ -325,12 +322,29 @@ async function handler(event) {
       routes = routesOf(typeof canary.r === 'object' && canary.r !== null ? canary.r : {});
     }
   }
+  // The build's _redirects first (docs/architecture.md, "Redirects and headers of the build"): one read
+  // more, only for a version with rules (`k` keys): the key its first two segments hash to
+  // (rule_keys.bucket). A key never written: routed as without rules, as Lambda@Edge does when it cannot
+  // read a manifest.
+  const path = decodeURIComponent(uri.slice(1));
+  if (routes.k) {
+    const found = await kvs
+      .get('r/' + version + '/' + hash31(/^[^/]*(\/[^/]+)?/.exec(path)[0], routes.k))
+      .then((data) => ruleFor(JSON.parse(data), path), () => null);
+    if (found && found.s > 300 && found.s < 400) {
+      return redirect(found.to, request.querystring, found.s);
+    }
+    if (found) {
+      // a 200 or 404 rule's target, served as clean URLs resolve it
+      request.uri = '/' + version + route(found.to.split('?')[0], routes, true);
+      return request;
+    }
+  }
   // Skew protection before the cache: a fingerprinted file has the same bytes in every version that names
   // it, so it comes from the shared area, where a page of an earlier (or, after a rollback, later) version
   // still finds the chunks it names. The fallback origin cannot do it here as with Lambda@Edge: it would
   // get /<version>/... and an origin path can only prefix that. HTML and unhashed files: live version only.
   if (uri.charAt(uri.length - 1) !== '/') {
-    const path = decodeURIComponent(uri.slice(1));
     if (routes.a.indexOf(path) !== -1 || (isSharedByName(uri) && routes.n.indexOf(path) === -1)) {
       request.uri = SHARED_ASSET_PREFIX + uri;
       return request;
@@ -338,7 +352,7 @@ async function handler(event) {
   }
   const target = route(uri, routes);
   if (typeof target !== 'string') {
-    return redirect(target.location, request.querystring);
+    return redirect(target.location, request.querystring, REDIRECT_STATUS);
   }
   request.uri = '/' + version + target;
   return request;

@@ -17,9 +17,14 @@ function cookieBucket(request) {
 function hashBucket(event) {
   const agent = event.request.headers['user-agent'];
   const text = event.viewer.ip + ' ' + (agent ? agent.value : '');
+  return hash31(text, 1000003) % 100;
+}
+
+// `text`'s UTF-16 code units as a base-31 number modulo `modulus` (viewer_bucket.py, rule_keys.bucket).
+function hash31(text, modulus) {
   let hash = 0;
   for (let i = 0; i < text.length; i++) {
-    hash = (hash * 31 + text.charCodeAt(i)) % 1000003;
+    hash = (hash * 31 + text.charCodeAt(i)) % modulus;
   }
-  return hash % 100;
+  return hash;
 }

@@ -11,14 +11,19 @@ so that a local server treats both routers alike.
 
 from __future__ import annotations
 
+import json
+import re
+import urllib.parse
 from collections.abc import Mapping
 from typing import Any
 
-from edge_function.code import parse_canary, parse_store_value
+from edge_function.code import parse_canary, parse_store_value, rule_key_counts
+from edge_function.rule_keys import bucket, rule_key
 from edge_function.viewer_bucket import SPLIT_COOKIE, viewer_bucket
 from edge_lambda import layout
-from edge_lambda.handler import live_answer, make_response, refusal
-from edge_lambda.routes import RouteSettings, VersionRoutes
+from edge_lambda.handler import _QUERY_SAFE, live_answer, make_response, refusal
+from edge_lambda.routes import INDEX_DOCUMENT, RouteSettings, VersionRoutes
+from edge_lambda.site_rules import _SEGMENT_SAFE, REDIRECT_CACHE_CONTROL, REDIRECT_STATUSES
 
 # router.js RETRY_AFTER_SECONDS: nothing caches a generated answer at viewer-request, and a store update
 # reaches the edges within seconds.
@@ -38,12 +43,16 @@ def _unavailable(reason: str) -> dict[str, Any]:
 
 
 def viewer_request(
-    request: Mapping[str, Any], store_value: str | None, settings: RouteSettings
+    request: Mapping[str, Any],
+    store_value: str | None,
+    settings: RouteSettings,
+    rule_keys: Mapping[str, str] | None = None,
 ) -> dict[str, Any]:
     """What `router.js` does with `request` when the store's `live-version` key holds `store_value`
-    (`edge_function.code.store_value`; None: the key is missing or unreadable) and the function was
-    rendered with `settings`: a generated response (refusal, 503, redirect), or the request with its URI
-    rewritten (a copy; the rest untouched)."""
+    (`edge_function.code.store_value`; None: the key is missing or unreadable), its other keys are
+    `rule_keys` (the build rules' keys, `edge_function.rule_keys`) and the function was rendered with
+    `settings`: a generated response (refusal, 503, redirect), or the request with its URI rewritten
+    (a copy; the rest untouched)."""
     refused = refusal(request)
     if refused is not None:
         return refused
@@ -55,13 +64,69 @@ def viewer_request(
         return _unavailable("no version released")
     if not layout.is_valid_version(live_version):
         return _unavailable("the live version is unavailable")
+    keys, canary_keys = rule_key_counts(store_value)
     canary = parse_canary(store_value)
     if canary is not None and request_bucket(request) < canary.percent:
-        live_version, routes = canary.version, canary.routes
+        live_version, routes, keys = canary.version, canary.routes, canary_keys
     routes = routes or VersionRoutes.unknown(settings.spa_fallback)
+    if keys:
+        found = build_rule(rule_keys or {}, live_version, keys, urllib.parse.unquote(uri[1:]))
+        if found is not None and found[0] in REDIRECT_STATUSES:
+            query = urllib.parse.quote(str(request.get("querystring") or ""), safe=_QUERY_SAFE)
+            location = found[1] + (("&" if "?" in found[1] else "?") + query if query else "")
+            return make_response(
+                found[0], "", {"Location": location, "Cache-Control": REDIRECT_CACHE_CONTROL}
+            )
+        if found is not None:
+            return {**request, "uri": f"/{live_version}{rule_target(found[1].split('?')[0], routes)}"}
     if routes.serves_shared(uri):
         return {**request, "uri": "/" + layout.shared_asset_key(uri)}
     return live_answer(dict(request), live_version, routes, settings)
+
+
+def build_rule(rule_keys: Mapping[str, str], version: str, count: int, path: str) -> tuple[int, str] | None:
+    """build_rules.js `ruleFor` on the key the decoded relative `path` hashes to: the status and the
+    filled target of the first rule that answers it, or None (also for a key that is not there)."""
+    value = rule_keys.get(rule_key(version, bucket(path, count)))
+    if value is None:
+        return None
+    data = json.loads(value)
+    bare = path[:-1] if path.endswith("/") else path
+    for matcher, pieces, status in data["r"]:
+        match = (
+            re.search(matcher, path)
+            if matcher.startswith("^")
+            else re.search("", "")
+            if matcher == bare
+            else None
+        )
+        if match is not None and (status < 0 or path not in data["f"]):
+            to = "".join(
+                piece
+                if isinstance(piece, str)
+                else urllib.parse.quote(match.group(piece) or "", safe=_SEGMENT_SAFE + "/")
+                for piece in pieces
+            )
+            return abs(status), to
+    return None
+
+
+def rule_target(uri: str, routes: VersionRoutes) -> str:
+    """router.js `route(uri, routes, true)`: the key path a 200 or 404 rule's target is served from, as
+    clean URLs resolve it, never a redirect whatever trailingSlash says."""
+    if uri == "/":
+        return "/" + INDEX_DOCUMENT
+    slash = uri.endswith("/")
+    bare = uri[:-1] if slash else uri
+    kinds = routes.kinds(urllib.parse.unquote(bare[1:]))
+    if slash:
+        return uri + INDEX_DOCUMENT if kinds[1] == "d" else bare + ".html"
+    kind = kinds[0]
+    if kind == "f":
+        return uri
+    if kind == "s":
+        return "/" + INDEX_DOCUMENT
+    return uri + ".html" if kind == "h" else f"{uri}/{INDEX_DOCUMENT}"
 
 
 def _header(request: Mapping[str, Any], name: str) -> list[str]:

@@ -381,6 +381,8 @@ class NodeFunctions:
         stdin.flush()
         answer = self._read()
         assert "error" not in answer, answer["error"]
+        self.reads: int = answer["reads"]
+        """The store reads (kvs().get() calls) of the last run."""
         result: dict[str, Any] = answer["result"]
         return result
 

@@ -3,6 +3,7 @@ fake with the real boto3 client), the timeline, the record, and the record's ref
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import time
 from collections.abc import Iterator
@@ -13,9 +14,18 @@ import pytest
 from botocore.exceptions import ClientError
 from moto import mock_aws
 
-from edge_function.code import LIVE_VERSION_KEY, Canary, parse_canary, store_value
+from edge_function.code import (
+    LIVE_VERSION_KEY,
+    Canary,
+    manifest_rule_keys,
+    manifest_store_value,
+    parse_canary,
+    rule_key_counts,
+    store_value,
+)
 from edge_lambda import layout
 from edge_lambda.routes import VersionRoutes
+from edge_lambda.site_rules import parse_rule_files
 from scripts.commands.site import HttpAnswer, SiteDeps
 from scripts.offline.kvs_fake import ARN, FakeStore, client_for, running_store
 from scripts.offline.mockrun import ProgramError
@@ -237,6 +247,23 @@ def test_rollback_now_on_the_function_router_writes_the_store_key_with_its_etag(
         "config",
     ]
     assert site.cloudfront.invalidations == [] and site.clock.sleeps == []
+
+
+def test_rollback_now_writes_the_versions_rule_keys_before_anything_moves(world: World) -> None:
+    with running_store(FakeStore(items={LIVE_VERSION_KEY: V2})) as (store, endpoint):
+        site = Emergency(world, "cloudfront-function", kvs=client_for(endpoint))
+        manifest = storage.read_manifest(world.s3, BUCKET, V1)
+        assert manifest is not None
+        with_rules = dataclasses.replace(manifest, rules=parse_rule_files("/old /new 301\n", None))
+        world.s3.put_object(Bucket=BUCKET, Key=layout.manifest_key(V1), Body=with_rules.to_json().encode())
+        result = site.invoke("rollback", "--now", "--version", V1, "--yes", "--json")
+    assert result.exit_code == 0, result.output
+    keys = manifest_rule_keys(V1, with_rules)
+    assert [put[0] for put in store.puts] == [*keys, LIVE_VERSION_KEY]  # the keys first
+    assert store.items[LIVE_VERSION_KEY] == manifest_store_value(V1, with_rules, False)
+    assert rule_key_counts(store.items[LIVE_VERSION_KEY]) == (1, 0)
+    steps = [s["step"] for s in json.loads(result.stdout)["timeline"]]
+    assert steps == ["rules", "record", "pointer", "store", "first-answer", "config"]
 
 
 def test_rollback_now_during_a_canary_ends_it(world: World) -> None:

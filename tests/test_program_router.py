@@ -11,7 +11,14 @@ import pytest
 from moto import mock_aws
 from pulumi.runtime import MockResourceArgs
 
-from edge_function.code import function_code, viewer_response_code
+import components.site as site_module
+from edge_function.code import (
+    function_code,
+    manifest_rule_keys,
+    manifest_store_value,
+    rule_key_counts,
+    viewer_response_code,
+)
 from edge_lambda import layout
 from edge_lambda.routes import RouteSettings
 from edge_lambda.site_rules import parse_rule_files
@@ -333,7 +340,32 @@ def test_function_mode_refuses_a_version_whose_routes_do_not_fit_the_store_value
     ) in str(refused.value)
 
 
-def test_function_mode_refuses_a_version_with_build_rules_in_one_line(uploaded: None) -> None:
+def test_function_mode_writes_a_versions_rule_keys_during_the_update_before_its_value(
+    uploaded: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    s3 = boto3.client("s3", region_name="eu-west-1")
+    page = layout.ManifestFile(1, "0" * 64, "text/html", "no-cache")
+    rules = parse_rule_files("/old /new 301\n/blog/* /news/:splat 302\n", None)
+    manifest = layout.Manifest(V2, "2026-11-28T09:00:00+00:00", {"index.html": page}, rules)
+    s3.put_object(Bucket=MOCK_BUCKET, Key=layout.manifest_key(V2), Body=manifest.to_json().encode())
+    writes: list[tuple[str, dict[str, str]]] = []
+    monkeypatch.setattr(
+        site_module,
+        "_default_rule_key_writer",
+        lambda profile: lambda arn, keys: writes.append((arn, dict(keys))),
+    )
+
+    run_program({"version": V2, **FUNCTION_MODE}, preview=True)
+    assert writes == [], "a preview writes nothing"
+    registered = run_program({"version": V2, **FUNCTION_MODE})
+    assert writes == [(STORE_ARN, manifest_rule_keys(V2, manifest))]
+    assert list(writes[0][1]) == [f"r/{V2}/0"]
+    key = [r for r in by_type(registered, "aws:cloudfront/keyvaluestoreKey:KeyvaluestoreKey")][0]
+    assert key.props["value"] == manifest_store_value(V2, manifest, False)
+    assert rule_key_counts(key.props["value"]) == (1, 0)
+
+
+def test_function_mode_refuses_rules_beyond_its_limits_in_one_line(uploaded: None) -> None:
     s3 = boto3.client("s3", region_name="eu-west-1")
     page = layout.ManifestFile(1, "0" * 64, "text/html", "no-cache")
     rules = parse_rule_files("/old /new 301\n", "/*\n  X-Frame-Options: DENY\n")
@@ -342,9 +374,9 @@ def test_function_mode_refuses_a_version_with_build_rules_in_one_line(uploaded: 
 
     run_program({"version": V2})  # Lambda@Edge applies them
     with pytest.raises(ProgramError) as refused:
-        run_program({"version": V2, **FUNCTION_MODE})
+        run_program({"version": V2, **FUNCTION_MODE}, preview=True)
     assert (
-        f"version {V2} cannot be routed by the cloudfront-function router: its build has 1 redirect rules "
-        "(_redirects) and 1 header blocks (_headers), and this router carries none yet (its limit: 0 rules); "
-        "release it with `pulumi config set router lambda-edge`, or remove the two files and upload again"
+        f"version {V2} cannot be routed by the cloudfront-function router: its build has 1 header blocks "
+        "(_headers), and this router carries no header rules yet (its limit: 0 header blocks); release it "
+        "with `pulumi config set router lambda-edge`, or remove _headers and upload again"
     ) in str(refused.value)

@@ -324,7 +324,7 @@ def test_a_viewer_hanging_up_mid_object_closes_the_stream_quietly(caplog: pytest
 
 
 def test_a_failing_viewer_request_function_is_503() -> None:
-    def failing(request: Any, live: str | None, settings: RouteSettings) -> dict[str, Any]:
+    def failing(request: Any, live: str | None, settings: RouteSettings, keys: Any) -> dict[str, Any]:
         raise RuntimeError("the function broke")
 
     with preview_server_running(

@@ -27,7 +27,7 @@ from edge_lambda.site_rules import (
 from scripts.commands.upload import upload_build
 from scripts.versionstore import store as storage
 from scripts.versionstore.errors import StoreRefusedError
-from tests.sitectl_scaffold import BUCKET, V1, World, keys, sample_build, world, write_build
+from tests.sitectl_scaffold import BUCKET, V1, V2, World, keys, sample_build, world, write_build
 
 __all__ = ["world"]
 
@@ -286,10 +286,17 @@ def test_the_upload_refuses_rules_the_stacks_router_cannot_carry(world: World, t
     result = world.invoke("upload", str(build), "--stack", "test", "--version", V1)
     assert result.exit_code == 2, result.output
     assert result.output.splitlines()[-1] == (
-        "Error: the stack's router is cloudfront-function, which carries no build rules yet (its limit: 0), "
-        "and this build has 6 redirect rules (_redirects) and 0 header blocks (_headers): "
-        "`pulumi config set router lambda-edge`, or remove the two files"
+        "Error: the stack's router is cloudfront-function, and this build: _redirects:6 is a 404 rule, and "
+        "this router carries none yet (its limit: 0 404 rules: the status needs the viewer-response "
+        "function); release it with `pulumi config set router lambda-edge`, or remove the rule and upload "
+        "again"
     )
     assert keys(world) == []
     world.stack.extra_outputs["router"] = "lambda-edge"
     assert world.invoke("upload", str(build), "--stack", "test", "--version", V1).exit_code == 0
+    # Redirects alone: the function router carries them (edge_function/rule_keys.py).
+    redirects = "".join(line + "\n" for line in REDIRECTS.splitlines() if " 404" not in line)
+    write_build(build, {"_redirects": redirects})
+    world.stack.extra_outputs["router"] = "cloudfront-function"
+    result = world.invoke("upload", str(build), "--stack", "test", "--version", V2)
+    assert result.exit_code == 0, result.output

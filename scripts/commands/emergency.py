@@ -28,7 +28,8 @@ from botocore.exceptions import ClientError
 
 from components import release_guard
 from edge_function import CLOUDFRONT_FUNCTION
-from edge_function.code import LIVE_VERSION_KEY, manifest_store_value
+from edge_function.code import LIVE_VERSION_KEY, manifest_rule_keys, manifest_store_value
+from edge_function.rule_keys import write_rule_keys
 from edge_lambda import layout
 from edge_lambda.invalidation import wait_then_invalidate
 from edge_lambda.routes import RoutesTooLargeError
@@ -53,6 +54,7 @@ BREAK_GLASS_ACTIONS = (
     "cloudfront:CreateInvalidation",
     "cloudfront:GetInvalidation",
     "cloudfront-keyvaluestore:DescribeKeyValueStore",
+    "cloudfront-keyvaluestore:GetKey",
     "cloudfront-keyvaluestore:PutKey",
 )
 
@@ -175,7 +177,9 @@ def _release_now(
             "full `pulumi up` of it first"
         )
     # The store's value, computed (or refused) before anything is locked or written.
-    value = _store_value(s3, bucket, target, bool(spa_fallback)) if router == CLOUDFRONT_FUNCTION else ""
+    value, rule_keys = (
+        _store_value(s3, bucket, target, bool(spa_fallback)) if router == CLOUDFRONT_FUNCTION else ("", {})
+    )
     owner = storage.lock_owner(f"sitectl {command} --now")
     try:
         # As at preview: with spaFallback, a build's `/* /index.html 200` is refused (the catch-up's
@@ -192,6 +196,16 @@ def _release_now(
     except release_guard.UnreleasableVersionError as error:
         raise RefusedError(str(error)) from error
 
+    if rule_keys:
+        # The version's build-rule keys before anything moves (the one writer every release path uses:
+        # edge_function/rule_keys.py); a version's keys never change, so only missing ones are written.
+        try:
+            written = write_rule_keys(site.deps.kvs_factory(), store_arn, rule_keys)
+        except ClientError as error:
+            raise _denied(error, "writing its build rules' KeyValueStore keys") from error
+        timeline.mark(
+            "rules", f"{len(rule_keys)} rule keys of {target} in the KeyValueStore ({written} written)"
+        )
     at = datetime.now(UTC).isoformat(timespec="seconds")
     try:
         before = emergency.read_record(ssm, pointer_name)
@@ -298,12 +312,12 @@ def _put_back(ssm: Any, pointer_name: str, before: emergency.EmergencyRecord | N
         pass  # the pointer did not move: a record left behind only blocks a deploy of the live version
 
 
-def _store_value(s3: Any, bucket: str, version: str, spa_fallback: bool) -> str:
-    """The `live-version` value a deployment writes for `version`: the version and its routes, read from
-    its manifest as the component reads them (components/site.py)."""
+def _store_value(s3: Any, bucket: str, version: str, spa_fallback: bool) -> tuple[str, dict[str, str]]:
+    """The `live-version` value a deployment writes for `version` (the version and its routes, read from
+    its manifest as the component reads them: components/site.py) and its build rules' keys."""
     manifest = release_guard.manifest_of(s3, bucket, version)
     try:
-        return manifest_store_value(version, manifest, spa_fallback)
+        return manifest_store_value(version, manifest, spa_fallback), manifest_rule_keys(version, manifest)
     except RoutesTooLargeError as error:
         raise RefusedError(
             f"version {version} cannot be routed by the cloudfront-function router: {error}"

@@ -50,6 +50,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from components import release_guard
 from edge_function import CLOUDFRONT_FUNCTION, LAMBDA_EDGE, ROUTERS, host_redirect
 from edge_function.code import Canary, parse_canary, store_value
+from edge_function.rule_keys import CompiledRules, compile_rules
 from edge_function.viewer_request import FALLBACK_ORIGIN_PATH, viewer_request
 from edge_function.viewer_response import viewer_response
 from edge_lambda import layout
@@ -79,10 +80,12 @@ log = logging.getLogger(__name__)
 # What the edge function is: an origin-request event in, a request or a generated response out.
 EdgeFunction = Callable[[dict[str, Any], object], dict[str, Any]]
 
-ViewerRequestFunction = Callable[[Mapping[str, Any], str | None, RouteSettings], dict[str, Any]]
-"""(request, the store's live-version value, routing settings) -> the rewritten request or a generated
-response, as `edge_function.viewer_request.viewer_request` answers (the demo can pass router.js under
-Node)."""
+ViewerRequestFunction = Callable[
+    [Mapping[str, Any], str | None, RouteSettings, Mapping[str, str]], dict[str, Any]
+]
+"""(request, the store's live-version value, routing settings, the store's rule keys) -> the rewritten
+request or a generated response, as `edge_function.viewer_request.viewer_request` answers (the demo can
+pass router.js under Node)."""
 LiveVersionReader = Callable[[], str | None]
 """() -> the live version as the CloudFront Function's store gives it (the version alone, or the whole
 store value with its routes and canary); None: missing or unreadable."""
@@ -343,6 +346,7 @@ class PreviewServer(ThreadingHTTPServer):
         self.version_routes = version_routes or RoutesCache(None, self.route_settings.spa_fallback)
         """The function's routes of each version, as the release writes them into its store value."""
         self.viewer_function = viewer_function
+        self._rule_keys_of: dict[str, CompiledRules] = {}
         self.canary = canary
         """Set: the running canary beside the live version, read this way on every request."""
         self.viewer_response_function = viewer_response_function
@@ -427,16 +431,42 @@ class PreviewServer(ThreadingHTTPServer):
         canary = (
             None
             if running is None
-            else Canary(running[0], running[1], self.version_routes.lookup(running[0]))
+            else Canary(
+                running[0],
+                running[1],
+                self.version_routes.lookup(running[0]),
+                self._compiled_rules(running[0]).count,
+            )
         )
-        return store_value(live, self.version_routes.lookup(live), canary)
+        rule_keys = self._compiled_rules(live).count
+        return store_value(live, self.version_routes.lookup(live), canary, rule_keys=rule_keys)
+
+    def _compiled_rules(self, version: str) -> CompiledRules:
+        """`version`'s build rules as the release writes them into the store (edge_function/rule_keys.py),
+        computed once per version (versions are immutable)."""
+        if version not in self._rule_keys_of:
+            routes = self.version_routes.lookup(version)
+            self._rule_keys_of[version] = compile_rules(version, routes.rules, routes.files or ())
+        return self._rule_keys_of[version]
+
+    def _rule_keys(self, value: str | None) -> dict[str, str]:
+        """The store's rule keys a release has written for the versions `value` names (live, canary)."""
+        if value is None:
+            return {}
+        running = parse_canary(value)
+        versions = [value.partition(" ")[0], *([] if running is None else [running.version])]
+        keys: dict[str, str] = {}
+        for version in versions:
+            if layout.is_valid_version(version):
+                keys.update(self._compiled_rules(version).values)
+        return keys
 
     def _through_function(self, request: dict[str, Any], read: list[str | None]) -> EdgeAnswer | str:
         """The viewer-request function: its generated answer, or the URI it rewrote the request to; the
         store value it read is appended to `read`."""
         try:
             read.append(self._store_value())
-            result = self.viewer_function(request, read[0], self.route_settings)
+            result = self.viewer_function(request, read[0], self.route_settings, self._rule_keys(read[0]))
             return generated_response_answer(result) if is_response(result) else str(result["uri"])
         except Exception as error:
             # CloudFront answers 503 when the function fails (FunctionExecutionError).

@@ -30,6 +30,7 @@ import click
 from botocore.exceptions import BotoCoreError, ClientError
 
 from edge_function import CLOUDFRONT_FUNCTION, LAMBDA_EDGE, ROUTERS
+from edge_function.rule_keys import RulesNotCarriedError, compile_rules
 from edge_lambda import layout
 from scripts.commands.errors import RefusedError, SitectlError, aws_errors, describe_aws_error, error_code
 from scripts.commands.options import Output, json_output, version_option
@@ -312,7 +313,8 @@ def upload_build(
     `progress(n)` is called with the bytes of each file once it is stored; `on_start(version, files,
     bytes)` once the plan is made; `on_takeover(owner)` when the claim of the same build, left by an
     interrupted run, was taken over without --resume; `router`: the one that will serve the version
-    (a build with rules is refused for the cloudfront-function router, before anything is sent;
+    (a build whose rules the cloudfront-function router cannot carry is refused for it, before anything is
+    sent: `edge_function.rule_keys.compile_rules`;
     lambda-edge stores by content, see below; None: what both serve); `after_claim` and
     `before_seal` (tests) at those
     points; `clock`
@@ -327,12 +329,13 @@ def upload_build(
         raise RefusedError("--resume needs --version: the version id of the interrupted upload")
     build = scan_build(directory, excludes=excludes, includes=includes, header_rules=header_rules)
     if router == CLOUDFRONT_FUNCTION and build.rules:
-        raise RefusedError(
-            f"the stack's router is {CLOUDFRONT_FUNCTION}, which carries no build rules yet (its limit: 0), "
-            f"and this build has {len(build.rules.redirects)} redirect rules (_redirects) and "
-            f"{len(build.rules.headers)} header blocks (_headers): `pulumi config set router lambda-edge`, "
-            "or remove the two files"
-        )
+        # The keys the rules take in the function's store do not depend on the version's id.
+        try:
+            compile_rules(version or "", build.rules, [f.path for f in build.files])
+        except RulesNotCarriedError as error:
+            raise RefusedError(
+                f"the stack's router is {CLOUDFRONT_FUNCTION}, and this build: {error}"
+            ) from None
     files = build.files
     # Fingerprinted files are stored once, in the shared area; for the Lambda@Edge router (which
     # alone reads where each file is from the manifest) every other file but the root page is stored

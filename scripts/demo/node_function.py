@@ -68,10 +68,16 @@ class NodeFunction:
         return answer
 
     def __call__(
-        self, request: Mapping[str, Any], store_value: str | None, settings: RouteSettings
+        self,
+        request: Mapping[str, Any],
+        store_value: str | None,
+        settings: RouteSettings,
+        rule_keys: Mapping[str, str] | None = None,
     ) -> dict[str, Any]:
         # `settings` were rendered into the code at start (the same the server passes).
-        store = {} if store_value is None else {LIVE_VERSION_KEY: store_value}
+        store = {**(rule_keys or {})}
+        if store_value is not None:
+            store[LIVE_VERSION_KEY] = store_value
         result = self._run("router", store, _viewer_request_event(request))
         if "statusCode" not in result:
             return {**request, "uri": result["uri"]}
@@ -105,6 +111,7 @@ class NodeFunction:
             answer = self._read()
         if "error" in answer:
             raise RuntimeError(f"the function threw: {answer['error']}")
+        self.reads = int(answer["reads"])  # the store reads (kvs().get() calls) of this request
         result: dict[str, Any] = answer["result"]
         return result
 

@@ -1,0 +1,292 @@
+"""The build's `_redirects` on the cloudfront-function router (edge_function/rule_keys.py: the rules as
+KeyValueStore keys; build_rules.js and router.js: one read more per request for a version with rules):
+the rows of tests/fixtures/build_rules.json through the distribution's flow (origin group, error page),
+with router.js under Node and with its Python mirror (`sitectl serve`); the store reads a request makes;
+the hashing of paths to keys in both languages; the limits, refused with the numbers; the one writer."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Mapping
+from typing import Any, cast
+from urllib.parse import unquote
+
+import pytest
+
+from edge_function import host_redirect
+from edge_function.code import (
+    LIVE_VERSION_KEY,
+    MAX_FUNCTION_BYTES,
+    function_code,
+    manifest_store_value,
+    rule_key_counts,
+    store_value,
+)
+from edge_function.rule_keys import (
+    MAX_RULE_KEY_BYTES,
+    MAX_RULE_KEYS,
+    RulesNotCarriedError,
+    compile_rules,
+    write_rule_keys,
+)
+from edge_function.viewer_request import viewer_request
+from edge_lambda import layout
+from edge_lambda.handler import is_response
+from edge_lambda.routes import RouteSettings, VersionRoutes
+from edge_lambda.site_rules import NOT_FOUND_STATUS, SiteRules, parse_redirects, parse_rule_files
+from edge_lambda.version_routes import RoutesCache
+from scripts.commands.distribution_flow import EdgeAnswer
+from scripts.commands.serve import Origin, PreviewServer, ViewerRequestFunction
+from scripts.demo.node_function import NodeFunction
+from scripts.offline.kvs_fake import FakeStore, client_for, running_store
+from tests.router_scaffold import NODE
+from tests.test_build_rules import CASES, PLAIN_404, SITES, VERSION, MemoryBucket, case_id, content, raw_path
+
+needs_node = pytest.mark.skipif(NODE is None, reason="`node` is not installed: .ci/run installs `nodejs`")
+
+
+def function_rules(spec: Mapping[str, Any]) -> SiteRules:
+    """The rules of a table site this router carries today: its redirects but 404 rules (their status
+    needs the viewer-response function; refused at upload until then); `_headers` likewise."""
+    rules = parse_rule_files(spec["redirects"], None)
+    return SiteRules(tuple(r for r in rules.redirects if r.status != NOT_FOUND_STATUS))
+
+
+def carried(case: dict[str, Any]) -> bool:
+    return not (case["site"] == "main" and case["uri"].startswith("/shop/"))
+
+
+FUNCTION_CASES = [case for case in CASES if carried(case)]
+
+
+def function_server(site: str, function: ViewerRequestFunction) -> PreviewServer:
+    spec = SITES[site]
+    rules = function_rules(spec)
+    objects = {f"{VERSION}/{path}": content(path) for path in spec["files"]}
+    objects["_site/404.html"] = PLAIN_404
+    return PreviewServer(
+        cast(Origin, MemoryBucket(objects)),
+        lambda event, context: {},
+        bucket_region="us-east-1",
+        live_version=lambda: VERSION,
+        version_routes=RoutesCache(lambda v: VersionRoutes.from_paths(spec["files"], False, None, rules)),
+        viewer_function=function,
+    )
+
+
+def check(answer: EdgeAnswer, case: dict[str, Any]) -> None:
+    """A row's status, Location (with the redirect's Cache-Control) and the file a 200 serves; the
+    headers a row lists are the viewer-response function's (not this router's)."""
+    expect = case.get("cloudfrontFunction", case["expect"])
+    headers = dict(answer.headers)
+    body = answer.content()
+    assert answer.status == expect["status"], (answer.status, headers, body)
+    assert headers.get("Location") == expect.get("location")
+    if "location" in expect:
+        assert headers["Cache-Control"] == "max-age=300"
+    if "uri" in expect and expect["status"] == 200:
+        assert body == content(unquote(expect["uri"]).split("/", 2)[2])
+    elif expect["status"] == 404:
+        assert body == PLAIN_404  # the distribution's error page, `_site/404.html` in this mode
+
+
+@pytest.fixture(scope="module")
+def node_router(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NodeFunction]:
+    if NODE is None:
+        pytest.skip("`node` is not installed")
+    function = NodeFunction(NODE, tmp_path_factory.mktemp("router"), RouteSettings())
+    yield function
+    function.close()
+
+
+@pytest.mark.parametrize("case", FUNCTION_CASES, ids=case_id)
+def test_the_python_mirror_gives_every_row(case: dict[str, Any]) -> None:
+    server = function_server(case["site"], viewer_request)
+    try:
+        check(server.answer("GET", raw_path(case)), case)
+    finally:
+        server.server_close()
+
+
+@needs_node
+@pytest.mark.parametrize("case", FUNCTION_CASES, ids=case_id)
+def test_the_router_under_node_gives_every_row_in_at_most_two_reads(
+    node_router: NodeFunction, case: dict[str, Any]
+) -> None:
+    server = function_server(case["site"], node_router)
+    try:
+        check(server.answer("GET", raw_path(case)), case)
+    finally:
+        server.server_close()
+    # the live-version value, then (a version with rules) the one key the path hashes to
+    assert node_router.reads == (1 if case["site"] == "plain" else 2)
+
+
+def test_the_rows_leave_out_only_what_needs_the_viewer_response_function() -> None:
+    left_out = [case_id(case) for case in CASES if not carried(case)]
+    assert left_out == ["main:/shop/missing"]
+
+
+# --- many keys: the path's hash, the same in both languages ---------------------------------------
+
+# Rules enough for several keys, with first segments in scripts that take one or two UTF-16 units each.
+MANY = "".join(f"/s{n}/old{n} /new/{n} 301\n" for n in range(60)) + "".join(
+    f"/{word}/x{n} /to/{word}/{n} 302\n" for n, word in enumerate(["é", "日本", "😀", "a😀b", "ü%20x"])
+)
+MANY_FILES = ("index.html", "s3/old3.html", "😀/x2/index.html")
+
+
+def many() -> tuple[SiteRules, str, dict[str, str]]:
+    rules = SiteRules(parse_redirects(MANY + "/u/:id/* /people/:id/:splat 308\n/s7/old7 /forced 301!\n"))
+    compiled = compile_rules(VERSION, rules, MANY_FILES)
+    routes = VersionRoutes.from_paths(MANY_FILES, False, None)
+    return rules, store_value(VERSION, routes, rule_keys=compiled.count), compiled.values
+
+
+MANY_PATHS = [
+    *(f"/s{n}/old{n}" for n in range(0, 60, 7)),
+    "/s3/old3",  # a file answers it: not redirected
+    "/s7/old7/",  # forced, and a trailing slash
+    "/%C3%A9/x0",
+    "/%E6%97%A5%E6%9C%AC/x1",
+    "/%F0%9F%98%80/x2",  # the file answers it
+    "/%F0%9F%98%80/x2/",
+    "/a%F0%9F%98%80b/x3",
+    "/%C3%BC%2520x/x4",
+    "/u/7/a%20b/c",
+    "/u/7",
+    "/nothing/here",
+]
+
+
+def python_location(rules: SiteRules, path: str) -> tuple[int, str] | None:
+    found = rules.redirect_for(unquote(path), lambda p: unquote(p).strip("/") in ("s3/old3", "😀/x2"))
+    return None if found is None else (found.status, found.location)
+
+
+def test_a_version_with_many_rules_uses_several_keys_each_within_a_value() -> None:
+    _, value, keys = many()
+    assert rule_key_counts(value) == (len(keys), 0) and len(keys) > 1
+    assert all(len(v.encode()) <= MAX_RULE_KEY_BYTES for v in keys.values())
+    assert sorted(keys) == sorted(f"r/{VERSION}/{n}" for n in range(len(keys)))
+
+
+@pytest.mark.parametrize("path", MANY_PATHS)
+def test_both_languages_hash_a_path_to_the_key_that_holds_its_rules(
+    node_router: NodeFunction, path: str
+) -> None:
+    rules, value, keys = many()
+    request = {"uri": path, "method": "GET", "querystring": "", "headers": {}}
+    answers = [f(request, value, RouteSettings(), keys) for f in (viewer_request, node_router)]
+    assert node_router.reads == 2
+    got = [
+        (int(a["status"]), a["headers"]["location"][0]["value"]) if is_response(a) else a["uri"]
+        for a in answers
+    ]
+    assert got[0] == got[1]
+    expected = python_location(rules, path)  # Lambda@Edge's rules; None: clean URLs answer
+    # no rule: a rewrite, or clean URLs' redirect of a folder page to its slash
+    assert got[0] == expected or (
+        expected is None and (isinstance(got[0], str) or got[0] == (308, path + "/"))
+    )
+
+
+# --- limits -----------------------------------------------------------------------------------------
+
+
+def test_rules_beyond_the_keys_are_refused_naming_the_limit() -> None:
+    lines = (f"/section-{n}/an-old-page-name-{n} /a/new/place/for/the/page/{n} 301\n" for n in range(1000))
+    rules = SiteRules(parse_redirects("".join(lines)))
+    with pytest.raises(RulesNotCarriedError) as refused:
+        compile_rules(VERSION, rules, ())
+    assert str(refused.value) == (
+        f"its 1000 redirect rules (_redirects) and the 0 paths files answer under rules not forced with `!` "
+        f"need more than {MAX_RULE_KEYS} KeyValueStore keys of {MAX_RULE_KEY_BYTES} bytes (the "
+        "cloudfront-function router's limit; the 0 rules every path tries, `/blog/*` or `/u/:id`, take 0 "
+        "bytes of each): use fewer rules or `!` (a `/* /index.html 200` rule: `spaFallback` instead), or "
+        "release it with `pulumi config set router lambda-edge`"
+    )
+    # 500 such rules fit, in a number of keys the value says
+    fitting = SiteRules(rules.redirects[:500])
+    assert 1 < compile_rules(VERSION, fitting, ()).count <= MAX_RULE_KEYS
+
+
+def test_rules_every_path_tries_are_in_every_key_and_bounded_by_one() -> None:
+    broad = "".join(f"/section-{n}/* /elsewhere-{n}/:splat 302\n" for n in range(40))
+    with pytest.raises(RulesNotCarriedError) as refused:
+        compile_rules(VERSION, SiteRules(parse_redirects(broad)), ())
+    assert str(refused.value) == (
+        "its 40 redirect rules whose first two segments are not both literal (`/blog/*`, `/u/:id`) take 2180 "
+        "bytes, and every path tries them, so they must fit one KeyValueStore key of 1024 bytes (the "
+        "cloudfront-function router's limit): spell some out with a second literal segment, or release it "
+        "with `pulumi config set router lambda-edge`"
+    )
+    assert (
+        compile_rules(VERSION, SiteRules(parse_redirects(broad[: broad.index("/section-18/")])), ()).count
+        == 1
+    )
+
+
+def test_header_rules_and_404_rules_are_refused_until_the_viewer_response_function_has_them() -> None:
+    with pytest.raises(RulesNotCarriedError, match=r"^_redirects:2 is a 404 rule, .*its limit: 0 404 rules"):
+        compile_rules(VERSION, parse_rule_files("/a /b\n/shop/* /shop/404.html 404\n", None), ())
+    with pytest.raises(
+        RulesNotCarriedError, match=r"^its build has 1 header blocks .*its limit: 0 header blocks"
+    ):
+        compile_rules(VERSION, parse_rule_files(None, "/*\n  X-Frame-Options: DENY\n"), ())
+
+
+def test_a_version_without_rules_costs_no_key_and_no_count() -> None:
+    manifest = layout.Manifest(VERSION, "2026-11-27T10:15:00+00:00", {})
+    assert manifest_store_value(VERSION, manifest, False) == f'{VERSION} {{"s":"d","x":{{}}}}'
+    assert rule_key_counts(manifest_store_value(VERSION, manifest, False)) == (0, 0)
+
+
+# --- the one writer ---------------------------------------------------------------------------------
+
+
+def test_the_writer_puts_only_the_keys_the_store_lacks_on_its_etag() -> None:
+    _, _, keys = many()
+    first = dict(list(keys.items())[:1])
+    with running_store(FakeStore(items={LIVE_VERSION_KEY: VERSION, **first})) as (store, endpoint):
+        kvs = client_for(endpoint)
+        assert write_rule_keys(kvs, store.arn, keys) == len(keys) - 1
+        assert {k: store.get(k) for k in keys} == keys
+        assert write_rule_keys(kvs, store.arn, keys) == 0  # immutable: nothing to do a second time
+        assert len(store.puts) == len(keys) - 1
+
+
+def test_a_writer_racing_another_is_refused_by_the_store() -> None:
+    _, _, keys = many()
+    with running_store(FakeStore()) as (store, endpoint):
+        kvs = client_for(endpoint)
+
+        class Racing:
+            def __getattr__(self, name: str) -> Any:
+                return getattr(kvs, name)
+
+            def describe_key_value_store(self, **kwargs: Any) -> dict[str, Any]:
+                answer: dict[str, Any] = kvs.describe_key_value_store(**kwargs)
+                store.put("live-version", "another writer")  # the ETag moves on
+                return answer
+
+        with pytest.raises(Exception, match="ConflictException"):
+            write_rule_keys(Racing(), store.arn, keys)
+
+
+def test_literal_rules_are_compared_as_strings_the_others_as_expressions() -> None:
+    _, _, keys = many()
+    rules = [rule for value in keys.values() for rule in json.loads(value)["r"]]
+    assert ["s7/old7", ["/forced"], -301] in rules
+    assert ["^u/([^/]+)(?:/(.*?))?/?$", ["/people/", 1, "/", 2], 308] in rules
+    assert all(set(json.loads(value)) == {"r", "f"} for value in keys.values())
+
+
+def test_the_router_with_rules_and_a_host_redirect_of_long_names_fits_10_kb() -> None:
+    # The longest store id, and a pair of names 20 and 24 characters longer than www.example.com's:
+    # what is left (docs/architecture.md, "The function's code and its tests").
+    apex = "a-rather-longer-company-name.example.com"
+    code = host_redirect.with_router(
+        function_code("a" * 64, RouteSettings("never", 301, True)), {f"www.{apex}": apex}
+    )
+    assert len(code.encode()) <= MAX_FUNCTION_BYTES
