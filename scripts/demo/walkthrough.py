@@ -44,7 +44,8 @@ import boto3
 
 from components.edge_bundle import PACKAGE_NAME, bundle_files
 from edge_function import CLOUDFRONT_FUNCTION, LAMBDA_EDGE, ROUTERS
-from edge_function.code import LIVE_VERSION_KEY, manifest_store_value
+from edge_function.code import LIVE_VERSION_KEY, manifest_rule_keys, manifest_store_value
+from edge_function.rule_keys import write_rule_keys
 from edge_function.viewer_request import viewer_request
 from edge_lambda import layout
 from edge_lambda.handler import OriginRequestHandler, PointerCache
@@ -265,9 +266,14 @@ class DemoStack:
         written = layout.canary_record(canary[0] if canary else None, canary[1] if canary else 0)
         self.site.ssm.put_parameter(Name=record, Value=written, Type="String", Overwrite=True)
         with_canary = None if canary is None else (*canary, storage.read_manifest(s3, bucket, canary[0]))
-        self.site.write_store(
-            manifest_store_value(value, manifest, self.site.settings.spa_fallback, with_canary)
-        )
+        value_written = manifest_store_value(value, manifest, self.site.settings.spa_fallback, with_canary)
+        # The versions' build-rule keys first, with the one writer the program and rollback --now use.
+        keys = manifest_rule_keys(value, manifest)
+        if with_canary is not None:
+            keys.update(manifest_rule_keys(with_canary[0], with_canary[2]))
+        assert self.site.store is not None
+        write_rule_keys(self.site.kvs, self.site.store.arn, keys)
+        self.site.write_store(value_written)
         if canary is not None:
             on_output(f"        and the canary record {record} = {written!r}")
         said = f"{value}, canary {canary[0]} at {canary[1]}%" if canary else value
