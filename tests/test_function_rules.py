@@ -46,7 +46,18 @@ from scripts.commands.serve import Origin, PreviewServer, ViewerRequestFunction
 from scripts.demo.node_function import NodeFunction
 from scripts.offline.kvs_fake import FakeStore, client_for, running_store
 from tests.router_scaffold import NODE
-from tests.test_build_rules import CASES, PLAIN_404, SITES, VERSION, MemoryBucket, case_id, content, raw_path
+from tests.test_build_rules import (
+    CASES,
+    HOST_REDIRECTS,
+    PLAIN_404,
+    SITES,
+    VERSION,
+    MemoryBucket,
+    case_id,
+    content,
+    raw_path,
+    viewer_of,
+)
 
 needs_node = pytest.mark.skipif(NODE is None, reason="`node` is not installed: .ci/run installs `nodejs`")
 
@@ -60,6 +71,8 @@ def function_rules(spec: Mapping[str, Any]) -> SiteRules:
 
 def carried(case: dict[str, Any]) -> bool:
     """Whether the row's answer is the router's alone: not one of a 404 rule (see `function_rules`)."""
+    if case["expect"].get("cacheControl") == "max-age=3600":
+        return True  # the host redirect answers first
     spec = SITES[case["site"]]
     rules = parse_rule_files(spec["redirects"], None)
     found = rules.redirect_for(unquote(case["uri"]), lambda path: file_answers(path, spec["files"]))
@@ -69,18 +82,21 @@ def carried(case: dict[str, Any]) -> bool:
 FUNCTION_CASES = [case for case in CASES if carried(case)]
 
 
-def function_server(site: str, function: ViewerRequestFunction) -> PreviewServer:
+def function_server(site: str, function: ViewerRequestFunction, spa_fallback: bool = False) -> PreviewServer:
     spec = SITES[site]
     rules = function_rules(spec)
     objects = {f"{VERSION}/{path}": content(path) for path in spec["files"]}
     objects["_site/404.html"] = PLAIN_404
+    routes = RoutesCache(lambda v: VersionRoutes.from_paths(spec["files"], spa_fallback, None, rules))
     return PreviewServer(
         cast(Origin, MemoryBucket(objects)),
         lambda event, context: {},
         bucket_region="us-east-1",
         live_version=lambda: VERSION,
-        version_routes=RoutesCache(lambda v: VersionRoutes.from_paths(spec["files"], False, None, rules)),
+        route_settings=RouteSettings(spa_fallback=spa_fallback),
+        version_routes=routes,
         viewer_function=function,
+        host_redirects=HOST_REDIRECTS,
     )
 
 
@@ -93,7 +109,7 @@ def check(answer: EdgeAnswer, case: dict[str, Any]) -> None:
     assert answer.status == expect["status"], (answer.status, headers, body)
     assert headers.get("Location") == expect.get("location")
     if "location" in expect:
-        assert headers["Cache-Control"] == "max-age=300"
+        assert headers["Cache-Control"] == expect.get("cacheControl", "max-age=300")
     if "uri" in expect and expect["status"] == 200:
         assert body == content(unquote(expect["uri"]).split("/", 2)[2])
     elif expect["status"] == 404:
@@ -101,19 +117,29 @@ def check(answer: EdgeAnswer, case: dict[str, Any]) -> None:
 
 
 @pytest.fixture(scope="module")
-def node_router(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NodeFunction]:
+def node_routers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[bool, NodeFunction]]:
+    """router.js rendered without and with spaFallback, each in its Node process."""
     if NODE is None:
         pytest.skip("`node` is not installed")
-    function = NodeFunction(NODE, tmp_path_factory.mktemp("router"), RouteSettings())
-    yield function
-    function.close()
+    functions = {
+        spa: NodeFunction(NODE, tmp_path_factory.mktemp("router"), RouteSettings(spa_fallback=spa))
+        for spa in (False, True)
+    }
+    yield functions
+    for function in functions.values():
+        function.close()
+
+
+@pytest.fixture(scope="module")
+def node_router(node_routers: dict[bool, NodeFunction]) -> NodeFunction:
+    return node_routers[False]
 
 
 @pytest.mark.parametrize("case", FUNCTION_CASES, ids=case_id)
 def test_the_python_mirror_gives_every_row(case: dict[str, Any]) -> None:
-    server = function_server(case["site"], viewer_request)
+    server = function_server(case["site"], viewer_request, bool(case.get("spaFallback")))
     try:
-        check(server.answer("GET", raw_path(case)), case)
+        check(server.answer("GET", raw_path(case), viewer_of(case)), case)
     finally:
         server.server_close()
 
@@ -121,15 +147,20 @@ def test_the_python_mirror_gives_every_row(case: dict[str, Any]) -> None:
 @needs_node
 @pytest.mark.parametrize("case", FUNCTION_CASES, ids=case_id)
 def test_the_router_under_node_gives_every_row_in_at_most_two_reads(
-    node_router: NodeFunction, case: dict[str, Any]
+    node_routers: dict[bool, NodeFunction], case: dict[str, Any]
 ) -> None:
-    server = function_server(case["site"], node_router)
+    spa = bool(case.get("spaFallback"))
+    function = node_routers[spa]
+    function.reads = 0
+    server = function_server(case["site"], function, spa)
     try:
-        check(server.answer("GET", raw_path(case)), case)
+        check(server.answer("GET", raw_path(case), viewer_of(case)), case)
     finally:
         server.server_close()
-    # the live-version value, then (a version with rules) the one key the path hashes to
-    assert node_router.reads == (1 if case["site"] == "plain" else 2)
+    # the live-version value, then (a version with rules) the one key the path hashes to; none when the
+    # host redirect answered first
+    host_redirected = case["expect"].get("cacheControl") == "max-age=3600"
+    assert function.reads == (0 if host_redirected else 1 if case["site"] == "plain" else 2)
 
 
 def test_the_rows_leave_out_only_what_needs_the_viewer_response_function() -> None:

@@ -59,6 +59,8 @@ class NodeFunction:
         # The preview server answers on several threads; the driver answers one line per line.
         self._lock = threading.Lock()
         self._read()  # {"opened": [...]}: the code has loaded
+        self.reads = 0
+        """The store reads (kvs().get() calls) of the last run."""
 
     def _read(self) -> dict[str, Any]:
         line = cast(IO[str], self._process.stdout).readline()
@@ -111,7 +113,7 @@ class NodeFunction:
             answer = self._read()
         if "error" in answer:
             raise RuntimeError(f"the function threw: {answer['error']}")
-        self.reads = int(answer["reads"])  # the store reads (kvs().get() calls) of this request
+        self.reads = int(answer["reads"])
         result: dict[str, Any] = answer["result"]
         return result
 
