@@ -442,7 +442,7 @@ class VersionedStaticSite(pulumi.ComponentResource):
         record = pointer_guard.check_before_any_resource(
             args.read_emergency_record or _default_record_reader(args.aws_profile),
             args.parameter_name,
-            lambda found: _checked_record(found, args.version, args.release_rolled_back, version_key),
+            lambda found: _checked_record(found, args, version_key),
         )
         # The running canary (cloudfront-function router), read the same way, for the preview's line.
         canary_change = None
@@ -880,9 +880,11 @@ def _default_manifest_reader(profile: str | None) -> ManifestReader:
 
 
 def _checked_record(
-    record: emergency.EmergencyRecord | None, version: str | None, rolled_back: str | None, version_key: str
+    record: emergency.EmergencyRecord | None, args: VersionedStaticSiteArgs, version_key: str
 ) -> emergency.EmergencyRecord | None:
-    emergency.check_deployment(record, version, rolled_back, version_key)
+    emergency.check_deployment(record, args.version, args.release_rolled_back, version_key)
+    # A canary the rollback ended stays ended for a config that still names it (a stale checkout, CI).
+    emergency.check_canary(record, args.canary_version, args.release_rolled_back, version_key)
     if record is not None:
         pulumi.log.warn(f"emergency rollback in force: {record.describe()}")
     return record

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -569,3 +569,84 @@ def test_status_follows_the_canary_through_start_and_abort(world: World, served:
     assert canary(world, "--abort", "--yes").exit_code == 0
     ended = status()
     assert (ended["canary"], ended["served"], ended["problems"]) == (None, V1, [])
+
+
+# --- after `rollback --now` ended a canary -----------------------------------------------------------
+
+
+@pytest.fixture
+def program_aws() -> Iterator[tuple[str, str]]:
+    """moto for the real program: two complete versions (live, canary) and the pointer on the first."""
+    from tests.test_program import MOCK_BUCKET, set_pointer
+    from tests.test_program import V1 as LIVE
+    from tests.test_program import V2 as CANARY
+
+    with mock_aws():
+        s3 = boto3.client("s3", region_name="eu-west-1")
+        s3.create_bucket(Bucket=MOCK_BUCKET, CreateBucketConfiguration={"LocationConstraint": "eu-west-1"})
+        html = layout.ManifestFile(1, "0" * 64, "text/html", "no-cache")
+        for version in (LIVE, CANARY):
+            manifest = layout.Manifest(version, "2026-11-27T10:15:00+00:00", {"index.html": html})
+            s3.put_object(
+                Bucket=MOCK_BUCKET, Key=layout.manifest_key(version), Body=manifest.to_json().encode()
+            )
+        set_pointer(LIVE)
+        yield LIVE, CANARY
+
+
+def ended_by_emergency(canary_version: str, live: str) -> None:
+    """What `rollback --now` leaves when it ended a canary: the record naming it, the canary record none."""
+    from scripts.versionstore import emergency
+
+    ssm = boto3.client("ssm", region_name="us-east-1")
+    record = emergency.EmergencyRecord(("20261126T000000Z",), live, "alice", "2026-12-06T22:00:00+00:00", "")
+    emergency.write_record(
+        ssm, "/versioned-site/dev/live-version", replace(record, ended_canary=canary_version)
+    )
+    ssm.put_parameter(Name="/versioned-site/dev/canary", Value="none", Type="String", Overwrite=True)
+
+
+def test_a_config_that_still_names_the_canary_rollback_now_ended_is_refused(
+    program_aws: tuple[str, str],
+) -> None:
+    from scripts.offline.mockrun import ProgramError
+    from tests.pulumi_scaffold import run_program
+
+    live, ended = program_aws
+    ended_by_emergency(ended, live)
+    stale = {"router": "cloudfront-function", "version": live, "canaryVersion": ended, "canaryPercent": "5"}
+    for preview in (True, False):
+        with pytest.raises(ProgramError) as failure:
+            run_program(stale, preview=preview)
+        assert (
+            f"20261126T000000Z rolled back to {live} in an emergency by alice at 2026-12-06T22:00:00+00:00, "
+            f"ending canary {ended}, and this deployment would start that canary again: the stack config "
+            "still names it. Remove it (`sitectl canary --abort --config-only`, or `pulumi config rm "
+            "versioned-site:canaryVersion` and `pulumi config rm versioned-site:canaryPercent`), or run it "
+            f"again on purpose (`pulumi config set versioned-site:releaseRolledBack {ended}`)"
+        ) in str(failure.value.__cause__ or failure.value)
+    # The fix the message names, and the way to run it again on purpose, both deploy.
+    assert run_program({"router": "cloudfront-function", "version": live}, preview=True)
+    assert run_program({**stale, "releaseRolledBack": ended}, preview=True)
+
+
+def test_after_the_catch_up_the_config_deploys_and_a_stale_one_is_refused(
+    world: World, tmp_path: Path
+) -> None:
+    """`rollback --now` during a canary, then the stack file of a stale branch (a canary still named):
+    `canary --abort --config-only` is the fix, and it needs no canary record to know what to remove."""
+    from scripts.versionstore import emergency
+
+    assert canary(world, V2, "--percent", "5", "--yes").exit_code == 0
+    record = emergency.EmergencyRecord((V3,), V1, "alice", "2026-12-06T22:00:00+00:00", "", ended_canary=V2)
+    emergency.write_record(world.ssm, PARAMETER, record)
+    world.ssm.put_parameter(Name=CANARY_RECORD, Value="none", Type="String", Overwrite=True)
+    (tmp_path / "Pulumi.yaml").write_text("name: versioned-site\nruntime: python\n")
+    stale = f"config:\n  versioned-site:router: cloudfront-function\n  versioned-site:version: {V1}\n"
+    (tmp_path / "Pulumi.test.yaml").write_text(
+        stale + f"  versioned-site:canaryVersion: {V2}\n  versioned-site:canaryPercent: '5'\n"
+    )
+    options = ["--project-dir", str(tmp_path), "--bucket", BUCKET, "--parameter", PARAMETER]
+    result = world.invoke(*options, "canary", "--stack", "test", "--abort", "--config-only")
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "Pulumi.test.yaml").read_text() == stale

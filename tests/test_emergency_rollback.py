@@ -269,6 +269,7 @@ def test_rollback_now_writes_the_versions_rule_keys_before_anything_moves(world:
 def test_rollback_now_during_a_canary_ends_it(world: World) -> None:
     canary = layout.canary_parameter_name(PARAMETER)
     world.ssm.put_parameter(Name=canary, Value=f"{V3} 5", Type="String", Overwrite=True)
+    world.stack.config = {"versioned-site:canaryVersion": V3, "versioned-site:canaryPercent": "5"}
     running = store_value(V2, VersionRoutes.from_paths(PAGE, False), Canary(V3, 5, None))
     with running_store(FakeStore(items={LIVE_VERSION_KEY: running})) as (store, endpoint):
         site = Emergency(world, "cloudfront-function", kvs=client_for(endpoint))
@@ -280,7 +281,16 @@ def test_rollback_now_during_a_canary_ends_it(world: World) -> None:
     assert world.ssm.get_parameter(Name=canary)["Parameter"]["Value"] == "none"
     steps = [s["step"] for s in json.loads(result.stdout)["timeline"]]
     assert steps == ["record", "pointer", "store", "canary", "first-answer", "config"]
-    assert f"canary {V3} (5%) ended: every viewer on {V1}; `pulumi config rm canaryVersion`" in result.stderr
+    assert (
+        f"canary {V3} (5%) ended: every viewer on {V1}; a deployment of a config that still names it is "
+        "refused (`sitectl canary --abort --config-only` removes it)"
+    ) in result.stderr
+    # The record says which canary ended (the program refuses a stale config that names it), and the
+    # catch-up dropped it from the stack config with the version, in its one targeted `up`.
+    record = emergency.read_record(world.ssm, PARAMETER)
+    assert record is not None and record.ended_canary == V3
+    assert world.stack.config == {} and world.stack.version == V1
+    assert [c.split()[0] for c in world.stack.mutations] == ["set_version", "set_config", "set_config", "up"]
 
 
 def test_a_store_written_by_someone_else_meanwhile_is_not_overwritten(world: World) -> None:

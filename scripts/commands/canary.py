@@ -48,14 +48,15 @@ from scripts.commands.verify import (
     prepare_verification,
     verify_release_options,
 )
+from scripts.versionstore import emergency
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
 else:
     S3Client = Any
 
-CANARY_VERSION = "canaryVersion"
-CANARY_PERCENT = "canaryPercent"
+CANARY_VERSION = emergency.CANARY_VERSION_KEY
+CANARY_PERCENT = emergency.CANARY_PERCENT_KEY
 START, COMPLETE, ABORT = "start", "complete", "abort"
 # Removing both keys ends a canary (the program reads an unset canaryVersion as none).
 NO_CANARY: dict[str, str | None] = {CANARY_VERSION: None, CANARY_PERCENT: None}

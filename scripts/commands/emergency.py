@@ -211,8 +211,11 @@ def _release_now(
         before = emergency.read_record(ssm, pointer_name)
     except emergency.UnreadableRecordError as error:
         raise RefusedError(str(error)) from error
+    # A canary running on the function router ends with the store's write below; the record says so
+    # from the start, so that no deployment of a config that still names it starts it again.
+    running = site.canary() if router == CLOUDFRONT_FUNCTION else None
     base = before or emergency.EmergencyRecord((), target, "", "", "")
-    record = base.after(live, target, _user(), at, reason)
+    record = base.after(live, target, _user(), at, reason, running[0] if running is not None else "")
     # The record first: from the moment the pointer moves, no `pulumi up` of the stale config may
     # undo it. If the pointer write then fails, the record goes back to what it was.
     try:
@@ -238,10 +241,10 @@ def _release_now(
             _put_back(ssm, pointer_name, before)
             raise SitectlError(f"{error.message}; nothing changed: {live} is still live") from error
         timeline.mark("store", f"KeyValueStore key {LIVE_VERSION_KEY}: {live} -> {target} (viewers: at once)")
-        running = site.canary()
         if running is not None:
             # The value just written carries no canary: it ended with the write. Its record says so too
-            # (status, history, prune read it); the stack config must drop it, or the next `up` restarts it.
+            # (status, history, prune read it); the catch-up drops it from the stack config, and until a
+            # config that still names it drops it too, the program refuses to deploy it (the record).
             ssm.put_parameter(
                 Name=layout.canary_parameter_name(pointer_name),
                 Value=layout.canary_record(None, 0),
@@ -250,9 +253,8 @@ def _release_now(
             )
             timeline.mark(
                 "canary",
-                f"canary {running[0]} ({running[1]}%) ended: every viewer on {target}; "
-                "`pulumi config rm canaryVersion` and `pulumi config rm canaryPercent`, or the next "
-                "`pulumi up` starts it again",
+                f"canary {running[0]} ({running[1]}%) ended: every viewer on {target}; a deployment of a "
+                "config that still names it is refused (`sitectl canary --abort --config-only` removes it)",
             )
     else:
         cloudfront = site.deps.cloudfront_factory()

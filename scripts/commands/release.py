@@ -673,6 +673,7 @@ def emergency_release(
                     action=f"{command} --now",
                     read_pointer=site.live_version,
                     config_only=only_the_file,
+                    also=_no_canary_left(site.stack()),
                 )
             except SitectlError as error:
                 cause = error.__cause__
@@ -720,6 +721,13 @@ def emergency_release(
         check_releasable=lambda s3, bucket, target: check_releasable(s3, bucket, target, command),
         catch_up=catch_up,
     )
+
+
+def _no_canary_left(stack: SiteStack) -> dict[str, str | None]:
+    """The canary keys the emergency's catch-up removes: those the config names (the write ended the
+    canary, and the program refuses a config that still names it; scripts/versionstore/emergency.py)."""
+    keys = (emergency.CANARY_VERSION_KEY, emergency.CANARY_PERCENT_KEY)
+    return {name: None for name in keys if stack.get_config(config_key(stack, name)) is not None}
 
 
 def _refuse_before_anything(site: Site, command: str, dry_run: bool, config_only: bool) -> None:
@@ -820,7 +828,12 @@ def history_command(limit: int, site: Site, output: Output) -> None:
     if record is not None:
         # The emergency rollback wrote the pointer outside Pulumi: it is in no update's history.
         entry = Release(
-            record.live, record.at, record.by, f"emergency rollback: {record.reason or '-'}", "record"
+            record.live,
+            record.at,
+            record.by,
+            f"emergency rollback: {record.reason or '-'}",
+            "record",
+            canary=f"abort {record.ended_canary}" if record.ended_canary else "",
         )
         releases = [entry, *releases]
     if output.json:

@@ -242,6 +242,7 @@ class DemoStack:
         # The program reads the emergency record before any resource (components/site.py).
         record = emergency.read_record(self.site.ssm, pointer)
         emergency.check_deployment(record, self._version, None, self.version_key)
+        emergency.check_canary(record, (self.canary() or (None, 0))[0], None, self.version_key)
         on_output(f"here:   the same change, applied directly: {pointer} = {value}")
         started = self._clock()
         self.site.ssm.put_parameter(Name=pointer, Value=value, Type="String", Overwrite=True)

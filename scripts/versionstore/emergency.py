@@ -27,6 +27,9 @@ from scripts.versionstore.errors import StoreError, error_code
 RECORD_SUFFIX = "-emergency-rollback"
 # The stack config key (under the project's namespace) that releases the rolled-back version on purpose.
 RELEASE_ROLLED_BACK_KEY = "releaseRolledBack"
+# The canary's stack config keys (cloudfront-function router; `sitectl canary` sets them).
+CANARY_VERSION_KEY = "canaryVersion"
+CANARY_PERCENT_KEY = "canaryPercent"
 
 
 class RolledBackVersionError(ValueError):
@@ -44,20 +47,29 @@ class EmergencyRecord:
     by: str
     at: str  # ISO 8601, UTC
     reason: str
+    ended_canary: str = ""  # the canary the rollback ended (cloudfront-function router); "": none
 
     def to_json(self) -> str:
-        return json.dumps({**asdict(self), "rolled_back": list(self.rolled_back)}, sort_keys=True)
+        document = {**asdict(self), "rolled_back": list(self.rolled_back)}
+        if not self.ended_canary:
+            del document["ended_canary"]  # as records were written before canaries
+        return json.dumps(document, sort_keys=True)
 
     def describe(self) -> str:
         reason = f' ("{self.reason}")' if self.reason else ""
         taken = " and ".join(self.rolled_back)
-        return f"{taken} rolled back to {self.live} in an emergency by {self.by} at {self.at}{reason}"
+        ended = f", ending canary {self.ended_canary}" if self.ended_canary else ""
+        return f"{taken} rolled back to {self.live} in an emergency by {self.by} at {self.at}{reason}{ended}"
 
-    def after(self, live: str, target: str, by: str, at: str, reason: str) -> EmergencyRecord:
+    def after(
+        self, live: str, target: str, by: str, at: str, reason: str, ended_canary: str = ""
+    ) -> EmergencyRecord:
         """The record of a further emergency move from `live` to `target`: every version taken down
-        stays taken down, unless it is the one made live now."""
+        stays taken down, unless it is the one made live now; a canary ended before stays ended unless
+        this move ends another."""
         taken = tuple(v for v in (*self.rolled_back, live) if v != target)
-        return EmergencyRecord(tuple(dict.fromkeys(taken)), target, by, at, reason)
+        ended = ended_canary or self.ended_canary
+        return EmergencyRecord(tuple(dict.fromkeys(taken)), target, by, at, reason, ended)
 
 
 def record_name(pointer_name: str) -> str:
@@ -72,7 +84,12 @@ def parse(name: str, text: str) -> EmergencyRecord:
         if not isinstance(taken, list) or not taken or not all(isinstance(v, str) for v in taken):
             raise ValueError("rolled_back is not a list of versions")
         fields = {key: str(data[key]) for key in ("live", "by", "at")}
-        return EmergencyRecord(tuple(taken), **fields, reason=str(data.get("reason", "")))
+        return EmergencyRecord(
+            tuple(taken),
+            **fields,
+            reason=str(data.get("reason", "")),
+            ended_canary=str(data.get("ended_canary") or ""),
+        )
     except (ValueError, KeyError, TypeError, AttributeError) as error:
         raise UnreadableRecordError(
             f"the emergency rollback record {name} is not one sitectl wrote ({type(error).__name__}): "
@@ -123,6 +140,28 @@ def check_deployment(
         f"{record.describe()}, and this deployment would put {configured} back live: set the version to "
         f"what is live (`pulumi config set {version_key} {record.live}`), or release {configured} again "
         f"on purpose (`pulumi config set {project}:{RELEASE_ROLLED_BACK_KEY} {configured}`)"
+    )
+
+
+class EndedCanaryError(ValueError):
+    """A deployment would start again the canary an emergency rollback ended."""
+
+
+def check_canary(
+    record: EmergencyRecord | None, canary: str | None, release_rolled_back: str | None, version_key: str
+) -> None:
+    """Refuse a deployment whose `canaryVersion` is the canary an emergency rollback ended (its stack
+    config, in a checkout or a CI branch, still names it), unless `releaseRolledBack` names it on
+    purpose. The record stays until a deployment moves the pointer on (`clears`), so a config caught up
+    by the rollback itself is no way around it for a stale one."""
+    if record is None or not canary or canary != record.ended_canary or release_rolled_back == canary:
+        return
+    project = version_key.rsplit(":", 1)[0] if ":" in version_key else "versioned-site"
+    raise EndedCanaryError(
+        f"{record.describe()}, and this deployment would start that canary again: the stack config still "
+        f"names it. Remove it (`sitectl canary --abort --config-only`, or `pulumi "
+        f"config rm {project}:{CANARY_VERSION_KEY}` and `pulumi config rm {project}:{CANARY_PERCENT_KEY}`), "
+        f"or run it again on purpose (`pulumi config set {project}:{RELEASE_ROLLED_BACK_KEY} {canary}`)"
     )
 
 
