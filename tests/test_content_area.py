@@ -262,3 +262,28 @@ def test_serve_as_the_function_router_refuses_to_preview_a_version_stored_by_con
         "preview it with --router lambda-edge, or upload the build again with `sitectl upload --router "
         "cloudfront-function`\n"
     )
+
+
+def test_sitectl_canary_refuses_a_version_stored_by_content_before_the_config_is_touched(
+    world: World, tmp_path: Path
+) -> None:
+    from tests.test_canary_cli import CanaryStack
+
+    stack = CanaryStack(
+        extra_outputs={"router": "cloudfront-function"},
+        config={"versioned-site:router": "cloudfront-function"},
+        version=V1,
+    )
+    world.stack = world.stacks["test"] = stack
+    upload_build(world.s3, BUCKET, write_build(tmp_path / "one", SITE), V1, router="cloudfront-function")
+    upload_build(world.s3, BUCKET, write_build(tmp_path / "two", TWO), V2, router="lambda-edge")
+    world.set_live(V1)
+    result = world.invoke("canary", "--stack", "test", V2, "--percent", "5", "--yes")
+    assert result.exit_code == 2, result.output
+    assert result.stderr == (
+        f"Error: version {V2} stores 3 files by content (first: about/index.html), which only the "
+        "lambda-edge router serves; the cloudfront-function router reads them from the version's prefix. "
+        "Upload the build again with `sitectl upload --router cloudfront-function` and release that "
+        "version.\n"
+    )
+    assert stack.mutations == []

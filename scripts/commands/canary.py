@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from components import release_guard
 from edge_function import CLOUDFRONT_FUNCTION, LAMBDA_EDGE
 from edge_lambda import layout
 from scripts.commands.errors import RefusedError, SitectlError, aws_errors
@@ -146,11 +147,18 @@ def plan_start(
 ) -> CanaryPlan:
     """Refuse (RefusedError) what the program would refuse, before the config is touched: a share
     outside 1-99, a version that is not complete (with "did you mean"), the Lambda@Edge router, a
+    version the function router cannot serve (stored by content, or fingerprinted files not shared), a
     canary of the live version, or no live version at all."""
     check_percent(percent)
     check_releasable(s3, bucket, version)
     stack = stack_provider()
     check_router(stack, config_only)
+    try:
+        # The function router's release guard, as the program runs it on the canary: its fingerprinted
+        # files shared, none stored by content (the function would answer 404 for them).
+        release_guard.check_releasable(s3, bucket, version, require_shared_assets=True)
+    except release_guard.UnreleasableVersionError as error:
+        raise RefusedError(str(error)) from error
     live = read_live() if read_live is not None else None
     configured = stack.get_version() or None
     stable = configured if config_only or live is None else live
