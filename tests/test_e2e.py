@@ -117,6 +117,12 @@ class EngineStack(FakeStack):
             raise RuntimeError(f"code: 255\n stderr: error: update failed\n{type(error).__name__}") from error
         self._send(diagnostic("warning" if change.is_warning else "info", change.line))
         result = super().up(targets, message, on_output)
+        if self.extra_outputs.get("router") == "cloudfront-function":
+            # The canary's record beside the pointer, from the config, as the program writes it.
+            canary = self._canary() or layout.NO_VERSION_RELEASED  # `<version> <percent>`, or none
+            ssm.put_parameter(
+                Name=layout.canary_parameter_name(pointer), Value=canary, Type="String", Overwrite=True
+            )
         self._send(summary({"same": 23, "update": 2}))
         return result
 
@@ -217,7 +223,7 @@ def edge(url: str) -> HttpAnswer:
 
 
 @contextmanager
-def distribution(world: World, clock: ManualClock, stack: str) -> Iterator[str]:
+def distribution(world: World, clock: ManualClock, stack: str, router: str = "lambda-edge") -> Iterator[str]:
     settings = EdgeSettings(
         parameter_name=pointer(stack),
         region="us-east-1",
@@ -225,6 +231,31 @@ def distribution(world: World, clock: ManualClock, stack: str) -> Iterator[str]:
         bucket=stack,
         bucket_region="us-east-1",
     )
+    if router == "cloudfront-function":
+        # The function router: the pointer reaching this edge 5 s of the test's clock after it was read
+        # last (what rollback --now's figure measures), the canary record at once (sitectl's --verify
+        # polls on the wall clock); a canary's viewers (and `Cookie: site-bucket=canary`) get the canary.
+        seen: dict[str, tuple[float, str | None]] = {}
+
+        def read(name: str, ttl: float = 5) -> str | None:
+            if name not in seen or clock() - seen[name][0] >= ttl:
+                try:
+                    value: str | None = str(world.ssm.get_parameter(Name=name)["Parameter"]["Value"])
+                except world.ssm.exceptions.ParameterNotFound:
+                    value = None
+                seen[name] = (clock(), value)
+            return seen[name][1]
+
+        with preview_server_running(
+            stack,
+            settings,
+            s3_client=world.s3,
+            router=router,
+            live_version=lambda: read(pointer(stack)),
+            canary=lambda: layout.parse_canary_record(read(layout.canary_parameter_name(pointer(stack)), 0)),
+        ) as server:
+            yield server.url
+        return
     handler = OriginRequestHandler(settings, PointerCache(settings, now=clock))
     with preview_server_running(stack, settings, s3_client=world.s3, edge_function=handler) as server:
         yield server.url
@@ -287,7 +318,7 @@ def _run(
     first, second = e2e.stack_name(RUN_ID, router), e2e.promoted_stack_name(RUN_ID, router)
     for bucket in (first, second):  # `sitectl serve` starts with its bucket there; the deploy tags it
         world.s3.create_bucket(Bucket=bucket)
-    with distribution(world, clock, first) as one, distribution(world, clock, second) as two:
+    with distribution(world, clock, first, router) as one, distribution(world, clock, second, router) as two:
         # As the command wires it: sitectl's GETs and its direct writes of the live version timed.
         log = e2e.EdgeLog(clock)
         cloudfront = CompletingCloudFront(clock, world.ssm)
@@ -326,6 +357,7 @@ STEPS = [
     "create second stack",
     "deploy second stack",
     "promote v2 --release",
+    "canary v1 at 5% --verify",
 ]
 
 
@@ -417,9 +449,13 @@ def test_a_whole_run_on_lambda_edge_goes_through_sitectl_and_leaves_nothing(
     assert " " * 23 + "engine: update of 14 s: same 23, update 2" in lines
     # The config the refused `up` ran with is put back.
     assert throwaway.removed[f"e2e-{RUN_ID}-edge"].version == V1
-    canary = report.steps[-1]
-    assert (canary.step, canary.skipped, canary.ok) == ("canary", True, False)
-    assert canary.detail.startswith("not yet driven by e2e") and report.ok
+    # No canary on this router: sitectl refuses it (exit 2, nothing changed), and it is not completed.
+    refused, completed = report.steps[-2:]
+    assert refused.detail.startswith(
+        f"refused: a canary needs router cloudfront-function, but stack '{promoted}' uses lambda-edge"
+    )
+    assert (completed.step, completed.skipped, completed.ok) == ("canary --complete", True, False)
+    assert completed.detail == "no canary on lambda-edge" and report.ok
 
 
 def test_a_guard_step_needs_the_refusal_and_the_engine_s_word_for_it(world: World, tmp_path: Path) -> None:
@@ -494,7 +530,9 @@ def test_sitectl_s_stack_sends_the_engine_s_events_when_asked() -> None:
 def test_a_run_on_the_function_router_writes_the_store_directly(world: World, tmp_path: Path) -> None:
     with running_store() as (store, endpoint):
         report, _ = _run(world, tmp_path, "cloudfront-function", kvs_client_for(endpoint))
-    assert _results(report) == [(step, True) for step in STEPS], "\n".join(report.lines())
+    assert _results(report) == [(step, True) for step in [*STEPS, "canary --complete"]], "\n".join(
+        report.lines()
+    )
     assert store.items["live-version"].startswith(f"{V1} ")
     # From rollback --now's PutKey to the first answer with V1: the edge's pointer cache (5 s), asked
     # every 2 s by sitectl. No invalidation on this router.
@@ -508,6 +546,15 @@ def test_a_run_on_the_function_router_writes_the_store_directly(world: World, tm
     ]
     now = next(s for s in report.steps if s.step == "rollback --now")
     assert now.detail.endswith("; KeyValueStore propagation: FRA56-P1 6.0 s")
+    # The canary on the second stack: V1 copied there, served to 5% and verified with the canary's
+    # cookie, then completed: V1 live for every viewer, no canary left.
+    promoted = e2e.promoted_stack_name(RUN_ID, "cloudfront-function")
+    started, completed = report.steps[-2:]
+    assert started.detail.startswith(f"{V1} to 5% of the viewers of {promoted} ({V2} live), verified as")
+    assert completed.detail.startswith(f"{V1} live on {promoted} for every viewer; served after")
+    assert live(world, promoted) == V1
+    record = world.ssm.get_parameter(Name=layout.canary_parameter_name(pointer(promoted)))
+    assert record["Parameter"]["Value"] == "none"
 
 
 def test_a_failed_step_stops_the_plan_and_still_cleans_up(world: World, tmp_path: Path) -> None:
@@ -708,20 +755,17 @@ def test_cleanup_by_the_same_command_reads_the_ledger_and_says_what_is_left(
 def test_the_plan_needs_nothing_and_states_the_cap_the_cost_and_the_canary(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    import click
-
     monkeypatch.setattr(e2e, "pulumi_on_path", lambda name: None)  # no CLI, no credentials: still shown
-    result = CliRunner().invoke(
-        cli, ["e2e", "--plan", "--router", "cloudfront-function", "--max-minutes", "60"]
-    )
+    result = CliRunner().invoke(cli, ["e2e", "--plan", "--max-minutes", "60"])
     assert result.exit_code == 0, result.output
     lines = result.stdout.splitlines()
-    assert "routers cloudfront-function in us-east-1; stops at 60 minutes; cost: well under 1 USD" in lines[0]
+    assert "routers lambda-edge, cloudfront-function in us-east-1; stops at 60 minutes" in lines[0]
     assert lines[2:4] == ["   1. create stack", "   2. deploy (pulumi up)"]
-    assert lines[-2] == (
-        "  16. canary (skipped: not yet driven by e2e: `sitectl canary` is newer than this plan)"
-    )
-    assert [line.split(". ", 1)[1] for line in lines[2:17]] == list(e2e.PLAN[:15])
-    # Once `sitectl canary` exists, the step says e2e does not drive it yet (never a fake pass).
-    monkeypatch.setitem(cli.commands, "canary", click.Command("canary"))
-    assert e2e.canary_skipped() == "not yet driven by e2e: `sitectl canary` is newer than this plan"
+    # The canary on each router: refused on Lambda@Edge (no version in its cache key), run on the function.
+    edge, function = lines[1:19], lines[19:37]
+    assert edge[-2:] == [
+        "  16. canary v1 at 5% --verify (must be refused (exit 2, nothing changed))",
+        "  17. canary --complete (skipped: no canary on lambda-edge)",
+    ]
+    assert function[-2:] == ["  16. canary v1 at 5% --verify", "  17. canary --complete"]
+    assert [line.split(". ", 1)[1] for line in function[1:]] == list(e2e.PLAN)

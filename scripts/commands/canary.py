@@ -150,9 +150,9 @@ def plan_start(
     version the function router cannot serve (stored by content, or fingerprinted files not shared), a
     canary of the live version, or no live version at all."""
     check_percent(percent)
-    check_releasable(s3, bucket, version)
     stack = stack_provider()
-    check_router(stack, config_only)
+    check_router(stack, config_only)  # first: on Lambda@Edge no version could ever be a canary
+    check_releasable(s3, bucket, version)
     try:
         # The function router's release guard, as the program runs it on the canary: its fingerprinted
         # files shared, none stored by content (the function would answer 404 for them).

@@ -71,22 +71,15 @@ PLAN = (
     "create second stack",
     "deploy second stack",
     "promote v2 --release",
-    "canary",
+    "canary v1 at 5% --verify",
+    "canary --complete",
 )
+# How the canary steps go on the Lambda@Edge router, which has no version in its cache key.
+CANARY_ON_LAMBDA_EDGE = ("must be refused (exit 2, nothing changed)", "skipped: no canary on lambda-edge")
 
 
 class Skipped(Exception):  # noqa: N818 - a step's outcome, not an error
     """A step that cannot run here (a feature this sitectl lacks): reported as skipped, not failed."""
-
-
-def canary_skipped() -> str:
-    """Why the canary step does not run: `sitectl canary` is being built; until e2e drives it, the
-    step says so rather than pretending."""
-    from scripts.sitectl import cli
-
-    if "canary" not in getattr(cli, "commands", {}):
-        return "not yet available: this sitectl has no `canary` command"
-    return "not yet driven by e2e: `sitectl canary` is newer than this plan"
 
 
 def statement(run_id: str, routers: Sequence[str], region: str, max_minutes: int) -> str:
@@ -104,7 +97,9 @@ def plan_lines(run_id: str, routers: Sequence[str], region: str, max_minutes: in
         stacks = f"{stack_name(run_id, router)}, {promoted_stack_name(run_id, router)}"
         lines.append(f"{router} (stacks {stacks}):")
         lines += [f"  {number:2}. {step}" for number, step in enumerate(PLAN, 1)]
-        lines[-1] += f" (skipped: {canary_skipped()})"
+        if router == LAMBDA_EDGE:
+            lines[-2] += f" ({CANARY_ON_LAMBDA_EDGE[0]})"
+            lines[-1] += f" ({CANARY_ON_LAMBDA_EDGE[1]})"
     lines.append(
         "then, whatever happened: destroy and remove every stack in the ledger, delete the emergency "
         "records it names; what AWS keeps (Lambda@Edge replicas) stays there for --cleanup RUN_ID"
@@ -633,8 +628,23 @@ class Run:
             copied = f"{result.get('copied_files')} files copied from {result.get('from_bucket')}"
             return f"{copied}; {v2} live on {promoted}; {self._switch(router, promoted, v2)}"
 
-        def canary() -> str:
-            raise Skipped(canary_skipped())
+        def canary_started() -> str:
+            if router != CLOUDFRONT_FUNCTION:
+                return self._canary_refused(promoted, v1)
+            # v1 into the second stack's bucket (a copy, no release), then to 5% of its viewers, checked
+            # as they get it (Cookie: site-bucket=canary) and aborted by sitectl if that fails.
+            self.sitectl(["--stack", promoted, "promote", "--version", v1, "--from-stack", stack])
+            result = self.sitectl(["--stack", promoted, "canary", v1, "--percent", "5", "--verify", "--yes"])
+            checks = len((result.get("verification") or {}).get("checks") or [])
+            said = f"{v1} to 5% of the viewers of {promoted} ({v2} live)"
+            return f"{said}, verified as they get it ({checks} checks)"
+
+        def canary_completed() -> str:
+            if router != CLOUDFRONT_FUNCTION:
+                raise Skipped(CANARY_ON_LAMBDA_EDGE[1].removeprefix("skipped: "))
+            result = self.sitectl(["--stack", promoted, "canary", "--complete", "--yes"])
+            switched = self._switch(router, promoted, v1)
+            return f"{result.get('version')} live on {promoted} for every viewer; {switched}"
 
         actions: list[Callable[[], str]] = [
             self._created(stack, router),
@@ -656,9 +666,31 @@ class Run:
             self._created(promoted, router),
             self._deployed(promoted),
             promote,
-            canary,
+            canary_started,
+            canary_completed,
         ]
         return all(self._step(router, name, action) for name, action in zip(PLAN, actions, strict=True))
+
+    def _canary_refused(self, stack: str, version: str) -> str:
+        """On the Lambda@Edge router `sitectl canary` must refuse (exit 2) and change nothing."""
+        target = self.stack_of(stack)
+        before = target.get_version()
+        try:
+            self.sitectl(["--stack", stack, "canary", version, "--percent", "5", "--yes"])
+        except RuntimeError as error:
+            refusal = error.__cause__
+            if (
+                not isinstance(refusal, RefusedError)
+                or "needs router cloudfront-function" not in refusal.message
+            ):
+                raise
+            if (
+                target.get_version() != before
+                or target.get_config("versioned-site:canaryVersion") is not None
+            ):
+                raise RuntimeError(f"sitectl canary was refused but changed the config of {stack}") from error
+            return f"refused: {refusal.message}"
+        raise RuntimeError(f"sitectl canary ran on the lambda-edge router of {stack}: it must refuse")
 
     def _pulumi_line(self, line: str) -> None:
         self.say(line.rstrip("\n"))
