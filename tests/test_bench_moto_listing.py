@@ -20,7 +20,7 @@ def _pages(s3: Any, **kwargs: Any) -> list[tuple[list[str], bool, str | None]]:
     token = None
     while True:
         page = s3.list_objects_v2(
-            Bucket=BUCKET, MaxKeys=7, **kwargs, **({"ContinuationToken": token} if token else {})
+            Bucket=BUCKET, MaxKeys=16, **kwargs, **({"ContinuationToken": token} if token else {})
         )
         keys = [item["Key"] for item in page.get("Contents", [])]
         token = page.get("NextContinuationToken")
