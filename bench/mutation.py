@@ -84,6 +84,15 @@ GROUPS = [
         ],
     ),
     Group(
+        "rules",
+        ["edge_lambda/site_rules.py"],
+        [
+            "tests/test_site_rules.py",  # the parser's own table, refusals, limits
+            "tests/test_build_rules.py",  # the rule table through the handler and `sitectl serve`
+            "tests/test_sitectl_conventions.py",  # upload's --json report counts the rules
+        ],
+    ),
+    Group(
         "components",
         ["components/*.py"],
         [

@@ -31,7 +31,6 @@ from scripts.commands.upload import upload_build
 from scripts.commands.verify import rule_targets, verify_site
 from scripts.versionstore import store as storage
 from tests.clock import ManualClock
-from tests.conftest import shared_scope
 from tests.edge_scaffold import edge_settings
 from tests.router_scaffold import NODE, NodeFunctions, PointerStub
 
@@ -198,7 +197,10 @@ def test_a_viewer_cannot_forge_the_markers_of_another_version() -> None:
     assert result["headers"]["x-versioned-site-path"] == [{"key": "x-versioned-site-path", "value": "/about"}]
 
 
-@pytest.fixture(scope=shared_scope)
+# Module-scoped even under `make mutation` (not `shared_scope`): uploading three versions per test would
+# make each mutant of the parser take minutes; the parser is tested directly by tests/test_site_rules.py,
+# and each row here reaches the rules' matching at request time, inside the test.
+@pytest.fixture(scope="module")
 def uploaded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
     """Each site uploaded as its own version (ids one second apart) into one moto bucket."""
     with mock_aws():

@@ -18,6 +18,7 @@ from edge_lambda.site_rules import (
     RedirectRule,
     RuleFileError,
     SiteRules,
+    answering_file,
     file_answers,
     parse_headers,
     parse_redirects,
@@ -118,6 +119,8 @@ def _rule(line: str) -> RedirectRule:
         ("/u/:id /people/:id", "/u/a?b", "/people/a%3Fb"),
         ("/x/* https://example.com/y/:splat", "/x/ü", "https://example.com/y/%C3%BC"),
         ("/a /b?c=1", "/a", "/b?c=1"),
+        # Only an absolute target's path must use captured names: `:src` in its query is text.
+        ("/a https://x.example.com/p?ref=:src", "/a", "https://x.example.com/p?ref=:src"),
     ],
 )
 def test_captures_reach_the_target_percent_encoded(line: str, path: str, location: str) -> None:
@@ -158,58 +161,174 @@ def test_a_file_answers_a_path_as_clean_urls_resolve_it(path: str, answered: boo
 @pytest.mark.parametrize(
     ("text", "error"),
     [
-        ("/a", "_redirects:1: '/a' has no target"),
-        ("\n\n/a /b 410", "_redirects:3: status 410 is not supported"),
-        ("/a /b 30x", "_redirects:1: '30x' is not a status"),
-        ("/a /b 302 Country=fr", "_redirects:1: 'Country=fr': conditions"),
-        ("/store id=:id /b 301", "_redirects:1: query-parameter matching"),
-        ("https://old.example.com/* /:splat 301", "_redirects:1: domain-level redirects"),
-        ("/a/* https://other.example.com/:splat 200", "_redirects:1: a 200 rule serves a page of this site"),
-        ("/a/*/b /c", "_redirects:1: '/a/*/b': `*` (the splat) must be the whole last segment"),
-        ("/a /b/:splat", "_redirects:1: the target uses :splat, which `from` does not capture"),
-        ("/a/:id /b/:name", "_redirects:1: the target uses :name"),
-        ("a /b", "_redirects:1: 'a' is not a path"),
-        ("/a b", "_redirects:1: target 'b' must be a path"),
+        ("/a", "_redirects:1: '/a' has no target: write `from to [status]`, e.g. `/old /new 301`"),
+        (
+            "\n\n/a /b 410",
+            "_redirects:3: status 410 is not supported: use 301, 302, 303, 307, 308, 200 or 404",
+        ),
+        (
+            "/a /b 30x",
+            "_redirects:1: '30x' is not a status: use 301, 302, 303, 307, 308, 200 or 404 (`!` to force)",
+        ),
+        (
+            "/a\t/b\t302\tCountry=fr",
+            "_redirects:1: 'Country=fr': conditions (Country=, Language=, Role=, Cookie=) and other options "
+            "are not supported: write `from to [status][!]`",
+        ),
+        (
+            "/store id=:id /b 301",
+            "_redirects:1: query-parameter matching (`from key=value to`) is not supported: match the path "
+            "only (the query string is kept)",
+        ),
+        (
+            "https://old.example.com/* /:splat 301",
+            "_redirects:1: domain-level redirects (a `from` with a host) are not supported: the stack's "
+            "`hostRedirect` setting redirects apex <-> www; write a path",
+        ),
+        (
+            "http://old.example.com/* /:splat 301",
+            "_redirects:1: domain-level redirects (a `from` with a host) are not supported: the stack's "
+            "`hostRedirect` setting redirects apex <-> www; write a path",
+        ),
+        (
+            "/a/* https://other.example.com/:splat 200",
+            "_redirects:1: a 200 rule serves a page of this site: its target must be a path starting with "
+            "'/' (proxying to another site is not supported)",
+        ),
+        (
+            "/a/*/b /c",
+            "_redirects:1: '/a/*/b': `*` (the splat) must be the whole last segment, as in /blog/*",
+        ),
+        (
+            "/a /b/:splat",
+            "_redirects:1: the target uses :splat, which `from` does not capture (`:splat` needs a `*` at "
+            "the end of `from`)",
+        ),
+        ("/a/:id /b/:name", "_redirects:1: the target uses :name, which `from` does not capture"),
+        ("/a/:id /b/:x/:y", "_redirects:1: the target uses :x, :y, which `from` does not capture"),
+        ("a /b", "_redirects:1: 'a' is not a path: it must start with '/'"),
+        ("/a b", "_redirects:1: target 'b' must be a path starting with '/' or an https:// URL"),
         ("/%ff /b", "_redirects:1: '/%ff' has percent-escapes that are not UTF-8"),
         ("/a/../b /c", "_redirects:1: '/a/../b' has a '.' or '..' segment"),
+        ("/a/./b /c", "_redirects:1: '/a/./b' has a '.' or '..' segment"),
+        ("/a /b/./c", "_redirects:1: target '/b/./c' has a '.' or '..' segment"),
+        ("/a /b/../c?x=1", "_redirects:1: target '/b/../c?x=1' has a '.' or '..' segment"),
+        ("/a /b\x01", "_redirects:1: the line holds a control character"),
+        ("/" + "a" * 1997 + " /b", "_redirects:1: the line is longer than 2000 characters"),
     ],
 )
 def test_bad_redirect_lines_name_the_file_line_and_reason(text: str, error: str) -> None:
     with pytest.raises(RuleFileError) as raised:
         parse_redirects(text)
-    assert str(raised.value).startswith(error)
+    assert str(raised.value) == error
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        "/" + "a" * 1996 + " /b",  # 2,000 characters: the limit
+        "/a http://other.example.com/y 301",  # an absolute target, http too
+        "/a /b/c?next=/../y",  # only the target's path is checked for dot segments
+    ],
+)
+def test_lines_at_the_edges_of_the_rules_are_accepted(line: str) -> None:
+    (rule,) = parse_redirects(line)
+    assert (rule.source.text, rule.to) == tuple(line.split())[:2]
 
 
 @pytest.mark.parametrize(
     ("text", "error"),
     [
-        ("  X-A: b", "_headers:1: a header line before any path"),
-        ("/a\n/b\n  X: y", "_headers:1: /a has no `Name: value` lines"),
+        ("  X-A: b", "_headers:1: a header line before any path: start the block with a path line"),
+        ("/a\n/b\n  X: y", "_headers:1: /a has no `Name: value` lines under it (indented)"),
         (
             "/a\n  Content-Length: 3",
             "_headers:2: Content-Length is a header CloudFront's edge functions may not set",
         ),
-        ("/a\n  X-Amz-Cf-Id: 3", "_headers:2: X-Amz-Cf-Id is a header"),
+        (
+            "/a\n  X-Amz-Cf-Id: 3",
+            "_headers:2: X-Amz-Cf-Id is a header CloudFront's edge functions may not set",
+        ),
         ("/a\n  not a header", "_headers:2: 'not a header' is not `Name: value`"),
+        ("/a\n  X-A", "_headers:2: 'X-A' is not `Name: value`"),
         ("/a\n  X-Empty:", "_headers:2: header X-Empty has no value"),
-        ("https://example.com/*\n  X: y", "_headers:1: a path with a host is not supported"),
+        ("https://example.com/*\n  X: y", "_headers:1: a path with a host is not supported: write a path"),
+        ("/a\n  X-A: b\x02", "_headers:2: the line holds a control character"),
+        ("/" + "a" * 2000, "_headers:1: the line is longer than 2000 characters"),
+        # Comments and blank lines are passed over, not the end of the file.
+        ("# c\n\n/a\n  # note\n  X-A: 1\n/b\n  bad", "_headers:7: 'bad' is not `Name: value`"),
     ],
 )
 def test_bad_header_lines_name_the_file_line_and_reason(text: str, error: str) -> None:
     with pytest.raises(RuleFileError) as raised:
         parse_headers(text)
-    assert str(raised.value).startswith(error)
+    assert str(raised.value) == error
 
 
 def test_too_many_rules_are_refused_with_the_limit() -> None:
     text = "".join(f"/p{n} /q{n}\n" for n in range(1001))
-    with pytest.raises(RuleFileError, match=r"_redirects:1001: more than 1000 redirect rules"):
+    with pytest.raises(RuleFileError) as raised:
         parse_redirects(text)
+    assert str(raised.value) == (
+        "_redirects:1001: more than 1000 redirect rules: every request walks them; use splats and "
+        "placeholders to say more with fewer"
+    )
+    assert len(parse_redirects(text.rsplit("/p1000", 1)[0])) == 1000
+    blocks = "".join(f"/h{n}\n  X-N: {n}\n" for n in range(101))
+    with pytest.raises(RuleFileError) as raised:
+        parse_headers(blocks)
+    assert str(raised.value) == "_headers:201: more than 100 header blocks: use `*` patterns"
+    assert len(parse_headers(blocks.rsplit("/h100", 1)[0])) == 100
 
 
-def test_the_spa_rule_is_recognised() -> None:
-    assert spa_rule_conflict(parse_rule_files("/* /index.html 200\n", None)) is not None
-    assert spa_rule_conflict(parse_rule_files("/app/* /app/index.html 200\n", None)) is None
+@pytest.mark.parametrize(
+    ("line", "conflict"),
+    [
+        ("/* /index.html 200", True),
+        ("/* / 200", True),
+        ("/* /index 200", True),
+        ("/* /index/ 200", True),
+        ("/* /index.html 301", False),  # a redirect, not a rewrite
+        ("/app/* /index.html 200", False),  # one area, not every path
+        ("/app/* /app/index.html 200", False),
+        ("/* /INDEX 200", False),  # paths are case-sensitive
+        ("/* /index.htmlX 200", False),
+        ("/* /shell.html 200", False),
+    ],
+)
+def test_the_spa_rule_is_recognised(line: str, conflict: bool) -> None:
+    rules = parse_rule_files(f"# first\n{line}\n", None)
+    assert spa_rule_conflict(rules) is (rules.redirects[0] if conflict else None)
+
+
+def test_rules_read_back_from_a_manifest_are_checked() -> None:
+    assert SiteRules.from_json({"headers": []}) == SiteRules()
+    assert SiteRules.from_json({"redirects": []}) == SiteRules()
+    for bad, message in (
+        ([], "its rules are not an object"),
+        ({"redirects": {}, "headers": []}, "its rules' redirects and headers must be arrays"),
+        ({"redirects": [], "headers": {}}, "its rules' redirects and headers must be arrays"),
+        (
+            {"redirects": [{"from": 1, "to": "/x", "status": 301, "force": False, "line": 1}]},
+            "its rules do not parse: a redirect's from and to must be text",
+        ),
+        (
+            {"redirects": [{"from": "/a", "to": "/x", "status": 418, "force": False, "line": 1}]},
+            "its rules do not parse: a redirect's status 418 is not one of "
+            "(200, 301, 302, 303, 307, 308, 404)",
+        ),
+        (
+            {"headers": [{"for": "/a", "headers": "X-A: 1", "line": 1}]},
+            "its rules do not parse: a header rule needs a path and a list of headers",
+        ),
+        (
+            {"headers": [{"for": "/a", "headers": [["X-A"]], "line": 1}]},
+            "its rules do not parse: header ['X-A'] is not [name, value]",
+        ),
+    ):
+        with pytest.raises(ValueError) as raised:
+            SiteRules.from_json(bad)
+        assert str(raised.value) == message
 
 
 def test_rules_travel_in_the_manifest_and_change_its_digest() -> None:
@@ -254,6 +373,26 @@ def test_a_bad_rule_file_refuses_the_upload_before_anything_is_sent(world: World
     assert str(raised.value).startswith("_redirects:2: status 418 is not supported")
     assert "fix the line" in str(raised.value)
     assert keys(world) == []
+
+
+def test_a_block_that_does_not_match_is_passed_over_not_the_end() -> None:
+    rules = parse_rule_files(None, "/blog/:slug\n  X-One: 1\n/blog/*\n  X-Two: 2\n/*\n  x-two: 3\n")
+    # /blog/a/b has two segments after /blog: the placeholder block does not match, the others do.
+    assert rules.headers_for("/blog/a/b") == [("X-Two", "2, 3")]
+    assert rules.headers_for("/blog/a") == [("X-One", "1"), ("X-Two", "2, 3")]
+
+
+@pytest.mark.parametrize(
+    ("path", "files", "answer"),
+    [
+        ("/Xmas", {"Xmas.html"}, "Xmas.html"),
+        ("/boX/", {"boX/index.html"}, "boX/index.html"),
+        ("/boX/", {"boX.html"}, "boX.html"),
+        ("/", {"index.html"}, "index.html"),
+    ],
+)
+def test_the_file_that_answers_a_path(path: str, files: set[str], answer: str) -> None:
+    assert answering_file(path, files) == answer
 
 
 def test_header_rules_compare_by_value() -> None:
