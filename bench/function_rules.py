@@ -22,16 +22,17 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from edge_function import host_redirect  # noqa: E402
-from edge_function.code import LIVE_VERSION_KEY, function_code, store_value  # noqa: E402
+from edge_function.code import LIVE_VERSION_KEY, function_code, store_value, viewer_response_code  # noqa: E402
 from edge_function.rule_keys import compile_rules  # noqa: E402
 from edge_lambda.routes import RouteSettings, VersionRoutes  # noqa: E402
-from edge_lambda.site_rules import SiteRules, parse_redirects  # noqa: E402
+from edge_lambda.site_rules import SiteRules, parse_headers, parse_redirects  # noqa: E402
 
 STORE_ID = "8aa76c93-3198-462c-aaf6-0123456789ab"
 VERSION = "20261127T101500Z"
 FILES = ["index.html", "about.html", "docs/index.html", *(f"blog/post-{n}.html" for n in range(200))]
 # 250 literal redirects of two segments and 8 rules every path tries (`/x/*`, `/u/:id`): keys about
 # as full as compile_rules lets them be.
+HEADERS = "/*\n  X-Frame-Options: DENY\n/fonts/*\n  Cache-Control: public, max-age=31536000, immutable\n"
 REDIRECTS = "".join(f"/section-{n % 40}/old-page-{n} /new/page/{n} 301\n" for n in range(250)) + "".join(
     f"/area-{n}/* /moved-{n}/:splat 302\n" for n in range(8)
 )
@@ -53,7 +54,7 @@ const results = {};
 for (const [name, c] of Object.entries(JSON.parse(casesJson))) {
   globalThis.store = c.store;
   const event = () => ({ viewer: { ip: '203.0.113.178' }, request: { method: 'GET', uri: c.uri,
-    querystring: {}, headers: {}, cookies: {} } });
+    querystring: {}, headers: {}, cookies: {} }, response: { statusCode: 200, headers: {}, cookies: {} } });
   globalThis.reads = 0;
   const answer = await handler(event());
   const reads = globalThis.reads;
@@ -61,7 +62,7 @@ for (const [name, c] of Object.entries(JSON.parse(casesJson))) {
   const start = process.hrtime.bigint();
   for (let i = 0; i < Number(iterations); i++) await handler(event());
   results[name] = { ns: Number(process.hrtime.bigint() - start) / Number(iterations), reads,
-    answer: answer.statusCode || answer.uri };
+    answer: answer.uri || answer.statusCode };
 }
 process.stdout.write(JSON.stringify(results));
 """
@@ -80,7 +81,10 @@ def main() -> None:
     print(f"router.js as deployed (64-character store id): {len(code.encode())} of 10240 bytes")
     print(f"  with a host redirect (www.example.com -> example.com): {len(with_host.encode())}")
     routes = VersionRoutes.from_paths(FILES, False, None)
-    compiled = compile_rules(VERSION, SiteRules(parse_redirects(REDIRECTS)), FILES)
+    compiled = compile_rules(VERSION, SiteRules(parse_redirects(REDIRECTS), parse_headers(HEADERS)), FILES)
+    print(
+        f"viewer_response.js as deployed: {len(viewer_response_code(True, 'a' * 64).encode())} of 10240 bytes"
+    )
     sizes = sorted(len(v.encode()) for v in compiled.values.values())
     print(
         f"rules: {len(REDIRECTS.splitlines())} redirects in {compiled.count} keys of {sizes[0]}-{sizes[-1]} "
@@ -94,27 +98,41 @@ def main() -> None:
         "rules, /section-7/old-page-247 (301)": {"store": ruled, "uri": "/section-7/old-page-247"},
         "rules, /area-7/a/b (the last rule every path tries)": {"store": ruled, "uri": "/area-7/a/b"},
     }
+    response_cases = {
+        "viewer-response, no rules (baseline)": {"store": plain, "uri": "/about"},
+        "viewer-response, rules, /about (one block)": {"store": ruled, "uri": "/about"},
+    }
+    for title, code, table in (
+        ("viewer-request (router.js)", function_code(STORE_ID, RouteSettings()), cases),
+        ("viewer-response (viewer_response.js)", viewer_response_code(False, STORE_ID), response_cases),
+    ):
+        print(title)
+        _run(node, code, table, arguments.iterations, arguments.rounds)
+
+
+def _run(node: str, code: str, cases: dict[str, dict[str, object]], iterations: int, count: int) -> None:
     with tempfile.TemporaryDirectory() as directory:
-        router, harness = Path(directory, "router.js"), Path(directory, "harness.mjs")
-        router.write_text(function_code(STORE_ID, RouteSettings()), encoding="utf-8")
+        function, harness = Path(directory, "function.js"), Path(directory, "harness.mjs")
+        function.write_text(code, encoding="utf-8")
         harness.write_text(HARNESS, encoding="utf-8")
         rounds = [
             json.loads(
                 subprocess.run(
-                    [node, str(harness), str(router), json.dumps(cases), str(arguments.iterations)],
+                    [node, str(harness), str(function), json.dumps(cases), str(iterations)],
                     check=True,
                     capture_output=True,
                     text=True,
                 ).stdout
             )
-            for _ in range(arguments.rounds)
+            for _ in range(count)
         ]
-    baseline = sorted(r["no rules, /about (baseline)"]["ns"] for r in rounds)[len(rounds) // 2]
+    baseline_name = next(iter(cases))
+    baseline = sorted(r[baseline_name]["ns"] for r in rounds)[len(rounds) // 2]
     for name in cases:
         median = sorted(r[name]["ns"] for r in rounds)[len(rounds) // 2]
         first = rounds[0][name]
         ratio = median / baseline
-        print(f"{name:52} {median:8.0f} ns  {ratio:5.2f}x  {first['reads']} reads  -> {first['answer']}")
+        print(f"  {name:52} {median:8.0f} ns  {ratio:5.2f}x  {first['reads']} reads  -> {first['answer']}")
 
 
 if __name__ == "__main__":

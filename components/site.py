@@ -1275,13 +1275,17 @@ def _cloudfront_function_router(
         opts=edge,
     )
     # One viewer-response function per behavior too, shared by the canary's bucket cookie and the build's
-    # header rules (edge_function/viewer_response.js). It reads no store.
+    # header rules (edge_function/viewer_response.js), which it reads from the router's store (one store
+    # per function; a store may be associated with several).
     viewer_response = aws.cloudfront.Function(
         f"{name}-viewer-response",
         runtime=CLOUDFRONT_FUNCTION_RUNTIME,
         comment="versioned-site: the canary's bucket cookie and header rules, on answers below 400",
         publish=True,
-        code=viewer_response_code(set_split_cookie=bool(args.canary_version)),
+        code=store.arn.apply(
+            lambda arn: viewer_response_code(bool(args.canary_version), key_value_store_id(arn))
+        ),
+        key_value_store_associations=[store.arn],
         tags=tagging.resource_tags(args.tags),
         opts=edge,
     )

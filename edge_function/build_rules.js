@@ -5,19 +5,24 @@
 // the decoded path without its leading '/', or for a rule without captures that path itself, trailing
 // '/' left out: a string compare instead of a RegExp built per rule and request; `target` pieces, a
 // number is a capture group; `status` negative when forced with `!`), and "f" the paths files answer
-// among those a rule not forced matches.
+// among those a rule not forced matches; "h": [[matcher, [name, value, ...]], ...], the _headers blocks,
+// which viewer_response.js applies).
 // edge_function/code.py appends this file.
 
 // The first rule of the key's value `data` that answers the decoded relative path `rel`, as {s, to}
 // (status, target with each capture percent-encoded as site_rules._fill does: RFC 3986 sub-delims, ':',
 // '@' and '/' kept), or null: site_rules.SiteRules.redirect_for.
+// A rule's (or header block's) matcher against the decoded relative path `rel`: the match, or null.
+function ruleMatch(matcher, rel) {
+  return matcher[0] === '^' ? new RegExp(matcher).exec(rel) : matcher === rel.replace(/\/$/, '') ? [] : null;
+}
+
 // Short names: CloudFront counts every byte of the router's code (docs/architecture.md, "The function's
 // code and its tests"). d: the key's value, r: a rule, m: its match, p: a piece of its target.
 function ruleFor(d, rel) {
-  const bare = rel.replace(/\/$/, '');
   for (let i = 0; i < d.r.length; i++) {
     const r = d.r[i];
-    const m = r[0][0] === '^' ? new RegExp(r[0]).exec(rel) : r[0] === bare ? [] : null;
+    const m = ruleMatch(r[0], rel);
     if (m !== null && (r[2] < 0 || d.f.indexOf(rel) < 0)) {
       const to = r[1].map((p) =>
         typeof p === 'number' ? encodeURIComponent(m[p] || '').replace(/%(2[46BCF]|3[ABD]|40)/g, decodeURIComponent) : p,

@@ -99,16 +99,24 @@ def function_code(store_id: str, settings: RouteSettings) -> str:
     )
 
 
-def viewer_response_code(set_split_cookie: bool) -> str:
-    """`viewer_response.js` (with the viewer's bucket), minified: it sets the canary's bucket cookie
-    when `set_split_cookie` (a canary is configured)."""
-    source = VIEWER_RESPONSE_SOURCE.read_text(encoding="utf-8")
-    if source.count(SET_SPLIT_COOKIE_PLACEHOLDER) != 1:
+def viewer_response_code(set_split_cookie: bool, store_id: str) -> str:
+    """`viewer_response.js` (with the viewer's bucket and the build rules' matcher), minified, reading the
+    store `store_id` (the router's: the build's header rules); it sets the canary's bucket cookie when
+    `set_split_cookie` (a canary is configured)."""
+    if not _KEY_VALUE_STORE_ID.match(store_id):
         raise FunctionCodeError(
-            f"{VIEWER_RESPONSE_SOURCE} must hold {SET_SPLIT_COOKIE_PLACEHOLDER} exactly once"
+            f"KeyValueStore id {store_id!r} is not an id: expected the UUID at the end of the store's ARN"
         )
+    source = VIEWER_RESPONSE_SOURCE.read_text(encoding="utf-8")
+    for placeholder in (SET_SPLIT_COOKIE_PLACEHOLDER, KEY_VALUE_STORE_ID_PLACEHOLDER):
+        if source.count(placeholder) != 1:
+            raise FunctionCodeError(f"{VIEWER_RESPONSE_SOURCE} must hold {placeholder} exactly once")
     code = source.replace(SET_SPLIT_COOKIE_PLACEHOLDER, "true" if set_split_cookie else "false")
-    return minify(code + VIEWER_BUCKET_SOURCE.read_text(encoding="utf-8"))
+    code = code.replace(KEY_VALUE_STORE_ID_PLACEHOLDER, store_id)
+    return minify(
+        code
+        + "".join(path.read_text(encoding="utf-8") for path in (VIEWER_BUCKET_SOURCE, BUILD_RULES_SOURCE))
+    )
 
 
 # rJSmin handles template literals only unnested: a `${` whose expression holds another backtick.

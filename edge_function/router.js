@@ -103,22 +103,10 @@ function decodedProblem(uri) {
   return unsafe ? 'the path contains a percent-encoded control character or U+2028/U+2029' : null;
 }
 
+// The UTF-8 length of `text` (no lone surrogate: refused before): each byte encodeURIComponent escapes
+// is one %XX, each it leaves is one character.
 function utf8Length(text) {
-  let bytes = 0;
-  for (let i = 0; i < text.length; i++) {
-    const unit = text.charCodeAt(i);
-    if (unit < 0x80) {
-      bytes += 1;
-    } else if (unit < 0x800) {
-      bytes += 2;
-    } else if (unit >= 0xd800 && unit < 0xdc00 && i + 1 < text.length) {
-      bytes += 4; // a surrogate pair: one code point beyond the Basic Multilingual Plane
-      i++;
-    } else {
-      bytes += 3;
-    }
-  }
-  return bytes;
+  return encodeURIComponent(text).replace(/%../g, '.').length;
 }
 
 function uriProblem(uri) {
@@ -328,6 +316,8 @@ async function handler(event) {
   // read a manifest.
   const path = decodeURIComponent(uri.slice(1));
   if (routes.k) {
+    // The viewer's path, for the viewer-response function's header rules (viewer_response.js).
+    request.headers['x-site-path'] = { value: uri };
     const found = await kvs
       .get('r/' + version + '/' + hash31(/^[^/]*(\/[^/]+)?/.exec(path)[0], routes.k))
       .then((data) => ruleFor(JSON.parse(data), path), () => null);

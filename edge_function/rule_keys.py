@@ -33,6 +33,7 @@ from edge_lambda.site_rules import (
     _PLACEHOLDER,
     _URL_SAFE,
     NOT_FOUND_STATUS,
+    HeaderRule,
     Pattern,
     RedirectRule,
     SiteRules,
@@ -49,6 +50,8 @@ MAX_RULE_KEYS = 64
 # Characters with a meaning in a JavaScript regular expression, escaped in a literal segment.
 _REGEX_SPECIAL = re.compile(r"[\\^$.|?*+()\[\]{}]")
 _SEGMENT_GROUP = "([^/]+)"
+# A key's value without rules: `r` redirects, `f` paths files answer, `h` header blocks.
+_FRAME = '{"r":[],"f":[],"h":[]}'
 
 
 class RulesNotCarriedError(RoutesTooLargeError):
@@ -127,11 +130,21 @@ def _target(to: str, groups: Mapping[str, int]) -> list[str | int]:
     return [p for p in pieces if p != ""]
 
 
+def _matcher(source: Pattern) -> tuple[str, dict[str, int]]:
+    """What build_rules.js `ruleMatch` takes: a literal path compared as a string (no RegExp built for
+    it), unless it would read as an expression; else the expression."""
+    regex, groups = _regex(source)
+    literal = "/".join(source.segments)
+    return (literal if source.literal and not literal.startswith("^") else regex), groups
+
+
+def _header_json(rule: HeaderRule) -> str:
+    """`[matcher, [name, value, name, value, ...]]`: a `_headers` block."""
+    return _encode([_matcher(rule.source)[0], [part for pair in rule.headers for part in pair]])
+
+
 def _redirect_json(rule: RedirectRule) -> str:
-    regex, groups = _regex(rule.source)
-    literal = "/".join(rule.source.segments)
-    # A literal path is compared as a string (router.js builds no RegExp for it), unless it would read as one.
-    matcher = literal if rule.source.literal and not literal.startswith("^") else regex
+    matcher, groups = _matcher(rule.source)
     return _encode([matcher, _target(rule.to, groups), -rule.status if rule.force else rule.status])
 
 
@@ -165,12 +178,6 @@ class CompiledRules:
 def compile_rules(version: str, rules: SiteRules, files: Collection[str]) -> CompiledRules:
     """The keys of `version`, whose build has `rules` and `files`; RulesNotCarriedError when no key
     count up to MAX_RULE_KEYS gives keys of MAX_RULE_KEY_BYTES at most."""
-    if rules.headers:
-        raise RulesNotCarriedError(
-            f"its build has {len(rules.headers)} header blocks (_headers), and this router carries no "
-            "header rules yet (its limit: 0 header blocks); release it with `pulumi config set router "
-            "lambda-edge`, or remove _headers and upload again"
-        )
     not_found = [rule for rule in rules.redirects if rule.status == NOT_FOUND_STATUS]
     if not_found:
         raise RulesNotCarriedError(
@@ -178,9 +185,10 @@ def compile_rules(version: str, rules: SiteRules, files: Collection[str]) -> Com
             "404 rules: the status needs the viewer-response function); release it with `pulumi config set "
             "router lambda-edge`, or remove the rule and upload again"
         )
-    if not rules.redirects:
+    if not rules:
         return CompiledRules(0, {})
     placed = [(_rule_path_key(rule.source), _redirect_json(rule)) for rule in rules.redirects]
+    blocks = [(_rule_path_key(rule.source), _header_json(rule)) for rule in rules.headers]
     # Only the answered paths a rule not forced matches can change what a request gets.
     unforced: dict[str | None, list[Pattern]] = {}
     for rule in rules.redirects:
@@ -194,46 +202,63 @@ def compile_rules(version: str, rules: SiteRules, files: Collection[str]) -> Com
             for source in (*unforced.get(path_key(path), ()), *unforced.get(None, ()))
         )
     )
-    everywhere = sum(len(text.encode()) + 1 for key, text in placed if key is None)
-    broad = sum(key is None for key, _ in placed)
-    if everywhere > MAX_RULE_KEY_BYTES - len('{"r":[],"f":[]}'):
+    everywhere = sum(len(text.encode()) + 1 for key, text in (*placed, *blocks) if key is None)
+    broad = sum(key is None for key, _ in (*placed, *blocks))
+    if everywhere > MAX_RULE_KEY_BYTES - len(_FRAME):
         raise RulesNotCarriedError(
-            f"its {broad} redirect rules whose first two segments are not both literal (`/blog/*`, `/u/:id`) "
-            f"take {everywhere} bytes, and every path tries them, so they must fit one KeyValueStore key of "
-            f"{MAX_RULE_KEY_BYTES} bytes (the cloudfront-function router's limit): spell some out with a "
-            "second literal segment, or release it with `pulumi config set router lambda-edge`"
+            f"its {broad} rules whose first two segments are not both literal (`/blog/*`, `/u/:id`, in "
+            f"_redirects or _headers) take {everywhere} bytes, and every path tries them, so they must fit "
+            f"one KeyValueStore key of {MAX_RULE_KEY_BYTES} bytes (the cloudfront-function router's limit): "
+            "spell some out with a second literal segment, or release it with `pulumi config set router "
+            "lambda-edge`"
         )
     # Each element's bytes and its comma (one too many, as `]` is), and the number its key hashes from.
-    items = [(_polynomial(key), len(text.encode()) + 1) for key, text in placed if key is not None]
+    items = [
+        (_polynomial(key), len(text.encode()) + 1) for key, text in (*placed, *blocks) if key is not None
+    ]
     items += [(_polynomial(path_key(path)), len(_encode(path).encode()) + 1) for path in shadowing]
     for count in range(1, MAX_RULE_KEYS + 1):
-        sizes = [len('{"r":[],"f":[]}') + everywhere] * count
+        sizes = [len(_FRAME) + everywhere] * count
         for number, size in items:
             sizes[number % count] += size
         if max(sizes) <= MAX_RULE_KEY_BYTES:
-            return CompiledRules(count, _values(version, count, placed, shadowing))
+            return CompiledRules(count, _values(version, count, placed, shadowing, blocks))
     raise RulesNotCarriedError(
-        f"its {len(rules.redirects)} redirect rules (_redirects) and the {len(shadowing)} paths files answer "
-        f"under rules not forced with `!` need more than {MAX_RULE_KEYS} KeyValueStore keys of "
-        f"{MAX_RULE_KEY_BYTES} bytes (the cloudfront-function router's limit; the {broad} rules every path "
-        f"tries, `/blog/*` or `/u/:id`, take {everywhere} bytes of each): use fewer rules or `!` (a "
-        "`/* /index.html 200` rule: `spaFallback` instead), or release it with `pulumi config set router "
-        "lambda-edge`"
+        f"its {len(rules.redirects)} redirect rules (_redirects), {len(rules.headers)} header blocks "
+        f"(_headers) and the {len(shadowing)} paths files answer under rules not forced with `!` need more "
+        f"than {MAX_RULE_KEYS} KeyValueStore keys of {MAX_RULE_KEY_BYTES} bytes (the cloudfront-function "
+        f"router's limit; the {broad} rules every path tries, `/blog/*` or `/u/:id`, take {everywhere} "
+        "bytes of each): use fewer rules or `!` (a `/* /index.html 200` rule: `spaFallback` instead), or "
+        "release it with `pulumi config set router lambda-edge`"
     )
 
 
 def _values(
-    version: str, count: int, placed: list[tuple[str | None, str]], shadowing: list[str]
+    version: str,
+    count: int,
+    placed: list[tuple[str | None, str]],
+    shadowing: list[str],
+    blocks: list[tuple[str | None, str]],
 ) -> dict[str, str]:
     held: list[list[str]] = [[] for _ in range(count)]
     for key, text in placed:  # in file order
         for index in range(count) if key is None else (hash31(key, count),):
             held[index].append(text)
+    headers: list[list[str]] = [[] for _ in range(count)]
+    for key, text in blocks:
+        for index in range(count) if key is None else (hash31(key, count),):
+            headers[index].append(text)
     paths: list[list[str]] = [[] for _ in range(count)]
     for path in shadowing:
         paths[bucket(path, count)].append(_encode(path))
     return {
-        rule_key(version, index): '{"r":[' + ",".join(held[index]) + '],"f":[' + ",".join(paths[index]) + "]}"
+        rule_key(version, index): '{"r":['
+        + ",".join(held[index])
+        + '],"f":['
+        + ",".join(paths[index])
+        + '],"h":['
+        + ",".join(headers[index])
+        + "]}"
         for index in range(count)
     }
 

@@ -70,6 +70,9 @@ def viewer_request(
         live_version, routes, keys = canary.version, canary.routes, canary_keys
     routes = routes or VersionRoutes.unknown(settings.spa_fallback)
     if keys:
+        # router.js marks the viewer's path for the viewer-response function's header rules
+        mark = {"x-site-path": [{"key": "x-site-path", "value": uri}]}
+        request = {**request, "headers": {**(request.get("headers") or {}), **mark}}
         found = build_rule(rule_keys or {}, live_version, keys, urllib.parse.unquote(uri[1:]))
         if found is not None and found[0] in REDIRECT_STATUSES:
             query = urllib.parse.quote(str(request.get("querystring") or ""), safe=_QUERY_SAFE)
@@ -91,15 +94,8 @@ def build_rule(rule_keys: Mapping[str, str], version: str, count: int, path: str
     if value is None:
         return None
     data = json.loads(value)
-    bare = path[:-1] if path.endswith("/") else path
     for matcher, pieces, status in data["r"]:
-        match = (
-            re.search(matcher, path)
-            if matcher.startswith("^")
-            else re.search("", "")
-            if matcher == bare
-            else None
-        )
+        match = rule_match(matcher, path)
         if match is not None and (status < 0 or path not in data["f"]):
             to = "".join(
                 piece
@@ -109,6 +105,14 @@ def build_rule(rule_keys: Mapping[str, str], version: str, count: int, path: str
             )
             return abs(status), to
     return None
+
+
+def rule_match(matcher: str, path: str) -> re.Match[str] | None:
+    """build_rules.js `ruleMatch`: a rule's or header block's matcher (an expression, or a literal path)
+    against the decoded relative `path`."""
+    if matcher.startswith("^"):
+        return re.search(matcher, path)
+    return re.match("", "") if matcher == (path[:-1] if path.endswith("/") else path) else None
 
 
 def rule_target(uri: str, routes: VersionRoutes) -> str:

@@ -70,7 +70,7 @@ def test_a_canary_rides_in_the_store_value_with_its_own_routes(uploaded: None) -
     record = named(registered, "aws:ssm/parameter:Parameter", "site-canary").props
     assert (record["name"], record["insecureValue"]) == (CANARY_PARAMETER, f"{V2} 5")
     response = named(registered, "aws:cloudfront/function:Function", "site-viewer-response").props["code"]
-    assert response == viewer_response_code(set_split_cookie=True)
+    assert response == viewer_response_code(True, "7b6c3bb5-690e-51aa-b828-34058ec98bf0")
 
 
 def test_without_a_canary_the_record_says_none_and_no_cookie_is_set(uploaded: None) -> None:
@@ -79,7 +79,7 @@ def test_without_a_canary_the_record_says_none_and_no_cookie_is_set(uploaded: No
     value = named(registered, "aws:cloudfront/keyvaluestoreKey:KeyvaluestoreKey", "site-live-version").props
     assert parse_canary(value["value"]) is None and '"c"' not in value["value"]
     response = named(registered, "aws:cloudfront/function:Function", "site-viewer-response").props["code"]
-    assert response == viewer_response_code(set_split_cookie=False)
+    assert response == viewer_response_code(False, "7b6c3bb5-690e-51aa-b828-34058ec98bf0")
 
 
 @pytest.mark.parametrize(

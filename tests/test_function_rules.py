@@ -17,6 +17,7 @@ from edge_function import host_redirect
 from edge_function.code import (
     LIVE_VERSION_KEY,
     MAX_FUNCTION_BYTES,
+    Canary,
     function_code,
     manifest_store_value,
     rule_key_counts,
@@ -30,6 +31,7 @@ from edge_function.rule_keys import (
     write_rule_keys,
 )
 from edge_function.viewer_request import viewer_request
+from edge_function.viewer_response import viewer_response
 from edge_lambda import layout
 from edge_lambda.handler import is_response
 from edge_lambda.routes import RouteSettings, VersionRoutes
@@ -41,7 +43,7 @@ from edge_lambda.site_rules import (
     parse_rule_files,
 )
 from edge_lambda.version_routes import RoutesCache
-from scripts.commands.distribution_flow import EdgeAnswer
+from scripts.commands.distribution_flow import EdgeAnswer, ViewerHeaders
 from scripts.commands.serve import Origin, PreviewServer, ViewerRequestFunction
 from scripts.demo.node_function import NodeFunction
 from scripts.offline.kvs_fake import FakeStore, client_for, running_store
@@ -63,10 +65,10 @@ needs_node = pytest.mark.skipif(NODE is None, reason="`node` is not installed: .
 
 
 def function_rules(spec: Mapping[str, Any]) -> SiteRules:
-    """The rules of a table site this router carries today: its redirects but 404 rules (their status
-    needs the viewer-response function; refused at upload until then); `_headers` likewise."""
-    rules = parse_rule_files(spec["redirects"], None)
-    return SiteRules(tuple(r for r in rules.redirects if r.status != NOT_FOUND_STATUS))
+    """The rules of a table site this router carries today: all but 404 rules (their status needs the
+    viewer-response function to change it; refused at upload until then)."""
+    rules = parse_rule_files(spec["redirects"], spec["headers"])
+    return SiteRules(tuple(r for r in rules.redirects if r.status != NOT_FOUND_STATUS), rules.headers)
 
 
 def carried(case: dict[str, Any]) -> bool:
@@ -82,7 +84,11 @@ def carried(case: dict[str, Any]) -> bool:
 FUNCTION_CASES = [case for case in CASES if carried(case)]
 
 
-def function_server(site: str, function: ViewerRequestFunction, spa_fallback: bool = False) -> PreviewServer:
+def function_server(
+    site: str, function: ViewerRequestFunction, spa_fallback: bool = False, node: NodeFunction | None = None
+) -> PreviewServer:
+    """serve's cloudfront-function mode over the table's site: the viewer-request function given (router.js
+    under Node, or its Python mirror), and the viewer-response function of `node` or its mirror."""
     spec = SITES[site]
     rules = function_rules(spec)
     objects = {f"{VERSION}/{path}": content(path) for path in spec["files"]}
@@ -96,24 +102,28 @@ def function_server(site: str, function: ViewerRequestFunction, spa_fallback: bo
         route_settings=RouteSettings(spa_fallback=spa_fallback),
         version_routes=routes,
         viewer_function=function,
+        viewer_response_function=viewer_response if node is None else node.viewer_response,
         host_redirects=HOST_REDIRECTS,
     )
 
 
 def check(answer: EdgeAnswer, case: dict[str, Any]) -> None:
-    """A row's status, Location (with the redirect's Cache-Control) and the file a 200 serves; the
-    headers a row lists are the viewer-response function's (not this router's)."""
+    """A row's status, Location (with the redirect's Cache-Control), headers (names in any case, as
+    CloudFront Functions write them lowercase) and the file a 200 serves."""
     expect = case.get("cloudfrontFunction", case["expect"])
-    headers = dict(answer.headers)
+    headers = {name.lower(): value for name, value in answer.headers}
     body = answer.content()
     assert answer.status == expect["status"], (answer.status, headers, body)
-    assert headers.get("Location") == expect.get("location")
+    assert headers.get("location") == expect.get("location")
     if "location" in expect:
-        assert headers["Cache-Control"] == expect.get("cacheControl", "max-age=300")
+        assert headers["cache-control"] == expect.get("cacheControl", "max-age=300")
+    for name, value in expect.get("headers", {}).items():
+        assert headers.get(name.lower()) == value, (name, headers)
     if "uri" in expect and expect["status"] == 200:
         assert body == content(unquote(expect["uri"]).split("/", 2)[2])
     elif expect["status"] == 404:
         assert body == PLAIN_404  # the distribution's error page, `_site/404.html` in this mode
+        assert "x-frame-options" not in headers, "no viewer-response function on answers of 400 and above"
 
 
 @pytest.fixture(scope="module")
@@ -151,21 +161,65 @@ def test_the_router_under_node_gives_every_row_in_at_most_two_reads(
 ) -> None:
     spa = bool(case.get("spaFallback"))
     function = node_routers[spa]
-    function.reads = 0
-    server = function_server(case["site"], function, spa)
+    function.reads = function.response_reads = 0
+    server = function_server(case["site"], function, spa, node=function)
     try:
-        check(server.answer("GET", raw_path(case), viewer_of(case)), case)
+        answer = server.answer("GET", raw_path(case), viewer_of(case))
+        check(answer, case)
     finally:
         server.server_close()
-    # the live-version value, then (a version with rules) the one key the path hashes to; none when the
-    # host redirect answered first
+    # Each function: the live-version value, then (a version with rules) the one key the path hashes
+    # to; none when the host redirect answered first; the viewer-response one only below 400 and not
+    # on the router's own answers.
     host_redirected = case["expect"].get("cacheControl") == "max-age=3600"
-    assert function.reads == (0 if host_redirected else 1 if case["site"] == "plain" else 2)
+    reads = 0 if host_redirected else 1 if case["site"] == "plain" else 2
+    assert function.reads == reads
+    served = not host_redirected and answer.status < 300
+    assert function.response_reads == ((1 if case["site"] == "plain" else 2) if served else 0)
 
 
 def test_the_rows_leave_out_only_what_needs_the_viewer_response_function() -> None:
     left_out = [case_id(case) for case in CASES if not carried(case)]
     assert left_out == ["main:/shop/missing", "main:/old/page", "main:/lost/page"]
+
+
+@needs_node
+def test_a_304_carries_the_header_rules_too(node_router: NodeFunction) -> None:
+    for node in (None, node_router):
+        server = function_server("main", node_router if node else viewer_request, node=node)
+        try:
+            answer = server.answer("GET", "/fonts/a.woff2", ViewerHeaders(if_none_match='"etag"'))
+        finally:
+            server.server_close()
+        headers = {name.lower(): value for name, value in answer.headers}
+        assert answer.status == 304
+        assert headers["access-control-allow-origin"] == "*"
+        assert headers["cache-control"] == "public, max-age=31536000, immutable"
+
+
+@needs_node
+def test_a_canary_viewer_gets_the_canarys_header_rules(node_router: NodeFunction) -> None:
+    live, canary = "20261127T101500Z", "20261128T090000Z"
+    blocks = {live: "/*\n  X-Version: live\n", canary: "/*\n  X-Version: canary\n"}
+    store: dict[str, str] = {}
+    counts = {}
+    for version, text in blocks.items():
+        compiled = compile_rules(version, parse_rule_files(None, text), ["index.html"])
+        store.update(compiled.values)
+        counts[version] = compiled.count
+    routes = VersionRoutes.from_paths(["index.html"], False, None)
+    store[LIVE_VERSION_KEY] = store_value(
+        live, routes, Canary(canary, 50, routes, counts[canary]), rule_keys=counts[live]
+    )
+    for cookie, expected in (("10", "canary"), ("90", "live")):
+        request = {
+            "uri": "/",
+            "clientIp": "203.0.113.1",
+            "headers": {"cookie": [{"key": "Cookie", "value": f"site-bucket={cookie}"}]},
+        }
+        python = dict(viewer_response(request, True, store))
+        node = dict(node_router.viewer_response(request, True, store))
+        assert python["X-Version"] == node["x-version"] == expected
 
 
 # --- many keys: the path's hash, the same in both languages ---------------------------------------
@@ -241,7 +295,8 @@ def test_rules_beyond_the_keys_are_refused_naming_the_limit() -> None:
     with pytest.raises(RulesNotCarriedError) as refused:
         compile_rules(VERSION, rules, ())
     assert str(refused.value) == (
-        f"its 1000 redirect rules (_redirects) and the 0 paths files answer under rules not forced with `!` "
+        "its 1000 redirect rules (_redirects), 0 header blocks (_headers) and the 0 paths files answer "
+        "under rules not forced with `!` "
         f"need more than {MAX_RULE_KEYS} KeyValueStore keys of {MAX_RULE_KEY_BYTES} bytes (the "
         "cloudfront-function router's limit; the 0 rules every path tries, `/blog/*` or `/u/:id`, take 0 "
         "bytes of each): use fewer rules or `!` (a `/* /index.html 200` rule: `spaFallback` instead), or "
@@ -257,8 +312,9 @@ def test_rules_every_path_tries_are_in_every_key_and_bounded_by_one() -> None:
     with pytest.raises(RulesNotCarriedError) as refused:
         compile_rules(VERSION, SiteRules(parse_redirects(broad)), ())
     assert str(refused.value) == (
-        "its 40 redirect rules whose first two segments are not both literal (`/blog/*`, `/u/:id`) take 2180 "
-        "bytes, and every path tries them, so they must fit one KeyValueStore key of 1024 bytes (the "
+        "its 40 rules whose first two segments are not both literal (`/blog/*`, `/u/:id`, in _redirects or "
+        "_headers) take 2180 bytes, and every path tries them, so they must fit one KeyValueStore key of "
+        "1024 bytes (the "
         "cloudfront-function router's limit): spell some out with a second literal segment, or release it "
         "with `pulumi config set router lambda-edge`"
     )
@@ -268,13 +324,9 @@ def test_rules_every_path_tries_are_in_every_key_and_bounded_by_one() -> None:
     )
 
 
-def test_header_rules_and_404_rules_are_refused_until_the_viewer_response_function_has_them() -> None:
+def test_404_rules_are_refused_until_the_viewer_response_function_sets_their_status() -> None:
     with pytest.raises(RulesNotCarriedError, match=r"^_redirects:2 is a 404 rule, .*its limit: 0 404 rules"):
         compile_rules(VERSION, parse_rule_files("/a /b\n/shop/* /shop/404.html 404\n", None), ())
-    with pytest.raises(
-        RulesNotCarriedError, match=r"^its build has 1 header blocks .*its limit: 0 header blocks"
-    ):
-        compile_rules(VERSION, parse_rule_files(None, "/*\n  X-Frame-Options: DENY\n"), ())
 
 
 def test_a_version_without_rules_costs_no_key_and_no_count() -> None:
@@ -320,7 +372,7 @@ def test_literal_rules_are_compared_as_strings_the_others_as_expressions() -> No
     rules = [rule for value in keys.values() for rule in json.loads(value)["r"]]
     assert ["s7/old7", ["/forced"], -301] in rules
     assert ["^u/([^/]+)(?:/(.*?))?/?$", ["/people/", 1, "/", 2], 308] in rules
-    assert all(set(json.loads(value)) == {"r", "f"} for value in keys.values())
+    assert all(set(json.loads(value)) == {"r", "f", "h"} for value in keys.values())
 
 
 def test_the_router_with_rules_and_a_host_redirect_of_long_names_fits_10_kb() -> None:

@@ -170,8 +170,8 @@ def test_one_viewer_response_function_is_published_beside_the_router(
     assert (function.parent, function.provider) == (site.urn, store.provider)
     assert function.props["runtime"] == "cloudfront-js-2.0"
     assert function.props["publish"] is True
-    assert "keyValueStoreAssociations" not in function.props, "it reads no store"
-    assert function.props["code"] == viewer_response_code(set_split_cookie=False)
+    assert function.props["keyValueStoreAssociations"] == [STORE_ARN], "the router's store: header rules"
+    assert function.props["code"] == viewer_response_code(False, "7b6c3bb5-690e-51aa-b828-34058ec98bf0")
 
 
 def test_the_fallback_origin_reads_the_plain_404_page_under_site(
@@ -345,7 +345,7 @@ def test_function_mode_writes_a_versions_rule_keys_during_the_update_before_its_
 ) -> None:
     s3 = boto3.client("s3", region_name="eu-west-1")
     page = layout.ManifestFile(1, "0" * 64, "text/html", "no-cache")
-    rules = parse_rule_files("/old /new 301\n/blog/* /news/:splat 302\n", None)
+    rules = parse_rule_files("/old /new 301\n/blog/* /news/:splat 302\n", "/*\n  X-Frame-Options: DENY\n")
     manifest = layout.Manifest(V2, "2026-11-28T09:00:00+00:00", {"index.html": page}, rules)
     s3.put_object(Bucket=MOCK_BUCKET, Key=layout.manifest_key(V2), Body=manifest.to_json().encode())
     writes: list[tuple[str, dict[str, str]]] = []
@@ -368,7 +368,7 @@ def test_function_mode_writes_a_versions_rule_keys_during_the_update_before_its_
 def test_function_mode_refuses_rules_beyond_its_limits_in_one_line(uploaded: None) -> None:
     s3 = boto3.client("s3", region_name="eu-west-1")
     page = layout.ManifestFile(1, "0" * 64, "text/html", "no-cache")
-    rules = parse_rule_files("/old /new 301\n", "/*\n  X-Frame-Options: DENY\n")
+    rules = parse_rule_files("/old /new 301\n/shop/* /shop/404.html 404\n", "/*\n  X-Frame-Options: DENY\n")
     manifest = layout.Manifest(V2, "2026-11-28T09:00:00+00:00", {"index.html": page}, rules)
     s3.put_object(Bucket=MOCK_BUCKET, Key=layout.manifest_key(V2), Body=manifest.to_json().encode())
 
@@ -376,7 +376,8 @@ def test_function_mode_refuses_rules_beyond_its_limits_in_one_line(uploaded: Non
     with pytest.raises(ProgramError) as refused:
         run_program({"version": V2, **FUNCTION_MODE}, preview=True)
     assert (
-        f"version {V2} cannot be routed by the cloudfront-function router: its build has 1 header blocks "
-        "(_headers), and this router carries no header rules yet (its limit: 0 header blocks); release it "
-        "with `pulumi config set router lambda-edge`, or remove _headers and upload again"
+        f"version {V2} cannot be routed by the cloudfront-function router: _redirects:2 is a 404 rule, and "
+        "this router carries none yet (its limit: 0 404 rules: the status needs the viewer-response "
+        "function); release it with `pulumi config set router lambda-edge`, or remove the rule and upload "
+        "again"
     ) in str(refused.value)

@@ -21,7 +21,7 @@ from edge_function.viewer_bucket import (
     hash_bucket,
 )
 from edge_function.viewer_response import viewer_response
-from tests.router_scaffold import NODE, NodeFunctions
+from tests.router_scaffold import NODE, STORE_ID, NodeFunctions
 
 needs_node = pytest.mark.skipif(NODE is None, reason="node is not installed")
 AGENT = "Mozilla/5.0 (X11; Linux x86_64) Chrome/131.0"
@@ -34,8 +34,8 @@ def functions(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NodeFunction
     running = NodeFunctions(
         tmp_path_factory.mktemp("viewer-response"),
         {
-            "off": viewer_response_code(set_split_cookie=False),
-            "on": viewer_response_code(set_split_cookie=True),
+            "off": viewer_response_code(False, STORE_ID),
+            "on": viewer_response_code(True, STORE_ID),
         },
     )
     yield running
@@ -142,10 +142,12 @@ def test_both_languages_give_every_viewer_the_same_bucket(functions: NodeFunctio
 
 def test_the_deployed_function_fits_cloudfront_functions_10_kb() -> None:
     for flag in (False, True):
-        code = viewer_response_code(set_split_cookie=flag)
+        code = viewer_response_code(flag, STORE_ID)
         assert len(code.encode()) <= MAX_FUNCTION_BYTES
         assert f"const SET_SPLIT_COOKIE='{str(flag).lower()}'==='true';" in code
-    assert "function headerRules(request,response)" in viewer_response_code(False), "issue 28's place"
+    assert "async function headerRules(event,response)" in viewer_response_code(False, STORE_ID), (
+        "issue 28's place"
+    )
     assert "__SET_SPLIT_COOKIE__" in VIEWER_RESPONSE_SOURCE.read_text()
 
 

@@ -49,7 +49,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from components import release_guard
 from edge_function import CLOUDFRONT_FUNCTION, LAMBDA_EDGE, ROUTERS, host_redirect
-from edge_function.code import Canary, parse_canary, store_value
+from edge_function.code import LIVE_VERSION_KEY, Canary, parse_canary, store_value
 from edge_function.rule_keys import CompiledRules, compile_rules
 from edge_function.viewer_request import FALLBACK_ORIGIN_PATH, viewer_request
 from edge_function.viewer_response import viewer_response
@@ -91,8 +91,8 @@ LiveVersionReader = Callable[[], str | None]
 store value with its routes and canary); None: missing or unreadable."""
 CanaryReader = Callable[[], tuple[str, int] | None]
 """() -> the running canary (version, percent), None when none runs."""
-ViewerResponseFunction = Callable[[Mapping[str, Any], bool], list[tuple[str, str]]]
-"""(request, a canary is configured) -> the headers the viewer-response function adds, as
+ViewerResponseFunction = Callable[[Mapping[str, Any], bool, Mapping[str, str]], list[tuple[str, str]]]
+"""(request, a canary is configured, the store's keys) -> the headers the viewer-response function adds, as
 `edge_function.viewer_response.viewer_response` answers (the demo can pass viewer_response.js under Node)."""
 
 DEFAULT_PORT = 8080
@@ -384,13 +384,18 @@ class PreviewServer(ThreadingHTTPServer):
 
         def respond(answer: EdgeAnswer) -> EdgeAnswer:
             canary_configured = read[0] is not None and parse_canary(read[0]) is not None
+            # The store as the function reads it: the value, and the rule keys a release wrote.
+            store = {} if read[0] is None else {LIVE_VERSION_KEY: read[0], **self._rule_keys(read[0])}
             try:
-                added = self.viewer_response_function(request, canary_configured)
+                added = self.viewer_response_function(request, canary_configured, store)
             except Exception as error:
                 answer.discard()
                 log.exception("the viewer-response function failed on %s %s", method, raw_path)
                 return _text_answer(HTTPStatus.SERVICE_UNAVAILABLE, f"the function failed: {error}")
-            return EdgeAnswer(answer.status, [*answer.headers, *added], answer.body, answer.stream)
+            # A header the function sets replaces the origin's (a cookie is added).
+            replaced = {name.lower() for name, _ in added} - {"set-cookie"}
+            kept = [(name, value) for name, value in answer.headers if name.lower() not in replaced]
+            return EdgeAnswer(answer.status, [*kept, *added], answer.body, answer.stream)
 
         return viewer_request_answer(
             through_function,

@@ -47,7 +47,7 @@ class NodeFunction:
         functions = [f"router={code}"]
         for canary, name in _RESPONSE_FUNCTIONS.items():
             path = workdir / f"{name}.js"
-            path.write_text(viewer_response_code(set_split_cookie=canary), encoding="utf-8")
+            path.write_text(viewer_response_code(canary, DEMO_STORE_ID), encoding="utf-8")
             functions.append(f"{name}={path}")
         self._process = subprocess.Popen(
             [node, str(DRIVER), *functions],
@@ -60,7 +60,9 @@ class NodeFunction:
         self._lock = threading.Lock()
         self._read()  # {"opened": [...]}: the code has loaded
         self.reads = 0
-        """The store reads (kvs().get() calls) of the last run."""
+        """The store reads (kvs().get() calls) of the router's last run."""
+        self.response_reads = 0
+        """Those of the viewer-response function's last run."""
 
     def _read(self) -> dict[str, Any]:
         line = cast(IO[str], self._process.stdout).readline()
@@ -87,15 +89,18 @@ class NodeFunction:
         headers.pop("content-type", None)  # make_response sets the same
         return make_response(int(result["statusCode"]), result["body"]["data"], _cased(headers))
 
-    def viewer_response(self, request: Mapping[str, Any], set_split_cookie: bool) -> list[tuple[str, str]]:
-        """The headers `viewer_response.js` adds to an answer to `request` (Set-Cookie as CloudFront
-        writes `response.cookies`: `name=value; attributes`)."""
+    def viewer_response(
+        self, request: Mapping[str, Any], set_split_cookie: bool, store: Mapping[str, str] | None = None
+    ) -> list[tuple[str, str]]:
+        """The headers `viewer_response.js` adds to an answer to `request` when the store holds `store`
+        (the build's header rules; Set-Cookie as CloudFront writes `response.cookies`: `name=value;
+        attributes`)."""
         event = {
             **_viewer_request_event(request),
             "context": {"eventType": "viewer-response"},
             "response": {"statusCode": 200, "statusDescription": "OK", "headers": {}, "cookies": {}},
         }
-        result = self._run(_RESPONSE_FUNCTIONS[set_split_cookie], {}, event)
+        result = self._run(_RESPONSE_FUNCTIONS[set_split_cookie], store or {}, event)
         added = [(name, entry["value"]) for name, entry in result.get("headers", {}).items()]
         for name, cookie in result.get("cookies", {}).items():
             attributes = cookie.get("attributes")
@@ -113,7 +118,10 @@ class NodeFunction:
             answer = self._read()
         if "error" in answer:
             raise RuntimeError(f"the function threw: {answer['error']}")
-        self.reads = int(answer["reads"])
+        if function == "router":
+            self.reads = int(answer["reads"])
+        else:
+            self.response_reads = int(answer["reads"])
         result: dict[str, Any] = answer["result"]
         return result
 
