@@ -16,7 +16,9 @@ import shutil
 import subprocess
 import sys
 import tempfile
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -110,7 +112,7 @@ def main() -> None:
         _run(node, code, table, arguments.iterations, arguments.rounds)
 
 
-def _run(node: str, code: str, cases: dict[str, dict[str, object]], iterations: int, count: int) -> None:
+def _run(node: str, code: str, cases: Mapping[str, Mapping[str, Any]], iterations: int, count: int) -> None:
     with tempfile.TemporaryDirectory() as directory:
         function, harness = Path(directory, "function.js"), Path(directory, "harness.mjs")
         function.write_text(code, encoding="utf-8")
