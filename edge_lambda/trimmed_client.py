@@ -70,7 +70,7 @@ def _trimmed_loader(trimmed: TrimmedModel) -> Any:
     return TrimmedLoader()
 
 
-def create_trimmed_client(trimmed: TrimmedModel, region: str, config: Config) -> Any:
+def create_trimmed_client(trimmed: TrimmedModel, region: str | None, config: Config) -> Any:
     """The fast client: botocore with `trimmed`'s model and endpoints. Relies on botocore internals."""
     session = botocore.session.get_session()
     session.register_component("data_loader", _trimmed_loader(trimmed))
@@ -84,11 +84,12 @@ def create_trimmed_client(trimmed: TrimmedModel, region: str, config: Config) ->
 
 
 def create_client(
-    trimmed: TrimmedModel, region: str, config: Config, log: Callable[..., None] | None = None
+    trimmed: TrimmedModel, region: str | None, config: Config, log: Callable[..., None] | None = None
 ) -> Any:
-    """`trimmed`'s service client for `region` (standard configuration otherwise, so `AWS_ENDPOINT_URL`
-    and the usual credential chain apply): the trimmed one, else, when botocore's internals have
-    changed, the stock one, reported through `log` (event `<service>-client-fallback`)."""
+    """`trimmed`'s service client for `region` (None: the configured one; standard configuration
+    otherwise, so `AWS_ENDPOINT_URL` and the usual credential chain apply): the trimmed one, else, when
+    botocore's internals have changed, the stock one, reported through `log` (event
+    `<service>-client-fallback`)."""
     try:
         return create_trimmed_client(trimmed, region, config)
     except Exception as error:  # any failure of botocore internals, whatever its type

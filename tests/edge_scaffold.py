@@ -1,8 +1,9 @@
 """Builders for the edge function's tests: CloudFront events, the pointer parameter, the bundle on disk.
 
 Run as a script (`uv run python tests/edge_scaffold.py`) to regenerate `edge_lambda/ssm_model.py` and
-`edge_lambda/s3_model.py` from the installed botocore; `test_edge_ssm_client.py` and
-`test_edge_s3_client.py` fail when they disagree.
+`edge_lambda/s3_model.py` (and sitectl's `scripts/commands/s3_model.py`) from the installed botocore;
+`test_edge_ssm_client.py`, `test_edge_s3_client.py` and `test_sitectl_s3_client.py` fail when they
+disagree.
 """
 
 from __future__ import annotations
@@ -403,6 +404,22 @@ def installed_s3_endpoints() -> dict[str, Any]:
     return installed_endpoints("s3")
 
 
+# The S3 operations sitectl calls (scripts/commands, scripts/versionstore); a new one goes here, then
+# regenerate. `test_sitectl_s3_client.py` checks the code calls no other.
+SITECTL_S3_OPERATIONS = (
+    "AbortMultipartUpload", "CompleteMultipartUpload", "CopyObject", "CreateBucket", "CreateMultipartUpload",
+    "DeleteObject", "DeleteObjects", "GetBucketLocation", "GetBucketTagging", "GetObject", "HeadObject",
+    "ListObjectsV2", "PutObject", "PutPublicAccessBlock", "UploadPart", "UploadPartCopy",
+)  # fmt: skip
+SITECTL_S3_MODEL_MODULE = ROOT / "scripts" / "commands" / "s3_model.py"
+
+
+def installed_sitectl_s3_model() -> dict[str, Any]:
+    from scripts.commands.s3_model import API_VERSION
+
+    return installed_trimmed_model("s3", API_VERSION, SITECTL_S3_OPERATIONS)
+
+
 def _without_documentation(value: Any) -> Any:
     if isinstance(value, dict):
         return {k: _without_documentation(v) for k, v in value.items() if k != "documentation"}
@@ -472,6 +489,33 @@ def render_s3_model_module(model: Mapping[str, Any], endpoints: Mapping[str, Any
     )
 
 
+SITECTL_S3_MODEL_DOCSTRING = f"""{GENERATED_BY} from botocore's S3 model: do not edit.
+
+sitectl's S3 client (`scripts.commands.site.default_s3_client`) needs the S3 operations the version
+store and the commands call, 16 of botocore's 116. Creating botocore's stock client parses the whole
+model (1.4 MB of JSON) and makes a method of every operation, about half of an upload's start-up; this
+is the model cut down to those operations, their shapes, the service metadata and client context
+parameters, without documentation. The endpoints data is the edge's (`edge_lambda.s3_model`).
+"""
+
+
+def render_sitectl_s3_model_module(model: Mapping[str, Any], api_version: str) -> str:
+    body = json.dumps(model, indent=1, sort_keys=True)
+    return f'''"""{SITECTL_S3_MODEL_DOCSTRING}"""
+
+import json
+from typing import Any
+
+API_VERSION = "{api_version}"
+
+SITECTL_S3_MODEL: dict[str, Any] = json.loads(
+    r"""
+{body}
+"""
+)
+'''
+
+
 if __name__ == "__main__":
     from edge_lambda import s3_model, ssm_model
 
@@ -483,4 +527,7 @@ if __name__ == "__main__":
     S3_MODEL_MODULE.write_text(
         render_s3_model_module(installed_get_object_model(), installed_s3_endpoints(), s3_model.API_VERSION)
     )
-    print(f"wrote {SSM_MODEL_MODULE} and {S3_MODEL_MODULE}")
+    SITECTL_S3_MODEL_MODULE.write_text(
+        render_sitectl_s3_model_module(installed_sitectl_s3_model(), s3_model.API_VERSION)
+    )
+    print(f"wrote {SSM_MODEL_MODULE}, {S3_MODEL_MODULE} and {SITECTL_S3_MODEL_MODULE}")

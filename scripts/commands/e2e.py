@@ -7,7 +7,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-import boto3
 import click
 
 from edge_function import CLOUDFRONT_FUNCTION, LAMBDA_EDGE
@@ -29,6 +28,8 @@ STATE_DIR = ".e2e"
 
 
 def _has_credentials() -> bool:
+    import boto3  # only here: it is slow to import, and most commands never need it
+
     return boto3.session.Session().get_credentials() is not None
 
 

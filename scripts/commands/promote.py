@@ -12,7 +12,6 @@ from contextlib import ExitStack
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlparse
 
-import boto3
 import click
 
 from components import release_guard
@@ -36,6 +35,8 @@ def regional_client(base: S3Client, region: str) -> S3Client:
     """A client for `region` configured as `base` (retries, pool size, checksums); `base` itself
     when it is already in that region. Each bucket is addressed in its own region: S3 answers a
     request sent to another region with a redirect, and CopyObject must go to the destination's."""
+    import boto3  # only here: it is slow to import, and most commands never need it
+
     if base.meta.region_name == region:
         return base
     # An endpoint of one's own (moto, LocalStack) serves every region; AWS's own are per region.

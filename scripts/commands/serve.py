@@ -43,7 +43,6 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
-import boto3
 import click
 from botocore.exceptions import BotoCoreError, ClientError
 
@@ -239,6 +238,8 @@ class Origin:
         # Created on first use: under moto the mock must be running before the client exists.
         with self._lock:
             if self._s3 is None:
+                import boto3  # only here: it is slow to import
+
                 self._s3 = boto3.client("s3")
             return self._s3
 

@@ -17,12 +17,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import urlsplit
 
-import boto3
 import click
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
-from edge_lambda import layout
+from edge_lambda import layout, trimmed_client
 from scripts.commands import http_client
 from scripts.commands import stack as stack_module
 from scripts.commands.errors import RefusedError, SitectlError, aws_errors, error_code
@@ -53,7 +52,18 @@ def default_s3_client() -> S3Client:
         max_pool_connections=S3_MAX_CONNECTIONS,
         request_checksum_calculation="when_required",
     )
-    return aws_client("s3", config=config)
+    return _guard_endpoint("s3", lambda: trimmed_client.create_client(_sitectl_s3_model(), None, config))
+
+
+@functools.cache
+def _sitectl_s3_model() -> trimmed_client.TrimmedModel:
+    # Imported here: only a command that talks to S3 pays for parsing the model.
+    from edge_lambda.s3_model import S3_ENDPOINTS
+    from scripts.commands.s3_model import API_VERSION, SITECTL_S3_MODEL
+
+    return trimmed_client.TrimmedModel(
+        "s3", API_VERSION, tuple(SITECTL_S3_MODEL["operations"]), SITECTL_S3_MODEL, S3_ENDPOINTS
+    )
 
 
 def default_ssm_client(region: str) -> SSMClient:
@@ -66,10 +76,20 @@ def default_cloudfront_client() -> Any:
 
 
 def aws_client(service: str, **kwargs: Any) -> Any:
-    """boto3's client; RefusedError for an endpoint botocore cannot use (it raises a bare ValueError
-    for an AWS_ENDPOINT_URL such as `localhost:5000` or `http://[`)."""
+    """boto3's client; RefusedError for an endpoint botocore cannot use."""
+    import boto3  # only here: sitectl's S3 client (the upload's) is botocore's alone
+
+    return _guard_endpoint(service, lambda: boto3.client(service, **kwargs))  # type: ignore[call-overload]
+
+
+T = TypeVar("T")
+
+
+def _guard_endpoint(service: str, create: Callable[[], T]) -> T:
+    """`create()`; RefusedError for an endpoint botocore cannot use (it raises a bare ValueError for an
+    AWS_ENDPOINT_URL such as `localhost:5000` or `http://[`)."""
     try:
-        return boto3.client(service, **kwargs)  # type: ignore[call-overload]
+        return create()
     except ValueError as error:
         raise RefusedError(
             f"cannot make the AWS {service} client: {error}: check AWS_ENDPOINT_URL (or endpoint_url in "
@@ -78,6 +98,8 @@ def aws_client(service: str, **kwargs: Any) -> Any:
 
 
 def default_kvs_client() -> Any:
+    import boto3
+
     # The KeyValueStore data plane signs with SigV4A (botocore[crt]); its endpoint comes from the ARN.
     return boto3.client(
         "cloudfront-keyvaluestore", region_name="us-east-1", config=Config(retries={"mode": "standard"})
