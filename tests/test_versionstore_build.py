@@ -471,8 +471,11 @@ def test_types_read_from_strings_are_pathlibs_for_any_name() -> None:
     def by_pathlib(path: str) -> tuple[str, str | None]:
         pure = PurePosixPath(path)
         encoding = CONTENT_ENCODINGS.get(pure.suffix.lower())
-        if encoding is not None and pure.with_suffix("").suffix.lower() in CONTENT_TYPES:
-            return CONTENT_TYPES[pure.with_suffix("").suffix.lower()], encoding
+        # The suffix before the encoding's: the stem's own suffix. Not with_suffix(""), which
+        # Python 3.13 refuses for a stem of "." (`/..gz`) where 3.11 returned the parent.
+        inner = PurePosixPath(pure.stem).suffix.lower()
+        if encoding is not None and inner in CONTENT_TYPES:
+            return CONTENT_TYPES[inner], encoding
         return CONTENT_TYPES.get(pure.suffix.lower(), DEFAULT_CONTENT_TYPE), None
 
     rng = random.Random(29)
