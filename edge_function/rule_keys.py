@@ -14,7 +14,8 @@ smallest `k` whose keys all fit, up to `MAX_RULE_KEYS`, and refuses beyond (`Rul
 One value: `{"r": [[pattern, to, status], ...], "f": [path, ...]}`; `pattern` is the decoded `from` as
 `/seg/:name/*` (`""` for `/`), `to` percent-encoded as `site_rules` fills it, `status` negative when
 forced. `write_rule_keys` is the one writer: every path that makes a version live (the program's
-`pulumi up`, `sitectl rollback --now`, the demo) calls it before the `live-version` key moves.
+`pulumi up`, `sitectl rollback --now`, the demo) calls it before the `live-version` key moves;
+`delete_rule_keys` the one remover (`sitectl prune`, after the version's objects are deleted).
 """
 
 from __future__ import annotations
@@ -281,3 +282,23 @@ def write_rule_keys(kvs: Any, store_arn: str, values: Mapping[str, str]) -> int:
         etag = kvs.put_key(KvsARN=store_arn, Key=key, Value=value, IfMatch=etag)["ETag"]
         written += 1
     return written
+
+
+def delete_rule_keys(kvs: Any, store_arn: str, keys: Collection[str]) -> int:
+    """`keys` (a version's, as `compile_rules` names them) deleted from the store, after the version's
+    objects went (`sitectl prune`): DeleteKey on the store's current ETag, as `write_rule_keys` writes (a
+    racing writer makes CloudFront refuse it with ConflictException, raised). A key already gone is
+    skipped. No store call without keys. Returns how many were deleted."""
+    etag: str | None = None
+    deleted = 0
+    for key in keys:
+        if etag is None:
+            etag = kvs.describe_key_value_store(KvsARN=store_arn)["ETag"]
+        try:
+            etag = kvs.delete_key(KvsARN=store_arn, Key=key, IfMatch=etag)["ETag"]
+        except ClientError as error:
+            if error.response.get("Error", {}).get("Code") != "ResourceNotFoundException":
+                raise
+            continue
+        deleted += 1
+    return deleted

@@ -7,6 +7,10 @@ the live one (it may be released next), and every version a stack of this bucket
 `CLAIM_FRESH_FOR` (24 h) is left alone: it may be an upload in progress or about to be resumed;
 that is checked again just before it is deleted. A dry run prints exactly what --apply would do,
 unless a version changes in between.
+
+On a stack with the cloudfront-function router, a deleted version's build-rule keys (`r/<version>/n`,
+edge_function/rule_keys.py) leave its KeyValueStore too, after its objects: their names come from its
+manifest, read before the objects go; a version without rules costs no store call.
 """
 
 from __future__ import annotations
@@ -15,9 +19,16 @@ from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import partial
+from typing import Any
 
 import click
+from botocore.exceptions import ClientError
 
+from components import release_guard
+from edge_function import CLOUDFRONT_FUNCTION
+from edge_function.code import manifest_rule_keys
+from edge_function.rule_keys import delete_rule_keys
+from edge_lambda.routes import RoutesTooLargeError
 from scripts.commands.errors import SitectlError, aws_errors
 from scripts.commands.options import Output, json_output
 from scripts.commands.site import Site, is_released, site_options
@@ -145,6 +156,41 @@ def _stack_versions(site: Site, bucket: str) -> list[tuple[str, str]]:
     return found
 
 
+def _rule_store(site: Site) -> str | None:
+    """The stack's KeyValueStore ARN when it runs the cloudfront-function router (its outputs, as
+    `rollback --now` reads them); None without a stack or on the Lambda@Edge router: no rule keys."""
+    outputs = site.outputs()
+    if str(outputs.get("router") or "lambda-edge") != CLOUDFRONT_FUNCTION:
+        return None
+    return str(outputs.get("pointerStoreArn") or "") or None
+
+
+def _rule_keys_of(s3: Any, bucket: str, version: str) -> list[str]:
+    """The rule keys a release of `version` wrote (`manifest_rule_keys`, what `rollback --now` and the
+    program write); none for a version this router never carried."""
+    try:
+        return list(manifest_rule_keys(version, release_guard.manifest_of(s3, bucket, version)))
+    except RoutesTooLargeError:
+        return []
+    except storage.ManifestUnreadableError as error:
+        click.echo(f"warning: rule keys of {version} not known, left in the KeyValueStore: {error}", err=True)
+        return []
+
+
+def _delete_rule_keys(site: Site, store_arn: str, version: str, keys: list[str]) -> None:
+    """After `version`'s objects are gone: its rule keys, which no release can read any more."""
+    try:
+        gone = delete_rule_keys(site.deps.kvs_factory(), store_arn, keys)
+    except ClientError as error:
+        click.echo(
+            f"warning: {len(keys)} rule keys of {version} stay in the KeyValueStore ({', '.join(keys)}): "
+            f"{error}; delete them with `aws cloudfront-keyvaluestore delete-key`",
+            err=True,
+        )
+        return
+    click.echo(f"deleted {gone} rule keys of {version} from the KeyValueStore", err=True)
+
+
 @click.command("prune")
 @json_output
 @click.option(
@@ -173,8 +219,23 @@ def prune_command(keep: int, apply_changes: bool, skip_stack_check: bool, site: 
     )
     complete = {v.version for v in versions if v.complete}
     sizes = {v.version: v.total_bytes for v in versions}
+    # Only a released (so complete) version has rule keys; read before its manifest is deleted.
+    store_arn = _rule_store(site) if plan.delete else None
+    rule_keys = {
+        version: found
+        for version in plan.delete
+        if store_arn and version in complete and (found := _rule_keys_of(s3, bucket, version))
+    }
     if output.json:
-        output.result({"bucket": bucket, "keep": plan.keep, "delete": plan.delete, "applied": apply_changes})
+        output.result(
+            {
+                "bucket": bucket,
+                "keep": plan.keep,
+                "delete": plan.delete,
+                "ruleKeys": {version: len(found) for version, found in rule_keys.items()},
+                "applied": apply_changes,
+            }
+        )
     else:
         rows = [[v, "keep", format_bytes(sizes.get(v)), why] for v, why in plan.keep.items()]
         action = "delete" if apply_changes else "would delete"
@@ -182,6 +243,8 @@ def prune_command(keep: int, apply_changes: bool, skip_stack_check: bool, site: 
         rows.sort(key=lambda row: row[0], reverse=True)
         click.echo(render_table([["VERSION", "ACTION", "SIZE", "WHY"], *rows]))
     if not apply_changes:
+        for version, found in rule_keys.items():
+            click.echo(f"would delete {len(found)} rule keys of {version} from the KeyValueStore", err=True)
         if plan.delete:
             click.echo(
                 f"dry run: {len(plan.delete)} versions would be deleted; pass --apply to delete them",
@@ -208,6 +271,8 @@ def prune_command(keep: int, apply_changes: bool, skip_stack_check: bool, site: 
             click.echo(f"kept {version}: it was claimed or completed since the plan was made", err=True)
         else:
             click.echo(f"deleted {version} ({deleted} keys)", err=True)
+            if version in rule_keys and store_arn:
+                _delete_rule_keys(site, store_arn, version, rule_keys[version])
     # Skew protection reaches back as far as the complete versions left: after deleting versions,
     # the shared assets none of the remaining ones references go too.
     try:

@@ -4,7 +4,8 @@ and `make demo`'s (the demo's writes take the same client path as `sitectl rollb
 
 The ETag rules as botocore's model of the service states them (`PutKeyRequest.IfMatch`: "the current
 version (ETag) of the Key Value Store"; a stale one fails with ConflictException, HTTP 409): every write
-changes the store's ETag, DescribeKeyValueStore returns it, and PutKey without the current one is refused.
+changes the store's ETag, DescribeKeyValueStore returns it, and PutKey or DeleteKey without the current one
+is refused (DeleteKey of a key the store lacks: ResourceNotFoundException, HTTP 404).
 """
 
 from __future__ import annotations
@@ -28,6 +29,8 @@ class FakeStore:
     items: dict[str, str] = field(default_factory=dict)
     etag: str = field(default_factory=lambda: uuid.uuid4().hex)
     puts: list[tuple[str, str, str]] = field(default_factory=list)  # (key, value, If-Match) accepted
+    deletes: list[tuple[str, str]] = field(default_factory=list)  # (key, If-Match) accepted
+    calls: list[str] = field(default_factory=list)  # each request's operation, in order
     signatures: list[str] = field(default_factory=list)  # each request's Authorization scheme
     # Operations answered 403 AccessDeniedException, as IAM does for a role without the action.
     denied: set[str] = field(default_factory=set)
@@ -72,6 +75,7 @@ class _Handler(BaseHTTPRequestHandler):
         self._answer(status, {"Message": message}, {"x-amzn-ErrorType": code})
 
     def _checked(self, operation: str) -> list[str] | None:
+        self.store.calls.append(operation)
         self.store.signatures.append(self.headers.get("Authorization", "").split(" ")[0])
         if operation in self.store.denied:
             action = f"cloudfront-keyvaluestore:{operation}"
@@ -118,6 +122,28 @@ class _Handler(BaseHTTPRequestHandler):
             self.store.items[key] = str(body["Value"])
             self.store.etag = uuid.uuid4().hex
             self.store.puts.append((key, str(body["Value"]), if_match))
+            self._answer(
+                200,
+                {"ItemCount": len(self.store.items), "TotalSizeInBytes": 0, "ETag": self.store.etag},
+                {"ETag": self.store.etag},
+            )
+
+    def do_DELETE(self) -> None:
+        parts = self._checked("DeleteKey")
+        if parts is None:
+            return
+        if_match = self.headers.get("If-Match", "")
+        with self.store.lock:
+            key = parts[3]
+            if key not in self.store.items:
+                self._error(404, "ResourceNotFoundException", f"key {key} not found")
+                return
+            if if_match != self.store.etag:
+                self._error(409, "ConflictException", "Pre-condition failed: the ETag does not match")
+                return
+            del self.store.items[key]
+            self.store.etag = uuid.uuid4().hex
+            self.store.deletes.append((key, if_match))
             self._answer(
                 200,
                 {"ItemCount": len(self.store.items), "TotalSizeInBytes": 0, "ETag": self.store.etag},
