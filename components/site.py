@@ -912,6 +912,12 @@ def _default_pointer_reader(profile: str | None) -> PointerReader:
     return read
 
 
+def _trust_policy(service: str | list[str]) -> str:
+    """A role's trust policy letting `service` (one or a list, as IAM takes either) assume it."""
+    statement = {"Effect": "Allow", "Principal": {"Service": service}, "Action": "sts:AssumeRole"}
+    return json.dumps({"Version": "2012-10-17", "Statement": [statement]})
+
+
 def _lambda_edge_router(
     site: pulumi.ComponentResource,
     name: str,
@@ -941,18 +947,8 @@ def _lambda_edge_router(
 
     role = aws.iam.Role(
         f"{name}-edge-role",
-        assume_role_policy=json.dumps(
-            {
-                "Version": "2012-10-17",
-                "Statement": [
-                    {
-                        "Effect": "Allow",
-                        "Principal": {"Service": ["lambda.amazonaws.com", "edgelambda.amazonaws.com"]},
-                        "Action": "sts:AssumeRole",
-                    }
-                ],
-            }
-        ),
+        # Lambda@Edge replicas run as edgelambda.amazonaws.com, so the role trusts both services.
+        assume_role_policy=_trust_policy(["lambda.amazonaws.com", "edgelambda.amazonaws.com"]),
         tags=tagging.resource_tags(args.tags),
         opts=pulumi.ResourceOptions(parent=site),
     )
@@ -1045,18 +1041,7 @@ def _switch(
     edge = pulumi.ResourceOptions(parent=site, provider=args.edge_provider)
     role = aws.iam.Role(
         f"{name}-switch-role",
-        assume_role_policy=json.dumps(
-            {
-                "Version": "2012-10-17",
-                "Statement": [
-                    {
-                        "Effect": "Allow",
-                        "Principal": {"Service": "lambda.amazonaws.com"},
-                        "Action": "sts:AssumeRole",
-                    }
-                ],
-            }
-        ),
+        assume_role_policy=_trust_policy("lambda.amazonaws.com"),
         tags=tagging.resource_tags(args.tags),
         opts=pulumi.ResourceOptions(parent=site),
     )
