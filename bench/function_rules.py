@@ -11,11 +11,8 @@ no latency figure), and Node's JIT is not CloudFront's runtime, so read the rati
 from __future__ import annotations
 
 import argparse
-import json
 import shutil
-import subprocess
 import sys
-import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -23,6 +20,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.node_timing import median, time_cases  # noqa: E402
 from edge_function import host_redirect  # noqa: E402
 from edge_function.code import LIVE_VERSION_KEY, function_code, store_value, viewer_response_code  # noqa: E402
 from edge_function.rule_keys import compile_rules  # noqa: E402
@@ -38,36 +36,6 @@ HEADERS = "/*\n  X-Frame-Options: DENY\n/fonts/*\n  Cache-Control: public, max-a
 REDIRECTS = "".join(f"/section-{n % 40}/old-page-{n} /new/page/{n} 301\n" for n in range(250)) + "".join(
     f"/area-{n}/* /moved-{n}/:splat 302\n" for n in range(8)
 )
-
-# Loads the rendered code with a `cloudfront` stub whose store answers at once and counts its reads.
-HARNESS = r"""
-import { register } from 'node:module';
-import { readFileSync } from 'node:fs';
-const dataUrl = (s) => 'data:text/javascript,' + encodeURIComponent(s);
-globalThis.store = {};
-globalThis.reads = 0;
-const stub = "export default { kvs() { return { async get(k) { globalThis.reads++; " +
-  "if (!(k in globalThis.store)) throw new Error('no key'); return globalThis.store[k]; } }; } };";
-register(dataUrl(`export async function resolve(s, c, n) {
-  return s === 'cloudfront' ? { url: ${JSON.stringify(dataUrl(stub))}, shortCircuit: true } : n(s, c); }`));
-const [path, casesJson, iterations] = process.argv.slice(2);
-const handler = (await import(dataUrl(readFileSync(path, 'utf8') + '\nexport { handler };'))).handler;
-const results = {};
-for (const [name, c] of Object.entries(JSON.parse(casesJson))) {
-  globalThis.store = c.store;
-  const event = () => ({ viewer: { ip: '203.0.113.178' }, request: { method: 'GET', uri: c.uri,
-    querystring: {}, headers: {}, cookies: {} }, response: { statusCode: 200, headers: {}, cookies: {} } });
-  globalThis.reads = 0;
-  const answer = await handler(event());
-  const reads = globalThis.reads;
-  for (let i = 0; i < 20000; i++) await handler(event());
-  const start = process.hrtime.bigint();
-  for (let i = 0; i < Number(iterations); i++) await handler(event());
-  results[name] = { ns: Number(process.hrtime.bigint() - start) / Number(iterations), reads,
-    answer: answer.uri || answer.statusCode };
-}
-process.stdout.write(JSON.stringify(results));
-"""
 
 
 def main() -> None:
@@ -95,14 +63,14 @@ def main() -> None:
     plain = {LIVE_VERSION_KEY: store_value(VERSION, routes)}
     ruled = {LIVE_VERSION_KEY: store_value(VERSION, routes, rule_keys=compiled.count), **compiled.values}
     cases = {
-        "no rules, /about (baseline)": {"store": plain, "uri": "/about"},
-        "rules, /about (no rule matches)": {"store": ruled, "uri": "/about"},
-        "rules, /section-7/old-page-247 (301)": {"store": ruled, "uri": "/section-7/old-page-247"},
-        "rules, /area-7/a/b (the last rule every path tries)": {"store": ruled, "uri": "/area-7/a/b"},
+        "no rules, /about (baseline)": _case(plain, "/about"),
+        "rules, /about (no rule matches)": _case(ruled, "/about"),
+        "rules, /section-7/old-page-247 (301)": _case(ruled, "/section-7/old-page-247"),
+        "rules, /area-7/a/b (the last rule every path tries)": _case(ruled, "/area-7/a/b"),
     }
     response_cases = {
-        "viewer-response, no rules (baseline)": {"store": plain, "uri": "/about"},
-        "viewer-response, rules, /about (one block)": {"store": ruled, "uri": "/about"},
+        "viewer-response, no rules (baseline)": _case(plain, "/about"),
+        "viewer-response, rules, /about (one block)": _case(ruled, "/about"),
     }
     for title, code, table in (
         ("viewer-request (router.js)", function_code(STORE_ID, RouteSettings()), cases),
@@ -112,29 +80,24 @@ def main() -> None:
         _run(node, code, table, arguments.iterations, arguments.rounds)
 
 
+def _case(store: Mapping[str, str], uri: str) -> dict[str, Any]:
+    """A GET of `uri` with the given store; the response part is what viewer-response reads."""
+    request = {"method": "GET", "uri": uri, "querystring": {}, "headers": {}, "cookies": {}}
+    response = {"statusCode": 200, "headers": {}, "cookies": {}}
+    return {
+        "store": store,
+        "event": {"viewer": {"ip": "203.0.113.178"}, "request": request, "response": response},
+    }
+
+
 def _run(node: str, code: str, cases: Mapping[str, Mapping[str, Any]], iterations: int, count: int) -> None:
-    with tempfile.TemporaryDirectory() as directory:
-        function, harness = Path(directory, "function.js"), Path(directory, "harness.mjs")
-        function.write_text(code, encoding="utf-8")
-        harness.write_text(HARNESS, encoding="utf-8")
-        rounds = [
-            json.loads(
-                subprocess.run(
-                    [node, str(harness), str(function), json.dumps(cases), str(iterations)],
-                    check=True,
-                    capture_output=True,
-                    text=True,
-                ).stdout
-            )
-            for _ in range(count)
-        ]
-    baseline_name = next(iter(cases))
-    baseline = sorted(r[baseline_name]["ns"] for r in rounds)[len(rounds) // 2]
+    rounds = time_cases(node, code, cases, iterations, count)
+    baseline = median(rounds, next(iter(cases)))
     for name in cases:
-        median = sorted(r[name]["ns"] for r in rounds)[len(rounds) // 2]
         first = rounds[0][name]
-        ratio = median / baseline
-        print(f"  {name:52} {median:8.0f} ns  {ratio:5.2f}x  {first['reads']} reads  -> {first['answer']}")
+        ns = median(rounds, name)
+        reads, answer = first["reads"], first["answer"]
+        print(f"  {name:52} {ns:8.0f} ns  {ns / baseline:5.2f}x  {reads} reads  -> {answer}")
 
 
 if __name__ == "__main__":

@@ -11,47 +11,21 @@ nanoseconds are this machine's only."""
 from __future__ import annotations
 
 import argparse
-import json
 import shutil
-import subprocess
 import sys
-import tempfile
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.node_timing import median, time_cases  # noqa: E402
 from edge_function.code import Canary, function_code, store_value  # noqa: E402
 from edge_lambda.routes import RouteSettings, VersionRoutes  # noqa: E402
 
 STORE_ID = "8aa76c93-3198-462c-aaf6-0123456789ab"
 LIVE, CANARY = "20261127T101500Z", "20261128T090000Z-1a2b3c4"
 ROUTES = VersionRoutes.from_paths(["index.html", "about.html", "docs/index.html"], False, None)
-
-# Loads the rendered code with a `cloudfront` stub whose store answers at once, then times the handler.
-HARNESS = r"""
-import { register } from 'node:module';
-import { readFileSync } from 'node:fs';
-const dataUrl = (s) => 'data:text/javascript,' + encodeURIComponent(s);
-globalThis.store = {};
-const stub = "export default { kvs() { return { async get(k) { return globalThis.store[k]; } }; } };";
-register(dataUrl(`export async function resolve(s, c, n) {
-  return s === 'cloudfront' ? { url: ${JSON.stringify(dataUrl(stub))}, shortCircuit: true } : n(s, c); }`));
-const [path, casesJson, iterations] = process.argv.slice(2);
-const handler = (await import(dataUrl(readFileSync(path, 'utf8') + '\nexport { handler };'))).handler;
-const results = {};
-for (const [name, c] of Object.entries(JSON.parse(casesJson))) {
-  globalThis.store = { 'live-version': c.value };
-  const event = () => ({ viewer: { ip: '203.0.113.178' }, request: { method: 'GET', uri: '/about',
-    querystring: {}, headers: { 'user-agent': { value: 'Mozilla/5.0 (X11; Linux x86_64) Chrome/131.0' } },
-    cookies: c.cookie === null ? {} : { 'site-bucket': { value: c.cookie } } } });
-  for (let i = 0; i < 20000; i++) await handler(event());
-  const start = process.hrtime.bigint();
-  for (let i = 0; i < Number(iterations); i++) await handler(event());
-  results[name] = Number(process.hrtime.bigint() - start) / Number(iterations);
-}
-process.stdout.write(JSON.stringify(results));
-"""
 
 
 def main() -> None:
@@ -66,29 +40,29 @@ def main() -> None:
     print(f"router.js as deployed (64-character store id): {len(code.encode())} of 10240 bytes")
     with_canary = store_value(LIVE, ROUTES, Canary(CANARY, 5, ROUTES))
     cases = {
-        "no canary (baseline)": {"value": store_value(LIVE, ROUTES), "cookie": None},
-        "canary, viewer with its cookie": {"value": with_canary, "cookie": "42"},
-        "canary, new viewer (hashed)": {"value": with_canary, "cookie": None},
+        "no canary (baseline)": _case(store_value(LIVE, ROUTES), None),
+        "canary, viewer with its cookie": _case(with_canary, "42"),
+        "canary, new viewer (hashed)": _case(with_canary, None),
     }
-    with tempfile.TemporaryDirectory() as directory:
-        router, harness = Path(directory, "router.js"), Path(directory, "harness.mjs")
-        router.write_text(function_code(STORE_ID, RouteSettings()), encoding="utf-8")
-        harness.write_text(HARNESS, encoding="utf-8")
-        rounds = [
-            json.loads(
-                subprocess.run(
-                    [node, str(harness), str(router), json.dumps(cases), str(arguments.iterations)],
-                    check=True,
-                    capture_output=True,
-                    text=True,
-                ).stdout
-            )
-            for _ in range(arguments.rounds)
-        ]
-    baseline = sorted(r["no canary (baseline)"] for r in rounds)[len(rounds) // 2]
+    rounds = time_cases(
+        node, function_code(STORE_ID, RouteSettings()), cases, arguments.iterations, arguments.rounds
+    )
+    baseline = median(rounds, "no canary (baseline)")
     for name in cases:
-        median = sorted(r[name] for r in rounds)[len(rounds) // 2]
-        print(f"{name:32} {median:8.0f} ns per request  {median / baseline:5.2f}x")
+        print(
+            f"{name:32} {median(rounds, name):8.0f} ns per request  {median(rounds, name) / baseline:5.2f}x"
+        )
+
+
+def _case(value: str, cookie: str | None) -> dict[str, Any]:
+    """A browser's GET of /about, with its `site-bucket` cookie or none; the store's live-version `value`."""
+    headers = {"user-agent": {"value": "Mozilla/5.0 (X11; Linux x86_64) Chrome/131.0"}}
+    cookies = {} if cookie is None else {"site-bucket": {"value": cookie}}
+    request = {"method": "GET", "uri": "/about", "querystring": {}, "headers": headers, "cookies": cookies}
+    return {
+        "store": {"live-version": value},
+        "event": {"viewer": {"ip": "203.0.113.178"}, "request": request},
+    }
 
 
 if __name__ == "__main__":
