@@ -4,7 +4,7 @@ Standard logging v2 delivers through CloudWatch Logs' vended-log deliveries: a d
 distribution, in us-east-1), a delivery destination (the bucket or the log group) and the delivery that
 pairs them. Unlike the legacy logging config it needs no bucket ACLs, so the log bucket is as private as
 the site's: BucketOwnerEnforced, public access blocked, encrypted, written only by the log delivery
-service for this account's delivery sources. docs/architecture.md, "Access logs".
+service for this account's delivery sources. docs/adoption.md, "Access logs".
 """
 
 from __future__ import annotations

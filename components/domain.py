@@ -1,6 +1,6 @@
 """A custom domain for the site: its certificate (ACM, us-east-1), DNS validation and the alias records.
 
-Three ways to serve `domain_names` (docs/architecture.md, "A custom domain"):
+Three ways to serve `domain_names` (docs/adoption.md, "A custom domain"):
 - **a Route 53 zone** (`hosted_zone_id`, or found in this account by the domain's name): the component
   requests the certificate, writes its DNS validation records in the zone, waits for ACM to issue it
   (`CertificateValidation`), and points every name at the distribution with alias `A` and `AAAA`

@@ -12,7 +12,7 @@ import edge_lambda
 from edge_lambda.settings import CONFIG_FILENAME, EdgeSettings
 
 LAMBDA_RUNTIME = "python3.13"
-"""The edge function's Lambda runtime (see docs/architecture.md, "The edge runtime", for why this one)."""
+"""The edge function's Lambda runtime (see docs/routers.md, "The edge runtime", for why this one)."""
 RUNTIME_BOTOCORE_VERSION = "1.38.36"
 """The botocore that `LAMBDA_RUNTIME` ships, which the bundle uses (it bundles none): CI runs the bundle
 in that Python with this botocore (tests/test_edge_runtime.py). AWS updates it underneath the

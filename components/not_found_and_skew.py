@@ -1,5 +1,5 @@
 """The distribution's origins, origin group and custom error responses: skew protection and the
-version's own 404 page (see docs/architecture.md, "Across a release: open pages and 404s").
+version's own 404 page (see docs/open-pages.md, "Across a release: open pages and 404s").
 
 Both origins are the site bucket through the same Origin Access Control; the second (the fallback)
 carries an origin custom header, which Lambda@Edge sees as request.origin.s3.customHeaders, so the

@@ -80,7 +80,7 @@ def check_before_any_resource(
     program registers any resource. It then runs synchronously, before the engine is asked for
     anything, so its refusal holds for every `pulumi up`, previewed or not (`--skip-preview`, the
     Automation API's `up`), where a check inside an `apply` only runs once its input resolves, while
-    other resources are already being created or updated (docs/architecture.md, "Where the guards
+    other resources are already being created or updated (docs/releases.md, "Where the guards
     run"). Every check of the live pointer goes through here."""
     return check(read_pointer(parameter_name))
 

@@ -67,7 +67,7 @@ EmergencyRecordClearer = Callable[[str], None]
 """(pointer name) -> None: deletes the emergency rollback record beside it."""
 # The edge function's description records the pointer TTL its bundle was built with. A targeted
 # release leaves the function untargeted, and the engine hands the program its deployed outputs (docs/
-# architecture.md, "Targeted releases"): the switch waits the TTL of the function that really runs.
+# releases.md, "Targeted releases"): the switch waits the TTL of the function that really runs.
 # A description, not a tag: CloudFront's developer guide says edge functions cannot be tagged.
 EDGE_DESCRIPTION_TTL = re.compile(r"; pointer cache TTL (\d+) s$")
 
@@ -146,7 +146,7 @@ class VersionedStaticSiteArgs:
     again on purpose; without it such a deployment is refused (scripts/versionstore/emergency.py)."""
     canary_version: str | None = None
     """A complete version served to `canary_percent` of viewers beside `version` (cloudfront-function
-    router only; docs/architecture.md, "Canary releases")."""
+    router only; docs/routers.md, "Canary releases")."""
     canary_percent: int = 0
     """The canary's share of viewers, 1 to 99 (each viewer keeps its bucket, so it keeps its version)."""
     read_emergency_record: EmergencyRecordReader | None = None
@@ -524,7 +524,7 @@ class VersionedStaticSite(pulumi.ComponentResource):
             opts=edge,
         )
 
-        # --- Router: where the live version is applied (docs/architecture.md, "Two routers"). Never both
+        # --- Router: where the live version is applied (docs/routers.md, "Two routers"). Never both
         # on one behavior: the origin-request handler would prefix the version a second time.
         router_function: CloudFrontFunctionRouter | None = None
         edge_function: aws.lambda_.Function | None = None
@@ -576,7 +576,7 @@ class VersionedStaticSite(pulumi.ComponentResource):
                 ),
                 # The same function adds the build's `_headers` (and a 404 rule's status) to what the
                 # origin answers: origin-response runs on misses only, errors included, and what it
-                # returns is cached (docs/architecture.md, "Redirects and headers of the build").
+                # returns is cached (docs/rules.md, "Redirects and headers of the build").
                 aws.cloudfront.DistributionDefaultCacheBehaviorLambdaFunctionAssociationArgs(
                     event_type="origin-response",
                     lambda_arn=edge_function.qualified_arn,
@@ -1037,7 +1037,7 @@ def _switch(
     `/*`, invoked by an `aws.lambda.Invocation` whose input holds the version. A new version is a new
     input: the invocation is replaced, so the engine invokes the function again (lifecycle scope
     CREATE_ONLY); a failed invocation leaves the old one in the state, and the next `up` retries.
-    docs/architecture.md, "The switch"."""
+    docs/adoption.md, "The switch from another language"."""
     edge = pulumi.ResourceOptions(parent=site, provider=args.edge_provider)
     role = aws.iam.Role(
         f"{name}-switch-role",
@@ -1167,7 +1167,7 @@ def _cloudfront_function_router(
 
     def live_plan(values: list[str]) -> tuple[str, dict[str, str]]:
         # The version and its routes in one value: one read per request, never one without the other;
-        # a canary rides in it too (docs/architecture.md, "Canary releases": why not a second key). With
+        # a canary rides in it too (docs/routers.md, "Canary releases": why not a second key). With
         # it, the keys of both versions' build rules, which must be in the store before the value.
         version, bucket_name, record = values
         if not layout.is_valid_version(version):

@@ -10,7 +10,7 @@ switch's state (`__provider`), pickled with dill, and a class of an importable m
 reference: the state holds `components.switch.VersionSwitchProvider`, not its code. The provider
 process imports that name again for every operation, and a delete uses the reference in the old
 state, so a renamed class breaks the first `up` (and `destroy`) of every stack that still has one.
-`tests/test_switch.py` checks that every name the pickle refers to exists. docs/architecture.md,
+`tests/test_switch.py` checks that every name the pickle refers to exists. docs/releases.md,
 "The switch's provider in the state". `wait_then_invalidate` is re-exported for its old importers.
 """
 

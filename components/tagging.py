@@ -2,7 +2,7 @@
 
 The stack's `aws:defaultTags` reach the resources of the default provider through the engine, and those
 of the explicit us-east-1 provider through `__main__.py`, which passes them on (an explicit provider
-reads no `aws:` stack config). docs/architecture.md, "Tags".
+reads no `aws:` stack config). docs/adoption.md, "Tags".
 """
 
 from __future__ import annotations

@@ -17,7 +17,7 @@ function ruleMatch(matcher, rel) {
   return matcher[0] === '^' ? new RegExp(matcher).exec(rel) : matcher === rel.replace(/\/$/, '') ? [] : null;
 }
 
-// Short names: CloudFront counts every byte of the router's code (docs/architecture.md, "The function's
+// Short names: CloudFront counts every byte of the router's code (docs/routers.md, "The function's
 // code and its tests"). d: the key's value, r: a rule, m: its match, p: a piece of its target.
 function ruleFor(d, rel) {
   for (let i = 0; i < d.r.length; i++) {

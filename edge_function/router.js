@@ -300,7 +300,7 @@ async function handler(event) {
   const uri = request.uri;
   const summary = summaryOf(space === -1 ? '' : value.slice(space + 1));
   let routes = routesOf(summary);
-  // A canary (docs/architecture.md, "Canary releases"): the viewers whose bucket is below its share, and
+  // A canary (docs/routers.md, "Canary releases"): the viewers whose bucket is below its share, and
   // those who ask for it, get its version, with its own routes. Both versions are in the cache key.
   const canary = summary.c;
   if (typeof canary === 'object' && canary !== null && typeof canary.v === 'string' && isVersion(canary.v) && typeof canary.p === 'number') {
@@ -310,7 +310,7 @@ async function handler(event) {
       routes = routesOf(typeof canary.r === 'object' && canary.r !== null ? canary.r : {});
     }
   }
-  // The build's _redirects first (docs/architecture.md, "Redirects and headers of the build"): one read
+  // The build's _redirects first (docs/rules.md, "Redirects and headers of the build"): one read
   // more, only for a version with rules (`k` keys): the key its first two segments hash to
   // (rule_keys.bucket). A key never written: routed as without rules, as Lambda@Edge does when it cannot
   // read a manifest.

@@ -3,7 +3,7 @@
 // to the viewer: the canary's bucket cookie (below) and the build's header rules (issue 28, `headerRules`).
 // CloudFront runs it on answers from the cache or the origin with a status below 400, never on answers of
 // 400 and above (so not on the 404 page), nor on those the viewer-request function generated (redirects,
-// 400, 405, 503): docs/architecture.md, "The viewer-response function". It cannot change the body.
+// 400, 405, 503): docs/routers.md, "The viewer-response function". It cannot change the body.
 // edge_function/code.py fills in the settings below when the function is deployed.
 
 import cf from 'cloudfront';
@@ -15,7 +15,7 @@ const SET_SPLIT_COOKIE = '__SET_SPLIT_COOKIE__' === 'true';
 // A year: a viewer keeps its bucket across canaries; Lax, so a link from elsewhere carries it.
 const SPLIT_COOKIE_ATTRIBUTES = 'Path=/; Max-Age=31536000; Secure; HttpOnly; SameSite=Lax';
 
-// The build's _headers (docs/architecture.md, "Redirects and headers of the build"): the headers of every
+// The build's _headers (docs/rules.md, "Redirects and headers of the build"): the headers of every
 // block matching the viewer's path, one name's values joined with ', ' (site_rules.headers_for), from the
 // same keys as the router's redirects (build_rules.js). Reads: the live-version value (the version, its
 // canary, its rule keys' count `k`), then, for a version with rules, the one key of the path. The path is

@@ -4,8 +4,8 @@ Works whatever language the Pulumi program is written in: the engine's AWS provi
 synchronously (`RequestResponse`), and a raised error comes back as a FunctionError, which fails
 `pulumi up` with the message (terraform-provider-aws, internal/service/lambda/invocation.go). The
 invocation's input changes with the version, so it is replaced, hence invoked, on each release; a
-failed invocation is not recorded, so the next `up` invokes it again (docs/architecture.md, "The
-switch").
+failed invocation is not recorded, so the next `up` invokes it again (docs/adoption.md, "The
+switch from another language").
 
 The event: the version, the pointer's name, the distribution, the TTL the deployed edge function
 records (`cacheTtlSeconds`) and that function's name and published version. Containers of the

@@ -10,7 +10,7 @@ credentials) is botocore's own.
 
 This relies on three botocore internals (`botocore.loaders.Loader`, `Loader.BUILTIN_DATA_PATH`,
 `Session.register_component`), imported only when a client is built. Lambda@Edge updates the runtime's
-botocore underneath the function (docs/architecture.md, "The edge runtime"); if building the trimmed
+botocore underneath the function (docs/routers.md, "The edge runtime"); if building the trimmed
 client fails for any reason, `create_client` builds botocore's stock client instead (the same calls, a
 slower cold start) and logs `<service>-client-fallback`.
 """

@@ -2,7 +2,7 @@
 
 This folder is a Pulumi plugin (PulumiPlugin.yaml), apart from the stack program at the repository's
 root: the CLI runs it as `python provider/ <engine address>`, with the repository's .venv (toolchain uv),
-so `components` imports through the project's install (docs/architecture.md, "The component provider").
+so `components` imports through the project's install (docs/adoption.md, "The component provider").
 """
 
 from components.package import host

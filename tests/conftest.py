@@ -6,7 +6,7 @@ process), beside the test runs of other checkouts. So a test owns nothing but it
 DevTools on a pipe), files go under tmp_path (or tmp_path_factory for a module's fixtures), never in the
 repository or a fixed path, and environment variables change through monkeypatch. What is shared on
 purpose (.cache/lambda-runtime, the node driver's process) is built so that concurrent runs cannot
-clash (docs/architecture.md, "Testing without a cloud").
+clash (docs/testing.md, "Testing without a cloud").
 """
 
 from __future__ import annotations

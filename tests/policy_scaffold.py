@@ -90,7 +90,7 @@ def stack_violations(policy_name: str, run: ProgramRun) -> list[StackViolation]:
 
 
 # ---------------------------------------------------------------------------------------------------
-# The pack started as the Pulumi CLI starts a Python pack with `toolchain: uv` (docs/architecture.md
+# The pack started as the Pulumi CLI starts a Python pack with `toolchain: uv` (docs/policy.md
 # cites the code): pkg/resource/plugin/analyzer_plugin.go and plugin.go hand the pack's folder to the
 # python language host, whose RunPlugin (sdk/python/cmd/pulumi-language-python/main.go) resolves the
 # toolchain (sdk/python/toolchain/uv.go) and runs `python -u -m pulumi.policy <engine> <pack folder>`.

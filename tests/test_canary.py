@@ -1,6 +1,6 @@
 """Canary releases in the program (cloudfront-function router): the config, the preview's line, the
 guards on the canary version, the record beside the pointer and the one store value that carries
-both versions (docs/architecture.md, "Canary releases")."""
+both versions (docs/routers.md, "Canary releases")."""
 
 from __future__ import annotations
 

@@ -4,7 +4,7 @@ Recall: names generated with a fixed seed from each bundler's own hash alphabet 
 whose entry names its chunks (as every bundler's does); every one must be taken as fingerprinted.
 False positives: a corpus of names people choose (photos, documents, vendored libraries, fonts, icons),
 unreferenced and referenced from a style sheet; the counts are literal, so a change of the rules shows
-here and in docs/architecture.md ("Fingerprinted files"), where they are recorded.
+here and in docs/open-pages.md ("Fingerprinted files"), where they are recorded.
 """
 
 from __future__ import annotations

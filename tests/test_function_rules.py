@@ -377,7 +377,7 @@ def test_literal_rules_are_compared_as_strings_the_others_as_expressions() -> No
 
 def test_the_router_with_rules_and_a_host_redirect_of_long_names_fits_10_kb() -> None:
     # The longest store id, and a pair of names 20 and 24 characters longer than www.example.com's:
-    # what is left (docs/architecture.md, "The function's code and its tests").
+    # what is left (docs/routers.md, "The function's code and its tests").
     apex = "a-rather-longer-company-name.example.com"
     code = host_redirect.with_router(
         function_code("a" * 64, RouteSettings("never", 301, True)), {f"www.{apex}": apex}

@@ -7,7 +7,7 @@ version one is released, every route is loaded directly (status, what the page s
 ran, Cache-Control of the HTML and of the hashed files), and the 404 page; then, with a page of version
 one still open, version two is released: the open page's lazy chunk and a client-side navigation must
 still work; then the same after a rollback. What each framework does when its data request is
-answered by the other version is in docs/architecture.md ("Real framework builds").
+answered by the other version is in docs/testing.md ("Real framework builds").
 """
 
 from __future__ import annotations
@@ -69,7 +69,7 @@ class Build:
     hashed: str
     """The folder the framework fills only with content-hashed files."""
     after_switch: str
-    """What a client-side navigation of a page open across a switch shows (docs/architecture.md):
+    """What a client-side navigation of a page open across a switch shows (docs/testing.md):
     "stays" on the open page's version; "reloads" the new version's page (a full page load);
     "swaps" in the new version's page and scripts, keeping the document; "mixes" the open page's
     version with the new version's data."""
@@ -346,7 +346,7 @@ def check_direct_loads(page: Page, site: Served, build: Build, router: str, prob
                     cache == IMMUTABLE_CACHE_CONTROL, f"{path_loaded} (hashed): Cache-Control {cache}"
                 )
     # The build's own 404 page from Lambda@Edge; the function always serves the plain one (no function
-    # runs for an error page: docs/architecture.md, "Two routers").
+    # runs for an error page: docs/routers.md, "Two routers").
     own_or_plain = "404" if router == LAMBDA_EDGE else "plain"
     missing = {"/no-such-page": (404, own_or_plain), "/no-such-file.png": (404, own_or_plain)}
     if build.spa_fallback:

@@ -1,7 +1,7 @@
 """`pulumi new <this repository's URL>`: the template block of Pulumi.yaml, and the project it makes.
 
 The Pulumi CLI cannot run here, so `pulumi_new` below does what it does, as read in pulumi/pulumi at
-1b5949891b3cefcb9974752b24a5ecef0acc86c8 (docs/architecture.md, "A Pulumi template"): copy the files
+1b5949891b3cefcb9974752b24a5ecef0acc86c8 (docs/adoption.md, "A Pulumi template"): copy the files
 (`templates/project_templates.go`, `CopyTemplateFiles`: everything but `.git`, with `${PROJECT}`
 replaced), rename the project and drop `template:` (`project/newcmd/new.go`), and save each template
 config value under the new project's namespace unless the key names one (`newcmd/config.go`,

@@ -1,6 +1,6 @@
 """`sitectl canary`: a new version for a share of viewers first, then for everyone, or aborted.
 
-A canary is stack config, like a release (docs/architecture.md, "Canary releases: config, records,
+A canary is stack config, like a release (docs/routers.md, "Canary releases: config, records,
 readers"): `canaryVersion` and `canaryPercent` beside `version`. This command sets them through the
 same change as `release` (`release.apply_change`: the keys set together, a `pulumi up` targeted at the
 stack's `releaseTargets`, which hold the canary's record, the store's key and the viewer-response

@@ -15,7 +15,7 @@ With the CloudFront Function router (`viewer_request_answer`): the function runs
 cache; the fallback origin gets the same rewritten URI under its origin path; the error page is
 fetched without the function (CloudFront runs no viewer-request function for it). The viewer-response
 function runs on the origin's answers below 400 only: not on the error page, nor on what the
-viewer-request function generated (docs/architecture.md, "The viewer-response function").
+viewer-request function generated (docs/routers.md, "The viewer-response function").
 
 With either router, a method the behavior does not allow (anything but GET and HEAD) never reaches a
 function or the bucket: CloudFront answers it with 403 itself, which the 403 custom error response

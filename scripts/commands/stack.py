@@ -26,7 +26,7 @@ EventCallback = Callable[[Any], Any]  # the Automation API's structured engine e
 # The engine's refusal of a targeted update whose untargeted resources use a provider that changed,
 # e.g. a new default provider version after a pulumi-aws upgrade (pkg/resource/deploy/step_generator.go:
 # "provider %s for resource %s has not been registered yet, this is due to a change of providers mixed
-# with --target. Change your program back to the original providers"; docs/architecture.md).
+# with --target. Change your program back to the original providers"; docs/releases.md, "Targeted releases").
 PROVIDERS_CHANGED_WITH_TARGET = "due to a change of providers mixed with --target"
 
 

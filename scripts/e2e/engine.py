@@ -1,7 +1,7 @@
 """The engine's own words during an e2e run, from the Automation API's event stream (`on_event`).
 
 What the engine sends was read in pulumi/pulumi at 1b5949891b3cefcb9974752b24a5ecef0acc86c8
-(docs/architecture.md, "The run on a real account"):
+(docs/testing.md, "The run on a real account"):
 - `pulumi.log.info/warn/error` in the program is a `Log` request to the engine (`pkg/host/host_server.go`),
   which becomes a diagnostic event: `{"diagnosticEvent": {"urn", "prefix", "message", "color",
   "severity"}}` (`sdk/go/common/apitype/events.go`). The message is wrapped in colour directives

@@ -21,7 +21,7 @@ taken only by the strict rule: measured on a corpus of human-chosen names in
 tests/test_fingerprint_recall.py.
 
 The decision is recorded per file in the manifest (its Cache-Control: `layout.IMMUTABLE_CACHE_CONTROL`),
-so the uploader, the shared area and both routers read the same answer (docs/architecture.md,
+so the uploader, the shared area and both routers read the same answer (docs/open-pages.md,
 "Fingerprinted files").
 """
 
