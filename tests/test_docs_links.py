@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import re
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -113,3 +114,57 @@ def test_cited_sources_skip_code_and_find_engine_paths() -> None:
         "https://github.com/a/b/issues/8",
         "pkg/resource/deploy/step.go",
     }
+
+
+# Code, tests and documents point into the documents by file and section: `docs/routers.md, "Two
+# routers"`, across a comment's line breaks. When a section moves, the pointer must move with it.
+POINTER = re.compile(r'docs/\s?([\w-]+\.md)(?:, | \()"([^"\n]{3,80})"')
+POINTING_FILES = ("*.py", "*.md", "*.js", "*.mjs", "*.ts", "*.yaml", "*.sh", "Makefile")
+
+
+def pointers(text: str) -> list[tuple[str, str]]:
+    """(document, quoted section) of each pointer, a comment's line breaks and markers joined."""
+    return POINTER.findall(re.sub(r"\n\s*(?:#|//|\*)?\s*", " ", text))
+
+
+def sections(text: str) -> list[str]:
+    """A document's headings and bold labels (`**Where the guards run.**`), code marks dropped."""
+    text = FENCE.sub("", text)
+    found = re.findall(r"^#{1,6} (.+)$", text, re.MULTILINE) + re.findall(r"\*\*([^*]+)\*\*", text)
+    return [" ".join(title.replace("`", "").split()) for title in found]
+
+
+def stale_pointers(paths: list[Path], docs: Path) -> list[str]:
+    """Pointers whose document has no heading or bold label starting with the quoted words."""
+    problems = []
+    for path in paths:
+        for document, section in pointers(path.read_text(encoding="utf-8", errors="replace")):
+            target = docs / document
+            titles = sections(target.read_text(encoding="utf-8")) if target.exists() else []
+            if not any(title.startswith(section.replace("`", "")) for title in titles):
+                problems.append(f'{os.path.relpath(path, docs.parent)}: docs/{document}, "{section}"')
+    return problems
+
+
+def test_every_pointer_into_the_documents_names_a_section_of_that_document() -> None:
+    listed = subprocess.run(
+        ["git", "ls-files", *POINTING_FILES], cwd=ROOT, capture_output=True, text=True, check=True
+    ).stdout.split()
+    here = Path(__file__).resolve()  # its examples are not pointers
+    paths = [ROOT / name for name in listed if (ROOT / name).is_file() and ROOT / name != here]
+    assert len(paths) > 100, "git ls-files listed too little: is this a checkout?"
+    assert stale_pointers(paths, ROOT / "docs") == [], (
+        "these pointers name a section their document does not hold: point them at the file that does"
+    )
+
+
+def test_pointers_are_read_across_comment_lines_and_need_a_heading(tmp_path: Path) -> None:
+    text = '# waits (docs/\n# releases.md, "Targeted\n# releases") and // docs/rules.md ("Gone"), not\n'
+    text += '# docs/rules.md: "quoted words"\n'
+    assert pointers(text) == [("releases.md", "Targeted releases"), ("rules.md", "Gone")]
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "releases.md").write_text("# Releases\n\n## Targeted releases, in `up`\n")
+    (docs / "rules.md").write_text("# Rules\n\nGone, in prose only; see [Gone](x.md). **Kept.**\n")
+    (tmp_path / "pointing.py").write_text(text)
+    assert stale_pointers([tmp_path / "pointing.py"], docs) == ['pointing.py: docs/rules.md, "Gone"']
