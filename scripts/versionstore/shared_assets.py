@@ -86,24 +86,6 @@ def shared_asset_paths(manifest: layout.Manifest) -> list[str]:
     return sorted(manifest.fingerprinted_paths())
 
 
-def conflicting_paths(s3: S3Client, bucket: str, files: dict[str, tuple[str, str]]) -> list[str]:
-    """The paths of `files` (to be taken as fingerprinted: path -> (S3 ETag, SHA-256)) that the shared
-    area already holds with other bytes: one listing of the area, and a HEAD where the ETags differ
-    (a server-side copy of a multipart object has another ETag for the same bytes)."""
-    listed = {asset.key: asset for asset in shared_assets(s3, bucket)}
-    found = []
-    for path, (etag, sha256) in sorted(files.items()):
-        asset = listed.get(layout.shared_asset_key(path))
-        if asset is None or asset.etag == etag:
-            continue
-        head = store.head_object_if_exists(s3, bucket, asset.key)
-        if head is None:
-            continue  # pruned since the listing: nothing to conflict with
-        if head.get("Metadata", {}).get(layout.SHA256_METADATA_KEY) != sha256:
-            found.append(path)
-    return found
-
-
 def running_prunes(s3: S3Client, bucket: str) -> list[str]:
     """The keys of prunes of the shared area that are running (announced within ASSET_PRUNE_FRESH_FOR)."""
     # One request: prunes are few, and the answer's Date is S3's clock to judge their age by.
