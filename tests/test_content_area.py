@@ -10,12 +10,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from click.testing import CliRunner
 
 from components.release_guard import UnreleasableVersionError, check_releasable
 from edge_lambda import layout
 from edge_lambda.handler import OriginRequestHandler, PointerCache
 from edge_lambda.settings import EdgeSettings
 from scripts.commands.upload import upload_build
+from scripts.sitectl import cli
 from scripts.versionstore import promote as promotion
 from scripts.versionstore import store
 from scripts.versionstore.errors import StoreError
@@ -38,6 +40,8 @@ from tests.sitectl_scaffold import (
 )
 
 __all__ = ["world"]
+
+ROUTER_KEY = "versioned-site:router"
 
 SITE: dict[str, bytes | str] = {
     "index.html": "<p>home one</p>",
@@ -287,3 +291,104 @@ def test_sitectl_canary_refuses_a_version_stored_by_content_before_the_config_is
         "version.\n"
     )
     assert stack.mutations == []
+
+
+BY_CONTENT_REFUSAL = (
+    f"Error: version {V1} stores 3 files by content (first: about/index.html), which only the "
+    "lambda-edge router serves; the cloudfront-function router reads them from the version's prefix. "
+    "Upload the build again with `sitectl upload --router cloudfront-function` and release that "
+    "version.\n"
+)
+
+
+@pytest.mark.parametrize("command", [("release", V1), ("rollback", "--version", V1)])
+def test_config_only_into_a_function_router_stack_file_refuses_a_version_stored_by_content(
+    world: World, tmp_path: Path, command: tuple[str, ...]
+) -> None:
+    """`--config-only` edits the stack file alone (a pull request); the program's release guard would
+    refuse the version only once that change is merged and deployed. sitectl refuses it first, with
+    the guard's own words, and the file is left as it was."""
+    from tests.test_renamed_project import no_pulumi
+
+    upload_build(world.s3, BUCKET, write_build(tmp_path / "one", SITE), V1, router="lambda-edge")
+    (tmp_path / "Pulumi.yaml").write_text("name: versioned-site\nruntime: python\n")
+    stack_file = tmp_path / "Pulumi.prod.yaml"
+    text = f"config:\n  sitectl:bucket: {BUCKET}\n  versioned-site:router: cloudfront-function\n"
+    stack_file.write_text(text)
+    deps = no_pulumi()
+    deps.s3_factory = lambda: world.s3
+    args = [*command, "--stack", "prod", "--config-only", "--project-dir", str(tmp_path)]
+    refused = CliRunner().invoke(cli, args, obj=deps)
+    assert refused.exit_code == 2, refused.output
+    assert refused.stderr == BY_CONTENT_REFUSAL
+    assert stack_file.read_text() == text
+    # The same change for a Lambda@Edge stack, which serves it.
+    stack_file.write_text(text.replace("cloudfront-function", "lambda-edge"))
+    done = CliRunner().invoke(cli, args, obj=deps)
+    assert done.exit_code == 0, done.output
+    assert f"versioned-site:version: {V1}" in stack_file.read_text()
+
+
+@pytest.mark.parametrize(
+    ("args", "config", "router_output"),
+    [
+        # The router deployed is the function: the targeted `up` would refuse it, after the config moved.
+        (("release", V1, "--yes"), {}, "cloudfront-function"),
+        (("release", V1, "--dry-run"), {}, "cloudfront-function"),
+        # A switch to the function merged but not deployed yet: its `pulumi up` would refuse it.
+        (("release", V1, "--config-only"), {ROUTER_KEY: "cloudfront-function"}, "lambda-edge"),
+        (("rollback", "--version", V1, "--config-only"), {ROUTER_KEY: "cloudfront-function"}, "lambda-edge"),
+    ],
+    ids=["release", "dry-run", "config-only", "rollback-config-only"],
+)
+def test_release_refuses_a_version_stored_by_content_before_the_config_is_touched(
+    world: World, tmp_path: Path, args: tuple[str, ...], config: dict[str, str], router_output: str
+) -> None:
+    upload_build(world.s3, BUCKET, write_build(tmp_path / "one", SITE), V1, router="lambda-edge")
+    upload_build(world.s3, BUCKET, write_build(tmp_path / "two", TWO), V2, router="cloudfront-function")
+    world.stack.extra_outputs["router"] = router_output
+    world.stack.config.update(config)
+    world.stack.version = V2
+    world.set_live(V2)
+    result = world.invoke(*args[:1], "--stack", "test", *args[1:])
+    assert result.exit_code == 2, result.output
+    assert result.stderr == BY_CONTENT_REFUSAL
+    assert world.stack.mutations == [] and world.live() == V2
+
+
+def test_canary_complete_config_only_refuses_a_canary_stored_by_content(world: World, tmp_path: Path) -> None:
+    """A canary the config names by hand was never checked by `sitectl canary`: completing it makes
+    it `version`, which the function router's release guard refuses at the next `pulumi up`."""
+    from tests.test_canary_cli import CanaryStack
+
+    stack = CanaryStack(
+        extra_outputs={"router": "cloudfront-function"},
+        config={ROUTER_KEY: "cloudfront-function", "versioned-site:canaryVersion": V1},
+        version=V2,
+    )
+    world.stack = world.stacks["test"] = stack
+    upload_build(world.s3, BUCKET, write_build(tmp_path / "one", SITE), V1, router="lambda-edge")
+    upload_build(world.s3, BUCKET, write_build(tmp_path / "two", TWO), V2, router="cloudfront-function")
+    world.set_live(V2)
+    result = world.invoke("canary", "--stack", "test", "--complete", "--config-only")
+    assert result.exit_code == 2, result.output
+    assert result.stderr == BY_CONTENT_REFUSAL
+    assert stack.mutations == []
+
+
+def test_promote_refuses_a_version_stored_by_content_into_a_stack_switching_to_the_function_router(
+    world: World, tmp_path: Path
+) -> None:
+    """The stack's config names the function router (the switch merged, not deployed yet): its next
+    `pulumi up` builds that router, whose release guard refuses the version."""
+    world.s3.create_bucket(Bucket="site-bucket-prod")
+    upload_build(world.s3, BUCKET, write_build(tmp_path / "one", SITE), V1, router="lambda-edge")
+    world.stacks["prod"] = FakeStack(
+        name="prod",
+        extra_outputs={"bucketName": "site-bucket-prod", "router": "lambda-edge"},
+        config={ROUTER_KEY: "cloudfront-function"},
+    )
+    refused = world.invoke("--stack", "prod", "promote", V1, "--from-bucket", BUCKET)
+    assert refused.exit_code == 2, refused.output
+    assert "and stack 'prod' has the cloudfront-function router: nothing was copied" in refused.stderr
+    assert world.s3.list_objects_v2(Bucket="site-bucket-prod")["KeyCount"] == 0

@@ -22,8 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from components import release_guard
-from edge_function import CLOUDFRONT_FUNCTION, LAMBDA_EDGE
+from edge_function import CLOUDFRONT_FUNCTION
 from edge_lambda import layout
 from scripts.commands.errors import RefusedError, SitectlError, aws_errors
 from scripts.commands.options import Output, json_output, version_option
@@ -35,8 +34,10 @@ from scripts.commands.release import (
     _refuse_before_anything,
     apply_change,
     check_releasable,
+    check_router_serves,
     config_key,
     release_change,
+    stack_routers,
     stream_pulumi_line,
 )
 from scripts.commands.site import Site, site_options
@@ -103,16 +104,11 @@ def check_percent(percent: int) -> int:
 
 
 def check_router(stack: SiteStack, config_only: bool) -> None:
-    """Refuse a canary on the Lambda@Edge router: the one the stack config names (what `pulumi up`
-    builds; unset: the deployed one, else lambda-edge) and, unless only the config changes, the one
-    deployed (the `router` output)."""
+    """Refuse a canary on the Lambda@Edge router: any router the change goes through
+    (`release.stack_routers`: the one the stack config names and, unless only the config changes,
+    the one deployed)."""
     key = config_key(stack, "router")
-    exported = stack.outputs().get("router")
-    deployed = exported if isinstance(exported, str) and exported else None
-    routers = [stack.get_config(key) or deployed or LAMBDA_EDGE]
-    if not config_only and deployed is not None:
-        routers.append(deployed)
-    for router in routers:
+    for router in stack_routers(stack, config_only):
         if router != CLOUDFRONT_FUNCTION:
             raise RefusedError(
                 f"a canary needs router {CLOUDFRONT_FUNCTION}, but stack {stack.name!r} uses {router}: it "
@@ -153,12 +149,9 @@ def plan_start(
     stack = stack_provider()
     check_router(stack, config_only)  # first: on Lambda@Edge no version could ever be a canary
     check_releasable(s3, bucket, version)
-    try:
-        # The function router's release guard, as the program runs it on the canary: its fingerprinted
-        # files shared, none stored by content (the function would answer 404 for them).
-        release_guard.check_releasable(s3, bucket, version, require_shared_assets=True)
-    except release_guard.UnreleasableVersionError as error:
-        raise RefusedError(str(error)) from error
+    # The function router's release guard, as the program runs it on the canary: its fingerprinted
+    # files shared, none stored by content (the function would answer 404 for them).
+    check_router_serves(s3, bucket, version, stack, config_only)
     live = read_live() if read_live is not None else None
     configured = stack.get_version() or None
     stable = configured if config_only or live is None else live
@@ -218,6 +211,7 @@ def plan_complete(
     running = read_canary() if read_canary is not None else None
     canary = _the_canary(stack, running, "--complete")
     check_releasable(s3, bucket, canary)
+    check_router_serves(s3, bucket, canary, stack, config_only)
     live = read_live() if read_live is not None else None
     change = release_change(canary, "canary --complete", NO_CANARY)
     percent = running[1] if running is not None and running[0] == canary else None

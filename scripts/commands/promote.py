@@ -19,7 +19,7 @@ from edge_function import CLOUDFRONT_FUNCTION
 from edge_lambda import layout
 from scripts.commands.errors import RefusedError, SitectlError, aws_errors
 from scripts.commands.options import Output, json_output, version_option
-from scripts.commands.release import release_document, release_version, stream_pulumi_line
+from scripts.commands.release import release_document, release_version, stack_routers, stream_pulumi_line
 from scripts.commands.site import Site, site_options
 from scripts.commands.upload import ProgressCallback, progress_lines
 from scripts.versionstore import promote as promotion
@@ -105,8 +105,9 @@ def promote_command(
     destination = promotion.BucketRef(
         regional_client(base, promotion.bucket_region(base, destination_bucket)), destination_bucket
     )
-    if site.has_stack and site.outputs().get("router") == CLOUDFRONT_FUNCTION:
-        # Its release guard would refuse the version at `pulumi up`, after every file was copied.
+    if site.has_stack and CLOUDFRONT_FUNCTION in stack_routers(site.stack(), config_only=False):
+        # Its release guard would refuse the version at `pulumi up`, after every file was copied (the
+        # router deployed, or the one its config names: what the next `pulumi up` builds).
         manifest = storage.read_manifest(source.s3, source_bucket, version)
         refusal = release_guard.by_content_refusal(manifest) if manifest is not None else None
         if refusal:

@@ -22,6 +22,8 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from components import release_guard
+from edge_function import CLOUDFRONT_FUNCTION, LAMBDA_EDGE
 from edge_lambda import layout
 from scripts.commands import emergency as emergency_path
 from scripts.commands import stack as stack_module
@@ -110,6 +112,32 @@ def check_releasable(s3: S3Client, bucket: str, version: str, command: str = "re
             f"{_DONE_TO.get(command, _DONE_TO['release'])}{suggestion}"
         )
     storage.check_not_being_deleted(s3, bucket, version)
+
+
+def stack_routers(stack: SiteStack, config_only: bool) -> list[str]:
+    """The routers a change of `stack` goes through: the one its config names (what `pulumi up`
+    builds; unset: the deployed one, else lambda-edge) and, unless only the config changes, the one
+    deployed (the `router` output)."""
+    exported = stack.outputs().get("router")
+    deployed = exported if isinstance(exported, str) and exported else None
+    routers = [stack.get_config(config_key(stack, "router")) or deployed or LAMBDA_EDGE]
+    if not config_only and deployed is not None and deployed not in routers:
+        routers.append(deployed)
+    return routers
+
+
+def check_router_serves(s3: S3Client, bucket: str, version: str, stack: SiteStack, config_only: bool) -> None:
+    """Refuse (RefusedError), before the config is touched, a version the cloudfront-function router's
+    release guard refuses when the change goes through that router (`stack_routers`): the program's
+    own check (components/release_guard.py: stored by content, or fingerprinted files not shared),
+    which would otherwise refuse it only at `pulumi up`, or, for --config-only, once the change is
+    merged."""
+    if CLOUDFRONT_FUNCTION not in stack_routers(stack, config_only):
+        return
+    try:
+        release_guard.check_releasable(s3, bucket, version, require_shared_assets=True)
+    except release_guard.UnreleasableVersionError as error:
+        raise RefusedError(str(error)) from error
 
 
 @dataclass(frozen=True)
@@ -756,6 +784,7 @@ def _release_confirmed(
     """What `release` and `rollback` share once the version is known: the refusals, before asking and
     before Pulumi is touched; the question; then the release, verified or not."""
     check_releasable(site.s3(), bucket, version, action.split()[0])
+    check_router_serves(site.s3(), bucket, version, site.stack(), config_only)
     if config_only and verification:
         raise RefusedError("--verify and --config-only exclude each other: --config-only deploys nothing")
     verified = prepare_verification(site, verification, dry_run, stream_pulumi_line) if verification else None
