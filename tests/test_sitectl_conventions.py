@@ -30,7 +30,8 @@ PAGE = {"index.html": b"<html>page</html>"}
 SITE_OPTIONS = {"--stack", "--bucket", "--parameter", "--url", "--project-dir"}
 # Commands that act on one site (policy-check evaluates the program offline, with its own options; e2e
 # creates its own throwaway sites and refuses to touch any other).
-SITE_COMMANDS = sorted(set(cli.commands) - {"policy-check", "e2e"})
+COMMANDS = cli.all_commands(click.Context(cli, info_name="sitectl"))
+SITE_COMMANDS = sorted(set(COMMANDS) - {"policy-check", "e2e"})
 VERSION_COMMANDS = ["upload", "promote", "release", "rollback", "verify", "serve", "share-assets", "versions"]
 JSON_COMMANDS = [
     "upload",
@@ -48,7 +49,7 @@ JSON_COMMANDS = [
 
 
 def _options(name: str, hidden: bool = False) -> set[str]:
-    command = cli.commands[name]
+    command = COMMANDS[name]
     return {
         flag
         for param in command.params

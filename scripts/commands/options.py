@@ -14,9 +14,12 @@ exit codes"). A new command reuses these decorators instead of declaring its own
 from __future__ import annotations
 
 import functools
+import gc
+import importlib
 import json
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
+from gettext import gettext
 from typing import Any, TypeVar
 
 import click
@@ -148,9 +151,64 @@ def json_error(error: click.ClickException) -> str:
     return json.dumps({"error": {"message": error.format_message(), "exit_code": error.exit_code}})
 
 
+@dataclass(frozen=True)
+class LazyCommand:
+    """A command of the group, imported only when it runs: `target` is `module:attribute`, `summary`
+    the first sentence of its help, which `sitectl --help` lists without importing it (a test holds the
+    two equal: tests/test_sitectl_startup.py)."""
+
+    target: str
+    summary: str
+
+
 class SitectlGroup(OneLineErrors):
     """The group: a command's own usage error (an unknown option, a value out of range) is also one
-    JSON document on stdout when the command line asks for --json, as every other error is."""
+    JSON document on stdout when the command line asks for --json, as every other error is.
+
+    Its commands (`lazy_commands`) are imported when one runs, that one alone: importing every
+    command's module (Pulumi's automation API, the canary's and the server's code ...) cost more CPU
+    than an upload of a small change spends on anything else before its first request."""
+
+    # Set by the console script (`scripts.sitectl.main`), which froze what the group's imports allocated:
+    # what the command's import allocates is frozen too.
+    freeze_imports = False
+
+    def __init__(self, *args: Any, lazy_commands: Mapping[str, LazyCommand] | None = None, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self.lazy_commands = dict(lazy_commands or {})
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*self.commands, *self.lazy_commands})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        lazy = self.lazy_commands.get(cmd_name)
+        if lazy is not None and cmd_name not in self.commands:
+            module, _, attribute = lazy.target.partition(":")
+            command = getattr(importlib.import_module(module), attribute)
+            if not isinstance(command, click.Command):
+                raise TypeError(f"{lazy.target} is not a click command")
+            self.add_command(command, cmd_name)
+            if self.freeze_imports:
+                gc.freeze()
+        return super().get_command(ctx, cmd_name)
+
+    def all_commands(self, ctx: click.Context) -> dict[str, click.Command]:
+        """Every command, imported."""
+        found = {name: self.get_command(ctx, name) for name in self.list_commands(ctx)}
+        return {name: command for name, command in found.items() if command is not None}
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        # click's own listing (`click.Group.format_commands`), with a command not yet imported shown by
+        # the summary in the table: the same line its help gives.
+        commands = [
+            (name, self.commands.get(name) or click.Command(name, help=self.lazy_commands[name].summary))
+            for name in self.list_commands(ctx)
+        ]
+        commands = [(name, command) for name, command in commands if not command.hidden]
+        if commands:
+            limit = formatter.width - 6 - max(len(name) for name, _ in commands)
+            with formatter.section(gettext("Commands")):
+                formatter.write_dl([(name, command.get_short_help_str(limit)) for name, command in commands])
 
     def invoke(self, ctx: click.Context) -> Any:
         rest = [*ctx._protected_args, *ctx.args]  # the command and its arguments, before click clears them

@@ -1,0 +1,82 @@
+"""What `sitectl` does before its first request, cut without changing what it does: a command's module
+is imported only when that command runs (`SitectlGroup` in scripts/commands/options.py), `--help` lists
+every command from the group's table (scripts/sitectl.py), which must say what each command's own help
+says."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import click
+import pytest
+from click.testing import CliRunner
+
+from scripts.commands.options import SitectlGroup
+from scripts.sitectl import COMMANDS, cli
+
+COMMAND_MODULES = sorted({lazy.target.partition(":")[0] for lazy in COMMANDS.values()})
+
+
+def _loaded() -> dict[str, click.Command]:
+    return cli.all_commands(click.Context(cli, info_name="sitectl"))
+
+
+def _listing(group: click.Group, format_commands: object, width: int) -> str:
+    formatter = click.HelpFormatter(width=width)
+    format_commands(group, click.Context(group, info_name="sitectl"), formatter)  # type: ignore[operator]
+    return formatter.getvalue()
+
+
+def test_the_table_names_each_command_by_its_own_name() -> None:
+    loaded = _loaded()
+    assert sorted(loaded) == sorted(COMMANDS)
+    assert {name: command.name for name, command in loaded.items()} == {name: name for name in COMMANDS}
+
+
+@pytest.mark.parametrize("name", sorted(COMMANDS))
+def test_the_table_summary_is_the_first_sentence_of_the_commands_help(name: str) -> None:
+    command = _loaded()[name]
+    assert command.get_short_help_str(10_000) == COMMANDS[name].summary
+    shown = click.Command(name, help=COMMANDS[name].summary)
+    for limit in range(10, 300, 7):  # shortened alike at every width
+        assert shown.get_short_help_str(limit) == command.get_short_help_str(limit)
+
+
+@pytest.mark.parametrize("width", [50, 80, 120, 200])
+def test_help_lists_the_commands_as_click_lists_the_imported_ones(width: int) -> None:
+    fresh = SitectlGroup("sitectl", lazy_commands=COMMANDS)
+    imported = click.Group("sitectl", commands=_loaded())
+    assert _listing(fresh, SitectlGroup.format_commands, width) == _listing(
+        imported, click.Group.format_commands, width
+    )
+    assert fresh.commands == {}  # listed without importing any
+
+
+def test_an_unknown_command_is_refused_as_before() -> None:
+    result = CliRunner().invoke(cli, ["uplaod", "build"])
+    assert result.exit_code == 2
+    assert "No such command 'uplaod'." in result.output
+
+
+# In a fresh interpreter: the modules of the commands imported by `--help`, then by `upload --help`.
+_IMPORTED = """
+import json, sys
+from scripts.sitectl import cli
+modules = {modules!r}
+seen = []
+for args in (["--help"], ["upload", "--help"]):
+    code = cli.main(args, prog_name="sitectl", standalone_mode=False)
+    seen.append(sorted(m for m in modules if m in sys.modules))
+print(json.dumps(seen))
+"""
+
+
+def test_a_command_module_is_imported_only_when_that_command_runs() -> None:
+    script = _IMPORTED.format(modules=COMMAND_MODULES)
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
+    after_help, after_upload = json.loads(result.stdout.splitlines()[-1])
+    assert after_help == []
+    assert after_upload == ["scripts.commands.upload"]
+    assert "upload" in result.stdout and "Upload DIRECTORY as a new version" in result.stdout
