@@ -10,11 +10,15 @@ import sys
 from collections.abc import Iterator
 from typing import Any
 
+import botocore.parsers
+import botocore.session
 import pytest
 from botocore import xform_name
 from botocore.loaders import Loader
+from botocore.utils import parse_timestamp
 from moto import mock_aws
 
+from edge_lambda import trimmed_client
 from scripts.commands import site
 from scripts.commands.s3_model import API_VERSION, SITECTL_S3_MODEL
 from tests.edge_scaffold import BREAKAGES, ROOT, SITECTL_S3_OPERATIONS, installed_sitectl_s3_model
@@ -89,3 +93,44 @@ def test_the_upload_path_does_not_import_boto3() -> None:
         [sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, check=True
     )
     assert result.stdout.strip() == "False", "a module sitectl imports imports boto3 at the top"
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "2026-12-07T00:49:58.000Z",  # what S3 writes in a listing
+        "2026-12-07T00:49:58Z",
+        "2026-12-07T00:49:58.123456Z",
+        "Mon, 07 Dec 2026 00:49:58 GMT",  # an HTTP date (a header's Last-Modified)
+        "1796604598",
+        1796604598,
+        "2026-12-07T00:49:58+01:00",
+    ],
+)
+def test_the_timestamp_parser_gives_botocore_s_instant(value: Any) -> None:
+    ours, botocores = trimmed_client.iso_timestamp(value), parse_timestamp(value)
+    assert ours == botocores and ours.utcoffset() == botocores.utcoffset()
+
+
+def test_a_listing_s_timestamps_are_not_parsed_by_botocore_s_general_parser(
+    aws: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    s3: Any = site.default_s3_client()
+    stock: Any = botocore.session.Session().create_client("s3")
+    s3.create_bucket(Bucket=BUCKET, CreateBucketConfiguration={"LocationConstraint": "eu-west-1"})
+    for n in range(3):
+        s3.put_object(Bucket=BUCKET, Key=f"k{n}", Body=b"x")
+    calls: list[object] = []
+
+    def general(value: Any) -> object:
+        calls.append(value)
+        return parse_timestamp(value)
+
+    # What a client's parser uses unless told otherwise (dateutil's parser, about 0.1 ms a key).
+    monkeypatch.setattr(botocore.parsers, "DEFAULT_TIMESTAMP_PARSER", general)
+    listed = [item["LastModified"] for item in s3.list_objects_v2(Bucket=BUCKET)["Contents"]]
+    assert calls == []
+    assert listed == [item["LastModified"] for item in stock.list_objects_v2(Bucket=BUCKET)["Contents"]]
+    assert len(calls) == 3, "the stock client's page: one call a key"
+    # a header's HTTP date (botocore's own parsing, through ours): the same instant
+    assert s3.head_object(Bucket=BUCKET, Key="k0")["LastModified"] == listed[0]

@@ -52,7 +52,13 @@ def default_s3_client() -> S3Client:
         max_pool_connections=S3_MAX_CONNECTIONS,
         request_checksum_calculation="when_required",
     )
-    return _guard_endpoint("s3", lambda: trimmed_client.create_client(_sitectl_s3_model(), None, config))
+    # Listings' timestamps (a LastModified per key) parsed without dateutil: `iso_timestamp`.
+    return _guard_endpoint(
+        "s3",
+        lambda: trimmed_client.create_client(
+            _sitectl_s3_model(), None, config, timestamp_parser=trimmed_client.iso_timestamp
+        ),
+    )
 
 
 @functools.cache
