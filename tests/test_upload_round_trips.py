@@ -139,9 +139,11 @@ def test_with_one_worker_the_reads_are_made_one_at_a_time_in_order(world: World,
     assert made[seal_start:] == [*SEAL_READS, ("PutObject", layout.manifest_key(V2)), *CHECK_READS]
 
 
+@pytest.mark.parametrize("range_keys", [store.RANGE_KEYS, 1])
 def test_the_seal_reading_at_once_still_refuses_a_file_missing_from_an_area(
-    world: World, tmp_path: Path
+    world: World, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, range_keys: int
 ) -> None:
+    monkeypatch.setattr(store, "RANGE_KEYS", range_keys)  # 1: each key's range listed on its own
     upload_build(world.s3, BUCKET, write_build(tmp_path / "one", SITE), V1, router="lambda-edge")
     logo = layout.content_key("logo.png", _sha256(tmp_path / "one" / "logo.png"))
     groups: list[Together] = []
@@ -196,3 +198,91 @@ def test_donors_read_while_a_prune_ran_are_read_again_once_it_is_done(world: Wor
     assert [p["Key"] for p in donor_reads].count(layout.manifest_key(V1)) == 2
     assert report.sent_files == 2, "index.html and about/index.html: the donor proved the rest"
     assert store.verify_version(world.s3, BUCKET, V2) == []
+
+
+CLAIM_READS = [("HeadObject", layout.manifest_key(V2)), ("PutObject", layout.claim_key(V2))]
+
+
+def test_the_claim_is_created_while_the_manifest_is_looked_for(world: World, tmp_path: Path) -> None:
+    upload_build(world.s3, BUCKET, write_build(tmp_path / "one", SITE), V1, router="lambda-edge")
+    together = Together(world, CLAIM_READS)
+    upload_build(world.s3, BUCKET, write_build(tmp_path / "two", TWO), V2, router="lambda-edge")
+    assert sorted(together.met) == sorted(CLAIM_READS)
+    assert store.verify_version(world.s3, BUCKET, V2) == []
+
+
+@pytest.mark.parametrize("workers", [1, 16])
+def test_a_complete_version_whose_claim_is_gone_is_refused_and_left_without_one(
+    world: World, tmp_path: Path, workers: int
+) -> None:
+    upload_build(world.s3, BUCKET, write_build(tmp_path / "one", SITE), V1, router="lambda-edge")
+    world.s3.delete_object(Bucket=BUCKET, Key=layout.claim_key(V1))  # e.g. uploaded before claims
+    made = _requests(world)
+    with pytest.raises(store.VersionCompleteError, match=f"version {V1} already exists and is complete"):
+        upload_build(
+            world.s3, BUCKET, write_build(tmp_path / "two", TWO), V1, router="lambda-edge", workers=workers
+        )
+    # nothing under the version written, and the claim created at once with the look withdrawn
+    assert [request for request in made if request[0] in ("PutObject", "CopyObject")] == (
+        [] if workers == 1 else [("PutObject", layout.claim_key(V1))]
+    )
+    assert store.read_claim(world.s3, BUCKET, V1) is None
+    assert store.verify_version(world.s3, BUCKET, V1) == []
+
+
+class InFlight:
+    """The first `parties` ListObjectsV2 requests under `prefix` wait at a barrier until all have
+    started: met only if they are made at once. Records each one's StartAfter."""
+
+    def __init__(self, world: World, prefix: str, parties: int) -> None:
+        self.prefix, self.left = prefix, parties
+        self.starts: list[str] = []
+        self._barrier = threading.Barrier(parties, timeout=BARRIER_TIMEOUT_SECONDS)
+        self._lock = threading.Lock()
+        world.s3.meta.events.register("provide-client-params.s3", self._hook)
+
+    def _hook(self, params: dict[str, Any], model: Any, **_: Any) -> None:
+        if model.name != "ListObjectsV2" or params.get("Prefix") != self.prefix:
+            return
+        with self._lock:
+            self.starts.append(str(params.get("StartAfter", "")))
+            self.left -= 1
+            wait = self.left >= 0
+        if wait:
+            self._barrier.wait()
+
+
+def test_a_scoped_listing_reads_the_ranges_of_its_keys_at_once(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(store, "RANGE_KEYS", 4)
+    monkeypatch.setattr(store, "LIST_PAGE_KEYS", 5)
+    prefix = "_assets/"
+    ours = [f"{prefix}a/{n:02}.js" for n in range(10)]
+    others = [f"{prefix}0-before.js", *(f"{prefix}a/{n:02}-old.js" for n in (2, 3, 5)), f"{prefix}z-after.js"]
+    for key in [*ours[:9], *others]:  # the last of ours is not stored
+        world.s3.put_object(Bucket=BUCKET, Key=key, Body=key.encode())
+    in_flight = InFlight(world, prefix, 3)
+    found = store.objects_at(world.s3, BUCKET, prefix, reversed(ours), workers=8)
+    # three ranges of 4, 4 and 2 keys, each listed from after the key before its first, at once
+    assert sorted(in_flight.starts[:3]) == sorted([f"{prefix}a/00.j", ours[3], ours[7]])
+    assert {key: obj.size for key, obj in found.items() if key in ours} == {key: len(key) for key in ours[:9]}
+    assert f"{prefix}0-before.js" not in found, "nothing listed before the first key's range"
+    assert len(in_flight.starts) == 4, "one page more where other keys sit between ours"
+    # what a listing of the whole prefix says of those keys
+    whole = store.shared_objects(world.s3, BUCKET, prefix)
+    assert all(found[key] == whole[key] for key in ours[:9])
+
+
+def test_a_scoped_listing_one_range_at_a_time_with_one_worker(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(store, "RANGE_KEYS", 2)
+    keys = [f"_content/{n}/x.html" for n in range(5)]
+    for key in keys:
+        world.s3.put_object(Bucket=BUCKET, Key=key, Body=b"x")
+    made = _requests(world)
+    assert set(store.objects_at(world.s3, BUCKET, "_content/", keys, workers=1)) == set(keys)
+    assert made == [("ListObjectsV2", "_content/")] * 3
+    assert store.objects_at(world.s3, BUCKET, "_content/", [], workers=4) == {}
+    assert len(made) == 3, "no keys: no request"

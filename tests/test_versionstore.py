@@ -130,13 +130,16 @@ def test_default_ids_of_uploads_started_in_the_same_second_do_not_collide(
 
 def test_a_complete_version_is_never_written_again(world: World, tmp_path: Path) -> None:
     upload_build(world.s3, BUCKET, write_build(tmp_path / "a", TREE_A), V1)
+    claim = world.s3.head_object(Bucket=BUCKET, Key=layout.claim_key(V1))["ETag"]
     writes = object_writes(world)
     for resume in (False, True):
         with pytest.raises(
             storage.VersionCompleteError, match=f"version {V1} already exists and is complete"
         ):
             upload_build(world.s3, BUCKET, write_build(tmp_path / "b", TREE_B), V1, resume=resume)
-    assert writes == []
+    # Only the claim's creation, sent beside the look for the manifest, and refused: the claim exists.
+    assert set(writes) <= {layout.claim_key(V1)}
+    assert world.s3.head_object(Bucket=BUCKET, Key=layout.claim_key(V1))["ETag"] == claim
     assert_exactly(world, V1, TREE_A)
 
 

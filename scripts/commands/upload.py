@@ -358,12 +358,14 @@ def upload_build(
     }
     digest = layout.Manifest(version="", created="", files=manifest_files, rules=build.rules).files_digest()
     if version is not None:
-        claim = storage.claim_version(s3, bucket, storage.new_claim(version, now, digest), resume=resume)
+        claim = storage.claim_version(
+            s3, bucket, storage.new_claim(version, now, digest), resume=resume, workers=workers
+        )
     else:
         # The id is a time, and ids order versions (newest, "newer than the live one" for prune,
         # rollback): S3's clock, not a machine's that may run behind.
         claim = storage.claim_new_version(
-            s3, bucket, now or storage.server_now(s3, bucket), build_digest=digest
+            s3, bucket, now or storage.server_now(s3, bucket), build_digest=digest, workers=workers
         )
     version = claim.version
     report = UploadReport(
@@ -411,7 +413,8 @@ def upload_build(
                     f"a prune of the shared assets ({running[0]}) still runs: nothing was uploaded; "
                     "upload again once it is done (if it died, delete that key: it is ignored after an hour)"
                 )
-            return storage.shared_objects(s3, bucket) if build.fingerprinted else {}
+            keys = [layout.shared_asset_key(path) for path in build.fingerprinted]
+            return storage.objects_at(s3, bucket, layout.SHARED_ASSET_PREFIX, keys, workers)
 
         listed, donors = storage.read_together(workers, prunes_then_area, read_donors)
         if waited and workers > 1:
@@ -431,7 +434,19 @@ def upload_build(
     by_path = {f.path: f for f in files}
     steps = plan_upload([f for f in files if not manifest_files[f.path].stored_once], version, stored, known)
     by_content_listed = (
-        storage.shared_objects(s3, bucket, layout.CONTENT_PREFIX) if resume and by_content else None
+        storage.objects_at(
+            s3,
+            bucket,
+            layout.CONTENT_PREFIX,
+            [
+                layout.content_key(path, entry.sha256)
+                for path, entry in manifest_files.items()
+                if entry.stored_in == layout.CONTENT_AREA
+            ],
+            workers,
+        )
+        if resume and by_content
+        else None
     )
     steps += plan_content(files, manifest_files, donors, by_content_listed)
     reasons = build.fingerprinted

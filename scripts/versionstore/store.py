@@ -421,6 +421,7 @@ def claim_version(
     resume: bool = False,
     resume_hint: str | None = None,
     same_build_takeover: bool = True,
+    workers: int = 1,
 ) -> Claim:
     """Make `claim` the one owner of its version before anything is written under it.
 
@@ -430,19 +431,14 @@ def claim_version(
     over too (the returned claim's `taken_over` names its owner): both would store the same objects,
     so the takeover cannot mix two builds, and the previous owner, should it still run, can no longer
     write, seal or delete (its claim checks fail). `resume_hint`: how the refusal tells to resume
-    (default: upload's options).
+    (default: upload's options). `workers` > 1: the look for a manifest and the claim's creation at
+    once (`_create_claim`).
     """
     version = claim.version
     resume_hint = resume_hint or f"re-run with --resume --version {version}"
-    if is_complete(s3, bucket, version):
-        raise VersionCompleteError(
-            f"version {version} already exists and is complete in {bucket}; versions are immutable"
-        )
-    try:
-        return _put_claim(s3, bucket, claim, IfNoneMatch="*")
-    except ClientError as error:
-        if error_code(error) not in _PRECONDITION_FAILED:
-            raise
+    created = _create_claim(s3, bucket, claim, workers)
+    if created is not None:
+        return created
     existing = read_claim(s3, bucket, version)
     if existing is not None and existing.upload_id.startswith(PRUNE_UPLOAD_ID_PREFIX):
         raise VersionClaimedError(
@@ -475,6 +471,41 @@ def claim_version(
     return replace(taken, taken_over=existing.describe()) if same_build and not resume else taken
 
 
+def _create_claim(s3: S3Client, bucket: str, claim: Claim, workers: int) -> Claim | None:
+    """Create the claim of a version that is not complete: the claim (its ETag), None when a claim
+    exists already, VersionCompleteError (no claim left behind) when the version has its manifest.
+
+    Two requests, independent: whether the manifest exists (HeadObject) and the claim's creation
+    (If-None-Match: *). With `workers` > 1 they are made at once, a round trip for both: the manifest
+    seen absent is as good as seen before the claim (a manifest only ever comes after its own claim,
+    and a seal whose claim changed hands withdraws its manifest: `_withdraw_if_overtaken`), and a
+    claim created for a version found complete (one whose claim is gone: uploaded before claims, or
+    the claim deleted by hand) is deleted again, these very bytes only, before the refusal."""
+    complete = partial(is_complete, s3, bucket, claim.version)
+
+    def create() -> Claim | None:
+        try:
+            return _put_claim(s3, bucket, claim, IfNoneMatch="*")
+        except ClientError as error:
+            if error_code(error) not in _PRECONDITION_FAILED:
+                raise
+            return None
+
+    if workers <= 1:  # one request at a time: the look first, and no claim for a complete version
+        found, created = complete(), None
+        if not found:
+            created = create()
+    else:
+        found, created = read_together(workers, complete, create)
+    if found:
+        if created is not None:
+            drop_claim(s3, bucket, created)
+        raise VersionCompleteError(
+            f"version {claim.version} already exists and is complete in {bucket}; versions are immutable"
+        )
+    return created
+
+
 def claim_new_version(
     s3: S3Client,
     bucket: str,
@@ -483,14 +514,15 @@ def claim_new_version(
     attempts: int = DEFAULT_ID_ATTEMPTS,
     git_sha: str | None = None,
     build_digest: str = "",
+    workers: int = 1,
 ) -> Claim:
     """Claim the version id of `first`, or of the next free second: two uploads started in the same
-    second get two versions (even of the same build: no takeover here)."""
+    second get two versions (even of the same build: no takeover here). `workers`: `claim_version`'s."""
     for offset in range(attempts):
         moment = first + timedelta(seconds=offset)
         try:
             claim = new_claim(layout.new_version(moment, git_sha), first, build_digest)
-            return claim_version(s3, bucket, claim, same_build_takeover=False)
+            return claim_version(s3, bucket, claim, same_build_takeover=False, workers=workers)
         except (VersionClaimedError, VersionCompleteError):
             continue
     raise StoreRefusedError(
@@ -865,6 +897,59 @@ def shared_objects(
     return found
 
 
+# ListObjectsV2 answers at most 1,000 keys a page. A scoped listing (`objects_at`) lists the key
+# range each RANGE_KEYS of its keys span, every range at once: room in one page for 100 keys of
+# other versions between them (a release's changed files leave their old names in the area).
+LIST_PAGE_KEYS = 1000
+RANGE_KEYS = 900
+
+
+def objects_at(
+    s3: S3Client, bucket: str, prefix: str, keys: Iterable[str], workers: int = 1
+) -> dict[str, StoredObject]:
+    """The objects under `prefix` at `keys` (all under it), by key, and any other listed between
+    them: what one listing of the whole prefix says of those keys, for the pages their ranges take.
+    The sorted keys are cut in ranges of RANGE_KEYS, each listed from just before its first key
+    (StartAfter) to its last; the ranges at once with `workers` > 1 (a round trip for a page of each,
+    on S3, where the whole prefix took a round trip per 1,000 of its keys in sequence)."""
+    wanted = sorted(set(keys))
+    if not wanted:
+        return {}
+    firsts = range(0, len(wanted), RANGE_KEYS)
+    reads = [
+        partial(
+            _list_range,
+            s3,
+            bucket,
+            prefix,
+            # S3 lists keys after StartAfter in UTF-8 byte order, which is the strings' code point order;
+            # a range starts after the last key of the one before it, the first after a proper prefix of
+            # its first key.
+            wanted[first - 1] if first else wanted[0][:-1],
+            wanted[min(first + RANGE_KEYS, len(wanted)) - 1],
+        )
+        for first in firsts
+    ]
+    found: dict[str, StoredObject] = {}
+    for listed in read_together(workers, *reads):
+        found.update(listed)
+    return found
+
+
+def _list_range(s3: S3Client, bucket: str, prefix: str, after: str, last: str) -> dict[str, StoredObject]:
+    """The objects under `prefix` after the key `after` up to `last` at least: pages until one
+    reaches `last` or the prefix ends."""
+    found = {}
+    while True:
+        page = s3.list_objects_v2(Bucket=bucket, Prefix=prefix, StartAfter=after, MaxKeys=LIST_PAGE_KEYS)
+        items = page.get("Contents", [])
+        for item in items:
+            found[item["Key"]] = StoredObject(item["Key"], int(item["Size"]), item["ETag"].strip('"'))
+        if not page.get("IsTruncated") or not items or items[-1]["Key"] >= last:
+            return found
+        after = items[-1]["Key"]
+
+
 AreaListings = dict[str, dict[str, StoredObject]]
 
 
@@ -886,6 +971,25 @@ def area_objects(
     found: dict[str, StoredObject] = {}
     for area in areas:
         found.update(cache[area])
+    return found
+
+
+def stored_once_objects(
+    s3: S3Client, bucket: str, files: dict[str, layout.ManifestFile], workers: int = 1
+) -> dict[str, StoredObject]:
+    """The objects at the keys of `files` stored once (`_assets/`, `_content/`): a listing of the
+    ranges they span in each area (`objects_at`), every range of both at once with `workers` > 1.
+    What the seal proves them with; `area_objects` lists the whole areas, for checking many versions."""
+    keys: dict[str, list[str]] = {}
+    for path, entry in files.items():
+        if entry.stored_once:
+            keys.setdefault(f"{entry.stored_in}/", []).append(layout.area_key(path, entry))
+    found: dict[str, StoredObject] = {}
+    reads = [
+        partial(objects_at, s3, bucket, prefix, wanted, workers) for prefix, wanted in sorted(keys.items())
+    ]
+    for listed in read_together(workers, *reads):
+        found.update(listed)
     return found
 
 
@@ -975,10 +1079,10 @@ def seal_version(
     already): checked, cleaned, then the manifest.
     `kept`: paths this upload did not write but found stored (a --resume): their headers and
     metadata are checked too (`header_problem`), since their ETags cannot show them. Files stored in
-    the shared area must all be there (one listing of it): a version is never sealed with one
-    missing; `shared_proven`: those whose bytes and headers the upload read already (a HEAD), whose
-    ETag may differ. Returns the keys removed (objects of an earlier attempt that the build no
-    longer has). `workers` > 1: the reads below at once (`read_together`)."""
+    the shared area must all be there (listed where its keys are: `stored_once_objects`): a version
+    is never sealed with one missing; `shared_proven`: those whose bytes and headers the upload read
+    already (a HEAD), whose ETag may differ. Returns the keys removed (objects of an earlier attempt
+    that the build no longer has). `workers` > 1: the reads below at once (`read_together`)."""
     version = claim.version
     # The claim, the prefix, the areas and the kept objects' headers: independent reads (the
     # manifest's write is followed by a second look at the claim and the prefix, which no order
@@ -989,7 +1093,7 @@ def seal_version(
         workers,
         partial(check_claim, s3, bucket, claim),
         partial(version_objects, s3, bucket, version),
-        partial(area_objects, s3, bucket, manifest.files, None, workers) if stored_once else dict,
+        partial(stored_once_objects, s3, bucket, manifest.files, workers) if stored_once else dict,
         partial(header_problems, s3, bucket, version, manifest.files, kept),
     )
     comparison = compare_objects(version, manifest.files, stored)
