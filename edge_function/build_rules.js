@@ -18,12 +18,13 @@ function ruleMatch(matcher, rel) {
 }
 
 // Short names: CloudFront counts every byte of the router's code (docs/routers.md, "The function's
-// code and its tests"). d: the key's value, r: a rule, m: its match, p: a piece of its target.
-function ruleFor(d, rel) {
+// code and its tests"). d: the key's value, s: the shared area serves `rel` (a file answers it, as those
+// of d.f), r: a rule, m: its match, p: a piece of its target.
+function ruleFor(d, rel, s) {
   for (let i = 0; i < d.r.length; i++) {
     const r = d.r[i];
     const m = ruleMatch(r[0], rel);
-    if (m !== null && (r[2] < 0 || d.f.indexOf(rel) < 0)) {
+    if (m !== null && (r[2] < 0 || (!s && d.f.indexOf(rel) < 0))) {
       const to = r[1].map((p) =>
         typeof p === 'number' ? encodeURIComponent(m[p] || '').replace(/%(2[46BCF]|3[ABD]|40)/g, decodeURIComponent) : p,
       );

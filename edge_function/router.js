@@ -315,12 +315,20 @@ async function handler(event) {
   // (rule_keys.bucket). A key never written: routed as without rules, as Lambda@Edge does when it cannot
   // read a manifest.
   const path = decodeURIComponent(uri.slice(1));
+  // Skew protection before the cache: a fingerprinted file has the same bytes in every version that names
+  // it, so it comes from the shared area, where a page of an earlier (or, after a rollback, later) version
+  // still finds the chunks it names. The fallback origin cannot do it here as with Lambda@Edge: it would
+  // get /<version>/... and an origin path can only prefix that. HTML and unhashed files: live version only.
+  // Such a file answers its path: a build rule not forced passes it over (`/* /index.html 200` too).
+  const shared =
+    uri.charAt(uri.length - 1) !== '/' &&
+    (routes.a.indexOf(path) !== -1 || (isSharedByName(uri) && routes.n.indexOf(path) === -1));
   if (routes.k) {
     // The viewer's path, for the viewer-response function's header rules (viewer_response.js).
     request.headers['x-site-path'] = { value: uri };
     const found = await kvs
       .get('r/' + version + '/' + hash31(/^[^/]*(\/[^/]+)?/.exec(path)[0], routes.k))
-      .then((data) => ruleFor(JSON.parse(data), path), () => null);
+      .then((data) => ruleFor(JSON.parse(data), path, shared), () => null);
     if (found && found.s > 300 && found.s < 400) {
       return redirect(found.to, request.querystring, found.s);
     }
@@ -330,15 +338,9 @@ async function handler(event) {
       return request;
     }
   }
-  // Skew protection before the cache: a fingerprinted file has the same bytes in every version that names
-  // it, so it comes from the shared area, where a page of an earlier (or, after a rollback, later) version
-  // still finds the chunks it names. The fallback origin cannot do it here as with Lambda@Edge: it would
-  // get /<version>/... and an origin path can only prefix that. HTML and unhashed files: live version only.
-  if (uri.charAt(uri.length - 1) !== '/') {
-    if (routes.a.indexOf(path) !== -1 || (isSharedByName(uri) && routes.n.indexOf(path) === -1)) {
-      request.uri = SHARED_ASSET_PREFIX + uri;
-      return request;
-    }
+  if (shared) {
+    request.uri = SHARED_ASSET_PREFIX + uri;
+    return request;
   }
   const target = route(uri, routes);
   if (typeof target !== 'string') {

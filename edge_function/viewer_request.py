@@ -73,7 +73,8 @@ def viewer_request(
         # router.js marks the viewer's path for the viewer-response function's header rules
         mark = {"x-site-path": [{"key": "x-site-path", "value": uri}]}
         request = {**request, "headers": {**(request.get("headers") or {}), **mark}}
-        found = build_rule(rule_keys or {}, live_version, keys, urllib.parse.unquote(uri[1:]))
+        shared = routes.serves_shared(uri)
+        found = build_rule(rule_keys or {}, live_version, keys, urllib.parse.unquote(uri[1:]), shared)
         if found is not None and found[0] in REDIRECT_STATUSES:
             query = urllib.parse.quote(str(request.get("querystring") or ""), safe=_QUERY_SAFE)
             location = found[1] + (("&" if "?" in found[1] else "?") + query if query else "")
@@ -87,16 +88,19 @@ def viewer_request(
     return live_answer(dict(request), live_version, routes, settings)
 
 
-def build_rule(rule_keys: Mapping[str, str], version: str, count: int, path: str) -> tuple[int, str] | None:
+def build_rule(
+    rule_keys: Mapping[str, str], version: str, count: int, path: str, shared: bool = False
+) -> tuple[int, str] | None:
     """build_rules.js `ruleFor` on the key the decoded relative `path` hashes to: the status and the
-    filled target of the first rule that answers it, or None (also for a key that is not there)."""
+    filled target of the first rule that answers it, or None (also for a key that is not there).
+    `shared`: the shared area serves the path (a file answers it: only forced rules apply)."""
     value = rule_keys.get(rule_key(version, bucket(path, count)))
     if value is None:
         return None
     data = json.loads(value)
     for matcher, pieces, status in data["r"]:
         match = rule_match(matcher, path)
-        if match is not None and (status < 0 or path not in data["f"]):
+        if match is not None and (status < 0 or not (shared or path in data["f"])):
             to = "".join(
                 piece
                 if isinstance(piece, str)

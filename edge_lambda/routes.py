@@ -80,7 +80,12 @@ class VersionRoutes:
     a build rule applies only where no file answers the path."""
 
     def file_answers(self, path: str) -> bool:
-        """Whether a file answers the decoded `path` (clean URLs); False when the files are unknown."""
+        """Whether a file answers the decoded `path`, where a build rule not forced is passed over: one
+        of the version's as clean URLs resolve it (unknown files: none), or a fingerprinted name the
+        shared area serves (`serves_shared`): a page of another version open across a release asks for
+        its chunks there, which a `/* /index.html 200` rule would otherwise answer with the page."""
+        if self.serves_shared(urllib.parse.quote(path)):
+            return True
         return self.files is not None and answering_file(path, self.files) is not None
 
     stored: Mapping[str, str] = field(default_factory=dict, compare=False)

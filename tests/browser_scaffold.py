@@ -301,5 +301,18 @@ class Page:
             found.append(Response(response["url"], int(response["status"]), headers, params.get("type", "")))
         return found
 
+    def redirects(self, since: int = 0) -> list[Response]:
+        """The redirects the page followed (each request's `redirectResponse`: a 3xx answer, which
+        Network.responseReceived never reports), in order."""
+        found = []
+        for params in self.browser.events(self.session, "Network.requestWillBeSent", since):
+            response = params.get("redirectResponse")
+            if response is not None:
+                headers = {name.lower(): str(value) for name, value in response.get("headers", {}).items()}
+                found.append(
+                    Response(response["url"], int(response["status"]), headers, params.get("type", ""))
+                )
+        return found
+
     def close(self) -> None:
         self.browser.send("Target.closeTarget", {"targetId": self.target})

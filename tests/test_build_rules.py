@@ -20,6 +20,7 @@ from moto import mock_aws
 
 from components.release_guard import UnreleasableVersionError, check_releasable
 from edge_function import host_redirect
+from edge_lambda import layout
 from edge_lambda.handler import OriginRequestHandler, PointerCache
 from edge_lambda.routes import VersionRoutes
 from edge_lambda.site_rules import parse_rule_files
@@ -77,6 +78,11 @@ class MemoryBucket:
         return EdgeAnswer(200, headers, b"" if method == "HEAD" else body)
 
 
+def shared_area(spec: dict[str, Any]) -> dict[str, bytes]:
+    """The site's `shared` files (other versions' fingerprinted files) where uploads put them."""
+    return {f"{layout.SHARED_ASSET_PREFIX}{path}": content(path) for path in spec.get("shared", [])}
+
+
 def handler_server(site: str, spa_fallback: bool = False) -> PreviewServer:
     spec = SITES[site]
     rules = parse_rule_files(spec["redirects"], spec["headers"])
@@ -84,7 +90,7 @@ def handler_server(site: str, spa_fallback: bool = False) -> PreviewServer:
     pointer = PointerCache(settings, ssm_client=cast(Any, PointerStub(VERSION)), now=ManualClock())
     routes = RoutesCache(lambda version: VersionRoutes.from_paths(spec["files"], spa_fallback, None, rules))
     handler = OriginRequestHandler(settings, pointer, routes)
-    objects = {f"{VERSION}/{path}": content(path) for path in spec["files"]}
+    objects = {f"{VERSION}/{path}": content(path) for path in spec["files"]} | shared_area(spec)
     objects["_site/404.html"] = PLAIN_404
     return PreviewServer(
         cast(Origin, MemoryBucket(objects)), handler, bucket_region="us-east-1", host_redirects=HOST_REDIRECTS
@@ -116,7 +122,7 @@ def check(answer: EdgeAnswer, case: dict[str, Any]) -> None:
 def test_the_table_covers_every_kind_of_rule() -> None:
     kinds = {case["expect"]["status"] for case in CASES}
     assert kinds == {200, 301, 302, 303, 307, 308, 404}
-    assert len(CASES) == 45
+    assert len(CASES) == 47
     # Precedence: the host redirect, the build's rules, clean URLs and trailing slashes, spaFallback.
     assert {bool(case.get("host")) for case in CASES} == {True, False}
     assert {bool(case.get("spaFallback")) for case in CASES} == {True, False}
@@ -219,6 +225,9 @@ def uploaded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str
             upload_build(s3, BUCKET, root, version)
             versions[name] = version
         s3.put_object(Bucket=BUCKET, Key="_site/404.html", Body=PLAIN_404)
+        for spec in SITES.values():
+            for key, body in shared_area(spec).items():
+                s3.put_object(Bucket=BUCKET, Key=key, Body=body)
         yield versions
 
 

@@ -58,6 +58,7 @@ from tests.test_build_rules import (
     case_id,
     content,
     raw_path,
+    shared_area,
     viewer_of,
 )
 
@@ -91,7 +92,7 @@ def function_server(
     under Node, or its Python mirror), and the viewer-response function of `node` or its mirror."""
     spec = SITES[site]
     rules = function_rules(spec)
-    objects = {f"{VERSION}/{path}": content(path) for path in spec["files"]}
+    objects = {f"{VERSION}/{path}": content(path) for path in spec["files"]} | shared_area(spec)
     objects["_site/404.html"] = PLAIN_404
     routes = RoutesCache(lambda v: VersionRoutes.from_paths(spec["files"], spa_fallback, None, rules))
     return PreviewServer(

@@ -13,6 +13,7 @@ answered by the other version is in docs/testing.md ("Real framework builds").
 from __future__ import annotations
 
 import re
+import shutil
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, replace
@@ -128,15 +129,17 @@ class Aws:
         self.ssm: Any = session.client("ssm", endpoint_url=endpoint)
         self._uploaded: dict[str, Uploaded] = {}
 
-    def uploaded(self, build: Build, router: str) -> Uploaded:
+    def uploaded(self, build: Build, router: str, source: Path | None = None, tag: str = "") -> Uploaded:
+        """`build` uploaded for `router`, both versions from `source` (its `v1` and `v2`; the committed
+        build by default), in a bucket of its own per `tag`."""
         # Each router gets the layout `sitectl upload --router` gives it: Lambda@Edge's stores unchanged
         # files by content (`_content/`), the function's copies them into the version's prefix.
-        key = f"{build.name}-{router}"
+        key = f"{build.name}{tag}-{router}"
         if key not in self._uploaded:
-            self._uploaded[key] = self._upload(build, router, key)
+            self._uploaded[key] = self._upload(build, router, key, source or build.directory)
         return self._uploaded[key]
 
-    def _upload(self, build: Build, router: str, name: str) -> Uploaded:
+    def _upload(self, build: Build, router: str, name: str, source: Path) -> Uploaded:
         bucket = f"fixture-{name}"
         # As demo.create_site (the component's bucket and 404 page), with a pointer of the build's own.
         self.s3.create_bucket(
@@ -162,14 +165,14 @@ class Aws:
                     router,
                     "--version",
                     version,
-                    str(build.directory / folder),
+                    str(source / folder),
                 ],
                 obj=SiteDeps(s3_factory=lambda: self.s3),
             )
             assert result.exit_code == 0, result.output
             # Every file of the framework's hashed folder was taken as fingerprinted and shared (skew
             # protection for the open pages of this version), and no other file.
-            hashed = build.directory / folder / build.hashed.strip("/")
+            hashed = source / folder / build.hashed.strip("/")
             count = sum(1 for path in hashed.rglob("*") if path.is_file())
             shared = SHARED_LINE.search(result.output)
             assert shared, result.output
@@ -217,8 +220,10 @@ class Served:
 
 
 @contextmanager
-def served(aws: Aws, build: Build, router: str, workdir: Path) -> Iterator[Served]:
-    uploaded = aws.uploaded(build, router)
+def served(
+    aws: Aws, build: Build, router: str, workdir: Path, source: Path | None = None, tag: str = ""
+) -> Iterator[Served]:
+    uploaded = aws.uploaded(build, router, source, tag)
     # Nothing released yet, whatever the build's test under the other router left live.
     aws.ssm.put_parameter(
         Name=uploaded.settings.parameter_name, Value=layout.NO_VERSION_RELEASED, Type="String", Overwrite=True
@@ -234,7 +239,12 @@ def served(aws: Aws, build: Build, router: str, workdir: Path) -> Iterator[Serve
             site.write_store(layout.NO_VERSION_RELEASED)
             function = NodeFunction(NODE, workdir, uploaded.settings.route_settings)
             stack.callback(function.close)
-            routing |= {"viewer_function": function, "live_version": site.read_store}
+            # Both functions' own code under Node: router.js and viewer_response.js (the build's headers).
+            routing |= {
+                "viewer_function": function,
+                "viewer_response_function": function.viewer_response,
+                "live_version": site.read_store,
+            }
         else:
             pointer = PointerCache(uploaded.settings, ssm_client=aws.ssm, now=clock)
             # what the edge knows of each version's files: its manifest, as the deployed function reads it
@@ -423,6 +433,132 @@ def test_real_build_across_release_and_rollback(
             page.close()
     print(f"\n{build.name} ({router})\n  " + "\n  ".join(observed))
     assert not problems, f"{build.name} through {router}:\n" + "\n".join(problems)
+
+
+# --- the build's own rules ---------------------------------------------------------------------------
+
+# The Vite app with the rules a Netlify site of it would ship (written into a copy of the build, not
+# committed): moved pages, and the app's page for every path no file answers, the `/*` rewrite in place
+# of spaFallback. Version two moves `/old-about` elsewhere and relaxes X-Frame-Options.
+RULES_BUILD = replace(next(build for build in BUILDS if build.name == "vite"), spa_fallback=False)
+REDIRECTS = """\
+# Moved pages
+/old-about      {old_about}    301
+/posts/:slug    /blog/:slug    301
+/archive/*      /blog/:splat   302
+# The single-page app: its page wherever no file answers
+/*              /index.html    200
+"""
+HEADERS = """\
+/*
+  X-Frame-Options: {frame}
+  Content-Security-Policy: default-src 'self'
+/about
+  X-Robots-Tag: noindex
+"""
+RULES = {
+    "v1": {"old_about": "/about", "frame": "DENY"},
+    "v2": {"old_about": "/blog/first", "frame": "SAMEORIGIN"},
+}
+# An inline script the page adds once loaded: it runs only if no Content-Security-Policy forbids it.
+INLINE_SCRIPT_RAN = """(() => {
+  const script = document.createElement('script');
+  script.textContent = 'window.inlineRan = true';
+  document.head.append(script);
+  return window.inlineRan === true;
+})()"""
+
+
+def build_with_rules(workdir: Path) -> Path:
+    """A copy of the Vite build, each version with its `_redirects` and `_headers`."""
+    for folder, values in RULES.items():
+        tree = workdir / folder
+        shutil.copytree(RULES_BUILD.directory / folder, tree)
+        (tree / "_redirects").write_text(REDIRECTS.format(**values))
+        (tree / "_headers").write_text(HEADERS.format(**values))
+    return workdir
+
+
+def visit(page: Page, site: Served, path: str) -> dict[str, Any]:
+    """`path` loaded from the address bar: the redirects the browser followed (status and Location), the
+    page it landed on (path, status, the rules' headers as received) and what the app shows there."""
+    mark = page.mark()
+    landed = document(page.goto(site.url(path)))
+    state = shown(page) or {}
+    return {
+        "redirects": [(r.status, r.headers.get("location")) for r in page.redirects(mark)],
+        "path": urlsplit(landed.url).path,
+        "status": landed.status,
+        "headers": {
+            name: landed.headers.get(name)
+            for name in ("x-frame-options", "content-security-policy", "x-robots-tag")
+        },
+        "shown": (state.get("page"), state.get("version"), state.get("hydrated")),
+    }
+
+
+def expected_visit(
+    redirects: list[tuple[int, str]], path: str, page_name: str, version: str, robots: bool = False
+) -> dict[str, Any]:
+    return {
+        "redirects": redirects,
+        "path": path,
+        "status": 200,
+        "headers": {
+            "x-frame-options": RULES["v1" if version == "one" else "v2"]["frame"],
+            "content-security-policy": "default-src 'self'",
+            "x-robots-tag": "noindex" if robots else None,
+        },
+        "shown": (page_name, version, version),
+    }
+
+
+@needs_chromium
+@needs_node
+@pytest.mark.parametrize("router", ROUTERS)
+def test_build_rules_in_chromium_across_release_and_rollback(
+    aws: Aws, browser: Browser, router: str, tmp_path: Path
+) -> None:
+    """The Vite build shipping `_redirects` and `_headers`, through each router: Chromium follows the
+    version's redirects to the app's pages, which run under the version's headers; a release brings the
+    next version's rules, a rollback the first one's back."""
+    source = build_with_rules(tmp_path / "build")
+    with served(aws, RULES_BUILD, router, tmp_path, source, tag="-rules") as site:
+        site.release(VERSION_ONE)
+        page = browser.new_page()
+        try:
+            # Each redirect as Chromium followed it, then the page it landed on, answered by the
+            # `/*` rewrite (no file answers /about: the app routes it) with the `/*` and `/about` headers.
+            assert visit(page, site, "/old-about") == expected_visit(
+                [(301, "/about")], "/about", "about", "one", robots=True
+            )
+            assert visit(page, site, "/posts/first") == expected_visit(
+                [(301, "/blog/first")], "/blog/first", "blog", "one"
+            )
+            assert visit(page, site, "/archive/first") == expected_visit(
+                [(302, "/blog/first")], "/blog/first", "blog", "one"
+            )
+            assert visit(page, site, "/no-such-page") == expected_visit([], "/no-such-page", "404", "one")
+            # The app's scripts ran under the build's Content-Security-Policy, which the browser
+            # enforces: an inline script is refused.
+            assert page.evaluate(INLINE_SCRIPT_RAN) is False
+
+            # This page of version one stays open across the release: its lazy chunk, a file no longer
+            # in the live version, is still the shared area's, not the `/*` rewrite's index.html.
+            settle(page)
+            site.release(VERSION_TWO)
+            assert load_lazy_chunk(page) == "lazy one"
+            assert visit(page, site, "/old-about") == expected_visit(
+                [(301, "/blog/first")], "/blog/first", "blog", "two"
+            )
+            assert visit(page, site, "/posts/first")["redirects"] == [(301, "/blog/first")]
+
+            assert site.rollback() == VERSION_ONE
+            assert visit(page, site, "/old-about") == expected_visit(
+                [(301, "/about")], "/about", "about", "one", robots=True
+            )
+        finally:
+            page.close()
 
 
 def test_the_committed_builds_are_small_and_complete() -> None:
