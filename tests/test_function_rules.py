@@ -350,6 +350,36 @@ def test_the_writer_puts_only_the_keys_the_store_lacks_on_its_etag() -> None:
         assert len(store.puts) == len(keys) - 1
 
 
+def test_serve_given_the_store_reads_the_rule_keys_the_writer_put_there() -> None:
+    """serve's function mode with the function's store (the demo's, tests/test_real_builds.py): the
+    functions read the build rules' keys there, as router.js does, not the keys serve would compile, so
+    a version made live without its keys routes as without rules until the writer puts them."""
+    spec = SITES["main"]
+    rules = function_rules(spec)
+    routes = VersionRoutes.from_paths(spec["files"], False, None, rules)
+    compiled = compile_rules(VERSION, rules, spec["files"])
+    objects = {f"{VERSION}/{path}": content(path) for path in spec["files"]}
+    objects["_site/404.html"] = PLAIN_404
+    with running_store(FakeStore()) as (store, endpoint):
+        store.put(LIVE_VERSION_KEY, store_value(VERSION, routes, rule_keys=compiled.count))
+        server = PreviewServer(
+            cast(Origin, MemoryBucket(objects)),
+            lambda event, context: {},
+            bucket_region="us-east-1",
+            live_version=lambda: store.get(LIVE_VERSION_KEY),
+            version_routes=RoutesCache(lambda v: routes),
+            store=store.get,
+        )
+        try:
+            before = server.answer("GET", "/gone")
+            write_rule_keys(client_for(endpoint), store.arn, compiled.values)
+            after = server.answer("GET", "/gone")
+            headers = {name.lower(): value for name, value in after.headers}
+        finally:
+            server.server_close()
+    assert (before.status, after.status, headers.get("location")) == (404, 301, "/new")
+
+
 def test_a_writer_racing_another_is_refused_by_the_store() -> None:
     _, _, keys = many()
     with running_store(FakeStore()) as (store, endpoint):

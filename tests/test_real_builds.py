@@ -244,6 +244,7 @@ def served(
                 "viewer_function": function,
                 "viewer_response_function": function.viewer_response,
                 "live_version": site.read_store,
+                "store": site.read_key,  # the build rules' keys, as each release wrote them
             }
         else:
             pointer = PointerCache(uploaded.settings, ssm_client=aws.ssm, now=clock)

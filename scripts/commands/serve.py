@@ -48,8 +48,8 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from components import release_guard
 from edge_function import CLOUDFRONT_FUNCTION, LAMBDA_EDGE, ROUTERS, host_redirect
-from edge_function.code import LIVE_VERSION_KEY, Canary, parse_canary, store_value
-from edge_function.rule_keys import CompiledRules, compile_rules
+from edge_function.code import LIVE_VERSION_KEY, Canary, parse_canary, rule_key_counts, store_value
+from edge_function.rule_keys import CompiledRules, compile_rules, rule_key
 from edge_function.viewer_request import FALLBACK_ORIGIN_PATH, viewer_request
 from edge_function.viewer_response import viewer_response
 from edge_lambda import layout
@@ -88,6 +88,8 @@ pass router.js under Node)."""
 LiveVersionReader = Callable[[], str | None]
 """() -> the live version as the CloudFront Function's store gives it (the version alone, or the whole
 store value with its routes and canary); None: missing or unreadable."""
+StoreReader = Callable[[str], str | None]
+"""key -> its value in the CloudFront Function's store (the demo's), None when it is not there."""
 CanaryReader = Callable[[], tuple[str, int] | None]
 """() -> the running canary (version, percent), None when none runs."""
 ViewerResponseFunction = Callable[[Mapping[str, Any], bool, Mapping[str, str]], list[tuple[str, str]]]
@@ -335,6 +337,7 @@ class PreviewServer(ThreadingHTTPServer):
         canary: CanaryReader | None = None,
         viewer_response_function: ViewerResponseFunction = viewer_response,
         host_redirects: Mapping[str, str] | None = None,
+        store: StoreReader | None = None,
     ) -> None:
         self.origin = origin
         self.edge_function = edge_function
@@ -353,6 +356,9 @@ class PreviewServer(ThreadingHTTPServer):
         self.viewer_response_function = viewer_response_function
         self.host_redirects = dict(host_redirects or {})
         """A custom domain's host redirect ({from host: to host}, `host_redirect.rules`)."""
+        self.store = store
+        """Set: the functions read the build rules' keys there, as a release wrote them
+        (`rule_keys.write_rule_keys`); None: the keys a release would write, compiled here."""
         super().__init__((host, port), _PreviewRequestHandler)
 
     @property
@@ -460,6 +466,20 @@ class PreviewServer(ThreadingHTTPServer):
         if value is None:
             return {}
         running = parse_canary(value)
+        if self.store is not None:
+            # The keys the value counts (`"k"`), read as the functions read them: one never written is
+            # missing here too.
+            live_count, canary_count = rule_key_counts(value)
+            wanted = [(value.partition(" ")[0], live_count)]
+            if running is not None:
+                wanted.append((running.version, canary_count))
+            read: dict[str, str] = {}
+            for version, count in wanted:
+                for key in (rule_key(version, index) for index in range(count)):
+                    found = self.store(key)
+                    if found is not None:
+                        read[key] = found
+            return read
         versions = [value.partition(" ")[0], *([] if running is None else [running.version])]
         keys: dict[str, str] = {}
         for version in versions:
@@ -782,6 +802,7 @@ def start_preview_server(
     canary: CanaryReader | None = None,
     viewer_response_function: ViewerResponseFunction = viewer_response,
     host_redirects: Mapping[str, str] | None = None,
+    store: StoreReader | None = None,
 ) -> PreviewServer:
     """A preview server bound to 127.0.0.1:`port` (0: any free port); call serve_forever().
 
@@ -789,8 +810,9 @@ def start_preview_server(
     `failover=False` leaves out the origin group and the custom error responses. With `router`
     cloudfront-function, `live_version` replaces `live_version_for(version, settings)`, `canary`
     replaces `canary_for(None, settings, follow=version is None)` (the stack's running canary), and
-    `viewer_function` and `viewer_response_function` the functions' Python rules. `host_redirects`: a
-    custom domain's host redirect (`stack_host_redirects`), answered first with either router.
+    `viewer_function` and `viewer_response_function` the functions' Python rules, and `store` (a
+    stand-in of the function's KeyValueStore) the rule keys compiled from the manifests. `host_redirects`:
+    a custom domain's host redirect (`stack_host_redirects`), answered first with either router.
     """
     origin = Origin(bucket, s3_client)
     function_mode = router == CLOUDFRONT_FUNCTION
@@ -808,6 +830,7 @@ def start_preview_server(
         canary=(canary or canary_for(None, settings, follow=version is None)) if function_mode else None,
         viewer_response_function=viewer_response_function,
         host_redirects=host_redirects,
+        store=store if function_mode else None,
     )
 
 
@@ -827,6 +850,7 @@ def preview_server_running(
     canary: CanaryReader | None = None,
     viewer_response_function: ViewerResponseFunction = viewer_response,
     host_redirects: Mapping[str, str] | None = None,
+    store: StoreReader | None = None,
 ) -> Iterator[PreviewServer]:
     """A preview server answering in a background thread for the duration of the block."""
     server = start_preview_server(
@@ -843,6 +867,7 @@ def preview_server_running(
         canary=canary,
         viewer_response_function=viewer_response_function,
         host_redirects=host_redirects,
+        store=store,
     )
     # A short poll interval: leaving the block waits for the next poll.
     thread = threading.Thread(

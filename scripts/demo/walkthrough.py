@@ -113,7 +113,11 @@ class DemoSite:
 
     def read_store(self) -> str | None:
         """The key as the function reads it on every request (at the edge, its copy of the store)."""
-        return self.store.get(LIVE_VERSION_KEY) if self.store is not None else None
+        return self.read_key(LIVE_VERSION_KEY)
+
+    def read_key(self, key: str) -> str | None:
+        """Any key of the store as the functions read it (the build rules' keys a release wrote)."""
+        return self.store.get(key) if self.store is not None else None
 
 
 def create_site(
@@ -512,7 +516,13 @@ def _run_site(
         routing["edge_function"] = OriginRequestHandler(settings, pointer, routes)
     with (
         preview_server_running(
-            site.bucket, settings, port=port, s3_client=s3, live_version=site.read_store, **routing
+            site.bucket,
+            settings,
+            port=port,
+            s3_client=s3,
+            live_version=site.read_store,
+            store=site.read_key,
+            **routing,
         ) as live,
         preview_server_running(
             site.bucket,
