@@ -15,8 +15,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml  # type: ignore[import-untyped]
-
 from scripts.commands.errors import RefusedError, SitectlError
 
 # The stack output in which a program names the config key its version comes from (the component's
@@ -41,7 +39,16 @@ def setting_key(version_key: str, setting: str) -> str:
     return f"{project}:{setting}" if colon else setting
 
 
+def _yaml() -> Any:
+    # Imported on first use: a command given --bucket (an upload) never reads a project or stack file,
+    # and PyYAML's import was a tenth of the group's.
+    import yaml  # type: ignore[import-untyped]
+
+    return yaml
+
+
 def _project_document(root: Path) -> tuple[Path, dict[str, Any]]:
+    yaml = _yaml()
     path = next((root / name for name in PROJECT_FILES if (root / name).is_file()), None)
     if path is None:
         raise RefusedError(f"{root} has no Pulumi.yaml: run sitectl in the project, or pass --project-dir")
@@ -88,6 +95,7 @@ def read_stack_config(root: Path, stack: str) -> dict[str, Any]:
 
 
 def _stack_document(path: Path, text: str) -> dict[str, Any]:
+    yaml = _yaml()
     try:
         document = yaml.safe_load(text) or {}
     except yaml.YAMLError as error:
@@ -195,6 +203,7 @@ def remove_config_text(text: str, key: str, project: str) -> str:
 def _scalar(value: str) -> str:
     """`value` as a YAML scalar that reads back as that string: plain when it does, else JSON-quoted."""
     plain = value
+    yaml = _yaml()
     try:
         if plain and yaml.safe_load(f"k: {plain}") == {"k": value} and "#" not in plain:
             return plain

@@ -23,16 +23,21 @@ from botocore.exceptions import ClientError
 
 from edge_lambda import layout, trimmed_client
 from scripts.commands import http_client
-from scripts.commands import stack as stack_module
 from scripts.commands.errors import RefusedError, SitectlError, aws_errors, error_code
-from scripts.commands.project import StackFile, project_name, stack_file_path
 
+# The Pulumi project's modules (`stack`, `project`, and PyYAML with them) are imported when a command
+# first needs the project: an upload given --bucket never does.
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
     from mypy_boto3_ssm import SSMClient
+
+    from scripts.commands.project import StackFile
+    from scripts.commands.stack import SiteStack
 else:
     S3Client = Any
     SSMClient = Any
+    StackFile = Any
+    SiteStack = Any
 
 # The pointer parameter lives in us-east-1, next to Lambda@Edge, whatever the stack's region.
 DEFAULT_PARAMETER_REGION = layout.EDGE_REGION
@@ -145,12 +150,26 @@ def http_url(url: str) -> str:
     return url
 
 
+def select_stack(name: str, work_dir: Path | None) -> SiteStack:
+    """`stack.select_stack`."""
+    from scripts.commands import stack
+
+    return stack.select_stack(name, work_dir)
+
+
+def list_stack_names(work_dir: Path | None) -> list[str]:
+    """`stack.list_stack_names`."""
+    from scripts.commands import stack
+
+    return stack.list_stack_names(work_dir)
+
+
 @dataclass
 class SiteDeps:
     """Everything a command reaches outside the process; tests pass their own as `obj`."""
 
-    stack_factory: Callable[[str, Path | None], stack_module.SiteStack] = stack_module.select_stack
-    stack_lister: Callable[[Path | None], list[str]] = stack_module.list_stack_names
+    stack_factory: Callable[[str, Path | None], SiteStack] = select_stack
+    stack_lister: Callable[[Path | None], list[str]] = list_stack_names
     s3_factory: Callable[[], S3Client] = default_s3_client
     ssm_factory: Callable[[str], SSMClient] = default_ssm_client
     http_get: Callable[[str], HttpAnswer] = http_get
@@ -181,7 +200,7 @@ class Site:
     parameter_option: str | None = None
     url_option: str | None = None
     project_dir: Path | None = None
-    _stack: stack_module.SiteStack | None = field(default=None, init=False, repr=False)
+    _stack: SiteStack | None = field(default=None, init=False, repr=False)
     _stack_file: StackFile | None = field(default=None, init=False, repr=False)
     _outputs: Mapping[str, Any] | None = field(default=None, init=False, repr=False)
     _s3: S3Client | None = field(default=None, init=False, repr=False)
@@ -190,7 +209,7 @@ class Site:
     def has_stack(self) -> bool:
         return bool(self.stack_name)
 
-    def stack(self) -> stack_module.SiteStack:
+    def stack(self) -> SiteStack:
         if not self.stack_name:
             raise RefusedError("this needs a Pulumi stack: pass --stack (or set SITE_STACK)")
         if self._stack is None:
@@ -198,10 +217,14 @@ class Site:
         return self._stack
 
     def project_root(self) -> Path:
-        return self.project_dir or stack_module.find_project_root()
+        from scripts.commands.stack import find_project_root
+
+        return self.project_dir or find_project_root()
 
     def stack_file_name(self) -> str:
         """The stack file's path relative to the project (`Pulumi.<stack>.yaml`)."""
+        from scripts.commands.project import stack_file_path
+
         root = self.project_root()
         path = stack_file_path(root, str(self.stack_name))
         return str(path.relative_to(root)) if path.is_relative_to(root) else str(path)
@@ -209,6 +232,8 @@ class Site:
     def use_stack_file_if_bucket_named(self) -> None:
         """Work from the stack file alone (`StackFile`: no Pulumi CLI, no backend) when the bucket is
         named by --bucket or by the file's `sitectl:bucket`; else the stack's outputs name it."""
+        from scripts.commands.project import StackFile, project_name
+
         root = self.project_root()
         stack_file = StackFile(root, str(self.stack_name), project_name(root))
         if self.bucket_option or stack_file.bucket():
