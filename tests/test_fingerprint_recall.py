@@ -225,6 +225,20 @@ def test_tokens_are_found_in_bytes_that_are_not_utf8() -> None:
     assert _tokens(text) == {t for t in _every_token(text.decode("utf-8", "replace")) if len(t) >= 8}
 
 
+def test_tokens_are_the_runs_a_regex_finds() -> None:
+    """The scan finds runs with bytes.find on a translated copy: the same tokens as the regex
+    `[A-Za-z0-9_~.-]{8,}`, on text of short and long runs, at either end, and on bytes of any value."""
+    regex = re.compile(rb"[A-Za-z0-9_~.\-]{8,}")
+    rng = random.Random(f"{SEED}-runs")
+    alphabets = [bytes(range(256)), b"ab.-~_9 \n\xff\x00", b"abcdefgh" * 3 + b" "]
+    for _ in range(300):
+        data = bytes(rng.choice(rng.choice(alphabets)) for _ in range(rng.randint(0, 120)))
+        found = {token for token in regex.findall(data)}
+        found |= {token.strip(b".") for token in found if token[:1] == b"." or token[-1:] == b"."}
+        assert _tokens(data) == {token.decode("ascii") for token in found}, data
+    assert _tokens(b"abcdefg") == set() and _tokens(b"abcdefgh") == {"abcdefgh"}
+
+
 def test_a_build_whose_names_decide_is_not_read(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     read: list[Path] = []
     real_read = fingerprints._read

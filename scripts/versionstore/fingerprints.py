@@ -50,7 +50,16 @@ MAX_READ_BYTES = 32 * 1024 * 1024
 # token character is ASCII, so no decoding is needed to find them): a fifth of the time of decoding
 # and matching every token, on the benchmark's builds (bench/upload.py).
 MIN_TOKEN_CHARACTERS = 8
-_TOKEN = re.compile(rb"[A-Za-z0-9_~.\-]{%d,}" % MIN_TOKEN_CHARACTERS)
+# The characters of a token (a file name: `[A-Za-z0-9_~.-]`). A token is a run of them: the text is
+# mapped to RUN_MARK for each and a space for anything else (one `bytes.translate`), and a run of
+# MIN_TOKEN_CHARACTERS marks found with `bytes.find` (in C, as fast as memchr). The regex
+# `[A-Za-z0-9_~.-]{8,}` finds the same runs, but tries a match at every token character and fails
+# on each short run, one character at a time: 6x the CPU on the benchmark's 20,000-file site (300 MB
+# of scripts, styles and pages), about the same on a real site's text, where most runs are tokens.
+TOKEN_CHARACTERS = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_~.-")
+_RUN_MARK = b"a"
+_RUNS = bytes(_RUN_MARK[0] if byte in TOKEN_CHARACTERS else ord(" ") for byte in range(256))
+_MIN_RUN = _RUN_MARK * MIN_TOKEN_CHARACTERS
 
 NAME = "by name"
 NAMED = "named by the build's scripts"
@@ -71,7 +80,14 @@ def _tokens(text: str | bytes) -> set[str]:
     """The tokens of `text` that could be evidence (MIN_TOKEN_CHARACTERS or more), each also without
     its leading and trailing dots (`./chunk-ab12cd34.js.` names `chunk-ab12cd34.js`)."""
     data = text.encode("utf-8", errors="replace") if isinstance(text, str) else text
-    found = set(_TOKEN.findall(data))
+    runs = data.translate(_RUNS)
+    found = set()
+    start = runs.find(_MIN_RUN)
+    while start >= 0:
+        end = runs.find(b" ", start + MIN_TOKEN_CHARACTERS)
+        end = len(runs) if end < 0 else end
+        found.add(data[start:end])
+        start = runs.find(_MIN_RUN, end)
     found |= {token.strip(b".") for token in found if token[:1] == b"." or token[-1:] == b"."}
     return {token.decode("ascii") for token in found}
 
