@@ -60,6 +60,20 @@ def test_an_unknown_command_is_refused_as_before() -> None:
     assert "No such command 'uplaod'." in result.output
 
 
+@pytest.mark.parametrize(
+    ("typed", "suggested"),
+    [("uplaod", "Did you mean 'upload'?"), ("versio", "(Did you mean one of: 'verify', 'versions'?)")],
+)
+def test_an_unknown_command_is_suggested_the_close_ones_unimported(typed: str, suggested: str) -> None:
+    # A fresh group, as the console script starts: no command imported yet (the module's `cli` may
+    # hold the ones other tests ran), and click's suggestions come from every command, as they did.
+    fresh = click.group(cls=SitectlGroup, lazy_commands=COMMANDS)(lambda: None)
+    result = CliRunner().invoke(fresh, [typed, "build"])
+    assert result.exit_code == 2
+    assert f"Error: No such command '{typed}'. {suggested}" in result.output
+    assert fresh.commands == {}
+
+
 # In a fresh interpreter: the modules of the commands imported by `--help`, then by `upload --help`.
 _IMPORTED = """
 import json, sys

@@ -192,6 +192,17 @@ class SitectlGroup(OneLineErrors):
                 gc.freeze()
         return super().get_command(ctx, cmd_name)
 
+    def resolve_command(
+        self, ctx: click.Context, args: list[str]
+    ) -> tuple[str | None, click.Command | None, list[str]]:
+        try:
+            return super().resolve_command(ctx, args)
+        except click.NoSuchCommand as error:
+            # click suggests close names from the commands imported so far (`self.commands`): none, here.
+            raise click.NoSuchCommand(
+                error.command_name, possibilities=self.list_commands(ctx), ctx=error.ctx
+            ) from None
+
     def all_commands(self, ctx: click.Context) -> dict[str, click.Command]:
         """Every command, imported."""
         found = {name: self.get_command(ctx, name) for name in self.list_commands(ctx)}
