@@ -28,7 +28,7 @@ so the uploader, the shared area and both routers read the same answer (docs/ope
 from __future__ import annotations
 
 import re
-from collections.abc import Collection, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
@@ -60,12 +60,6 @@ TOKEN_CHARACTERS = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvw
 _RUN_MARK = b"a"
 _RUNS = bytes(_RUN_MARK[0] if byte in TOKEN_CHARACTERS else ord(" ") for byte in range(256))
 _MIN_RUN = _RUN_MARK * MIN_TOKEN_CHARACTERS
-
-# `decide_build` looks for what it needs in each file (`in`, a C search) before it matches the file's
-# tokens, and skips a file that holds none of it: up to this many strings. Each look costs a few
-# percent of matching the tokens (random bytes, the benchmark's, and npm's scripts alike), so past this
-# many, matching every file costs less.
-MAX_SOUGHT_STRINGS = 8
 
 NAME = "by name"
 NAMED = "named by the build's scripts"
@@ -107,15 +101,12 @@ def _read(path: Path) -> bytes:
 
 
 def referenced_names(
-    files: Iterable[tuple[str, Path]], root: Path | None = None, sought: Collection[str] | None = None
+    files: Iterable[tuple[str, Path]], root: Path | None = None
 ) -> tuple[set[str], set[str]]:
     """The tokens (file names, hash tokens) the build's JS, CSS and JSON hold, and those its HTML
-    holds, from `files` (path in the build, file) plus any bundler manifest under `root`; with
-    `sought`, only those of its strings (a file that holds none of them, as bytes, is not matched)."""
+    holds, from `files` (path in the build, file) plus any bundler manifest under `root`."""
     scripts: set[str] = set()
     pages: set[str] = set()
-    wanted = None if sought is None else set(sought)
-    needles = None if wanted is None else _needles(wanted)
     sources = list(files)
     if root is not None:
         for name in BUNDLER_MANIFESTS:
@@ -124,28 +115,11 @@ def referenced_names(
                 sources.append((name, candidate))
     for path, source in sources:
         suffix = PurePosixPath(path).suffix.lower()
-        found = scripts if suffix in REFERENCING_SUFFIXES else pages if suffix in HTML_SUFFIXES else None
-        if found is None:
-            continue
-        data = _read(source)
-        if needles is not None and not any(needle in data for needle in needles):
-            continue
-        tokens = _tokens(data)
-        found |= tokens if wanted is None else tokens & wanted
+        if suffix in REFERENCING_SUFFIXES:
+            scripts |= _tokens(_read(source))
+        elif suffix in HTML_SUFFIXES:
+            pages |= _tokens(_read(source))
     return scripts, pages
-
-
-def _needles(sought: set[str]) -> list[bytes] | None:
-    """The strings of `sought` that hold no other one: a text that holds none of them holds none of
-    `sought` (each holds one of them); None when there are more than MAX_SOUGHT_STRINGS."""
-    if len(sought) > 4 * MAX_SOUGHT_STRINGS:
-        return None
-    needles = [text for text in sought if not any(other != text and other in text for other in sought)]
-    return (
-        [text.encode("utf-8", errors="replace") for text in needles]
-        if len(needles) <= MAX_SOUGHT_STRINGS
-        else None
-    )
 
 
 def _is_script(path: str) -> bool:
@@ -196,15 +170,7 @@ def decide_build(files: Mapping[str, Path], root: Path | None = None) -> Fingerp
     """`decide` for the files of a build (path in the build -> file). The build's text is read only
     when a file's decision depends on it (`needs_evidence`): a build whose hashed names the strict rule
     takes (Next.js's `_next/static/`, 16+ hex digits...) is decided from its names alone."""
-    sought = {
-        text
-        for path in files
-        if needs_evidence(path)
-        for name in [PurePosixPath(path).name]
-        for text in (name, *hash_tokens(name))
-    }
-    if not sought:
+    if not any(needs_evidence(path) for path in files):
         return decide(files, set(), set())
-    # `decide` looks up nothing else (the name and hash tokens of each file `needs_evidence`).
-    scripts, pages = referenced_names(files.items(), root, sought)
+    scripts, pages = referenced_names(files.items(), root)
     return decide(files, scripts, pages)
