@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from botocore.exceptions import ClientError
 
 from edge_lambda import layout
 from scripts.commands.upload import upload_build
@@ -286,3 +287,33 @@ def test_a_scoped_listing_one_range_at_a_time_with_one_worker(
     assert made == [("ListObjectsV2", "_content/")] * 3
     assert store.objects_at(world.s3, BUCKET, "_content/", [], workers=4) == {}
     assert len(made) == 3, "no keys: no request"
+
+
+class _Answer:
+    def __init__(self, status_code: int) -> None:
+        self.status_code = status_code
+        self.headers: dict[str, str] = {}
+
+
+@pytest.mark.parametrize("workers", [1, 16])
+def test_a_look_for_the_manifest_that_fails_leaves_no_claim_behind(
+    world: World, tmp_path: Path, workers: int
+) -> None:
+    """The HEAD for the manifest fails (here 403, as S3 answers without s3:ListBucket): the upload
+    stops, and the claim created beside it is withdrawn, as none was made when the look came first;
+    a claim left behind would hold the id and stop every prune of the shared area for a day."""
+
+    def refuse(params: dict[str, Any], **_: Any) -> tuple[_Answer, dict[str, Any]] | None:
+        if not params["url_path"].endswith(layout.manifest_key(V1)):
+            return None
+        error = {"Code": "AccessDenied", "Message": "Access Denied"}
+        return _Answer(403), {"Error": error, "ResponseMetadata": {"HTTPStatusCode": 403}}
+
+    events: Any = world.s3.meta.events  # a before-call handler may answer in S3's place
+    events.register("before-call.s3.HeadObject", refuse)
+    with pytest.raises(ClientError, match="AccessDenied"):
+        upload_build(
+            world.s3, BUCKET, write_build(tmp_path / "one", SITE), V1, router="lambda-edge", workers=workers
+        )
+    assert store.read_claim(world.s3, BUCKET, V1) is None
+    assert store.uploads_in_progress(world.s3, BUCKET, store.server_now(world.s3, BUCKET), []) == []

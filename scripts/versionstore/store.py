@@ -473,7 +473,8 @@ def claim_version(
 
 def _create_claim(s3: S3Client, bucket: str, claim: Claim, workers: int) -> Claim | None:
     """Create the claim of a version that is not complete: the claim (its ETag), None when a claim
-    exists already, VersionCompleteError (no claim left behind) when the version has its manifest.
+    exists already, VersionCompleteError (no claim left behind) when the version has its manifest,
+    and the look's own error (no claim left behind either) when it fails.
 
     Two requests, independent: whether the manifest exists (HeadObject) and the claim's creation
     (If-None-Match: *). With `workers` > 1 they are made at once, a round trip for both: the manifest
@@ -496,7 +497,20 @@ def _create_claim(s3: S3Client, bucket: str, claim: Claim, workers: int) -> Clai
         if not found:
             created = create()
     else:
-        found, created = read_together(workers, complete, create)
+
+        def look() -> bool | Exception:
+            try:
+                return complete()
+            except Exception as error:  # raised below, once the claim made beside it is withdrawn
+                return error
+
+        found, created = read_together(workers, look, create)
+        if isinstance(found, Exception):
+            # The look failed (e.g. 403): nothing proves the version incomplete, and a claim left
+            # behind would hold the id and stop prunes of the shared area (`uploads_in_progress`).
+            if created is not None:
+                drop_claim(s3, bucket, created)
+            raise found
     if found:
         if created is not None:
             drop_claim(s3, bucket, created)
