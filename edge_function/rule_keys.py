@@ -15,7 +15,8 @@ One value: `{"r": [[pattern, to, status], ...], "f": [path, ...]}`; `pattern` is
 `/seg/:name/*` (`""` for `/`), `to` percent-encoded as `site_rules` fills it, `status` negative when
 forced. `write_rule_keys` is the one writer: every path that makes a version live (the program's
 `pulumi up`, `sitectl rollback --now`, the demo) calls it before the `live-version` key moves;
-`delete_rule_keys` the one remover (`sitectl prune`, after the version's objects are deleted).
+`delete_rule_keys` the one remover (`sitectl prune`, after the version's objects are deleted);
+`list_keys` and `rule_key_version` find the keys of versions no longer stored (prune's sweep).
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from edge_lambda import layout
 from edge_lambda.routes import RoutesTooLargeError
 from edge_lambda.site_rules import (
     _PLACEHOLDER,
@@ -45,6 +47,8 @@ from edge_lambda.site_rules import (
 RULE_KEY_PREFIX = "r/"
 # CloudFront KeyValueStore: a value holds at most 1,024 bytes (code.MAX_STORE_VALUE_BYTES).
 MAX_RULE_KEY_BYTES = 1024
+# ListKeys answers at most 50 items a page (botocore's model: ListKeysRequest.MaxResults, max 50).
+LIST_KEYS_PAGE = 50
 # Keys one version may use: 64 KB of the store's 5 MB, so that a store keeps about 80 versions with
 # the most rules (prune removes a version's keys with it).
 MAX_RULE_KEYS = 64
@@ -75,6 +79,14 @@ def _polynomial(text: str) -> int:
 def hash31(text: str, modulus: int) -> int:
     """viewer_bucket.js `hash31`, which reduces modulo `modulus` at each step: the same number."""
     return _polynomial(text) % modulus
+
+
+def rule_key_version(key: str) -> str | None:
+    """The version a store key is a rule key of (`r/<version>/...`), None for any other key."""
+    if not key.startswith(RULE_KEY_PREFIX):
+        return None
+    version, slash, _ = key[len(RULE_KEY_PREFIX) :].partition("/")
+    return version if slash and layout.is_valid_version(version) else None
 
 
 def path_key(path: str) -> str:
@@ -302,3 +314,18 @@ def delete_rule_keys(kvs: Any, store_arn: str, keys: Collection[str]) -> int:
             continue
         deleted += 1
     return deleted
+
+
+def list_keys(kvs: Any, store_arn: str) -> dict[str, str]:
+    """Every key of the store with its value: ListKeys, `LIST_KEYS_PAGE` items a request, following
+    NextToken until a page comes without one."""
+    found: dict[str, str] = {}
+    token: str | None = None
+    while True:
+        page = kvs.list_keys(
+            KvsARN=store_arn, MaxResults=LIST_KEYS_PAGE, **({"NextToken": token} if token else {})
+        )
+        found.update((item["Key"], item["Value"]) for item in page.get("Items", []))
+        token = page.get("NextToken")
+        if not token:
+            return found

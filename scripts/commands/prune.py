@@ -10,7 +10,9 @@ unless a version changes in between.
 
 On a stack with the cloudfront-function router, a deleted version's build-rule keys (`r/<version>/n`,
 edge_function/rule_keys.py) leave its KeyValueStore too, after its objects: their names come from its
-manifest, read before the objects go; a version without rules costs no store call.
+manifest, read before the objects go. Then a sweep deletes the rule keys of every other version the
+bucket no longer holds at all (a refused delete of an earlier prune, names older code wrote), never one
+the store's `live-version` value or prune's protections name (`orphan_rule_keys`).
 """
 
 from __future__ import annotations
@@ -26,8 +28,8 @@ from botocore.exceptions import ClientError
 
 from components import release_guard
 from edge_function import CLOUDFRONT_FUNCTION
-from edge_function.code import manifest_rule_keys
-from edge_function.rule_keys import delete_rule_keys
+from edge_function.code import LIVE_VERSION_KEY, manifest_rule_keys, parse_canary, parse_store_value
+from edge_function.rule_keys import delete_rule_keys, list_keys, rule_key_version
 from edge_lambda.routes import RoutesTooLargeError
 from scripts.commands.errors import SitectlError, aws_errors
 from scripts.commands.options import Output, json_output
@@ -156,11 +158,14 @@ def _stack_versions(site: Site, bucket: str) -> list[tuple[str, str]]:
     return found
 
 
-def _rule_store(site: Site) -> str | None:
+def _rule_store(site: Site, bucket: str) -> str | None:
     """The stack's KeyValueStore ARN when it runs the cloudfront-function router (its outputs, as
-    `rollback --now` reads them); None without a stack or on the Lambda@Edge router: no rule keys."""
+    `rollback --now` reads them); None without a stack, on the Lambda@Edge router, or when prune runs
+    on another bucket than the stack's (--bucket): its keys name that bucket's versions only."""
     outputs = site.outputs()
     if str(outputs.get("router") or "lambda-edge") != CLOUDFRONT_FUNCTION:
+        return None
+    if outputs.get("bucketName") != bucket:
         return None
     return str(outputs.get("pointerStoreArn") or "") or None
 
@@ -173,22 +178,85 @@ def _rule_keys_of(s3: Any, bucket: str, version: str) -> list[str]:
     except RoutesTooLargeError:
         return []
     except storage.ManifestUnreadableError as error:
-        click.echo(f"warning: rule keys of {version} not known, left in the KeyValueStore: {error}", err=True)
+        # Once the version is gone, the sweep finds its keys by their names (`orphan_rule_keys`).
+        click.echo(f"warning: rule keys of {version} not read from its manifest: {error}", err=True)
         return []
 
 
-def _delete_rule_keys(site: Site, store_arn: str, version: str, keys: list[str]) -> None:
-    """After `version`'s objects are gone: its rule keys, which no release can read any more."""
+def _delete_rule_keys(site: Site, store_arn: str, version: str, keys: list[str], why: str = "") -> bool:
+    """After `version`'s objects are gone: its rule keys, which no release can read any more. False
+    when the store refused (a warning names the keys left)."""
     try:
         gone = delete_rule_keys(site.deps.kvs_factory(), store_arn, keys)
     except ClientError as error:
         click.echo(
-            f"warning: {len(keys)} rule keys of {version} stay in the KeyValueStore ({', '.join(keys)}): "
-            f"{error}; delete them with `aws cloudfront-keyvaluestore delete-key`",
+            f"warning: {len(keys)} rule keys of {version}{why} stay in the KeyValueStore "
+            f"({', '.join(keys)}): {error}; delete them with `aws cloudfront-keyvaluestore delete-key`",
             err=True,
         )
-        return
-    click.echo(f"deleted {gone} rule keys of {version} from the KeyValueStore", err=True)
+        return False
+    click.echo(f"deleted {gone} rule keys of {version}{why} from the KeyValueStore", err=True)
+    return True
+
+
+NOT_STORED = ", which the bucket no longer holds,"
+
+
+def orphan_rule_keys(
+    site: Site,
+    s3: Any,
+    bucket: str,
+    store_arn: str,
+    kept: Collection[str],
+    gone: Collection[str] = (),
+) -> dict[str, list[str]] | None:
+    """The store's rule keys no version can read any more, by version: `r/<version>/...` of a version
+    the bucket holds nothing of (no manifest, no object, no claim: neither complete nor being uploaded;
+    `gone`: counted as deleted already, for a dry run), that neither the store's `live-version` value
+    (the live version, the canary) nor `kept` (prune's protections: the one live before, stacks'
+    versions) names. The store is listed before the bucket: the keys of a version are written only
+    once it is complete and before the pointer names it (`rule_keys.write_rule_keys`: the program,
+    `rollback --now`, the demo), so any key listed belongs to a version the bucket listed after it
+    still holds, unless a prune deleted it. None when the store cannot be listed (a warning)."""
+    try:
+        items = list_keys(site.deps.kvs_factory(), store_arn)
+    except ClientError as error:
+        click.echo(
+            f"warning: rule keys of versions no longer stored not looked for: {error} (the role needs "
+            'cloudfront-keyvaluestore:ListKeys: README, "Prune old versions")',
+            err=True,
+        )
+        return None
+    readable = set(kept) | (storage.stored_versions(s3, bucket) - set(gone))
+    value = items.get(LIVE_VERSION_KEY)
+    if value is not None:
+        readable.add(parse_store_value(value)[0])
+        canary = parse_canary(value)
+        if canary is not None:
+            readable.add(canary.version)
+    found: dict[str, list[str]] = {}
+    for key in sorted(items):
+        version = rule_key_version(key)
+        if version is not None and version not in readable:
+            found.setdefault(version, []).append(key)
+    return found
+
+
+def _planned_orphans(
+    site: Site,
+    s3: Any,
+    bucket: str,
+    store_arn: str,
+    protected: Collection[str],
+    doomed: Collection[str],
+    rule_keys: Mapping[str, list[str]],
+) -> dict[str, list[str]]:
+    """The sweep as the plan sees it: with `doomed` gone, the keys left besides their manifests'."""
+    found = orphan_rule_keys(site, s3, bucket, store_arn, protected, gone=doomed) or {}
+    planned = {
+        version: [k for k in keys if k not in rule_keys.get(version, ())] for version, keys in found.items()
+    }
+    return {version: keys for version, keys in planned.items() if keys}
 
 
 @click.command("prune")
@@ -220,12 +288,18 @@ def prune_command(keep: int, apply_changes: bool, skip_stack_check: bool, site: 
     complete = {v.version for v in versions if v.complete}
     sizes = {v.version: v.total_bytes for v in versions}
     # Only a released (so complete) version has rule keys; read before its manifest is deleted.
-    store_arn = _rule_store(site) if plan.delete else None
+    store_arn = _rule_store(site, bucket)
     rule_keys = {
         version: found
         for version in plan.delete
         if store_arn and version in complete and (found := _rule_keys_of(s3, bucket, version))
     }
+    # What the sweep would delete once the plan's versions are gone (their manifests' keys apart).
+    orphans = (
+        _planned_orphans(site, s3, bucket, store_arn, protected, plan.delete, rule_keys)
+        if store_arn and (output.json or not apply_changes)
+        else {}
+    )
     if output.json:
         output.result(
             {
@@ -233,6 +307,7 @@ def prune_command(keep: int, apply_changes: bool, skip_stack_check: bool, site: 
                 "keep": plan.keep,
                 "delete": plan.delete,
                 "ruleKeys": {version: len(found) for version, found in rule_keys.items()},
+                "orphanRuleKeys": {version: len(found) for version, found in orphans.items()},
                 "applied": apply_changes,
             }
         )
@@ -245,6 +320,11 @@ def prune_command(keep: int, apply_changes: bool, skip_stack_check: bool, site: 
     if not apply_changes:
         for version, found in rule_keys.items():
             click.echo(f"would delete {len(found)} rule keys of {version} from the KeyValueStore", err=True)
+        for version, found in orphans.items():
+            click.echo(
+                f"would delete {len(found)} rule keys of {version}{NOT_STORED} from the KeyValueStore",
+                err=True,
+            )
         if plan.delete:
             click.echo(
                 f"dry run: {len(plan.delete)} versions would be deleted; pass --apply to delete them",
@@ -252,6 +332,7 @@ def prune_command(keep: int, apply_changes: bool, skip_stack_check: bool, site: 
             )
         return
     owner = storage.lock_owner("sitectl prune")
+    refused: set[str] = set()
     for version in plan.delete:
         now = storage.server_now(s3, bucket)
         if version in complete:
@@ -271,8 +352,18 @@ def prune_command(keep: int, apply_changes: bool, skip_stack_check: bool, site: 
             click.echo(f"kept {version}: it was claimed or completed since the plan was made", err=True)
         else:
             click.echo(f"deleted {version} ({deleted} keys)", err=True)
-            if version in rule_keys and store_arn:
-                _delete_rule_keys(site, store_arn, version, rule_keys[version])
+            refused_keys = (
+                version in rule_keys
+                and store_arn is not None
+                and not _delete_rule_keys(site, store_arn, version, rule_keys[version])
+            )
+            if refused_keys:
+                refused.add(version)  # warned once: the sweep leaves them
+    if store_arn:
+        # Listed now, after the deletions: what no version can read any more.
+        swept = orphan_rule_keys(site, s3, bucket, store_arn, {*protected, *refused})
+        for version, found in (swept or {}).items():
+            _delete_rule_keys(site, store_arn, version, found, NOT_STORED)
     # Skew protection reaches back as far as the complete versions left: after deleting versions,
     # the shared assets none of the remaining ones references go too.
     try:

@@ -5,11 +5,14 @@ and `make demo`'s (the demo's writes take the same client path as `sitectl rollb
 The ETag rules as botocore's model of the service states them (`PutKeyRequest.IfMatch`: "the current
 version (ETag) of the Key Value Store"; a stale one fails with ConflictException, HTTP 409): every write
 changes the store's ETag, DescribeKeyValueStore returns it, and PutKey or DeleteKey without the current one
-is refused (DeleteKey of a key the store lacks: ResourceNotFoundException, HTTP 404).
+is refused (DeleteKey of a key the store lacks: ResourceNotFoundException, HTTP 404). ListKeys pages as the
+model says (`ListKeysRequest.MaxResults`: "The default is 10 and maximum allowed page is 50"; a page
+with a `NextToken` has more after it): keys in order, the token opaque to the caller.
 """
 
 from __future__ import annotations
 
+import bisect
 import json
 import threading
 import uuid
@@ -18,8 +21,10 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
-from urllib.parse import unquote
+from urllib.parse import parse_qs, unquote
 
+# ListKeysRequest.MaxResults in botocore's model: min 1, max 50; 10 when absent.
+LIST_KEYS_DEFAULT, LIST_KEYS_MAX = 10, 50
 ARN = "arn:aws:cloudfront::123456789012:key-value-store/1c5b0a5e-2c7e-4d1f-9a5e-0f3b8e1c2d4a"
 
 
@@ -88,9 +93,21 @@ class _Handler(BaseHTTPRequestHandler):
         return parts
 
     def do_GET(self) -> None:
-        # The ARN in the path is percent-encoded: a literal /keys/ only names a key.
-        parts = self._checked("GetKey" if "/keys/" in self.path else "DescribeKeyValueStore")
+        # The ARN in the path is percent-encoded: a literal /keys/ only names a key, a path ending in
+        # /keys lists them.
+        path = self.path.split("?")[0]
+        operation = (
+            "ListKeys"
+            if path.endswith("/keys")
+            else "GetKey"
+            if "/keys/" in path
+            else "DescribeKeyValueStore"
+        )
+        parts = self._checked(operation)
         if parts is None:
+            return
+        if operation == "ListKeys":
+            self._list_keys()
             return
         with self.store.lock:
             summary = {"ItemCount": len(self.store.items), "TotalSizeInBytes": 0}
@@ -106,6 +123,26 @@ class _Handler(BaseHTTPRequestHandler):
                 self._error(404, "ResourceNotFoundException", f"key {key} not found")
                 return
             self._answer(200, {**summary, "Key": key, "Value": self.store.items[key]})
+
+    def _list_keys(self) -> None:
+        query = parse_qs(self.path.partition("?")[2])
+        try:
+            limit = int(query.get("MaxResults", [str(LIST_KEYS_DEFAULT)])[0])
+        except ValueError:
+            limit = 0
+        if not 1 <= limit <= LIST_KEYS_MAX:
+            self._error(400, "ValidationException", f"MaxResults must be from 1 to {LIST_KEYS_MAX}")
+            return
+        after = query.get("NextToken", [""])[0]
+        with self.store.lock:
+            names = sorted(self.store.items)
+            # The token is the last key of the page before: a key deleted meanwhile loses its place.
+            start = bisect.bisect_right(names, after) if after else 0
+            page = names[start : start + limit]
+            body: dict[str, Any] = {"Items": [{"Key": k, "Value": self.store.items[k]} for k in page]}
+            if start + limit < len(names):
+                body["NextToken"] = page[-1]
+            self._answer(200, body)
 
     def do_PUT(self) -> None:
         parts = self._checked("PutKey")

@@ -156,6 +156,18 @@ def prefix_versions(s3: S3Client, bucket: str) -> list[str]:
     return layout.sort_newest_first(found)
 
 
+def stored_versions(s3: S3Client, bucket: str) -> set[str]:
+    """Every version the bucket holds anything of: a manifest, an object under its prefix, or a claim
+    of any age (an upload that claimed its id and sent nothing yet). Three listings."""
+    claimed = {
+        version
+        for page in _pages(s3, Bucket=bucket, Prefix=layout.CLAIM_PREFIX)
+        for item in page.get("Contents", [])
+        if (version := layout.version_from_claim_key(item["Key"])) is not None
+    }
+    return set(complete_versions(s3, bucket)) | set(prefix_versions(s3, bucket)) | claimed
+
+
 def get_object_if_exists(s3: S3Client, bucket: str, key: str) -> Any | None:
     """S3's GetObject answer for `key`, or None when there is no such object (other errors raise)."""
     try:
