@@ -37,6 +37,14 @@ _ESBUILD_NAMES = {"main", "polyfills", "styles", "chunk", "runtime", "scripts", 
 _NEVER_IMMUTABLE_SUFFIXES = (".html", ".htm")
 
 
+def file_name(path: str) -> str:
+    """`PurePosixPath(path).name` of a path that does not end in `/`: its last segment, from the string
+    (called for every file of an upload, where a PurePosixPath each was most of the time); pathlib's
+    own reading for a last segment of `.`, which it drops."""
+    name = path.rpartition("/")[2]
+    return name if name != "." else PurePosixPath(path).name
+
+
 def _is_hash(token: str, stem: str) -> bool:
     if _HEX_HASH.fullmatch(token):
         return True
@@ -59,7 +67,7 @@ def is_fingerprinted(path: str) -> bool:
         return False
     if any(fnmatchcase(path, pattern) for pattern in IMMUTABLE_FOLDERS):
         return True
-    name = PurePosixPath(path).name
+    name = file_name(path)
     stem = name.split(".", 1)[0]
     if len(stem) >= 16 and _HEX_HASH.fullmatch(stem):
         return True
@@ -94,7 +102,7 @@ def has_hash_shape(path: str) -> bool:
         return False
     if any(fnmatchcase(path, pattern) for pattern in IMMUTABLE_FOLDERS):
         return True
-    name = PurePosixPath(path).name
+    name = file_name(path)
     stem = name.split(".", 1)[0]
     return (len(stem) >= 16 and _HEX_HASH_ANY.fullmatch(stem) is not None) or bool(hash_tokens(name))
 

@@ -386,10 +386,11 @@ class Manifest:
 
 
 _HEX = re.compile(r"[0-9a-f]{1,64}")
+_C0_CONTROL = re.compile("[\x00-\x1f]")
 
 
 def _manifest_path(path: str) -> str:
-    if path != path.lstrip("/") or path != _relative_path(path) or any(ord(c) < 0x20 for c in path):
+    if path != path.lstrip("/") or path != _relative_path(path) or _C0_CONTROL.search(path):
         raise ValueError(f"file path {path!r} must be relative, without empty, '.' or '..' segments")
     return path
 

@@ -19,7 +19,7 @@ import pytest
 
 from edge_lambda.fingerprint import has_hash_shape, hash_tokens, is_fingerprinted
 from scripts.versionstore import fingerprints
-from scripts.versionstore.fingerprints import _tokens, decide
+from scripts.versionstore.fingerprints import decide, text_tokens
 
 SEED = 24
 PER_BUNDLER = 1000
@@ -98,7 +98,7 @@ def the_builds_references(names: list[str], bundler: str) -> tuple[set[str], set
         script = 'r.u=e=>"static/js/"+e+"."+' + repr(hashes) + '[e]+".chunk.js"'
     else:
         script = "\n".join(f'import("./{name.rsplit("/", 1)[-1]}")' for name in chunks)
-    return _tokens(script), _tokens(page)
+    return text_tokens(script), text_tokens(page)
 
 
 @pytest.mark.parametrize("bundler", sorted(BUNDLERS))
@@ -161,7 +161,7 @@ def test_the_false_positive_rates_on_human_names() -> None:
     strict = [name for name in HUMAN_NAMES if is_fingerprinted(name)]
     unreferenced = decide(HUMAN_NAMES, set(), set()).reasons
     # every name referenced by the build's scripts and style sheets (a font, a background, a fetch)
-    named = _tokens(" ".join(f"url(/{name})" for name in HUMAN_NAMES))
+    named = text_tokens(" ".join(f"url(/{name})" for name in HUMAN_NAMES))
     by_scripts = decide(HUMAN_NAMES, named, set()).reasons
     by_pages = decide(HUMAN_NAMES, set(), named).reasons
     assert shape == [
@@ -215,14 +215,14 @@ def test_tokens_too_short_to_be_evidence_change_no_decision(bundler: str) -> Non
     script = noise + " ".join(f'"./{name}".' for name in named[::3])
     page = f'<script src="/{entry}"></script>' + noise
     before = decide(names, _every_token(script), _every_token(page))
-    assert decide(names, _tokens(script), _tokens(page)).reasons == before.reasons
+    assert decide(names, text_tokens(script), text_tokens(page)).reasons == before.reasons
     assert before.by_reference or not looked_up  # turbopack's names are all taken by the strict rule
 
 
 def test_tokens_are_found_in_bytes_that_are_not_utf8() -> None:
     text = b"\xff\xfe import('./Lazy-Q1AJiLvC.js')\xc3.chunk-0049.39737143.js.\x80 a.js x-1.css"
-    assert _tokens(text) == {"Lazy-Q1AJiLvC.js", ".chunk-0049.39737143.js.", "chunk-0049.39737143.js"}
-    assert _tokens(text) == {t for t in _every_token(text.decode("utf-8", "replace")) if len(t) >= 8}
+    assert text_tokens(text) == {"Lazy-Q1AJiLvC.js", ".chunk-0049.39737143.js.", "chunk-0049.39737143.js"}
+    assert text_tokens(text) == {t for t in _every_token(text.decode("utf-8", "replace")) if len(t) >= 8}
 
 
 def test_tokens_are_the_runs_a_regex_finds() -> None:
@@ -235,8 +235,8 @@ def test_tokens_are_the_runs_a_regex_finds() -> None:
         data = bytes(rng.choice(rng.choice(alphabets)) for _ in range(rng.randint(0, 120)))
         found = {token for token in regex.findall(data)}
         found |= {token.strip(b".") for token in found if token[:1] == b"." or token[-1:] == b"."}
-        assert _tokens(data) == {token.decode("ascii") for token in found}, data
-    assert _tokens(b"abcdefg") == set() and _tokens(b"abcdefgh") == {"abcdefgh"}
+        assert text_tokens(data) == {token.decode("ascii") for token in found}, data
+    assert text_tokens(b"abcdefg") == set() and text_tokens(b"abcdefgh") == {"abcdefgh"}
 
 
 def test_a_build_whose_names_decide_is_not_read(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

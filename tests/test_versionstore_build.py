@@ -498,16 +498,16 @@ def test_files_are_hashed_on_threads_in_order_and_the_first_unreadable_one_is_na
     threads: set[str] = set()
     real_digest = building.file_digest
 
-    def digest(path: Path, relative: str) -> Any:
+    def digest(path: Path, relative: str, evidence: Any = None) -> Any:
         threads.add(threading.current_thread().name)
-        return real_digest(path, relative)
+        return real_digest(path, relative, evidence)
 
     monkeypatch.setattr(building, "file_digest", digest)
     monkeypatch.setattr(building, "HASH_WORKERS", 4)
     scanned = scan_build(root)
     assert [f.path for f in scanned.files] == sorted(files)
     assert all(f.sha256 == hashlib.sha256(files[f.path]).hexdigest() for f in scanned.files)
-    assert threading.current_thread().name not in threads, "hashed beside the evidence scan, not on it"
+    assert threading.current_thread().name not in threads, "hashed on threads, not on the caller's"
     real_open = Path.open
 
     def open_denied(self: Path, *args: Any, **kwargs: Any) -> Any:
@@ -518,3 +518,68 @@ def test_files_are_hashed_on_threads_in_order_and_the_first_unreadable_one_is_na
     monkeypatch.setattr(Path, "open", open_denied)
     with pytest.raises(StoreRefusedError, match="^cannot read f007.bin: Permission denied"):
         scan_build(root)
+
+
+def test_a_file_whose_text_is_evidence_is_opened_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # chunk-20241231.js: its hash reads as a date, so only the build's text can make it fingerprinted;
+    # the scan then searches each script and page for it from the read that hashes the file.
+    files: dict[str, bytes | str] = {
+        "index.html": '<script src="/assets/main.js"></script>',
+        "assets/main.js": "import('./chunk-20241231.js')",
+        "assets/chunk-20241231.js": "export {}",
+        "assets/other-20240101.js": "export {}",
+        "logo.png": b"\x89PNG",
+    }
+    root = write_build(tmp_path / "dist", files)
+    opened: list[str] = []
+    real_open = Path.open
+
+    def counted(self: Path, *args: Any, **kwargs: Any) -> Any:
+        opened.append(self.relative_to(root).as_posix())
+        return real_open(self, *args, **kwargs)
+
+    monkeypatch.setattr(Path, "open", counted)
+    scanned = scan_build(root)
+    assert sorted(opened) == sorted(files)
+    assert scanned.fingerprinted == {"assets/chunk-20241231.js": "named by the build's scripts"}
+    by_path = {f.path: f for f in scanned.files}
+    assert by_path["assets/chunk-20241231.js"].cache_control == IMMUTABLE_CACHE_CONTROL
+    assert by_path["assets/other-20240101.js"].cache_control != IMMUTABLE_CACHE_CONTROL
+
+
+def test_exclusions_answer_as_the_rules_one_by_one(tmp_path: Path) -> None:
+    from scripts.versionstore.build import Exclusions, exclusion_rules, is_excluded
+
+    (tmp_path / ".sitectlignore").write_text("drafts/\n/private/*.txt\n!keep.swp\n*.map\n!/assets/app.map\n")
+    rules = exclusion_rules(
+        tmp_path, excludes=["tmp*", "a/b/"], includes=[".well-known/x", "node_modules/ok"]
+    )
+    exclusions = Exclusions(rules)
+    segments = [
+        "a",
+        "b",
+        "drafts",
+        "private",
+        "x.txt",
+        "keep.swp",
+        "y.swp",
+        ".env",
+        ".well-known",
+        "x",
+        "app.map",
+        "assets",
+        "node_modules",
+        "ok",
+        "tmp1",
+        "#e#",
+        "id_rsa",
+        "Thumbs.db",
+        ".",
+    ]
+    rng = random.Random(7)
+    for _ in range(3000):
+        relative = "/".join(rng.choice(segments) for _ in range(rng.randint(1, 4)))
+        for is_dir in (False, True):
+            assert exclusions.excluded(relative, is_dir) == is_excluded(rules, relative, is_dir), relative

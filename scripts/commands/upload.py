@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from contextlib import ExitStack
 from dataclasses import dataclass, field, replace
@@ -125,13 +125,36 @@ def plan_upload(
     return steps
 
 
-def known_content_of(manifests: dict[str, layout.Manifest]) -> dict[str, tuple[str, int]]:
-    """sha256 -> (key, size) of a stored object with that content, newest version first."""
+def known_content_of(
+    manifests: dict[str, layout.Manifest], wanted: Collection[str] | None = None
+) -> dict[str, tuple[str, int]]:
+    """sha256 -> (key, size) of a stored object with that content, newest version first; only the
+    sha256s in `wanted` (None: every one). The files a release copies are few (those not stored once:
+    the root page, or every file for the function router): a key is made for those alone, not for
+    each of the donors' files (5 x 20,000)."""
     known: dict[str, tuple[str, int]] = {}
     for version in layout.sort_newest_first(list(manifests)):
         for path, entry in manifests[version].files.items():
-            known.setdefault(entry.sha256, (layout.stored_key(version, path, entry), entry.size))
+            if entry.sha256 not in known and (wanted is None or entry.sha256 in wanted):
+                known[entry.sha256] = (layout.stored_key(version, path, entry), entry.size)
     return known
+
+
+def proven_by_donor(path: str, entry: layout.ManifestFile, donors: dict[str, layout.Manifest]) -> bool:
+    """Whether a donor's sealed manifest stores `path` in the area `entry` names, with its bytes and
+    headers (that seal proved them there, and an area is never overwritten). A lookup by path in each
+    donor (at most --dedupe-versions), not a set over every donor's entries."""
+    for donor in donors.values():
+        found = donor.files.get(path)
+        if (
+            found is not None
+            and found.stored_in == entry.stored_in
+            and found.sha256 == entry.sha256
+            and found.content_type == entry.content_type
+            and found.cache_control == entry.cache_control
+        ):
+            return True
+    return False
 
 
 @dataclass
@@ -160,12 +183,6 @@ def plan_shared(
     headers is taken as is (that seal proved them, and the area never overwrites); any other listed
     one is read with a HEAD: the same sha256 and headers, taken; anything else is refused
     (`conflict_refusal`)."""
-    proven_by_donor = {
-        (path, entry.sha256, entry.content_type, entry.cache_control)
-        for manifest in donors.values()
-        for path, entry in manifest.files.items()
-        if entry.shared
-    }
     plan = SharedPlan()
     unsure = []
     for path in sorted(p for p, entry in files.items() if entry.shared):
@@ -173,12 +190,7 @@ def plan_shared(
         found = listed.get(layout.shared_asset_key(path))
         if found is None:
             plan.send.append(path)
-        elif (found.size, found.etag) == (entry.size, entry.etag) and (
-            path,
-            entry.sha256,
-            entry.content_type,
-            entry.cache_control,
-        ) in proven_by_donor:
+        elif (found.size, found.etag) == (entry.size, entry.etag) and proven_by_donor(path, entry, donors):
             plan.present.append(path)
         else:
             unsure.append(path)
@@ -225,18 +237,12 @@ def plan_content(
     a conditional PUT for the others (`_put_shared`). No listing: the seal proves them all. A
     --resume passes the area's `listed` objects: one its seal found missing (deleted by hand) is
     sent then, whatever the donors say."""
-    proven = {
-        (path, entry.sha256, entry.content_type, entry.cache_control)
-        for donor in donors.values()
-        for path, entry in donor.files.items()
-        if entry.stored_in == layout.CONTENT_AREA
-    }
     steps = []
     for local in files:
         entry = manifest[local.path]
         if entry.stored_in != layout.CONTENT_AREA:
             continue
-        known = (local.path, entry.sha256, entry.content_type, entry.cache_control) in proven and (
+        known = proven_by_donor(local.path, entry, donors) and (
             listed is None or layout.content_key(local.path, entry.sha256) in listed
         )
         steps.append(_Step(local, "skip" if known else "put", area=layout.CONTENT_AREA))
@@ -426,13 +432,14 @@ def upload_build(
         if fresh_claim:  # nothing was written but the claim: the version id is free again
             storage.drop_claim(s3, bucket, claim)
         raise
-    known = known_content_of(donors)
+    at_prefix = [f for f in files if not manifest_files[f.path].stored_once]
+    known = known_content_of(donors, {f.sha256 for f in at_prefix})
 
     # Only a resumed upload can find its own objects already stored; a fresh claim overwrites
     # whatever an unclaimed earlier attempt left, and the seal removes the rest.
     stored = {obj.key: obj for obj in storage.version_objects(s3, bucket, version)} if resume else {}
     by_path = {f.path: f for f in files}
-    steps = plan_upload([f for f in files if not manifest_files[f.path].stored_once], version, stored, known)
+    steps = plan_upload(at_prefix, version, stored, known)
     by_content_listed = (
         storage.objects_at(
             s3,

@@ -10,11 +10,12 @@ from __future__ import annotations
 import errno
 import hashlib
 import os
+import re
 import unicodedata
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Collection, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
-from fnmatch import fnmatchcase
+from fnmatch import fnmatchcase, translate
 from pathlib import Path, PurePosixPath
 from urllib.parse import quote
 
@@ -139,6 +140,45 @@ def is_excluded(rules: Iterable[Rule], relative: str, is_dir: bool) -> bool:
     return excluded
 
 
+class Exclusions:
+    """`is_excluded` with fixed `rules`, for every entry of a scan: most entries match no rule at all,
+    which one regex per kind of entry (file, folder: the alternation of every rule's pattern that
+    applies to it, `fnmatch.translate`d) tells at once; only an entry it matches goes through the
+    rules one by one (the last match wins). The rules were once matched one by one against every
+    entry: 17 default rules, a fifth of a 20,000-file scan's time in the main thread."""
+
+    def __init__(self, rules: Sequence[Rule]) -> None:
+        self.rules = list(rules)
+        self._any = {is_dir: self._alternation(is_dir) for is_dir in (False, True)}
+
+    def _alternation(self, is_dir: bool) -> tuple[re.Pattern[str] | None, re.Pattern[str] | None]:
+        """(a regex of the patterns matched against an entry's last segment, one of those matched
+        against its whole path), as `Rule.matches` applies them to an entry of this kind."""
+        names, paths = [], []
+        for rule in self.rules:
+            pattern = rule.pattern
+            if pattern.endswith("/"):
+                if not is_dir:
+                    continue
+                pattern = pattern.rstrip("/")
+            if "/" in pattern:
+                paths.append(translate(pattern.lstrip("/")))
+            else:
+                names.append(translate(pattern))
+        return (
+            re.compile("|".join(names)) if names else None,
+            re.compile("|".join(paths)) if paths else None,
+        )
+
+    def excluded(self, relative: str, is_dir: bool) -> bool:
+        names, paths = self._any[is_dir]
+        name = relative.rpartition("/")[2]
+        name = name if name != "." else PurePosixPath(relative).name
+        if (names is None or not names.match(name)) and (paths is None or not paths.match(relative)):
+            return False  # no rule matches
+        return is_excluded(self.rules, relative, is_dir)
+
+
 def _excluded_path(rules: Sequence[Rule], relative: str, resolved: Path) -> bool:
     """Whether `relative` (inside the build) is excluded, itself or through a folder above it."""
     parts = relative.split("/")
@@ -156,6 +196,10 @@ def _read_text(path: Path) -> str:
         raise StoreRefusedError(f"cannot read {path}: {error}; fix its permissions or encoding") from error
 
 
+# C0 and C1 control characters and DEL: one regex search per name, not a test per character.
+_CONTROL_CHARACTER = re.compile("[\x00-\x1f\x7f-\x9f]")
+
+
 def name_problem(relative: str) -> str | None:
     """Why a file name cannot become a key a viewer can fetch, or None."""
     try:
@@ -164,7 +208,7 @@ def name_problem(relative: str) -> str | None:
         return "is not valid UTF-8"
     if "\\" in relative:
         return "contains a backslash (browsers turn it into '/')"
-    if any(ord(c) < 0x20 or 0x7F <= ord(c) <= 0x9F for c in relative):
+    if _CONTROL_CHARACTER.search(relative):
         return "contains a control character"
     if any(segment.strip(".") == "" for segment in relative.split("/")):
         return "has a segment made of dots only, which browsers and proxies normalise away"
@@ -202,6 +246,7 @@ def scan_build(
         raise StoreRefusedError(f"{directory} is not a directory")
     root = directory.resolve()
     rules = exclusion_rules(root, excludes, includes)
+    exclusions = Exclusions(rules)
     headers = header_rules or HeaderRules()
     build = Build(files=[])
     accepted: list[tuple[str, Path]] = []
@@ -259,7 +304,7 @@ def scan_build(
                     f"or --include {shown(target)} if it is meant to be public"
                 )
         is_dir, is_file = kind(entry, link)
-        if is_excluded(rules, name, is_dir):
+        if exclusions.excluded(name, is_dir):
             build.excluded.append(name + "/" if is_dir else name)
             continue
         if is_dir:
@@ -284,21 +329,30 @@ def scan_build(
     if not accepted:
         raise StoreRefusedError(f"{directory} holds no files to upload: refusing to upload an empty version")
     headers, declared = _declared_rules(root, headers)
-    # The files are hashed on threads while this one reads the build's text for fingerprint evidence:
-    # the headers need the evidence, the hashes do not, and hashing and reading release the GIL.
-    # In batches (a few per thread), not a future per file: thousands of futures cost more than small
-    # files take to hash.
+    # The files are hashed on threads (hashing and reading release the GIL). A file whose text is
+    # fingerprint evidence, when the build's names need some (`fingerprints.names_of`), is searched
+    # for the names it holds from the same read: each is opened and read once. In batches (a few per
+    # thread), not a future per file: thousands of futures cost more than small files take to hash.
+    names = fingerprints.names_of(name for name, _ in accepted)
     size = max(1, -(-len(accepted) // (HASH_WORKERS * 4)))
     batches = [accepted[i : i + size] for i in range(0, len(accepted), size)]
-    with ThreadPoolExecutor(max_workers=HASH_WORKERS) as pool:
-        hashed = pool.map(lambda batch: [file_digest(path, name) for name, path in batch], batches)
-        evidence = fingerprints.decide_build(dict(accepted), root)
-        headers = replace(headers, named_by_build=frozenset(evidence.by_reference))
-        digests = [digest for batch in hashed for digest in batch]
-        build.files = [
-            digest.local_file(name, path, headers)
-            for (name, path), digest in zip(accepted, digests, strict=True)
+
+    def digest_batch(batch: list[tuple[str, Path]]) -> list[FileDigest]:
+        return [
+            file_digest(path, name, names.wanted if names.wanted and fingerprints.text_kind(name) else None)
+            for name, path in batch
         ]
+
+    with ThreadPoolExecutor(max_workers=HASH_WORKERS) as pool:
+        digests = [digest for batch in pool.map(digest_batch, batches) for digest in batch]
+    found = {
+        name: d.evidence for (name, _), d in zip(accepted, digests, strict=True) if d.evidence is not None
+    }
+    evidence = fingerprints.decide_build(dict(accepted), root, found, names)
+    headers = replace(headers, named_by_build=frozenset(evidence.by_reference), by_name=names.by_name)
+    build.files = [
+        digest.local_file(name, path, headers) for (name, path), digest in zip(accepted, digests, strict=True)
+    ]
     for local in build.files:
         if local.cache_control == layout.IMMUTABLE_CACHE_CONTROL:
             build.fingerprinted[local.path] = evidence.reasons.get(local.path, declared)
@@ -369,6 +423,8 @@ class FileDigest:
     md5: str
     etag: str
     identity: tuple[int, int]
+    # The fingerprint evidence its text holds (`fingerprints.referenced_names`), when it was asked for.
+    evidence: frozenset[str] | None = None
 
     def local_file(self, relative: str, path: Path, headers: HeaderRules) -> LocalFile:
         return LocalFile(
@@ -385,19 +441,29 @@ class FileDigest:
         )
 
 
-def file_digest(path: Path, relative: str) -> FileDigest:
+def file_digest(path: Path, relative: str, evidence: Collection[str] | None = None) -> FileDigest:
     """Read `path` once: its size, SHA-256, MD5 and the ETag S3 will give it (`s3_etag`); a file
-    that cannot be read is refused, naming it by `relative`."""
+    that cannot be read is refused, naming it by `relative`. `evidence`: the strings to look for in
+    its first MAX_READ_BYTES (`fingerprints.names_of`), those found given as the digest's `evidence`
+    (not for a multipart file, read in parts: the scan reads its text separately)."""
     sha256 = hashlib.sha256()
     md5 = hashlib.md5(usedforsecurity=False)
     part_md5s: list[bytes] = []
     size = 0
+    found = None
     try:
         with path.open("rb") as stream:
             stat = os.fstat(stream.fileno())
             # Part MD5s only matter for a multipart upload; a file that grows past the threshold while
             # it is scanned fails later, at its upload or the seal.
             chunk_size = PART_SIZE if stat.st_size > MULTIPART_THRESHOLD else _READ_CHUNK
+            if evidence is not None and chunk_size == _READ_CHUNK:
+                text = stream.read(fingerprints.MAX_READ_BYTES)
+                found = frozenset(fingerprints.text_tokens(text, evidence))
+                sha256.update(text)
+                md5.update(text)
+                size += len(text)
+                del text
             while chunk := stream.read(chunk_size):
                 sha256.update(chunk)
                 md5.update(chunk)
@@ -410,7 +476,7 @@ def file_digest(path: Path, relative: str) -> FileDigest:
         ) from error
     whole = md5.hexdigest()
     return FileDigest(
-        size, sha256.hexdigest(), whole, s3_etag(whole, part_md5s, size), (stat.st_dev, stat.st_ino)
+        size, sha256.hexdigest(), whole, s3_etag(whole, part_md5s, size), (stat.st_dev, stat.st_ino), found
     )
 
 

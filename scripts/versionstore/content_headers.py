@@ -73,7 +73,7 @@ IMMUTABLE_CACHE_CONTROL = layout.IMMUTABLE_CACHE_CONTROL
 REVALIDATE_CACHE_CONTROL = "public, max-age=0, must-revalidate"
 
 
-def _suffix(name: str) -> str:
+def name_suffix(name: str) -> str:
     """`PurePosixPath(name).suffix` of one file name: its last `.`-part, none for `.name` or `name.`."""
     dot = name.rfind(".")
     return name[dot:] if 0 < dot < len(name) - 1 else ""
@@ -87,10 +87,10 @@ def _type_suffix(path: str) -> tuple[str, str | None]:
         name = PurePosixPath(path).name
     else:
         name = path.rpartition("/")[2]
-    suffix = _suffix(name)
+    suffix = name_suffix(name)
     encoding = CONTENT_ENCODINGS.get(suffix.lower())
     if encoding is not None:
-        inner = _suffix(name[: -len(suffix)])
+        inner = name_suffix(name[: -len(suffix)])
         if inner.lower() in CONTENT_TYPES:
             return inner, encoding
     return suffix, None
@@ -120,6 +120,9 @@ class HeaderRules:
     revalidate_globs: Sequence[str] = ()
     named_by_build: frozenset[str] = frozenset()
     """Hash-shaped files the build's own evidence makes fingerprinted (`fingerprints.decide`)."""
+    by_name: frozenset[str] | None = None
+    """The build's files the strict name rule takes (`is_fingerprinted`), when the scan asked it once
+    for each already (`fingerprints.names_of`); None: asked here, per path."""
 
     def content_type(self, path: str) -> str:
         return content_type_for(path)
@@ -132,7 +135,9 @@ class HeaderRules:
             return REVALIDATE_CACHE_CONTROL
         if any(fnmatchcase(path, glob) for glob in self.revalidate_globs):
             return REVALIDATE_CACHE_CONTROL
-        if any(fnmatchcase(path, glob) for glob in self.immutable_globs) or is_fingerprinted(path):
+        if any(fnmatchcase(path, glob) for glob in self.immutable_globs) or (
+            path in self.by_name if self.by_name is not None else is_fingerprinted(path)
+        ):
             return IMMUTABLE_CACHE_CONTROL
         if path in self.named_by_build:
             return IMMUTABLE_CACHE_CONTROL

@@ -28,11 +28,12 @@ so the uploader, the shared area and both routers read the same answer (docs/ope
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 
-from edge_lambda.fingerprint import has_hash_shape, hash_tokens, is_fingerprinted
+from edge_lambda.fingerprint import file_name, has_hash_shape, hash_tokens, is_fingerprinted
+from scripts.versionstore.content_headers import name_suffix
 
 # Files whose text names other files of the build.
 REFERENCING_SUFFIXES = (".js", ".mjs", ".cjs", ".css", ".json")
@@ -61,6 +62,7 @@ _RUN_MARK = b"a"
 _RUNS = bytes(_RUN_MARK[0] if byte in TOKEN_CHARACTERS else ord(" ") for byte in range(256))
 _MIN_RUN = _RUN_MARK * MIN_TOKEN_CHARACTERS
 
+SCRIPTS, PAGES = "scripts", "pages"  # `text_kind`
 NAME = "by name"
 NAMED = "named by the build's scripts"
 HASHED_FOLDER = "in a folder of hashed files"
@@ -76,9 +78,10 @@ class Fingerprints:
     reasons: dict[str, str] = field(default_factory=dict)
 
 
-def _tokens(text: str | bytes) -> set[str]:
+def text_tokens(text: str | bytes, wanted: Collection[str] | None = None) -> set[str]:
     """The tokens of `text` that could be evidence (MIN_TOKEN_CHARACTERS or more), each also without
-    its leading and trailing dots (`./chunk-ab12cd34.js.` names `chunk-ab12cd34.js`)."""
+    its leading and trailing dots (`./chunk-ab12cd34.js.` names `chunk-ab12cd34.js`); only those in
+    `wanted` (None: all)."""
     data = text.encode("utf-8", errors="replace") if isinstance(text, str) else text
     runs = data.translate(_RUNS)
     found = set()
@@ -89,7 +92,8 @@ def _tokens(text: str | bytes) -> set[str]:
         found.add(data[start:end])
         start = runs.find(_MIN_RUN, end)
     found |= {token.strip(b".") for token in found if token[:1] == b"." or token[-1:] == b"."}
-    return {token.decode("ascii") for token in found}
+    tokens = {token.decode("ascii") for token in found}
+    return tokens if wanted is None else tokens.intersection(wanted)
 
 
 def _read(path: Path) -> bytes:
@@ -100,11 +104,23 @@ def _read(path: Path) -> bytes:
         return b""  # unreadable files are refused by the scan itself, with the fix
 
 
+def text_kind(path: str) -> str | None:
+    """SCRIPTS for a file whose text is read for the names it imports (JS, CSS, JSON), PAGES for a
+    page (HTML), None for any other."""
+    suffix = name_suffix(file_name(path)).lower()
+    return SCRIPTS if suffix in REFERENCING_SUFFIXES else PAGES if suffix in HTML_SUFFIXES else None
+
+
 def referenced_names(
-    files: Iterable[tuple[str, Path]], root: Path | None = None
+    files: Iterable[tuple[str, Path]],
+    root: Path | None = None,
+    wanted: Collection[str] | None = None,
+    found: Mapping[str, Collection[str]] | None = None,
 ) -> tuple[set[str], set[str]]:
     """The tokens (file names, hash tokens) the build's JS, CSS and JSON hold, and those its HTML
-    holds, from `files` (path in the build, file) plus any bundler manifest under `root`."""
+    holds, from `files` (path in the build, file) plus any bundler manifest under `root`; only those in
+    `wanted` (None: all). `found`: the tokens of files read already (path -> `_tokens` of its first
+    MAX_READ_BYTES, with `wanted`): those are not read again."""
     scripts: set[str] = set()
     pages: set[str] = set()
     sources = list(files)
@@ -113,12 +129,12 @@ def referenced_names(
             candidate = root / name
             if candidate.is_file() and all(path != name for path, _ in sources):
                 sources.append((name, candidate))
+    found = found or {}
     for path, source in sources:
-        suffix = PurePosixPath(path).suffix.lower()
-        if suffix in REFERENCING_SUFFIXES:
-            scripts |= _tokens(_read(source))
-        elif suffix in HTML_SUFFIXES:
-            pages |= _tokens(_read(source))
+        kind = text_kind(path)
+        if kind is not None:
+            tokens = found[path] if path in found else text_tokens(_read(source), wanted)
+            (scripts if kind == SCRIPTS else pages).update(tokens)
     return scripts, pages
 
 
@@ -126,18 +142,21 @@ def _is_script(path: str) -> bool:
     return path.lower().endswith(ENTRY_SUFFIXES)
 
 
-def decide(paths: Iterable[str], scripts: set[str], pages: set[str]) -> Fingerprints:
+def decide(
+    paths: Iterable[str], scripts: set[str], pages: set[str], by_name: Collection[str] | None = None
+) -> Fingerprints:
     """Which of `paths` the evidence makes fingerprinted (see the module docstring); the site's globs
-    are applied by `content_headers.HeaderRules` on top."""
+    are applied by `content_headers.HeaderRules` on top. `by_name`: those of `paths` the strict name
+    rule takes (`Names.by_name`), if known already."""
     all_paths = list(paths)
     decision = Fingerprints()
     for path in all_paths:
-        if is_fingerprinted(path):
+        if path in by_name if by_name is not None else is_fingerprinted(path):
             decision.reasons[path] = NAME
             continue
         if not _is_script(path) or not has_hash_shape(path):
             continue
-        name = PurePosixPath(path).name
+        name = file_name(path)
         tokens = hash_tokens(name)
         if not {name, *tokens}.isdisjoint(scripts):
             # a chunk another script imports (by name, or by its hash as webpack's runtime does)
@@ -166,11 +185,44 @@ def needs_evidence(path: str) -> bool:
     return _is_script(path) and has_hash_shape(path) and not is_fingerprinted(path)
 
 
-def decide_build(files: Mapping[str, Path], root: Path | None = None) -> Fingerprints:
+@dataclass(frozen=True)
+class Names:
+    """What a build's names alone say, before any text is read: the files the strict name rule takes
+    (`is_fingerprinted`), and the strings `decide` looks up in the build's text (the name and hash
+    tokens of each file that `needs_evidence`; none: no text is read)."""
+
+    by_name: frozenset[str]
+    wanted: frozenset[str]
+
+
+def names_of(paths: Iterable[str]) -> Names:
+    """`Names` of a build's files: the strict rule asked once per file (the scan and the headers
+    reuse the answer). Only tokens in `wanted` are kept of the text: the only ones `decide` asks
+    about, so the same decision, without holding every long token of the build (a page's inline
+    data) until it is made."""
+    by_name: set[str] = set()
+    wanted: set[str] = set()
+    for path in paths:
+        if is_fingerprinted(path):
+            by_name.add(path)
+        elif _is_script(path) and has_hash_shape(path):  # `needs_evidence`
+            name = file_name(path)
+            wanted.update((name, *hash_tokens(name)))
+    return Names(frozenset(by_name), frozenset(wanted))
+
+
+def decide_build(
+    files: Mapping[str, Path],
+    root: Path | None = None,
+    found: Mapping[str, Collection[str]] | None = None,
+    names: Names | None = None,
+) -> Fingerprints:
     """`decide` for the files of a build (path in the build -> file). The build's text is read only
     when a file's decision depends on it (`needs_evidence`): a build whose hashed names the strict rule
-    takes (Next.js's `_next/static/`, 16+ hex digits...) is decided from its names alone."""
-    if not any(needs_evidence(path) for path in files):
-        return decide(files, set(), set())
-    scripts, pages = referenced_names(files.items(), root)
-    return decide(files, scripts, pages)
+    takes (Next.js's `_next/static/`, 16+ hex digits...) is decided from its names alone. `found`: the
+    tokens of files the scan read already (`referenced_names`); `names`: `names_of(files)`, if made."""
+    names = names or names_of(files)
+    if not names.wanted:
+        return decide(files, set(), set(), names.by_name)
+    scripts, pages = referenced_names(files.items(), root, names.wanted, found)
+    return decide(files, scripts, pages, names.by_name)
