@@ -89,3 +89,28 @@ def test_the_files_digest_is_the_one_claims_recorded_before() -> None:
         part = {"files": data["files"], "rules": data["rules"]} if "rules" in data else data["files"]
         before = hashlib.sha256(json.dumps(part, sort_keys=True).encode()).hexdigest()
         assert manifest.files_digest() == before
+
+
+def test_the_manifest_json_is_what_json_dumps_writes_with_an_indent_of_one() -> None:
+    import json
+
+    from edge_lambda.site_rules import parse_rule_files
+
+    files = {
+        "index.html": layout.ManifestFile(3, "a" * 64, "text/html; charset=utf-8", "no-cache", "e" * 32),
+        "assets/app.0123abcd.js": layout.ManifestFile(
+            9, "b" * 64, "text/javascript", layout.IMMUTABLE_CACHE_CONTROL, "f" * 32, layout.SHARED_AREA
+        ),
+        'docs/ünïcode "quoted" \\ page\U0001f600.html': layout.ManifestFile(
+            0, "c" * 64, "text/html", "no-cache", "", layout.CONTENT_AREA
+        ),
+        "a\x01b.txt": layout.ManifestFile(12345678901, "d" * 64, "text/plain", "max-age=60", "9" * 32 + "-3"),
+    }
+    rules = parse_rule_files("/old /new 301\n/files /x 302\n", '/*\n  X-Frame-Options: "DENY"\n')
+    for manifest in (
+        layout.Manifest("20261127T100000Z", "2026-11-27T10:00:00+00:00", files),
+        layout.Manifest("20261127T110000Z", "2026-11-27T11:00:00+00:00", files, rules),
+        layout.Manifest("20261127T120000Z", "2026-11-27T12:00:00+00:00", {}, rules),
+        layout.Manifest("20261127T130000Z", "2026-11-27T13:00:00+00:00"),
+    ):
+        assert manifest.to_json() == json.dumps(manifest._document(), indent=1, sort_keys=True)
