@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import click
 import pytest
@@ -94,3 +95,34 @@ def test_a_command_module_is_imported_only_when_that_command_runs() -> None:
     assert after_help == []
     assert after_upload == ["scripts.commands.upload"]
     assert "upload" in result.stdout and "Upload DIRECTORY as a new version" in result.stdout
+
+
+# The console script in a fresh interpreter: which collections ran before the group was imported.
+_CONSOLE = """
+import gc, json, sys
+import tomllib
+script = tomllib.load(open("pyproject.toml", "rb"))["project"]["scripts"]["sitectl"]
+module, _, function = script.partition(":")
+early = []
+def collecting(phase, info):
+    if phase == "start":
+        early.append(not hasattr(sys.modules.get("scripts.sitectl"), "main"))
+gc.callbacks.append(collecting)
+sys.argv = ["sitectl", "--version"]
+try:
+    getattr(__import__(module, fromlist=[function]), function)()
+except SystemExit:
+    pass
+print(json.dumps({"early": sum(early), "enabled": gc.isenabled(), "frozen": gc.get_freeze_count()}))
+"""
+
+
+def test_the_console_script_imports_the_group_with_the_collector_off_then_freezes_it() -> None:
+    root = Path(__file__).resolve().parents[1]
+    result = subprocess.run(
+        [sys.executable, "-c", _CONSOLE], capture_output=True, text=True, check=True, cwd=root
+    )
+    state = json.loads(result.stdout.splitlines()[-1])
+    assert state["early"] == 0  # no collection while the group's modules were imported
+    assert state["enabled"]
+    assert state["frozen"] > 10_000  # what the imports allocated

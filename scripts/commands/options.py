@@ -166,8 +166,9 @@ class SitectlGroup(OneLineErrors):
     JSON document on stdout when the command line asks for --json, as every other error is.
 
     Its commands (`lazy_commands`) are imported when one runs, that one alone: importing every
-    command's module (Pulumi's automation API, the canary's and the server's code ...) cost more CPU
-    than an upload of a small change spends on anything else before its first request."""
+    command's module (the canary's, the release's, the server's, the release guard ...) cost an upload
+    about 50 ms of CPU before its first request, a tenth of it (docs/architecture.md, "What an upload
+    costs")."""
 
     # Set by the console script (`scripts.sitectl.main`), which froze what the group's imports allocated:
     # what the command's import allocates is frozen too.
