@@ -559,6 +559,63 @@ def test_a_version_is_never_sealed_with_a_shared_file_missing(world: World, tmp_
     assert store.verify_version(world.s3, BUCKET, V2) == []
 
 
+class _Killed(Exception):
+    """The upload's process ending at a hook (`after_claim`, `before_seal`)."""
+
+
+@pytest.mark.parametrize("router", ["lambda-edge", "cloudfront-function"])
+@pytest.mark.parametrize("killed_at", ["after_claim", "before_seal"])
+@pytest.mark.parametrize("hours_later", [0, 25])
+def test_a_resume_after_a_kill_and_a_prune_of_the_areas_seals_every_file_stored_once(
+    world: World,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    router: str,
+    killed_at: str,
+    hours_later: int,
+) -> None:
+    """An upload killed, its donor deleted, a prune of the shared areas (refused while the claim is
+    fresh; a day later it deletes what the killed upload stored there), then --resume: the areas
+    are listed where the version's keys are, a range and a page a key (`store.RANGE_KEYS`), and the version is
+    sealed with every file it stores once present."""
+    from tests.sitectl_scaffold import backdate
+
+    monkeypatch.setattr(store, "RANGE_KEYS", 1)
+    monkeypatch.setattr(store, "LIST_PAGE_KEYS", 1)  # a page a key: each range lists its own key alone
+    one: dict[str, bytes | str] = {
+        "index.html": "1",
+        "about/index.html": "a",
+        "logo.png": b"\x89PNG",
+        "a.1111aaaa.js": "a",
+        "b.2222bbbb.css": "b{}",
+    }
+    two = write_build(
+        tmp_path / "two", {**one, "index.html": "2", "c.3333cccc.js": "c", "new/index.html": "n"}
+    )
+    upload_build(world.s3, BUCKET, write_build(tmp_path / "one", one), V1, router=router)
+
+    def kill(claim: store.Claim) -> None:
+        raise _Killed
+
+    with pytest.raises(_Killed):
+        upload_build(world.s3, BUCKET, two, V2, router=router, **{killed_at: kill})  # type: ignore[arg-type]
+    store.delete_version(world.s3, BUCKET, V1)
+    backdate(world, "", hours=hours_later)
+    now = store.server_now(world.s3, BUCKET)
+    if hours_later:
+        assert prune_shared_assets(world.s3, BUCKET, now=now, apply=True) != []
+    else:
+        with pytest.raises(SharedAssetsInUseError):
+            prune_shared_assets(world.s3, BUCKET, now=now, apply=True)
+    upload_build(world.s3, BUCKET, two, V2, router=router, resume=True)
+    assert store.verify_version(world.s3, BUCKET, V2) == []
+    stored_once = {path: entry for path, entry in _manifest(world, V2).files.items() if entry.stored_once}
+    assert len(stored_once) == (6 if router == "lambda-edge" else 3)  # all but the root page, or the chunks
+    assert all(
+        store.head_object_if_exists(world.s3, BUCKET, layout.area_key(p, e)) for p, e in stored_once.items()
+    )
+
+
 def test_versions_verify_checks_the_shared_copy_of_each_file_stored_once(
     world: World, tmp_path: Path
 ) -> None:
