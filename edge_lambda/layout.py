@@ -258,7 +258,8 @@ def version_from_prefix(prefix: str) -> str | None:
     return candidate if is_valid_version(candidate) else None
 
 
-@dataclass(frozen=True)
+# Slots: one per file of every manifest held (the upload's, its donors', the edge's cached ones).
+@dataclass(frozen=True, slots=True)
 class ManifestFile:
     size: int
     sha256: str

@@ -80,7 +80,7 @@ class UploadReport:
     header_rules: int = 0  # blocks of the build's _headers, likewise
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class _Step:
     """What to do with one file: send it, copy it from `source_key`, or nothing (already stored).
     `shared`: the file goes to the shared area (`_assets/<path>`), not under the version's prefix."""
@@ -456,6 +456,9 @@ def upload_build(
         else None
     )
     steps += plan_content(files, manifest_files, donors, by_content_listed)
+    # The plan is made: the donors' manifests (a few hundred bytes a file each, up to
+    # --dedupe-versions of them) and the listings are not held through the upload and the seal.
+    del donors, listed, by_content_listed
     reasons = build.fingerprinted
     steps += [_Step(by_path[path], "put", shared=True, reason=reasons[path]) for path in shared.send]
     steps += [_Step(by_path[path], "skip", shared=True) for path in shared.present]

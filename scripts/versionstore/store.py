@@ -103,7 +103,7 @@ class VersionInfo:
         return asdict(self)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class StoredObject:
     key: str
     size: int
