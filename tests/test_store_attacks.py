@@ -121,6 +121,66 @@ def test_the_previous_owners_manifest_cannot_seal_the_new_owners_bytes(world: Wo
     assert_exactly(world, V1, TREE_B)
 
 
+def test_of_two_identical_uploads_racing_the_one_sealing_keeps_its_manifest(
+    world: World, tmp_path: Path
+) -> None:
+    """Two `upload --version V1` of the same build, no --resume: the second looks for the manifest
+    (none yet), the first's manifest lands, the second takes over the first's claim and finds the
+    version complete, then the first checks its claim. Its manifest still proves what is stored (the
+    new owner's build is the same): it stays, and the second's "completed by" is true."""
+    build = write_build(tmp_path / "a", TREE_A)
+    manifest = layout.manifest_key(V1)
+    held, landed = threading.Event(), threading.Event()
+    release, check = threading.Event(), threading.Event()
+    outcome: dict[str, Any] = {}
+
+    def hold_the_manifest(params: dict[str, Any], **_: Any) -> None:
+        if params.get("Key") == manifest and not held.is_set():
+            held.set()
+            assert release.wait(20)
+
+    def hold_the_check(http_response: Any, **_: Any) -> None:
+        if unquote(http_response.url).endswith(manifest) and not landed.is_set():
+            landed.set()  # the first's manifest is in; its check of the claim waits
+            assert check.wait(20)
+
+    def first_run() -> None:
+        try:
+            outcome["first"] = upload_build(world.s3, BUCKET, build, V1)
+        except Exception as error:  # asserted in the main thread
+            outcome["first"] = error
+
+    first = threading.Thread(target=first_run)
+    world.s3.meta.events.register("provide-client-params.s3.PutObject", hold_the_manifest)
+    world.s3.meta.events.register("after-call.s3.PutObject", hold_the_check)
+    first.start()
+    assert held.wait(20)
+    owner = storage.read_claim(world.s3, BUCKET, V1)
+    assert owner is not None
+
+    def takeover_once_the_manifest_landed(params: dict[str, Any]) -> bool:
+        if params.get("Key") != layout.claim_key(V1) or "IfMatch" not in params:
+            return False
+        release.set()  # the first's manifest is sent ...
+        assert landed.wait(20)  # ... and lands before this takeover is
+        return True
+
+    world.once("provide-client-params.s3.PutObject", lambda: None, takeover_once_the_manifest_landed)
+    try:
+        with pytest.raises(storage.VersionCompleteError) as second:
+            upload_build(world.s3, BUCKET, build, V1)
+    finally:
+        check.set()
+    first.join(20)
+    assert not first.is_alive()
+    assert not isinstance(outcome["first"], Exception), outcome["first"]
+    assert str(second.value) == f"version {V1} was completed by {owner.describe()}; versions are immutable"
+    assert_exactly(world, V1, TREE_A)
+    now = storage.server_now(world.s3, BUCKET)
+    complete = storage.complete_versions(world.s3, BUCKET)
+    assert storage.uploads_in_progress(world.s3, BUCKET, now, complete) == []  # prunes not blocked
+
+
 # --- prune and the clock -----------------------------------------------------------------------
 
 

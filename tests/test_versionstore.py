@@ -374,6 +374,23 @@ def test_a_manifest_that_finds_one_already_written_says_the_version_was_complete
     assert str(completed.value) == f"version {V1} was completed by another upload meanwhile"
 
 
+def test_a_manifest_whose_claim_the_same_build_took_over_meanwhile_stays(world: World) -> None:
+    """Two uploads of one build: the second takes the claim over (no --resume) after the first's last
+    check, before its manifest lands. The manifest still proves the stored objects (the new owner's
+    build is this one): it stays, and the second's seal is told, truly, that the version is complete.
+    Another build's claim (`build_digest`) still gets it withdrawn (the test above)."""
+    manifest = _manifest_of(world, V1, TREE_A)
+    digest = manifest.files_digest()
+    mine = storage.claim_version(world.s3, BUCKET, storage.new_claim(V1, build_digest=digest))
+    second = storage.claim_version(world.s3, BUCKET, storage.new_claim(V1, build_digest=digest))
+    assert second.taken_over == mine.describe()
+    _write_manifest(world, mine, manifest)
+    assert storage.verify_version(world.s3, BUCKET, V1) == []
+    with pytest.raises(storage.VersionCompleteError, match="completed by another upload meanwhile"):
+        storage.seal_version(world.s3, BUCKET, second, manifest)
+    assert storage.verify_version(world.s3, BUCKET, V1) == []
+
+
 def test_a_running_upload_rereads_its_claim_at_most_once_per_interval(world: World) -> None:
     clock = [100.0]
     mine = storage.claim_version(world.s3, BUCKET, storage.new_claim(V1))

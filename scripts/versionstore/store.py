@@ -1190,7 +1190,11 @@ def _withdraw_if_overtaken(
     claim (another key), so a --resume may have taken the claim over, and written objects, between
     the checks above and the manifest landing. Then this manifest does not describe what is stored:
     it is deleted again (If-Match: only these very bytes), leaving the version incomplete for the
-    new owner to seal."""
+    new owner to seal. Kept when the new owner uploads this very build (a takeover without --resume,
+    or a --resume of it: the claim's `build_digest` is this manifest's) and the objects are unchanged:
+    the manifest still proves what is stored, whatever that owner writes (the same objects), and it
+    may have seen the version complete and stopped already (`claim_version`); withdrawn, the version
+    would be left incomplete, claimed, with nobody to seal it."""
     version = claim.version
     current, stored = read_together(
         workers, partial(read_claim, s3, bucket, version), partial(version_objects, s3, bucket, version)
@@ -1198,7 +1202,10 @@ def _withdraw_if_overtaken(
     after = compare_objects(version, manifest.files, stored)
     if (
         current is not None
-        and current.upload_id == claim.upload_id
+        and (
+            current.upload_id == claim.upload_id
+            or (bool(current.build_digest) and current.build_digest == manifest.files_digest())
+        )
         and not after.problems
         and not after.extra
     ):
