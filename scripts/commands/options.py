@@ -167,7 +167,7 @@ class SitectlGroup(OneLineErrors):
 
     Its commands (`lazy_commands`) are imported when one runs, that one alone: importing every
     command's module (the canary's, the release's, the server's, the release guard ...) cost an upload
-    about 50 ms of CPU before its first request, a tenth of it (docs/architecture.md, "What an upload
+    about 50 ms of CPU before its first request, a tenth of it (docs/upload-cost.md, "What an upload
     costs")."""
 
     # Set by the console script (`scripts.sitectl.main`), which froze what the group's imports allocated:
