@@ -332,35 +332,9 @@ class Manifest:
         return sum(f.size for f in self.files.values())
 
     def to_json(self) -> str:
-        """`json.dumps(self._document(), indent=1, sort_keys=True)`, byte for byte. With an indent the
-        json module encodes in Python, not in C: about 10 us a file, 0.2 s of a 20,000-file upload's
-        seal. So the files, nearly all of it, are written here from strings the C encoder escapes,
-        in the same order and layout (held equal by tests/test_layout.py)."""
-        text = json.dumps(self._document(files=False), indent=1, sort_keys=True)
-        if not self.files:
-            return text
-        # The top-level key (one space of indent; sorted, it comes before any of the rules' keys).
-        head, tail = text.split(_NO_FILES, 1)
-        return f'{head}\n "files": {self._files_json()}{tail}'
+        return json.dumps(self._document(), indent=1, sort_keys=True)
 
-    def _files_json(self) -> str:
-        encode = json.encoder.encode_basestring_ascii  # what json.dumps escapes strings with
-        entries = []
-        for path, f in sorted(self.files.items()):
-            fields = [
-                f'"cache_control": {encode(f.cache_control)}',
-                f'"content_type": {encode(f.content_type)}',
-            ]
-            if f.etag:
-                fields.append(f'"etag": {encode(f.etag)}')
-            if f.stored_in:
-                fields.append(f'"in": {encode(f.stored_in)}')
-            fields += [f'"sha256": {encode(f.sha256)}', f'"size": {int(f.size)}']
-            entries.append(f"  {encode(path)}: {{\n   " + ",\n   ".join(fields) + "\n  }")
-        return "{\n" + ",\n".join(entries) + "\n }"
-
-    def _document(self, files: bool = True) -> dict[str, Any]:
-        """The manifest as JSON values (`files=False`: with no files, `to_json` writes them)."""
+    def _document(self) -> dict[str, Any]:
         return {
             "format": MANIFEST_FORMAT,
             "version": self.version,
@@ -377,9 +351,7 @@ class Manifest:
                     **({"in": f.stored_in} if f.stored_in else {}),
                 }
                 for path, f in sorted(self.files.items())
-            }
-            if files
-            else {},
+            },
             **({"rules": self.rules.to_json()} if self.rules else {}),
         }
 
@@ -416,8 +388,6 @@ class Manifest:
 
 _HEX = re.compile(r"[0-9a-f]{1,64}")
 _C0_CONTROL = re.compile("[\x00-\x1f]")
-# How `to_json` finds where the files go in the rest of the document.
-_NO_FILES = '\n "files": {}'
 
 
 def _manifest_path(path: str) -> str:
