@@ -229,8 +229,7 @@ def config_key(stack: SiteStack, name: str) -> str:
     in the same namespace (`<project>:canaryVersion`)."""
     if name == "version":
         return stack.version_key
-    namespace = stack.version_key.rsplit(":", 1)[0] if ":" in stack.version_key else "versioned-site"
-    return f"{namespace}:{name}"
+    return f"{emergency.config_namespace(stack.version_key)}:{name}"
 
 
 def _get_config(stack: SiteStack, name: str) -> str | None:

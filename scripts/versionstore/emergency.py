@@ -128,6 +128,12 @@ def clear_record(ssm: Any, pointer_name: str) -> None:
             raise
 
 
+def config_namespace(version_key: str) -> str:
+    """The stack config namespace the `version` key sits in (`<project>:version`), where the other
+    release keys sit too."""
+    return version_key.rsplit(":", 1)[0] if ":" in version_key else "versioned-site"
+
+
 def check_deployment(
     record: EmergencyRecord | None, configured: str | None, release_rolled_back: str | None, version_key: str
 ) -> None:
@@ -135,7 +141,7 @@ def check_deployment(
     releases it again on purpose (`releaseRolledBack` names that same version)."""
     if record is None or configured not in record.rolled_back or release_rolled_back == configured:
         return
-    project = version_key.rsplit(":", 1)[0] if ":" in version_key else "versioned-site"
+    project = config_namespace(version_key)
     raise RolledBackVersionError(
         f"{record.describe()}, and this deployment would put {configured} back live: set the version to "
         f"what is live (`pulumi config set {version_key} {record.live}`), or release {configured} again "
@@ -156,7 +162,7 @@ def check_canary(
     by the rollback itself is no way around it for a stale one."""
     if record is None or not canary or canary != record.ended_canary or release_rolled_back == canary:
         return
-    project = version_key.rsplit(":", 1)[0] if ":" in version_key else "versioned-site"
+    project = config_namespace(version_key)
     raise EndedCanaryError(
         f"{record.describe()}, and this deployment would start that canary again: the stack config still "
         f"names it. Remove it (`sitectl canary --abort --config-only`, or `pulumi "
